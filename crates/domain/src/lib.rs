@@ -1,0 +1,38 @@
+//! # shiplog-domain
+//!
+//! The pure core of shiplog: the vocabulary every CI provider speaks, translated into one
+//! model, and the rules that model obeys.
+//!
+//! - [`status`]: provider status words (GitHub Actions, GitLab CI, Jenkins, CircleCI, Argo,
+//!   Azure DevOps, Bitbucket, the compat APIs' generic words) → [`status::DeploymentStatus`].
+//! - [`reference`]: change requests named in commit messages (`#PR-123`, `fixes #42`, …).
+//! - [`timestamp`]: RFC 3339 and epoch seconds/milliseconds → one UTC [`timestamp::Timestamp`].
+//! - [`repo`]: every spelling of a Git remote → one [`repo::RepoIdentity`].
+//! - [`environment`]: environment kinds, explicit or guessed from a free name.
+//! - [`event`]: pipeline events (`build|test|deploy` × `started|completed`).
+//! - [`lifecycle`]: how out-of-order and repeated observations settle a deployment's status.
+//! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
+//! - [`key`]: API-key format and hashing.
+//!
+//! ## What this crate must never do
+//! It performs no I/O, spawns nothing, reads no clock and no randomness, and is not async.
+//! It never depends on actix-web, diesel, tokio or any other I/O crate (`cargo xtask ci`
+//! enforces this). Every parser is total: bad input is an `Err` naming the fix, never a panic.
+//! Embedding services can rely on that to reuse these rules without a web framework or a
+//! database driver.
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod environment;
+pub mod event;
+pub mod ids;
+pub mod key;
+pub mod lifecycle;
+pub mod reference;
+pub mod repo;
+pub mod status;
+pub mod timestamp;
