@@ -1,1 +1,86 @@
-//! placeholder
+//! # shiplog-app
+//!
+//! The application layer: the [`ports`] shiplog needs from the outside world (stores, clock, id
+//! generator, signature verifier) and the use cases that drive them, each a method on [`App`]:
+//!
+//! - [`App::ingest`]: one pipeline event from any compatible API ([`ingest`]);
+//! - [`App::create_environment`], [`App::assign_applications`] ([`environments`]);
+//! - [`App::list_deployments`], [`App::get_deployment`], [`App::get_reference`] ([`deployments`]);
+//! - [`App::authenticate`], [`App::authenticate_signed`] ([`auth`]).
+//!
+//! Every failure is an [`error::AppError`] with a stable [`error::ErrorCode`]; adapters map the
+//! code's kind to their protocol in one place.
+//!
+//! ## What this crate must never do
+//! It never depends on actix-web, diesel or any database driver (`cargo xtask ci` checks), never
+//! performs I/O except through its ports, and never reads the system clock or randomness
+//! directly. Business rules live here or in `shiplog-domain`, never in adapters. With the `mocks`
+//! feature, every port has a mockall mock for other crates' tests.
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+pub mod auth;
+pub mod deployments;
+pub mod environments;
+pub mod error;
+pub mod ids;
+pub mod ingest;
+pub mod model;
+pub mod pagination;
+pub mod ports;
+
+#[cfg(test)]
+mod testing;
+
+/// Every port the use cases use, behind shared pointers.
+#[derive(Clone)]
+pub struct Ports {
+    /// Workspaces.
+    pub workspaces: Arc<dyn ports::WorkspaceStore>,
+    /// API and signing keys.
+    pub keys: Arc<dyn ports::KeyStore>,
+    /// Projects.
+    pub projects: Arc<dyn ports::ProjectStore>,
+    /// Teams.
+    pub teams: Arc<dyn ports::TeamStore>,
+    /// Applications.
+    pub applications: Arc<dyn ports::ApplicationStore>,
+    /// Environments.
+    pub environments: Arc<dyn ports::EnvironmentStore>,
+    /// Deployments and ingestion.
+    pub deployments: Arc<dyn ports::DeploymentStore>,
+    /// Pipeline events.
+    pub events: Arc<dyn ports::PipelineEventStore>,
+    /// References.
+    pub references: Arc<dyn ports::ReferenceStore>,
+    /// The clock.
+    pub clock: Arc<dyn ports::Clock>,
+    /// Ids and secrets.
+    pub ids: Arc<dyn ports::IdGenerator>,
+    /// Signature verification.
+    pub signatures: Arc<dyn ports::SignatureVerifier>,
+}
+
+/// The use cases, over a set of ports. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    ports: Ports,
+}
+
+impl App {
+    /// Wires the use cases to their ports.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// The ports, for adapters that need a store directly (health checks).
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+}

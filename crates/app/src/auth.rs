@@ -1,0 +1,329 @@
+//! Who is calling, and what they may do.
+//!
+//! A request is authenticated once, by API key or by signature, into a [`Principal`]; every use
+//! case then asks the principal for the capability it needs. A key limited to one project sees
+//! nothing of the others: other projects answer "not found", never "forbidden", so their
+//! existence does not leak.
+
+use shiplog_domain::key::{KeyHash, Role, SigningKeyId};
+
+use crate::App;
+use crate::error::{AppError, AuthFailure};
+use crate::ids::{ProjectId, WorkspaceId};
+use crate::ports::SignatureError;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The workspace the credentials belong to.
+    pub workspace: WorkspaceId,
+    /// What they may do.
+    pub role: Role,
+    /// The one project they are limited to, if any.
+    pub project: Option<ProjectId>,
+}
+
+/// What a use case needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Send pipeline events, create environments and assign applications (CI automation).
+    Ingest,
+    /// Read deployments, environments, references and metrics.
+    Read,
+    /// Manage keys, projects, teams and hooks.
+    Administer,
+}
+
+impl Principal {
+    /// Fails with `Forbidden` unless the role grants `capability`; `action` says what was tried.
+    pub fn require(&self, capability: Capability, action: &'static str) -> Result<(), AppError> {
+        let (allowed, needed) = match capability {
+            Capability::Ingest => (self.role.can_ingest(), Role::Ingest),
+            Capability::Read => (self.role.can_read(), Role::Read),
+            Capability::Administer => (self.role.can_administer(), Role::Admin),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                role: self.role,
+                action,
+                needed,
+            })
+        }
+    }
+
+    /// Whether the principal may see `project`.
+    pub fn sees(&self, project: ProjectId) -> bool {
+        self.project.is_none_or(|only| only == project)
+    }
+}
+
+/// The three headers of a signed request, as received (any may be missing).
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// `X-Webhook-Key`.
+    pub key_id: Option<&'a str>,
+    /// `X-Webhook-Timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `X-Webhook-Signature`.
+    pub signature: Option<&'a str>,
+    /// The raw body, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// A header value that is there and not blank.
+fn present(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl App {
+    /// Authenticates an API key presented in any of the accepted headers.
+    pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AppError> {
+        let presented = presented
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(AppError::Unauthenticated(AuthFailure::MissingCredentials))?;
+        let record = self
+            .ports
+            .keys
+            .api_key_by_hash(&KeyHash::of(presented))
+            .await?
+            .ok_or(AppError::Unauthenticated(AuthFailure::InvalidApiKey))?;
+        Ok(Principal {
+            workspace: record.workspace,
+            role: record.role,
+            project: record.project,
+        })
+    }
+
+    /// Authenticates a signed request (Envtracker scheme): all three headers present, a known
+    /// key id, a fresh timestamp, and a matching signature.
+    pub async fn authenticate_signed(
+        &self,
+        request: SignedRequest<'_>,
+    ) -> Result<Principal, AppError> {
+        let missing = AppError::Unauthenticated(AuthFailure::MissingCredentials);
+        let (Some(key_id), Some(timestamp), Some(signature)) = (
+            present(request.key_id),
+            present(request.timestamp),
+            present(request.signature),
+        ) else {
+            return Err(missing);
+        };
+        let unknown = AppError::Unauthenticated(AuthFailure::UnknownSigningKey);
+        let key_id = SigningKeyId::parse(key_id).map_err(|_| unknown.clone())?;
+        let key = self.ports.keys.signing_key(&key_id).await?.ok_or(unknown)?;
+        let now = self.ports.clock.now();
+        self.ports
+            .signatures
+            .verify(&key.secret, timestamp, request.body, signature, now)
+            .map_err(|error| {
+                AppError::Unauthenticated(match error {
+                    SignatureError::Expired { .. } => AuthFailure::ExpiredTimestamp,
+                    SignatureError::Malformed(_) | SignatureError::Mismatch => {
+                        AuthFailure::InvalidSignature
+                    }
+                })
+            })?;
+        Ok(Principal {
+            workspace: key.workspace,
+            role: key.role,
+            project: key.project,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_domain::key::SigningSecret;
+    use shiplog_domain::timestamp::Timestamp;
+
+    use super::*;
+    use crate::ids::{ApiKeyId, SigningKeyRecordId};
+    use crate::model::{ApiKeyRecord, SigningKeyRecord};
+    use crate::testing::{TestPorts, ids};
+
+    fn record(role: Role, project: Option<ProjectId>) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: ApiKeyId::from_uuid(ids(1)),
+            workspace: WorkspaceId::from_uuid(ids(2)),
+            name: "ci".into(),
+            role,
+            project,
+            hash: KeyHash::of("shiplog_secret"),
+            hint: "shiplog_secr".into(),
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_api_key_is_looked_up_by_its_hash_only() {
+        let mut ports = TestPorts::new();
+        ports
+            .keys
+            .expect_api_key_by_hash()
+            .withf(|hash| *hash == KeyHash::of("shiplog_secret"))
+            .returning(|_| Ok(Some(record(Role::Ingest, None))));
+        let principal = ports
+            .app()
+            .authenticate(Some(" shiplog_secret "))
+            .await
+            .unwrap();
+        assert_eq!(principal.role, Role::Ingest);
+        assert_eq!(principal.workspace, WorkspaceId::from_uuid(ids(2)));
+    }
+
+    #[tokio::test]
+    async fn missing_and_unknown_keys_are_told_apart() {
+        let mut ports = TestPorts::new();
+        ports.keys.expect_api_key_by_hash().returning(|_| Ok(None));
+        let app = ports.app();
+        assert_eq!(
+            app.authenticate(None).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::MissingCredentials)
+        );
+        assert_eq!(
+            app.authenticate(Some("  ")).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::MissingCredentials)
+        );
+        assert_eq!(
+            app.authenticate(Some("nope")).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::InvalidApiKey)
+        );
+    }
+
+    #[test]
+    fn roles_and_scopes() {
+        let ingest = Principal {
+            workspace: WorkspaceId::from_uuid(ids(1)),
+            role: Role::Ingest,
+            project: Some(ProjectId::from_uuid(ids(5))),
+        };
+        assert!(ingest.require(Capability::Ingest, "send events").is_ok());
+        let err = ingest
+            .require(Capability::Read, "read deployments")
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            AppError::Forbidden {
+                needed: Role::Read,
+                ..
+            }
+        ));
+        assert!(ingest.sees(ProjectId::from_uuid(ids(5))));
+        assert!(!ingest.sees(ProjectId::from_uuid(ids(6))));
+    }
+
+    fn signing_key() -> SigningKeyRecord {
+        SigningKeyRecord {
+            id: SigningKeyRecordId::from_uuid(ids(3)),
+            workspace: WorkspaceId::from_uuid(ids(2)),
+            key_id: SigningKeyId::parse("whk_0011223344556677").unwrap(),
+            name: "envtracker".into(),
+            secret: SigningSecret::from_stored("whsec_x".into()),
+            role: Role::Ingest,
+            project: None,
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn signed<'a>(key: Option<&'a str>, body: &'a [u8]) -> SignedRequest<'a> {
+        SignedRequest {
+            key_id: key,
+            timestamp: Some("1700000000"),
+            signature: Some("sha256=00"),
+            body,
+        }
+    }
+
+    #[tokio::test]
+    async fn signed_requests_check_headers_key_and_signature_in_that_order() {
+        let mut ports = TestPorts::new();
+        ports
+            .keys
+            .expect_signing_key()
+            .returning(|id| Ok((id.as_str() == "whk_0011223344556677").then(signing_key)));
+        ports
+            .clock
+            .expect_now()
+            .returning(|| Timestamp::from_unix_seconds(1_700_000_100).unwrap());
+        ports
+            .signatures
+            .expect_verify()
+            .withf(|secret, ts, body, sig, _| {
+                secret.reveal() == "whsec_x"
+                    && ts == "1700000000"
+                    && body == b"{}"
+                    && sig == "sha256=00"
+            })
+            .returning(|_, _, body, _, _| {
+                if body == b"{}" {
+                    Ok(())
+                } else {
+                    Err(SignatureError::Mismatch)
+                }
+            });
+        let app = ports.app();
+        let missing = SignedRequest {
+            signature: None,
+            ..signed(Some("whk_0011223344556677"), b"{}")
+        };
+        assert_eq!(
+            app.authenticate_signed(missing).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::MissingCredentials)
+        );
+        assert_eq!(
+            app.authenticate_signed(signed(Some("whk_ffffffffffffffff"), b"{}"))
+                .await
+                .unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::UnknownSigningKey)
+        );
+        assert_eq!(
+            app.authenticate_signed(signed(Some("not-a-key"), b"{}"))
+                .await
+                .unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::UnknownSigningKey)
+        );
+        let ok = app
+            .authenticate_signed(signed(Some("whk_0011223344556677"), b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(ok.role, Role::Ingest);
+    }
+
+    #[tokio::test]
+    async fn signature_failures_map_to_their_reasons() {
+        for (error, expected) in [
+            (SignatureError::Mismatch, AuthFailure::InvalidSignature),
+            (
+                SignatureError::Malformed("x".into()),
+                AuthFailure::InvalidSignature,
+            ),
+            (
+                SignatureError::Expired {
+                    skew_seconds: 400,
+                    max_seconds: 300,
+                },
+                AuthFailure::ExpiredTimestamp,
+            ),
+        ] {
+            let mut ports = TestPorts::new();
+            ports
+                .keys
+                .expect_signing_key()
+                .returning(|_| Ok(Some(signing_key())));
+            ports.clock.expect_now().returning(|| Timestamp::UNIX_EPOCH);
+            ports
+                .signatures
+                .expect_verify()
+                .returning(move |_, _, _, _, _| Err(error.clone()));
+            let err = ports
+                .app()
+                .authenticate_signed(signed(Some("whk_0011223344556677"), b"{}"))
+                .await
+                .unwrap_err();
+            assert_eq!(err, AppError::Unauthenticated(expected));
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Creating environments and assigning applications to them (the Envtracker automation).
+//!
+//! Environment creation and assignment count as CI automation, so `ingest` keys may do them
+//! (pipelines create preview environments); `read` keys may not.
+
+use shiplog_domain::environment::EnvironmentKind;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode};
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::AppError;
+use crate::ids::{ApplicationId, EnvironmentId, ProjectId};
+use crate::ingest::ApplicationTarget;
+use crate::model::{Environment, Project, ProjectLookup};
+use crate::ports::AssignmentPlan;
+
+/// The longest environment name.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A new environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateEnvironment {
+    /// The project; `None` means the key's project, else the workspace's only project.
+    pub project: Option<ProjectLookup>,
+    /// Display name.
+    pub name: String,
+    /// Code, unique in the project.
+    pub code: EnvironmentCode,
+    /// The owning team, which must exist.
+    pub team: TeamCode,
+    /// Where it can be visited (http or https).
+    pub url: Option<String>,
+    /// Display order; `None` places it last.
+    pub position: Option<i32>,
+    /// What it is for.
+    pub kind: EnvironmentKind,
+}
+
+/// One application's environments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppAssignment {
+    /// The application (created if missing).
+    pub application: ApplicationCode,
+    /// Environments it runs in (all must exist).
+    pub environments: Vec<EnvironmentCode>,
+}
+
+/// Assignments within one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignApplications {
+    /// The project.
+    pub project: ProjectLookup,
+    /// The assignments (at least one).
+    pub apps: Vec<AppAssignment>,
+}
+
+fn validate_url(url: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let has_scheme = url.starts_with("https://") || url.starts_with("http://");
+    let host_present = url
+        .split("://")
+        .nth(1)
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if !has_scheme || !host_present || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+        return Err(AppError::invalid(
+            "url",
+            format!(
+                "{url:?} is not a web address: send an http:// or https:// URL of at most 2048 characters"
+            ),
+        ));
+    }
+    Ok(Some(url))
+}
+
+impl App {
+    /// Creates an environment owned by an existing team.
+    pub async fn create_environment(
+        &self,
+        caller: &Principal,
+        request: CreateEnvironment,
+    ) -> Result<Environment, AppError> {
+        caller.require(Capability::Ingest, "create environments")?;
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(AppError::invalid(
+                "name",
+                format!("send a display name of 1 to {MAX_NAME_LEN} characters"),
+            ));
+        }
+        let url = validate_url(request.url)?;
+        let project = self
+            .environment_project(caller, request.project.as_ref())
+            .await?;
+        let team = self
+            .ports
+            .teams
+            .get(caller.workspace, &request.team)
+            .await?
+            .ok_or_else(|| AppError::TeamNotFound(request.team.clone()))?;
+        let environment = Environment {
+            id: EnvironmentId::from_uuid(self.ports.ids.uuid()),
+            workspace: caller.workspace,
+            project: project.id,
+            code: request.code,
+            name,
+            kind: request.kind,
+            url,
+            position: request.position.unwrap_or_default(),
+            team: Some(team.id),
+            created_at: self.ports.clock.now(),
+        };
+        Ok(self
+            .ports
+            .environments
+            .create(environment, request.position)
+            .await?)
+    }
+
+    /// Resolves the project of an environment request: named, else the key's, else the only one.
+    async fn environment_project(
+        &self,
+        caller: &Principal,
+        lookup: Option<&ProjectLookup>,
+    ) -> Result<Project, AppError> {
+        if let Some(lookup) = lookup {
+            return self.visible_project(caller, lookup).await;
+        }
+        if let Some(only) = caller.project {
+            return self.visible_project(caller, &ProjectLookup::Id(only)).await;
+        }
+        let projects = self.ports.projects.list(caller.workspace).await?;
+        match projects.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(AppError::ProjectRequired(
+                "this workspace has no project yet: create one first (POST /api/v1/projects)".to_owned(),
+            )),
+            _ => Err(AppError::ProjectRequired(
+                "this workspace has several projects: send projectCode, or sign with a key limited to one project".to_owned(),
+            )),
+        }
+    }
+
+    /// Assigns applications to environments, all or nothing. Returns how many assignments are new.
+    pub async fn assign_applications(
+        &self,
+        caller: &Principal,
+        request: AssignApplications,
+    ) -> Result<usize, AppError> {
+        caller.require(Capability::Ingest, "assign applications")?;
+        if request.apps.is_empty() {
+            return Err(AppError::MissingField {
+                field: "apps",
+                hint: "send at least one {\"repoCode\": ..., \"envs\": [...]} entry",
+            });
+        }
+        if let Some(entry) = request.apps.iter().find(|a| a.environments.is_empty()) {
+            return Err(AppError::invalid(
+                "apps[].envs",
+                format!(
+                    "application {} lists no environment: send at least one environment code",
+                    entry.application
+                ),
+            ));
+        }
+        let project: ProjectId = self.visible_project(caller, &request.project).await?.id;
+        let plans = request
+            .apps
+            .into_iter()
+            .map(|entry| AssignmentPlan {
+                application: ApplicationTarget {
+                    name: entry.application.to_string(),
+                    code: entry.application,
+                    repo: None,
+                    create_if_missing: true,
+                    new_id: ApplicationId::from_uuid(self.ports.ids.uuid()),
+                },
+                environments: entry.environments,
+            })
+            .collect();
+        Ok(self
+            .ports
+            .environments
+            .assign(caller.workspace, project, plans)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_domain::key::Role;
+    use shiplog_domain::timestamp::Timestamp;
+
+    use super::*;
+    use crate::ids::TeamId;
+    use crate::model::Team;
+    use crate::ports::EnvironmentStoreError;
+    use crate::testing::{TestPorts, admin, ids, project, reader};
+
+    fn request() -> CreateEnvironment {
+        CreateEnvironment {
+            project: Some(ProjectLookup::parse("my-project").unwrap()),
+            name: "Feature Branch Preview".into(),
+            code: EnvironmentCode::parse("feature-preview").unwrap(),
+            team: TeamCode::parse("engineering").unwrap(),
+            url: Some("https://feature.example.com".into()),
+            position: Some(3),
+            kind: EnvironmentKind::Development,
+        }
+    }
+
+    fn with_team(ports: &mut TestPorts) {
+        ports.teams.expect_get().returning(|ws, code| {
+            Ok((code.as_str() == "engineering").then(|| Team {
+                id: TeamId::from_uuid(ids(9)),
+                workspace: ws,
+                code: code.clone(),
+                name: "Engineering".into(),
+                created_at: Timestamp::UNIX_EPOCH,
+            }))
+        });
+    }
+
+    #[tokio::test]
+    async fn the_seeds_create_environment_example() {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        with_team(&mut ports);
+        ports.with_clock_and_ids();
+        ports
+            .environments
+            .expect_create()
+            .withf(|env, position| {
+                env.code.as_str() == "feature-preview"
+                    && env.name == "Feature Branch Preview"
+                    && env.kind == EnvironmentKind::Development
+                    && env.url.as_deref() == Some("https://feature.example.com")
+                    && env.team == Some(TeamId::from_uuid(ids(9)))
+                    && env.project == project().id
+                    && *position == Some(3)
+            })
+            .returning(|env, _| Ok(env));
+        let env = ports
+            .app()
+            .create_environment(&admin(), request())
+            .await
+            .unwrap();
+        assert_eq!(env.code.as_str(), "feature-preview");
+    }
+
+    #[tokio::test]
+    async fn a_missing_team_is_named() {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        with_team(&mut ports);
+        let mut req = request();
+        req.team = TeamCode::parse("nobody").unwrap();
+        let err = ports
+            .app()
+            .create_environment(&admin(), req)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AppError::TeamNotFound(TeamCode::parse("nobody").unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn store_conflicts_become_app_errors() {
+        for (store_error, expected) in [
+            (
+                EnvironmentStoreError::CodeTaken(
+                    EnvironmentCode::parse("feature-preview").unwrap(),
+                ),
+                AppError::EnvironmentExists(EnvironmentCode::parse("feature-preview").unwrap()),
+            ),
+            (
+                EnvironmentStoreError::LimitReached { limit: 2 },
+                AppError::EnvironmentLimitReached { limit: 2 },
+            ),
+        ] {
+            let mut ports = TestPorts::new();
+            ports.with_project();
+            with_team(&mut ports);
+            ports.with_clock_and_ids();
+            ports
+                .environments
+                .expect_create()
+                .returning(move |_, _| Err(store_error.clone()));
+            let err = ports
+                .app()
+                .create_environment(&admin(), request())
+                .await
+                .unwrap_err();
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_fields_are_refused_before_any_write() {
+        let ports = TestPorts::new();
+        let app = ports.app();
+        let mut req = request();
+        req.url = Some("feature.example.com".into());
+        let err = app.create_environment(&admin(), req).await.unwrap_err();
+        assert!(
+            matches!(err, AppError::InvalidField { field: "url", .. }),
+            "{err:?}"
+        );
+        let mut req = request();
+        req.name = "  ".into();
+        let err = app.create_environment(&admin(), req).await.unwrap_err();
+        assert!(
+            matches!(err, AppError::InvalidField { field: "name", .. }),
+            "{err:?}"
+        );
+        let err = app
+            .create_environment(&reader(), request())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AppError::Forbidden {
+                    role: Role::Read,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_project_the_workspace_must_have_exactly_one() {
+        let mut ports = TestPorts::new();
+        ports
+            .projects
+            .expect_list()
+            .returning(|_| Ok(vec![project(), project()]));
+        let mut req = request();
+        req.project = None;
+        let err = ports
+            .app()
+            .create_environment(&admin(), req)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AppError::ProjectRequired(ref m) if m.contains("send projectCode")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_seeds_assign_apps_example() {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        ports.with_clock_and_ids();
+        ports
+            .environments
+            .expect_assign()
+            .withf(|_, project_id, plans| {
+                *project_id == project().id
+                    && plans.len() == 2
+                    && plans[0].application.code.as_str() == "my-app"
+                    && plans[0].application.create_if_missing
+                    && plans[0]
+                        .environments
+                        .iter()
+                        .map(EnvironmentCode::as_str)
+                        .collect::<Vec<_>>()
+                        == ["production", "staging"]
+                    && plans[1].application.code.as_str() == "another-service"
+            })
+            .returning(|_, _, _| Ok(3));
+        let code = |c: &str| EnvironmentCode::parse(c).unwrap();
+        let request = AssignApplications {
+            project: ProjectLookup::parse("my-project").unwrap(),
+            apps: vec![
+                AppAssignment {
+                    application: ApplicationCode::parse("my-app").unwrap(),
+                    environments: vec![code("production"), code("staging")],
+                },
+                AppAssignment {
+                    application: ApplicationCode::parse("another-service").unwrap(),
+                    environments: vec![code("staging")],
+                },
+            ],
+        };
+        assert_eq!(
+            ports
+                .app()
+                .assign_applications(&admin(), request)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_assignments_are_refused() {
+        let ports = TestPorts::new();
+        let request = AssignApplications {
+            project: ProjectLookup::parse("my-project").unwrap(),
+            apps: vec![],
+        };
+        let err = ports
+            .app()
+            .assign_applications(&admin(), request)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::MissingField { field: "apps", .. }));
+    }
+}

@@ -1,0 +1,431 @@
+//! The one error type of the use cases, and the one table of error codes.
+//!
+//! Every failure a client can see is an [`AppError`]; its [`ErrorCode`] is stable (clients may
+//! match on it) and has an [`ErrorKind`] that adapters translate into their protocol in one place
+//! (the HTTP adapter maps kinds to status codes). Messages name the field and the fix.
+
+use shiplog_domain::event::InvalidEvent;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode};
+use shiplog_domain::key::Role;
+
+use crate::ports::{
+    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, KeyStoreError,
+    PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
+    WorkspaceStoreError,
+};
+
+/// What sort of failure, independent of any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request is malformed or breaks a rule; resending it unchanged will fail again.
+    InvalidInput,
+    /// No valid credentials.
+    Unauthenticated,
+    /// Valid credentials that may not do this.
+    Forbidden,
+    /// The thing does not exist (or belongs to another workspace or project).
+    NotFound,
+    /// It clashes with something that exists.
+    Conflict,
+    /// A configured limit is reached.
+    LimitReached,
+    /// shiplog's backend failed; retrying later may work.
+    Unavailable,
+}
+
+macro_rules! error_codes {
+    ($($variant:ident => $name:literal, $kind:ident;)*) => {
+        /// Stable, machine-readable error codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The code as sent to clients.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// Its kind.
+            pub const fn kind(self) -> ErrorKind {
+                match self {
+                    $(Self::$variant => ErrorKind::$kind,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidField => "invalid_field", InvalidInput;
+    MissingField => "missing_field", InvalidInput;
+    InvalidEventType => "invalid_event_type", InvalidInput;
+    StartAfterFinish => "start_after_finish", InvalidInput;
+    ProjectRequired => "project_required", InvalidInput;
+    ApplicationAmbiguous => "application_ambiguous", InvalidInput;
+    MissingCredentials => "missing_credentials", Unauthenticated;
+    InvalidApiKey => "invalid_api_key", Unauthenticated;
+    UnknownSigningKey => "unknown_signing_key", Unauthenticated;
+    InvalidSignature => "invalid_signature", Unauthenticated;
+    ExpiredTimestamp => "expired_timestamp", Unauthenticated;
+    RoleForbidden => "role_forbidden", Forbidden;
+    ProjectNotFound => "project_not_found", NotFound;
+    TeamNotFound => "team_not_found", NotFound;
+    ApplicationNotFound => "application_not_found", NotFound;
+    EnvironmentNotFound => "environment_not_found", NotFound;
+    DeploymentNotFound => "deployment_not_found", NotFound;
+    ReferenceNotFound => "reference_not_found", NotFound;
+    EnvironmentExists => "environment_exists", Conflict;
+    AlreadyExists => "already_exists", Conflict;
+    IdempotencyConflict => "idempotency_conflict", Conflict;
+    EnvironmentLimitReached => "environment_limit_reached", LimitReached;
+    StoreUnavailable => "store_unavailable", Unavailable;
+}
+
+/// Why an unauthenticated request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No key, or a signed request missing one of its three headers.
+    MissingCredentials,
+    /// The API key matches no key.
+    InvalidApiKey,
+    /// The signing key id matches no key.
+    UnknownSigningKey,
+    /// No signature matches the body.
+    InvalidSignature,
+    /// The signed timestamp is too far from the server's clock.
+    ExpiredTimestamp,
+}
+
+/// Every failure a use case reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// A field has a bad value.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A required field is absent.
+    #[error("{field} is required: {hint}")]
+    MissingField {
+        /// The field.
+        field: &'static str,
+        /// What to send.
+        hint: &'static str,
+    },
+    /// The event name is not one of the six.
+    #[error("{0}")]
+    InvalidEvent(InvalidEvent),
+    /// A start time later than the finish time.
+    #[error("Start time cannot be after end time")]
+    StartAfterFinish,
+    /// The request names no project and the credentials do not imply one.
+    #[error("{0}")]
+    ProjectRequired(String),
+    /// A repository is registered in several projects and the request does not say which.
+    #[error(
+        "repository {repo} is registered in several projects ({projects}): use a project-scoped key or name the project"
+    )]
+    ApplicationAmbiguous {
+        /// The repository.
+        repo: String,
+        /// The projects' slugs, comma-separated.
+        projects: String,
+    },
+    /// Authentication failed.
+    #[error("{}", auth_message(*.0))]
+    Unauthenticated(AuthFailure),
+    /// The key's role may not do this.
+    #[error(
+        "this key has the {role} role, which cannot {action}; use a key with the {needed} role"
+    )]
+    Forbidden {
+        /// The key's role.
+        role: Role,
+        /// What was attempted.
+        action: &'static str,
+        /// A role that may.
+        needed: Role,
+    },
+    /// No such project in this workspace (or not visible to this key).
+    #[error(
+        "project {0:?} does not exist in this workspace: create it first (POST /api/v1/projects)"
+    )]
+    ProjectNotFound(String),
+    /// No such team.
+    #[error("team {0:?} does not exist in this workspace: create it first (POST /api/v1/teams)")]
+    TeamNotFound(TeamCode),
+    /// No such application, and it may not be created implicitly.
+    #[error(
+        "application {0:?} does not exist in this project: assign it to an environment first (PUT /webhook/assign-apps) or create it"
+    )]
+    ApplicationNotFound(ApplicationCode),
+    /// No such environment, and it may not be created implicitly.
+    #[error(
+        "environment {0:?} does not exist in this project: create it first (PUT /webhook/create-environment)"
+    )]
+    EnvironmentNotFound(EnvironmentCode),
+    /// No such deployment.
+    #[error("deployment {0:?} does not exist")]
+    DeploymentNotFound(String),
+    /// No deployment named this reference.
+    #[error("no deployment of this project names reference {0:?}")]
+    ReferenceNotFound(String),
+    /// The environment code is taken.
+    #[error("environment {0:?} already exists in this project")]
+    EnvironmentExists(EnvironmentCode),
+    /// A workspace, project, team or application with this code exists.
+    #[error("{what} {value:?} already exists")]
+    AlreadyExists {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its code.
+        value: String,
+    },
+    /// The idempotency key was used for a different payload.
+    #[error(
+        "deployment id {0:?} was already used with a different payload: send a new deployment_id for a new deployment"
+    )]
+    IdempotencyConflict(String),
+    /// The workspace's environment limit is reached.
+    #[error("this workspace already has its limit of {limit} environments")]
+    EnvironmentLimitReached {
+        /// The limit.
+        limit: u32,
+    },
+    /// The backend failed; the text is for logs only.
+    #[error("storage unavailable")]
+    Unavailable(String),
+}
+
+fn auth_message(failure: AuthFailure) -> &'static str {
+    match failure {
+        AuthFailure::MissingCredentials => {
+            "missing credentials: send an API key (Authorization: Bearer, X-API-Key, X-Clienwork-API-Key or X-API-Token), or X-Webhook-Key, X-Webhook-Timestamp and X-Webhook-Signature"
+        }
+        AuthFailure::InvalidApiKey => "invalid API key",
+        AuthFailure::UnknownSigningKey => "unknown signing key (X-Webhook-Key)",
+        AuthFailure::InvalidSignature => "invalid signature (X-Webhook-Signature)",
+        AuthFailure::ExpiredTimestamp => {
+            "expired timestamp (X-Webhook-Timestamp must be within 300 seconds of the server clock)"
+        }
+    }
+}
+
+impl AppError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidField { .. } => ErrorCode::InvalidField,
+            Self::MissingField { .. } => ErrorCode::MissingField,
+            Self::InvalidEvent(_) => ErrorCode::InvalidEventType,
+            Self::StartAfterFinish => ErrorCode::StartAfterFinish,
+            Self::ProjectRequired(_) => ErrorCode::ProjectRequired,
+            Self::ApplicationAmbiguous { .. } => ErrorCode::ApplicationAmbiguous,
+            Self::Unauthenticated(failure) => match failure {
+                AuthFailure::MissingCredentials => ErrorCode::MissingCredentials,
+                AuthFailure::InvalidApiKey => ErrorCode::InvalidApiKey,
+                AuthFailure::UnknownSigningKey => ErrorCode::UnknownSigningKey,
+                AuthFailure::InvalidSignature => ErrorCode::InvalidSignature,
+                AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
+            },
+            Self::Forbidden { .. } => ErrorCode::RoleForbidden,
+            Self::ProjectNotFound(_) => ErrorCode::ProjectNotFound,
+            Self::TeamNotFound(_) => ErrorCode::TeamNotFound,
+            Self::ApplicationNotFound(_) => ErrorCode::ApplicationNotFound,
+            Self::EnvironmentNotFound(_) => ErrorCode::EnvironmentNotFound,
+            Self::DeploymentNotFound(_) => ErrorCode::DeploymentNotFound,
+            Self::ReferenceNotFound(_) => ErrorCode::ReferenceNotFound,
+            Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
+            Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            Self::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
+            Self::EnvironmentLimitReached { .. } => ErrorCode::EnvironmentLimitReached,
+            Self::Unavailable(_) => ErrorCode::StoreUnavailable,
+        }
+    }
+
+    /// Shorthand for a clash with an existing record.
+    pub fn already_exists(what: &'static str, value: &str) -> Self {
+        Self::AlreadyExists {
+            what,
+            value: value.to_owned(),
+        }
+    }
+
+    /// Shorthand for an invalid field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<WorkspaceStoreError> for AppError {
+    fn from(error: WorkspaceStoreError) -> Self {
+        match error {
+            WorkspaceStoreError::CodeTaken(code) => {
+                Self::already_exists("workspace", code.as_str())
+            }
+            WorkspaceStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<KeyStoreError> for AppError {
+    fn from(error: KeyStoreError) -> Self {
+        match error {
+            KeyStoreError::OwnerNotFound => Self::ProjectNotFound("(the key's project)".to_owned()),
+            KeyStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<ProjectStoreError> for AppError {
+    fn from(error: ProjectStoreError) -> Self {
+        match error {
+            ProjectStoreError::SlugTaken(slug) => Self::already_exists("project", slug.as_str()),
+            ProjectStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<TeamStoreError> for AppError {
+    fn from(error: TeamStoreError) -> Self {
+        match error {
+            TeamStoreError::CodeTaken(code) => Self::already_exists("team", code.as_str()),
+            TeamStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<ApplicationStoreError> for AppError {
+    fn from(error: ApplicationStoreError) -> Self {
+        match error {
+            ApplicationStoreError::CodeTaken(code) => {
+                Self::already_exists("application", code.as_str())
+            }
+            ApplicationStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<PipelineEventStoreError> for AppError {
+    fn from(error: PipelineEventStoreError) -> Self {
+        let PipelineEventStoreError::Unavailable(detail) = error;
+        Self::Unavailable(detail)
+    }
+}
+
+impl From<ReferenceStoreError> for AppError {
+    fn from(error: ReferenceStoreError) -> Self {
+        let ReferenceStoreError::Unavailable(detail) = error;
+        Self::Unavailable(detail)
+    }
+}
+
+impl From<EnvironmentStoreError> for AppError {
+    fn from(error: EnvironmentStoreError) -> Self {
+        match error {
+            EnvironmentStoreError::CodeTaken(code) => Self::EnvironmentExists(code),
+            EnvironmentStoreError::LimitReached { limit } => {
+                Self::EnvironmentLimitReached { limit }
+            }
+            EnvironmentStoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
+            EnvironmentStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<DeploymentStoreError> for AppError {
+    fn from(error: DeploymentStoreError) -> Self {
+        match error {
+            DeploymentStoreError::Conflict(key) => Self::IdempotencyConflict(key),
+            DeploymentStoreError::ApplicationNotFound(code) => Self::ApplicationNotFound(code),
+            DeploymentStoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
+            DeploymentStoreError::EnvironmentLimitReached { limit } => {
+                Self::EnvironmentLimitReached { limit }
+            }
+            DeploymentStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "duplicate error code");
+    }
+
+    #[test]
+    fn store_errors_keep_their_meaning() {
+        assert_eq!(
+            AppError::from(DeploymentStoreError::Conflict("d-1".into())).code(),
+            ErrorCode::IdempotencyConflict
+        );
+        assert_eq!(
+            AppError::from(EnvironmentStoreError::LimitReached { limit: 3 })
+                .code()
+                .kind(),
+            ErrorKind::LimitReached
+        );
+        let taken = AppError::from(ProjectStoreError::SlugTaken(
+            shiplog_domain::ids::ProjectSlug::parse("web").unwrap(),
+        ));
+        assert_eq!(taken.code().kind(), ErrorKind::Conflict);
+        assert_eq!(taken.to_string(), "project \"web\" already exists");
+        let unavailable = AppError::from(ProjectStoreError::Unavailable("disk full".into()));
+        assert_eq!(unavailable.code().kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            unavailable.to_string(),
+            "storage unavailable",
+            "internals stay out of messages"
+        );
+    }
+
+    #[test]
+    fn messages_name_the_fix() {
+        let missing = AppError::MissingField {
+            field: "environment",
+            hint: "send the environment code, like \"production\"",
+        };
+        assert_eq!(
+            missing.to_string(),
+            "environment is required: send the environment code, like \"production\""
+        );
+        let forbidden = AppError::Forbidden {
+            role: Role::Ingest,
+            action: "read deployments",
+            needed: Role::Read,
+        };
+        assert!(
+            forbidden
+                .to_string()
+                .contains("use a key with the read role")
+        );
+    }
+}

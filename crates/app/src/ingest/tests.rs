@@ -1,0 +1,623 @@
+use std::sync::{Arc, Mutex};
+
+use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::key::Role;
+
+use super::*;
+use crate::model::Application;
+use crate::testing::{TestPorts, admin, ids, ingester, now, project, reader, workspace};
+
+fn at(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+/// Ports that accept every plan, keep it, and answer with a receipt.
+fn capturing() -> (TestPorts, Arc<Mutex<Vec<IngestPlan>>>) {
+    let mut ports = TestPorts::new();
+    ports.with_project();
+    ports.with_clock_and_ids();
+    let plans = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&plans);
+    ports
+        .deployments
+        .expect_ingest()
+        .returning(move |plan: IngestPlan| {
+            seen.lock().unwrap().push(plan.clone());
+            Ok(IngestReceipt {
+                event: plan.event.id,
+                deployment: plan.deployment.as_ref().map(|d| d.new_id),
+                status: plan.deployment.as_ref().map(|d| d.observation.status),
+                duplicate: false,
+                created: true,
+                linked_references: plan
+                    .deployment
+                    .as_ref()
+                    .map(|d| d.references.iter().map(|r| r.key.clone()).collect())
+                    .unwrap_or_default(),
+            })
+        });
+    (ports, plans)
+}
+
+/// The seed's Clienwork request body, as the adapter will translate it.
+fn clienwork(event: &str, status: Option<&str>) -> IngestCommand {
+    let mut command = IngestCommand::new(
+        PipelineEvent::parse(event).unwrap(),
+        Provider::parse("github-actions"),
+        ApplicationRef::ProjectDefault,
+    );
+    command.project = Some(ProjectLookup::Slug(
+        ProjectSlug::parse("my-project").unwrap(),
+    ));
+    command.environment = Some(EnvironmentRef {
+        name: "production".into(),
+        create_if_missing: true,
+    });
+    command.status = status.map(str::to_owned);
+    command.fields = DeploymentFields {
+        git_ref: Some("refs/heads/main".into()),
+        commit_sha: Some(CommitSha::parse("abc123def456").unwrap()),
+        commit_message: Some("feat: add login feature #PR-123".into()),
+        run_url: Some("https://github.com/org/repo/actions/runs/123456".into()),
+        ..DeploymentFields::default()
+    };
+    command
+}
+
+/// The seed's Hivel request body.
+fn hivel() -> IngestCommand {
+    let mut command = IngestCommand::new(
+        PipelineEvent::DEPLOY_COMPLETED,
+        Provider::Custom,
+        ApplicationRef::Repo(
+            RepoIdentity::parse("https://github.com/hivelai/webhook-logger").unwrap(),
+        ),
+    );
+    command.environment = Some(EnvironmentRef {
+        name: "production".into(),
+        create_if_missing: true,
+    });
+    command.status = Some("success".into());
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::parse("deploy-20250922-1200").unwrap(),
+        exclusive: true,
+    };
+    command.fields = DeploymentFields {
+        external_id: Some("deploy-20250922-1200".into()),
+        commit_sha: Some(CommitSha::parse("abc123def456789012345678901234567890abcd").unwrap()),
+        branch: Some("main".into()),
+        build_number: Some("12345".into()),
+        image: Some("company/api-service:v1.2.3".into()),
+        logs_url: Some("https://logs.example.com/deploy/20250922-1200".into()),
+        ..DeploymentFields::default()
+    };
+    command.started_at = Some(at("2025-09-22T12:00:00Z"));
+    command.finished_at = Some(at("2025-09-22T12:15:30Z"));
+    command.pull_requests = vec![71, 71, 35, 23];
+    command
+}
+
+#[tokio::test]
+async fn the_clienwork_seed_example_becomes_one_plan() {
+    let (ports, plans) = capturing();
+    let receipt = ports
+        .app()
+        .ingest(&ingester(), clienwork("deploy.completed", Some("success")))
+        .await
+        .unwrap();
+    let plans = plans.lock().unwrap();
+    let [plan] = plans.as_slice() else {
+        panic!("one plan expected")
+    };
+    assert_eq!(plan.workspace, workspace());
+    assert_eq!(plan.project, project().id);
+    assert_eq!(
+        plan.application.code.as_str(),
+        "my-project",
+        "default application named like the project"
+    );
+    assert!(plan.application.create_if_missing);
+    let env = plan.environment.as_ref().unwrap();
+    assert_eq!(env.code.as_str(), "production");
+    assert_eq!(env.kind, EnvironmentKind::Production);
+    assert!(env.create_if_missing);
+    assert_eq!(plan.event.status.status, DeploymentStatus::Success);
+    assert_eq!(
+        plan.event.occurred_at,
+        now(),
+        "no timestamps sent: the arrival time"
+    );
+    let deployment = plan.deployment.as_ref().unwrap();
+    assert_eq!(
+        deployment.fields.branch.as_deref(),
+        Some("main"),
+        "branch derived from refs/heads/main"
+    );
+    assert_eq!(
+        deployment.references,
+        vec![Reference {
+            key: ReferenceKey::parse("PR-123").unwrap(),
+            closing: false
+        }]
+    );
+    assert!(!deployment.exclusive);
+    assert!(deployment.key.as_str().starts_with("run:"));
+    assert_eq!(
+        receipt.linked_references,
+        vec![ReferenceKey::parse("PR-123").unwrap()]
+    );
+}
+
+#[tokio::test]
+async fn started_and_completed_of_one_run_share_a_deployment_key() {
+    let (ports, plans) = capturing();
+    let app = ports.app();
+    app.ingest(&ingester(), clienwork("deploy.started", None))
+        .await
+        .unwrap();
+    app.ingest(&ingester(), clienwork("deploy.completed", Some("success")))
+        .await
+        .unwrap();
+    let mut other_run = clienwork("deploy.completed", Some("success"));
+    other_run.fields.run_url = Some("https://github.com/org/repo/actions/runs/999".into());
+    app.ingest(&ingester(), other_run).await.unwrap();
+    let mut no_url = clienwork("deploy.completed", Some("success"));
+    no_url.fields.run_url = None;
+    app.ingest(&ingester(), no_url.clone()).await.unwrap();
+    no_url.event = PipelineEvent::DEPLOY_STARTED;
+    no_url.status = None;
+    app.ingest(&ingester(), no_url).await.unwrap();
+
+    let plans = plans.lock().unwrap();
+    let keys: Vec<&IdempotencyKey> = plans
+        .iter()
+        .map(|p| &p.deployment.as_ref().unwrap().key)
+        .collect();
+    assert_eq!(keys[0], keys[1], "same run URL");
+    assert_ne!(keys[1], keys[2], "another run");
+    assert_eq!(keys[3], keys[4], "no URL: the commit correlates");
+    assert_ne!(keys[1], keys[3]);
+    let started = &plans[0];
+    assert_eq!(
+        started.event.status.status,
+        DeploymentStatus::Running,
+        "deploy.started without status"
+    );
+    assert!(!started.event.status_sent);
+    assert_eq!(
+        started.deployment.as_ref().unwrap().observation.started_at,
+        Some(now())
+    );
+    assert_ne!(plans[0].event.fingerprint, plans[1].event.fingerprint);
+}
+
+#[tokio::test]
+async fn the_same_event_twice_has_the_same_fingerprint_whenever_it_arrives() {
+    let mut first_ports = TestPorts::new();
+    first_ports.with_project();
+    first_ports.with_clock_and_ids();
+    let mut second_ports = TestPorts::new();
+    second_ports.with_project();
+    second_ports
+        .clock
+        .expect_now()
+        .returning(|| at("2030-01-01T00:00:00Z"));
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(5000));
+    second_ports.ids.expect_uuid().returning(move || {
+        ids(u128::from(
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ))
+    });
+    let fingerprints = Arc::new(Mutex::new(Vec::new()));
+    for ports in [&mut first_ports, &mut second_ports] {
+        let seen = Arc::clone(&fingerprints);
+        ports.deployments.expect_ingest().returning(move |plan| {
+            seen.lock()
+                .unwrap()
+                .push((plan.event.fingerprint.clone(), plan.deployment.unwrap().key));
+            Err(DeploymentStoreError::Unavailable("not needed".into()))
+        });
+    }
+    let _ = first_ports
+        .app()
+        .ingest(&ingester(), clienwork("deploy.completed", Some("success")))
+        .await;
+    let _ = second_ports
+        .app()
+        .ingest(&ingester(), clienwork("deploy.completed", Some("success")))
+        .await;
+    let seen = fingerprints.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn the_hivel_seed_example_is_exclusive_and_carries_pull_requests() {
+    let (mut ports, plans) = capturing();
+    ports.applications.expect_by_repo().returning(|_, repo| {
+        Ok(vec![Application {
+            id: crate::ids::ApplicationId::from_uuid(ids(60)),
+            workspace: workspace(),
+            project: project().id,
+            code: ApplicationCode::parse("webhook-logger").unwrap(),
+            name: "webhook-logger".into(),
+            repo: Some(repo.clone()),
+            created_at: Timestamp::UNIX_EPOCH,
+        }])
+    });
+    ports.app().ingest(&ingester(), hivel()).await.unwrap();
+    let plans = plans.lock().unwrap();
+    let plan = &plans[0];
+    assert_eq!(
+        plan.project,
+        project().id,
+        "project found through the registered repository"
+    );
+    assert_eq!(plan.application.code.as_str(), "webhook-logger");
+    let deployment = plan.deployment.as_ref().unwrap();
+    assert!(deployment.exclusive);
+    assert_eq!(deployment.key.as_str(), "deploy-20250922-1200");
+    assert_eq!(deployment.observation.at, at("2025-09-22T12:15:30Z"));
+    assert_eq!(
+        deployment.observation.started_at,
+        Some(at("2025-09-22T12:00:00Z"))
+    );
+    let keys: Vec<&str> = deployment
+        .references
+        .iter()
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(keys, ["#71", "#35", "#23"]);
+}
+
+#[tokio::test]
+async fn a_start_after_the_end_is_refused_before_any_lookup() {
+    let mut command = hivel();
+    command.started_at = Some(at("2025-09-22T13:00:00Z"));
+    let mut ports = TestPorts::new();
+    ports.clock.expect_now().returning(now);
+    let err = ports.app().ingest(&ingester(), command).await.unwrap_err();
+    assert_eq!(err, AppError::StartAfterFinish);
+    assert_eq!(err.to_string(), "Start time cannot be after end time");
+}
+
+#[tokio::test]
+async fn deploy_events_need_an_environment_and_fields_are_bounded() {
+    let mut ports = TestPorts::new();
+    ports.clock.expect_now().returning(now);
+    let app = ports.app();
+    let mut command = clienwork("deploy.completed", Some("success"));
+    command.environment = None;
+    let err = app.ingest(&ingester(), command).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AppError::MissingField {
+                field: "environment",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut command = clienwork("deploy.completed", Some("success"));
+    command.fields.commit_message = Some("x".repeat(MAX_MESSAGE_LEN + 1));
+    let err = app.ingest(&ingester(), command).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AppError::InvalidField {
+                field: "commit_message",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn build_events_record_an_event_but_no_deployment() {
+    let (ports, plans) = capturing();
+    let mut command = clienwork("build.started", None);
+    command.environment = None;
+    let receipt = ports.app().ingest(&ingester(), command).await.unwrap();
+    assert_eq!(receipt.deployment, None);
+    let plans = plans.lock().unwrap();
+    assert!(plans[0].deployment.is_none());
+    assert!(plans[0].environment.is_none());
+    assert_eq!(
+        plans[0].event.commit_sha.as_ref().map(CommitSha::as_str),
+        Some("abc123def456")
+    );
+}
+
+#[tokio::test]
+async fn read_keys_cannot_ingest_and_other_projects_are_not_found() {
+    let app = TestPorts::new().app();
+    let err = app
+        .ingest(&reader(), clienwork("deploy.completed", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        AppError::Forbidden {
+            role: Role::Read,
+            ..
+        }
+    ));
+
+    let mut ports = TestPorts::new();
+    ports.with_project();
+    ports.clock.expect_now().returning(now);
+    let mut scoped = ingester();
+    scoped.project = Some(crate::ids::ProjectId::from_uuid(ids(99)));
+    let err = ports
+        .app()
+        .ingest(&scoped, clienwork("deploy.completed", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err, AppError::ProjectNotFound("my-project".into()));
+}
+
+#[tokio::test]
+async fn without_a_project_the_repository_must_point_to_exactly_one() {
+    let mut none = TestPorts::new();
+    none.clock.expect_now().returning(now);
+    none.applications
+        .expect_by_repo()
+        .returning(|_, _| Ok(vec![]));
+    let err = none.app().ingest(&ingester(), hivel()).await.unwrap_err();
+    assert!(
+        matches!(err, AppError::ProjectRequired(ref m) if m.contains("github.com/hivelai/webhook-logger")),
+        "{err:?}"
+    );
+
+    let mut several = TestPorts::new();
+    several.clock.expect_now().returning(now);
+    several.with_project();
+    several.applications.expect_by_repo().returning(|_, repo| {
+        let app = |n: u128, project: u128| Application {
+            id: crate::ids::ApplicationId::from_uuid(ids(n)),
+            workspace: workspace(),
+            project: crate::ids::ProjectId::from_uuid(ids(project)),
+            code: ApplicationCode::parse("webhook-logger").unwrap(),
+            name: "webhook-logger".into(),
+            repo: Some(repo.clone()),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        Ok(vec![app(60, 5), app(61, 6)])
+    });
+    let err = several
+        .app()
+        .ingest(&ingester(), hivel())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppError::ApplicationAmbiguous { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_key_supplies_the_project_and_new_repositories_become_applications() {
+    let (mut ports, plans) = capturing();
+    ports
+        .applications
+        .expect_by_repo()
+        .returning(|_, _| Ok(vec![]));
+    let mut scoped = admin();
+    scoped.project = Some(project().id);
+    ports.app().ingest(&scoped, hivel()).await.unwrap();
+    let plans = plans.lock().unwrap();
+    assert_eq!(plans[0].project, project().id);
+    assert_eq!(plans[0].application.code.as_str(), "webhook-logger");
+    assert_eq!(
+        plans[0].application.repo.as_ref().map(RepoIdentity::as_str),
+        Some("github.com/hivelai/webhook-logger")
+    );
+}
+
+#[tokio::test]
+async fn store_errors_surface_with_their_meaning() {
+    let mut ports = TestPorts::new();
+    ports.with_project();
+    ports.with_clock_and_ids();
+    ports.deployments.expect_ingest().returning(|_| {
+        Err(DeploymentStoreError::EnvironmentNotFound(
+            EnvironmentCode::parse("qa").unwrap(),
+        ))
+    });
+    let mut command = clienwork("deploy.completed", Some("success"));
+    command.environment = Some(EnvironmentRef {
+        name: "qa".into(),
+        create_if_missing: false,
+    });
+    let err = ports.app().ingest(&ingester(), command).await.unwrap_err();
+    assert_eq!(
+        err,
+        AppError::EnvironmentNotFound(EnvironmentCode::parse("qa").unwrap())
+    );
+    assert!(err.to_string().contains("create it first"));
+}
+
+// ---- decide: what the store writes ----
+
+fn event(status: DeploymentStatus, raw: &str, fingerprint: &str) -> EventPlan {
+    EventPlan {
+        id: EventId::from_uuid(ids(1)),
+        event: PipelineEvent::DEPLOY_COMPLETED,
+        status: ProviderStatus {
+            provider: Provider::GithubActions,
+            raw: raw.into(),
+            status,
+        },
+        status_sent: true,
+        commit_sha: None,
+        occurred_at: now(),
+        received_at: now(),
+        fingerprint: Fingerprint::of(&[fingerprint]),
+    }
+}
+
+fn deployment_plan(
+    status: DeploymentStatus,
+    at_: &str,
+    references: Vec<Reference>,
+) -> DeploymentPlan {
+    DeploymentPlan {
+        new_id: DeploymentId::from_uuid(ids(77)),
+        key: IdempotencyKey::parse("k-1").unwrap(),
+        exclusive: false,
+        observation: Observation {
+            status,
+            provider_status: status.as_str().into(),
+            at: at(at_),
+            started_at: None,
+            finished_at: None,
+        },
+        fields: DeploymentFields::default(),
+        references,
+    }
+}
+
+fn stored(status: DeploymentStatus, at_: &str) -> StoredDeployment {
+    let plan = deployment_plan(status, at_, vec![]);
+    StoredDeployment {
+        id: DeploymentId::from_uuid(ids(55)),
+        lifecycle: Lifecycle::new(&plan.observation),
+        provider: Provider::Jenkins,
+        fields: DeploymentFields {
+            run_url: Some("https://ci/run/1".into()),
+            commit_message: Some("old".into()),
+            ..DeploymentFields::default()
+        },
+        references: vec![Reference {
+            key: ReferenceKey::parse("PR-1").unwrap(),
+            closing: true,
+        }],
+        payload_fingerprint: Fingerprint::of(&["first"]),
+    }
+}
+
+#[test]
+fn a_new_deployment_is_created_with_its_first_status() {
+    let plan = deployment_plan(DeploymentStatus::Running, "2025-01-01T00:00:00Z", vec![]);
+    let decision = decide(
+        None,
+        &plan,
+        &event(DeploymentStatus::Running, "running", "a"),
+    )
+    .unwrap();
+    assert!(decision.create);
+    assert_eq!(decision.id, plan.new_id);
+    assert_eq!(
+        decision.transition,
+        Some(StatusTransition {
+            from: None,
+            to: DeploymentStatus::Running
+        })
+    );
+    assert!(decision.deployed_references.is_empty());
+}
+
+#[test]
+fn success_marks_closing_references_deployed_and_keeps_the_rest_linked() {
+    let existing = stored(DeploymentStatus::Running, "2025-01-01T00:00:00Z");
+    let plan = deployment_plan(
+        DeploymentStatus::Success,
+        "2025-01-01T00:05:00Z",
+        vec![
+            Reference {
+                key: ReferenceKey::parse("PR-2").unwrap(),
+                closing: false,
+            },
+            Reference {
+                key: ReferenceKey::parse("PR-3").unwrap(),
+                closing: true,
+            },
+        ],
+    );
+    let decision = decide(
+        Some(&existing),
+        &plan,
+        &event(DeploymentStatus::Success, "success", "b"),
+    )
+    .unwrap();
+    assert!(!decision.create);
+    assert_eq!(decision.id, existing.id);
+    assert_eq!(
+        decision.transition,
+        Some(StatusTransition {
+            from: Some(DeploymentStatus::Running),
+            to: DeploymentStatus::Success
+        })
+    );
+    let keys: Vec<&str> = decision.references.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["PR-1", "PR-2", "PR-3"]);
+    let deployed: Vec<&str> = decision
+        .deployed_references
+        .iter()
+        .map(ReferenceKey::as_str)
+        .collect();
+    assert_eq!(deployed, ["PR-1", "PR-3"]);
+    assert_eq!(
+        decision.provider,
+        Provider::GithubActions,
+        "the reporter of the new status"
+    );
+}
+
+#[test]
+fn a_late_start_changes_nothing_but_fills_in_fields() {
+    let existing = stored(DeploymentStatus::Success, "2025-01-01T00:05:00Z");
+    let mut plan = deployment_plan(DeploymentStatus::Running, "2025-01-01T00:00:00Z", vec![]);
+    plan.fields.image = Some("api:1".into());
+    plan.fields.commit_message = Some("new".into());
+    let decision = decide(
+        Some(&existing),
+        &plan,
+        &event(DeploymentStatus::Running, "running", "c"),
+    )
+    .unwrap();
+    assert_eq!(decision.lifecycle.status, DeploymentStatus::Success);
+    assert_eq!(decision.transition, None);
+    assert_eq!(
+        decision.provider,
+        Provider::Jenkins,
+        "the status's reporter is kept"
+    );
+    assert_eq!(
+        decision.lifecycle.started_at,
+        Some(at("2025-01-01T00:00:00Z"))
+    );
+    assert_eq!(decision.fields.image.as_deref(), Some("api:1"));
+    assert_eq!(
+        decision.fields.run_url.as_deref(),
+        Some("https://ci/run/1"),
+        "never erased"
+    );
+    assert_eq!(
+        decision.fields.commit_message.as_deref(),
+        Some("new"),
+        "newer detail wins"
+    );
+}
+
+#[test]
+fn an_exclusive_key_with_another_payload_is_a_conflict() {
+    let existing = stored(DeploymentStatus::Success, "2025-01-01T00:05:00Z");
+    let mut plan = deployment_plan(DeploymentStatus::Failed, "2025-01-01T00:06:00Z", vec![]);
+    plan.exclusive = true;
+    let err = decide(
+        Some(&existing),
+        &plan,
+        &event(DeploymentStatus::Failed, "failed", "other"),
+    )
+    .unwrap_err();
+    assert_eq!(err, DeploymentStoreError::Conflict("k-1".into()));
+    let same = decide(
+        Some(&existing),
+        &plan,
+        &event(DeploymentStatus::Failed, "failed", "first"),
+    );
+    assert!(same.is_ok(), "the same payload is not a conflict");
+}

@@ -1,0 +1,306 @@
+//! The records use cases read and write through the ports.
+
+use serde::{Deserialize, Serialize};
+use shiplog_domain::environment::EnvironmentKind;
+use shiplog_domain::event::PipelineEvent;
+use shiplog_domain::ids::{
+    ApplicationCode, CommitSha, EnvironmentCode, Fingerprint, IdempotencyKey, ProjectSlug,
+    TeamCode, WorkspaceCode,
+};
+use shiplog_domain::key::{KeyHash, Role, SigningKeyId, SigningSecret};
+use shiplog_domain::reference::{Reference, ReferenceKey};
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::status::{DeploymentStatus, Provider};
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::ids::{
+    ApiKeyId, ApplicationId, DeploymentId, EnvironmentId, EventId, ProjectId, SigningKeyRecordId,
+    TeamId, WorkspaceId,
+};
+
+/// A tenant. Nothing crosses workspaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    /// Its id.
+    pub id: WorkspaceId,
+    /// Its code (Envtracker's `companyCode`).
+    pub code: WorkspaceCode,
+    /// Display name.
+    pub name: String,
+    /// The most environments its projects may hold together; `None` for no limit.
+    pub environment_limit: Option<u32>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A product or system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Its id.
+    pub id: ProjectId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its slug, unique in the workspace.
+    pub slug: ProjectSlug,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// How a request names a project: Clienwork's `project_id` may be an id or a slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectLookup {
+    /// By id.
+    Id(ProjectId),
+    /// By slug.
+    Slug(ProjectSlug),
+}
+
+impl ProjectLookup {
+    /// Reads an id-or-slug value: a UUID is an id, anything else must be a valid slug.
+    pub fn parse(value: &str) -> Result<Self, shiplog_domain::ids::InvalidCode> {
+        match ProjectId::parse(value) {
+            Some(id) => Ok(Self::Id(id)),
+            None => ProjectSlug::parse(value).map(Self::Slug),
+        }
+    }
+}
+
+/// A team that owns environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    /// Its id.
+    pub id: TeamId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its code, unique in the workspace.
+    pub code: TeamCode,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A deployable unit, usually one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// Its id (also its pipeline id for Devopness-style hook paths).
+    pub id: ApplicationId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its code, unique in the project.
+    pub code: ApplicationCode,
+    /// Display name.
+    pub name: String,
+    /// Its repository, when known.
+    pub repo: Option<RepoIdentity>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Where deployments go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Its id.
+    pub id: EnvironmentId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its code, unique in the project.
+    pub code: EnvironmentCode,
+    /// Display name.
+    pub name: String,
+    /// What it is for.
+    pub kind: EnvironmentKind,
+    /// Where it can be visited.
+    pub url: Option<String>,
+    /// Display order (ascending).
+    pub position: i32,
+    /// The team that owns it.
+    pub team: Option<TeamId>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// The descriptive fields of a deployment, all optional: events fill them in as they arrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentFields {
+    /// The provider's own id for the deployment or run (Hivel `deployment_id`, a pipeline number).
+    pub external_id: Option<String>,
+    /// The commit deployed.
+    pub commit_sha: Option<CommitSha>,
+    /// Its message.
+    pub commit_message: Option<String>,
+    /// When it was committed, if the pipeline said.
+    pub commit_timestamp: Option<Timestamp>,
+    /// The Git ref (`refs/heads/main`).
+    pub git_ref: Option<String>,
+    /// The branch (`main`).
+    pub branch: Option<String>,
+    /// The CI run's page.
+    pub run_url: Option<String>,
+    /// Who triggered it.
+    pub deployed_by: Option<String>,
+    /// The CI build number.
+    pub build_number: Option<String>,
+    /// The artefact deployed (`company/api-service:v1.2.3`).
+    pub image: Option<String>,
+    /// Where its logs are.
+    pub logs_url: Option<String>,
+}
+
+impl DeploymentFields {
+    /// Fills every field `self` lacks from `older`: later events add detail, never erase it.
+    pub fn or(self, older: &Self) -> Self {
+        let pick = |new: Option<String>, old: &Option<String>| new.or_else(|| old.clone());
+        Self {
+            external_id: pick(self.external_id, &older.external_id),
+            commit_sha: self.commit_sha.or_else(|| older.commit_sha.clone()),
+            commit_message: pick(self.commit_message, &older.commit_message),
+            commit_timestamp: self.commit_timestamp.or(older.commit_timestamp),
+            git_ref: pick(self.git_ref, &older.git_ref),
+            branch: pick(self.branch, &older.branch),
+            run_url: pick(self.run_url, &older.run_url),
+            deployed_by: pick(self.deployed_by, &older.deployed_by),
+            build_number: pick(self.build_number, &older.build_number),
+            image: pick(self.image, &older.image),
+            logs_url: pick(self.logs_url, &older.logs_url),
+        }
+    }
+}
+
+/// A deployment as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Its id.
+    pub id: DeploymentId,
+    /// Its project's slug.
+    pub project: ProjectSlug,
+    /// Its application's code.
+    pub application: ApplicationCode,
+    /// Its environment's code.
+    pub environment: EnvironmentCode,
+    /// Its environment's kind.
+    pub environment_kind: EnvironmentKind,
+    /// The normalized status.
+    pub status: DeploymentStatus,
+    /// Who reported the current status.
+    pub provider: Provider,
+    /// The provider's word for the current status.
+    pub provider_status: String,
+    /// What makes two requests the same deployment.
+    pub idempotency_key: IdempotencyKey,
+    /// Descriptive fields.
+    #[serde(flatten)]
+    pub fields: DeploymentFields,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    pub finished_at: Option<Timestamp>,
+    /// When shiplog first heard of it.
+    pub created_at: Timestamp,
+    /// When shiplog last changed it.
+    pub updated_at: Timestamp,
+    /// Change requests named by its commit or sent with it.
+    pub references: Vec<Reference>,
+}
+
+/// A pipeline event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineEventRecord {
+    /// Its id.
+    pub id: EventId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its application.
+    pub application: ApplicationId,
+    /// The deployment it touched, for deploy events.
+    pub deployment: Option<DeploymentId>,
+    /// Which event.
+    pub event: PipelineEvent,
+    /// Who sent it.
+    pub provider: Provider,
+    /// The provider's status word, if any.
+    pub provider_status: Option<String>,
+    /// The normalized status.
+    pub status: DeploymentStatus,
+    /// The commit it is about.
+    pub commit_sha: Option<CommitSha>,
+    /// When it happened, by the provider's account.
+    pub occurred_at: Timestamp,
+    /// When shiplog received it.
+    pub received_at: Timestamp,
+    /// Its content hash (duplicates share it).
+    pub fingerprint: Fingerprint,
+}
+
+/// An API key as stored: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Its id.
+    pub id: ApiKeyId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// A label.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The one project it is limited to, if any.
+    pub project: Option<ProjectId>,
+    /// SHA-256 of the secret.
+    pub hash: KeyHash,
+    /// The secret's first characters, for listings.
+    pub hint: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A signing key for the Envtracker-style endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Its record id.
+    pub id: SigningKeyRecordId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// The public id sent in `X-Webhook-Key`.
+    pub key_id: SigningKeyId,
+    /// A label.
+    pub name: String,
+    /// The HMAC secret.
+    pub secret: SigningSecret,
+    /// What requests signed with it may do.
+    pub role: Role,
+    /// The one project it is limited to, if any.
+    pub project: Option<ProjectId>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Whether a change request has reached its goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceStatus {
+    /// Named by deployments, none of which closed it successfully yet.
+    Open,
+    /// A successful deployment carried it with a closing keyword.
+    Deployed,
+}
+
+/// A change request and the deployments that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceView {
+    /// Its key.
+    pub key: ReferenceKey,
+    /// Open or deployed.
+    pub status: ReferenceStatus,
+    /// When it was first deployed, if it was.
+    pub deployed_at: Option<Timestamp>,
+    /// Where it was first deployed, if it was.
+    pub deployed_to: Option<EnvironmentCode>,
+    /// Every deployment that carried it, newest first.
+    pub deployments: Vec<Deployment>,
+}

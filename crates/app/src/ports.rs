@@ -1,0 +1,403 @@
+//! Ports: everything the use cases need from the outside world, as traits.
+//!
+//! Store ports are `async` (they wait on a database); the clock, the id generator and the
+//! signature verifier are plain traits because they only compute. Each port has its own error
+//! enum; `Unavailable` always means "the backend failed, try again" and its text is for logs,
+//! never for clients.
+//!
+//! With the `mocks` feature (and in this crate's tests) every port has a mockall mock,
+//! `MockProjectStore` and so on.
+
+use async_trait::async_trait;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::key::{KeyHash, SigningKeyId, SigningSecret};
+use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::ids::{DeploymentId, ProjectId, WorkspaceId};
+use crate::ingest::{IngestPlan, IngestReceipt};
+use crate::model::{
+    ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
+    ProjectLookup, ReferenceView, SigningKeyRecord, Team, Workspace,
+};
+use crate::pagination::Cursor;
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
+
+/// Workspaces (tenants).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Creates a workspace.
+    async fn create(&self, workspace: Workspace) -> Result<(), WorkspaceStoreError>;
+    /// Finds a workspace by code.
+    async fn by_code(&self, code: &WorkspaceCode)
+    -> Result<Option<Workspace>, WorkspaceStoreError>;
+}
+
+/// What [`WorkspaceStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkspaceStoreError {
+    /// Another workspace has this code.
+    #[error("workspace code {0} is already taken")]
+    CodeTaken(WorkspaceCode),
+    /// The backend failed.
+    #[error("workspace store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// API keys and signing keys.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new API key (its hash only).
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<(), KeyStoreError>;
+    /// Finds the API key whose secret hashes to `hash`.
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, KeyStoreError>;
+    /// Stores a new signing key.
+    async fn create_signing_key(&self, key: SigningKeyRecord) -> Result<(), KeyStoreError>;
+    /// Finds a signing key by its public id.
+    async fn signing_key(
+        &self,
+        id: &SigningKeyId,
+    ) -> Result<Option<SigningKeyRecord>, KeyStoreError>;
+}
+
+/// What [`KeyStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStoreError {
+    /// The key's workspace or project does not exist.
+    #[error("the key's workspace or project does not exist")]
+    OwnerNotFound,
+    /// The backend failed.
+    #[error("key store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Projects.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// Creates a project.
+    async fn create(&self, project: Project) -> Result<(), ProjectStoreError>;
+    /// Finds a project of `workspace` by id or slug.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        lookup: &ProjectLookup,
+    ) -> Result<Option<Project>, ProjectStoreError>;
+    /// Every project of `workspace`, by slug.
+    async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Project>, ProjectStoreError>;
+}
+
+/// What [`ProjectStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectStoreError {
+    /// Another project of the workspace has this slug.
+    #[error("project slug {0} is already taken in this workspace")]
+    SlugTaken(ProjectSlug),
+    /// The backend failed.
+    #[error("project store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Teams.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    /// Creates a team.
+    async fn create(&self, team: Team) -> Result<(), TeamStoreError>;
+    /// Finds a team of `workspace` by code.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        code: &TeamCode,
+    ) -> Result<Option<Team>, TeamStoreError>;
+}
+
+/// What [`TeamStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TeamStoreError {
+    /// Another team of the workspace has this code.
+    #[error("team code {0} is already taken in this workspace")]
+    CodeTaken(TeamCode),
+    /// The backend failed.
+    #[error("team store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Applications.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    /// Creates an application.
+    async fn create(&self, application: Application) -> Result<(), ApplicationStoreError>;
+    /// Finds an application of a project by code.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        code: &ApplicationCode,
+    ) -> Result<Option<Application>, ApplicationStoreError>;
+    /// Every application of `workspace` registered for `repo` (in any project).
+    async fn by_repo(
+        &self,
+        workspace: WorkspaceId,
+        repo: &RepoIdentity,
+    ) -> Result<Vec<Application>, ApplicationStoreError>;
+    /// Every application of a project, by code.
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<Application>, ApplicationStoreError>;
+}
+
+/// What [`ApplicationStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplicationStoreError {
+    /// Another application of the project has this code.
+    #[error("application code {0} is already taken in this project")]
+    CodeTaken(ApplicationCode),
+    /// The backend failed.
+    #[error("application store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One application's environments, for [`EnvironmentStore::assign`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentPlan {
+    /// The application, created when missing.
+    pub application: crate::ingest::ApplicationTarget,
+    /// The environments to assign it to; all must exist.
+    pub environments: Vec<EnvironmentCode>,
+}
+
+/// Environments and the applications assigned to them.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait EnvironmentStore: Send + Sync {
+    /// Creates an environment, atomically checking the workspace's `environment_limit`.
+    /// A `position` of `None` places it after the project's last environment.
+    async fn create(
+        &self,
+        environment: Environment,
+        position: Option<i32>,
+    ) -> Result<Environment, EnvironmentStoreError>;
+    /// Finds an environment of a project by code.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        code: &EnvironmentCode,
+    ) -> Result<Option<Environment>, EnvironmentStoreError>;
+    /// Every environment of a project, by position.
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<Environment>, EnvironmentStoreError>;
+    /// Assigns applications to environments, all or nothing; creates missing applications;
+    /// returns how many assignments are new (existing ones are kept, not duplicated).
+    async fn assign(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        plans: Vec<AssignmentPlan>,
+    ) -> Result<usize, EnvironmentStoreError>;
+}
+
+/// What [`EnvironmentStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvironmentStoreError {
+    /// The project already has an environment with this code.
+    #[error("environment code {0} already exists in this project")]
+    CodeTaken(EnvironmentCode),
+    /// The workspace holds as many environments as it may.
+    #[error("the workspace already has its limit of {limit} environments")]
+    LimitReached {
+        /// The limit.
+        limit: u32,
+    },
+    /// An environment named in an assignment does not exist.
+    #[error("environment {0} does not exist in this project")]
+    EnvironmentNotFound(EnvironmentCode),
+    /// The backend failed.
+    #[error("environment store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Filters and paging for [`DeploymentStore::list`]. Results are newest first (by the order
+/// shiplog recorded them), so paging stays stable while new deployments arrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentQuery {
+    /// Only this project.
+    pub project: Option<ProjectId>,
+    /// Only this environment code.
+    pub environment: Option<EnvironmentCode>,
+    /// Only this application code.
+    pub application: Option<ApplicationCode>,
+    /// Only this status.
+    pub status: Option<DeploymentStatus>,
+    /// Only deployments whose time (finish, else start, else creation) is at or after this.
+    pub since: Option<Timestamp>,
+    /// Only deployments whose time is before this.
+    pub until: Option<Timestamp>,
+    /// Page size (1 to [`crate::pagination::MAX_LIMIT`]).
+    pub limit: u32,
+    /// Continue after this position.
+    pub cursor: Option<Cursor>,
+}
+
+/// One page of deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentPage {
+    /// The deployments, newest first.
+    pub items: Vec<Deployment>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Deployments, and the single atomic write every ingested event becomes.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait DeploymentStore: Send + Sync {
+    /// Applies one ingested event in one transaction, durably committed before it returns:
+    /// creates the application and environment if the plan allows, records the pipeline event
+    /// (an event whose fingerprint is already stored is a duplicate: nothing is written and the
+    /// first receipt is returned), and for deploy events loads the deployment by idempotency key
+    /// and writes what [`crate::ingest::decide`] returns.
+    async fn ingest(&self, plan: IngestPlan) -> Result<IngestReceipt, DeploymentStoreError>;
+    /// One deployment of `workspace`.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        id: DeploymentId,
+    ) -> Result<Option<Deployment>, DeploymentStoreError>;
+    /// A page of deployments of `workspace`.
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        query: DeploymentQuery,
+    ) -> Result<DeploymentPage, DeploymentStoreError>;
+}
+
+/// What [`DeploymentStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeploymentStoreError {
+    /// The idempotency key names a deployment recorded from a different payload.
+    #[error("deployment id {0} was already used for a different deployment")]
+    Conflict(String),
+    /// The plan's application does not exist and may not be created.
+    #[error("application {0} does not exist in this project")]
+    ApplicationNotFound(ApplicationCode),
+    /// The plan's environment does not exist and may not be created.
+    #[error("environment {0} does not exist in this project")]
+    EnvironmentNotFound(EnvironmentCode),
+    /// Creating the environment would pass the workspace's limit.
+    #[error("the workspace already has its limit of {limit} environments")]
+    EnvironmentLimitReached {
+        /// The limit.
+        limit: u32,
+    },
+    /// The backend failed.
+    #[error("deployment store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Pipeline events, for timelines and commit times.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PipelineEventStore: Send + Sync {
+    /// Events recorded for one deployment, oldest first.
+    async fn for_deployment(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError>;
+}
+
+/// What [`PipelineEventStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineEventStoreError {
+    /// The backend failed.
+    #[error("pipeline event store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Change requests named by deployments.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ReferenceStore: Send + Sync {
+    /// A reference of a project, with its deployments; `None` if no deployment named it.
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        key: &ReferenceKey,
+    ) -> Result<Option<ReferenceView>, ReferenceStoreError>;
+}
+
+/// What [`ReferenceStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceStoreError {
+    /// The backend failed.
+    #[error("reference store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The time. The only way use cases learn it, so tests control it.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> Timestamp;
+}
+
+/// Fresh identifiers and secrets.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A new unique id (time-ordered ids keep indexes compact).
+    fn uuid(&self) -> uuid::Uuid;
+    /// 32 bytes from a cryptographically secure source, for API keys and secrets.
+    fn secret_bytes(&self) -> [u8; 32];
+}
+
+/// Checks the signature of a signed request (the Envtracker scheme).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait SignatureVerifier: Send + Sync {
+    /// Accepts when one of the space-separated `signatures` (`sha256=<hex>`) is the HMAC-SHA256
+    /// of `"<timestamp>.<body>"` under `secret`, and `timestamp` (Unix seconds) is within the
+    /// allowed skew of `now`. Comparison is constant-time.
+    fn verify(
+        &self,
+        secret: &SigningSecret,
+        timestamp: &str,
+        body: &[u8],
+        signatures: &str,
+        now: Timestamp,
+    ) -> Result<(), SignatureError>;
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The timestamp is not Unix seconds, or no signature has the `sha256=<hex>` form.
+    #[error("malformed signature headers: {0}")]
+    Malformed(String),
+    /// The timestamp is too far from the server's clock.
+    #[error(
+        "timestamp is {skew_seconds} s from the server clock (at most {max_seconds} s allowed)"
+    )]
+    Expired {
+        /// How far off it is.
+        skew_seconds: i64,
+        /// The allowed skew.
+        max_seconds: i64,
+    },
+    /// No signature matches.
+    #[error("invalid signature")]
+    Mismatch,
+}
