@@ -124,11 +124,8 @@ impl App {
         caller: &Principal,
         lookup: Option<&ProjectLookup>,
     ) -> Result<Project, AppError> {
-        if let Some(lookup) = lookup {
-            return self.visible_project(caller, lookup).await;
-        }
-        if let Some(only) = caller.project {
-            return self.visible_project(caller, &ProjectLookup::Id(only)).await;
+        if let Some(project) = self.named_or_scoped_project(caller, lookup).await? {
+            return Ok(project);
         }
         let projects = self.ports.projects.list(caller.workspace).await?;
         match projects.as_slice() {
@@ -222,12 +219,18 @@ mod tests {
         });
     }
 
-    #[tokio::test]
-    async fn the_seeds_create_environment_example() {
+    /// Ports that know my-project, the engineering team, a clock and ids.
+    fn ready() -> TestPorts {
         let mut ports = TestPorts::new();
         ports.with_project();
         with_team(&mut ports);
         ports.with_clock_and_ids();
+        ports
+    }
+
+    #[tokio::test]
+    async fn the_seeds_create_environment_example() {
+        let mut ports = ready();
         ports
             .environments
             .expect_create()
@@ -251,12 +254,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_team_is_named() {
-        let mut ports = TestPorts::new();
-        ports.with_project();
-        with_team(&mut ports);
         let mut req = request();
         req.team = TeamCode::parse("nobody").unwrap();
-        let err = ports
+        let err = ready()
             .app()
             .create_environment(&admin(), req)
             .await
@@ -281,10 +281,7 @@ mod tests {
                 AppError::EnvironmentLimitReached { limit: 2 },
             ),
         ] {
-            let mut ports = TestPorts::new();
-            ports.with_project();
-            with_team(&mut ports);
-            ports.with_clock_and_ids();
+            let mut ports = ready();
             ports
                 .environments
                 .expect_create()

@@ -556,11 +556,8 @@ impl App {
         lookup: Option<&ProjectLookup>,
         application: &ApplicationRef,
     ) -> Result<Project, AppError> {
-        if let Some(lookup) = lookup {
-            return self.visible_project(caller, lookup).await;
-        }
-        if let Some(only) = caller.project {
-            return self.visible_project(caller, &ProjectLookup::Id(only)).await;
+        if let Some(project) = self.named_or_scoped_project(caller, lookup).await? {
+            return Ok(project);
         }
         let ApplicationRef::Repo(repo) = application else {
             return Err(AppError::ProjectRequired(
@@ -601,6 +598,21 @@ impl App {
                 })
             }
         }
+    }
+
+    /// The project the request names, else the one the caller's key is limited to; `None` when
+    /// neither says.
+    pub(crate) async fn named_or_scoped_project(
+        &self,
+        caller: &Principal,
+        lookup: Option<&ProjectLookup>,
+    ) -> Result<Option<Project>, AppError> {
+        let lookup = match (lookup, caller.project) {
+            (Some(named), _) => named.clone(),
+            (None, Some(only)) => ProjectLookup::Id(only),
+            (None, None) => return Ok(None),
+        };
+        self.visible_project(caller, &lookup).await.map(Some)
     }
 
     /// A project of the caller's workspace that the caller may see; anything else is not found.
