@@ -84,10 +84,85 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     arch::run(&workspace_root())?;
-    cargo(&["test", "--workspace", "--all-targets", "--all-features"])?;
-    cargo(&["test", "--workspace", "--doc", "--all-features"])?;
+    let mut totals = TestTotals::default();
+    cargo_test(
+        &["test", "--workspace", "--doc", "--all-features"],
+        &mut totals,
+    )?;
+    cargo_test(
+        &["test", "--workspace", "--all-targets", "--all-features"],
+        &mut totals,
+    )?;
+    if totals.passed == 0 {
+        return Err("no test ran".to_owned());
+    }
     println!("\nxtask ci: all checks passed");
+    // The plain closing line CI reads.
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     Ok(())
+}
+
+/// Test counts added up over every test binary.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    /// Adds the counts of a `test result: ok. 3 passed; 0 failed; 1 ignored; …` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cargo test …`, echoing its output while adding up its results.
+fn cargo_test(args: &[&str], totals: &mut TestTotals) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("\n$ cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("cannot read test output: {e}"))?;
+            println!("{line}");
+            totals.add_line(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
 }
 
 fn codegen() -> Result<()> {
@@ -101,4 +176,27 @@ fn codegen() -> Result<()> {
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn test_result_lines_are_added_up() {
+        let mut totals = TestTotals::default();
+        totals.add_line("test result: ok. 58 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.05s");
+        totals.add_line(
+            "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        totals.add_line("test something ... ok");
+        assert_eq!(
+            totals,
+            TestTotals {
+                passed: 61,
+                failed: 1,
+                ignored: 2
+            }
+        );
+    }
 }
