@@ -45,11 +45,16 @@ impl RepoIdentity {
         } else if let Some((authority, path)) = scp_like(trimmed) {
             (host_of(authority), path)
         } else if !trimmed.contains(':') && !trimmed.contains('@') {
-            // GitHub's `owner/repo`.
             let mut parts = trimmed.split('/');
             match (parts.next(), parts.next(), parts.next()) {
+                // GitHub's `owner/repo`.
                 (Some(owner), Some(repo), None) if !owner.is_empty() && !repo.is_empty() => {
                     ("github.com".to_owned(), trimmed)
+                }
+                // The canonical `host/owner/repo` (also how Go modules name repositories).
+                (Some(host), Some(_), Some(_)) if host.contains('.') => {
+                    let (host, path) = trimmed.split_once('/').unwrap_or_default();
+                    (host.to_ascii_lowercase(), path)
                 }
                 _ => return Err(invalid()),
             }
@@ -172,8 +177,27 @@ mod tests {
             "org/repo",
             "https://x-access-token:ghp_secret@github.com/org/repo.git",
             "https://github.com/org/repo?tab=readme#top",
+            "github.com/org/repo",
+            "GitHub.com/org/repo.git",
         ] {
             assert_eq!(id(spelling), "github.com/org/repo", "{spelling}");
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_parses_back_to_itself() {
+        for spelling in [
+            "org/repo",
+            "https://gitlab.example.com/group/sub/app",
+            "https://org@dev.azure.com/org/project/_git/app",
+            "git@bitbucket.org:team/Service.git",
+        ] {
+            let repo = RepoIdentity::parse(spelling).unwrap();
+            assert_eq!(
+                RepoIdentity::parse(repo.as_str()).unwrap(),
+                repo,
+                "{spelling}"
+            );
         }
     }
 

@@ -176,6 +176,17 @@ proptest! {
     }
 
     #[test]
+    fn repository_identities_parse_back_to_themselves(
+        host in "[a-z]{1,10}\\.(com|org|io)",
+        path in prop::collection::vec("[A-Za-z0-9_-][A-Za-z0-9._-]{0,12}", 2..4),
+    ) {
+        let url = format!("https://{host}/{}", path.join("/"));
+        if let Ok(repo) = RepoIdentity::parse(&url) {
+            prop_assert_eq!(RepoIdentity::parse(repo.as_str()).unwrap(), repo);
+        }
+    }
+
+    #[test]
     fn generated_codes_always_parse(name in "\\PC{0,100}") {
         if let Ok(code) = EnvironmentCode::from_name(&name) {
             prop_assert_eq!(EnvironmentCode::parse(code.as_str()).unwrap(), code);

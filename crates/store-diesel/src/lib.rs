@@ -1,14 +1,589 @@
 //! # shiplog-store
 //!
 //! The storage adapter: implements every store port of `shiplog-app` with diesel, for embedded
-//! SQLite (the default, `libsqlite3-sys` bundled) and PostgreSQL, chosen by the database URL.
-//! It will hold the schema, the embedded migrations of `migrations/sqlite` and
-//! `migrations/postgres`, the group-commit writer and the read pool.
+//! SQLite (the default; `libsqlite3-sys` is bundled, nothing to install) and PostgreSQL, chosen by
+//! the database URL ([`DatabaseUrl`]). Queries are written once against a
+//! `#[derive(MultiConnection)]` connection ([`conn::DbConn`]).
 //!
-//! Status: an empty shell until the storage issue lands; the ports it will implement are
-//! defined in `shiplog_app::ports`.
+//! - Writes go through one writer thread that commits concurrent requests in groups, one
+//!   savepoint per request ([`exec`]); a port method returns only after its commit is durable
+//!   (SQLite WAL with `synchronous=FULL`, PostgreSQL `synchronous_commit=on`).
+//! - Reads run on their own threads and connections and never wait behind the writer.
+//! - SQLite migrates on open; PostgreSQL migrates on open unless disabled, or with
+//!   [`migrations::migrate`] (`shiplog migrate`), under an advisory lock so two servers starting
+//!   at once do not race.
 //!
 //! ## What this crate must never do
-//! It never decides business rules (it calls `shiplog-domain` for lifecycle merging), never
-//! depends on actix-web or any HTTP crate, never returns before a write is durably committed,
-//! and never runs a blocking diesel call on an async executor thread.
+//! It never decides business rules (it calls `shiplog_app::ingest::decide` inside its
+//! transaction), never depends on actix-web or any HTTP crate, never answers a write before it is
+//! durably committed, and never runs a blocking diesel call on an async executor thread.
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
+use shiplog_app::ingest::{IngestPlan, IngestReceipt};
+use shiplog_app::model::{
+    ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
+    ProjectLookup, ReferenceView, SigningKeyRecord, Team, Workspace,
+};
+use shiplog_app::ports::{
+    ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
+    DeploymentStore, DeploymentStoreError, EnvironmentStore, EnvironmentStoreError, KeyStore,
+    KeyStoreError, PipelineEventStore, PipelineEventStoreError, ProjectStore, ProjectStoreError,
+    ReferenceStore, ReferenceStoreError, TeamStore, TeamStoreError, WorkspaceStore,
+    WorkspaceStoreError,
+};
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode, WorkspaceCode};
+use shiplog_domain::key::{KeyHash, SigningKeyId};
+use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::timestamp::Timestamp;
+
+pub mod conn;
+mod error;
+pub mod exec;
+mod ingest;
+pub mod migrations;
+mod queries;
+mod rows;
+mod schema;
+#[cfg(feature = "test-db")]
+pub mod testdb;
+
+pub use conn::{DatabaseUrl, OpenError};
+pub use error::StoreError;
+pub use exec::ExecOptions;
+
+use crate::exec::{Readers, Writer};
+use crate::rows::{
+    ApiKeyRow, ApplicationRow, EnvironmentRow, ProjectRow, SigningKeyRow, TeamRow, WorkspaceRow,
+};
+use crate::schema::{
+    api_keys, applications, environments, projects, signing_keys, teams, workspaces,
+};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Writer and reader tuning.
+    pub exec: ExecOptions,
+    /// Apply pending PostgreSQL migrations on open (SQLite always migrates on open).
+    pub migrate_postgres: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            exec: ExecOptions::default(),
+            migrate_postgres: true,
+        }
+    }
+}
+
+/// The store: every store port, over one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: DatabaseUrl,
+    // Readers first: dropped first, then the writer drains its queue.
+    readers: Readers,
+    writer: Writer,
+}
+
+impl Store {
+    /// Opens (and, for SQLite, creates) the database, migrates it as configured and starts the
+    /// writer and reader threads. Blocking: call it before serving, or off the async executor.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Self, OpenError> {
+        let url = DatabaseUrl::parse(url)?;
+        let mut conn = url.connect()?;
+        let migrate_fail = |reason: String| OpenError::Migrate {
+            url: url.to_string(),
+            reason,
+        };
+        if !url.is_postgres() || options.migrate_postgres {
+            migrations::run_pending(&mut conn).map_err(migrate_fail)?;
+        } else if migrations::pending(&mut conn).map_err(migrate_fail)? > 0 {
+            return Err(migrate_fail(
+                "the database schema is behind this version of shiplog: run `shiplog migrate`"
+                    .to_owned(),
+            ));
+        }
+        let writer = Writer::start(url.clone(), conn, &options.exec);
+        let readers = Readers::start(&url, options.exec.readers);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                url,
+                readers,
+                writer,
+            }),
+        })
+    }
+
+    /// The database, password hidden when displayed.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.inner
+            .readers
+            .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
+            .await
+    }
+
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.run(op).await
+    }
+
+    async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.run(op).await
+    }
+}
+
+fn wall_clock() -> Timestamp {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    Timestamp::from_unix_micros(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+#[async_trait]
+impl WorkspaceStore for Store {
+    async fn create(&self, workspace: Workspace) -> Result<(), WorkspaceStoreError> {
+        let code = workspace.code.clone();
+        let row = WorkspaceRow::from_record(&workspace);
+        self.write(move |conn| {
+            diesel::insert_into(workspaces::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                WorkspaceStoreError::CodeTaken(code)
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn by_code(
+        &self,
+        code: &WorkspaceCode,
+    ) -> Result<Option<Workspace>, WorkspaceStoreError> {
+        let code = code.to_string();
+        Ok(self
+            .read(move |conn| {
+                workspaces::table
+                    .filter(workspaces::code.eq(code))
+                    .select(WorkspaceRow::as_select())
+                    .first::<WorkspaceRow>(conn)
+                    .optional()?
+                    .map(WorkspaceRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl KeyStore for Store {
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<(), KeyStoreError> {
+        let row = ApiKeyRow::from_record(&key);
+        Ok(self
+            .write(move |conn| {
+                diesel::insert_into(api_keys::table)
+                    .values(&row)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, KeyStoreError> {
+        let hash = hash.as_str().to_owned();
+        Ok(self
+            .read(move |conn| {
+                api_keys::table
+                    .filter(api_keys::key_hash.eq(hash))
+                    .select(ApiKeyRow::as_select())
+                    .first::<ApiKeyRow>(conn)
+                    .optional()?
+                    .map(ApiKeyRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn create_signing_key(&self, key: SigningKeyRecord) -> Result<(), KeyStoreError> {
+        let row = SigningKeyRow::from_record(&key);
+        Ok(self
+            .write(move |conn| {
+                diesel::insert_into(signing_keys::table)
+                    .values(&row)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn signing_key(
+        &self,
+        id: &SigningKeyId,
+    ) -> Result<Option<SigningKeyRecord>, KeyStoreError> {
+        let id = id.to_string();
+        Ok(self
+            .read(move |conn| {
+                signing_keys::table
+                    .filter(signing_keys::key_id.eq(id))
+                    .select(SigningKeyRow::as_select())
+                    .first::<SigningKeyRow>(conn)
+                    .optional()?
+                    .map(SigningKeyRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl ProjectStore for Store {
+    async fn create(&self, project: Project) -> Result<(), ProjectStoreError> {
+        let slug = project.slug.clone();
+        let row = ProjectRow::from_record(&project);
+        self.write(move |conn| {
+            diesel::insert_into(projects::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                ProjectStoreError::SlugTaken(slug)
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        lookup: &ProjectLookup,
+    ) -> Result<Option<Project>, ProjectStoreError> {
+        let lookup = lookup.clone();
+        Ok(self
+            .read(move |conn| {
+                let query = projects::table
+                    .filter(projects::workspace_id.eq(workspace.to_string()))
+                    .select(ProjectRow::as_select())
+                    .into_boxed();
+                let query = match lookup {
+                    ProjectLookup::Id(id) => query.filter(projects::id.eq(id.to_string())),
+                    ProjectLookup::Slug(slug) => query.filter(projects::slug.eq(slug.to_string())),
+                };
+                query
+                    .first::<ProjectRow>(conn)
+                    .optional()?
+                    .map(ProjectRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Project>, ProjectStoreError> {
+        Ok(self
+            .read(move |conn| {
+                projects::table
+                    .filter(projects::workspace_id.eq(workspace.to_string()))
+                    .order(projects::slug.asc())
+                    .select(ProjectRow::as_select())
+                    .load::<ProjectRow>(conn)?
+                    .into_iter()
+                    .map(ProjectRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl TeamStore for Store {
+    async fn create(&self, team: Team) -> Result<(), TeamStoreError> {
+        let code = team.code.clone();
+        let row = TeamRow::from_record(&team);
+        self.write(move |conn| {
+            diesel::insert_into(teams::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                TeamStoreError::CodeTaken(code)
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        code: &TeamCode,
+    ) -> Result<Option<Team>, TeamStoreError> {
+        let code = code.to_string();
+        Ok(self
+            .read(move |conn| {
+                teams::table
+                    .filter(teams::workspace_id.eq(workspace.to_string()))
+                    .filter(teams::code.eq(code))
+                    .select(TeamRow::as_select())
+                    .first::<TeamRow>(conn)
+                    .optional()?
+                    .map(TeamRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for Store {
+    async fn create(&self, application: Application) -> Result<(), ApplicationStoreError> {
+        let code = application.code.clone();
+        let row = ApplicationRow::from_record(&application);
+        self.write(move |conn| {
+            diesel::insert_into(applications::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                ApplicationStoreError::CodeTaken(code)
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        code: &ApplicationCode,
+    ) -> Result<Option<Application>, ApplicationStoreError> {
+        let code = code.to_string();
+        Ok(self
+            .read(move |conn| {
+                applications::table
+                    .filter(applications::workspace_id.eq(workspace.to_string()))
+                    .filter(applications::project_id.eq(project.to_string()))
+                    .filter(applications::code.eq(code))
+                    .select(ApplicationRow::as_select())
+                    .first::<ApplicationRow>(conn)
+                    .optional()?
+                    .map(ApplicationRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn by_repo(
+        &self,
+        workspace: WorkspaceId,
+        repo: &RepoIdentity,
+    ) -> Result<Vec<Application>, ApplicationStoreError> {
+        let repo = repo.to_string();
+        Ok(self
+            .read(move |conn| {
+                applications::table
+                    .filter(applications::workspace_id.eq(workspace.to_string()))
+                    .filter(applications::repo.eq(repo))
+                    .order(applications::created_at.asc())
+                    .select(ApplicationRow::as_select())
+                    .load::<ApplicationRow>(conn)?
+                    .into_iter()
+                    .map(ApplicationRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<Application>, ApplicationStoreError> {
+        Ok(self
+            .read(move |conn| {
+                applications::table
+                    .filter(applications::workspace_id.eq(workspace.to_string()))
+                    .filter(applications::project_id.eq(project.to_string()))
+                    .order(applications::code.asc())
+                    .select(ApplicationRow::as_select())
+                    .load::<ApplicationRow>(conn)?
+                    .into_iter()
+                    .map(ApplicationRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl EnvironmentStore for Store {
+    async fn create(
+        &self,
+        environment: Environment,
+        position: Option<i32>,
+    ) -> Result<Environment, EnvironmentStoreError> {
+        let code = environment.code.clone();
+        self.write(move |conn| queries::create_environment(conn, &environment, position))
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    EnvironmentStoreError::CodeTaken(code)
+                } else {
+                    e.into()
+                }
+            })
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        code: &EnvironmentCode,
+    ) -> Result<Option<Environment>, EnvironmentStoreError> {
+        let code = code.to_string();
+        Ok(self
+            .read(move |conn| {
+                environments::table
+                    .filter(environments::workspace_id.eq(workspace.to_string()))
+                    .filter(environments::project_id.eq(project.to_string()))
+                    .filter(environments::code.eq(code))
+                    .select(EnvironmentRow::as_select())
+                    .first::<EnvironmentRow>(conn)
+                    .optional()?
+                    .map(EnvironmentRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<Environment>, EnvironmentStoreError> {
+        Ok(self
+            .read(move |conn| {
+                environments::table
+                    .filter(environments::workspace_id.eq(workspace.to_string()))
+                    .filter(environments::project_id.eq(project.to_string()))
+                    .order((environments::position.asc(), environments::code.asc()))
+                    .select(EnvironmentRow::as_select())
+                    .load::<EnvironmentRow>(conn)?
+                    .into_iter()
+                    .map(EnvironmentRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn assign(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        plans: Vec<AssignmentPlan>,
+    ) -> Result<usize, EnvironmentStoreError> {
+        let now = wall_clock();
+        Ok(self
+            .write(move |conn| queries::assign(conn, workspace, project, &plans, now))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for Store {
+    async fn ingest(&self, plan: IngestPlan) -> Result<IngestReceipt, DeploymentStoreError> {
+        Ok(self.write(move |conn| ingest::ingest(conn, &plan)).await?)
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        id: DeploymentId,
+    ) -> Result<Option<Deployment>, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| queries::get_deployment(conn, workspace, id))
+            .await?)
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        query: DeploymentQuery,
+    ) -> Result<DeploymentPage, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| queries::list_deployments(conn, workspace, &query))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl PipelineEventStore for Store {
+    async fn for_deployment(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError> {
+        Ok(self
+            .read(move |conn| queries::events_for_deployment(conn, workspace, deployment))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl ReferenceStore for Store {
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        key: &ReferenceKey,
+    ) -> Result<Option<ReferenceView>, ReferenceStoreError> {
+        let key = key.clone();
+        Ok(self
+            .read(move |conn| queries::get_reference(conn, workspace, project, &key))
+            .await?)
+    }
+}

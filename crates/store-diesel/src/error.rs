@@ -1,0 +1,137 @@
+//! The adapter's internal error, and its translation into each port's error enum.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use shiplog_app::ports::{
+    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, KeyStoreError,
+    PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
+    WorkspaceStoreError,
+};
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
+
+/// What a store operation can fail with, before it is told in a port's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The driver failed.
+    #[error("database error: {0}")]
+    Db(#[from] DieselError),
+    /// A stored value does not parse (a bug or a hand-edited row).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The backend cannot be reached or the commit failed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An exclusive idempotency key was reused with another payload.
+    #[error("idempotency conflict on {0}")]
+    Conflict(String),
+    /// The application does not exist and may not be created.
+    #[error("application {0} not found")]
+    ApplicationNotFound(ApplicationCode),
+    /// The environment does not exist and may not be created.
+    #[error("environment {0} not found")]
+    EnvironmentNotFound(EnvironmentCode),
+    /// The workspace's environment limit is reached.
+    #[error("environment limit {0} reached")]
+    EnvironmentLimit(u32),
+}
+
+impl StoreError {
+    /// Whether a unique constraint refused the write.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Db(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Whether a foreign key refused the write.
+    pub(crate) fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Db(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
+    }
+
+    /// The text for logs.
+    fn detail(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A stored value that does not parse.
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+impl From<StoreError> for WorkspaceStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}
+
+impl From<StoreError> for KeyStoreError {
+    fn from(error: StoreError) -> Self {
+        if error.is_foreign_key_violation() {
+            Self::OwnerNotFound
+        } else {
+            Self::Unavailable(error.detail())
+        }
+    }
+}
+
+impl From<StoreError> for ProjectStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}
+
+impl From<StoreError> for TeamStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}
+
+impl From<StoreError> for ApplicationStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}
+
+impl From<StoreError> for EnvironmentStoreError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
+            StoreError::EnvironmentLimit(limit) => Self::LimitReached { limit },
+            other => Self::Unavailable(other.detail()),
+        }
+    }
+}
+
+impl From<StoreError> for DeploymentStoreError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(key) => Self::Conflict(key),
+            StoreError::ApplicationNotFound(code) => Self::ApplicationNotFound(code),
+            StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
+            StoreError::EnvironmentLimit(limit) => Self::EnvironmentLimitReached { limit },
+            other => Self::Unavailable(other.detail()),
+        }
+    }
+}
+
+impl From<StoreError> for PipelineEventStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}
+
+impl From<StoreError> for ReferenceStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
+    }
+}

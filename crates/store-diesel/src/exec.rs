@@ -1,0 +1,326 @@
+//! Where diesel runs: one writer thread that commits in groups, and a few reader threads.
+//!
+//! Diesel is blocking, so no diesel call ever runs on an async executor thread: async callers
+//! send a job over a channel and await its result on a oneshot.
+//!
+//! **Group commit.** The writer takes the first queued job, then everything else already queued
+//! (up to `max_batch`, waiting at most `max_wait` for more), and runs the batch in one
+//! transaction (`BEGIN IMMEDIATE` on SQLite), each job inside its own savepoint. A job's error
+//! rolls back only its savepoint and goes to its caller alone. After `COMMIT` (one fsync for the
+//! whole batch) every caller gets its result; if the commit fails, every caller of the batch gets
+//! an error and nothing of the batch is visible. A caller is never answered before its write is
+//! durable.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::conn::{DatabaseUrl, DbConn};
+use crate::error::StoreError;
+
+/// Tuning of the writer and the readers.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// The most jobs one commit carries.
+    pub max_batch: usize,
+    /// How long the writer waits for more jobs once it has one (zero: take what is queued).
+    pub max_wait: Duration,
+    /// How many write jobs may wait; senders wait beyond that.
+    pub queue: usize,
+    /// How many reader threads (each with its own connection).
+    pub readers: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            max_wait: Duration::ZERO,
+            queue: 4096,
+            readers: 4,
+        }
+    }
+}
+
+/// Sends a job's outcome once the batch's fate is known.
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A write job: runs against the connection inside a savepoint, or is aborted unrun.
+trait WriteJob: Send {
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Completion;
+    fn abort(self: Box<Self>, reason: String);
+}
+
+struct Job<F, T> {
+    op: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> WriteJob for Job<F, T>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Completion {
+        let Job { op, reply } = *self;
+        // Nested in the batch transaction, `transaction` is a savepoint.
+        let result = conn.transaction(op);
+        Box::new(move |commit: Result<(), String>| {
+            let outcome = match (result, commit) {
+                (Ok(value), Ok(())) => Ok(value),
+                (Ok(_), Err(reason)) => Err(StoreError::Unavailable(reason)),
+                (Err(error), _) => Err(error),
+            };
+            // The caller may have gone away; nothing to do then.
+            let _ = reply.send(outcome);
+        })
+    }
+
+    fn abort(self: Box<Self>, reason: String) {
+        let _ = self.reply.send(Err(StoreError::Unavailable(reason)));
+    }
+}
+
+/// The single writer.
+pub(crate) struct Writer {
+    sender: Option<mpsc::Sender<Box<dyn WriteJob>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub(crate) fn start(url: DatabaseUrl, conn: DbConn, options: &ExecOptions) -> Self {
+        let (sender, receiver) = mpsc::channel(options.queue.max(1));
+        let max_batch = options.max_batch.max(1);
+        let max_wait = options.max_wait;
+        let thread = std::thread::Builder::new()
+            .name("shiplog-writer".to_owned())
+            .spawn(move || writer_loop(url, conn, receiver, max_batch, max_wait))
+            .ok();
+        Self {
+            sender: Some(sender),
+            thread,
+        }
+    }
+
+    /// Runs `op` in the next group commit; resolves once the commit is durable.
+    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let sender = self
+            .sender
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store is shut down".to_owned()))?;
+        sender
+            .send(Box::new(Job { op, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer dropped the request".to_owned()))?
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits until every queued write is committed.
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn begin(conn: &mut DbConn) -> Result<(), DieselError> {
+    match conn {
+        // BEGIN IMMEDIATE takes the write lock up front, so a second process waits on the busy
+        // timeout instead of failing on a lock upgrade half-way through the batch.
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+        }
+        DbConn::Postgresql(_) => {
+            <DbConn as Connection>::TransactionManager::begin_transaction(conn)
+        }
+    }
+}
+
+/// Whether an error means the connection itself is gone.
+pub(crate) fn connection_lost(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | DieselError::BrokenTransactionManager
+    )
+}
+
+fn writer_loop(
+    url: DatabaseUrl,
+    conn: DbConn,
+    mut receiver: mpsc::Receiver<Box<dyn WriteJob>>,
+    max_batch: usize,
+    max_wait: Duration,
+) {
+    let mut conn = Some(conn);
+    while let Some(first) = receiver.blocking_recv() {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + max_wait;
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                    std::thread::yield_now();
+                }
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            conn = url.connect().ok();
+        }
+        let Some(active) = conn.as_mut() else {
+            for job in batch {
+                job.abort("the database is unreachable".to_owned());
+            }
+            continue;
+        };
+        if let Err(error) = begin(active) {
+            let lost = connection_lost(&error);
+            for job in batch {
+                job.abort(format!("cannot begin a transaction: {error}"));
+            }
+            if lost {
+                conn = None;
+            }
+            continue;
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        let mut panicked = false;
+        for job in batch {
+            if panicked {
+                job.abort("an earlier request of the same batch failed".to_owned());
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| job.run(active))) {
+                Ok(completion) => completions.push(completion),
+                Err(_) => panicked = true,
+            }
+        }
+        let commit = if panicked {
+            let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(active);
+            Err("a request panicked; its batch was rolled back".to_owned())
+        } else {
+            <DbConn as Connection>::TransactionManager::commit_transaction(active).map_err(
+                |error| {
+                    let _ =
+                        <DbConn as Connection>::TransactionManager::rollback_transaction(active);
+                    format!("commit failed: {error}")
+                },
+            )
+        };
+        let healthy = commit.is_ok()
+            || !<DbConn as Connection>::TransactionManager::is_broken_transaction_manager(active);
+        for completion in completions {
+            completion(commit.clone());
+        }
+        if panicked || !healthy {
+            conn = None;
+        }
+    }
+}
+
+/// A read job; returns whether the connection is still usable.
+type ReadJob = Box<dyn FnOnce(&mut DbConn) -> bool + Send>;
+
+/// Reader threads, each with its own connection, sharing one queue.
+pub(crate) struct Readers {
+    sender: Option<std_mpsc::Sender<ReadJob>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Readers {
+    pub(crate) fn start(url: &DatabaseUrl, count: usize) -> Self {
+        let (sender, receiver) = std_mpsc::channel::<ReadJob>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..count.max(1))
+            .filter_map(|n| {
+                let receiver = Arc::clone(&receiver);
+                let url = url.clone();
+                std::thread::Builder::new()
+                    .name(format!("shiplog-reader-{n}"))
+                    .spawn(move || {
+                        let mut conn: Option<DbConn> = None;
+                        loop {
+                            let job = {
+                                let Ok(guard) = receiver.lock() else { return };
+                                match guard.recv() {
+                                    Ok(job) => job,
+                                    Err(_) => return,
+                                }
+                            };
+                            if conn.is_none() {
+                                conn = url.connect().ok();
+                            }
+                            match conn.as_mut() {
+                                Some(active) => {
+                                    let healthy = catch_unwind(AssertUnwindSafe(|| job(active)))
+                                        .unwrap_or(false);
+                                    if !healthy {
+                                        conn = None;
+                                    }
+                                }
+                                // Dropping the job drops its reply sender: the caller sees an error.
+                                None => drop(job),
+                            }
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Self {
+            sender: Some(sender),
+            threads,
+        }
+    }
+
+    /// Runs `op` on a reader connection.
+    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let result = op(conn);
+            let healthy = !matches!(&result, Err(StoreError::Db(error)) if connection_lost(error));
+            let _ = reply.send(result);
+            healthy
+        });
+        self.sender
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store is shut down".to_owned()))?
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the readers have stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the database is unreachable".to_owned()))?
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.sender.take();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

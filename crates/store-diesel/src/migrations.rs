@@ -1,0 +1,75 @@
+//! Embedded migrations, one set per backend with the same version names.
+
+use diesel::connection::SimpleConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::conn::{DatabaseUrl, DbConn, OpenError};
+
+/// The SQLite migrations (`migrations/sqlite`).
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+/// The PostgreSQL migrations (`migrations/postgres`).
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// The advisory lock that serializes servers migrating one PostgreSQL database at once.
+const POSTGRES_LOCK: i64 = 0x0073_6869_706c_6f67;
+
+fn with_lock<T>(
+    conn: &mut DbConn,
+    run: impl FnOnce(&mut DbConn) -> Result<T, String>,
+) -> Result<T, String> {
+    let postgres = matches!(conn, DbConn::Postgresql(_));
+    if postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({POSTGRES_LOCK})"))
+            .map_err(|e| e.to_string())?;
+    }
+    let result = run(conn);
+    if postgres {
+        // Also released when the session ends, should this fail.
+        let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({POSTGRES_LOCK})"));
+    }
+    result
+}
+
+fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    versions.into_iter().map(|v| v.to_string()).collect()
+}
+
+/// Applies every pending migration; returns the versions applied.
+pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    with_lock(conn, |conn| {
+        match conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(names),
+            DbConn::Postgresql(c) => c.run_pending_migrations(POSTGRES).map(names),
+        }
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// Reverts every applied migration (tests and disaster recovery only: it drops all data).
+pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    with_lock(conn, |conn| {
+        match conn {
+            DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE).map(names),
+            DbConn::Postgresql(c) => c.revert_all_migrations(POSTGRES).map(names),
+        }
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// How many migrations are not applied yet.
+pub fn pending(conn: &mut DbConn) -> Result<usize, String> {
+    match conn {
+        DbConn::Sqlite(c) => c.pending_migrations(SQLITE).map(|m| m.len()),
+        DbConn::Postgresql(c) => c.pending_migrations(POSTGRES).map(|m| m.len()),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Connects and applies pending migrations (`shiplog migrate`).
+pub fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, OpenError> {
+    let mut conn = url.connect()?;
+    run_pending(&mut conn).map_err(|reason| OpenError::Migrate {
+        url: url.to_string(),
+        reason,
+    })
+}

@@ -1,0 +1,297 @@
+//! Reads, and the writes other than ingest.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
+use shiplog_app::model::{
+    Deployment, Environment, PipelineEventRecord, ReferenceStatus, ReferenceView,
+};
+use shiplog_app::pagination::Cursor;
+use shiplog_app::ports::{AssignmentPlan, DeploymentPage, DeploymentQuery};
+use shiplog_domain::environment::EnvironmentKind;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, IdempotencyKey, ProjectSlug};
+use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::conn::DbConn;
+use crate::error::{StoreError, corrupt};
+use crate::ingest::{check_environment_limit, next_position, references_of};
+use crate::rows::{DeploymentRow, EnvironmentRow, EventRow, opt_time, status, time};
+use crate::schema::{
+    application_environments, applications, change_references, deployment_references, deployments,
+    environments, pipeline_events, projects,
+};
+
+/// A deployment row with what the API shows beside it.
+type JoinedRow = (DeploymentRow, i64, String, String, String, String);
+
+fn to_deployment(conn: &mut DbConn, joined: JoinedRow) -> Result<Deployment, StoreError> {
+    let (row, _seq, slug, application, environment, kind) = joined;
+    Ok(Deployment {
+        id: row.deployment_id()?,
+        project: ProjectSlug::parse(&slug).map_err(|_| corrupt("project slug", &slug))?,
+        application: ApplicationCode::parse(&application)
+            .map_err(|_| corrupt("application code", &application))?,
+        environment: EnvironmentCode::parse(&environment)
+            .map_err(|_| corrupt("environment code", &environment))?,
+        environment_kind: EnvironmentKind::parse(&kind).map_err(|_| corrupt("kind", &kind))?,
+        status: status(&row.status)?,
+        provider: row.provider(),
+        provider_status: row.provider_status.clone(),
+        idempotency_key: IdempotencyKey::parse(&row.idempotency_key)
+            .map_err(|_| corrupt("idempotency key", &row.idempotency_key))?,
+        fields: row.fields()?,
+        started_at: opt_time(row.started_at)?,
+        finished_at: opt_time(row.finished_at)?,
+        created_at: time(row.created_at)?,
+        updated_at: time(row.updated_at)?,
+        references: references_of(conn, &row.id)?,
+    })
+}
+
+macro_rules! joined_deployments {
+    () => {
+        deployments::table
+            .inner_join(projects::table)
+            .inner_join(applications::table)
+            .inner_join(environments::table)
+            .select((
+                DeploymentRow::as_select(),
+                deployments::seq,
+                projects::slug,
+                applications::code,
+                environments::code,
+                environments::kind,
+            ))
+    };
+}
+
+/// One deployment of a workspace.
+pub(crate) fn get_deployment(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    id: DeploymentId,
+) -> Result<Option<Deployment>, StoreError> {
+    let joined = joined_deployments!()
+        .filter(deployments::workspace_id.eq(workspace.to_string()))
+        .filter(deployments::id.eq(id.to_string()))
+        .first::<JoinedRow>(conn)
+        .optional()?;
+    joined.map(|j| to_deployment(conn, j)).transpose()
+}
+
+/// A page of deployments, newest first.
+pub(crate) fn list_deployments(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    query: &DeploymentQuery,
+) -> Result<DeploymentPage, StoreError> {
+    let mut select = joined_deployments!()
+        .filter(deployments::workspace_id.eq(workspace.to_string()))
+        .into_boxed();
+    if let Some(project) = query.project {
+        select = select.filter(deployments::project_id.eq(project.to_string()));
+    }
+    if let Some(environment) = &query.environment {
+        select = select.filter(environments::code.eq(environment.to_string()));
+    }
+    if let Some(application) = &query.application {
+        select = select.filter(applications::code.eq(application.to_string()));
+    }
+    if let Some(wanted) = query.status {
+        select = select.filter(deployments::status.eq(wanted.as_str()));
+    }
+    if let Some(since) = query.since {
+        select = select.filter(deployments::deployed_at.ge(since.unix_micros()));
+    }
+    if let Some(until) = query.until {
+        select = select.filter(deployments::deployed_at.lt(until.unix_micros()));
+    }
+    if let Some(cursor) = query.cursor {
+        select = select.filter(deployments::seq.lt(cursor.position()));
+    }
+    let limit = i64::from(query.limit.max(1));
+    let mut rows = select
+        .order(deployments::seq.desc())
+        .limit(limit + 1)
+        .load::<JoinedRow>(conn)?;
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = if more {
+        rows.last().map(|(_, seq, ..)| Cursor::after(*seq))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|j| to_deployment(conn, j))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DeploymentPage { items, next_cursor })
+}
+
+/// A reference of a project with the deployments that carried it, newest first.
+pub(crate) fn get_reference(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    project: ProjectId,
+    key: &ReferenceKey,
+) -> Result<Option<ReferenceView>, StoreError> {
+    let project_id = project.to_string();
+    let row = change_references::table
+        .filter(change_references::workspace_id.eq(workspace.to_string()))
+        .filter(change_references::project_id.eq(&project_id))
+        .filter(change_references::ref_key.eq(key.as_str()))
+        .select((
+            change_references::status,
+            change_references::deployed_at,
+            change_references::deployed_environment_id,
+        ))
+        .first::<(String, Option<i64>, Option<String>)>(conn)
+        .optional()?;
+    let Some((state, deployed_at, deployed_environment)) = row else {
+        return Ok(None);
+    };
+    let ids: Vec<String> = deployment_references::table
+        .filter(deployment_references::project_id.eq(&project_id))
+        .filter(deployment_references::ref_key.eq(key.as_str()))
+        .select(deployment_references::deployment_id)
+        .load(conn)?;
+    let mut carried = Vec::with_capacity(ids.len());
+    for id in ids {
+        let joined = joined_deployments!()
+            .filter(deployments::id.eq(id))
+            .first::<JoinedRow>(conn)?;
+        carried.push(joined);
+    }
+    carried.sort_by_key(|joined| std::cmp::Reverse(joined.1));
+    let deployments = carried
+        .into_iter()
+        .map(|j| to_deployment(conn, j))
+        .collect::<Result<Vec<_>, _>>()?;
+    let deployed_to = match deployed_environment {
+        Some(id) => {
+            let code: String = environments::table
+                .filter(environments::id.eq(id))
+                .select(environments::code)
+                .first(conn)?;
+            Some(EnvironmentCode::parse(&code).map_err(|_| corrupt("environment code", &code))?)
+        }
+        None => None,
+    };
+    Ok(Some(ReferenceView {
+        key: key.clone(),
+        status: match state.as_str() {
+            "deployed" => ReferenceStatus::Deployed,
+            _ => ReferenceStatus::Open,
+        },
+        deployed_at: opt_time(deployed_at)?,
+        deployed_to,
+        deployments,
+    }))
+}
+
+/// The events of one deployment, oldest first.
+pub(crate) fn events_for_deployment(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    deployment: DeploymentId,
+) -> Result<Vec<PipelineEventRecord>, StoreError> {
+    pipeline_events::table
+        .filter(pipeline_events::workspace_id.eq(workspace.to_string()))
+        .filter(pipeline_events::deployment_id.eq(deployment.to_string()))
+        .order(pipeline_events::seq.asc())
+        .select(EventRow::as_select())
+        .load::<EventRow>(conn)?
+        .into_iter()
+        .map(EventRow::into_record)
+        .collect()
+}
+
+/// Creates an environment, checking the workspace's limit in the same transaction.
+pub(crate) fn create_environment(
+    conn: &mut DbConn,
+    environment: &Environment,
+    position: Option<i32>,
+) -> Result<Environment, StoreError> {
+    let mut row = EnvironmentRow::from_record(environment);
+    check_environment_limit(conn, &row.workspace_id)?;
+    row.position = match position {
+        Some(position) => position,
+        None => next_position(conn, &row.project_id)?,
+    };
+    diesel::insert_into(environments::table)
+        .values(&row)
+        .execute(conn)?;
+    row.into_record()
+}
+
+/// Assigns applications to environments; all or nothing; returns the new assignments.
+pub(crate) fn assign(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    project: ProjectId,
+    plans: &[AssignmentPlan],
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let project_id = project.to_string();
+    let mut environment_ids: HashMap<EnvironmentCode, String> = HashMap::new();
+    let mut added = 0;
+    for plan in plans {
+        let application = match applications::table
+            .filter(applications::project_id.eq(&project_id))
+            .filter(applications::code.eq(plan.application.code.as_str()))
+            .select(applications::id)
+            .first::<String>(conn)
+            .optional()?
+        {
+            Some(id) => id,
+            None => {
+                let id = plan.application.new_id.to_string();
+                diesel::insert_into(applications::table)
+                    .values((
+                        applications::id.eq(&id),
+                        applications::workspace_id.eq(workspace.to_string()),
+                        applications::project_id.eq(&project_id),
+                        applications::code.eq(plan.application.code.as_str()),
+                        applications::name.eq(&plan.application.name),
+                        applications::created_at.eq(now.unix_micros()),
+                    ))
+                    .execute(conn)?;
+                id
+            }
+        };
+        for code in &plan.environments {
+            let environment = match environment_ids.get(code) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = environments::table
+                        .filter(environments::project_id.eq(&project_id))
+                        .filter(environments::code.eq(code.as_str()))
+                        .select(environments::id)
+                        .first::<String>(conn)
+                        .optional()?
+                        .ok_or_else(|| StoreError::EnvironmentNotFound(code.clone()))?;
+                    environment_ids.insert(code.clone(), id.clone());
+                    id
+                }
+            };
+            let exists = application_environments::table
+                .filter(application_environments::application_id.eq(&application))
+                .filter(application_environments::environment_id.eq(&environment))
+                .count()
+                .get_result::<i64>(conn)?;
+            if exists == 0 {
+                diesel::insert_into(application_environments::table)
+                    .values((
+                        application_environments::application_id.eq(&application),
+                        application_environments::environment_id.eq(&environment),
+                        application_environments::created_at.eq(now.unix_micros()),
+                    ))
+                    .execute(conn)?;
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
+}

@@ -1,0 +1,202 @@
+//! The diesel schema, shared by both backends: every column type here means the same thing in
+//! SQLite and PostgreSQL (`Text`, `BigInt` microseconds, `Integer`, `Bool`). Keep it in step with
+//! `migrations/sqlite` and `migrations/postgres`; the contract tests read and write every table.
+
+diesel::table! {
+    workspaces (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        environment_limit -> Nullable<Integer>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        workspace_id -> Text,
+        slug -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        workspace_id -> Text,
+        code -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        role -> Text,
+        project_id -> Nullable<Text>,
+        key_hash -> Text,
+        hint -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        workspace_id -> Text,
+        key_id -> Text,
+        name -> Text,
+        secret -> Text,
+        role -> Text,
+        project_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        code -> Text,
+        name -> Text,
+        repo -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    environments (id) {
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        url -> Nullable<Text>,
+        position -> Integer,
+        team_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    application_environments (application_id, environment_id) {
+        application_id -> Text,
+        environment_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deployments (seq) {
+        seq -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        application_id -> Text,
+        environment_id -> Text,
+        idempotency_key -> Text,
+        payload_fingerprint -> Text,
+        status -> Text,
+        provider -> Text,
+        provider_status -> Text,
+        status_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        deployed_at -> BigInt,
+        external_id -> Nullable<Text>,
+        commit_sha -> Nullable<Text>,
+        commit_message -> Nullable<Text>,
+        commit_timestamp -> Nullable<BigInt>,
+        git_ref -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        run_url -> Nullable<Text>,
+        deployed_by -> Nullable<Text>,
+        build_number -> Nullable<Text>,
+        image -> Nullable<Text>,
+        logs_url -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pipeline_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        application_id -> Text,
+        environment_id -> Nullable<Text>,
+        deployment_id -> Nullable<Text>,
+        event -> Text,
+        provider -> Text,
+        provider_status -> Nullable<Text>,
+        status -> Text,
+        commit_sha -> Nullable<Text>,
+        occurred_at -> BigInt,
+        received_at -> BigInt,
+        fingerprint -> Text,
+    }
+}
+
+diesel::table! {
+    change_references (project_id, ref_key) {
+        project_id -> Text,
+        ref_key -> Text,
+        workspace_id -> Text,
+        status -> Text,
+        deployed_at -> Nullable<BigInt>,
+        deployed_environment_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deployment_references (deployment_id, ref_key) {
+        deployment_id -> Text,
+        ref_key -> Text,
+        project_id -> Text,
+        closing -> Bool,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    outbox_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        deployment_id -> Text,
+        status_from -> Nullable<Text>,
+        status_to -> Text,
+        created_at -> BigInt,
+        processed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    workspaces,
+    projects,
+    teams,
+    api_keys,
+    signing_keys,
+    applications,
+    environments,
+    application_environments,
+    deployments,
+    pipeline_events,
+    change_references,
+    deployment_references,
+    outbox_events
+);
+
+diesel::joinable!(deployments -> projects (project_id));
+diesel::joinable!(deployments -> applications (application_id));
+diesel::joinable!(deployments -> environments (environment_id));

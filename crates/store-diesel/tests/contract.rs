@@ -1,0 +1,639 @@
+//! The store contract: every test runs unchanged against SQLite and PostgreSQL.
+//!
+//! PostgreSQL tests use a throwaway cluster (see `shiplog_store::testdb`); without PostgreSQL on
+//! the machine they are skipped locally and fail under `CI=true`.
+
+mod support;
+
+use std::collections::HashSet;
+
+use shiplog_app::deployments::ListDeployments;
+use shiplog_app::environments::{AppAssignment, AssignApplications, CreateEnvironment};
+use shiplog_app::error::AppError;
+use shiplog_app::ids::{ApplicationId, EnvironmentId, TeamId};
+use shiplog_app::model::{
+    Application, Environment, ProjectLookup, ReferenceStatus, Team, Workspace,
+};
+use shiplog_app::ports::{
+    ApplicationStore, EnvironmentStore, EnvironmentStoreError, PipelineEventStore, ProjectStore,
+    TeamStore, WorkspaceStore, WorkspaceStoreError,
+};
+use shiplog_domain::environment::EnvironmentKind;
+use shiplog_domain::event::PipelineEvent;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_store::DatabaseUrl;
+use shiplog_store::migrations;
+use support::{app, at, deploy, exclusive, open, tenant};
+use uuid::Uuid;
+
+async fn idempotent_reinsert(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1");
+    let first = app.ingest(&t.admin, command.clone()).await.unwrap();
+    let second = app.ingest(&t.admin, command).await.unwrap();
+    assert!(!first.duplicate && first.created);
+    assert!(second.duplicate && !second.created);
+    assert_eq!(first.event, second.event);
+    assert_eq!(first.deployment, second.deployment);
+    assert_eq!(second.status, Some(DeploymentStatus::Success));
+    assert_eq!(first.linked_references, second.linked_references);
+    let page = app
+        .list_deployments(&t.admin, ListDeployments::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let events = PipelineEventStore::for_deployment(&store, t.workspace, first.deployment.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the retry wrote no second event");
+}
+
+async fn conflicting_reinsert(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let first = app
+        .ingest(
+            &t.admin,
+            exclusive("deploy-1", "success", "2025-01-01T10:15:00Z"),
+        )
+        .await
+        .unwrap();
+    let same = app
+        .ingest(
+            &t.admin,
+            exclusive("deploy-1", "success", "2025-01-01T10:15:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.deployment, first.deployment);
+    assert!(same.duplicate);
+    let err = app
+        .ingest(
+            &t.admin,
+            exclusive("deploy-1", "failed", "2025-01-01T10:20:00Z"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, AppError::IdempotencyConflict("deploy-1".into()));
+    let stored = app
+        .get_deployment(&t.admin, &first.deployment.unwrap().to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.status,
+        DeploymentStatus::Success,
+        "the conflict changed nothing"
+    );
+}
+
+async fn out_of_order_lifecycle(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let mut completed = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "7");
+    completed.finished_at = Some(at("2025-01-01T10:10:00Z"));
+    let mut started = deploy(PipelineEvent::DEPLOY_STARTED, Some("running"), "7");
+    started.started_at = Some(at("2025-01-01T10:00:00Z"));
+    let a = app.ingest(&t.admin, completed).await.unwrap();
+    let b = app.ingest(&t.admin, started).await.unwrap();
+    assert_eq!(a.deployment, b.deployment, "one run, one deployment");
+    assert_eq!(
+        b.status,
+        Some(DeploymentStatus::Success),
+        "a late start does not reopen it"
+    );
+    let d = app
+        .get_deployment(&t.admin, &a.deployment.unwrap().to_string())
+        .await
+        .unwrap();
+    assert_eq!(d.status, DeploymentStatus::Success);
+    assert_eq!(d.started_at, Some(at("2025-01-01T10:00:00Z")));
+    assert_eq!(d.finished_at, Some(at("2025-01-01T10:10:00Z")));
+    assert_eq!(d.fields.branch.as_deref(), Some("main"));
+
+    let mut rerun = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("failure"), "7");
+    rerun.finished_at = Some(at("2025-01-01T11:00:00Z"));
+    let c = app.ingest(&t.admin, rerun).await.unwrap();
+    assert_eq!(
+        c.status,
+        Some(DeploymentStatus::Failed),
+        "a later terminal status is a re-run"
+    );
+    let events = PipelineEventStore::for_deployment(&store, t.workspace, c.deployment.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 3);
+}
+
+async fn pagination_is_stable_under_concurrent_inserts(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let mut before = Vec::new();
+    for run in 0..40 {
+        let r = app
+            .ingest(
+                &t.admin,
+                deploy(
+                    PipelineEvent::DEPLOY_COMPLETED,
+                    Some("success"),
+                    &format!("old-{run}"),
+                ),
+            )
+            .await
+            .unwrap();
+        before.push(r.deployment.unwrap());
+    }
+    let writer = {
+        let app = app.clone();
+        let admin = t.admin.clone();
+        tokio::spawn(async move {
+            for run in 0..30 {
+                app.ingest(
+                    &admin,
+                    deploy(
+                        PipelineEvent::DEPLOY_COMPLETED,
+                        Some("success"),
+                        &format!("new-{run}"),
+                    ),
+                )
+                .await
+                .unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let first_page_top = loop {
+        let page = app
+            .list_deployments(
+                &t.admin,
+                ListDeployments {
+                    limit: Some(7),
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|d| d.id));
+        tokio::task::yield_now().await;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break seen.first().copied(),
+        }
+    };
+    writer.await.unwrap();
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no deployment appears twice");
+    for id in &before {
+        assert!(
+            unique.contains(id),
+            "a deployment that existed before paging was skipped"
+        );
+    }
+    assert!(first_page_top.is_some());
+}
+
+async fn workspaces_are_isolated(url: &str) {
+    let store = open(url);
+    let a = tenant(&store, "acme", 1).await;
+    let b = tenant(&store, "globex", 2).await;
+    let app = app(&store);
+    let ra = app
+        .ingest(
+            &a.admin,
+            exclusive("same-key", "success", "2025-01-01T10:15:00Z"),
+        )
+        .await
+        .unwrap();
+    let rb = app
+        .ingest(
+            &b.admin,
+            exclusive("same-key", "success", "2025-01-01T10:15:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        ra.deployment, rb.deployment,
+        "keys are unique per workspace, not globally"
+    );
+    assert!(
+        !rb.duplicate,
+        "an event of another workspace is never a duplicate"
+    );
+    let listed = app
+        .list_deployments(&a.admin, ListDeployments::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].id, ra.deployment.unwrap());
+    let err = app
+        .get_deployment(&a.admin, &rb.deployment.unwrap().to_string())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::DeploymentNotFound(_)));
+    let other = ProjectStore::get(&store, a.workspace, &ProjectLookup::Id(b.project))
+        .await
+        .unwrap();
+    assert_eq!(other, None);
+}
+
+async fn references_become_deployed_on_success(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let started = app
+        .ingest(&t.admin, deploy(PipelineEvent::DEPLOY_STARTED, None, "9"))
+        .await
+        .unwrap();
+    let web = ProjectSlug::parse("web").unwrap();
+    let open_ref = app
+        .get_reference(&t.admin, web.clone(), "PR-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        open_ref.status,
+        ReferenceStatus::Open,
+        "not deployed while running"
+    );
+    let done = app
+        .ingest(
+            &t.admin,
+            deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "9"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.deployment, started.deployment);
+    let closed = app
+        .get_reference(&t.admin, web.clone(), "#PR-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.status,
+        ReferenceStatus::Deployed,
+        "fixes #PR-1 closes it"
+    );
+    assert_eq!(
+        closed.deployed_to.as_ref().map(EnvironmentCode::as_str),
+        Some("production")
+    );
+    assert!(closed.deployed_at.is_some());
+    assert_eq!(closed.deployments.len(), 1);
+    let mentioned = app
+        .get_reference(&t.admin, web.clone(), "PR-2")
+        .await
+        .unwrap();
+    assert_eq!(
+        mentioned.status,
+        ReferenceStatus::Open,
+        "only the reference after the keyword closes"
+    );
+    let err = app
+        .get_reference(&t.admin, web, "PR-404")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::ReferenceNotFound(_)));
+}
+
+async fn a_refused_event_writes_nothing(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    // The environment would be created on first use, but the application may not be created:
+    // the whole event is refused and the environment must not exist afterwards.
+    let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1");
+    command.application =
+        shiplog_app::ingest::ApplicationRef::Code(ApplicationCode::parse("ghost").unwrap());
+    command.create_application = false;
+    command.environment = Some(shiplog_app::ingest::EnvironmentRef {
+        name: "qa".into(),
+        create_if_missing: true,
+    });
+    let err = app.ingest(&t.admin, command).await.unwrap_err();
+    assert_eq!(
+        err,
+        AppError::ApplicationNotFound(ApplicationCode::parse("ghost").unwrap())
+    );
+    let environments = EnvironmentStore::list(&store, t.workspace, t.project)
+        .await
+        .unwrap();
+    assert!(environments.is_empty(), "no half-write: {environments:?}");
+    let page = app
+        .list_deployments(&t.admin, ListDeployments::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+async fn concurrent_writers_get_their_own_results(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    app.ingest(
+        &t.admin,
+        exclusive("taken", "success", "2025-01-01T10:15:00Z"),
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..48 {
+        let app = app.clone();
+        let admin = t.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            let command = if n % 4 == 0 {
+                // Conflicts with the stored payload under the same exclusive key.
+                exclusive("taken", "failed", &format!("2025-01-01T11:{:02}:00Z", n))
+            } else {
+                deploy(
+                    PipelineEvent::DEPLOY_COMPLETED,
+                    Some("success"),
+                    &format!("c-{n}"),
+                )
+            };
+            (n, app.ingest(&admin, command).await)
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (n, result) = task.await.unwrap();
+        if n % 4 == 0 {
+            assert!(
+                matches!(result, Err(AppError::IdempotencyConflict(_))),
+                "{n}: {result:?}"
+            );
+        } else {
+            assert!(result.unwrap().created, "{n}");
+            ok += 1;
+        }
+    }
+    let mut all = 0;
+    let mut cursor = None;
+    loop {
+        let page = app
+            .list_deployments(
+                &t.admin,
+                ListDeployments {
+                    limit: Some(200),
+                    cursor,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        all += page.items.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        all,
+        ok + 1,
+        "every success committed, no conflict leaked a row"
+    );
+}
+
+async fn environments_limits_and_assignments(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    TeamStore::create(
+        &store,
+        Team {
+            id: TeamId::from_uuid(Uuid::from_u128(77)),
+            workspace: t.workspace,
+            code: TeamCode::parse("engineering").unwrap(),
+            name: "Engineering".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+    let request = |code: &str, position: Option<i32>| CreateEnvironment {
+        project: Some(ProjectLookup::parse("web").unwrap()),
+        name: code.to_uppercase(),
+        code: EnvironmentCode::parse(code).unwrap(),
+        team: TeamCode::parse("engineering").unwrap(),
+        url: None,
+        position,
+        kind: EnvironmentKind::guess(code),
+    };
+    app.create_environment(&t.admin, request("staging", Some(5)))
+        .await
+        .unwrap();
+    let production = app
+        .create_environment(&t.admin, request("production", None))
+        .await
+        .unwrap();
+    assert_eq!(production.position, 6, "no position: after the last one");
+    let err = app
+        .create_environment(&t.admin, request("staging", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AppError::EnvironmentExists(EnvironmentCode::parse("staging").unwrap())
+    );
+    let listed: Vec<String> = EnvironmentStore::list(&store, t.workspace, t.project)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.code.to_string())
+        .collect();
+    assert_eq!(listed, ["staging", "production"]);
+
+    let assign = |envs: &[&str]| AssignApplications {
+        project: ProjectLookup::parse("web").unwrap(),
+        apps: vec![AppAssignment {
+            application: ApplicationCode::parse("api").unwrap(),
+            environments: envs
+                .iter()
+                .map(|e| EnvironmentCode::parse(e).unwrap())
+                .collect(),
+        }],
+    };
+    let err = app
+        .assign_applications(&t.admin, assign(&["staging", "nowhere"]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AppError::EnvironmentNotFound(EnvironmentCode::parse("nowhere").unwrap())
+    );
+    let apps = ApplicationStore::list(&store, t.workspace, t.project)
+        .await
+        .unwrap();
+    assert!(
+        apps.is_empty(),
+        "all or nothing: the application was not created either"
+    );
+    assert_eq!(
+        app.assign_applications(&t.admin, assign(&["staging", "production"]))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        app.assign_applications(&t.admin, assign(&["staging"]))
+            .await
+            .unwrap(),
+        0,
+        "idempotent"
+    );
+
+    // A workspace limit is checked in the same transaction as the insert.
+    let limited = Workspace {
+        id: shiplog_app::ids::WorkspaceId::from_uuid(Uuid::from_u128(0xcc)),
+        code: WorkspaceCode::parse("tiny").unwrap(),
+        name: "Tiny".into(),
+        environment_limit: Some(1),
+        created_at: at("2025-01-01T00:00:00Z"),
+    };
+    WorkspaceStore::create(&store, limited.clone())
+        .await
+        .unwrap();
+    let env = |code: &str, n: u128| Environment {
+        id: EnvironmentId::from_uuid(Uuid::from_u128(n)),
+        workspace: limited.id,
+        project: t.project,
+        code: EnvironmentCode::parse(code).unwrap(),
+        name: code.into(),
+        kind: EnvironmentKind::Other,
+        url: None,
+        position: 0,
+        team: None,
+        created_at: at("2025-01-01T00:00:00Z"),
+    };
+    EnvironmentStore::create(&store, env("one", 901), None)
+        .await
+        .unwrap();
+    let err = EnvironmentStore::create(&store, env("two", 902), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err, EnvironmentStoreError::LimitReached { limit: 1 });
+}
+
+async fn records_round_trip_and_codes_are_unique(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let again = Workspace {
+        id: shiplog_app::ids::WorkspaceId::from_uuid(Uuid::from_u128(0xdd)),
+        code: WorkspaceCode::parse("acme").unwrap(),
+        name: "Acme 2".into(),
+        environment_limit: None,
+        created_at: at("2025-01-01T00:00:00Z"),
+    };
+    assert_eq!(
+        WorkspaceStore::create(&store, again).await.unwrap_err(),
+        WorkspaceStoreError::CodeTaken(WorkspaceCode::parse("acme").unwrap())
+    );
+    let ws = WorkspaceStore::by_code(&store, &WorkspaceCode::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ws.id, t.workspace);
+    let repo = RepoIdentity::parse("git@github.com:acme/api.git").unwrap();
+    let application = Application {
+        id: ApplicationId::from_uuid(Uuid::from_u128(0xee)),
+        workspace: t.workspace,
+        project: t.project,
+        code: ApplicationCode::parse("api").unwrap(),
+        name: "API".into(),
+        repo: Some(repo.clone()),
+        created_at: at("2025-01-01T00:00:00.123456Z"),
+    };
+    ApplicationStore::create(&store, application.clone())
+        .await
+        .unwrap();
+    let found = ApplicationStore::by_repo(&store, t.workspace, &repo)
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![application.clone()],
+        "microsecond timestamps survive"
+    );
+    assert_eq!(
+        ApplicationStore::get(&store, t.workspace, t.project, &application.code)
+            .await
+            .unwrap(),
+        Some(application)
+    );
+    let project = ProjectStore::get(
+        &store,
+        t.workspace,
+        &ProjectLookup::Slug(ProjectSlug::parse("web").unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(project.id, t.project);
+    store.ping().await.unwrap();
+}
+
+async fn migrations_go_up_down_up(url: &str) {
+    let store = open(url);
+    tenant(&store, "acme", 1).await;
+    drop(store);
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    let reverted = migrations::revert_all(&mut conn).unwrap();
+    assert!(!reverted.is_empty());
+    assert_eq!(migrations::pending(&mut conn).unwrap(), reverted.len());
+    let applied = migrations::run_pending(&mut conn).unwrap();
+    assert_eq!(applied.len(), reverted.len());
+    drop(conn);
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let receipt = app(&store)
+        .ingest(
+            &t.admin,
+            deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1"),
+        )
+        .await
+        .unwrap();
+    assert!(receipt.created, "the schema works after down and up");
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = shiplog_store::testdb::TestDb::sqlite();
+                    super::$name(db.url()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = shiplog_store::testdb::TestDb::postgres() else { return };
+                    super::$name(db.url()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    idempotent_reinsert,
+    conflicting_reinsert,
+    out_of_order_lifecycle,
+    pagination_is_stable_under_concurrent_inserts,
+    workspaces_are_isolated,
+    references_become_deployed_on_success,
+    a_refused_event_writes_nothing,
+    concurrent_writers_get_their_own_results,
+    environments_limits_and_assignments,
+    records_round_trip_and_codes_are_unique,
+    migrations_go_up_down_up,
+);

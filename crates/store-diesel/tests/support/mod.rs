@@ -1,0 +1,171 @@
+//! Fixtures shared by the store's test binaries: the real store wired into the use cases, with a
+//! deterministic clock and ids.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use shiplog_app::auth::Principal;
+use shiplog_app::ids::{ProjectId, WorkspaceId};
+use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
+use shiplog_app::model::{DeploymentFields, Project, ProjectLookup, Workspace};
+use shiplog_app::ports::{
+    Clock, IdGenerator, ProjectStore, SignatureError, SignatureVerifier, WorkspaceStore,
+};
+use shiplog_app::{App, Ports};
+use shiplog_domain::event::PipelineEvent;
+use shiplog_domain::ids::{CommitSha, IdempotencyKey, ProjectSlug, WorkspaceCode};
+use shiplog_domain::key::{Role, SigningSecret};
+use shiplog_domain::status::Provider;
+use shiplog_domain::timestamp::Timestamp;
+use shiplog_store::{Store, StoreOptions};
+use uuid::Uuid;
+
+/// A clock that starts at 2025-01-01 and moves one millisecond per reading.
+pub struct TickingClock(AtomicI64);
+
+impl Clock for TickingClock {
+    fn now(&self) -> Timestamp {
+        let micros = self.0.fetch_add(1000, Ordering::Relaxed);
+        Timestamp::from_unix_micros(micros).unwrap()
+    }
+}
+
+/// Sequential ids, unique within one process.
+pub struct SeqIds(AtomicU64);
+
+impl IdGenerator for SeqIds {
+    fn uuid(&self) -> Uuid {
+        Uuid::from_u128(
+            0x5151_0000_0000_0000_0000_0000_0000_0000
+                | u128::from(self.0.fetch_add(1, Ordering::Relaxed)),
+        )
+    }
+    fn secret_bytes(&self) -> [u8; 32] {
+        [7; 32]
+    }
+}
+
+struct NoSignatures;
+
+impl SignatureVerifier for NoSignatures {
+    fn verify(
+        &self,
+        _: &SigningSecret,
+        _: &str,
+        _: &[u8],
+        _: &str,
+        _: Timestamp,
+    ) -> Result<(), SignatureError> {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+pub fn at(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+/// The use cases over a real store.
+pub fn app(store: &Store) -> App {
+    let s = Arc::new(store.clone());
+    App::new(Ports {
+        workspaces: s.clone(),
+        keys: s.clone(),
+        projects: s.clone(),
+        teams: s.clone(),
+        applications: s.clone(),
+        environments: s.clone(),
+        deployments: s.clone(),
+        events: s.clone(),
+        references: s,
+        clock: Arc::new(TickingClock(AtomicI64::new(
+            at("2025-01-01T00:00:00Z").unix_micros(),
+        ))),
+        ids: Arc::new(SeqIds(AtomicU64::new(1))),
+        signatures: Arc::new(NoSignatures),
+    })
+}
+
+pub fn open(url: &str) -> Store {
+    Store::open(url, &StoreOptions::default()).unwrap()
+}
+
+/// A workspace (code `code`) with one project `web`, and an admin principal of it.
+pub struct Tenant {
+    pub workspace: WorkspaceId,
+    pub project: ProjectId,
+    pub admin: Principal,
+}
+
+pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
+    let workspace = WorkspaceId::from_uuid(Uuid::from_u128(0xaaaa_0000 + n));
+    let project = ProjectId::from_uuid(Uuid::from_u128(0xbbbb_0000 + n));
+    WorkspaceStore::create(
+        store,
+        Workspace {
+            id: workspace,
+            code: WorkspaceCode::parse(code).unwrap(),
+            name: code.to_owned(),
+            environment_limit: None,
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+    ProjectStore::create(
+        store,
+        Project {
+            id: project,
+            workspace,
+            slug: ProjectSlug::parse("web").unwrap(),
+            name: "Web".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+    Tenant {
+        workspace,
+        project,
+        admin: Principal {
+            workspace,
+            role: Role::Admin,
+            project: None,
+        },
+    }
+}
+
+/// A Clienwork-style deploy event for project `web` in `production`.
+pub fn deploy(event: PipelineEvent, status: Option<&str>, run: &str) -> IngestCommand {
+    let mut command = IngestCommand::new(
+        event,
+        Provider::GithubActions,
+        ApplicationRef::ProjectDefault,
+    );
+    command.project = Some(ProjectLookup::parse("web").unwrap());
+    command.environment = Some(EnvironmentRef {
+        name: "production".into(),
+        create_if_missing: true,
+    });
+    command.status = status.map(str::to_owned);
+    command.fields = DeploymentFields {
+        commit_sha: Some(CommitSha::parse("abc123def456").unwrap()),
+        commit_message: Some("feat: login fixes #PR-1 and #PR-2".into()),
+        run_url: Some(format!("https://ci.example/runs/{run}")),
+        git_ref: Some("refs/heads/main".into()),
+        ..DeploymentFields::default()
+    };
+    command
+}
+
+/// A Hivel-style event with an exclusive deployment id.
+pub fn exclusive(key: &str, status: &str, finished: &str) -> IngestCommand {
+    let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some(status), key);
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::parse(key).unwrap(),
+        exclusive: true,
+    };
+    command.started_at = Some(at("2025-01-01T10:00:00Z"));
+    command.finished_at = Some(at(finished));
+    command
+}

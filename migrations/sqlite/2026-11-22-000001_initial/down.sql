@@ -1,0 +1,13 @@
+DROP TABLE outbox_events;
+DROP TABLE deployment_references;
+DROP TABLE change_references;
+DROP TABLE pipeline_events;
+DROP TABLE deployments;
+DROP TABLE application_environments;
+DROP TABLE environments;
+DROP TABLE applications;
+DROP TABLE signing_keys;
+DROP TABLE api_keys;
+DROP TABLE teams;
+DROP TABLE projects;
+DROP TABLE workspaces;
