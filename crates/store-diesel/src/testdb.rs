@@ -66,7 +66,16 @@ impl TestDb {
         Self::postgres_on(cluster(true))
     }
 
+    /// A fresh PostgreSQL database with no schema at all (for migration tests).
+    pub fn postgres_unmigrated() -> Option<Self> {
+        Self::postgres_from(cluster(false), "template0")
+    }
+
     fn postgres_on(cluster: &'static Result<Cluster, String>) -> Option<Self> {
+        Self::postgres_from(cluster, TEMPLATE)
+    }
+
+    fn postgres_from(cluster: &'static Result<Cluster, String>, template: &str) -> Option<Self> {
         let cluster = match cluster {
             Ok(cluster) => cluster,
             Err(reason) => {
@@ -88,7 +97,7 @@ impl TestDb {
             let mut admin = PgConnection::establish(&cluster.admin_url)
                 .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"));
             admin
-                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
                 .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         }
         Some(Self {

@@ -97,9 +97,24 @@ pub struct Tenant {
     pub admin: Principal,
 }
 
-pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
+/// The ids of tenant `n`, without touching a store.
+pub fn tenant_ids(n: u128) -> Tenant {
     let workspace = WorkspaceId::from_uuid(Uuid::from_u128(0xaaaa_0000 + n));
-    let project = ProjectId::from_uuid(Uuid::from_u128(0xbbbb_0000 + n));
+    Tenant {
+        workspace,
+        project: ProjectId::from_uuid(Uuid::from_u128(0xbbbb_0000 + n)),
+        admin: Principal {
+            workspace,
+            role: Role::Admin,
+            project: None,
+        },
+    }
+}
+
+pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
+    let Tenant {
+        workspace, project, ..
+    } = tenant_ids(n);
     WorkspaceStore::create(
         store,
         Workspace {
@@ -124,15 +139,7 @@ pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
     )
     .await
     .unwrap();
-    Tenant {
-        workspace,
-        project,
-        admin: Principal {
-            workspace,
-            role: Role::Admin,
-            project: None,
-        },
-    }
+    tenant_ids(n)
 }
 
 /// A Clienwork-style deploy event for project `web` in `production`.
