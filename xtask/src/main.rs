@@ -25,13 +25,15 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "arch" => arch::run(&workspace_root()),
         "codegen" => codegen(),
+        "bench" => bench(args.get(1).map(String::as_str)),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  ci        fmt --check, clippy -D warnings, architecture check, all tests\n  \
                  arch      check that dependencies point inward only\n  \
-                 codegen   rewrite generated docs (docs/status-normalization.md)"
+                 codegen   rewrite generated docs (docs/status-normalization.md)\n  \
+                 bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -162,6 +164,15 @@ fn cargo_test(args: &[&str], totals: &mut TestTotals) -> Result<()> {
         Ok(())
     } else {
         Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn bench(which: Option<&str>) -> Result<()> {
+    match which {
+        Some("store") => cargo(&["bench", "-p", "shiplog-store", "--bench", "store"]),
+        other => Err(format!(
+            "unknown benchmark {other:?}: use `cargo xtask bench store`"
+        )),
     }
 }
 

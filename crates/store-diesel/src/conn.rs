@@ -95,11 +95,15 @@ impl DatabaseUrl {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(|e| fail(e.to_string()))?;
                 // busy_timeout first, so the pragmas below wait for a concurrent writer.
+                // temp_store = MEMORY keeps savepoint sub-journals (one per request in a group
+                // commit) in memory instead of spilling each to a temporary file.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
-                     PRAGMA foreign_keys = ON;",
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA temp_store = MEMORY;
+                     PRAGMA cache_size = -16384;",
                 )
                 .map_err(|e| fail(e.to_string()))?;
                 Ok(DbConn::Sqlite(conn))

@@ -21,9 +21,13 @@ use crate::schema::{
     outbox_events, pipeline_events, workspaces,
 };
 
-/// Applies one plan; retried once when a concurrent writer of another process won a race on a
-/// unique key (the retry then sees that writer's row).
+/// Applies one plan. On PostgreSQL, where several servers may write at once, it is retried once
+/// when another server won a race on a unique key (the retry then sees that server's row); on
+/// SQLite this process's single writer is the only writer, so there is no such race.
 pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
+    if matches!(conn, DbConn::Sqlite(_)) {
+        return ingest_once(conn, plan);
+    }
     match conn.transaction(|c| ingest_once(c, plan)) {
         Err(error) if error.is_unique_violation() => conn.transaction(|c| ingest_once(c, plan)),
         other => other,
@@ -349,7 +353,12 @@ fn write_deployment(
             .execute(conn)?;
     }
 
-    write_references(conn, plan, &id, &decision.references)?;
+    let known = if decision.create {
+        Vec::new()
+    } else {
+        references_of(conn, &id)?
+    };
+    write_references(conn, plan, &id, &known, &decision.references)?;
     let deployed_at = row.deployed_at;
     for key in &decision.deployed_references {
         diesel::update(
@@ -384,10 +393,10 @@ fn write_references(
     conn: &mut DbConn,
     plan: &IngestPlan,
     deployment: &str,
+    existing: &[Reference],
     references: &[Reference],
 ) -> Result<(), StoreError> {
     let project = plan.project.to_string();
-    let existing = references_of(conn, deployment)?;
     for (position, reference) in references.iter().enumerate() {
         let key = reference.key.as_str();
         match existing.iter().find(|r| r.key == reference.key) {

@@ -1,4 +1,6 @@
-//! Row types and their conversion to and from the app's records. Stored strings are parsed back
+//! Row types and their conversion to and from the app's records. Inserts bind `None` as `NULL`
+//! (`treat_none_as_default_value = false`), so each insert has one SQL text and its prepared
+//! statement is cached; with `DEFAULT` for `None`, diesel re-prepares it on every call. Stored strings are parsed back
 //! through the domain's parsers, so a bad row is a `Corrupt` error, never a panic.
 
 use diesel::prelude::*;
@@ -50,6 +52,7 @@ macro_rules! parse_or_corrupt {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = workspaces)]
 pub(crate) struct WorkspaceRow {
     pub id: String,
@@ -84,6 +87,7 @@ impl WorkspaceRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = projects)]
 pub(crate) struct ProjectRow {
     pub id: String,
@@ -116,6 +120,7 @@ impl ProjectRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = teams)]
 pub(crate) struct TeamRow {
     pub id: String,
@@ -148,6 +153,7 @@ impl TeamRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = api_keys)]
 pub(crate) struct ApiKeyRow {
     pub id: String,
@@ -195,6 +201,7 @@ impl ApiKeyRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = signing_keys)]
 pub(crate) struct SigningKeyRow {
     pub id: String,
@@ -241,6 +248,7 @@ impl SigningKeyRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = applications)]
 pub(crate) struct ApplicationRow {
     pub id: String,
@@ -283,6 +291,7 @@ impl ApplicationRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = environments)]
 pub(crate) struct EnvironmentRow {
     pub id: String,
@@ -337,7 +346,7 @@ impl EnvironmentRow {
 /// A deployment row (the columns every query reads).
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = deployments)]
-#[diesel(treat_none_as_null = true)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct DeploymentRow {
     pub id: String,
     pub workspace_id: String,
@@ -418,6 +427,7 @@ impl DeploymentRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = pipeline_events)]
 pub(crate) struct EventRow {
     pub id: String,
