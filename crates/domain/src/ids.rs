@@ -312,8 +312,8 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-/// Lower-case hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of bytes (digests, keys, signatures).
+pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
