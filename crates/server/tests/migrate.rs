@@ -1,0 +1,93 @@
+//! `shiplog migrate`, run as the real binary against both backends.
+
+use std::process::{Command, Output};
+
+use shiplog_store::testdb::TestDb;
+use shiplog_store::{DatabaseUrl, migrations};
+
+fn shiplog(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shiplog"));
+    command.args(args).env_remove("SHIPLOG_DATABASE_URL");
+    if let Some(url) = database_url {
+        command.env("SHIPLOG_DATABASE_URL", url);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn migrates_then_has_nothing_to_do(url: &str) {
+    let first = shiplog(&["migrate"], Some(url));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("migration(s) applied"),
+        "{}",
+        text(&first.stdout)
+    );
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    assert_eq!(migrations::pending(&mut conn).unwrap(), 0);
+    let second = shiplog(&["migrate", "--database-url", url], None);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stdout).contains("nothing to apply"),
+        "{}",
+        text(&second.stdout)
+    );
+}
+
+#[test]
+fn migrate_sqlite() {
+    let db = TestDb::sqlite();
+    migrates_then_has_nothing_to_do(db.url());
+}
+
+#[test]
+fn migrate_postgres() {
+    let Some(db) = TestDb::postgres_unmigrated() else {
+        return;
+    };
+    migrates_then_has_nothing_to_do(db.url());
+}
+
+#[test]
+fn a_bad_url_is_refused_with_the_fix_and_without_the_password() {
+    let out = shiplog(
+        &["migrate", "--database-url", "mysql://root:hunter2@db/x"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("use a file path or sqlite://path"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_postgres_fails_without_printing_the_password() {
+    let out = shiplog(
+        &[
+            "migrate",
+            "--database-url",
+            "postgres://shiplog:hunter2@127.0.0.1:1/shiplog",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to postgres://shiplog:***@127.0.0.1:1/shiplog"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn serve_says_it_is_not_built_yet() {
+    let out = shiplog(&["serve"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not built yet"));
+}
