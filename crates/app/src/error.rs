@@ -78,6 +78,7 @@ error_codes! {
     InvalidSignature => "invalid_signature", Unauthenticated;
     ExpiredTimestamp => "expired_timestamp", Unauthenticated;
     RoleForbidden => "role_forbidden", Forbidden;
+    WorkspaceNotFound => "workspace_not_found", NotFound;
     ProjectNotFound => "project_not_found", NotFound;
     TeamNotFound => "team_not_found", NotFound;
     ApplicationNotFound => "application_not_found", NotFound;
@@ -159,6 +160,9 @@ pub enum AppError {
         /// A role that may.
         needed: Role,
     },
+    /// No such workspace (or not this key's).
+    #[error("workspace {0:?} does not exist")]
+    NotFoundWorkspace(String),
     /// No such project in this workspace (or not visible to this key).
     #[error(
         "project {0:?} does not exist in this workspace: create it first (POST /api/v1/projects)"
@@ -242,6 +246,7 @@ impl AppError {
                 AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
             },
             Self::Forbidden { .. } => ErrorCode::RoleForbidden,
+            Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,
             Self::ProjectNotFound(_) => ErrorCode::ProjectNotFound,
             Self::TeamNotFound(_) => ErrorCode::TeamNotFound,
             Self::ApplicationNotFound(_) => ErrorCode::ApplicationNotFound,

@@ -64,6 +64,10 @@ pub trait KeyStore: Send + Sync {
         &self,
         id: &SigningKeyId,
     ) -> Result<Option<SigningKeyRecord>, KeyStoreError>;
+    /// The hash of the instance's master key, if one was set.
+    async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError>;
+    /// Sets (or replaces) the hash of the instance's master key.
+    async fn set_master_key_hash(&self, hash: KeyHash) -> Result<(), KeyStoreError>;
 }
 
 /// What [`KeyStore`] can fail with.

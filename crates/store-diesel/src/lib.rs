@@ -69,8 +69,12 @@ use crate::rows::{
     ApiKeyRow, ApplicationRow, EnvironmentRow, ProjectRow, SigningKeyRow, TeamRow, WorkspaceRow,
 };
 use crate::schema::{
-    api_keys, applications, environments, projects, signing_keys, teams, workspaces,
+    api_keys, applications, environments, instance_settings, projects, signing_keys, teams,
+    workspaces,
 };
+
+/// The `instance_settings` row that holds the master key's hash.
+const MASTER_KEY_HASH: &str = "master_key_hash";
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -268,6 +272,62 @@ impl KeyStore for Store {
             })
             .await?)
     }
+
+    async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError> {
+        Ok(self
+            .read(|conn| {
+                let stored = instance_settings::table
+                    .filter(instance_settings::name.eq(MASTER_KEY_HASH))
+                    .select(instance_settings::value)
+                    .first::<String>(conn)
+                    .optional()?;
+                stored
+                    .map(|hex| {
+                        KeyHash::from_hex(&hex)
+                            .ok_or_else(|| error::corrupt("master key hash", &hex))
+                    })
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn set_master_key_hash(&self, hash: KeyHash) -> Result<(), KeyStoreError> {
+        let now = wall_clock().unix_micros();
+        Ok(self
+            .write(move |conn| put_setting(conn, MASTER_KEY_HASH, hash.as_str(), now))
+            .await?)
+    }
+}
+
+/// Inserts or replaces one instance setting (the same statement on both backends).
+fn put_setting(
+    conn: &mut conn::DbConn,
+    name: &str,
+    value: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    macro_rules! upsert {
+        ($c:expr) => {
+            diesel::insert_into(instance_settings::table)
+                .values((
+                    instance_settings::name.eq(name),
+                    instance_settings::value.eq(value),
+                    instance_settings::updated_at.eq(now),
+                ))
+                .on_conflict(instance_settings::name)
+                .do_update()
+                .set((
+                    instance_settings::value.eq(value),
+                    instance_settings::updated_at.eq(now),
+                ))
+                .execute($c)
+        };
+    }
+    match conn {
+        conn::DbConn::Sqlite(c) => upsert!(c)?,
+        conn::DbConn::Postgresql(c) => upsert!(c)?,
+    };
+    Ok(())
 }
 
 #[async_trait]

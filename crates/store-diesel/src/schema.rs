@@ -200,3 +200,11 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::joinable!(deployments -> projects (project_id));
 diesel::joinable!(deployments -> applications (application_id));
 diesel::joinable!(deployments -> environments (environment_id));
+
+diesel::table! {
+    instance_settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}

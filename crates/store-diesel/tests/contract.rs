@@ -578,6 +578,35 @@ async fn records_round_trip_and_codes_are_unique(url: &str) {
     store.ping().await.unwrap();
 }
 
+async fn the_master_key_is_kept_as_a_replaceable_hash(url: &str) {
+    let store = open(url);
+    let app = app(&store);
+    let generated = app
+        .ensure_master_key(None)
+        .await
+        .unwrap()
+        .expect("generated on first start");
+    assert!(
+        app.ensure_master_key(None).await.unwrap().is_none(),
+        "kept across starts"
+    );
+    app.authenticate_master(Some(generated.reveal()))
+        .await
+        .unwrap();
+    app.ensure_master_key(Some("configured-master-key-123"))
+        .await
+        .unwrap();
+    assert!(
+        app.authenticate_master(Some(generated.reveal()))
+            .await
+            .is_err(),
+        "replaced"
+    );
+    app.authenticate_master(Some("configured-master-key-123"))
+        .await
+        .unwrap();
+}
+
 async fn migrations_go_up_down_up(url: &str) {
     let store = open(url);
     tenant(&store, "acme", 1).await;
@@ -635,5 +664,6 @@ contract!(
     concurrent_writers_get_their_own_results,
     environments_limits_and_assignments,
     records_round_trip_and_codes_are_unique,
+    the_master_key_is_kept_as_a_replaceable_hash,
     migrations_go_up_down_up,
 );

@@ -1,0 +1,449 @@
+//! Administration: the master key, workspaces, API keys, projects and teams.
+//!
+//! The master key (like an instance owner's key) creates workspaces and their keys. It is kept
+//! only as a hash. A workspace's `admin` keys manage that workspace; a key limited to one project
+//! cannot create projects, teams or keys, since that would reach beyond its project.
+
+use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::key::{ApiKey, KeyHash, Role};
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::{AppError, AuthFailure};
+use crate::ids::{ApiKeyId, ProjectId, TeamId, WorkspaceId};
+use crate::model::{ApiKeyRecord, Project, ProjectLookup, Team, Workspace};
+
+/// The shortest master key accepted from configuration.
+pub const MIN_MASTER_KEY_LEN: usize = 16;
+/// The longest display name.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Proof that a request carried the master key. Only [`App::authenticate_master`] makes one.
+#[derive(Debug)]
+pub struct Master(());
+
+/// Who may manage a workspace's keys: the master key, or an admin key of that workspace.
+#[derive(Debug, Clone, Copy)]
+pub enum WorkspaceAdmin<'a> {
+    /// The instance's master key.
+    Master(&'a Master),
+    /// An API key.
+    Key(&'a Principal),
+}
+
+/// A new workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateWorkspace {
+    /// Its code.
+    pub code: WorkspaceCode,
+    /// Display name (the code when empty).
+    pub name: String,
+    /// The most environments it may hold; `None` for no limit.
+    pub environment_limit: Option<u32>,
+}
+
+/// A new API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateApiKey {
+    /// A label.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The one project it is limited to, if any.
+    pub project: Option<ProjectSlug>,
+}
+
+/// A key just created: the record, and the secret to show once.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    /// What is stored (no secret).
+    pub record: ApiKeyRecord,
+    /// The secret; shiplog forgets it once this is dropped.
+    pub secret: ApiKey,
+}
+
+fn display_name(field: &'static str, name: &str, fallback: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    let name = if name.is_empty() { fallback } else { name };
+    if name.len() > MAX_NAME_LEN {
+        return Err(AppError::invalid(
+            field,
+            format!("send at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl App {
+    /// Sets the master key at start. A configured key replaces the stored hash; without one, the
+    /// stored hash stays; without either, a key is generated, its hash stored, and the key
+    /// returned so the caller can print it once.
+    pub async fn ensure_master_key(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<Option<ApiKey>, AppError> {
+        if let Some(key) = configured.map(str::trim).filter(|k| !k.is_empty()) {
+            if key.len() < MIN_MASTER_KEY_LEN {
+                return Err(AppError::invalid(
+                    "SHIPLOG_ADMIN_KEY",
+                    format!("is too short: use at least {MIN_MASTER_KEY_LEN} random characters"),
+                ));
+            }
+            self.ports
+                .keys
+                .set_master_key_hash(KeyHash::of(key))
+                .await?;
+            return Ok(None);
+        }
+        if self.ports.keys.master_key_hash().await?.is_some() {
+            return Ok(None);
+        }
+        let key = ApiKey::from_random(self.ports.ids.secret_bytes());
+        self.ports.keys.set_master_key_hash(key.hash()).await?;
+        Ok(Some(key))
+    }
+
+    /// Checks a presented master key.
+    pub async fn authenticate_master(&self, presented: Option<&str>) -> Result<Master, AppError> {
+        let presented = presented
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(AppError::Unauthenticated(AuthFailure::MissingCredentials))?;
+        let stored = self.ports.keys.master_key_hash().await?;
+        if stored == Some(KeyHash::of(presented)) {
+            Ok(Master(()))
+        } else {
+            Err(AppError::Unauthenticated(AuthFailure::InvalidApiKey))
+        }
+    }
+
+    /// Creates a workspace (master key only).
+    pub async fn create_workspace(
+        &self,
+        _master: &Master,
+        request: CreateWorkspace,
+    ) -> Result<Workspace, AppError> {
+        let workspace = Workspace {
+            id: WorkspaceId::from_uuid(self.ports.ids.uuid()),
+            name: display_name("name", &request.name, request.code.as_str())?,
+            code: request.code,
+            environment_limit: request.environment_limit,
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.workspaces.create(workspace.clone()).await?;
+        Ok(workspace)
+    }
+
+    /// Creates an API key of a workspace; the secret is in the result and nowhere else.
+    pub async fn create_api_key(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        request: CreateApiKey,
+    ) -> Result<IssuedKey, AppError> {
+        let not_found = || AppError::NotFoundWorkspace(workspace.to_string());
+        let found = self
+            .ports
+            .workspaces
+            .by_code(workspace)
+            .await?
+            .ok_or_else(not_found)?;
+        if let WorkspaceAdmin::Key(caller) = admin {
+            if caller.workspace != found.id {
+                return Err(not_found());
+            }
+            caller.require(Capability::Administer, "create API keys")?;
+            if caller.project.is_some() {
+                return Err(AppError::Forbidden {
+                    role: caller.role,
+                    action: "create API keys with a key limited to one project",
+                    needed: Role::Admin,
+                });
+            }
+        }
+        let name = display_name("name", &request.name, request.role.as_str())?;
+        let project = match request.project {
+            None => None,
+            Some(slug) => Some(
+                self.ports
+                    .projects
+                    .get(found.id, &ProjectLookup::Slug(slug.clone()))
+                    .await?
+                    .ok_or_else(|| AppError::ProjectNotFound(slug.to_string()))?
+                    .id,
+            ),
+        };
+        let secret = ApiKey::from_random(self.ports.ids.secret_bytes());
+        let record = ApiKeyRecord {
+            id: ApiKeyId::from_uuid(self.ports.ids.uuid()),
+            workspace: found.id,
+            name,
+            role: request.role,
+            project,
+            hash: secret.hash(),
+            hint: secret.hint(),
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.keys.create_api_key(record.clone()).await?;
+        Ok(IssuedKey { record, secret })
+    }
+
+    fn require_workspace_admin(caller: &Principal, action: &'static str) -> Result<(), AppError> {
+        caller.require(Capability::Administer, action)?;
+        if caller.project.is_some() {
+            return Err(AppError::Forbidden {
+                role: caller.role,
+                action,
+                needed: Role::Admin,
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a project in the caller's workspace.
+    pub async fn create_project(
+        &self,
+        caller: &Principal,
+        slug: ProjectSlug,
+        name: &str,
+    ) -> Result<Project, AppError> {
+        Self::require_workspace_admin(caller, "create projects")?;
+        let project = Project {
+            id: ProjectId::from_uuid(self.ports.ids.uuid()),
+            workspace: caller.workspace,
+            name: display_name("name", name, slug.as_str())?,
+            slug,
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.projects.create(project.clone()).await?;
+        Ok(project)
+    }
+
+    /// Creates a team in the caller's workspace.
+    pub async fn create_team(
+        &self,
+        caller: &Principal,
+        code: TeamCode,
+        name: &str,
+    ) -> Result<Team, AppError> {
+        Self::require_workspace_admin(caller, "create teams")?;
+        let team = Team {
+            id: TeamId::from_uuid(self.ports.ids.uuid()),
+            workspace: caller.workspace,
+            name: display_name("name", name, code.as_str())?,
+            code,
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.teams.create(team.clone()).await?;
+        Ok(team)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::ports::ProjectStoreError;
+    use crate::testing::{TestPorts, admin, ids, ingester, project, workspace};
+
+    fn with_master(ports: &mut TestPorts, key: &str) {
+        let hash = KeyHash::of(key);
+        ports
+            .keys
+            .expect_master_key_hash()
+            .returning(move || Ok(Some(hash.clone())));
+    }
+
+    #[tokio::test]
+    async fn a_missing_master_key_is_generated_once_and_only_its_hash_is_kept() {
+        let stored = Arc::new(Mutex::new(None::<KeyHash>));
+        let mut ports = TestPorts::new();
+        let read = Arc::clone(&stored);
+        ports
+            .keys
+            .expect_master_key_hash()
+            .returning(move || Ok(read.lock().unwrap().clone()));
+        let write = Arc::clone(&stored);
+        ports
+            .keys
+            .expect_set_master_key_hash()
+            .returning(move |hash| {
+                *write.lock().unwrap() = Some(hash);
+                Ok(())
+            });
+        ports.ids.expect_secret_bytes().returning(|| [9; 32]);
+        let app = ports.app();
+        let generated = app
+            .ensure_master_key(None)
+            .await
+            .unwrap()
+            .expect("generated on first start");
+        assert_eq!(stored.lock().unwrap().clone(), Some(generated.hash()));
+        assert_eq!(
+            app.ensure_master_key(None)
+                .await
+                .unwrap()
+                .map(|k| k.reveal().to_owned()),
+            None,
+            "second start"
+        );
+        assert!(
+            app.authenticate_master(Some(generated.reveal()))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            app.authenticate_master(Some("wrong")).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::InvalidApiKey)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_configured_master_key_replaces_the_stored_one_and_must_be_long() {
+        let mut ports = TestPorts::new();
+        ports
+            .keys
+            .expect_set_master_key_hash()
+            .withf(|hash| *hash == KeyHash::of("a-long-enough-master-key"))
+            .times(1)
+            .returning(|_| Ok(()));
+        let app = ports.app();
+        assert!(
+            app.ensure_master_key(Some("a-long-enough-master-key"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let err = app.ensure_master_key(Some("short")).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AppError::InvalidField {
+                    field: "SHIPLOG_ADMIN_KEY",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn api_keys_are_issued_once_and_stored_as_hashes() {
+        let mut ports = TestPorts::new();
+        with_master(&mut ports, "master-key-0123456789");
+        ports.with_clock_and_ids();
+        ports.with_project();
+        ports.ids.expect_secret_bytes().returning(|| [0x42; 32]);
+        ports.workspaces.expect_by_code().returning(|code| {
+            Ok((code.as_str() == "acme").then(|| Workspace {
+                id: workspace(),
+                code: code.clone(),
+                name: "Acme".into(),
+                environment_limit: None,
+                created_at: crate::testing::now(),
+            }))
+        });
+        let saved = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&saved);
+        ports.keys.expect_create_api_key().returning(move |record| {
+            keep.lock().unwrap().push(record);
+            Ok(())
+        });
+        let app = ports.app();
+        let master = app
+            .authenticate_master(Some("master-key-0123456789"))
+            .await
+            .unwrap();
+        let acme = WorkspaceCode::parse("acme").unwrap();
+        let issued = app
+            .create_api_key(
+                WorkspaceAdmin::Master(&master),
+                &acme,
+                CreateApiKey {
+                    name: "ci".into(),
+                    role: Role::Ingest,
+                    project: Some(ProjectSlug::parse("my-project").unwrap()),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(issued.secret.reveal().starts_with("shiplog_4242"));
+        let stored = saved.lock().unwrap().clone();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].hash, issued.secret.hash());
+        assert_eq!(stored[0].project, Some(project().id));
+        assert!(
+            !format!("{:?}", stored[0]).contains(&issued.secret.reveal()[12..]),
+            "no secret in the record"
+        );
+
+        let other = WorkspaceCode::parse("globex").unwrap();
+        let err = app
+            .create_api_key(
+                WorkspaceAdmin::Key(&admin()),
+                &other,
+                CreateApiKey {
+                    name: String::new(),
+                    role: Role::Read,
+                    project: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::WorkspaceNotFound);
+        let err = app
+            .create_api_key(
+                WorkspaceAdmin::Key(&ingester()),
+                &acme,
+                CreateApiKey {
+                    name: String::new(),
+                    role: Role::Read,
+                    project: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }));
+    }
+
+    #[tokio::test]
+    async fn projects_and_teams_need_an_unscoped_admin_key() {
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        ports.projects.expect_create().returning(|p| {
+            if p.slug.as_str() == "taken" {
+                Err(ProjectStoreError::SlugTaken(p.slug))
+            } else {
+                Ok(())
+            }
+        });
+        let app = ports.app();
+        let created = app
+            .create_project(&admin(), ProjectSlug::parse("web").unwrap(), "")
+            .await
+            .unwrap();
+        assert_eq!(
+            created.name, "web",
+            "the slug names a project without a name"
+        );
+        let err = app
+            .create_project(&admin(), ProjectSlug::parse("taken").unwrap(), "T")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::AlreadyExists);
+        let mut scoped = admin();
+        scoped.project = Some(ProjectId::from_uuid(ids(5)));
+        let err = app
+            .create_project(&scoped, ProjectSlug::parse("web2").unwrap(), "")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }));
+        let err = app
+            .create_team(&ingester(), TeamCode::parse("eng").unwrap(), "")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }));
+    }
+}
