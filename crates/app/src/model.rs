@@ -137,7 +137,8 @@ pub struct DeploymentFields {
     pub commit_message: Option<String>,
     /// When it was committed, if the pipeline said.
     pub commit_timestamp: Option<Timestamp>,
-    /// The Git ref (`refs/heads/main`).
+    /// The Git ref (`refs/heads/main`); `ref` on the wire.
+    #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     /// The branch (`main`).
     pub branch: Option<String>,

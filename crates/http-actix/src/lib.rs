@@ -1,13 +1,63 @@
 //! # shiplog-http
 //!
-//! The HTTP adapter: actix-web routes for the four compatible push APIs (Clienwork, Envtracker,
-//! Hivel, Devopness hooks), the native `/api/v1`, API-key and signature authentication, the
-//! one table that maps every `shiplog-app` error code to an HTTP status, and the generated
-//! OpenAPI document.
+//! The HTTP adapter: actix-web routes that translate wire formats into `shiplog-app` use cases
+//! and back.
 //!
-//! Status: an empty shell until the HTTP issue lands.
+//! - [`errors`]: the one table from `ErrorKind` to HTTP status, and the error bodies.
+//! - [`auth`]: API keys from `Authorization: Bearer`, `X-API-Key`, `X-Clienwork-API-Key` or
+//!   `X-API-Token`; the master key.
+//! - [`routes`]: `/healthz`, `/readyz`, the native `/api/v1` (workspaces, keys, projects, teams,
+//!   deployments) and the Clienwork-compatible `POST /api/webhooks/ci`.
+//!
+//! Bodies over 1 MiB are refused with 413; malformed JSON, wrong types and bad values get a 400
+//! that names the field.
 //!
 //! ## What this crate must never do
-//! It never talks to a database or a driver (only to `shiplog-app` use cases), never holds
-//! business rules beyond translating wire formats, never panics on client input, and never logs
-//! a secret (keys, signatures, hook tokens).
+//! It never talks to a database or a driver (only to `shiplog-app`), never holds business rules
+//! beyond translating wire formats, never panics on client input, and never logs a secret (keys,
+//! signatures, hook tokens).
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use actix_web::web;
+use async_trait::async_trait;
+use shiplog_app::App;
+
+pub mod auth;
+pub mod errors;
+pub mod json;
+pub mod routes;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether the server can serve requests (`/readyz`): the database answers.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Err` with a reason for logs when not ready.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The use cases.
+    pub app: App,
+    /// The readiness probe.
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// Registers every route and the body limit on an actix `App`.
+pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+        routes::register(cfg);
+    }
+}

@@ -4,8 +4,8 @@
 //! `SHIPLOG_` environment variable), opens the store, wires the use cases to the HTTP adapter,
 //! runs the delivery worker, and offers the `serve`, `migrate` and admin subcommands.
 //!
-//! Today: `shiplog migrate` applies the database migrations; `shiplog serve` says what it will
-//! do and exits with status 2 until the HTTP server exists.
+//! `shiplog serve` runs the HTTP server (the routes `shiplog-http` has so far); `shiplog migrate`
+//! applies the database migrations and exits.
 //!
 //! ## What this crate must never do
 //! It never holds business rules or SQL; it only wires. It never prints a secret except the
@@ -17,9 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use shiplog_store::{DatabaseUrl, migrations};
 
-// Linked now so the dependency graph the architecture check reads is the real one.
-use shiplog_http as _;
-use shiplog_signature as _;
+use shiplog_server::{Config, start};
 
 /// shiplog: a self-hosted deployment tracking server.
 #[derive(Debug, Parser)]
@@ -31,7 +29,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP server (not built yet: says what it will do).
+    /// Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests first).
     Serve {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
         #[arg(long, env = "SHIPLOG_DATABASE_URL", default_value = "shiplog.db")]
@@ -39,6 +37,16 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "SHIPLOG_BIND", default_value = "127.0.0.1:8080")]
         bind: String,
+        /// The master key (at least 16 characters). Unset: the stored one is kept, or one is
+        /// generated on first start and printed once.
+        #[arg(long, env = "SHIPLOG_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// Do not apply pending PostgreSQL migrations on start (then run `shiplog migrate`).
+        #[arg(long, env = "SHIPLOG_NO_MIGRATE_ON_START")]
+        no_migrate_on_start: bool,
+        /// HTTP worker threads.
+        #[arg(long, env = "SHIPLOG_WORKERS", default_value_t = 2)]
+        workers: usize,
     },
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
@@ -51,16 +59,50 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Migrate { database_url } => migrate(&database_url),
-        Command::Serve { database_url, bind } => {
-            let shown = DatabaseUrl::parse(&database_url)
-                .map(|url| url.to_string())
-                .unwrap_or_else(|e| e.to_string());
-            eprintln!(
-                "shiplog {}: the HTTP server is not built yet. `shiplog serve` will listen on {bind} \
-                 with the database {shown}; see README.md for the current state.",
-                env!("CARGO_PKG_VERSION")
+        Command::Serve {
+            database_url,
+            bind,
+            admin_key,
+            no_migrate_on_start,
+            workers,
+        } => serve(Config {
+            database_url,
+            bind,
+            admin_key,
+            migrate_on_start: !no_migrate_on_start,
+            workers,
+        }),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let shown = DatabaseUrl::parse(&config.database_url)
+        .map(|url| url.to_string())
+        .unwrap_or_else(|e| e.to_string());
+    let result = actix_web::rt::System::new().block_on(async move {
+        let running = start(config).await?;
+        if let Some(key) = &running.generated_master_key {
+            println!(
+                "No master key was configured, so shiplog generated one. It is shown only now; \
+                 shiplog keeps only its hash:\n\n    {}\n\nSet SHIPLOG_ADMIN_KEY to choose your own.",
+                key.reveal()
             );
-            ExitCode::from(2)
+        }
+        eprintln!(
+            "shiplog {} listening on http://{} with {shown}",
+            env!("CARGO_PKG_VERSION"),
+            running.address
+        );
+        running
+            .server
+            .await
+            .map_err(|e| shiplog_server::StartError(e.to_string()))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("shiplog serve: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -86,8 +86,21 @@ fn an_unreachable_postgres_fails_without_printing_the_password() {
 }
 
 #[test]
-fn serve_says_it_is_not_built_yet() {
-    let out = shiplog(&["serve"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not built yet"));
+fn serve_refuses_a_bad_database_url() {
+    let out = shiplog(
+        &[
+            "serve",
+            "--database-url",
+            "mysql://x/y",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unsupported database URL"),
+        "{}",
+        text(&out.stderr)
+    );
 }

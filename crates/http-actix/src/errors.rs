@@ -1,0 +1,95 @@
+//! The one place where use-case errors become HTTP responses.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use shiplog_app::error::{AppError, ErrorKind};
+
+/// The table: every error kind and its HTTP status.
+pub const fn status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden | ErrorKind::LimitReached => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Why a native request failed, in the native shape `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A use case refused it.
+    App(AppError),
+    /// The request itself is malformed (body or query), before any use case ran.
+    BadRequest {
+        /// A stable code (`invalid_body`, `invalid_field`).
+        code: &'static str,
+        /// The field and the fix.
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// A malformed field of a body or query.
+    pub fn field(name: &str, error: impl std::fmt::Display) -> Self {
+        Self::BadRequest {
+            code: "invalid_field",
+            message: format!("{name}: {error}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::App(error) => std::fmt::Display::fmt(error, f),
+            Self::BadRequest { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        Self::App(error)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::App(error) => status(error.code().kind()),
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            Self::App(error) => error.code().as_str(),
+            Self::BadRequest { code, .. } => code,
+        };
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": code, "message": self.to_string()}}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_app::error::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_client_or_availability_status() {
+        for code in ErrorCode::ALL {
+            let status = status(code.kind());
+            assert!(
+                status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{code:?}"
+            );
+        }
+        assert_eq!(status(ErrorKind::Conflict), StatusCode::CONFLICT);
+        assert_eq!(status(ErrorKind::Unauthenticated), StatusCode::UNAUTHORIZED);
+    }
+}

@@ -1,0 +1,151 @@
+//! Clienwork-compatible `POST /api/webhooks/ci`.
+//!
+//! Accepts the documented body (`event`, `project_id` or `project_slug`, `status`, `ref`,
+//! `commit_sha`, `commit_message`, `environment`, `url`) plus shiplog's optional extras
+//! (`application`, `repo_url`, `deployed_by`, `started_at`, `finished_at`, `commit_timestamp`),
+//! the provider in `X-CI-Provider`, and the key in any of the three documented headers.
+//! Answers in Clienwork's shapes: `{success, deployment_id, linked_requests, message}`, and for a
+//! bad event `{error, valid_events}`; other errors are `{error, code}` with the status of the
+//! shared table.
+
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use shiplog_app::error::AppError;
+use shiplog_app::ingest::{ApplicationRef, EnvironmentRef, IngestCommand};
+use shiplog_app::model::{DeploymentFields, ProjectLookup};
+use shiplog_domain::event::PipelineEvent;
+use shiplog_domain::ids::{ApplicationCode, CommitSha};
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::status::Provider;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::errors::status;
+use crate::{HttpState, auth};
+
+/// The request body. Unknown fields are ignored, as pipelines send more than they must.
+#[derive(Debug, Deserialize)]
+struct Body {
+    event: String,
+    project_id: Option<String>,
+    project_slug: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    commit_sha: Option<String>,
+    commit_message: Option<String>,
+    environment: Option<String>,
+    url: Option<String>,
+    application: Option<String>,
+    repo_url: Option<String>,
+    deployed_by: Option<String>,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    commit_timestamp: Option<Timestamp>,
+}
+
+/// An error in Clienwork's shape.
+fn error(error: &AppError) -> HttpResponse {
+    match error {
+        AppError::InvalidEvent(invalid) => HttpResponse::BadRequest().json(json!({
+            "error": invalid.to_string(),
+            "valid_events": invalid.valid_events(),
+        })),
+        other => HttpResponse::build(status(other.code().kind()))
+            .json(json!({"error": other.to_string(), "code": other.code().as_str()})),
+    }
+}
+
+fn invalid(field: &'static str, message: impl std::fmt::Display) -> AppError {
+    AppError::invalid(field, message.to_string())
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
+    let event = PipelineEvent::parse(&body.event).map_err(AppError::InvalidEvent)?;
+    let application = match (non_empty(body.application), non_empty(body.repo_url)) {
+        (Some(code), _) => ApplicationRef::Code(
+            ApplicationCode::parse(&code).map_err(|e| invalid("application", e))?,
+        ),
+        (None, Some(url)) => {
+            ApplicationRef::Repo(RepoIdentity::parse(&url).map_err(|e| invalid("repo_url", e))?)
+        }
+        (None, None) => ApplicationRef::ProjectDefault,
+    };
+    let mut command = IngestCommand::new(event, provider, application);
+    command.project = match (non_empty(body.project_id), non_empty(body.project_slug)) {
+        (Some(id), _) => Some(ProjectLookup::parse(&id).map_err(|e| invalid("project_id", e))?),
+        (None, Some(slug)) => {
+            Some(ProjectLookup::parse(&slug).map_err(|e| invalid("project_slug", e))?)
+        }
+        (None, None) => None,
+    };
+    command.environment = non_empty(body.environment).map(|name| EnvironmentRef {
+        name,
+        create_if_missing: true,
+    });
+    command.status = non_empty(body.status);
+    command.fields = DeploymentFields {
+        commit_sha: non_empty(body.commit_sha)
+            .map(|sha| CommitSha::parse(&sha).map_err(|e| invalid("commit_sha", e)))
+            .transpose()?,
+        commit_message: body.commit_message,
+        commit_timestamp: body.commit_timestamp,
+        git_ref: body.git_ref,
+        run_url: body.url,
+        deployed_by: body.deployed_by,
+        ..DeploymentFields::default()
+    };
+    command.started_at = body.started_at;
+    command.finished_at = body.finished_at;
+    Ok(command)
+}
+
+/// `POST /api/webhooks/ci`.
+pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
+    let principal = match state
+        .app
+        .authenticate(auth::presented_key(&request).as_deref())
+        .await
+    {
+        Ok(principal) => principal,
+        Err(e) => return error(&e),
+    };
+    let body: Body = match crate::json::parse(&bytes) {
+        Ok(body) => body,
+        Err(message) => {
+            return HttpResponse::BadRequest()
+                .json(json!({"error": message, "code": "invalid_body"}));
+        }
+    };
+    let provider = request
+        .headers()
+        .get("x-ci-provider")
+        .and_then(|v| v.to_str().ok())
+        .map_or(Provider::Custom, Provider::parse);
+    let command = match command(body, provider) {
+        Ok(command) => command,
+        Err(e) => return error(&e),
+    };
+    let event = command.event;
+    match state.app.ingest(&principal, command).await {
+        Ok(receipt) => {
+            let linked: Vec<String> = receipt
+                .linked_references
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            HttpResponse::Ok().json(json!({
+                "success": true,
+                "deployment_id": receipt.deployment,
+                "linked_requests": linked,
+                "message": format!("Processed {event} event. Linked {} request(s).", linked.len()),
+            }))
+        }
+        Err(e) => error(&e),
+    }
+}

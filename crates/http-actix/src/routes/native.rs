@@ -1,0 +1,228 @@
+//! The native API under `/api/v1`.
+
+use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use shiplog_app::admin::{CreateApiKey, CreateWorkspace, WorkspaceAdmin};
+use shiplog_app::deployments::ListDeployments;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::key::Role;
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use super::{Reply, body, caller};
+use crate::errors::ApiError;
+use crate::{HttpState, auth};
+
+/// Turns a parse error of one field into a 400 naming it.
+fn field<T, E: std::fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::field(name, e))
+}
+
+#[derive(Deserialize)]
+struct WorkspaceBody {
+    code: String,
+    #[serde(default)]
+    name: String,
+    environment_limit: Option<u32>,
+}
+
+/// `POST /api/v1/workspaces` (master key) → `{id, code, name}`.
+pub async fn create_workspace(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
+    let master = state
+        .app
+        .authenticate_master(auth::presented_key(&request).as_deref())
+        .await?;
+    let parsed: WorkspaceBody = body(&bytes)?;
+    let code = field("code", WorkspaceCode::parse(&parsed.code))?;
+    let workspace = state
+        .app
+        .create_workspace(
+            &master,
+            CreateWorkspace {
+                code,
+                name: parsed.name,
+                environment_limit: parsed.environment_limit,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": workspace.id, "code": workspace.code, "name": workspace.name,
+        "environment_limit": workspace.environment_limit,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ApiKeyBody {
+    #[serde(default)]
+    name: String,
+    role: String,
+    project: Option<String>,
+}
+
+/// `POST /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace)
+/// → `{id, key, …}`. The key is shown this once.
+pub async fn create_api_key(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    code: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let parsed: ApiKeyBody = body(&bytes)?;
+    let workspace = field("code", WorkspaceCode::parse(&code))?;
+    let role = field("role", Role::parse(&parsed.role))?;
+    let project = parsed
+        .project
+        .as_deref()
+        .map(|p| field("project", ProjectSlug::parse(p)))
+        .transpose()?;
+    let presented = auth::presented_key(&request);
+    let request = CreateApiKey {
+        name: parsed.name,
+        role,
+        project,
+    };
+    let issued = match state.app.authenticate_master(presented.as_deref()).await {
+        Ok(master) => {
+            state
+                .app
+                .create_api_key(WorkspaceAdmin::Master(&master), &workspace, request)
+                .await?
+        }
+        Err(_) => {
+            let principal = state.app.authenticate(presented.as_deref()).await?;
+            state
+                .app
+                .create_api_key(WorkspaceAdmin::Key(&principal), &workspace, request)
+                .await?
+        }
+    };
+    Ok(HttpResponse::Created().json(json!({
+        "id": issued.record.id,
+        "key": issued.secret.reveal(),
+        "name": issued.record.name,
+        "role": issued.record.role,
+        "project": parsed.project,
+        "hint": issued.record.hint,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ProjectBody {
+    slug: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /api/v1/projects` → `{id, slug, name}`.
+pub async fn create_project(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let parsed: ProjectBody = body(&bytes)?;
+    let slug = field("slug", ProjectSlug::parse(&parsed.slug))?;
+    let project = state
+        .app
+        .create_project(&principal, slug, &parsed.name)
+        .await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"id": project.id, "slug": project.slug, "name": project.name})))
+}
+
+#[derive(Deserialize)]
+struct TeamBody {
+    code: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /api/v1/teams` → `{id, code, name}`.
+pub async fn create_team(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let parsed: TeamBody = body(&bytes)?;
+    let code = field("code", TeamCode::parse(&parsed.code))?;
+    let team = state
+        .app
+        .create_team(&principal, code, &parsed.name)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({"id": team.id, "code": team.code, "name": team.name})))
+}
+
+/// Query of `GET /api/v1/deployments`; every value arrives as text and is parsed here.
+#[derive(Deserialize)]
+pub struct DeploymentFilters {
+    project: Option<String>,
+    environment: Option<String>,
+    application: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl DeploymentFilters {
+    fn parse(self) -> Result<ListDeployments, ApiError> {
+        let opt = |name: &str, value: Option<String>| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (name.to_owned(), v))
+        };
+        Ok(ListDeployments {
+            project: opt("project", self.project)
+                .map(|(n, v)| field(&n, ProjectSlug::parse(&v)))
+                .transpose()?,
+            environment: opt("environment", self.environment)
+                .map(|(n, v)| field(&n, EnvironmentCode::parse(&v)))
+                .transpose()?,
+            application: opt("application", self.application)
+                .map(|(n, v)| field(&n, ApplicationCode::parse(&v)))
+                .transpose()?,
+            status: opt("status", self.status)
+                .map(|(n, v)| field(&n, DeploymentStatus::parse(&v)))
+                .transpose()?,
+            since: opt("since", self.since)
+                .map(|(n, v)| field(&n, Timestamp::parse(&v)))
+                .transpose()?,
+            until: opt("until", self.until)
+                .map(|(n, v)| field(&n, Timestamp::parse(&v)))
+                .transpose()?,
+            limit: opt("limit", self.limit)
+                .map(|(n, v)| {
+                    field(
+                        &n,
+                        v.trim()
+                            .parse::<u32>()
+                            .map_err(|_| "send a whole number from 1 to 200"),
+                    )
+                })
+                .transpose()?,
+            cursor: self.cursor,
+        })
+    }
+}
+
+/// `GET /api/v1/deployments` → `{items, next_cursor}`, newest first.
+pub async fn list_deployments(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    filters: Query<DeploymentFilters>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let list = filters.into_inner().parse()?;
+    let page = state.app.list_deployments(&principal, list).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "items": page.items,
+        "next_cursor": page.next_cursor.map(|c| c.to_string()),
+    })))
+}
+
+/// `GET /api/v1/deployments/{id}`.
+pub async fn get_deployment(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let deployment = state.app.get_deployment(&principal, &id).await?;
+    Ok(HttpResponse::Ok().json(deployment))
+}

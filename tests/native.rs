@@ -1,0 +1,147 @@
+//! The native API: health, administration, roles and scopes, deployment paging and filters.
+
+use serde_json::json;
+use shiplog_blackbox::{MASTER_KEY, TestApp, on_both_backends};
+
+async fn deploy(app: &TestApp, key: &str, project: &str, run: u32) -> String {
+    let (status, body) = app
+        .post(
+            "/api/webhooks/ci",
+            key,
+            json!({"event": "deploy.completed", "project_slug": project, "status": "success",
+                   "environment": "production", "url": format!("https://ci.example/runs/{run}")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["deployment_id"].as_str().unwrap().to_owned()
+}
+
+async fn health_and_readiness(app: &TestApp) {
+    assert_eq!(
+        app.get("/healthz", "").await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        app.get("/readyz", "").await,
+        (200, json!({"status": "ready"}))
+    );
+}
+
+async fn only_the_master_key_creates_workspaces(app: &TestApp) {
+    let (status, _) = app
+        .post(
+            "/api/v1/workspaces",
+            &app.admin_key,
+            json!({"code": "globex"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = app
+        .post(
+            "/api/v1/workspaces",
+            MASTER_KEY,
+            json!({"code": "Bad Code!"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("code: invalid workspace code"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post("/api/v1/workspaces", MASTER_KEY, json!({"code": "acme"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_exists");
+}
+
+async fn roles_and_project_scopes_are_enforced(app: &TestApp) {
+    let (status, _) = app
+        .post("/api/v1/projects", &app.admin_key, json!({"slug": "other"}))
+        .await;
+    assert_eq!(status, 201);
+    let ingest = app.key("ingest", None).await;
+    let mine = deploy(app, &ingest, "my-project", 1).await;
+    let theirs = deploy(app, &ingest, "other", 2).await;
+    let (status, body) = app.get("/api/v1/deployments", &ingest).await;
+    assert_eq!(status, 403, "ingest keys cannot read: {body}");
+    assert_eq!(body["error"]["code"], "role_forbidden");
+    let scoped = app.key("read", Some("my-project")).await;
+    let (_, page) = app.get("/api/v1/deployments", &scoped).await;
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.as_str()]);
+    let (status, _) = app
+        .get(&format!("/api/v1/deployments/{theirs}"), &scoped)
+        .await;
+    assert_eq!(
+        status, 404,
+        "another project's deployment does not exist for this key"
+    );
+    let (status, _) = app
+        .post("/api/v1/projects", &scoped, json!({"slug": "third"}))
+        .await;
+    assert_eq!(status, 403, "read keys cannot administer");
+}
+
+async fn deployments_page_with_cursors_and_filters(app: &TestApp) {
+    let mut created = Vec::new();
+    for run in 0..5 {
+        created.push(deploy(app, &app.admin_key, "my-project", run).await);
+    }
+    created.reverse();
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/deployments?limit=2".to_owned();
+    loop {
+        let (status, page) = app.get(&path, &app.admin_key).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/deployments?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, created, "newest first, each once");
+    let (_, failed) = app
+        .get("/api/v1/deployments?status=failed", &app.admin_key)
+        .await;
+    assert_eq!(failed["items"], json!([]));
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("status=bogus", "status"),
+        ("since=yesterday", "since"),
+        ("cursor=x", "cursor"),
+    ] {
+        let (status, body) = app
+            .get(&format!("/api/v1/deployments?{query}"), &app.admin_key)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{query}: {body}"
+        );
+    }
+}
+
+on_both_backends!(
+    health_and_readiness,
+    only_the_master_key_creates_workspaces,
+    roles_and_project_scopes_are_enforced,
+    deployments_page_with_cursors_and_filters,
+);

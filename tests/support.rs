@@ -1,0 +1,168 @@
+//! `spawn_app()`: the real server on 127.0.0.1 and a random port, over a fresh database, with a
+//! known master key and a workspace `acme` with project `my-project` and an admin key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use awc::Client;
+use serde_json::{Value, json};
+use shiplog_server::{Config, start};
+use shiplog_store::testdb::TestDb;
+
+pub const MASTER_KEY: &str = "test-master-key-0123456789";
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    /// An admin key of workspace `acme`.
+    pub admin_key: String,
+    _db: TestDb,
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Starts a server; `None` when the backend is not available here (never under `CI=true`).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = match backend {
+        Backend::Sqlite => TestDb::sqlite(),
+        Backend::Postgres => TestDb::postgres()?,
+    };
+    let running = start(Config {
+        database_url: db.url().to_owned(),
+        bind: "127.0.0.1:0".to_owned(),
+        admin_key: Some(MASTER_KEY.to_owned()),
+        migrate_on_start: true,
+        workers: 1,
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.address);
+    actix_web::rt::spawn(running.server);
+    let client = Client::default();
+    let mut app = TestApp {
+        base,
+        client,
+        admin_key: String::new(),
+        _db: db,
+    };
+    let (status, _) = app
+        .post(
+            "/api/v1/workspaces",
+            MASTER_KEY,
+            json!({"code": "acme", "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, key) = app
+        .post(
+            "/api/v1/workspaces/acme/api-keys",
+            MASTER_KEY,
+            json!({"name": "admin", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    app.admin_key = key["key"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            "/api/v1/projects",
+            &app.admin_key.clone(),
+            json!({"slug": "my-project", "name": "My Project"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    Some(app)
+}
+
+impl TestApp {
+    /// POSTs JSON with `Authorization: Bearer <key>`; returns the status and the JSON answer.
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.post_raw(
+            path,
+            &[("Authorization", &format!("Bearer {key}"))],
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// POSTs a raw body with the given headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(8 * 1024 * 1024).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// GETs with `Authorization: Bearer <key>`.
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let mut response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .insert_header(("Authorization", format!("Bearer {key}")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.body().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A new key of workspace `acme` with `role`, optionally limited to a project.
+    pub async fn key(&self, role: &str, project: Option<&str>) -> String {
+        let (status, key) = self
+            .post(
+                "/api/v1/workspaces/acme/api-keys",
+                &self.admin_key,
+                json!({"role": role, "project": project}),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        key["key"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Runs each named async test on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let app = shiplog_blackbox::spawn_app(shiplog_blackbox::Backend::Sqlite).await.unwrap();
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let Some(app) = shiplog_blackbox::spawn_app(shiplog_blackbox::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                }
+            )*
+        }
+    };
+}
