@@ -99,6 +99,10 @@ pub struct IngestCommand {
     pub finished_at: Option<Timestamp>,
     /// Pull-request numbers sent explicitly (Hivel `pr_number`, `pr_numbers`).
     pub pull_requests: Vec<u64>,
+    /// The event reports a finished run, so a non-terminal status word (`running`, `queued`)
+    /// says nothing about its result and is recorded as `unknown` (Hivel's v2 events). The raw
+    /// word is kept either way.
+    pub terminal_only: bool,
 }
 
 impl IngestCommand {
@@ -117,6 +121,7 @@ impl IngestCommand {
             started_at: None,
             finished_at: None,
             pull_requests: Vec::new(),
+            terminal_only: false,
         }
     }
 }
@@ -431,7 +436,7 @@ impl App {
             .status
             .as_deref()
             .is_some_and(|s| !s.trim().is_empty());
-        let status = match command.status.as_deref().filter(|_| status_sent) {
+        let mut status = match command.status.as_deref().filter(|_| status_sent) {
             Some(raw) => ProviderStatus::new(command.provider, raw),
             None => ProviderStatus {
                 provider: command.provider,
@@ -439,6 +444,9 @@ impl App {
                 status: command.event.default_status(),
             },
         };
+        if command.terminal_only && !status.status.is_terminal() {
+            status.status = DeploymentStatus::Unknown;
+        }
 
         let mut references = parse_references(fields.commit_message.as_deref().unwrap_or_default());
         for number in &command.pull_requests {

@@ -7,7 +7,8 @@
 //! - [`auth`]: API keys from `Authorization: Bearer`, `X-API-Key`, `X-Clienwork-API-Key` or
 //!   `X-API-Token`; the master key.
 //! - [`routes`]: `/healthz`, `/readyz`, the native `/api/v1` (workspaces, keys, projects, teams,
-//!   deployments) and the Clienwork-compatible `POST /api/webhooks/ci`.
+//!   deployments), the Clienwork-compatible `POST /api/webhooks/ci` and the Hivel-compatible
+//!   `POST /api/hooks/v2/deployment`.
 //!
 //! Bodies over 1 MiB are refused with 413; malformed JSON, wrong types and bad values get a 400
 //! that names the field.

@@ -271,6 +271,31 @@ async fn the_hivel_seed_example_is_exclusive_and_carries_pull_requests() {
 }
 
 #[tokio::test]
+async fn terminal_only_events_record_in_progress_words_as_unknown() {
+    let (mut ports, plans) = capturing();
+    ports
+        .applications
+        .expect_by_repo()
+        .returning(|_, _| Ok(vec![]));
+    let app = ports.app();
+    let mut scoped = ingester();
+    scoped.project = Some(project().id);
+    for (word, terminal_only, expected) in [
+        ("running", true, DeploymentStatus::Unknown),
+        ("running", false, DeploymentStatus::Running),
+        ("failed", true, DeploymentStatus::Failed),
+    ] {
+        let mut command = hivel();
+        command.status = Some(word.into());
+        command.terminal_only = terminal_only;
+        app.ingest(&scoped, command).await.unwrap();
+        let plan = plans.lock().unwrap().pop().unwrap();
+        assert_eq!(plan.event.status.status, expected, "{word} {terminal_only}");
+        assert_eq!(plan.event.status.raw, word, "the raw word is kept");
+    }
+}
+
+#[tokio::test]
 async fn a_start_after_the_end_is_refused_before_any_lookup() {
     let mut command = hivel();
     command.started_at = Some(at("2025-09-22T13:00:00Z"));

@@ -8,6 +8,7 @@ use crate::{HttpState, auth};
 
 pub mod clienwork;
 pub mod health;
+pub mod hivel;
 pub mod native;
 
 /// What a handler answers.
@@ -18,6 +19,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/webhooks/ci", web::post().to(clienwork::ingest))
+        .route("/api/hooks/v2/deployment", web::post().to(hivel::ingest))
         .service(
             web::scope("/api/v1")
                 .route("/workspaces", web::post().to(native::create_workspace))
