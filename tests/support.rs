@@ -111,6 +111,31 @@ impl TestApp {
         )
     }
 
+    /// PUTs a raw body with the given headers; returns the status, the headers and the JSON.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> (u16, awc::http::header::HeaderMap, Value) {
+        let mut request = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.body().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// GETs with `Authorization: Bearer <key>`.
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let mut response = self

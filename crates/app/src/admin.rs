@@ -5,13 +5,13 @@
 //! cannot create projects, teams or keys, since that would reach beyond its project.
 
 use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
-use shiplog_domain::key::{ApiKey, KeyHash, Role};
+use shiplog_domain::key::{ApiKey, KeyHash, Role, SigningKeyId, SigningSecret};
 
 use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::{AppError, AuthFailure};
-use crate::ids::{ApiKeyId, ProjectId, TeamId, WorkspaceId};
-use crate::model::{ApiKeyRecord, Project, ProjectLookup, Team, Workspace};
+use crate::ids::{ApiKeyId, ProjectId, SigningKeyRecordId, TeamId, WorkspaceId};
+use crate::model::{ApiKeyRecord, Project, ProjectLookup, SigningKeyRecord, Team, Workspace};
 
 /// The shortest master key accepted from configuration.
 pub const MIN_MASTER_KEY_LEN: usize = 16;
@@ -141,6 +141,61 @@ impl App {
         workspace: &WorkspaceCode,
         request: CreateApiKey,
     ) -> Result<IssuedKey, AppError> {
+        let (workspace_id, project) = self
+            .key_owner(admin, workspace, request.project.clone())
+            .await?;
+        let name = display_name("name", &request.name, request.role.as_str())?;
+        let secret = ApiKey::from_random(self.ports.ids.secret_bytes());
+        let record = ApiKeyRecord {
+            id: ApiKeyId::from_uuid(self.ports.ids.uuid()),
+            workspace: workspace_id,
+            name,
+            role: request.role,
+            project,
+            hash: secret.hash(),
+            hint: secret.hint(),
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.keys.create_api_key(record.clone()).await?;
+        Ok(IssuedKey { record, secret })
+    }
+
+    /// Creates a signing key (for the Envtracker-style signed endpoints) of a workspace; the
+    /// secret is in the result, shown once. Unlike API keys it is stored, since verifying an HMAC
+    /// needs it; it is never returned again.
+    pub async fn create_signing_key(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        request: CreateApiKey,
+    ) -> Result<SigningKeyRecord, AppError> {
+        let (workspace_id, project) = self
+            .key_owner(admin, workspace, request.project.clone())
+            .await?;
+        let id_bytes = self.ports.ids.secret_bytes();
+        let mut key_id = [0u8; 8];
+        key_id.copy_from_slice(id_bytes.get(..8).unwrap_or(&[0; 8]));
+        let record = SigningKeyRecord {
+            id: SigningKeyRecordId::from_uuid(self.ports.ids.uuid()),
+            workspace: workspace_id,
+            key_id: SigningKeyId::from_random(key_id),
+            name: display_name("name", &request.name, request.role.as_str())?,
+            secret: SigningSecret::from_random(self.ports.ids.secret_bytes()),
+            role: request.role,
+            project,
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.keys.create_signing_key(record.clone()).await?;
+        Ok(record)
+    }
+
+    /// The workspace (and optional project) a new key belongs to, after checking who asks.
+    async fn key_owner(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        project: Option<ProjectSlug>,
+    ) -> Result<(WorkspaceId, Option<ProjectId>), AppError> {
         let not_found = || AppError::NotFoundWorkspace(workspace.to_string());
         let found = self
             .ports
@@ -152,17 +207,9 @@ impl App {
             if caller.workspace != found.id {
                 return Err(not_found());
             }
-            caller.require(Capability::Administer, "create API keys")?;
-            if caller.project.is_some() {
-                return Err(AppError::Forbidden {
-                    role: caller.role,
-                    action: "create API keys with a key limited to one project",
-                    needed: Role::Admin,
-                });
-            }
+            Self::require_workspace_admin(caller, "create keys")?;
         }
-        let name = display_name("name", &request.name, request.role.as_str())?;
-        let project = match request.project {
+        let project = match project {
             None => None,
             Some(slug) => Some(
                 self.ports
@@ -173,19 +220,7 @@ impl App {
                     .id,
             ),
         };
-        let secret = ApiKey::from_random(self.ports.ids.secret_bytes());
-        let record = ApiKeyRecord {
-            id: ApiKeyId::from_uuid(self.ports.ids.uuid()),
-            workspace: found.id,
-            name,
-            role: request.role,
-            project,
-            hash: secret.hash(),
-            hint: secret.hint(),
-            created_at: self.ports.clock.now(),
-        };
-        self.ports.keys.create_api_key(record.clone()).await?;
-        Ok(IssuedKey { record, secret })
+        Ok((found.id, project))
     }
 
     fn require_workspace_admin(caller: &Principal, action: &'static str) -> Result<(), AppError> {

@@ -169,16 +169,16 @@ pub enum AppError {
     )]
     ProjectNotFound(String),
     /// No such team.
-    #[error("team {0:?} does not exist in this workspace: create it first (POST /api/v1/teams)")]
+    #[error("team \"{0}\" does not exist in this workspace: create it first (POST /api/v1/teams)")]
     TeamNotFound(TeamCode),
     /// No such application, and it may not be created implicitly.
     #[error(
-        "application {0:?} does not exist in this project: assign it to an environment first (PUT /webhook/assign-apps) or create it"
+        "application \"{0}\" does not exist in this project: assign it to an environment first (PUT /webhook/assign-apps) or create it"
     )]
     ApplicationNotFound(ApplicationCode),
     /// No such environment, and it may not be created implicitly.
     #[error(
-        "environment {0:?} does not exist in this project: create it first (PUT /webhook/create-environment)"
+        "environment \"{0}\" does not exist in this project: create it first (PUT /webhook/create-environment)"
     )]
     EnvironmentNotFound(EnvironmentCode),
     /// No such deployment.
@@ -188,7 +188,7 @@ pub enum AppError {
     #[error("no deployment of this project names reference {0:?}")]
     ReferenceNotFound(String),
     /// The environment code is taken.
-    #[error("environment {0:?} already exists in this project")]
+    #[error("environment \"{0}\" already exists in this project")]
     EnvironmentExists(EnvironmentCode),
     /// A workspace, project, team or application with this code exists.
     #[error("{what} {value:?} already exists")]
@@ -409,6 +409,33 @@ mod tests {
             unavailable.to_string(),
             "storage unavailable",
             "internals stay out of messages"
+        );
+    }
+
+    #[test]
+    fn codes_in_messages_are_printed_bare() {
+        let code = shiplog_domain::ids::ApplicationCode::parse("my-app").unwrap();
+        let text = AppError::ApplicationNotFound(code).to_string();
+        assert!(
+            text.starts_with("application \"my-app\" does not exist"),
+            "{text}"
+        );
+        let env = shiplog_domain::ids::EnvironmentCode::parse("qa").unwrap();
+        assert!(
+            AppError::EnvironmentExists(env.clone())
+                .to_string()
+                .starts_with("environment \"qa\"")
+        );
+        assert!(
+            AppError::EnvironmentNotFound(env)
+                .to_string()
+                .starts_with("environment \"qa\"")
+        );
+        let team = TeamCode::parse("eng").unwrap();
+        assert!(
+            AppError::TeamNotFound(team)
+                .to_string()
+                .starts_with("team \"eng\"")
         );
     }
 

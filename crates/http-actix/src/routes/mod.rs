@@ -7,6 +7,7 @@ use crate::errors::ApiError;
 use crate::{HttpState, auth};
 
 pub mod clienwork;
+pub mod envtracker;
 pub mod health;
 pub mod hivel;
 pub mod native;
@@ -20,12 +21,29 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/webhooks/ci", web::post().to(clienwork::ingest))
         .route("/api/hooks/v2/deployment", web::post().to(hivel::ingest))
+        .route("/webhook/notify", web::put().to(envtracker::notify))
+        .route(
+            "/webhook/create-environment",
+            web::put().to(envtracker::create_environment),
+        )
+        .route(
+            "/webhook/assign-apps",
+            web::put().to(envtracker::assign_apps),
+        )
+        .route(
+            "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}",
+            web::put().to(envtracker::legacy_notify),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/workspaces", web::post().to(native::create_workspace))
                 .route(
                     "/workspaces/{code}/api-keys",
                     web::post().to(native::create_api_key),
+                )
+                .route(
+                    "/workspaces/{code}/signing-keys",
+                    web::post().to(native::create_signing_key),
                 )
                 .route("/projects", web::post().to(native::create_project))
                 .route("/teams", web::post().to(native::create_team))

@@ -108,6 +108,53 @@ pub async fn create_api_key(
     })))
 }
 
+/// `POST /api/v1/workspaces/{code}/signing-keys` (master key, or an admin key of the workspace)
+/// → `{key_id, secret, …}` for the signed Envtracker-style endpoints. The secret is shown once.
+pub async fn create_signing_key(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    code: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let parsed: ApiKeyBody = body(&bytes)?;
+    let workspace = field("code", WorkspaceCode::parse(&code))?;
+    let role = field("role", Role::parse(&parsed.role))?;
+    let project = parsed
+        .project
+        .as_deref()
+        .map(|p| field("project", ProjectSlug::parse(p)))
+        .transpose()?;
+    let presented = auth::presented_key(&request);
+    let request = CreateApiKey {
+        name: parsed.name,
+        role,
+        project,
+    };
+    let key = match state.app.authenticate_master(presented.as_deref()).await {
+        Ok(master) => {
+            state
+                .app
+                .create_signing_key(WorkspaceAdmin::Master(&master), &workspace, request)
+                .await?
+        }
+        Err(_) => {
+            let principal = state.app.authenticate(presented.as_deref()).await?;
+            state
+                .app
+                .create_signing_key(WorkspaceAdmin::Key(&principal), &workspace, request)
+                .await?
+        }
+    };
+    Ok(HttpResponse::Created().json(json!({
+        "id": key.id,
+        "key_id": key.key_id,
+        "secret": key.secret.reveal(),
+        "name": key.name,
+        "role": key.role,
+        "project": parsed.project,
+    })))
+}
+
 #[derive(Deserialize)]
 struct ProjectBody {
     slug: String,
