@@ -139,7 +139,66 @@ async fn deployments_page_with_cursors_and_filters(app: &TestApp) {
     }
 }
 
+async fn references_become_deployed_when_a_closing_deployment_succeeds(app: &TestApp) {
+    let started = json!({"event": "deploy.started", "project_slug": "my-project", "environment": "production",
+                         "url": "https://ci.example/runs/9", "commit_message": "fix: login, fixes #PR-1; see #42"});
+    assert_eq!(
+        app.post("/api/webhooks/ci", &app.admin_key, started.clone())
+            .await
+            .0,
+        200
+    );
+    let (status, open) = app
+        .get(
+            "/api/v1/projects/my-project/references/PR-1",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{open}");
+    assert_eq!(open["status"], "open");
+    let mut completed = started;
+    completed["event"] = json!("deploy.completed");
+    completed["status"] = json!("success");
+    assert_eq!(
+        app.post("/api/webhooks/ci", &app.admin_key, completed)
+            .await
+            .0,
+        200
+    );
+    let (_, deployed) = app
+        .get(
+            "/api/v1/projects/my-project/references/%23PR-1",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(deployed["status"], "deployed", "{deployed}");
+    assert_eq!(deployed["deployed_to"], "production");
+    assert_eq!(deployed["deployments"].as_array().unwrap().len(), 1);
+    let (_, mentioned) = app
+        .get(
+            "/api/v1/projects/my-project/references/%2342",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(mentioned["key"], "#42");
+    assert_eq!(
+        mentioned["status"], "open",
+        "only the reference after the keyword closes"
+    );
+    let (status, body) = app
+        .get(
+            "/api/v1/projects/my-project/references/PR-404",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("reference_not_found"))
+    );
+}
+
 on_both_backends!(
+    references_become_deployed_when_a_closing_deployment_succeeds,
     health_and_readiness,
     only_the_master_key_creates_workspaces,
     roles_and_project_scopes_are_enforced,

@@ -48,7 +48,11 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 .route("/projects", web::post().to(native::create_project))
                 .route("/teams", web::post().to(native::create_team))
                 .route("/deployments", web::get().to(native::list_deployments))
-                .route("/deployments/{id}", web::get().to(native::get_deployment)),
+                .route("/deployments/{id}", web::get().to(native::get_deployment))
+                .route(
+                    "/projects/{slug}/references/{key:.+}",
+                    web::get().to(native::get_reference),
+                ),
         );
 }
 

@@ -273,3 +273,18 @@ pub async fn get_deployment(
     let deployment = state.app.get_deployment(&principal, &id).await?;
     Ok(HttpResponse::Ok().json(deployment))
 }
+
+/// `GET /api/v1/projects/{slug}/references/{key}`: the change request's status (`open`, or
+/// `deployed` with where and when) and the deployments that carried it. Keys are written as
+/// sent in commit messages, with `#` percent-encoded (`PR-123`, `%2371`, `org/repo%235`).
+pub async fn get_reference(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    path: Path<(String, String)>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let (slug, key) = path.into_inner();
+    let project = field("slug", ProjectSlug::parse(&slug))?;
+    let reference = state.app.get_reference(&principal, project, &key).await?;
+    Ok(HttpResponse::Ok().json(reference))
+}
