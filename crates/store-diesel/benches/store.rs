@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use shiplog_app::deployments::ListDeployments;
 use shiplog_domain::event::PipelineEvent;
 use shiplog_store::DatabaseUrl;
 use shiplog_store::testdb::TestDb;
@@ -109,26 +108,7 @@ async fn run(url: &str, writers: usize, duration: Duration) -> (u64, u64, f64) {
     let elapsed = start.elapsed().as_secs_f64();
     let acknowledged = done.load(Ordering::Relaxed);
 
-    let mut stored = 0u64;
-    let mut cursor = None;
-    loop {
-        let page = app
-            .list_deployments(
-                &t.admin,
-                ListDeployments {
-                    limit: Some(200),
-                    cursor,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        stored += page.items.len() as u64;
-        match page.next_cursor {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
-    }
+    let stored = support::count_deployments(&app, &t.admin).await as u64;
     assert_eq!(
         stored, acknowledged,
         "an acknowledged write is missing from the database"

@@ -373,26 +373,7 @@ async fn concurrent_writers_get_their_own_results(url: &str) {
             ok += 1;
         }
     }
-    let mut all = 0;
-    let mut cursor = None;
-    loop {
-        let page = app
-            .list_deployments(
-                &t.admin,
-                ListDeployments {
-                    limit: Some(200),
-                    cursor,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        all += page.items.len();
-        match page.next_cursor {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let all = support::count_deployments(&app, &t.admin).await;
     assert_eq!(
         all,
         ok + 1,

@@ -4,7 +4,8 @@ use actix_web::web::{Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use shiplog_app::admin::{CreateApiKey, CreateWorkspace, WorkspaceAdmin};
+use shiplog_app::admin::{CreateApiKey, CreateWorkspace, Master, WorkspaceAdmin};
+use shiplog_app::auth::Principal;
 use shiplog_app::deployments::ListDeployments;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
@@ -61,6 +62,51 @@ struct ApiKeyBody {
     project: Option<String>,
 }
 
+/// Whoever manages a workspace's keys: the master key, else an API key (checked by the use case).
+enum KeyIssuer {
+    Master(Master),
+    Key(Principal),
+}
+
+impl KeyIssuer {
+    async fn of(state: &HttpState, request: &HttpRequest) -> Result<Self, ApiError> {
+        let presented = auth::presented_key(request);
+        match state.app.authenticate_master(presented.as_deref()).await {
+            Ok(master) => Ok(Self::Master(master)),
+            Err(_) => Ok(Self::Key(
+                state.app.authenticate(presented.as_deref()).await?,
+            )),
+        }
+    }
+
+    fn admin(&self) -> WorkspaceAdmin<'_> {
+        match self {
+            Self::Master(master) => WorkspaceAdmin::Master(master),
+            Self::Key(principal) => WorkspaceAdmin::Key(principal),
+        }
+    }
+}
+
+/// The workspace in the path and the key request in the body, both API and signing keys.
+fn key_request(code: &str, bytes: &[u8]) -> Result<(WorkspaceCode, CreateApiKey), ApiError> {
+    let parsed: ApiKeyBody = body(bytes)?;
+    let workspace = field("code", WorkspaceCode::parse(code))?;
+    let role = field("role", Role::parse(&parsed.role))?;
+    let project = parsed
+        .project
+        .as_deref()
+        .map(|p| field("project", ProjectSlug::parse(p)))
+        .transpose()?;
+    Ok((
+        workspace,
+        CreateApiKey {
+            name: parsed.name,
+            role,
+            project,
+        },
+    ))
+}
+
 /// `POST /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace)
 /// → `{id, key, …}`. The key is shown this once.
 pub async fn create_api_key(
@@ -69,41 +115,19 @@ pub async fn create_api_key(
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let parsed: ApiKeyBody = body(&bytes)?;
-    let workspace = field("code", WorkspaceCode::parse(&code))?;
-    let role = field("role", Role::parse(&parsed.role))?;
-    let project = parsed
-        .project
-        .as_deref()
-        .map(|p| field("project", ProjectSlug::parse(p)))
-        .transpose()?;
-    let presented = auth::presented_key(&request);
-    let request = CreateApiKey {
-        name: parsed.name,
-        role,
-        project,
-    };
-    let issued = match state.app.authenticate_master(presented.as_deref()).await {
-        Ok(master) => {
-            state
-                .app
-                .create_api_key(WorkspaceAdmin::Master(&master), &workspace, request)
-                .await?
-        }
-        Err(_) => {
-            let principal = state.app.authenticate(presented.as_deref()).await?;
-            state
-                .app
-                .create_api_key(WorkspaceAdmin::Key(&principal), &workspace, request)
-                .await?
-        }
-    };
+    let (workspace, key) = key_request(&code, &bytes)?;
+    let project = key.project.clone();
+    let issuer = KeyIssuer::of(&state, &request).await?;
+    let issued = state
+        .app
+        .create_api_key(issuer.admin(), &workspace, key)
+        .await?;
     Ok(HttpResponse::Created().json(json!({
         "id": issued.record.id,
         "key": issued.secret.reveal(),
         "name": issued.record.name,
         "role": issued.record.role,
-        "project": parsed.project,
+        "project": project,
         "hint": issued.record.hint,
     })))
 }
@@ -116,42 +140,20 @@ pub async fn create_signing_key(
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let parsed: ApiKeyBody = body(&bytes)?;
-    let workspace = field("code", WorkspaceCode::parse(&code))?;
-    let role = field("role", Role::parse(&parsed.role))?;
-    let project = parsed
-        .project
-        .as_deref()
-        .map(|p| field("project", ProjectSlug::parse(p)))
-        .transpose()?;
-    let presented = auth::presented_key(&request);
-    let request = CreateApiKey {
-        name: parsed.name,
-        role,
-        project,
-    };
-    let key = match state.app.authenticate_master(presented.as_deref()).await {
-        Ok(master) => {
-            state
-                .app
-                .create_signing_key(WorkspaceAdmin::Master(&master), &workspace, request)
-                .await?
-        }
-        Err(_) => {
-            let principal = state.app.authenticate(presented.as_deref()).await?;
-            state
-                .app
-                .create_signing_key(WorkspaceAdmin::Key(&principal), &workspace, request)
-                .await?
-        }
-    };
+    let (workspace, key) = key_request(&code, &bytes)?;
+    let project = key.project.clone();
+    let issuer = KeyIssuer::of(&state, &request).await?;
+    let key = state
+        .app
+        .create_signing_key(issuer.admin(), &workspace, key)
+        .await?;
     Ok(HttpResponse::Created().json(json!({
         "id": key.id,
         "key_id": key.key_id,
         "secret": key.secret.reveal(),
         "name": key.name,
         "role": key.role,
-        "project": parsed.project,
+        "project": project,
     })))
 }
 

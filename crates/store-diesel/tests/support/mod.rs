@@ -142,6 +142,30 @@ pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
     tenant_ids(n)
 }
 
+/// Every deployment `admin` can see, paging through the API the way clients do.
+pub async fn count_deployments(app: &App, admin: &Principal) -> usize {
+    let mut count = 0;
+    let mut cursor = None;
+    loop {
+        let page = app
+            .list_deployments(
+                admin,
+                shiplog_app::deployments::ListDeployments {
+                    limit: Some(200),
+                    cursor,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        count += page.items.len();
+        match page.next_cursor {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return count,
+        }
+    }
+}
+
 /// A Clienwork-style deploy event for project `web` in `production`.
 pub fn deploy(event: PipelineEvent, status: Option<&str>, run: &str) -> IngestCommand {
     let mut command = IngestCommand::new(
