@@ -2,7 +2,8 @@
 //!
 //! The only crate that knows every adapter: it reads configuration (flags, each also a
 //! `SHIPLOG_` environment variable), opens the store, wires the use cases to the HTTP adapter,
-//! runs the delivery worker, and offers the `serve`, `migrate` and admin subcommands.
+//! and offers the `serve` and `migrate` subcommands (the delivery worker and admin subcommands
+//! that mirror the admin API are still to come).
 //!
 //! `shiplog serve` runs the HTTP server (the routes `shiplog-http` has so far); `shiplog migrate`
 //! applies the database migrations and exits.
