@@ -25,6 +25,22 @@ async fn health_and_readiness(app: &TestApp) {
         app.get("/readyz", "").await,
         (200, json!({"status": "ready"}))
     );
+    let (_, first) = app.get_headers("/healthz").await;
+    let (status, second) = app.get_headers("/api/v1/deployments").await;
+    assert_eq!(status, 401);
+    let id = |headers: &awc::http::header::HeaderMap| {
+        headers
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        id(&first),
+        id(&second),
+        "every response, refusals too, carries its own request id"
+    );
 }
 
 async fn only_the_master_key_creates_workspaces(app: &TestApp) {

@@ -136,6 +136,17 @@ impl TestApp {
         )
     }
 
+    /// GETs without credentials; returns the status and the response headers.
+    pub async fn get_headers(&self, path: &str) -> (u16, awc::http::header::HeaderMap) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.headers().clone())
+    }
+
     /// GETs with `Authorization: Bearer <key>`.
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let mut response = self

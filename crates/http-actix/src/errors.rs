@@ -65,6 +65,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Self::App(error) = self {
+            crate::logging::internal(error);
+        }
         let code = match self {
             Self::App(error) => error.code().as_str(),
             Self::BadRequest { code, .. } => code,

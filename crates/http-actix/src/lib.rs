@@ -33,6 +33,7 @@ use shiplog_app::App;
 pub mod auth;
 pub mod errors;
 pub mod json;
+pub mod logging;
 pub mod routes;
 
 /// The largest request body accepted.
@@ -54,7 +55,8 @@ pub struct HttpState {
     pub readiness: Arc<dyn Readiness>,
 }
 
-/// Registers every route and the body limit on an actix `App`.
+/// Registers every route and the body limit on an actix `App`. Wrap the `App` in
+/// [`logging::request_span`] (with `actix_web::middleware::from_fn`) to log each request.
 pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))

@@ -137,7 +137,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(shiplog_http::configure(state.clone()))
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(
+                shiplog_http::logging::request_span,
+            ))
+            .configure(shiplog_http::configure(state.clone()))
     })
     .workers(config.workers.max(1))
     .shutdown_timeout(30)

@@ -48,6 +48,12 @@ enum Command {
         /// HTTP worker threads.
         #[arg(long, env = "SHIPLOG_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Log level: error, warn, info, debug or trace.
+        #[arg(long, env = "SHIPLOG_LOG", default_value = "info")]
+        log: String,
+        /// Log format: `text` for people, `json` for log collectors.
+        #[arg(long, env = "SHIPLOG_LOG_FORMAT", default_value = "text")]
+        log_format: String,
     },
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
@@ -66,14 +72,39 @@ fn main() -> ExitCode {
             admin_key,
             no_migrate_on_start,
             workers,
-        } => serve(Config {
-            database_url,
-            bind,
-            admin_key,
-            migrate_on_start: !no_migrate_on_start,
-            workers,
-        }),
+            log,
+            log_format,
+        } => {
+            if let Err(message) = init_logging(&log, &log_format) {
+                eprintln!("shiplog serve: {message}");
+                return ExitCode::from(2);
+            }
+            serve(Config {
+                database_url,
+                bind,
+                admin_key,
+                migrate_on_start: !no_migrate_on_start,
+                workers,
+            })
+        }
     }
+}
+
+/// Logs to standard error, as text or JSON lines, at `level` and above.
+fn init_logging(level: &str, format: &str) -> Result<(), String> {
+    let level: tracing::Level = level.parse().map_err(|_| {
+        format!("unknown log level {level:?}: use error, warn, info, debug or trace")
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        "text" => builder.try_init(),
+        "json" => builder.json().try_init(),
+        other => return Err(format!("unknown log format {other:?}: use text or json")),
+    }
+    .map_err(|e| format!("cannot start logging: {e}"))
 }
 
 fn serve(config: Config) -> ExitCode {
@@ -89,10 +120,11 @@ fn serve(config: Config) -> ExitCode {
                 key.reveal()
             );
         }
-        eprintln!(
-            "shiplog {} listening on http://{} with {shown}",
-            env!("CARGO_PKG_VERSION"),
-            running.address
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            address = %running.address,
+            database = %shown,
+            "shiplog listening"
         );
         running
             .server

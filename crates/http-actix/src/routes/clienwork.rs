@@ -47,6 +47,7 @@ struct Body {
 
 /// An error in Clienwork's shape.
 fn error(error: &AppError) -> HttpResponse {
+    crate::logging::internal(error);
     match error {
         AppError::InvalidEvent(invalid) => HttpResponse::BadRequest().json(json!({
             "error": invalid.to_string(),

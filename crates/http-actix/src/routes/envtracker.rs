@@ -58,8 +58,11 @@ impl From<AppError> for Refusal {
 impl Refusal {
     fn response(self) -> HttpResponse {
         match self {
-            Self::App(error) => HttpResponse::build(envtracker_status(error.code()))
-                .json(json!({"error": error.to_string(), "code": error.code().as_str()})),
+            Self::App(error) => {
+                crate::logging::internal(&error);
+                HttpResponse::build(envtracker_status(error.code()))
+                    .json(json!({"error": error.to_string(), "code": error.code().as_str()}))
+            }
             Self::Invalid(message) => HttpResponse::BadRequest()
                 .json(json!({"error": message, "code": "invalid_payload"})),
         }

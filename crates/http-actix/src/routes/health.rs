@@ -15,6 +15,9 @@ pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     match state.readiness.check().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
         // The reason may name hosts; it stays in the server's own output.
-        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
+        Err(reason) => {
+            tracing::warn!(reason, "not ready");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+        }
     }
 }

@@ -82,6 +82,7 @@ fn validation(message: impl Into<String>) -> HttpResponse {
 }
 
 fn refusal(error: &AppError) -> HttpResponse {
+    crate::logging::internal(error);
     let kind = error.code().kind();
     let message = match kind {
         ErrorKind::InvalidInput => "Validation failed",

@@ -1,0 +1,102 @@
+//! Request logging: one span per request with an id, returned in `x-request-id`, and one line
+//! per response. Headers (where keys and signatures travel) and bodies are never logged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use shiplog_app::error::{AppError, ErrorKind};
+use tracing::Instrument;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The header that carries a request's id back to the client.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Middleware: runs the request inside a `request` span and logs method, path, status and time.
+pub async fn request_span(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = format!("r{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    let method = request.method().to_string();
+    let path = request.path().to_owned();
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %path);
+    let started = Instant::now();
+    let mut response = next.call(request).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, micros, "answered");
+        } else {
+            tracing::info!(status, micros, "answered");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), value);
+    }
+    Ok(response)
+}
+
+/// Logs what a client is not told: the detail of a backend failure. Call it wherever an
+/// `AppError` becomes a response; it only logs `Unavailable` errors, whose message to the client
+/// is generic.
+pub fn internal(error: &AppError) {
+    if error.code().kind() == ErrorKind::Unavailable {
+        let detail = match error {
+            AppError::Unavailable(detail) => detail.as_str(),
+            _ => "",
+        };
+        tracing::error!(code = error.code().as_str(), detail, "backend failure");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn backend_failures_are_logged_with_their_detail_and_nothing_else_is() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            internal(&AppError::Unavailable(
+                "disk I/O error on shiplog.db".into(),
+            ));
+            internal(&AppError::ReferenceNotFound("PR-1".into()));
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("disk I/O error on shiplog.db"), "{log}");
+        assert!(log.contains("store_unavailable"), "{log}");
+        assert!(
+            !log.contains("PR-1"),
+            "client errors are not logged as failures: {log}"
+        );
+    }
+}
