@@ -213,7 +213,35 @@ async fn references_become_deployed_when_a_closing_deployment_succeeds(app: &Tes
     );
 }
 
+async fn metrics_count_requests_by_route_pattern_and_events_by_status(app: &TestApp) {
+    let id = deploy(app, &app.admin_key, "my-project", 1).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/deployments/{id}"), &app.admin_key)
+            .await
+            .0,
+        200
+    );
+    let mut response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+    assert!(
+        text.contains(r#"shiplog_events_ingested_total{api="clienwork",event="deploy.completed",status="success"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"shiplog_http_requests_total{method="GET",route="/api/v1/deployments/{id}",status="200"} 1"#),
+        "ids are not labels: {text}"
+    );
+    assert!(!text.contains(&id), "no concrete id in any label");
+}
+
 on_both_backends!(
+    metrics_count_requests_by_route_pattern_and_events_by_status,
     references_become_deployed_when_a_closing_deployment_succeeds,
     health_and_readiness,
     only_the_master_key_creates_workspaces,

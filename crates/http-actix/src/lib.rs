@@ -6,6 +6,7 @@
 //! - [`errors`]: the one table from `ErrorKind` to HTTP status, and the error bodies.
 //! - [`auth`]: API keys from `Authorization: Bearer`, `X-API-Key`, `X-Clienwork-API-Key` or
 //!   `X-API-Token`; the master key.
+//! - [`logging`], [`metrics`]: request spans and ids; Prometheus metrics at `/metrics`.
 //! - [`routes`]: `/healthz`, `/readyz`, the native `/api/v1` (workspaces, keys, projects, teams,
 //!   deployments), the Clienwork-compatible `POST /api/webhooks/ci` and the Hivel-compatible
 //!   `POST /api/hooks/v2/deployment`.
@@ -34,6 +35,7 @@ pub mod auth;
 pub mod errors;
 pub mod json;
 pub mod logging;
+pub mod metrics;
 pub mod routes;
 
 /// The largest request body accepted.
@@ -53,6 +55,8 @@ pub struct HttpState {
     pub app: App,
     /// The readiness probe.
     pub readiness: Arc<dyn Readiness>,
+    /// The Prometheus metrics served at `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Registers every route and the body limit on an actix `App`. Wrap the `App` in

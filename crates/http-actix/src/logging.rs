@@ -1,5 +1,5 @@
-//! Request logging: one span per request with an id, returned in `x-request-id`, and one line
-//! per response. Headers (where keys and signatures travel) and bodies are never logged.
+//! Request logging: one span per request with an id, returned in `x-request-id`, one line per
+//! response, and the request metrics. Headers (where keys and signatures travel) and bodies are never logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -28,7 +28,20 @@ pub async fn request_span(
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if let Some(state) = response
+        .request()
+        .app_data::<actix_web::web::Data<crate::HttpState>>()
+    {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .metrics
+            .request(&method, &route, status, elapsed.as_secs_f64());
+    }
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, micros, "answered");

@@ -130,6 +130,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),
+        metrics: Arc::new(shiplog_http::metrics::Metrics::default()),
     };
     let listener = TcpListener::bind(&config.bind)
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;

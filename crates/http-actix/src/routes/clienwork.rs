@@ -135,6 +135,7 @@ pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
     let event = command.event;
     match state.app.ingest(&principal, command).await {
         Ok(receipt) => {
+            state.metrics.event("clienwork", event, receipt.status);
             let linked: Vec<String> = receipt
                 .linked_references
                 .iter()

@@ -181,7 +181,9 @@ async fn record(
     principal: &Principal,
     command: IngestCommand,
 ) -> Result<HttpResponse, Refusal> {
+    let event = command.event;
     let receipt = state.app.ingest(principal, command).await?;
+    state.metrics.event("envtracker", event, receipt.status);
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "deployment_id": receipt.deployment,

@@ -198,11 +198,16 @@ pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
         Err(message) => return validation(message),
     };
     match state.app.ingest(&principal, command).await {
-        Ok(_) => HttpResponse::Ok().json(json!({
+        Ok(receipt) => {
+            state
+                .metrics
+                .event("hivel", PipelineEvent::DEPLOY_COMPLETED, receipt.status);
+            HttpResponse::Ok().json(json!({
             "message": "Deployment event stored successfully",
             "deployment_id": deployment_id,
             "success": true,
-        })),
+            }))
+        }
         Err(e) => refusal(&e),
     }
 }

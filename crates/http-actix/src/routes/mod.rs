@@ -19,6 +19,7 @@ pub type Reply = Result<HttpResponse, ApiError>;
 pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(crate::metrics::serve))
         .route("/api/webhooks/ci", web::post().to(clienwork::ingest))
         .route("/api/hooks/v2/deployment", web::post().to(hivel::ingest))
         .route("/webhook/notify", web::put().to(envtracker::notify))
