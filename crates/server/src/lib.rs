@@ -97,13 +97,17 @@ impl Readiness for StoreReadiness {
     }
 }
 
-/// Opens the store, sets the master key, binds and returns the server (not yet awaited).
-pub async fn start(config: Config) -> Result<Running, StartError> {
+/// Opens the store (off the async executor) and wires the use cases to it: what `serve` and the
+/// admin subcommands share.
+pub async fn open_app(
+    database_url: &str,
+    migrate_postgres: bool,
+) -> Result<(App, Store), StartError> {
     let options = StoreOptions {
-        migrate_postgres: config.migrate_on_start,
+        migrate_postgres,
         ..StoreOptions::default()
     };
-    let url = config.database_url.clone();
+    let url = database_url.to_owned();
     let store = actix_web::rt::task::spawn_blocking(move || Store::open(&url, &options))
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?
@@ -123,6 +127,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ids: Arc::new(SystemIds),
         signatures: Arc::new(EnvtrackerVerifier::default()),
     });
+    Ok((app, store))
+}
+
+/// Opens the store, sets the master key, binds and returns the server (not yet awaited).
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let (app, store) = open_app(&config.database_url, config.migrate_on_start).await?;
     let generated_master_key = app
         .ensure_master_key(config.admin_key.as_deref())
         .await

@@ -2,8 +2,8 @@
 //!
 //! The only crate that knows every adapter: it reads configuration (flags, each also a
 //! `SHIPLOG_` environment variable), opens the store, wires the use cases to the HTTP adapter,
-//! and offers the `serve` and `migrate` subcommands (the delivery worker and admin subcommands
-//! that mirror the admin API are still to come).
+//! and offers the `serve`, `migrate` and `admin` subcommands (the delivery worker is still to
+//! come).
 //!
 //! `shiplog serve` runs the HTTP server (the routes `shiplog-http` has so far); `shiplog migrate`
 //! applies the database migrations and exits.
@@ -19,6 +19,8 @@ use clap::{Parser, Subcommand};
 use shiplog_store::{DatabaseUrl, migrations};
 
 use shiplog_server::{Config, start};
+
+mod admin;
 
 /// shiplog: a self-hosted deployment tracking server.
 #[derive(Debug, Parser)]
@@ -55,6 +57,13 @@ enum Command {
         #[arg(long, env = "SHIPLOG_LOG_FORMAT", default_value = "text")]
         log_format: String,
     },
+    /// Administration from the command line: workspaces, keys, projects, teams.
+    Admin {
+        #[command(flatten)]
+        access: admin::Access,
+        #[command(subcommand)]
+        action: admin::Admin,
+    },
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
@@ -66,6 +75,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Migrate { database_url } => migrate(&database_url),
+        Command::Admin { access, action } => admin::admin(access, action),
         Command::Serve {
             database_url,
             bind,

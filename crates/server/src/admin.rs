@@ -1,0 +1,217 @@
+//! Admin subcommands: the admin API from the command line, against the database directly.
+//! They run the same use cases as the HTTP routes, authenticated the same way (the master key, or
+//! an admin API key), and print the same JSON.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use shiplog_app::App;
+use shiplog_app::admin::{CreateApiKey, CreateWorkspace, WorkspaceAdmin};
+use shiplog_app::error::AppError;
+use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::key::Role;
+use shiplog_server::open_app;
+
+/// Where the data is and who asks.
+#[derive(Debug, Args)]
+pub(crate) struct Access {
+    /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
+    #[arg(
+        long,
+        env = "SHIPLOG_DATABASE_URL",
+        default_value = "shiplog.db",
+        global = true
+    )]
+    database_url: String,
+    /// The master key (for workspaces and keys).
+    #[arg(long, env = "SHIPLOG_ADMIN_KEY", hide_env_values = true, global = true)]
+    admin_key: Option<String>,
+    /// An admin API key of the workspace (for projects and teams, or instead of the master key).
+    #[arg(long, env = "SHIPLOG_KEY", hide_env_values = true, global = true)]
+    key: Option<String>,
+}
+
+/// An admin action.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Admin {
+    /// Create a workspace (master key).
+    CreateWorkspace {
+        /// Its code, like `acme`.
+        code: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The most environments its projects may hold together.
+        #[arg(long)]
+        environment_limit: Option<u32>,
+    },
+    /// Create an API key of a workspace (master key, or an admin key of it); printed once.
+    CreateKey(KeyArgs),
+    /// Create a signing key for the signed endpoints (master key, or an admin key); printed once.
+    CreateSigningKey(KeyArgs),
+    /// Create a project (admin key).
+    CreateProject {
+        /// Its slug, like `my-project`.
+        slug: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Create a team (admin key).
+    CreateTeam {
+        /// Its code, like `engineering`.
+        code: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// What a new key is.
+#[derive(Debug, Args)]
+pub(crate) struct KeyArgs {
+    /// The workspace's code.
+    workspace: String,
+    /// admin, ingest or read.
+    #[arg(long)]
+    role: String,
+    /// A label.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// The one project the key is limited to.
+    #[arg(long)]
+    project: Option<String>,
+}
+
+fn parsed<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<T, String> {
+    result.map_err(|e| format!("{field}: {e}"))
+}
+
+fn failed(error: AppError) -> String {
+    format!("{} ({})", error, error.code().as_str())
+}
+
+impl KeyArgs {
+    fn request(&self) -> Result<(WorkspaceCode, CreateApiKey), String> {
+        Ok((
+            parsed("workspace", WorkspaceCode::parse(&self.workspace))?,
+            CreateApiKey {
+                name: self.name.clone(),
+                role: parsed("--role", Role::parse(&self.role))?,
+                project: self
+                    .project
+                    .as_deref()
+                    .map(|p| parsed("--project", ProjectSlug::parse(p)))
+                    .transpose()?,
+            },
+        ))
+    }
+}
+
+async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String> {
+    let master = || async {
+        app.authenticate_master(access.admin_key.as_deref())
+            .await
+            .map_err(failed)
+    };
+    let principal = || async {
+        app.authenticate(access.key.as_deref())
+            .await
+            .map_err(failed)
+    };
+    match action {
+        Admin::CreateWorkspace {
+            code,
+            name,
+            environment_limit,
+        } => {
+            let code = parsed("code", WorkspaceCode::parse(&code))?;
+            let workspace = app
+                .create_workspace(
+                    &master().await?,
+                    CreateWorkspace {
+                        code,
+                        name,
+                        environment_limit,
+                    },
+                )
+                .await
+                .map_err(failed)?;
+            Ok(
+                json!({"id": workspace.id, "code": workspace.code, "name": workspace.name,
+                      "environment_limit": workspace.environment_limit}),
+            )
+        }
+        Admin::CreateKey(args) => {
+            let (workspace, request) = args.request()?;
+            let issued = if access.admin_key.is_some() {
+                let master = master().await?;
+                app.create_api_key(WorkspaceAdmin::Master(&master), &workspace, request)
+                    .await
+            } else {
+                let caller = principal().await?;
+                app.create_api_key(WorkspaceAdmin::Key(&caller), &workspace, request)
+                    .await
+            }
+            .map_err(failed)?;
+            Ok(
+                json!({"id": issued.record.id, "key": issued.secret.reveal(), "name": issued.record.name,
+                      "role": issued.record.role, "project": args.project, "hint": issued.record.hint}),
+            )
+        }
+        Admin::CreateSigningKey(args) => {
+            let (workspace, request) = args.request()?;
+            let key = if access.admin_key.is_some() {
+                let master = master().await?;
+                app.create_signing_key(WorkspaceAdmin::Master(&master), &workspace, request)
+                    .await
+            } else {
+                let caller = principal().await?;
+                app.create_signing_key(WorkspaceAdmin::Key(&caller), &workspace, request)
+                    .await
+            }
+            .map_err(failed)?;
+            Ok(
+                json!({"id": key.id, "key_id": key.key_id, "secret": key.secret.reveal(),
+                      "name": key.name, "role": key.role, "project": args.project}),
+            )
+        }
+        Admin::CreateProject { slug, name } => {
+            let slug = parsed("slug", ProjectSlug::parse(&slug))?;
+            let project = app
+                .create_project(&principal().await?, slug, &name)
+                .await
+                .map_err(failed)?;
+            Ok(json!({"id": project.id, "slug": project.slug, "name": project.name}))
+        }
+        Admin::CreateTeam { code, name } => {
+            let code = parsed("code", TeamCode::parse(&code))?;
+            let team = app
+                .create_team(&principal().await?, code, &name)
+                .await
+                .map_err(failed)?;
+            Ok(json!({"id": team.id, "code": team.code, "name": team.name}))
+        }
+    }
+}
+
+/// Runs one admin action and prints its JSON.
+pub(crate) fn admin(access: Access, action: Admin) -> ExitCode {
+    let result = actix_web::rt::System::new().block_on(async {
+        let (app, _store) = open_app(&access.database_url, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        run(&app, &access, action).await
+    });
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("shiplog: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
