@@ -32,8 +32,10 @@ pub(crate) struct Access {
     key: Option<String>,
 }
 
-/// An admin action.
+/// An admin action. The variants are the subcommands' names (`create-workspace`, …), hence the
+/// shared prefix.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Admin {
     /// Create a workspace (master key).
     CreateWorkspace {
