@@ -5,6 +5,7 @@
 //! nothing of the others: other projects answer "not found", never "forbidden", so their
 //! existence does not leak.
 
+use shiplog_domain::ids::WorkspaceCode;
 use shiplog_domain::key::{KeyHash, Role, SigningKeyId};
 
 use crate::App;
@@ -70,6 +71,24 @@ pub struct SignedRequest<'a> {
     pub signature: Option<&'a str>,
     /// The raw body, exactly as received.
     pub body: &'a [u8],
+}
+
+impl App {
+    /// Fails with "not found" unless `code` names the caller's own workspace (paths that repeat
+    /// the workspace, like Envtracker's `/v1/company/{companyCode}/…`). Other workspaces answer
+    /// "not found" so their existence does not leak.
+    pub async fn require_own_workspace(
+        &self,
+        caller: &Principal,
+        code: &WorkspaceCode,
+    ) -> Result<(), AppError> {
+        let found = self.ports.workspaces.by_code(code).await?;
+        if found.is_some_and(|w| w.id == caller.workspace) {
+            Ok(())
+        } else {
+            Err(AppError::NotFoundWorkspace(code.to_string()))
+        }
+    }
 }
 
 /// A header value that is there and not blank.
@@ -172,6 +191,33 @@ mod tests {
             .unwrap();
         assert_eq!(principal.role, Role::Ingest);
         assert_eq!(principal.workspace, WorkspaceId::from_uuid(ids(2)));
+    }
+
+    #[tokio::test]
+    async fn only_the_callers_own_workspace_passes() {
+        let mut ports = TestPorts::new();
+        ports.workspaces.expect_by_code().returning(|code| {
+            Ok(Some(crate::model::Workspace {
+                id: WorkspaceId::from_uuid(ids(if code.as_str() == "acme" { 2 } else { 3 })),
+                code: code.clone(),
+                name: String::new(),
+                environment_limit: None,
+                created_at: Timestamp::UNIX_EPOCH,
+            }))
+        });
+        let app = ports.app();
+        let caller = Principal {
+            workspace: WorkspaceId::from_uuid(ids(2)),
+            role: Role::Ingest,
+            project: None,
+        };
+        let acme = WorkspaceCode::parse("acme").unwrap();
+        assert_eq!(app.require_own_workspace(&caller, &acme).await, Ok(()));
+        let globex = WorkspaceCode::parse("globex").unwrap();
+        assert_eq!(
+            app.require_own_workspace(&caller, &globex).await,
+            Err(AppError::NotFoundWorkspace("globex".into()))
+        );
     }
 
     #[tokio::test]

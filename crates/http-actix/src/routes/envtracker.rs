@@ -253,16 +253,10 @@ pub async fn legacy_notify(
                 signed(&state, &request, &bytes).await?;
             let company = code("companyCode", WorkspaceCode::parse(&company))?;
             // The company in the path must be the signing key's own workspace.
-            let workspace = state
+            state
                 .app
-                .ports()
-                .workspaces
-                .by_code(&company)
-                .await
-                .map_err(AppError::from)?;
-            if workspace.is_none_or(|w| w.id != principal.workspace) {
-                return Err(AppError::NotFoundWorkspace(company.to_string()).into());
-            }
+                .require_own_workspace(&principal, &company)
+                .await?;
             let command = notify_command(
                 &project,
                 &environment,
