@@ -31,6 +31,26 @@ pub enum WorkspaceAdmin<'a> {
     Key(&'a Principal),
 }
 
+/// Credentials that may manage a workspace's keys, as authenticated: the master key or an API
+/// key (whose role and workspace the use case then checks).
+#[derive(Debug)]
+pub enum AdminCredentials {
+    /// The instance's master key.
+    Master(Master),
+    /// An API key.
+    Key(Principal),
+}
+
+impl AdminCredentials {
+    /// The credentials as a use case takes them.
+    pub fn as_admin(&self) -> WorkspaceAdmin<'_> {
+        match self {
+            Self::Master(master) => WorkspaceAdmin::Master(master),
+            Self::Key(principal) => WorkspaceAdmin::Key(principal),
+        }
+    }
+}
+
 /// A new workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateWorkspace {
@@ -114,6 +134,20 @@ impl App {
             Ok(Master(()))
         } else {
             Err(AppError::Unauthenticated(AuthFailure::InvalidApiKey))
+        }
+    }
+
+    /// Authenticates a presented secret as the master key if it is one, else as an API key.
+    pub async fn authenticate_admin(
+        &self,
+        presented: Option<&str>,
+    ) -> Result<AdminCredentials, AppError> {
+        match self.authenticate_master(presented).await {
+            Ok(master) => Ok(AdminCredentials::Master(master)),
+            Err(AppError::Unauthenticated(AuthFailure::InvalidApiKey)) => {
+                Ok(AdminCredentials::Key(self.authenticate(presented).await?))
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -332,6 +366,42 @@ mod tests {
         assert_eq!(
             app.authenticate_master(Some("wrong")).await.unwrap_err(),
             AppError::Unauthenticated(AuthFailure::InvalidApiKey)
+        );
+    }
+
+    #[tokio::test]
+    async fn admin_credentials_are_the_master_key_else_an_api_key() {
+        let mut ports = TestPorts::new();
+        with_master(&mut ports, "master-key-0123456789");
+        ports.keys.expect_api_key_by_hash().returning(|hash| {
+            Ok(
+                (*hash == KeyHash::of("shiplog_admin")).then(|| ApiKeyRecord {
+                    id: ApiKeyId::from_uuid(ids(7)),
+                    workspace: workspace(),
+                    name: "admin".into(),
+                    role: Role::Admin,
+                    project: None,
+                    hash: hash.clone(),
+                    hint: String::new(),
+                    created_at: crate::testing::now(),
+                }),
+            )
+        });
+        let app = ports.app();
+        let master = app
+            .authenticate_admin(Some("master-key-0123456789"))
+            .await
+            .unwrap();
+        assert!(matches!(master, AdminCredentials::Master(_)));
+        let key = app.authenticate_admin(Some("shiplog_admin")).await.unwrap();
+        assert!(matches!(key, AdminCredentials::Key(ref p) if p.role == Role::Admin));
+        assert_eq!(
+            app.authenticate_admin(Some("neither")).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::InvalidApiKey)
+        );
+        assert_eq!(
+            app.authenticate_admin(None).await.unwrap_err(),
+            AppError::Unauthenticated(AuthFailure::MissingCredentials)
         );
     }
 

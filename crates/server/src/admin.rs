@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use shiplog_app::App;
-use shiplog_app::admin::{CreateApiKey, CreateWorkspace, WorkspaceAdmin};
+use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
 use shiplog_app::error::AppError;
 use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
@@ -122,6 +122,12 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
             .await
             .map_err(failed)
     };
+    // Keys may be issued with the master key, or else with an admin key.
+    let admin = || async {
+        app.authenticate_admin(access.admin_key.as_deref().or(access.key.as_deref()))
+            .await
+            .map_err(failed)
+    };
     match action {
         Admin::CreateWorkspace {
             code,
@@ -147,16 +153,10 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
         }
         Admin::CreateKey(args) => {
             let (workspace, request) = args.request()?;
-            let issued = if access.admin_key.is_some() {
-                let master = master().await?;
-                app.create_api_key(WorkspaceAdmin::Master(&master), &workspace, request)
-                    .await
-            } else {
-                let caller = principal().await?;
-                app.create_api_key(WorkspaceAdmin::Key(&caller), &workspace, request)
-                    .await
-            }
-            .map_err(failed)?;
+            let issued = app
+                .create_api_key(admin().await?.as_admin(), &workspace, request)
+                .await
+                .map_err(failed)?;
             Ok(
                 json!({"id": issued.record.id, "key": issued.secret.reveal(), "name": issued.record.name,
                       "role": issued.record.role, "project": args.project, "hint": issued.record.hint}),
@@ -164,16 +164,10 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
         }
         Admin::CreateSigningKey(args) => {
             let (workspace, request) = args.request()?;
-            let key = if access.admin_key.is_some() {
-                let master = master().await?;
-                app.create_signing_key(WorkspaceAdmin::Master(&master), &workspace, request)
-                    .await
-            } else {
-                let caller = principal().await?;
-                app.create_signing_key(WorkspaceAdmin::Key(&caller), &workspace, request)
-                    .await
-            }
-            .map_err(failed)?;
+            let key = app
+                .create_signing_key(admin().await?.as_admin(), &workspace, request)
+                .await
+                .map_err(failed)?;
             Ok(
                 json!({"id": key.id, "key_id": key.key_id, "secret": key.secret.reveal(),
                       "name": key.name, "role": key.role, "project": args.project}),

@@ -4,8 +4,7 @@ use actix_web::web::{Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use shiplog_app::admin::{CreateApiKey, CreateWorkspace, Master, WorkspaceAdmin};
-use shiplog_app::auth::Principal;
+use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
 use shiplog_app::deployments::ListDeployments;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
@@ -62,31 +61,6 @@ struct ApiKeyBody {
     project: Option<String>,
 }
 
-/// Whoever manages a workspace's keys: the master key, else an API key (checked by the use case).
-enum KeyIssuer {
-    Master(Master),
-    Key(Principal),
-}
-
-impl KeyIssuer {
-    async fn of(state: &HttpState, request: &HttpRequest) -> Result<Self, ApiError> {
-        let presented = auth::presented_key(request);
-        match state.app.authenticate_master(presented.as_deref()).await {
-            Ok(master) => Ok(Self::Master(master)),
-            Err(_) => Ok(Self::Key(
-                state.app.authenticate(presented.as_deref()).await?,
-            )),
-        }
-    }
-
-    fn admin(&self) -> WorkspaceAdmin<'_> {
-        match self {
-            Self::Master(master) => WorkspaceAdmin::Master(master),
-            Self::Key(principal) => WorkspaceAdmin::Key(principal),
-        }
-    }
-}
-
 /// The workspace in the path and the key request in the body, both API and signing keys.
 fn key_request(code: &str, bytes: &[u8]) -> Result<(WorkspaceCode, CreateApiKey), ApiError> {
     let parsed: ApiKeyBody = body(bytes)?;
@@ -117,10 +91,13 @@ pub async fn create_api_key(
 ) -> Reply {
     let (workspace, key) = key_request(&code, &bytes)?;
     let project = key.project.clone();
-    let issuer = KeyIssuer::of(&state, &request).await?;
+    let caller = state
+        .app
+        .authenticate_admin(auth::presented_key(&request).as_deref())
+        .await?;
     let issued = state
         .app
-        .create_api_key(issuer.admin(), &workspace, key)
+        .create_api_key(caller.as_admin(), &workspace, key)
         .await?;
     Ok(HttpResponse::Created().json(json!({
         "id": issued.record.id,
@@ -142,10 +119,13 @@ pub async fn create_signing_key(
 ) -> Reply {
     let (workspace, key) = key_request(&code, &bytes)?;
     let project = key.project.clone();
-    let issuer = KeyIssuer::of(&state, &request).await?;
+    let caller = state
+        .app
+        .authenticate_admin(auth::presented_key(&request).as_deref())
+        .await?;
     let key = state
         .app
-        .create_signing_key(issuer.admin(), &workspace, key)
+        .create_signing_key(caller.as_admin(), &workspace, key)
         .await?;
     Ok(HttpResponse::Created().json(json!({
         "id": key.id,
