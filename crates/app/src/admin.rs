@@ -111,7 +111,7 @@ impl App {
             }
             self.ports
                 .keys
-                .set_master_key_hash(KeyHash::of(key))
+                .set_master_key_hash(KeyHash::of(key), self.ports.clock.now())
                 .await?;
             return Ok(None);
         }
@@ -119,7 +119,10 @@ impl App {
             return Ok(None);
         }
         let key = ApiKey::from_random(self.ports.ids.secret_bytes());
-        self.ports.keys.set_master_key_hash(key.hash()).await?;
+        self.ports
+            .keys
+            .set_master_key_hash(key.hash(), self.ports.clock.now())
+            .await?;
         Ok(Some(key))
     }
 
@@ -338,11 +341,12 @@ mod tests {
         ports
             .keys
             .expect_set_master_key_hash()
-            .returning(move |hash| {
+            .returning(move |hash, _| {
                 *write.lock().unwrap() = Some(hash);
                 Ok(())
             });
         ports.ids.expect_secret_bytes().returning(|| [9; 32]);
+        ports.clock.expect_now().returning(crate::testing::now);
         let app = ports.app();
         let generated = app
             .ensure_master_key(None)
@@ -411,9 +415,10 @@ mod tests {
         ports
             .keys
             .expect_set_master_key_hash()
-            .withf(|hash| *hash == KeyHash::of("a-long-enough-master-key"))
+            .withf(|hash, _| *hash == KeyHash::of("a-long-enough-master-key"))
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(()));
+        ports.clock.expect_now().returning(crate::testing::now);
         let app = ports.app();
         assert!(
             app.ensure_master_key(Some("a-long-enough-master-key"))

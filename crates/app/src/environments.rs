@@ -176,10 +176,11 @@ impl App {
                 environments: entry.environments,
             })
             .collect();
+        let at = self.ports.clock.now();
         Ok(self
             .ports
             .environments
-            .assign(caller.workspace, project, plans)
+            .assign(caller.workspace, project, plans, at)
             .await?)
     }
 }
@@ -357,7 +358,7 @@ mod tests {
         ports
             .environments
             .expect_assign()
-            .withf(|_, project_id, plans| {
+            .withf(|_, project_id, plans, _| {
                 *project_id == project().id
                     && plans.len() == 2
                     && plans[0].application.code.as_str() == "my-app"
@@ -370,7 +371,7 @@ mod tests {
                         == ["production", "staging"]
                     && plans[1].application.code.as_str() == "another-service"
             })
-            .returning(|_, _, _| Ok(3));
+            .returning(|_, _, _, _| Ok(3));
         let code = |c: &str| EnvironmentCode::parse(c).unwrap();
         let request = AssignApplications {
             project: ProjectLookup::parse("my-project").unwrap(),

@@ -66,8 +66,8 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<Option<SigningKeyRecord>, KeyStoreError>;
     /// The hash of the instance's master key, if one was set.
     async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError>;
-    /// Sets (or replaces) the hash of the instance's master key.
-    async fn set_master_key_hash(&self, hash: KeyHash) -> Result<(), KeyStoreError>;
+    /// Sets (or replaces) the hash of the instance's master key, as of `at`.
+    async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError>;
 }
 
 /// What [`KeyStore`] can fail with.
@@ -205,12 +205,14 @@ pub trait EnvironmentStore: Send + Sync {
         project: ProjectId,
     ) -> Result<Vec<Environment>, EnvironmentStoreError>;
     /// Assigns applications to environments, all or nothing; creates missing applications;
-    /// returns how many assignments are new (existing ones are kept, not duplicated).
+    /// returns how many assignments are new (existing ones are kept, not duplicated). `at` dates
+    /// the new rows.
     async fn assign(
         &self,
         workspace: WorkspaceId,
         project: ProjectId,
         plans: Vec<AssignmentPlan>,
+        at: Timestamp,
     ) -> Result<usize, EnvironmentStoreError>;
 }
 

@@ -25,7 +25,6 @@
 )]
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
@@ -166,14 +165,6 @@ impl Store {
     }
 }
 
-fn wall_clock() -> Timestamp {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or_default();
-    Timestamp::from_unix_micros(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 #[async_trait]
 impl WorkspaceStore for Store {
     async fn create(&self, workspace: Workspace) -> Result<(), WorkspaceStoreError> {
@@ -291,8 +282,8 @@ impl KeyStore for Store {
             .await?)
     }
 
-    async fn set_master_key_hash(&self, hash: KeyHash) -> Result<(), KeyStoreError> {
-        let now = wall_clock().unix_micros();
+    async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError> {
+        let now = at.unix_micros();
         Ok(self
             .write(move |conn| put_setting(conn, MASTER_KEY_HASH, hash.as_str(), now))
             .await?)
@@ -585,10 +576,10 @@ impl EnvironmentStore for Store {
         workspace: WorkspaceId,
         project: ProjectId,
         plans: Vec<AssignmentPlan>,
+        at: Timestamp,
     ) -> Result<usize, EnvironmentStoreError> {
-        let now = wall_clock();
         Ok(self
-            .write(move |conn| queries::assign(conn, workspace, project, &plans, now))
+            .write(move |conn| queries::assign(conn, workspace, project, &plans, at))
             .await?)
     }
 }
