@@ -6,8 +6,9 @@
 //! - [`App::ingest`]: one pipeline event from any compatible API ([`ingest`]);
 //! - [`App::create_environment`], [`App::assign_applications`] ([`environments`]);
 //! - [`App::list_deployments`], [`App::get_deployment`], [`App::get_reference`] ([`deployments`]);
-//! - [`App::authenticate`], [`App::authenticate_signed`] ([`auth`]);
-//! - [`App::ensure_master_key`], [`App::create_workspace`], [`App::create_api_key`],
+//! - [`App::authenticate`], [`App::authenticate_signed`], [`App::require_own_workspace`] ([`auth`]);
+//! - [`App::ensure_master_key`], [`App::authenticate_master`], [`App::authenticate_admin`],
+//!   [`App::create_workspace`], [`App::create_api_key`], [`App::create_signing_key`],
 //!   [`App::create_project`], [`App::create_team`] ([`admin`]).
 //!
 //! Every failure is an [`error::AppError`] with a stable [`error::ErrorCode`]; adapters map the
