@@ -14,9 +14,10 @@
 //!   at once do not race.
 //!
 //! ## What this crate must never do
-//! It never decides business rules (it calls `shiplog_app::ingest::decide` inside its
-//! transaction), never reads the clock (times come with each call), never depends on actix-web or any HTTP crate, never answers a write before it is
-//! durably committed, and never runs a blocking diesel call on an async executor thread.
+//! It never decides business rules (it calls `shiplog_app::ingest::decide` inside its transaction),
+//! never reads the clock (times come with each call), never depends on actix-web or any HTTP crate,
+//! never answers a write before it is durably committed, and never runs a blocking diesel call on
+//! an async executor thread.
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
