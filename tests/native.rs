@@ -240,6 +240,72 @@ async fn metrics_count_requests_by_route_pattern_and_events_by_status(app: &Test
     assert!(!text.contains(&id), "no concrete id in any label");
 }
 
+async fn the_environments_board_shows_each_applications_current_version(app: &TestApp) {
+    let send = |body: serde_json::Value| async move {
+        let (status, answer) = app.post("/api/webhooks/ci", &app.admin_key, body).await;
+        assert_eq!(status, 200, "{answer}");
+    };
+    send(
+        json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+                "environment": "staging", "commit_sha": "aaa111", "ref": "v1.0",
+                "url": "https://ci.example/runs/1"}),
+    )
+    .await;
+    send(
+        json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+                "environment": "production", "commit_sha": "aaa111", "ref": "v1.0",
+                "url": "https://ci.example/runs/2"}),
+    )
+    .await;
+    send(json!({"event": "deploy.completed", "project_slug": "my-project", "status": "failed",
+                "environment": "production", "commit_sha": "bbb222", "url": "https://ci.example/runs/3"}))
+    .await;
+    send(json!({"event": "deploy.started", "project_slug": "my-project",
+                "environment": "staging", "commit_sha": "ccc333", "url": "https://ci.example/runs/4"}))
+    .await;
+
+    let (status, board) = app
+        .get("/api/v1/projects/my-project/environments", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["project"], "my-project");
+    let environments = board["environments"].as_array().unwrap();
+    let codes: Vec<&str> = environments
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["staging", "production"],
+        "in position (creation) order"
+    );
+    let staging = &environments[0]["applications"][0];
+    assert_eq!(staging["application"], "my-project");
+    assert_eq!(
+        staging["in_progress"], true,
+        "run 4 is newer than the current version"
+    );
+    assert_eq!(staging["current"]["commit_sha"], "aaa111");
+    let production = &environments[1]["applications"][0];
+    assert_eq!(production["in_progress"], false);
+    assert_eq!(
+        production["current"]["commit_sha"], "aaa111",
+        "the failed run 3 is not the current version"
+    );
+    assert_eq!(production["current"]["ref"], "v1.0");
+
+    let ingest = app.key("ingest", None).await;
+    let (status, body) = app
+        .get("/api/v1/projects/my-project/environments", &ingest)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app
+        .get("/api/v1/projects/nowhere/environments", &app.admin_key)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "project_not_found");
+}
+
 on_both_backends!(
     metrics_count_requests_by_route_pattern_and_events_by_status,
     references_become_deployed_when_a_closing_deployment_succeeds,
@@ -247,4 +313,5 @@ on_both_backends!(
     only_the_master_key_creates_workspaces,
     roles_and_project_scopes_are_enforced,
     deployments_page_with_cursors_and_filters,
+    the_environments_board_shows_each_applications_current_version,
 );

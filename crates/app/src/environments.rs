@@ -11,7 +11,7 @@ use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::ids::{ApplicationId, EnvironmentId, ProjectId};
 use crate::ingest::ApplicationTarget;
-use crate::model::{Environment, Project, ProjectLookup};
+use crate::model::{BoardApplication, BoardEnvironment, Environment, Project, ProjectLookup};
 use crate::ports::AssignmentPlan;
 
 /// The longest environment name.
@@ -182,6 +182,50 @@ impl App {
             .environments
             .assign(caller.workspace, project, plans, at)
             .await?)
+    }
+
+    /// The environments board of a project: each environment in position order with every
+    /// application assigned or deployed to it, its current version (last successful deployment)
+    /// and whether a newer deployment is in progress. Environments without applications are
+    /// listed too.
+    pub async fn environment_board(
+        &self,
+        caller: &Principal,
+        project: ProjectLookup,
+    ) -> Result<Vec<BoardEnvironment>, AppError> {
+        caller.require(Capability::Read, "read environments")?;
+        let project = self.visible_project(caller, &project).await?;
+        let environments = self
+            .ports
+            .environments
+            .list(caller.workspace, project.id)
+            .await?;
+        let mut entries = self
+            .ports
+            .environments
+            .board(caller.workspace, project.id)
+            .await?;
+        let board = environments
+            .into_iter()
+            .map(|environment| {
+                let (mine, rest) = entries
+                    .drain(..)
+                    .partition::<Vec<_>, _>(|entry| entry.environment == environment.code);
+                entries = rest;
+                let mut applications: Vec<BoardApplication> =
+                    mine.into_iter().map(BoardApplication::from_entry).collect();
+                applications.sort_by(|a, b| a.application.cmp(&b.application));
+                BoardEnvironment {
+                    code: environment.code,
+                    name: environment.name,
+                    kind: environment.kind,
+                    url: environment.url,
+                    position: environment.position,
+                    applications,
+                }
+            })
+            .collect();
+        Ok(board)
     }
 }
 
@@ -409,5 +453,142 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, AppError::MissingField { field: "apps", .. }));
+    }
+
+    /// Per environment: (application, assigned, in progress, has a current version).
+    type BoardSummary = Vec<(String, Vec<(String, bool, bool, bool)>)>;
+
+    fn environment(code: &str, position: i32) -> Environment {
+        Environment {
+            id: EnvironmentId::from_uuid(ids(700 + u128::try_from(position).unwrap())),
+            workspace: crate::testing::workspace(),
+            project: project().id,
+            code: EnvironmentCode::parse(code).unwrap(),
+            name: code.to_uppercase(),
+            kind: EnvironmentKind::parse(code).unwrap_or(EnvironmentKind::Other),
+            url: None,
+            position,
+            team: None,
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn entry(
+        environment: &str,
+        application: &str,
+        current_at: Option<&str>,
+        running_at: Option<&str>,
+    ) -> crate::model::BoardEntry {
+        crate::model::BoardEntry {
+            environment: EnvironmentCode::parse(environment).unwrap(),
+            application: ApplicationCode::parse(application).unwrap(),
+            assigned: application != "worker",
+            current: current_at.map(|at| crate::model::Deployment {
+                finished_at: Some(Timestamp::parse(at).unwrap()),
+                ..crate::testing::sample_deployment()
+            }),
+            latest_in_progress_at: running_at.map(|at| Timestamp::parse(at).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_board_lists_environments_by_position_with_their_applications() {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        // The store lists by position; the board keeps that order and includes empty ones.
+        ports.environments.expect_list().returning(|_, _| {
+            Ok(vec![
+                environment("staging", 1),
+                environment("preview", 2),
+                environment("production", 3),
+            ])
+        });
+        ports.environments.expect_board().returning(|_, _| {
+            Ok(vec![
+                // A run newer than the current version: in progress.
+                entry(
+                    "production",
+                    "web",
+                    Some("2025-09-01T10:00:00Z"),
+                    Some("2025-09-02T10:00:00Z"),
+                ),
+                // An abandoned run older than the current version: not in progress.
+                entry(
+                    "production",
+                    "api",
+                    Some("2025-09-03T10:00:00Z"),
+                    Some("2025-09-01T10:00:00Z"),
+                ),
+                // Deployed but never successfully, and not assigned.
+                entry("staging", "worker", None, Some("2025-09-01T10:00:00Z")),
+                entry("staging", "api", None, None),
+            ])
+        });
+        let board = ports
+            .app()
+            .environment_board(&reader(), ProjectLookup::parse("my-project").unwrap())
+            .await
+            .unwrap();
+        let summary: BoardSummary = board
+            .iter()
+            .map(|env| {
+                (
+                    env.code.to_string(),
+                    env.applications
+                        .iter()
+                        .map(|a| {
+                            (
+                                a.application.to_string(),
+                                a.assigned,
+                                a.in_progress,
+                                a.current.is_some(),
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "staging".to_owned(),
+                    vec![
+                        ("api".to_owned(), true, false, false),
+                        ("worker".to_owned(), false, true, false),
+                    ]
+                ),
+                ("preview".to_owned(), vec![]),
+                (
+                    "production".to_owned(),
+                    vec![
+                        ("api".to_owned(), true, false, true),
+                        ("web".to_owned(), true, true, true),
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn ingest_keys_cannot_read_the_board_and_unknown_projects_are_not_found() {
+        let app = TestPorts::new().app();
+        let err = app
+            .environment_board(
+                &crate::testing::ingester(),
+                ProjectLookup::parse("my-project").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::RoleForbidden);
+
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        let err = ports
+            .app()
+            .environment_board(&reader(), ProjectLookup::parse("other").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::ProjectNotFound);
     }
 }

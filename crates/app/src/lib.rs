@@ -4,7 +4,8 @@
 //! generator, signature verifier) and the use cases that drive them, each a method on [`App`]:
 //!
 //! - [`App::ingest`]: one pipeline event from any compatible API ([`ingest`]);
-//! - [`App::create_environment`], [`App::assign_applications`] ([`environments`]);
+//! - [`App::create_environment`], [`App::assign_applications`], [`App::environment_board`]
+//!   ([`environments`]);
 //! - [`App::list_deployments`], [`App::get_deployment`], [`App::get_reference`] ([`deployments`]);
 //! - [`App::authenticate`], [`App::authenticate_signed`], [`App::require_own_workspace`] ([`auth`]);
 //! - [`App::ensure_master_key`], [`App::authenticate_master`], [`App::authenticate_admin`],

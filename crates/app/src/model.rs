@@ -305,3 +305,76 @@ pub struct ReferenceView {
     /// Every deployment that carried it, newest first.
     pub deployments: Vec<Deployment>,
 }
+
+/// One application's place on one environment, as the store reads it for the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardEntry {
+    /// The environment.
+    pub environment: EnvironmentCode,
+    /// The application.
+    pub application: ApplicationCode,
+    /// Whether the application is assigned to the environment.
+    pub assigned: bool,
+    /// The last successful deployment of the application there (by deployment time).
+    pub current: Option<Deployment>,
+    /// When the newest pending or running deployment there started (by deployment time).
+    pub latest_in_progress_at: Option<Timestamp>,
+}
+
+/// An application on the environments board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoardApplication {
+    /// Its code.
+    pub application: ApplicationCode,
+    /// Whether it is assigned to the environment (else it only has deployments there).
+    pub assigned: bool,
+    /// Whether a deployment newer than the current version is pending or running.
+    pub in_progress: bool,
+    /// The current version: the last successful deployment; `null` when none succeeded yet.
+    pub current: Option<Deployment>,
+}
+
+/// One environment on the board, with every application assigned or deployed to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoardEnvironment {
+    /// Its code.
+    pub code: EnvironmentCode,
+    /// Display name.
+    pub name: String,
+    /// What it is for.
+    pub kind: EnvironmentKind,
+    /// Where it can be visited.
+    pub url: Option<String>,
+    /// Display order (ascending).
+    pub position: i32,
+    /// Its applications, by code.
+    pub applications: Vec<BoardApplication>,
+}
+
+impl BoardApplication {
+    /// The board's view of a store entry: a deployment is in progress when a pending or running
+    /// one is at least as new as the current version (older abandoned runs don't count).
+    pub fn from_entry(entry: BoardEntry) -> Self {
+        let current_at = entry.current.as_ref().map(Deployment::deployed_at);
+        let in_progress = match (entry.latest_in_progress_at, current_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(running), Some(current)) => running >= current,
+        };
+        Self {
+            application: entry.application,
+            assigned: entry.assigned,
+            in_progress,
+            current: entry.current,
+        }
+    }
+}
+
+impl Deployment {
+    /// Its time on the timeline: when it finished, else started, else when shiplog heard of it.
+    pub fn deployed_at(&self) -> Timestamp {
+        self.finished_at
+            .or(self.started_at)
+            .unwrap_or(self.created_at)
+    }
+}

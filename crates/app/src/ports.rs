@@ -214,6 +214,14 @@ pub trait EnvironmentStore: Send + Sync {
         plans: Vec<AssignmentPlan>,
         at: Timestamp,
     ) -> Result<usize, EnvironmentStoreError>;
+    /// Every application assigned or deployed to an environment of the project, with its last
+    /// successful deployment there and its newest in-progress one, by environment position then
+    /// application code.
+    async fn board(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<crate::model::BoardEntry>, EnvironmentStoreError>;
 }
 
 /// What [`EnvironmentStore`] can fail with.

@@ -33,7 +33,7 @@ use diesel::prelude::*;
 use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{
-    ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
+    ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
     ProjectLookup, ReferenceView, SigningKeyRecord, Team, Workspace,
 };
 use shiplog_app::ports::{
@@ -581,6 +581,16 @@ impl EnvironmentStore for Store {
     ) -> Result<usize, EnvironmentStoreError> {
         Ok(self
             .write(move |conn| queries::assign(conn, workspace, project, &plans, at))
+            .await?)
+    }
+
+    async fn board(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<BoardEntry>, EnvironmentStoreError> {
+        Ok(self
+            .read(move |conn| queries::board(conn, workspace, project))
             .await?)
     }
 }

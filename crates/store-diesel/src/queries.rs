@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
 use shiplog_app::model::{
-    Deployment, Environment, PipelineEventRecord, ReferenceStatus, ReferenceView,
+    BoardEntry, Deployment, Environment, PipelineEventRecord, ReferenceStatus, ReferenceView,
 };
 use shiplog_app::pagination::Cursor;
 use shiplog_app::ports::{AssignmentPlan, DeploymentPage, DeploymentQuery};
@@ -294,4 +294,79 @@ pub(crate) fn assign(
         }
     }
     Ok(added)
+}
+
+/// One application on one environment of the board, as the board query returns it.
+#[derive(QueryableByName)]
+struct BoardRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    environment: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    application: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    assigned: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deployed: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    current_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    in_progress_at: Option<i64>,
+}
+
+/// Every (environment, application) pair of a project with what the board shows. Each
+/// correlated subquery is one seek on `deployments_by_place`; `$n` placeholders are understood by
+/// both backends (SQLite reads them as named parameters, numbered in order of appearance).
+const BOARD_SQL: &str = "\
+SELECT e.code AS environment, a.code AS application,
+  EXISTS (SELECT 1 FROM application_environments ae
+          WHERE ae.application_id = a.id AND ae.environment_id = e.id) AS assigned,
+  EXISTS (SELECT 1 FROM deployments d
+          WHERE d.application_id = a.id AND d.environment_id = e.id) AS deployed,
+  (SELECT d.id FROM deployments d
+   WHERE d.application_id = a.id AND d.environment_id = e.id AND d.status = 'success'
+   ORDER BY d.deployed_at DESC, d.seq DESC LIMIT 1) AS current_id,
+  (SELECT MAX(d.deployed_at) FROM deployments d
+   WHERE d.application_id = a.id AND d.environment_id = e.id
+     AND d.status IN ('pending', 'running')) AS in_progress_at
+FROM environments e
+JOIN applications a ON a.project_id = e.project_id
+WHERE e.workspace_id = $1 AND e.project_id = $2
+ORDER BY e.position, e.code, a.code";
+
+/// The environments board of a project: applications assigned or deployed to each environment.
+pub(crate) fn board(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    project: ProjectId,
+) -> Result<Vec<BoardEntry>, StoreError> {
+    let query = diesel::sql_query(BOARD_SQL)
+        .bind::<diesel::sql_types::Text, _>(workspace.to_string())
+        .bind::<diesel::sql_types::Text, _>(project.to_string());
+    let rows: Vec<BoardRow> = match conn {
+        DbConn::Sqlite(c) => query.load(c)?,
+        DbConn::Postgresql(c) => query.load(c)?,
+    };
+    let mut entries = Vec::new();
+    for row in rows.into_iter().filter(|r| r.assigned || r.deployed) {
+        let current = match row.current_id {
+            Some(id) => Some(
+                joined_deployments!()
+                    .filter(deployments::id.eq(id))
+                    .first::<JoinedRow>(conn)
+                    .map_err(StoreError::from)
+                    .and_then(|joined| to_deployment(conn, joined))?,
+            ),
+            None => None,
+        };
+        entries.push(BoardEntry {
+            environment: EnvironmentCode::parse(&row.environment)
+                .map_err(|_| corrupt("environment code", &row.environment))?,
+            application: ApplicationCode::parse(&row.application)
+                .map_err(|_| corrupt("application code", &row.application))?,
+            assigned: row.assigned,
+            current,
+            latest_in_progress_at: opt_time(row.in_progress_at)?,
+        });
+    }
+    Ok(entries)
 }

@@ -501,6 +501,107 @@ async fn environments_limits_and_assignments(url: &str) {
     assert_eq!(err, EnvironmentStoreError::LimitReached { limit: 1 });
 }
 
+/// Per environment: (application, assigned, in progress, has a current version).
+type BoardSummary = Vec<(String, Vec<(String, bool, bool, bool)>)>;
+
+async fn the_board_shows_current_versions_by_deployment_time(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let finished = |run: &str, status: &str, time: &str| {
+        let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some(status), run);
+        command.finished_at = Some(at(time));
+        command
+    };
+    let first = app
+        .ingest(&t.admin, finished("1", "success", "2025-01-01T10:10:00Z"))
+        .await
+        .unwrap();
+    // A newer failure does not replace the current version.
+    app.ingest(&t.admin, finished("2", "failure", "2025-01-01T11:00:00Z"))
+        .await
+        .unwrap();
+    // A success that arrives later but finished earlier does not either.
+    app.ingest(&t.admin, finished("3", "success", "2025-01-01T09:00:00Z"))
+        .await
+        .unwrap();
+    let board = || app.environment_board(&t.admin, ProjectLookup::parse("web").unwrap());
+    let before = board().await.unwrap();
+    assert_eq!(before.len(), 1);
+    let production = &before[0].applications;
+    assert_eq!(production.len(), 1);
+    assert_eq!(production[0].application.as_str(), "web");
+    assert!(!production[0].assigned, "deployed, never assigned");
+    assert!(!production[0].in_progress);
+    assert_eq!(
+        production[0].current.as_ref().map(|d| d.id),
+        first.deployment,
+        "the last success by deployment time"
+    );
+
+    // A newer run in progress, and an application assigned to a second, empty environment.
+    let mut running = deploy(PipelineEvent::DEPLOY_STARTED, Some("running"), "4");
+    running.started_at = Some(at("2025-01-01T12:00:00Z"));
+    app.ingest(&t.admin, running).await.unwrap();
+    EnvironmentStore::create(
+        &store,
+        Environment {
+            id: EnvironmentId::from_uuid(Uuid::from_u128(0xe1)),
+            workspace: t.workspace,
+            project: t.project,
+            code: EnvironmentCode::parse("staging").unwrap(),
+            name: "Staging".into(),
+            kind: EnvironmentKind::Staging,
+            url: None,
+            position: -1,
+            team: None,
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+        Some(-1),
+    )
+    .await
+    .unwrap();
+    app.assign_applications(
+        &t.admin,
+        AssignApplications {
+            project: ProjectLookup::parse("web").unwrap(),
+            apps: vec![AppAssignment {
+                application: ApplicationCode::parse("api").unwrap(),
+                environments: vec![EnvironmentCode::parse("staging").unwrap()],
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    let after = board().await.unwrap();
+    let summary: BoardSummary = after
+        .iter()
+        .map(|e| {
+            (
+                e.code.to_string(),
+                e.applications
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.application.to_string(),
+                            a.assigned,
+                            a.in_progress,
+                            a.current.is_some(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("staging".into(), vec![("api".into(), true, false, false)]),
+            ("production".into(), vec![("web".into(), false, true, true)]),
+        ]
+    );
+}
+
 async fn records_round_trip_and_codes_are_unique(url: &str) {
     let store = open(url);
     let t = tenant(&store, "acme", 1).await;
@@ -644,6 +745,7 @@ contract!(
     a_refused_event_writes_nothing,
     concurrent_writers_get_their_own_results,
     environments_limits_and_assignments,
+    the_board_shows_current_versions_by_deployment_time,
     records_round_trip_and_codes_are_unique,
     the_master_key_is_kept_as_a_replaceable_hash,
     migrations_go_up_down_up,

@@ -51,6 +51,10 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 .route("/deployments", web::get().to(native::list_deployments))
                 .route("/deployments/{id}", web::get().to(native::get_deployment))
                 .route(
+                    "/projects/{slug}/environments",
+                    web::get().to(native::environment_board),
+                )
+                .route(
                     "/projects/{slug}/references/{key:.+}",
                     web::get().to(native::get_reference),
                 ),

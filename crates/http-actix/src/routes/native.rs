@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
 use shiplog_app::deployments::ListDeployments;
+use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
 use shiplog_domain::status::DeploymentStatus;
@@ -269,4 +270,21 @@ pub async fn get_reference(
     let project = field("slug", ProjectSlug::parse(&slug))?;
     let reference = state.app.get_reference(&principal, project, &key).await?;
     Ok(HttpResponse::Ok().json(reference))
+}
+
+/// `GET /api/v1/projects/{slug}/environments`: the environments board. Each environment in
+/// position order with every application assigned or deployed to it, its current version (the
+/// last successful deployment) and whether a newer deployment is pending or running.
+pub async fn environment_board(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    slug: Path<String>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let project = field("slug", ProjectSlug::parse(&slug))?;
+    let environments = state
+        .app
+        .environment_board(&principal, ProjectLookup::Slug(project.clone()))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"project": project, "environments": environments})))
 }
