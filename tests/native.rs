@@ -25,6 +25,10 @@ async fn health_and_readiness(app: &TestApp) {
         app.get("/readyz", "").await,
         (200, json!({"status": "ready"}))
     );
+    let (status, doc) = app.get("/api/v1/openapi.json", "").await;
+    assert_eq!(status, 200, "the OpenAPI document needs no key");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    assert!(doc["paths"]["/api/webhooks/ci"]["post"].is_object());
     let (_, first) = app.get_headers("/healthz").await;
     let (status, second) = app.get_headers("/api/v1/deployments").await;
     assert_eq!(status, 401);

@@ -7,9 +7,12 @@
 //! - [`auth`]: API keys from `Authorization: Bearer`, `X-API-Key`, `X-Clienwork-API-Key` or
 //!   `X-API-Token`; the master key.
 //! - [`logging`], [`metrics`]: request spans and ids; Prometheus metrics at `/metrics`.
-//! - [`routes`]: `/healthz`, `/readyz`, the native `/api/v1` (workspaces, keys, projects, teams,
-//!   deployments), the Clienwork-compatible `POST /api/webhooks/ci` and the Hivel-compatible
-//!   `POST /api/hooks/v2/deployment`.
+//! - [`routes`]: the route table ([`routes::ROUTES`]): `/healthz`, `/readyz`, the native
+//!   `/api/v1` (workspaces, keys, projects, teams, deployments, the environments board,
+//!   references), the Clienwork-compatible `POST /api/webhooks/ci`, the Hivel-compatible
+//!   `POST /api/hooks/v2/deployment` and the signed Envtracker-compatible routes. Each route is
+//!   guarded by [`logging::catch_panics`].
+//! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`, generated with utoipa.
 //!
 //! Bodies over 1 MiB are refused with 413; malformed JSON, wrong types and bad values get a 400
 //! that names the field.
@@ -36,6 +39,7 @@ pub mod errors;
 pub mod json;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 
 /// The largest request body accepted.

@@ -1,13 +1,17 @@
 //! Request logging: one span per request with an id, returned in `x-request-id`, one line per
 //! response, and the request metrics. Headers (where keys and signatures travel) and bodies are never logged.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse};
+use futures_util::FutureExt;
+use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
 use tracing::Instrument;
 
@@ -15,6 +19,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The header that carries a request's id back to the client.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// A request's id, in its extensions while it is served.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// Middleware: runs the request inside a `request` span and logs method, path, status and time.
 pub async fn request_span(
@@ -25,6 +33,7 @@ pub async fn request_span(
     let method = request.method().to_string();
     let path = request.path().to_owned();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %path);
+    request.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
     let status = response.status().as_u16();
@@ -55,6 +64,43 @@ pub async fn request_span(
             .insert(HeaderName::from_static(REQUEST_ID), value);
     }
     Ok(response)
+}
+
+/// Middleware for each resource (applied by [`crate::routes::register`] after routing, since
+/// the request may only be cloned once routed): a handler that panics is answered with a 500
+/// that says nothing internal and names the request id; the panic is logged under that id.
+pub async fn catch_panics(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let routed = request.request().clone();
+    let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
+    match outcome {
+        Ok(answered) => Ok(answered?.map_into_left_body()),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| (*m).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let id = routed
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default();
+            tracing::error!(request_id = %id, panic = %message, "handler panicked");
+            let body = json!({"error": {
+                "code": "internal_error",
+                "message": format!(
+                    "internal error; the operator finds its cause in the logs under request id {id}"
+                ),
+            }});
+            Ok(
+                ServiceResponse::new(routed, HttpResponse::InternalServerError().json(body))
+                    .map_into_right_body(),
+            )
+        }
+    }
 }
 
 /// Logs what a client is not told: the detail of a backend failure. Call it wherever an

@@ -25,9 +25,13 @@ use crate::errors::status;
 use crate::{HttpState, auth};
 
 /// The request body. Unknown fields are ignored, as pipelines send more than they must.
-#[derive(Debug, Deserialize)]
-struct Body {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ClienworkEvent)]
+pub(crate) struct Body {
+    /// `build.started`, `build.completed`, `test.started`, `test.completed`, `deploy.started` or
+    /// `deploy.completed`.
     event: String,
+    /// The project's id or slug (or send `project_slug`).
     project_id: Option<String>,
     project_slug: Option<String>,
     status: Option<String>,
@@ -40,8 +44,11 @@ struct Body {
     application: Option<String>,
     repo_url: Option<String>,
     deployed_by: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     started_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     finished_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     commit_timestamp: Option<Timestamp>,
 }
 
@@ -107,6 +114,19 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
 }
 
 /// `POST /api/webhooks/ci`.
+#[utoipa::path(post, path = "/api/webhooks/ci", tag = "clienwork",
+    request_body = Body,
+    params(("X-CI-Provider" = Option<String>, Header,
+        description = "The CI system: github-actions, gitlab-ci, jenkins, circleci, azure-devops, bitbucket-pipelines, argo, …")),
+    responses(
+        (status = 200, description = "Recorded (a duplicate answers the first result)", body = crate::openapi::schemas::ClienworkAccepted),
+        (status = 400, description = "An unknown event (this body, with valid_events); a malformed body or field answers {error, code}", body = crate::openapi::schemas::ClienworkInvalidEvent),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::CompatError),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::CompatError),
+        (status = 413, description = "Body over 1 MiB"),
+    ),
+    security(("bearer" = []), ("clienwork_key" = [])))]
 pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
     let principal = match state
         .app

@@ -191,19 +191,32 @@ async fn record(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Notify {
+#[schema(as = EnvtrackerNotify)]
+pub(crate) struct Notify {
     project_code: String,
     env_code: String,
     repo_code: String,
+    /// The pipeline or run number (number or string).
+    #[schema(value_type = Option<String>)]
     pipeline: Option<serde_json::Value>,
     status: Option<String>,
     branch: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     deploy_date: Option<Timestamp>,
 }
 
 /// `PUT /webhook/notify`.
+#[utoipa::path(put, path = "/webhook/notify", tag = "envtracker",
+    request_body = Notify,
+    responses(
+        (status = 200, description = "Recorded", body = crate::openapi::schemas::NotifyAccepted),
+        (status = 400, description = "Bad field, or the environment or application does not exist (named, with how to create it)", body = crate::openapi::schemas::CompatError),
+        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "The project does not exist or the key may not write it", body = crate::openapi::schemas::CompatError),
+    ),
+    security(("webhook_signature" = [])))]
 pub async fn notify(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
     answer(
         async {
@@ -223,23 +236,46 @@ pub async fn notify(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct GitTracking {
+#[schema(as = EnvtrackerGitTracking)]
+pub(crate) struct GitTracking {
     branch: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LegacyNotify {
+#[schema(as = EnvtrackerLegacyNotify)]
+pub(crate) struct LegacyNotify {
+    /// The pipeline or run number (number or string).
+    #[schema(value_type = Option<String>)]
     pipeline: Option<serde_json::Value>,
     status: Option<String>,
     git_tracking: Option<GitTracking>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     deploy_date: Option<Timestamp>,
 }
 
 /// `PUT /v1/company/{companyCode}/project/{projectCode}/applications/{appCode}/env/{envCode}`:
 /// deprecated, answers like notify with `Deprecation` and a `Link` to the successor.
+#[utoipa::path(put,
+    path = "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}",
+    tag = "envtracker",
+    params(
+        ("company" = String, Path, description = "The workspace code (must be the signing key's)"),
+        ("project" = String, Path, description = "The project slug"),
+        ("application" = String, Path, description = "The application code"),
+        ("environment" = String, Path, description = "The environment code"),
+    ),
+    request_body = LegacyNotify,
+    responses(
+        (status = 200, description = "Recorded; with `Deprecation: true` and `Link: </webhook/notify>; rel=\"successor-version\"`", body = crate::openapi::schemas::NotifyAccepted),
+        (status = 400, description = "Bad field, or the environment or application does not exist", body = crate::openapi::schemas::CompatError),
+        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "Another workspace's company, or an unknown project", body = crate::openapi::schemas::CompatError),
+    ),
+    security(("webhook_signature" = [])))]
+#[deprecated = "use PUT /webhook/notify"]
 pub async fn legacy_notify(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -284,9 +320,10 @@ pub async fn legacy_notify(
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct NewEnvironment {
+#[schema(as = EnvtrackerNewEnvironment)]
+pub(crate) struct NewEnvironment {
     name: String,
     code: String,
     team_code: String,
@@ -300,6 +337,15 @@ struct NewEnvironment {
 }
 
 /// `PUT /webhook/create-environment`.
+#[utoipa::path(put, path = "/webhook/create-environment", tag = "envtracker",
+    request_body = NewEnvironment,
+    responses(
+        (status = 200, description = "Created", body = crate::openapi::schemas::EnvironmentCreated),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::CompatError),
+        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "The project or team does not exist, the environment code exists, or the workspace's environment limit is reached", body = crate::openapi::schemas::CompatError),
+    ),
+    security(("webhook_signature" = [])))]
 pub async fn create_environment(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -335,21 +381,32 @@ pub async fn create_environment(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AppEntry {
+#[schema(as = EnvtrackerAppEntry)]
+pub(crate) struct AppEntry {
     repo_code: String,
     envs: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Assign {
+#[schema(as = EnvtrackerAssign)]
+pub(crate) struct Assign {
     project_code: String,
     apps: Vec<AppEntry>,
 }
 
 /// `PUT /webhook/assign-apps`.
+#[utoipa::path(put, path = "/webhook/assign-apps", tag = "envtracker",
+    request_body = Assign,
+    responses(
+        (status = 200, description = "Assigned, all or nothing; applications are created when missing", body = crate::openapi::schemas::Assigned),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::CompatError),
+        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "The project or an environment does not exist", body = crate::openapi::schemas::CompatError),
+    ),
+    security(("webhook_signature" = [])))]
 pub async fn assign_apps(
     state: Data<HttpState>,
     request: HttpRequest,

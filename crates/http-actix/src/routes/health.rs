@@ -6,11 +6,18 @@ use serde_json::json;
 use crate::HttpState;
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers", body = crate::openapi::schemas::Status)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database answers too.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = crate::openapi::schemas::Status),
+        (status = 503, description = "The database does not answer (the reason is logged)", body = crate::openapi::schemas::Status),
+    ))]
 pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     match state.readiness.check().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),

@@ -58,19 +58,34 @@ impl Text {
 }
 
 /// The body; every field optional here so that a missing one gets Hivel's own message.
-#[derive(Debug, Deserialize)]
-struct Body {
+/// Required by Hivel: `deployment_id`, `event_type`, `status`, `start_time`, `end_time`,
+/// `repo_url`, `environment`. Times are RFC 3339 or Unix epoch milliseconds.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = HivelDeployment)]
+pub(crate) struct Body {
+    /// The idempotency key: the same payload again answers the same record, a different payload
+    /// under the same id answers 409.
+    #[schema(value_type = Option<String>)]
     deployment_id: Option<Text>,
+    /// `deployment`.
     event_type: Option<String>,
+    /// `success`, `failure`, `in_progress`, `cancelled`, …
     status: Option<String>,
+    #[schema(value_type = Option<String>)]
     start_time: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
     end_time: Option<Timestamp>,
     repo_url: Option<String>,
     environment: Option<String>,
     branch: Option<String>,
     commit_hash: Option<String>,
+    /// A pull request number (number or numeric string).
+    #[schema(value_type = Option<u64>)]
     pr_number: Option<Number>,
+    /// Several pull request numbers.
+    #[schema(value_type = Option<Vec<u64>>)]
     pr_numbers: Option<Vec<Number>>,
+    #[schema(value_type = Option<String>)]
     build_number: Option<Text>,
     image: Option<String>,
     logs_url: Option<String>,
@@ -180,6 +195,17 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
 }
 
 /// `POST /api/hooks/v2/deployment`.
+#[utoipa::path(post, path = "/api/hooks/v2/deployment", tag = "hivel",
+    request_body = Body,
+    responses(
+        (status = 200, description = "Stored (the same payload again answers the same)", body = crate::openapi::schemas::HivelAccepted),
+        (status = 400, description = "Validation failed: a missing field named, or `Start time cannot be after end time`", body = crate::openapi::schemas::HivelError),
+        (status = 401, description = "No or unknown token", body = crate::openapi::schemas::HivelError),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::HivelError),
+        (status = 409, description = "The deployment_id was used for a different payload", body = crate::openapi::schemas::HivelError),
+        (status = 413, description = "Body over 1 MiB"),
+    ),
+    security(("hivel_token" = []), ("bearer" = [])))]
 pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
     let principal = match state
         .app

@@ -1,6 +1,8 @@
 //! Every route, registered in one place.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::HttpServiceFactory;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 use shiplog_app::auth::Principal;
 
 use crate::errors::ApiError;
@@ -15,50 +17,49 @@ pub mod native;
 /// What a handler answers.
 pub type Reply = Result<HttpResponse, ApiError>;
 
-/// Registers every route.
-pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(crate::metrics::serve))
-        .route("/api/webhooks/ci", web::post().to(clienwork::ingest))
-        .route("/api/hooks/v2/deployment", web::post().to(hivel::ingest))
-        .route("/webhook/notify", web::put().to(envtracker::notify))
-        .route(
-            "/webhook/create-environment",
-            web::put().to(envtracker::create_environment),
-        )
-        .route(
-            "/webhook/assign-apps",
-            web::put().to(envtracker::assign_apps),
-        )
-        .route(
-            "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}",
-            web::put().to(envtracker::legacy_notify),
-        )
-        .service(
-            web::scope("/api/v1")
-                .route("/workspaces", web::post().to(native::create_workspace))
-                .route(
-                    "/workspaces/{code}/api-keys",
-                    web::post().to(native::create_api_key),
-                )
-                .route(
-                    "/workspaces/{code}/signing-keys",
-                    web::post().to(native::create_signing_key),
-                )
-                .route("/projects", web::post().to(native::create_project))
-                .route("/teams", web::post().to(native::create_team))
-                .route("/deployments", web::get().to(native::list_deployments))
-                .route("/deployments/{id}", web::get().to(native::get_deployment))
-                .route(
-                    "/projects/{slug}/environments",
-                    web::get().to(native::environment_board),
-                )
-                .route(
-                    "/projects/{slug}/references/{key:.+}",
-                    web::get().to(native::get_reference),
-                ),
-        );
+/// Declares the route table once: [`ROUTES`] (what the OpenAPI test compares against) and
+/// [`register`] are generated from the same list, so neither can miss a route.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every route served: HTTP method and actix path pattern, in registration order.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers every route, each behind the panic guard.
+        #[allow(deprecated)]
+        pub fn register(cfg: &mut web::ServiceConfig) {
+            $( cfg.service(guarded($path, web::$method().to($handler))); )*
+        }
+    };
+}
+
+routes! {
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/metrics" => crate::metrics::serve,
+    get "/api/v1/openapi.json" => crate::openapi::serve,
+    post "/api/webhooks/ci" => clienwork::ingest,
+    post "/api/hooks/v2/deployment" => hivel::ingest,
+    put "/webhook/notify" => envtracker::notify,
+    put "/webhook/create-environment" => envtracker::create_environment,
+    put "/webhook/assign-apps" => envtracker::assign_apps,
+    put "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}"
+        => envtracker::legacy_notify,
+    post "/api/v1/workspaces" => native::create_workspace,
+    post "/api/v1/workspaces/{code}/api-keys" => native::create_api_key,
+    post "/api/v1/workspaces/{code}/signing-keys" => native::create_signing_key,
+    post "/api/v1/projects" => native::create_project,
+    post "/api/v1/teams" => native::create_team,
+    get "/api/v1/deployments" => native::list_deployments,
+    get "/api/v1/deployments/{id}" => native::get_deployment,
+    get "/api/v1/projects/{slug}/environments" => native::environment_board,
+    get "/api/v1/projects/{slug}/references/{key:.+}" => native::get_reference,
+}
+
+/// One resource with its route, wrapped in [`crate::logging::catch_panics`].
+fn guarded(path: &str, route: Route) -> impl HttpServiceFactory + 'static {
+    web::resource(path)
+        .wrap(from_fn(crate::logging::catch_panics))
+        .route(route)
 }
 
 /// The caller, from whichever header carries its API key.
@@ -78,4 +79,55 @@ pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Ap
         code: "invalid_body",
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::test::{TestRequest, call_service, init_service, read_body_json};
+
+    use super::*;
+    use crate::logging::{REQUEST_ID, request_span};
+
+    async fn boom(path: web::Path<u32>) -> HttpResponse {
+        let values: Vec<u32> = Vec::new();
+        match values.get(usize::try_from(*path).unwrap_or(usize::MAX)) {
+            Some(v) => HttpResponse::Ok().body(v.to_string()),
+            None => panic!("nothing at index {}", *path),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_becomes_a_logged_500_naming_the_request_id() {
+        let service = init_service(
+            actix_web::App::new()
+                .wrap(from_fn(request_span))
+                .service(guarded("/boom/{n}", web::get().to(boom)))
+                .service(guarded(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                )),
+        )
+        .await;
+        let response = call_service(&service, TestRequest::get().uri("/boom/3").to_request()).await;
+        assert_eq!(response.status().as_u16(), 500);
+        let id = response
+            .headers()
+            .get(REQUEST_ID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: serde_json::Value = read_body_json(response).await;
+        assert_eq!(body["error"]["code"], "internal_error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&id), "{message}");
+        assert!(
+            !message.contains("nothing at index"),
+            "the panic stays in the logs: {message}"
+        );
+        // The worker survived and serves the next request.
+        let response = call_service(&service, TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
 }

@@ -21,15 +21,27 @@ fn field<T, E: std::fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T,
     parsed.map_err(|e| ApiError::field(name, e))
 }
 
-#[derive(Deserialize)]
-struct WorkspaceBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewWorkspace)]
+pub(crate) struct WorkspaceBody {
+    /// Lowercase letters, digits and `-`; also the Envtracker `companyCode`.
     code: String,
     #[serde(default)]
     name: String,
+    /// How many environments the workspace may hold (none: no limit).
     environment_limit: Option<u32>,
 }
 
 /// `POST /api/v1/workspaces` (master key) → `{id, code, name}`.
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "admin",
+    request_body = WorkspaceBody,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::schemas::Workspace),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Not the master key", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_workspace(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
     let master = state
         .app
@@ -54,11 +66,14 @@ pub async fn create_workspace(state: Data<HttpState>, request: HttpRequest, byte
     })))
 }
 
-#[derive(Deserialize)]
-struct ApiKeyBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewKey)]
+pub(crate) struct ApiKeyBody {
     #[serde(default)]
     name: String,
+    /// `admin`, `ingest` or `read`.
     role: String,
+    /// Limit the key to this project (slug).
     project: Option<String>,
 }
 
@@ -84,6 +99,17 @@ fn key_request(code: &str, bytes: &[u8]) -> Result<(WorkspaceCode, CreateApiKey)
 
 /// `POST /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace)
 /// → `{id, key, …}`. The key is shown this once.
+#[utoipa::path(post, path = "/api/v1/workspaces/{code}/api-keys", tag = "admin",
+    params(("code" = String, Path, description = "The workspace code")),
+    request_body = ApiKeyBody,
+    responses(
+        (status = 201, description = "Created; the key is shown this once", body = crate::openapi::schemas::IssuedApiKey),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace or project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_api_key(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -112,6 +138,17 @@ pub async fn create_api_key(
 
 /// `POST /api/v1/workspaces/{code}/signing-keys` (master key, or an admin key of the workspace)
 /// → `{key_id, secret, …}` for the signed Envtracker-style endpoints. The secret is shown once.
+#[utoipa::path(post, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
+    params(("code" = String, Path, description = "The workspace code")),
+    request_body = ApiKeyBody,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = crate::openapi::schemas::IssuedSigningKey),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace or project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_signing_key(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -138,14 +175,25 @@ pub async fn create_signing_key(
     })))
 }
 
-#[derive(Deserialize)]
-struct ProjectBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewProject)]
+pub(crate) struct ProjectBody {
     slug: String,
     #[serde(default)]
     name: String,
 }
 
 /// `POST /api/v1/projects` → `{id, slug, name}`.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "admin",
+    request_body = ProjectBody,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::schemas::Project),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The slug is taken", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_project(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
     let principal = caller(&state, &request).await?;
     let parsed: ProjectBody = body(&bytes)?;
@@ -158,14 +206,25 @@ pub async fn create_project(state: Data<HttpState>, request: HttpRequest, bytes:
         .json(json!({"id": project.id, "slug": project.slug, "name": project.name})))
 }
 
-#[derive(Deserialize)]
-struct TeamBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewTeam)]
+pub(crate) struct TeamBody {
     code: String,
     #[serde(default)]
     name: String,
 }
 
 /// `POST /api/v1/teams` → `{id, code, name}`.
+#[utoipa::path(post, path = "/api/v1/teams", tag = "admin",
+    request_body = TeamBody,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::schemas::Team),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_team(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
     let principal = caller(&state, &request).await?;
     let parsed: TeamBody = body(&bytes)?;
@@ -178,15 +237,25 @@ pub async fn create_team(state: Data<HttpState>, request: HttpRequest, bytes: By
 }
 
 /// Query of `GET /api/v1/deployments`; every value arrives as text and is parsed here.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeploymentFilters {
+    /// Only this project (slug).
     project: Option<String>,
+    /// Only this environment (code).
     environment: Option<String>,
+    /// Only this application (code).
     application: Option<String>,
+    /// Only this status: `pending`, `running`, `success`, `failed`, `cancelled`, `unknown`.
     status: Option<String>,
+    /// Deployed at or after this time (RFC 3339 or Unix seconds/milliseconds).
     since: Option<String>,
+    /// Deployed before this time.
     until: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -232,6 +301,16 @@ impl DeploymentFilters {
 }
 
 /// `GET /api/v1/deployments` → `{items, next_cursor}`, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "read",
+    params(DeploymentFilters),
+    responses(
+        (status = 200, description = "A page, newest first", body = crate::openapi::schemas::DeploymentPage),
+        (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_deployments(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -247,6 +326,15 @@ pub async fn list_deployments(
 }
 
 /// `GET /api/v1/deployments/{id}`.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "read",
+    params(("id" = String, Path, description = "The deployment id")),
+    responses(
+        (status = 200, description = "The deployment", body = crate::openapi::schemas::Deployment),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such deployment visible to this key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get_deployment(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -260,6 +348,18 @@ pub async fn get_deployment(
 /// `GET /api/v1/projects/{slug}/references/{key}`: the change request's status (`open`, or
 /// `deployed` with where and when) and the deployments that carried it. Keys are written as
 /// sent in commit messages, with `#` percent-encoded (`PR-123`, `%2371`, `org/repo%235`).
+#[utoipa::path(get, path = "/api/v1/projects/{slug}/references/{key}", tag = "read",
+    params(
+        ("slug" = String, Path, description = "The project slug"),
+        ("key" = String, Path, description = "The reference, `#` percent-encoded"),
+    ),
+    responses(
+        (status = 200, description = "The reference", body = crate::openapi::schemas::ReferenceView),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project or reference", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get_reference(
     state: Data<HttpState>,
     request: HttpRequest,
@@ -275,6 +375,15 @@ pub async fn get_reference(
 /// `GET /api/v1/projects/{slug}/environments`: the environments board. Each environment in
 /// position order with every application assigned or deployed to it, its current version (the
 /// last successful deployment) and whether a newer deployment is pending or running.
+#[utoipa::path(get, path = "/api/v1/projects/{slug}/environments", tag = "read",
+    params(("slug" = String, Path, description = "The project slug")),
+    responses(
+        (status = 200, description = "The board", body = crate::openapi::schemas::Board),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn environment_board(
     state: Data<HttpState>,
     request: HttpRequest,
