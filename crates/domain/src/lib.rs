@@ -13,6 +13,7 @@
 //! - [`lifecycle`]: how out-of-order and repeated observations settle a deployment's status.
 //! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
 //! - [`key`]: API-key format and hashing.
+//! - [`dora`]: the four DORA metrics over plain deployment records.
 //!
 //! ## What this crate must never do
 //! It performs no I/O, spawns nothing, reads no clock and no randomness, and is not async.
@@ -27,6 +28,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod dora;
 pub mod environment;
 pub mod event;
 pub mod ids;

@@ -1,0 +1,785 @@
+//! The four DORA metrics, as pure functions over plain deployment records.
+//!
+//! A [`History`] is built from finished production deployments (successes and failures; every
+//! other status is left out by the caller or ignored here) and answers a [`Report`] for any
+//! [`Window`], or a series of them. The rules, all decided here and written out in
+//! `docs/dora.md`:
+//!
+//! - **Deployment frequency**: successful deployments finished in the window per day, and the
+//!   median over the window's weeks (7-day periods from its start; a window shorter than a week is
+//!   one period, a trailing partial week is left out) of the number of distinct UTC days with a
+//!   successful deployment. Band by deployments per day: elite ≥ 1, high ≥ 1/7, medium ≥ 1/30,
+//!   else low.
+//! - **Lead time for changes**: for each successful deployment in the window, its finish minus the
+//!   earliest known time of its commit (commit timestamp when sent, else the first pipeline event
+//!   seen for the commit). Only the deployed commit counts, so a first deployment is never charged
+//!   with history shiplog never saw. Excluded and counted: no commit, commit time unknown, commit
+//!   time after the finish (clock skew). Median and p90 (nearest rank). Band by median: elite
+//!   < 1 hour, high < 1 day, medium < 1 week, else low.
+//! - **Change failure rate**: failed ÷ (successful + failed) deployments finished in the window.
+//!   Band: elite ≤ 5 %, high ≤ 10 %, medium ≤ 15 %, else low.
+//! - **Failed deployment recovery time**: per application and environment, a run of consecutive
+//!   failures is one incident, from its first failure to the next success there. An incident
+//!   belongs to the window its first failure is in, wherever its recovery falls; one not yet
+//!   recovered is excluded and counted. Median. Band: elite < 1 hour, high < 1 day, medium
+//!   < 1 week, else low.
+//!
+//! Records are deduplicated by id, so duplicate deliveries never count twice, and every result
+//! is independent of the order records are given in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::timestamp::Timestamp;
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
+const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+const MICROS_PER_WEEK: i64 = 7 * MICROS_PER_DAY;
+
+/// How a finished deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It failed.
+    Failed,
+    /// It succeeded.
+    Succeeded,
+}
+
+/// One finished deployment, as the metrics need it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeploymentRecord {
+    /// Its id: records with the same id are one deployment.
+    pub id: String,
+    /// Its application (any stable identifier).
+    pub application: String,
+    /// Its environment (any stable identifier).
+    pub environment: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When it finished.
+    pub finished_at: Timestamp,
+    /// Whether it names a commit.
+    pub has_commit: bool,
+    /// The commit's earliest known time, when it has one and it is known.
+    pub commit_time: Option<Timestamp>,
+}
+
+/// A half-open time range `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Its start (included).
+    pub from: Timestamp,
+    /// Its end (excluded).
+    pub to: Timestamp,
+}
+
+impl Window {
+    /// A window; `None` unless `from < to`.
+    pub fn new(from: Timestamp, to: Timestamp) -> Option<Self> {
+        (from < to).then_some(Self { from, to })
+    }
+
+    fn micros(self) -> i64 {
+        self.to.unix_micros() - self.from.unix_micros()
+    }
+}
+
+/// The DORA performance band of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    /// Elite performers.
+    Elite,
+    /// High performers.
+    High,
+    /// Medium performers.
+    Medium,
+    /// Low performers.
+    Low,
+}
+
+/// Deployment frequency in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Frequency {
+    /// Successful deployments per day.
+    pub per_day: f64,
+    /// The median number of distinct deploy days per week.
+    pub median_deploy_days_per_week: f64,
+    /// Successful deployments counted.
+    pub samples: u64,
+    /// Always 0: every successful deployment counts.
+    pub excluded: u64,
+    /// The band of `per_day`.
+    pub band: Band,
+}
+
+/// Why a successful deployment gave no lead time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeadTimeExclusions {
+    /// It names no commit.
+    pub no_commit: u64,
+    /// Its commit's time is unknown.
+    pub unknown_commit_time: u64,
+    /// Its commit's time is after its finish (clock skew).
+    pub commit_after_deployment: u64,
+}
+
+/// Lead time for changes in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeadTime {
+    /// The median, in seconds; `None` without samples.
+    pub median_seconds: Option<f64>,
+    /// The 90th percentile (nearest rank), in seconds; `None` without samples.
+    pub p90_seconds: Option<f64>,
+    /// Deployments measured.
+    pub samples: u64,
+    /// Successful deployments that could not be measured.
+    pub excluded: u64,
+    /// Why they could not.
+    pub exclusions: LeadTimeExclusions,
+    /// The band of the median; `None` without samples.
+    pub band: Option<Band>,
+}
+
+/// Change failure rate in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureRate {
+    /// failed ÷ (successful + failed), from 0 to 1; `None` without deployments.
+    pub value: Option<f64>,
+    /// Failed deployments.
+    pub failed: u64,
+    /// Successful deployments.
+    pub succeeded: u64,
+    /// failed + succeeded.
+    pub samples: u64,
+    /// Always 0: other statuses are not deployments that finished.
+    pub excluded: u64,
+    /// The band; `None` without deployments.
+    pub band: Option<Band>,
+}
+
+/// Failed deployment recovery time in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recovery {
+    /// The median, in seconds; `None` without recovered incidents.
+    pub median_seconds: Option<f64>,
+    /// Recovered incidents measured.
+    pub samples: u64,
+    /// Incidents not recovered yet.
+    pub excluded: u64,
+    /// The band of the median; `None` without samples.
+    pub band: Option<Band>,
+}
+
+/// The four metrics for one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The window.
+    pub window: Window,
+    /// Deployment frequency.
+    pub deployment_frequency: Frequency,
+    /// Lead time for changes.
+    pub lead_time: LeadTime,
+    /// Change failure rate.
+    pub change_failure_rate: FailureRate,
+    /// Failed deployment recovery time.
+    pub recovery_time: Recovery,
+}
+
+/// Buckets of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// One bucket per day from the window's start.
+    Day,
+    /// One bucket per 7 days from the window's start.
+    Week,
+}
+
+/// One deployment, deduplicated and in time order.
+#[derive(Debug, Clone)]
+struct Entry {
+    at: i64,
+    outcome: Outcome,
+    lead: Lead,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Lead {
+    Micros(i64),
+    NoCommit,
+    UnknownCommitTime,
+    CommitAfterDeployment,
+}
+
+/// One incident: a run of failures at one place, and the success that ended it, if any.
+#[derive(Debug, Clone, Copy)]
+struct Incident {
+    start: i64,
+    recovered_after: Option<i64>,
+}
+
+/// Deployments prepared for answering reports over any window.
+#[derive(Debug, Clone)]
+pub struct History {
+    entries: Vec<Entry>,
+    incidents: Vec<Incident>,
+}
+
+impl History {
+    /// Prepares records: deduplicates them by id (of several records with one id, the greatest
+    /// by finish time, outcome, then content is kept, so the choice does not depend on order),
+    /// sorts them, and finds each place's incidents.
+    pub fn new(records: impl IntoIterator<Item = DeploymentRecord>) -> Self {
+        let mut by_id: HashMap<String, DeploymentRecord> = HashMap::new();
+        for record in records {
+            match by_id.get(&record.id) {
+                Some(kept) if rank(kept) >= rank(&record) => {}
+                _ => {
+                    by_id.insert(record.id.clone(), record);
+                }
+            }
+        }
+        let mut records: Vec<DeploymentRecord> = by_id.into_values().collect();
+        records.sort_by(|a, b| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
+
+        let mut places: BTreeMap<(&str, &str), Vec<&DeploymentRecord>> = BTreeMap::new();
+        for record in &records {
+            places
+                .entry((record.application.as_str(), record.environment.as_str()))
+                .or_default()
+                .push(record);
+        }
+        let mut incidents = Vec::new();
+        for timeline in places.values() {
+            let mut open: Option<i64> = None;
+            for record in timeline {
+                let at = record.finished_at.unix_micros();
+                match (record.outcome, open) {
+                    (Outcome::Failed, None) => open = Some(at),
+                    (Outcome::Failed, Some(_)) => {}
+                    (Outcome::Succeeded, Some(start)) => {
+                        incidents.push(Incident {
+                            start,
+                            recovered_after: Some(at - start),
+                        });
+                        open = None;
+                    }
+                    (Outcome::Succeeded, None) => {}
+                }
+            }
+            if let Some(start) = open {
+                incidents.push(Incident {
+                    start,
+                    recovered_after: None,
+                });
+            }
+        }
+        incidents.sort_by_key(|i| (i.start, i.recovered_after));
+
+        let entries = records
+            .iter()
+            .map(|record| {
+                let at = record.finished_at.unix_micros();
+                let lead = match (record.has_commit, record.commit_time) {
+                    (false, _) => Lead::NoCommit,
+                    (true, None) => Lead::UnknownCommitTime,
+                    (true, Some(commit)) if commit.unix_micros() > at => {
+                        Lead::CommitAfterDeployment
+                    }
+                    (true, Some(commit)) => Lead::Micros(at - commit.unix_micros()),
+                };
+                Entry {
+                    at,
+                    outcome: record.outcome,
+                    lead,
+                }
+            })
+            .collect();
+        Self { entries, incidents }
+    }
+
+    /// How many distinct deployments it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The four metrics for one window.
+    pub fn report(&self, window: Window) -> Report {
+        let from = window.from.unix_micros();
+        let to = window.to.unix_micros();
+        let start = self.entries.partition_point(|e| e.at < from);
+        let end = self.entries.partition_point(|e| e.at < to);
+        let in_window = self.entries.get(start..end).unwrap_or_default();
+
+        let mut succeeded = 0u64;
+        let mut failed = 0u64;
+        let mut leads = Vec::new();
+        let mut exclusions = LeadTimeExclusions::default();
+        for entry in in_window {
+            match entry.outcome {
+                Outcome::Failed => failed += 1,
+                Outcome::Succeeded => {
+                    succeeded += 1;
+                    match entry.lead {
+                        Lead::Micros(micros) => leads.push(micros),
+                        Lead::NoCommit => exclusions.no_commit += 1,
+                        Lead::UnknownCommitTime => exclusions.unknown_commit_time += 1,
+                        Lead::CommitAfterDeployment => exclusions.commit_after_deployment += 1,
+                    }
+                }
+            }
+        }
+
+        let frequency = frequency(in_window, window, succeeded);
+
+        leads.sort_unstable();
+        let lead_median = median(&leads);
+        let lead_time = LeadTime {
+            median_seconds: lead_median.map(seconds),
+            p90_seconds: nearest_rank(&leads, 90).map(seconds),
+            samples: count(leads.len()),
+            excluded: exclusions.no_commit
+                + exclusions.unknown_commit_time
+                + exclusions.commit_after_deployment,
+            exclusions,
+            band: lead_median.map(duration_band),
+        };
+
+        let samples = succeeded + failed;
+        let rate = (samples > 0).then(|| ratio(failed, samples));
+        let change_failure_rate = FailureRate {
+            value: rate,
+            failed,
+            succeeded,
+            samples,
+            excluded: 0,
+            band: rate.map(|r| {
+                if r <= 0.05 {
+                    Band::Elite
+                } else if r <= 0.10 {
+                    Band::High
+                } else if r <= 0.15 {
+                    Band::Medium
+                } else {
+                    Band::Low
+                }
+            }),
+        };
+
+        let first = self.incidents.partition_point(|i| i.start < from);
+        let last = self.incidents.partition_point(|i| i.start < to);
+        let mut recoveries = Vec::new();
+        let mut unrecovered = 0u64;
+        for incident in self.incidents.get(first..last).unwrap_or_default() {
+            match incident.recovered_after {
+                Some(micros) => recoveries.push(micros),
+                None => unrecovered += 1,
+            }
+        }
+        recoveries.sort_unstable();
+        let recovery_median = median(&recoveries);
+        let recovery_time = Recovery {
+            median_seconds: recovery_median.map(seconds),
+            samples: count(recoveries.len()),
+            excluded: unrecovered,
+            band: recovery_median.map(duration_band),
+        };
+
+        Report {
+            window,
+            deployment_frequency: frequency,
+            lead_time,
+            change_failure_rate,
+            recovery_time,
+        }
+    }
+
+    /// One report per day or week of the window, from its start; the last bucket ends at the
+    /// window's end.
+    pub fn series(&self, window: Window, interval: Interval) -> Vec<Report> {
+        let step = match interval {
+            Interval::Day => MICROS_PER_DAY,
+            Interval::Week => MICROS_PER_WEEK,
+        };
+        let mut reports = Vec::new();
+        let mut from = window.from.unix_micros();
+        let to = window.to.unix_micros();
+        while from < to {
+            let end = from.saturating_add(step).min(to);
+            if let (Ok(a), Ok(b)) = (
+                Timestamp::from_unix_micros(from),
+                Timestamp::from_unix_micros(end),
+            ) && let Some(bucket) = Window::new(a, b)
+            {
+                reports.push(self.report(bucket));
+            }
+            from = end;
+        }
+        reports
+    }
+}
+
+/// Orders duplicates of one id so the kept one does not depend on arrival order.
+fn rank(record: &DeploymentRecord) -> (Timestamp, Outcome, bool, Option<Timestamp>, &str, &str) {
+    (
+        record.finished_at,
+        record.outcome,
+        record.has_commit,
+        record.commit_time,
+        record.application.as_str(),
+        record.environment.as_str(),
+    )
+}
+
+fn frequency(in_window: &[Entry], window: Window, succeeded: u64) -> Frequency {
+    let days = window.micros() as f64 / MICROS_PER_DAY as f64;
+    let per_day = if days > 0.0 {
+        succeeded as f64 / days
+    } else {
+        0.0
+    };
+    let from = window.from.unix_micros();
+    // Whole weeks from the window's start; a window under a week is one period.
+    let weeks = (window.micros() / MICROS_PER_WEEK).max(1);
+    let mut deploy_days: Vec<Vec<i64>> = vec![Vec::new(); usize::try_from(weeks).unwrap_or(1)];
+    for entry in in_window.iter().filter(|e| e.outcome == Outcome::Succeeded) {
+        let week = (entry.at - from) / MICROS_PER_WEEK;
+        if let Some(days) = usize::try_from(week)
+            .ok()
+            .and_then(|w| deploy_days.get_mut(w))
+        {
+            let day = entry.at.div_euclid(MICROS_PER_DAY);
+            if !days.contains(&day) {
+                days.push(day);
+            }
+        }
+    }
+    let mut per_week: Vec<i64> = deploy_days.iter().map(|d| count_i64(d.len())).collect();
+    per_week.sort_unstable();
+    let median_days = median_f64(&per_week);
+    let band = if per_day >= 1.0 {
+        Band::Elite
+    } else if per_day >= 1.0 / 7.0 {
+        Band::High
+    } else if per_day >= 1.0 / 30.0 {
+        Band::Medium
+    } else {
+        Band::Low
+    };
+    Frequency {
+        per_day,
+        median_deploy_days_per_week: median_days,
+        samples: succeeded,
+        excluded: 0,
+        band,
+    }
+}
+
+/// The two middle values of sorted values (the same one twice when their number is odd).
+fn middle(sorted: &[i64]) -> Option<(i64, i64)> {
+    let n = sorted.len();
+    let upper = *sorted.get(n / 2)?;
+    let lower = if n.is_multiple_of(2) {
+        *sorted.get(n / 2 - 1)?
+    } else {
+        upper
+    };
+    Some((lower, upper))
+}
+
+/// The median of sorted values: the middle one, or the mean of the two middle ones.
+fn median(sorted: &[i64]) -> Option<i64> {
+    middle(sorted).map(|(lower, upper)| lower + (upper - lower) / 2)
+}
+
+/// The median as a fraction, 0 for no values.
+fn median_f64(sorted: &[i64]) -> f64 {
+    middle(sorted).map_or(0.0, |(lower, upper)| (lower + upper) as f64 / 2.0)
+}
+
+/// The p-th percentile by nearest rank: the smallest value with at least p % at or below it.
+fn nearest_rank(sorted: &[i64], percent: usize) -> Option<i64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = (percent * n).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+fn duration_band(micros: i64) -> Band {
+    if micros < MICROS_PER_HOUR {
+        Band::Elite
+    } else if micros < MICROS_PER_DAY {
+        Band::High
+    } else if micros < MICROS_PER_WEEK {
+        Band::Medium
+    } else {
+        Band::Low
+    }
+}
+
+fn seconds(micros: i64) -> f64 {
+    micros as f64 / MICROS_PER_SECOND as f64
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    part as f64 / whole as f64
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn count_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn deploy(
+        id: &str,
+        place: (&str, &str),
+        outcome: Outcome,
+        finished: &str,
+        commit: Option<&str>,
+    ) -> DeploymentRecord {
+        DeploymentRecord {
+            id: id.into(),
+            application: place.0.into(),
+            environment: place.1.into(),
+            outcome,
+            finished_at: at(finished),
+            has_commit: commit.is_some(),
+            commit_time: commit.map(at),
+        }
+    }
+
+    const API: (&str, &str) = ("api", "prod-eu");
+    const WEB: (&str, &str) = ("web", "prod-us");
+    use Outcome::{Failed, Succeeded};
+
+    /// Two production environments, two weeks, every edge case once.
+    fn fixture() -> Vec<DeploymentRecord> {
+        vec![
+            // Before the window: starts an incident that web recovers from on 03-03.
+            deploy("d0", WEB, Failed, "2025-02-28T23:00:00Z", None),
+            deploy(
+                "d1",
+                API,
+                Succeeded,
+                "2025-03-01T10:00:00Z",
+                Some("2025-03-01T09:30:00Z"),
+            ),
+            deploy(
+                "d2",
+                API,
+                Failed,
+                "2025-03-02T12:00:00Z",
+                Some("2025-03-02T11:00:00Z"),
+            ),
+            deploy(
+                "d3",
+                API,
+                Failed,
+                "2025-03-02T13:00:00Z",
+                Some("2025-03-02T11:00:00Z"),
+            ),
+            deploy(
+                "d4",
+                API,
+                Succeeded,
+                "2025-03-02T14:00:00Z",
+                Some("2025-03-02T12:00:00Z"),
+            ),
+            // No commit.
+            deploy("d5", API, Succeeded, "2025-03-09T10:00:00Z", None),
+            // Commit one minute after the deployment finished: clock skew.
+            deploy(
+                "d6",
+                WEB,
+                Succeeded,
+                "2025-03-03T08:00:00Z",
+                Some("2025-03-03T08:01:00Z"),
+            ),
+            deploy("d7", WEB, Failed, "2025-03-10T09:00:00Z", None),
+            deploy(
+                "d8",
+                WEB,
+                Succeeded,
+                "2025-03-11T09:30:00Z",
+                Some("2025-03-10T09:30:00Z"),
+            ),
+            // Not recovered yet.
+            deploy("d9", WEB, Failed, "2025-03-14T23:00:00Z", None),
+            // Fails inside the window, recovers after it.
+            deploy("d10", API, Failed, "2025-03-14T22:00:00Z", None),
+            deploy("d11", API, Succeeded, "2025-03-15T01:00:00Z", None),
+        ]
+    }
+
+    fn window() -> Window {
+        Window::new(at("2025-03-01T00:00:00Z"), at("2025-03-15T00:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn the_fixture_gives_the_numbers_worked_out_by_hand() {
+        let report = History::new(fixture()).report(window());
+        // In [03-01, 03-15): successes d1 d4 d5 d6 d8 = 5; failures d2 d3 d7 d9 d10 = 5.
+        // Frequency: 5 / 14 days = 0.357/day, >= 1/7 -> high.
+        // Deploy days: week 1 (03-01..03-07) 03-01, 03-02, 03-03 = 3; week 2 03-09, 03-11 = 2;
+        // median of [2, 3] = 2.5.
+        let f = &report.deployment_frequency;
+        assert_eq!(f.samples, 5);
+        assert!((f.per_day - 5.0 / 14.0).abs() < 1e-12, "{}", f.per_day);
+        assert_eq!(f.median_deploy_days_per_week, 2.5);
+        assert_eq!(f.band, Band::High);
+        // Lead time: d1 30 min, d4 2 h, d8 24 h; d5 has no commit, d6's commit is after it.
+        // Sorted [1800, 7200, 86400] s: median 7200 (high: under a day), p90 rank ceil(2.7) = 3.
+        let l = &report.lead_time;
+        assert_eq!(l.samples, 3);
+        assert_eq!(l.median_seconds, Some(7200.0));
+        assert_eq!(l.p90_seconds, Some(86400.0));
+        assert_eq!(l.excluded, 2);
+        assert_eq!(l.exclusions.no_commit, 1);
+        assert_eq!(l.exclusions.commit_after_deployment, 1);
+        assert_eq!(l.band, Some(Band::High));
+        // Failure rate: 5 / 10 = 0.5 -> low.
+        let c = &report.change_failure_rate;
+        assert_eq!((c.failed, c.succeeded, c.samples), (5, 5, 10));
+        assert_eq!(c.value, Some(0.5));
+        assert_eq!(c.band, Some(Band::Low));
+        // Recovery: incidents starting in the window: api d2 -> d4 = 2 h (d3 is the same
+        // incident), api d10 -> d11 = 3 h (recovered after the window), web d7 -> d8 = 24.5 h;
+        // web d9 is not recovered (excluded); web d0 started before the window (not counted).
+        // Sorted [7200, 10800, 88200]: median 10800 s -> high.
+        let r = &report.recovery_time;
+        assert_eq!(r.samples, 3);
+        assert_eq!(r.excluded, 1);
+        assert_eq!(r.median_seconds, Some(10800.0));
+        assert_eq!(r.band, Some(Band::High));
+    }
+
+    #[test]
+    fn an_empty_window_measures_nothing_and_says_so() {
+        let report = History::new(fixture())
+            .report(Window::new(at("2024-01-01T00:00:00Z"), at("2024-01-31T00:00:00Z")).unwrap());
+        assert_eq!(report.deployment_frequency.samples, 0);
+        assert_eq!(report.deployment_frequency.per_day, 0.0);
+        assert_eq!(report.deployment_frequency.median_deploy_days_per_week, 0.0);
+        assert_eq!(report.deployment_frequency.band, Band::Low);
+        assert_eq!(report.lead_time.median_seconds, None);
+        assert_eq!(report.lead_time.band, None);
+        assert_eq!(report.change_failure_rate.value, None);
+        assert_eq!(report.change_failure_rate.band, None);
+        assert_eq!(report.recovery_time.median_seconds, None);
+        assert!(Window::new(at("2024-01-02T00:00:00Z"), at("2024-01-01T00:00:00Z")).is_none());
+    }
+
+    #[test]
+    fn a_re_run_recorded_as_one_deployment_counts_once() {
+        let mut records = fixture();
+        // The same deployment id reported again (a retry of the notification).
+        records.push(records[4].clone());
+        records.push(records[4].clone());
+        assert_eq!(History::new(records.clone()).len(), fixture().len());
+        assert_eq!(
+            History::new(records).report(window()),
+            History::new(fixture()).report(window())
+        );
+    }
+
+    #[test]
+    fn bands_follow_the_documented_thresholds() {
+        assert_eq!(duration_band(MICROS_PER_HOUR - 1), Band::Elite);
+        assert_eq!(duration_band(MICROS_PER_HOUR), Band::High);
+        assert_eq!(duration_band(MICROS_PER_DAY), Band::Medium);
+        assert_eq!(duration_band(MICROS_PER_WEEK), Band::Low);
+        let rate = |failed: usize, ok: usize| {
+            let mut records = Vec::new();
+            for n in 0..failed + ok {
+                let outcome = if n < failed { Failed } else { Succeeded };
+                let mut r = deploy(&n.to_string(), API, outcome, "2025-03-05T00:00:00Z", None);
+                r.finished_at = Timestamp::from_unix_micros(
+                    r.finished_at.unix_micros() + i64::try_from(n).unwrap(),
+                )
+                .unwrap();
+                records.push(r);
+            }
+            History::new(records)
+                .report(window())
+                .change_failure_rate
+                .band
+        };
+        assert_eq!(rate(1, 19), Some(Band::Elite), "5 %");
+        assert_eq!(rate(1, 9), Some(Band::High), "10 %");
+        assert_eq!(rate(3, 17), Some(Band::Medium), "15 %");
+        assert_eq!(rate(4, 16), Some(Band::Low), "20 %");
+    }
+
+    #[test]
+    fn daily_series_buckets_add_up_to_the_window() {
+        let history = History::new(fixture());
+        let days = history.series(window(), Interval::Day);
+        assert_eq!(days.len(), 14);
+        let total: u64 = days.iter().map(|d| d.deployment_frequency.samples).sum();
+        assert_eq!(total, 5);
+        let failed: u64 = days.iter().map(|d| d.change_failure_rate.failed).sum();
+        assert_eq!(failed, 5);
+        assert_eq!(days[1].change_failure_rate.failed, 2, "03-02: d2 and d3");
+        let weeks = history.series(window(), Interval::Week);
+        assert_eq!(weeks.len(), 2);
+        assert_eq!(weeks[0].deployment_frequency.samples, 3);
+    }
+
+    #[test]
+    fn percentiles_and_medians_by_hand() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[5]), Some(5));
+        assert_eq!(median(&[1, 3]), Some(2));
+        assert_eq!(median(&[1, 2, 10]), Some(2));
+        assert_eq!(median_f64(&[2, 3]), 2.5);
+        assert_eq!(median_f64(&[]), 0.0);
+        let hundred: Vec<i64> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 90), Some(90));
+        assert_eq!(nearest_rank(&[7], 90), Some(7));
+        assert_eq!(nearest_rank(&(1..=10).collect::<Vec<_>>(), 90), Some(9));
+    }
+
+    proptest! {
+        #[test]
+        fn results_ignore_insertion_order_and_duplicate_deliveries(
+            order in Just(fixture()).prop_shuffle(),
+            duplicates in proptest::collection::vec(0usize..12, 0..12),
+        ) {
+            let mut records = order;
+            for index in duplicates {
+                let copy = records[index].clone();
+                records.push(copy);
+            }
+            let expected = History::new(fixture());
+            let got = History::new(records);
+            prop_assert_eq!(got.report(window()), expected.report(window()));
+            prop_assert_eq!(
+                got.series(window(), Interval::Day),
+                expected.series(window(), Interval::Day)
+            );
+        }
+    }
+}
