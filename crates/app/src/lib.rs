@@ -7,6 +7,7 @@
 //! - [`App::create_environment`], [`App::assign_applications`], [`App::environment_board`]
 //!   ([`environments`]);
 //! - [`App::list_deployments`], [`App::get_deployment`], [`App::get_reference`] ([`deployments`]);
+//! - [`App::dora`]: the DORA metrics of a scope and window ([`metrics`]);
 //! - [`App::authenticate`], [`App::authenticate_signed`], [`App::require_own_workspace`] ([`auth`]);
 //! - [`App::ensure_master_key`], [`App::authenticate_master`], [`App::authenticate_admin`],
 //!   [`App::create_workspace`], [`App::create_api_key`], [`App::create_signing_key`],
@@ -36,6 +37,7 @@ pub mod environments;
 pub mod error;
 pub mod ids;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod ports;

@@ -297,6 +297,37 @@ pub trait DeploymentStore: Send + Sync {
         workspace: WorkspaceId,
         query: DeploymentQuery,
     ) -> Result<DeploymentPage, DeploymentStoreError>;
+    /// The finished (successful or failed) deployments the DORA metrics of `query` need: those
+    /// of the scope finished in the window, with their commit's earliest known time, plus per
+    /// application and environment the last finished one before the window and the first
+    /// success after it (so incidents crossing the window's edges are measured right).
+    async fn dora(
+        &self,
+        workspace: WorkspaceId,
+        query: DoraQuery,
+    ) -> Result<DoraData, DeploymentStoreError>;
+}
+
+/// The scope of a DORA query. Without `environment`, every `production` environment counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoraQuery {
+    /// Only this project.
+    pub project: Option<ProjectId>,
+    /// Only this environment (by code) instead of every production environment.
+    pub environment: Option<EnvironmentCode>,
+    /// Only this application (by code).
+    pub application: Option<ApplicationCode>,
+    /// The window.
+    pub window: shiplog_domain::dora::Window,
+}
+
+/// What the store returns for a DORA query.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DoraData {
+    /// The environments that were counted, by code.
+    pub environments: Vec<EnvironmentCode>,
+    /// Their finished deployments (see [`DeploymentStore::dora`]).
+    pub records: Vec<shiplog_domain::dora::DeploymentRecord>,
 }
 
 /// What [`DeploymentStore`] can fail with.

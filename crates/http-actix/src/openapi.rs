@@ -190,6 +190,102 @@ pub mod schemas {
         pub environments: Vec<BoardEnvironment>,
     }
 
+    /// A DORA performance band: `elite`, `high`, `medium` or `low`.
+    #[derive(ToSchema)]
+    pub struct Band(pub String);
+
+    #[derive(ToSchema)]
+    pub struct DoraWindow {
+        pub from: String,
+        pub to: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DoraScope {
+        pub project: Option<String>,
+        pub application: Option<String>,
+        /// The environments counted: the one asked for, else every `production` environment.
+        pub environments: Vec<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DeploymentFrequency {
+        pub per_day: f64,
+        pub median_deploy_days_per_week: f64,
+        pub samples: u64,
+        pub excluded: u64,
+        pub band: Band,
+    }
+
+    #[derive(ToSchema)]
+    pub struct LeadTimeExclusions {
+        pub no_commit: u64,
+        pub unknown_commit_time: u64,
+        pub commit_after_deployment: u64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct LeadTime {
+        pub median_seconds: Option<f64>,
+        pub p90_seconds: Option<f64>,
+        pub samples: u64,
+        pub excluded: u64,
+        pub exclusions: LeadTimeExclusions,
+        pub band: Option<Band>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ChangeFailureRate {
+        /// From 0 to 1; `null` without deployments.
+        pub value: Option<f64>,
+        pub failed: u64,
+        pub succeeded: u64,
+        pub samples: u64,
+        pub excluded: u64,
+        pub band: Option<Band>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct RecoveryTime {
+        pub median_seconds: Option<f64>,
+        pub samples: u64,
+        /// Incidents not recovered yet.
+        pub excluded: u64,
+        pub band: Option<Band>,
+    }
+
+    /// The metrics of one window.
+    #[derive(ToSchema)]
+    pub struct DoraReport {
+        pub window: DoraWindow,
+        pub deployment_frequency: DeploymentFrequency,
+        pub lead_time: LeadTime,
+        pub change_failure_rate: ChangeFailureRate,
+        pub recovery_time: RecoveryTime,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DoraDefinitions {
+        pub deployment_frequency: String,
+        pub lead_time: String,
+        pub change_failure_rate: String,
+        pub recovery_time: String,
+    }
+
+    /// The DORA answer: the window's metrics, what was measured, how, and an optional series.
+    #[derive(ToSchema)]
+    pub struct Dora {
+        pub scope: DoraScope,
+        pub window: DoraWindow,
+        pub deployment_frequency: DeploymentFrequency,
+        pub lead_time: LeadTime,
+        pub change_failure_rate: ChangeFailureRate,
+        pub recovery_time: RecoveryTime,
+        /// Present when `interval` was sent: one report per day or week.
+        pub series: Option<Vec<DoraReport>>,
+        pub definitions: DoraDefinitions,
+    }
+
     /// Clienwork's success body.
     #[derive(ToSchema)]
     pub struct ClienworkAccepted {
@@ -333,6 +429,7 @@ impl Modify for Security {
         native::get_deployment,
         native::environment_board,
         native::get_reference,
+        native::dora,
     ),
     modifiers(&Security),
     tags(
@@ -559,5 +656,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!(properties(&doc, "ReferenceView"), keys(&reference));
+
+        let window = shiplog_domain::dora::Window::new(
+            Timestamp::parse("2025-03-01T00:00:00Z").unwrap(),
+            Timestamp::parse("2025-03-15T00:00:00Z").unwrap(),
+        )
+        .unwrap();
+        let history = shiplog_domain::dora::History::new(Vec::new());
+        let dora = serde_json::to_value(shiplog_app::metrics::DoraView {
+            scope: shiplog_app::metrics::DoraScope {
+                project: None,
+                application: None,
+                environments: vec![],
+            },
+            report: history.report(window),
+            series: Some(history.series(window, shiplog_domain::dora::Interval::Week)),
+            definitions: shiplog_app::metrics::DEFINITIONS,
+        })
+        .unwrap();
+        assert_eq!(properties(&doc, "Dora"), keys(&dora));
+        assert_eq!(properties(&doc, "DoraReport"), keys(&dora["series"][0]));
+        for (schema, field) in [
+            ("DoraScope", "scope"),
+            ("DoraWindow", "window"),
+            ("DeploymentFrequency", "deployment_frequency"),
+            ("LeadTime", "lead_time"),
+            ("ChangeFailureRate", "change_failure_rate"),
+            ("RecoveryTime", "recovery_time"),
+            ("DoraDefinitions", "definitions"),
+        ] {
+            assert_eq!(properties(&doc, schema), keys(&dora[field]), "{schema}");
+        }
     }
 }

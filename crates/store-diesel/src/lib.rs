@@ -38,10 +38,10 @@ use shiplog_app::model::{
 };
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
-    DeploymentStore, DeploymentStoreError, EnvironmentStore, EnvironmentStoreError, KeyStore,
-    KeyStoreError, PipelineEventStore, PipelineEventStoreError, ProjectStore, ProjectStoreError,
-    ReferenceStore, ReferenceStoreError, TeamStore, TeamStoreError, WorkspaceStore,
-    WorkspaceStoreError,
+    DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
+    EnvironmentStoreError, KeyStore, KeyStoreError, PipelineEventStore, PipelineEventStoreError,
+    ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError, TeamStore,
+    TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -618,6 +618,16 @@ impl DeploymentStore for Store {
     ) -> Result<DeploymentPage, DeploymentStoreError> {
         Ok(self
             .read(move |conn| queries::list_deployments(conn, workspace, &query))
+            .await?)
+    }
+
+    async fn dora(
+        &self,
+        workspace: WorkspaceId,
+        query: DoraQuery,
+    ) -> Result<DoraData, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| queries::dora(conn, workspace, &query))
             .await?)
     }
 }

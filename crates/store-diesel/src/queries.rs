@@ -8,10 +8,12 @@ use shiplog_app::model::{
     BoardEntry, Deployment, Environment, PipelineEventRecord, ReferenceStatus, ReferenceView,
 };
 use shiplog_app::pagination::Cursor;
-use shiplog_app::ports::{AssignmentPlan, DeploymentPage, DeploymentQuery};
+use shiplog_app::ports::{AssignmentPlan, DeploymentPage, DeploymentQuery, DoraData, DoraQuery};
+use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome};
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, IdempotencyKey, ProjectSlug};
 use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::conn::DbConn;
@@ -369,4 +371,178 @@ pub(crate) fn board(
         });
     }
     Ok(entries)
+}
+
+/// One finished deployment of a DORA window.
+#[derive(QueryableByName)]
+struct DoraRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    application_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    deployed_at: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    has_commit: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    commit_timestamp: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    first_event_at: Option<i64>,
+}
+
+/// The finished deployments of one environment in a window: a range scan of
+/// `deployments_by_environment_time`, and per commit sent without its timestamp one seek of
+/// `pipeline_events_by_commit` for the first event seen for it.
+const DORA_WINDOW_SQL: &str = "\
+SELECT d.id, d.application_id, d.status, d.deployed_at,
+  d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp,
+  CASE WHEN d.commit_sha IS NULL OR d.commit_timestamp IS NOT NULL THEN NULL ELSE
+    (SELECT MIN(p.occurred_at) FROM pipeline_events p
+     WHERE p.workspace_id = d.workspace_id AND p.commit_sha = d.commit_sha) END AS first_event_at
+FROM deployments d
+WHERE d.environment_id = $1 AND d.deployed_at >= $2 AND d.deployed_at < $3
+  AND d.status IN ('success', 'failed')
+  AND ($4 IS NULL OR d.application_id = $4)";
+
+/// Per application of one environment: its last failure and last success before the window and
+/// its first success after it, each one seek of `deployments_by_place`.
+#[derive(QueryableByName)]
+struct DoraEdgeRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    application_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    failed_before: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    succeeded_before: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    succeeded_after: Option<i64>,
+}
+
+const DORA_EDGES_SQL: &str = "\
+SELECT a.id AS application_id,
+  (SELECT MAX(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
+     AND d.environment_id = $1 AND d.status = 'failed' AND d.deployed_at < $2) AS failed_before,
+  (SELECT MAX(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
+     AND d.environment_id = $1 AND d.status = 'success' AND d.deployed_at < $2) AS succeeded_before,
+  (SELECT MIN(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
+     AND d.environment_id = $1 AND d.status = 'success' AND d.deployed_at >= $3) AS succeeded_after
+FROM applications a
+WHERE a.project_id = $4 AND ($5 IS NULL OR a.id = $5)";
+
+/// The records of a DORA query (see `DeploymentStore::dora`).
+pub(crate) fn dora(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    query: &DoraQuery,
+) -> Result<DoraData, StoreError> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    let mut scope = environments::table
+        .filter(environments::workspace_id.eq(workspace.to_string()))
+        .into_boxed();
+    if let Some(project) = query.project {
+        scope = scope.filter(environments::project_id.eq(project.to_string()));
+    }
+    scope = match &query.environment {
+        Some(code) => scope.filter(environments::code.eq(code.to_string())),
+        None => scope.filter(environments::kind.eq(EnvironmentKind::Production.as_str())),
+    };
+    let scope: Vec<(String, String, String)> = scope
+        .select((
+            environments::id,
+            environments::project_id,
+            environments::code,
+        ))
+        .order((environments::position.asc(), environments::code.asc()))
+        .load(conn)?;
+
+    let from = query.window.from.unix_micros();
+    let to = query.window.to.unix_micros();
+    let mut data = DoraData::default();
+    for (environment, project, code) in scope {
+        let code = EnvironmentCode::parse(&code).map_err(|_| corrupt("environment code", &code))?;
+        if !data.environments.contains(&code) {
+            data.environments.push(code);
+        }
+        let application = match &query.application {
+            Some(wanted) => match applications::table
+                .filter(applications::project_id.eq(&project))
+                .filter(applications::code.eq(wanted.as_str()))
+                .select(applications::id)
+                .first::<String>(conn)
+                .optional()?
+            {
+                Some(id) => Some(id),
+                // The application is not in this environment's project.
+                None => continue,
+            },
+            None => None,
+        };
+        let window = diesel::sql_query(DORA_WINDOW_SQL)
+            .bind::<Text, _>(&environment)
+            .bind::<BigInt, _>(from)
+            .bind::<BigInt, _>(to)
+            .bind::<Nullable<Text>, _>(application.as_deref());
+        let rows: Vec<DoraRow> = match conn {
+            DbConn::Sqlite(c) => window.load(c)?,
+            DbConn::Postgresql(c) => window.load(c)?,
+        };
+        for row in rows {
+            // The commit timestamp when the pipeline sent one, else the first event seen.
+            let commit_time = row.commit_timestamp.or(row.first_event_at);
+            data.records.push(DoraRecord {
+                outcome: if row.status == DeploymentStatus::Success.as_str() {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                },
+                finished_at: time(row.deployed_at)?,
+                has_commit: row.has_commit,
+                commit_time: opt_time(commit_time)?,
+                id: row.id,
+                application: row.application_id,
+                environment: environment.clone(),
+            });
+        }
+        let edges = diesel::sql_query(DORA_EDGES_SQL)
+            .bind::<Text, _>(&environment)
+            .bind::<BigInt, _>(from)
+            .bind::<BigInt, _>(to)
+            .bind::<Text, _>(&project)
+            .bind::<Nullable<Text>, _>(application.as_deref());
+        let edges: Vec<DoraEdgeRow> = match conn {
+            DbConn::Sqlite(c) => edges.load(c)?,
+            DbConn::Postgresql(c) => edges.load(c)?,
+        };
+        for edge in edges {
+            let edge_record =
+                |tag: &str, outcome: Outcome, at: i64| -> Result<DoraRecord, StoreError> {
+                    Ok(DoraRecord {
+                        id: format!("{tag}:{}:{environment}", edge.application_id),
+                        application: edge.application_id.clone(),
+                        environment: environment.clone(),
+                        outcome,
+                        finished_at: time(at)?,
+                        has_commit: false,
+                        commit_time: None,
+                    })
+                };
+            // Only an open incident at the window's start matters before it.
+            if let Some(failed) = edge.failed_before
+                && edge
+                    .succeeded_before
+                    .is_none_or(|succeeded| succeeded < failed)
+            {
+                data.records
+                    .push(edge_record("before", Outcome::Failed, failed)?);
+            }
+            if let Some(succeeded) = edge.succeeded_after {
+                data.records
+                    .push(edge_record("after", Outcome::Succeeded, succeeded)?);
+            }
+        }
+    }
+    Ok(data)
 }

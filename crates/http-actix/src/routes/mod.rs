@@ -53,6 +53,7 @@ routes! {
     get "/api/v1/deployments/{id}" => native::get_deployment,
     get "/api/v1/projects/{slug}/environments" => native::environment_board,
     get "/api/v1/projects/{slug}/references/{key:.+}" => native::get_reference,
+    get "/api/v1/metrics/dora" => native::dora,
 }
 
 /// One resource with its route, wrapped in [`crate::logging::catch_panics`].

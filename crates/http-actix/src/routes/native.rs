@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
 use shiplog_app::deployments::ListDeployments;
+use shiplog_app::metrics::DoraRequest;
 use shiplog_app::model::ProjectLookup;
+use shiplog_domain::dora::Interval;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
 use shiplog_domain::status::DeploymentStatus;
@@ -396,4 +398,79 @@ pub async fn environment_board(
         .environment_board(&principal, ProjectLookup::Slug(project.clone()))
         .await?;
     Ok(HttpResponse::Ok().json(json!({"project": project, "environments": environments})))
+}
+
+/// Query of `GET /api/v1/metrics/dora`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DoraParams {
+    /// Only this project (slug); a project-scoped key always gets its own.
+    project: Option<String>,
+    /// Only this environment (code) instead of every `production` environment.
+    environment: Option<String>,
+    /// Only this application (code).
+    application: Option<String>,
+    /// The window's start (RFC 3339 or Unix seconds/milliseconds); default `to` minus 30 days.
+    from: Option<String>,
+    /// The window's end, excluded; default now.
+    to: Option<String>,
+    /// Also a series for charts: `day` or `week`.
+    interval: Option<String>,
+}
+
+impl DoraParams {
+    fn parse(self) -> Result<DoraRequest, ApiError> {
+        let given = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Ok(DoraRequest {
+            project: given(self.project)
+                .map(|v| field("project", ProjectSlug::parse(&v)))
+                .transpose()?,
+            environment: given(self.environment)
+                .map(|v| field("environment", EnvironmentCode::parse(&v)))
+                .transpose()?,
+            application: given(self.application)
+                .map(|v| field("application", ApplicationCode::parse(&v)))
+                .transpose()?,
+            from: given(self.from)
+                .map(|v| field("from", Timestamp::parse(&v)))
+                .transpose()?,
+            to: given(self.to)
+                .map(|v| field("to", Timestamp::parse(&v)))
+                .transpose()?,
+            interval: given(self.interval)
+                .map(|v| match v.trim() {
+                    "day" => Ok(Interval::Day),
+                    "week" => Ok(Interval::Week),
+                    other => Err(ApiError::field(
+                        "interval",
+                        format!("{other:?} is not an interval: send day or week"),
+                    )),
+                })
+                .transpose()?,
+        })
+    }
+}
+
+/// `GET /api/v1/metrics/dora`: deployment frequency, lead time for changes, change failure rate
+/// and failed deployment recovery time, each with its value, band, sample and excluded counts,
+/// computed from committed data at query time; `definitions` says how each was obtained.
+#[utoipa::path(get, path = "/api/v1/metrics/dora", tag = "read",
+    params(DoraParams),
+    responses(
+        (status = 200, description = "The metrics of the window (and the series when asked)", body = crate::openapi::schemas::Dora),
+        (status = 400, description = "A bad parameter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn dora(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    params: Query<DoraParams>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let request = params.into_inner().parse()?;
+    let view = state.app.dora(&principal, request).await?;
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -1,0 +1,251 @@
+//! DORA metrics, computed on query from committed data with [`shiplog_domain::dora`].
+
+use serde::Serialize;
+use shiplog_domain::dora::{History, Interval, Report, Window};
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::AppError;
+use crate::model::ProjectLookup;
+use crate::ports::DoraQuery;
+
+/// The window when none is asked for.
+pub const DEFAULT_WINDOW_DAYS: i64 = 30;
+/// The longest window served (about five years), which also bounds a daily series.
+pub const MAX_WINDOW_DAYS: i64 = 1830;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A DORA request as a client sends it; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoraRequest {
+    /// Only this project.
+    pub project: Option<ProjectSlug>,
+    /// Only this environment instead of every production environment.
+    pub environment: Option<EnvironmentCode>,
+    /// Only this application.
+    pub application: Option<ApplicationCode>,
+    /// The window's start; default `to` minus 30 days.
+    pub from: Option<Timestamp>,
+    /// The window's end (excluded); default now.
+    pub to: Option<Timestamp>,
+    /// Also a series of reports per day or week.
+    pub interval: Option<Interval>,
+}
+
+/// What was measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoraScope {
+    /// The project, if one was asked for (or the key is limited to one).
+    pub project: Option<ProjectSlug>,
+    /// The application, if one was asked for.
+    pub application: Option<ApplicationCode>,
+    /// The environments counted: the one asked for, else every `production` environment.
+    pub environments: Vec<EnvironmentCode>,
+}
+
+/// How each number is obtained, returned with every answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Definitions {
+    /// Deployment frequency.
+    pub deployment_frequency: &'static str,
+    /// Lead time for changes.
+    pub lead_time: &'static str,
+    /// Change failure rate.
+    pub change_failure_rate: &'static str,
+    /// Failed deployment recovery time.
+    pub recovery_time: &'static str,
+}
+
+/// The definitions, as documented in `docs/dora.md`.
+pub const DEFINITIONS: Definitions = Definitions {
+    deployment_frequency: "successful deployments finished in the window per day; median over \
+        the window's whole weeks of distinct UTC days with a successful deployment; band by per \
+        day: elite >= 1, high >= 1/7, medium >= 1/30, else low",
+    lead_time: "per successful deployment in the window: finish minus the deployed commit's \
+        earliest known time (its commit timestamp, else the first pipeline event seen for it); \
+        excluded: no commit, unknown commit time, commit after the finish; median and p90 \
+        (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low",
+    change_failure_rate: "failed / (successful + failed) deployments finished in the window; \
+        band: elite <= 5 %, high <= 10 %, medium <= 15 %, else low",
+    recovery_time: "per application and environment, consecutive failures are one incident, \
+        from its first failure to the next success there; counted in the window its first \
+        failure is in; unrecovered incidents are excluded; median; band: elite < 1 h, \
+        high < 1 day, medium < 1 week, else low",
+};
+
+/// The answer to a DORA request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoraView {
+    /// What was measured.
+    pub scope: DoraScope,
+    /// The metrics over the whole window.
+    #[serde(flatten)]
+    pub report: Report,
+    /// Per day or week, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<Report>>,
+    /// How each number is obtained.
+    pub definitions: Definitions,
+}
+
+impl App {
+    /// The DORA metrics of a scope and window, computed now from committed data.
+    pub async fn dora(
+        &self,
+        caller: &Principal,
+        request: DoraRequest,
+    ) -> Result<DoraView, AppError> {
+        caller.require(Capability::Read, "read metrics")?;
+        let to = match request.to {
+            Some(to) => to,
+            None => self.ports.clock.now(),
+        };
+        let from = match request.from {
+            Some(from) => from,
+            None => {
+                Timestamp::from_unix_micros(to.unix_micros() - DEFAULT_WINDOW_DAYS * MICROS_PER_DAY)
+                    .map_err(|e| AppError::invalid("to", e.to_string()))?
+            }
+        };
+        let window =
+            Window::new(from, to).ok_or_else(|| AppError::invalid("from", "must be before to"))?;
+        if to.unix_micros() - from.unix_micros() > MAX_WINDOW_DAYS * MICROS_PER_DAY {
+            return Err(AppError::invalid(
+                "from",
+                format!("the window may span at most {MAX_WINDOW_DAYS} days: narrow from/to"),
+            ));
+        }
+        let project = match &request.project {
+            Some(slug) => Some(
+                self.visible_project(caller, &ProjectLookup::Slug(slug.clone()))
+                    .await?,
+            ),
+            None => match caller.project {
+                Some(id) => Some(self.visible_project(caller, &ProjectLookup::Id(id)).await?),
+                None => None,
+            },
+        };
+        let data = self
+            .ports
+            .deployments
+            .dora(
+                caller.workspace,
+                DoraQuery {
+                    project: project.as_ref().map(|p| p.id),
+                    environment: request.environment.clone(),
+                    application: request.application.clone(),
+                    window,
+                },
+            )
+            .await?;
+        let history = History::new(data.records);
+        Ok(DoraView {
+            scope: DoraScope {
+                project: project.map(|p| p.slug),
+                application: request.application,
+                environments: data.environments,
+            },
+            report: history.report(window),
+            series: request.interval.map(|i| history.series(window, i)),
+            definitions: DEFINITIONS,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_domain::dora::{DeploymentRecord, Outcome};
+
+    use super::*;
+    use crate::ports::DoraData;
+    use crate::testing::{TestPorts, ingester, now, reader};
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_default_window_is_the_last_thirty_days_and_the_store_gets_the_scope() {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        ports.with_clock_and_ids();
+        ports.deployments.expect_dora().returning(|_, query| {
+            assert_eq!(query.window.to, now());
+            assert_eq!(
+                query.window.to.unix_micros() - query.window.from.unix_micros(),
+                30 * MICROS_PER_DAY
+            );
+            assert!(query.project.is_some());
+            Ok(DoraData {
+                environments: vec![EnvironmentCode::parse("production").unwrap()],
+                records: vec![DeploymentRecord {
+                    id: "d".into(),
+                    application: "a".into(),
+                    environment: "e".into(),
+                    outcome: Outcome::Succeeded,
+                    finished_at: at("2025-09-20T00:00:00Z"),
+                    has_commit: false,
+                    commit_time: None,
+                }],
+            })
+        });
+        let view = ports
+            .app()
+            .dora(
+                &reader(),
+                DoraRequest {
+                    project: Some(ProjectSlug::parse("my-project").unwrap()),
+                    interval: Some(Interval::Week),
+                    ..DoraRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(view.report.deployment_frequency.samples, 1);
+        assert_eq!(
+            view.series.as_ref().map(Vec::len),
+            Some(5),
+            "30 days: 4 weeks + 2 days"
+        );
+        assert_eq!(view.scope.environments.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_windows_and_roles_are_refused_before_any_read() {
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        let app = ports.app();
+        let err = app
+            .dora(
+                &reader(),
+                DoraRequest {
+                    from: Some(at("2025-09-02T00:00:00Z")),
+                    to: Some(at("2025-09-01T00:00:00Z")),
+                    ..DoraRequest::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, AppError::invalid("from", "must be before to"));
+        let err = app
+            .dora(
+                &reader(),
+                DoraRequest {
+                    from: Some(at("2015-01-01T00:00:00Z")),
+                    to: Some(at("2025-09-01T00:00:00Z")),
+                    ..DoraRequest::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidField);
+        let err = app
+            .dora(&ingester(), DoraRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::RoleForbidden);
+    }
+}

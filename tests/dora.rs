@@ -1,0 +1,278 @@
+//! DORA metrics through the HTTP API: a hand-checked history sent through the Clienwork API,
+//! read back from `GET /api/v1/metrics/dora`, on SQLite and PostgreSQL.
+
+use serde_json::{Value, json};
+use shiplog_blackbox::{TestApp, on_both_backends};
+
+/// One `deploy.completed` of its own run (`url`), optionally with a commit and its timestamp.
+async fn deployed(
+    app: &TestApp,
+    run: &str,
+    place: (&str, &str),
+    status: &str,
+    finished: &str,
+    commit: Option<(&str, Option<&str>)>,
+) {
+    let mut body = json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": status,
+        "application": place.0, "environment": place.1, "finished_at": finished,
+        "url": format!("https://ci.example/runs/{run}"),
+    });
+    if let Some((sha, timestamp)) = commit {
+        body["commit_sha"] = json!(sha);
+        if let Some(timestamp) = timestamp {
+            body["commit_timestamp"] = json!(timestamp);
+        }
+    }
+    let (status, answer) = app.post("/api/webhooks/ci", &app.admin_key, body).await;
+    assert_eq!(status, 200, "{run}: {answer}");
+}
+
+const API: (&str, &str) = ("api", "production");
+const WEB: (&str, &str) = ("web", "production-us");
+
+/// The history of the domain's fixture, sent the way pipelines would send it.
+async fn send_history(app: &TestApp) {
+    deployed(app, "d0", WEB, "failed", "2025-02-28T23:00:00Z", None).await;
+    deployed(
+        app,
+        "d1",
+        API,
+        "success",
+        "2025-03-01T10:00:00Z",
+        Some(("c1c1c1c1", Some("2025-03-01T09:30:00Z"))),
+    )
+    .await;
+    deployed(
+        app,
+        "d2",
+        API,
+        "failed",
+        "2025-03-02T12:00:00Z",
+        Some(("c2c2c2c2", Some("2025-03-02T11:00:00Z"))),
+    )
+    .await;
+    deployed(
+        app,
+        "d3",
+        API,
+        "failed",
+        "2025-03-02T13:00:00Z",
+        Some(("c2c2c2c2", Some("2025-03-02T11:00:00Z"))),
+    )
+    .await;
+    // d4: started, then completed, then the completion delivered again: one deployment.
+    let (status, _) = app
+        .post(
+            "/api/webhooks/ci",
+            &app.admin_key,
+            json!({
+            "event": "deploy.started", "project_slug": "my-project", "application": "api",
+            "environment": "production", "started_at": "2025-03-02T13:30:00Z",
+            "commit_sha": "c3c3c3c3", "url": "https://ci.example/runs/d4"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..2 {
+        deployed(
+            app,
+            "d4",
+            API,
+            "success",
+            "2025-03-02T14:00:00Z",
+            Some(("c3c3c3c3", Some("2025-03-02T12:00:00Z"))),
+        )
+        .await;
+    }
+    deployed(app, "d5", API, "success", "2025-03-09T10:00:00Z", None).await;
+    // Its commit timestamp is a minute after it finished: clock skew.
+    deployed(
+        app,
+        "d6",
+        WEB,
+        "success",
+        "2025-03-03T08:00:00Z",
+        Some(("c6c6c6c6", Some("2025-03-03T08:01:00Z"))),
+    )
+    .await;
+    deployed(app, "d7", WEB, "failed", "2025-03-10T09:00:00Z", None).await;
+    // No commit timestamp: the commit's first pipeline event (a build a day earlier) counts.
+    let (status, _) = app
+        .post(
+            "/api/webhooks/ci",
+            &app.admin_key,
+            json!({
+            "event": "build.started", "project_slug": "my-project", "application": "web",
+            "started_at": "2025-03-10T09:30:00Z", "commit_sha": "c8c8c8c8"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    deployed(
+        app,
+        "d8",
+        WEB,
+        "success",
+        "2025-03-11T09:30:00Z",
+        Some(("c8c8c8c8", None)),
+    )
+    .await;
+    deployed(app, "d9", WEB, "failed", "2025-03-14T23:00:00Z", None).await;
+    deployed(app, "d10", API, "failed", "2025-03-14T22:00:00Z", None).await;
+    deployed(app, "d11", API, "success", "2025-03-15T01:00:00Z", None).await;
+    // Neither counts: not production, and cancelled.
+    deployed(
+        app,
+        "s1",
+        ("api", "staging"),
+        "success",
+        "2025-03-05T10:00:00Z",
+        None,
+    )
+    .await;
+    deployed(app, "x1", API, "cancelled", "2025-03-06T10:00:00Z", None).await;
+}
+
+async fn metrics(app: &TestApp, query: &str) -> Value {
+    let (status, body) = app
+        .get(&format!("/api/v1/metrics/dora?{query}"), &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body
+}
+
+async fn the_hand_checked_history_gives_the_documented_numbers(app: &TestApp) {
+    send_history(app).await;
+    let body = metrics(
+        app,
+        "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z&interval=week",
+    )
+    .await;
+    // Every production environment, in position order (production-us was created first, by d0).
+    assert_eq!(
+        body["scope"]["environments"],
+        json!(["production-us", "production"])
+    );
+    // In [03-01, 03-15), production only: successes d1 d4 d5 d6 d8 = 5 (d4 once, staging and
+    // the cancelled run not at all); failures d2 d3 d7 d9 d10 = 5.
+    // Frequency 5 / 14 days; deploy days: week 1 {03-01, 03-02, 03-03} = 3, week 2
+    // {03-09, 03-11} = 2, median 2.5; 0.357/day >= 1/7: high.
+    let f = &body["deployment_frequency"];
+    assert_eq!(f["samples"], 5);
+    assert!(
+        (f["per_day"].as_f64().unwrap() - 5.0 / 14.0).abs() < 1e-9,
+        "{f}"
+    );
+    assert_eq!(f["median_deploy_days_per_week"], 2.5);
+    assert_eq!(f["band"], "high");
+    // Lead time: d1 10:00 - 09:30 = 1800 s; d4 14:00 - 12:00 = 7200 s; d8 03-11 09:30 - build
+    // 03-10 09:30 = 86400 s; d5 has no commit, d6's commit is after it. Median 7200 s (high),
+    // p90 = rank ceil(0.9 x 3) = 3rd = 86400 s.
+    let l = &body["lead_time"];
+    assert_eq!(l["samples"], 3);
+    assert_eq!(l["median_seconds"], 7200.0);
+    assert_eq!(l["p90_seconds"], 86400.0);
+    assert_eq!(l["excluded"], 2);
+    assert_eq!(l["exclusions"]["no_commit"], 1);
+    assert_eq!(l["exclusions"]["commit_after_deployment"], 1);
+    assert_eq!(l["band"], "high");
+    // Change failure rate 5 / 10: low.
+    let c = &body["change_failure_rate"];
+    assert_eq!(
+        (c["failed"].clone(), c["succeeded"].clone()),
+        (json!(5), json!(5))
+    );
+    assert_eq!(c["value"], 0.5);
+    assert_eq!(c["band"], "low");
+    // Recovery: api d2 -> d4 2 h (d3 same incident); api d10 -> d11 3 h (after the window's
+    // end); web d7 -> d8 24.5 h; web d9 unrecovered (excluded); web d0 started before the window.
+    // Median of [7200, 10800, 88200] = 10800 s: high.
+    let r = &body["recovery_time"];
+    assert_eq!(r["samples"], 3);
+    assert_eq!(r["excluded"], 1);
+    assert_eq!(r["median_seconds"], 10800.0);
+    assert_eq!(r["band"], "high");
+    // The weekly series: week 1 holds d1 d4 d6, week 2 d5 d8.
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[0]["deployment_frequency"]["samples"], 3);
+    assert_eq!(series[1]["deployment_frequency"]["samples"], 2);
+    assert!(
+        body["definitions"]["lead_time"]
+            .as_str()
+            .unwrap()
+            .contains("first pipeline event")
+    );
+
+    // One environment named: only web's production-us counts.
+    let web = metrics(
+        app,
+        "project=my-project&environment=production-us&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z",
+    )
+    .await;
+    assert_eq!(web["scope"]["environments"], json!(["production-us"]));
+    assert_eq!(web["deployment_frequency"]["samples"], 2, "d6, d8");
+    assert_eq!(web["change_failure_rate"]["failed"], 2, "d7, d9");
+    // One application named.
+    let api = metrics(
+        app,
+        "application=api&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z",
+    )
+    .await;
+    assert_eq!(api["deployment_frequency"]["samples"], 3, "d1, d4, d5");
+    assert_eq!(api["recovery_time"]["samples"], 2, "d2 -> d4, d10 -> d11");
+}
+
+async fn a_deployment_counts_the_moment_it_is_acknowledged(app: &TestApp) {
+    let before = metrics(app, "").await;
+    assert_eq!(before["deployment_frequency"]["samples"], 0);
+    assert_eq!(before["lead_time"]["median_seconds"], Value::Null);
+    assert_eq!(before["change_failure_rate"]["value"], Value::Null);
+    // Finished now (no time sent): inside the default window, the last 30 days.
+    let (status, _) = app
+        .post(
+            "/api/webhooks/ci",
+            &app.admin_key,
+            json!({
+            "event": "deploy.completed", "project_slug": "my-project", "status": "success",
+            "environment": "production", "url": "https://ci.example/runs/now"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let after = metrics(app, "").await;
+    assert_eq!(after["deployment_frequency"]["samples"], 1);
+    assert_eq!(after["change_failure_rate"]["value"], 0.0);
+}
+
+async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("interval=month", "interval"),
+        ("from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z", "from"),
+        ("environment=Not%20A%20Code", "environment"),
+    ] {
+        let (status, body) = app
+            .get(&format!("/api/v1/metrics/dora?{query}"), &app.admin_key)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{query}: {body}"
+        );
+    }
+    let ingest = app.key("ingest", None).await;
+    let (status, _) = app.get("/api/v1/metrics/dora", &ingest).await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .get("/api/v1/metrics/dora?project=nowhere", &app.admin_key)
+        .await;
+    assert_eq!(status, 404);
+}
+
+on_both_backends!(
+    the_hand_checked_history_gives_the_documented_numbers,
+    a_deployment_counts_the_moment_it_is_acknowledged,
+    bad_parameters_and_roles_are_refused,
+);
