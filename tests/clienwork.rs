@@ -238,6 +238,22 @@ async fn errors_say_what_to_fix(app: &TestApp) {
     );
 }
 
+async fn githubs_head_commit_timestamp_is_the_commit_time(app: &TestApp) {
+    let body = json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": "success",
+        "environment": "production", "commit_sha": SHA,
+        "url": "https://github.com/org/repo/actions/runs/77",
+        "head_commit": {"id": SHA, "message": "feat: x", "timestamp": "2025-03-01T09:30:00+01:00"},
+    });
+    let (status, answer) = send(app, "github-actions", body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["deployment_id"].as_str().unwrap();
+    let (_, deployment) = app
+        .get(&format!("/api/v1/deployments/{id}"), &app.admin_key)
+        .await;
+    assert_eq!(deployment["commit_timestamp"], "2025-03-01T08:30:00Z");
+}
+
 on_both_backends!(
     the_github_actions_example,
     the_gitlab_example_with_its_job_statuses,
@@ -245,4 +261,5 @@ on_both_backends!(
     started_and_completed_of_one_run_share_a_deployment,
     every_documented_key_header_is_accepted,
     errors_say_what_to_fix,
+    githubs_head_commit_timestamp_is_the_commit_time,
 );

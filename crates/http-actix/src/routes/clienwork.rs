@@ -2,7 +2,8 @@
 //!
 //! Accepts the documented body (`event`, `project_id` or `project_slug`, `status`, `ref`,
 //! `commit_sha`, `commit_message`, `environment`, `url`) plus shiplog's optional extras
-//! (`application`, `repo_url`, `deployed_by`, `started_at`, `finished_at`, `commit_timestamp`),
+//! (`application`, `repo_url`, `deployed_by`, `started_at`, `finished_at`, `commit_timestamp`,
+//! or GitHub's `head_commit.timestamp`),
 //! the provider in `X-CI-Provider`, and the key in any of the three documented headers.
 //! Answers in Clienwork's shapes: `{success, deployment_id, linked_requests, message}`, and for a
 //! bad event `{error, valid_events}`; other errors are `{error, code}` with the status of the
@@ -50,6 +51,18 @@ pub(crate) struct Body {
     finished_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     commit_timestamp: Option<Timestamp>,
+    /// GitHub's `head_commit` object, as a workflow can forward it from its event
+    /// (`${{ toJSON(github.event.head_commit) }}`): its `timestamp` stands in for
+    /// `commit_timestamp`.
+    head_commit: Option<HeadCommit>,
+}
+
+/// The part of GitHub's `head_commit` shiplog reads.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = GithubHeadCommit)]
+pub(crate) struct HeadCommit {
+    #[schema(value_type = Option<String>, format = DateTime)]
+    timestamp: Option<Timestamp>,
 }
 
 /// An error in Clienwork's shape.
@@ -102,7 +115,9 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
             .map(|sha| CommitSha::parse(&sha).map_err(|e| invalid("commit_sha", e)))
             .transpose()?,
         commit_message: body.commit_message,
-        commit_timestamp: body.commit_timestamp,
+        commit_timestamp: body
+            .commit_timestamp
+            .or(body.head_commit.and_then(|h| h.timestamp)),
         git_ref: body.git_ref,
         run_url: body.url,
         deployed_by: body.deployed_by,
