@@ -33,7 +33,8 @@ fn main() -> ExitCode {
                  ci        fmt --check, clippy -D warnings, architecture check, all tests\n  \
                  arch      check that dependencies point inward only\n  \
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
-                 bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate"
+                 bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
+                 bench dora    the DORA metrics query over 1,000,000 deployments, both backends"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -170,8 +171,9 @@ fn cargo_test(args: &[&str], totals: &mut TestTotals) -> Result<()> {
 fn bench(which: Option<&str>) -> Result<()> {
     match which {
         Some("store") => cargo(&["bench", "-p", "shiplog-store", "--bench", "store"]),
+        Some("dora") => cargo(&["bench", "-p", "shiplog-store", "--bench", "dora"]),
         other => Err(format!(
-            "unknown benchmark {other:?}: use `cargo xtask bench store`"
+            "unknown benchmark {other:?}: use `cargo xtask bench store` or `cargo xtask bench dora`"
         )),
     }
 }

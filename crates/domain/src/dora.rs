@@ -27,7 +27,7 @@
 //! Records are deduplicated by id, so duplicate deliveries never count twice, and every result
 //! is independent of the order records are given in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -233,71 +233,71 @@ impl History {
     /// by finish time, outcome, then content is kept, so the choice does not depend on order),
     /// sorts them, and finds each place's incidents.
     pub fn new(records: impl IntoIterator<Item = DeploymentRecord>) -> Self {
-        let mut by_id: HashMap<String, DeploymentRecord> = HashMap::new();
-        for record in records {
-            match by_id.get(&record.id) {
-                Some(kept) if rank(kept) >= rank(&record) => {}
-                _ => {
-                    by_id.insert(record.id.clone(), record);
+        let mut records: Vec<DeploymentRecord> = records.into_iter().collect();
+        records.sort_unstable_by(|a, b| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
+
+        // Deduplicate by id: of several records with one id, keep the greatest by `rank`.
+        let mut kept: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        let mut dropped = vec![false; records.len()];
+        for (index, record) in records.iter().enumerate() {
+            if let Some(&other) = kept.get(record.id.as_str()) {
+                let loser = match records.get(other) {
+                    Some(previous) if rank(previous) >= rank(record) => index,
+                    _ => {
+                        kept.insert(record.id.as_str(), index);
+                        other
+                    }
+                };
+                if let Some(flag) = dropped.get_mut(loser) {
+                    *flag = true;
                 }
+            } else {
+                kept.insert(record.id.as_str(), index);
             }
         }
-        let mut records: Vec<DeploymentRecord> = by_id.into_values().collect();
-        records.sort_by(|a, b| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
+        drop(kept);
 
-        let mut places: BTreeMap<(&str, &str), Vec<&DeploymentRecord>> = BTreeMap::new();
-        for record in &records {
-            places
-                .entry((record.application.as_str(), record.environment.as_str()))
-                .or_default()
-                .push(record);
-        }
+        // One pass in time order: each place's open incident, if any.
+        let mut open: HashMap<(&str, &str), i64> = HashMap::new();
         let mut incidents = Vec::new();
-        for timeline in places.values() {
-            let mut open: Option<i64> = None;
-            for record in timeline {
-                let at = record.finished_at.unix_micros();
-                match (record.outcome, open) {
-                    (Outcome::Failed, None) => open = Some(at),
-                    (Outcome::Failed, Some(_)) => {}
-                    (Outcome::Succeeded, Some(start)) => {
+        let mut entries = Vec::with_capacity(records.len());
+        for (record, _) in records
+            .iter()
+            .zip(&dropped)
+            .filter(|(_, dropped)| !**dropped)
+        {
+            let at = record.finished_at.unix_micros();
+            let place = (record.application.as_str(), record.environment.as_str());
+            match record.outcome {
+                Outcome::Failed => {
+                    open.entry(place).or_insert(at);
+                }
+                Outcome::Succeeded => {
+                    if let Some(start) = open.remove(&place) {
                         incidents.push(Incident {
                             start,
                             recovered_after: Some(at - start),
                         });
-                        open = None;
                     }
-                    (Outcome::Succeeded, None) => {}
                 }
             }
-            if let Some(start) = open {
-                incidents.push(Incident {
-                    start,
-                    recovered_after: None,
-                });
-            }
+            let lead = match (record.has_commit, record.commit_time) {
+                (false, _) => Lead::NoCommit,
+                (true, None) => Lead::UnknownCommitTime,
+                (true, Some(commit)) if commit.unix_micros() > at => Lead::CommitAfterDeployment,
+                (true, Some(commit)) => Lead::Micros(at - commit.unix_micros()),
+            };
+            entries.push(Entry {
+                at,
+                outcome: record.outcome,
+                lead,
+            });
         }
-        incidents.sort_by_key(|i| (i.start, i.recovered_after));
-
-        let entries = records
-            .iter()
-            .map(|record| {
-                let at = record.finished_at.unix_micros();
-                let lead = match (record.has_commit, record.commit_time) {
-                    (false, _) => Lead::NoCommit,
-                    (true, None) => Lead::UnknownCommitTime,
-                    (true, Some(commit)) if commit.unix_micros() > at => {
-                        Lead::CommitAfterDeployment
-                    }
-                    (true, Some(commit)) => Lead::Micros(at - commit.unix_micros()),
-                };
-                Entry {
-                    at,
-                    outcome: record.outcome,
-                    lead,
-                }
-            })
-            .collect();
+        incidents.extend(open.into_values().map(|start| Incident {
+            start,
+            recovered_after: None,
+        }));
+        incidents.sort_unstable_by_key(|i| (i.start, i.recovered_after));
         Self { entries, incidents }
     }
 

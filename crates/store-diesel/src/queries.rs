@@ -393,12 +393,14 @@ struct DoraRow {
 }
 
 /// The finished deployments of one environment in a window: a range scan of
-/// `deployments_by_environment_time`, and per commit sent without its timestamp one seek of
-/// `pipeline_events_by_commit` for the first event seen for it.
+/// `deployments_by_environment_time`, and per success whose commit came without its timestamp
+/// one seek of `pipeline_events_by_commit` for the first event seen for it (only successes have
+/// a lead time).
 const DORA_WINDOW_SQL: &str = "\
 SELECT d.id, d.application_id, d.status, d.deployed_at,
   d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp,
-  CASE WHEN d.commit_sha IS NULL OR d.commit_timestamp IS NOT NULL THEN NULL ELSE
+  CASE WHEN d.status <> 'success' OR d.commit_sha IS NULL OR d.commit_timestamp IS NOT NULL
+    THEN NULL ELSE
     (SELECT MIN(p.occurred_at) FROM pipeline_events p
      WHERE p.workspace_id = d.workspace_id AND p.commit_sha = d.commit_sha) END AS first_event_at
 FROM deployments d

@@ -1,0 +1,226 @@
+//! `cargo xtask bench dora`: the DORA metrics query over a large history, on each backend.
+//!
+//! Seeds 1,000,000 deployments over two years (2024-01-01 to 2026-01-01, one every 63 s) across
+//! 50 applications and 4 environments (one of kind `production`), 80 % successful, 12 % failed,
+//! the rest cancelled or running; 90 % name a commit, half of those with its timestamp; each has
+//! a `deploy.completed` pipeline event, and each commit sent without a timestamp also a
+//! `build.started` event up to a day earlier (about 1.45 M events). Then times `App::dora` for
+//! the project over the last 30 and 365 days of the history and prints p50 and p90, and apart the p50 of the
+//! store's read and of the domain's computation.
+//!
+//! `SHIPLOG_BENCH_BACKENDS` picks the backends (default `sqlite,postgres`),
+//! `SHIPLOG_BENCH_DEPLOYMENTS` the history size (default 1000000), `SHIPLOG_BENCH_RUNS` the
+//! timed runs per window (default 15).
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use shiplog_app::metrics::DoraRequest;
+use shiplog_app::ports::{DeploymentStore, DoraQuery};
+use shiplog_domain::dora::{History, Window};
+use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::timestamp::Timestamp;
+use shiplog_store::DatabaseUrl;
+use shiplog_store::testdb::TestDb;
+use support::{app, open, tenant};
+
+/// 2024-01-01T00:00:00Z in microseconds.
+const START: i64 = 1_704_067_200_000_000;
+/// Two years (730 days) in microseconds.
+const SPAN: i64 = 730 * 86_400_000_000;
+const DAY: i64 = 86_400_000_000;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seeding statements; `{n}` rows, ids of the tenant's workspace and project spliced in.
+fn seed_sql(workspace: &str, project: &str, n: u64) -> String {
+    let step = SPAN / i64::try_from(n).unwrap();
+    let last = n - 1;
+    // One row source for both backends: a recursive CTE counting 0..n.
+    let rows = format!(
+        "WITH RECURSIVE g(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM g WHERE i < {last})"
+    );
+    let mut sql = String::new();
+    for a in 0..50 {
+        sql.push_str(&format!(
+            "INSERT INTO applications (id, workspace_id, project_id, code, name, created_at) \
+             VALUES ('app-{a}', '{workspace}', '{project}', 'app-{a}', 'App {a}', {START});\n"
+        ));
+    }
+    for (e, (code, kind)) in [
+        ("production", "production"),
+        ("staging", "staging"),
+        ("testing", "testing"),
+        ("development", "development"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        sql.push_str(&format!(
+            "INSERT INTO environments (id, workspace_id, project_id, code, name, kind, position, created_at) \
+             VALUES ('env-{e}', '{workspace}', '{project}', '{code}', '{code}', '{kind}', {e}, {START});\n"
+        ));
+    }
+    // status by a spread of i: 0-79 success, 80-91 failed, 92-96 cancelled, 97-99 running.
+    sql.push_str(&format!(
+        "{rows}
+INSERT INTO deployments (id, workspace_id, project_id, application_id, environment_id,
+  idempotency_key, payload_fingerprint, status, provider, provider_status, status_at, started_at,
+  finished_at, deployed_at, commit_sha, commit_timestamp, created_at, updated_at)
+SELECT 'dep-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'env-' || ((i / 50) % 4),
+  'key-' || i, 'fp-' || i,
+  CASE WHEN (i * 37) % 100 < 80 THEN 'success' WHEN (i * 37) % 100 < 92 THEN 'failed'
+       WHEN (i * 37) % 100 < 97 THEN 'cancelled' ELSE 'running' END,
+  'github-actions', 'done', {START} + i * {step}, {START} + i * {step} - 600000000,
+  {START} + i * {step}, {START} + i * {step},
+  CASE WHEN i % 10 = 9 THEN NULL ELSE 'c' || i END,
+  CASE WHEN i % 10 <> 9 AND i % 2 = 0 THEN {START} + i * {step} - (i % 97) * 3600000000 ELSE NULL END,
+  {START} + i * {step}, {START} + i * {step}
+FROM g;
+{rows}
+INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, environment_id,
+  deployment_id, event, provider, status, commit_sha, occurred_at, received_at, fingerprint)
+SELECT 'ev-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'env-' || ((i / 50) % 4),
+  'dep-' || i, 'deploy.completed', 'github-actions', 'success',
+  CASE WHEN i % 10 = 9 THEN NULL ELSE 'c' || i END,
+  {START} + i * {step}, {START} + i * {step}, 'evfp-' || i
+FROM g;
+{rows}
+INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, event, provider,
+  status, commit_sha, occurred_at, received_at, fingerprint)
+SELECT 'build-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'build.started',
+  'github-actions', 'running', 'c' || i,
+  {START} + i * {step} - (i % 53) * 1800000000, {START} + i * {step}, 'buildfp-' || i
+FROM g WHERE i % 10 <> 9 AND i % 2 = 1;
+ANALYZE;
+"
+    ));
+    sql
+}
+
+fn percentile(sorted: &[Duration], percent: usize) -> Duration {
+    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+fn main() {
+    let backends =
+        std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    let n = env_number("SHIPLOG_BENCH_DEPLOYMENTS", 1_000_000);
+    let runs = usize::try_from(env_number("SHIPLOG_BENCH_RUNS", 15)).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "machine: {} cores; {n} deployments over 730 days; {runs} timed runs per window",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!();
+    println!(
+        "| backend | window | production deployments in window | seed time | p50 | p90 | store read p50 | computation p50 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for backend in backends.split(',').map(str::trim) {
+        let db = match backend {
+            "sqlite" => TestDb::sqlite(),
+            "postgres" => match TestDb::postgres() {
+                Some(db) => db,
+                None => {
+                    println!("| postgres | (no PostgreSQL on this machine: skipped) | | | | | | |");
+                    continue;
+                }
+            },
+            other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+        };
+        let store = open(db.url());
+        let t = runtime.block_on(tenant(&store, "bench", 1));
+        let seeded = Instant::now();
+        let mut conn = DatabaseUrl::parse(db.url()).unwrap().connect().unwrap();
+        conn.batch_execute(&seed_sql(
+            &t.workspace.to_string(),
+            &t.project.to_string(),
+            n,
+        ))
+        .unwrap();
+        if backend == "postgres" {
+            // Index-only scans need the visibility map that VACUUM writes (autovacuum would, later).
+            conn.batch_execute("VACUUM ANALYZE").unwrap();
+        }
+        let seed_time = seeded.elapsed();
+        let app = app(&store);
+        for days in [30, 365] {
+            let to = Timestamp::from_unix_micros(START + SPAN).unwrap();
+            let from = Timestamp::from_unix_micros(START + SPAN - days * DAY).unwrap();
+            let request = DoraRequest {
+                project: Some(ProjectSlug::parse("web").unwrap()),
+                from: Some(from),
+                to: Some(to),
+                ..DoraRequest::default()
+            };
+            let warm = runtime
+                .block_on(app.dora(&t.admin, request.clone()))
+                .unwrap();
+            let counted = warm.report.change_failure_rate.samples;
+            assert!(counted > 0, "the window holds deployments");
+            let mut times: Vec<Duration> = (0..runs)
+                .map(|_| {
+                    let started = Instant::now();
+                    let view = runtime
+                        .block_on(app.dora(&t.admin, request.clone()))
+                        .unwrap();
+                    let elapsed = started.elapsed();
+                    assert_eq!(view.report, warm.report, "the same answer every time");
+                    elapsed
+                })
+                .collect();
+            times.sort();
+            // Where the time goes: the store's read alone, and the domain's computation alone.
+            let query = DoraQuery {
+                project: Some(t.project),
+                environment: None,
+                application: None,
+                window: Window::new(from, to).unwrap(),
+            };
+            let mut reads = Vec::new();
+            let mut computes = Vec::new();
+            for _ in 0..runs {
+                let started = Instant::now();
+                let data = runtime
+                    .block_on(DeploymentStore::dora(&store, t.workspace, query.clone()))
+                    .unwrap();
+                reads.push(started.elapsed());
+                let started = Instant::now();
+                let report = History::new(data.records).report(query.window);
+                computes.push(started.elapsed());
+                assert_eq!(report, warm.report);
+            }
+            reads.sort();
+            computes.sort();
+            println!(
+                "| {backend} | {days} days | {counted} | {:.1} s | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+                seed_time.as_secs_f64(),
+                percentile(&times, 50).as_secs_f64() * 1e3,
+                percentile(&times, 90).as_secs_f64() * 1e3,
+                percentile(&reads, 50).as_secs_f64() * 1e3,
+                percentile(&computes, 50).as_secs_f64() * 1e3,
+            );
+        }
+    }
+}
