@@ -8,6 +8,9 @@
 //! the project over the last 30 and 365 days of the history and prints p50 and p90, and apart the p50 of the
 //! store's read and of the domain's computation.
 //!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs as a smoke test on 20,000
+//! deployments.
+//!
 //! `SHIPLOG_BENCH_BACKENDS` picks the backends (default `sqlite,postgres`),
 //! `SHIPLOG_BENCH_DEPLOYMENTS` the history size (default 1000000), `SHIPLOG_BENCH_RUNS` the
 //! timed runs per window (default 15).
@@ -121,8 +124,14 @@ fn percentile(sorted: &[Duration], percent: usize) -> Duration {
 fn main() {
     let backends =
         std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
-    let n = env_number("SHIPLOG_BENCH_DEPLOYMENTS", 1_000_000);
-    let runs = usize::try_from(env_number("SHIPLOG_BENCH_RUNS", 15)).unwrap();
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = env_number(
+        "SHIPLOG_BENCH_DEPLOYMENTS",
+        if full { 1_000_000 } else { 20_000 },
+    );
+    let runs =
+        usize::try_from(env_number("SHIPLOG_BENCH_RUNS", if full { 15 } else { 2 })).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

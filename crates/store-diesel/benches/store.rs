@@ -1,7 +1,8 @@
 //! `cargo xtask bench store`: durable ingests per second for each backend at 1, 16 and 64
 //! concurrent writers, beside this machine's single-commit fsync rate measured in the same run.
 //!
-//! `SHIPLOG_BENCH_SECONDS` sets the length of each row (default 3), `SHIPLOG_BENCH_BACKENDS` which
+//! `SHIPLOG_BENCH_SECONDS` sets the length of each row (default 3; 0.2 as a smoke test under
+//! `cargo test --all-targets`, which does not pass `--bench`), `SHIPLOG_BENCH_BACKENDS` which
 //! backends run (default `sqlite,postgres`).
 //!
 //! Every figure counts only writes whose call returned (durably committed), and after each run
@@ -31,10 +32,12 @@ use support::{app, deploy, open, tenant};
 const WRITERS: [usize; 3] = [1, 16, 64];
 
 fn seconds() -> Duration {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
     let secs = std::env::var("SHIPLOG_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+        .unwrap_or(if full { 3.0 } else { 0.2 });
     Duration::from_secs_f64(secs)
 }
 
