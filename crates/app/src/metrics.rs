@@ -12,11 +12,9 @@ use crate::model::ProjectLookup;
 use crate::ports::DoraQuery;
 
 /// The window when none is asked for.
-pub const DEFAULT_WINDOW_DAYS: i64 = 30;
+pub const DEFAULT_WINDOW_DAYS: u32 = 30;
 /// The longest window served (about five years), which also bounds a daily series.
-pub const MAX_WINDOW_DAYS: i64 = 1830;
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub const MAX_WINDOW_DAYS: u32 = 1830;
 
 /// A DORA request as a client sends it; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,16 +101,13 @@ impl App {
             Some(to) => to,
             None => self.ports.clock.now(),
         };
-        let from = match request.from {
-            Some(from) => from,
-            None => {
-                Timestamp::from_unix_micros(to.unix_micros() - DEFAULT_WINDOW_DAYS * MICROS_PER_DAY)
-                    .map_err(|e| AppError::invalid("to", e.to_string()))?
-            }
+        let window = match request.from {
+            Some(from) => Window::new(from, to)
+                .ok_or_else(|| AppError::invalid("from", "must be before to"))?,
+            None => Window::days_before(to, DEFAULT_WINDOW_DAYS)
+                .ok_or_else(|| AppError::invalid("to", "is too early: send a time after year 0"))?,
         };
-        let window =
-            Window::new(from, to).ok_or_else(|| AppError::invalid("from", "must be before to"))?;
-        if to.unix_micros() - from.unix_micros() > MAX_WINDOW_DAYS * MICROS_PER_DAY {
+        if window.days() > f64::from(MAX_WINDOW_DAYS) {
             return Err(AppError::invalid(
                 "from",
                 format!("the window may span at most {MAX_WINDOW_DAYS} days: narrow from/to"),
@@ -174,10 +169,7 @@ mod tests {
         ports.with_clock_and_ids();
         ports.deployments.expect_dora().returning(|_, query| {
             assert_eq!(query.window.to, now());
-            assert_eq!(
-                query.window.to.unix_micros() - query.window.from.unix_micros(),
-                30 * MICROS_PER_DAY
-            );
+            assert_eq!(query.window.days(), 30.0);
             assert!(query.project.is_some());
             Ok(DoraData {
                 environments: vec![EnvironmentCode::parse("production").unwrap()],

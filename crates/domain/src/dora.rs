@@ -82,6 +82,19 @@ impl Window {
         (from < to).then_some(Self { from, to })
     }
 
+    /// The `days` days up to `to`; `None` if that starts before the representable range.
+    pub fn days_before(to: Timestamp, days: u32) -> Option<Self> {
+        let from = to
+            .unix_micros()
+            .checked_sub(i64::from(days) * MICROS_PER_DAY)?;
+        Self::new(Timestamp::from_unix_micros(from).ok()?, to)
+    }
+
+    /// Its length in days.
+    pub fn days(self) -> f64 {
+        self.micros() as f64 / MICROS_PER_DAY as f64
+    }
+
     fn micros(self) -> i64 {
         self.to.unix_micros() - self.from.unix_micros()
     }
@@ -440,7 +453,7 @@ fn rank(record: &DeploymentRecord) -> (Timestamp, Outcome, bool, Option<Timestam
 }
 
 fn frequency(in_window: &[Entry], window: Window, succeeded: u64) -> Frequency {
-    let days = window.micros() as f64 / MICROS_PER_DAY as f64;
+    let days = window.days();
     let per_day = if days > 0.0 {
         succeeded as f64 / days
     } else {
