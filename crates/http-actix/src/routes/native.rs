@@ -261,42 +261,33 @@ pub struct DeploymentFilters {
     cursor: Option<String>,
 }
 
+/// An optional query parameter: absent or blank is `None`, else `parse` must accept it and a
+/// refusal is a 400 naming the parameter.
+fn optional<T, E: std::fmt::Display>(
+    name: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| field(name, parse(&v)))
+        .transpose()
+}
+
 impl DeploymentFilters {
     fn parse(self) -> Result<ListDeployments, ApiError> {
-        let opt = |name: &str, value: Option<String>| {
-            value
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| (name.to_owned(), v))
-        };
         Ok(ListDeployments {
-            project: opt("project", self.project)
-                .map(|(n, v)| field(&n, ProjectSlug::parse(&v)))
-                .transpose()?,
-            environment: opt("environment", self.environment)
-                .map(|(n, v)| field(&n, EnvironmentCode::parse(&v)))
-                .transpose()?,
-            application: opt("application", self.application)
-                .map(|(n, v)| field(&n, ApplicationCode::parse(&v)))
-                .transpose()?,
-            status: opt("status", self.status)
-                .map(|(n, v)| field(&n, DeploymentStatus::parse(&v)))
-                .transpose()?,
-            since: opt("since", self.since)
-                .map(|(n, v)| field(&n, Timestamp::parse(&v)))
-                .transpose()?,
-            until: opt("until", self.until)
-                .map(|(n, v)| field(&n, Timestamp::parse(&v)))
-                .transpose()?,
-            limit: opt("limit", self.limit)
-                .map(|(n, v)| {
-                    field(
-                        &n,
-                        v.trim()
-                            .parse::<u32>()
-                            .map_err(|_| "send a whole number from 1 to 200"),
-                    )
-                })
-                .transpose()?,
+            project: optional("project", self.project, ProjectSlug::parse)?,
+            environment: optional("environment", self.environment, EnvironmentCode::parse)?,
+            application: optional("application", self.application, ApplicationCode::parse)?,
+            status: optional("status", self.status, DeploymentStatus::parse)?,
+            since: optional("since", self.since, Timestamp::parse)?,
+            until: optional("until", self.until, Timestamp::parse)?,
+            limit: optional("limit", self.limit, |v| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| "send a whole number from 1 to 200")
+            })?,
             cursor: self.cursor,
         })
     }
@@ -420,33 +411,17 @@ pub struct DoraParams {
 
 impl DoraParams {
     fn parse(self) -> Result<DoraRequest, ApiError> {
-        let given = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
         Ok(DoraRequest {
-            project: given(self.project)
-                .map(|v| field("project", ProjectSlug::parse(&v)))
-                .transpose()?,
-            environment: given(self.environment)
-                .map(|v| field("environment", EnvironmentCode::parse(&v)))
-                .transpose()?,
-            application: given(self.application)
-                .map(|v| field("application", ApplicationCode::parse(&v)))
-                .transpose()?,
-            from: given(self.from)
-                .map(|v| field("from", Timestamp::parse(&v)))
-                .transpose()?,
-            to: given(self.to)
-                .map(|v| field("to", Timestamp::parse(&v)))
-                .transpose()?,
-            interval: given(self.interval)
-                .map(|v| match v.trim() {
-                    "day" => Ok(Interval::Day),
-                    "week" => Ok(Interval::Week),
-                    other => Err(ApiError::field(
-                        "interval",
-                        format!("{other:?} is not an interval: send day or week"),
-                    )),
-                })
-                .transpose()?,
+            project: optional("project", self.project, ProjectSlug::parse)?,
+            environment: optional("environment", self.environment, EnvironmentCode::parse)?,
+            application: optional("application", self.application, ApplicationCode::parse)?,
+            from: optional("from", self.from, Timestamp::parse)?,
+            to: optional("to", self.to, Timestamp::parse)?,
+            interval: optional("interval", self.interval, |v| match v.trim() {
+                "day" => Ok(Interval::Day),
+                "week" => Ok(Interval::Week),
+                other => Err(format!("{other:?} is not an interval: send day or week")),
+            })?,
         })
     }
 }
