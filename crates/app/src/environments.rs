@@ -3,6 +3,8 @@
 //! Environment creation and assignment count as CI automation, so `ingest` keys may do them
 //! (pipelines create preview environments); `read` keys may not.
 
+use std::collections::HashMap;
+
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode};
 
@@ -200,20 +202,22 @@ impl App {
             .environments
             .list(caller.workspace, project.id)
             .await?;
-        let mut entries = self
+        let mut by_environment: HashMap<EnvironmentCode, Vec<BoardApplication>> = HashMap::new();
+        for entry in self
             .ports
             .environments
             .board(caller.workspace, project.id)
-            .await?;
+            .await?
+        {
+            by_environment
+                .entry(entry.environment.clone())
+                .or_default()
+                .push(BoardApplication::from_entry(entry));
+        }
         let board = environments
             .into_iter()
             .map(|environment| {
-                let (mine, rest) = entries
-                    .drain(..)
-                    .partition::<Vec<_>, _>(|entry| entry.environment == environment.code);
-                entries = rest;
-                let mut applications: Vec<BoardApplication> =
-                    mine.into_iter().map(BoardApplication::from_entry).collect();
+                let mut applications = by_environment.remove(&environment.code).unwrap_or_default();
                 applications.sort_by(|a, b| a.application.cmp(&b.application));
                 BoardEnvironment {
                     code: environment.code,
