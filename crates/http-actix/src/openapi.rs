@@ -492,26 +492,14 @@ mod tests {
 
     /// `{key:.+}` → `{key}`: actix patterns written as OpenAPI paths.
     fn openapi_path(pattern: &str) -> String {
-        let mut out = String::new();
-        let mut in_param = false;
-        let mut skipping = false;
-        for c in pattern.chars() {
-            match c {
-                '{' => {
-                    in_param = true;
-                    out.push(c);
-                }
-                ':' if in_param => skipping = true,
-                '}' => {
-                    in_param = false;
-                    skipping = false;
-                    out.push(c);
-                }
-                _ if skipping => {}
-                _ => out.push(c),
-            }
-        }
-        out
+        pattern
+            .split('/')
+            .map(|segment| match segment.split_once(':') {
+                Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
+                _ => segment.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     #[test]
