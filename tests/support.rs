@@ -4,7 +4,7 @@
 
 use awc::Client;
 use serde_json::{Value, json};
-use shiplog_server::{Config, start};
+use shiplog_server::{Config, HookOptions, start};
 use shiplog_store::testdb::TestDb;
 
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
@@ -37,6 +37,12 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         admin_key: Some(MASTER_KEY.to_owned()),
         migrate_on_start: true,
         workers: 1,
+        hooks: HookOptions {
+            // The tests' receivers listen on 127.0.0.1.
+            allow_private_targets: true,
+            poll_interval: std::time::Duration::from_millis(50),
+            ..HookOptions::default()
+        },
     })
     .await
     .unwrap();

@@ -9,8 +9,8 @@ use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode};
 use shiplog_domain::key::Role;
 
 use crate::ports::{
-    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, KeyStoreError,
-    PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
+    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
+    KeyStoreError, PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
     WorkspaceStoreError,
 };
 
@@ -85,6 +85,9 @@ error_codes! {
     EnvironmentNotFound => "environment_not_found", NotFound;
     DeploymentNotFound => "deployment_not_found", NotFound;
     ReferenceNotFound => "reference_not_found", NotFound;
+    HookNotFound => "hook_not_found", NotFound;
+    DeliveryNotFound => "delivery_not_found", NotFound;
+    PipelineNotFound => "pipeline_not_found", NotFound;
     EnvironmentExists => "environment_exists", Conflict;
     AlreadyExists => "already_exists", Conflict;
     IdempotencyConflict => "idempotency_conflict", Conflict;
@@ -187,6 +190,17 @@ pub enum AppError {
     /// No deployment named this reference.
     #[error("no deployment of this project names reference {0:?}")]
     ReferenceNotFound(String),
+    /// No such hook.
+    #[error("hook {0:?} does not exist")]
+    HookNotFound(String),
+    /// No such delivery.
+    #[error("delivery {0:?} does not exist")]
+    DeliveryNotFound(String),
+    /// No application has this id (Devopness pipeline id).
+    #[error(
+        "pipeline {0:?} does not exist: a pipeline id is an application id (see the hooks of GET /api/v1/projects/{{slug}}/hooks)"
+    )]
+    PipelineNotFound(String),
     /// The environment code is taken.
     #[error("environment \"{0}\" already exists in this project")]
     EnvironmentExists(EnvironmentCode),
@@ -253,6 +267,9 @@ impl AppError {
             Self::EnvironmentNotFound(_) => ErrorCode::EnvironmentNotFound,
             Self::DeploymentNotFound(_) => ErrorCode::DeploymentNotFound,
             Self::ReferenceNotFound(_) => ErrorCode::ReferenceNotFound,
+            Self::HookNotFound(_) => ErrorCode::HookNotFound,
+            Self::DeliveryNotFound(_) => ErrorCode::DeliveryNotFound,
+            Self::PipelineNotFound(_) => ErrorCode::PipelineNotFound,
             Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             Self::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
@@ -285,6 +302,14 @@ impl From<WorkspaceStoreError> for AppError {
                 Self::already_exists("workspace", code.as_str())
             }
             WorkspaceStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<HookStoreError> for AppError {
+    fn from(error: HookStoreError) -> Self {
+        match error {
+            HookStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
 }

@@ -74,6 +74,14 @@ id_type!(
     /// A signing key record (not the secret).
     SigningKeyRecordId
 );
+id_type!(
+    /// An outgoing hook.
+    HookId
+);
+id_type!(
+    /// One delivery of one event to one hook; also its `webhook-id`, stable across retries.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,9 @@
 //!   ([`environments`]);
 //! - [`App::list_deployments`], [`App::get_deployment`], [`App::get_reference`] ([`deployments`]);
 //! - [`App::dora`]: the DORA metrics of a scope and window ([`metrics`]);
+//! - hooks: [`App::create_hook`] and the rest of hook management, the Devopness-compatible
+//!   [`App::create_pipeline_hook`], deliveries, and [`App::deliver_due`], one round of the
+//!   delivery worker ([`hooks`]);
 //! - [`App::authenticate`], [`App::authenticate_signed`], [`App::require_own_workspace`] ([`auth`]);
 //! - [`App::ensure_master_key`], [`App::authenticate_master`], [`App::authenticate_admin`],
 //!   [`App::create_workspace`], [`App::create_api_key`], [`App::create_signing_key`],
@@ -35,6 +38,7 @@ pub mod auth;
 pub mod deployments;
 pub mod environments;
 pub mod error;
+pub mod hooks;
 pub mod ids;
 pub mod ingest;
 pub mod metrics;
@@ -72,18 +76,36 @@ pub struct Ports {
     pub ids: Arc<dyn ports::IdGenerator>,
     /// Signature verification.
     pub signatures: Arc<dyn ports::SignatureVerifier>,
+    /// Outgoing hooks and deliveries.
+    pub hooks: Arc<dyn ports::HookStore>,
+    /// The HTTP client of deliveries.
+    pub sender: Arc<dyn ports::HookSender>,
+    /// Delivery signatures.
+    pub signer: Arc<dyn ports::WebhookSigner>,
 }
 
 /// The use cases, over a set of ports. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     ports: Ports,
+    public_url: Arc<str>,
 }
 
 impl App {
-    /// Wires the use cases to their ports.
+    /// Wires the use cases to their ports. Links in hook templates (`action.url`) start with
+    /// `http://127.0.0.1:8080` until [`App::with_public_url`] says otherwise.
     pub fn new(ports: Ports) -> Self {
-        Self { ports }
+        Self {
+            ports,
+            public_url: Arc::from("http://127.0.0.1:8080"),
+        }
+    }
+
+    /// Sets the address clients reach this server at (no trailing slash needed), for links
+    /// rendered into hook deliveries.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = Arc::from(url.trim_end_matches('/'));
+        self
     }
 
     /// The ports, for adapters that need a store directly (health checks).

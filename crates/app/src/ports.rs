@@ -16,7 +16,11 @@ use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::ids::{DeploymentId, ProjectId, WorkspaceId};
+use crate::hooks::{
+    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, OutgoingRequest,
+    SendResult,
+};
+use crate::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
 use crate::ingest::{IngestPlan, IngestReceipt};
 use crate::model::{
     ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
@@ -158,6 +162,12 @@ pub trait ApplicationStore: Send + Sync {
         workspace: WorkspaceId,
         project: ProjectId,
     ) -> Result<Vec<Application>, ApplicationStoreError>;
+    /// Finds an application of `workspace` by id (a Devopness pipeline id).
+    async fn by_id(
+        &self,
+        workspace: WorkspaceId,
+        id: ApplicationId,
+    ) -> Result<Option<Application>, ApplicationStoreError>;
 }
 
 /// What [`ApplicationStore`] can fail with.
@@ -445,4 +455,100 @@ pub enum SignatureError {
     /// No signature matches.
     #[error("invalid signature")]
     Mismatch,
+}
+
+/// Outgoing hooks and their deliveries (the outbox). Delivery rows themselves are written by
+/// [`DeploymentStore::ingest`], in the transaction of the status change that raises them.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    /// Stores a new hook.
+    async fn create_hook(&self, hook: Hook) -> Result<(), HookStoreError>;
+    /// One hook of `workspace`.
+    async fn hook(
+        &self,
+        workspace: WorkspaceId,
+        id: HookId,
+    ) -> Result<Option<Hook>, HookStoreError>;
+    /// The hooks of `workspace` that `filter` selects, oldest first.
+    async fn hooks(
+        &self,
+        workspace: WorkspaceId,
+        filter: HookFilter,
+    ) -> Result<Vec<Hook>, HookStoreError>;
+    /// Replaces a hook (found by workspace and id); `false` when there is none.
+    async fn update_hook(&self, hook: Hook) -> Result<bool, HookStoreError>;
+    /// Deletes a hook and its deliveries; `false` when there is none.
+    async fn delete_hook(&self, workspace: WorkspaceId, id: HookId)
+    -> Result<bool, HookStoreError>;
+    /// Leases up to `claim.limit` due deliveries of enabled hooks to `claim.owner` until
+    /// `claim.lease_until`. A delivery is due when it is pending, its next attempt time has
+    /// come, no live lease holds it, and no earlier delivery of the same hook and deployment is
+    /// still pending (so one receiver sees one deployment's events in order). No two callers,
+    /// in this process or another, get the same delivery while its lease lives.
+    async fn claim_deliveries(
+        &self,
+        claim: DeliveryClaim,
+    ) -> Result<Vec<ClaimedDelivery>, HookStoreError>;
+    /// Records one attempt and its consequence (delivered, retry at a time, failed; perhaps
+    /// disabling the hook), and releases the lease.
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), HookStoreError>;
+    /// The newest `limit` deliveries of a hook, with their attempts.
+    async fn deliveries(
+        &self,
+        workspace: WorkspaceId,
+        hook: HookId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, HookStoreError>;
+    /// One delivery, with its attempts.
+    async fn delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+    ) -> Result<Option<Delivery>, HookStoreError>;
+    /// Makes a delivery pending again, due at `at`, with a fresh retry schedule (its attempts
+    /// are kept); `false` when there is none.
+    async fn redeliver(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+        at: Timestamp,
+    ) -> Result<bool, HookStoreError>;
+    /// Stores a finished delivery made outside the outbox (a test send), with its attempts.
+    async fn record_test_delivery(
+        &self,
+        workspace: WorkspaceId,
+        delivery: Delivery,
+    ) -> Result<(), HookStoreError>;
+}
+
+/// What [`HookStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookStoreError {
+    /// The backend failed.
+    #[error("hook store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Sends one HTTP request of a delivery.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait HookSender: Send + Sync {
+    /// Sends `request` and reports what happened; never fails, a refused target or a network
+    /// error is in [`SendResult::error`]. Bounded in time (15 s) and in the body it reads.
+    async fn send(&self, request: OutgoingRequest) -> SendResult;
+    /// Checks a rendered target URL before it is saved or sent: an `http` or `https` URL whose
+    /// host is not a private, loopback, link-local or metadata address (unless the operator
+    /// allows them). Names are resolved only when sending.
+    fn check_target(&self, url: &str) -> Result<(), String>;
+}
+
+/// Signs outgoing deliveries (Standard Webhooks).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait WebhookSigner: Send + Sync {
+    /// A new secret in the scheme's text form (`whsec_…`), from 32 random bytes.
+    fn new_secret(&self, bytes: [u8; 32]) -> String;
+    /// The `webhook-signature` value for a message id, Unix timestamp and body; `None` when the
+    /// stored secret is unreadable.
+    fn sign(&self, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String>;
 }

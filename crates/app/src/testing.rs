@@ -17,9 +17,10 @@ use crate::auth::Principal;
 use crate::ids::{DeploymentId, ProjectId, WorkspaceId};
 use crate::model::{Deployment, DeploymentFields, Project, ProjectLookup};
 use crate::ports::{
-    MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockIdGenerator,
-    MockKeyStore, MockPipelineEventStore, MockProjectStore, MockReferenceStore,
-    MockSignatureVerifier, MockTeamStore, MockWorkspaceStore,
+    MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockHookSender,
+    MockHookStore, MockIdGenerator, MockKeyStore, MockPipelineEventStore, MockProjectStore,
+    MockReferenceStore, MockSignatureVerifier, MockTeamStore, MockWebhookSigner,
+    MockWorkspaceStore,
 };
 use crate::{App, Ports};
 
@@ -102,6 +103,9 @@ pub(crate) struct TestPorts {
     pub clock: MockClock,
     pub ids: MockIdGenerator,
     pub signatures: MockSignatureVerifier,
+    pub hooks: MockHookStore,
+    pub sender: MockHookSender,
+    pub signer: MockWebhookSigner,
 }
 
 impl TestPorts {
@@ -119,6 +123,9 @@ impl TestPorts {
             clock: MockClock::new(),
             ids: MockIdGenerator::new(),
             signatures: MockSignatureVerifier::new(),
+            hooks: MockHookStore::new(),
+            sender: MockHookSender::new(),
+            signer: MockWebhookSigner::new(),
         }
     }
 
@@ -158,6 +165,9 @@ impl TestPorts {
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
             signatures: Arc::new(self.signatures),
+            hooks: Arc::new(self.hooks),
+            sender: Arc::new(self.sender),
+            signer: Arc::new(self.signer),
         })
     }
 }

@@ -14,6 +14,7 @@
 //! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
 //! - [`key`]: API-key format and hashing.
 //! - [`dora`]: the four DORA metrics over plain deployment records.
+//! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
 //!
 //! ## What this crate must never do
 //! It performs no I/O, spawns nothing, reads no clock and no randomness, and is not async.
@@ -31,6 +32,7 @@
 pub mod dora;
 pub mod environment;
 pub mod event;
+pub mod hook;
 pub mod ids;
 pub mod key;
 pub mod lifecycle;

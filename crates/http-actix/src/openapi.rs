@@ -12,7 +12,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{clienwork, envtracker, health, hivel, native};
+use crate::routes::{clienwork, envtracker, health, hivel, hooks, native};
 
 /// The response shapes the handlers build. Field names and types match what is sent.
 pub mod schemas {
@@ -345,6 +345,99 @@ pub mod schemas {
         pub position: i32,
     }
 
+    /// A shown request header: the value is never shown.
+    #[derive(ToSchema)]
+    pub struct HeaderView {
+        pub name: String,
+        #[schema(example = "[redacted]")]
+        pub value: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct HookSettings {
+        pub request_headers: Vec<HeaderView>,
+        /// The body template as saved.
+        #[schema(value_type = Option<Object>)]
+        pub request_body: Option<String>,
+    }
+
+    /// An outgoing hook. Secrets and header values are never shown.
+    #[derive(ToSchema)]
+    pub struct Hook {
+        pub id: String,
+        pub project: String,
+        pub application: Option<String>,
+        /// The application's id: the Devopness pipeline id.
+        pub pipeline_id: Option<String>,
+        pub environment: Option<String>,
+        pub name: String,
+        pub action_type: String,
+        pub events: Vec<String>,
+        pub enabled: bool,
+        /// Set when a `410 Gone` disabled it.
+        pub disabled_reason: Option<String>,
+        /// `POST`, `PUT` or `PATCH`.
+        pub method: String,
+        pub target_url: String,
+        pub settings: HookSettings,
+        /// The names of its secrets.
+        pub secrets: Vec<String>,
+        pub created_at: String,
+        pub updated_at: String,
+    }
+
+    /// A new hook, with its Standard Webhooks signing secret shown this once.
+    #[derive(ToSchema)]
+    pub struct CreatedHook {
+        pub id: String,
+        pub project: String,
+        pub application: Option<String>,
+        pub pipeline_id: Option<String>,
+        pub environment: Option<String>,
+        pub name: String,
+        pub action_type: String,
+        pub events: Vec<String>,
+        pub enabled: bool,
+        pub disabled_reason: Option<String>,
+        pub method: String,
+        pub target_url: String,
+        pub settings: HookSettings,
+        pub secrets: Vec<String>,
+        pub created_at: String,
+        pub updated_at: String,
+        /// `whsec_…`: verifies `webhook-signature` on every delivery.
+        pub signing_secret: String,
+    }
+
+    /// One attempt of a delivery.
+    #[derive(ToSchema)]
+    pub struct Attempt {
+        pub number: u32,
+        pub at: String,
+        pub duration_ms: u64,
+        pub status_code: Option<u16>,
+        pub error: Option<String>,
+        /// The first 2 KiB of the response body.
+        pub response_body: Option<String>,
+    }
+
+    /// A delivery: one event for one hook, sent until a 2xx or the schedule runs out.
+    #[derive(ToSchema)]
+    pub struct Delivery {
+        /// Also the `webhook-id` header, the same on every attempt.
+        pub id: String,
+        pub hook: String,
+        /// `action.started`, `deployment.succeeded`, … or `hook.test`.
+        pub event: String,
+        pub deployment: Option<String>,
+        /// `pending`, `delivered` or `failed`.
+        pub status: String,
+        pub next_attempt_at: Option<String>,
+        pub attempts: Vec<Attempt>,
+        pub created_at: String,
+        pub updated_at: String,
+    }
+
     /// Envtracker's assign-apps answer.
     #[derive(ToSchema)]
     pub struct Assigned {
@@ -430,6 +523,18 @@ impl Modify for Security {
         native::environment_board,
         native::get_reference,
         native::dora,
+        hooks::create_pipeline_hook,
+        hooks::list_pipeline_hooks,
+        hooks::create_hook,
+        hooks::list_hooks,
+        hooks::get_hook,
+        hooks::replace_hook,
+        hooks::delete_hook,
+        hooks::enable_hook,
+        hooks::disable_hook,
+        hooks::test_hook,
+        hooks::list_deliveries,
+        hooks::redeliver,
     ),
     modifiers(&Security),
     tags(
@@ -439,6 +544,7 @@ impl Modify for Security {
         (name = "clienwork", description = "Clienwork-compatible ingest."),
         (name = "hivel", description = "Hivel-compatible ingest."),
         (name = "envtracker", description = "Envtracker-compatible signed endpoints."),
+        (name = "hooks", description = "Outgoing hooks (Devopness-compatible and native) and their deliveries."),
     )
 )]
 pub struct ApiDoc;
@@ -548,8 +654,13 @@ mod tests {
                     responses.contains_key("401"),
                     "{method} {path} documents its 401"
                 );
+                let bodiless = method == "get"
+                    || method == "delete"
+                    || ["/enable", "/disable", "/test", "/redeliver"]
+                        .iter()
+                        .any(|action| path.ends_with(action));
                 assert!(
-                    operation.get("requestBody").is_some() || method == "get",
+                    operation.get("requestBody").is_some() || bodiless,
                     "{method} {path} documents its body"
                 );
             }
@@ -605,6 +716,83 @@ mod tests {
                 closing: true,
             }],
         }
+    }
+
+    #[test]
+    fn hook_and_delivery_schemas_name_the_fields_records_serialize_to() {
+        use shiplog_app::hooks::{
+            Attempt, CreatedHook, Delivery, DeliveryStatus, Hook, HookHeader, HookMethod,
+            HookRequest, HookView, ScopeRef, SecretText,
+        };
+        use shiplog_app::ids::{DeliveryId, HookId, ProjectId, WorkspaceId};
+        let at = Timestamp::parse("2025-09-22T12:00:00Z").unwrap();
+        let hook = Hook {
+            id: HookId::parse("01900000-0000-7000-8000-000000000001").unwrap(),
+            workspace: WorkspaceId::parse("01900000-0000-7000-8000-000000000002").unwrap(),
+            project: ScopeRef {
+                id: ProjectId::parse("01900000-0000-7000-8000-000000000003").unwrap(),
+                code: ProjectSlug::parse("web").unwrap(),
+            },
+            application: None,
+            environment: None,
+            name: "ci".into(),
+            action_type: "deploy".into(),
+            events: vec![shiplog_domain::hook::HookEvent::ActionStarted],
+            request: HookRequest {
+                method: HookMethod::Post,
+                target_url: "https://example.com".into(),
+                headers: vec![HookHeader {
+                    name: "Authorization".into(),
+                    value: SecretText::new("Bearer x"),
+                }],
+                body: None,
+            },
+            secrets: Default::default(),
+            signing_secret: SecretText::new("whsec_AAAA"),
+            enabled: true,
+            disabled_reason: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let doc = doc();
+        let view = serde_json::to_value(HookView::from(&hook)).unwrap();
+        assert_eq!(properties(&doc, "Hook"), keys(&view));
+        assert_eq!(properties(&doc, "HookSettings"), keys(&view["settings"]));
+        assert_eq!(
+            properties(&doc, "HeaderView"),
+            keys(&view["settings"]["request_headers"][0])
+        );
+        assert_eq!(
+            view["settings"]["request_headers"][0]["value"],
+            "[redacted]"
+        );
+        let created = serde_json::to_value(CreatedHook {
+            hook: HookView::from(&hook),
+            signing_secret: "whsec_AAAA".into(),
+        })
+        .unwrap();
+        assert_eq!(properties(&doc, "CreatedHook"), keys(&created));
+        let delivery = serde_json::to_value(Delivery {
+            id: DeliveryId::parse("01900000-0000-7000-8000-000000000004").unwrap(),
+            hook: hook.id,
+            event: "action.started".into(),
+            deployment: None,
+            status: DeliveryStatus::Pending,
+            next_attempt_at: Some(at),
+            attempts: vec![Attempt {
+                number: 1,
+                at,
+                duration_ms: 3,
+                status_code: Some(500),
+                error: None,
+                response_body: Some("oops".into()),
+            }],
+            created_at: at,
+            updated_at: at,
+        })
+        .unwrap();
+        assert_eq!(properties(&doc, "Delivery"), keys(&delivery));
+        assert_eq!(properties(&doc, "Attempt"), keys(&delivery["attempts"][0]));
     }
 
     #[test]

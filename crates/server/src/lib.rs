@@ -1,8 +1,9 @@
 //! # shiplog-server (library half of the `shiplog` binary)
 //!
 //! Wiring: the store behind every store port, the system clock, UUIDv7 ids and OS randomness,
-//! the HMAC verifier, and the HTTP adapter on an actix-web server. [`start`] is what
-//! `shiplog serve` runs, and what the black-box tests run on a random port.
+//! the HMAC verifier and Standard Webhooks signer, the reqwest hook sender, and the HTTP adapter
+//! on an actix-web server. [`start`] is what `shiplog serve` runs, and what the black-box tests
+//! run on a random port; it also starts the delivery worker ([`run_delivery_worker`]).
 //!
 //! ## What this crate must never do
 //! It never holds business rules or SQL; it only wires. It never prints a secret except the
@@ -13,12 +14,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use shiplog_app::hooks::WorkerSettings;
 use shiplog_app::ports::{Clock, IdGenerator};
 use shiplog_app::{App, Ports};
 use shiplog_domain::key::ApiKey;
 use shiplog_domain::timestamp::Timestamp;
 use shiplog_http::{HttpState, Readiness};
-use shiplog_signature::EnvtrackerVerifier;
+use shiplog_sender::{ReqwestSender, SenderOptions};
+use shiplog_signature::{EnvtrackerVerifier, StandardWebhooksSigner};
 use shiplog_store::{Store, StoreOptions};
 
 /// How to run.
@@ -34,6 +37,32 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Outgoing hooks.
+    pub hooks: HookOptions,
+}
+
+/// How outgoing hooks are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookOptions {
+    /// Allow hook targets on loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// The address clients reach this server at, for links in deliveries (`action.url`).
+    pub public_url: Option<String>,
+    /// Run the delivery worker in this process.
+    pub worker: bool,
+    /// How long the worker sleeps when nothing is due.
+    pub poll_interval: std::time::Duration,
+}
+
+impl Default for HookOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            public_url: None,
+            worker: true,
+            poll_interval: std::time::Duration::from_millis(500),
+        }
+    }
 }
 
 /// A running server.
@@ -98,10 +127,26 @@ impl Readiness for StoreReadiness {
 }
 
 /// Opens the store (off the async executor) and wires the use cases to it: what `serve` and the
-/// admin subcommands share.
+/// admin subcommands share. Hooks refuse private targets; links start with the default address.
 pub async fn open_app(
     database_url: &str,
     migrate_postgres: bool,
+) -> Result<(App, Store), StartError> {
+    open_app_with(
+        database_url,
+        migrate_postgres,
+        Arc::new(SystemClock),
+        &HookOptions::default(),
+    )
+    .await
+}
+
+/// [`open_app`] with a chosen clock (tests control time) and hook options.
+pub async fn open_app_with(
+    database_url: &str,
+    migrate_postgres: bool,
+    clock: Arc<dyn Clock>,
+    hooks: &HookOptions,
 ) -> Result<(App, Store), StartError> {
     let options = StoreOptions {
         migrate_postgres,
@@ -112,8 +157,13 @@ pub async fn open_app(
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?
         .map_err(|e| StartError(e.to_string()))?;
+    let sender = ReqwestSender::new(SenderOptions {
+        allow_private_targets: hooks.allow_private_targets,
+        ..SenderOptions::default()
+    })
+    .map_err(StartError)?;
     let shared = Arc::new(store.clone());
-    let app = App::new(Ports {
+    let mut app = App::new(Ports {
         workspaces: shared.clone(),
         keys: shared.clone(),
         projects: shared.clone(),
@@ -122,21 +172,55 @@ pub async fn open_app(
         environments: shared.clone(),
         deployments: shared.clone(),
         events: shared.clone(),
-        references: shared,
-        clock: Arc::new(SystemClock),
+        references: shared.clone(),
+        hooks: shared,
+        clock,
         ids: Arc::new(SystemIds),
         signatures: Arc::new(EnvtrackerVerifier::default()),
+        sender: Arc::new(sender),
+        signer: Arc::new(StandardWebhooksSigner),
     });
+    if let Some(url) = &hooks.public_url {
+        app = app.with_public_url(url);
+    }
     Ok((app, store))
+}
+
+/// Runs the delivery worker until the process ends: a round whenever deliveries may be due,
+/// else a sleep of `poll_interval`. A failed round (database unavailable) is logged and retried.
+pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
+    let settings = WorkerSettings {
+        owner: format!("shiplog-{}", uuid::Uuid::now_v7()),
+        ..WorkerSettings::default()
+    };
+    loop {
+        match app.deliver_due(&settings).await {
+            Ok(0) => tokio::time::sleep(poll_interval).await,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "delivery worker round failed");
+                tokio::time::sleep(poll_interval).await;
+            }
+        }
+    }
 }
 
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let (app, store) = open_app(&config.database_url, config.migrate_on_start).await?;
+    let (app, store) = open_app_with(
+        &config.database_url,
+        config.migrate_on_start,
+        Arc::new(SystemClock),
+        &config.hooks,
+    )
+    .await?;
     let generated_master_key = app
         .ensure_master_key(config.admin_key.as_deref())
         .await
         .map_err(|e| StartError(e.to_string()))?;
+    if config.hooks.worker {
+        actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
+    }
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),

@@ -2,10 +2,9 @@
 //!
 //! The only crate that knows every adapter: it reads configuration (flags, each also a
 //! `SHIPLOG_` environment variable), opens the store, wires the use cases to the HTTP adapter,
-//! and offers the `serve`, `migrate` and `admin` subcommands (the delivery worker is still to
-//! come).
+//! and offers the `serve`, `migrate` and `admin` subcommands.
 //!
-//! `shiplog serve` runs the HTTP server (the routes `shiplog-http` has so far); `shiplog migrate`
+//! `shiplog serve` runs the HTTP server and the outgoing-hook delivery worker; `shiplog migrate`
 //! applies the database migrations and exits.
 //!
 //! ## What this crate must never do
@@ -18,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use shiplog_store::{DatabaseUrl, migrations};
 
-use shiplog_server::{Config, start};
+use shiplog_server::{Config, HookOptions, start};
 
 mod admin;
 
@@ -50,6 +49,16 @@ enum Command {
         /// HTTP worker threads.
         #[arg(long, env = "SHIPLOG_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Let hooks target loopback, private and link-local addresses (closed networks only).
+        #[arg(long, env = "SHIPLOG_HOOKS_ALLOW_PRIVATE_TARGETS")]
+        hooks_allow_private_targets: bool,
+        /// Do not send hook deliveries from this process (another server sends them).
+        #[arg(long, env = "SHIPLOG_NO_HOOK_WORKER")]
+        no_hook_worker: bool,
+        /// The address clients reach this server at, for links in hook deliveries
+        /// (default: http:// and the bind address).
+        #[arg(long, env = "SHIPLOG_PUBLIC_URL")]
+        public_url: Option<String>,
         /// Log level: error, warn, info, debug or trace.
         #[arg(long, env = "SHIPLOG_LOG", default_value = "info")]
         log: String,
@@ -84,17 +93,27 @@ fn main() -> ExitCode {
             workers,
             log,
             log_format,
+            hooks_allow_private_targets,
+            no_hook_worker,
+            public_url,
         } => {
             if let Err(message) = init_logging(&log, &log_format) {
                 eprintln!("shiplog serve: {message}");
                 return ExitCode::from(2);
             }
+            let public_url = public_url.unwrap_or_else(|| format!("http://{bind}"));
             serve(Config {
                 database_url,
                 bind,
                 admin_key,
                 migrate_on_start: !no_migrate_on_start,
                 workers,
+                hooks: HookOptions {
+                    allow_private_targets: hooks_allow_private_targets,
+                    public_url: Some(public_url),
+                    worker: !no_hook_worker,
+                    ..HookOptions::default()
+                },
             })
         }
     }

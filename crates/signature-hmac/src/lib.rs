@@ -9,6 +9,7 @@
 //! - [`github`]: GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`.
 //! - [`standard_webhooks`]: signing (outgoing deliveries) and verification of Standard Webhooks:
 //!   `webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`.
+//!   [`StandardWebhooksSigner`] implements the `WebhookSigner` port.
 //!
 //! ## What this crate must never do
 //! It never compares a signature in variable time (all comparisons go through
@@ -22,7 +23,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shiplog_app::ports::{SignatureError, SignatureVerifier};
+use shiplog_app::ports::{SignatureError, SignatureVerifier, WebhookSigner};
 use shiplog_domain::ids::hex;
 use shiplog_domain::key::SigningSecret;
 use shiplog_domain::timestamp::Timestamp;
@@ -266,6 +267,21 @@ pub mod standard_webhooks {
     }
 }
 
+/// Signs outgoing hook deliveries with Standard Webhooks: implements the `WebhookSigner` port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StandardWebhooksSigner;
+
+impl WebhookSigner for StandardWebhooksSigner {
+    fn new_secret(&self, bytes: [u8; 32]) -> String {
+        standard_webhooks::Secret::from_bytes(&bytes).reveal()
+    }
+
+    fn sign(&self, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+        standard_webhooks::Secret::parse(secret)
+            .map(|secret| standard_webhooks::sign(&secret, id, timestamp, body))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +418,25 @@ mod tests {
             github::verify(b"k", b"x", "sha1=00"),
             Err(SignatureError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_signer_makes_secrets_and_signatures_receivers_verify() {
+        let signer = StandardWebhooksSigner;
+        let secret = signer.new_secret([9; 32]);
+        assert!(secret.starts_with("whsec_"));
+        let signature = signer.sign(&secret, "msg_1", 1_700_000_000, b"{}").unwrap();
+        let parsed = standard_webhooks::Secret::parse(&secret).unwrap();
+        let now = Timestamp::from_unix_seconds(1_700_000_010).unwrap();
+        assert_eq!(
+            standard_webhooks::verify(&parsed, "msg_1", "1700000000", b"{}", &signature, now, 300),
+            Ok(())
+        );
+        assert!(
+            standard_webhooks::verify(&parsed, "msg_2", "1700000000", b"{}", &signature, now, 300)
+                .is_err()
+        );
+        assert_eq!(signer.sign("not base64!", "msg_1", 1, b"{}"), None);
     }
 
     #[test]

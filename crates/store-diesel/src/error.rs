@@ -2,8 +2,8 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use shiplog_app::ports::{
-    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, KeyStoreError,
-    PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
+    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
+    KeyStoreError, PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
     WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
@@ -81,6 +81,12 @@ impl From<StoreError> for KeyStoreError {
         } else {
             Self::Unavailable(error.detail())
         }
+    }
+}
+
+impl From<StoreError> for HookStoreError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.detail())
     }
 }
 

@@ -442,8 +442,22 @@ macro_rules! ingest_backend {
                             outbox_events::status_from.eq(transition.from.map(|s| s.as_str())),
                             outbox_events::status_to.eq(transition.to.as_str()),
                             outbox_events::created_at.eq(now),
+                            // Its deliveries are made right here, in this transaction.
+                            outbox_events::processed_at.eq(Some(now)),
                         ))
                         .execute(conn)?;
+                    crate::hooks::$module::fan_out(
+                        conn,
+                        &workspace,
+                        &plan.event.id.to_string(),
+                        &id,
+                        &row.project_id,
+                        &row.application_id,
+                        &row.environment_id,
+                        transition.from,
+                        transition.to,
+                        now,
+                    )?;
                 }
                 Ok((decision.id, lifecycle.status, decision.create))
             }

@@ -30,7 +30,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
+use shiplog_app::hooks::{
+    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter,
+};
+use shiplog_app::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{
     ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
@@ -39,9 +42,9 @@ use shiplog_app::model::{
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
     DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
-    EnvironmentStoreError, KeyStore, KeyStoreError, PipelineEventStore, PipelineEventStoreError,
-    ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError, TeamStore,
-    TeamStoreError, WorkspaceStore, WorkspaceStoreError,
+    EnvironmentStoreError, HookStore, HookStoreError, KeyStore, KeyStoreError, PipelineEventStore,
+    PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError,
+    TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -52,6 +55,7 @@ use shiplog_domain::timestamp::Timestamp;
 pub mod conn;
 mod error;
 pub mod exec;
+mod hooks;
 mod ingest;
 pub mod migrations;
 mod queries;
@@ -509,6 +513,24 @@ impl ApplicationStore for Store {
             })
             .await?)
     }
+    async fn by_id(
+        &self,
+        workspace: WorkspaceId,
+        id: ApplicationId,
+    ) -> Result<Option<Application>, ApplicationStoreError> {
+        Ok(self
+            .read(move |conn| {
+                applications::table
+                    .filter(applications::workspace_id.eq(workspace.to_string()))
+                    .filter(applications::id.eq(id.to_string()))
+                    .select(ApplicationRow::as_select())
+                    .first::<ApplicationRow>(conn)
+                    .optional()?
+                    .map(ApplicationRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
 }
 
 #[async_trait]
@@ -656,6 +678,112 @@ impl ReferenceStore for Store {
         let key = key.clone();
         Ok(self
             .read(move |conn| queries::get_reference(conn, workspace, project, &key))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl HookStore for Store {
+    async fn create_hook(&self, hook: Hook) -> Result<(), HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::create_hook(conn, &hook))
+            .await?)
+    }
+
+    async fn hook(
+        &self,
+        workspace: WorkspaceId,
+        id: HookId,
+    ) -> Result<Option<Hook>, HookStoreError> {
+        Ok(self
+            .read(move |conn| hooks::get_hook(conn, workspace, id))
+            .await?)
+    }
+
+    async fn hooks(
+        &self,
+        workspace: WorkspaceId,
+        filter: HookFilter,
+    ) -> Result<Vec<Hook>, HookStoreError> {
+        Ok(self
+            .read(move |conn| hooks::list_hooks(conn, workspace, filter))
+            .await?)
+    }
+
+    async fn update_hook(&self, hook: Hook) -> Result<bool, HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::update_hook(conn, &hook))
+            .await?)
+    }
+
+    async fn delete_hook(
+        &self,
+        workspace: WorkspaceId,
+        id: HookId,
+    ) -> Result<bool, HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::delete_hook(conn, workspace, id))
+            .await?)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        claim: DeliveryClaim,
+    ) -> Result<Vec<ClaimedDelivery>, HookStoreError> {
+        let ids = self.write(move |conn| hooks::claim(conn, &claim)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read(move |conn| hooks::load_claimed(conn, &ids))
+            .await?)
+    }
+
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::record_attempt(conn, &record))
+            .await?)
+    }
+
+    async fn deliveries(
+        &self,
+        workspace: WorkspaceId,
+        hook: HookId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, HookStoreError> {
+        Ok(self
+            .read(move |conn| hooks::deliveries(conn, workspace, hook, limit))
+            .await?)
+    }
+
+    async fn delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+    ) -> Result<Option<Delivery>, HookStoreError> {
+        Ok(self
+            .read(move |conn| hooks::delivery(conn, workspace, id))
+            .await?)
+    }
+
+    async fn redeliver(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+        at: Timestamp,
+    ) -> Result<bool, HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::redeliver(conn, workspace, id, at))
+            .await?)
+    }
+
+    async fn record_test_delivery(
+        &self,
+        workspace: WorkspaceId,
+        delivery: Delivery,
+    ) -> Result<(), HookStoreError> {
+        Ok(self
+            .write(move |conn| hooks::record_test_delivery(conn, workspace, &delivery))
             .await?)
     }
 }

@@ -181,6 +181,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hooks (id) {
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        application_id -> Nullable<Text>,
+        environment_id -> Nullable<Text>,
+        name -> Text,
+        action_type -> Text,
+        events -> Text,
+        method -> Text,
+        target_url -> Text,
+        headers -> Text,
+        body -> Nullable<Text>,
+        secrets -> Text,
+        signing_secret -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hook_deliveries (seq) {
+        seq -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        hook_id -> Text,
+        outbox_event_id -> Nullable<Text>,
+        deployment_id -> Nullable<Text>,
+        event -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hook_attempts (seq) {
+        seq -> BigInt,
+        delivery_id -> Text,
+        number -> Integer,
+        at -> BigInt,
+        duration_ms -> BigInt,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
@@ -194,7 +249,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipeline_events,
     change_references,
     deployment_references,
-    outbox_events
+    outbox_events,
+    hooks,
+    hook_deliveries,
+    hook_attempts
 );
 
 diesel::joinable!(deployments -> projects (project_id));

@@ -12,6 +12,7 @@ pub mod clienwork;
 pub mod envtracker;
 pub mod health;
 pub mod hivel;
+pub mod hooks;
 pub mod native;
 
 /// What a handler answers.
@@ -54,6 +55,18 @@ routes! {
     get "/api/v1/projects/{slug}/environments" => native::environment_board,
     get "/api/v1/projects/{slug}/references/{key:.+}" => native::get_reference,
     get "/api/v1/metrics/dora" => native::dora,
+    post "/pipelines/{pipeline_id}/hooks/outgoing" => hooks::create_pipeline_hook,
+    get "/pipelines/{pipeline_id}/hooks" => hooks::list_pipeline_hooks,
+    post "/api/v1/projects/{slug}/hooks" => hooks::create_hook,
+    get "/api/v1/projects/{slug}/hooks" => hooks::list_hooks,
+    get "/api/v1/hooks/{id}" => hooks::get_hook,
+    put "/api/v1/hooks/{id}" => hooks::replace_hook,
+    delete "/api/v1/hooks/{id}" => hooks::delete_hook,
+    post "/api/v1/hooks/{id}/enable" => hooks::enable_hook,
+    post "/api/v1/hooks/{id}/disable" => hooks::disable_hook,
+    post "/api/v1/hooks/{id}/test" => hooks::test_hook,
+    get "/api/v1/hooks/{id}/deliveries" => hooks::list_deliveries,
+    post "/api/v1/deliveries/{id}/redeliver" => hooks::redeliver,
 }
 
 /// One resource with its route, wrapped in [`crate::logging::catch_panics`].

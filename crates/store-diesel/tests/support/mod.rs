@@ -61,6 +61,36 @@ impl SignatureVerifier for NoSignatures {
     }
 }
 
+/// The store tests send nothing: every target is refused.
+pub struct NoSender;
+
+#[async_trait::async_trait]
+impl shiplog_app::ports::HookSender for NoSender {
+    async fn send(&self, _: shiplog_app::hooks::OutgoingRequest) -> shiplog_app::hooks::SendResult {
+        shiplog_app::hooks::SendResult {
+            error: Some("the store tests send nothing".to_owned()),
+            ..Default::default()
+        }
+    }
+
+    fn check_target(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A signer whose signature is the message id (the store tests never check signatures).
+pub struct PlainSigner;
+
+impl shiplog_app::ports::WebhookSigner for PlainSigner {
+    fn new_secret(&self, _: [u8; 32]) -> String {
+        "whsec_dGVzdA==".to_owned()
+    }
+
+    fn sign(&self, _: &str, id: &str, _: i64, _: &[u8]) -> Option<String> {
+        Some(format!("v1,{id}"))
+    }
+}
+
 pub fn at(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
 }
@@ -77,7 +107,10 @@ pub fn app(store: &Store) -> App {
         environments: s.clone(),
         deployments: s.clone(),
         events: s.clone(),
-        references: s,
+        references: s.clone(),
+        hooks: s,
+        sender: Arc::new(NoSender),
+        signer: Arc::new(PlainSigner),
         clock: Arc::new(TickingClock(AtomicI64::new(
             at("2025-01-01T00:00:00Z").unix_micros(),
         ))),

@@ -1,0 +1,958 @@
+//! Outgoing hooks: templated HTTP requests sent when a deployment changes status.
+//!
+//! A hook belongs to a project and may be narrowed to one application and one environment.
+//! Each status change that raises one of a hook's events gets one delivery, written in the same
+//! transaction as the change (the store's outbox). [`App::deliver_due`] is one round of the
+//! delivery worker: it leases due deliveries, renders their templates ([`template`]), signs
+//! them (Standard Webhooks), sends them through the [`crate::ports::HookSender`] port and
+//! records every attempt, retrying on the domain's schedule.
+//!
+//! Secrets (template `secrets`, header values, the signing secret) are stored but never shown
+//! again after creation, and never appear in `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use shiplog_domain::hook::HookEvent;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::AppError;
+use crate::ids::{ApplicationId, DeliveryId, EnvironmentId, HookId, ProjectId, WorkspaceId};
+use crate::model::{Application, Deployment, Environment, Project, ProjectLookup};
+
+pub mod presets;
+pub mod template;
+mod worker;
+
+pub use worker::{TEST_EVENT, WorkerSettings};
+
+/// The longest hook name.
+pub const MAX_NAME_LEN: usize = 200;
+/// The most headers a hook may send.
+pub const MAX_HEADERS: usize = 32;
+/// The most deliveries one listing returns.
+pub const MAX_DELIVERIES_LISTED: u32 = 100;
+/// How a header value is shown: never.
+pub const REDACTED: &str = "[redacted]";
+
+/// Text that must never be shown or logged: its `Debug` is `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, to use (render, sign, store).
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The HTTP method of a hook's request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HookMethod {
+    /// `POST` (the default, and the only one Devopness sends).
+    #[default]
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+}
+
+impl HookMethod {
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, AppError> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "POST" => Ok(Self::Post),
+            "PUT" => Ok(Self::Put),
+            "PATCH" => Ok(Self::Patch),
+            _ => Err(AppError::invalid("method", "use POST, PUT or PATCH")),
+        }
+    }
+}
+
+/// One request header: a name and a template for its value (write-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookHeader {
+    /// The header name.
+    pub name: String,
+    /// The value template.
+    pub value: SecretText,
+}
+
+/// What a hook sends: every string here except the method is a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRequest {
+    /// The HTTP method.
+    pub method: HookMethod,
+    /// The target URL template.
+    pub target_url: String,
+    /// Header templates.
+    pub headers: Vec<HookHeader>,
+    /// The JSON body; every string inside is a template. `None` sends the standard envelope
+    /// (`{"type", "timestamp", "data"}`).
+    pub body: Option<serde_json::Value>,
+}
+
+/// A record and its code, as hooks name their scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRef<I, C> {
+    /// The id.
+    pub id: I,
+    /// The code.
+    pub code: C,
+}
+
+/// A stored hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// Its id.
+    pub id: HookId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its project.
+    pub project: ScopeRef<ProjectId, ProjectSlug>,
+    /// Only this application's deployments, if set.
+    pub application: Option<ScopeRef<ApplicationId, ApplicationCode>>,
+    /// Only deployments to this environment, if set.
+    pub environment: Option<ScopeRef<EnvironmentId, EnvironmentCode>>,
+    /// Display name.
+    pub name: String,
+    /// The Devopness action type (`deploy`); informational.
+    pub action_type: String,
+    /// The events it fires on (at least one).
+    pub events: Vec<HookEvent>,
+    /// What it sends.
+    pub request: HookRequest,
+    /// Named secrets for templates (`secrets.<name>`), write-only.
+    pub secrets: BTreeMap<String, SecretText>,
+    /// The Standard Webhooks secret (`whsec_…`) deliveries are signed with.
+    pub signing_secret: SecretText,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why it was disabled automatically (`410 Gone` from the target), if it was.
+    pub disabled_reason: Option<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Hook {
+    /// Whether a deployment of `application` to `environment` is in this hook's scope.
+    pub fn covers(&self, application: ApplicationId, environment: EnvironmentId) -> bool {
+        self.application
+            .as_ref()
+            .is_none_or(|a| a.id == application)
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| e.id == environment)
+    }
+}
+
+/// Which hooks to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookFilter {
+    /// Only this project's.
+    pub project: Option<ProjectId>,
+    /// Only hooks scoped to exactly this application.
+    pub application: Option<ApplicationId>,
+    /// Only hooks scoped to exactly this environment.
+    pub environment: Option<EnvironmentId>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or being attempted).
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Given up: the schedule ran out, the target answered `410 Gone`, or the request could not
+    /// be built.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Reads a stored word.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When it started.
+    pub at: Timestamp,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The HTTP status answered, if any.
+    pub status_code: Option<u16>,
+    /// Why no usable answer came (refused target, time-out, connection error, template error).
+    pub error: Option<String>,
+    /// The start of the response body (at most [`RESPONSE_BODY_KEPT`] bytes).
+    pub response_body: Option<String>,
+}
+
+/// How much of a response body an attempt keeps.
+pub const RESPONSE_BODY_KEPT: usize = 2048;
+
+/// A delivery and its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Its id, sent as `webhook-id`.
+    pub id: DeliveryId,
+    /// The hook.
+    pub hook: HookId,
+    /// The event it answers (`deployment.succeeded`, `action.started`, … or `hook.test`).
+    pub event: String,
+    /// The deployment whose change raised it (none for test sends).
+    pub deployment: Option<crate::ids::DeploymentId>,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// When the next attempt is due (pending deliveries only).
+    pub next_attempt_at: Option<Timestamp>,
+    /// Its attempts, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A request for due deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryClaim {
+    /// Who claims (one id per worker).
+    pub owner: String,
+    /// Now.
+    pub now: Timestamp,
+    /// When the lease ends if the claimer never reports back.
+    pub lease_until: Timestamp,
+    /// The most deliveries to claim.
+    pub limit: u32,
+}
+
+/// The deployment change a delivery reports, as it was when the change happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySubject {
+    /// The deployment (its current fields).
+    pub deployment: Deployment,
+    /// The status before the change.
+    pub previous_status: Option<DeploymentStatus>,
+    /// The status the change set.
+    pub status: DeploymentStatus,
+    /// When the change was recorded.
+    pub occurred_at: Timestamp,
+    /// Its project.
+    pub project: Project,
+    /// Its application.
+    pub application: Application,
+    /// Its environment.
+    pub environment: Environment,
+}
+
+/// A leased delivery, with everything needed to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// Its hook.
+    pub hook: Hook,
+    /// The event it answers.
+    pub event: HookEvent,
+    /// Attempts already made.
+    pub attempts_made: u32,
+    /// What it reports.
+    pub subject: DeliverySubject,
+}
+
+/// What an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered; done.
+    Delivered,
+    /// Try again at this time.
+    RetryAt(Timestamp),
+    /// Given up.
+    Failed,
+}
+
+/// One attempt to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// Its hook.
+    pub hook: HookId,
+    /// The lease holder reporting.
+    pub owner: String,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// What it decided.
+    pub outcome: DeliveryOutcome,
+    /// Disable the hook, for this reason.
+    pub disable_hook: Option<String>,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    /// The method.
+    pub method: HookMethod,
+    /// The rendered target URL (may hold a secret: never log it).
+    pub url: SecretText,
+    /// Every header, rendered and signed (values may hold secrets).
+    pub headers: Vec<(String, SecretText)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SendResult {
+    /// The HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The start of the body (bounded).
+    pub body: Option<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// Why there was no answer.
+    pub error: Option<String>,
+}
+
+/// A new or replaced hook, as the native API and the Devopness API describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookInput {
+    /// Display name.
+    pub name: String,
+    /// Only this application.
+    pub application: Option<ApplicationCode>,
+    /// Only this environment.
+    pub environment: Option<EnvironmentCode>,
+    /// Event names.
+    pub events: Vec<String>,
+    /// Devopness action type (default `deploy`).
+    pub action_type: Option<String>,
+    /// Method (default POST).
+    pub method: Option<String>,
+    /// Target URL template (required unless a preset fills it).
+    pub target_url: Option<String>,
+    /// Header templates.
+    pub headers: Vec<(String, String)>,
+    /// Body template.
+    pub body: Option<serde_json::Value>,
+    /// Template secrets; on replacement, `None` keeps the stored ones.
+    pub secrets: Option<BTreeMap<String, String>>,
+    /// A preset that fills target URL, headers, body and events.
+    pub preset: Option<presets::PresetInput>,
+    /// Whether it starts enabled (default true).
+    pub enabled: Option<bool>,
+}
+
+/// A hook as the API shows it: secrets and header values are never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookView {
+    /// Id.
+    pub id: HookId,
+    /// Project slug.
+    pub project: ProjectSlug,
+    /// The application it is limited to (also the Devopness pipeline id).
+    pub application: Option<ApplicationCode>,
+    /// The application's id, the Devopness `pipeline_id`.
+    pub pipeline_id: Option<ApplicationId>,
+    /// The environment it is limited to.
+    pub environment: Option<EnvironmentCode>,
+    /// Name.
+    pub name: String,
+    /// Devopness action type.
+    pub action_type: String,
+    /// Events.
+    pub events: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why it was disabled automatically.
+    pub disabled_reason: Option<String>,
+    /// Method.
+    pub method: HookMethod,
+    /// Target URL template.
+    pub target_url: String,
+    /// The request settings, Devopness-style.
+    pub settings: HookSettingsView,
+    /// The names of its secrets.
+    pub secrets: Vec<String>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// `settings` of a shown hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookSettingsView {
+    /// Header names; every value reads `[redacted]`.
+    pub request_headers: Vec<HeaderView>,
+    /// The body template, as saved.
+    pub request_body: Option<serde_json::Value>,
+}
+
+/// A shown header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderView {
+    /// Its name.
+    pub name: String,
+    /// Always `[redacted]`.
+    pub value: &'static str,
+}
+
+impl From<&Hook> for HookView {
+    fn from(hook: &Hook) -> Self {
+        Self {
+            id: hook.id,
+            project: hook.project.code.clone(),
+            application: hook.application.as_ref().map(|a| a.code.clone()),
+            pipeline_id: hook.application.as_ref().map(|a| a.id),
+            environment: hook.environment.as_ref().map(|e| e.code.clone()),
+            name: hook.name.clone(),
+            action_type: hook.action_type.clone(),
+            events: hook.events.iter().map(|e| e.as_str().to_owned()).collect(),
+            enabled: hook.enabled,
+            disabled_reason: hook.disabled_reason.clone(),
+            method: hook.request.method,
+            target_url: hook.request.target_url.clone(),
+            settings: HookSettingsView {
+                request_headers: hook
+                    .request
+                    .headers
+                    .iter()
+                    .map(|h| HeaderView {
+                        name: h.name.clone(),
+                        value: REDACTED,
+                    })
+                    .collect(),
+                request_body: hook.request.body.clone(),
+            },
+            secrets: hook.secrets.keys().cloned().collect(),
+            created_at: hook.created_at,
+            updated_at: hook.updated_at,
+        }
+    }
+}
+
+/// A newly created hook and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatedHook {
+    /// The hook.
+    #[serde(flatten)]
+    pub hook: HookView,
+    /// The Standard Webhooks secret that verifies its deliveries.
+    pub signing_secret: String,
+}
+
+impl App {
+    /// Creates a hook in a project (admin keys only). Templates are checked against the
+    /// documented variables now, so a typo is a 400 here rather than an empty string later.
+    pub async fn create_hook(
+        &self,
+        caller: &Principal,
+        project: ProjectLookup,
+        input: HookInput,
+    ) -> Result<CreatedHook, AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let project = self.visible_project(caller, &project).await?;
+        let now = self.ports.clock.now();
+        let signing_secret = self.ports.signer.new_secret(self.ports.ids.secret_bytes());
+        let id = HookId::from_uuid(self.ports.ids.uuid());
+        let hook = self
+            .build_hook(
+                caller,
+                &project,
+                input,
+                None,
+                id,
+                SecretText::new(signing_secret),
+                now,
+            )
+            .await?;
+        self.ports.hooks.create_hook(hook.clone()).await?;
+        Ok(CreatedHook {
+            hook: HookView::from(&hook),
+            signing_secret: hook.signing_secret.reveal().to_owned(),
+        })
+    }
+
+    /// Devopness-compatible creation: `POST /pipelines/{pipeline_id}/hooks/outgoing`, where the
+    /// pipeline is an application (by id); the hook is limited to that application.
+    pub async fn create_pipeline_hook(
+        &self,
+        caller: &Principal,
+        pipeline: &str,
+        mut input: HookInput,
+    ) -> Result<CreatedHook, AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let application = self.pipeline(caller, pipeline).await?;
+        input.application = Some(application.code);
+        self.create_hook(caller, ProjectLookup::Id(application.project), input)
+            .await
+    }
+
+    /// Devopness-compatible listing: the hooks limited to one application (pipeline).
+    pub async fn list_pipeline_hooks(
+        &self,
+        caller: &Principal,
+        pipeline: &str,
+    ) -> Result<Vec<HookView>, AppError> {
+        caller.require(Capability::Read, "read hooks")?;
+        let application = self.pipeline(caller, pipeline).await?;
+        let hooks = self
+            .ports
+            .hooks
+            .hooks(
+                caller.workspace,
+                HookFilter {
+                    project: Some(application.project),
+                    application: Some(application.id),
+                    environment: None,
+                },
+            )
+            .await?;
+        Ok(hooks.iter().map(HookView::from).collect())
+    }
+
+    /// The hooks of a project, optionally only those limited to one application or environment.
+    pub async fn list_hooks(
+        &self,
+        caller: &Principal,
+        project: ProjectLookup,
+        application: Option<ApplicationCode>,
+        environment: Option<EnvironmentCode>,
+    ) -> Result<Vec<HookView>, AppError> {
+        caller.require(Capability::Read, "read hooks")?;
+        let project = self.visible_project(caller, &project).await?;
+        let (application, environment) = self
+            .scope_ids(caller, &project, application, environment)
+            .await?;
+        let hooks = self
+            .ports
+            .hooks
+            .hooks(
+                caller.workspace,
+                HookFilter {
+                    project: Some(project.id),
+                    application: application.map(|a| a.id),
+                    environment: environment.map(|e| e.id),
+                },
+            )
+            .await?;
+        Ok(hooks.iter().map(HookView::from).collect())
+    }
+
+    /// One hook.
+    pub async fn get_hook(&self, caller: &Principal, id: &str) -> Result<HookView, AppError> {
+        caller.require(Capability::Read, "read hooks")?;
+        Ok(HookView::from(&self.visible_hook(caller, id).await?))
+    }
+
+    /// Replaces a hook's definition. Secrets left out are kept; header values must be sent
+    /// again (they are never shown, so they cannot be edited in place).
+    pub async fn replace_hook(
+        &self,
+        caller: &Principal,
+        id: &str,
+        input: HookInput,
+    ) -> Result<HookView, AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let old = self.visible_hook(caller, id).await?;
+        let project = self
+            .visible_project(caller, &ProjectLookup::Id(old.project.id))
+            .await?;
+        let mut hook = self
+            .build_hook(
+                caller,
+                &project,
+                input,
+                Some(&old.secrets),
+                old.id,
+                old.signing_secret.clone(),
+                self.ports.clock.now(),
+            )
+            .await?;
+        hook.created_at = old.created_at;
+        if !self.ports.hooks.update_hook(hook.clone()).await? {
+            return Err(AppError::HookNotFound(id.to_owned()));
+        }
+        Ok(HookView::from(&hook))
+    }
+
+    /// Enables or disables a hook. Enabling clears an automatic disable (`410 Gone`); deliveries
+    /// left pending resume.
+    pub async fn set_hook_enabled(
+        &self,
+        caller: &Principal,
+        id: &str,
+        enabled: bool,
+    ) -> Result<HookView, AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let mut hook = self.visible_hook(caller, id).await?;
+        hook.enabled = enabled;
+        if enabled {
+            hook.disabled_reason = None;
+        }
+        hook.updated_at = self.ports.clock.now();
+        if !self.ports.hooks.update_hook(hook.clone()).await? {
+            return Err(AppError::HookNotFound(id.to_owned()));
+        }
+        Ok(HookView::from(&hook))
+    }
+
+    /// Deletes a hook and its deliveries.
+    pub async fn delete_hook(&self, caller: &Principal, id: &str) -> Result<(), AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let hook = self.visible_hook(caller, id).await?;
+        if self
+            .ports
+            .hooks
+            .delete_hook(caller.workspace, hook.id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::HookNotFound(id.to_owned()))
+        }
+    }
+
+    /// The newest deliveries of a hook (at most `limit`, default 50, at most 100).
+    pub async fn list_deliveries(
+        &self,
+        caller: &Principal,
+        hook: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Delivery>, AppError> {
+        caller.require(Capability::Read, "read hooks")?;
+        let hook = self.visible_hook(caller, hook).await?;
+        let limit = limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_DELIVERIES_LISTED {
+            return Err(AppError::invalid(
+                "limit",
+                format!("use a number from 1 to {MAX_DELIVERIES_LISTED}"),
+            ));
+        }
+        Ok(self
+            .ports
+            .hooks
+            .deliveries(caller.workspace, hook.id, limit)
+            .await?)
+    }
+
+    /// Sends a delivery again: it becomes pending, due now, with a fresh retry schedule.
+    pub async fn redeliver(&self, caller: &Principal, id: &str) -> Result<Delivery, AppError> {
+        caller.require(Capability::Administer, "manage hooks")?;
+        let delivery = self.visible_delivery(caller, id).await?;
+        if delivery.deployment.is_none() {
+            return Err(AppError::invalid(
+                "delivery",
+                "a test send cannot be redelivered: send another test (POST /api/v1/hooks/{id}/test)",
+            ));
+        }
+        let now = self.ports.clock.now();
+        if !self
+            .ports
+            .hooks
+            .redeliver(caller.workspace, delivery.id, now)
+            .await?
+        {
+            return Err(AppError::DeliveryNotFound(id.to_owned()));
+        }
+        self.visible_delivery(caller, id).await
+    }
+
+    async fn visible_delivery(&self, caller: &Principal, id: &str) -> Result<Delivery, AppError> {
+        let not_found = || AppError::DeliveryNotFound(id.to_owned());
+        let delivery_id = DeliveryId::parse(id).ok_or_else(not_found)?;
+        let delivery = self
+            .ports
+            .hooks
+            .delivery(caller.workspace, delivery_id)
+            .await?
+            .ok_or_else(not_found)?;
+        // The hook decides visibility (a project-limited key sees its project's hooks only).
+        self.visible_hook(caller, &delivery.hook.to_string())
+            .await
+            .map_err(|_| not_found())?;
+        Ok(delivery)
+    }
+
+    pub(crate) async fn visible_hook(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<Hook, AppError> {
+        let not_found = || AppError::HookNotFound(id.to_owned());
+        let hook_id = HookId::parse(id).ok_or_else(not_found)?;
+        let hook = self
+            .ports
+            .hooks
+            .hook(caller.workspace, hook_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if caller.sees(hook.project.id) {
+            Ok(hook)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn pipeline(&self, caller: &Principal, pipeline: &str) -> Result<Application, AppError> {
+        let not_found = || AppError::PipelineNotFound(pipeline.to_owned());
+        let id = ApplicationId::parse(pipeline).ok_or_else(not_found)?;
+        let application = self
+            .ports
+            .applications
+            .by_id(caller.workspace, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if caller.sees(application.project) {
+            Ok(application)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn scope_ids(
+        &self,
+        caller: &Principal,
+        project: &Project,
+        application: Option<ApplicationCode>,
+        environment: Option<EnvironmentCode>,
+    ) -> Result<
+        (
+            Option<ScopeRef<ApplicationId, ApplicationCode>>,
+            Option<ScopeRef<EnvironmentId, EnvironmentCode>>,
+        ),
+        AppError,
+    > {
+        let application = match application {
+            None => None,
+            Some(code) => {
+                let found = self
+                    .ports
+                    .applications
+                    .get(caller.workspace, project.id, &code)
+                    .await?
+                    .ok_or_else(|| AppError::ApplicationNotFound(code.clone()))?;
+                Some(ScopeRef { id: found.id, code })
+            }
+        };
+        let environment = match environment {
+            None => None,
+            Some(code) => {
+                let found = self
+                    .ports
+                    .environments
+                    .get(caller.workspace, project.id, &code)
+                    .await?
+                    .ok_or_else(|| AppError::EnvironmentNotFound(code.clone()))?;
+                Some(ScopeRef { id: found.id, code })
+            }
+        };
+        Ok((application, environment))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn build_hook(
+        &self,
+        caller: &Principal,
+        project: &Project,
+        input: HookInput,
+        kept_secrets: Option<&BTreeMap<String, SecretText>>,
+        id: HookId,
+        signing_secret: SecretText,
+        now: Timestamp,
+    ) -> Result<Hook, AppError> {
+        let name = input.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+            return Err(AppError::invalid(
+                "name",
+                format!("give the hook a name of 1 to {MAX_NAME_LEN} characters"),
+            ));
+        }
+        let (application, environment) = self
+            .scope_ids(caller, project, input.application, input.environment)
+            .await?;
+        let mut secrets: BTreeMap<String, SecretText> = match input.secrets {
+            Some(given) => given
+                .into_iter()
+                .map(|(k, v)| (k, SecretText::new(v)))
+                .collect(),
+            None => kept_secrets.cloned().unwrap_or_default(),
+        };
+        let mut request = HookRequest {
+            method: input
+                .method
+                .as_deref()
+                .map(HookMethod::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            target_url: input.target_url.unwrap_or_default().trim().to_owned(),
+            headers: input
+                .headers
+                .into_iter()
+                .map(|(name, value)| HookHeader {
+                    name: name.trim().to_owned(),
+                    value: SecretText::new(value),
+                })
+                .collect(),
+            body: input.body,
+        };
+        let mut events = input.events;
+        if let Some(preset) = input.preset {
+            presets::apply(preset, &mut request, &mut secrets, &mut events)?;
+        }
+        if request.target_url.is_empty() {
+            return Err(AppError::MissingField {
+                field: "target_url",
+                hint: "the URL to send to (a template), or a preset",
+            });
+        }
+        let events = parse_events(&events)?;
+        check_headers(&request.headers)?;
+        let hook = Hook {
+            id,
+            workspace: caller.workspace,
+            project: ScopeRef {
+                id: project.id,
+                code: project.slug.clone(),
+            },
+            application,
+            environment,
+            name,
+            action_type: input
+                .action_type
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "deploy".to_owned()),
+            events,
+            request,
+            secrets,
+            signing_secret,
+            enabled: input.enabled.unwrap_or(true),
+            disabled_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let sample = template::Variables::sample(&hook, &self.public_url);
+        let rendered = template::validate(&hook, &sample)?;
+        self.ports
+            .sender
+            .check_target(rendered.url.reveal())
+            .map_err(|why| AppError::invalid("target_url", why))?;
+        Ok(hook)
+    }
+}
+
+fn parse_events(names: &[String]) -> Result<Vec<HookEvent>, AppError> {
+    if names.is_empty() {
+        return Err(AppError::MissingField {
+            field: "trigger_when.events",
+            hint: "at least one event, e.g. [\"action.started\", \"action.completed\", \"action.failed\"]",
+        });
+    }
+    let mut events = Vec::with_capacity(names.len());
+    for name in names {
+        let event: HookEvent =
+            name.parse()
+                .map_err(|e: shiplog_domain::hook::UnknownHookEvent| {
+                    AppError::invalid("trigger_when.events", e.to_string())
+                })?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+fn check_headers(headers: &[HookHeader]) -> Result<(), AppError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(AppError::invalid(
+            "settings.request_headers",
+            format!("send at most {MAX_HEADERS} headers"),
+        ));
+    }
+    for header in headers {
+        let valid_name = !header.name.is_empty()
+            && header
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid_name {
+            return Err(AppError::invalid(
+                "settings.request_headers",
+                format!(
+                    "{:?} is not a valid header name: use letters, digits and - (e.g. Authorization)",
+                    header.name
+                ),
+            ));
+        }
+        let lower = header.name.to_ascii_lowercase();
+        if lower.starts_with("webhook-") || matches!(lower.as_str(), "host" | "content-length") {
+            return Err(AppError::invalid(
+                "settings.request_headers",
+                format!(
+                    "{} is set by shiplog on every delivery: remove it",
+                    header.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,470 @@
+//! Hook templates: Jinja syntax (minijinja) in strict mode, over one documented set of
+//! variables ([`VARIABLES`]).
+//!
+//! A template is checked when its hook is saved: it must compile, every variable it names must
+//! be documented (or be one of the hook's own `secrets`), and it must render against sample
+//! values. At send time an undefined variable is an error, never an empty string; a `null`
+//! field (a deployment without a branch, say) renders as an empty string.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{Map, Value, json};
+use shiplog_domain::hook::{HookEvent, provider_state};
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use super::{ClaimedDelivery, Hook, SecretText};
+use crate::error::AppError;
+
+/// Every variable a template may use, with what it holds. `secrets.<name>` (one per secret
+/// the hook was given) comes on top.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "event",
+        "the event this delivery answers, e.g. `deployment.succeeded`",
+    ),
+    ("delivery.id", "the delivery id, also sent as `webhook-id`"),
+    ("delivery.attempt", "this attempt's number, from 1"),
+    ("hook.id", "the hook's id"),
+    ("hook.name", "the hook's name"),
+    ("deployment.id", "the deployment's id"),
+    (
+        "deployment.status",
+        "`pending|running|success|failed|cancelled|unknown`, as set by this change",
+    ),
+    (
+        "deployment.previous_status",
+        "the status before this change (empty for a new deployment)",
+    ),
+    (
+        "deployment.provider",
+        "the CI provider that reported the status",
+    ),
+    (
+        "deployment.provider_status",
+        "the provider's own status word",
+    ),
+    ("deployment.external_id", "the provider's id of the run"),
+    ("deployment.commit_sha", "the deployed commit"),
+    ("deployment.commit_message", "its message"),
+    ("deployment.commit_timestamp", "its time (RFC 3339)"),
+    ("deployment.ref", "the Git ref"),
+    ("deployment.branch", "the branch"),
+    ("deployment.run_url", "the CI run's page"),
+    ("deployment.deployed_by", "who deployed"),
+    ("deployment.build_number", "the build number"),
+    ("deployment.image", "the deployed image"),
+    ("deployment.logs_url", "the logs' address"),
+    ("deployment.started_at", "when it started (RFC 3339)"),
+    ("deployment.finished_at", "when it finished (RFC 3339)"),
+    ("deployment.url", "the deployment in shiplog's API"),
+    (
+        "application.id",
+        "the application's id (the Devopness pipeline id)",
+    ),
+    ("application.code", "the application's code"),
+    ("application.name", "its name"),
+    ("application.repo", "its repository, `host/owner/name`"),
+    (
+        "application.repository",
+        "its repository path, `owner/name`",
+    ),
+    (
+        "application.source_provider.access_token",
+        "the hook's secret named `access_token`",
+    ),
+    ("environment.id", "the environment's id"),
+    ("environment.code", "its code"),
+    ("environment.name", "its name"),
+    (
+        "environment.kind",
+        "`production|staging|testing|development|other`",
+    ),
+    ("environment.url", "its address"),
+    ("project.id", "the project's id"),
+    ("project.slug", "its slug"),
+    ("project.name", "its name"),
+    ("action.id", "Devopness name: the deployment's id"),
+    (
+        "action.type",
+        "Devopness name: the hook's action type (`deploy`)",
+    ),
+    (
+        "action.status",
+        "Devopness name: `pending|in_progress|completed|failed|cancelled|unknown`",
+    ),
+    (
+        "action.url",
+        "Devopness name: the deployment in shiplog's API",
+    ),
+    (
+        "action.triggered_from.hook_parsed_variables.commit_hash",
+        "Devopness name: the deployed commit",
+    ),
+    (
+        "status.github",
+        "GitHub commit status state: `pending|success|failure|error`",
+    ),
+    (
+        "status.gitlab",
+        "GitLab commit status state: `pending|running|success|failed|canceled`",
+    ),
+    (
+        "status.bitbucket",
+        "Bitbucket build state: `INPROGRESS|SUCCESSFUL|FAILED|STOPPED`",
+    ),
+];
+
+/// The secret that `application.source_provider.access_token` reads.
+const ACCESS_TOKEN: &str = "access_token";
+
+/// The values templates render with.
+#[derive(Clone)]
+pub struct Variables(Value);
+
+impl std::fmt::Debug for Variables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Variables(..)")
+    }
+}
+
+fn time(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+}
+
+fn secrets(hook: &Hook) -> Value {
+    Value::Object(
+        hook.secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.reveal().to_owned())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn status_words(status: DeploymentStatus) -> Value {
+    json!({
+        "github": provider_state::github(status),
+        "gitlab": provider_state::gitlab(status),
+        "bitbucket": provider_state::bitbucket(status),
+    })
+}
+
+impl Variables {
+    /// The variables of one delivery attempt.
+    pub fn for_delivery(claim: &ClaimedDelivery, attempt: u32, public_url: &str) -> Self {
+        let s = &claim.subject;
+        let d = &s.deployment;
+        let url = format!("{public_url}/api/v1/deployments/{}", d.id);
+        let sha = d.fields.commit_sha.as_ref().map(|c| c.as_str().to_owned());
+        let hook = &claim.hook;
+        Self(json!({
+            "event": claim.event.as_str(),
+            "delivery": {"id": claim.id.to_string(), "attempt": attempt},
+            "hook": {"id": hook.id.to_string(), "name": hook.name},
+            "deployment": {
+                "id": d.id.to_string(),
+                "status": s.status.as_str(),
+                "previous_status": s.previous_status.map(DeploymentStatus::as_str),
+                "provider": d.provider.as_str(),
+                "provider_status": d.provider_status,
+                "external_id": d.fields.external_id,
+                "commit_sha": sha,
+                "commit_message": d.fields.commit_message,
+                "commit_timestamp": time(d.fields.commit_timestamp),
+                "ref": d.fields.git_ref,
+                "branch": d.fields.branch,
+                "run_url": d.fields.run_url,
+                "deployed_by": d.fields.deployed_by,
+                "build_number": d.fields.build_number,
+                "image": d.fields.image,
+                "logs_url": d.fields.logs_url,
+                "started_at": time(d.started_at),
+                "finished_at": time(d.finished_at),
+                "url": url,
+            },
+            "application": {
+                "id": s.application.id.to_string(),
+                "code": s.application.code.as_str(),
+                "name": s.application.name,
+                "repo": s.application.repo.as_ref().map(|r| r.as_str()),
+                "repository": s.application.repo.as_ref().map(|r| r.path()),
+                "source_provider": {"access_token": hook.secrets.get(ACCESS_TOKEN).map(SecretText::reveal)},
+            },
+            "environment": {
+                "id": s.environment.id.to_string(),
+                "code": s.environment.code.as_str(),
+                "name": s.environment.name,
+                "kind": s.environment.kind.as_str(),
+                "url": s.environment.url,
+            },
+            "project": {
+                "id": s.project.id.to_string(),
+                "slug": s.project.slug.as_str(),
+                "name": s.project.name,
+            },
+            "action": {
+                "id": d.id.to_string(),
+                "type": hook.action_type,
+                "status": provider_state::action(s.status),
+                "url": url,
+                "triggered_from": {"hook_parsed_variables": {"commit_hash": sha}},
+            },
+            "status": status_words(s.status),
+            "secrets": secrets(hook),
+        }))
+    }
+
+    /// Sample values for checking a hook's templates (and for test sends): the hook's own
+    /// project, application and environment codes, made-up deployment fields, its real secrets.
+    pub fn sample(hook: &Hook, public_url: &str) -> Self {
+        let application = hook
+            .application
+            .as_ref()
+            .map_or("my-app".to_owned(), |a| a.code.to_string());
+        let environment = hook
+            .environment
+            .as_ref()
+            .map_or("production".to_owned(), |e| e.code.to_string());
+        let id = "00000000-0000-0000-0000-000000000000";
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let url = format!("{public_url}/api/v1/deployments/{id}");
+        let at = "2026-01-01T00:00:00Z";
+        Self(json!({
+            "event": HookEvent::DeploymentSucceeded.as_str(),
+            "delivery": {"id": id, "attempt": 1},
+            "hook": {"id": hook.id.to_string(), "name": hook.name},
+            "deployment": {
+                "id": id, "status": "success", "previous_status": "running",
+                "provider": "generic", "provider_status": "success", "external_id": "1",
+                "commit_sha": sha, "commit_message": "Sample change (fixes #1)",
+                "commit_timestamp": at, "ref": "refs/heads/main", "branch": "main",
+                "run_url": "https://ci.example.com/runs/1", "deployed_by": "shiplog",
+                "build_number": "1", "image": "registry.example.com/app:1",
+                "logs_url": "https://ci.example.com/runs/1/logs",
+                "started_at": at, "finished_at": at, "url": url,
+            },
+            "application": {
+                "id": hook.application.as_ref().map_or(id.to_owned(), |a| a.id.to_string()),
+                "code": application, "name": application,
+                "repo": "github.com/example/app", "repository": "example/app",
+                "source_provider": {"access_token": hook.secrets.get(ACCESS_TOKEN).map(SecretText::reveal)},
+            },
+            "environment": {
+                "id": id, "code": environment, "name": environment, "kind": "production",
+                "url": "https://example.com",
+            },
+            "project": {"id": hook.project.id.to_string(), "slug": hook.project.code.as_str(), "name": hook.project.code.as_str()},
+            "action": {
+                "id": id, "type": hook.action_type, "status": "completed", "url": url,
+                "triggered_from": {"hook_parsed_variables": {"commit_hash": sha}},
+            },
+            "status": status_words(DeploymentStatus::Success),
+            "secrets": secrets(hook),
+        }))
+    }
+
+    /// Marks sample variables as a test send with this delivery id.
+    pub fn set_test(&mut self, delivery: &str) {
+        if let Some(map) = self.0.as_object_mut() {
+            map.insert("event".to_owned(), Value::String("hook.test".to_owned()));
+            map.insert("delivery".to_owned(), json!({"id": delivery, "attempt": 1}));
+        }
+    }
+
+    /// The standard envelope sent when a hook has no body template.
+    fn envelope(&self, timestamp: &str) -> Value {
+        let pick = |key: &str| self.0.get(key).cloned().unwrap_or(Value::Null);
+        json!({
+            "type": pick("event"),
+            "timestamp": timestamp,
+            "data": {
+                "deployment": pick("deployment"),
+                "application": {
+                    "id": self.0.pointer("/application/id"),
+                    "code": self.0.pointer("/application/code"),
+                    "name": self.0.pointer("/application/name"),
+                    "repo": self.0.pointer("/application/repo"),
+                },
+                "environment": pick("environment"),
+                "project": pick("project"),
+            },
+        })
+    }
+}
+
+/// A hook's request, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The target URL.
+    pub url: SecretText,
+    /// Header names and values.
+    pub headers: Vec<(String, SecretText)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Renders a hook's request. `timestamp` goes into the standard envelope.
+pub fn render(hook: &Hook, variables: &Variables, timestamp: &str) -> Result<Rendered, String> {
+    let env = environment();
+    let one = |source: &str, field: &str| {
+        env.render_str(source, &variables.0)
+            .map_err(|e| format!("{field}: {e}"))
+    };
+    let url = one(&hook.request.target_url, "target_url")?;
+    let mut headers = Vec::with_capacity(hook.request.headers.len());
+    for header in &hook.request.headers {
+        let value = one(
+            header.value.reveal(),
+            &format!("settings.request_headers.{}", header.name),
+        )?;
+        if value.contains(['\r', '\n']) {
+            return Err(format!(
+                "settings.request_headers.{}: the rendered value contains a line break",
+                header.name
+            ));
+        }
+        headers.push((header.name.clone(), SecretText::new(value)));
+    }
+    let body = match &hook.request.body {
+        Some(template) => render_value(template, &mut |s, path| {
+            one(s, &format!("settings.request_body{path}"))
+        })?,
+        None => variables.envelope(timestamp),
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| format!("settings.request_body: {e}"))?;
+    Ok(Rendered {
+        url: SecretText::new(url.trim().to_owned()),
+        headers,
+        body,
+    })
+}
+
+/// Renders every string inside a JSON value (keys stay as written).
+fn render_value(
+    value: &Value,
+    render: &mut dyn FnMut(&str, &str) -> Result<String, String>,
+) -> Result<Value, String> {
+    fn walk(
+        value: &Value,
+        path: &mut String,
+        render: &mut dyn FnMut(&str, &str) -> Result<String, String>,
+    ) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(s) => Value::String(render(s, path)?),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    out.push(walk(item, path, render)?);
+                    path.truncate(len);
+                }
+                Value::Array(out)
+            }
+            Value::Object(fields) => {
+                let mut out = Map::new();
+                for (key, item) in fields {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(key);
+                    out.insert(key.clone(), walk(item, path, render)?);
+                    path.truncate(len);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+    walk(value, &mut String::new(), render)
+}
+
+/// Every template of a hook with the field it sits in.
+fn templates(hook: &Hook) -> Vec<(String, String)> {
+    let mut all = vec![("target_url".to_owned(), hook.request.target_url.clone())];
+    for header in &hook.request.headers {
+        all.push((
+            format!("settings.request_headers.{}", header.name),
+            header.value.reveal().to_owned(),
+        ));
+    }
+    if let Some(body) = &hook.request.body {
+        let _ = render_value(body, &mut |s, path| {
+            all.push((format!("settings.request_body{path}"), s.to_owned()));
+            Ok(String::new())
+        });
+    }
+    all
+}
+
+/// Whether `path` (as a template names it, dotted) is a documented variable, an object holding
+/// some, or one of the hook's secrets.
+fn known(path: &str, hook: &Hook) -> bool {
+    if let Some(name) = path.strip_prefix("secrets.") {
+        let name = name.split('.').next().unwrap_or_default();
+        return hook.secrets.contains_key(name);
+    }
+    VARIABLES.iter().any(|(variable, _)| {
+        *variable == path
+            || variable
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Checks every template of a hook: it compiles, names only documented variables (and the
+/// hook's own secrets), and renders against `sample`. Returns the sample rendering.
+pub fn validate(hook: &Hook, sample: &Variables) -> Result<Rendered, AppError> {
+    let env = environment();
+    for (field, source) in templates(hook) {
+        let top = field_of(&field);
+        let template = env
+            .template_from_str(&source)
+            .map_err(|e| AppError::invalid(top, format!("{field} is not a valid template: {e}")))?;
+        let mut used: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        used.sort();
+        for path in used {
+            if path == "application.source_provider.access_token"
+                && !hook.secrets.contains_key(ACCESS_TOKEN)
+            {
+                return Err(AppError::invalid(
+                    top,
+                    format!(
+                        "{field} uses application.source_provider.access_token: give the hook \
+                         a secret named access_token (\"secrets\": {{\"access_token\": \"…\"}})"
+                    ),
+                ));
+            }
+            if !known(&path, hook) {
+                let hint = if path.starts_with("secrets.") {
+                    "add it to the hook's \"secrets\", or fix the name"
+                } else {
+                    "see docs/hooks.md for the variables, e.g. deployment.commit_sha or action.url"
+                };
+                return Err(AppError::invalid(
+                    top,
+                    format!("{field} uses unknown variable {path}: {hint}"),
+                ));
+            }
+        }
+    }
+    render(hook, sample, "2026-01-01T00:00:00Z").map_err(|e| {
+        let top = field_of(&e);
+        AppError::invalid(top, e)
+    })
+}
+
+/// The API field a template path belongs to.
+fn field_of(path: &str) -> &'static str {
+    if path.starts_with("settings.request_headers") {
+        "settings.request_headers"
+    } else if path.starts_with("settings.request_body") {
+        "settings.request_body"
+    } else {
+        "target_url"
+    }
+}

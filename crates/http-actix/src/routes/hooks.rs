@@ -1,0 +1,427 @@
+//! Outgoing hooks: the Devopness-compatible routes (`/pipelines/{pipeline_id}/hooks…`) and the
+//! native ones under `/api/v1`. Both accept the same body; the native one may also name an
+//! application and environment to narrow the hook, and a preset.
+
+use std::collections::BTreeMap;
+
+use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use shiplog_app::hooks::HookInput;
+use shiplog_app::hooks::presets::{PresetInput, PresetKind};
+use shiplog_app::model::ProjectLookup;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
+
+use super::{Reply, body, caller};
+use crate::HttpState;
+use crate::errors::ApiError;
+
+fn field<T, E: std::fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::field(name, e))
+}
+
+/// One request header: its value is a template and is never shown again.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct HeaderBody {
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// What the hook sends besides its URL.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct SettingsBody {
+    #[serde(default)]
+    request_headers: Vec<HeaderBody>,
+    /// JSON; every string inside is a template. Absent: the standard envelope
+    /// `{"type", "timestamp", "data"}`.
+    #[schema(value_type = Option<Object>)]
+    request_body: Option<serde_json::Value>,
+}
+
+/// When the hook fires.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct TriggerBody {
+    /// `action.started|completed|failed`, `deployment.started|succeeded|failed|cancelled`.
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+/// A preset that fills `target_url`, `settings` and (when empty) the events.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PresetBody {
+    /// `github`, `gitlab`, `bitbucket` or `slack`.
+    kind: String,
+    /// `owner/name`; default: the deployed application's repository.
+    repository: Option<String>,
+    /// The status context reused for every state; default `shiplog/{{ environment.code }}`.
+    context: Option<String>,
+    /// Stored as the secret `access_token`; never shown again.
+    access_token: Option<String>,
+    /// API base URL (GitHub Enterprise, self-managed GitLab).
+    api_url: Option<String>,
+    /// Slack: the incoming-webhook URL; stored as the secret `webhook_url`.
+    webhook_url: Option<String>,
+}
+
+/// A hook, as the Devopness API and the native API take it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewHook)]
+pub(crate) struct HookBody {
+    #[serde(default)]
+    name: String,
+    /// Devopness action type; default `deploy`.
+    action_type: Option<String>,
+    /// The URL template (required unless `preset` is sent).
+    target_url: Option<String>,
+    /// `POST` (default), `PUT` or `PATCH`.
+    method: Option<String>,
+    #[serde(default)]
+    settings: SettingsBody,
+    #[serde(default)]
+    trigger_when: TriggerBody,
+    /// Native only: limit to one application (code).
+    application: Option<String>,
+    /// Native only: limit to one environment (code).
+    environment: Option<String>,
+    /// Template secrets (`secrets.<name>`; `access_token` is also
+    /// `application.source_provider.access_token`). Write-only; on replacement, absent keeps
+    /// the stored ones.
+    secrets: Option<BTreeMap<String, String>>,
+    preset: Option<PresetBody>,
+    /// Default true.
+    enabled: Option<bool>,
+}
+
+fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
+    let parsed: HookBody = body(bytes)?;
+    let preset = parsed
+        .preset
+        .map(|p| {
+            let kind = match p.kind.as_str() {
+                "github" => PresetKind::Github,
+                "gitlab" => PresetKind::Gitlab,
+                "bitbucket" => PresetKind::Bitbucket,
+                "slack" => PresetKind::Slack,
+                other => {
+                    return Err(ApiError::field(
+                        "preset.kind",
+                        format!("unknown preset {other:?}: use github, gitlab, bitbucket or slack"),
+                    ));
+                }
+            };
+            Ok(PresetInput {
+                kind,
+                repository: p.repository,
+                context: p.context,
+                access_token: p.access_token,
+                api_url: p.api_url,
+                webhook_url: p.webhook_url,
+            })
+        })
+        .transpose()?;
+    Ok(HookInput {
+        name: parsed.name,
+        application: parsed
+            .application
+            .as_deref()
+            .map(|a| field("application", ApplicationCode::parse(a)))
+            .transpose()?,
+        environment: parsed
+            .environment
+            .as_deref()
+            .map(|e| field("environment", EnvironmentCode::parse(e)))
+            .transpose()?,
+        events: parsed.trigger_when.events,
+        action_type: parsed.action_type,
+        method: parsed.method,
+        target_url: parsed.target_url,
+        headers: parsed
+            .settings
+            .request_headers
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect(),
+        body: parsed.settings.request_body,
+        secrets: parsed.secrets,
+        preset,
+        enabled: parsed.enabled,
+    })
+}
+
+/// `POST /pipelines/{pipeline_id}/hooks/outgoing` (Devopness): a hook limited to the
+/// application whose id is `pipeline_id`.
+#[utoipa::path(post, path = "/pipelines/{pipeline_id}/hooks/outgoing", tag = "hooks",
+    params(("pipeline_id" = String, Path, description = "The application id")),
+    request_body = HookBody,
+    responses(
+        (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
+        (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such pipeline (application)", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_pipeline_hook(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    pipeline: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let created = state
+        .app
+        .create_pipeline_hook(&principal, &pipeline, input(&bytes)?)
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// `GET /pipelines/{pipeline_id}/hooks` (Devopness): the hooks of one application.
+#[utoipa::path(get, path = "/pipelines/{pipeline_id}/hooks", tag = "hooks",
+    params(("pipeline_id" = String, Path, description = "The application id")),
+    responses(
+        (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such pipeline (application)", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_pipeline_hooks(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    pipeline: Path<String>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let hooks = state.app.list_pipeline_hooks(&principal, &pipeline).await?;
+    Ok(HttpResponse::Ok().json(hooks))
+}
+
+fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
+    field("slug", ProjectLookup::parse(slug))
+}
+
+/// `POST /api/v1/projects/{slug}/hooks`.
+#[utoipa::path(post, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
+    params(("slug" = String, Path, description = "The project slug")),
+    request_body = HookBody,
+    responses(
+        (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
+        (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project, application or environment", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_hook(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    slug: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let created = state
+        .app
+        .create_hook(&principal, project(&slug)?, input(&bytes)?)
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Query of the hook listing.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HookFilters {
+    /// Only hooks limited to this application (code).
+    application: Option<String>,
+    /// Only hooks limited to this environment (code).
+    environment: Option<String>,
+}
+
+/// `GET /api/v1/projects/{slug}/hooks`.
+#[utoipa::path(get, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
+    params(("slug" = String, Path, description = "The project slug"), HookFilters),
+    responses(
+        (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
+        (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project, application or environment", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_hooks(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    slug: Path<String>,
+    filters: Query<HookFilters>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let filters = filters.into_inner();
+    let application = filters
+        .application
+        .as_deref()
+        .map(|a| field("application", ApplicationCode::parse(a)))
+        .transpose()?;
+    let environment = filters
+        .environment
+        .as_deref()
+        .map(|e| field("environment", EnvironmentCode::parse(e)))
+        .transpose()?;
+    let hooks = state
+        .app
+        .list_hooks(&principal, project(&slug)?, application, environment)
+        .await?;
+    Ok(HttpResponse::Ok().json(hooks))
+}
+
+/// `GET /api/v1/hooks/{id}`.
+#[utoipa::path(get, path = "/api/v1/hooks/{id}", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    responses(
+        (status = 200, description = "The hook (secrets and header values are never shown)", body = crate::openapi::schemas::Hook),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    Ok(HttpResponse::Ok().json(state.app.get_hook(&principal, &id).await?))
+}
+
+/// `PUT /api/v1/hooks/{id}`: replaces the definition (secrets left out are kept).
+#[utoipa::path(put, path = "/api/v1/hooks/{id}", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    request_body = HookBody,
+    responses(
+        (status = 200, description = "Replaced", body = crate::openapi::schemas::Hook),
+        (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook, application or environment", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn replace_hook(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    id: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let hook = state
+        .app
+        .replace_hook(&principal, &id, input(&bytes)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(hook))
+}
+
+/// `DELETE /api/v1/hooks/{id}`: the hook and its deliveries.
+#[utoipa::path(delete, path = "/api/v1/hooks/{id}", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    state.app.delete_hook(&principal, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/hooks/{id}/enable` (no body).
+#[utoipa::path(post, path = "/api/v1/hooks/{id}/enable", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    responses(
+        (status = 200, description = "Enabled; pending deliveries resume", body = crate::openapi::schemas::Hook),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn enable_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    Ok(HttpResponse::Ok().json(state.app.set_hook_enabled(&principal, &id, true).await?))
+}
+
+/// `POST /api/v1/hooks/{id}/disable` (no body).
+#[utoipa::path(post, path = "/api/v1/hooks/{id}/disable", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    responses(
+        (status = 200, description = "Disabled; nothing is sent until enabled", body = crate::openapi::schemas::Hook),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn disable_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    Ok(HttpResponse::Ok().json(state.app.set_hook_enabled(&principal, &id, false).await?))
+}
+
+/// `POST /api/v1/hooks/{id}/test` (no body): sends one delivery now with sample values.
+#[utoipa::path(post, path = "/api/v1/hooks/{id}/test", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id")),
+    responses(
+        (status = 200, description = "Sent (or not): the delivery and its one attempt", body = crate::openapi::schemas::Delivery),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn test_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    Ok(HttpResponse::Ok().json(state.app.test_hook(&principal, &id).await?))
+}
+
+/// Query of the deliveries listing.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilters {
+    /// How many, newest first: 1 to 100 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/hooks/{id}/deliveries`.
+#[utoipa::path(get, path = "/api/v1/hooks/{id}/deliveries", tag = "hooks",
+    params(("id" = String, Path, description = "The hook id"), DeliveryFilters),
+    responses(
+        (status = 200, description = "Deliveries, newest first, with their attempts", body = Vec<crate::openapi::schemas::Delivery>),
+        (status = 400, description = "A bad limit", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_deliveries(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    id: Path<String>,
+    filters: Query<DeliveryFilters>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let limit = filters
+        .limit
+        .as_deref()
+        .map(|l| field("limit", l.trim().parse::<u32>()))
+        .transpose()?;
+    Ok(HttpResponse::Ok().json(state.app.list_deliveries(&principal, &id, limit).await?))
+}
+
+/// `POST /api/v1/deliveries/{id}/redeliver` (no body): pending again, due now, fresh schedule.
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/redeliver", tag = "hooks",
+    params(("id" = String, Path, description = "The delivery id")),
+    responses(
+        (status = 202, description = "Queued; the worker sends it shortly", body = crate::openapi::schemas::Delivery),
+        (status = 400, description = "A test send cannot be redelivered", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such delivery", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn redeliver(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
+    let principal = caller(&state, &request).await?;
+    Ok(HttpResponse::Accepted().json(state.app.redeliver(&principal, &id).await?))
+}

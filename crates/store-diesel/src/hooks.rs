@@ -1,0 +1,669 @@
+//! Hooks, deliveries and attempts: the store half of outgoing hooks.
+//!
+//! Delivery rows are created by the ingest transaction ([`fan_out`]); the worker leases them
+//! with [`claim`] (one `UPDATE … RETURNING`, with `FOR UPDATE SKIP LOCKED` on PostgreSQL so two
+//! servers never lease the same row; on SQLite the single writer serializes claims) and
+//! reports with [`record_attempt`].
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use shiplog_app::hooks::{
+    Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, DeliveryOutcome,
+    DeliveryStatus, DeliverySubject, Hook, HookFilter, HookHeader, HookMethod, HookRequest,
+    ScopeRef, SecretText,
+};
+use shiplog_app::ids::{
+    ApplicationId, DeliveryId, DeploymentId, EnvironmentId, HookId, ProjectId, WorkspaceId,
+};
+use shiplog_domain::hook::{HookEvent, delivery_id};
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+use shiplog_domain::status::DeploymentStatus;
+
+use crate::conn::DbConn;
+use crate::error::{StoreError, corrupt};
+use crate::queries;
+use crate::rows::{ApplicationRow, EnvironmentRow, ProjectRow, opt_time, status, time, uuid};
+use crate::schema::{
+    applications, environments, hook_attempts, hook_deliveries, hooks, outbox_events, projects,
+};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = hooks)]
+pub(crate) struct HookRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub project_id: String,
+    pub application_id: Option<String>,
+    pub environment_id: Option<String>,
+    pub name: String,
+    pub action_type: String,
+    pub events: String,
+    pub method: String,
+    pub target_url: String,
+    pub headers: String,
+    pub body: Option<String>,
+    pub secrets: String,
+    pub signing_secret: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("hook encoding: {e}")))
+}
+
+impl HookRow {
+    fn from_record(hook: &Hook) -> Result<Self, StoreError> {
+        let headers: Vec<(&str, &str)> = hook
+            .request
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.reveal()))
+            .collect();
+        let secrets: BTreeMap<&str, &str> = hook
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.reveal()))
+            .collect();
+        Ok(Self {
+            id: hook.id.to_string(),
+            workspace_id: hook.workspace.to_string(),
+            project_id: hook.project.id.to_string(),
+            application_id: hook.application.as_ref().map(|a| a.id.to_string()),
+            environment_id: hook.environment.as_ref().map(|e| e.id.to_string()),
+            name: hook.name.clone(),
+            action_type: hook.action_type.clone(),
+            events: hook
+                .events
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            method: hook.request.method.as_str().to_owned(),
+            target_url: hook.request.target_url.clone(),
+            headers: json_text(&headers)?,
+            body: hook.request.body.as_ref().map(json_text).transpose()?,
+            secrets: json_text(&secrets)?,
+            signing_secret: hook.signing_secret.reveal().to_owned(),
+            enabled: hook.enabled,
+            disabled_reason: hook.disabled_reason.clone(),
+            created_at: hook.created_at.unix_micros(),
+            updated_at: hook.updated_at.unix_micros(),
+        })
+    }
+
+    fn into_record(self, conn: &mut DbConn) -> Result<Hook, StoreError> {
+        let project_slug: String = projects::table
+            .filter(projects::id.eq(&self.project_id))
+            .select(projects::slug)
+            .first(conn)?;
+        let application = match &self.application_id {
+            Some(id) => {
+                let code: String = applications::table
+                    .filter(applications::id.eq(id))
+                    .select(applications::code)
+                    .first(conn)?;
+                Some(ScopeRef {
+                    id: ApplicationId::from_uuid(uuid(id)?),
+                    code: ApplicationCode::parse(&code)
+                        .map_err(|_| corrupt("application code", &code))?,
+                })
+            }
+            None => None,
+        };
+        let environment = match &self.environment_id {
+            Some(id) => {
+                let code: String = environments::table
+                    .filter(environments::id.eq(id))
+                    .select(environments::code)
+                    .first(conn)?;
+                Some(ScopeRef {
+                    id: EnvironmentId::from_uuid(uuid(id)?),
+                    code: EnvironmentCode::parse(&code)
+                        .map_err(|_| corrupt("environment code", &code))?,
+                })
+            }
+            None => None,
+        };
+        let headers: Vec<(String, String)> =
+            serde_json::from_str(&self.headers).map_err(|_| corrupt("hook headers", &self.id))?;
+        let secrets: BTreeMap<String, String> =
+            serde_json::from_str(&self.secrets).map_err(|_| corrupt("hook secrets", &self.id))?;
+        let method = match self.method.as_str() {
+            "POST" => HookMethod::Post,
+            "PUT" => HookMethod::Put,
+            "PATCH" => HookMethod::Patch,
+            other => return Err(corrupt("hook method", other)),
+        };
+        Ok(Hook {
+            id: HookId::from_uuid(uuid(&self.id)?),
+            workspace: WorkspaceId::from_uuid(uuid(&self.workspace_id)?),
+            project: ScopeRef {
+                id: ProjectId::from_uuid(uuid(&self.project_id)?),
+                code: ProjectSlug::parse(&project_slug)
+                    .map_err(|_| corrupt("project slug", &project_slug))?,
+            },
+            application,
+            environment,
+            name: self.name,
+            action_type: self.action_type,
+            events: self
+                .events
+                .split(' ')
+                .map(|e| e.parse().map_err(|_| corrupt("hook event", e)))
+                .collect::<Result<_, _>>()?,
+            request: HookRequest {
+                method,
+                target_url: self.target_url,
+                headers: headers
+                    .into_iter()
+                    .map(|(name, value)| HookHeader {
+                        name,
+                        value: SecretText::new(value),
+                    })
+                    .collect(),
+                body: self
+                    .body
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|_| corrupt("hook body", &self.id))?,
+            },
+            secrets: secrets
+                .into_iter()
+                .map(|(k, v)| (k, SecretText::new(v)))
+                .collect(),
+            signing_secret: SecretText::new(self.signing_secret),
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+        })
+    }
+}
+
+pub(crate) fn create_hook(conn: &mut DbConn, hook: &Hook) -> Result<(), StoreError> {
+    diesel::insert_into(hooks::table)
+        .values(HookRow::from_record(hook)?)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub(crate) fn update_hook(conn: &mut DbConn, hook: &Hook) -> Result<bool, StoreError> {
+    let row = HookRow::from_record(hook)?;
+    let changed = diesel::update(
+        hooks::table
+            .filter(hooks::workspace_id.eq(&row.workspace_id))
+            .filter(hooks::id.eq(&row.id)),
+    )
+    .set(&row)
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
+pub(crate) fn delete_hook(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    id: HookId,
+) -> Result<bool, StoreError> {
+    let id = id.to_string();
+    let deliveries = hook_deliveries::table
+        .filter(hook_deliveries::hook_id.eq(&id))
+        .select(hook_deliveries::id);
+    diesel::delete(hook_attempts::table.filter(hook_attempts::delivery_id.eq_any(deliveries)))
+        .execute(conn)?;
+    diesel::delete(hook_deliveries::table.filter(hook_deliveries::hook_id.eq(&id)))
+        .execute(conn)?;
+    let deleted = diesel::delete(
+        hooks::table
+            .filter(hooks::workspace_id.eq(workspace.to_string()))
+            .filter(hooks::id.eq(&id)),
+    )
+    .execute(conn)?;
+    Ok(deleted > 0)
+}
+
+pub(crate) fn get_hook(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    id: HookId,
+) -> Result<Option<Hook>, StoreError> {
+    hooks::table
+        .filter(hooks::workspace_id.eq(workspace.to_string()))
+        .filter(hooks::id.eq(id.to_string()))
+        .select(HookRow::as_select())
+        .first::<HookRow>(conn)
+        .optional()?
+        .map(|row| row.into_record(conn))
+        .transpose()
+}
+
+pub(crate) fn list_hooks(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    filter: HookFilter,
+) -> Result<Vec<Hook>, StoreError> {
+    let mut query = hooks::table
+        .filter(hooks::workspace_id.eq(workspace.to_string()))
+        .select(HookRow::as_select())
+        .order((hooks::created_at.asc(), hooks::id.asc()))
+        .into_boxed();
+    if let Some(project) = filter.project {
+        query = query.filter(hooks::project_id.eq(project.to_string()));
+    }
+    if let Some(application) = filter.application {
+        query = query.filter(hooks::application_id.eq(application.to_string()));
+    }
+    if let Some(environment) = filter.environment {
+        query = query.filter(hooks::environment_id.eq(environment.to_string()));
+    }
+    let rows: Vec<HookRow> = query.load(conn)?;
+    rows.into_iter().map(|row| row.into_record(conn)).collect()
+}
+
+/// The claim: one statement that leases due rows. `$1` owner, `$2` lease end, `$3` now,
+/// `$4` limit. A row is due when pending, its time has come, no live lease holds it, its hook is
+/// enabled, and no earlier delivery of the same deployment to the same target URL template is
+/// still pending (one receiver sees one deployment's states in order, even when Devopness-style
+/// setups use one hook per event).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE hook_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
+    SELECT d.id FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+      AND (d.lease_until IS NULL OR d.lease_until <= $3)
+      AND h.enabled
+      AND NOT EXISTS (
+        SELECT 1 FROM hook_deliveries e JOIN hooks eh ON eh.id = e.hook_id
+        WHERE e.deployment_id = d.deployment_id AND e.seq < d.seq
+          AND e.status = 'pending' AND eh.target_url = h.target_url)
+    ORDER BY d.next_attempt_at, d.seq
+    LIMIT $4 ",
+            $lock,
+            ") RETURNING id"
+        )
+    };
+}
+
+#[derive(QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// Leases due deliveries (in the writer's transaction); returns their ids.
+pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<String>, StoreError> {
+    let limit = i64::from(claim.limit);
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {
+            diesel::sql_query($sql)
+                .bind::<diesel::sql_types::Text, _>(&claim.owner)
+                .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
+                .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
+                .bind::<diesel::sql_types::BigInt, _>(limit)
+                .load::<ClaimedId>($c)?
+        };
+    }
+    let rows = match conn {
+        DbConn::Sqlite(c) => run!(c, claim_sql!("")),
+        DbConn::Postgresql(c) => run!(c, claim_sql!("FOR UPDATE OF d SKIP LOCKED")),
+    };
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Loads everything needed to send the claimed deliveries.
+pub(crate) fn load_claimed(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (hook_id, event, attempts, outbox_id): (String, String, i32, Option<String>) =
+            hook_deliveries::table
+                .filter(hook_deliveries::id.eq(id))
+                .select((
+                    hook_deliveries::hook_id,
+                    hook_deliveries::event,
+                    hook_deliveries::attempts,
+                    hook_deliveries::outbox_event_id,
+                ))
+                .first(conn)?;
+        let hook = hooks::table
+            .filter(hooks::id.eq(&hook_id))
+            .select(HookRow::as_select())
+            .first::<HookRow>(conn)?
+            .into_record(conn)?;
+        let outbox_id = outbox_id.ok_or_else(|| corrupt("delivery without outbox event", id))?;
+        let (deployment_id, from, to, at): (String, Option<String>, String, i64) =
+            outbox_events::table
+                .filter(outbox_events::id.eq(&outbox_id))
+                .select((
+                    outbox_events::deployment_id,
+                    outbox_events::status_from,
+                    outbox_events::status_to,
+                    outbox_events::created_at,
+                ))
+                .first(conn)?;
+        let deployment = queries::get_deployment(
+            conn,
+            hook.workspace,
+            DeploymentId::from_uuid(uuid(&deployment_id)?),
+        )?
+        .ok_or_else(|| corrupt("delivery's deployment", &deployment_id))?;
+        let (application_id, environment_id): (String, String) = crate::schema::deployments::table
+            .filter(crate::schema::deployments::id.eq(&deployment_id))
+            .select((
+                crate::schema::deployments::application_id,
+                crate::schema::deployments::environment_id,
+            ))
+            .first(conn)?;
+        let project = projects::table
+            .filter(projects::id.eq(hook.project.id.to_string()))
+            .select(ProjectRow::as_select())
+            .first::<ProjectRow>(conn)?
+            .into_record()?;
+        let application = applications::table
+            .filter(applications::id.eq(&application_id))
+            .select(ApplicationRow::as_select())
+            .first::<ApplicationRow>(conn)?
+            .into_record()?;
+        let environment = environments::table
+            .filter(environments::id.eq(&environment_id))
+            .select(EnvironmentRow::as_select())
+            .first::<EnvironmentRow>(conn)?
+            .into_record()?;
+        claimed.push(ClaimedDelivery {
+            id: DeliveryId::from_uuid(uuid(id)?),
+            hook,
+            event: event
+                .parse()
+                .map_err(|_| corrupt("delivery event", &event))?,
+            attempts_made: u32::try_from(attempts).unwrap_or_default(),
+            subject: DeliverySubject {
+                deployment,
+                previous_status: from.as_deref().map(status).transpose()?,
+                status: status(&to)?,
+                occurred_at: time(at)?,
+                project,
+                application,
+                environment,
+            },
+        });
+    }
+    Ok(claimed)
+}
+
+fn insert_attempt(conn: &mut DbConn, delivery: &str, attempt: &Attempt) -> Result<(), StoreError> {
+    diesel::insert_into(hook_attempts::table)
+        .values((
+            hook_attempts::delivery_id.eq(delivery),
+            hook_attempts::number.eq(i32::try_from(attempt.number).unwrap_or(i32::MAX)),
+            hook_attempts::at.eq(attempt.at.unix_micros()),
+            hook_attempts::duration_ms.eq(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX)),
+            hook_attempts::status_code.eq(attempt.status_code.map(i32::from)),
+            hook_attempts::error.eq(attempt.error.as_deref()),
+            hook_attempts::response_body.eq(attempt.response_body.as_deref()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records an attempt; the delivery's state changes only if the reporter still holds the lease
+/// (a worker whose lease expired and was taken over reports what it did, and changes nothing).
+pub(crate) fn record_attempt(conn: &mut DbConn, record: &AttemptRecord) -> Result<(), StoreError> {
+    let id = record.delivery.to_string();
+    insert_attempt(conn, &id, &record.attempt)?;
+    let (state, next) = match record.outcome {
+        DeliveryOutcome::Delivered => (DeliveryStatus::Delivered, None),
+        DeliveryOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at.unix_micros())),
+        DeliveryOutcome::Failed => (DeliveryStatus::Failed, None),
+    };
+    diesel::update(
+        hook_deliveries::table
+            .filter(hook_deliveries::id.eq(&id))
+            .filter(hook_deliveries::lease_owner.eq(&record.owner)),
+    )
+    .set((
+        hook_deliveries::status.eq(state.as_str()),
+        hook_deliveries::attempts.eq(i32::try_from(record.attempt.number).unwrap_or(i32::MAX)),
+        hook_deliveries::next_attempt_at.eq(next),
+        hook_deliveries::lease_owner.eq(None::<String>),
+        hook_deliveries::lease_until.eq(None::<i64>),
+        hook_deliveries::updated_at.eq(record.at.unix_micros()),
+    ))
+    .execute(conn)?;
+    if let Some(reason) = &record.disable_hook {
+        diesel::update(hooks::table.filter(hooks::id.eq(record.hook.to_string())))
+            .set((
+                hooks::enabled.eq(false),
+                hooks::disabled_reason.eq(Some(reason)),
+                hooks::updated_at.eq(record.at.unix_micros()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = hook_deliveries)]
+struct DeliveryRow {
+    id: String,
+    hook_id: String,
+    deployment_id: Option<String>,
+    event: String,
+    status: String,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn to_delivery(conn: &mut DbConn, row: DeliveryRow) -> Result<Delivery, StoreError> {
+    let attempts: Vec<(i32, i64, i64, Option<i32>, Option<String>, Option<String>)> =
+        hook_attempts::table
+            .filter(hook_attempts::delivery_id.eq(&row.id))
+            .order(hook_attempts::seq.asc())
+            .select((
+                hook_attempts::number,
+                hook_attempts::at,
+                hook_attempts::duration_ms,
+                hook_attempts::status_code,
+                hook_attempts::error,
+                hook_attempts::response_body,
+            ))
+            .load(conn)?;
+    Ok(Delivery {
+        id: DeliveryId::from_uuid(uuid(&row.id)?),
+        hook: HookId::from_uuid(uuid(&row.hook_id)?),
+        event: row.event,
+        deployment: row
+            .deployment_id
+            .as_deref()
+            .map(|d| uuid(d).map(DeploymentId::from_uuid))
+            .transpose()?,
+        status: DeliveryStatus::parse(&row.status)
+            .ok_or_else(|| corrupt("delivery status", &row.status))?,
+        next_attempt_at: opt_time(row.next_attempt_at)?,
+        attempts: attempts
+            .into_iter()
+            .map(|(number, at, duration, code, error, body)| {
+                Ok(Attempt {
+                    number: u32::try_from(number).unwrap_or_default(),
+                    at: time(at)?,
+                    duration_ms: u64::try_from(duration).unwrap_or_default(),
+                    status_code: code.and_then(|c| u16::try_from(c).ok()),
+                    error,
+                    response_body: body,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+        created_at: time(row.created_at)?,
+        updated_at: time(row.updated_at)?,
+    })
+}
+
+pub(crate) fn deliveries(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    hook: HookId,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let rows: Vec<DeliveryRow> = hook_deliveries::table
+        .filter(hook_deliveries::workspace_id.eq(workspace.to_string()))
+        .filter(hook_deliveries::hook_id.eq(hook.to_string()))
+        .order(hook_deliveries::seq.desc())
+        .limit(i64::from(limit))
+        .select(DeliveryRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(|row| to_delivery(conn, row)).collect()
+}
+
+pub(crate) fn delivery(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    id: DeliveryId,
+) -> Result<Option<Delivery>, StoreError> {
+    hook_deliveries::table
+        .filter(hook_deliveries::workspace_id.eq(workspace.to_string()))
+        .filter(hook_deliveries::id.eq(id.to_string()))
+        .select(DeliveryRow::as_select())
+        .first::<DeliveryRow>(conn)
+        .optional()?
+        .map(|row| to_delivery(conn, row))
+        .transpose()
+}
+
+pub(crate) fn redeliver(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    id: DeliveryId,
+    at: shiplog_domain::timestamp::Timestamp,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        hook_deliveries::table
+            .filter(hook_deliveries::workspace_id.eq(workspace.to_string()))
+            .filter(hook_deliveries::id.eq(id.to_string()))
+            .filter(hook_deliveries::outbox_event_id.is_not_null()),
+    )
+    .set((
+        hook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+        hook_deliveries::attempts.eq(0),
+        hook_deliveries::next_attempt_at.eq(Some(at.unix_micros())),
+        hook_deliveries::lease_owner.eq(None::<String>),
+        hook_deliveries::lease_until.eq(None::<i64>),
+        hook_deliveries::updated_at.eq(at.unix_micros()),
+    ))
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
+pub(crate) fn record_test_delivery(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    delivery: &Delivery,
+) -> Result<(), StoreError> {
+    let id = delivery.id.to_string();
+    diesel::insert_into(hook_deliveries::table)
+        .values((
+            hook_deliveries::id.eq(&id),
+            hook_deliveries::workspace_id.eq(workspace.to_string()),
+            hook_deliveries::hook_id.eq(delivery.hook.to_string()),
+            hook_deliveries::outbox_event_id.eq(None::<String>),
+            hook_deliveries::deployment_id.eq(None::<String>),
+            hook_deliveries::event.eq(&delivery.event),
+            hook_deliveries::status.eq(delivery.status.as_str()),
+            hook_deliveries::attempts
+                .eq(i32::try_from(delivery.attempts.len()).unwrap_or(i32::MAX)),
+            hook_deliveries::next_attempt_at.eq(None::<i64>),
+            hook_deliveries::lease_owner.eq(None::<String>),
+            hook_deliveries::lease_until.eq(None::<i64>),
+            hook_deliveries::created_at.eq(delivery.created_at.unix_micros()),
+            hook_deliveries::updated_at.eq(delivery.updated_at.unix_micros()),
+        ))
+        .execute(conn)?;
+    for attempt in &delivery.attempts {
+        insert_attempt(conn, &id, attempt)?;
+    }
+    Ok(())
+}
+
+/// The hooks to notify of one status change, and the delivery rows to insert: called by the
+/// ingest transaction (on the backend's own connection type).
+macro_rules! fan_out_backend {
+    ($module:ident, $Conn:ty) => {
+        pub(crate) mod $module {
+            use super::*;
+
+            /// Inserts one pending delivery, due at `now`, per enabled hook in scope that
+            /// subscribes to an event of this change. The delivery id derives from the outbox
+            /// event and the hook, so a retried transaction cannot make two.
+            #[allow(clippy::too_many_arguments)]
+            pub(crate) fn fan_out(
+                conn: &mut $Conn,
+                workspace: &str,
+                outbox_event: &str,
+                deployment: &str,
+                project: &str,
+                application: &str,
+                environment: &str,
+                from: Option<DeploymentStatus>,
+                to: DeploymentStatus,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let events = HookEvent::for_transition(from, to);
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let candidates: Vec<(String, String)> = hooks::table
+                    .filter(hooks::project_id.eq(project))
+                    .filter(hooks::enabled.eq(true))
+                    .filter(
+                        hooks::application_id
+                            .is_null()
+                            .or(hooks::application_id.eq(application)),
+                    )
+                    .filter(
+                        hooks::environment_id
+                            .is_null()
+                            .or(hooks::environment_id.eq(environment)),
+                    )
+                    .order(hooks::created_at.asc())
+                    .select((hooks::id, hooks::events))
+                    .load(conn)?;
+                for (hook, subscribed) in candidates {
+                    let Some(event) = events
+                        .iter()
+                        .find(|e| subscribed.split(' ').any(|s| s == e.as_str()))
+                    else {
+                        continue;
+                    };
+                    diesel::insert_into(hook_deliveries::table)
+                        .values((
+                            hook_deliveries::id.eq(delivery_id(outbox_event, &hook)),
+                            hook_deliveries::workspace_id.eq(workspace),
+                            hook_deliveries::hook_id.eq(&hook),
+                            hook_deliveries::outbox_event_id.eq(Some(outbox_event)),
+                            hook_deliveries::deployment_id.eq(Some(deployment)),
+                            hook_deliveries::event.eq(event.as_str()),
+                            hook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+                            hook_deliveries::attempts.eq(0),
+                            hook_deliveries::next_attempt_at.eq(Some(now)),
+                            hook_deliveries::lease_owner.eq(None::<String>),
+                            hook_deliveries::lease_until.eq(None::<i64>),
+                            hook_deliveries::created_at.eq(now),
+                            hook_deliveries::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+fan_out_backend!(sqlite, diesel::sqlite::SqliteConnection);
+fan_out_backend!(postgres, diesel::pg::PgConnection);
