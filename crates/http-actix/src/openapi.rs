@@ -345,6 +345,17 @@ pub mod schemas {
         pub position: i32,
     }
 
+    /// An application: its id is the Devopness pipeline id.
+    #[derive(ToSchema)]
+    pub struct Application {
+        pub id: String,
+        pub code: String,
+        pub name: String,
+        /// `host/owner/name`.
+        pub repo: Option<String>,
+        pub created_at: String,
+    }
+
     /// A shown request header: the value is never shown.
     #[derive(ToSchema)]
     pub struct HeaderView {
@@ -525,6 +536,7 @@ impl Modify for Security {
         native::dora,
         hooks::create_pipeline_hook,
         hooks::list_pipeline_hooks,
+        hooks::list_applications,
         hooks::create_hook,
         hooks::list_hooks,
         hooks::get_hook,

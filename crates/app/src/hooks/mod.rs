@@ -566,6 +566,22 @@ impl App {
         Ok(hooks.iter().map(HookView::from).collect())
     }
 
+    /// The applications of a project, by code: where users find an application's id, the
+    /// Devopness pipeline id.
+    pub async fn list_applications(
+        &self,
+        caller: &Principal,
+        project: ProjectLookup,
+    ) -> Result<Vec<Application>, AppError> {
+        caller.require(Capability::Read, "read applications")?;
+        let project = self.visible_project(caller, &project).await?;
+        Ok(self
+            .ports
+            .applications
+            .list(caller.workspace, project.id)
+            .await?)
+    }
+
     /// The hooks of a project, optionally only those limited to one application or environment.
     pub async fn list_hooks(
         &self,

@@ -201,6 +201,38 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
     field("slug", ProjectLookup::parse(slug))
 }
 
+/// `GET /api/v1/projects/{slug}/applications`: ids (Devopness pipeline ids), codes, names.
+#[utoipa::path(get, path = "/api/v1/projects/{slug}/applications", tag = "hooks",
+    params(("slug" = String, Path, description = "The project slug")),
+    responses(
+        (status = 200, description = "The applications, by code", body = Vec<crate::openapi::schemas::Application>),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_applications(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    slug: Path<String>,
+) -> Reply {
+    let principal = caller(&state, &request).await?;
+    let applications = state
+        .app
+        .list_applications(&principal, project(&slug)?)
+        .await?;
+    let shown: Vec<serde_json::Value> = applications
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.id, "code": a.code, "name": a.name, "repo": a.repo,
+                "created_at": a.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(shown))
+}
+
 /// `POST /api/v1/projects/{slug}/hooks`.
 #[utoipa::path(post, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
     params(("slug" = String, Path, description = "The project slug")),

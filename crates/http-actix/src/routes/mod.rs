@@ -25,10 +25,20 @@ macro_rules! routes {
         /// Every route served: HTTP method and actix path pattern, in registration order.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        /// Registers every route, each behind the panic guard.
+        /// Registers every route behind the panic guard, one resource per path (actix answers
+        /// 405 for a second resource of the same path, so its methods must share one).
         #[allow(deprecated)]
         pub fn register(cfg: &mut web::ServiceConfig) {
-            $( cfg.service(guarded($path, web::$method().to($handler))); )*
+            let mut resources: Vec<(&'static str, Vec<Route>)> = Vec::new();
+            $(
+                match resources.iter_mut().find(|(path, _)| *path == $path) {
+                    Some((_, routes)) => routes.push(web::$method().to($handler)),
+                    None => resources.push(($path, vec![web::$method().to($handler)])),
+                }
+            )*
+            for (path, routes) in resources {
+                cfg.service(guarded(path, routes));
+            }
         }
     };
 }
@@ -57,6 +67,7 @@ routes! {
     get "/api/v1/metrics/dora" => native::dora,
     post "/pipelines/{pipeline_id}/hooks/outgoing" => hooks::create_pipeline_hook,
     get "/pipelines/{pipeline_id}/hooks" => hooks::list_pipeline_hooks,
+    get "/api/v1/projects/{slug}/applications" => hooks::list_applications,
     post "/api/v1/projects/{slug}/hooks" => hooks::create_hook,
     get "/api/v1/projects/{slug}/hooks" => hooks::list_hooks,
     get "/api/v1/hooks/{id}" => hooks::get_hook,
@@ -69,11 +80,12 @@ routes! {
     post "/api/v1/deliveries/{id}/redeliver" => hooks::redeliver,
 }
 
-/// One resource with its route, wrapped in [`crate::logging::catch_panics`].
-fn guarded(path: &str, route: Route) -> impl HttpServiceFactory + 'static {
-    web::resource(path)
-        .wrap(from_fn(crate::logging::catch_panics))
-        .route(route)
+/// One resource with its routes, wrapped in [`crate::logging::catch_panics`].
+fn guarded(path: &str, routes: Vec<Route>) -> impl HttpServiceFactory + 'static {
+    routes.into_iter().fold(
+        web::resource(path).wrap(from_fn(crate::logging::catch_panics)),
+        |resource, route| resource.route(route),
+    )
 }
 
 /// The caller, from whichever header carries its API key.
@@ -116,10 +128,10 @@ mod tests {
         let service = init_service(
             actix_web::App::new()
                 .wrap(from_fn(request_span))
-                .service(guarded("/boom/{n}", web::get().to(boom)))
+                .service(guarded("/boom/{n}", vec![web::get().to(boom)]))
                 .service(guarded(
                     "/fine",
-                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                    vec![web::get().to(|| async { HttpResponse::Ok().finish() })],
                 )),
         )
         .await;

@@ -1,0 +1,453 @@
+//! Outgoing hooks end to end: deployments sent through the compatible APIs reach a real HTTP
+//! receiver on 127.0.0.1 as signed commit-status requests, in order; failures are retried and
+//! visible in the deliveries API. On SQLite and PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shiplog_blackbox::{TestApp, on_both_backends};
+use shiplog_domain::timestamp::Timestamp;
+use shiplog_signature::standard_webhooks::{self, Secret};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const SHA: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+
+async fn clienwork(app: &TestApp, event: &str, status: &str) {
+    let bearer = format!("Bearer {}", app.admin_key);
+    let body = json!({
+        "event": event, "project_slug": "my-project", "status": status,
+        "commit_sha": SHA, "commit_message": "feat: checkout #PR-7",
+        "environment": "production", "url": "https://ci.example.com/runs/42",
+    });
+    let (code, answer) = app
+        .post_raw(
+            "/api/webhooks/ci",
+            &[
+                ("Authorization", &bearer),
+                ("X-CI-Provider", "github-actions"),
+            ],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+}
+
+/// Waits (at most 20 s) until the receiver has `n` requests.
+async fn received(server: &MockServer, n: usize) -> Vec<Request> {
+    let started = Instant::now();
+    loop {
+        let requests = server.received_requests().await.unwrap();
+        if requests.len() >= n || started.elapsed() > Duration::from_secs(20) {
+            assert_eq!(requests.len(), n, "requests at the receiver");
+            return requests;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> &'a str {
+    request
+        .headers
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is sent"))
+        .to_str()
+        .unwrap()
+}
+
+/// Checks the Standard Webhooks signature as a receiver would.
+fn assert_signed(request: &Request, secret: &str) {
+    let secret = Secret::parse(secret).unwrap();
+    standard_webhooks::verify(
+        &secret,
+        header(request, "webhook-id"),
+        header(request, "webhook-timestamp"),
+        &request.body,
+        header(request, "webhook-signature"),
+        now(),
+        300,
+    )
+    .expect("the signature verifies");
+}
+
+fn now() -> Timestamp {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    Timestamp::from_unix_seconds(i64::try_from(seconds).unwrap()).unwrap()
+}
+
+fn body(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
+    let (code, list) = app
+        .get(&format!("/api/v1/hooks/{hook}/deliveries"), &app.admin_key)
+        .await;
+    assert_eq!(code, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+async fn the_github_preset_reports_pending_then_success(app: &TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
+        .mount(&receiver)
+        .await;
+    let (code, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({
+                "name": "GitHub status",
+                "preset": {"kind": "github", "repository": "acme/shop",
+                           "access_token": "ghp_secret_token", "api_url": receiver.uri()},
+            }),
+        )
+        .await;
+    assert_eq!(code, 201, "{hook}");
+    let secret = hook["signing_secret"].as_str().unwrap().to_owned();
+    let id = hook["id"].as_str().unwrap().to_owned();
+    assert_eq!(hook["secrets"], json!(["access_token"]));
+    assert!(!hook.to_string().contains("ghp_secret_token"), "{hook}");
+
+    clienwork(app, "deploy.started", "in_progress").await;
+    clienwork(app, "deploy.completed", "success").await;
+    let requests = received(&receiver, 2).await;
+
+    let states: Vec<Value> = requests.iter().map(|r| body(r)["state"].clone()).collect();
+    assert_eq!(states, [json!("pending"), json!("success")]);
+    for request in &requests {
+        assert_eq!(
+            request.url.path(),
+            format!("/repos/acme/shop/statuses/{SHA}")
+        );
+        assert_eq!(header(request, "authorization"), "Bearer ghp_secret_token");
+        assert_eq!(header(request, "accept"), "application/vnd.github+json");
+        assert_eq!(header(request, "x-github-api-version"), "2022-11-28");
+        assert_eq!(header(request, "content-type"), "application/json");
+        assert_signed(request, &secret);
+        let sent = body(request);
+        assert_eq!(
+            sent["context"], "shiplog/production",
+            "one context for every state"
+        );
+        assert!(
+            sent["target_url"]
+                .as_str()
+                .unwrap()
+                .contains("/api/v1/deployments/"),
+            "{sent}"
+        );
+        assert_eq!(
+            sent.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["context", "description", "state", "target_url"]
+        );
+    }
+    let listed = deliveries(app, &id).await;
+    assert_eq!(listed.len(), 2);
+    // Newest first; webhook-id is the delivery id.
+    assert_eq!(listed[0]["event"], "deployment.succeeded");
+    assert_eq!(listed[1]["event"], "deployment.started");
+    assert_eq!(listed[1]["id"], header(&requests[0], "webhook-id"));
+    for delivery in &listed {
+        assert_eq!(delivery["status"], "delivered");
+        assert_eq!(delivery["attempts"][0]["status_code"], 201);
+    }
+}
+
+/// The seed's Devopness request bodies, with the placeholders filled the way its guide says.
+fn devopness_hook(receiver: &str, event: &str, description: &str) -> Value {
+    json!({
+        "name": "CI(build)",
+        "action_type": "deploy",
+        "target_url": format!("{receiver}/statuses/{{{{ action.triggered_from.hook_parsed_variables.commit_hash }}}}"),
+        "settings": {
+            "request_headers": [
+                {"name": "Authorization", "value": "Bearer {{ application.source_provider.access_token }}"}
+            ],
+            "request_body": {
+                "state": "{{ status.github }}",
+                "target_url": "{{ action.url }}",
+                "url": "{{ action.url }}",
+                "description": description,
+                "context": "ci/devopness(build)",
+                "key": "ci/devopness(build)"
+            }
+        },
+        "trigger_when": {"events": [event]},
+        "secrets": {"access_token": "source-provider-token"}
+    })
+}
+
+async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    // The deploy creates the project's default application; its id is the pipeline id.
+    clienwork(app, "build.started", "running").await;
+    let (code, applications) = app
+        .get("/api/v1/projects/my-project/applications", &app.admin_key)
+        .await;
+    assert_eq!(code, 200, "{applications}");
+    let pipeline = applications[0]["id"].as_str().unwrap().to_owned();
+
+    for (event, description) in [
+        ("action.started", "Application building started"),
+        ("action.failed", "Application building failed"),
+        ("action.completed", "Application building success"),
+    ] {
+        let (code, created) = app
+            .post(
+                &format!("/pipelines/{pipeline}/hooks/outgoing"),
+                &app.admin_key,
+                devopness_hook(&receiver.uri(), event, description),
+            )
+            .await;
+        assert_eq!(code, 201, "{created}");
+        assert_eq!(created["pipeline_id"], pipeline.as_str());
+    }
+    let (code, hooks) = app
+        .get(&format!("/pipelines/{pipeline}/hooks"), &app.admin_key)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(hooks.as_array().unwrap().len(), 3);
+    assert_eq!(
+        hooks[0]["settings"]["request_headers"][0],
+        json!({"name": "Authorization", "value": "[redacted]"})
+    );
+    assert!(!hooks.to_string().contains("source-provider-token"));
+
+    clienwork(app, "deploy.started", "in_progress").await;
+    clienwork(app, "deploy.completed", "failure").await;
+    let requests = received(&receiver, 2).await;
+    let first = body(&requests[0]);
+    let second = body(&requests[1]);
+    assert_eq!(first["state"], "pending");
+    assert_eq!(first["description"], "Application building started");
+    assert_eq!(second["state"], "failure");
+    assert_eq!(second["description"], "Application building failed");
+    for request in &requests {
+        assert_eq!(request.url.path(), format!("/statuses/{SHA}"));
+        assert_eq!(
+            header(request, "authorization"),
+            "Bearer source-provider-token"
+        );
+    }
+    assert_eq!(first["url"], first["target_url"]);
+    assert_eq!(first["context"], "ci/devopness(build)");
+}
+
+async fn templates_are_checked_when_saved(app: &TestApp) {
+    let hook = |target: &str| json!({"name": "x", "target_url": target, "trigger_when": {"events": ["deployment.succeeded"]}});
+    let path = "/api/v1/projects/my-project/hooks";
+    let (code, answer) = app
+        .post(
+            path,
+            &app.admin_key,
+            hook("https://example.com/{{ deployment.commit }}"),
+        )
+        .await;
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_field");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("deployment.commit"), "{message}");
+    assert!(message.starts_with("target_url"), "{message}");
+
+    let (code, answer) = app
+        .post(
+            path,
+            &app.admin_key,
+            hook("https://example.com/{{ unclosed"),
+        )
+        .await;
+    assert_eq!(code, 400, "{answer}");
+
+    let mut token = hook("https://example.com/");
+    token["settings"] = json!({"request_headers": [{"name": "Authorization", "value": "Bearer {{ application.source_provider.access_token }}"}]});
+    let (code, answer) = app.post(path, &app.admin_key, token).await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("access_token")
+    );
+
+    let mut events = hook("https://example.com/");
+    events["trigger_when"]["events"] = json!(["action.finished"]);
+    let (code, answer) = app.post(path, &app.admin_key, events).await;
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("trigger_when.events")
+    );
+
+    // This server allows private targets (its receivers are local); the scheme is still checked.
+    let (code, _) = app
+        .post(path, &app.admin_key, hook("file:///etc/passwd"))
+        .await;
+    assert_eq!(code, 400);
+
+    let read = app.key("read", None).await;
+    let (code, _) = app.post(path, &read, hook("https://example.com/")).await;
+    assert_eq!(code, 403);
+    let (code, _) = app
+        .get(
+            "/api/v1/hooks/00000000-0000-0000-0000-000000000000",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(code, 404);
+}
+
+async fn a_failed_attempt_is_retried_and_visible(app: &TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let (code, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({"name": "envelope", "target_url": format!("{}/in", receiver.uri()),
+                   "trigger_when": {"events": ["deployment.succeeded"]}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{hook}");
+    let id = hook["id"].as_str().unwrap();
+    clienwork(app, "deploy.completed", "success").await;
+    // The first attempt fails at once; the schedule's second attempt comes 5 s later.
+    let first = received(&receiver, 1).await;
+    let listed = deliveries(app, id).await;
+    assert_eq!(listed[0]["status"], "pending");
+    assert_eq!(listed[0]["attempts"][0]["status_code"], 503);
+    assert_eq!(listed[0]["attempts"][0]["response_body"], "maintenance");
+    assert!(listed[0]["next_attempt_at"].is_string());
+    let both = received(&receiver, 2).await;
+    assert_eq!(
+        header(&both[1], "webhook-id"),
+        header(&first[0], "webhook-id"),
+        "the same webhook-id on every attempt"
+    );
+    // The standard envelope, as no body template was given.
+    let sent = body(&both[1]);
+    assert_eq!(sent["type"], "deployment.succeeded");
+    assert_eq!(sent["data"]["deployment"]["commit_sha"], SHA);
+    assert_eq!(sent["data"]["environment"]["code"], "production");
+    let started = Instant::now();
+    loop {
+        let listed = deliveries(app, id).await;
+        if listed[0]["status"] == "delivered" {
+            assert_eq!(listed[0]["attempts"].as_array().unwrap().len(), 2);
+            assert_eq!(listed[0]["attempts"][1]["status_code"], 200);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{listed:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Redelivery sends it once more, with the same id.
+    let delivery = listed_id(app, id).await;
+    let (code, again) = app
+        .post(
+            &format!("/api/v1/deliveries/{delivery}/redeliver"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(again["status"], "pending");
+    let three = received(&receiver, 3).await;
+    assert_eq!(header(&three[2], "webhook-id"), delivery);
+}
+
+async fn listed_id(app: &TestApp, hook: &str) -> String {
+    deliveries(app, hook).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn test_sends_disable_and_delete(app: &TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let (_, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({"name": "t", "target_url": format!("{}/t", receiver.uri()),
+                   "trigger_when": {"events": ["deployment.succeeded"]}}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let (code, sent) = app
+        .post(
+            &format!("/api/v1/hooks/{id}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200, "{sent}");
+    assert_eq!(sent["event"], "hook.test");
+    assert_eq!(sent["status"], "delivered");
+    assert_eq!(sent["attempts"][0]["status_code"], 204);
+    let requests = received(&receiver, 1).await;
+    assert_signed(&requests[0], hook["signing_secret"].as_str().unwrap());
+
+    let (code, disabled) = app
+        .post(
+            &format!("/api/v1/hooks/{id}/disable"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(disabled["enabled"], false);
+    clienwork(app, "deploy.completed", "success").await;
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received_requests().await.unwrap().len(),
+        1,
+        "a disabled hook sends nothing"
+    );
+
+    let status = app
+        .client
+        .delete(format!("{}/api/v1/hooks/{id}", app.base))
+        .insert_header(("Authorization", format!("Bearer {}", app.admin_key)))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 204);
+    let (code, _) = app
+        .get(&format!("/api/v1/hooks/{id}"), &app.admin_key)
+        .await;
+    assert_eq!(code, 404);
+}
+
+on_both_backends!(
+    the_github_preset_reports_pending_then_success,
+    devopness_hooks_render_the_seed_bodies,
+    templates_are_checked_when_saved,
+    a_failed_attempt_is_retried_and_visible,
+    test_sends_disable_and_delete,
+);
