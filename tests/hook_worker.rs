@@ -32,7 +32,9 @@ struct ManualClock(AtomicI64);
 impl ManualClock {
     fn new() -> Arc<Self> {
         Arc::new(Self(AtomicI64::new(
-            Timestamp::parse("2026-03-01T12:00:00Z").unwrap().unix_micros(),
+            Timestamp::parse("2026-03-01T12:00:00Z")
+                .unwrap()
+                .unix_micros(),
         )))
     }
 
@@ -166,19 +168,34 @@ async fn the_retry_schedule_is_followed_to_the_second_then_the_delivery_fails() 
     deploy(&world.app, &world.admin, "d1").await;
 
     let w = worker("w");
-    assert_eq!(world.app.deliver_due(&w).await.unwrap(), 1, "the first attempt is immediate");
-    for (attempt, delay) in [5_i64, 300, 1_800, 7_200, 18_000, 36_000, 36_000].into_iter().enumerate() {
+    assert_eq!(
+        world.app.deliver_due(&w).await.unwrap(),
+        1,
+        "the first attempt is immediate"
+    );
+    for (attempt, delay) in [5_i64, 300, 1_800, 7_200, 18_000, 36_000, 36_000]
+        .into_iter()
+        .enumerate()
+    {
         let delivery = only_delivery(&world, &hook).await;
         let last = delivery.attempts.last().unwrap().at;
         assert_eq!(delivery.status, DeliveryStatus::Pending);
         assert_eq!(
-            delivery.next_attempt_at.unwrap().since(last).whole_seconds(),
+            delivery
+                .next_attempt_at
+                .unwrap()
+                .since(last)
+                .whole_seconds(),
             delay,
             "the wait after attempt {}",
             attempt + 1
         );
         clock.advance(delay - 1);
-        assert_eq!(world.app.deliver_due(&w).await.unwrap(), 0, "not due a second early");
+        assert_eq!(
+            world.app.deliver_due(&w).await.unwrap(),
+            0,
+            "not due a second early"
+        );
         clock.advance(1);
         assert_eq!(world.app.deliver_due(&w).await.unwrap(), 1);
     }
@@ -189,7 +206,11 @@ async fn the_retry_schedule_is_followed_to_the_second_then_the_delivery_fails() 
     assert!(delivery.attempts.iter().all(|a| a.status_code == Some(500)));
     assert_eq!(receiver.received_requests().await.unwrap().len(), 8);
     clock.advance(100_000);
-    assert_eq!(world.app.deliver_due(&w).await.unwrap(), 0, "given up for good");
+    assert_eq!(
+        world.app.deliver_due(&w).await.unwrap(),
+        0,
+        "given up for good"
+    );
 }
 
 #[actix_web::test]
@@ -208,9 +229,20 @@ async fn retry_after_pushes_the_next_attempt_back() {
     let delivery = only_delivery(&world, &hook).await;
     let first = delivery.attempts.first().unwrap();
     assert_eq!(first.status_code, Some(429));
-    assert_eq!(delivery.next_attempt_at.unwrap().since(first.at).whole_seconds(), 120);
+    assert_eq!(
+        delivery
+            .next_attempt_at
+            .unwrap()
+            .since(first.at)
+            .whole_seconds(),
+        120
+    );
     clock.advance(5);
-    assert_eq!(world.app.deliver_due(&worker("w")).await.unwrap(), 0, "not at the schedule's 5 s");
+    assert_eq!(
+        world.app.deliver_due(&worker("w")).await.unwrap(),
+        0,
+        "not at the schedule's 5 s"
+    );
 }
 
 #[actix_web::test]
@@ -227,13 +259,21 @@ async fn gone_disables_the_hook() {
     assert_eq!(delivery.attempts.len(), 1);
     let shown = world.app.get_hook(&world.admin, &hook).await.unwrap();
     assert!(!shown.enabled);
-    assert_eq!(shown.disabled_reason.as_deref(), Some("the target answered 410 Gone"));
+    assert_eq!(
+        shown.disabled_reason.as_deref(),
+        Some("the target answered 410 Gone")
+    );
     deploy(&world.app, &world.admin, "d2").await;
     clock.advance(60);
     assert_eq!(world.app.deliver_due(&worker("w")).await.unwrap(), 0);
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
     assert_eq!(
-        world.app.list_deliveries(&world.admin, &hook, None).await.unwrap().len(),
+        world
+            .app
+            .list_deliveries(&world.admin, &hook, None)
+            .await
+            .unwrap()
+            .len(),
         1,
         "a disabled hook gets no new deliveries"
     );
@@ -280,9 +320,15 @@ async fn a_restart_in_the_middle_of_retries_loses_nothing() {
         },
     };
     clock.advance(299);
-    assert_eq!(restarted.app.deliver_due(&worker("second")).await.unwrap(), 0);
+    assert_eq!(
+        restarted.app.deliver_due(&worker("second")).await.unwrap(),
+        0
+    );
     clock.advance(1);
-    assert_eq!(restarted.app.deliver_due(&worker("second")).await.unwrap(), 1);
+    assert_eq!(
+        restarted.app.deliver_due(&worker("second")).await.unwrap(),
+        1
+    );
     let delivery = only_delivery(&restarted, &hook).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let codes: Vec<_> = delivery.attempts.iter().map(|a| a.status_code).collect();
@@ -319,7 +365,11 @@ async fn a_worker_that_dies_holding_a_lease_is_replaced_when_the_lease_ends() {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     clock.advance(30);
-    assert_eq!(world.app.deliver_due(&worker("alive")).await.unwrap(), 0, "the lease still holds");
+    assert_eq!(
+        world.app.deliver_due(&worker("alive")).await.unwrap(),
+        0,
+        "the lease still holds"
+    );
     clock.advance(30);
     assert_eq!(world.app.deliver_due(&worker("alive")).await.unwrap(), 1);
     let delivery = only_delivery(&world, &hook).await;
@@ -362,7 +412,11 @@ async fn two_workers_on_one_postgresql_never_send_a_delivery_twice() {
             break;
         }
     }
-    assert_eq!(sent.0 + sent.1, deployments, "every delivery claimed once: {sent:?}");
+    assert_eq!(
+        sent.0 + sent.1,
+        deployments,
+        "every delivery claimed once: {sent:?}"
+    );
     assert!(sent.0 > 0 && sent.1 > 0, "both workers took part: {sent:?}");
     let mut seen: HashMap<String, usize> = HashMap::new();
     for request in receiver.received_requests().await.unwrap() {

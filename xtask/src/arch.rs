@@ -66,12 +66,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shiplog-signature", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-store", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-http", &["shiplog-app", "shiplog-domain"]),
+    ("shiplog-sender", &["shiplog-app", "shiplog-domain"]),
     (
         "shiplog-server",
         &[
             "shiplog-app",
             "shiplog-domain",
             "shiplog-http",
+            "shiplog-sender",
             "shiplog-signature",
             "shiplog-store",
         ],

@@ -462,20 +462,23 @@ struct DeliveryRow {
     updated_at: i64,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = hook_attempts)]
+struct AttemptRow {
+    number: i32,
+    at: i64,
+    duration_ms: i64,
+    status_code: Option<i32>,
+    error: Option<String>,
+    response_body: Option<String>,
+}
+
 fn to_delivery(conn: &mut DbConn, row: DeliveryRow) -> Result<Delivery, StoreError> {
-    let attempts: Vec<(i32, i64, i64, Option<i32>, Option<String>, Option<String>)> =
-        hook_attempts::table
-            .filter(hook_attempts::delivery_id.eq(&row.id))
-            .order(hook_attempts::seq.asc())
-            .select((
-                hook_attempts::number,
-                hook_attempts::at,
-                hook_attempts::duration_ms,
-                hook_attempts::status_code,
-                hook_attempts::error,
-                hook_attempts::response_body,
-            ))
-            .load(conn)?;
+    let attempts: Vec<AttemptRow> = hook_attempts::table
+        .filter(hook_attempts::delivery_id.eq(&row.id))
+        .order(hook_attempts::seq.asc())
+        .select(AttemptRow::as_select())
+        .load(conn)?;
     Ok(Delivery {
         id: DeliveryId::from_uuid(uuid(&row.id)?),
         hook: HookId::from_uuid(uuid(&row.hook_id)?),
@@ -490,14 +493,14 @@ fn to_delivery(conn: &mut DbConn, row: DeliveryRow) -> Result<Delivery, StoreErr
         next_attempt_at: opt_time(row.next_attempt_at)?,
         attempts: attempts
             .into_iter()
-            .map(|(number, at, duration, code, error, body)| {
+            .map(|a| {
                 Ok(Attempt {
-                    number: u32::try_from(number).unwrap_or_default(),
-                    at: time(at)?,
-                    duration_ms: u64::try_from(duration).unwrap_or_default(),
-                    status_code: code.and_then(|c| u16::try_from(c).ok()),
-                    error,
-                    response_body: body,
+                    number: u32::try_from(a.number).unwrap_or_default(),
+                    at: time(a.at)?,
+                    duration_ms: u64::try_from(a.duration_ms).unwrap_or_default(),
+                    status_code: a.status_code.and_then(|c| u16::try_from(c).ok()),
+                    error: a.error,
+                    response_body: a.response_body,
                 })
             })
             .collect::<Result<_, StoreError>>()?,

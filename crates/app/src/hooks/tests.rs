@@ -1,1 +1,303 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use shiplog_domain::environment::EnvironmentKind;
+use shiplog_domain::hook::HookEvent;
+use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug};
+use shiplog_domain::status::DeploymentStatus;
+
+use super::template::{VARIABLES, Variables, render, validate};
+use super::*;
+use crate::error::ErrorCode;
+use crate::ids::DeploymentId;
+use crate::testing::{ids, now, sample_deployment};
+
+fn hook(target_url: &str) -> Hook {
+    Hook {
+        id: HookId::from_uuid(ids(1)),
+        workspace: WorkspaceId::from_uuid(ids(2)),
+        project: ScopeRef {
+            id: ProjectId::from_uuid(ids(3)),
+            code: ProjectSlug::parse("my-project").unwrap(),
+        },
+        application: None,
+        environment: None,
+        name: "ci".into(),
+        action_type: "deploy".into(),
+        events: vec![HookEvent::ActionStarted],
+        request: HookRequest {
+            method: HookMethod::Post,
+            target_url: target_url.into(),
+            headers: Vec::new(),
+            body: None,
+        },
+        secrets: BTreeMap::from([("access_token".to_owned(), SecretText::new("tok-123"))]),
+        signing_secret: SecretText::new("whsec_c2VjcmV0"),
+        enabled: true,
+        disabled_reason: None,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn sample(hook: &Hook) -> Variables {
+    Variables::sample(hook, "https://shiplog.example.com")
+}
+
+#[test]
+fn every_documented_variable_can_be_used() {
+    for (variable, _) in VARIABLES {
+        let hook = hook(&format!("https://example.com/?v={{{{ {variable} }}}}"));
+        assert!(validate(&hook, &sample(&hook)).is_ok(), "{variable}");
+    }
+}
+
+#[test]
+fn an_unknown_variable_is_refused_at_save_naming_where_it_is() {
+    let mut hook = hook("https://example.com/");
+    hook.request.body = Some(json!({"a": {"b": ["fine", "{{ deployment.commit }}"]}}));
+    let error = validate(&hook, &sample(&hook)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidField);
+    let text = error.to_string();
+    assert!(text.starts_with("settings.request_body:"), "{text}");
+    assert!(text.contains("settings.request_body.a.b[1]"), "{text}");
+    assert!(text.contains("deployment.commit"), "{text}");
+
+    // Even in a branch that the sample values would not take.
+    let hook2 = self::hook("https://example.com/{% if false %}{{ nope }}{% endif %}");
+    assert!(validate(&hook2, &sample(&hook2)).is_err());
+    // And not by prefix: `deploy` is not `deployment`.
+    let hook3 = self::hook("https://example.com/{{ deploy.id }}");
+    assert!(validate(&hook3, &sample(&hook3)).is_err());
+}
+
+#[test]
+fn secrets_are_variables_only_when_the_hook_has_them() {
+    let ok = hook("https://example.com/{{ secrets.access_token }}");
+    assert!(validate(&ok, &sample(&ok)).is_ok());
+    let missing = hook("https://example.com/{{ secrets.other }}");
+    let text = validate(&missing, &sample(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("secrets.other"), "{text}");
+    let mut no_token = hook("https://example.com/{{ application.source_provider.access_token }}");
+    no_token.secrets.clear();
+    let text = validate(&no_token, &sample(&no_token))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("secret named access_token"), "{text}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let mut hook = hook("https://example.com/");
+    hook.request.headers.push(HookHeader {
+        name: "Authorization".into(),
+        value: SecretText::new("Bearer literal-token"),
+    });
+    let debug = format!("{hook:?}");
+    for secret in ["tok-123", "literal-token", "whsec_c2VjcmV0"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+    let view = serde_json::to_string(&HookView::from(&hook)).unwrap();
+    for secret in ["tok-123", "literal-token", "whsec_c2VjcmV0"] {
+        assert!(!view.contains(secret), "{secret} shown: {view}");
+    }
+}
+
+fn claim(hook: Hook, status: DeploymentStatus) -> ClaimedDelivery {
+    let mut deployment = sample_deployment();
+    deployment.id = DeploymentId::from_uuid(ids(9));
+    deployment.fields.commit_sha = Some(CommitSha::parse("abcdef1234567").unwrap());
+    ClaimedDelivery {
+        id: DeliveryId::from_uuid(ids(10)),
+        event: HookEvent::ActionCompleted,
+        attempts_made: 0,
+        subject: DeliverySubject {
+            deployment,
+            previous_status: Some(DeploymentStatus::Running),
+            status,
+            occurred_at: now(),
+            project: crate::testing::project(),
+            application: Application {
+                id: ApplicationId::from_uuid(ids(11)),
+                workspace: hook.workspace,
+                project: hook.project.id,
+                code: ApplicationCode::parse("api").unwrap(),
+                name: "API".into(),
+                repo: Some(
+                    shiplog_domain::repo::RepoIdentity::parse("github.com/acme/api").unwrap(),
+                ),
+                created_at: now(),
+            },
+            environment: Environment {
+                id: EnvironmentId::from_uuid(ids(12)),
+                workspace: hook.workspace,
+                project: hook.project.id,
+                code: EnvironmentCode::parse("production").unwrap(),
+                name: "Production".into(),
+                kind: EnvironmentKind::Production,
+                url: None,
+                position: 0,
+                team: None,
+                created_at: now(),
+            },
+        },
+        hook,
+    }
+}
+
+#[test]
+fn the_seeds_devopness_body_renders_with_the_delivery_values() {
+    let mut hook = hook(
+        "https://api.github.com/repos/acme/api/statuses/{{ action.triggered_from.hook_parsed_variables.commit_hash }}",
+    );
+    hook.request.headers = vec![HookHeader {
+        name: "Authorization".into(),
+        value: SecretText::new("Bearer {{ application.source_provider.access_token }}"),
+    }];
+    hook.request.body = Some(json!({
+        "state": "{{ status.github }}",
+        "target_url": "{{ action.url }}",
+        "url": "{{ action.url }}",
+        "description": "Application building success",
+        "context": "ci/devopness(build)",
+        "key": "ci/devopness(build)",
+        "count": 3,
+        "branch": "{{ deployment.branch }}",
+    }));
+    validate(&hook, &sample(&hook)).unwrap();
+    let claimed = claim(hook.clone(), DeploymentStatus::Failed);
+    let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
+    let rendered = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        rendered.url.reveal(),
+        "https://api.github.com/repos/acme/api/statuses/abcdef1234567"
+    );
+    assert_eq!(rendered.headers[0].1.reveal(), "Bearer tok-123");
+    let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+    let url = format!(
+        "https://shiplog.example.com/api/v1/deployments/{}",
+        claimed.subject.deployment.id
+    );
+    assert_eq!(
+        body,
+        json!({
+            "state": "failure", "target_url": url, "url": url,
+            "description": "Application building success",
+            "context": "ci/devopness(build)", "key": "ci/devopness(build)",
+            "count": 3, "branch": "",
+        })
+    );
+}
+
+#[test]
+fn without_a_body_template_the_standard_envelope_is_sent_without_secrets() {
+    let hook = hook("https://example.com/");
+    let claimed = claim(hook.clone(), DeploymentStatus::Success);
+    let variables = Variables::for_delivery(&claimed, 1, "https://s.example");
+    let rendered = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+    assert_eq!(body["type"], "action.completed");
+    assert_eq!(body["timestamp"], "2026-01-01T00:00:00Z");
+    assert_eq!(body["data"]["deployment"]["status"], "success");
+    assert_eq!(body["data"]["application"]["code"], "api");
+    assert!(!String::from_utf8_lossy(&rendered.body).contains("tok-123"));
+}
+
+#[test]
+fn a_rendered_header_with_a_line_break_is_refused() {
+    let mut hook = hook("https://example.com/");
+    hook.request.headers = vec![HookHeader {
+        name: "X-Commit".into(),
+        value: SecretText::new("{{ deployment.commit_message }}"),
+    }];
+    let mut claimed = claim(hook.clone(), DeploymentStatus::Success);
+    claimed.subject.deployment.fields.commit_message = Some("line\r\nInjected: yes".into());
+    let variables = Variables::for_delivery(&claimed, 1, "https://s.example");
+    let error = render(&hook, &variables, "t").unwrap_err();
+    assert!(error.contains("line break"), "{error}");
+}
+
+#[test]
+fn presets_fill_a_valid_hook() {
+    for (kind, url) in [
+        (
+            presets::PresetKind::Github,
+            "https://api.github.com/repos/acme/api/statuses/0123456789abcdef0123456789abcdef01234567",
+        ),
+        (
+            presets::PresetKind::Gitlab,
+            "https://gitlab.com/api/v4/projects/acme%2Fapi/statuses/0123456789abcdef0123456789abcdef01234567",
+        ),
+        (
+            presets::PresetKind::Bitbucket,
+            "https://api.bitbucket.org/2.0/repositories/acme/api/commit/0123456789abcdef0123456789abcdef01234567/statuses/build",
+        ),
+    ] {
+        let mut hook = hook("");
+        hook.secrets.clear();
+        let mut events = Vec::new();
+        presets::apply(
+            presets::PresetInput {
+                kind,
+                repository: Some("acme/api".into()),
+                context: None,
+                access_token: Some("tok".into()),
+                api_url: None,
+                webhook_url: None,
+            },
+            &mut hook.request,
+            &mut hook.secrets,
+            &mut events,
+        )
+        .unwrap();
+        assert_eq!(events, presets::DEFAULT_EVENTS);
+        let rendered = validate(&hook, &sample(&hook)).unwrap();
+        assert_eq!(rendered.url.reveal(), url, "{kind:?}");
+        let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        let state = &body["state"];
+        let expected = match kind {
+            presets::PresetKind::Github | presets::PresetKind::Gitlab => "success",
+            _ => "SUCCESSFUL",
+        };
+        assert_eq!(state, expected, "{kind:?}");
+    }
+    // Without a token, a commit-status preset says what is missing.
+    let mut hook = hook("");
+    hook.secrets.clear();
+    let error = presets::apply(
+        presets::PresetInput {
+            kind: presets::PresetKind::Github,
+            repository: None,
+            context: None,
+            access_token: None,
+            api_url: None,
+            webhook_url: None,
+        },
+        &mut hook.request,
+        &mut hook.secrets,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::MissingField);
+}
+
+#[test]
+fn docs_hooks_md_documents_every_variable_and_event() {
+    let docs = include_str!("../../../../docs/hooks.md");
+    for (variable, _) in VARIABLES {
+        assert!(
+            docs.contains(&format!("`{variable}`")),
+            "docs/hooks.md lacks {variable}"
+        );
+    }
+    for event in HookEvent::ALL {
+        assert!(
+            docs.contains(&format!("`{event}`")),
+            "docs/hooks.md lacks {event}"
+        );
+    }
+}
