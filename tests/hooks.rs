@@ -444,10 +444,54 @@ async fn test_sends_disable_and_delete(app: &TestApp) {
     assert_eq!(code, 404);
 }
 
+async fn a_hivel_deploy_reports_to_the_applications_own_repository(app: &TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&receiver)
+        .await;
+    // No repository in the preset: the deployed application's own is used.
+    let (code, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({"name": "status", "preset": {"kind": "github", "access_token": "t",
+                   "api_url": receiver.uri(), "context": "deploy/{{ environment.code }}"}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{hook}");
+    let token = app.key("ingest", Some("my-project")).await;
+    let event = json!({
+        "deployment_id": "deploy-1", "event_type": "completed", "status": "failure",
+        "repo_url": "https://github.com/hivelai/webhook-logger",
+        "commit_hash": "abc123def456789012345678901234567890abcd",
+        "environment": "staging", "start_time": "2025-09-22T12:00:00Z",
+        "end_time": "2025-09-22T12:15:30Z", "branch": "main",
+    });
+    let (code, answer) = app
+        .post_raw(
+            "/api/hooks/v2/deployment",
+            &[("X-API-Token", &token)],
+            event.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    let requests = received(&receiver, 1).await;
+    assert_eq!(
+        requests[0].url.path(),
+        "/repos/hivelai/webhook-logger/statuses/abc123def456789012345678901234567890abcd"
+    );
+    let sent = body(&requests[0]);
+    assert_eq!(sent["state"], "failure");
+    assert_eq!(sent["context"], "deploy/staging");
+    assert_signed(&requests[0], hook["signing_secret"].as_str().unwrap());
+}
+
 on_both_backends!(
     the_github_preset_reports_pending_then_success,
     devopness_hooks_render_the_seed_bodies,
     templates_are_checked_when_saved,
     a_failed_attempt_is_retried_and_visible,
     test_sends_disable_and_delete,
+    a_hivel_deploy_reports_to_the_applications_own_repository,
 );
