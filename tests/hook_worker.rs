@@ -14,6 +14,7 @@ use shiplog_app::hooks::{Delivery, DeliveryClaim, DeliveryStatus, HookInput, Wor
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
 use shiplog_app::model::{DeploymentFields, ProjectLookup};
 use shiplog_app::ports::{Clock, HookStore, WorkspaceStore};
+use shiplog_blackbox::{receiver, receiver_answering_first};
 use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::{CommitSha, IdempotencyKey, ProjectSlug, WorkspaceCode};
 use shiplog_domain::key::Role;
@@ -21,8 +22,7 @@ use shiplog_domain::timestamp::Timestamp;
 use shiplog_server::{HookOptions, open_app_with};
 use shiplog_store::Store;
 use shiplog_store::testdb::TestDb;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 const MASTER: &str = "worker-test-master-key";
 
@@ -149,21 +149,12 @@ async fn only_delivery(world: &World, hook: &str) -> Delivery {
     list.remove(0)
 }
 
-async fn answering(status: u16) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status))
-        .mount(&server)
-        .await;
-    server
-}
-
 #[actix_web::test]
 async fn the_retry_schedule_is_followed_to_the_second_then_the_delivery_fails() {
     let db = TestDb::sqlite();
     let clock = ManualClock::new();
     let world = world(db.url(), clock.clone()).await;
-    let receiver = answering(500).await;
+    let receiver = receiver(ResponseTemplate::new(500)).await;
     let hook = hook(&world, receiver.uri()).await;
     deploy(&world.app, &world.admin, "d1").await;
 
@@ -218,11 +209,7 @@ async fn retry_after_pushes_the_next_attempt_back() {
     let db = TestDb::sqlite();
     let clock = ManualClock::new();
     let world = world(db.url(), clock.clone()).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(429).insert_header("Retry-After", "120")).await;
     let hook = hook(&world, receiver.uri()).await;
     deploy(&world.app, &world.admin, "d1").await;
     world.app.deliver_due(&worker("w")).await.unwrap();
@@ -250,7 +237,7 @@ async fn gone_disables_the_hook() {
     let db = TestDb::sqlite();
     let clock = ManualClock::new();
     let world = world(db.url(), clock.clone()).await;
-    let receiver = answering(410).await;
+    let receiver = receiver(ResponseTemplate::new(410)).await;
     let hook = hook(&world, receiver.uri()).await;
     deploy(&world.app, &world.admin, "d1").await;
     world.app.deliver_due(&worker("w")).await.unwrap();
@@ -283,16 +270,8 @@ async fn gone_disables_the_hook() {
 async fn a_restart_in_the_middle_of_retries_loses_nothing() {
     let db = TestDb::sqlite();
     let clock = ManualClock::new();
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(502))
-        .up_to_n_times(2)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver =
+        receiver_answering_first(2, ResponseTemplate::new(502), ResponseTemplate::new(200)).await;
     let hook = {
         let world = world(db.url(), clock.clone()).await;
         let hook = hook(&world, receiver.uri()).await;
@@ -348,7 +327,7 @@ async fn a_worker_that_dies_holding_a_lease_is_replaced_when_the_lease_ends() {
     let db = TestDb::sqlite();
     let clock = ManualClock::new();
     let world = world(db.url(), clock.clone()).await;
-    let receiver = answering(200).await;
+    let receiver = receiver(ResponseTemplate::new(200)).await;
     let hook = hook(&world, receiver.uri()).await;
     deploy(&world.app, &world.admin, "d1").await;
     // A worker claims and dies before sending (or mid-send).
@@ -387,11 +366,7 @@ async fn two_workers_on_one_postgresql_never_send_a_delivery_twice() {
     let clock = ManualClock::new();
     let one = world(db.url(), clock.clone()).await;
     let (two, _store) = open(db.url(), clock.clone()).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(200).set_delay(Duration::from_millis(20))).await;
     let hook = hook(&one, receiver.uri()).await;
     let deployments = 60;
     for i in 0..deployments {

@@ -5,11 +5,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shiplog_blackbox::{TestApp, on_both_backends};
+use shiplog_blackbox::{TestApp, on_both_backends, receiver, receiver_answering_first};
 use shiplog_domain::timestamp::Timestamp;
 use shiplog_signature::standard_webhooks::{self, Secret};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request, ResponseTemplate};
 
 const SHA: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 
@@ -91,11 +90,7 @@ async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
 }
 
 async fn the_github_preset_reports_pending_then_success(app: &TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(201).set_body_string("{}")).await;
     let (code, hook) = app
         .post(
             "/api/v1/projects/my-project/hooks",
@@ -183,11 +178,7 @@ fn devopness_hook(receiver: &str, event: &str, description: &str) -> Value {
 }
 
 async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(200)).await;
     // The deploy creates the project's default application; its id is the pipeline id.
     clienwork(app, "build.started", "running").await;
     let (code, applications) = app
@@ -310,16 +301,12 @@ async fn templates_are_checked_when_saved(app: &TestApp) {
 }
 
 async fn a_failed_attempt_is_retried_and_visible(app: &TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
-        .up_to_n_times(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering_first(
+        1,
+        ResponseTemplate::new(503).set_body_string("maintenance"),
+        ResponseTemplate::new(200),
+    )
+    .await;
     let (code, hook) = app
         .post(
             "/api/v1/projects/my-project/hooks",
@@ -383,11 +370,7 @@ async fn listed_id(app: &TestApp, hook: &str) -> String {
 }
 
 async fn test_sends_disable_and_delete(app: &TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(204)).await;
     let (_, hook) = app
         .post(
             "/api/v1/projects/my-project/hooks",
@@ -445,11 +428,7 @@ async fn test_sends_disable_and_delete(app: &TestApp) {
 }
 
 async fn a_hivel_deploy_reports_to_the_applications_own_repository(app: &TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(ResponseTemplate::new(201)).await;
     // No repository in the preset: the deployed application's own is used.
     let (code, hook) = app
         .post(

@@ -6,6 +6,8 @@ use awc::Client;
 use serde_json::{Value, json};
 use shiplog_server::{Config, HookOptions, start};
 use shiplog_store::testdb::TestDb;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
 
@@ -207,4 +209,33 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// An HTTP receiver on 127.0.0.1 that answers every POST with `answer`.
+pub async fn receiver(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A receiver that answers the first `times` POSTs with `first`, then every one with `then`.
+pub async fn receiver_answering_first(
+    times: u64,
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(then)
+        .mount(&server)
+        .await;
+    server
 }

@@ -400,22 +400,8 @@ pub mod schemas {
     /// A new hook, with its Standard Webhooks signing secret shown this once.
     #[derive(ToSchema)]
     pub struct CreatedHook {
-        pub id: String,
-        pub project: String,
-        pub application: Option<String>,
-        pub pipeline_id: Option<String>,
-        pub environment: Option<String>,
-        pub name: String,
-        pub action_type: String,
-        pub events: Vec<String>,
-        pub enabled: bool,
-        pub disabled_reason: Option<String>,
-        pub method: String,
-        pub target_url: String,
-        pub settings: HookSettings,
-        pub secrets: Vec<String>,
-        pub created_at: String,
-        pub updated_at: String,
+        #[serde(flatten)]
+        pub hook: Hook,
         /// `whsec_…`: verifies `webhook-signature` on every delivery.
         pub signing_secret: String,
     }
@@ -783,7 +769,23 @@ mod tests {
             signing_secret: "whsec_AAAA".into(),
         })
         .unwrap();
-        assert_eq!(properties(&doc, "CreatedHook"), keys(&created));
+        // The hook's fields (by reference) and the secret.
+        let parts = doc["components"]["schemas"]["CreatedHook"]["allOf"]
+            .as_array()
+            .unwrap();
+        assert!(
+            parts
+                .iter()
+                .any(|p| p["$ref"] == "#/components/schemas/Hook"),
+            "{parts:?}"
+        );
+        let mut documented = properties(&doc, "Hook");
+        for part in parts {
+            if let Some(own) = part["properties"].as_object() {
+                documented.extend(own.keys().cloned());
+            }
+        }
+        assert_eq!(documented, keys(&created));
         let delivery = serde_json::to_value(Delivery {
             id: DeliveryId::parse("01900000-0000-7000-8000-000000000004").unwrap(),
             hook: hook.id,
