@@ -265,6 +265,43 @@ fn presets_fill_a_valid_hook() {
         };
         assert_eq!(state, expected, "{kind:?}");
     }
+    // Slack: the webhook URL is a secret, and the target is a template reading it.
+    let mut slack = hook("");
+    slack.secrets.clear();
+    presets::apply(
+        presets::PresetInput {
+            kind: presets::PresetKind::Slack,
+            repository: None,
+            context: None,
+            access_token: None,
+            api_url: None,
+            webhook_url: Some("https://hooks.slack.example/services/T0/B0/secret".into()),
+        },
+        &mut slack.request,
+        &mut slack.secrets,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(slack.request.target_url, "{{ secrets.webhook_url }}");
+    let rendered = validate(&slack, &sample(&slack)).unwrap();
+    assert_eq!(
+        rendered.url.reveal(),
+        "https://hooks.slack.example/services/T0/B0/secret"
+    );
+    let text: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+    assert!(
+        text["text"]
+            .as_str()
+            .unwrap()
+            .contains("success in production"),
+        "{text}"
+    );
+    assert!(
+        !serde_json::to_string(&HookView::from(&slack))
+            .unwrap()
+            .contains("secret\"")
+    );
+
     // Without a token, a commit-status preset says what is missing.
     let mut hook = hook("");
     hook.secrets.clear();
