@@ -12,13 +12,9 @@ use shiplog_app::hooks::presets::{PresetInput, PresetKind};
 use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
-use super::{Reply, body, caller};
+use super::{Reply, body, caller, field, optional};
 use crate::HttpState;
 use crate::errors::ApiError;
-
-fn field<T, E: std::fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::field(name, e))
-}
 
 /// One request header: its value is a template and is never shown again.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -288,16 +284,8 @@ pub async fn list_hooks(
 ) -> Reply {
     let principal = caller(&state, &request).await?;
     let filters = filters.into_inner();
-    let application = filters
-        .application
-        .as_deref()
-        .map(|a| field("application", ApplicationCode::parse(a)))
-        .transpose()?;
-    let environment = filters
-        .environment
-        .as_deref()
-        .map(|e| field("environment", EnvironmentCode::parse(e)))
-        .transpose()?;
+    let application = optional("application", filters.application, ApplicationCode::parse)?;
+    let environment = optional("environment", filters.environment, EnvironmentCode::parse)?;
     let hooks = state
         .app
         .list_hooks(&principal, project(&slug)?, application, environment)
@@ -434,11 +422,9 @@ pub async fn list_deliveries(
     filters: Query<DeliveryFilters>,
 ) -> Reply {
     let principal = caller(&state, &request).await?;
-    let limit = filters
-        .limit
-        .as_deref()
-        .map(|l| field("limit", l.trim().parse::<u32>()))
-        .transpose()?;
+    let limit = optional("limit", filters.into_inner().limit, |l| {
+        l.trim().parse::<u32>()
+    })?;
     Ok(HttpResponse::Ok().json(state.app.list_deliveries(&principal, &id, limit).await?))
 }
 

@@ -99,6 +99,27 @@ pub(crate) async fn caller(
         .await?)
 }
 
+/// Turns a parse error of one field into a 400 naming it.
+pub(crate) fn field<T, E: std::fmt::Display>(
+    name: &str,
+    parsed: Result<T, E>,
+) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::field(name, e))
+}
+
+/// An optional query parameter: absent or blank is `None`, else `parse` must accept it and a
+/// refusal is a 400 naming the parameter.
+pub(crate) fn optional<T, E: std::fmt::Display>(
+    name: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| field(name, parse(&v)))
+        .transpose()
+}
+
 /// Parses a JSON body; a 400 names the field otherwise.
 pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     crate::json::parse(bytes).map_err(|message| ApiError::BadRequest {

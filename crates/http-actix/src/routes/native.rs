@@ -14,14 +14,9 @@ use shiplog_domain::key::Role;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use super::{Reply, body, caller};
+use super::{Reply, body, caller, field, optional};
 use crate::errors::ApiError;
 use crate::{HttpState, auth};
-
-/// Turns a parse error of one field into a 400 naming it.
-fn field<T, E: std::fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::field(name, e))
-}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewWorkspace)]
@@ -259,19 +254,6 @@ pub struct DeploymentFilters {
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-/// An optional query parameter: absent or blank is `None`, else `parse` must accept it and a
-/// refusal is a 400 naming the parameter.
-fn optional<T, E: std::fmt::Display>(
-    name: &str,
-    value: Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Result<Option<T>, ApiError> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| field(name, parse(&v)))
-        .transpose()
 }
 
 impl DeploymentFilters {
