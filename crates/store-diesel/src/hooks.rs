@@ -133,12 +133,8 @@ impl HookRow {
             serde_json::from_str(&self.headers).map_err(|_| corrupt("hook headers", &self.id))?;
         let secrets: BTreeMap<String, String> =
             serde_json::from_str(&self.secrets).map_err(|_| corrupt("hook secrets", &self.id))?;
-        let method = match self.method.as_str() {
-            "POST" => HookMethod::Post,
-            "PUT" => HookMethod::Put,
-            "PATCH" => HookMethod::Patch,
-            other => return Err(corrupt("hook method", other)),
-        };
+        let method = HookMethod::from_name(&self.method)
+            .ok_or_else(|| corrupt("hook method", &self.method))?;
         Ok(Hook {
             id: HookId::from_uuid(uuid(&self.id)?),
             workspace: WorkspaceId::from_uuid(uuid(&self.workspace_id)?),
@@ -210,14 +206,9 @@ pub(crate) fn delete_hook(
     workspace: WorkspaceId,
     id: HookId,
 ) -> Result<bool, StoreError> {
+    // Its deliveries and their attempts go with it (ON DELETE CASCADE; SQLite connections run
+    // with foreign_keys on).
     let id = id.to_string();
-    let deliveries = hook_deliveries::table
-        .filter(hook_deliveries::hook_id.eq(&id))
-        .select(hook_deliveries::id);
-    diesel::delete(hook_attempts::table.filter(hook_attempts::delivery_id.eq_any(deliveries)))
-        .execute(conn)?;
-    diesel::delete(hook_deliveries::table.filter(hook_deliveries::hook_id.eq(&id)))
-        .execute(conn)?;
     let deleted = diesel::delete(
         hooks::table
             .filter(hooks::workspace_id.eq(workspace.to_string()))
@@ -339,16 +330,14 @@ pub(crate) fn load_claimed(
             .first::<HookRow>(conn)?
             .into_record(conn)?;
         let outbox_id = outbox_id.ok_or_else(|| corrupt("delivery without outbox event", id))?;
-        let (deployment_id, from, to, at): (String, Option<String>, String, i64) =
-            outbox_events::table
-                .filter(outbox_events::id.eq(&outbox_id))
-                .select((
-                    outbox_events::deployment_id,
-                    outbox_events::status_from,
-                    outbox_events::status_to,
-                    outbox_events::created_at,
-                ))
-                .first(conn)?;
+        let (deployment_id, from, to): (String, Option<String>, String) = outbox_events::table
+            .filter(outbox_events::id.eq(&outbox_id))
+            .select((
+                outbox_events::deployment_id,
+                outbox_events::status_from,
+                outbox_events::status_to,
+            ))
+            .first(conn)?;
         let deployment = queries::get_deployment(
             conn,
             hook.workspace,
@@ -388,7 +377,6 @@ pub(crate) fn load_claimed(
                 deployment,
                 previous_status: from.as_deref().map(status).transpose()?,
                 status: status(&to)?,
-                occurred_at: time(at)?,
                 project,
                 application,
                 environment,

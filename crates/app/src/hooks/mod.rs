@@ -86,13 +86,18 @@ impl HookMethod {
         }
     }
 
-    fn parse(value: &str) -> Result<Self, AppError> {
+    /// Reads a method name, in any case.
+    pub fn from_name(value: &str) -> Option<Self> {
         match value.trim().to_ascii_uppercase().as_str() {
-            "POST" => Ok(Self::Post),
-            "PUT" => Ok(Self::Put),
-            "PATCH" => Ok(Self::Patch),
-            _ => Err(AppError::invalid("method", "use POST, PUT or PATCH")),
+            "POST" => Some(Self::Post),
+            "PUT" => Some(Self::Put),
+            "PATCH" => Some(Self::Patch),
+            _ => None,
         }
+    }
+
+    fn parse(value: &str) -> Result<Self, AppError> {
+        Self::from_name(value).ok_or_else(|| AppError::invalid("method", "use POST, PUT or PATCH"))
     }
 }
 
@@ -161,19 +166,6 @@ pub struct Hook {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
-}
-
-impl Hook {
-    /// Whether a deployment of `application` to `environment` is in this hook's scope.
-    pub fn covers(&self, application: ApplicationId, environment: EnvironmentId) -> bool {
-        self.application
-            .as_ref()
-            .is_none_or(|a| a.id == application)
-            && self
-                .environment
-                .as_ref()
-                .is_none_or(|e| e.id == environment)
-    }
 }
 
 /// Which hooks to list.
@@ -283,8 +275,6 @@ pub struct DeliverySubject {
     pub previous_status: Option<DeploymentStatus>,
     /// The status the change set.
     pub status: DeploymentStatus,
-    /// When the change was recorded.
-    pub occurred_at: Timestamp,
     /// Its project.
     pub project: Project,
     /// Its application.
@@ -738,10 +728,12 @@ impl App {
             .delivery(caller.workspace, delivery_id)
             .await?
             .ok_or_else(not_found)?;
-        // The hook decides visibility (a project-limited key sees its project's hooks only).
-        self.visible_hook(caller, &delivery.hook.to_string())
-            .await
-            .map_err(|_| not_found())?;
+        // The hook decides visibility (a project-limited key sees its project's hooks only);
+        // a backend failure stays a backend failure.
+        match self.visible_hook(caller, &delivery.hook.to_string()).await {
+            Err(AppError::HookNotFound(_)) => return Err(not_found()),
+            other => other?,
+        };
         Ok(delivery)
     }
 

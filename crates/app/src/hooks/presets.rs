@@ -7,15 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{HookHeader, HookRequest, SecretText};
 use crate::error::AppError;
 
 /// Which preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PresetKind {
     /// GitHub commit status: `POST /repos/{owner}/{repo}/statuses/{sha}`.
     Github,
@@ -27,9 +25,24 @@ pub enum PresetKind {
     Slack,
 }
 
+impl PresetKind {
+    /// Reads a preset name: `github`, `gitlab`, `bitbucket` or `slack`.
+    pub fn parse(name: &str) -> Result<Self, AppError> {
+        match name.trim() {
+            "github" => Ok(Self::Github),
+            "gitlab" => Ok(Self::Gitlab),
+            "bitbucket" => Ok(Self::Bitbucket),
+            "slack" => Ok(Self::Slack),
+            other => Err(AppError::invalid(
+                "preset.kind",
+                format!("unknown preset {other:?}: use github, gitlab, bitbucket or slack"),
+            )),
+        }
+    }
+}
+
 /// A preset and its options.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresetInput {
     /// Which preset.
     pub kind: PresetKind,

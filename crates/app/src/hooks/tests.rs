@@ -119,7 +119,6 @@ fn claim(hook: Hook, status: DeploymentStatus) -> ClaimedDelivery {
             deployment,
             previous_status: Some(DeploymentStatus::Running),
             status,
-            occurred_at: now(),
             project: crate::testing::project(),
             application: Application {
                 id: ApplicationId::from_uuid(ids(11)),

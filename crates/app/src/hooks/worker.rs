@@ -200,7 +200,7 @@ impl App {
             },
         };
         let status = match Verdict::of(result.status) {
-            shiplog_domain::hook::Verdict::Delivered => DeliveryStatus::Delivered,
+            Verdict::Delivered => DeliveryStatus::Delivered,
             _ => DeliveryStatus::Failed,
         };
         let now = self.ports.clock.now();

@@ -95,20 +95,8 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
     let preset = parsed
         .preset
         .map(|p| {
-            let kind = match p.kind.as_str() {
-                "github" => PresetKind::Github,
-                "gitlab" => PresetKind::Gitlab,
-                "bitbucket" => PresetKind::Bitbucket,
-                "slack" => PresetKind::Slack,
-                other => {
-                    return Err(ApiError::field(
-                        "preset.kind",
-                        format!("unknown preset {other:?}: use github, gitlab, bitbucket or slack"),
-                    ));
-                }
-            };
-            Ok(PresetInput {
-                kind,
+            Ok::<_, ApiError>(PresetInput {
+                kind: PresetKind::parse(&p.kind)?,
                 repository: p.repository,
                 context: p.context,
                 access_token: p.access_token,
