@@ -380,7 +380,7 @@ async fn two_workers_on_one_postgresql_never_send_a_delivery_twice() {
     let (a, b) = (small("a"), small("b"));
     let mut sent = (0, 0);
     loop {
-        let (x, y) = futures_join(one.app.deliver_due(&a), two.deliver_due(&b)).await;
+        let (x, y) = futures_util::future::join(one.app.deliver_due(&a), two.deliver_due(&b)).await;
         let (x, y) = (x.unwrap(), y.unwrap());
         sent = (sent.0 + x, sent.1 + y);
         if x == 0 && y == 0 {
@@ -407,11 +407,4 @@ async fn two_workers_on_one_postgresql_never_send_a_delivery_twice() {
         .await
         .unwrap();
     assert!(listed.iter().all(|d| d.status == DeliveryStatus::Delivered));
-}
-
-async fn futures_join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    futures_util::future::join(a, b).await
 }

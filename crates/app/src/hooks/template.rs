@@ -262,6 +262,12 @@ impl Variables {
         }))
     }
 
+    /// The values as JSON, for tests.
+    #[cfg(test)]
+    pub(crate) fn as_json(&self) -> &Value {
+        &self.0
+    }
+
     /// Marks sample variables as a test send with this delivery id.
     pub fn set_test(&mut self, delivery: &str) {
         if let Some(map) = self.0.as_object_mut() {

@@ -54,6 +54,43 @@ fn every_documented_variable_can_be_used() {
     }
 }
 
+/// The dotted paths of a context's leaves, its secrets left out.
+fn leaves(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    match value.as_object() {
+        Some(fields) => {
+            for (key, item) in fields {
+                if prefix.is_empty() && key == "secrets" {
+                    continue;
+                }
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaves(item, &path, out);
+            }
+        }
+        None => out.push(prefix.to_owned()),
+    }
+}
+
+#[test]
+fn deliveries_and_save_time_samples_offer_exactly_the_documented_variables() {
+    let hook = hook("https://example.com/");
+    let documented: std::collections::BTreeSet<String> =
+        VARIABLES.iter().map(|(v, _)| (*v).to_owned()).collect();
+    let claimed = claim(hook.clone(), DeploymentStatus::Success);
+    for variables in [
+        Variables::for_delivery(&claimed, 1, "https://s.example"),
+        sample(&hook),
+    ] {
+        let mut found = Vec::new();
+        leaves(variables.as_json(), "", &mut found);
+        let found: std::collections::BTreeSet<String> = found.into_iter().collect();
+        assert_eq!(found, documented);
+    }
+}
+
 #[test]
 fn an_unknown_variable_is_refused_at_save_naming_where_it_is() {
     let mut hook = hook("https://example.com/");
