@@ -72,9 +72,19 @@ async fn team(app: &TestApp) {
     assert_eq!(status, 201);
 }
 
-/// The document's create-environment example, then its assign-apps and notify examples.
+/// The document's create-environment example, then its assign-apps and notify examples, in a
+/// workspace with two projects (environments belong to the workspace, so create-environment
+/// names no project).
 async fn the_documented_flow(app: &TestApp) {
     team(app).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/projects",
+            &app.admin_key,
+            json!({"slug": "other-project", "name": "Other"}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let key = signing_key(app).await;
     let example = r#"{
       "name": "Feature Branch Preview",
@@ -128,6 +138,25 @@ async fn the_documented_flow(app: &TestApp) {
     assert_eq!(deployment["external_id"], "456");
     assert_eq!(deployment["branch"], "main");
     assert_eq!(deployment["finished_at"], "2024-01-15T10:30:00Z");
+
+    // Each project's board lists the environments it uses, in position order.
+    let (_, board) = app
+        .get("/api/v1/projects/my-project/environments", &app.admin_key)
+        .await;
+    let codes: Vec<&str> = board["environments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{board}"))
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["production", "staging"], "{board}");
+    let (_, board) = app
+        .get(
+            "/api/v1/projects/other-project/environments",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(board["environments"], json!([]), "{board}");
 }
 
 async fn authentication_failures_say_which(app: &TestApp) {

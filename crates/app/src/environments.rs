@@ -13,26 +13,24 @@ use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::ids::{ApplicationId, EnvironmentId, ProjectId};
 use crate::ingest::ApplicationTarget;
-use crate::model::{BoardApplication, BoardEnvironment, Environment, Project, ProjectLookup};
+use crate::model::{BoardApplication, BoardEnvironment, Environment, ProjectLookup};
 use crate::ports::AssignmentPlan;
 
 /// The longest environment name.
 pub const MAX_NAME_LEN: usize = 200;
 
-/// A new environment.
+/// A new environment of the workspace (Envtracker's model: owned by a team, named by no project).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateEnvironment {
-    /// The project; `None` means the key's project, else the workspace's only project.
-    pub project: Option<ProjectLookup>,
     /// Display name.
     pub name: String,
-    /// Code, unique in the project.
+    /// Code, unique in the workspace.
     pub code: EnvironmentCode,
     /// The owning team, which must exist.
     pub team: TeamCode,
     /// Where it can be visited (http or https).
     pub url: Option<String>,
-    /// Display order; `None` places it last.
+    /// Display order; `None` places it after the workspace's last environment.
     pub position: Option<i32>,
     /// What it is for.
     pub kind: EnvironmentKind,
@@ -77,7 +75,9 @@ fn validate_url(url: Option<String>) -> Result<Option<String>, AppError> {
 }
 
 impl App {
-    /// Creates an environment owned by an existing team.
+    /// Creates a workspace environment owned by an existing team. A key limited to one project
+    /// may create one too (pipelines create preview environments); the environment is the
+    /// workspace's all the same, and any project's applications can be assigned to it.
     pub async fn create_environment(
         &self,
         caller: &Principal,
@@ -92,9 +92,6 @@ impl App {
             ));
         }
         let url = validate_url(request.url)?;
-        let project = self
-            .environment_project(caller, request.project.as_ref())
-            .await?;
         let team = self
             .ports
             .teams
@@ -104,7 +101,6 @@ impl App {
         let environment = Environment {
             id: EnvironmentId::from_uuid(self.ports.ids.uuid()),
             workspace: caller.workspace,
-            project: project.id,
             code: request.code,
             name,
             kind: request.kind,
@@ -118,27 +114,6 @@ impl App {
             .environments
             .create(environment, request.position)
             .await?)
-    }
-
-    /// Resolves the project of an environment request: named, else the key's, else the only one.
-    async fn environment_project(
-        &self,
-        caller: &Principal,
-        lookup: Option<&ProjectLookup>,
-    ) -> Result<Project, AppError> {
-        if let Some(project) = self.named_or_scoped_project(caller, lookup).await? {
-            return Ok(project);
-        }
-        let projects = self.ports.projects.list(caller.workspace).await?;
-        match projects.as_slice() {
-            [only] => Ok(only.clone()),
-            [] => Err(AppError::ProjectRequired(
-                "this workspace has no project yet: create one first (POST /api/v1/projects)".to_owned(),
-            )),
-            _ => Err(AppError::ProjectRequired(
-                "this workspace has several projects: send projectCode, or sign with a key limited to one project".to_owned(),
-            )),
-        }
     }
 
     /// Assigns applications to environments, all or nothing. Returns how many assignments are new.
@@ -186,10 +161,10 @@ impl App {
             .await?)
     }
 
-    /// The environments board of a project: each environment in position order with every
-    /// application assigned or deployed to it, its current version (last successful deployment)
-    /// and whether a newer deployment is in progress. Environments without applications are
-    /// listed too.
+    /// The environments board of a project: in position order, each workspace environment where
+    /// the project has an application assigned or deployed, with each such application, its
+    /// current version (last successful deployment) and whether a newer deployment is in
+    /// progress. Environments the project does not use are left out.
     pub async fn environment_board(
         &self,
         caller: &Principal,
@@ -197,11 +172,7 @@ impl App {
     ) -> Result<Vec<BoardEnvironment>, AppError> {
         caller.require(Capability::Read, "read environments")?;
         let project = self.visible_project(caller, &project).await?;
-        let environments = self
-            .ports
-            .environments
-            .list(caller.workspace, project.id)
-            .await?;
+        let environments = self.ports.environments.list(caller.workspace).await?;
         let mut by_environment: HashMap<EnvironmentCode, Vec<BoardApplication>> = HashMap::new();
         for entry in self
             .ports
@@ -216,17 +187,17 @@ impl App {
         }
         let board = environments
             .into_iter()
-            .map(|environment| {
-                let mut applications = by_environment.remove(&environment.code).unwrap_or_default();
+            .filter_map(|environment| {
+                let mut applications = by_environment.remove(&environment.code)?;
                 applications.sort_by(|a, b| a.application.cmp(&b.application));
-                BoardEnvironment {
+                Some(BoardEnvironment {
                     code: environment.code,
                     name: environment.name,
                     kind: environment.kind,
                     url: environment.url,
                     position: environment.position,
                     applications,
-                }
+                })
             })
             .collect();
         Ok(board)
@@ -246,7 +217,6 @@ mod tests {
 
     fn request() -> CreateEnvironment {
         CreateEnvironment {
-            project: Some(ProjectLookup::parse("my-project").unwrap()),
             name: "Feature Branch Preview".into(),
             code: EnvironmentCode::parse("feature-preview").unwrap(),
             team: TeamCode::parse("engineering").unwrap(),
@@ -289,7 +259,6 @@ mod tests {
                     && env.kind == EnvironmentKind::Development
                     && env.url.as_deref() == Some("https://feature.example.com")
                     && env.team == Some(TeamId::from_uuid(ids(9)))
-                    && env.project == project().id
                     && *position == Some(3)
             })
             .returning(|env, _| Ok(env));
@@ -379,26 +348,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_project_the_workspace_must_have_exactly_one() {
-        let mut ports = TestPorts::new();
-        ports
-            .projects
-            .expect_list()
-            .returning(|_| Ok(vec![project(), project()]));
-        let mut req = request();
-        req.project = None;
-        let err = ports
-            .app()
-            .create_environment(&admin(), req)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, AppError::ProjectRequired(ref m) if m.contains("send projectCode")),
-            "{err:?}"
-        );
-    }
-
-    #[tokio::test]
     async fn the_seeds_assign_apps_example() {
         let mut ports = TestPorts::new();
         ports.with_project();
@@ -466,7 +415,6 @@ mod tests {
         Environment {
             id: EnvironmentId::from_uuid(ids(700 + u128::try_from(position).unwrap())),
             workspace: crate::testing::workspace(),
-            project: project().id,
             code: EnvironmentCode::parse(code).unwrap(),
             name: code.to_uppercase(),
             kind: EnvironmentKind::parse(code).unwrap_or(EnvironmentKind::Other),
@@ -499,8 +447,9 @@ mod tests {
     async fn the_board_lists_environments_by_position_with_their_applications() {
         let mut ports = TestPorts::new();
         ports.with_project();
-        // The store lists by position; the board keeps that order and includes empty ones.
-        ports.environments.expect_list().returning(|_, _| {
+        // The store lists the workspace's environments by position; the board keeps that order
+        // and leaves out those where the project has no application (preview here).
+        ports.environments.expect_list().returning(|_| {
             Ok(vec![
                 environment("staging", 1),
                 environment("preview", 2),
@@ -562,7 +511,6 @@ mod tests {
                         ("worker".to_owned(), false, true, false),
                     ]
                 ),
-                ("preview".to_owned(), vec![]),
                 (
                     "production".to_owned(),
                     vec![

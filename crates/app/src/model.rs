@@ -106,11 +106,9 @@ pub struct Application {
 pub struct Environment {
     /// Its id.
     pub id: EnvironmentId,
-    /// Its workspace.
+    /// Its workspace, which owns it: projects' applications are assigned or deployed to it.
     pub workspace: WorkspaceId,
-    /// Its project.
-    pub project: ProjectId,
-    /// Its code, unique in the project.
+    /// Its code, unique in the workspace.
     pub code: EnvironmentCode,
     /// Display name.
     pub name: String,

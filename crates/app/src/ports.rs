@@ -195,25 +195,21 @@ pub struct AssignmentPlan {
 #[async_trait]
 pub trait EnvironmentStore: Send + Sync {
     /// Creates an environment, atomically checking the workspace's `environment_limit`.
-    /// A `position` of `None` places it after the project's last environment.
+    /// A `position` of `None` places it after the workspace's last environment.
     async fn create(
         &self,
         environment: Environment,
         position: Option<i32>,
     ) -> Result<Environment, EnvironmentStoreError>;
-    /// Finds an environment of a project by code.
+    /// Finds an environment of the workspace by code.
     async fn get(
         &self,
         workspace: WorkspaceId,
-        project: ProjectId,
         code: &EnvironmentCode,
     ) -> Result<Option<Environment>, EnvironmentStoreError>;
-    /// Every environment of a project, by position.
-    async fn list(
-        &self,
-        workspace: WorkspaceId,
-        project: ProjectId,
-    ) -> Result<Vec<Environment>, EnvironmentStoreError>;
+    /// Every environment of the workspace, by position then code.
+    async fn list(&self, workspace: WorkspaceId)
+    -> Result<Vec<Environment>, EnvironmentStoreError>;
     /// Assigns applications to environments, all or nothing; creates missing applications;
     /// returns how many assignments are new (existing ones are kept, not duplicated). `at` dates
     /// the new rows.
@@ -237,8 +233,8 @@ pub trait EnvironmentStore: Send + Sync {
 /// What [`EnvironmentStore`] can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvironmentStoreError {
-    /// The project already has an environment with this code.
-    #[error("environment code {0} already exists in this project")]
+    /// The workspace already has an environment with this code.
+    #[error("environment code {0} already exists in this workspace")]
     CodeTaken(EnvironmentCode),
     /// The workspace holds as many environments as it may.
     #[error("the workspace already has its limit of {limit} environments")]
@@ -247,7 +243,7 @@ pub enum EnvironmentStoreError {
         limit: u32,
     },
     /// An environment named in an assignment does not exist.
-    #[error("environment {0} does not exist in this project")]
+    #[error("environment {0} does not exist in this workspace")]
     EnvironmentNotFound(EnvironmentCode),
     /// The backend failed.
     #[error("environment store unavailable: {0}")]
@@ -350,7 +346,7 @@ pub enum DeploymentStoreError {
     #[error("application {0} does not exist in this project")]
     ApplicationNotFound(ApplicationCode),
     /// The plan's environment does not exist and may not be created.
-    #[error("environment {0} does not exist in this project")]
+    #[error("environment {0} does not exist in this workspace")]
     EnvironmentNotFound(EnvironmentCode),
     /// Creating the environment would pass the workspace's limit.
     #[error("the workspace already has its limit of {limit} environments")]

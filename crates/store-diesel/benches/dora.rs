@@ -75,8 +75,8 @@ fn seed_sql(workspace: &str, project: &str, n: u64) -> String {
     .enumerate()
     {
         sql.push_str(&format!(
-            "INSERT INTO environments (id, workspace_id, project_id, code, name, kind, position, created_at) \
-             VALUES ('env-{e}', '{workspace}', '{project}', '{code}', '{code}', '{kind}', {e}, {START});\n"
+            "INSERT INTO environments (id, workspace_id, code, name, kind, position, created_at) \
+             VALUES ('env-{e}', '{workspace}', '{code}', '{code}', '{kind}', {e}, {START});\n"
         ));
     }
     // status by a spread of i: 0-79 success, 80-91 failed, 92-96 cancelled, 97-99 running.

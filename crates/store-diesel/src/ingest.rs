@@ -58,9 +58,9 @@ pub(crate) fn check_environment_limit(
     on_backend!(conn, check_environment_limit(workspace))
 }
 
-/// The position after the project's last environment.
-pub(crate) fn next_position(conn: &mut DbConn, project: &str) -> Result<i32, StoreError> {
-    on_backend!(conn, next_position(project))
+/// The position after the workspace's last environment.
+pub(crate) fn next_position(conn: &mut DbConn, workspace: &str) -> Result<i32, StoreError> {
+    on_backend!(conn, next_position(workspace))
 }
 
 /// The references of a deployment, in their order.
@@ -243,10 +243,13 @@ macro_rules! ingest_backend {
                 Ok(())
             }
 
-            /// The position after the project's last environment.
-            pub(super) fn next_position(conn: &mut Conn, project: &str) -> Result<i32, StoreError> {
+            /// The position after the workspace's last environment.
+            pub(super) fn next_position(
+                conn: &mut Conn,
+                workspace: &str,
+            ) -> Result<i32, StoreError> {
                 let max: Option<i32> = environments::table
-                    .filter(environments::project_id.eq(project))
+                    .filter(environments::workspace_id.eq(workspace))
                     .select(diesel::dsl::max(environments::position))
                     .first(conn)?;
                 Ok(max.map_or(0, |m| m.saturating_add(1)))
@@ -258,9 +261,9 @@ macro_rules! ingest_backend {
                 target: &EnvironmentTarget,
                 now: Timestamp,
             ) -> Result<String, StoreError> {
-                let project = plan.project.to_string();
+                let workspace = plan.workspace.to_string();
                 let existing = environments::table
-                    .filter(environments::project_id.eq(&project))
+                    .filter(environments::workspace_id.eq(&workspace))
                     .filter(environments::code.eq(target.code.as_str()))
                     .select(environments::id)
                     .first::<String>(conn)
@@ -268,13 +271,11 @@ macro_rules! ingest_backend {
                 match existing {
                     Some(id) => Ok(id),
                     None if target.create_if_missing => {
-                        let workspace = plan.workspace.to_string();
                         check_environment_limit(conn, &workspace)?;
                         let row = EnvironmentRow {
                             id: target.new_id.to_string(),
+                            position: next_position(conn, &workspace)?,
                             workspace_id: workspace,
-                            position: next_position(conn, &project)?,
-                            project_id: project,
                             code: target.code.to_string(),
                             name: target.name.clone(),
                             kind: target.kind.as_str().to_owned(),

@@ -555,7 +555,6 @@ impl EnvironmentStore for Store {
     async fn get(
         &self,
         workspace: WorkspaceId,
-        project: ProjectId,
         code: &EnvironmentCode,
     ) -> Result<Option<Environment>, EnvironmentStoreError> {
         let code = code.to_string();
@@ -563,7 +562,6 @@ impl EnvironmentStore for Store {
             .read(move |conn| {
                 environments::table
                     .filter(environments::workspace_id.eq(workspace.to_string()))
-                    .filter(environments::project_id.eq(project.to_string()))
                     .filter(environments::code.eq(code))
                     .select(EnvironmentRow::as_select())
                     .first::<EnvironmentRow>(conn)
@@ -577,13 +575,11 @@ impl EnvironmentStore for Store {
     async fn list(
         &self,
         workspace: WorkspaceId,
-        project: ProjectId,
     ) -> Result<Vec<Environment>, EnvironmentStoreError> {
         Ok(self
             .read(move |conn| {
                 environments::table
                     .filter(environments::workspace_id.eq(workspace.to_string()))
-                    .filter(environments::project_id.eq(project.to_string()))
                     .order((environments::position.asc(), environments::code.asc()))
                     .select(EnvironmentRow::as_select())
                     .load::<EnvironmentRow>(conn)?

@@ -56,6 +56,18 @@ pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, String> {
     })
 }
 
+/// Reverts the newest applied migration; returns its version (tests of a migration's data
+/// conversion, and disaster recovery).
+pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
+    with_lock(conn, |conn| {
+        match conn {
+            DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|v| v.to_string()),
+            DbConn::Postgresql(c) => c.revert_last_migration(POSTGRES).map(|v| v.to_string()),
+        }
+        .map_err(|e| e.to_string())
+    })
+}
+
 /// How many migrations are not applied yet.
 pub fn pending(conn: &mut DbConn) -> Result<usize, String> {
     match conn {

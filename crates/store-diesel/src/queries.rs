@@ -220,7 +220,7 @@ pub(crate) fn create_environment(
     check_environment_limit(conn, &row.workspace_id)?;
     row.position = match position {
         Some(position) => position,
-        None => next_position(conn, &row.project_id)?,
+        None => next_position(conn, &row.workspace_id)?,
     };
     diesel::insert_into(environments::table)
         .values(&row)
@@ -268,7 +268,7 @@ pub(crate) fn assign(
                 Some(id) => id.clone(),
                 None => {
                     let id = environments::table
-                        .filter(environments::project_id.eq(&project_id))
+                        .filter(environments::workspace_id.eq(workspace.to_string()))
                         .filter(environments::code.eq(code.as_str()))
                         .select(environments::id)
                         .first::<String>(conn)
@@ -331,11 +331,12 @@ SELECT e.code AS environment, a.code AS application,
    WHERE d.application_id = a.id AND d.environment_id = e.id
      AND d.status IN ('pending', 'running')) AS in_progress_at
 FROM environments e
-JOIN applications a ON a.project_id = e.project_id
-WHERE e.workspace_id = $1 AND e.project_id = $2
+JOIN applications a ON a.workspace_id = e.workspace_id
+WHERE e.workspace_id = $1 AND a.project_id = $2
 ORDER BY e.position, e.code, a.code";
 
-/// The environments board of a project: applications assigned or deployed to each environment.
+/// The environments board of a project: its applications assigned or deployed to each of the
+/// workspace's environments.
 pub(crate) fn board(
     conn: &mut DbConn,
     workspace: WorkspaceId,
@@ -406,7 +407,8 @@ SELECT d.id, d.application_id, d.status, d.deployed_at,
 FROM deployments d
 WHERE d.environment_id = $1 AND d.deployed_at >= $2 AND d.deployed_at < $3
   AND d.status IN ('success', 'failed')
-  AND ($4 IS NULL OR d.application_id = $4)";
+  AND ($4 IS NULL OR d.application_id = $4)
+  AND ($5 IS NULL OR d.project_id = $5)";
 
 /// Per application of one environment: its last failure and last success before the window and
 /// its first success after it, each one seek of `deployments_by_place`.
@@ -431,7 +433,8 @@ SELECT a.id AS application_id,
   (SELECT MIN(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
      AND d.environment_id = $1 AND d.status = 'success' AND d.deployed_at >= $3) AS succeeded_after
 FROM applications a
-WHERE a.project_id = $4 AND ($5 IS NULL OR a.id = $5)";
+WHERE a.workspace_id = $4 AND ($5 IS NULL OR a.project_id = $5) AND ($6 IS NULL OR a.id = $6)
+  AND EXISTS (SELECT 1 FROM deployments d WHERE d.application_id = a.id AND d.environment_id = $1)";
 
 /// The records of a DORA query (see `DeploymentStore::dora`).
 pub(crate) fn dora(
@@ -439,112 +442,155 @@ pub(crate) fn dora(
     workspace: WorkspaceId,
     query: &DoraQuery,
 ) -> Result<DoraData, StoreError> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
-
+    let workspace_id = workspace.to_string();
+    let project = query.project.map(|p| p.to_string());
     let mut scope = environments::table
-        .filter(environments::workspace_id.eq(workspace.to_string()))
+        .filter(environments::workspace_id.eq(&workspace_id))
         .into_boxed();
-    if let Some(project) = query.project {
-        scope = scope.filter(environments::project_id.eq(project.to_string()));
-    }
     scope = match &query.environment {
         Some(code) => scope.filter(environments::code.eq(code.to_string())),
         None => scope.filter(environments::kind.eq(EnvironmentKind::Production.as_str())),
     };
-    let scope: Vec<(String, String, String)> = scope
-        .select((
-            environments::id,
-            environments::project_id,
-            environments::code,
-        ))
+    let scope: Vec<(String, String)> = scope
+        .select((environments::id, environments::code))
         .order((environments::position.asc(), environments::code.asc()))
         .load(conn)?;
+    // One application asked for by code: its id in each project in scope (codes are unique per
+    // project, so without a project the code may name several applications). `None`: all.
+    let applications: Vec<Option<String>> = match &query.application {
+        Some(wanted) => {
+            let mut ids = applications::table
+                .filter(applications::workspace_id.eq(&workspace_id))
+                .filter(applications::code.eq(wanted.as_str()))
+                .into_boxed();
+            if let Some(project) = &project {
+                ids = ids.filter(applications::project_id.eq(project));
+            }
+            ids.select(applications::id)
+                .order(applications::id.asc())
+                .load::<String>(conn)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => vec![None],
+    };
 
     let from = query.window.from.unix_micros();
     let to = query.window.to.unix_micros();
     let mut data = DoraData::default();
-    for (environment, project, code) in scope {
+    for (environment, code) in scope {
         let code = EnvironmentCode::parse(&code).map_err(|_| corrupt("environment code", &code))?;
-        if !data.environments.contains(&code) {
-            data.environments.push(code);
-        }
-        let application = match &query.application {
-            Some(wanted) => match applications::table
-                .filter(applications::project_id.eq(&project))
-                .filter(applications::code.eq(wanted.as_str()))
-                .select(applications::id)
-                .first::<String>(conn)
-                .optional()?
-            {
-                Some(id) => Some(id),
-                // The application is not in this environment's project.
-                None => continue,
-            },
-            None => None,
-        };
-        let window = diesel::sql_query(DORA_WINDOW_SQL)
-            .bind::<Text, _>(&environment)
-            .bind::<BigInt, _>(from)
-            .bind::<BigInt, _>(to)
-            .bind::<Nullable<Text>, _>(application.as_deref());
-        let rows: Vec<DoraRow> = match conn {
-            DbConn::Sqlite(c) => window.load(c)?,
-            DbConn::Postgresql(c) => window.load(c)?,
-        };
-        for row in rows {
-            // The commit timestamp when the pipeline sent one, else the first event seen.
-            let commit_time = row.commit_timestamp.or(row.first_event_at);
-            data.records.push(DoraRecord {
-                outcome: if row.status == DeploymentStatus::Success.as_str() {
-                    Outcome::Succeeded
-                } else {
-                    Outcome::Failed
+        data.environments.push(code);
+        for application in &applications {
+            dora_place(
+                conn,
+                &mut data,
+                DoraPlace {
+                    workspace: &workspace_id,
+                    project: project.as_deref(),
+                    environment: &environment,
+                    application: application.as_deref(),
+                    from,
+                    to,
                 },
-                finished_at: time(row.deployed_at)?,
-                has_commit: row.has_commit,
-                commit_time: opt_time(commit_time)?,
-                id: row.id,
-                application: row.application_id,
-                environment: environment.clone(),
-            });
-        }
-        let edges = diesel::sql_query(DORA_EDGES_SQL)
-            .bind::<Text, _>(&environment)
-            .bind::<BigInt, _>(from)
-            .bind::<BigInt, _>(to)
-            .bind::<Text, _>(&project)
-            .bind::<Nullable<Text>, _>(application.as_deref());
-        let edges: Vec<DoraEdgeRow> = match conn {
-            DbConn::Sqlite(c) => edges.load(c)?,
-            DbConn::Postgresql(c) => edges.load(c)?,
-        };
-        for edge in edges {
-            let edge_record =
-                |tag: &str, outcome: Outcome, at: i64| -> Result<DoraRecord, StoreError> {
-                    Ok(DoraRecord {
-                        id: format!("{tag}:{}:{environment}", edge.application_id),
-                        application: edge.application_id.clone(),
-                        environment: environment.clone(),
-                        outcome,
-                        finished_at: time(at)?,
-                        has_commit: false,
-                        commit_time: None,
-                    })
-                };
-            // Only an open incident at the window's start matters before it.
-            if let Some(failed) = edge.failed_before
-                && edge
-                    .succeeded_before
-                    .is_none_or(|succeeded| succeeded < failed)
-            {
-                data.records
-                    .push(edge_record("before", Outcome::Failed, failed)?);
-            }
-            if let Some(succeeded) = edge.succeeded_after {
-                data.records
-                    .push(edge_record("after", Outcome::Succeeded, succeeded)?);
-            }
+            )?;
         }
     }
     Ok(data)
+}
+
+/// One environment (and optionally one application) of a DORA query.
+struct DoraPlace<'a> {
+    workspace: &'a str,
+    project: Option<&'a str>,
+    environment: &'a str,
+    application: Option<&'a str>,
+    from: i64,
+    to: i64,
+}
+
+/// Adds the window's records of one place and its edges to `data`.
+fn dora_place(
+    conn: &mut DbConn,
+    data: &mut DoraData,
+    place: DoraPlace<'_>,
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    let DoraPlace {
+        workspace,
+        project,
+        environment,
+        application,
+        from,
+        to,
+    } = place;
+    let environment = environment.to_owned();
+    let window = diesel::sql_query(DORA_WINDOW_SQL)
+        .bind::<Text, _>(&environment)
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(to)
+        .bind::<Nullable<Text>, _>(application)
+        .bind::<Nullable<Text>, _>(project);
+    let rows: Vec<DoraRow> = match conn {
+        DbConn::Sqlite(c) => window.load(c)?,
+        DbConn::Postgresql(c) => window.load(c)?,
+    };
+    for row in rows {
+        // The commit timestamp when the pipeline sent one, else the first event seen.
+        let commit_time = row.commit_timestamp.or(row.first_event_at);
+        data.records.push(DoraRecord {
+            outcome: if row.status == DeploymentStatus::Success.as_str() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            },
+            finished_at: time(row.deployed_at)?,
+            has_commit: row.has_commit,
+            commit_time: opt_time(commit_time)?,
+            id: row.id,
+            application: row.application_id,
+            environment: environment.clone(),
+        });
+    }
+    let edges = diesel::sql_query(DORA_EDGES_SQL)
+        .bind::<Text, _>(&environment)
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(to)
+        .bind::<Text, _>(workspace)
+        .bind::<Nullable<Text>, _>(project)
+        .bind::<Nullable<Text>, _>(application);
+    let edges: Vec<DoraEdgeRow> = match conn {
+        DbConn::Sqlite(c) => edges.load(c)?,
+        DbConn::Postgresql(c) => edges.load(c)?,
+    };
+    for edge in edges {
+        let edge_record =
+            |tag: &str, outcome: Outcome, at: i64| -> Result<DoraRecord, StoreError> {
+                Ok(DoraRecord {
+                    id: format!("{tag}:{}:{environment}", edge.application_id),
+                    application: edge.application_id.clone(),
+                    environment: environment.clone(),
+                    outcome,
+                    finished_at: time(at)?,
+                    has_commit: false,
+                    commit_time: None,
+                })
+            };
+        // Only an open incident at the window's start matters before it.
+        if let Some(failed) = edge.failed_before
+            && edge
+                .succeeded_before
+                .is_none_or(|succeeded| succeeded < failed)
+        {
+            data.records
+                .push(edge_record("before", Outcome::Failed, failed)?);
+        }
+        if let Some(succeeded) = edge.succeeded_after {
+            data.records
+                .push(edge_record("after", Outcome::Succeeded, succeeded)?);
+        }
+    }
+    Ok(())
 }

@@ -296,7 +296,6 @@ impl ApplicationRow {
 pub(crate) struct EnvironmentRow {
     pub id: String,
     pub workspace_id: String,
-    pub project_id: String,
     pub code: String,
     pub name: String,
     pub kind: String,
@@ -311,7 +310,6 @@ impl EnvironmentRow {
         Self {
             id: e.id.to_string(),
             workspace_id: e.workspace.to_string(),
-            project_id: e.project.to_string(),
             code: e.code.to_string(),
             name: e.name.clone(),
             kind: e.kind.as_str().to_owned(),
@@ -326,7 +324,6 @@ impl EnvironmentRow {
         Ok(Environment {
             id: EnvironmentId::from_uuid(uuid(&self.id)?),
             workspace: WorkspaceId::from_uuid(uuid(&self.workspace_id)?),
-            project: ProjectId::from_uuid(uuid(&self.project_id)?),
             code: parse_or_corrupt!(EnvironmentCode, &self.code, "environment code")?,
             name: self.name,
             kind: parse_or_corrupt!(EnvironmentKind, &self.kind, "environment kind")?,

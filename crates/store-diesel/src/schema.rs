@@ -74,7 +74,6 @@ diesel::table! {
     environments (id) {
         id -> Text,
         workspace_id -> Text,
-        project_id -> Text,
         code -> Text,
         name -> Text,
         kind -> Text,

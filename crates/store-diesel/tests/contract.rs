@@ -321,9 +321,7 @@ async fn a_refused_event_writes_nothing(url: &str) {
         err,
         AppError::ApplicationNotFound(ApplicationCode::parse("ghost").unwrap())
     );
-    let environments = EnvironmentStore::list(&store, t.workspace, t.project)
-        .await
-        .unwrap();
+    let environments = EnvironmentStore::list(&store, t.workspace).await.unwrap();
     assert!(environments.is_empty(), "no half-write: {environments:?}");
     let page = app
         .list_deployments(&t.admin, ListDeployments::default())
@@ -398,7 +396,6 @@ async fn environments_limits_and_assignments(url: &str) {
     .await
     .unwrap();
     let request = |code: &str, position: Option<i32>| CreateEnvironment {
-        project: Some(ProjectLookup::parse("web").unwrap()),
         name: code.to_uppercase(),
         code: EnvironmentCode::parse(code).unwrap(),
         team: TeamCode::parse("engineering").unwrap(),
@@ -422,7 +419,7 @@ async fn environments_limits_and_assignments(url: &str) {
         err,
         AppError::EnvironmentExists(EnvironmentCode::parse("staging").unwrap())
     );
-    let listed: Vec<String> = EnvironmentStore::list(&store, t.workspace, t.project)
+    let listed: Vec<String> = EnvironmentStore::list(&store, t.workspace)
         .await
         .unwrap()
         .into_iter()
@@ -483,7 +480,6 @@ async fn environments_limits_and_assignments(url: &str) {
     let env = |code: &str, n: u128| Environment {
         id: EnvironmentId::from_uuid(Uuid::from_u128(n)),
         workspace: limited.id,
-        project: t.project,
         code: EnvironmentCode::parse(code).unwrap(),
         name: code.into(),
         kind: EnvironmentKind::Other,
@@ -548,7 +544,6 @@ async fn the_board_shows_current_versions_by_deployment_time(url: &str) {
         Environment {
             id: EnvironmentId::from_uuid(Uuid::from_u128(0xe1)),
             workspace: t.workspace,
-            project: t.project,
             code: EnvironmentCode::parse("staging").unwrap(),
             name: "Staging".into(),
             kind: EnvironmentKind::Staging,
@@ -712,6 +707,296 @@ async fn migrations_go_up_down_up(url: &str) {
     assert!(receipt.created, "the schema works after down and up");
 }
 
+/// A second project `api` in tenant `t`'s workspace.
+async fn second_project(store: &shiplog_store::Store, t: &support::Tenant) {
+    ProjectStore::create(
+        store,
+        shiplog_app::model::Project {
+            id: shiplog_app::ids::ProjectId::from_uuid(Uuid::from_u128(0xbbbb_ffff)),
+            workspace: t.workspace,
+            slug: ProjectSlug::parse("api").unwrap(),
+            name: "API".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The environments of each project's board, with their applications.
+async fn boards(app: &shiplog_app::App, t: &support::Tenant) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for project in ["web", "api"] {
+        for environment in app
+            .environment_board(&t.admin, ProjectLookup::parse(project).unwrap())
+            .await
+            .unwrap()
+        {
+            out.push((
+                format!("{project}/{}", environment.code),
+                environment
+                    .applications
+                    .iter()
+                    .map(|a| a.application.to_string())
+                    .collect(),
+            ));
+        }
+    }
+    out
+}
+
+async fn projects_share_the_workspace_environments(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    second_project(&store, &t).await;
+    let app = app(&store);
+    let web = app
+        .ingest(
+            &t.admin,
+            deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1"),
+        )
+        .await
+        .unwrap();
+    let mut api_deploy = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("failure"), "2");
+    api_deploy.project = Some(ProjectLookup::parse("api").unwrap());
+    let api = app.ingest(&t.admin, api_deploy).await.unwrap();
+    let environments = EnvironmentStore::list(&store, t.workspace).await.unwrap();
+    assert_eq!(
+        environments
+            .iter()
+            .map(|e| e.code.to_string())
+            .collect::<Vec<_>>(),
+        ["production"],
+        "one code, one environment of the workspace"
+    );
+    for receipt in [&web, &api] {
+        let deployment = app
+            .get_deployment(&t.admin, &receipt.deployment.unwrap().to_string())
+            .await
+            .unwrap();
+        assert_eq!(deployment.environment.as_str(), "production");
+    }
+
+    // A team's environment, created with no project, used by one project only.
+    TeamStore::create(
+        &store,
+        Team {
+            id: TeamId::from_uuid(Uuid::from_u128(78)),
+            workspace: t.workspace,
+            code: TeamCode::parse("platform").unwrap(),
+            name: "Platform".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+    let created = app
+        .create_environment(
+            &t.admin,
+            CreateEnvironment {
+                name: "Staging".into(),
+                code: EnvironmentCode::parse("staging").unwrap(),
+                team: TeamCode::parse("platform").unwrap(),
+                url: None,
+                position: Some(-1),
+                kind: EnvironmentKind::Staging,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.code.as_str(), "staging");
+    app.assign_applications(
+        &t.admin,
+        AssignApplications {
+            project: ProjectLookup::parse("api").unwrap(),
+            apps: vec![AppAssignment {
+                application: ApplicationCode::parse("api").unwrap(),
+                environments: vec![EnvironmentCode::parse("staging").unwrap()],
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        boards(&app, &t).await,
+        [
+            ("web/production".to_owned(), vec!["web".to_owned()]),
+            ("api/staging".to_owned(), vec!["api".to_owned()]),
+            ("api/production".to_owned(), vec!["api".to_owned()]),
+        ],
+        "each board lists, by position, the environments its project uses"
+    );
+
+    // DORA by project counts only that project's deployments in the shared environment.
+    let dora = |project: Option<&str>| {
+        let app = app.clone();
+        let admin = t.admin.clone();
+        let project = project.map(|p| ProjectSlug::parse(p).unwrap());
+        async move {
+            app.dora(
+                &admin,
+                shiplog_app::metrics::DoraRequest {
+                    project,
+                    from: Some(at("2024-12-01T00:00:00Z")),
+                    to: Some(at("2025-02-01T00:00:00Z")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let rate = |view: &shiplog_app::metrics::DoraView| {
+        serde_json::to_value(&view.report.change_failure_rate).unwrap()["value"].clone()
+    };
+    assert_eq!(rate(&dora(Some("web")).await), serde_json::json!(0.0));
+    assert_eq!(rate(&dora(Some("api")).await), serde_json::json!(1.0));
+    assert_eq!(rate(&dora(None).await), serde_json::json!(0.5));
+}
+
+/// The rows of a workspace with two projects that each had `prod` and `qa` environments, as
+/// the schema before environments belonged to the workspace held them.
+const PER_PROJECT_ROWS: &str = "
+INSERT INTO workspaces (id, code, name, environment_limit, created_at) VALUES ('w1', 'acme', 'Acme', NULL, 1);
+INSERT INTO projects (id, workspace_id, slug, name, created_at) VALUES
+  ('p1', 'w1', 'web', 'Web', 1), ('p2', 'w1', 'api', 'API', 2);
+INSERT INTO teams (id, workspace_id, code, name, created_at) VALUES ('t1', 'w1', 'platform', 'Platform', 1);
+INSERT INTO applications (id, workspace_id, project_id, code, name, repo, created_at) VALUES
+  ('a1', 'w1', 'p1', 'web', 'Web', NULL, 1), ('a2', 'w1', 'p2', 'api', 'API', NULL, 2);
+INSERT INTO environments (id, workspace_id, project_id, code, name, kind, url, position, team_id, created_at) VALUES
+  ('e-web-prod', 'w1', 'p1', 'prod', 'Prod (web)', 'staging', NULL, 0, 't1', 10),
+  ('e-api-prod', 'w1', 'p2', 'prod', 'Prod (api)', 'production', NULL, 4, NULL, 20),
+  ('e-web-qa', 'w1', 'p1', 'qa', 'QA (web)', 'testing', NULL, 1, NULL, 30),
+  ('e-api-qa', 'w1', 'p2', 'qa', 'QA (api)', 'development', NULL, 5, NULL, 40),
+  ('e-api-solo', 'w1', 'p2', 'solo', 'Solo', 'other', NULL, 6, NULL, 50);
+INSERT INTO application_environments (application_id, environment_id, created_at) VALUES
+  ('a1', 'e-web-prod', 1), ('a2', 'e-api-prod', 1), ('a2', 'e-api-qa', 1);
+INSERT INTO deployments (id, workspace_id, project_id, application_id, environment_id, idempotency_key,
+    payload_fingerprint, status, provider, provider_status, status_at, started_at, finished_at, deployed_at,
+    created_at, updated_at) VALUES
+  ('d1', 'w1', 'p1', 'a1', 'e-web-prod', 'k1', 'f1', 'success', 'generic', 'success', 100, NULL, 100, 100, 100, 100),
+  ('d2', 'w1', 'p2', 'a2', 'e-api-prod', 'k2', 'f2', 'failed', 'generic', 'failed', 200, NULL, 200, 200, 200, 200),
+  ('d3', 'w1', 'p2', 'a2', 'e-api-qa', 'k3', 'f3', 'success', 'generic', 'success', 300, NULL, 300, 300, 300, 300);
+INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, environment_id, deployment_id, event,
+    provider, provider_status, status, commit_sha, occurred_at, received_at, fingerprint) VALUES
+  ('ev2', 'w1', 'p2', 'a2', 'e-api-prod', 'd2', 'deploy.completed', 'generic', 'failed', 'failed', NULL, 200, 200, 'fp2');
+INSERT INTO change_references (project_id, ref_key, workspace_id, status, deployed_at, deployed_environment_id, created_at) VALUES
+  ('p2', 'PR-1', 'w1', 'deployed', 200, 'e-api-prod', 200);
+INSERT INTO hooks (id, workspace_id, project_id, application_id, environment_id, name, action_type, events, method,
+    target_url, headers, body, secrets, signing_secret, enabled, disabled_reason, created_at, updated_at) VALUES
+  ('h1', 'w1', 'p2', NULL, 'e-api-qa', 'qa hook', 'deploy', 'deployment.succeeded', 'POST',
+   'https://example.com/x', '[]', NULL, '{}', 'whsec_dGVzdA==', TRUE, NULL, 1, 1);
+";
+
+async fn per_project_environments_merge_by_code(url: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    drop(open(url));
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    // Back to the schema before the migration under test, however many came after it.
+    let mut reverted = 0;
+    while migrations::revert_last(&mut conn).unwrap() != "20261128000006" {
+        reverted += 1;
+    }
+    conn.batch_execute(PER_PROJECT_ROWS).unwrap();
+    assert_eq!(
+        migrations::run_pending(&mut conn).unwrap().len(),
+        reverted + 1
+    );
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Pair {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        a: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        b: String,
+    }
+    fn pairs(conn: &mut shiplog_store::conn::DbConn, sql: &str) -> Vec<(String, String)> {
+        let rows: Vec<Pair> = match conn {
+            shiplog_store::conn::DbConn::Sqlite(c) => diesel::sql_query(sql).load(c).unwrap(),
+            shiplog_store::conn::DbConn::Postgresql(c) => diesel::sql_query(sql).load(c).unwrap(),
+        };
+        rows.into_iter().map(|p| (p.a, p.b)).collect()
+    }
+    let own = |rows: &[(&str, &str)]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT id AS a, code || ' ' || kind || ' ' || name AS b FROM environments ORDER BY id"
+        ),
+        own(&[
+            ("e-api-solo", "solo other Solo"),
+            // The older of the two prod environments survives, production because one was.
+            ("e-web-prod", "prod production Prod (web)"),
+            // Neither qa was production: the older one's kind stays.
+            ("e-web-qa", "qa testing QA (web)"),
+        ])
+    );
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT id AS a, environment_id AS b FROM deployments ORDER BY id"
+        ),
+        own(&[
+            ("d1", "e-web-prod"),
+            ("d2", "e-web-prod"),
+            ("d3", "e-web-qa")
+        ]),
+        "no deployment lost, each in the merged environment"
+    );
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT id AS a, environment_id AS b FROM pipeline_events"
+        ),
+        own(&[("ev2", "e-web-prod")])
+    );
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT application_id AS a, environment_id AS b FROM application_environments \
+             ORDER BY application_id, environment_id"
+        ),
+        own(&[
+            ("a1", "e-web-prod"),
+            ("a2", "e-web-prod"),
+            ("a2", "e-web-qa")
+        ])
+    );
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT ref_key AS a, deployed_environment_id AS b FROM change_references"
+        ),
+        own(&[("PR-1", "e-web-prod")])
+    );
+    assert_eq!(
+        pairs(&mut conn, "SELECT id AS a, environment_id AS b FROM hooks"),
+        own(&[("h1", "e-web-qa")])
+    );
+    // The new uniqueness holds: a second `prod` in the workspace is refused.
+    let again = conn.batch_execute(
+        "INSERT INTO environments (id, workspace_id, code, name, kind, url, position, team_id, created_at) \
+         VALUES ('e-again', 'w1', 'prod', 'Again', 'other', NULL, 9, NULL, 60)",
+    );
+    assert!(again.is_err(), "codes are unique per workspace");
+    // Deleting a project no longer deletes the environments its applications used.
+    conn.batch_execute("DELETE FROM projects WHERE id = 'p1'")
+        .unwrap();
+    assert_eq!(
+        pairs(
+            &mut conn,
+            "SELECT id AS a, environment_id AS b FROM deployments ORDER BY id"
+        ),
+        own(&[("d2", "e-web-prod"), ("d3", "e-web-qa")])
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -749,4 +1034,6 @@ contract!(
     records_round_trip_and_codes_are_unique,
     the_master_key_is_kept_as_a_replaceable_hash,
     migrations_go_up_down_up,
+    projects_share_the_workspace_environments,
+    per_project_environments_merge_by_code,
 );

@@ -804,7 +804,7 @@ impl App {
                 let found = self
                     .ports
                     .environments
-                    .get(caller.workspace, project.id, &code)
+                    .get(caller.workspace, &code)
                     .await?
                     .ok_or_else(|| AppError::EnvironmentNotFound(code.clone()))?;
                 Some(ScopeRef { id: found.id, code })

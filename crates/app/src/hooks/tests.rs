@@ -171,7 +171,6 @@ fn claim(hook: Hook, status: DeploymentStatus) -> ClaimedDelivery {
             environment: Environment {
                 id: EnvironmentId::from_uuid(ids(12)),
                 workspace: hook.workspace,
-                project: hook.project.id,
                 code: EnvironmentCode::parse("production").unwrap(),
                 name: "Production".into(),
                 kind: EnvironmentKind::Production,

@@ -331,9 +331,6 @@ pub(crate) struct NewEnvironment {
     position: Option<i32>,
     #[serde(rename = "type")]
     kind: String,
-    /// shiplog's extension: needed when the key is not limited to a project and the workspace has
-    /// several.
-    project_code: Option<String>,
 }
 
 /// `PUT /webhook/create-environment`.
@@ -343,7 +340,7 @@ pub(crate) struct NewEnvironment {
         (status = 200, description = "Created", body = crate::openapi::schemas::EnvironmentCreated),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::CompatError),
         (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
-        (status = 403, description = "The project or team does not exist, the environment code exists, or the workspace's environment limit is reached", body = crate::openapi::schemas::CompatError),
+        (status = 403, description = "The team does not exist, the workspace already has an environment of this code, or the workspace's environment limit is reached", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
 pub async fn create_environment(
@@ -356,11 +353,6 @@ pub async fn create_environment(
             let (principal, body): (Principal, NewEnvironment) =
                 signed(&state, &request, &bytes).await?;
             let create = CreateEnvironment {
-                project: body
-                    .project_code
-                    .as_deref()
-                    .map(|p| code("projectCode", ProjectLookup::parse(p)))
-                    .transpose()?,
                 name: body.name,
                 code: code("code", EnvironmentCode::parse(&body.code))?,
                 team: code("teamCode", TeamCode::parse(&body.team_code))?,
