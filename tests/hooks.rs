@@ -215,6 +215,15 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
 
     clienwork(app, "deploy.started", "in_progress").await;
     clienwork(app, "deploy.completed", "failure").await;
+    // Every deployment record names its pipeline id.
+    let (_, deployments) = app
+        .get("/api/v1/deployments?project=my-project", &app.admin_key)
+        .await;
+    assert_eq!(
+        deployments["items"][0]["application_id"],
+        pipeline.as_str(),
+        "{deployments}"
+    );
     let requests = received(&receiver, 2).await;
     let first = body(&requests[0]);
     let second = body(&requests[1]);

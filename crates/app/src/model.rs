@@ -181,6 +181,9 @@ pub struct Deployment {
     pub project: ProjectSlug,
     /// Its application's code.
     pub application: ApplicationCode,
+    /// Its application's id, which is also the Devopness pipeline id of its hooks
+    /// (`/pipelines/{pipeline_id}/hooks`).
+    pub application_id: ApplicationId,
     /// Its environment's code.
     pub environment: EnvironmentCode,
     /// Its environment's kind.

@@ -14,7 +14,7 @@ use shiplog_domain::timestamp::Timestamp;
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::ids::{DeploymentId, ProjectId, WorkspaceId};
+use crate::ids::{ApplicationId, DeploymentId, ProjectId, WorkspaceId};
 use crate::model::{Deployment, DeploymentFields, Project, ProjectLookup};
 use crate::ports::{
     MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockHookSender,
@@ -74,6 +74,7 @@ pub(crate) fn sample_deployment() -> Deployment {
         id: DeploymentId::from_uuid(ids(500)),
         project: project().slug,
         application: ApplicationCode::parse("my-project").unwrap(),
+        application_id: ApplicationId::from_uuid(ids(501)),
         environment: EnvironmentCode::parse("production").unwrap(),
         environment_kind: EnvironmentKind::Production,
         status: DeploymentStatus::Success,

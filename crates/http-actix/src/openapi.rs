@@ -113,6 +113,8 @@ pub mod schemas {
         pub id: String,
         pub project: String,
         pub application: String,
+        /// The application's id: the Devopness pipeline id (`/pipelines/{pipeline_id}/hooks`).
+        pub application_id: String,
         pub environment: String,
         /// `production`, `staging`, `testing`, `development`, `preview` or `other`.
         pub environment_kind: String,
@@ -698,6 +700,10 @@ mod tests {
             id: DeploymentId::parse("01900000-0000-7000-8000-000000000007").unwrap(),
             project: ProjectSlug::parse("web").unwrap(),
             application: ApplicationCode::parse("api").unwrap(),
+            application_id: shiplog_app::ids::ApplicationId::parse(
+                "01900000-0000-7000-8000-000000000008",
+            )
+            .unwrap(),
             environment: EnvironmentCode::parse("production").unwrap(),
             environment_kind: EnvironmentKind::Production,
             status: DeploymentStatus::Success,

@@ -75,9 +75,9 @@ pub(crate) enum Admin {
 pub(crate) struct KeyArgs {
     /// The workspace's code.
     workspace: String,
-    /// admin, ingest or read.
+    /// admin, ingest or read (required for API keys; a signing key is `ingest` without it).
     #[arg(long)]
-    role: String,
+    role: Option<String>,
     /// A label.
     #[arg(long, default_value = "")]
     name: String,
@@ -95,12 +95,18 @@ fn failed(error: AppError) -> String {
 }
 
 impl KeyArgs {
-    fn request(&self) -> Result<(WorkspaceCode, CreateApiKey), String> {
+    /// The request; `default_role` is used when `--role` is left out, else it is required.
+    fn request(&self, default_role: Option<Role>) -> Result<(WorkspaceCode, CreateApiKey), String> {
+        let role = match (&self.role, default_role) {
+            (Some(role), _) => parsed("--role", Role::parse(role))?,
+            (None, Some(role)) => role,
+            (None, None) => return Err("--role is required: admin, ingest or read".to_owned()),
+        };
         Ok((
             parsed("workspace", WorkspaceCode::parse(&self.workspace))?,
             CreateApiKey {
                 name: self.name.clone(),
-                role: parsed("--role", Role::parse(&self.role))?,
+                role,
                 project: self
                     .project
                     .as_deref()
@@ -152,7 +158,7 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
             )
         }
         Admin::CreateKey(args) => {
-            let (workspace, request) = args.request()?;
+            let (workspace, request) = args.request(None)?;
             let issued = app
                 .create_api_key(admin().await?.as_admin(), &workspace, request)
                 .await
@@ -163,7 +169,7 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
             )
         }
         Admin::CreateSigningKey(args) => {
-            let (workspace, request) = args.request()?;
+            let (workspace, request) = args.request(Some(Role::Ingest))?;
             let key = app
                 .create_signing_key(admin().await?.as_admin(), &workspace, request)
                 .await

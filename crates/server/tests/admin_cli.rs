@@ -77,16 +77,10 @@ fn an_operator_bootstraps_a_workspace_from_the_command_line() {
     assert_eq!(team["code"], "engineering");
     let scoped = json(&shiplog(
         db.url(),
-        &[
-            "create-signing-key",
-            "acme",
-            "--role",
-            "ingest",
-            "--project",
-            "my-project",
-        ],
+        &["create-signing-key", "acme", "--project", "my-project"],
         &[("SHIPLOG_KEY", &admin_key)],
     ));
+    assert_eq!(scoped["role"], "ingest", "no --role: an ingest key");
     assert!(scoped["key_id"].as_str().unwrap().starts_with("whk_"));
     assert!(scoped["secret"].as_str().unwrap().starts_with("whsec_"));
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use shiplog_app::ids::{DeploymentId, ProjectId, WorkspaceId};
+use shiplog_app::ids::{ApplicationId, DeploymentId, ProjectId, WorkspaceId};
 use shiplog_app::model::{
     BoardEntry, Deployment, Environment, PipelineEventRecord, ReferenceStatus, ReferenceView,
 };
@@ -19,7 +19,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::conn::DbConn;
 use crate::error::{StoreError, corrupt};
 use crate::ingest::{check_environment_limit, next_position, references_of};
-use crate::rows::{DeploymentRow, EnvironmentRow, EventRow, opt_time, status, time};
+use crate::rows::{DeploymentRow, EnvironmentRow, EventRow, opt_time, status, time, uuid};
 use crate::schema::{
     application_environments, applications, change_references, deployment_references, deployments,
     environments, pipeline_events, projects,
@@ -35,6 +35,7 @@ fn to_deployment(conn: &mut DbConn, joined: JoinedRow) -> Result<Deployment, Sto
         project: ProjectSlug::parse(&slug).map_err(|_| corrupt("project slug", &slug))?,
         application: ApplicationCode::parse(&application)
             .map_err(|_| corrupt("application code", &application))?,
+        application_id: ApplicationId::from_uuid(uuid(&row.application_id)?),
         environment: EnvironmentCode::parse(&environment)
             .map_err(|_| corrupt("environment code", &environment))?,
         environment_kind: EnvironmentKind::parse(&kind).map_err(|_| corrupt("kind", &kind))?,

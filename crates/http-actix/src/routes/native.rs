@@ -74,20 +74,33 @@ pub(crate) struct ApiKeyBody {
     project: Option<String>,
 }
 
-/// The workspace in the path and the key request in the body, both API and signing keys.
-fn key_request(code: &str, bytes: &[u8]) -> Result<(WorkspaceCode, CreateApiKey), ApiError> {
-    let parsed: ApiKeyBody = body(bytes)?;
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewSigningKey)]
+pub(crate) struct SigningKeyBody {
+    #[serde(default)]
+    name: String,
+    /// `admin`, `ingest` or `read`; `ingest` when left out (a pipeline's key).
+    role: Option<String>,
+    /// Limit the key to this project (slug).
+    project: Option<String>,
+}
+
+/// The workspace in the path and the key request, both API and signing keys.
+fn key_request(
+    code: &str,
+    name: String,
+    role: &str,
+    project: Option<&str>,
+) -> Result<(WorkspaceCode, CreateApiKey), ApiError> {
     let workspace = field("code", WorkspaceCode::parse(code))?;
-    let role = field("role", Role::parse(&parsed.role))?;
-    let project = parsed
-        .project
-        .as_deref()
+    let role = field("role", Role::parse(role))?;
+    let project = project
         .map(|p| field("project", ProjectSlug::parse(p)))
         .transpose()?;
     Ok((
         workspace,
         CreateApiKey {
-            name: parsed.name,
+            name,
             role,
             project,
         },
@@ -113,7 +126,9 @@ pub async fn create_api_key(
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let (workspace, key) = key_request(&code, &bytes)?;
+    let parsed: ApiKeyBody = body(&bytes)?;
+    let (workspace, key) =
+        key_request(&code, parsed.name, &parsed.role, parsed.project.as_deref())?;
     let project = key.project.clone();
     let caller = state
         .app
@@ -135,9 +150,10 @@ pub async fn create_api_key(
 
 /// `POST /api/v1/workspaces/{code}/signing-keys` (master key, or an admin key of the workspace)
 /// → `{key_id, secret, …}` for the signed Envtracker-style endpoints. The secret is shown once.
+/// `{"name": …}` alone makes an `ingest` key.
 #[utoipa::path(post, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
     params(("code" = String, Path, description = "The workspace code")),
-    request_body = ApiKeyBody,
+    request_body = SigningKeyBody,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = crate::openapi::schemas::IssuedSigningKey),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
@@ -152,7 +168,13 @@ pub async fn create_signing_key(
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let (workspace, key) = key_request(&code, &bytes)?;
+    let parsed: SigningKeyBody = body(&bytes)?;
+    let (workspace, key) = key_request(
+        &code,
+        parsed.name,
+        parsed.role.as_deref().unwrap_or(Role::Ingest.as_str()),
+        parsed.project.as_deref(),
+    )?;
     let project = key.project.clone();
     let caller = state
         .app
