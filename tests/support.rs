@@ -186,6 +186,36 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Sends any method with the given headers and raw body; returns the status, the headers
+    /// and the JSON answer (`Null` when the body is not JSON).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, awc::http::header::HeaderMap, Value) {
+        let method = awc::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body.to_owned()).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.body().limit(8 * 1024 * 1024).await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
 /// Runs each named async test on both backends.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -11,6 +11,7 @@ use shiplog_domain::key::{KeyHash, Role, SigningKeyId};
 use crate::App;
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{ProjectId, WorkspaceId};
+use crate::model::SigningKeyRecord;
 use crate::ports::SignatureError;
 
 /// An authenticated caller.
@@ -117,26 +118,61 @@ impl App {
     }
 
     /// Authenticates a signed request (Envtracker scheme): all three headers present, a known
-    /// key id, a fresh timestamp, and a matching signature.
+    /// key id, a fresh timestamp, and a matching signature. The two halves,
+    /// [`App::signing_key_for`] (headers only) and [`App::verify_signature`] (the body), let an
+    /// adapter refuse an unknown key before it reads the body.
     pub async fn authenticate_signed(
         &self,
         request: SignedRequest<'_>,
     ) -> Result<Principal, AppError> {
-        let missing = AppError::Unauthenticated(AuthFailure::MissingCredentials);
-        let (Some(key_id), Some(timestamp), Some(signature)) = (
-            present(request.key_id),
-            present(request.timestamp),
-            present(request.signature),
-        ) else {
-            return Err(missing);
+        let headers = self
+            .signing_key_for(request.key_id, request.timestamp, request.signature)
+            .await?;
+        self.verify_signature(headers, request.body)
+    }
+
+    /// The first half of [`App::authenticate_signed`], from the headers alone: all three present
+    /// and a known key id. Nothing about the timestamp is said yet, so only a request whose
+    /// signature matches learns about clock skew.
+    pub async fn signing_key_for(
+        &self,
+        key_id: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<SignedHeaders, AppError> {
+        let (Some(key_id), Some(timestamp), Some(signature)) =
+            (present(key_id), present(timestamp), present(signature))
+        else {
+            return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
         };
         let unknown = AppError::Unauthenticated(AuthFailure::UnknownSigningKey);
         let key_id = SigningKeyId::parse(key_id).map_err(|_| unknown.clone())?;
         let key = self.ports.keys.signing_key(&key_id).await?.ok_or(unknown)?;
+        Ok(SignedHeaders {
+            key,
+            timestamp: timestamp.to_owned(),
+            signature: signature.to_owned(),
+        })
+    }
+
+    /// The second half of [`App::authenticate_signed`]: the signature over the raw body, then
+    /// the timestamp.
+    pub fn verify_signature(
+        &self,
+        headers: SignedHeaders,
+        body: &[u8],
+    ) -> Result<Principal, AppError> {
         let now = self.ports.clock.now();
+        let key = headers.key;
         self.ports
             .signatures
-            .verify(&key.secret, timestamp, request.body, signature, now)
+            .verify(
+                &key.secret,
+                &headers.timestamp,
+                body,
+                &headers.signature,
+                now,
+            )
             .map_err(|error| {
                 AppError::Unauthenticated(match error {
                     SignatureError::Expired { .. } => AuthFailure::ExpiredTimestamp,
@@ -151,6 +187,15 @@ impl App {
             project: key.project,
         })
     }
+}
+
+/// The headers of a signed request whose key is known, waiting for the body its signature covers
+/// ([`App::verify_signature`]). Only [`App::signing_key_for`] makes one.
+#[derive(Debug, Clone)]
+pub struct SignedHeaders {
+    key: SigningKeyRecord,
+    timestamp: String,
+    signature: String,
 }
 
 #[cfg(test)]

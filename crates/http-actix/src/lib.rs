@@ -34,6 +34,7 @@ use actix_web::web;
 use async_trait::async_trait;
 use shiplog_app::App;
 
+pub mod access;
 pub mod auth;
 pub mod errors;
 pub mod json;

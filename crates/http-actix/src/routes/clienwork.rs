@@ -22,8 +22,9 @@ use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::Provider;
 use shiplog_domain::timestamp::Timestamp;
 
+use crate::HttpState;
+use crate::access::Caller;
 use crate::errors::status;
-use crate::{HttpState, auth};
 
 /// The request body. Unknown fields are ignored, as pipelines send more than they must.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -66,7 +67,7 @@ pub(crate) struct HeadCommit {
 }
 
 /// An error in Clienwork's shape.
-fn error(error: &AppError) -> HttpResponse {
+pub(crate) fn refuse(error: &AppError) -> HttpResponse {
     crate::logging::internal(error);
     match error {
         AppError::InvalidEvent(invalid) => HttpResponse::BadRequest().json(json!({
@@ -142,15 +143,12 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
         (status = 413, description = "Body over 1 MiB"),
     ),
     security(("bearer" = []), ("clienwork_key" = [])))]
-pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
-    let principal = match state
-        .app
-        .authenticate(auth::presented_key(&request).as_deref())
-        .await
-    {
-        Ok(principal) => principal,
-        Err(e) => return error(&e),
-    };
+pub async fn ingest(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    Caller(principal): Caller,
+    bytes: Bytes,
+) -> HttpResponse {
     let body: Body = match crate::json::parse(&bytes) {
         Ok(body) => body,
         Err(message) => {
@@ -165,7 +163,7 @@ pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
         .map_or(Provider::Custom, Provider::parse);
     let command = match command(body, provider) {
         Ok(command) => command,
-        Err(e) => return error(&e),
+        Err(e) => return refuse(&e),
     };
     let event = command.event;
     match state.app.ingest(&principal, command).await {
@@ -183,6 +181,6 @@ pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
                 "message": format!("Processed {event} event. Linked {} request(s).", linked.len()),
             }))
         }
-        Err(e) => error(&e),
+        Err(e) => refuse(&e),
     }
 }

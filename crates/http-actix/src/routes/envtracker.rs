@@ -8,13 +8,13 @@
 //! 403 when a project or team does not exist, an environment code exists, or the workspace's
 //! environment limit is reached.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use shiplog_app::auth::{Principal, SignedRequest};
+use shiplog_app::auth::Principal;
 use shiplog_app::environments::{AppAssignment, AssignApplications, CreateEnvironment};
 use shiplog_app::error::{AppError, ErrorCode};
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
@@ -28,6 +28,7 @@ use shiplog_domain::status::{Provider, normalize};
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::HttpState;
+use crate::access::Signed;
 use crate::errors::status;
 
 /// This API's status for each error code: the document's 403s and 400s over the shared table.
@@ -69,30 +70,24 @@ impl Refusal {
     }
 }
 
+/// A use case's refusal in this API's shape.
+pub(crate) fn refuse(error: &AppError) -> HttpResponse {
+    Refusal::App(error.clone()).response()
+}
+
 /// Runs a handler body and renders its refusal.
 fn answer(result: Result<HttpResponse, Refusal>) -> HttpResponse {
     result.unwrap_or_else(Refusal::response)
 }
 
-fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    request.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Authenticates the signature over the raw body, then parses it.
-async fn signed<T: DeserializeOwned>(
+/// Checks the signature over the raw body (the key was found from the headers before the body
+/// was read, see [`crate::access`]), then parses it.
+fn signed<T: DeserializeOwned>(
     state: &HttpState,
-    request: &HttpRequest,
+    headers: Signed,
     bytes: &Bytes,
 ) -> Result<(Principal, T), Refusal> {
-    let principal = state
-        .app
-        .authenticate_signed(SignedRequest {
-            key_id: header(request, "x-webhook-key"),
-            timestamp: header(request, "x-webhook-timestamp"),
-            signature: header(request, "x-webhook-signature"),
-            body: bytes,
-        })
-        .await?;
+    let principal = headers.verify(state, bytes)?;
     let body = crate::json::parse(bytes).map_err(Refusal::Invalid)?;
     Ok((principal, body))
 }
@@ -217,10 +212,10 @@ pub(crate) struct Notify {
         (status = 403, description = "The project does not exist or the key may not write it", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
-pub async fn notify(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
+pub async fn notify(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, Notify) = signed(&state, &request, &bytes).await?;
+            let (principal, body): (Principal, Notify) = signed(&state, headers, &bytes)?;
             let command = notify_command(
                 &body.project_code,
                 &body.env_code,
@@ -278,15 +273,14 @@ pub(crate) struct LegacyNotify {
 #[deprecated = "use PUT /webhook/notify"]
 pub async fn legacy_notify(
     state: Data<HttpState>,
-    request: HttpRequest,
+    headers: Signed,
     path: Path<(String, String, String, String)>,
     bytes: Bytes,
 ) -> HttpResponse {
     let (company, project, application, environment) = path.into_inner();
     let mut response = answer(
         async {
-            let (principal, body): (Principal, LegacyNotify) =
-                signed(&state, &request, &bytes).await?;
+            let (principal, body): (Principal, LegacyNotify) = signed(&state, headers, &bytes)?;
             let company = code("companyCode", WorkspaceCode::parse(&company))?;
             // The company in the path must be the signing key's own workspace.
             state
@@ -345,13 +339,12 @@ pub(crate) struct NewEnvironment {
     security(("webhook_signature" = [])))]
 pub async fn create_environment(
     state: Data<HttpState>,
-    request: HttpRequest,
+    headers: Signed,
     bytes: Bytes,
 ) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, NewEnvironment) =
-                signed(&state, &request, &bytes).await?;
+            let (principal, body): (Principal, NewEnvironment) = signed(&state, headers, &bytes)?;
             let create = CreateEnvironment {
                 name: body.name,
                 code: code("code", EnvironmentCode::parse(&body.code))?,
@@ -399,14 +392,10 @@ pub(crate) struct Assign {
         (status = 403, description = "The project or an environment does not exist", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
-pub async fn assign_apps(
-    state: Data<HttpState>,
-    request: HttpRequest,
-    bytes: Bytes,
-) -> HttpResponse {
+pub async fn assign_apps(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, Assign) = signed(&state, &request, &bytes).await?;
+            let (principal, body): (Principal, Assign) = signed(&state, headers, &bytes)?;
             let project = code("projectCode", ProjectLookup::parse(&body.project_code))?;
             let mut apps = Vec::with_capacity(body.apps.len());
             for entry in &body.apps {

@@ -7,8 +7,8 @@
 //! become references. Answers in Hivel's shapes: `{message, deployment_id, success}` and
 //! `{message: "Validation failed", error}`.
 
+use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
@@ -20,8 +20,9 @@ use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::Provider;
 use shiplog_domain::timestamp::Timestamp;
 
+use crate::HttpState;
+use crate::access::Caller;
 use crate::errors::status;
-use crate::{HttpState, auth};
 
 /// A number sent as a JSON number or as a numeric string (`71` or `"71"`).
 #[derive(Debug, Deserialize)]
@@ -96,7 +97,8 @@ fn validation(message: impl Into<String>) -> HttpResponse {
         .json(json!({"message": "Validation failed", "error": message.into()}))
 }
 
-fn refusal(error: &AppError) -> HttpResponse {
+/// An error in Hivel's shape.
+pub(crate) fn refuse(error: &AppError) -> HttpResponse {
     crate::logging::internal(error);
     let kind = error.code().kind();
     let message = match kind {
@@ -206,15 +208,11 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
         (status = 413, description = "Body over 1 MiB"),
     ),
     security(("hivel_token" = []), ("bearer" = [])))]
-pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> HttpResponse {
-    let principal = match state
-        .app
-        .authenticate(auth::presented_key(&request).as_deref())
-        .await
-    {
-        Ok(principal) => principal,
-        Err(e) => return refusal(&e),
-    };
+pub async fn ingest(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    bytes: Bytes,
+) -> HttpResponse {
     let body: Body = match crate::json::parse(&bytes) {
         Ok(body) => body,
         Err(message) => return validation(message),
@@ -234,6 +232,6 @@ pub async fn ingest(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) 
             "success": true,
             }))
         }
-        Err(e) => refusal(&e),
+        Err(e) => refuse(&e),
     }
 }

@@ -4,16 +4,17 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shiplog_app::hooks::HookInput;
 use shiplog_app::hooks::presets::{PresetInput, PresetKind};
 use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
-use super::{Reply, body, caller, field, optional};
+use super::{Reply, body, field, optional};
 use crate::HttpState;
+use crate::access::Caller;
 use crate::errors::ApiError;
 
 /// One request header: its value is a template and is never shown again.
@@ -149,11 +150,10 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
     security(("bearer" = [])))]
 pub async fn create_pipeline_hook(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     pipeline: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let created = state
         .app
         .create_pipeline_hook(&principal, &pipeline, input(&bytes)?)
@@ -173,10 +173,9 @@ pub async fn create_pipeline_hook(
     security(("bearer" = [])))]
 pub async fn list_pipeline_hooks(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     pipeline: Path<String>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let hooks = state.app.list_pipeline_hooks(&principal, &pipeline).await?;
     Ok(HttpResponse::Ok().json(hooks))
 }
@@ -197,10 +196,9 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
     security(("bearer" = [])))]
 pub async fn list_applications(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     slug: Path<String>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let applications = state
         .app
         .list_applications(&principal, project(&slug)?)
@@ -231,11 +229,10 @@ pub async fn list_applications(
     security(("bearer" = [])))]
 pub async fn create_hook(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     slug: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let created = state
         .app
         .create_hook(&principal, project(&slug)?, input(&bytes)?)
@@ -266,11 +263,10 @@ pub struct HookFilters {
     security(("bearer" = [])))]
 pub async fn list_hooks(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     slug: Path<String>,
     filters: Query<HookFilters>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let filters = filters.into_inner();
     let application = optional("application", filters.application, ApplicationCode::parse)?;
     let environment = optional("environment", filters.environment, EnvironmentCode::parse)?;
@@ -291,8 +287,11 @@ pub async fn list_hooks(
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn get_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn get_hook(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     Ok(HttpResponse::Ok().json(state.app.get_hook(&principal, &id).await?))
 }
 
@@ -310,11 +309,10 @@ pub async fn get_hook(state: Data<HttpState>, request: HttpRequest, id: Path<Str
     security(("bearer" = [])))]
 pub async fn replace_hook(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     id: Path<String>,
     bytes: Bytes,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let hook = state
         .app
         .replace_hook(&principal, &id, input(&bytes)?)
@@ -332,8 +330,11 @@ pub async fn replace_hook(
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn delete_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn delete_hook(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     state.app.delete_hook(&principal, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -348,8 +349,11 @@ pub async fn delete_hook(state: Data<HttpState>, request: HttpRequest, id: Path<
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn enable_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn enable_hook(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     Ok(HttpResponse::Ok().json(state.app.set_hook_enabled(&principal, &id, true).await?))
 }
 
@@ -363,8 +367,11 @@ pub async fn enable_hook(state: Data<HttpState>, request: HttpRequest, id: Path<
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn disable_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn disable_hook(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     Ok(HttpResponse::Ok().json(state.app.set_hook_enabled(&principal, &id, false).await?))
 }
 
@@ -378,8 +385,11 @@ pub async fn disable_hook(state: Data<HttpState>, request: HttpRequest, id: Path
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn test_hook(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn test_hook(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     Ok(HttpResponse::Ok().json(state.app.test_hook(&principal, &id).await?))
 }
 
@@ -405,11 +415,10 @@ pub struct DeliveryFilters {
     security(("bearer" = [])))]
 pub async fn list_deliveries(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     id: Path<String>,
     filters: Query<DeliveryFilters>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let limit = optional("limit", filters.into_inner().limit, |l| {
         l.trim().parse::<u32>()
     })?;
@@ -427,7 +436,10 @@ pub async fn list_deliveries(
         (status = 404, description = "No such delivery", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn redeliver(state: Data<HttpState>, request: HttpRequest, id: Path<String>) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn redeliver(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
     Ok(HttpResponse::Accepted().json(state.app.redeliver(&principal, &id).await?))
 }

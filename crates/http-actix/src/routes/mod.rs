@@ -1,12 +1,12 @@
 //! Every route, registered in one place.
 
+use actix_web::body::BoxBody;
 use actix_web::dev::HttpServiceFactory;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
-use shiplog_app::auth::Principal;
 
+use crate::access::{Access, Dialect};
 use crate::errors::ApiError;
-use crate::{HttpState, auth};
 
 pub mod clienwork;
 pub mod envtracker;
@@ -18,85 +18,118 @@ pub mod native;
 /// What a handler answers.
 pub type Reply = Result<HttpResponse, ApiError>;
 
-/// Declares the route table once: [`ROUTES`] (what the OpenAPI test compares against) and
-/// [`register`] are generated from the same list, so neither can miss a route.
+/// Declares the route table once: [`ROUTES`] (what the OpenAPI and authentication tests compare
+/// against) and [`register`] are generated from the same list, so neither can miss a route. Each
+/// route names its [`Access`] and the [`Dialect`] of its refusals; [`crate::access::check`]
+/// enforces the access before the handler runs.
 macro_rules! routes {
-    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
-        /// Every route served: HTTP method and actix path pattern, in registration order.
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+    ($($method:ident $path:literal [$access:ident, $dialect:ident] => $handler:path),* $(,)?) => {
+        /// Every route served: HTTP method, actix path pattern and who may call it, in
+        /// registration order.
+        pub const ROUTES: &[(&str, &str, Access)] =
+            &[$((stringify!($method), $path, Access::$access)),*];
 
-        /// Registers every route behind the panic guard, one resource per path (actix answers
-        /// 405 for a second resource of the same path, so its methods must share one).
+        /// Registers every route behind its access check and the panic guard, one resource per
+        /// path (actix answers 405 for a second resource of the same path, so its methods must
+        /// share one), and JSON answers for unknown paths and methods.
         #[allow(deprecated)]
         pub fn register(cfg: &mut web::ServiceConfig) {
-            let mut resources: Vec<(&'static str, Vec<Route>)> = Vec::new();
+            let mut resources: Vec<(&'static str, Vec<(&'static str, Route)>)> = Vec::new();
             $(
+                let route = web::$method().to($handler).wrap(from_fn(
+                    |request, next: Next<BoxBody>| {
+                        crate::access::check(Access::$access, Dialect::$dialect, request, next)
+                    },
+                ));
+                let method = stringify!($method);
                 match resources.iter_mut().find(|(path, _)| *path == $path) {
-                    Some((_, routes)) => routes.push(web::$method().to($handler)),
-                    None => resources.push(($path, vec![web::$method().to($handler)])),
+                    Some((_, routes)) => routes.push((method, route)),
+                    None => resources.push(($path, vec![(method, route)])),
                 }
             )*
             for (path, routes) in resources {
                 cfg.service(guarded(path, routes));
             }
+            cfg.default_service(web::to(unknown_path));
         }
     };
 }
 
 routes! {
-    get "/healthz" => health::healthz,
-    get "/readyz" => health::readyz,
-    get "/metrics" => crate::metrics::serve,
-    get "/api/v1/openapi.json" => crate::openapi::serve,
-    post "/api/webhooks/ci" => clienwork::ingest,
-    post "/api/hooks/v2/deployment" => hivel::ingest,
-    put "/webhook/notify" => envtracker::notify,
-    put "/webhook/create-environment" => envtracker::create_environment,
-    put "/webhook/assign-apps" => envtracker::assign_apps,
+    get "/healthz" [Public, Native] => health::healthz,
+    get "/readyz" [Public, Native] => health::readyz,
+    get "/metrics" [Public, Native] => crate::metrics::serve,
+    get "/api/v1/openapi.json" [Public, Native] => crate::openapi::serve,
+    post "/api/webhooks/ci" [Key, Clienwork] => clienwork::ingest,
+    post "/api/hooks/v2/deployment" [Key, Hivel] => hivel::ingest,
+    put "/webhook/notify" [Signed, Envtracker] => envtracker::notify,
+    put "/webhook/create-environment" [Signed, Envtracker] => envtracker::create_environment,
+    put "/webhook/assign-apps" [Signed, Envtracker] => envtracker::assign_apps,
     put "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}"
-        => envtracker::legacy_notify,
-    post "/api/v1/workspaces" => native::create_workspace,
-    post "/api/v1/workspaces/{code}/api-keys" => native::create_api_key,
-    post "/api/v1/workspaces/{code}/signing-keys" => native::create_signing_key,
-    post "/api/v1/projects" => native::create_project,
-    post "/api/v1/teams" => native::create_team,
-    get "/api/v1/deployments" => native::list_deployments,
-    get "/api/v1/deployments/{id}" => native::get_deployment,
-    get "/api/v1/projects/{slug}/environments" => native::environment_board,
-    get "/api/v1/projects/{slug}/references/{key:.+}" => native::get_reference,
-    get "/api/v1/metrics/dora" => native::dora,
-    post "/pipelines/{pipeline_id}/hooks/outgoing" => hooks::create_pipeline_hook,
-    get "/pipelines/{pipeline_id}/hooks" => hooks::list_pipeline_hooks,
-    get "/api/v1/projects/{slug}/applications" => hooks::list_applications,
-    post "/api/v1/projects/{slug}/hooks" => hooks::create_hook,
-    get "/api/v1/projects/{slug}/hooks" => hooks::list_hooks,
-    get "/api/v1/hooks/{id}" => hooks::get_hook,
-    put "/api/v1/hooks/{id}" => hooks::replace_hook,
-    delete "/api/v1/hooks/{id}" => hooks::delete_hook,
-    post "/api/v1/hooks/{id}/enable" => hooks::enable_hook,
-    post "/api/v1/hooks/{id}/disable" => hooks::disable_hook,
-    post "/api/v1/hooks/{id}/test" => hooks::test_hook,
-    get "/api/v1/hooks/{id}/deliveries" => hooks::list_deliveries,
-    post "/api/v1/deliveries/{id}/redeliver" => hooks::redeliver,
+        [Signed, Envtracker] => envtracker::legacy_notify,
+    post "/api/v1/workspaces" [Master, Native] => native::create_workspace,
+    post "/api/v1/workspaces/{code}/api-keys" [Admin, Native] => native::create_api_key,
+    post "/api/v1/workspaces/{code}/signing-keys" [Admin, Native] => native::create_signing_key,
+    post "/api/v1/projects" [Key, Native] => native::create_project,
+    post "/api/v1/teams" [Key, Native] => native::create_team,
+    get "/api/v1/deployments" [Key, Native] => native::list_deployments,
+    get "/api/v1/deployments/{id}" [Key, Native] => native::get_deployment,
+    get "/api/v1/projects/{slug}/environments" [Key, Native] => native::environment_board,
+    get "/api/v1/projects/{slug}/references/{key:.+}" [Key, Native] => native::get_reference,
+    get "/api/v1/metrics/dora" [Key, Native] => native::dora,
+    post "/pipelines/{pipeline_id}/hooks/outgoing" [Key, Native] => hooks::create_pipeline_hook,
+    get "/pipelines/{pipeline_id}/hooks" [Key, Native] => hooks::list_pipeline_hooks,
+    get "/api/v1/projects/{slug}/applications" [Key, Native] => hooks::list_applications,
+    post "/api/v1/projects/{slug}/hooks" [Key, Native] => hooks::create_hook,
+    get "/api/v1/projects/{slug}/hooks" [Key, Native] => hooks::list_hooks,
+    get "/api/v1/hooks/{id}" [Key, Native] => hooks::get_hook,
+    put "/api/v1/hooks/{id}" [Key, Native] => hooks::replace_hook,
+    delete "/api/v1/hooks/{id}" [Key, Native] => hooks::delete_hook,
+    post "/api/v1/hooks/{id}/enable" [Key, Native] => hooks::enable_hook,
+    post "/api/v1/hooks/{id}/disable" [Key, Native] => hooks::disable_hook,
+    post "/api/v1/hooks/{id}/test" [Key, Native] => hooks::test_hook,
+    get "/api/v1/hooks/{id}/deliveries" [Key, Native] => hooks::list_deliveries,
+    post "/api/v1/deliveries/{id}/redeliver" [Key, Native] => hooks::redeliver,
 }
 
-/// One resource with its routes, wrapped in [`crate::logging::catch_panics`].
-fn guarded(path: &str, routes: Vec<Route>) -> impl HttpServiceFactory + 'static {
+/// One resource with its routes, wrapped in [`crate::logging::catch_panics`]; any other method
+/// answers 405 with an `Allow` header and the native error body.
+fn guarded(path: &str, routes: Vec<(&'static str, Route)>) -> impl HttpServiceFactory + 'static {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.to_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
     routes.into_iter().fold(
-        web::resource(path).wrap(from_fn(crate::logging::catch_panics)),
-        |resource, route| resource.route(route),
+        web::resource(path)
+            .wrap(from_fn(crate::logging::catch_panics))
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { wrong_method(&allow) }
+            })),
+        |resource, (_, route)| resource.route(route),
     )
 }
 
-/// The caller, from whichever header carries its API key.
-pub(crate) async fn caller(
-    state: &HttpState,
-    request: &HttpRequest,
-) -> Result<Principal, ApiError> {
-    Ok(state
-        .app
-        .authenticate(auth::presented_key(request).as_deref())
-        .await?)
+/// A path that no route serves.
+async fn unknown_path(request: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({"error": {
+        "code": "not_found",
+        "message": format!(
+            "no route serves {}: see /api/v1/openapi.json for every route",
+            request.path()
+        ),
+    }}))
+}
+
+/// A method that the path does not serve.
+fn wrong_method(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("allow", allow))
+        .json(serde_json::json!({"error": {
+            "code": "method_not_allowed",
+            "message": format!("this path answers {allow} only"),
+        }}))
 }
 
 /// Turns a parse error of one field into a 400 naming it.
@@ -149,10 +182,13 @@ mod tests {
         let service = init_service(
             actix_web::App::new()
                 .wrap(from_fn(request_span))
-                .service(guarded("/boom/{n}", vec![web::get().to(boom)]))
+                .service(guarded("/boom/{n}", vec![("get", web::get().to(boom))]))
                 .service(guarded(
                     "/fine",
-                    vec![web::get().to(|| async { HttpResponse::Ok().finish() })],
+                    vec![(
+                        "get",
+                        web::get().to(|| async { HttpResponse::Ok().finish() }),
+                    )],
                 )),
         )
         .await;

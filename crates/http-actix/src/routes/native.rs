@@ -1,7 +1,7 @@
 //! The native API under `/api/v1`.
 
+use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
@@ -14,9 +14,10 @@ use shiplog_domain::key::Role;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use super::{Reply, body, caller, field, optional};
+use super::{Reply, body, field, optional};
+use crate::HttpState;
+use crate::access::{Admin, Caller, MasterKey};
 use crate::errors::ApiError;
-use crate::{HttpState, auth};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewWorkspace)]
@@ -39,11 +40,11 @@ pub(crate) struct WorkspaceBody {
         (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn create_workspace(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
-    let master = state
-        .app
-        .authenticate_master(auth::presented_key(&request).as_deref())
-        .await?;
+pub async fn create_workspace(
+    state: Data<HttpState>,
+    MasterKey(master): MasterKey,
+    bytes: Bytes,
+) -> Reply {
     let parsed: WorkspaceBody = body(&bytes)?;
     let code = field("code", WorkspaceCode::parse(&parsed.code))?;
     let workspace = state
@@ -122,7 +123,7 @@ fn key_request(
     security(("bearer" = [])))]
 pub async fn create_api_key(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Admin(caller): Admin,
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
@@ -130,10 +131,6 @@ pub async fn create_api_key(
     let (workspace, key) =
         key_request(&code, parsed.name, &parsed.role, parsed.project.as_deref())?;
     let project = key.project.clone();
-    let caller = state
-        .app
-        .authenticate_admin(auth::presented_key(&request).as_deref())
-        .await?;
     let issued = state
         .app
         .create_api_key(caller.as_admin(), &workspace, key)
@@ -164,7 +161,7 @@ pub async fn create_api_key(
     security(("bearer" = [])))]
 pub async fn create_signing_key(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Admin(caller): Admin,
     code: Path<String>,
     bytes: Bytes,
 ) -> Reply {
@@ -176,10 +173,6 @@ pub async fn create_signing_key(
         parsed.project.as_deref(),
     )?;
     let project = key.project.clone();
-    let caller = state
-        .app
-        .authenticate_admin(auth::presented_key(&request).as_deref())
-        .await?;
     let key = state
         .app
         .create_signing_key(caller.as_admin(), &workspace, key)
@@ -213,8 +206,11 @@ pub(crate) struct ProjectBody {
         (status = 409, description = "The slug is taken", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn create_project(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn create_project(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    bytes: Bytes,
+) -> Reply {
     let parsed: ProjectBody = body(&bytes)?;
     let slug = field("slug", ProjectSlug::parse(&parsed.slug))?;
     let project = state
@@ -244,8 +240,7 @@ pub(crate) struct TeamBody {
         (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn create_team(state: Data<HttpState>, request: HttpRequest, bytes: Bytes) -> Reply {
-    let principal = caller(&state, &request).await?;
+pub async fn create_team(state: Data<HttpState>, Caller(principal): Caller, bytes: Bytes) -> Reply {
     let parsed: TeamBody = body(&bytes)?;
     let code = field("code", TeamCode::parse(&parsed.code))?;
     let team = state
@@ -310,10 +305,9 @@ impl DeploymentFilters {
     security(("bearer" = [])))]
 pub async fn list_deployments(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     filters: Query<DeploymentFilters>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let list = filters.into_inner().parse()?;
     let page = state.app.list_deployments(&principal, list).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -334,10 +328,9 @@ pub async fn list_deployments(
     security(("bearer" = [])))]
 pub async fn get_deployment(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     id: Path<String>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let deployment = state.app.get_deployment(&principal, &id).await?;
     Ok(HttpResponse::Ok().json(deployment))
 }
@@ -359,10 +352,9 @@ pub async fn get_deployment(
     security(("bearer" = [])))]
 pub async fn get_reference(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     path: Path<(String, String)>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let (slug, key) = path.into_inner();
     let project = field("slug", ProjectSlug::parse(&slug))?;
     let reference = state.app.get_reference(&principal, project, &key).await?;
@@ -383,10 +375,9 @@ pub async fn get_reference(
     security(("bearer" = [])))]
 pub async fn environment_board(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     slug: Path<String>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let project = field("slug", ProjectSlug::parse(&slug))?;
     let environments = state
         .app
@@ -445,10 +436,9 @@ impl DoraParams {
     security(("bearer" = [])))]
 pub async fn dora(
     state: Data<HttpState>,
-    request: HttpRequest,
+    Caller(principal): Caller,
     params: Query<DoraParams>,
 ) -> Reply {
-    let principal = caller(&state, &request).await?;
     let request = params.into_inner().parse()?;
     let view = state.app.dora(&principal, request).await?;
     Ok(HttpResponse::Ok().json(view))

@@ -1,0 +1,119 @@
+//! Authentication comes first, on every route of the route table: a request without valid
+//! credentials gets its 401 before any body, path or query parameter is looked at, whatever it
+//! sends. Unknown paths and methods answer JSON.
+
+use serde_json::Value;
+use shiplog_blackbox::{Backend, TestApp, spawn_app};
+use shiplog_http::access::Access;
+use shiplog_http::routes::ROUTES;
+
+/// The routes anyone may call. Any other route without credentials is a 401.
+const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
+
+/// A route's pattern with every parameter filled by a value its handler would refuse, so a 400
+/// or 404 would show that a parameter was looked at before the caller.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "bad%20value%00".to_owned()
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What each kind of missing or wrong credential looks like on the wire.
+fn attempts(access: Access) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    match access {
+        Access::Public => vec![],
+        Access::Signed => vec![
+            ("no headers", vec![]),
+            (
+                "an unknown key id",
+                vec![
+                    ("X-Webhook-Key", "whk_00000000deadbeef"),
+                    ("X-Webhook-Timestamp", "1700000000"),
+                    ("X-Webhook-Signature", "sha256=00"),
+                ],
+            ),
+        ],
+        Access::Master | Access::Admin | Access::Key => vec![
+            ("no key", vec![]),
+            (
+                "an unknown key",
+                vec![("Authorization", "Bearer shiplog_unknown")],
+            ),
+            ("an unknown token", vec![("X-API-Token", "shiplog_unknown")]),
+        ],
+    }
+}
+
+/// Whether a refusal body says it is about credentials, in any of the APIs' shapes.
+fn names_credentials(body: &Value) -> bool {
+    let code = body["error"]["code"]
+        .as_str()
+        .or_else(|| body["code"].as_str())
+        .unwrap_or_default();
+    [
+        "missing_credentials",
+        "invalid_api_key",
+        "unknown_signing_key",
+    ]
+    .contains(&code)
+}
+
+async fn every_keyed_route_authenticates_first(app: &TestApp) {
+    let public: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, _, access)| *access == Access::Public)
+        .map(|(_, path, _)| *path)
+        .collect();
+    assert_eq!(public, PUBLIC, "a route became public: review it");
+    let mut checked = 0;
+    for (method, pattern, access) in ROUTES {
+        let path = format!("{}?limit=-1&from=yesterday", concrete(pattern));
+        for (what, headers) in attempts(*access) {
+            // A body that no handler accepts: only a refusal of the caller comes first.
+            let (status, _, body) = app.send(method, &path, &headers, "{\"not\": json").await;
+            assert_eq!(status, 401, "{method} {pattern} with {what}: {body}");
+            assert!(
+                names_credentials(&body),
+                "{method} {pattern} with {what} says why in JSON: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 2 * ROUTES.len(), "{checked}");
+}
+
+async fn unknown_paths_and_methods_answer_json(app: &TestApp) {
+    let (status, _, body) = app.send("GET", "/api/v1/nothing-here", &[], "").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let (status, headers, body) = app.send("PATCH", "/api/v1/hooks/abc", &[], "").await;
+    assert_eq!(status, 405);
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, PUT, DELETE")
+    );
+    let (status, _, body) = app.send("DELETE", "/healthz", &[], "").await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+}
+
+#[actix_web::test]
+async fn every_keyed_route_authenticates_first_sqlite() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    every_keyed_route_authenticates_first(&app).await;
+}
+
+#[actix_web::test]
+async fn unknown_paths_and_methods_answer_json_sqlite() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    unknown_paths_and_methods_answer_json(&app).await;
+}
