@@ -254,7 +254,29 @@ async fn githubs_head_commit_timestamp_is_the_commit_time(app: &TestApp) {
     assert_eq!(deployment["commit_timestamp"], "2025-03-01T08:30:00Z");
 }
 
+/// What the GitLab guide in docs/ci sends: a bare ref name, the branch beside it, and the
+/// commit's own time.
+async fn the_gitlab_guides_body(app: &TestApp) {
+    let body = json!({
+        "event": "deploy.completed", "project_slug": "my-project", "environment": "production",
+        "status": "success", "ref": "main", "branch": "main", "commit_sha": SHA,
+        "commit_message": "fix: say \"hi\"\nfixes #PR-7", "commit_timestamp": "2025-03-01T09:30:00+00:00",
+        "url": "https://gitlab.example.com/org/repo/-/pipelines/9", "deployed_by": "ana",
+    });
+    let (status, answer) = send(app, "gitlab-ci", body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["deployment_id"].as_str().unwrap();
+    let (_, deployment) = app
+        .get(&format!("/api/v1/deployments/{id}"), &app.admin_key)
+        .await;
+    assert_eq!(deployment["ref"], "main");
+    assert_eq!(deployment["branch"], "main");
+    assert_eq!(deployment["commit_timestamp"], "2025-03-01T09:30:00Z");
+    assert_eq!(deployment["references"][0]["key"], "PR-7");
+}
+
 on_both_backends!(
+    the_gitlab_guides_body,
     the_github_actions_example,
     the_gitlab_example_with_its_job_statuses,
     the_jenkins_example,

@@ -243,6 +243,61 @@ async fn a_deployment_counts_the_moment_it_is_acknowledged(app: &TestApp) {
     assert_eq!(after["change_failure_rate"]["value"], 0.0);
 }
 
+/// The guides' old events: a deploy that names its commit but no commit timestamp, and nothing
+/// else seen of that commit. Its own events say when the deploy ran, not when the commit was
+/// made, so it gets no lead time (before, it got one of seconds, banded elite).
+async fn a_deploys_own_events_are_no_commit_time(app: &TestApp) {
+    let run = |run: &str, event: &str, environment: &str, sha: &str, at: &str| {
+        json!({
+            "event": event, "project_slug": "my-project", "status": "success",
+            "environment": environment, "commit_sha": sha, "started_at": at, "finished_at": at,
+            "url": format!("https://ci.example/runs/{run}"),
+        })
+    };
+    for body in [
+        // c1: started and completed, nothing else known of the commit.
+        run(
+            "r1",
+            "deploy.started",
+            "production",
+            "c1c1c1c1",
+            "2025-03-02T10:00:00Z",
+        ),
+        run(
+            "r1",
+            "deploy.completed",
+            "production",
+            "c1c1c1c1",
+            "2025-03-02T10:05:00Z",
+        ),
+        // c2: deployed to staging first; that other deployment's event dates the commit.
+        run(
+            "r2",
+            "deploy.completed",
+            "staging",
+            "c2c2c2c2",
+            "2025-03-03T10:00:00Z",
+        ),
+        run(
+            "r3",
+            "deploy.completed",
+            "production",
+            "c2c2c2c2",
+            "2025-03-03T12:00:00Z",
+        ),
+    ] {
+        let (status, answer) = app.post("/api/webhooks/ci", &app.admin_key, body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let body = metrics(app, "from=2025-03-01T00:00:00Z&to=2025-03-08T00:00:00Z").await;
+    let l = &body["lead_time"];
+    // r1: excluded, no_commit_time. r3: 12:00 - staging's 10:00 = 7200 s.
+    assert_eq!(l["samples"], 1, "{l}");
+    assert_eq!(l["median_seconds"], 7200.0, "{l}");
+    assert_eq!(l["excluded"], 1, "{l}");
+    assert_eq!(l["exclusions"]["no_commit_time"], 1, "{l}");
+}
+
 async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
     for (query, field) in [
         ("from=yesterday", "from"),
@@ -274,5 +329,6 @@ async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
 on_both_backends!(
     the_hand_checked_history_gives_the_documented_numbers,
     a_deployment_counts_the_moment_it_is_acknowledged,
+    a_deploys_own_events_are_no_commit_time,
     bad_parameters_and_roles_are_refused,
 );

@@ -72,6 +72,16 @@ async fn the_documented_example(app: &TestApp) {
     assert_eq!(keys, ["#71", "#35", "#23"]);
 }
 
+/// shiplog's extension, which the Argo CD guide sends: the commit's own time.
+async fn a_commit_timestamp_dates_the_commit(app: &TestApp) {
+    let token = app.key("ingest", Some("my-project")).await;
+    let body = with(json!({"commit_timestamp": "2025-09-22T11:00:00+02:00"}));
+    let (status, answer) = send(app, &token, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, page) = app.get("/api/v1/deployments", &app.admin_key).await;
+    assert_eq!(page["items"][0]["commit_timestamp"], "2025-09-22T09:00:00Z");
+}
+
 async fn the_same_id_twice_is_one_record_and_another_payload_is_a_conflict(app: &TestApp) {
     let token = app.key("ingest", Some("my-project")).await;
     assert_eq!(send(app, &token, EXAMPLE).await.0, 200);
@@ -211,6 +221,7 @@ async fn an_unscoped_key_finds_the_project_by_repository(app: &TestApp) {
 }
 
 on_both_backends!(
+    a_commit_timestamp_dates_the_commit,
     the_documented_example,
     the_same_id_twice_is_one_record_and_another_payload_is_a_conflict,
     both_timestamp_formats_and_status_normalization,

@@ -63,8 +63,9 @@ pub const DEFINITIONS: Definitions = Definitions {
         the window's whole weeks of distinct UTC days with a successful deployment; band by per \
         day: elite >= 1, high >= 1/7, medium >= 1/30, else low",
     lead_time: "per successful deployment in the window: finish minus the deployed commit's \
-        earliest known time (its commit timestamp, else the first pipeline event seen for it); \
-        excluded: no commit, unknown commit time, commit after the finish; median and p90 \
+        earliest known time (its commit timestamp, else the first pipeline event seen for it \
+        other than the deployment's own); excluded: no commit, no commit time, commit after the \
+        finish; median and p90 \
         (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low",
     change_failure_rate: "failed / (successful + failed) deployments finished in the window; \
         band: elite <= 5 %, high <= 10 %, medium <= 15 %, else low",

@@ -12,9 +12,10 @@
 //!   else low.
 //! - **Lead time for changes**: for each successful deployment in the window, its finish minus the
 //!   earliest known time of its commit (commit timestamp when sent, else the first pipeline event
-//!   seen for the commit). Only the deployed commit counts, so a first deployment is never charged
-//!   with history shiplog never saw. Excluded and counted: no commit, commit time unknown, commit
-//!   time after the finish (clock skew). Median and p90 (nearest rank). Band by median: elite
+//!   seen for the commit other than the deployment's own). Only the deployed commit counts, so a
+//!   first deployment is never charged with history shiplog never saw, and a deployment whose own
+//!   events are all that is known of its commit gets no made-up lead time of seconds. Excluded
+//!   and counted: no commit, no commit time, commit time after the finish (clock skew). Median and p90 (nearest rank). Band by median: elite
 //!   < 1 hour, high < 1 day, medium < 1 week, else low.
 //! - **Change failure rate**: failed ÷ (successful + failed) deployments finished in the window.
 //!   Band: elite ≤ 5 %, high ≤ 10 %, medium ≤ 15 %, else low.
@@ -134,8 +135,9 @@ pub struct Frequency {
 pub struct LeadTimeExclusions {
     /// It names no commit.
     pub no_commit: u64,
-    /// Its commit's time is unknown.
-    pub unknown_commit_time: u64,
+    /// Nothing but the deployment itself tells when its commit was made: no commit timestamp,
+    /// and no pipeline event of that commit other than the deployment's own.
+    pub no_commit_time: u64,
     /// Its commit's time is after its finish (clock skew).
     pub commit_after_deployment: u64,
 }
@@ -223,7 +225,7 @@ struct Entry {
 enum Lead {
     Micros(i64),
     NoCommit,
-    UnknownCommitTime,
+    NoCommitTime,
     CommitAfterDeployment,
 }
 
@@ -296,7 +298,7 @@ impl History {
             }
             let lead = match (record.has_commit, record.commit_time) {
                 (false, _) => Lead::NoCommit,
-                (true, None) => Lead::UnknownCommitTime,
+                (true, None) => Lead::NoCommitTime,
                 (true, Some(commit)) if commit.unix_micros() > at => Lead::CommitAfterDeployment,
                 (true, Some(commit)) => Lead::Micros(at - commit.unix_micros()),
             };
@@ -344,7 +346,7 @@ impl History {
                     match entry.lead {
                         Lead::Micros(micros) => leads.push(micros),
                         Lead::NoCommit => exclusions.no_commit += 1,
-                        Lead::UnknownCommitTime => exclusions.unknown_commit_time += 1,
+                        Lead::NoCommitTime => exclusions.no_commit_time += 1,
                         Lead::CommitAfterDeployment => exclusions.commit_after_deployment += 1,
                     }
                 }
@@ -360,7 +362,7 @@ impl History {
             p90_seconds: nearest_rank(&leads, 90).map(seconds),
             samples: count(leads.len()),
             excluded: exclusions.no_commit
-                + exclusions.unknown_commit_time
+                + exclusions.no_commit_time
                 + exclusions.commit_after_deployment,
             exclusions,
             band: lead_median.map(duration_band),

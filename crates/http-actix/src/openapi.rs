@@ -222,7 +222,7 @@ pub mod schemas {
     #[derive(ToSchema)]
     pub struct LeadTimeExclusions {
         pub no_commit: u64,
-        pub unknown_commit_time: u64,
+        pub no_commit_time: u64,
         pub commit_after_deployment: u64,
     }
 

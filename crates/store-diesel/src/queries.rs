@@ -396,15 +396,16 @@ struct DoraRow {
 
 /// The finished deployments of one environment in a window: a range scan of
 /// `deployments_by_environment_time`, and per success whose commit came without its timestamp
-/// one seek of `pipeline_events_by_commit` for the first event seen for it (only successes have
-/// a lead time).
+/// one seek of `pipeline_events_by_commit` for the first event seen for it other than the
+/// deployment's own, which the index also holds (only successes have a lead time).
 const DORA_WINDOW_SQL: &str = "\
 SELECT d.id, d.application_id, d.status, d.deployed_at,
   d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp,
   CASE WHEN d.status <> 'success' OR d.commit_sha IS NULL OR d.commit_timestamp IS NOT NULL
     THEN NULL ELSE
     (SELECT MIN(p.occurred_at) FROM pipeline_events p
-     WHERE p.workspace_id = d.workspace_id AND p.commit_sha = d.commit_sha) END AS first_event_at
+     WHERE p.workspace_id = d.workspace_id AND p.commit_sha = d.commit_sha
+       AND (p.deployment_id IS NULL OR p.deployment_id <> d.id)) END AS first_event_at
 FROM deployments d
 WHERE d.environment_id = $1 AND d.deployed_at >= $2 AND d.deployed_at < $3
   AND d.status IN ('success', 'failed')

@@ -16,6 +16,9 @@ ALTER TABLE environments ALTER COLUMN project_id SET NOT NULL;
 ALTER TABLE environments ADD CONSTRAINT environments_project_id_code_key UNIQUE (project_id, code);
 CREATE INDEX environments_by_workspace ON environments (workspace_id);
 
+DROP INDEX pipeline_events_by_commit;
+CREATE INDEX pipeline_events_by_commit ON pipeline_events (workspace_id, commit_sha, occurred_at);
+
 DROP INDEX deployments_by_environment_time;
 CREATE INDEX deployments_by_environment_time ON deployments (environment_id, deployed_at)
     INCLUDE (status, application_id, id, workspace_id, commit_sha, commit_timestamp);

@@ -43,6 +43,11 @@ ALTER TABLE environments DROP COLUMN project_id;
 ALTER TABLE environments ADD CONSTRAINT environments_workspace_id_code_key UNIQUE (workspace_id, code);
 DROP INDEX environments_by_workspace;
 
+-- A commit's first pipeline event other than the deployment's own stays an index-only seek.
+DROP INDEX pipeline_events_by_commit;
+CREATE INDEX pipeline_events_by_commit ON pipeline_events (workspace_id, commit_sha, occurred_at)
+    INCLUDE (deployment_id);
+
 -- A DORA window filtered by project stays an index-only range scan.
 DROP INDEX deployments_by_environment_time;
 CREATE INDEX deployments_by_environment_time ON deployments (environment_id, deployed_at)

@@ -34,6 +34,9 @@ DROP TABLE environments;
 ALTER TABLE environments_old_layout RENAME TO environments;
 CREATE INDEX environments_by_workspace ON environments (workspace_id);
 
+DROP INDEX pipeline_events_by_commit;
+CREATE INDEX pipeline_events_by_commit ON pipeline_events (workspace_id, commit_sha, occurred_at);
+
 DROP INDEX deployments_by_environment_time;
 CREATE INDEX deployments_by_environment_time ON deployments
     (environment_id, deployed_at, status, application_id, id, workspace_id, commit_sha, commit_timestamp);

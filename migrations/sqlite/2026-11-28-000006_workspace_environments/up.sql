@@ -77,6 +77,10 @@ FROM environments;
 DROP TABLE environments;
 ALTER TABLE environments_new RENAME TO environments;
 
+-- A commit's first pipeline event other than the deployment's own stays an index-only seek.
+DROP INDEX pipeline_events_by_commit;
+CREATE INDEX pipeline_events_by_commit ON pipeline_events (workspace_id, commit_sha, occurred_at, deployment_id);
+
 -- A DORA window filtered by project stays an index-only range scan.
 DROP INDEX deployments_by_environment_time;
 CREATE INDEX deployments_by_environment_time ON deployments

@@ -39,6 +39,9 @@ pub(crate) struct Body {
     status: Option<String>,
     #[serde(rename = "ref")]
     git_ref: Option<String>,
+    /// shiplog's extension: the branch, when `ref` does not say it (`refs/heads/<branch>` does;
+    /// GitLab's `CI_COMMIT_REF_NAME` does not).
+    branch: Option<String>,
     commit_sha: Option<String>,
     commit_message: Option<String>,
     environment: Option<String>,
@@ -120,6 +123,7 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
             .commit_timestamp
             .or(body.head_commit.and_then(|h| h.timestamp)),
         git_ref: body.git_ref,
+        branch: non_empty(body.branch),
         run_url: body.url,
         deployed_by: body.deployed_by,
         ..DeploymentFields::default()

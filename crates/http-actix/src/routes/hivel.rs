@@ -80,6 +80,10 @@ pub(crate) struct Body {
     environment: Option<String>,
     branch: Option<String>,
     commit_hash: Option<String>,
+    /// shiplog's extension: when the commit was made, for lead time (without it, only an
+    /// earlier pipeline event of the commit dates it).
+    #[schema(value_type = Option<String>)]
+    commit_timestamp: Option<Timestamp>,
     /// A pull request number (number or numeric string).
     #[schema(value_type = Option<u64>)]
     pr_number: Option<Number>,
@@ -187,6 +191,7 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
     command.fields = DeploymentFields {
         external_id: Some(deployment_id.clone()),
         commit_sha: commit,
+        commit_timestamp: body.commit_timestamp,
         branch: Some(branch),
         build_number: body.build_number.map(Text::into_string),
         image: body.image,
