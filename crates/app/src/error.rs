@@ -293,6 +293,19 @@ impl AppError {
             message: message.into(),
         }
     }
+
+    /// Refuses free text holding U+0000: SQLite would store it and PostgreSQL refuse it, so
+    /// every backend must see it refused the same way, as the client's error.
+    pub fn check_text(field: &'static str, text: &str) -> Result<(), Self> {
+        if text.contains('\0') {
+            Err(Self::invalid(
+                field,
+                "holds the NUL character (\\u0000), which no text field may hold: remove it",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl From<WorkspaceStoreError> for AppError {

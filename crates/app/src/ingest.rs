@@ -358,7 +358,8 @@ fn bounded(
             field,
             format!("is {} bytes long; send at most {max}", v.len()),
         )),
-        other => Ok(other),
+        Some(v) => AppError::check_text(field, &v).map(|()| Some(v)),
+        None => Ok(None),
     }
 }
 
@@ -697,6 +698,7 @@ impl App {
                 hint: "send the environment code, like \"production\"",
             });
         }
+        AppError::check_text("environment", name)?;
         if name.len() > 200 {
             return Err(AppError::invalid(
                 "environment",

@@ -3,9 +3,18 @@
 use serde::de::DeserializeOwned;
 
 /// Parses a JSON body; the error says where (`commit_sha: invalid type: …`) and what.
+///
+/// Text holding U+0000 is refused here, naming the field, whatever the route: SQLite would store
+/// it and PostgreSQL would refuse the statement, so the same request must get the same 400 on
+/// both backends instead of an outage signal on one.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err("the request body is empty: send a JSON object".to_owned());
+    }
+    if let Some(path) = nul_text(body) {
+        return Err(format!(
+            "{path}: holds the NUL character (\\u0000), which no text field may hold: remove it"
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -19,6 +28,46 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
             format!("{path}: {inner}")
         }
     })
+}
+
+/// Where a string or key of the body holds U+0000, if anywhere (`apps[0].envs[1]`, `.` for the
+/// whole body). JSON can only carry it escaped, so bodies without `\u0000` are not walked.
+fn nul_text(body: &[u8]) -> Option<String> {
+    if !body.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    find_nul(&value, String::new())
+}
+
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    let here = |path: String| {
+        if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| here(path)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| find_nul(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(here(path.clone()))
+            } else {
+                find_nul(item, inner)
+            }
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -44,5 +93,27 @@ mod tests {
         assert!(err.starts_with("the body is not valid JSON"), "{err}");
         let err = parse::<Body>(b"  ").unwrap_err();
         assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_where() {
+        for (body, path) in [
+            (r#"{"event": "a\u0000b"}"#, "event"),
+            (
+                r#"{"event": "x", "apps": [{"envs": ["ok", "\u0000"]}]}"#,
+                "apps[0].envs[1]",
+            ),
+            (r#"{"event": "x", "meta": {"k\u0000": 1}}"#, "meta"),
+            (r#""\u0000""#, "."),
+        ] {
+            let err = parse::<serde_json::Value>(body.as_bytes()).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{path}: holds the NUL")),
+                "{body}: {err}"
+            );
+        }
+        // An escaped backslash followed by u0000 is text, not NUL.
+        let fine: Body = parse(br#"{"event": "\\u0000"}"#).unwrap();
+        assert_eq!(fine.event, "\\u0000");
     }
 }

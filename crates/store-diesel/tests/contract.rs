@@ -707,6 +707,33 @@ async fn migrations_go_up_down_up(url: &str) {
     assert!(receipt.created, "the schema works after down and up");
 }
 
+async fn nul_text_is_refused_alike_on_every_backend(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let mut message = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1");
+    message.fields.commit_message = Some("fix\0: x".into());
+    let mut branch = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "2");
+    branch.fields.branch = Some("main\0".into());
+    let mut environment = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "3");
+    environment.environment = Some(shiplog_app::ingest::EnvironmentRef {
+        name: "prod\0".into(),
+        create_if_missing: true,
+    });
+    for (command, field) in [
+        (message, "commit_message"),
+        (branch, "branch"),
+        (environment, "environment"),
+    ] {
+        let err = app.ingest(&t.admin, command).await.unwrap_err();
+        assert!(
+            matches!(err, AppError::InvalidField { field: f, .. } if f == field),
+            "{field}: {err:?}"
+        );
+    }
+    assert_eq!(support::count_deployments(&app, &t.admin).await, 0);
+}
+
 /// A second project `api` in tenant `t`'s workspace.
 async fn second_project(store: &shiplog_store::Store, t: &support::Tenant) {
     ProjectStore::create(
@@ -1036,4 +1063,5 @@ contract!(
     migrations_go_up_down_up,
     projects_share_the_workspace_environments,
     per_project_environments_merge_by_code,
+    nul_text_is_refused_alike_on_every_backend,
 );
