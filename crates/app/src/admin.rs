@@ -4,8 +4,10 @@
 //! only as a hash. A workspace's `admin` keys manage that workspace; a key limited to one project
 //! cannot create projects, teams or keys, since that would reach beyond its project.
 
+use serde::Serialize;
 use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{ApiKey, KeyHash, Role, SigningKeyId, SigningSecret};
+use shiplog_domain::timestamp::Timestamp;
 
 use crate::App;
 use crate::auth::{Capability, Principal};
@@ -71,6 +73,31 @@ pub struct CreateApiKey {
     pub role: Role,
     /// The one project it is limited to, if any.
     pub project: Option<ProjectSlug>,
+    /// When it stops working; `None` for never. Must be in the future.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A key as listings show it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeySummary {
+    /// Its id (what `DELETE` takes).
+    pub id: String,
+    /// A label.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The one project it is limited to, if any.
+    pub project: Option<ProjectSlug>,
+    /// API keys: the secret's first characters, to tell keys apart. Signing keys: `None`.
+    pub hint: Option<String>,
+    /// Signing keys: the public id sent in `X-Webhook-Key`. API keys: `None`.
+    pub key_id: Option<SigningKeyId>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used, to the minute; `None` if never.
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A key just created: the record, and the secret to show once.
@@ -179,9 +206,7 @@ impl App {
         workspace: &WorkspaceCode,
         request: CreateApiKey,
     ) -> Result<IssuedKey, AppError> {
-        let (workspace_id, project) = self
-            .key_owner(admin, workspace, request.project.clone())
-            .await?;
+        let (workspace_id, project) = self.key_owner(admin, workspace, &request).await?;
         let name = display_name("name", &request.name, request.role.as_str())?;
         let secret = ApiKey::from_random(self.ports.ids.secret_bytes());
         let record = ApiKeyRecord {
@@ -193,6 +218,8 @@ impl App {
             hash: secret.hash(),
             hint: secret.hint(),
             created_at: self.ports.clock.now(),
+            expires_at: request.expires_at,
+            last_used_at: None,
         };
         self.ports.keys.create_api_key(record.clone()).await?;
         Ok(IssuedKey { record, secret })
@@ -207,9 +234,7 @@ impl App {
         workspace: &WorkspaceCode,
         request: CreateApiKey,
     ) -> Result<SigningKeyRecord, AppError> {
-        let (workspace_id, project) = self
-            .key_owner(admin, workspace, request.project.clone())
-            .await?;
+        let (workspace_id, project) = self.key_owner(admin, workspace, &request).await?;
         let id_bytes = self.ports.ids.secret_bytes();
         let mut key_id = [0u8; 8];
         key_id.copy_from_slice(id_bytes.get(..8).unwrap_or(&[0; 8]));
@@ -222,18 +247,124 @@ impl App {
             role: request.role,
             project,
             created_at: self.ports.clock.now(),
+            expires_at: request.expires_at,
+            last_used_at: None,
         };
         self.ports.keys.create_signing_key(record.clone()).await?;
         Ok(record)
     }
 
-    /// The workspace (and optional project) a new key belongs to, after checking who asks.
-    async fn key_owner(
+    /// The API and signing keys of a workspace, oldest first, without their secrets.
+    pub async fn list_keys(
         &self,
         admin: WorkspaceAdmin<'_>,
         workspace: &WorkspaceCode,
-        project: Option<ProjectSlug>,
-    ) -> Result<(WorkspaceId, Option<ProjectId>), AppError> {
+    ) -> Result<(Vec<KeySummary>, Vec<KeySummary>), AppError> {
+        let workspace = self.administered(admin, workspace, "list keys").await?;
+        let projects = self.ports.projects.list(workspace).await?;
+        let slug = |id: Option<ProjectId>| {
+            id.and_then(|id| projects.iter().find(|p| p.id == id))
+                .map(|p| p.slug.clone())
+        };
+        let api = self
+            .ports
+            .keys
+            .api_keys(workspace)
+            .await?
+            .into_iter()
+            .map(|k| KeySummary {
+                id: k.id.to_string(),
+                name: k.name,
+                role: k.role,
+                project: slug(k.project),
+                hint: Some(k.hint),
+                key_id: None,
+                created_at: k.created_at,
+                expires_at: k.expires_at,
+                last_used_at: k.last_used_at,
+            })
+            .collect();
+        let signing = self
+            .ports
+            .keys
+            .signing_keys(workspace)
+            .await?
+            .into_iter()
+            .map(|k| KeySummary {
+                id: k.id.to_string(),
+                name: k.name,
+                role: k.role,
+                project: slug(k.project),
+                hint: None,
+                key_id: Some(k.key_id),
+                created_at: k.created_at,
+                expires_at: k.expires_at,
+                last_used_at: k.last_used_at,
+            })
+            .collect();
+        Ok((api, signing))
+    }
+
+    /// Revokes (deletes) an API key of a workspace: it stops working at once.
+    pub async fn revoke_api_key(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        id: &str,
+    ) -> Result<(), AppError> {
+        let workspace = self.administered(admin, workspace, "revoke keys").await?;
+        let not_found = || AppError::KeyNotFound(id.to_owned());
+        let id = ApiKeyId::parse(id).ok_or_else(not_found)?;
+        if self.ports.keys.delete_api_key(workspace, id).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Revokes (deletes) a signing key of a workspace: it stops working at once.
+    pub async fn revoke_signing_key(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        id: &str,
+    ) -> Result<(), AppError> {
+        let workspace = self.administered(admin, workspace, "revoke keys").await?;
+        let not_found = || AppError::KeyNotFound(id.to_owned());
+        let id = SigningKeyRecordId::parse(id).ok_or_else(not_found)?;
+        if self.ports.keys.delete_signing_key(workspace, id).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Every workspace (master key only).
+    pub async fn list_workspaces(&self, _master: &Master) -> Result<Vec<Workspace>, AppError> {
+        Ok(self.ports.workspaces.list().await?)
+    }
+
+    /// The projects the caller may see, by slug.
+    pub async fn list_projects(&self, caller: &Principal) -> Result<Vec<Project>, AppError> {
+        caller.require(Capability::Read, "list projects")?;
+        let mut projects = self.ports.projects.list(caller.workspace).await?;
+        projects.retain(|p| caller.sees(p.id));
+        Ok(projects)
+    }
+
+    /// The teams of the caller's workspace, by code.
+    pub async fn list_teams(&self, caller: &Principal) -> Result<Vec<Team>, AppError> {
+        caller.require(Capability::Read, "list teams")?;
+        Ok(self.ports.teams.list(caller.workspace).await?)
+    }
+
+    /// The workspace `admin` may manage, by code; another workspace is not found.
+    async fn administered(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        action: &'static str,
+    ) -> Result<WorkspaceId, AppError> {
         let not_found = || AppError::NotFoundWorkspace(workspace.to_string());
         let found = self
             .ports
@@ -245,20 +376,41 @@ impl App {
             if caller.workspace != found.id {
                 return Err(not_found());
             }
-            Self::require_workspace_admin(caller, "create keys")?;
+            Self::require_workspace_admin(caller, action)?;
         }
+        Ok(found.id)
+    }
+
+    /// The workspace (and optional project) a new key belongs to, after checking who asks.
+    async fn key_owner(
+        &self,
+        admin: WorkspaceAdmin<'_>,
+        workspace: &WorkspaceCode,
+        request: &CreateApiKey,
+    ) -> Result<(WorkspaceId, Option<ProjectId>), AppError> {
+        let workspace = self.administered(admin, workspace, "create keys").await?;
+        if let Some(expires_at) = request.expires_at
+            && expires_at <= self.ports.clock.now()
+        {
+            return Err(AppError::invalid(
+                "expires_at",
+                "is not in the future: send a later time, or none for a key that never expires",
+            ));
+        }
+        let found_id = workspace;
+        let project = request.project.clone();
         let project = match project {
             None => None,
             Some(slug) => Some(
                 self.ports
                     .projects
-                    .get(found.id, &ProjectLookup::Slug(slug.clone()))
+                    .get(found_id, &ProjectLookup::Slug(slug.clone()))
                     .await?
                     .ok_or_else(|| AppError::ProjectNotFound(slug.to_string()))?
                     .id,
             ),
         };
-        Ok((found.id, project))
+        Ok((found_id, project))
     }
 
     fn require_workspace_admin(caller: &Principal, action: &'static str) -> Result<(), AppError> {
@@ -378,6 +530,8 @@ mod tests {
     async fn admin_credentials_are_the_master_key_else_an_api_key() {
         let mut ports = TestPorts::new();
         with_master(&mut ports, "master-key-0123456789");
+        ports.clock.expect_now().returning(crate::testing::now);
+        ports.keys.expect_touch_key().returning(|_, _| Ok(()));
         ports.keys.expect_api_key_by_hash().returning(|hash| {
             Ok(
                 (*hash == KeyHash::of("shiplog_admin")).then(|| ApiKeyRecord {
@@ -389,6 +543,8 @@ mod tests {
                     hash: hash.clone(),
                     hint: String::new(),
                     created_at: crate::testing::now(),
+                    expires_at: None,
+                    last_used_at: None,
                 }),
             )
         });
@@ -473,6 +629,7 @@ mod tests {
                 WorkspaceAdmin::Master(&master),
                 &acme,
                 CreateApiKey {
+                    expires_at: None,
                     name: "ci".into(),
                     role: Role::Ingest,
                     project: Some(ProjectSlug::parse("my-project").unwrap()),
@@ -496,6 +653,7 @@ mod tests {
                 WorkspaceAdmin::Key(&admin()),
                 &other,
                 CreateApiKey {
+                    expires_at: None,
                     name: String::new(),
                     role: Role::Read,
                     project: None,
@@ -509,6 +667,7 @@ mod tests {
                 WorkspaceAdmin::Key(&ingester()),
                 &acme,
                 CreateApiKey {
+                    expires_at: None,
                     name: String::new(),
                     role: Role::Read,
                     project: None,

@@ -7,12 +7,16 @@
 
 use shiplog_domain::ids::WorkspaceCode;
 use shiplog_domain::key::{KeyHash, Role, SigningKeyId};
+use shiplog_domain::timestamp::Timestamp;
 
 use crate::App;
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{ProjectId, WorkspaceId};
 use crate::model::SigningKeyRecord;
-use crate::ports::SignatureError;
+use crate::ports::{KeyRef, SignatureError};
+
+/// How stale a key's `last_used_at` may get before a use rewrites it: one minute.
+const LAST_USED_STEP_MICROS: i64 = 60_000_000;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +114,12 @@ impl App {
             .api_key_by_hash(&KeyHash::of(presented))
             .await?
             .ok_or(AppError::Unauthenticated(AuthFailure::InvalidApiKey))?;
+        self.note_use(
+            KeyRef::Api(record.id),
+            record.expires_at,
+            record.last_used_at,
+        )
+        .await?;
         Ok(Principal {
             workspace: record.workspace,
             role: record.role,
@@ -128,7 +138,32 @@ impl App {
         let headers = self
             .signing_key_for(request.key_id, request.timestamp, request.signature)
             .await?;
-        self.verify_signature(headers, request.body)
+        self.verify_signature(headers, request.body).await
+    }
+
+    /// Refuses an expired key, and records its use at most once a minute (a write per request
+    /// would put every authenticated read on the writer).
+    async fn note_use(
+        &self,
+        key: KeyRef,
+        expires_at: Option<Timestamp>,
+        last_used_at: Option<Timestamp>,
+    ) -> Result<(), AppError> {
+        let now = self.ports.clock.now();
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(AppError::Unauthenticated(AuthFailure::ExpiredKey));
+        }
+        let stale = last_used_at.is_none_or(|at| {
+            now.unix_micros().saturating_sub(at.unix_micros()) >= LAST_USED_STEP_MICROS
+        });
+        if stale {
+            self.ports
+                .keys
+                .touch_key(key, now)
+                .await
+                .map_err(AppError::from)?;
+        }
+        Ok(())
     }
 
     /// The first half of [`App::authenticate_signed`], from the headers alone: all three present
@@ -156,8 +191,8 @@ impl App {
     }
 
     /// The second half of [`App::authenticate_signed`]: the signature over the raw body, then
-    /// the timestamp.
-    pub fn verify_signature(
+    /// the timestamp, then the key's expiry.
+    pub async fn verify_signature(
         &self,
         headers: SignedHeaders,
         body: &[u8],
@@ -181,6 +216,8 @@ impl App {
                     }
                 })
             })?;
+        self.note_use(KeyRef::Signing(key.id), key.expires_at, key.last_used_at)
+            .await?;
         Ok(Principal {
             workspace: key.workspace,
             role: key.role,
@@ -218,6 +255,50 @@ mod tests {
             hash: KeyHash::of("shiplog_secret"),
             hint: "shiplog_secr".into(),
             created_at: Timestamp::UNIX_EPOCH,
+            expires_at: None,
+            last_used_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_key_is_refused_and_use_is_written_once_a_minute() {
+        let now = crate::testing::now();
+        let at = |seconds: i64| {
+            Timestamp::from_unix_micros(now.unix_micros() + seconds * 1_000_000).unwrap()
+        };
+        for (expires, last_used, refused, touched) in [
+            (Some(at(-1)), None, true, 0),
+            (Some(at(0)), None, true, 0),
+            (Some(at(1)), Some(at(-59)), false, 0),
+            (None, Some(at(-60)), false, 1),
+            (None, None, false, 1),
+        ] {
+            let mut ports = TestPorts::new();
+            ports.keys.expect_api_key_by_hash().returning(move |_| {
+                Ok(Some(ApiKeyRecord {
+                    expires_at: expires,
+                    last_used_at: last_used,
+                    ..record(Role::Ingest, None)
+                }))
+            });
+            ports.clock.expect_now().returning(crate::testing::now);
+            ports
+                .keys
+                .expect_touch_key()
+                .times(touched)
+                .returning(|_, _| Ok(()));
+            let result = ports.app().authenticate(Some("shiplog_secret")).await;
+            assert_eq!(
+                result.is_err(),
+                refused,
+                "{expires:?} {last_used:?}: {result:?}"
+            );
+            if refused {
+                assert_eq!(
+                    result.unwrap_err().code(),
+                    crate::error::ErrorCode::ExpiredKey
+                );
+            }
         }
     }
 
@@ -229,6 +310,13 @@ mod tests {
             .expect_api_key_by_hash()
             .withf(|hash| *hash == KeyHash::of("shiplog_secret"))
             .returning(|_| Ok(Some(record(Role::Ingest, None))));
+        ports.clock.expect_now().returning(crate::testing::now);
+        ports
+            .keys
+            .expect_touch_key()
+            .withf(|key, _| *key == KeyRef::Api(ApiKeyId::from_uuid(ids(1))))
+            .times(1)
+            .returning(|_, _| Ok(()));
         let principal = ports
             .app()
             .authenticate(Some(" shiplog_secret "))
@@ -316,6 +404,8 @@ mod tests {
             role: Role::Ingest,
             project: None,
             created_at: Timestamp::UNIX_EPOCH,
+            expires_at: None,
+            last_used_at: None,
         }
     }
 
@@ -331,6 +421,7 @@ mod tests {
     #[tokio::test]
     async fn signed_requests_check_headers_key_and_signature_in_that_order() {
         let mut ports = TestPorts::new();
+        ports.keys.expect_touch_key().returning(|_, _| Ok(()));
         ports
             .keys
             .expect_signing_key()

@@ -77,6 +77,7 @@ error_codes! {
     UnknownSigningKey => "unknown_signing_key", Unauthenticated;
     InvalidSignature => "invalid_signature", Unauthenticated;
     ExpiredTimestamp => "expired_timestamp", Unauthenticated;
+    ExpiredKey => "expired_key", Unauthenticated;
     RoleForbidden => "role_forbidden", Forbidden;
     WorkspaceNotFound => "workspace_not_found", NotFound;
     ProjectNotFound => "project_not_found", NotFound;
@@ -87,6 +88,7 @@ error_codes! {
     ReferenceNotFound => "reference_not_found", NotFound;
     HookNotFound => "hook_not_found", NotFound;
     DeliveryNotFound => "delivery_not_found", NotFound;
+    KeyNotFound => "key_not_found", NotFound;
     PipelineNotFound => "pipeline_not_found", NotFound;
     EnvironmentExists => "environment_exists", Conflict;
     AlreadyExists => "already_exists", Conflict;
@@ -108,6 +110,8 @@ pub enum AuthFailure {
     InvalidSignature,
     /// The signed timestamp is too far from the server's clock.
     ExpiredTimestamp,
+    /// The key (API or signing) is past its expiry.
+    ExpiredKey,
 }
 
 /// Every failure a use case reports.
@@ -181,7 +185,7 @@ pub enum AppError {
     ApplicationNotFound(ApplicationCode),
     /// No such environment, and it may not be created implicitly.
     #[error(
-        "environment \"{0}\" does not exist in this project: create it first (PUT /webhook/create-environment)"
+        "environment \"{0}\" does not exist in this workspace: create it first (PUT /webhook/create-environment)"
     )]
     EnvironmentNotFound(EnvironmentCode),
     /// No such deployment.
@@ -196,13 +200,16 @@ pub enum AppError {
     /// No such delivery.
     #[error("delivery {0:?} does not exist")]
     DeliveryNotFound(String),
+    /// No such key in this workspace.
+    #[error("key {0:?} does not exist in this workspace (it may have been revoked already)")]
+    KeyNotFound(String),
     /// No application has this id (Devopness pipeline id).
     #[error(
         "pipeline {0:?} does not exist: a pipeline id is an application id (see the hooks of GET /api/v1/projects/{{slug}}/hooks)"
     )]
     PipelineNotFound(String),
     /// The environment code is taken.
-    #[error("environment \"{0}\" already exists in this project")]
+    #[error("environment \"{0}\" already exists in this workspace")]
     EnvironmentExists(EnvironmentCode),
     /// A workspace, project, team or application with this code exists.
     #[error("{what} {value:?} already exists")]
@@ -239,6 +246,7 @@ fn auth_message(failure: AuthFailure) -> &'static str {
         AuthFailure::ExpiredTimestamp => {
             "expired timestamp (X-Webhook-Timestamp must be within 300 seconds of the server clock)"
         }
+        AuthFailure::ExpiredKey => "this key has expired: ask a workspace admin for a new one",
     }
 }
 
@@ -258,6 +266,7 @@ impl AppError {
                 AuthFailure::UnknownSigningKey => ErrorCode::UnknownSigningKey,
                 AuthFailure::InvalidSignature => ErrorCode::InvalidSignature,
                 AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
+                AuthFailure::ExpiredKey => ErrorCode::ExpiredKey,
             },
             Self::Forbidden { .. } => ErrorCode::RoleForbidden,
             Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,
@@ -269,6 +278,7 @@ impl AppError {
             Self::ReferenceNotFound(_) => ErrorCode::ReferenceNotFound,
             Self::HookNotFound(_) => ErrorCode::HookNotFound,
             Self::DeliveryNotFound(_) => ErrorCode::DeliveryNotFound,
+            Self::KeyNotFound(_) => ErrorCode::KeyNotFound,
             Self::PipelineNotFound(_) => ErrorCode::PipelineNotFound,
             Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,

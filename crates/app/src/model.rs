@@ -259,6 +259,10 @@ pub struct ApiKeyRecord {
     pub hint: String,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used (to the minute: written at most once a minute).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A signing key for the Envtracker-style endpoints.
@@ -280,6 +284,10 @@ pub struct SigningKeyRecord {
     pub project: Option<ProjectId>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used (to the minute: written at most once a minute).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// Whether a change request has reached its goal.

@@ -20,7 +20,10 @@ use crate::hooks::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, OutgoingRequest,
     SendResult,
 };
-use crate::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
+use crate::ids::{
+    ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
+    WorkspaceId,
+};
 use crate::ingest::{IngestPlan, IngestReceipt};
 use crate::model::{
     ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
@@ -40,6 +43,8 @@ pub trait WorkspaceStore: Send + Sync {
     /// Finds a workspace by code.
     async fn by_code(&self, code: &WorkspaceCode)
     -> Result<Option<Workspace>, WorkspaceStoreError>;
+    /// Every workspace, by code.
+    async fn list(&self) -> Result<Vec<Workspace>, WorkspaceStoreError>;
 }
 
 /// What [`WorkspaceStore`] can fail with.
@@ -68,10 +73,40 @@ pub trait KeyStore: Send + Sync {
         &self,
         id: &SigningKeyId,
     ) -> Result<Option<SigningKeyRecord>, KeyStoreError>;
+    /// Every API key of a workspace, oldest first.
+    async fn api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKeyRecord>, KeyStoreError>;
+    /// Every signing key of a workspace, oldest first.
+    async fn signing_keys(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<SigningKeyRecord>, KeyStoreError>;
+    /// Deletes an API key of a workspace; `false` when it has no such key.
+    async fn delete_api_key(
+        &self,
+        workspace: WorkspaceId,
+        id: ApiKeyId,
+    ) -> Result<bool, KeyStoreError>;
+    /// Deletes a signing key of a workspace; `false` when it has no such key.
+    async fn delete_signing_key(
+        &self,
+        workspace: WorkspaceId,
+        id: SigningKeyRecordId,
+    ) -> Result<bool, KeyStoreError>;
+    /// Records that a key (API or signing, by record id) was used at `at`.
+    async fn touch_key(&self, key: KeyRef, at: Timestamp) -> Result<(), KeyStoreError>;
     /// The hash of the instance's master key, if one was set.
     async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError>;
     /// Sets (or replaces) the hash of the instance's master key, as of `at`.
     async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError>;
+}
+
+/// One key of either kind, by its record id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRef {
+    /// An API key.
+    Api(ApiKeyId),
+    /// A signing key.
+    Signing(SigningKeyRecordId),
 }
 
 /// What [`KeyStore`] can fail with.
@@ -124,6 +159,8 @@ pub trait TeamStore: Send + Sync {
         workspace: WorkspaceId,
         code: &TeamCode,
     ) -> Result<Option<Team>, TeamStoreError>;
+    /// Every team of `workspace`, by code.
+    async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Team>, TeamStoreError>;
 }
 
 /// What [`TeamStore`] can fail with.

@@ -188,8 +188,12 @@ pub struct Signed(SignedHeaders);
 
 impl Signed {
     /// The caller, once the signature over `body` and the timestamp are checked.
-    pub(crate) fn verify(self, state: &HttpState, body: &[u8]) -> Result<Principal, AppError> {
-        state.app.verify_signature(self.0, body)
+    pub(crate) async fn verify(
+        self,
+        state: &HttpState,
+        body: &[u8],
+    ) -> Result<Principal, AppError> {
+        state.app.verify_signature(self.0, body).await
     }
 }
 

@@ -98,6 +98,143 @@ pub mod schemas {
         pub name: String,
     }
 
+    /// A list of workspaces, by code.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct WorkspaceList {
+        pub items: Vec<WorkspaceListed>,
+    }
+
+    /// A workspace as the master key's listing shows it.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct WorkspaceListed {
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::WorkspaceId,
+        #[schema(value_type = String)]
+        pub code: shiplog_domain::ids::WorkspaceCode,
+        pub name: String,
+        pub environment_limit: Option<u32>,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: shiplog_domain::timestamp::Timestamp,
+    }
+
+    impl From<shiplog_app::model::Workspace> for WorkspaceListed {
+        fn from(w: shiplog_app::model::Workspace) -> Self {
+            Self {
+                id: w.id,
+                code: w.code,
+                name: w.name,
+                environment_limit: w.environment_limit,
+                created_at: w.created_at,
+            }
+        }
+    }
+
+    /// A list of projects, by slug.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct ProjectList {
+        pub items: Vec<ProjectListed>,
+    }
+
+    /// A project as listings show it.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct ProjectListed {
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::ProjectId,
+        #[schema(value_type = String)]
+        pub slug: shiplog_domain::ids::ProjectSlug,
+        pub name: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: shiplog_domain::timestamp::Timestamp,
+    }
+
+    impl From<shiplog_app::model::Project> for ProjectListed {
+        fn from(p: shiplog_app::model::Project) -> Self {
+            Self {
+                id: p.id,
+                slug: p.slug,
+                name: p.name,
+                created_at: p.created_at,
+            }
+        }
+    }
+
+    /// A list of teams, by code.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct TeamList {
+        pub items: Vec<TeamListed>,
+    }
+
+    /// A team as listings show it.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct TeamListed {
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::TeamId,
+        #[schema(value_type = String)]
+        pub code: shiplog_domain::ids::TeamCode,
+        pub name: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: shiplog_domain::timestamp::Timestamp,
+    }
+
+    impl From<shiplog_app::model::Team> for TeamListed {
+        fn from(t: shiplog_app::model::Team) -> Self {
+            Self {
+                id: t.id,
+                code: t.code,
+                name: t.name,
+                created_at: t.created_at,
+            }
+        }
+    }
+
+    /// A list of keys, oldest first.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct KeyList {
+        pub items: Vec<KeyListed>,
+    }
+
+    /// A key as listings show it: never its secret.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct KeyListed {
+        /// What `DELETE` takes.
+        pub id: String,
+        pub name: String,
+        /// `admin`, `ingest` or `read`.
+        #[schema(value_type = String)]
+        pub role: shiplog_domain::key::Role,
+        #[schema(value_type = Option<String>)]
+        pub project: Option<shiplog_domain::ids::ProjectSlug>,
+        /// API keys: the secret's first characters, to tell keys apart.
+        pub hint: Option<String>,
+        /// Signing keys: the id sent in `X-Webhook-Key`.
+        #[schema(value_type = Option<String>)]
+        pub key_id: Option<shiplog_domain::key::SigningKeyId>,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: shiplog_domain::timestamp::Timestamp,
+        /// When it stops working; `null` for never.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub expires_at: Option<shiplog_domain::timestamp::Timestamp>,
+        /// When it was last used, to the minute; `null` if never.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub last_used_at: Option<shiplog_domain::timestamp::Timestamp>,
+    }
+
+    impl From<shiplog_app::admin::KeySummary> for KeyListed {
+        fn from(k: shiplog_app::admin::KeySummary) -> Self {
+            Self {
+                id: k.id,
+                name: k.name,
+                role: k.role,
+                project: k.project,
+                hint: k.hint,
+                key_id: k.key_id,
+                created_at: k.created_at,
+                expires_at: k.expires_at,
+                last_used_at: k.last_used_at,
+            }
+        }
+    }
+
     /// A change request named by a deployment.
     #[derive(ToSchema)]
     pub struct Reference {
@@ -513,10 +650,17 @@ impl Modify for Security {
         envtracker::assign_apps,
         envtracker::legacy_notify,
         native::create_workspace,
+        native::list_workspaces,
         native::create_api_key,
+        native::list_api_keys,
+        native::revoke_api_key,
         native::create_signing_key,
+        native::list_signing_keys,
+        native::revoke_signing_key,
         native::create_project,
+        native::list_projects,
         native::create_team,
+        native::list_teams,
         native::list_deployments,
         native::get_deployment,
         native::environment_board,

@@ -8,9 +8,10 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use shiplog_app::App;
 use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
-use shiplog_app::error::AppError;
+use shiplog_app::error::{AppError, AuthFailure};
 use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
+use shiplog_domain::timestamp::Timestamp;
 use shiplog_server::open_app;
 
 /// Where the data is and who asks.
@@ -68,6 +69,32 @@ pub(crate) enum Admin {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// List every workspace (master key).
+    ListWorkspaces,
+    /// List a workspace's API and signing keys, never their secrets (master key, or an admin
+    /// key of it).
+    ListKeys {
+        /// The workspace's code.
+        workspace: String,
+    },
+    /// Revoke an API key (its id from list-keys); it stops working at once.
+    RevokeKey {
+        /// The workspace's code.
+        workspace: String,
+        /// The key's id.
+        id: String,
+    },
+    /// Revoke a signing key (its id from list-keys, not its key_id); it stops working at once.
+    RevokeSigningKey {
+        /// The workspace's code.
+        workspace: String,
+        /// The key's id.
+        id: String,
+    },
+    /// List the projects the key may see (SHIPLOG_KEY).
+    ListProjects,
+    /// List the workspace's teams (SHIPLOG_KEY).
+    ListTeams,
 }
 
 /// What a new key is.
@@ -84,6 +111,9 @@ pub(crate) struct KeyArgs {
     /// The one project the key is limited to.
     #[arg(long)]
     project: Option<String>,
+    /// When the key stops working (RFC 3339, like 2027-01-01T00:00:00Z); never without it.
+    #[arg(long)]
+    expires_at: Option<String>,
 }
 
 fn parsed<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<T, String> {
@@ -94,6 +124,28 @@ fn failed(error: AppError) -> String {
     format!("{} ({})", error, error.code().as_str())
 }
 
+/// A refused key, said in the command line's terms (its variables and flags, not HTTP headers).
+fn refused(error: AppError, which: &str) -> String {
+    let code = error.code().as_str();
+    match error {
+        AppError::Unauthenticated(AuthFailure::MissingCredentials) => {
+            format!("no key: set {which} ({code})")
+        }
+        AppError::Unauthenticated(AuthFailure::InvalidApiKey) => {
+            format!("{which} is not a key of this server's database ({code})")
+        }
+        AppError::Unauthenticated(AuthFailure::ExpiredKey) => {
+            format!("{which} has expired: ask a workspace admin for a new key ({code})")
+        }
+        other => failed(other),
+    }
+}
+
+const MASTER: &str = "SHIPLOG_ADMIN_KEY (or --admin-key) to the master key";
+const KEY: &str = "SHIPLOG_KEY (or --key) to an API key of the workspace";
+const EITHER: &str =
+    "SHIPLOG_ADMIN_KEY (the master key) or SHIPLOG_KEY (an admin API key of the workspace)";
+
 impl KeyArgs {
     /// The request; `default_role` is used when `--role` is left out, else it is required.
     fn request(&self, default_role: Option<Role>) -> Result<(WorkspaceCode, CreateApiKey), String> {
@@ -102,6 +154,11 @@ impl KeyArgs {
             (None, Some(role)) => role,
             (None, None) => return Err("--role is required: admin, ingest or read".to_owned()),
         };
+        let expires_at = self
+            .expires_at
+            .as_deref()
+            .map(|at| parsed("--expires-at", Timestamp::parse(at)))
+            .transpose()?;
         Ok((
             parsed("workspace", WorkspaceCode::parse(&self.workspace))?,
             CreateApiKey {
@@ -112,6 +169,7 @@ impl KeyArgs {
                     .as_deref()
                     .map(|p| parsed("--project", ProjectSlug::parse(p)))
                     .transpose()?,
+                expires_at,
             },
         ))
     }
@@ -121,18 +179,18 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
     let master = || async {
         app.authenticate_master(access.admin_key.as_deref())
             .await
-            .map_err(failed)
+            .map_err(|e| refused(e, MASTER))
     };
     let principal = || async {
         app.authenticate(access.key.as_deref())
             .await
-            .map_err(failed)
+            .map_err(|e| refused(e, KEY))
     };
     // Keys may be issued with the master key, or else with an admin key.
     let admin = || async {
         app.authenticate_admin(access.admin_key.as_deref().or(access.key.as_deref()))
             .await
-            .map_err(failed)
+            .map_err(|e| refused(e, EITHER))
     };
     match action {
         Admin::CreateWorkspace {
@@ -194,6 +252,54 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .await
                 .map_err(failed)?;
             Ok(json!({"id": team.id, "code": team.code, "name": team.name}))
+        }
+        Admin::ListWorkspaces => {
+            let workspaces = app
+                .list_workspaces(&master().await?)
+                .await
+                .map_err(failed)?;
+            Ok(Value::Array(
+                workspaces
+                    .into_iter()
+                    .map(|w| {
+                        json!({"id": w.id, "code": w.code, "name": w.name,
+                               "environment_limit": w.environment_limit, "created_at": w.created_at})
+                    })
+                    .collect(),
+            ))
+        }
+        Admin::ListKeys { workspace } => {
+            let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
+            let (api_keys, signing_keys) = app
+                .list_keys(admin().await?.as_admin(), &workspace)
+                .await
+                .map_err(failed)?;
+            Ok(json!({"api_keys": api_keys, "signing_keys": signing_keys}))
+        }
+        Admin::RevokeKey { workspace, id } => {
+            let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
+            app.revoke_api_key(admin().await?.as_admin(), &workspace, &id)
+                .await
+                .map_err(failed)?;
+            Ok(json!({"revoked": id}))
+        }
+        Admin::RevokeSigningKey { workspace, id } => {
+            let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
+            app.revoke_signing_key(admin().await?.as_admin(), &workspace, &id)
+                .await
+                .map_err(failed)?;
+            Ok(json!({"revoked": id}))
+        }
+        Admin::ListProjects => {
+            let projects = app
+                .list_projects(&principal().await?)
+                .await
+                .map_err(failed)?;
+            Ok(json!(projects))
+        }
+        Admin::ListTeams => {
+            let teams = app.list_teams(&principal().await?).await.map_err(failed)?;
+            Ok(json!(teams))
         }
     }
 }

@@ -83,6 +83,28 @@ fn an_operator_bootstraps_a_workspace_from_the_command_line() {
     assert_eq!(scoped["role"], "ingest", "no --role: an ingest key");
     assert!(scoped["key_id"].as_str().unwrap().starts_with("whk_"));
     assert!(scoped["secret"].as_str().unwrap().starts_with("whsec_"));
+
+    // The keys' lifecycle: listed without secrets, revoked at once.
+    let listed = json(&shiplog(db.url(), &["list-keys", "acme"], &master));
+    let text = listed.to_string();
+    assert!(!text.contains(&admin_key), "{text}");
+    assert!(!text.contains(scoped["secret"].as_str().unwrap()), "{text}");
+    assert_eq!(listed["api_keys"][0]["id"], key["id"]);
+    assert_eq!(listed["signing_keys"][0]["key_id"], scoped["key_id"]);
+    let revoked = json(&shiplog(
+        db.url(),
+        &["revoke-key", "acme", key["id"].as_str().unwrap()],
+        &master,
+    ));
+    assert_eq!(revoked["revoked"], key["id"]);
+    let out = shiplog(db.url(), &["list-projects"], &[("SHIPLOG_KEY", &admin_key)]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the revoked key no longer works"
+    );
+    let workspaces = json(&shiplog(db.url(), &["list-workspaces"], &master));
+    assert_eq!(workspaces[0]["code"], "acme");
 }
 
 #[test]
@@ -95,7 +117,12 @@ fn refusals_exit_non_zero_and_say_why() {
         &[("SHIPLOG_ADMIN_KEY", "wrong-key")],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_api_key"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("invalid_api_key"), "{said}");
+    assert!(
+        said.contains("SHIPLOG_ADMIN_KEY") && !said.contains("Authorization"),
+        "the command line's terms, not HTTP headers: {said}"
+    );
     let out = shiplog(
         db.url(),
         &["create-workspace", "Bad Code"],
@@ -105,7 +132,12 @@ fn refusals_exit_non_zero_and_say_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("code: invalid workspace code"));
     let out = shiplog(db.url(), &["create-project", "web"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing_credentials"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("missing_credentials"), "{said}");
+    assert!(
+        said.contains("SHIPLOG_KEY") && !said.contains("X-API-Key"),
+        "{said}"
+    );
     let out = shiplog(
         db.url(),
         &["create-key", "acme", "--role", "owner"],

@@ -33,7 +33,10 @@ use diesel::prelude::*;
 use shiplog_app::hooks::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter,
 };
-use shiplog_app::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
+use shiplog_app::ids::{
+    ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
+    WorkspaceId,
+};
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{
     ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
@@ -42,9 +45,9 @@ use shiplog_app::model::{
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
     DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
-    EnvironmentStoreError, HookStore, HookStoreError, KeyStore, KeyStoreError, PipelineEventStore,
-    PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError,
-    TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
+    EnvironmentStoreError, HookStore, HookStoreError, KeyRef, KeyStore, KeyStoreError,
+    PipelineEventStore, PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore,
+    ReferenceStoreError, TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -208,6 +211,20 @@ impl WorkspaceStore for Store {
             })
             .await?)
     }
+
+    async fn list(&self) -> Result<Vec<Workspace>, WorkspaceStoreError> {
+        Ok(self
+            .read(move |conn| {
+                workspaces::table
+                    .order(workspaces::code.asc())
+                    .select(WorkspaceRow::as_select())
+                    .load::<WorkspaceRow>(conn)?
+                    .into_iter()
+                    .map(WorkspaceRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
 }
 
 #[async_trait]
@@ -265,6 +282,98 @@ impl KeyStore for Store {
                     .optional()?
                     .map(SigningKeyRow::into_record)
                     .transpose()
+            })
+            .await?)
+    }
+
+    async fn api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKeyRecord>, KeyStoreError> {
+        Ok(self
+            .read(move |conn| {
+                api_keys::table
+                    .filter(api_keys::workspace_id.eq(workspace.to_string()))
+                    .order((api_keys::created_at.asc(), api_keys::id.asc()))
+                    .select(ApiKeyRow::as_select())
+                    .load::<ApiKeyRow>(conn)?
+                    .into_iter()
+                    .map(ApiKeyRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn signing_keys(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<SigningKeyRecord>, KeyStoreError> {
+        Ok(self
+            .read(move |conn| {
+                signing_keys::table
+                    .filter(signing_keys::workspace_id.eq(workspace.to_string()))
+                    .order((signing_keys::created_at.asc(), signing_keys::id.asc()))
+                    .select(SigningKeyRow::as_select())
+                    .load::<SigningKeyRow>(conn)?
+                    .into_iter()
+                    .map(SigningKeyRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn delete_api_key(
+        &self,
+        workspace: WorkspaceId,
+        id: ApiKeyId,
+    ) -> Result<bool, KeyStoreError> {
+        Ok(self
+            .write(move |conn| {
+                let deleted = diesel::delete(
+                    api_keys::table
+                        .filter(api_keys::workspace_id.eq(workspace.to_string()))
+                        .filter(api_keys::id.eq(id.to_string())),
+                )
+                .execute(conn)?;
+                Ok(deleted > 0)
+            })
+            .await?)
+    }
+
+    async fn delete_signing_key(
+        &self,
+        workspace: WorkspaceId,
+        id: SigningKeyRecordId,
+    ) -> Result<bool, KeyStoreError> {
+        Ok(self
+            .write(move |conn| {
+                let deleted = diesel::delete(
+                    signing_keys::table
+                        .filter(signing_keys::workspace_id.eq(workspace.to_string()))
+                        .filter(signing_keys::id.eq(id.to_string())),
+                )
+                .execute(conn)?;
+                Ok(deleted > 0)
+            })
+            .await?)
+    }
+
+    async fn touch_key(&self, key: KeyRef, at: Timestamp) -> Result<(), KeyStoreError> {
+        let at = at.unix_micros();
+        Ok(self
+            .write(move |conn| {
+                match key {
+                    KeyRef::Api(id) => {
+                        diesel::update(api_keys::table.filter(api_keys::id.eq(id.to_string())))
+                            .set(api_keys::last_used_at.eq(at))
+                            .execute(conn)?;
+                    }
+                    KeyRef::Signing(id) => {
+                        diesel::update(
+                            signing_keys::table.filter(signing_keys::id.eq(id.to_string())),
+                        )
+                        .set(signing_keys::last_used_at.eq(at))
+                        .execute(conn)?;
+                    }
+                }
+                Ok(())
             })
             .await?)
     }
@@ -425,6 +534,21 @@ impl TeamStore for Store {
                     .optional()?
                     .map(TeamRow::into_record)
                     .transpose()
+            })
+            .await?)
+    }
+
+    async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Team>, TeamStoreError> {
+        Ok(self
+            .read(move |conn| {
+                teams::table
+                    .filter(teams::workspace_id.eq(workspace.to_string()))
+                    .order(teams::code.asc())
+                    .select(TeamRow::as_select())
+                    .load::<TeamRow>(conn)?
+                    .into_iter()
+                    .map(TeamRow::into_record)
+                    .collect()
             })
             .await?)
     }

@@ -164,6 +164,8 @@ pub(crate) struct ApiKeyRow {
     pub key_hash: String,
     pub hint: String,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 impl ApiKeyRow {
@@ -177,6 +179,8 @@ impl ApiKeyRow {
             key_hash: k.hash.as_str().to_owned(),
             hint: k.hint.clone(),
             created_at: k.created_at.unix_micros(),
+            expires_at: k.expires_at.map(Timestamp::unix_micros),
+            last_used_at: k.last_used_at.map(Timestamp::unix_micros),
         }
     }
 
@@ -196,6 +200,8 @@ impl ApiKeyRow {
                 .ok_or_else(|| corrupt("key hash", &self.key_hash))?,
             hint: self.hint,
             created_at: time(self.created_at)?,
+            expires_at: opt_time(self.expires_at)?,
+            last_used_at: opt_time(self.last_used_at)?,
         })
     }
 }
@@ -212,6 +218,8 @@ pub(crate) struct SigningKeyRow {
     pub role: String,
     pub project_id: Option<String>,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 impl SigningKeyRow {
@@ -225,6 +233,8 @@ impl SigningKeyRow {
             role: k.role.as_str().to_owned(),
             project_id: k.project.map(|p| p.to_string()),
             created_at: k.created_at.unix_micros(),
+            expires_at: k.expires_at.map(Timestamp::unix_micros),
+            last_used_at: k.last_used_at.map(Timestamp::unix_micros),
         }
     }
 
@@ -243,6 +253,8 @@ impl SigningKeyRow {
                 .transpose()?
                 .map(ProjectId::from_uuid),
             created_at: time(self.created_at)?,
+            expires_at: opt_time(self.expires_at)?,
+            last_used_at: opt_time(self.last_used_at)?,
         })
     }
 }

@@ -42,6 +42,8 @@ diesel::table! {
         key_hash -> Text,
         hint -> Text,
         created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 
@@ -55,6 +57,8 @@ diesel::table! {
         role -> Text,
         project_id -> Nullable<Text>,
         created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

@@ -82,12 +82,12 @@ fn answer(result: Result<HttpResponse, Refusal>) -> HttpResponse {
 
 /// Checks the signature over the raw body (the key was found from the headers before the body
 /// was read, see [`crate::access`]), then parses it.
-fn signed<T: DeserializeOwned>(
+async fn signed<T: DeserializeOwned>(
     state: &HttpState,
     headers: Signed,
     bytes: &Bytes,
 ) -> Result<(Principal, T), Refusal> {
-    let principal = headers.verify(state, bytes)?;
+    let principal = headers.verify(state, bytes).await?;
     let body = crate::json::parse(bytes).map_err(Refusal::Invalid)?;
     Ok((principal, body))
 }
@@ -215,7 +215,7 @@ pub(crate) struct Notify {
 pub async fn notify(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, Notify) = signed(&state, headers, &bytes)?;
+            let (principal, body): (Principal, Notify) = signed(&state, headers, &bytes).await?;
             let command = notify_command(
                 &body.project_code,
                 &body.env_code,
@@ -280,7 +280,8 @@ pub async fn legacy_notify(
     let (company, project, application, environment) = path.into_inner();
     let mut response = answer(
         async {
-            let (principal, body): (Principal, LegacyNotify) = signed(&state, headers, &bytes)?;
+            let (principal, body): (Principal, LegacyNotify) =
+                signed(&state, headers, &bytes).await?;
             let company = code("companyCode", WorkspaceCode::parse(&company))?;
             // The company in the path must be the signing key's own workspace.
             state
@@ -344,7 +345,8 @@ pub async fn create_environment(
 ) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, NewEnvironment) = signed(&state, headers, &bytes)?;
+            let (principal, body): (Principal, NewEnvironment) =
+                signed(&state, headers, &bytes).await?;
             let create = CreateEnvironment {
                 name: body.name,
                 code: code("code", EnvironmentCode::parse(&body.code))?,
@@ -395,7 +397,7 @@ pub(crate) struct Assign {
 pub async fn assign_apps(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
     answer(
         async {
-            let (principal, body): (Principal, Assign) = signed(&state, headers, &bytes)?;
+            let (principal, body): (Principal, Assign) = signed(&state, headers, &bytes).await?;
             let project = code("projectCode", ProjectLookup::parse(&body.project_code))?;
             let mut apps = Vec::with_capacity(body.apps.len());
             for entry in &body.apps {

@@ -68,10 +68,18 @@ routes! {
     put "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}"
         [Signed, Envtracker] => envtracker::legacy_notify,
     post "/api/v1/workspaces" [Master, Native] => native::create_workspace,
+    get "/api/v1/workspaces" [Master, Native] => native::list_workspaces,
     post "/api/v1/workspaces/{code}/api-keys" [Admin, Native] => native::create_api_key,
+    get "/api/v1/workspaces/{code}/api-keys" [Admin, Native] => native::list_api_keys,
+    delete "/api/v1/workspaces/{code}/api-keys/{id}" [Admin, Native] => native::revoke_api_key,
     post "/api/v1/workspaces/{code}/signing-keys" [Admin, Native] => native::create_signing_key,
+    get "/api/v1/workspaces/{code}/signing-keys" [Admin, Native] => native::list_signing_keys,
+    delete "/api/v1/workspaces/{code}/signing-keys/{id}" [Admin, Native]
+        => native::revoke_signing_key,
     post "/api/v1/projects" [Key, Native] => native::create_project,
+    get "/api/v1/projects" [Key, Native] => native::list_projects,
     post "/api/v1/teams" [Key, Native] => native::create_team,
+    get "/api/v1/teams" [Key, Native] => native::list_teams,
     get "/api/v1/deployments" [Key, Native] => native::list_deployments,
     get "/api/v1/deployments/{id}" [Key, Native] => native::get_deployment,
     get "/api/v1/projects/{slug}/environments" [Key, Native] => native::environment_board,

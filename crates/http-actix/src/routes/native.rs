@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Data, Path, Query};
 use serde::Deserialize;
 use serde_json::json;
-use shiplog_app::admin::{CreateApiKey, CreateWorkspace};
+use shiplog_app::admin::{AdminCredentials, CreateApiKey, CreateWorkspace};
 use shiplog_app::deployments::ListDeployments;
 use shiplog_app::metrics::DoraRequest;
 use shiplog_app::model::ProjectLookup;
@@ -18,6 +18,7 @@ use super::{Reply, body, field, optional};
 use crate::HttpState;
 use crate::access::{Admin, Caller, MasterKey};
 use crate::errors::ApiError;
+use crate::openapi::schemas::{KeyList, ProjectList, TeamList, WorkspaceList};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewWorkspace)]
@@ -73,6 +74,9 @@ pub(crate) struct ApiKeyBody {
     role: String,
     /// Limit the key to this project (slug).
     project: Option<String>,
+    /// When the key stops working (RFC 3339 or Unix seconds); none: never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -84,6 +88,9 @@ pub(crate) struct SigningKeyBody {
     role: Option<String>,
     /// Limit the key to this project (slug).
     project: Option<String>,
+    /// When the key stops working (RFC 3339 or Unix seconds); none: never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
 }
 
 /// The workspace in the path and the key request, both API and signing keys.
@@ -92,6 +99,7 @@ fn key_request(
     name: String,
     role: &str,
     project: Option<&str>,
+    expires_at: Option<Timestamp>,
 ) -> Result<(WorkspaceCode, CreateApiKey), ApiError> {
     let workspace = field("code", WorkspaceCode::parse(code))?;
     let role = field("role", Role::parse(role))?;
@@ -104,6 +112,7 @@ fn key_request(
             name,
             role,
             project,
+            expires_at,
         },
     ))
 }
@@ -128,8 +137,13 @@ pub async fn create_api_key(
     bytes: Bytes,
 ) -> Reply {
     let parsed: ApiKeyBody = body(&bytes)?;
-    let (workspace, key) =
-        key_request(&code, parsed.name, &parsed.role, parsed.project.as_deref())?;
+    let (workspace, key) = key_request(
+        &code,
+        parsed.name,
+        &parsed.role,
+        parsed.project.as_deref(),
+        parsed.expires_at,
+    )?;
     let project = key.project.clone();
     let issued = state
         .app
@@ -171,6 +185,7 @@ pub async fn create_signing_key(
         parsed.name,
         parsed.role.as_deref().unwrap_or(Role::Ingest.as_str()),
         parsed.project.as_deref(),
+        parsed.expires_at,
     )?;
     let project = key.project.clone();
     let key = state
@@ -185,6 +200,162 @@ pub async fn create_signing_key(
         "role": key.role,
         "project": project,
     })))
+}
+
+/// `GET /api/v1/workspaces` (master key) → every workspace, by code.
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "admin",
+    responses(
+        (status = 200, description = "Every workspace, by code", body = WorkspaceList),
+        (status = 401, description = "Not the master key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_workspaces(state: Data<HttpState>, MasterKey(master): MasterKey) -> Reply {
+    let workspaces = state.app.list_workspaces(&master).await?;
+    Ok(HttpResponse::Ok().json(WorkspaceList {
+        items: workspaces.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The keys of one kind of a workspace, for the listing routes.
+async fn key_list(
+    state: &HttpState,
+    admin: &AdminCredentials,
+    code: &str,
+    signing: bool,
+) -> Result<KeyList, ApiError> {
+    let workspace = field("code", WorkspaceCode::parse(code))?;
+    let (api, signing_keys) = state.app.list_keys(admin.as_admin(), &workspace).await?;
+    let keys = if signing { signing_keys } else { api };
+    Ok(KeyList {
+        items: keys.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// `GET /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace) →
+/// its API keys, oldest first, never their secrets.
+#[utoipa::path(get, path = "/api/v1/workspaces/{code}/api-keys", tag = "admin",
+    params(("code" = String, Path, description = "The workspace code")),
+    responses(
+        (status = 200, description = "Its API keys, oldest first; never a secret", body = KeyList),
+        (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_api_keys(
+    state: Data<HttpState>,
+    Admin(admin): Admin,
+    code: Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(key_list(&state, &admin, &code, false).await?))
+}
+
+/// `GET /api/v1/workspaces/{code}/signing-keys` → its signing keys, oldest first, never their
+/// secrets.
+#[utoipa::path(get, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
+    params(("code" = String, Path, description = "The workspace code")),
+    responses(
+        (status = 200, description = "Its signing keys, oldest first; never a secret", body = KeyList),
+        (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_signing_keys(
+    state: Data<HttpState>,
+    Admin(admin): Admin,
+    code: Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(key_list(&state, &admin, &code, true).await?))
+}
+
+/// `DELETE /api/v1/workspaces/{code}/api-keys/{id}`: revokes the key; it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{code}/api-keys/{id}", tag = "admin",
+    params(
+        ("code" = String, Path, description = "The workspace code"),
+        ("id" = String, Path, description = "The key's id (from the listing)"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace, or no such key in it", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    state: Data<HttpState>,
+    Admin(admin): Admin,
+    path: Path<(String, String)>,
+) -> Reply {
+    let (code, id) = path.into_inner();
+    let workspace = field("code", WorkspaceCode::parse(&code))?;
+    state
+        .app
+        .revoke_api_key(admin.as_admin(), &workspace, &id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /api/v1/workspaces/{code}/signing-keys/{id}`: revokes the key; it stops working at
+/// once.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{code}/signing-keys/{id}", tag = "admin",
+    params(
+        ("code" = String, Path, description = "The workspace code"),
+        ("id" = String, Path, description = "The key's record id (from the listing), not its key_id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown workspace, or no such key in it", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_signing_key(
+    state: Data<HttpState>,
+    Admin(admin): Admin,
+    path: Path<(String, String)>,
+) -> Reply {
+    let (code, id) = path.into_inner();
+    let workspace = field("code", WorkspaceCode::parse(&code))?;
+    state
+        .app
+        .revoke_signing_key(admin.as_admin(), &workspace, &id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/projects` → the projects the key may see, by slug.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "read",
+    responses(
+        (status = 200, description = "The projects this key may see, by slug", body = ProjectList),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_projects(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
+    let projects = state.app.list_projects(&principal).await?;
+    Ok(HttpResponse::Ok().json(ProjectList {
+        items: projects.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// `GET /api/v1/teams` → the workspace's teams, by code.
+#[utoipa::path(get, path = "/api/v1/teams", tag = "read",
+    responses(
+        (status = 200, description = "The workspace's teams, by code", body = TeamList),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_teams(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
+    let teams = state.app.list_teams(&principal).await?;
+    Ok(HttpResponse::Ok().json(TeamList {
+        items: teams.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
