@@ -22,8 +22,17 @@ use shiplog_server::{Config, HookOptions, start};
 mod admin;
 
 /// shiplog: a self-hosted deployment tracking server.
+///
+/// CI/CD pipelines send their build, test and deploy events to shiplog, through its native API
+/// or the Clienwork, Hivel and Envtracker compatible APIs. shiplog keeps what runs in which
+/// environment, links deployments to the change requests named in commit messages, computes the
+/// DORA metrics, and notifies other systems through signed, retried outgoing webhooks.
+///
+/// Start with `shiplog serve` (embedded SQLite in ./shiplog.db; it prints a generated master key
+/// once), then create a workspace and its keys with the API or `shiplog admin`. Every flag is
+/// also a SHIPLOG_ environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "shiplog", version, about)]
+#[command(name = "shiplog", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -193,5 +202,53 @@ fn migrate(database_url: &str) -> ExitCode {
             eprintln!("shiplog migrate: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    fn variables(command: &clap::Command, into: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                into.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            variables(sub, into);
+        }
+    }
+
+    /// The README's configuration table lists exactly the variables the command line reads.
+    #[test]
+    fn the_readme_lists_every_variable() {
+        let mut cli = BTreeSet::new();
+        variables(&Cli::command(), &mut cli);
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README.md has a ## Configuration section");
+        let documented: BTreeSet<String> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `SHIPLOG_"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(|name| format!("SHIPLOG_{name}"))
+            .collect();
+        assert!(cli.len() > 5, "{cli:?}");
+        assert_eq!(documented, cli);
+    }
+
+    #[test]
+    fn help_says_what_shiplog_is() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("deployment tracking server"), "{help}");
+        assert!(help.contains("shiplog serve"), "{help}");
     }
 }

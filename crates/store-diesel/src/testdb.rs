@@ -83,6 +83,7 @@ impl TestDb {
                     panic!("CI=true and PostgreSQL cannot be used: {reason}");
                 }
                 eprintln!("skipping PostgreSQL: {reason}");
+                note_skipped();
                 return None;
             }
         };
@@ -126,6 +127,29 @@ impl Drop for TestDb {
 }
 
 const TEMPLATE: &str = "shiplog_template";
+
+/// The file `cargo xtask ci` names in `SHIPLOG_TEST_SKIPPED_LOG`, where each test that skipped
+/// PostgreSQL leaves its name, so that the totals count it as skipped rather than passed.
+pub const SKIPPED_LOG_VAR: &str = "SHIPLOG_TEST_SKIPPED_LOG";
+
+/// Leaves the running test's name in the skipped log, if there is one.
+fn note_skipped() {
+    use std::io::Write;
+    let Some(path) = std::env::var_os(SKIPPED_LOG_VAR) else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .map_or_else(|| format!("process {}", std::process::id()), str::to_owned);
+    let line = format!("{}::{name}\n", std::env::args().next().unwrap_or_default());
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
 
 struct Cluster {
     /// A URL on the `postgres` database, for CREATE/DROP DATABASE.
