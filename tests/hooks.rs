@@ -153,7 +153,8 @@ async fn the_github_preset_reports_pending_then_success(app: &TestApp) {
     }
 }
 
-/// The seed's Devopness request bodies, with the placeholders filled the way its guide says.
+/// The seed's Devopness request bodies, with the placeholders filled the way its guide says,
+/// and nothing of shiplog's own: the token comes from the application's stored credential.
 fn devopness_hook(receiver: &str, event: &str, description: &str) -> Value {
     json!({
         "name": "CI(build)",
@@ -172,8 +173,7 @@ fn devopness_hook(receiver: &str, event: &str, description: &str) -> Value {
                 "key": "ci/devopness(build)"
             }
         },
-        "trigger_when": {"events": [event]},
-        "secrets": {"access_token": "source-provider-token"}
+        "trigger_when": {"events": [event]}
     })
 }
 
@@ -186,6 +186,40 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
         .await;
     assert_eq!(code, 200, "{applications}");
     let pipeline = applications[0]["id"].as_str().unwrap().to_owned();
+
+    // Without a token anywhere the hook cannot render: the 400 names both ways to fix it.
+    let (code, refused) = app
+        .post(
+            &format!("/pipelines/{pipeline}/hooks/outgoing"),
+            &app.admin_key,
+            devopness_hook(&receiver.uri(), "action.started", "x"),
+        )
+        .await;
+    assert_eq!(code, 400, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("/source-provider") && message.contains("secret named access_token"),
+        "{message}"
+    );
+    // The application's credential: admin only, write-only.
+    let credential = json!({"provider": "github", "access_token": "source-provider-token"});
+    let path = format!("/api/v1/applications/{pipeline}/source-provider");
+    let reader = app.key("read", None).await;
+    let bearer = format!("Bearer {reader}");
+    let (code, _, _) = app
+        .send("PUT", &path, &[("Authorization", &bearer)], &credential.to_string())
+        .await;
+    assert_eq!(code, 403);
+    let bearer = format!("Bearer {}", app.admin_key);
+    let (code, _, answer) = app
+        .send("PUT", &path, &[("Authorization", &bearer)], &credential.to_string())
+        .await;
+    assert_eq!(code, 204, "{answer}");
+    let (_, applications) = app
+        .get("/api/v1/projects/my-project/applications", &app.admin_key)
+        .await;
+    assert_eq!(applications[0]["source_provider"], "github");
+    assert!(!applications.to_string().contains("source-provider-token"));
 
     for (event, description) in [
         ("action.started", "Application building started"),

@@ -183,6 +183,11 @@ pub enum AppError {
         "application \"{0}\" does not exist in this project: assign it to an environment first (PUT /webhook/assign-apps) or create it"
     )]
     ApplicationNotFound(ApplicationCode),
+    /// No application has this id (or not one visible to this key).
+    #[error(
+        "application {0:?} does not exist: application ids are listed by GET /api/v1/projects/{{slug}}/applications"
+    )]
+    ApplicationIdNotFound(String),
     /// No such environment, and it may not be created implicitly.
     #[error(
         "environment \"{0}\" does not exist in this workspace: create it first (PUT /webhook/create-environment)"
@@ -272,7 +277,9 @@ impl AppError {
             Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,
             Self::ProjectNotFound(_) => ErrorCode::ProjectNotFound,
             Self::TeamNotFound(_) => ErrorCode::TeamNotFound,
-            Self::ApplicationNotFound(_) => ErrorCode::ApplicationNotFound,
+            Self::ApplicationNotFound(_) | Self::ApplicationIdNotFound(_) => {
+                ErrorCode::ApplicationNotFound
+            }
             Self::EnvironmentNotFound(_) => ErrorCode::EnvironmentNotFound,
             Self::DeploymentNotFound(_) => ErrorCode::DeploymentNotFound,
             Self::ReferenceNotFound(_) => ErrorCode::ReferenceNotFound,

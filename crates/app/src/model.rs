@@ -99,6 +99,10 @@ pub struct Application {
     pub repo: Option<RepoIdentity>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The provider (`github`, `gitlab`, …) of the credential stored for it with
+    /// `PUT /api/v1/applications/{id}/source-provider`, if any. The token itself is never part
+    /// of this record.
+    pub source_provider: Option<String>,
 }
 
 /// Where deployments go.

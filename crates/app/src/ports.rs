@@ -18,7 +18,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 use crate::hooks::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, OutgoingRequest,
-    SendResult,
+    SecretText, SendResult,
 };
 use crate::ids::{
     ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
@@ -193,6 +193,15 @@ pub trait ApplicationStore: Send + Sync {
         workspace: WorkspaceId,
         repo: &RepoIdentity,
     ) -> Result<Vec<Application>, ApplicationStoreError>;
+    /// Stores (or replaces) an application's source-provider credential; `false` when the
+    /// workspace has no such application.
+    async fn set_source_provider(
+        &self,
+        workspace: WorkspaceId,
+        id: ApplicationId,
+        provider: String,
+        token: SecretText,
+    ) -> Result<bool, ApplicationStoreError>;
     /// Every application of a project, by code.
     async fn list(
         &self,

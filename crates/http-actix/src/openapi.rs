@@ -493,6 +493,9 @@ pub mod schemas {
         /// `host/owner/name`.
         pub repo: Option<String>,
         pub created_at: String,
+        /// The provider of its stored source-provider credential (`PUT
+        /// /api/v1/applications/{id}/source-provider`), if any; the token is never shown.
+        pub source_provider: Option<String>,
     }
 
     /// A shown request header: the value is never shown.
@@ -669,6 +672,7 @@ impl Modify for Security {
         hooks::create_pipeline_hook,
         hooks::list_pipeline_hooks,
         hooks::list_applications,
+        hooks::set_source_provider,
         hooks::create_hook,
         hooks::list_hooks,
         hooks::get_hook,

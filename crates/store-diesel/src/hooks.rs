@@ -361,6 +361,11 @@ pub(crate) fn load_claimed(
             .select(ApplicationRow::as_select())
             .first::<ApplicationRow>(conn)?
             .into_record()?;
+        let source_token = applications::table
+            .filter(applications::id.eq(&application_id))
+            .select(applications::source_token)
+            .first::<Option<String>>(conn)?
+            .map(SecretText::new);
         let environment = environments::table
             .filter(environments::id.eq(&environment_id))
             .select(EnvironmentRow::as_select())
@@ -374,6 +379,7 @@ pub(crate) fn load_claimed(
                 .map_err(|_| corrupt("delivery event", &event))?,
             attempts_made: u32::try_from(attempts).unwrap_or_default(),
             subject: DeliverySubject {
+                source_token,
                 deployment,
                 previous_status: from.as_deref().map(status).transpose()?,
                 status: status(&to)?,

@@ -208,6 +208,7 @@ macro_rules! ingest_backend {
                             name: target.name.clone(),
                             repo: target.repo.as_ref().map(|r| r.to_string()),
                             created_at: now.unix_micros(),
+                            source_provider: None,
                         };
                         diesel::insert_into(applications::table)
                             .values(&row)

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use shiplog_app::hooks::{
-    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter,
+    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, SecretText,
 };
 use shiplog_app::ids::{
     ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
@@ -556,6 +556,30 @@ impl TeamStore for Store {
 
 #[async_trait]
 impl ApplicationStore for Store {
+    async fn set_source_provider(
+        &self,
+        workspace: WorkspaceId,
+        id: ApplicationId,
+        provider: String,
+        token: SecretText,
+    ) -> Result<bool, ApplicationStoreError> {
+        Ok(self
+            .write(move |conn| {
+                let updated = diesel::update(
+                    applications::table
+                        .filter(applications::workspace_id.eq(workspace.to_string()))
+                        .filter(applications::id.eq(id.to_string())),
+                )
+                .set((
+                    applications::source_provider.eq(provider),
+                    applications::source_token.eq(token.reveal()),
+                ))
+                .execute(conn)?;
+                Ok(updated > 0)
+            })
+            .await?)
+    }
+
     async fn create(&self, application: Application) -> Result<(), ApplicationStoreError> {
         let code = application.code.clone();
         let row = ApplicationRow::from_record(&application);

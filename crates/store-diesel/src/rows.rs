@@ -270,6 +270,8 @@ pub(crate) struct ApplicationRow {
     pub name: String,
     pub repo: Option<String>,
     pub created_at: i64,
+    /// The provider of its source-provider credential; the token is never loaded with the row.
+    pub source_provider: Option<String>,
 }
 
 impl ApplicationRow {
@@ -282,6 +284,7 @@ impl ApplicationRow {
             name: a.name.clone(),
             repo: a.repo.as_ref().map(|r| r.to_string()),
             created_at: a.created_at.unix_micros(),
+            source_provider: a.source_provider.clone(),
         }
     }
 
@@ -298,6 +301,7 @@ impl ApplicationRow {
                 .map(|r| RepoIdentity::parse(r).map_err(|_| corrupt("repository", r)))
                 .transpose()?,
             created_at: time(self.created_at)?,
+            source_provider: self.source_provider,
         })
     }
 }

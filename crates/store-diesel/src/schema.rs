@@ -71,6 +71,8 @@ diesel::table! {
         name -> Text,
         repo -> Nullable<Text>,
         created_at -> BigInt,
+        source_provider -> Nullable<Text>,
+        source_token -> Nullable<Text>,
     }
 }
 

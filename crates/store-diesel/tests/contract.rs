@@ -618,6 +618,7 @@ async fn records_round_trip_and_codes_are_unique(url: &str) {
     assert_eq!(ws.id, t.workspace);
     let repo = RepoIdentity::parse("git@github.com:acme/api.git").unwrap();
     let application = Application {
+        source_provider: None,
         id: ApplicationId::from_uuid(Uuid::from_u128(0xee)),
         workspace: t.workspace,
         project: t.project,

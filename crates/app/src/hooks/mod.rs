@@ -279,6 +279,10 @@ pub struct DeliverySubject {
     pub project: Project,
     /// Its application.
     pub application: Application,
+    /// The application's source-provider token, if one is stored: what
+    /// `application.source_provider.access_token` renders unless the hook has its own
+    /// `access_token` secret.
+    pub source_token: Option<SecretText>,
     /// Its environment.
     pub environment: Environment,
 }
@@ -572,6 +576,63 @@ impl App {
             .await?)
     }
 
+    /// Stores (or replaces) an application's source-provider credential, which
+    /// `application.source_provider.access_token` renders in its hooks (a hook's own
+    /// `access_token` secret wins). Admin only; the token is never returned or logged.
+    pub async fn set_source_provider(
+        &self,
+        caller: &Principal,
+        application: &str,
+        provider: &str,
+        access_token: SecretText,
+    ) -> Result<(), AppError> {
+        caller.require(Capability::Administer, "store source-provider credentials")?;
+        let not_found = || AppError::ApplicationIdNotFound(application.to_owned());
+        let id = ApplicationId::parse(application).ok_or_else(not_found)?;
+        let found = self
+            .ports
+            .applications
+            .by_id(caller.workspace, id)
+            .await?
+            .filter(|a| caller.sees(a.project))
+            .ok_or_else(not_found)?;
+        let provider = provider.trim().to_ascii_lowercase();
+        if provider.is_empty()
+            || provider.len() > 40
+            || !provider
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(AppError::invalid(
+                "provider",
+                "send the provider's name, like \"github\", \"gitlab\" or \"bitbucket\"",
+            ));
+        }
+        let token = access_token.reveal();
+        if token.trim().is_empty() || token.len() > 4096 {
+            return Err(AppError::invalid(
+                "access_token",
+                "send the token, at most 4096 characters",
+            ));
+        }
+        if token.chars().any(|c| c.is_control()) {
+            return Err(AppError::invalid(
+                "access_token",
+                "holds a control character (a line break?): send the token alone",
+            ));
+        }
+        if self
+            .ports
+            .applications
+            .set_source_provider(caller.workspace, found.id, provider, access_token)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
     /// The hooks of a project, optionally only those limited to one application or environment.
     pub async fn list_hooks(
         &self,
@@ -813,6 +874,20 @@ impl App {
         Ok((application, environment))
     }
 
+    /// Whether the hook's application (if it is scoped to one) has a stored source-provider
+    /// token for `application.source_provider.access_token`.
+    pub(crate) async fn application_has_token(&self, hook: &Hook) -> Result<bool, AppError> {
+        Ok(match &hook.application {
+            Some(application) => self
+                .ports
+                .applications
+                .by_id(hook.workspace, application.id)
+                .await?
+                .is_some_and(|a| a.source_provider.is_some()),
+            None => false,
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn build_hook(
         &self,
@@ -895,8 +970,9 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let sample = template::Variables::sample(&hook, &self.public_url);
-        let rendered = template::validate(&hook, &sample)?;
+        let application_token = self.application_has_token(&hook).await?;
+        let sample = template::Variables::sample(&hook, &self.public_url, application_token);
+        let rendered = template::validate(&hook, &sample, application_token)?;
         self.ports
             .sender
             .check_target(rendered.url.reveal())

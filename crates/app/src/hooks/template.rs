@@ -187,7 +187,11 @@ impl Variables {
                 "name": s.application.name,
                 "repo": s.application.repo.as_ref().map(|r| r.as_str()),
                 "repository": s.application.repo.as_ref().map(|r| r.path()),
-                "source_provider": {"access_token": hook.secrets.get(ACCESS_TOKEN).map(SecretText::reveal)},
+                "source_provider": {"access_token": hook
+                    .secrets
+                    .get(ACCESS_TOKEN)
+                    .or(s.source_token.as_ref())
+                    .map(SecretText::reveal)},
             },
             "environment": {
                 "id": s.environment.id.to_string(),
@@ -215,7 +219,14 @@ impl Variables {
 
     /// Sample values for checking a hook's templates (and for test sends): the hook's own
     /// project, application and environment codes, made-up deployment fields, its real secrets.
-    pub fn sample(hook: &Hook, public_url: &str) -> Self {
+    /// `application_token` says whether the hook's application has a stored source-provider
+    /// token (a stand-in renders in its place; the real one is never used for samples).
+    pub fn sample(hook: &Hook, public_url: &str, application_token: bool) -> Self {
+        let access_token = hook
+            .secrets
+            .get(ACCESS_TOKEN)
+            .map(|s| s.reveal().to_owned())
+            .or_else(|| application_token.then(|| "sample-source-provider-token".to_owned()));
         let application = hook
             .application
             .as_ref()
@@ -246,7 +257,7 @@ impl Variables {
                 "id": hook.application.as_ref().map_or(id.to_owned(), |a| a.id.to_string()),
                 "code": application, "name": application,
                 "repo": "github.com/example/app", "repository": "example/app",
-                "source_provider": {"access_token": hook.secrets.get(ACCESS_TOKEN).map(SecretText::reveal)},
+                "source_provider": {"access_token": access_token},
             },
             "environment": {
                 "id": id, "code": environment, "name": environment, "kind": "production",
@@ -432,7 +443,11 @@ fn known(path: &str, hook: &Hook) -> bool {
 
 /// Checks every template of a hook: it compiles, names only documented variables (and the
 /// hook's own secrets), and renders against `sample`. Returns the sample rendering.
-pub fn validate(hook: &Hook, sample: &Variables) -> Result<Rendered, AppError> {
+pub fn validate(
+    hook: &Hook,
+    sample: &Variables,
+    application_token: bool,
+) -> Result<Rendered, AppError> {
     let env = environment();
     for (field, source) in templates(hook) {
         let top = field_of(&field);
@@ -444,12 +459,17 @@ pub fn validate(hook: &Hook, sample: &Variables) -> Result<Rendered, AppError> {
         for path in used {
             if path == "application.source_provider.access_token"
                 && !hook.secrets.contains_key(ACCESS_TOKEN)
+                && !application_token
             {
                 return Err(AppError::invalid(
                     top,
                     format!(
-                        "{field} uses application.source_provider.access_token: give the hook \
-                         a secret named access_token (\"secrets\": {{\"access_token\": \"…\"}})"
+                        "{field} uses application.source_provider.access_token, which has no \
+                         value: store the application's token (PUT \
+                         /api/v1/applications/{{id}}/source-provider {{\"provider\": \"github\", \
+                         \"access_token\": \"…\"}}) and scope the hook to that application, or \
+                         give the hook a secret named access_token (\"secrets\": \
+                         {{\"access_token\": \"…\"}})"
                     ),
                 ));
             }

@@ -43,14 +43,14 @@ fn hook(target_url: &str) -> Hook {
 }
 
 fn sample(hook: &Hook) -> Variables {
-    Variables::sample(hook, "https://shiplog.example.com")
+    Variables::sample(hook, "https://shiplog.example.com", false)
 }
 
 #[test]
 fn every_documented_variable_can_be_used() {
     for (variable, _) in VARIABLES {
         let hook = hook(&format!("https://example.com/?v={{{{ {variable} }}}}"));
-        assert!(validate(&hook, &sample(&hook)).is_ok(), "{variable}");
+        assert!(validate(&hook, &sample(&hook), false).is_ok(), "{variable}");
     }
 }
 
@@ -95,7 +95,7 @@ fn deliveries_and_save_time_samples_offer_exactly_the_documented_variables() {
 fn an_unknown_variable_is_refused_at_save_naming_where_it_is() {
     let mut hook = hook("https://example.com/");
     hook.request.body = Some(json!({"a": {"b": ["fine", "{{ deployment.commit }}"]}}));
-    let error = validate(&hook, &sample(&hook)).unwrap_err();
+    let error = validate(&hook, &sample(&hook), false).unwrap_err();
     assert_eq!(error.code(), ErrorCode::InvalidField);
     let text = error.to_string();
     assert!(text.starts_with("settings.request_body:"), "{text}");
@@ -104,27 +104,34 @@ fn an_unknown_variable_is_refused_at_save_naming_where_it_is() {
 
     // Even in a branch that the sample values would not take.
     let hook2 = self::hook("https://example.com/{% if false %}{{ nope }}{% endif %}");
-    assert!(validate(&hook2, &sample(&hook2)).is_err());
+    assert!(validate(&hook2, &sample(&hook2), false).is_err());
     // And not by prefix: `deploy` is not `deployment`.
     let hook3 = self::hook("https://example.com/{{ deploy.id }}");
-    assert!(validate(&hook3, &sample(&hook3)).is_err());
+    assert!(validate(&hook3, &sample(&hook3), false).is_err());
 }
 
 #[test]
 fn secrets_are_variables_only_when_the_hook_has_them() {
     let ok = hook("https://example.com/{{ secrets.access_token }}");
-    assert!(validate(&ok, &sample(&ok)).is_ok());
+    assert!(validate(&ok, &sample(&ok), false).is_ok());
     let missing = hook("https://example.com/{{ secrets.other }}");
-    let text = validate(&missing, &sample(&missing))
+    let text = validate(&missing, &sample(&missing), false)
         .unwrap_err()
         .to_string();
     assert!(text.contains("secrets.other"), "{text}");
     let mut no_token = hook("https://example.com/{{ application.source_provider.access_token }}");
     no_token.secrets.clear();
-    let text = validate(&no_token, &sample(&no_token))
+    let text = validate(&no_token, &sample(&no_token), false)
         .unwrap_err()
         .to_string();
     assert!(text.contains("secret named access_token"), "{text}");
+    assert!(
+        text.contains("PUT /api/v1/applications/{id}/source-provider"),
+        "both ways to fix it: {text}"
+    );
+    // The application's stored token is enough.
+    let with_application_token = Variables::sample(&no_token, "https://shiplog.example.com", true);
+    assert!(validate(&no_token, &with_application_token, true).is_ok());
 }
 
 #[test]
@@ -167,7 +174,9 @@ fn claim(hook: Hook, status: DeploymentStatus) -> ClaimedDelivery {
                     shiplog_domain::repo::RepoIdentity::parse("github.com/acme/api").unwrap(),
                 ),
                 created_at: now(),
+                source_provider: Some("github".into()),
             },
+            source_token: Some(SecretText::new("app-token")),
             environment: Environment {
                 id: EnvironmentId::from_uuid(ids(12)),
                 workspace: hook.workspace,
@@ -203,7 +212,7 @@ fn the_seeds_devopness_body_renders_with_the_delivery_values() {
         "count": 3,
         "branch": "{{ deployment.branch }}",
     }));
-    validate(&hook, &sample(&hook)).unwrap();
+    validate(&hook, &sample(&hook), false).unwrap();
     let claimed = claim(hook.clone(), DeploymentStatus::Failed);
     let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
     let rendered = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap();
@@ -211,7 +220,24 @@ fn the_seeds_devopness_body_renders_with_the_delivery_values() {
         rendered.url.reveal(),
         "https://api.github.com/repos/acme/api/statuses/abcdef1234567"
     );
-    assert_eq!(rendered.headers[0].1.reveal(), "Bearer tok-123");
+    assert_eq!(
+        rendered.headers[0].1.reveal(),
+        "Bearer tok-123",
+        "the hook's own secret wins over the application's token"
+    );
+    let mut without_secret = hook.clone();
+    without_secret.secrets.clear();
+    let claimed = claim(without_secret.clone(), DeploymentStatus::Failed);
+    let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
+    let rendered = render(&without_secret, &variables, "2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        rendered.headers[0].1.reveal(),
+        "Bearer app-token",
+        "else the application's stored token"
+    );
+    let claimed = claim(hook.clone(), DeploymentStatus::Failed);
+    let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
+    let rendered = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap();
     let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
     let url = format!(
         "https://shiplog.example.com/api/v1/deployments/{}",
@@ -290,7 +316,7 @@ fn presets_fill_a_valid_hook() {
         )
         .unwrap();
         assert_eq!(events, presets::DEFAULT_EVENTS);
-        let rendered = validate(&hook, &sample(&hook)).unwrap();
+        let rendered = validate(&hook, &sample(&hook), false).unwrap();
         assert_eq!(rendered.url.reveal(), url, "{kind:?}");
         let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
         let state = &body["state"];
@@ -318,7 +344,7 @@ fn presets_fill_a_valid_hook() {
     )
     .unwrap();
     assert_eq!(slack.request.target_url, "{{ secrets.webhook_url }}");
-    let rendered = validate(&slack, &sample(&slack)).unwrap();
+    let rendered = validate(&slack, &sample(&slack), false).unwrap();
     assert_eq!(
         rendered.url.reveal(),
         "https://hooks.slack.example/services/T0/B0/secret"

@@ -190,7 +190,8 @@ impl App {
         let hook = self.visible_hook(caller, id).await?;
         let delivery_id = DeliveryId::from_uuid(self.ports.ids.uuid());
         let started = self.ports.clock.now();
-        let mut variables = Variables::sample(&hook, &self.public_url);
+        let application_token = self.application_has_token(&hook).await?;
+        let mut variables = Variables::sample(&hook, &self.public_url, application_token);
         variables.set_test(&delivery_id.to_string());
         let result = match template::render(&hook, &variables, &started.to_rfc3339()) {
             Ok(rendered) => self.send(&hook, delivery_id, rendered, started).await,

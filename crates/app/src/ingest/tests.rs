@@ -236,6 +236,7 @@ async fn the_hivel_seed_example_is_exclusive_and_carries_pull_requests() {
     let (mut ports, plans) = capturing();
     ports.applications.expect_by_repo().returning(|_, repo| {
         Ok(vec![Application {
+            source_provider: None,
             id: crate::ids::ApplicationId::from_uuid(ids(60)),
             workspace: workspace(),
             project: project().id,
@@ -401,6 +402,7 @@ async fn without_a_project_the_repository_must_point_to_exactly_one() {
     several.with_project();
     several.applications.expect_by_repo().returning(|_, repo| {
         let app = |n: u128, project: u128| Application {
+            source_provider: None,
             id: crate::ids::ApplicationId::from_uuid(ids(n)),
             workspace: workspace(),
             project: crate::ids::ProjectId::from_uuid(ids(project)),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Data, Path, Query};
 use serde::Deserialize;
-use shiplog_app::hooks::HookInput;
 use shiplog_app::hooks::presets::{PresetInput, PresetKind};
+use shiplog_app::hooks::{HookInput, SecretText};
 use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
@@ -180,6 +180,47 @@ pub async fn list_pipeline_hooks(
     Ok(HttpResponse::Ok().json(hooks))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SourceProvider)]
+pub(crate) struct SourceProviderBody {
+    /// The provider: `github`, `gitlab`, `bitbucket`, …
+    provider: String,
+    /// The token hooks send as `application.source_provider.access_token`. Write-only.
+    access_token: String,
+}
+
+/// `PUT /api/v1/applications/{id}/source-provider`: stores (or replaces) the application's
+/// source-provider credential. It is never returned or logged.
+#[utoipa::path(put, path = "/api/v1/applications/{id}/source-provider", tag = "hooks",
+    params(("id" = String, Path, description = "The application id (the Devopness pipeline id)")),
+    request_body = SourceProviderBody,
+    responses(
+        (status = 204, description = "Stored; hooks of this application now render it"),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such application visible to this key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_source_provider(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let parsed: SourceProviderBody = body(&bytes)?;
+    state
+        .app
+        .set_source_provider(
+            &principal,
+            &id,
+            &parsed.provider,
+            SecretText::new(parsed.access_token),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
     field("slug", ProjectLookup::parse(slug))
 }
@@ -208,7 +249,7 @@ pub async fn list_applications(
         .map(|a| {
             serde_json::json!({
                 "id": a.id, "code": a.code, "name": a.name, "repo": a.repo,
-                "created_at": a.created_at,
+                "created_at": a.created_at, "source_provider": a.source_provider,
             })
         })
         .collect();

@@ -88,6 +88,7 @@ routes! {
     post "/pipelines/{pipeline_id}/hooks/outgoing" [Key, Native] => hooks::create_pipeline_hook,
     get "/pipelines/{pipeline_id}/hooks" [Key, Native] => hooks::list_pipeline_hooks,
     get "/api/v1/projects/{slug}/applications" [Key, Native] => hooks::list_applications,
+    put "/api/v1/applications/{id}/source-provider" [Key, Native] => hooks::set_source_provider,
     post "/api/v1/projects/{slug}/hooks" [Key, Native] => hooks::create_hook,
     get "/api/v1/projects/{slug}/hooks" [Key, Native] => hooks::list_hooks,
     get "/api/v1/hooks/{id}" [Key, Native] => hooks::get_hook,

@@ -1,0 +1,2 @@
+ALTER TABLE applications DROP COLUMN source_token;
+ALTER TABLE applications DROP COLUMN source_provider;
