@@ -207,12 +207,22 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
     let reader = app.key("read", None).await;
     let bearer = format!("Bearer {reader}");
     let (code, _, _) = app
-        .send("PUT", &path, &[("Authorization", &bearer)], &credential.to_string())
+        .send(
+            "PUT",
+            &path,
+            &[("Authorization", &bearer)],
+            &credential.to_string(),
+        )
         .await;
     assert_eq!(code, 403);
     let bearer = format!("Bearer {}", app.admin_key);
     let (code, _, answer) = app
-        .send("PUT", &path, &[("Authorization", &bearer)], &credential.to_string())
+        .send(
+            "PUT",
+            &path,
+            &[("Authorization", &bearer)],
+            &credential.to_string(),
+        )
         .await;
     assert_eq!(code, 204, "{answer}");
     let (_, applications) = app
@@ -279,6 +289,27 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
 async fn templates_are_checked_when_saved(app: &TestApp) {
     let hook = |target: &str| json!({"name": "x", "target_url": target, "trigger_when": {"events": ["deployment.succeeded"]}});
     let path = "/api/v1/projects/my-project/hooks";
+    // One tenant's template cannot stall the server: the probe's loops hit the budget.
+    for (template, limit) in [
+        (
+            r#"{% for a in "x"*100000 %}{% for b in "x"*10000 %}{% endfor %}{% endfor %}"#,
+            "50000 instructions",
+        ),
+        (
+            r#"{% for a in "x"*20 %}{{ "x"*100000000 }}{% endfor %}"#,
+            "65536 bytes",
+        ),
+    ] {
+        let mut body = hook("https://example.com/");
+        body["settings"] = json!({"request_body": {"text": template}});
+        let (code, answer) = app.post(path, &app.admin_key, body).await;
+        assert_eq!(code, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("settings.request_body.text") && message.contains(limit),
+            "{message}"
+        );
+    }
     let (code, answer) = app
         .post(
             path,

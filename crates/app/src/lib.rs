@@ -89,6 +89,7 @@ pub struct Ports {
 pub struct App {
     ports: Ports,
     public_url: Arc<str>,
+    offload: Arc<dyn ports::Offload>,
 }
 
 impl App {
@@ -98,7 +99,31 @@ impl App {
         Self {
             ports,
             public_url: Arc::from("http://127.0.0.1:8080"),
+            offload: Arc::new(ports::Inline),
         }
+    }
+
+    /// Where template rendering runs; in place until this says otherwise (a server gives it
+    /// its blocking thread pool).
+    pub fn with_offload(mut self, offload: Arc<dyn ports::Offload>) -> Self {
+        self.offload = offload;
+        self
+    }
+
+    /// Runs CPU-bound `work` through the [`ports::Offload`] and returns its result.
+    pub(crate) async fn offload<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, error::AppError> {
+        let (done, result) = std::sync::mpsc::channel();
+        self.offload
+            .run(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .await;
+        result.try_recv().map_err(|_| {
+            error::AppError::Unavailable("offloaded work ended without a result".to_owned())
+        })
     }
 
     /// Sets the address clients reach this server at (no trailing slash needed), for links

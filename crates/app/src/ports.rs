@@ -594,3 +594,27 @@ pub trait WebhookSigner: Send + Sync {
     /// stored secret is unreadable.
     fn sign(&self, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String>;
 }
+
+/// Runs CPU-bound work (rendering hook templates) where blocking is allowed, so that one
+/// workspace's template never holds an async executor thread that serves the others.
+pub trait Offload: Send + Sync {
+    /// Runs `job` off the async executor; the future resolves once it has run.
+    fn run(
+        &self,
+        job: Box<dyn FnOnce() + Send + 'static>,
+    ) -> futures_util::future::BoxFuture<'static, ()>;
+}
+
+/// Runs each job in place: for tests, and for embedders with no executor to protect.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inline;
+
+impl Offload for Inline {
+    fn run(
+        &self,
+        job: Box<dyn FnOnce() + Send + 'static>,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        job();
+        Box::pin(std::future::ready(()))
+    }
+}

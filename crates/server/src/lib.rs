@@ -183,7 +183,22 @@ pub async fn open_app_with(
     if let Some(url) = &hooks.public_url {
         app = app.with_public_url(url);
     }
-    Ok((app, store))
+    Ok((app.with_offload(Arc::new(BlockingPool)), store))
+}
+
+/// Template rendering on tokio's blocking thread pool, never on an executor thread.
+struct BlockingPool;
+
+impl shiplog_app::ports::Offload for BlockingPool {
+    fn run(
+        &self,
+        job: Box<dyn FnOnce() + Send + 'static>,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            // A panic inside the job is the job's; its caller sees no result and says so.
+            let _ = tokio::task::spawn_blocking(job).await;
+        })
+    }
 }
 
 /// Runs the delivery worker until the process ends: a round whenever deliveries may be due,

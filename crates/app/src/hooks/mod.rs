@@ -972,7 +972,10 @@ impl App {
         };
         let application_token = self.application_has_token(&hook).await?;
         let sample = template::Variables::sample(&hook, &self.public_url, application_token);
-        let rendered = template::validate(&hook, &sample, application_token)?;
+        let checked = hook.clone();
+        let rendered = self
+            .offload(move || template::validate(&checked, &sample, application_token))
+            .await??;
         self.ports
             .sender
             .check_target(rendered.url.reveal())

@@ -5,8 +5,17 @@
 //! be documented (or be one of the hook's own `secrets`), and it must render against sample
 //! values. At send time an undefined variable is an error, never an empty string; a `null`
 //! field (a deployment without a branch, say) renders as an empty string.
+//!
+//! Rendering has a budget, so that one workspace's hook cannot stall or bloat the server for the
+//! others: [`MAX_FUEL`] instructions per request, [`MAX_FIELD_BYTES`] per rendered field and
+//! [`MAX_REQUEST_BYTES`] per request, only the statements `if` and `for`, and only filters
+//! whose output is bounded by their input (`replace` checks the size it would produce before
+//! producing it). The same limits hold when a hook is saved (a 400 naming the field and the
+//! limit) and when it is sent (the delivery fails with that reason, not retried).
 
-use minijinja::{Environment, UndefinedBehavior};
+use std::io::Write;
+
+use minijinja::{Environment, Error as TemplateError, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value, json};
 use shiplog_domain::hook::{HookEvent, provider_state};
 use shiplog_domain::status::DeploymentStatus;
@@ -319,9 +328,152 @@ pub struct Rendered {
     pub body: Vec<u8>,
 }
 
+/// The instructions one request's templates may run, all fields together.
+pub const MAX_FUEL: u64 = 50_000;
+/// The longest rendered field (URL, header value or body string).
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// The most one request's rendered fields may add up to.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// The statements a template may use; `set`, `macro`, `with` and the like could build values
+/// that grow with every statement.
+const ALLOWED_STATEMENTS: &[&str] = &["if", "elif", "else", "endif", "for", "endfor"];
+
+/// A `replace` that refuses to produce more than [`MAX_FIELD_BYTES`] (chained, minijinja's own
+/// would grow a value exponentially before anything is written).
+fn bounded_replace(value: String, from: String, to: String) -> Result<String, TemplateError> {
+    let grows = to.len().saturating_sub(from.len());
+    let count = if from.is_empty() {
+        value.chars().count().saturating_add(1)
+    } else {
+        value.matches(from.as_str()).count()
+    };
+    if value.len().saturating_add(grows.saturating_mul(count)) > MAX_FIELD_BYTES {
+        return Err(TemplateError::new(
+            ErrorKind::InvalidOperation,
+            format!("replace would produce more than {MAX_FIELD_BYTES} bytes"),
+        ));
+    }
+    Ok(value.replace(from.as_str(), &to))
+}
+
+/// Refuses statements other than [`ALLOWED_STATEMENTS`].
+fn check_statements(source: &str) -> Result<(), String> {
+    for block in source.split("{%").skip(1) {
+        let keyword: String = block
+            .trim_start_matches(['-', '+'])
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        if !ALLOWED_STATEMENTS.contains(&keyword.as_str()) {
+            return Err(format!(
+                "uses the statement {{% {keyword} %}}, which hook templates may not: use if and for only"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A writer that refuses to hold more than `limit` bytes.
+struct Bounded {
+    out: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.out.len().saturating_add(bytes.len()) > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What one request's rendering has left to spend.
+struct Budget {
+    fuel: u64,
+    bytes: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            fuel: MAX_FUEL,
+            bytes: MAX_REQUEST_BYTES,
+        }
+    }
+
+    /// Renders one field's template within what is left.
+    fn render(&mut self, source: &str, variables: &Value, field: &str) -> Result<String, String> {
+        check_statements(source).map_err(|why| format!("{field} {why}"))?;
+        let mut env = environment();
+        env.set_fuel(Some(self.fuel.max(1)));
+        let template = env
+            .template_from_str(source)
+            .map_err(|e| format!("{field}: {e}"))?;
+        let limit = MAX_FIELD_BYTES.min(self.bytes);
+        let mut out = Bounded {
+            out: Vec::new(),
+            limit,
+            exceeded: false,
+        };
+        let result = template.render_captured_to(variables, &mut out);
+        if out.exceeded {
+            return Err(if limit < MAX_FIELD_BYTES {
+                format!(
+                    "{field}: the request's rendered fields exceed {MAX_REQUEST_BYTES} bytes together"
+                )
+            } else {
+                format!("{field}: renders more than {MAX_FIELD_BYTES} bytes")
+            });
+        }
+        let captured = result.map_err(|e| {
+            if e.kind() == ErrorKind::OutOfFuel {
+                format!(
+                    "{field}: the request's templates run more than {MAX_FUEL} instructions \
+                     together (a loop too long?)"
+                )
+            } else {
+                format!("{field}: {e}")
+            }
+        })?;
+        if let Some((consumed, _)) = captured.state().fuel_levels() {
+            self.fuel = self.fuel.saturating_sub(consumed);
+        }
+        self.bytes = self.bytes.saturating_sub(out.out.len());
+        String::from_utf8(out.out).map_err(|_| format!("{field}: renders invalid UTF-8"))
+    }
+}
+
 fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
+    // Only what a hook needs, and nothing whose output can outgrow its input.
+    let mut env = Environment::empty();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("lower", minijinja::filters::lower);
+    env.add_filter("upper", minijinja::filters::upper);
+    env.add_filter("capitalize", minijinja::filters::capitalize);
+    env.add_filter("title", minijinja::filters::title);
+    env.add_filter("trim", minijinja::filters::trim);
+    env.add_filter("length", minijinja::filters::length);
+    env.add_filter("first", minijinja::filters::first);
+    env.add_filter("last", minijinja::filters::last);
+    env.add_filter("default", minijinja::filters::default);
+    env.add_filter("d", minijinja::filters::default);
+    env.add_filter("int", minijinja::filters::int);
+    env.add_filter("string", minijinja::filters::string);
+    env.add_filter("replace", bounded_replace);
+    env.add_test("defined", minijinja::tests::is_defined);
+    env.add_test("undefined", minijinja::tests::is_undefined);
+    env.add_test("none", minijinja::tests::is_none);
+    env.add_test("string", minijinja::tests::is_string);
+    env.add_test("number", minijinja::tests::is_number);
     // A field without a value renders as nothing (minijinja would write "none").
     env.set_formatter(|out, state, value| {
         if value.is_none() {
@@ -335,11 +487,8 @@ fn environment() -> Environment<'static> {
 
 /// Renders a hook's request. `timestamp` goes into the standard envelope.
 pub fn render(hook: &Hook, variables: &Variables, timestamp: &str) -> Result<Rendered, String> {
-    let env = environment();
-    let one = |source: &str, field: &str| {
-        env.render_str(source, &variables.0)
-            .map_err(|e| format!("{field}: {e}"))
-    };
+    let mut budget = Budget::new();
+    let mut one = |source: &str, field: &str| budget.render(source, &variables.0, field);
     let url = one(&hook.request.target_url, "target_url")?;
     let mut headers = Vec::with_capacity(hook.request.headers.len());
     for header in &hook.request.headers {
@@ -451,6 +600,8 @@ pub fn validate(
     let env = environment();
     for (field, source) in templates(hook) {
         let top = field_of(&field);
+        check_statements(&source)
+            .map_err(|why| AppError::invalid(top, format!("{field} {why}")))?;
         let template = env
             .template_from_str(&source)
             .map_err(|e| AppError::invalid(top, format!("{field} is not a valid template: {e}")))?;

@@ -396,3 +396,92 @@ fn docs_hooks_md_documents_every_variable_and_event() {
         );
     }
 }
+
+/// A hook whose body holds one templated string.
+fn with_body(template: &str) -> Hook {
+    let mut hook = hook("https://example.com/");
+    hook.request.body = Some(json!({"text": template}));
+    hook
+}
+
+fn refusal(hook: &Hook) -> String {
+    match validate(hook, &sample(hook), false) {
+        Ok(_) => panic!("accepted: {:?}", hook.request.body),
+        Err(error) => {
+            assert!(
+                matches!(
+                    error,
+                    crate::error::AppError::InvalidField {
+                        field: "settings.request_body",
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            error.to_string()
+        }
+    }
+}
+
+#[test]
+fn templates_have_a_budget_when_saved() {
+    use super::template::{MAX_FIELD_BYTES, MAX_FUEL};
+    // The probe's 10^9-iteration loop: stopped by the instruction budget.
+    let text = refusal(&with_body(
+        r#"{% for a in "x"*100000 %}{% for b in "x"*10000 %}{% endfor %}{% endfor %}"#,
+    ));
+    assert!(text.contains(&MAX_FUEL.to_string()), "{text}");
+    assert!(text.contains("settings.request_body.text"), "{text}");
+    // Gigabytes of output: stopped by the field's size cap at the first write over it.
+    let text = refusal(&with_body(
+        r#"{% for i in "x"*20 %}{{ "x"*100000000 }}{% endfor %}"#,
+    ));
+    assert!(text.contains(&MAX_FIELD_BYTES.to_string()), "{text}");
+    // A value that doubles with every statement: no statement but if and for.
+    let text = refusal(&with_body(
+        r#"{% set s = "xx" %}{% set s = s ~ s %}{{ s }}"#,
+    ));
+    assert!(text.contains("{% set %}"), "{text}");
+    // A value that grows with every filter: replace checks the size it would make.
+    let chain = r#"{{ "xxxxxxxx"|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx")|replace("x", "xxxxxxxx") }}"#;
+    let text = refusal(&with_body(chain));
+    assert!(text.contains("replace would produce"), "{text}");
+    // Many fields that each fit still share one request budget.
+    let mut many = hook("https://example.com/");
+    let field = r#"{% for i in "x"*6000 %}x{% endfor %}"#;
+    many.request.body = Some(json!({"a": field, "b": field, "c": field, "d": field, "e": field}));
+    let one = with_body(field);
+    assert!(
+        validate(&one, &sample(&one), false).is_ok(),
+        "one such field fits"
+    );
+    let error = validate(&many, &sample(&many), false)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&MAX_FUEL.to_string()), "{error}");
+    assert!(
+        !error.contains("request_body.a "),
+        "the first field fit: {error}"
+    );
+    // Ordinary templates are untouched.
+    let fine = with_body(
+        r#"{% if deployment.branch %}{{ deployment.branch|upper }}{% else %}none{% endif %}"#,
+    );
+    assert!(validate(&fine, &sample(&fine), false).is_ok());
+}
+
+#[test]
+fn the_budget_holds_when_sent_and_fails_the_delivery() {
+    use super::template::MAX_FIELD_BYTES;
+    let body = "{{ deployment.commit_message }}".repeat(4);
+    let hook = with_body(&body);
+    // The sample's short message fits when saved.
+    assert!(validate(&hook, &sample(&hook), false).is_ok());
+    // A real deployment whose message is long does not when sent.
+    let mut claimed = claim(hook.clone(), DeploymentStatus::Success);
+    claimed.subject.deployment.fields.commit_message = Some("m".repeat(20_000));
+    let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
+    let error = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap_err();
+    assert!(error.contains(&MAX_FIELD_BYTES.to_string()), "{error}");
+    assert!(error.starts_with("settings.request_body.text"), "{error}");
+}

@@ -71,20 +71,24 @@ impl App {
         let number = claim.attempts_made.saturating_add(1);
         let started = self.ports.clock.now();
         let variables = Variables::for_delivery(&claim, number, &self.public_url);
-        let (result, render_failed) =
-            match template::render(&claim.hook, &variables, &started.to_rfc3339()) {
-                Ok(rendered) => (
-                    self.send(&claim.hook, claim.id, rendered, started).await,
-                    false,
-                ),
-                Err(error) => (
-                    SendResult {
-                        error: Some(format!("template error: {error}")),
-                        ..SendResult::default()
-                    },
-                    true,
-                ),
-            };
+        let hook = claim.hook.clone();
+        let at = started.to_rfc3339();
+        let rendered = self
+            .offload(move || template::render(&hook, &variables, &at))
+            .await?;
+        let (result, render_failed) = match rendered {
+            Ok(rendered) => (
+                self.send(&claim.hook, claim.id, rendered, started).await,
+                false,
+            ),
+            Err(error) => (
+                SendResult {
+                    error: Some(format!("template error: {error}")),
+                    ..SendResult::default()
+                },
+                true,
+            ),
+        };
         let verdict = Verdict::of(result.status);
         let outcome = match verdict {
             Verdict::Delivered => DeliveryOutcome::Delivered,
@@ -193,7 +197,12 @@ impl App {
         let application_token = self.application_has_token(&hook).await?;
         let mut variables = Variables::sample(&hook, &self.public_url, application_token);
         variables.set_test(&delivery_id.to_string());
-        let result = match template::render(&hook, &variables, &started.to_rfc3339()) {
+        let rendering = hook.clone();
+        let at = started.to_rfc3339();
+        let rendered = self
+            .offload(move || template::render(&rendering, &variables, &at))
+            .await?;
+        let result = match rendered {
             Ok(rendered) => self.send(&hook, delivery_id, rendered, started).await,
             Err(error) => SendResult {
                 error: Some(format!("template error: {error}")),
