@@ -106,6 +106,51 @@ async fn unknown_paths_and_methods_answer_json(app: &TestApp) {
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
 }
 
+/// Clients cannot grow /metrics: random methods and paths add no series.
+async fn metrics_labels_come_from_closed_sets(app: &TestApp) {
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("shiplog_http_"))
+            .count()
+    };
+    let metrics = || async {
+        let mut response = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap();
+        String::from_utf8(response.body().await.unwrap().to_vec()).unwrap()
+    };
+    // One of each kind first, so every closed-set series that can appear exists.
+    for (method, path) in [
+        ("FROB0", "/nowhere/0"),
+        ("GET", "/nowhere/1"),
+        ("DELETE", "/healthz"),
+    ] {
+        app.send(method, path, &[], "").await;
+    }
+    metrics().await;
+    let before = series(&metrics().await);
+    for n in 1..200 {
+        let method = format!("FROB{n}");
+        let path = format!("/random/{n}/path?q={n}");
+        let (status, _, _) = app.send(&method, &path, &[], "").await;
+        assert!(status >= 400, "{method} {path}: {status}");
+        app.send("GET", &path, &[], "").await;
+    }
+    let text = metrics().await;
+    assert_eq!(series(&text), before, "{text}");
+    assert!(!text.contains("FROB"), "no client-chosen method is a label");
+    assert!(!text.contains("/random/"), "no concrete path is a label");
+}
+
+#[actix_web::test]
+async fn metrics_labels_come_from_closed_sets_sqlite() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    metrics_labels_come_from_closed_sets(&app).await;
+}
+
 #[actix_web::test]
 async fn every_keyed_route_authenticates_first_sqlite() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();

@@ -81,9 +81,28 @@ impl Default for Metrics {
     }
 }
 
+/// The methods counted by name; any other counts as `OTHER`, so that clients cannot add series.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A label value from a closed set: the method itself if known, else `OTHER`.
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("OTHER")
+}
+
 impl Metrics {
-    /// Counts one answered request.
+    /// Counts one answered request. Every label comes from a closed set: `route` must be a
+    /// route pattern (or `unmatched`), the method is one of [`METHODS`] or `OTHER`, and the
+    /// status a number below 600.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
+        let status = if (100..600).contains(&status) {
+            status
+        } else {
+            0
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
