@@ -2,10 +2,14 @@
 //! credentials gets its 401 before any body, path or query parameter is looked at, whatever it
 //! sends. Unknown paths and methods answer JSON.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use shiplog_blackbox::{Backend, TestApp, spawn_app};
 use shiplog_http::access::Access;
 use shiplog_http::routes::ROUTES;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// The routes anyone may call. Any other route without credentials is a 401.
 const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
@@ -143,6 +147,46 @@ async fn metrics_labels_come_from_closed_sets(app: &TestApp) {
     assert_eq!(series(&text), before, "{text}");
     assert!(!text.contains("FROB"), "no client-chosen method is a label");
     assert!(!text.contains("/random/"), "no concrete path is a label");
+}
+
+/// Sends `head` (request line and headers, announcing a body) and no body; returns what the
+/// server answers, or `None` if it says nothing within `wait`.
+async fn announce_and_stall(app: &TestApp, head: &str, wait: Duration) -> Option<String> {
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    match tokio::time::timeout(wait, stream.read(&mut answer)).await {
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&answer[..n]).into_owned()),
+        _ => None,
+    }
+}
+
+/// A client that announces a body and never sends it cannot hold its connection: without a
+/// key it is refused before its body is read; with one, the body must come within the limit.
+async fn a_stalled_body_does_not_hold_a_connection(app: &TestApp) {
+    let head = |auth: &str| {
+        format!(
+            "POST /api/webhooks/ci HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        )
+    };
+    let refused = announce_and_stall(app, &head(""), Duration::from_secs(5))
+        .await
+        .expect("answered without waiting for the body");
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let limit = shiplog_http::payload::BODY_TIMEOUT;
+    let auth = format!("Authorization: Bearer {}\r\n", app.admin_key);
+    let timed_out = announce_and_stall(app, &head(&auth), limit + Duration::from_secs(10))
+        .await
+        .expect("answered once the body timeout passed");
+    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    assert!(timed_out.contains("body_timeout"), "{timed_out}");
+}
+
+#[actix_web::test]
+async fn a_stalled_body_does_not_hold_a_connection_sqlite() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    a_stalled_body_does_not_hold_a_connection(&app).await;
 }
 
 #[actix_web::test]

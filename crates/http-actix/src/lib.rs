@@ -41,6 +41,7 @@ pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod payload;
 pub mod routes;
 
 /// The largest request body accepted.

@@ -9,7 +9,7 @@
 //! bad event `{error, valid_events}`; other errors are `{error, code}` with the status of the
 //! shared table.
 
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,6 +25,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::HttpState;
 use crate::access::Caller;
 use crate::errors::status;
+use crate::payload::RawBody;
 
 /// The request body. Unknown fields are ignored, as pipelines send more than they must.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -151,7 +152,7 @@ pub async fn ingest(
     state: Data<HttpState>,
     request: HttpRequest,
     Caller(principal): Caller,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> HttpResponse {
     let body: Body = match crate::json::parse(&bytes) {
         Ok(body) => body,

@@ -30,6 +30,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::HttpState;
 use crate::access::Signed;
 use crate::errors::status;
+use crate::payload::RawBody;
 
 /// This API's status for each error code: the document's 403s and 400s over the shared table.
 fn envtracker_status(code: ErrorCode) -> StatusCode {
@@ -212,7 +213,11 @@ pub(crate) struct Notify {
         (status = 403, description = "The project does not exist or the key may not write it", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
-pub async fn notify(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
+pub async fn notify(
+    state: Data<HttpState>,
+    headers: Signed,
+    RawBody(bytes): RawBody,
+) -> HttpResponse {
     answer(
         async {
             let (principal, body): (Principal, Notify) = signed(&state, headers, &bytes).await?;
@@ -275,7 +280,7 @@ pub async fn legacy_notify(
     state: Data<HttpState>,
     headers: Signed,
     path: Path<(String, String, String, String)>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> HttpResponse {
     let (company, project, application, environment) = path.into_inner();
     let mut response = answer(
@@ -341,7 +346,7 @@ pub(crate) struct NewEnvironment {
 pub async fn create_environment(
     state: Data<HttpState>,
     headers: Signed,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> HttpResponse {
     answer(
         async {
@@ -394,7 +399,11 @@ pub(crate) struct Assign {
         (status = 403, description = "The project or an environment does not exist", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
-pub async fn assign_apps(state: Data<HttpState>, headers: Signed, bytes: Bytes) -> HttpResponse {
+pub async fn assign_apps(
+    state: Data<HttpState>,
+    headers: Signed,
+    RawBody(bytes): RawBody,
+) -> HttpResponse {
     answer(
         async {
             let (principal, body): (Principal, Assign) = signed(&state, headers, &bytes).await?;

@@ -8,7 +8,7 @@
 //! `{message: "Validation failed", error}`.
 
 use actix_web::HttpResponse;
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
@@ -23,6 +23,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::HttpState;
 use crate::access::Caller;
 use crate::errors::status;
+use crate::payload::RawBody;
 
 /// A number sent as a JSON number or as a numeric string (`71` or `"71"`).
 #[derive(Debug, Deserialize)]
@@ -216,7 +217,7 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
 pub async fn ingest(
     state: Data<HttpState>,
     Caller(principal): Caller,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> HttpResponse {
     let body: Body = match crate::json::parse(&bytes) {
         Ok(body) => body,

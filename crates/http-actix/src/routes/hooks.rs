@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
-use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use serde::Deserialize;
 use shiplog_app::hooks::presets::{PresetInput, PresetKind};
 use shiplog_app::hooks::{HookInput, SecretText};
@@ -16,6 +16,7 @@ use super::{Reply, body, field, optional};
 use crate::HttpState;
 use crate::access::Caller;
 use crate::errors::ApiError;
+use crate::payload::RawBody;
 
 /// One request header: its value is a template and is never shown again.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -152,7 +153,7 @@ pub async fn create_pipeline_hook(
     state: Data<HttpState>,
     Caller(principal): Caller,
     pipeline: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let created = state
         .app
@@ -206,7 +207,7 @@ pub async fn set_source_provider(
     state: Data<HttpState>,
     Caller(principal): Caller,
     id: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: SourceProviderBody = body(&bytes)?;
     state
@@ -272,7 +273,7 @@ pub async fn create_hook(
     state: Data<HttpState>,
     Caller(principal): Caller,
     slug: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let created = state
         .app
@@ -352,7 +353,7 @@ pub async fn replace_hook(
     state: Data<HttpState>,
     Caller(principal): Caller,
     id: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let hook = state
         .app

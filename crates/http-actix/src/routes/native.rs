@@ -1,7 +1,7 @@
 //! The native API under `/api/v1`.
 
 use actix_web::HttpResponse;
-use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use serde::Deserialize;
 use serde_json::json;
 use shiplog_app::admin::{AdminCredentials, CreateApiKey, CreateWorkspace};
@@ -19,6 +19,7 @@ use crate::HttpState;
 use crate::access::{Admin, Caller, MasterKey};
 use crate::errors::ApiError;
 use crate::openapi::schemas::{KeyList, ProjectList, TeamList, WorkspaceList};
+use crate::payload::RawBody;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewWorkspace)]
@@ -44,7 +45,7 @@ pub(crate) struct WorkspaceBody {
 pub async fn create_workspace(
     state: Data<HttpState>,
     MasterKey(master): MasterKey,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: WorkspaceBody = body(&bytes)?;
     let code = field("code", WorkspaceCode::parse(&parsed.code))?;
@@ -134,7 +135,7 @@ pub async fn create_api_key(
     state: Data<HttpState>,
     Admin(caller): Admin,
     code: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: ApiKeyBody = body(&bytes)?;
     let (workspace, key) = key_request(
@@ -177,7 +178,7 @@ pub async fn create_signing_key(
     state: Data<HttpState>,
     Admin(caller): Admin,
     code: Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: SigningKeyBody = body(&bytes)?;
     let (workspace, key) = key_request(
@@ -380,7 +381,7 @@ pub(crate) struct ProjectBody {
 pub async fn create_project(
     state: Data<HttpState>,
     Caller(principal): Caller,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: ProjectBody = body(&bytes)?;
     let slug = field("slug", ProjectSlug::parse(&parsed.slug))?;
@@ -411,7 +412,11 @@ pub(crate) struct TeamBody {
         (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn create_team(state: Data<HttpState>, Caller(principal): Caller, bytes: Bytes) -> Reply {
+pub async fn create_team(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    RawBody(bytes): RawBody,
+) -> Reply {
     let parsed: TeamBody = body(&bytes)?;
     let code = field("code", TeamCode::parse(&parsed.code))?;
     let team = state
