@@ -343,6 +343,31 @@ async fn templates_are_checked_when_saved(app: &TestApp) {
             .contains("access_token")
     );
 
+    // Hop-by-hop headers and NUL in a value are refused when saved.
+    for (name, value) in [
+        ("Connection", "close"),
+        ("Transfer-Encoding", "chunked"),
+        ("Proxy-Authorization", "Basic x"),
+        ("Expect", "100-continue"),
+        ("X-Ok", "a\u{0}b"),
+    ] {
+        let mut header = hook("https://example.com/");
+        header["settings"] = json!({"request_headers": [{"name": name, "value": value}]});
+        let (code, answer) = app.post(path, &app.admin_key, header).await;
+        assert_eq!(code, 400, "{name}: {answer}");
+    }
+    // A target without a host is refused, not looked up as the name `x` (the sender applies
+    // the same check to every rendered URL before it connects).
+    let (code, answer) = app.post(path, &app.admin_key, hook("http:///x")).await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no host"),
+        "{answer}"
+    );
+
     let mut events = hook("https://example.com/");
     events["trigger_when"]["events"] = json!(["action.finished"]);
     let (code, answer) = app.post(path, &app.admin_key, events).await;

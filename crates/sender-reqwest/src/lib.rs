@@ -95,6 +95,20 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return forbidden_v4(v4);
             }
+            let [s0, s1, s2, s3, s4, s5, s6, s7] = v6.segments();
+            // IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks) and 6to4
+            // (2002:aabb:ccdd::/48) carry an IPv4 address that must pass the same check.
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                Ipv4Addr::new(a, b, c, d)
+            };
+            if [s0, s1, s2, s3, s4, s5] == [0; 6] && forbidden_v4(embedded(s6, s7)) {
+                return true;
+            }
+            if s0 == 0x2002 && forbidden_v4(embedded(s1, s2)) {
+                return true;
+            }
             let first = v6.segments().first().copied().unwrap_or_default();
             v6.is_loopback()
                 || v6.is_unspecified()
@@ -131,6 +145,19 @@ fn local_name(host: &str) -> bool {
         || host.ends_with(".localhost")
         || host.ends_with(".local")
         || host.ends_with(".internal")
+}
+
+/// Parses a target URL as written or rendered, refusing one whose authority is empty: `url`
+/// would read `http:///x` as the host `x` (a template whose value was empty) and look it up.
+pub fn parse_target(raw: &str) -> Result<Url, String> {
+    let raw = raw.trim();
+    let authority = raw.split_once("://").map(|(_, rest)| rest);
+    if authority.is_none_or(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#'])) {
+        return Err(format!(
+            "{raw:?} has no host: send http(s)://host/path (did a template render empty?)"
+        ));
+    }
+    Url::parse(raw).map_err(|e| format!("not a valid URL ({e}): use https://host/path"))
 }
 
 /// Checks a URL before any connection: `http` or `https`, a host, and (unless allowed) no
@@ -221,11 +248,11 @@ impl HookSender for ReqwestSender {
         let started = Instant::now();
         let elapsed =
             |started: Instant| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let url = match Url::parse(request.url.reveal()) {
+        let url = match parse_target(request.url.reveal()) {
             Ok(url) => url,
             Err(e) => {
                 return SendResult {
-                    error: Some(format!("the rendered target_url is not a URL: {e}")),
+                    error: Some(format!("the rendered target_url is refused: {e}")),
                     ..SendResult::default()
                 };
             }
@@ -290,9 +317,7 @@ impl HookSender for ReqwestSender {
     }
 
     fn check_target(&self, url: &str) -> Result<(), String> {
-        let url = Url::parse(url.trim()).map_err(|e| {
-            format!("the target URL is not a valid URL ({e}): use https://host/path")
-        })?;
+        let url = parse_target(url)?;
         check_url(&url, self.options.allow_private_targets)
     }
 }

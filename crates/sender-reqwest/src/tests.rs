@@ -41,10 +41,21 @@ fn private_loopback_link_local_and_metadata_addresses_are_forbidden() {
         "fe80::1",
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
+        // IPv4-compatible and 6to4 addresses that embed a private IPv4.
+        "::127.0.0.1",
+        "::10.0.0.1",
+        "2002:7f00:1::",
+        "2002:a9fe:a9fe::1",
+        "2002:c0a8:0101::",
     ] {
         assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be refused");
     }
-    for ip in ["140.82.112.3", "1.1.1.1", "2606:4700::1111"] {
+    for ip in [
+        "140.82.112.3",
+        "1.1.1.1",
+        "2606:4700::1111",
+        "2002:8c52:7003::1",
+    ] {
         assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
     }
 }
@@ -60,6 +71,12 @@ fn urls_are_checked_before_any_connection() {
         "http://metadata.google.internal/",
         "ftp://example.com/",
         "not a url",
+        "http://[::127.0.0.1]/",
+        "http://[2002:7f00:1::]/",
+        // A template whose value was empty: `url` would read it as host `x`.
+        "http:///x",
+        "https://",
+        "http://?q=1",
     ] {
         assert!(s.check_target(url).is_err(), "{url} should be refused");
     }

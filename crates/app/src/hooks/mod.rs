@@ -1028,6 +1028,29 @@ fn check_headers(headers: &[HookHeader]) -> Result<(), AppError> {
             ));
         }
         let lower = header.name.to_ascii_lowercase();
+        let hop_by_hop = lower.starts_with("proxy-")
+            || matches!(
+                lower.as_str(),
+                "connection" | "transfer-encoding" | "upgrade" | "te" | "keep-alive" | "expect"
+            );
+        if hop_by_hop {
+            return Err(AppError::invalid(
+                "settings.request_headers",
+                format!(
+                    "{} is a hop-by-hop header, which a webhook may not set: remove it",
+                    header.name
+                ),
+            ));
+        }
+        if header.value.reveal().contains('\0') {
+            return Err(AppError::invalid(
+                "settings.request_headers",
+                format!(
+                    "the value of {} holds a NUL character: remove it",
+                    header.name
+                ),
+            ));
+        }
         if lower.starts_with("webhook-") || matches!(lower.as_str(), "host" | "content-length") {
             return Err(AppError::invalid(
                 "settings.request_headers",
