@@ -226,6 +226,35 @@ pub struct IngestReceipt {
     pub created: bool,
     /// The references this event linked.
     pub linked_references: Vec<ReferenceKey>,
+    /// How many more distinct references the event named than it could link
+    /// ([`reference::MAX_REFERENCES`] per deployment); the store leaves it 0 and the use case
+    /// fills it in.
+    pub references_not_linked: usize,
+}
+
+/// How far ahead of the server's clock a client's time may be (clock skew) before it is refused.
+pub const MAX_FUTURE_SKEW_SECONDS: i64 = 86_400;
+
+/// Refuses a time more than [`MAX_FUTURE_SKEW_SECONDS`] after `now`.
+fn not_in_the_future(
+    field: &'static str,
+    at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let limit = now
+        .unix_micros()
+        .saturating_add(MAX_FUTURE_SKEW_SECONDS.saturating_mul(1_000_000));
+    match at {
+        Some(at) if at.unix_micros() > limit => Err(AppError::invalid(
+            field,
+            format!(
+                "{} is more than a day ahead of the server's clock ({}): send the real time",
+                at.to_rfc3339(),
+                now.to_rfc3339()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A deployment as loaded by the store inside its transaction, for [`decide`].
@@ -405,6 +434,9 @@ impl App {
         caller.require(Capability::Ingest, "send pipeline events")?;
         let received_at = self.ports.clock.now();
         let fields = validate_fields(command.fields)?;
+        not_in_the_future("started_at", command.started_at, received_at)?;
+        not_in_the_future("finished_at", command.finished_at, received_at)?;
+        not_in_the_future("commit_timestamp", fields.commit_timestamp, received_at)?;
         if let (Some(start), Some(finish)) = (command.started_at, command.finished_at)
             && start > finish
         {
@@ -449,9 +481,17 @@ impl App {
             status.status = DeploymentStatus::Unknown;
         }
 
-        let mut references = parse_references(fields.commit_message.as_deref().unwrap_or_default());
-        for number in &command.pull_requests {
-            reference::add(&mut references, ReferenceKey::pull_request(*number), false);
+        let named = parse_references(fields.commit_message.as_deref().unwrap_or_default());
+        let mut references = Vec::new();
+        let mut references_not_linked = 0usize;
+        let pull_requests = command.pull_requests.iter().map(|number| Reference {
+            key: ReferenceKey::pull_request(*number),
+            closing: false,
+        });
+        for r in named.into_iter().chain(pull_requests) {
+            if !reference::add(&mut references, r.key, r.closing) {
+                references_not_linked += 1;
+            }
         }
 
         let explicit_key = match &command.correlation {
@@ -554,7 +594,9 @@ impl App {
             event,
             deployment,
         };
-        Ok(self.ports.deployments.ingest(plan).await?)
+        let mut receipt = self.ports.deployments.ingest(plan).await?;
+        receipt.references_not_linked = references_not_linked;
+        Ok(receipt)
     }
 
     /// The project named, else the key's project, else the one project that registered the

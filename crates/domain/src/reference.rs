@@ -157,10 +157,17 @@ fn is_closing_keyword(word: &str) -> bool {
         .any(|keyword| keyword.eq_ignore_ascii_case(word))
 }
 
+/// The most references one deployment links. An event naming more links the first ones and
+/// says how many it left out, so one commit message cannot make a deployment megabytes long.
+pub const MAX_REFERENCES: usize = 100;
+
 /// Finds every reference in a commit message, de-duplicated (closing wins), in order of first
-/// appearance. Never fails: a message without references gives an empty list.
+/// appearance. Never fails: a message without references gives an empty list. Linear in the
+/// message's length, however many references it names.
 pub fn parse_references(message: &str) -> Vec<Reference> {
     let mut found: Vec<Reference> = Vec::new();
+    let mut index: std::collections::HashMap<ReferenceKey, usize> =
+        std::collections::HashMap::new();
     let mut after_keyword = false;
     for raw in message.split(|c: char| c.is_whitespace() || c == ',') {
         if raw.is_empty() {
@@ -174,7 +181,16 @@ pub fn parse_references(message: &str) -> Vec<Reference> {
             .trim_start_matches(is_wrapper)
             .trim_end_matches(is_trailing_punctuation);
         if let Some(key) = match_word(word) {
-            add(&mut found, key, after_keyword);
+            match index.get(&key).and_then(|&at| found.get_mut(at)) {
+                Some(existing) => existing.closing |= after_keyword,
+                None => {
+                    index.insert(key.clone(), found.len());
+                    found.push(Reference {
+                        key,
+                        closing: after_keyword,
+                    });
+                }
+            }
             after_keyword = false;
             continue;
         }
@@ -183,12 +199,19 @@ pub fn parse_references(message: &str) -> Vec<Reference> {
     found
 }
 
-/// Adds a reference, keeping the first position and letting `closing` win.
-pub fn add(found: &mut Vec<Reference>, key: ReferenceKey, closing: bool) {
-    match found.iter_mut().find(|r| r.key == key) {
-        Some(existing) => existing.closing |= closing,
-        None => found.push(Reference { key, closing }),
+/// Adds a reference to a deployment's, keeping the first position and letting `closing` win.
+/// A new key is not added once the list holds [`MAX_REFERENCES`]; returns whether the key is
+/// in the list afterwards.
+pub fn add(found: &mut Vec<Reference>, key: ReferenceKey, closing: bool) -> bool {
+    if let Some(existing) = found.iter_mut().find(|r| r.key == key) {
+        existing.closing |= closing;
+        return true;
     }
+    if found.len() >= MAX_REFERENCES {
+        return false;
+    }
+    found.push(Reference { key, closing });
+    true
 }
 
 #[cfg(test)]

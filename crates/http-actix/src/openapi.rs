@@ -434,6 +434,9 @@ pub mod schemas {
         pub linked_requests: Vec<String>,
         #[schema(example = "Processed deploy.completed event. Linked 1 request(s).")]
         pub message: String,
+        /// shiplog's extension: how many more references the commit message named than one
+        /// deployment links (100 at most).
+        pub references_not_linked: u64,
     }
 
     /// Clienwork's answer to an unknown event.

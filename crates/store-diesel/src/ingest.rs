@@ -118,6 +118,7 @@ macro_rules! ingest_backend {
                         duplicate: true,
                         created: false,
                         linked_references: linked(plan),
+                        references_not_linked: 0,
                     });
                 }
 
@@ -135,6 +136,7 @@ macro_rules! ingest_backend {
                     duplicate: false,
                     created: false,
                     linked_references: linked(plan),
+                    references_not_linked: 0,
                 };
                 if let Some(deployment) = &plan.deployment {
                     let environment_id = environment_id.clone().ok_or_else(|| {

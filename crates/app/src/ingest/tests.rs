@@ -34,6 +34,7 @@ fn capturing() -> (TestPorts, Arc<Mutex<Vec<IngestPlan>>>) {
                     .as_ref()
                     .map(|d| d.references.iter().map(|r| r.key.clone()).collect())
                     .unwrap_or_default(),
+                references_not_linked: 0,
             })
         });
     (ports, plans)
@@ -95,6 +96,46 @@ fn hivel() -> IngestCommand {
     command.finished_at = Some(at("2025-09-22T12:15:30Z"));
     command.pull_requests = vec![71, 71, 35, 23];
     command
+}
+
+#[tokio::test]
+async fn a_message_naming_many_references_links_the_first_hundred_and_counts_the_rest() {
+    let (ports, plans) = capturing();
+    let mut command = clienwork("deploy.completed", Some("success"));
+    let message: Vec<String> = (1..=9_000).map(|n| format!("#{n}")).collect();
+    command.fields.commit_message = Some(format!("fix {}", message.join(" ")));
+    let receipt = ports.app().ingest(&ingester(), command).await.unwrap();
+    let plans = plans.lock().unwrap();
+    let references = &plans[0].deployment.as_ref().unwrap().references;
+    assert_eq!(references.len(), shiplog_domain::reference::MAX_REFERENCES);
+    assert_eq!(references[0].key.as_str(), "#1");
+    assert_eq!(receipt.references_not_linked, 9_000 - 100);
+}
+
+#[tokio::test]
+async fn times_far_in_the_future_are_refused() {
+    for field in ["started_at", "finished_at", "commit_timestamp"] {
+        let (ports, plans) = capturing();
+        let mut command = clienwork("deploy.completed", Some("success"));
+        let far = Some(at("9999-12-31T23:59:59Z"));
+        match field {
+            "started_at" => command.started_at = far,
+            "finished_at" => command.finished_at = far,
+            _ => command.fields.commit_timestamp = far,
+        }
+        let err = ports.app().ingest(&ingester(), command).await.unwrap_err();
+        assert!(
+            matches!(err, AppError::InvalidField { field: f, .. } if f == field),
+            "{field}: {err:?}"
+        );
+        assert!(plans.lock().unwrap().is_empty(), "nothing written");
+    }
+    // Within a day of the clock (skew) is accepted.
+    let (ports, _) = capturing();
+    let mut command = clienwork("deploy.completed", Some("success"));
+    command.finished_at =
+        Some(Timestamp::from_unix_micros(now().unix_micros() + 3_600_000_000).unwrap());
+    assert!(ports.app().ingest(&ingester(), command).await.is_ok());
 }
 
 #[tokio::test]

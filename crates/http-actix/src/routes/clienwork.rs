@@ -183,7 +183,17 @@ pub async fn ingest(
                 "success": true,
                 "deployment_id": receipt.deployment,
                 "linked_requests": linked,
-                "message": format!("Processed {event} event. Linked {} request(s).", linked.len()),
+                "message": if receipt.references_not_linked == 0 {
+                    format!("Processed {event} event. Linked {} request(s).", linked.len())
+                } else {
+                    format!(
+                        "Processed {event} event. Linked {} request(s); {} more were not linked (at most {} per deployment).",
+                        linked.len(),
+                        receipt.references_not_linked,
+                        shiplog_domain::reference::MAX_REFERENCES
+                    )
+                },
+                "references_not_linked": receipt.references_not_linked,
             }))
         }
         Err(e) => refuse(&e),
