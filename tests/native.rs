@@ -135,6 +135,40 @@ async fn deployments_page_with_cursors_and_filters(app: &TestApp) {
         }
     }
     assert_eq!(seen, created, "newest first, each once");
+
+    // A cursor is the page's last id, counts nothing, and works in its own workspace only.
+    let (_, first) = app.get("/api/v1/deployments?limit=1", &app.admin_key).await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cursor,
+        format!(
+            "d{}",
+            first["items"][0]["id"].as_str().unwrap().replace('-', "")
+        )
+    );
+    let (status, _) = app
+        .post("/api/v1/workspaces", MASTER_KEY, json!({"code": "globex"}))
+        .await;
+    assert_eq!(status, 201);
+    let (_, other) = app
+        .post(
+            "/api/v1/workspaces/globex/api-keys",
+            MASTER_KEY,
+            json!({"name": "admin", "role": "admin"}),
+        )
+        .await;
+    let other = other["key"].as_str().unwrap();
+    let (status, body) = app
+        .get(&format!("/api/v1/deployments?cursor={cursor}"), other)
+        .await;
+    assert_eq!(status, 400, "another workspace's cursor: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cursor")
+    );
+
     let (_, failed) = app
         .get("/api/v1/deployments?status=failed", &app.admin_key)
         .await;

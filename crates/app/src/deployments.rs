@@ -150,7 +150,7 @@ mod tests {
                 q.project == Some(project().id)
                     && q.status == Some(DeploymentStatus::Failed)
                     && q.limit == 10
-                    && q.cursor == Some(Cursor::after(42))
+                    && q.cursor == Some(Cursor::after(DeploymentId::from_uuid(ids(42))))
                     && q.environment.as_ref().map(EnvironmentCode::as_str) == Some("production")
             })
             .returning(|_, _| {
@@ -168,7 +168,7 @@ mod tests {
                     environment: Some(EnvironmentCode::parse("production").unwrap()),
                     status: Some(DeploymentStatus::Failed),
                     limit: Some(10),
-                    cursor: Some("c42".into()),
+                    cursor: Some(Cursor::after(DeploymentId::from_uuid(ids(42))).to_string()),
                     ..ListDeployments::default()
                 },
             )

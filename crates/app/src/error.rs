@@ -418,6 +418,10 @@ impl From<DeploymentStoreError> for AppError {
             DeploymentStoreError::EnvironmentLimitReached { limit } => {
                 Self::EnvironmentLimitReached { limit }
             }
+            DeploymentStoreError::UnknownCursor => Self::invalid(
+                "cursor",
+                "is not a cursor of this workspace's listing: send back the next_cursor of the previous page unchanged",
+            ),
             DeploymentStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }

@@ -400,6 +400,9 @@ pub enum DeploymentStoreError {
         /// The limit.
         limit: u32,
     },
+    /// A listing's cursor names no deployment of this workspace.
+    #[error("the cursor names no deployment of this workspace")]
+    UnknownCursor,
     /// The backend failed.
     #[error("deployment store unavailable: {0}")]
     Unavailable(String),

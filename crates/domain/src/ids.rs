@@ -55,6 +55,11 @@ fn slugify(name: &str) -> Option<String> {
     let mut out = String::with_capacity(name.len().min(MAX_CODE_LEN));
     let mut pending_dash = false;
     for c in name.trim().chars() {
+        // A letter or digit outside ASCII (`ｐ`, `é`) would be dropped, and `ｐroduction` would
+        // become `roduction`: refuse the name instead of silently changing it.
+        if c.is_alphanumeric() && !c.is_ascii() {
+            return None;
+        }
         let c = c.to_ascii_lowercase();
         if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.') {
             let dash = pending_dash && !out.is_empty();
@@ -381,9 +386,15 @@ mod tests {
             64
         );
         // Whatever from_name returns is valid by parse's rule.
-        for name in ["Prod / EU", "QA #2", "x.y_z", "Ünïcode env"] {
+        for name in ["Prod / EU", "QA #2", "x.y_z", "env — 2 ✓"] {
             let code = EnvironmentCode::from_name(name).unwrap();
             assert_eq!(EnvironmentCode::parse(code.as_str()).unwrap(), code);
+        }
+        // A letter or digit that a code cannot hold is refused, never dropped: the full-width
+        // `ｐroduction` must not become `roduction`, nor `Café` `caf`.
+        for name in ["ｐroduction", "Café", "Ünïcode env", "prod-٣"] {
+            let error = EnvironmentCode::from_name(name).unwrap_err();
+            assert_eq!(error.given, name);
         }
     }
 

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// The workspace's environment limit is reached.
     #[error("environment limit {0} reached")]
     EnvironmentLimit(u32),
+    /// A listing's cursor names no deployment of the workspace.
+    #[error("unknown cursor")]
+    UnknownCursor,
 }
 
 impl StoreError {
@@ -125,6 +128,7 @@ impl From<StoreError> for DeploymentStoreError {
             StoreError::ApplicationNotFound(code) => Self::ApplicationNotFound(code),
             StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
             StoreError::EnvironmentLimit(limit) => Self::EnvironmentLimitReached { limit },
+            StoreError::UnknownCursor => Self::UnknownCursor,
             other => Self::Unavailable(other.detail()),
         }
     }

@@ -112,7 +112,15 @@ pub(crate) fn list_deployments(
         select = select.filter(deployments::deployed_at.lt(until.unix_micros()));
     }
     if let Some(cursor) = query.cursor {
-        select = select.filter(deployments::seq.lt(cursor.position()));
+        // The cursor's deployment, in this workspace only: elsewhere it means nothing.
+        let position = deployments::table
+            .filter(deployments::workspace_id.eq(workspace.to_string()))
+            .filter(deployments::id.eq(cursor.last().to_string()))
+            .select(deployments::seq)
+            .first::<i64>(conn)
+            .optional()?
+            .ok_or(StoreError::UnknownCursor)?;
+        select = select.filter(deployments::seq.lt(position));
     }
     let limit = i64::from(query.limit.max(1));
     let mut rows = select
@@ -121,10 +129,9 @@ pub(crate) fn list_deployments(
         .load::<JoinedRow>(conn)?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = if more {
-        rows.last().map(|(_, seq, ..)| Cursor::after(*seq))
-    } else {
-        None
+    let next_cursor = match rows.last() {
+        Some((row, ..)) if more => Some(Cursor::after(row.deployment_id()?)),
+        _ => None,
     };
     let items = rows
         .into_iter()
