@@ -236,7 +236,9 @@ pub enum AppError {
         limit: u32,
     },
     /// The backend failed; the text is for logs only.
-    #[error("storage unavailable")]
+    #[error(
+        "the database is unavailable: retry in a few seconds (a retried event is never stored twice)"
+    )]
     Unavailable(String),
 }
 
@@ -464,9 +466,10 @@ mod tests {
         assert_eq!(taken.to_string(), "project \"web\" already exists");
         let unavailable = AppError::from(ProjectStoreError::Unavailable("disk full".into()));
         assert_eq!(unavailable.code().kind(), ErrorKind::Unavailable);
-        assert_eq!(
-            unavailable.to_string(),
-            "storage unavailable",
+        let said = unavailable.to_string();
+        assert!(said.starts_with("the database is unavailable"), "{said}");
+        assert!(
+            !said.contains("disk full"),
             "internals stay out of messages"
         );
     }

@@ -17,6 +17,19 @@ pub const fn status(kind: ErrorKind) -> StatusCode {
     }
 }
 
+/// How long a client should wait before retrying when the database is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// A response of `status`: the one place every API's error answers start, so that each 503
+/// carries `Retry-After` (the database will be back; the client should retry, not give up).
+pub fn refusal(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        builder.insert_header(("retry-after", RETRY_AFTER_SECONDS.to_string()));
+    }
+    builder
+}
+
 /// Why a native request failed, in the native shape `{"error": {"code", "message"}}`.
 #[derive(Debug)]
 pub enum ApiError {
@@ -72,7 +85,7 @@ impl ResponseError for ApiError {
             Self::App(error) => error.code().as_str(),
             Self::BadRequest { code, .. } => code,
         };
-        HttpResponse::build(self.status_code())
+        refusal(self.status_code())
             .json(json!({"error": {"code": code, "message": self.to_string()}}))
     }
 }

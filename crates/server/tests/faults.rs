@@ -243,3 +243,179 @@ fn sigkill_under_16_writers_loses_nothing_postgres() {
     let Some(db) = TestDb::postgres() else { return };
     actix_web::rt::System::new().block_on(killed_under_load_loses_nothing(db.url()));
 }
+
+/// What one request got.
+enum Outcome {
+    Acknowledged(String),
+    Unavailable,
+}
+
+/// Sends one event; an answer other than 200, or 503 with `Retry-After` and the documented
+/// body, is a failure, and so is no answer within 30 s.
+async fn send_during_outage(
+    client: &awc::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> Result<Outcome, String> {
+    let mut response = client
+        .post(url)
+        .insert_header(("Authorization", format!("Bearer {key}")))
+        .timeout(Duration::from_secs(30))
+        .send_json(body)
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").is_some();
+    let bytes = response.body().await.map_err(|e| e.to_string())?;
+    let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    match status {
+        200 => Ok(Outcome::Acknowledged(
+            answer["deployment_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )),
+        503 if retry_after
+            && answer["code"] == "store_unavailable"
+            && answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("database is unavailable")) =>
+        {
+            Ok(Outcome::Unavailable)
+        }
+        other => Err(format!("{other} (Retry-After: {retry_after}): {answer}")),
+    }
+}
+
+async fn status_of(client: &awc::Client, url: String) -> u16 {
+    client
+        .get(url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Waits (with a deadline) until `ready` says so.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn postgres_stopped_under_load_answers_503_and_recovers_by_itself() {
+    let Some(cluster) = shiplog_store::testdb::RestartableCluster::start() else {
+        return;
+    };
+    let cluster = std::sync::Arc::new(cluster);
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::default();
+        let server = serve(&cluster.database_url()).await;
+        let base = server.base.clone();
+        post(
+            &client,
+            &format!("{base}/api/v1/workspaces"),
+            MASTER,
+            &json!({"code": "acme"}),
+        )
+        .await
+        .unwrap();
+        let (_, key) = post(
+            &client,
+            &format!("{base}/api/v1/workspaces/acme/api-keys"),
+            MASTER,
+            &json!({"name": "ci", "role": "admin"}),
+        )
+        .await
+        .unwrap();
+        let key = key["key"].as_str().unwrap().to_owned();
+        post(
+            &client,
+            &format!("{base}/api/v1/projects"),
+            &key,
+            &json!({"slug": "web"}),
+        )
+        .await
+        .unwrap();
+
+        let acknowledged: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
+        let unavailable = Rc::new(RefCell::new(0usize));
+        let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+        let running = Rc::new(RefCell::new(true));
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let (acknowledged, unavailable, failures, running) = (
+                Rc::clone(&acknowledged),
+                Rc::clone(&unavailable),
+                Rc::clone(&failures),
+                Rc::clone(&running),
+            );
+            let client = client.clone();
+            let url = format!("{base}/api/webhooks/ci");
+            let key = key.clone();
+            writers.push(actix_web::rt::spawn(async move {
+                let mut n = 0;
+                while *running.borrow() {
+                    n += 1;
+                    match send_during_outage(&client, &url, &key, &event(writer, n)).await {
+                        Ok(Outcome::Acknowledged(id)) => acknowledged
+                            .borrow_mut()
+                            .push((format!("https://ci.example/runs/{writer}-{n}"), id)),
+                        Ok(Outcome::Unavailable) => {
+                            *unavailable.borrow_mut() += 1;
+                            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(why) => failures.borrow_mut().push(why),
+                    }
+                }
+            }));
+        }
+        until("acknowledged writes", || acknowledged.borrow().len() >= 50).await;
+
+        let stopping = cluster_handle(&cluster);
+        actix_web::rt::task::spawn_blocking(move || stopping.stop())
+            .await
+            .unwrap();
+        until("503 answers", || *unavailable.borrow() >= 20).await;
+        assert_eq!(status_of(&client, format!("{base}/readyz")).await, 503);
+        assert_eq!(status_of(&client, format!("{base}/healthz")).await, 200);
+
+        let resuming = cluster_handle(&cluster);
+        actix_web::rt::task::spawn_blocking(move || resuming.resume())
+            .await
+            .unwrap();
+        let after_outage = acknowledged.borrow().len();
+        until("writes acknowledged again, with no restart", || {
+            acknowledged.borrow().len() >= after_outage + 50
+        })
+        .await;
+        assert_eq!(status_of(&client, format!("{base}/readyz")).await, 200);
+        *running.borrow_mut() = false;
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert!(failures.borrow().is_empty(), "{:?}", failures.borrow());
+
+        let found = stored(&client, &base, &key).await;
+        for (run, id) in acknowledged.borrow().iter() {
+            let (stored_id, count) = found
+                .get(run)
+                .unwrap_or_else(|| panic!("{run} was acknowledged as {id} but is gone"));
+            assert_eq!(stored_id, id);
+            assert_eq!(*count, 1, "{run} stored twice");
+        }
+        drop(server);
+    });
+}
+
+/// The cluster, shared with a blocking task.
+fn cluster_handle(
+    cluster: &std::sync::Arc<shiplog_store::testdb::RestartableCluster>,
+) -> std::sync::Arc<shiplog_store::testdb::RestartableCluster> {
+    std::sync::Arc::clone(cluster)
+}

@@ -259,6 +259,13 @@ fn as_owner(program: &Path, root: bool) -> Command {
 }
 
 fn start_cluster(durable: bool) -> Result<String, String> {
+    start_cluster_in(durable, None)
+}
+
+/// Starts a cluster; with `control`, the watchdog also stops the server while the file
+/// `control/paused` exists and starts it again once it is gone (fault tests), and ends when
+/// `control/done` appears.
+fn start_cluster_in(durable: bool, control: Option<&Path>) -> Result<String, String> {
     let initdb =
         find_binary("initdb").ok_or("initdb is not installed (PostgreSQL server binaries)")?;
     let postgres = find_binary("postgres").ok_or("postgres is not installed")?;
@@ -307,19 +314,39 @@ fn start_cluster(durable: bool) -> Result<String, String> {
     } else {
         "-c fsync=off -c full_page_writes=off"
     };
-    // The watchdog: runs the server, and stops and deletes it once this process is gone.
-    let script = format!(
+    let server = format!(
         "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-         -c max_connections=200 {settings} >'{dir}/server.log' 2>&1 &\n\
-         server=$!\n\
-         while [ -d /proc/{parent} ] && kill -0 $server 2>/dev/null; do sleep 1; done\n\
-         kill -INT $server 2>/dev/null; wait $server\n\
-         rm -rf '{dir}'\n",
+         -c max_connections=200 {settings} >>'{dir}/server.log' 2>&1",
         postgres = postgres.display(),
         data = data.display(),
         dir = dir.display(),
-        parent = std::process::id(),
     );
+    // The watchdog: runs the server, and stops and deletes it once this process is gone.
+    let script = match control {
+        None => format!(
+            "{server} &\n\
+             server=$!\n\
+             while [ -d /proc/{parent} ] && kill -0 $server 2>/dev/null; do sleep 1; done\n\
+             kill -INT $server 2>/dev/null; wait $server\n\
+             rm -rf '{dir}'\n",
+            parent = std::process::id(),
+            dir = dir.display(),
+        ),
+        Some(control) => format!(
+            "while [ -d /proc/{parent} ] && [ ! -e '{control}/done' ]; do\n\
+               if [ -e '{control}/paused' ]; then sleep 0.1; continue; fi\n\
+               {server} &\n\
+               server=$!\n\
+               while [ -d /proc/{parent} ] && [ ! -e '{control}/done' ] && [ ! -e '{control}/paused' ] \
+                 && kill -0 $server 2>/dev/null; do sleep 0.1; done\n\
+               kill -INT $server 2>/dev/null; wait $server\n\
+             done\n\
+             rm -rf '{dir}'\n",
+            parent = std::process::id(),
+            control = control.display(),
+            dir = dir.display(),
+        ),
+    };
     let mut watchdog = as_owner(Path::new("/bin/sh"), root)
         .arg("-s")
         .stdin(Stdio::piped())
@@ -341,4 +368,75 @@ fn start_cluster(durable: bool) -> Result<String, String> {
         format!("{e}; server log: {}", log.trim())
     })?;
     Ok(admin)
+}
+
+/// A PostgreSQL cluster of a test's own, which it can stop and start again (fault tests); its
+/// data survives the stop. Stopped and deleted once dropped or once this process ends.
+pub struct RestartableCluster {
+    control: tempfile::TempDir,
+    admin_url: String,
+}
+
+impl RestartableCluster {
+    /// Starts one; `None` without PostgreSQL on this machine (a panic under `CI=true`).
+    pub fn start() -> Option<Self> {
+        let control = tempfile::Builder::new()
+            .prefix("shiplog-pg-control-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        // The watchdog runs as the cluster's owner and must see the control files.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(control.path(), std::fs::Permissions::from_mode(0o755))
+                .unwrap_or_else(|e| panic!("cannot open the control directory: {e}"));
+        }
+        match start_cluster_in(false, Some(control.path())) {
+            Ok(admin_url) => Some(Self { control, admin_url }),
+            Err(reason) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI=true and PostgreSQL cannot be used: {reason}");
+                }
+                eprintln!("skipping PostgreSQL: {reason}");
+                note_skipped();
+                None
+            }
+        }
+    }
+
+    /// The URL of an empty database `shiplog` on it (created on first call).
+    pub fn database_url(&self) -> String {
+        let mut admin = connect_with_retry(&self.admin_url, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = admin.batch_execute("CREATE DATABASE shiplog");
+        match self.admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/shiplog"),
+            None => format!("{}/shiplog", self.admin_url),
+        }
+    }
+
+    /// Stops the server (a fast shutdown: clients are disconnected) and waits until it refuses
+    /// connections.
+    pub fn stop(&self) {
+        std::fs::write(self.control.path().join("paused"), b"")
+            .unwrap_or_else(|e| panic!("cannot pause the cluster: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while PgConnection::establish(&self.admin_url).is_ok() {
+            assert!(Instant::now() < deadline, "the cluster did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the server again and waits until it accepts connections.
+    pub fn resume(&self) {
+        std::fs::remove_file(self.control.path().join("paused"))
+            .unwrap_or_else(|e| panic!("cannot resume the cluster: {e}"));
+        connect_with_retry(&self.admin_url, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for RestartableCluster {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.control.path().join("done"), b"");
+    }
 }

@@ -78,7 +78,7 @@ pub(crate) fn refuse(error: &AppError) -> HttpResponse {
             "error": invalid.to_string(),
             "valid_events": invalid.valid_events(),
         })),
-        other => HttpResponse::build(status(other.code().kind()))
+        other => crate::errors::refusal(status(other.code().kind()))
             .json(json!({"error": other.to_string(), "code": other.code().as_str()})),
     }
 }

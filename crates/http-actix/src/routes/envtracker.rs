@@ -62,7 +62,7 @@ impl Refusal {
         match self {
             Self::App(error) => {
                 crate::logging::internal(&error);
-                HttpResponse::build(envtracker_status(error.code()))
+                crate::errors::refusal(envtracker_status(error.code()))
                     .json(json!({"error": error.to_string(), "code": error.code().as_str()}))
             }
             Self::Invalid(message) => HttpResponse::BadRequest()

@@ -24,7 +24,8 @@ pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
         // The reason may name hosts; it stays in the server's own output.
         Err(reason) => {
             tracing::warn!(reason, "not ready");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+            crate::errors::refusal(actix_web::http::StatusCode::SERVICE_UNAVAILABLE)
+                .json(json!({"status": "unavailable"}))
         }
     }
 }

@@ -114,7 +114,7 @@ pub(crate) fn refuse(error: &AppError) -> HttpResponse {
         ErrorKind::Conflict => "Conflict",
         ErrorKind::Unavailable => "Unavailable",
     };
-    HttpResponse::build(status(kind)).json(json!({
+    crate::errors::refusal(status(kind)).json(json!({
         "message": message, "error": error.to_string(), "code": error.code().as_str(),
     }))
 }
