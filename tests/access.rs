@@ -108,6 +108,29 @@ async fn unknown_paths_and_methods_answer_json(app: &TestApp) {
     let (status, _, body) = app.send("DELETE", "/healthz", &[], "").await;
     assert_eq!(status, 405, "{body}");
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    // What the extractors refuse is JSON too: a query they cannot read, a body over 1 MiB.
+    let bearer = format!("Bearer {}", app.admin_key);
+    let (status, _, body) = app
+        .send(
+            "GET",
+            "/api/v1/deployments?limit=1&limit=2",
+            &[("Authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_query", "{body}");
+    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(1_100_000));
+    let (status, _, body) = app
+        .send(
+            "POST",
+            "/api/v1/projects",
+            &[("Authorization", &bearer)],
+            &big,
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "body_too_large", "{body}");
 }
 
 /// Clients cannot grow /metrics: random methods and paths add no series.

@@ -70,7 +70,22 @@ pub struct HttpState {
 pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            // Query and path values the extractors cannot read get the JSON 400 too.
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                errors::ApiError::BadRequest {
+                    code: "invalid_query",
+                    message: format!("the query string cannot be read: {error}"),
+                }
+                .into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|error, _| {
+                errors::ApiError::BadRequest {
+                    code: "invalid_path",
+                    message: format!("the path cannot be read: {error}"),
+                }
+                .into()
+            }));
         routes::register(cfg);
     }
 }

@@ -140,7 +140,7 @@ impl Metrics {
 
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition: requests and latencies by route pattern, events by API, event and status", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text exposition: requests and latencies by route pattern, events by API, event and status", content_type = "application/openmetrics-text", body = String)))]
 pub async fn serve(state: Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

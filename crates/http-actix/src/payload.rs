@@ -27,7 +27,26 @@ impl FromRequest for RawBody {
         let read = Bytes::from_request(request, payload);
         Box::pin(async move {
             match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
-                Ok(bytes) => bytes.map(RawBody),
+                Ok(Ok(bytes)) => Ok(RawBody(bytes)),
+                // Too large, or a broken body: the status actix chose, in the JSON shape.
+                Ok(Err(error)) => {
+                    let status = error.as_response_error().status_code();
+                    Err(actix_web::error::InternalError::from_response(
+                        "unreadable body",
+                        HttpResponse::build(status).json(serde_json::json!({"error": {
+                            "code": if status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+                                "body_too_large"
+                            } else {
+                                "invalid_body"
+                            },
+                            "message": format!(
+                                "the request body cannot be read ({error}): send at most {} bytes of JSON",
+                                crate::MAX_BODY_BYTES
+                            ),
+                        }})),
+                    )
+                    .into())
+                }
                 Err(_) => Err(actix_web::error::InternalError::from_response(
                     "body timeout",
                     HttpResponse::RequestTimeout()

@@ -139,7 +139,7 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
 /// `POST /pipelines/{pipeline_id}/hooks/outgoing` (Devopness): a hook limited to the
 /// application whose id is `pipeline_id`.
 #[utoipa::path(post, path = "/pipelines/{pipeline_id}/hooks/outgoing", tag = "hooks",
-    params(("pipeline_id" = String, Path, description = "The application id")),
+    params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = HookBody,
     responses(
         (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
@@ -164,7 +164,7 @@ pub async fn create_pipeline_hook(
 
 /// `GET /pipelines/{pipeline_id}/hooks` (Devopness): the hooks of one application.
 #[utoipa::path(get, path = "/pipelines/{pipeline_id}/hooks", tag = "hooks",
-    params(("pipeline_id" = String, Path, description = "The application id")),
+    params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -193,7 +193,7 @@ pub(crate) struct SourceProviderBody {
 /// `PUT /api/v1/applications/{id}/source-provider`: stores (or replaces) the application's
 /// source-provider credential. It is never returned or logged.
 #[utoipa::path(put, path = "/api/v1/applications/{id}/source-provider", tag = "hooks",
-    params(("id" = String, Path, description = "The application id (the Devopness pipeline id)")),
+    params(("id" = String, Path, description = "The application id (the Devopness pipeline id)", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = SourceProviderBody,
     responses(
         (status = 204, description = "Stored; hooks of this application now render it"),
@@ -228,7 +228,7 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
 
 /// `GET /api/v1/projects/{slug}/applications`: ids (Devopness pipeline ids), codes, names.
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/applications", tag = "hooks",
-    params(("slug" = String, Path, description = "The project slug")),
+    params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "The applications, by code", body = Vec<crate::openapi::schemas::Application>),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -259,7 +259,7 @@ pub async fn list_applications(
 
 /// `POST /api/v1/projects/{slug}/hooks`.
 #[utoipa::path(post, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
-    params(("slug" = String, Path, description = "The project slug")),
+    params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     request_body = HookBody,
     responses(
         (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
@@ -287,14 +287,16 @@ pub async fn create_hook(
 #[into_params(parameter_in = Query)]
 pub struct HookFilters {
     /// Only hooks limited to this application (code).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
     /// Only hooks limited to this environment (code).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
 }
 
 /// `GET /api/v1/projects/{slug}/hooks`.
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
-    params(("slug" = String, Path, description = "The project slug"), HookFilters),
+    params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), HookFilters),
     responses(
         (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
@@ -321,7 +323,7 @@ pub async fn list_hooks(
 
 /// `GET /api/v1/hooks/{id}`.
 #[utoipa::path(get, path = "/api/v1/hooks/{id}", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The hook (secrets and header values are never shown)", body = crate::openapi::schemas::Hook),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -339,7 +341,7 @@ pub async fn get_hook(
 
 /// `PUT /api/v1/hooks/{id}`: replaces the definition (secrets left out are kept).
 #[utoipa::path(put, path = "/api/v1/hooks/{id}", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = HookBody,
     responses(
         (status = 200, description = "Replaced", body = crate::openapi::schemas::Hook),
@@ -364,7 +366,7 @@ pub async fn replace_hook(
 
 /// `DELETE /api/v1/hooks/{id}`: the hook and its deliveries.
 #[utoipa::path(delete, path = "/api/v1/hooks/{id}", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -383,7 +385,7 @@ pub async fn delete_hook(
 
 /// `POST /api/v1/hooks/{id}/enable` (no body).
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/enable", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Enabled; pending deliveries resume", body = crate::openapi::schemas::Hook),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -401,7 +403,7 @@ pub async fn enable_hook(
 
 /// `POST /api/v1/hooks/{id}/disable` (no body).
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/disable", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Disabled; nothing is sent until enabled", body = crate::openapi::schemas::Hook),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -419,7 +421,7 @@ pub async fn disable_hook(
 
 /// `POST /api/v1/hooks/{id}/test` (no body): sends one delivery now with sample values.
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/test", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id")),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Sent (or not): the delivery and its one attempt", body = crate::openapi::schemas::Delivery),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -440,13 +442,13 @@ pub async fn test_hook(
 #[into_params(parameter_in = Query)]
 pub struct DeliveryFilters {
     /// How many, newest first: 1 to 100 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 
 /// `GET /api/v1/hooks/{id}/deliveries`.
 #[utoipa::path(get, path = "/api/v1/hooks/{id}/deliveries", tag = "hooks",
-    params(("id" = String, Path, description = "The hook id"), DeliveryFilters),
+    params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), DeliveryFilters),
     responses(
         (status = 200, description = "Deliveries, newest first, with their attempts", body = Vec<crate::openapi::schemas::Delivery>),
         (status = 400, description = "A bad limit", body = crate::openapi::schemas::ErrorBody),
@@ -469,7 +471,7 @@ pub async fn list_deliveries(
 
 /// `POST /api/v1/deliveries/{id}/redeliver` (no body): pending again, due now, fresh schedule.
 #[utoipa::path(post, path = "/api/v1/deliveries/{id}/redeliver", tag = "hooks",
-    params(("id" = String, Path, description = "The delivery id")),
+    params(("id" = String, Path, description = "The delivery id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 202, description = "Queued; the worker sends it shortly", body = crate::openapi::schemas::Delivery),
         (status = 400, description = "A test send cannot be redelivered", body = crate::openapi::schemas::ErrorBody),

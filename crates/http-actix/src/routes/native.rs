@@ -121,7 +121,7 @@ fn key_request(
 /// `POST /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace)
 /// → `{id, key, …}`. The key is shown this once.
 #[utoipa::path(post, path = "/api/v1/workspaces/{code}/api-keys", tag = "admin",
-    params(("code" = String, Path, description = "The workspace code")),
+    params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     request_body = ApiKeyBody,
     responses(
         (status = 201, description = "Created; the key is shown this once", body = crate::openapi::schemas::IssuedApiKey),
@@ -164,7 +164,7 @@ pub async fn create_api_key(
 /// → `{key_id, secret, …}` for the signed Envtracker-style endpoints. The secret is shown once.
 /// `{"name": …}` alone makes an `ingest` key.
 #[utoipa::path(post, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
-    params(("code" = String, Path, description = "The workspace code")),
+    params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     request_body = SigningKeyBody,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = crate::openapi::schemas::IssuedSigningKey),
@@ -235,7 +235,7 @@ async fn key_list(
 /// `GET /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace) →
 /// its API keys, oldest first, never their secrets.
 #[utoipa::path(get, path = "/api/v1/workspaces/{code}/api-keys", tag = "admin",
-    params(("code" = String, Path, description = "The workspace code")),
+    params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "Its API keys, oldest first; never a secret", body = KeyList),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
@@ -255,7 +255,7 @@ pub async fn list_api_keys(
 /// `GET /api/v1/workspaces/{code}/signing-keys` → its signing keys, oldest first, never their
 /// secrets.
 #[utoipa::path(get, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
-    params(("code" = String, Path, description = "The workspace code")),
+    params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "Its signing keys, oldest first; never a secret", body = KeyList),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
@@ -275,8 +275,8 @@ pub async fn list_signing_keys(
 /// `DELETE /api/v1/workspaces/{code}/api-keys/{id}`: revokes the key; it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{code}/api-keys/{id}", tag = "admin",
     params(
-        ("code" = String, Path, description = "The workspace code"),
-        ("id" = String, Path, description = "The key's id (from the listing)"),
+        ("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("id" = String, Path, description = "The key's id (from the listing)", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
     ),
     responses(
         (status = 204, description = "Revoked"),
@@ -304,8 +304,8 @@ pub async fn revoke_api_key(
 /// once.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{code}/signing-keys/{id}", tag = "admin",
     params(
-        ("code" = String, Path, description = "The workspace code"),
-        ("id" = String, Path, description = "The key's record id (from the listing), not its key_id"),
+        ("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("id" = String, Path, description = "The key's record id (from the listing), not its key_id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
     ),
     responses(
         (status = 204, description = "Revoked"),
@@ -431,19 +431,23 @@ pub async fn create_team(
 #[into_params(parameter_in = Query)]
 pub struct DeploymentFilters {
     /// Only this project (slug).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// Only this environment (code).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
     /// Only this application (code).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
-    /// Only this status: `pending`, `running`, `success`, `failed`, `cancelled`, `unknown`.
+    /// Only this status.
+    #[param(pattern = "^(pending|running|success|failed|cancelled|unknown)$")]
     status: Option<String>,
     /// Deployed at or after this time (RFC 3339 or Unix seconds/milliseconds).
     since: Option<String>,
     /// Deployed before this time.
     until: Option<String>,
     /// Page size, 1 to 200 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -494,7 +498,7 @@ pub async fn list_deployments(
 
 /// `GET /api/v1/deployments/{id}`.
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "read",
-    params(("id" = String, Path, description = "The deployment id")),
+    params(("id" = String, Path, description = "The deployment id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The deployment", body = crate::openapi::schemas::Deployment),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -516,7 +520,7 @@ pub async fn get_deployment(
 /// sent in commit messages, with `#` percent-encoded (`PR-123`, `%2371`, `org/repo%235`).
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/references/{key}", tag = "read",
     params(
-        ("slug" = String, Path, description = "The project slug"),
+        ("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
         ("key" = String, Path, description = "The reference, `#` percent-encoded"),
     ),
     responses(
@@ -541,7 +545,7 @@ pub async fn get_reference(
 /// position order with every application assigned or deployed to it, its current version (the
 /// last successful deployment) and whether a newer deployment is pending or running.
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/environments", tag = "read",
-    params(("slug" = String, Path, description = "The project slug")),
+    params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "The board", body = crate::openapi::schemas::Board),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -567,16 +571,20 @@ pub async fn environment_board(
 #[into_params(parameter_in = Query)]
 pub struct DoraParams {
     /// Only this project (slug); a project-scoped key always gets its own.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// Only this environment (code) instead of every `production` environment.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
     /// Only this application (code).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
     /// The window's start (RFC 3339 or Unix seconds/milliseconds); default `to` minus 30 days.
     from: Option<String>,
     /// The window's end, excluded; default now.
     to: Option<String>,
     /// Also a series for charts: `day` or `week`.
+    #[param(pattern = "^(day|week)$")]
     interval: Option<String>,
 }
 
