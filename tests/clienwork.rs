@@ -252,6 +252,15 @@ async fn githubs_head_commit_timestamp_is_the_commit_time(app: &TestApp) {
         .get(&format!("/api/v1/deployments/{id}"), &app.admin_key)
         .await;
     assert_eq!(deployment["commit_timestamp"], "2025-03-01T08:30:00Z");
+
+    // A CI variable it did not have arrives blank: it counts as absent, not as an error.
+    let blank = json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": "success",
+        "environment": "production", "commit_sha": SHA, "commit_timestamp": "",
+        "started_at": " ", "url": "https://github.com/org/repo/actions/runs/78",
+    });
+    let (status, answer) = send(app, "github-actions", blank.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
 }
 
 /// What the GitLab guide in docs/ci sends: a bare ref name, the branch beside it, and the

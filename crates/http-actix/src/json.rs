@@ -1,6 +1,22 @@
 //! JSON bodies with errors that name the field.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use shiplog_domain::timestamp::Timestamp;
+
+/// An optional time where a blank string counts as absent: CI systems fill a variable they do
+/// not have with "" (`${{ github.event.head_commit.timestamp }}` on a manual run).
+pub(crate) fn blank_is_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Timestamp>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(value) => Timestamp::deserialize(value)
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
+}
 
 /// Parses a JSON body; the error says where (`commit_sha: invalid type: …`) and what.
 ///

@@ -439,12 +439,14 @@ pub mod schemas {
         pub references_not_linked: u64,
     }
 
-    /// Clienwork's answer to an unknown event.
+    /// Clienwork's 400: an unknown event lists `valid_events` (the vendor's shape); any other
+    /// refusal carries shiplog's `code` instead.
     #[derive(ToSchema)]
     pub struct ClienworkInvalidEvent {
         #[schema(example = "Invalid event type: invalid")]
         pub error: String,
-        pub valid_events: Vec<String>,
+        pub valid_events: Option<Vec<String>>,
+        pub code: Option<String>,
     }
 
     /// Hivel's success body.
@@ -779,6 +781,31 @@ mod tests {
             .collect();
         assert_eq!(served.len(), ROUTES.len(), "no route registered twice");
         assert_eq!(documented, served);
+    }
+
+    /// An operation that takes a path parameter, a query parameter or a body can refuse it
+    /// with a 400; the document must say so.
+    #[test]
+    fn every_operation_with_input_documents_its_400() {
+        let doc = doc();
+        let mut missing = Vec::new();
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let takes_input = operation.get("requestBody").is_some()
+                    || operation["parameters"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|p| p["in"] == "path" || p["in"] == "query"));
+                if takes_input
+                    && !operation["responses"]
+                        .as_object()
+                        .unwrap()
+                        .contains_key("400")
+                {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no 400 documented: {missing:#?}");
     }
 
     #[test]

@@ -51,10 +51,13 @@ pub(crate) struct Body {
     repo_url: Option<String>,
     deployed_by: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     started_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     finished_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     commit_timestamp: Option<Timestamp>,
     /// GitHub's `head_commit` object, as a workflow can forward it from its event
     /// (`${{ toJSON(github.event.head_commit) }}`): its `timestamp` stands in for
@@ -67,6 +70,7 @@ pub(crate) struct Body {
 #[schema(as = GithubHeadCommit)]
 pub(crate) struct HeadCommit {
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     timestamp: Option<Timestamp>,
 }
 

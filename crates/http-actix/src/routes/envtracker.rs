@@ -200,6 +200,7 @@ pub(crate) struct Notify {
     status: Option<String>,
     branch: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     deploy_date: Option<Timestamp>,
 }
 
@@ -253,6 +254,7 @@ pub(crate) struct LegacyNotify {
     status: Option<String>,
     git_tracking: Option<GitTracking>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     deploy_date: Option<Timestamp>,
 }
 

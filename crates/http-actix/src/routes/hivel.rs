@@ -74,8 +74,10 @@ pub(crate) struct Body {
     /// `success`, `failure`, `in_progress`, `cancelled`, …
     status: Option<String>,
     #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     start_time: Option<Timestamp>,
     #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     end_time: Option<Timestamp>,
     repo_url: Option<String>,
     environment: Option<String>,
@@ -84,6 +86,7 @@ pub(crate) struct Body {
     /// shiplog's extension: when the commit was made, for lead time (without it, only an
     /// earlier pipeline event of the commit dates it).
     #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     commit_timestamp: Option<Timestamp>,
     /// A pull request number (number or numeric string).
     #[schema(value_type = Option<u64>)]

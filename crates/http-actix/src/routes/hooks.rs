@@ -109,16 +109,8 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
         .transpose()?;
     Ok(HookInput {
         name: parsed.name,
-        application: parsed
-            .application
-            .as_deref()
-            .map(|a| field("application", ApplicationCode::parse(a)))
-            .transpose()?,
-        environment: parsed
-            .environment
-            .as_deref()
-            .map(|e| field("environment", EnvironmentCode::parse(e)))
-            .transpose()?,
+        application: optional("application", parsed.application, ApplicationCode::parse)?,
+        environment: optional("environment", parsed.environment, EnvironmentCode::parse)?,
         events: parsed.trigger_when.events,
         action_type: parsed.action_type,
         method: parsed.method,
@@ -167,6 +159,7 @@ pub async fn create_pipeline_hook(
     params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such pipeline (application)", body = crate::openapi::schemas::ErrorBody),
@@ -231,6 +224,7 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "The applications, by code", body = Vec<crate::openapi::schemas::Application>),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
@@ -287,10 +281,10 @@ pub async fn create_hook(
 #[into_params(parameter_in = Query)]
 pub struct HookFilters {
     /// Only hooks limited to this application (code).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
     /// Only hooks limited to this environment (code).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
 }
 
@@ -326,6 +320,7 @@ pub async fn list_hooks(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The hook (secrets and header values are never shown)", body = crate::openapi::schemas::Hook),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
@@ -369,6 +364,7 @@ pub async fn replace_hook(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
@@ -388,6 +384,7 @@ pub async fn delete_hook(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Enabled; pending deliveries resume", body = crate::openapi::schemas::Hook),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
@@ -406,6 +403,7 @@ pub async fn enable_hook(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Disabled; nothing is sent until enabled", body = crate::openapi::schemas::Hook),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
@@ -424,6 +422,7 @@ pub async fn disable_hook(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "Sent (or not): the delivery and its one attempt", body = crate::openapi::schemas::Delivery),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),

@@ -77,6 +77,7 @@ pub(crate) struct ApiKeyBody {
     project: Option<String>,
     /// When the key stops working (RFC 3339 or Unix seconds); none: never.
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     expires_at: Option<Timestamp>,
 }
 
@@ -91,6 +92,7 @@ pub(crate) struct SigningKeyBody {
     project: Option<String>,
     /// When the key stops working (RFC 3339 or Unix seconds); none: never.
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     expires_at: Option<Timestamp>,
 }
 
@@ -431,16 +433,16 @@ pub async fn create_team(
 #[into_params(parameter_in = Query)]
 pub struct DeploymentFilters {
     /// Only this project (slug).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// Only this environment (code).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
     /// Only this application (code).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
     /// Only this status.
-    #[param(pattern = "^(pending|running|success|failed|cancelled|unknown)$")]
+    #[param(pattern = "^$|^(pending|running|success|failed|cancelled|unknown)$")]
     status: Option<String>,
     /// Deployed at or after this time (RFC 3339 or Unix seconds/milliseconds).
     since: Option<String>,
@@ -501,6 +503,7 @@ pub async fn list_deployments(
     params(("id" = String, Path, description = "The deployment id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The deployment", body = crate::openapi::schemas::Deployment),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such deployment visible to this key", body = crate::openapi::schemas::ErrorBody),
@@ -525,6 +528,7 @@ pub async fn get_deployment(
     ),
     responses(
         (status = 200, description = "The reference", body = crate::openapi::schemas::ReferenceView),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project or reference", body = crate::openapi::schemas::ErrorBody),
@@ -548,6 +552,7 @@ pub async fn get_reference(
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "The board", body = crate::openapi::schemas::Board),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
@@ -571,20 +576,20 @@ pub async fn environment_board(
 #[into_params(parameter_in = Query)]
 pub struct DoraParams {
     /// Only this project (slug); a project-scoped key always gets its own.
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// Only this environment (code) instead of every `production` environment.
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
     /// Only this application (code).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     application: Option<String>,
     /// The window's start (RFC 3339 or Unix seconds/milliseconds); default `to` minus 30 days.
     from: Option<String>,
     /// The window's end, excluded; default now.
     to: Option<String>,
     /// Also a series for charts: `day` or `week`.
-    #[param(pattern = "^(day|week)$")]
+    #[param(pattern = "^$|^(day|week)$")]
     interval: Option<String>,
 }
 
