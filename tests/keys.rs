@@ -126,18 +126,7 @@ async fn a_revoked_signing_key_is_refused_at_once(app: &TestApp) {
 }
 
 async fn keys_are_managed_by_their_own_workspace_admins_only(app: &TestApp) {
-    let (status, _) = app
-        .post("/api/v1/workspaces", MASTER_KEY, json!({"code": "globex"}))
-        .await;
-    assert_eq!(status, 201);
-    let (_, other) = app
-        .post(
-            "/api/v1/workspaces/globex/api-keys",
-            MASTER_KEY,
-            json!({"name": "admin", "role": "admin"}),
-        )
-        .await;
-    let other = other["key"].as_str().unwrap();
+    let other = &app.other_workspace("globex").await;
     let (status, _) = app.get("/api/v1/workspaces/acme/api-keys", other).await;
     assert_eq!(status, 404, "another workspace is not found");
     let reader = app.key("read", None).await;

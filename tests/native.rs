@@ -146,18 +146,7 @@ async fn deployments_page_with_cursors_and_filters(app: &TestApp) {
             first["items"][0]["id"].as_str().unwrap().replace('-', "")
         )
     );
-    let (status, _) = app
-        .post("/api/v1/workspaces", MASTER_KEY, json!({"code": "globex"}))
-        .await;
-    assert_eq!(status, 201);
-    let (_, other) = app
-        .post(
-            "/api/v1/workspaces/globex/api-keys",
-            MASTER_KEY,
-            json!({"name": "admin", "role": "admin"}),
-        )
-        .await;
-    let other = other["key"].as_str().unwrap();
+    let other = &app.other_workspace("globex").await;
     let (status, body) = app
         .get(&format!("/api/v1/deployments?cursor={cursor}"), other)
         .await;

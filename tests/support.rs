@@ -187,6 +187,23 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Creates another workspace `code` with the master key; returns an admin key of it.
+    pub async fn other_workspace(&self, code: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/workspaces", MASTER_KEY, json!({"code": code}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, key) = self
+            .post(
+                &format!("/api/v1/workspaces/{code}/api-keys"),
+                MASTER_KEY,
+                json!({"name": "admin", "role": "admin"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        key["key"].as_str().unwrap().to_owned()
+    }
+
     /// Sends any method with the given headers and raw body; returns the status, the headers
     /// and the JSON answer (`Null` when the body is not JSON).
     pub async fn send(

@@ -3,7 +3,8 @@
 //! shiplog's development tasks, run as `cargo xtask <task>`:
 //!
 //! - `ci`: everything CI checks, in order: formatting, clippy (warnings are errors), the
-//!   architecture check, and every test of the workspace.
+//!   architecture check, every test of the workspace, and schemathesis against the OpenAPI
+//!   document of a running server (`schemathesis`, also a task of its own).
 //! - `arch`: the architecture check alone (see [`arch`]).
 //! - `codegen`: rewrites generated documentation (`docs/status-normalization.md`).
 //!
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "arch" => arch::run(&workspace_root()),
         "codegen" => codegen(),
+        "schemathesis" => schemathesis(),
         "bench" => bench(args.get(1).map(String::as_str)),
         _ => {
             eprintln!(
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
                  ci        fmt --check, clippy -D warnings, architecture check, all tests\n  \
                  arch      check that dependencies point inward only\n  \
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
+                 schemathesis  every schemathesis check against a running server (SQLite)\n  \
                  bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
                  bench dora    the DORA metrics query over 1,000,000 deployments, both backends"
             );
@@ -115,6 +118,7 @@ fn ci() -> Result<()> {
     if totals.passed == 0 {
         return Err("no test ran".to_owned());
     }
+    schemathesis()?;
     println!("\nxtask ci: all checks passed");
     // The plain closing line CI reads.
     println!(
@@ -190,6 +194,60 @@ fn cargo_test(args: &[&str], skipped_log: &Path, totals: &mut TestTotals) -> Res
         Ok(())
     } else {
         Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// The schemathesis release the contract is checked with (pinned: its checks change between
+/// releases).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Runs every schemathesis check against a fresh server (`tests/schemathesis/run.py`), from a
+/// Python virtual environment in `target/` that it creates the first time. Without Python or
+/// the package index it says so and skips, except under `CI=true`, where it fails.
+fn schemathesis() -> Result<()> {
+    let root = workspace_root();
+    let venv = root.join("target").join("schemathesis-venv");
+    let command = venv.join("bin").join("schemathesis");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if !command.is_file() {
+        println!("\n$ python3 -m venv target/schemathesis-venv && pip install {SCHEMATHESIS}");
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin").join("pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    SCHEMATHESIS,
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !created {
+            let why = format!(
+                "cannot install {SCHEMATHESIS} into target/schemathesis-venv (python3 -m venv and pip from the package index)"
+            );
+            if ci {
+                return Err(why);
+            }
+            println!("xtask: SKIPPED schemathesis: {why}; under CI=true this fails");
+            return Ok(());
+        }
+    }
+    cargo(&["build", "-p", "shiplog-server"])?;
+    let python = venv.join("bin").join("python");
+    let status = Command::new(&python)
+        .arg(root.join("tests").join("schemathesis").join("run.py"))
+        .arg(root.join("target").join("debug").join("shiplog"))
+        .arg(&command)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("schemathesis found failures ({status})"))
     }
 }
 

@@ -14,11 +14,14 @@ use crate::auth::{Capability, Principal};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{ApiKeyId, ProjectId, SigningKeyRecordId, TeamId, WorkspaceId};
 use crate::model::{ApiKeyRecord, Project, ProjectLookup, SigningKeyRecord, Team, Workspace};
+use crate::ports::KeyRef;
 
 /// The shortest master key accepted from configuration.
 pub const MIN_MASTER_KEY_LEN: usize = 16;
 /// The longest display name.
 pub const MAX_NAME_LEN: usize = 200;
+/// The largest environment limit a workspace may be given (the store keeps it in 32 bits).
+pub const MAX_ENVIRONMENT_LIMIT: u32 = 1_000_000;
 
 /// Proof that a request carried the master key. Only [`App::authenticate_master`] makes one.
 #[derive(Debug)]
@@ -188,6 +191,15 @@ impl App {
         _master: &Master,
         request: CreateWorkspace,
     ) -> Result<Workspace, AppError> {
+        if request
+            .environment_limit
+            .is_some_and(|limit| limit > MAX_ENVIRONMENT_LIMIT)
+        {
+            return Err(AppError::invalid(
+                "environment_limit",
+                format!("send 0 to {MAX_ENVIRONMENT_LIMIT}, or none for no limit"),
+            ));
+        }
         let workspace = Workspace {
             id: WorkspaceId::from_uuid(self.ports.ids.uuid()),
             name: display_name("name", &request.name, request.code.as_str())?,
@@ -305,34 +317,23 @@ impl App {
         Ok((api, signing))
     }
 
-    /// Revokes (deletes) an API key of a workspace: it stops working at once.
-    pub async fn revoke_api_key(
+    /// Revokes (deletes) an API key (`signing` false) or a signing key of a workspace, by the
+    /// id its listing shows: it stops working at once.
+    pub async fn revoke_key(
         &self,
         admin: WorkspaceAdmin<'_>,
         workspace: &WorkspaceCode,
+        signing: bool,
         id: &str,
     ) -> Result<(), AppError> {
         let workspace = self.administered(admin, workspace, "revoke keys").await?;
         let not_found = || AppError::KeyNotFound(id.to_owned());
-        let id = ApiKeyId::parse(id).ok_or_else(not_found)?;
-        if self.ports.keys.delete_api_key(workspace, id).await? {
-            Ok(())
+        let key = if signing {
+            KeyRef::Signing(SigningKeyRecordId::parse(id).ok_or_else(not_found)?)
         } else {
-            Err(not_found())
-        }
-    }
-
-    /// Revokes (deletes) a signing key of a workspace: it stops working at once.
-    pub async fn revoke_signing_key(
-        &self,
-        admin: WorkspaceAdmin<'_>,
-        workspace: &WorkspaceCode,
-        id: &str,
-    ) -> Result<(), AppError> {
-        let workspace = self.administered(admin, workspace, "revoke keys").await?;
-        let not_found = || AppError::KeyNotFound(id.to_owned());
-        let id = SigningKeyRecordId::parse(id).ok_or_else(not_found)?;
-        if self.ports.keys.delete_signing_key(workspace, id).await? {
+            KeyRef::Api(ApiKeyId::parse(id).ok_or_else(not_found)?)
+        };
+        if self.ports.keys.delete_key(workspace, key).await? {
             Ok(())
         } else {
             Err(not_found())

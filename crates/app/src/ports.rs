@@ -80,18 +80,8 @@ pub trait KeyStore: Send + Sync {
         &self,
         workspace: WorkspaceId,
     ) -> Result<Vec<SigningKeyRecord>, KeyStoreError>;
-    /// Deletes an API key of a workspace; `false` when it has no such key.
-    async fn delete_api_key(
-        &self,
-        workspace: WorkspaceId,
-        id: ApiKeyId,
-    ) -> Result<bool, KeyStoreError>;
-    /// Deletes a signing key of a workspace; `false` when it has no such key.
-    async fn delete_signing_key(
-        &self,
-        workspace: WorkspaceId,
-        id: SigningKeyRecordId,
-    ) -> Result<bool, KeyStoreError>;
+    /// Deletes a key of a workspace; `false` when it has no such key.
+    async fn delete_key(&self, workspace: WorkspaceId, key: KeyRef) -> Result<bool, KeyStoreError>;
     /// Records that a key (API or signing, by record id) was used at `at`.
     async fn touch_key(&self, key: KeyRef, at: Timestamp) -> Result<(), KeyStoreError>;
     /// The hash of the instance's master key, if one was set.

@@ -278,14 +278,14 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
         }
         Admin::RevokeKey { workspace, id } => {
             let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
-            app.revoke_api_key(admin().await?.as_admin(), &workspace, &id)
+            app.revoke_key(admin().await?.as_admin(), &workspace, false, &id)
                 .await
                 .map_err(failed)?;
             Ok(json!({"revoked": id}))
         }
         Admin::RevokeSigningKey { workspace, id } => {
             let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
-            app.revoke_signing_key(admin().await?.as_admin(), &workspace, &id)
+            app.revoke_key(admin().await?.as_admin(), &workspace, true, &id)
                 .await
                 .map_err(failed)?;
             Ok(json!({"revoked": id}))

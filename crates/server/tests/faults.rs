@@ -92,6 +92,38 @@ async fn post(
     ))
 }
 
+/// Workspace `acme` with an admin key (returned) and project `web`.
+async fn bootstrap(client: &awc::Client, base: &str) -> String {
+    let (status, _) = post(
+        client,
+        &format!("{base}/api/v1/workspaces"),
+        MASTER,
+        &json!({"code": "acme"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 201);
+    let (_, key) = post(
+        client,
+        &format!("{base}/api/v1/workspaces/acme/api-keys"),
+        MASTER,
+        &json!({"name": "ci", "role": "admin"}),
+    )
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let (status, _) = post(
+        client,
+        &format!("{base}/api/v1/projects"),
+        &key,
+        &json!({"slug": "web"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 201);
+    key
+}
+
 fn event(writer: usize, n: usize) -> Value {
     json!({
         "event": "deploy.completed", "project_slug": "web", "status": "success",
@@ -131,33 +163,7 @@ async fn killed_under_load_loses_nothing(database_url: &str) {
     let client = awc::Client::default();
     let first = serve(database_url).await;
     let base = first.base.clone();
-    let (status, _) = post(
-        &client,
-        &format!("{base}/api/v1/workspaces"),
-        MASTER,
-        &json!({"code": "acme"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 201);
-    let (_, key) = post(
-        &client,
-        &format!("{base}/api/v1/workspaces/acme/api-keys"),
-        MASTER,
-        &json!({"name": "ci", "role": "admin"}),
-    )
-    .await
-    .unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
-    let (status, _) = post(
-        &client,
-        &format!("{base}/api/v1/projects"),
-        &key,
-        &json!({"slug": "web"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 201);
+    let key = bootstrap(&client, &base).await;
 
     // 16 writers, each recording what the server acknowledged, until the server dies.
     let acknowledged: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
@@ -317,31 +323,7 @@ fn postgres_stopped_under_load_answers_503_and_recovers_by_itself() {
         let client = awc::Client::default();
         let server = serve(&cluster.database_url()).await;
         let base = server.base.clone();
-        post(
-            &client,
-            &format!("{base}/api/v1/workspaces"),
-            MASTER,
-            &json!({"code": "acme"}),
-        )
-        .await
-        .unwrap();
-        let (_, key) = post(
-            &client,
-            &format!("{base}/api/v1/workspaces/acme/api-keys"),
-            MASTER,
-            &json!({"name": "ci", "role": "admin"}),
-        )
-        .await
-        .unwrap();
-        let key = key["key"].as_str().unwrap().to_owned();
-        post(
-            &client,
-            &format!("{base}/api/v1/projects"),
-            &key,
-            &json!({"slug": "web"}),
-        )
-        .await
-        .unwrap();
+        let key = bootstrap(&client, &base).await;
 
         let acknowledged: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
         let unavailable = Rc::new(RefCell::new(0usize));

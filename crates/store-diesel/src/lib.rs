@@ -33,10 +33,7 @@ use diesel::prelude::*;
 use shiplog_app::hooks::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, SecretText,
 };
-use shiplog_app::ids::{
-    ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
-    WorkspaceId,
-};
+use shiplog_app::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{
     ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
@@ -319,37 +316,24 @@ impl KeyStore for Store {
             .await?)
     }
 
-    async fn delete_api_key(
-        &self,
-        workspace: WorkspaceId,
-        id: ApiKeyId,
-    ) -> Result<bool, KeyStoreError> {
+    async fn delete_key(&self, workspace: WorkspaceId, key: KeyRef) -> Result<bool, KeyStoreError> {
+        let workspace = workspace.to_string();
         Ok(self
             .write(move |conn| {
-                let deleted = diesel::delete(
-                    api_keys::table
-                        .filter(api_keys::workspace_id.eq(workspace.to_string()))
-                        .filter(api_keys::id.eq(id.to_string())),
-                )
-                .execute(conn)?;
-                Ok(deleted > 0)
-            })
-            .await?)
-    }
-
-    async fn delete_signing_key(
-        &self,
-        workspace: WorkspaceId,
-        id: SigningKeyRecordId,
-    ) -> Result<bool, KeyStoreError> {
-        Ok(self
-            .write(move |conn| {
-                let deleted = diesel::delete(
-                    signing_keys::table
-                        .filter(signing_keys::workspace_id.eq(workspace.to_string()))
-                        .filter(signing_keys::id.eq(id.to_string())),
-                )
-                .execute(conn)?;
+                let deleted = match key {
+                    KeyRef::Api(id) => diesel::delete(
+                        api_keys::table
+                            .filter(api_keys::workspace_id.eq(&workspace))
+                            .filter(api_keys::id.eq(id.to_string())),
+                    )
+                    .execute(conn)?,
+                    KeyRef::Signing(id) => diesel::delete(
+                        signing_keys::table
+                            .filter(signing_keys::workspace_id.eq(&workspace))
+                            .filter(signing_keys::id.eq(id.to_string())),
+                    )
+                    .execute(conn)?,
+                };
                 Ok(deleted > 0)
             })
             .await?)

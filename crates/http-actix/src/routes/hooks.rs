@@ -178,8 +178,10 @@ pub async fn list_pipeline_hooks(
 #[schema(as = SourceProvider)]
 pub(crate) struct SourceProviderBody {
     /// The provider: `github`, `gitlab`, `bitbucket`, …
+    #[schema(pattern = "^[A-Za-z0-9-]{1,40}$")]
     provider: String,
     /// The token hooks send as `application.source_provider.access_token`. Write-only.
+    #[schema(pattern = "^[^\\u0000-\\u0020\\u007f][^\\u0000-\\u001f\\u007f]{0,4095}$")]
     access_token: String,
 }
 

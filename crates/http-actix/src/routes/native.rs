@@ -25,10 +25,13 @@ use crate::payload::RawBody;
 #[schema(as = NewWorkspace)]
 pub(crate) struct WorkspaceBody {
     /// Lowercase letters, digits and `-`; also the Envtracker `companyCode`.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     code: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     name: String,
     /// How many environments the workspace may hold (none: no limit).
+    #[schema(minimum = 0, maximum = 1000000)]
     environment_limit: Option<u32>,
 }
 
@@ -70,10 +73,13 @@ pub async fn create_workspace(
 #[schema(as = NewKey)]
 pub(crate) struct ApiKeyBody {
     #[serde(default)]
+    #[schema(max_length = 200)]
     name: String,
     /// `admin`, `ingest` or `read`.
+    #[schema(pattern = "^(admin|ingest|read)$")]
     role: String,
-    /// Limit the key to this project (slug).
+    /// Limit the key to this project (slug); blank: the whole workspace.
+    #[schema(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// When the key stops working (RFC 3339 or Unix seconds); none: never.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -85,10 +91,13 @@ pub(crate) struct ApiKeyBody {
 #[schema(as = NewSigningKey)]
 pub(crate) struct SigningKeyBody {
     #[serde(default)]
+    #[schema(max_length = 200)]
     name: String,
     /// `admin`, `ingest` or `read`; `ingest` when left out (a pipeline's key).
+    #[schema(pattern = "^(admin|ingest|read)$")]
     role: Option<String>,
-    /// Limit the key to this project (slug).
+    /// Limit the key to this project (slug); blank: the whole workspace.
+    #[schema(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     project: Option<String>,
     /// When the key stops working (RFC 3339 or Unix seconds); none: never.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -107,6 +116,7 @@ fn key_request(
     let workspace = field("code", WorkspaceCode::parse(code))?;
     let role = field("role", Role::parse(role))?;
     let project = project
+        .filter(|p| !p.trim().is_empty())
         .map(|p| field("project", ProjectSlug::parse(p)))
         .transpose()?;
     Ok((
@@ -274,6 +284,21 @@ pub async fn list_signing_keys(
     Ok(HttpResponse::Ok().json(key_list(&state, &admin, &code, true).await?))
 }
 
+/// Revokes a key of one kind, for the two `DELETE` routes.
+async fn revoke(
+    state: &HttpState,
+    admin: &AdminCredentials,
+    (code, id): (String, String),
+    signing: bool,
+) -> Reply {
+    let workspace = field("code", WorkspaceCode::parse(&code))?;
+    state
+        .app
+        .revoke_key(admin.as_admin(), &workspace, signing, &id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `DELETE /api/v1/workspaces/{code}/api-keys/{id}`: revokes the key; it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{code}/api-keys/{id}", tag = "admin",
     params(
@@ -293,13 +318,7 @@ pub async fn revoke_api_key(
     Admin(admin): Admin,
     path: Path<(String, String)>,
 ) -> Reply {
-    let (code, id) = path.into_inner();
-    let workspace = field("code", WorkspaceCode::parse(&code))?;
-    state
-        .app
-        .revoke_api_key(admin.as_admin(), &workspace, &id)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    revoke(&state, &admin, path.into_inner(), false).await
 }
 
 /// `DELETE /api/v1/workspaces/{code}/signing-keys/{id}`: revokes the key; it stops working at
@@ -322,13 +341,7 @@ pub async fn revoke_signing_key(
     Admin(admin): Admin,
     path: Path<(String, String)>,
 ) -> Reply {
-    let (code, id) = path.into_inner();
-    let workspace = field("code", WorkspaceCode::parse(&code))?;
-    state
-        .app
-        .revoke_signing_key(admin.as_admin(), &workspace, &id)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    revoke(&state, &admin, path.into_inner(), true).await
 }
 
 /// `GET /api/v1/projects` → the projects the key may see, by slug.
@@ -364,8 +377,10 @@ pub async fn list_teams(state: Data<HttpState>, Caller(principal): Caller) -> Re
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewProject)]
 pub(crate) struct ProjectBody {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     slug: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     name: String,
 }
 
@@ -398,8 +413,10 @@ pub async fn create_project(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewTeam)]
 pub(crate) struct TeamBody {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     code: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     name: String,
 }
 
