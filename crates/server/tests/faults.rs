@@ -313,91 +313,160 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// What a fault test does to the database, and undoes.
+trait Outage {
+    fn start(&self);
+    fn end(&self);
+}
+
+/// Writers keep sending while `outage` starts and ends: every answer is a 200, or a 503 with
+/// `Retry-After` saying the database is unavailable (never a 500, never a hang); meanwhile
+/// `/readyz` is 503 and `/healthz` 200; afterwards writes are acknowledged again with no
+/// restart, and everything acknowledged is stored once.
+async fn outage_under_load(database_url: &str, outage: std::sync::Arc<dyn Outage + Send + Sync>) {
+    let client = awc::Client::default();
+    let server = serve(database_url).await;
+    let base = server.base.clone();
+    let key = bootstrap(&client, &base).await;
+
+    let acknowledged: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
+    let unavailable = Rc::new(RefCell::new(0usize));
+    let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+    let running = Rc::new(RefCell::new(true));
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (acknowledged, unavailable, failures, running) = (
+            Rc::clone(&acknowledged),
+            Rc::clone(&unavailable),
+            Rc::clone(&failures),
+            Rc::clone(&running),
+        );
+        let client = client.clone();
+        let url = format!("{base}/api/webhooks/ci");
+        let key = key.clone();
+        writers.push(actix_web::rt::spawn(async move {
+            let mut n = 0;
+            while *running.borrow() {
+                n += 1;
+                match send_during_outage(&client, &url, &key, &event(writer, n)).await {
+                    Ok(Outcome::Acknowledged(id)) => acknowledged
+                        .borrow_mut()
+                        .push((format!("https://ci.example/runs/{writer}-{n}"), id)),
+                    Ok(Outcome::Unavailable) => {
+                        *unavailable.borrow_mut() += 1;
+                        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(why) => failures.borrow_mut().push(why),
+                }
+            }
+        }));
+    }
+    until("acknowledged writes", || acknowledged.borrow().len() >= 50).await;
+
+    let starting = std::sync::Arc::clone(&outage);
+    actix_web::rt::task::spawn_blocking(move || starting.start())
+        .await
+        .unwrap();
+    until("503 answers", || *unavailable.borrow() >= 20).await;
+    assert_eq!(status_of(&client, format!("{base}/readyz")).await, 503);
+    assert_eq!(status_of(&client, format!("{base}/healthz")).await, 200);
+
+    let ending = std::sync::Arc::clone(&outage);
+    actix_web::rt::task::spawn_blocking(move || ending.end())
+        .await
+        .unwrap();
+    let after_outage = acknowledged.borrow().len();
+    until("writes acknowledged again, with no restart", || {
+        acknowledged.borrow().len() >= after_outage + 50
+    })
+    .await;
+    assert_eq!(status_of(&client, format!("{base}/readyz")).await, 200);
+    *running.borrow_mut() = false;
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(failures.borrow().is_empty(), "{:?}", failures.borrow());
+
+    let found = stored(&client, &base, &key).await;
+    for (run, id) in acknowledged.borrow().iter() {
+        let (stored_id, count) = found
+            .get(run)
+            .unwrap_or_else(|| panic!("{run} was acknowledged as {id} but is gone"));
+        assert_eq!(stored_id, id);
+        assert_eq!(*count, 1, "{run} stored twice");
+    }
+    drop(server);
+}
+
+impl Outage for shiplog_store::testdb::RestartableCluster {
+    fn start(&self) {
+        self.stop();
+    }
+
+    fn end(&self) {
+        self.resume();
+    }
+}
+
 #[test]
 fn postgres_stopped_under_load_answers_503_and_recovers_by_itself() {
     let Some(cluster) = shiplog_store::testdb::RestartableCluster::start() else {
         return;
     };
-    let cluster = std::sync::Arc::new(cluster);
-    actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::default();
-        let server = serve(&cluster.database_url()).await;
-        let base = server.base.clone();
-        let key = bootstrap(&client, &base).await;
-
-        let acknowledged: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
-        let unavailable = Rc::new(RefCell::new(0usize));
-        let failures: Rc<RefCell<Vec<String>>> = Rc::default();
-        let running = Rc::new(RefCell::new(true));
-        let mut writers = Vec::new();
-        for writer in 0..8 {
-            let (acknowledged, unavailable, failures, running) = (
-                Rc::clone(&acknowledged),
-                Rc::clone(&unavailable),
-                Rc::clone(&failures),
-                Rc::clone(&running),
-            );
-            let client = client.clone();
-            let url = format!("{base}/api/webhooks/ci");
-            let key = key.clone();
-            writers.push(actix_web::rt::spawn(async move {
-                let mut n = 0;
-                while *running.borrow() {
-                    n += 1;
-                    match send_during_outage(&client, &url, &key, &event(writer, n)).await {
-                        Ok(Outcome::Acknowledged(id)) => acknowledged
-                            .borrow_mut()
-                            .push((format!("https://ci.example/runs/{writer}-{n}"), id)),
-                        Ok(Outcome::Unavailable) => {
-                            *unavailable.borrow_mut() += 1;
-                            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        Err(why) => failures.borrow_mut().push(why),
-                    }
-                }
-            }));
-        }
-        until("acknowledged writes", || acknowledged.borrow().len() >= 50).await;
-
-        let stopping = cluster_handle(&cluster);
-        actix_web::rt::task::spawn_blocking(move || stopping.stop())
-            .await
-            .unwrap();
-        until("503 answers", || *unavailable.borrow() >= 20).await;
-        assert_eq!(status_of(&client, format!("{base}/readyz")).await, 503);
-        assert_eq!(status_of(&client, format!("{base}/healthz")).await, 200);
-
-        let resuming = cluster_handle(&cluster);
-        actix_web::rt::task::spawn_blocking(move || resuming.resume())
-            .await
-            .unwrap();
-        let after_outage = acknowledged.borrow().len();
-        until("writes acknowledged again, with no restart", || {
-            acknowledged.borrow().len() >= after_outage + 50
-        })
-        .await;
-        assert_eq!(status_of(&client, format!("{base}/readyz")).await, 200);
-        *running.borrow_mut() = false;
-        for writer in writers {
-            writer.await.unwrap();
-        }
-        assert!(failures.borrow().is_empty(), "{:?}", failures.borrow());
-
-        let found = stored(&client, &base, &key).await;
-        for (run, id) in acknowledged.borrow().iter() {
-            let (stored_id, count) = found
-                .get(run)
-                .unwrap_or_else(|| panic!("{run} was acknowledged as {id} but is gone"));
-            assert_eq!(stored_id, id);
-            assert_eq!(*count, 1, "{run} stored twice");
-        }
-        drop(server);
-    });
+    let url = cluster.database_url();
+    actix_web::rt::System::new().block_on(outage_under_load(&url, std::sync::Arc::new(cluster)));
 }
 
-/// The cluster, shared with a blocking task.
-fn cluster_handle(
-    cluster: &std::sync::Arc<shiplog_store::testdb::RestartableCluster>,
-) -> std::sync::Arc<shiplog_store::testdb::RestartableCluster> {
-    std::sync::Arc::clone(cluster)
+/// An SQLite database whose files cannot be written: the database file and its write-ahead
+/// log made immutable (`chattr +i`, which holds even for root). The shared-memory index stays
+/// writable: SQLite maps it, and a write to a mapping of an immutable file kills the process
+/// with SIGBUS, which no server can answer for.
+struct Unwritable(Vec<std::path::PathBuf>);
+
+impl Unwritable {
+    fn chattr(&self, flag: &str) -> bool {
+        Command::new("chattr")
+            .arg(flag)
+            .args(&self.0)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Outage for Unwritable {
+    fn start(&self) {
+        assert!(self.chattr("+i"), "chattr +i failed");
+    }
+
+    fn end(&self) {
+        assert!(self.chattr("-i"), "chattr -i failed");
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        self.chattr("-i");
+    }
+}
+
+#[test]
+fn sqlite_made_unwritable_under_load_answers_503_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shiplog.db");
+    // Whether this machine can make a file immutable at all (ext4 and root: CI's machine can).
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    let immutable = Unwritable(vec![probe]);
+    if !immutable.chattr("+i") {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "CI=true and chattr +i does not work here"
+        );
+        shiplog_store::testdb::skip("chattr +i does not work on this machine");
+        return;
+    }
+    drop(immutable);
+    let url = format!("sqlite://{}", file.display());
+    let outage = Unwritable(vec![file.clone(), dir.path().join("shiplog.db-wal")]);
+    actix_web::rt::System::new().block_on(outage_under_load(&url, std::sync::Arc::new(outage)));
 }

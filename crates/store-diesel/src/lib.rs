@@ -145,12 +145,23 @@ impl Store {
         &self.inner.url
     }
 
-    /// Checks that the database answers (for readiness probes).
+    /// Checks that the database answers and takes a write (for readiness probes): a read on a
+    /// reader, then one small committed write through the writer, so that a database that
+    /// still reads but cannot write (an unwritable SQLite file, a read-only PostgreSQL) is not
+    /// ready. Each probe costs one commit.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.inner
             .readers
             .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
-            .await
+            .await?;
+        self.write(|conn| {
+            Ok(conn.batch_execute(
+                "INSERT INTO instance_settings (name, value, updated_at) \
+                 VALUES ('readiness_probe', 'ok', 0) \
+                 ON CONFLICT (name) DO UPDATE SET value = 'ok'",
+            )?)
+        })
+        .await
     }
 
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
