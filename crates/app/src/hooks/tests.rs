@@ -485,3 +485,51 @@ fn the_budget_holds_when_sent_and_fails_the_delivery() {
     assert!(error.contains(&MAX_FIELD_BYTES.to_string()), "{error}");
     assert!(error.starts_with("settings.request_body.text"), "{error}");
 }
+
+/// Counts the jobs it runs, and runs them in place.
+#[derive(Default)]
+struct CountingOffload(std::sync::atomic::AtomicUsize);
+
+impl crate::ports::Offload for CountingOffload {
+    fn run(
+        &self,
+        job: Box<dyn FnOnce() + Send + 'static>,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        job();
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[tokio::test]
+async fn saving_a_hook_renders_its_templates_through_the_offload_port() {
+    let mut ports = crate::testing::TestPorts::new();
+    ports.with_project();
+    ports.with_clock_and_ids();
+    ports.ids.expect_secret_bytes().returning(|| [1; 32]);
+    ports
+        .signer
+        .expect_new_secret()
+        .returning(|_| "whsec_dGVzdA==".to_owned());
+    ports.sender.expect_check_target().returning(|_| Ok(()));
+    ports.hooks.expect_create_hook().returning(|_| Ok(()));
+    let offload = std::sync::Arc::new(CountingOffload::default());
+    let app = ports.app().with_offload(offload.clone());
+    app.create_hook(
+        &crate::testing::admin(),
+        crate::model::ProjectLookup::parse("my-project").unwrap(),
+        HookInput {
+            name: "ci".into(),
+            events: vec!["deployment.succeeded".into()],
+            target_url: Some("https://example.com/{{ deployment.commit_sha }}".into()),
+            ..HookInput::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        offload.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the save-time rendering ran through the port, not on the caller's thread"
+    );
+}
