@@ -94,6 +94,7 @@ error_codes! {
     AlreadyExists => "already_exists", Conflict;
     IdempotencyConflict => "idempotency_conflict", Conflict;
     EnvironmentLimitReached => "environment_limit_reached", LimitReached;
+    ValueRefused => "value_refused", InvalidInput;
     StoreUnavailable => "store_unavailable", Unavailable;
 }
 
@@ -235,6 +236,12 @@ pub enum AppError {
         /// The limit.
         limit: u32,
     },
+    /// The database refused a value that passed every check before it (the text is for logs
+    /// only: it may quote the value).
+    #[error(
+        "a value of this request cannot be stored (the database refused it): check the text fields for characters it cannot hold"
+    )]
+    ValueRefused(String),
     /// The backend failed; the text is for logs only.
     #[error(
         "the database is unavailable: retry in a few seconds (a retried event is never stored twice)"
@@ -293,6 +300,7 @@ impl AppError {
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             Self::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
             Self::EnvironmentLimitReached { .. } => ErrorCode::EnvironmentLimitReached,
+            Self::ValueRefused(_) => ErrorCode::ValueRefused,
             Self::Unavailable(_) => ErrorCode::StoreUnavailable,
         }
     }
@@ -333,6 +341,7 @@ impl From<WorkspaceStoreError> for AppError {
             WorkspaceStoreError::CodeTaken(code) => {
                 Self::already_exists("workspace", code.as_str())
             }
+            WorkspaceStoreError::Refused(detail) => Self::ValueRefused(detail),
             WorkspaceStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -341,6 +350,7 @@ impl From<WorkspaceStoreError> for AppError {
 impl From<HookStoreError> for AppError {
     fn from(error: HookStoreError) -> Self {
         match error {
+            HookStoreError::Refused(detail) => Self::ValueRefused(detail),
             HookStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -350,6 +360,7 @@ impl From<KeyStoreError> for AppError {
     fn from(error: KeyStoreError) -> Self {
         match error {
             KeyStoreError::OwnerNotFound => Self::ProjectNotFound("(the key's project)".to_owned()),
+            KeyStoreError::Refused(detail) => Self::ValueRefused(detail),
             KeyStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -359,6 +370,7 @@ impl From<ProjectStoreError> for AppError {
     fn from(error: ProjectStoreError) -> Self {
         match error {
             ProjectStoreError::SlugTaken(slug) => Self::already_exists("project", slug.as_str()),
+            ProjectStoreError::Refused(detail) => Self::ValueRefused(detail),
             ProjectStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -368,6 +380,7 @@ impl From<TeamStoreError> for AppError {
     fn from(error: TeamStoreError) -> Self {
         match error {
             TeamStoreError::CodeTaken(code) => Self::already_exists("team", code.as_str()),
+            TeamStoreError::Refused(detail) => Self::ValueRefused(detail),
             TeamStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -379,6 +392,7 @@ impl From<ApplicationStoreError> for AppError {
             ApplicationStoreError::CodeTaken(code) => {
                 Self::already_exists("application", code.as_str())
             }
+            ApplicationStoreError::Refused(detail) => Self::ValueRefused(detail),
             ApplicationStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -406,6 +420,7 @@ impl From<EnvironmentStoreError> for AppError {
                 Self::EnvironmentLimitReached { limit }
             }
             EnvironmentStoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
+            EnvironmentStoreError::Refused(detail) => Self::ValueRefused(detail),
             EnvironmentStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
@@ -424,6 +439,7 @@ impl From<DeploymentStoreError> for AppError {
                 "cursor",
                 "is not a cursor of this workspace's listing: send back the next_cursor of the previous page unchanged",
             ),
+            DeploymentStoreError::Refused(detail) => Self::ValueRefused(detail),
             DeploymentStoreError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }

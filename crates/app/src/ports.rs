@@ -53,6 +53,9 @@ pub enum WorkspaceStoreError {
     /// Another workspace has this code.
     #[error("workspace code {0} is already taken")]
     CodeTaken(WorkspaceCode),
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("workspace store unavailable: {0}")]
     Unavailable(String),
@@ -105,6 +108,9 @@ pub enum KeyStoreError {
     /// The key's workspace or project does not exist.
     #[error("the key's workspace or project does not exist")]
     OwnerNotFound,
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("key store unavailable: {0}")]
     Unavailable(String),
@@ -132,6 +138,9 @@ pub enum ProjectStoreError {
     /// Another project of the workspace has this slug.
     #[error("project slug {0} is already taken in this workspace")]
     SlugTaken(ProjectSlug),
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("project store unavailable: {0}")]
     Unavailable(String),
@@ -159,6 +168,9 @@ pub enum TeamStoreError {
     /// Another team of the workspace has this code.
     #[error("team code {0} is already taken in this workspace")]
     CodeTaken(TeamCode),
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("team store unavailable: {0}")]
     Unavailable(String),
@@ -212,6 +224,9 @@ pub enum ApplicationStoreError {
     /// Another application of the project has this code.
     #[error("application code {0} is already taken in this project")]
     CodeTaken(ApplicationCode),
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("application store unavailable: {0}")]
     Unavailable(String),
@@ -281,6 +296,9 @@ pub enum EnvironmentStoreError {
     /// An environment named in an assignment does not exist.
     #[error("environment {0} does not exist in this workspace")]
     EnvironmentNotFound(EnvironmentCode),
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("environment store unavailable: {0}")]
     Unavailable(String),
@@ -393,6 +411,9 @@ pub enum DeploymentStoreError {
     /// A listing's cursor names no deployment of this workspace.
     #[error("the cursor names no deployment of this workspace")]
     UnknownCursor,
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("deployment store unavailable: {0}")]
     Unavailable(String),
@@ -560,6 +581,9 @@ pub trait HookStore: Send + Sync {
 /// What [`HookStore`] can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HookStoreError {
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The backend failed.
     #[error("hook store unavailable: {0}")]
     Unavailable(String),

@@ -107,6 +107,13 @@ pub async fn catch_panics(
 /// `AppError` becomes a response; it only logs `Unavailable` errors, whose message to the client
 /// is generic.
 pub fn internal(error: &AppError) {
+    if let AppError::ValueRefused(detail) = error {
+        tracing::warn!(
+            code = error.code().as_str(),
+            detail,
+            "the database refused a value"
+        );
+    }
     if error.code().kind() == ErrorKind::Unavailable {
         let detail = match error {
             AppError::Unavailable(detail) => detail.as_str(),

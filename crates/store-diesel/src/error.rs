@@ -60,6 +60,34 @@ impl StoreError {
         )
     }
 
+    /// Whether the database refused a value of the request (text it cannot hold, a number out
+    /// of its range, a constraint on a column): the client's error, never an outage.
+    pub(crate) fn refuses_value(&self) -> bool {
+        let Self::Db(DieselError::DatabaseError(kind, info)) = self else {
+            return false;
+        };
+        match kind {
+            DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => true,
+            _ => {
+                // PostgreSQL's data exceptions (SQLSTATE class 22) and SQLite's equivalents,
+                // which diesel reports without a kind of their own.
+                let message = info.message().to_ascii_lowercase();
+                [
+                    "invalid byte sequence",
+                    "character with byte sequence",
+                    "value too long",
+                    "out of range",
+                    "numeric field overflow",
+                    "invalid input syntax",
+                    "string or blob too big",
+                    "datatype mismatch",
+                ]
+                .iter()
+                .any(|needle| message.contains(needle))
+            }
+        }
+    }
+
     /// The text for logs.
     fn detail(&self) -> String {
         self.to_string()
@@ -73,12 +101,18 @@ pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
 
 impl From<StoreError> for WorkspaceStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for KeyStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         if error.is_foreign_key_violation() {
             Self::OwnerNotFound
         } else {
@@ -89,30 +123,45 @@ impl From<StoreError> for KeyStoreError {
 
 impl From<StoreError> for HookStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for ProjectStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for TeamStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for ApplicationStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for EnvironmentStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         match error {
             StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
             StoreError::EnvironmentLimit(limit) => Self::LimitReached { limit },
@@ -123,6 +172,9 @@ impl From<StoreError> for EnvironmentStoreError {
 
 impl From<StoreError> for DeploymentStoreError {
     fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
         match error {
             StoreError::Conflict(key) => Self::Conflict(key),
             StoreError::ApplicationNotFound(code) => Self::ApplicationNotFound(code),

@@ -735,6 +735,35 @@ async fn nul_text_is_refused_alike_on_every_backend(url: &str) {
     assert_eq!(support::count_deployments(&app, &t.admin).await, 0);
 }
 
+/// A value the database cannot hold is the client's error, never an outage: below the use cases'
+/// own checks, text holding U+0000 is stored by SQLite and refused by PostgreSQL, and the
+/// refusal is reported as `Refused`.
+async fn a_value_the_database_refuses_is_not_unavailability(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let result = ProjectStore::create(
+        &store,
+        shiplog_app::model::Project {
+            id: shiplog_app::ids::ProjectId::from_uuid(Uuid::from_u128(0xbbbb_eeee)),
+            workspace: t.workspace,
+            slug: ProjectSlug::parse("nul").unwrap(),
+            name: "a\0b".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+        },
+    )
+    .await;
+    match result {
+        Ok(()) => assert!(url.starts_with("sqlite"), "PostgreSQL cannot hold U+0000"),
+        Err(shiplog_app::ports::ProjectStoreError::Refused(_)) => {}
+        Err(other) => panic!("a refused value reported as {other:?}"),
+    }
+    let app_error = AppError::from(shiplog_app::ports::ProjectStoreError::Refused("x".into()));
+    assert_eq!(
+        app_error.code().kind(),
+        shiplog_app::error::ErrorKind::InvalidInput
+    );
+}
+
 /// A second project `api` in tenant `t`'s workspace.
 async fn second_project(store: &shiplog_store::Store, t: &support::Tenant) {
     ProjectStore::create(
@@ -1065,4 +1094,5 @@ contract!(
     projects_share_the_workspace_environments,
     per_project_environments_merge_by_code,
     nul_text_is_refused_alike_on_every_backend,
+    a_value_the_database_refuses_is_not_unavailability,
 );
