@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
 
 /// The table: every error kind and its HTTP status.
@@ -85,8 +84,10 @@ impl ResponseError for ApiError {
             Self::App(error) => error.code().as_str(),
             Self::BadRequest { code, .. } => code,
         };
-        refusal(self.status_code())
-            .json(json!({"error": {"code": code, "message": self.to_string()}}))
+        refusal(self.status_code()).json(crate::openapi::schemas::ErrorBody::new(
+            code,
+            self.to_string(),
+        ))
     }
 }
 

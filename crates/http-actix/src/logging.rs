@@ -11,7 +11,6 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::FutureExt;
-use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
 use tracing::Instrument;
 
@@ -89,12 +88,12 @@ pub async fn catch_panics(
                 .map(|r| r.0.clone())
                 .unwrap_or_default();
             tracing::error!(request_id = %id, panic = %message, "handler panicked");
-            let body = json!({"error": {
-                "code": "internal_error",
-                "message": format!(
+            let body = crate::openapi::schemas::ErrorBody::new(
+                "internal_error",
+                format!(
                     "internal error; the operator finds its cause in the logs under request id {id}"
                 ),
-            }});
+            );
             Ok(
                 ServiceResponse::new(routed, HttpResponse::InternalServerError().json(body))
                     .map_into_right_body(),

@@ -20,14 +20,31 @@ pub mod schemas {
 
     use utoipa::ToSchema;
 
+    use serde::Serialize;
+    use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
+    use shiplog_domain::key::{Role, SigningKeyId};
+    use shiplog_domain::timestamp::Timestamp;
+
     /// The native error body.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct ErrorBody {
         pub error: ErrorDetail,
     }
 
+    impl ErrorBody {
+        /// A body of this `code` and `message`.
+        pub fn new(code: &str, message: impl Into<String>) -> Self {
+            Self {
+                error: ErrorDetail {
+                    code: code.to_owned(),
+                    message: message.into(),
+                },
+            }
+        }
+    }
+
     /// A stable code (see docs/api.md) and a message naming the field and the fix.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct ErrorDetail {
         #[schema(example = "invalid_field")]
         pub code: String,
@@ -36,88 +53,33 @@ pub mod schemas {
     }
 
     /// The error body of the compatible APIs: their own `error` text plus shiplog's code.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct CompatError {
         pub error: String,
         pub code: String,
     }
 
     /// Health and readiness.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct Status {
         /// `ok`, `ready` or `unavailable`.
-        pub status: String,
+        pub status: &'static str,
     }
 
-    #[derive(ToSchema)]
+    /// A workspace.
+    #[derive(Serialize, ToSchema)]
     pub struct Workspace {
-        pub id: String,
-        pub code: String,
-        pub name: String,
-        pub environment_limit: Option<u32>,
-    }
-
-    /// An API key, shown this once.
-    #[derive(ToSchema)]
-    pub struct IssuedApiKey {
-        pub id: String,
-        /// The secret: store it now, shiplog keeps only its hash.
-        pub key: String,
-        pub name: String,
-        /// `admin`, `ingest` or `read`.
-        pub role: String,
-        pub project: Option<String>,
-        /// The key's first characters, for listings.
-        pub hint: String,
-    }
-
-    /// A signing key for the Envtracker-style endpoints, the secret shown this once.
-    #[derive(ToSchema)]
-    pub struct IssuedSigningKey {
-        pub id: String,
-        /// Sent in `X-Webhook-Key`.
-        pub key_id: String,
-        /// The HMAC-SHA256 secret.
-        pub secret: String,
-        pub name: String,
-        pub role: String,
-        pub project: Option<String>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Project {
-        pub id: String,
-        pub slug: String,
-        pub name: String,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Team {
-        pub id: String,
-        pub code: String,
-        pub name: String,
-    }
-
-    /// A list of workspaces, by code.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct WorkspaceList {
-        pub items: Vec<WorkspaceListed>,
-    }
-
-    /// A workspace as the master key's listing shows it.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct WorkspaceListed {
         #[schema(value_type = String)]
         pub id: shiplog_app::ids::WorkspaceId,
         #[schema(value_type = String)]
-        pub code: shiplog_domain::ids::WorkspaceCode,
+        pub code: WorkspaceCode,
         pub name: String,
         pub environment_limit: Option<u32>,
         #[schema(value_type = String, format = DateTime)]
-        pub created_at: shiplog_domain::timestamp::Timestamp,
+        pub created_at: Timestamp,
     }
 
-    impl From<shiplog_app::model::Workspace> for WorkspaceListed {
+    impl From<shiplog_app::model::Workspace> for Workspace {
         fn from(w: shiplog_app::model::Workspace) -> Self {
             Self {
                 id: w.id,
@@ -129,25 +91,57 @@ pub mod schemas {
         }
     }
 
-    /// A list of projects, by slug.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct ProjectList {
-        pub items: Vec<ProjectListed>,
+    /// An API key, shown this once.
+    #[derive(Serialize, ToSchema)]
+    pub struct IssuedApiKey {
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::ApiKeyId,
+        /// The secret: store it now, shiplog keeps only its hash.
+        pub key: String,
+        pub name: String,
+        /// `admin`, `ingest` or `read`.
+        #[schema(value_type = String)]
+        pub role: Role,
+        #[schema(value_type = Option<String>)]
+        pub project: Option<ProjectSlug>,
+        /// The key's first characters, for listings.
+        pub hint: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub expires_at: Option<Timestamp>,
     }
 
-    /// A project as listings show it.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct ProjectListed {
+    /// A signing key for the Envtracker-style endpoints, the secret shown this once.
+    #[derive(Serialize, ToSchema)]
+    pub struct IssuedSigningKey {
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::SigningKeyRecordId,
+        /// Sent in `X-Webhook-Key`.
+        #[schema(value_type = String)]
+        pub key_id: SigningKeyId,
+        /// The HMAC-SHA256 secret.
+        pub secret: String,
+        pub name: String,
+        #[schema(value_type = String)]
+        pub role: Role,
+        #[schema(value_type = Option<String>)]
+        pub project: Option<ProjectSlug>,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub expires_at: Option<Timestamp>,
+    }
+
+    /// A project.
+    #[derive(Serialize, ToSchema)]
+    pub struct Project {
         #[schema(value_type = String)]
         pub id: shiplog_app::ids::ProjectId,
         #[schema(value_type = String)]
-        pub slug: shiplog_domain::ids::ProjectSlug,
+        pub slug: ProjectSlug,
         pub name: String,
         #[schema(value_type = String, format = DateTime)]
-        pub created_at: shiplog_domain::timestamp::Timestamp,
+        pub created_at: Timestamp,
     }
 
-    impl From<shiplog_app::model::Project> for ProjectListed {
+    impl From<shiplog_app::model::Project> for Project {
         fn from(p: shiplog_app::model::Project) -> Self {
             Self {
                 id: p.id,
@@ -158,25 +152,19 @@ pub mod schemas {
         }
     }
 
-    /// A list of teams, by code.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct TeamList {
-        pub items: Vec<TeamListed>,
-    }
-
-    /// A team as listings show it.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct TeamListed {
+    /// A team.
+    #[derive(Serialize, ToSchema)]
+    pub struct Team {
         #[schema(value_type = String)]
         pub id: shiplog_app::ids::TeamId,
         #[schema(value_type = String)]
-        pub code: shiplog_domain::ids::TeamCode,
+        pub code: TeamCode,
         pub name: String,
         #[schema(value_type = String, format = DateTime)]
-        pub created_at: shiplog_domain::timestamp::Timestamp,
+        pub created_at: Timestamp,
     }
 
-    impl From<shiplog_app::model::Team> for TeamListed {
+    impl From<shiplog_app::model::Team> for Team {
         fn from(t: shiplog_app::model::Team) -> Self {
             Self {
                 id: t.id,
@@ -185,6 +173,24 @@ pub mod schemas {
                 created_at: t.created_at,
             }
         }
+    }
+
+    /// A list of workspaces, by code.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct WorkspaceList {
+        pub items: Vec<Workspace>,
+    }
+
+    /// A list of projects, by slug.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct ProjectList {
+        pub items: Vec<Project>,
+    }
+
+    /// A list of teams, by code.
+    #[derive(serde::Serialize, ToSchema)]
+    pub struct TeamList {
+        pub items: Vec<Team>,
     }
 
     /// A list of keys, oldest first.
@@ -283,9 +289,10 @@ pub mod schemas {
     }
 
     /// One page of deployments, newest first.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct DeploymentPage {
-        pub items: Vec<Deployment>,
+        #[schema(value_type = Vec<Deployment>)]
+        pub items: Vec<shiplog_app::model::Deployment>,
         /// Pass it back as `cursor` for the next page; `null` on the last one.
         pub next_cursor: Option<String>,
     }
@@ -323,10 +330,12 @@ pub mod schemas {
     }
 
     /// The environments board of a project.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct Board {
-        pub project: String,
-        pub environments: Vec<BoardEnvironment>,
+        #[schema(value_type = String)]
+        pub project: ProjectSlug,
+        #[schema(value_type = Vec<BoardEnvironment>)]
+        pub environments: Vec<shiplog_app::model::BoardEnvironment>,
     }
 
     /// A DORA performance band: `elite`, `high`, `medium` or `low`.
@@ -426,81 +435,105 @@ pub mod schemas {
     }
 
     /// Clienwork's success body.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct ClienworkAccepted {
         pub success: bool,
         /// `null` for build and test events.
-        pub deployment_id: Option<String>,
+        #[schema(value_type = Option<String>)]
+        pub deployment_id: Option<shiplog_app::ids::DeploymentId>,
         pub linked_requests: Vec<String>,
         #[schema(example = "Processed deploy.completed event. Linked 1 request(s).")]
         pub message: String,
         /// shiplog's extension: how many more references the commit message named than one
         /// deployment links (100 at most).
-        pub references_not_linked: u64,
+        pub references_not_linked: usize,
     }
 
     /// Clienwork's 400: an unknown event lists `valid_events` (the vendor's shape); any other
     /// refusal carries shiplog's `code` instead.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct ClienworkInvalidEvent {
         #[schema(example = "Invalid event type: invalid")]
         pub error: String,
-        pub valid_events: Option<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub valid_events: Option<Vec<&'static str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub code: Option<String>,
     }
 
     /// Hivel's success body.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct HivelAccepted {
         #[schema(example = "Deployment event stored successfully")]
-        pub message: String,
+        pub message: &'static str,
         /// The `deployment_id` sent.
         pub deployment_id: String,
         pub success: bool,
     }
 
     /// Hivel's error body.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct HivelError {
         #[schema(example = "Validation failed")]
-        pub message: String,
+        pub message: &'static str,
         #[schema(example = "Start time cannot be after end time")]
         pub error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub code: Option<String>,
     }
 
     /// Envtracker's notify answer.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct NotifyAccepted {
         pub success: bool,
-        pub deployment_id: Option<String>,
-        pub status: Option<String>,
+        #[schema(value_type = Option<String>)]
+        pub deployment_id: Option<shiplog_app::ids::DeploymentId>,
+        #[schema(value_type = Option<String>)]
+        pub status: Option<shiplog_domain::status::DeploymentStatus>,
     }
 
     /// Envtracker's create-environment answer.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct EnvironmentCreated {
         pub success: bool,
-        pub code: String,
+        #[schema(value_type = String)]
+        pub code: shiplog_domain::ids::EnvironmentCode,
         pub name: String,
         /// The kind in capitals (`DEVELOPMENT`).
-        #[schema(rename = "type")]
+        #[serde(rename = "type")]
         pub kind: String,
         pub position: i32,
     }
 
     /// An application: its id is the Devopness pipeline id.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct Application {
-        pub id: String,
-        pub code: String,
+        #[schema(value_type = String)]
+        pub id: shiplog_app::ids::ApplicationId,
+        #[schema(value_type = String)]
+        pub code: shiplog_domain::ids::ApplicationCode,
         pub name: String,
         /// `host/owner/name`.
-        pub repo: Option<String>,
-        pub created_at: String,
+        #[schema(value_type = Option<String>)]
+        pub repo: Option<shiplog_domain::repo::RepoIdentity>,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: Timestamp,
         /// The provider of its stored source-provider credential (`PUT
         /// /api/v1/applications/{id}/source-provider`), if any; the token is never shown.
         pub source_provider: Option<String>,
+    }
+
+    impl From<shiplog_app::model::Application> for Application {
+        fn from(a: shiplog_app::model::Application) -> Self {
+            Self {
+                id: a.id,
+                code: a.code,
+                name: a.name,
+                repo: a.repo,
+                created_at: a.created_at,
+                source_provider: a.source_provider,
+            }
+        }
     }
 
     /// A shown request header: the value is never shown.
@@ -583,7 +616,7 @@ pub mod schemas {
     }
 
     /// Envtracker's assign-apps answer.
-    #[derive(ToSchema)]
+    #[derive(Serialize, ToSchema)]
     pub struct Assigned {
         pub success: bool,
         /// How many assignments are new.

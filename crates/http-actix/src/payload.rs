@@ -13,6 +13,8 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 
+use crate::openapi::schemas::ErrorBody;
+
 /// How long a client has to send its whole body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,17 +35,17 @@ impl FromRequest for RawBody {
                     let status = error.as_response_error().status_code();
                     Err(actix_web::error::InternalError::from_response(
                         "unreadable body",
-                        HttpResponse::build(status).json(serde_json::json!({"error": {
-                            "code": if status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+                        HttpResponse::build(status).json(ErrorBody::new(
+                            if status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
                                 "body_too_large"
                             } else {
                                 "invalid_body"
                             },
-                            "message": format!(
+                            format!(
                                 "the request body cannot be read ({error}): send at most {} bytes of JSON",
                                 crate::MAX_BODY_BYTES
                             ),
-                        }})),
+                        )),
                     )
                     .into())
                 }
@@ -51,13 +53,13 @@ impl FromRequest for RawBody {
                     "body timeout",
                     HttpResponse::RequestTimeout()
                         .force_close()
-                        .json(serde_json::json!({"error": {
-                            "code": "body_timeout",
-                            "message": format!(
+                        .json(ErrorBody::new(
+                            "body_timeout",
+                            format!(
                                 "the request body did not arrive within {} seconds: send it whole, right after the headers",
                                 BODY_TIMEOUT.as_secs()
                             ),
-                        }})),
+                        )),
                 )
                 .into()),
             }

@@ -9,10 +9,10 @@
 //! bad event `{error, valid_events}`; other errors are `{error, code}` with the status of the
 //! shared table.
 
+use crate::openapi::schemas::{ClienworkAccepted, ClienworkInvalidEvent, CompatError};
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use shiplog_app::error::AppError;
 use shiplog_app::ingest::{ApplicationRef, EnvironmentRef, IngestCommand};
 use shiplog_app::model::{DeploymentFields, ProjectLookup};
@@ -78,12 +78,15 @@ pub(crate) struct HeadCommit {
 pub(crate) fn refuse(error: &AppError) -> HttpResponse {
     crate::logging::internal(error);
     match error {
-        AppError::InvalidEvent(invalid) => HttpResponse::BadRequest().json(json!({
-            "error": invalid.to_string(),
-            "valid_events": invalid.valid_events(),
-        })),
-        other => crate::errors::refusal(status(other.code().kind()))
-            .json(json!({"error": other.to_string(), "code": other.code().as_str()})),
+        AppError::InvalidEvent(invalid) => HttpResponse::BadRequest().json(ClienworkInvalidEvent {
+            error: invalid.to_string(),
+            valid_events: Some(invalid.valid_events().to_vec()),
+            code: None,
+        }),
+        other => crate::errors::refusal(status(other.code().kind())).json(CompatError {
+            error: other.to_string(),
+            code: other.code().as_str().to_owned(),
+        }),
     }
 }
 
@@ -161,8 +164,10 @@ pub async fn ingest(
     let body: Body = match crate::json::parse(&bytes) {
         Ok(body) => body,
         Err(message) => {
-            return HttpResponse::BadRequest()
-                .json(json!({"error": message, "code": "invalid_body"}));
+            return HttpResponse::BadRequest().json(CompatError {
+                error: message,
+                code: "invalid_body".to_owned(),
+            });
         }
     };
     let provider = request
@@ -183,11 +188,10 @@ pub async fn ingest(
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            HttpResponse::Ok().json(json!({
-                "success": true,
-                "deployment_id": receipt.deployment,
-                "linked_requests": linked,
-                "message": if receipt.references_not_linked == 0 {
+            HttpResponse::Ok().json(ClienworkAccepted {
+                success: true,
+                deployment_id: receipt.deployment,
+                message: if receipt.references_not_linked == 0 {
                     format!("Processed {event} event. Linked {} request(s).", linked.len())
                 } else {
                     format!(
@@ -197,8 +201,9 @@ pub async fn ingest(
                         shiplog_domain::reference::MAX_REFERENCES
                     )
                 },
-                "references_not_linked": receipt.references_not_linked,
-            }))
+                linked_requests: linked,
+                references_not_linked: receipt.references_not_linked,
+            })
         }
         Err(e) => refuse(&e),
     }

@@ -8,12 +8,12 @@
 //! 403 when a project or team does not exist, an environment code exists, or the workspace's
 //! environment limit is reached.
 
+use crate::openapi::schemas::{Assigned, CompatError, EnvironmentCreated, NotifyAccepted};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Path};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use shiplog_app::auth::Principal;
 use shiplog_app::environments::{AppAssignment, AssignApplications, CreateEnvironment};
 use shiplog_app::error::{AppError, ErrorCode};
@@ -62,11 +62,15 @@ impl Refusal {
         match self {
             Self::App(error) => {
                 crate::logging::internal(&error);
-                crate::errors::refusal(envtracker_status(error.code()))
-                    .json(json!({"error": error.to_string(), "code": error.code().as_str()}))
+                crate::errors::refusal(envtracker_status(error.code())).json(CompatError {
+                    error: error.to_string(),
+                    code: error.code().as_str().to_owned(),
+                })
             }
-            Self::Invalid(message) => HttpResponse::BadRequest()
-                .json(json!({"error": message, "code": "invalid_payload"})),
+            Self::Invalid(message) => HttpResponse::BadRequest().json(CompatError {
+                error: message,
+                code: "invalid_payload".to_owned(),
+            }),
         }
     }
 }
@@ -180,11 +184,11 @@ async fn record(
     let event = command.event;
     let receipt = state.app.ingest(principal, command).await?;
     state.metrics.event("envtracker", event, receipt.status);
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "deployment_id": receipt.deployment,
-        "status": receipt.status,
-    })))
+    Ok(HttpResponse::Ok().json(NotifyAccepted {
+        success: true,
+        deployment_id: receipt.deployment,
+        status: receipt.status,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -363,13 +367,13 @@ pub async fn create_environment(
                 kind: code("type", EnvironmentKind::parse(&body.kind))?,
             };
             let environment = state.app.create_environment(&principal, create).await?;
-            Ok(HttpResponse::Ok().json(json!({
-                "success": true,
-                "code": environment.code,
-                "name": environment.name,
-                "type": environment.kind.as_str().to_uppercase(),
-                "position": environment.position,
-            })))
+            Ok(HttpResponse::Ok().json(EnvironmentCreated {
+                success: true,
+                code: environment.code,
+                name: environment.name,
+                kind: environment.kind.as_str().to_uppercase(),
+                position: environment.position,
+            }))
         }
         .await,
     )
@@ -426,12 +430,16 @@ pub async fn assign_apps(
                 .assign_applications(&principal, AssignApplications { project, apps })
                 .await
             {
-                Ok(added) => {
-                    Ok(HttpResponse::Ok().json(json!({"success": true, "assigned": added})))
-                }
+                Ok(added) => Ok(HttpResponse::Ok().json(Assigned {
+                    success: true,
+                    assigned: added,
+                })),
                 // Assignments name environments that must exist: the document's 403.
                 Err(error @ AppError::EnvironmentNotFound(_)) => Ok(HttpResponse::Forbidden()
-                    .json(json!({"error": error.to_string(), "code": error.code().as_str()}))),
+                    .json(CompatError {
+                        error: error.to_string(),
+                        code: error.code().as_str().to_owned(),
+                    })),
                 Err(error) => Err(error.into()),
             }
         }

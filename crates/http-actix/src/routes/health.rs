@@ -1,7 +1,7 @@
 //! Liveness and readiness.
 
+use crate::openapi::schemas::Status;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use crate::HttpState;
 
@@ -9,7 +9,7 @@ use crate::HttpState;
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process answers", body = crate::openapi::schemas::Status)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers too.
@@ -20,12 +20,13 @@ pub async fn healthz() -> HttpResponse {
     ))]
 pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     match state.readiness.check().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(()) => HttpResponse::Ok().json(Status { status: "ready" }),
         // The reason may name hosts; it stays in the server's own output.
         Err(reason) => {
             tracing::warn!(reason, "not ready");
-            crate::errors::refusal(actix_web::http::StatusCode::SERVICE_UNAVAILABLE)
-                .json(json!({"status": "unavailable"}))
+            crate::errors::refusal(actix_web::http::StatusCode::SERVICE_UNAVAILABLE).json(Status {
+                status: "unavailable",
+            })
         }
     }
 }

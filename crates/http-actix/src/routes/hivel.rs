@@ -7,10 +7,10 @@
 //! become references. Answers in Hivel's shapes: `{message, deployment_id, success}` and
 //! `{message: "Validation failed", error}`.
 
+use crate::openapi::schemas::{HivelAccepted, HivelError};
 use actix_web::HttpResponse;
 use actix_web::web::Data;
 use serde::Deserialize;
-use serde_json::json;
 use shiplog_app::error::{AppError, ErrorKind};
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
 use shiplog_app::model::DeploymentFields;
@@ -101,8 +101,11 @@ pub(crate) struct Body {
 }
 
 fn validation(message: impl Into<String>) -> HttpResponse {
-    HttpResponse::BadRequest()
-        .json(json!({"message": "Validation failed", "error": message.into()}))
+    HttpResponse::BadRequest().json(HivelError {
+        message: "Validation failed",
+        error: message.into(),
+        code: None,
+    })
 }
 
 /// An error in Hivel's shape.
@@ -117,9 +120,11 @@ pub(crate) fn refuse(error: &AppError) -> HttpResponse {
         ErrorKind::Conflict => "Conflict",
         ErrorKind::Unavailable => "Unavailable",
     };
-    crate::errors::refusal(status(kind)).json(json!({
-        "message": message, "error": error.to_string(), "code": error.code().as_str(),
-    }))
+    crate::errors::refusal(status(kind)).json(HivelError {
+        message,
+        error: error.to_string(),
+        code: Some(error.code().as_str().to_owned()),
+    })
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
@@ -235,11 +240,11 @@ pub async fn ingest(
             state
                 .metrics
                 .event("hivel", PipelineEvent::DEPLOY_COMPLETED, receipt.status);
-            HttpResponse::Ok().json(json!({
-            "message": "Deployment event stored successfully",
-            "deployment_id": deployment_id,
-            "success": true,
-            }))
+            HttpResponse::Ok().json(HivelAccepted {
+                message: "Deployment event stored successfully",
+                deployment_id,
+                success: true,
+            })
         }
         Err(e) => refuse(&e),
     }

@@ -241,15 +241,8 @@ pub async fn list_applications(
         .app
         .list_applications(&principal, project(&slug)?)
         .await?;
-    let shown: Vec<serde_json::Value> = applications
-        .into_iter()
-        .map(|a| {
-            serde_json::json!({
-                "id": a.id, "code": a.code, "name": a.name, "repo": a.repo,
-                "created_at": a.created_at, "source_provider": a.source_provider,
-            })
-        })
-        .collect();
+    let shown: Vec<crate::openapi::schemas::Application> =
+        applications.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(shown))
 }
 

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 
 use crate::access::{Access, Dialect};
 use crate::errors::ApiError;
+use crate::openapi::schemas::ErrorBody;
 
 pub mod clienwork;
 pub mod envtracker;
@@ -122,23 +123,23 @@ fn guarded(path: &str, routes: Vec<(&'static str, Route)>) -> impl HttpServiceFa
 
 /// A path that no route serves.
 async fn unknown_path(request: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({"error": {
-        "code": "not_found",
-        "message": format!(
+    HttpResponse::NotFound().json(ErrorBody::new(
+        "not_found",
+        format!(
             "no route serves {}: see /api/v1/openapi.json for every route",
             request.path()
         ),
-    }}))
+    ))
 }
 
 /// A method that the path does not serve.
 fn wrong_method(allow: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header(("allow", allow))
-        .json(serde_json::json!({"error": {
-            "code": "method_not_allowed",
-            "message": format!("this path answers {allow} only"),
-        }}))
+        .json(ErrorBody::new(
+            "method_not_allowed",
+            format!("this path answers {allow} only"),
+        ))
 }
 
 /// Turns a parse error of one field into a 400 naming it.

@@ -3,7 +3,6 @@
 use actix_web::HttpResponse;
 use actix_web::web::{Data, Path, Query};
 use serde::Deserialize;
-use serde_json::json;
 use shiplog_app::admin::{AdminCredentials, CreateApiKey, CreateWorkspace};
 use shiplog_app::deployments::ListDeployments;
 use shiplog_app::metrics::DoraRequest;
@@ -18,7 +17,7 @@ use super::{Reply, body, field, optional};
 use crate::HttpState;
 use crate::access::{Admin, Caller, MasterKey};
 use crate::errors::ApiError;
-use crate::openapi::schemas::{KeyList, ProjectList, TeamList, WorkspaceList};
+use crate::openapi::schemas::{self, KeyList, ProjectList, TeamList, WorkspaceList};
 use crate::payload::RawBody;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,10 +62,7 @@ pub async fn create_workspace(
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": workspace.id, "code": workspace.code, "name": workspace.name,
-        "environment_limit": workspace.environment_limit,
-    })))
+    Ok(HttpResponse::Created().json(schemas::Workspace::from(workspace)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -162,14 +158,15 @@ pub async fn create_api_key(
         .app
         .create_api_key(caller.as_admin(), &workspace, key)
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": issued.record.id,
-        "key": issued.secret.reveal(),
-        "name": issued.record.name,
-        "role": issued.record.role,
-        "project": project,
-        "hint": issued.record.hint,
-    })))
+    Ok(HttpResponse::Created().json(schemas::IssuedApiKey {
+        id: issued.record.id,
+        key: issued.secret.reveal().to_owned(),
+        name: issued.record.name,
+        role: issued.record.role,
+        project,
+        hint: issued.record.hint,
+        expires_at: issued.record.expires_at,
+    }))
 }
 
 /// `POST /api/v1/workspaces/{code}/signing-keys` (master key, or an admin key of the workspace)
@@ -205,14 +202,15 @@ pub async fn create_signing_key(
         .app
         .create_signing_key(caller.as_admin(), &workspace, key)
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": key.id,
-        "key_id": key.key_id,
-        "secret": key.secret.reveal(),
-        "name": key.name,
-        "role": key.role,
-        "project": project,
-    })))
+    Ok(HttpResponse::Created().json(schemas::IssuedSigningKey {
+        id: key.id,
+        secret: key.secret.reveal().to_owned(),
+        key_id: key.key_id,
+        name: key.name,
+        role: key.role,
+        project,
+        expires_at: key.expires_at,
+    }))
 }
 
 /// `GET /api/v1/workspaces` (master key) → every workspace, by code.
@@ -406,8 +404,7 @@ pub async fn create_project(
         .app
         .create_project(&principal, slug, &parsed.name)
         .await?;
-    Ok(HttpResponse::Created()
-        .json(json!({"id": project.id, "slug": project.slug, "name": project.name})))
+    Ok(HttpResponse::Created().json(schemas::Project::from(project)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -442,7 +439,7 @@ pub async fn create_team(
         .app
         .create_team(&principal, code, &parsed.name)
         .await?;
-    Ok(HttpResponse::Created().json(json!({"id": team.id, "code": team.code, "name": team.name})))
+    Ok(HttpResponse::Created().json(schemas::Team::from(team)))
 }
 
 /// Query of `GET /api/v1/deployments`; every value arrives as text and is parsed here.
@@ -509,10 +506,10 @@ pub async fn list_deployments(
 ) -> Reply {
     let list = filters.into_inner().parse()?;
     let page = state.app.list_deployments(&principal, list).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "items": page.items,
-        "next_cursor": page.next_cursor.map(|c| c.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(schemas::DeploymentPage {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
 }
 
 /// `GET /api/v1/deployments/{id}`.
@@ -585,7 +582,10 @@ pub async fn environment_board(
         .app
         .environment_board(&principal, ProjectLookup::Slug(project.clone()))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"project": project, "environments": environments})))
+    Ok(HttpResponse::Ok().json(schemas::Board {
+        project,
+        environments,
+    }))
 }
 
 /// Query of `GET /api/v1/metrics/dora`.
