@@ -103,20 +103,8 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: String,
     ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .insert_header(("Content-Type", "application/json"));
-        for (name, value) in headers {
-            request = request.insert_header((*name, *value));
-        }
-        let mut response = request.send_body(body).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.body().limit(8 * 1024 * 1024).await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, _, answer) = self.send("POST", path, headers, &body).await;
+        (status, answer)
     }
 
     /// PUTs a raw body with the given headers; returns the status, the headers and the JSON.
@@ -126,22 +114,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: String,
     ) -> (u16, awc::http::header::HeaderMap, Value) {
-        let mut request = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .insert_header(("Content-Type", "application/json"));
-        for (name, value) in headers {
-            request = request.insert_header((*name, *value));
-        }
-        let mut response = request.send_body(body).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.body().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.send("PUT", path, headers, &body).await
     }
 
     /// GETs without credentials; returns the status and the response headers.
