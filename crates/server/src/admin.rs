@@ -12,6 +12,7 @@ use shiplog_app::error::{AppError, AuthFailure};
 use shiplog_domain::ids::{ProjectSlug, TeamCode, WorkspaceCode};
 use shiplog_domain::key::Role;
 use shiplog_domain::timestamp::Timestamp;
+use shiplog_http::openapi::schemas;
 use shiplog_server::open_app;
 
 /// Where the data is and who asks.
@@ -120,6 +121,11 @@ fn parsed<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<
     result.map_err(|e| format!("{field}: {e}"))
 }
 
+/// What the API would answer, as JSON: the API's own response types, so the two cannot differ.
+fn shown(value: impl serde::Serialize) -> Result<Value, String> {
+    serde_json::to_value(value).map_err(|e| format!("cannot show the answer: {e}"))
+}
+
 fn failed(error: AppError) -> String {
     format!("{} ({})", error, error.code().as_str())
 }
@@ -210,32 +216,41 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 )
                 .await
                 .map_err(failed)?;
-            Ok(
-                json!({"id": workspace.id, "code": workspace.code, "name": workspace.name,
-                      "environment_limit": workspace.environment_limit}),
-            )
+            shown(schemas::Workspace::from(workspace))
         }
         Admin::CreateKey(args) => {
             let (workspace, request) = args.request(None)?;
+            let project = request.project.clone();
             let issued = app
                 .create_api_key(admin().await?.as_admin(), &workspace, request)
                 .await
                 .map_err(failed)?;
-            Ok(
-                json!({"id": issued.record.id, "key": issued.secret.reveal(), "name": issued.record.name,
-                      "role": issued.record.role, "project": args.project, "hint": issued.record.hint}),
-            )
+            shown(schemas::IssuedApiKey {
+                id: issued.record.id,
+                key: issued.secret.reveal().to_owned(),
+                name: issued.record.name,
+                role: issued.record.role,
+                project,
+                hint: issued.record.hint,
+                expires_at: issued.record.expires_at,
+            })
         }
         Admin::CreateSigningKey(args) => {
             let (workspace, request) = args.request(Some(Role::Ingest))?;
+            let project = request.project.clone();
             let key = app
                 .create_signing_key(admin().await?.as_admin(), &workspace, request)
                 .await
                 .map_err(failed)?;
-            Ok(
-                json!({"id": key.id, "key_id": key.key_id, "secret": key.secret.reveal(),
-                      "name": key.name, "role": key.role, "project": args.project}),
-            )
+            shown(schemas::IssuedSigningKey {
+                id: key.id,
+                secret: key.secret.reveal().to_owned(),
+                key_id: key.key_id,
+                name: key.name,
+                role: key.role,
+                project,
+                expires_at: key.expires_at,
+            })
         }
         Admin::CreateProject { slug, name } => {
             let slug = parsed("slug", ProjectSlug::parse(&slug))?;
@@ -243,7 +258,7 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .create_project(&principal().await?, slug, &name)
                 .await
                 .map_err(failed)?;
-            Ok(json!({"id": project.id, "slug": project.slug, "name": project.name}))
+            shown(schemas::Project::from(project))
         }
         Admin::CreateTeam { code, name } => {
             let code = parsed("code", TeamCode::parse(&code))?;
@@ -251,22 +266,19 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .create_team(&principal().await?, code, &name)
                 .await
                 .map_err(failed)?;
-            Ok(json!({"id": team.id, "code": team.code, "name": team.name}))
+            shown(schemas::Team::from(team))
         }
         Admin::ListWorkspaces => {
             let workspaces = app
                 .list_workspaces(&master().await?)
                 .await
                 .map_err(failed)?;
-            Ok(Value::Array(
+            shown(
                 workspaces
                     .into_iter()
-                    .map(|w| {
-                        json!({"id": w.id, "code": w.code, "name": w.name,
-                               "environment_limit": w.environment_limit, "created_at": w.created_at})
-                    })
-                    .collect(),
-            ))
+                    .map(schemas::Workspace::from)
+                    .collect::<Vec<_>>(),
+            )
         }
         Admin::ListKeys { workspace } => {
             let workspace = parsed("workspace", WorkspaceCode::parse(&workspace))?;
@@ -295,11 +307,21 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .list_projects(&principal().await?)
                 .await
                 .map_err(failed)?;
-            Ok(json!(projects))
+            shown(
+                projects
+                    .into_iter()
+                    .map(schemas::Project::from)
+                    .collect::<Vec<_>>(),
+            )
         }
         Admin::ListTeams => {
             let teams = app.list_teams(&principal().await?).await.map_err(failed)?;
-            Ok(json!(teams))
+            shown(
+                teams
+                    .into_iter()
+                    .map(schemas::Team::from)
+                    .collect::<Vec<_>>(),
+            )
         }
     }
 }
