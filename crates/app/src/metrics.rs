@@ -35,6 +35,7 @@ pub struct DoraRequest {
 
 /// What was measured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DoraScope {
     /// The project, if one was asked for (or the key is limited to one).
     pub project: Option<ProjectSlug>,
@@ -46,6 +47,7 @@ pub struct DoraScope {
 
 /// How each number is obtained, returned with every answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraDefinitions))]
 pub struct Definitions {
     /// Deployment frequency.
     pub deployment_frequency: &'static str,
@@ -77,6 +79,7 @@ pub const DEFINITIONS: Definitions = Definitions {
 
 /// The answer to a DORA request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Dora))]
 pub struct DoraView {
     /// What was measured.
     pub scope: DoraScope,

@@ -130,6 +130,7 @@ pub struct Environment {
 
 /// The descriptive fields of a deployment, all optional: events fill them in as they arrive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentFields {
     /// The provider's own id for the deployment or run (Hivel `deployment_id`, a pipeline number).
     pub external_id: Option<String>,
@@ -178,6 +179,7 @@ impl DeploymentFields {
 
 /// A deployment as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
     /// Its id.
     pub id: DeploymentId,
@@ -297,6 +299,7 @@ pub struct SigningKeyRecord {
 /// Whether a change request has reached its goal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReferenceStatus {
     /// Named by deployments, none of which closed it successfully yet.
     Open,
@@ -306,6 +309,7 @@ pub enum ReferenceStatus {
 
 /// A change request and the deployments that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferenceView {
     /// Its key.
     pub key: ReferenceKey,
@@ -336,6 +340,7 @@ pub struct BoardEntry {
 
 /// An application on the environments board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoardApplication {
     /// Its code.
     pub application: ApplicationCode,
@@ -349,6 +354,7 @@ pub struct BoardApplication {
 
 /// One environment on the board, with every application assigned or deployed to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoardEnvironment {
     /// Its code.
     pub code: EnvironmentCode,

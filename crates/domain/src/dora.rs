@@ -70,6 +70,7 @@ pub struct DeploymentRecord {
 
 /// A half-open time range `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraWindow))]
 pub struct Window {
     /// Its start (included).
     pub from: Timestamp,
@@ -104,6 +105,7 @@ impl Window {
 /// The DORA performance band of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Band {
     /// Elite performers.
     Elite,
@@ -117,6 +119,7 @@ pub enum Band {
 
 /// Deployment frequency in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeploymentFrequency))]
 pub struct Frequency {
     /// Successful deployments per day.
     pub per_day: f64,
@@ -132,6 +135,7 @@ pub struct Frequency {
 
 /// Why a successful deployment gave no lead time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadTimeExclusions {
     /// It names no commit.
     pub no_commit: u64,
@@ -144,6 +148,7 @@ pub struct LeadTimeExclusions {
 
 /// Lead time for changes in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadTime {
     /// The median, in seconds; `None` without samples.
     pub median_seconds: Option<f64>,
@@ -161,6 +166,7 @@ pub struct LeadTime {
 
 /// Change failure rate in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeFailureRate))]
 pub struct FailureRate {
     /// failed ÷ (successful + failed), from 0 to 1; `None` without deployments.
     pub value: Option<f64>,
@@ -178,6 +184,7 @@ pub struct FailureRate {
 
 /// Failed deployment recovery time in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RecoveryTime))]
 pub struct Recovery {
     /// The median, in seconds; `None` without recovered incidents.
     pub median_seconds: Option<f64>,
@@ -191,6 +198,7 @@ pub struct Recovery {
 
 /// The four metrics for one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraReport))]
 pub struct Report {
     /// The window.
     pub window: Window,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What an environment is for. DORA metrics read `production` environments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EnvironmentKind {
     /// Serves real users.
     Production,

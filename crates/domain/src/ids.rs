@@ -84,6 +84,7 @@ macro_rules! code_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(example = $example))]
         pub struct $name(String);
 
         impl $name {
@@ -162,6 +163,7 @@ code_type!(
 /// A Git commit hash: 4 to 64 hexadecimal digits, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitSha(String);
 
 /// A value that is not a commit hash.
@@ -221,6 +223,7 @@ impl From<CommitSha> for String {
 /// from the run (project, environment, run URL or commit). Unique per workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdempotencyKey(String);
 
 /// A key that is empty, too long or has control characters.

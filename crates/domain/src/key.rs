@@ -15,6 +15,7 @@ use crate::ids::hex;
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Everything in its workspace: keys, projects, teams, hooks, reading and ingesting.
     Admin,
@@ -142,6 +143,7 @@ impl KeyHash {
 /// The public half of a signing key, sent in `X-Webhook-Key`: `whk_` and 16 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningKeyId(String);
 
 /// A value that is not a signing key id.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// A change request named in a commit message, or sent explicitly (a PR number).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reference {
     /// The canonical key (`PR-123`, `#71`, `org/repo#5`).
     pub key: ReferenceKey,
@@ -31,6 +32,7 @@ pub struct Reference {
 /// The canonical key of a reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferenceKey(String);
 
 /// A string that is not a reference key.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// `host/path` of a Git repository, e.g. `github.com/org/repo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoIdentity(String);
 
 /// A value that does not name a repository.

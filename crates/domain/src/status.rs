@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 /// The status of a deployment, whatever the provider called it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeploymentStatus {
     /// Accepted or queued, not started yet (also: waiting for approval or a resource).
     Pending,
@@ -240,6 +241,21 @@ impl Serialize for Provider {
         serializer.serialize_str(self.as_str())
     }
 }
+
+/// Shown as its canonical name: one of [`Provider::ALL`] by [`Provider::as_str`].
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Provider {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .description(Some("The CI/CD system that reported the status"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Provider {}
 
 impl<'de> Deserialize<'de> for Provider {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -22,6 +22,7 @@ pub const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 /// A point in time, in UTC, to the microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime, example = "2025-11-19T10:20:32.846Z"))]
 pub struct Timestamp(OffsetDateTime);
 
 /// A value that is not a timestamp shiplog can read.

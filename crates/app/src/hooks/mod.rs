@@ -66,6 +66,7 @@ impl fmt::Debug for SecretText {
 /// The HTTP method of a hook's request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum HookMethod {
     /// `POST` (the default, and the only one Devopness sends).
     #[default]
@@ -182,6 +183,7 @@ pub struct HookFilter {
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt (or being attempted).
     Pending,
@@ -212,6 +214,7 @@ impl DeliveryStatus {
 
 /// One attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
@@ -232,6 +235,7 @@ pub const RESPONSE_BODY_KEPT: usize = 2048;
 
 /// A delivery and its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     /// Its id, sent as `webhook-id`.
     pub id: DeliveryId,
@@ -393,6 +397,7 @@ pub struct HookInput {
 
 /// A hook as the API shows it: secrets and header values are never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Hook))]
 pub struct HookView {
     /// Id.
     pub id: HookId,
@@ -430,19 +435,23 @@ pub struct HookView {
 
 /// `settings` of a shown hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = HookSettings))]
 pub struct HookSettingsView {
     /// Header names; every value reads `[redacted]`.
     pub request_headers: Vec<HeaderView>,
     /// The body template, as saved.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub request_body: Option<serde_json::Value>,
 }
 
 /// A shown header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeaderView {
     /// Its name.
     pub name: String,
     /// Always `[redacted]`.
+    #[cfg_attr(feature = "openapi", schema(example = "[redacted]"))]
     pub value: &'static str,
 }
 
@@ -482,6 +491,7 @@ impl From<&Hook> for HookView {
 
 /// A newly created hook and its signing secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedHook {
     /// The hook.
     #[serde(flatten)]

@@ -134,7 +134,7 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
     params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = HookBody,
     responses(
-        (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
+        (status = 201, description = "Created; the signing secret is shown this once", body = shiplog_app::hooks::CreatedHook),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -158,7 +158,7 @@ pub async fn create_pipeline_hook(
 #[utoipa::path(get, path = "/pipelines/{pipeline_id}/hooks", tag = "hooks",
     params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
+        (status = 200, description = "The hooks, oldest first", body = Vec<shiplog_app::hooks::HookView>),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -251,7 +251,7 @@ pub async fn list_applications(
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     request_body = HookBody,
     responses(
-        (status = 201, description = "Created; the signing secret is shown this once", body = crate::openapi::schemas::CreatedHook),
+        (status = 201, description = "Created; the signing secret is shown this once", body = shiplog_app::hooks::CreatedHook),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -287,7 +287,7 @@ pub struct HookFilters {
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), HookFilters),
     responses(
-        (status = 200, description = "The hooks, oldest first", body = Vec<crate::openapi::schemas::Hook>),
+        (status = 200, description = "The hooks, oldest first", body = Vec<shiplog_app::hooks::HookView>),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -314,7 +314,7 @@ pub async fn list_hooks(
 #[utoipa::path(get, path = "/api/v1/hooks/{id}", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The hook (secrets and header values are never shown)", body = crate::openapi::schemas::Hook),
+        (status = 200, description = "The hook (secrets and header values are never shown)", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -334,7 +334,7 @@ pub async fn get_hook(
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = HookBody,
     responses(
-        (status = 200, description = "Replaced", body = crate::openapi::schemas::Hook),
+        (status = 200, description = "Replaced", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -378,7 +378,7 @@ pub async fn delete_hook(
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/enable", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "Enabled; pending deliveries resume", body = crate::openapi::schemas::Hook),
+        (status = 200, description = "Enabled; pending deliveries resume", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -397,7 +397,7 @@ pub async fn enable_hook(
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/disable", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "Disabled; nothing is sent until enabled", body = crate::openapi::schemas::Hook),
+        (status = 200, description = "Disabled; nothing is sent until enabled", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -416,7 +416,7 @@ pub async fn disable_hook(
 #[utoipa::path(post, path = "/api/v1/hooks/{id}/test", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "Sent (or not): the delivery and its one attempt", body = crate::openapi::schemas::Delivery),
+        (status = 200, description = "Sent (or not): the delivery and its one attempt", body = shiplog_app::hooks::Delivery),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
@@ -444,7 +444,7 @@ pub struct DeliveryFilters {
 #[utoipa::path(get, path = "/api/v1/hooks/{id}/deliveries", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), DeliveryFilters),
     responses(
-        (status = 200, description = "Deliveries, newest first, with their attempts", body = Vec<crate::openapi::schemas::Delivery>),
+        (status = 200, description = "Deliveries, newest first, with their attempts", body = Vec<shiplog_app::hooks::Delivery>),
         (status = 400, description = "A bad limit", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -467,7 +467,7 @@ pub async fn list_deliveries(
 #[utoipa::path(post, path = "/api/v1/deliveries/{id}/redeliver", tag = "hooks",
     params(("id" = String, Path, description = "The delivery id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 202, description = "Queued; the worker sends it shortly", body = crate::openapi::schemas::Delivery),
+        (status = 202, description = "Queued; the worker sends it shortly", body = shiplog_app::hooks::Delivery),
         (status = 400, description = "A test send cannot be redelivered", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),

@@ -516,7 +516,7 @@ pub async fn list_deployments(
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "read",
     params(("id" = String, Path, description = "The deployment id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The deployment", body = crate::openapi::schemas::Deployment),
+        (status = 200, description = "The deployment", body = shiplog_app::model::Deployment),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
@@ -541,7 +541,7 @@ pub async fn get_deployment(
         ("key" = String, Path, description = "The reference, `#` percent-encoded"),
     ),
     responses(
-        (status = 200, description = "The reference", body = crate::openapi::schemas::ReferenceView),
+        (status = 200, description = "The reference", body = shiplog_app::model::ReferenceView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
@@ -633,7 +633,7 @@ impl DoraParams {
 #[utoipa::path(get, path = "/api/v1/metrics/dora", tag = "read",
     params(DoraParams),
     responses(
-        (status = 200, description = "The metrics of the window (and the series when asked)", body = crate::openapi::schemas::Dora),
+        (status = 200, description = "The metrics of the window (and the series when asked)", body = shiplog_app::metrics::DoraView),
         (status = 400, description = "A bad parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
