@@ -37,7 +37,9 @@ fn main() -> ExitCode {
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
                  schemathesis  every schemathesis check against a running server (SQLite)\n  \
                  bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
-                 bench dora    the DORA metrics query over 1,000,000 deployments, both backends"
+                 bench dora    the DORA metrics query over 1,000,000 deployments, both backends
+                 bench http    ingests/s through HTTP against the release binary, both backends,
+                               beside echo, fsync and INSERT references"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -255,8 +257,9 @@ fn bench(which: Option<&str>) -> Result<()> {
     match which {
         Some("store") => cargo(&["bench", "-p", "shiplog-store", "--bench", "store"]),
         Some("dora") => cargo(&["bench", "-p", "shiplog-store", "--bench", "dora"]),
+        Some("http") => cargo(&["bench", "-p", "shiplog-server", "--bench", "http"]),
         other => Err(format!(
-            "unknown benchmark {other:?}: use `cargo xtask bench store` or `cargo xtask bench dora`"
+            "unknown benchmark {other:?}: use `cargo xtask bench http`, `cargo xtask bench store` or `cargo xtask bench dora`"
         )),
     }
 }

@@ -1,0 +1,745 @@
+//! `cargo xtask bench http`: ingests per second through HTTP, against the `shiplog` binary this
+//! package builds (release under `cargo bench`), on a fresh SQLite file and on a fresh database of
+//! the project's throwaway PostgreSQL cluster (fsync on), at 1, 16 and 64 client connections, for
+//! each ingest dialect: Clienwork (keyed), Hivel (keyed) and Envtracker (signed). Every request is
+//! a distinct deployment.
+//!
+//! The same run measures the references each row is divided by:
+//! - **echo**: an actix-web server with the same worker count answering the same Clienwork
+//!   request with a fixed JSON body, at the same connection count (what the HTTP layer and this
+//!   load generator can carry on this machine);
+//! - **fsync**: a loop of 4 KiB `write` + `fdatasync` (what one durable commit at a time costs);
+//! - **INSERT**: single-row autocommit `INSERT`s into the same PostgreSQL cluster, one thread and
+//!   connection per client, at the same concurrency.
+//!
+//! Each row prints ingests/s, p50/p99 latency, the ratios, the server's peak RSS so far
+//! (`VmHWM`) and `acknowledged = stored`: the deployments counted in the database after the row
+//! must equal the 2xx answers, or the run fails.
+//!
+//! Loopback only; every row stops after `SHIPLOG_BENCH_SECONDS` (default 3) or
+//! `SHIPLOG_BENCH_MAX_REQUESTS` requests (default 200 000), whichever comes first.
+//! `SHIPLOG_BENCH_BACKENDS` picks backends (default `sqlite,postgres`). Run by `cargo test
+//! --all-targets` (no `--bench` argument), it is a smoke run: 0.2 s rows at 2 connections.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde_json::{Value, json};
+use shiplog_store::conn::DbConn;
+use shiplog_store::testdb::TestDb;
+
+const MASTER: &str = "bench-master-key-0123456789";
+/// What the echo reference answers: the size and shape of shiplog's Clienwork answer.
+const ECHO_BODY: &str = r##"{"success":true,"deployment_id":"00000000-0000-0000-0000-000000000000","linked_requests":["PR-12","#34"],"message":"Processed deploy.completed event. Linked 2 request(s).","references_not_linked":0}"##;
+/// Load-generator threads (each runs its share of the connections).
+const GENERATORS: usize = 2;
+/// The server's HTTP workers, and the echo reference's.
+const WORKERS: usize = 2;
+
+struct Settings {
+    seconds: Duration,
+    max_requests: u64,
+    connections: Vec<usize>,
+    backends: Vec<String>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
+        let full = std::env::args().any(|a| a == "--bench");
+        let seconds = std::env::var("SHIPLOG_BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if full { 3.0 } else { 0.2 });
+        let max_requests = std::env::var("SHIPLOG_BENCH_MAX_REQUESTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200_000);
+        let backends = std::env::var("SHIPLOG_BENCH_BACKENDS")
+            .unwrap_or_else(|_| "sqlite,postgres".to_owned())
+            .split(',')
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        Self {
+            seconds: Duration::from_secs_f64(seconds),
+            max_requests,
+            connections: if full { vec![1, 16, 64] } else { vec![2] },
+            backends,
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// One request to send: method, path, headers, body.
+struct Request {
+    put: bool,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+/// How to build the `n`-th request of a dialect (distinct for every `n`).
+#[derive(Clone)]
+enum Dialect {
+    Clienwork { key: String },
+    Hivel { key: String },
+    Envtracker { key_id: String, secret: String },
+}
+
+impl Dialect {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Clienwork { .. } => "clienwork (keyed)",
+            Self::Hivel { .. } => "hivel (keyed)",
+            Self::Envtracker { .. } => "envtracker (signed)",
+        }
+    }
+
+    fn request(&self, run: &str, n: u64) -> Request {
+        match self {
+            Self::Clienwork { key } => Request {
+                put: false,
+                path: "/api/webhooks/ci",
+                headers: vec![("X-Clienwork-API-Key", key.clone())],
+                body: clienwork_body(run, n),
+            },
+            Self::Hivel { key } => Request {
+                put: false,
+                path: "/api/hooks/v2/deployment",
+                headers: vec![("X-API-Token", key.clone())],
+                body: json!({
+                    "deployment_id": format!("{run}-{n}"),
+                    "event_type": "completed",
+                    "status": "success",
+                    "repo_url": "https://github.com/acme/api",
+                    "commit_hash": format!("{n:040x}"),
+                    "environment": "production",
+                    "start_time": "2026-01-05T12:00:00Z",
+                    "end_time": "2026-01-05T12:03:00Z",
+                    "branch": "main",
+                    "pr_numbers": [71, 35],
+                })
+                .to_string(),
+            },
+            Self::Envtracker { key_id, secret } => {
+                let body = json!({
+                    "projectCode": "web", "envCode": "production", "repoCode": "api",
+                    "pipeline": format!("{run}-{n}"), "status": "success", "branch": "main",
+                    "deployDate": "2026-01-05T12:03:00Z",
+                })
+                .to_string();
+                let timestamp = unix_now().to_string();
+                let signature = shiplog_signature::envtracker::sign(
+                    secret.as_bytes(),
+                    &timestamp,
+                    body.as_bytes(),
+                );
+                Request {
+                    put: true,
+                    path: "/webhook/notify",
+                    headers: vec![
+                        ("X-Webhook-Key", key_id.clone()),
+                        ("X-Webhook-Timestamp", timestamp),
+                        ("X-Webhook-Signature", signature),
+                    ],
+                    body,
+                }
+            }
+        }
+    }
+}
+
+/// A Clienwork `deploy.completed` naming two references; the run URL makes it distinct.
+fn clienwork_body(run: &str, n: u64) -> String {
+    json!({
+        "event": "deploy.completed", "project_slug": "web", "status": "success",
+        "environment": "production", "commit_sha": format!("{n:040x}"),
+        "commit_message": "Speed up login (#PR-12, fixes #34)",
+        "url": format!("https://ci.example/runs/{run}/{n}"),
+    })
+    .to_string()
+}
+
+/// What one row of load produced.
+struct Load {
+    acknowledged: u64,
+    refused: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.acknowledged as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p * self.latencies_us.len() as f64).ceil() as usize).max(1) - 1;
+        f64::from(self.latencies_us[rank.min(self.latencies_us.len() - 1)]) / 1000.0
+    }
+}
+
+/// Drives `base` with `connections` concurrent keep-alive connections for `settings`' bounds.
+fn drive(base: &str, dialect: &Dialect, connections: usize, settings: &Settings) -> Load {
+    let issued = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + settings.seconds;
+    let run = format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let start = Instant::now();
+    let threads: Vec<_> = (0..GENERATORS.min(connections))
+        .map(|g| {
+            let share = connections / GENERATORS.min(connections)
+                + usize::from(g < connections % GENERATORS.min(connections));
+            let (base, dialect, issued, run) = (
+                base.to_owned(),
+                dialect.clone(),
+                Arc::clone(&issued),
+                run.clone(),
+            );
+            let max = settings.max_requests;
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let tasks = (0..share).map(|_| {
+                        let (base, dialect, issued, run) = (
+                            base.clone(),
+                            dialect.clone(),
+                            Arc::clone(&issued),
+                            run.clone(),
+                        );
+                        actix_web::rt::spawn(async move {
+                            connection(&base, &dialect, &issued, &run, max, deadline).await
+                        })
+                    });
+                    let mut out = (0, 0, Vec::new());
+                    for task in tasks.collect::<Vec<_>>() {
+                        let (ok, refused, latencies) = task.await.unwrap();
+                        out.0 += ok;
+                        out.1 += refused;
+                        out.2.extend(latencies);
+                    }
+                    out
+                })
+            })
+        })
+        .collect();
+    let mut load = Load {
+        acknowledged: 0,
+        refused: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for thread in threads {
+        let (ok, refused, latencies) = thread.join().unwrap();
+        load.acknowledged += ok;
+        load.refused += refused;
+        load.latencies_us.extend(latencies);
+    }
+    load.elapsed = start.elapsed();
+    load.latencies_us.sort_unstable();
+    load
+}
+
+/// One keep-alive connection sending requests back to back.
+async fn connection(
+    base: &str,
+    dialect: &Dialect,
+    issued: &AtomicU64,
+    run: &str,
+    max: u64,
+    deadline: Instant,
+) -> (u64, u64, Vec<u32>) {
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(1))
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let (mut ok, mut refused, mut latencies) = (0, 0, Vec::new());
+    while Instant::now() < deadline {
+        let n = issued.fetch_add(1, Ordering::Relaxed);
+        if n >= max {
+            break;
+        }
+        let request = dialect.request(run, n);
+        let url = format!("{base}{}", request.path);
+        let mut builder = if request.put {
+            client.put(url)
+        } else {
+            client.post(url)
+        };
+        builder = builder.insert_header(("Content-Type", "application/json"));
+        for (name, value) in request.headers {
+            builder = builder.insert_header((name, value));
+        }
+        let sent = Instant::now();
+        let answer = builder.send_body(request.body).await;
+        let status = match answer {
+            Ok(mut response) => {
+                let _ = response.body().await;
+                Some(response.status())
+            }
+            Err(_) => None,
+        };
+        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if status.is_some_and(|s| s.is_success()) {
+            ok += 1;
+        } else {
+            refused += 1;
+            if refused <= 3 {
+                eprintln!("bench: {} answered {status:?}", dialect.name());
+            }
+        }
+    }
+    (ok, refused, latencies)
+}
+
+/// The echo reference: an actix-web server answering every request with a fixed JSON body.
+fn echo_server() -> String {
+    let port = free_port();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            actix_web::HttpServer::new(|| {
+                actix_web::App::new().default_service(actix_web::web::to(
+                    |_body: actix_web::web::Bytes| async {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(ECHO_BODY)
+                    },
+                ))
+            })
+            .workers(WORKERS)
+            .bind(("127.0.0.1", port))
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&base, "/");
+    base
+}
+
+fn wait_until_up(base: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("{base}{path}");
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::default();
+        loop {
+            if client.get(&url).send().await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} did not answer");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// `write` + `fdatasync` of one 4 KiB page, as fast as the disk allows.
+fn fsync_rate(duration: Duration) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.path().join("fsync-probe"))
+        .unwrap();
+    let page = [0x5a_u8; 4096];
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < duration {
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.write_all(&page).unwrap();
+        file.sync_data().unwrap();
+        count += 1;
+    }
+    count as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Single-row autocommit INSERTs from `clients` threads, each with its own connection.
+fn insert_rate(url: &str, clients: usize, duration: Duration) -> f64 {
+    let mut admin = PgConnection::establish(url).unwrap();
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_probe; \
+             CREATE TABLE bench_probe (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)",
+        )
+        .unwrap();
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                conn.batch_execute("SET synchronous_commit = on").unwrap();
+                let mut count = 0u64;
+                while Instant::now() < deadline {
+                    conn.batch_execute("INSERT INTO bench_probe (body) VALUES ('x')")
+                        .unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A running `shiplog serve`.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .arg("serve")
+            .env("SHIPLOG_DATABASE_URL", database_url)
+            .env("SHIPLOG_BIND", format!("127.0.0.1:{port}"))
+            .env("SHIPLOG_ADMIN_KEY", MASTER)
+            .env("SHIPLOG_WORKERS", WORKERS.to_string())
+            .env("SHIPLOG_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until_up(&server.base, "/healthz");
+        server
+    }
+
+    /// The peak resident set of the process so far, in MiB (`VmHWM`).
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one set-up request; panics unless it answers 2xx.
+fn setup(base: &str, put: bool, path: &str, headers: &[(&str, &str)], body: Value) -> Value {
+    let url = format!("{base}{path}");
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::default();
+        let mut builder = if put {
+            client.put(&url)
+        } else {
+            client.post(&url)
+        };
+        for (name, value) in headers {
+            builder = builder.insert_header((name, value));
+        }
+        let mut response = builder.send_json(&body).await.unwrap();
+        let answer: Value =
+            serde_json::from_slice(&response.body().await.unwrap()).unwrap_or(Value::Null);
+        assert!(
+            response.status().is_success(),
+            "{url}: {} {answer}",
+            response.status()
+        );
+        answer
+    })
+}
+
+/// Workspace `acme`, project `web`, an ingest key limited to it, a signing key, and the
+/// Envtracker environment and assignment its notify needs.
+fn bootstrap(base: &str) -> Vec<Dialect> {
+    let master = [("Authorization", format!("Bearer {MASTER}"))];
+    let master: Vec<(&str, &str)> = master.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    setup(
+        base,
+        false,
+        "/api/v1/workspaces",
+        &master,
+        json!({"code": "acme"}),
+    );
+    let admin = setup(
+        base,
+        false,
+        "/api/v1/workspaces/acme/api-keys",
+        &master,
+        json!({"name": "bench-admin", "role": "admin"}),
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {admin}");
+    let auth = [("Authorization", bearer.as_str())];
+    setup(
+        base,
+        false,
+        "/api/v1/projects",
+        &auth,
+        json!({"slug": "web"}),
+    );
+    setup(
+        base,
+        false,
+        "/api/v1/teams",
+        &auth,
+        json!({"code": "engineering", "name": "Engineering"}),
+    );
+    let ingest = setup(
+        base,
+        false,
+        "/api/v1/workspaces/acme/api-keys",
+        &master,
+        json!({"name": "bench-ci", "role": "ingest", "project": "web"}),
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signing = setup(
+        base,
+        false,
+        "/api/v1/workspaces/acme/signing-keys",
+        &master,
+        json!({"name": "bench-pipelines"}),
+    );
+    let envtracker = Dialect::Envtracker {
+        key_id: signing["key_id"].as_str().unwrap().to_owned(),
+        secret: signing["secret"].as_str().unwrap().to_owned(),
+    };
+    for (path, body) in [
+        (
+            "/webhook/create-environment",
+            json!({"name": "production", "code": "production", "teamCode": "engineering", "type": "PRODUCTION"}),
+        ),
+        (
+            "/webhook/assign-apps",
+            json!({"projectCode": "web", "apps": [{"repoCode": "api", "envs": ["production"]}]}),
+        ),
+    ] {
+        let Request { headers, body, .. } = signed(&envtracker, path, &body);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        setup(
+            base,
+            true,
+            path,
+            &headers,
+            serde_json::from_str(&body).unwrap(),
+        );
+    }
+    vec![
+        Dialect::Clienwork {
+            key: ingest.clone(),
+        },
+        Dialect::Hivel { key: ingest },
+        envtracker,
+    ]
+}
+
+/// A signed Envtracker set-up request.
+fn signed(dialect: &Dialect, path: &'static str, body: &Value) -> Request {
+    let Dialect::Envtracker { key_id, secret } = dialect else {
+        unreachable!("only Envtracker requests are signed")
+    };
+    let body = body.to_string();
+    let timestamp = unix_now().to_string();
+    let signature =
+        shiplog_signature::envtracker::sign(secret.as_bytes(), &timestamp, body.as_bytes());
+    Request {
+        put: true,
+        path,
+        headers: vec![
+            ("X-Webhook-Key", key_id.clone()),
+            ("X-Webhook-Timestamp", timestamp),
+            ("X-Webhook-Signature", signature),
+        ],
+        body,
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Deployments in the database.
+fn stored(database_url: &str) -> u64 {
+    let conn = shiplog_store::DatabaseUrl::parse(database_url)
+        .unwrap()
+        .connect()
+        .unwrap();
+    let query = diesel::sql_query("SELECT count(*) AS n FROM deployments");
+    let count = match conn {
+        DbConn::Sqlite(mut c) => query.get_result::<Count>(&mut c),
+        DbConn::Postgresql(mut c) => query.get_result::<Count>(&mut c),
+    };
+    u64::try_from(count.unwrap().n).unwrap()
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    println!(
+        "shiplog HTTP ingest benchmark: rows of {:?} or {} requests, {GENERATORS} load-generator \
+         threads, {WORKERS} server workers, binary {}",
+        settings.seconds,
+        settings.max_requests,
+        env!("CARGO_BIN_EXE_shiplog")
+    );
+
+    let fsync = fsync_rate(settings.seconds);
+    println!("\nfsync reference (4 KiB write + fdatasync, temp dir): {fsync:.0} /s");
+
+    let echo_base = echo_server();
+    let echo_dialect = Dialect::Clienwork {
+        key: "unused".to_owned(),
+    };
+    let mut echo = Vec::new();
+    println!("\n| echo reference | connections | requests/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for &connections in &settings.connections {
+        let load = drive(&echo_base, &echo_dialect, connections, &settings);
+        println!(
+            "| actix-web fixed JSON | {connections} | {:.0} | {:.2} | {:.2} |",
+            load.rate(),
+            load.percentile_ms(0.5),
+            load.percentile_ms(0.99)
+        );
+        echo.push(load.rate());
+    }
+
+    let mut failures = Vec::new();
+    for backend in &settings.backends {
+        let db = match backend.as_str() {
+            "sqlite" => Some(TestDb::sqlite()),
+            "postgres" => TestDb::postgres_durable(),
+            other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+        };
+        let Some(db) = db else {
+            println!("\n{backend}: skipped (no PostgreSQL server could be started)");
+            continue;
+        };
+        let inserts: Vec<f64> = if backend == "postgres" {
+            println!("\n| INSERT reference (same cluster) | clients | rows/s |");
+            println!("|---|---|---|");
+            settings
+                .connections
+                .iter()
+                .map(|&clients| {
+                    let rate = insert_rate(db.url(), clients, settings.seconds);
+                    println!("| single-row autocommit INSERT | {clients} | {rate:.0} |");
+                    rate
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let server = Server::start(db.url());
+        let dialects = bootstrap(&server.base);
+        println!(
+            "\n| {backend} | connections | ingests/s | p50 ms | p99 ms | × echo | × fsync |{} peak RSS MiB | refused | acknowledged = stored |",
+            if inserts.is_empty() {
+                ""
+            } else {
+                " × INSERT |"
+            }
+        );
+        println!(
+            "|---|---|---|---|---|---|---|{}---|---|---|",
+            if inserts.is_empty() { "" } else { "---|" }
+        );
+        for dialect in &dialects {
+            for (i, &connections) in settings.connections.iter().enumerate() {
+                let before = stored(db.url());
+                let load = drive(&server.base, dialect, connections, &settings);
+                let after = stored(db.url()) - before;
+                let insert = inserts
+                    .get(i)
+                    .map(|r| format!(" {:.3} |", load.rate() / r))
+                    .unwrap_or_default();
+                let same = if load.acknowledged == after {
+                    "="
+                } else {
+                    "≠"
+                };
+                println!(
+                    "| {} | {connections} | {:.0} | {:.2} | {:.2} | {:.3} | {:.2} |{insert} {:.0} | {} | {} {same} {after} |",
+                    dialect.name(),
+                    load.rate(),
+                    load.percentile_ms(0.5),
+                    load.percentile_ms(0.99),
+                    load.rate() / echo[i],
+                    load.rate() / fsync,
+                    server.peak_rss_mib(),
+                    load.refused,
+                    load.acknowledged,
+                );
+                if load.acknowledged != after {
+                    failures.push(format!(
+                        "{backend} {} at {connections}: {} acknowledged, {after} stored",
+                        dialect.name(),
+                        load.acknowledged
+                    ));
+                }
+                if load.acknowledged == 0 {
+                    failures.push(format!(
+                        "{backend} {} at {connections}: nothing acknowledged",
+                        dialect.name()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "the benchmark failed: {failures:#?}");
+}
