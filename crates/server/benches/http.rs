@@ -22,6 +22,7 @@
 //! --all-targets` (no `--bench` argument), it is a smoke run: 0.2 s rows at 2 connections.
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
