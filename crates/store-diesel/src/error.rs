@@ -49,6 +49,21 @@ impl StoreError {
         )
     }
 
+    /// Whether rerunning the whole transaction may succeed: PostgreSQL aborted it for a
+    /// serialization failure or a deadlock with a concurrent one.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            // Diesel has no kind for SQLSTATE 40P01.
+            Self::Db(DieselError::DatabaseError(_, info)) => {
+                info.message().starts_with("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a foreign key refused the write.
     pub(crate) fn is_foreign_key_violation(&self) -> bool {
         matches!(

@@ -1,15 +1,24 @@
-//! Where diesel runs: one writer thread that commits in groups, and a few reader threads.
+//! Where diesel runs: the writers, and a few reader threads.
 //!
 //! Diesel is blocking, so no diesel call ever runs on an async executor thread: async callers
-//! send a job over a channel and await its result on a oneshot.
+//! send a job over a channel and await its result on a oneshot. A port method returns only after
+//! its write is durably committed.
 //!
-//! **Group commit.** The writer takes the first queued job, then everything else already queued
-//! (up to `max_batch`, waiting at most `max_wait` for more), and runs the batch in one
-//! transaction (`BEGIN IMMEDIATE` on SQLite), each job inside its own savepoint. A job's error
-//! rolls back only its savepoint and goes to its caller alone. After `COMMIT` (one fsync for the
-//! whole batch) every caller gets its result; if the commit fails, every caller of the batch gets
-//! an error and nothing of the batch is visible. A caller is never answered before its write is
-//! durable.
+//! **SQLite: one writer, group commit.** SQLite has one write lock per file, so one writer
+//! thread takes the first queued job, then everything else already queued (up to `max_batch`,
+//! waiting at most `max_wait` for more), and runs the batch in one transaction (`BEGIN
+//! IMMEDIATE`), each job inside its own savepoint. A job's error rolls back only its savepoint
+//! and goes to its caller alone. After `COMMIT` (one fsync for the whole batch) every caller gets
+//! its result; if the commit fails, every caller of the batch gets an error and nothing of the
+//! batch is visible.
+//!
+//! **PostgreSQL: a pool of writers.** PostgreSQL runs concurrent transactions and groups their
+//! commits' WAL flushes itself, so `postgres_writers` threads, each with its own connection,
+//! take jobs from one queue and run each in a transaction of its own. Concurrent jobs can meet
+//! on the same rows: the ingest serializes writers of one deployment with a transaction-scoped
+//! advisory lock, a unique key won by a concurrent transaction is retried by the ingest (it
+//! then sees the winner's row), and a deadlock or serialization failure reruns the whole job
+//! (up to [`MAX_ATTEMPTS`] times), which is why a write job is `FnMut`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc as std_mpsc;
@@ -36,6 +45,9 @@ pub struct ExecOptions {
     pub queue: usize,
     /// How many reader threads (each with its own connection).
     pub readers: usize,
+    /// PostgreSQL: how many writer threads, each with its own connection (SQLite always has
+    /// one writer).
+    pub postgres_writers: usize,
 }
 
 impl Default for ExecOptions {
@@ -45,6 +57,7 @@ impl Default for ExecOptions {
             max_wait: Duration::ZERO,
             queue: 4096,
             readers: 4,
+            postgres_writers: 16,
         }
     }
 }
@@ -52,9 +65,17 @@ impl Default for ExecOptions {
 /// Sends a job's outcome once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-/// A write job: runs against the connection inside a savepoint, or is aborted unrun.
+/// How many times a PostgreSQL write job runs when deadlocks or serialization failures keep
+/// aborting it.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// A write job: runs against the connection inside a savepoint of a batch, or in a transaction
+/// of its own, or is aborted unrun.
 trait WriteJob: Send {
     fn run(self: Box<Self>, conn: &mut DbConn) -> Completion;
+    /// Runs in its own transaction, rerun while the failure is transient, and answers its
+    /// caller; returns whether the connection is still usable.
+    fn run_alone(self: Box<Self>, conn: &mut DbConn) -> bool;
     fn abort(self: Box<Self>, reason: String);
 }
 
@@ -65,7 +86,7 @@ struct Job<F, T> {
 
 impl<F, T> WriteJob for Job<F, T>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send,
+    F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send,
     T: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut DbConn) -> Completion {
@@ -83,36 +104,71 @@ where
         })
     }
 
+    fn run_alone(self: Box<Self>, conn: &mut DbConn) -> bool {
+        let Job { mut op, reply } = *self;
+        let mut attempt = 1;
+        let result = loop {
+            let result = conn.transaction(&mut op);
+            match &result {
+                Err(error) if error.is_transient() && attempt < MAX_ATTEMPTS => attempt += 1,
+                _ => break result,
+            }
+        };
+        let healthy = !matches!(&result, Err(StoreError::Db(error)) if connection_lost(error))
+            && !<DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn);
+        // The caller may have gone away; nothing to do then.
+        let _ = reply.send(result);
+        healthy
+    }
+
     fn abort(self: Box<Self>, reason: String) {
         let _ = self.reply.send(Err(StoreError::Unavailable(reason)));
     }
 }
 
-/// The single writer.
+/// The writers: one group-committing thread on SQLite, a pool on PostgreSQL.
 pub(crate) struct Writer {
     sender: Option<mpsc::Sender<Box<dyn WriteJob>>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
+
+type JobQueue = mpsc::Receiver<Box<dyn WriteJob>>;
 
 impl Writer {
     pub(crate) fn start(url: DatabaseUrl, conn: DbConn, options: &ExecOptions) -> Self {
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
-        let max_batch = options.max_batch.max(1);
-        let max_wait = options.max_wait;
-        let thread = std::thread::Builder::new()
-            .name("shiplog-writer".to_owned())
-            .spawn(move || writer_loop(url, conn, receiver, max_batch, max_wait))
-            .ok();
+        let threads = if url.is_postgres() {
+            let receiver = Arc::new(Mutex::new(receiver));
+            let mut first = Some(conn);
+            (0..options.postgres_writers.max(1))
+                .filter_map(|n| {
+                    let (url, receiver, conn) = (url.clone(), Arc::clone(&receiver), first.take());
+                    std::thread::Builder::new()
+                        .name(format!("shiplog-writer-{n}"))
+                        .spawn(move || pool_writer_loop(&url, conn, &receiver))
+                        .ok()
+                })
+                .collect()
+        } else {
+            let max_batch = options.max_batch.max(1);
+            let max_wait = options.max_wait;
+            std::thread::Builder::new()
+                .name("shiplog-writer".to_owned())
+                .spawn(move || writer_loop(url, conn, receiver, max_batch, max_wait))
+                .into_iter()
+                .collect()
+        };
         Self {
             sender: Some(sender),
-            thread,
+            threads,
         }
     }
 
-    /// Runs `op` in the next group commit; resolves once the commit is durable.
+    /// Runs `op` in the next group commit (SQLite) or its own transaction (PostgreSQL);
+    /// resolves once the commit is durable.
     pub(crate) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -134,7 +190,7 @@ impl Drop for Writer {
     /// Closes the queue and waits until every queued write is committed.
     fn drop(&mut self) {
         self.sender.take();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -233,6 +289,32 @@ fn writer_loop(
             completion(commit.clone());
         }
         if panicked || !healthy {
+            conn = None;
+        }
+    }
+}
+
+/// One writer of the PostgreSQL pool: one job at a time, each in its own transaction.
+fn pool_writer_loop(url: &DatabaseUrl, mut conn: Option<DbConn>, queue: &Mutex<JobQueue>) {
+    loop {
+        let job = {
+            let Ok(mut guard) = queue.lock() else { return };
+            match guard.blocking_recv() {
+                Some(job) => job,
+                None => return,
+            }
+        };
+        if conn.is_none() {
+            conn = url.connect().ok();
+        }
+        let Some(active) = conn.as_mut() else {
+            job.abort("the database is unreachable".to_owned());
+            continue;
+        };
+        // A panic drops the job's reply: its caller gets an error, and the connection is
+        // replaced since its transaction state is unknown.
+        let healthy = catch_unwind(AssertUnwindSafe(|| job.run_alone(active))).unwrap_or(false);
+        if !healthy {
             conn = None;
         }
     }

@@ -21,9 +21,11 @@ use crate::schema::{
     outbox_events, pipeline_events, workspaces,
 };
 
-/// Applies one plan. On PostgreSQL, where several servers may write at once, it is retried once
-/// when another server won a race on a unique key (the retry then sees that server's row); on
-/// SQLite this process's single writer is the only writer, so there is no such race.
+/// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
+/// run at once, concurrent writers of one deployment wait for each other ([`DeploymentLock`]),
+/// and the plan is retried once when a concurrent transaction won a race on a unique key (an
+/// application, an environment or an identical event created at the same moment; the retry then
+/// sees the winner's row). On SQLite the single writer is the only writer.
 ///
 /// The write runs on the backend's own connection type rather than through `DbConn`: the
 /// multi-backend wrapper rebuilds each statement's SQL on every execution (a one-off probe timed
@@ -37,6 +39,32 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
             }
             other => other,
         },
+    }
+}
+
+/// Serializes the transactions that write one deployment, so that each reads the row the one
+/// before it committed: no lost status, no second row for one idempotency key.
+pub(crate) trait DeploymentLock {
+    /// Waits until no other open transaction holds the lock of this deployment, and holds it
+    /// until this transaction ends.
+    fn lock_deployment(&mut self, workspace: &str, key: &str) -> Result<(), StoreError>;
+}
+
+impl DeploymentLock for diesel::sqlite::SqliteConnection {
+    /// The single writer already runs one transaction at a time.
+    fn lock_deployment(&mut self, _workspace: &str, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl DeploymentLock for diesel::pg::PgConnection {
+    /// A transaction-scoped advisory lock on a 64-bit hash of the workspace and key (two keys
+    /// sharing a hash only wait for each other).
+    fn lock_deployment(&mut self, workspace: &str, key: &str) -> Result<(), StoreError> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("{workspace}\n{key}"))
+            .execute(self)?;
+        Ok(())
     }
 }
 
@@ -91,6 +119,9 @@ macro_rules! ingest_backend {
                 plan: &IngestPlan,
             ) -> Result<IngestReceipt, StoreError> {
                 let workspace = plan.workspace.to_string();
+                if let Some(deployment) = &plan.deployment {
+                    conn.lock_deployment(&workspace, deployment.key.as_str())?;
+                }
                 let duplicate = pipeline_events::table
                     .filter(pipeline_events::workspace_id.eq(&workspace))
                     .filter(pipeline_events::fingerprint.eq(plan.event.fingerprint.as_str()))

@@ -5,9 +5,10 @@
 //! the database URL ([`DatabaseUrl`]). Queries are written once against a
 //! `#[derive(MultiConnection)]` connection ([`conn::DbConn`]).
 //!
-//! - Writes go through one writer thread that commits concurrent requests in groups, one
-//!   savepoint per request ([`exec`]); a port method returns only after its commit is durable
-//!   (SQLite WAL with `synchronous=FULL`, PostgreSQL `synchronous_commit=on`).
+//! - On SQLite, writes go through one writer thread that commits concurrent requests in groups,
+//!   one savepoint per request; on PostgreSQL, through a pool of writer threads, one transaction
+//!   per request ([`exec`]). A port method returns only after its commit is durable (SQLite WAL
+//!   with `synchronous=FULL`, PostgreSQL `synchronous_commit=on`).
 //! - Reads run on their own threads and connections and never wait behind the writer.
 //! - SQLite migrates on open; PostgreSQL migrates on open unless disabled, or with
 //!   [`migrations::migrate`] (`shiplog migrate`), under an advisory lock so two servers starting
@@ -166,7 +167,7 @@ impl Store {
 
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.writer.run(op).await
@@ -566,7 +567,7 @@ impl ApplicationStore for Store {
                         .filter(applications::id.eq(id.to_string())),
                 )
                 .set((
-                    applications::source_provider.eq(provider),
+                    applications::source_provider.eq(&provider),
                     applications::source_token.eq(token.reveal()),
                 ))
                 .execute(conn)?;

@@ -379,6 +379,67 @@ async fn concurrent_writers_get_their_own_results(url: &str) {
     );
 }
 
+/// Requests for one deployment arriving at the same moment (a start and a finish, each sent
+/// twice, into an environment none of them has created yet) make one deployment that keeps
+/// both: on PostgreSQL they run in concurrent transactions of the writer pool.
+async fn one_deployment_from_simultaneous_requests_keeps_every_status(url: &str) {
+    const ROUNDS: usize = 12;
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(ROUNDS * 4));
+    let mut tasks = Vec::new();
+    for round in 0..ROUNDS {
+        let run = format!("race-{round}");
+        let environment = format!("preview-{round}");
+        let mut started = deploy(PipelineEvent::DEPLOY_STARTED, Some("running"), &run);
+        started.started_at = Some(at("2025-01-01T10:00:00Z"));
+        let mut completed = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), &run);
+        completed.finished_at = Some(at("2025-01-01T10:10:00Z"));
+        for mut command in [started.clone(), started, completed.clone(), completed] {
+            if let Some(target) = command.environment.as_mut() {
+                target.name.clone_from(&environment);
+            }
+            let (app, admin, barrier) = (app.clone(), t.admin.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                (round, app.ingest(&admin, command).await)
+            }));
+        }
+    }
+    let mut by_round = vec![HashSet::new(); ROUNDS];
+    for task in tasks {
+        let (round, result) = task.await.unwrap();
+        let receipt = result.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        by_round[round].insert(receipt.deployment.unwrap());
+    }
+    for (round, ids) in by_round.iter().enumerate() {
+        assert_eq!(ids.len(), 1, "round {round}: one deployment, got {ids:?}");
+        let id = ids.iter().next().unwrap();
+        let d = app.get_deployment(&t.admin, &id.to_string()).await.unwrap();
+        assert_eq!(d.status, DeploymentStatus::Success, "round {round}");
+        assert_eq!(
+            d.started_at,
+            Some(at("2025-01-01T10:00:00Z")),
+            "round {round}"
+        );
+        assert_eq!(
+            d.finished_at,
+            Some(at("2025-01-01T10:10:00Z")),
+            "round {round}"
+        );
+        let events = PipelineEventStore::for_deployment(&store, t.workspace, *id)
+            .await
+            .unwrap();
+        assert_eq!(
+            events.len(),
+            2,
+            "round {round}: each event once: {events:?}"
+        );
+    }
+    assert_eq!(support::count_deployments(&app, &t.admin).await, ROUNDS);
+}
+
 async fn environments_limits_and_assignments(url: &str) {
     let store = open(url);
     let t = tenant(&store, "acme", 1).await;
@@ -1086,6 +1147,7 @@ contract!(
     references_become_deployed_on_success,
     a_refused_event_writes_nothing,
     concurrent_writers_get_their_own_results,
+    one_deployment_from_simultaneous_requests_keeps_every_status,
     environments_limits_and_assignments,
     the_board_shows_current_versions_by_deployment_time,
     records_round_trip_and_codes_are_unique,
