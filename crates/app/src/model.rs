@@ -307,6 +307,23 @@ pub enum ReferenceStatus {
     Deployed,
 }
 
+impl ReferenceStatus {
+    /// The stored and shown word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Deployed => "deployed",
+        }
+    }
+
+    /// Reads a stored word.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Open, Self::Deployed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
 /// A change request and the deployments that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The workspace's environment limit is reached.
     #[error("environment limit {0} reached")]
     EnvironmentLimit(u32),
+    /// A concurrent transaction won a race on a unique key; rerunning the whole transaction
+    /// finds its row (PostgreSQL's writer pool does).
+    #[error("a concurrent write won the race: {0}")]
+    Raced(#[source] Box<StoreError>),
     /// A listing's cursor names no deployment of the workspace.
     #[error("unknown cursor")]
     UnknownCursor,
@@ -50,10 +54,12 @@ impl StoreError {
     }
 
     /// Whether rerunning the whole transaction may succeed: PostgreSQL aborted it for a
-    /// serialization failure or a deadlock with a concurrent one.
+    /// serialization failure or a deadlock with a concurrent one, or it lost a race on a unique
+    /// key.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            Self::Raced(_)
+            | Self::Db(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
                 true
             }
             // Diesel has no kind for SQLSTATE 40P01.

@@ -93,6 +93,10 @@ where
         let Job { op, reply } = *self;
         // Nested in the batch transaction, `transaction` is a savepoint.
         let result = conn.transaction(op);
+        if result.is_err() {
+            // Ids this thread learnt in the rolled-back savepoint may not exist.
+            crate::ingest::known::forget_all();
+        }
         Box::new(move |commit: Result<(), String>| {
             let outcome = match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
@@ -109,6 +113,10 @@ where
         let mut attempt = 1;
         let result = loop {
             let result = conn.transaction(&mut op);
+            if result.is_err() {
+                // Ids this thread learnt in the rolled-back transaction may not exist.
+                crate::ingest::known::forget_all();
+            }
             match &result {
                 Err(error) if error.is_transient() && attempt < MAX_ATTEMPTS => attempt += 1,
                 _ => break result,
@@ -283,6 +291,9 @@ fn writer_loop(
                 },
             )
         };
+        if commit.is_err() {
+            crate::ingest::known::forget_all();
+        }
         let healthy = commit.is_ok()
             || !<DbConn as Connection>::TransactionManager::is_broken_transaction_manager(active);
         for completion in completions {

@@ -596,7 +596,8 @@ macro_rules! fan_out_backend {
             use super::*;
 
             /// Inserts one pending delivery, due at `now`, per enabled hook in scope that
-            /// subscribes to an event of this change. The delivery id derives from the outbox
+            /// subscribes to an event of this change, and the outbox row of the change they
+            /// report; nothing when no hook subscribes. The delivery id derives from the outbox
             /// event and the hook, so a retried transaction cannot make two.
             #[allow(clippy::too_many_arguments)]
             pub(crate) fn fan_out(
@@ -631,18 +632,16 @@ macro_rules! fan_out_backend {
                     .order(hooks::created_at.asc())
                     .select((hooks::id, hooks::events))
                     .load(conn)?;
-                for (hook, subscribed) in candidates {
-                    let Some(event) = events
-                        .iter()
-                        .find(|e| subscribed.split(' ').any(|s| s == e.as_str()))
-                    else {
-                        continue;
-                    };
-                    diesel::insert_into(hook_deliveries::table)
-                        .values((
-                            hook_deliveries::id.eq(delivery_id(outbox_event, &hook)),
+                let deliveries: Vec<_> = candidates
+                    .iter()
+                    .filter_map(|(hook, subscribed)| {
+                        let event = events
+                            .iter()
+                            .find(|e| subscribed.split(' ').any(|s| s == e.as_str()))?;
+                        Some((
+                            hook_deliveries::id.eq(delivery_id(outbox_event, hook)),
                             hook_deliveries::workspace_id.eq(workspace),
-                            hook_deliveries::hook_id.eq(&hook),
+                            hook_deliveries::hook_id.eq(hook),
                             hook_deliveries::outbox_event_id.eq(Some(outbox_event)),
                             hook_deliveries::deployment_id.eq(Some(deployment)),
                             hook_deliveries::event.eq(event.as_str()),
@@ -654,8 +653,27 @@ macro_rules! fan_out_backend {
                             hook_deliveries::created_at.eq(now),
                             hook_deliveries::updated_at.eq(now),
                         ))
-                        .execute(conn)?;
+                    })
+                    .collect();
+                if deliveries.is_empty() {
+                    return Ok(());
                 }
+                // The status change the deliveries report (their worker reads it when sending).
+                diesel::insert_into(outbox_events::table)
+                    .values((
+                        outbox_events::id.eq(outbox_event),
+                        outbox_events::workspace_id.eq(workspace),
+                        outbox_events::deployment_id.eq(deployment),
+                        outbox_events::status_from.eq(from.map(DeploymentStatus::as_str)),
+                        outbox_events::status_to.eq(to.as_str()),
+                        outbox_events::created_at.eq(now),
+                        // Its deliveries are made right here, in this transaction.
+                        outbox_events::processed_at.eq(Some(now)),
+                    ))
+                    .execute(conn)?;
+                diesel::insert_into(hook_deliveries::table)
+                    .values(deliveries)
+                    .execute(conn)?;
                 Ok(())
             }
         }

@@ -8,6 +8,7 @@ use shiplog_app::ingest::{
     ApplicationTarget, DeploymentPlan, EnvironmentTarget, IngestPlan, IngestReceipt,
     StoredDeployment, decide,
 };
+use shiplog_app::model::ReferenceStatus;
 use shiplog_app::ports::DeploymentStoreError;
 use shiplog_domain::lifecycle::Lifecycle;
 use shiplog_domain::reference::{Reference, ReferenceKey};
@@ -18,7 +19,7 @@ use crate::error::{StoreError, corrupt};
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
 use crate::schema::{
     applications, change_references, deployment_references, deployments, environments,
-    outbox_events, pipeline_events, workspaces,
+    pipeline_events, workspaces,
 };
 
 /// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
@@ -33,12 +34,72 @@ use crate::schema::{
 pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
     match conn {
         DbConn::Sqlite(c) => sqlite::ingest_once(c, plan),
-        DbConn::Postgresql(c) => match c.transaction(|c| postgres::ingest_once(c, plan)) {
-            Err(error) if error.is_unique_violation() => {
-                c.transaction(|c| postgres::ingest_once(c, plan))
+        // The writer pool reruns the whole transaction (see `StoreError::is_transient`).
+        DbConn::Postgresql(c) => postgres::ingest_once(c, plan).map_err(|error| {
+            if error.is_unique_violation() {
+                StoreError::Raced(Box::new(error))
+            } else {
+                error
             }
-            other => other,
-        },
+        }),
+    }
+}
+
+/// The ids of applications and environments a writer thread has read or created, so that an
+/// ingest does not look them up again. Ids never change and these rows are never deleted, so a
+/// copy stays true, with one exception: a row created by a transaction that then fails. The
+/// writers therefore forget everything whenever a job or a commit fails ([`forget_all`]).
+pub(crate) mod known {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Beyond this many ids the copy starts over.
+    const MAX_ENTRIES: usize = 10_000;
+
+    /// (project id, code) → (id, whether its repository is known).
+    type Applications = HashMap<(String, String), (String, bool)>;
+    /// (workspace id, code) → id.
+    type Environments = HashMap<(String, String), String>;
+
+    thread_local! {
+        static APPLICATIONS: RefCell<Applications> = RefCell::new(HashMap::new());
+        static ENVIRONMENTS: RefCell<Environments> = RefCell::new(HashMap::new());
+    }
+
+    pub(crate) fn application(project: &str, code: &str) -> Option<(String, bool)> {
+        APPLICATIONS.with_borrow(|known| known.get(&(project.to_owned(), code.to_owned())).cloned())
+    }
+
+    pub(crate) fn remember_application(project: &str, code: &str, id: &str, has_repo: bool) {
+        APPLICATIONS.with_borrow_mut(|known| {
+            if known.len() >= MAX_ENTRIES {
+                known.clear();
+            }
+            known.insert(
+                (project.to_owned(), code.to_owned()),
+                (id.to_owned(), has_repo),
+            );
+        });
+    }
+
+    pub(crate) fn environment(workspace: &str, code: &str) -> Option<String> {
+        ENVIRONMENTS
+            .with_borrow(|known| known.get(&(workspace.to_owned(), code.to_owned())).cloned())
+    }
+
+    pub(crate) fn remember_environment(workspace: &str, code: &str, id: &str) {
+        ENVIRONMENTS.with_borrow_mut(|known| {
+            if known.len() >= MAX_ENTRIES {
+                known.clear();
+            }
+            known.insert((workspace.to_owned(), code.to_owned()), id.to_owned());
+        });
+    }
+
+    /// Forgets every id this thread knows: a row it created may have been rolled back.
+    pub(crate) fn forget_all() {
+        APPLICATIONS.with_borrow_mut(HashMap::clear);
+        ENVIRONMENTS.with_borrow_mut(HashMap::clear);
     }
 }
 
@@ -217,19 +278,34 @@ macro_rules! ingest_backend {
                 now: Timestamp,
             ) -> Result<String, StoreError> {
                 let project = plan.project.to_string();
-                let existing = applications::table
-                    .filter(applications::project_id.eq(&project))
-                    .filter(applications::code.eq(target.code.as_str()))
-                    .select((applications::id, applications::repo))
-                    .first::<(String, Option<String>)>(conn)
-                    .optional()?;
+                let code = target.code.as_str();
+                let existing = match known::application(&project, code) {
+                    Some(copy) => Some(copy),
+                    None => applications::table
+                        .filter(applications::project_id.eq(&project))
+                        .filter(applications::code.eq(code))
+                        .select((applications::id, applications::repo))
+                        .first::<(String, Option<String>)>(conn)
+                        .optional()?
+                        .map(|(id, repo)| (id, repo.is_some())),
+                };
                 match existing {
-                    Some((id, repo)) => {
-                        if let (None, Some(new_repo)) = (repo, &target.repo) {
-                            diesel::update(applications::table.filter(applications::id.eq(&id)))
-                                .set(applications::repo.eq(new_repo.as_str()))
-                                .execute(conn)?;
+                    Some((id, has_repo)) => {
+                        if let (false, Some(new_repo)) = (has_repo, &target.repo) {
+                            diesel::update(
+                                applications::table
+                                    .filter(applications::id.eq(&id))
+                                    .filter(applications::repo.is_null()),
+                            )
+                            .set(applications::repo.eq(new_repo.as_str()))
+                            .execute(conn)?;
                         }
+                        known::remember_application(
+                            &project,
+                            code,
+                            &id,
+                            has_repo || target.repo.is_some(),
+                        );
                         Ok(id)
                     }
                     None if target.create_if_missing => {
@@ -246,6 +322,12 @@ macro_rules! ingest_backend {
                         diesel::insert_into(applications::table)
                             .values(&row)
                             .execute(conn)?;
+                        known::remember_application(
+                            &row.project_id,
+                            code,
+                            &row.id,
+                            row.repo.is_some(),
+                        );
                         Ok(row.id)
                     }
                     None => Err(StoreError::ApplicationNotFound(target.code.clone())),
@@ -296,14 +378,21 @@ macro_rules! ingest_backend {
                 now: Timestamp,
             ) -> Result<String, StoreError> {
                 let workspace = plan.workspace.to_string();
+                let code = target.code.as_str();
+                if let Some(id) = known::environment(&workspace, code) {
+                    return Ok(id);
+                }
                 let existing = environments::table
                     .filter(environments::workspace_id.eq(&workspace))
-                    .filter(environments::code.eq(target.code.as_str()))
+                    .filter(environments::code.eq(code))
                     .select(environments::id)
                     .first::<String>(conn)
                     .optional()?;
                 match existing {
-                    Some(id) => Ok(id),
+                    Some(id) => {
+                        known::remember_environment(&workspace, code, &id);
+                        Ok(id)
+                    }
                     None if target.create_if_missing => {
                         check_environment_limit(conn, &workspace)?;
                         let row = EnvironmentRow {
@@ -320,6 +409,7 @@ macro_rules! ingest_backend {
                         diesel::insert_into(environments::table)
                             .values(&row)
                             .execute(conn)?;
+                        known::remember_environment(&row.workspace_id, code, &row.id);
                         Ok(row.id)
                     }
                     None => Err(StoreError::EnvironmentNotFound(target.code.clone())),
@@ -453,34 +543,26 @@ macro_rules! ingest_backend {
                     references_of(conn, &id)?
                 };
                 write_references(conn, plan, &id, &known, &decision.references)?;
-                let deployed_at = row.deployed_at;
-                for key in &decision.deployed_references {
+                if !decision.deployed_references.is_empty() {
+                    let keys: Vec<&str> = decision
+                        .deployed_references
+                        .iter()
+                        .map(ReferenceKey::as_str)
+                        .collect();
                     diesel::update(
                         change_references::table
                             .filter(change_references::project_id.eq(plan.project.to_string()))
-                            .filter(change_references::ref_key.eq(key.as_str()))
-                            .filter(change_references::status.eq("open")),
+                            .filter(change_references::ref_key.eq_any(keys))
+                            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
                     )
                     .set((
-                        change_references::status.eq("deployed"),
-                        change_references::deployed_at.eq(Some(deployed_at)),
+                        change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+                        change_references::deployed_at.eq(Some(row.deployed_at)),
                         change_references::deployed_environment_id.eq(Some(&row.environment_id)),
                     ))
                     .execute(conn)?;
                 }
                 if let Some(transition) = decision.transition {
-                    diesel::insert_into(outbox_events::table)
-                        .values((
-                            outbox_events::id.eq(plan.event.id.to_string()),
-                            outbox_events::workspace_id.eq(&workspace),
-                            outbox_events::deployment_id.eq(&id),
-                            outbox_events::status_from.eq(transition.from.map(|s| s.as_str())),
-                            outbox_events::status_to.eq(transition.to.as_str()),
-                            outbox_events::created_at.eq(now),
-                            // Its deliveries are made right here, in this transaction.
-                            outbox_events::processed_at.eq(Some(now)),
-                        ))
-                        .execute(conn)?;
                     crate::hooks::$module::fan_out(
                         conn,
                         &workspace,
@@ -505,6 +587,9 @@ macro_rules! ingest_backend {
                 references: &[Reference],
             ) -> Result<(), StoreError> {
                 let project = plan.project.to_string();
+                let workspace = plan.workspace.to_string();
+                let now = plan.event.received_at.unix_micros();
+                let mut links = Vec::new();
                 for (position, reference) in references.iter().enumerate() {
                     let key = reference.key.as_str();
                     match existing.iter().find(|r| r.key == reference.key) {
@@ -518,28 +603,38 @@ macro_rules! ingest_backend {
                             .set(deployment_references::closing.eq(reference.closing))
                             .execute(conn)?;
                         }
-                        None => {
-                            diesel::insert_into(deployment_references::table)
-                                .values((
-                                    deployment_references::deployment_id.eq(deployment),
-                                    deployment_references::ref_key.eq(key),
-                                    deployment_references::project_id.eq(&project),
-                                    deployment_references::closing.eq(reference.closing),
-                                    deployment_references::position
-                                        .eq(i32::try_from(position).unwrap_or(i32::MAX)),
-                                ))
-                                .execute(conn)?;
-                        }
+                        None => links.push((
+                            deployment_references::deployment_id.eq(deployment),
+                            deployment_references::ref_key.eq(key),
+                            deployment_references::project_id.eq(&project),
+                            deployment_references::closing.eq(reference.closing),
+                            deployment_references::position
+                                .eq(i32::try_from(position).unwrap_or(i32::MAX)),
+                        )),
                     }
+                }
+                if !links.is_empty() {
+                    diesel::insert_into(deployment_references::table)
+                        .values(links)
+                        .execute(conn)?;
+                }
+                if !references.is_empty() {
                     // A reference seen before keeps its row (and its status).
+                    let open = ReferenceStatus::Open.as_str();
+                    let rows: Vec<_> = references
+                        .iter()
+                        .map(|reference| {
+                            (
+                                change_references::project_id.eq(&project),
+                                change_references::ref_key.eq(reference.key.as_str()),
+                                change_references::workspace_id.eq(&workspace),
+                                change_references::status.eq(open),
+                                change_references::created_at.eq(now),
+                            )
+                        })
+                        .collect();
                     diesel::insert_into(change_references::table)
-                        .values((
-                            change_references::project_id.eq(&project),
-                            change_references::ref_key.eq(key),
-                            change_references::workspace_id.eq(plan.workspace.to_string()),
-                            change_references::status.eq("open"),
-                            change_references::created_at.eq(plan.event.received_at.unix_micros()),
-                        ))
+                        .values(rows)
                         .on_conflict_do_nothing()
                         .execute(conn)?;
                 }

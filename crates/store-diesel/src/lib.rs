@@ -53,6 +53,7 @@ use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::timestamp::Timestamp;
 
+pub mod cache;
 pub mod conn;
 mod error;
 pub mod exec;
@@ -77,6 +78,14 @@ use crate::schema::{
     api_keys, applications, environments, instance_settings, projects, signing_keys, teams,
     workspaces,
 };
+
+/// The key of a project lookup in the project cache.
+fn project_cache_key(lookup: &ProjectLookup) -> String {
+    match lookup {
+        ProjectLookup::Id(id) => format!("id {id}"),
+        ProjectLookup::Slug(slug) => format!("slug {slug}"),
+    }
+}
 
 /// The `instance_settings` row that holds the master key's hash.
 const MASTER_KEY_HASH: &str = "master_key_hash";
@@ -107,6 +116,9 @@ pub struct Store {
 
 struct Inner {
     url: DatabaseUrl,
+    api_keys: cache::Recent<String, ApiKeyRecord>,
+    signing_keys: cache::Recent<String, SigningKeyRecord>,
+    projects: cache::Recent<(WorkspaceId, String), Project>,
     // Readers first: dropped first, then the writer drains its queue.
     readers: Readers,
     writer: Writer,
@@ -135,6 +147,9 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 url,
+                api_keys: cache::Recent::new(),
+                signing_keys: cache::Recent::new(),
+                projects: cache::Recent::new(),
                 readers,
                 writer,
             }),
@@ -163,6 +178,14 @@ impl Store {
             )?)
         })
         .await
+    }
+
+    /// Drops this process's copy of a key (after it was revoked or used).
+    fn forget_key(&self, key: KeyRef) {
+        match key {
+            KeyRef::Api(id) => self.inner.api_keys.forget(|k| k.id == id),
+            KeyRef::Signing(id) => self.inner.signing_keys.forget(|k| k.id == id),
+        }
     }
 
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
@@ -252,17 +275,25 @@ impl KeyStore for Store {
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, KeyStoreError> {
         let hash = hash.as_str().to_owned();
-        Ok(self
+        if let Some(found) = self.inner.api_keys.get(&hash) {
+            return Ok(Some(found));
+        }
+        let key = hash.clone();
+        let found = self
             .read(move |conn| {
                 api_keys::table
-                    .filter(api_keys::key_hash.eq(hash))
+                    .filter(api_keys::key_hash.eq(key))
                     .select(ApiKeyRow::as_select())
                     .first::<ApiKeyRow>(conn)
                     .optional()?
                     .map(ApiKeyRow::into_record)
                     .transpose()
             })
-            .await?)
+            .await?;
+        if let Some(record) = &found {
+            self.inner.api_keys.put(hash, record.clone());
+        }
+        Ok(found)
     }
 
     async fn create_signing_key(&self, key: SigningKeyRecord) -> Result<(), KeyStoreError> {
@@ -282,17 +313,25 @@ impl KeyStore for Store {
         id: &SigningKeyId,
     ) -> Result<Option<SigningKeyRecord>, KeyStoreError> {
         let id = id.to_string();
-        Ok(self
+        if let Some(found) = self.inner.signing_keys.get(&id) {
+            return Ok(Some(found));
+        }
+        let key = id.clone();
+        let found = self
             .read(move |conn| {
                 signing_keys::table
-                    .filter(signing_keys::key_id.eq(id))
+                    .filter(signing_keys::key_id.eq(key))
                     .select(SigningKeyRow::as_select())
                     .first::<SigningKeyRow>(conn)
                     .optional()?
                     .map(SigningKeyRow::into_record)
                     .transpose()
             })
-            .await?)
+            .await?;
+        if let Some(record) = &found {
+            self.inner.signing_keys.put(id, record.clone());
+        }
+        Ok(found)
     }
 
     async fn api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKeyRecord>, KeyStoreError> {
@@ -330,7 +369,7 @@ impl KeyStore for Store {
 
     async fn delete_key(&self, workspace: WorkspaceId, key: KeyRef) -> Result<bool, KeyStoreError> {
         let workspace = workspace.to_string();
-        Ok(self
+        let deleted = self
             .write(move |conn| {
                 let deleted = match key {
                     KeyRef::Api(id) => diesel::delete(
@@ -348,12 +387,14 @@ impl KeyStore for Store {
                 };
                 Ok(deleted > 0)
             })
-            .await?)
+            .await;
+        self.forget_key(key);
+        Ok(deleted?)
     }
 
     async fn touch_key(&self, key: KeyRef, at: Timestamp) -> Result<(), KeyStoreError> {
         let at = at.unix_micros();
-        Ok(self
+        let touched = self
             .write(move |conn| {
                 match key {
                     KeyRef::Api(id) => {
@@ -371,7 +412,10 @@ impl KeyStore for Store {
                 }
                 Ok(())
             })
-            .await?)
+            .await;
+        // The copy's last use is stale now: read the row again next time.
+        self.forget_key(key);
+        Ok(touched?)
     }
 
     async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError> {
@@ -457,8 +501,12 @@ impl ProjectStore for Store {
         workspace: WorkspaceId,
         lookup: &ProjectLookup,
     ) -> Result<Option<Project>, ProjectStoreError> {
+        let cached = (workspace, project_cache_key(lookup));
+        if let Some(found) = self.inner.projects.get(&cached) {
+            return Ok(Some(found));
+        }
         let lookup = lookup.clone();
-        Ok(self
+        let found = self
             .read(move |conn| {
                 let query = projects::table
                     .filter(projects::workspace_id.eq(workspace.to_string()))
@@ -474,7 +522,11 @@ impl ProjectStore for Store {
                     .map(ProjectRow::into_record)
                     .transpose()
             })
-            .await?)
+            .await?;
+        if let Some(project) = &found {
+            self.inner.projects.put(cached, project.clone());
+        }
+        Ok(found)
     }
 
     async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Project>, ProjectStoreError> {

@@ -191,10 +191,8 @@ pub(crate) fn get_reference(
     };
     Ok(Some(ReferenceView {
         key: key.clone(),
-        status: match state.as_str() {
-            "deployed" => ReferenceStatus::Deployed,
-            _ => ReferenceStatus::Open,
-        },
+        status: ReferenceStatus::parse(&state)
+            .ok_or_else(|| corrupt("reference status", &state))?,
         deployed_at: opt_time(deployed_at)?,
         deployed_to,
         deployments,

@@ -1,0 +1,95 @@
+//! How many SQL statements one ingest costs, on each backend, counted by diesel's connection
+//! instrumentation (every statement a connection of this process sends, `BEGIN` and `COMMIT`
+//! included). The expected counts are exact, so the count cannot grow unnoticed: a change that
+//! adds a statement must change this file too, and say why.
+//!
+//! Its own test binary: the instrumentation is process-wide.
+
+mod support;
+
+use std::sync::Mutex;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use shiplog_domain::event::PipelineEvent;
+use shiplog_store::{ExecOptions, Store, StoreOptions};
+use support::{app, deploy, tenant};
+
+/// The statements seen while recording (`None`: not recording).
+static SEEN: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
+fn recorder() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let sql = query.to_string();
+            // A reader that connects during the recording sets its connection up first.
+            let setup =
+                sql.starts_with("PRAGMA busy_timeout") || sql.starts_with("SET synchronous_commit");
+            if let Some(seen) = SEEN.lock().unwrap().as_mut().filter(|_| !setup) {
+                seen.push(sql);
+            }
+        }
+    }))
+}
+
+/// The statements `work` made connections of this process send.
+async fn statements_of<F: std::future::Future<Output = ()>>(work: F) -> Vec<String> {
+    *SEEN.lock().unwrap() = Some(Vec::new());
+    work.await;
+    SEEN.lock().unwrap().take().unwrap()
+}
+
+/// One Clienwork-style `deploy.completed` naming two references (one closing), for an
+/// application and environment that already exist, in a project without hooks.
+async fn one_ingest(url: &str) -> Vec<String> {
+    // One PostgreSQL writer, so that the measured ingest runs on the thread that already knows
+    // the application's and environment's ids (as every writer of a warm pool does).
+    let options = StoreOptions {
+        exec: ExecOptions {
+            postgres_writers: 1,
+            ..ExecOptions::default()
+        },
+        ..StoreOptions::default()
+    };
+    let store = Store::open(url, &options).unwrap();
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    // The first event creates the application and the environment.
+    app.ingest(
+        &t.admin,
+        deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "first"),
+    )
+    .await
+    .unwrap();
+    statements_of(async {
+        let receipt = app
+            .ingest(
+                &t.admin,
+                deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "second"),
+            )
+            .await
+            .unwrap();
+        assert!(receipt.created);
+    })
+    .await
+}
+
+fn check(backend: &str, statements: &[String], expected: usize) {
+    assert_eq!(
+        statements.len(),
+        expected,
+        "{backend}: one ingest sent {} statements, expected {expected}:\n{}",
+        statements.len(),
+        statements.join("\n")
+    );
+}
+
+/// One test for both backends: the recording is process-wide, so they must not overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ingest_costs_a_known_number_of_statements() {
+    set_default_instrumentation(recorder).unwrap();
+    let db = shiplog_store::testdb::TestDb::sqlite();
+    check("sqlite", &one_ingest(db.url()).await, 12);
+    if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
+        check("postgres", &one_ingest(db.url()).await, 11);
+    }
+}
