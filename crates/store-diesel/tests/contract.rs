@@ -1103,15 +1103,13 @@ async fn per_project_environments_merge_by_code(url: &str) {
          VALUES ('e-again', 'w1', 'prod', 'Again', 'other', NULL, 9, NULL, 60)",
     );
     assert!(again.is_err(), "codes are unique per workspace");
-    // Deleting a project no longer deletes the environments its applications used. (Whether
-    // its own deployments go with it differs: PostgreSQL has no key from deployments to
-    // projects since migration 000009; no API deletes a project.)
+    // Deleting a project no longer deletes the environments its applications used.
     conn.batch_execute("DELETE FROM projects WHERE id = 'p1'")
         .unwrap();
     assert_eq!(
         pairs(
             &mut conn,
-            "SELECT id AS a, environment_id AS b FROM deployments WHERE project_id <> 'p1' ORDER BY id"
+            "SELECT id AS a, environment_id AS b FROM deployments ORDER BY id"
         ),
         own(&[("d2", "e-web-prod"), ("d3", "e-web-qa")])
     );
