@@ -103,6 +103,32 @@ pub(crate) mod known {
     }
 }
 
+/// What an ingest reads before deciding, in one statement: the event already recorded with this
+/// fingerprint (a retry) and its deployment's status, and the id of the deployment that holds
+/// this idempotency key. Raw SQL, so that PostgreSQL plans it with the values sent: a cached
+/// generic plan made while the tables were empty scanned every deployment of the workspace
+/// through `deployments_by_workspace` until the next ANALYZE. Both dialects read `$n`.
+const LOOKUP_SQL: &str = "\
+SELECT e.id AS duplicate_event, e.deployment_id AS duplicate_deployment, \
+       de.status AS duplicate_status, d.id AS existing \
+FROM (SELECT 1 AS one) AS probe \
+LEFT JOIN pipeline_events AS e ON e.workspace_id = $1 AND e.fingerprint = $2 \
+LEFT JOIN deployments AS de ON de.id = e.deployment_id \
+LEFT JOIN deployments AS d ON d.workspace_id = $1 AND d.idempotency_key = $3";
+
+/// The row of [`LOOKUP_SQL`].
+#[derive(QueryableByName)]
+struct Lookup {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    duplicate_event: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    duplicate_deployment: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    duplicate_status: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    existing: Option<String>,
+}
+
 /// Serializes the transactions that write one deployment, so that each reads the row the one
 /// before it committed: no lost status, no second row for one idempotency key.
 pub(crate) trait DeploymentLock {
@@ -183,30 +209,22 @@ macro_rules! ingest_backend {
                 if let Some(deployment) = &plan.deployment {
                     conn.lock_deployment(&workspace, deployment.key.as_str())?;
                 }
-                let duplicate = pipeline_events::table
-                    .filter(pipeline_events::workspace_id.eq(&workspace))
-                    .filter(pipeline_events::fingerprint.eq(plan.event.fingerprint.as_str()))
-                    .select((pipeline_events::id, pipeline_events::deployment_id))
-                    .first::<(String, Option<String>)>(conn)
-                    .optional()?;
-                if let Some((event_id, deployment_id)) = duplicate {
-                    let current = match &deployment_id {
-                        Some(id) => Some(status(
-                            &deployments::table
-                                .filter(deployments::id.eq(id))
-                                .select(deployments::status)
-                                .first::<String>(conn)?,
-                        )?),
-                        None => None,
-                    };
+                let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
+                let lookup: Lookup = diesel::sql_query(LOOKUP_SQL)
+                    .bind::<diesel::sql_types::Text, _>(&workspace)
+                    .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
+                    .bind::<diesel::sql_types::Text, _>(key)
+                    .get_result(conn)?;
+                if let Some(event_id) = lookup.duplicate_event {
                     return Ok(IngestReceipt {
                         event: EventId::from_uuid(uuid(&event_id)?),
-                        deployment: deployment_id
+                        deployment: lookup
+                            .duplicate_deployment
                             .as_deref()
                             .map(uuid)
                             .transpose()?
                             .map(DeploymentId::from_uuid),
-                        status: current,
+                        status: lookup.duplicate_status.as_deref().map(status).transpose()?,
                         duplicate: true,
                         created: false,
                         linked_references: linked(plan),
@@ -234,8 +252,14 @@ macro_rules! ingest_backend {
                     let environment_id = environment_id.clone().ok_or_else(|| {
                         StoreError::Corrupt("a deploy event without an environment".to_owned())
                     })?;
-                    let (id, current, created) =
-                        write_deployment(conn, plan, deployment, &application_id, &environment_id)?;
+                    let (id, current, created) = write_deployment(
+                        conn,
+                        plan,
+                        deployment,
+                        lookup.existing.as_deref(),
+                        &application_id,
+                        &environment_id,
+                    )?;
                     receipt.deployment = Some(id);
                     receipt.status = Some(current);
                     receipt.created = created;
@@ -464,17 +488,21 @@ macro_rules! ingest_backend {
                 conn: &mut Conn,
                 plan: &IngestPlan,
                 deployment: &DeploymentPlan,
+                existing: Option<&str>,
                 application_id: &str,
                 environment_id: &str,
             ) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError>
             {
                 let workspace = plan.workspace.to_string();
-                let existing = deployments::table
-                    .filter(deployments::workspace_id.eq(&workspace))
-                    .filter(deployments::idempotency_key.eq(deployment.key.as_str()))
-                    .select(DeploymentRow::as_select())
-                    .first::<DeploymentRow>(conn)
-                    .optional()?;
+                let existing = match existing {
+                    Some(id) => Some(
+                        deployments::table
+                            .filter(deployments::id.eq(id))
+                            .select(DeploymentRow::as_select())
+                            .first::<DeploymentRow>(conn)?,
+                    ),
+                    None => None,
+                };
                 let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
                 let decision = decide(loaded.as_ref(), deployment, &plan.event).map_err(
                     |error| match error {

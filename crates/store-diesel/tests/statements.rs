@@ -88,8 +88,8 @@ fn check(backend: &str, statements: &[String], expected: usize) {
 async fn one_ingest_costs_a_known_number_of_statements() {
     set_default_instrumentation(recorder).unwrap();
     let db = shiplog_store::testdb::TestDb::sqlite();
-    check("sqlite", &one_ingest(db.url()).await, 12);
+    check("sqlite", &one_ingest(db.url()).await, 11);
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
-        check("postgres", &one_ingest(db.url()).await, 11);
+        check("postgres", &one_ingest(db.url()).await, 10);
     }
 }
