@@ -331,8 +331,20 @@ fn pool_writer_loop(url: &DatabaseUrl, mut conn: Option<DbConn>, queue: &Mutex<J
     }
 }
 
-/// A read job; returns whether the connection is still usable.
-type ReadJob = Box<dyn FnOnce(&mut DbConn) -> bool + Send>;
+/// What one run of a read job came to.
+enum ReadRun {
+    /// Answered; the connection is fine.
+    Done,
+    /// Answered, and the connection is gone.
+    Lost,
+    /// The connection was found gone before anything was answered: run it again on a new one.
+    Again,
+}
+
+/// A read job. Reads change nothing, so a read that finds its connection gone (the database
+/// restarted since the connection was opened) runs once more on a fresh connection rather than
+/// failing the request.
+type ReadJob = Box<dyn FnMut(&mut DbConn) -> ReadRun + Send>;
 
 /// Reader threads, each with its own connection, sharing one queue.
 pub(crate) struct Readers {
@@ -360,19 +372,22 @@ impl Readers {
                                     Err(_) => return,
                                 }
                             };
-                            if conn.is_none() {
-                                conn = url.connect().ok();
-                            }
-                            match conn.as_mut() {
-                                Some(active) => {
-                                    let healthy = catch_unwind(AssertUnwindSafe(|| job(active)))
-                                        .unwrap_or(false);
-                                    if !healthy {
+                            let mut job = job;
+                            for _ in 0..2 {
+                                if conn.is_none() {
+                                    conn = url.connect().ok();
+                                }
+                                // Without a connection the job is dropped with its reply
+                                // sender: the caller sees an error.
+                                let Some(active) = conn.as_mut() else { break };
+                                match catch_unwind(AssertUnwindSafe(|| job(active))) {
+                                    Ok(ReadRun::Done) => break,
+                                    Ok(ReadRun::Again) => conn = None,
+                                    Ok(ReadRun::Lost) | Err(_) => {
                                         conn = None;
+                                        break;
                                     }
                                 }
-                                // Dropping the job drops its reply sender: the caller sees an error.
-                                None => drop(job),
                             }
                         }
                     })
@@ -386,17 +401,24 @@ impl Readers {
     }
 
     /// Runs `op` on a reader connection.
-    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(&self, mut op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let mut reply = Some(reply);
+        let mut first = true;
         let job: ReadJob = Box::new(move |conn| {
             let result = op(conn);
-            let healthy = !matches!(&result, Err(StoreError::Db(error)) if connection_lost(error));
-            let _ = reply.send(result);
-            healthy
+            let lost = matches!(&result, Err(StoreError::Db(error)) if connection_lost(error));
+            if lost && std::mem::take(&mut first) {
+                return ReadRun::Again;
+            }
+            if let Some(reply) = reply.take() {
+                let _ = reply.send(result);
+            }
+            if lost { ReadRun::Lost } else { ReadRun::Done }
         });
         self.sender
             .as_ref()

@@ -198,7 +198,7 @@ impl Store {
 
     async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut conn::DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.readers.run(op).await
@@ -234,7 +234,7 @@ impl WorkspaceStore for Store {
         Ok(self
             .read(move |conn| {
                 workspaces::table
-                    .filter(workspaces::code.eq(code))
+                    .filter(workspaces::code.eq(&code))
                     .select(WorkspaceRow::as_select())
                     .first::<WorkspaceRow>(conn)
                     .optional()?
@@ -282,7 +282,7 @@ impl KeyStore for Store {
         let found = self
             .read(move |conn| {
                 api_keys::table
-                    .filter(api_keys::key_hash.eq(key))
+                    .filter(api_keys::key_hash.eq(&key))
                     .select(ApiKeyRow::as_select())
                     .first::<ApiKeyRow>(conn)
                     .optional()?
@@ -320,7 +320,7 @@ impl KeyStore for Store {
         let found = self
             .read(move |conn| {
                 signing_keys::table
-                    .filter(signing_keys::key_id.eq(key))
+                    .filter(signing_keys::key_id.eq(&key))
                     .select(SigningKeyRow::as_select())
                     .first::<SigningKeyRow>(conn)
                     .optional()?
@@ -512,7 +512,7 @@ impl ProjectStore for Store {
                     .filter(projects::workspace_id.eq(workspace.to_string()))
                     .select(ProjectRow::as_select())
                     .into_boxed();
-                let query = match lookup {
+                let query = match &lookup {
                     ProjectLookup::Id(id) => query.filter(projects::id.eq(id.to_string())),
                     ProjectLookup::Slug(slug) => query.filter(projects::slug.eq(slug.to_string())),
                 };
@@ -576,7 +576,7 @@ impl TeamStore for Store {
             .read(move |conn| {
                 teams::table
                     .filter(teams::workspace_id.eq(workspace.to_string()))
-                    .filter(teams::code.eq(code))
+                    .filter(teams::code.eq(&code))
                     .select(TeamRow::as_select())
                     .first::<TeamRow>(conn)
                     .optional()?
@@ -659,7 +659,7 @@ impl ApplicationStore for Store {
                 applications::table
                     .filter(applications::workspace_id.eq(workspace.to_string()))
                     .filter(applications::project_id.eq(project.to_string()))
-                    .filter(applications::code.eq(code))
+                    .filter(applications::code.eq(&code))
                     .select(ApplicationRow::as_select())
                     .first::<ApplicationRow>(conn)
                     .optional()?
@@ -679,7 +679,7 @@ impl ApplicationStore for Store {
             .read(move |conn| {
                 applications::table
                     .filter(applications::workspace_id.eq(workspace.to_string()))
-                    .filter(applications::repo.eq(repo))
+                    .filter(applications::repo.eq(&repo))
                     .order(applications::created_at.asc())
                     .select(ApplicationRow::as_select())
                     .load::<ApplicationRow>(conn)?
@@ -758,7 +758,7 @@ impl EnvironmentStore for Store {
             .read(move |conn| {
                 environments::table
                     .filter(environments::workspace_id.eq(workspace.to_string()))
-                    .filter(environments::code.eq(code))
+                    .filter(environments::code.eq(&code))
                     .select(EnvironmentRow::as_select())
                     .first::<EnvironmentRow>(conn)
                     .optional()?
