@@ -31,8 +31,6 @@
     missing_docs
 )]
 
-use std::fs::OpenOptions;
-use std::io::{Seek, SeekFrom, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -74,18 +72,8 @@ impl Settings {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(200_000);
-        let backends = std::env::var("SHIPLOG_BENCH_BACKENDS")
-            .unwrap_or_else(|_| "sqlite,postgres".to_owned())
-            .split(',')
-            .map(|b| b.trim().to_owned())
-            .filter(|b| !b.is_empty())
-            .collect();
-        let dialects = std::env::var("SHIPLOG_BENCH_DIALECTS")
-            .unwrap_or_else(|_| "clienwork,hivel,envtracker".to_owned())
-            .split(',')
-            .map(|d| d.trim().to_owned())
-            .filter(|d| !d.is_empty())
-            .collect();
+        let backends = list("SHIPLOG_BENCH_BACKENDS", "sqlite,postgres");
+        let dialects = list("SHIPLOG_BENCH_DIALECTS", "clienwork,hivel,envtracker");
         Self {
             seconds: Duration::from_secs_f64(seconds),
             max_requests,
@@ -94,6 +82,16 @@ impl Settings {
             dialects,
         }
     }
+}
+
+/// The comma-separated items of the variable `name`, else of `default`.
+fn list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 fn free_port() -> u16 {
@@ -381,28 +379,6 @@ fn wait_until_up(base: &str, path: &str) {
     });
 }
 
-/// `write` + `fdatasync` of one 4 KiB page, as fast as the disk allows.
-fn fsync_rate(duration: Duration) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(dir.path().join("fsync-probe"))
-        .unwrap();
-    let page = [0x5a_u8; 4096];
-    let start = Instant::now();
-    let mut count = 0u64;
-    while start.elapsed() < duration {
-        file.seek(SeekFrom::Start(0)).unwrap();
-        file.write_all(&page).unwrap();
-        file.sync_data().unwrap();
-        count += 1;
-    }
-    count as f64 / start.elapsed().as_secs_f64()
-}
-
 /// Single-row autocommit INSERTs from `clients` threads, each with its own connection.
 fn insert_rate(url: &str, clients: usize, duration: Duration) -> f64 {
     let mut admin = PgConnection::establish(url).unwrap();
@@ -655,7 +631,8 @@ fn main() {
         env!("CARGO_BIN_EXE_shiplog")
     );
 
-    let fsync = fsync_rate(settings.seconds);
+    let probe_dir = tempfile::tempdir().unwrap();
+    let fsync = shiplog_store::testdb::fsync_rate(probe_dir.path(), settings.seconds);
     println!("\nfsync reference (4 KiB write + fdatasync, temp dir): {fsync:.0} /s");
 
     let echo_base = echo_server();

@@ -17,8 +17,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::fs::OpenOptions;
-use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,27 +37,6 @@ fn seconds() -> Duration {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if full { 3.0 } else { 0.2 });
     Duration::from_secs_f64(secs)
-}
-
-/// `write` + `fdatasync` of one 4 KiB page, as fast as the disk allows.
-fn fsync_rate(dir: &std::path::Path, duration: Duration) -> f64 {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(dir.join("fsync-probe"))
-        .unwrap();
-    let page = [0x5a_u8; 4096];
-    let start = Instant::now();
-    let mut count = 0u64;
-    while start.elapsed() < duration {
-        file.seek(SeekFrom::Start(0)).unwrap();
-        file.write_all(&page).unwrap();
-        file.sync_data().unwrap();
-        count += 1;
-    }
-    count as f64 / start.elapsed().as_secs_f64()
 }
 
 /// One SQLite transaction per insert, same pragmas as the store: the rate without group commit.
@@ -127,7 +104,7 @@ fn main() {
         .build()
         .unwrap();
     let probe_dir = tempfile::tempdir().unwrap();
-    let fsync = fsync_rate(probe_dir.path(), duration);
+    let fsync = shiplog_store::testdb::fsync_rate(probe_dir.path(), duration);
     let single = sqlite_single_commit_rate(duration);
     println!(
         "machine: {} cores",

@@ -448,3 +448,31 @@ impl Drop for RestartableCluster {
         let _ = std::fs::write(self.control.path().join("done"), b"");
     }
 }
+
+/// The benchmarks' fsync reference: a 4 KiB `write` + `fdatasync` loop on one page of a file in
+/// `dir`, for `duration`; writes per second.
+pub fn fsync_rate(dir: &Path, duration: Duration) -> f64 {
+    use std::io::{Seek, SeekFrom};
+
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.join("fsync-probe"))
+        .unwrap_or_else(|e| panic!("cannot create the fsync probe in {}: {e}", dir.display()));
+    let page = [0x5a_u8; 4096];
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < duration {
+        let written = file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&page))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            panic!("the fsync probe failed: {e}");
+        }
+        count += 1;
+    }
+    count as f64 / start.elapsed().as_secs_f64()
+}
