@@ -419,7 +419,19 @@ async fn a_failed_attempt_is_retried_and_visible(app: &TestApp) {
     clienwork(app, "deploy.completed", "success").await;
     // The first attempt fails at once; the schedule's second attempt comes 5 s later.
     let first = received(&receiver, 1).await;
-    let listed = deliveries(app, id).await;
+    // The receiver has answered; the worker records the attempt right after (its own write).
+    let recorded = Instant::now();
+    let listed = loop {
+        let listed = deliveries(app, id).await;
+        if listed[0]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break listed;
+        }
+        assert!(recorded.elapsed() < Duration::from_secs(10), "{listed:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(listed[0]["status"], "pending");
     assert_eq!(listed[0]["attempts"][0]["status_code"], 503);
     assert_eq!(listed[0]["attempts"][0]["response_body"], "maintenance");
