@@ -15,10 +15,9 @@
 //! **PostgreSQL: a pool of writers.** PostgreSQL runs concurrent transactions and groups their
 //! commits' WAL flushes itself, so `postgres_writers` threads, each with its own connection,
 //! take jobs from one queue and run each in a transaction of its own. Concurrent jobs can meet
-//! on the same rows: the ingest serializes writers of one deployment with a transaction-scoped
-//! advisory lock, a unique key won by a concurrent transaction is retried by the ingest (it
-//! then sees the winner's row), and a deadlock or serialization failure reruns the whole job
-//! (up to [`MAX_ATTEMPTS`] times), which is why a write job is `FnMut`.
+//! on the same rows: the ingest reads the deployment it changes `FOR UPDATE`, and a job that
+//! lost a race on a unique key, a deadlock or a serialization failure is rerun whole (up to
+//! [`MAX_ATTEMPTS`] times; it then sees the winner's row), which is why a write job is `FnMut`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc as std_mpsc;

@@ -23,10 +23,10 @@ use crate::schema::{
 };
 
 /// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
-/// run at once, concurrent writers of one deployment wait for each other ([`DeploymentLock`]),
-/// and the plan is retried once when a concurrent transaction won a race on a unique key (an
-/// application, an environment or an identical event created at the same moment; the retry then
-/// sees the winner's row). On SQLite the single writer is the only writer.
+/// run at once, concurrent writers of one deployment take turns on its row
+/// ([`LoadForUpdate`]), and a transaction that lost a race on a unique key (a deployment, an
+/// application, an environment or an identical event created at the same moment) is rerun
+/// whole, and then finds the winner's row. On SQLite the single writer is the only writer.
 ///
 /// The write runs on the backend's own connection type rather than through `DbConn`: the
 /// multi-backend wrapper rebuilds each statement's SQL on every execution (a one-off probe timed
@@ -129,29 +129,33 @@ struct Lookup {
     existing: Option<String>,
 }
 
-/// Serializes the transactions that write one deployment, so that each reads the row the one
-/// before it committed: no lost status, no second row for one idempotency key.
-pub(crate) trait DeploymentLock {
-    /// Waits until no other open transaction holds the lock of this deployment, and holds it
-    /// until this transaction ends.
-    fn lock_deployment(&mut self, workspace: &str, key: &str) -> Result<(), StoreError>;
+/// Reads the deployment an ingest is about to change, so that concurrent writers of one
+/// deployment take turns and each reads what the one before it committed: no lost status.
+pub(crate) trait LoadForUpdate {
+    /// The deployment row `id`, held until this transaction ends where other writers exist.
+    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError>;
 }
 
-impl DeploymentLock for diesel::sqlite::SqliteConnection {
+impl LoadForUpdate for diesel::sqlite::SqliteConnection {
     /// The single writer already runs one transaction at a time.
-    fn lock_deployment(&mut self, _workspace: &str, _key: &str) -> Result<(), StoreError> {
-        Ok(())
+    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError> {
+        Ok(deployments::table
+            .filter(deployments::id.eq(id))
+            .select(DeploymentRow::as_select())
+            .first(self)?)
     }
 }
 
-impl DeploymentLock for diesel::pg::PgConnection {
-    /// A transaction-scoped advisory lock on a 64-bit hash of the workspace and key (two keys
-    /// sharing a hash only wait for each other).
-    fn lock_deployment(&mut self, workspace: &str, key: &str) -> Result<(), StoreError> {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("{workspace}\n{key}"))
-            .execute(self)?;
-        Ok(())
+impl LoadForUpdate for diesel::pg::PgConnection {
+    /// `FOR UPDATE`: waits for a concurrent writer of the row, then reads its committed
+    /// version. Two transactions creating one deployment at the same moment meet on the unique
+    /// key instead: the loser's insert fails and its job is rerun (`StoreError::Raced`).
+    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError> {
+        Ok(deployments::table
+            .filter(deployments::id.eq(id))
+            .select(DeploymentRow::as_select())
+            .for_update()
+            .first(self)?)
     }
 }
 
@@ -206,9 +210,6 @@ macro_rules! ingest_backend {
                 plan: &IngestPlan,
             ) -> Result<IngestReceipt, StoreError> {
                 let workspace = plan.workspace.to_string();
-                if let Some(deployment) = &plan.deployment {
-                    conn.lock_deployment(&workspace, deployment.key.as_str())?;
-                }
                 let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
                 let lookup: Lookup = diesel::sql_query(LOOKUP_SQL)
                     .bind::<diesel::sql_types::Text, _>(&workspace)
@@ -494,15 +495,7 @@ macro_rules! ingest_backend {
             ) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError>
             {
                 let workspace = plan.workspace.to_string();
-                let existing = match existing {
-                    Some(id) => Some(
-                        deployments::table
-                            .filter(deployments::id.eq(id))
-                            .select(DeploymentRow::as_select())
-                            .first::<DeploymentRow>(conn)?,
-                    ),
-                    None => None,
-                };
+                let existing = existing.map(|id| conn.load_for_update(id)).transpose()?;
                 let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
                 let decision = decide(loaded.as_ref(), deployment, &plan.event).map_err(
                     |error| match error {

@@ -90,6 +90,6 @@ async fn one_ingest_costs_a_known_number_of_statements() {
     let db = shiplog_store::testdb::TestDb::sqlite();
     check("sqlite", &one_ingest(db.url()).await, 11);
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
-        check("postgres", &one_ingest(db.url()).await, 10);
+        check("postgres", &one_ingest(db.url()).await, 9);
     }
 }
