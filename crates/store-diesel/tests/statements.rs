@@ -1,6 +1,6 @@
-//! How many SQL statements one ingest costs, on each backend, counted by diesel's connection
-//! instrumentation (every statement a connection of this process sends, `BEGIN` and `COMMIT`
-//! included). The expected counts are exact, so the count cannot grow unnoticed: a change that
+//! How many SQL statements one ingest and one authentication cost, on each backend, counted by
+//! diesel's connection instrumentation (every statement a connection of this process sends,
+//! `BEGIN` and `COMMIT` included). The expected counts are exact, so the count cannot grow unnoticed: a change that
 //! adds a statement must change this file too, and say why.
 //!
 //! Its own test binary: the instrumentation is process-wide.
@@ -77,10 +77,49 @@ fn check(backend: &str, statements: &[String], expected: usize) {
     assert_eq!(
         statements.len(),
         expected,
-        "{backend}: one ingest sent {} statements, expected {expected}:\n{}",
+        "{backend}: sent {} statements, expected {expected}:\n{}",
         statements.len(),
         statements.join("\n")
     );
+}
+
+/// Authenticating an API key that was used a moment ago: no statement at all (the store's 5 s
+/// copy; the first use records `last_used_at` and drops the copy, the second reads it again).
+async fn one_authentication(url: &str) -> Vec<String> {
+    use shiplog_app::ids::ApiKeyId;
+    use shiplog_app::model::ApiKeyRecord;
+    use shiplog_app::ports::KeyStore;
+    use shiplog_domain::key::{KeyHash, Role};
+
+    let store = Store::open(url, &StoreOptions::default()).unwrap();
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let secret = "shiplog_statements_test_key";
+    KeyStore::create_api_key(
+        &store,
+        ApiKeyRecord {
+            id: ApiKeyId::from_uuid(uuid::Uuid::from_u128(0xcccc)),
+            workspace: t.workspace,
+            name: "ci".into(),
+            role: Role::Ingest,
+            project: None,
+            hash: KeyHash::of(secret),
+            hint: "shiplog_sta".into(),
+            created_at: support::at("2025-01-01T00:00:00Z"),
+            expires_at: None,
+            last_used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        app.authenticate(Some(secret)).await.unwrap();
+    }
+    statements_of(async {
+        let principal = app.authenticate(Some(secret)).await.unwrap();
+        assert_eq!(principal.workspace, t.workspace);
+    })
+    .await
 }
 
 /// One test for both backends: the recording is process-wide, so they must not overlap.
@@ -89,7 +128,20 @@ async fn one_ingest_costs_a_known_number_of_statements() {
     set_default_instrumentation(recorder).unwrap();
     let db = shiplog_store::testdb::TestDb::sqlite();
     check("sqlite", &one_ingest(db.url()).await, 11);
+    let db = shiplog_store::testdb::TestDb::sqlite();
+    check(
+        "sqlite authentication",
+        &one_authentication(db.url()).await,
+        0,
+    );
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check("postgres", &one_ingest(db.url()).await, 9);
+    }
+    if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
+        check(
+            "postgres authentication",
+            &one_authentication(db.url()).await,
+            0,
+        );
     }
 }
