@@ -17,9 +17,12 @@ pub enum StoreError {
     /// A stored value does not parse (a bug or a hand-edited row).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
-    /// The backend cannot be reached or the commit failed.
+    /// The backend cannot be reached (the writer or readers stopped, no connection).
     #[error("{0}")]
     Unavailable(String),
+    /// The write's batch or transaction did not commit.
+    #[error(transparent)]
+    Batch(#[from] crate::exec::BatchFailure),
     /// An exclusive idempotency key was reused with another payload.
     #[error("idempotency conflict on {0}")]
     Conflict(String),
@@ -109,9 +112,20 @@ impl StoreError {
         }
     }
 
-    /// The text for logs.
+    /// The text for logs: this error and every cause under it.
     fn detail(&self) -> String {
-        self.to_string()
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            // A variant that prints its cause already (`database error: …`) is not repeated.
+            let said = error.to_string();
+            if !text.ends_with(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            cause = error.source();
+        }
+        text
     }
 }
 
@@ -216,5 +230,43 @@ impl From<StoreError> for PipelineEventStoreError {
 impl From<StoreError> for ReferenceStoreError {
     fn from(error: StoreError) -> Self {
         Self::Unavailable(error.detail())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    use super::*;
+    use crate::exec::BatchFailure;
+
+    #[test]
+    fn the_detail_keeps_every_cause_once() {
+        let driver = || {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new("could not write to file".to_owned()),
+            )
+        };
+        let failed = StoreError::Batch(BatchFailure::Commit(Arc::new(driver())));
+        assert_eq!(
+            failed.detail(),
+            "the commit failed: could not write to file"
+        );
+        assert!(
+            std::error::Error::source(&failed).is_some(),
+            "the cause is kept"
+        );
+        assert_eq!(
+            StoreError::Db(driver()).detail(),
+            "database error: could not write to file"
+        );
+        let raced = StoreError::Raced(Box::new(StoreError::Db(driver())));
+        assert_eq!(
+            raced.detail(),
+            "a concurrent write won the race: database error: could not write to file"
+        );
     }
 }

@@ -61,8 +61,26 @@ impl Default for ExecOptions {
     }
 }
 
+/// Why a batch (or a job of it) did not commit; shared by every caller of the batch, so the
+/// driver's error is behind an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchFailure {
+    /// No connection could be opened.
+    #[error("the database is unreachable")]
+    Unreachable,
+    /// `BEGIN` failed.
+    #[error("cannot begin a transaction")]
+    Begin(#[source] Arc<DieselError>),
+    /// `COMMIT` failed: nothing of the batch is stored.
+    #[error("the commit failed")]
+    Commit(#[source] Arc<DieselError>),
+    /// A request of the batch panicked; the batch was rolled back.
+    #[error("a request of the same batch panicked; the batch was rolled back")]
+    Panicked,
+}
+
 /// Sends a job's outcome once the batch's fate is known.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), BatchFailure>) + Send>;
 
 /// How many times a PostgreSQL write job runs when deadlocks or serialization failures keep
 /// aborting it.
@@ -75,7 +93,7 @@ trait WriteJob: Send {
     /// Runs in its own transaction, rerun while the failure is transient, and answers its
     /// caller; returns whether the connection is still usable.
     fn run_alone(self: Box<Self>, conn: &mut DbConn) -> bool;
-    fn abort(self: Box<Self>, reason: String);
+    fn abort(self: Box<Self>, reason: BatchFailure);
 }
 
 struct Job<F, T> {
@@ -96,10 +114,10 @@ where
             // Ids this thread learnt in the rolled-back savepoint may not exist.
             crate::ingest::known::forget_all();
         }
-        Box::new(move |commit: Result<(), String>| {
+        Box::new(move |commit: Result<(), BatchFailure>| {
             let outcome = match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(reason)) => Err(StoreError::Unavailable(reason)),
+                (Ok(_), Err(failure)) => Err(StoreError::Batch(failure)),
                 (Err(error), _) => Err(error),
             };
             // The caller may have gone away; nothing to do then.
@@ -128,8 +146,8 @@ where
         healthy
     }
 
-    fn abort(self: Box<Self>, reason: String) {
-        let _ = self.reply.send(Err(StoreError::Unavailable(reason)));
+    fn abort(self: Box<Self>, reason: BatchFailure) {
+        let _ = self.reply.send(Err(StoreError::Batch(reason)));
     }
 }
 
@@ -252,14 +270,15 @@ fn writer_loop(
         }
         let Some(active) = conn.as_mut() else {
             for job in batch {
-                job.abort("the database is unreachable".to_owned());
+                job.abort(BatchFailure::Unreachable);
             }
             continue;
         };
         if let Err(error) = begin(active) {
             let lost = connection_lost(&error);
+            let error = Arc::new(error);
             for job in batch {
-                job.abort(format!("cannot begin a transaction: {error}"));
+                job.abort(BatchFailure::Begin(Arc::clone(&error)));
             }
             if lost {
                 conn = None;
@@ -270,7 +289,7 @@ fn writer_loop(
         let mut panicked = false;
         for job in batch {
             if panicked {
-                job.abort("an earlier request of the same batch failed".to_owned());
+                job.abort(BatchFailure::Panicked);
                 continue;
             }
             match catch_unwind(AssertUnwindSafe(|| job.run(active))) {
@@ -280,13 +299,13 @@ fn writer_loop(
         }
         let commit = if panicked {
             let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(active);
-            Err("a request panicked; its batch was rolled back".to_owned())
+            Err(BatchFailure::Panicked)
         } else {
             <DbConn as Connection>::TransactionManager::commit_transaction(active).map_err(
                 |error| {
                     let _ =
                         <DbConn as Connection>::TransactionManager::rollback_transaction(active);
-                    format!("commit failed: {error}")
+                    BatchFailure::Commit(Arc::new(error))
                 },
             )
         };
@@ -318,7 +337,7 @@ fn pool_writer_loop(url: &DatabaseUrl, mut conn: Option<DbConn>, queue: &Mutex<J
             conn = url.connect().ok();
         }
         let Some(active) = conn.as_mut() else {
-            job.abort("the database is unreachable".to_owned());
+            job.abort(BatchFailure::Unreachable);
             continue;
         };
         // A panic drops the job's reply: its caller gets an error, and the connection is
