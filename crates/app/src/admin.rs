@@ -318,7 +318,8 @@ impl App {
     }
 
     /// Revokes (deletes) an API key (`signing` false) or a signing key of a workspace, by the
-    /// id its listing shows: it stops working at once.
+    /// id its listing shows. Authentication refuses it as soon as the key store no longer finds
+    /// it (shiplog's store keeps copies for at most 5 s in other processes).
     pub async fn revoke_key(
         &self,
         admin: WorkspaceAdmin<'_>,

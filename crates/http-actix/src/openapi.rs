@@ -105,6 +105,22 @@ pub mod schemas {
         pub expires_at: Option<Timestamp>,
     }
 
+    impl IssuedApiKey {
+        /// The answer to a created key; `project` is the slug the request named (the record
+        /// holds its id).
+        pub fn new(issued: shiplog_app::admin::IssuedKey, project: Option<ProjectSlug>) -> Self {
+            Self {
+                id: issued.record.id,
+                key: issued.secret.reveal().to_owned(),
+                name: issued.record.name,
+                role: issued.record.role,
+                project,
+                hint: issued.record.hint,
+                expires_at: issued.record.expires_at,
+            }
+        }
+    }
+
     /// A signing key for the Envtracker-style endpoints, the secret shown this once.
     #[derive(Serialize, ToSchema)]
     pub struct IssuedSigningKey {
@@ -117,6 +133,24 @@ pub mod schemas {
         pub role: Role,
         pub project: Option<ProjectSlug>,
         pub expires_at: Option<Timestamp>,
+    }
+
+    impl IssuedSigningKey {
+        /// The answer to a created signing key; `project` is the slug the request named.
+        pub fn new(
+            key: shiplog_app::model::SigningKeyRecord,
+            project: Option<ProjectSlug>,
+        ) -> Self {
+            Self {
+                id: key.id,
+                secret: key.secret.reveal().to_owned(),
+                key_id: key.key_id,
+                name: key.name,
+                role: key.role,
+                project,
+                expires_at: key.expires_at,
+            }
+        }
     }
 
     /// A project.

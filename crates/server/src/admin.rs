@@ -78,14 +78,15 @@ pub(crate) enum Admin {
         /// The workspace's code.
         workspace: String,
     },
-    /// Revoke an API key (its id from list-keys); it stops working at once.
+    /// Revoke an API key (its id from list-keys); running servers refuse it within 5 s.
     RevokeKey {
         /// The workspace's code.
         workspace: String,
         /// The key's id.
         id: String,
     },
-    /// Revoke a signing key (its id from list-keys, not its key_id); it stops working at once.
+    /// Revoke a signing key (its id from list-keys, not its key_id); running servers refuse it
+    /// within 5 s.
     RevokeSigningKey {
         /// The workspace's code.
         workspace: String,
@@ -225,15 +226,7 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .create_api_key(admin().await?.as_admin(), &workspace, request)
                 .await
                 .map_err(failed)?;
-            shown(schemas::IssuedApiKey {
-                id: issued.record.id,
-                key: issued.secret.reveal().to_owned(),
-                name: issued.record.name,
-                role: issued.record.role,
-                project,
-                hint: issued.record.hint,
-                expires_at: issued.record.expires_at,
-            })
+            shown(schemas::IssuedApiKey::new(issued, project))
         }
         Admin::CreateSigningKey(args) => {
             let (workspace, request) = args.request(Some(Role::Ingest))?;
@@ -242,15 +235,7 @@ async fn run(app: &App, access: &Access, action: Admin) -> Result<Value, String>
                 .create_signing_key(admin().await?.as_admin(), &workspace, request)
                 .await
                 .map_err(failed)?;
-            shown(schemas::IssuedSigningKey {
-                id: key.id,
-                secret: key.secret.reveal().to_owned(),
-                key_id: key.key_id,
-                name: key.name,
-                role: key.role,
-                project,
-                expires_at: key.expires_at,
-            })
+            shown(schemas::IssuedSigningKey::new(key, project))
         }
         Admin::CreateProject { slug, name } => {
             let slug = parsed("slug", ProjectSlug::parse(&slug))?;

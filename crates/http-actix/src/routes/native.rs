@@ -158,15 +158,7 @@ pub async fn create_api_key(
         .app
         .create_api_key(caller.as_admin(), &workspace, key)
         .await?;
-    Ok(HttpResponse::Created().json(schemas::IssuedApiKey {
-        id: issued.record.id,
-        key: issued.secret.reveal().to_owned(),
-        name: issued.record.name,
-        role: issued.record.role,
-        project,
-        hint: issued.record.hint,
-        expires_at: issued.record.expires_at,
-    }))
+    Ok(HttpResponse::Created().json(schemas::IssuedApiKey::new(issued, project)))
 }
 
 /// `POST /api/v1/workspaces/{code}/signing-keys` (master key, or an admin key of the workspace)
@@ -202,15 +194,7 @@ pub async fn create_signing_key(
         .app
         .create_signing_key(caller.as_admin(), &workspace, key)
         .await?;
-    Ok(HttpResponse::Created().json(schemas::IssuedSigningKey {
-        id: key.id,
-        secret: key.secret.reveal().to_owned(),
-        key_id: key.key_id,
-        name: key.name,
-        role: key.role,
-        project,
-        expires_at: key.expires_at,
-    }))
+    Ok(HttpResponse::Created().json(schemas::IssuedSigningKey::new(key, project)))
 }
 
 /// `GET /api/v1/workspaces` (master key) → every workspace, by code.
@@ -297,7 +281,8 @@ async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `DELETE /api/v1/workspaces/{code}/api-keys/{id}`: revokes the key; it stops working at once.
+/// `DELETE /api/v1/workspaces/{code}/api-keys/{id}`: revokes the key; this server refuses it from
+/// the next request on, other servers sharing the database within 5 s.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{code}/api-keys/{id}", tag = "admin",
     params(
         ("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
@@ -319,8 +304,8 @@ pub async fn revoke_api_key(
     revoke(&state, &admin, path.into_inner(), false).await
 }
 
-/// `DELETE /api/v1/workspaces/{code}/signing-keys/{id}`: revokes the key; it stops working at
-/// once.
+/// `DELETE /api/v1/workspaces/{code}/signing-keys/{id}`: revokes the key; this server refuses it
+/// from the next request on, other servers sharing the database within 5 s.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{code}/signing-keys/{id}", tag = "admin",
     params(
         ("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
