@@ -112,7 +112,7 @@ where
         let result = conn.transaction(op);
         if result.is_err() {
             // Ids this thread learnt in the rolled-back savepoint may not exist.
-            crate::ingest::known::forget_all();
+            known::forget_all();
         }
         Box::new(move |commit: Result<(), BatchFailure>| {
             let outcome = match (result, commit) {
@@ -132,7 +132,7 @@ where
             let result = conn.transaction(&mut op);
             if result.is_err() {
                 // Ids this thread learnt in the rolled-back transaction may not exist.
-                crate::ingest::known::forget_all();
+                known::forget_all();
             }
             match &result {
                 Err(error) if error.is_transient() && attempt < MAX_ATTEMPTS => attempt += 1,
@@ -310,7 +310,7 @@ fn writer_loop(
             )
         };
         if commit.is_err() {
-            crate::ingest::known::forget_all();
+            known::forget_all();
         }
         let healthy = commit.is_ok()
             || !<DbConn as Connection>::TransactionManager::is_broken_transaction_manager(active);
@@ -320,6 +320,65 @@ fn writer_loop(
         if panicked || !healthy {
             conn = None;
         }
+    }
+}
+
+/// The ids of applications and environments a writer thread has read or created, so that an
+/// ingest does not look them up again. Ids never change and these rows are never deleted, so a
+/// copy stays true, with one exception: a row created by a transaction that then fails. The
+/// writers therefore forget everything whenever a job or a commit fails ([`known::forget_all`]),
+/// here, where they see it fail; the ingest only reads and adds.
+pub(crate) mod known {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Beyond this many ids the copy starts over.
+    const MAX_ENTRIES: usize = 10_000;
+
+    /// (project id, code) → (id, whether its repository is known).
+    type Applications = HashMap<(String, String), (String, bool)>;
+    /// (workspace id, code) → id.
+    type Environments = HashMap<(String, String), String>;
+
+    thread_local! {
+        static APPLICATIONS: RefCell<Applications> = RefCell::new(HashMap::new());
+        static ENVIRONMENTS: RefCell<Environments> = RefCell::new(HashMap::new());
+    }
+
+    pub(crate) fn application(project: &str, code: &str) -> Option<(String, bool)> {
+        APPLICATIONS.with_borrow(|known| known.get(&(project.to_owned(), code.to_owned())).cloned())
+    }
+
+    pub(crate) fn remember_application(project: &str, code: &str, id: &str, has_repo: bool) {
+        APPLICATIONS.with_borrow_mut(|known| {
+            if known.len() >= MAX_ENTRIES {
+                known.clear();
+            }
+            known.insert(
+                (project.to_owned(), code.to_owned()),
+                (id.to_owned(), has_repo),
+            );
+        });
+    }
+
+    pub(crate) fn environment(workspace: &str, code: &str) -> Option<String> {
+        ENVIRONMENTS
+            .with_borrow(|known| known.get(&(workspace.to_owned(), code.to_owned())).cloned())
+    }
+
+    pub(crate) fn remember_environment(workspace: &str, code: &str, id: &str) {
+        ENVIRONMENTS.with_borrow_mut(|known| {
+            if known.len() >= MAX_ENTRIES {
+                known.clear();
+            }
+            known.insert((workspace.to_owned(), code.to_owned()), id.to_owned());
+        });
+    }
+
+    /// Forgets every id this thread knows: a row it created may have been rolled back.
+    pub(crate) fn forget_all() {
+        APPLICATIONS.with_borrow_mut(HashMap::clear);
+        ENVIRONMENTS.with_borrow_mut(HashMap::clear);
     }
 }
 

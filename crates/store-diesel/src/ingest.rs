@@ -16,6 +16,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 use crate::conn::DbConn;
 use crate::error::{StoreError, corrupt};
+use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
 use crate::schema::{
     applications, change_references, deployment_references, deployments, environments,
@@ -42,64 +43,6 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
                 error
             }
         }),
-    }
-}
-
-/// The ids of applications and environments a writer thread has read or created, so that an
-/// ingest does not look them up again. Ids never change and these rows are never deleted, so a
-/// copy stays true, with one exception: a row created by a transaction that then fails. The
-/// writers therefore forget everything whenever a job or a commit fails ([`forget_all`]).
-pub(crate) mod known {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    /// Beyond this many ids the copy starts over.
-    const MAX_ENTRIES: usize = 10_000;
-
-    /// (project id, code) → (id, whether its repository is known).
-    type Applications = HashMap<(String, String), (String, bool)>;
-    /// (workspace id, code) → id.
-    type Environments = HashMap<(String, String), String>;
-
-    thread_local! {
-        static APPLICATIONS: RefCell<Applications> = RefCell::new(HashMap::new());
-        static ENVIRONMENTS: RefCell<Environments> = RefCell::new(HashMap::new());
-    }
-
-    pub(crate) fn application(project: &str, code: &str) -> Option<(String, bool)> {
-        APPLICATIONS.with_borrow(|known| known.get(&(project.to_owned(), code.to_owned())).cloned())
-    }
-
-    pub(crate) fn remember_application(project: &str, code: &str, id: &str, has_repo: bool) {
-        APPLICATIONS.with_borrow_mut(|known| {
-            if known.len() >= MAX_ENTRIES {
-                known.clear();
-            }
-            known.insert(
-                (project.to_owned(), code.to_owned()),
-                (id.to_owned(), has_repo),
-            );
-        });
-    }
-
-    pub(crate) fn environment(workspace: &str, code: &str) -> Option<String> {
-        ENVIRONMENTS
-            .with_borrow(|known| known.get(&(workspace.to_owned(), code.to_owned())).cloned())
-    }
-
-    pub(crate) fn remember_environment(workspace: &str, code: &str, id: &str) {
-        ENVIRONMENTS.with_borrow_mut(|known| {
-            if known.len() >= MAX_ENTRIES {
-                known.clear();
-            }
-            known.insert((workspace.to_owned(), code.to_owned()), id.to_owned());
-        });
-    }
-
-    /// Forgets every id this thread knows: a row it created may have been rolled back.
-    pub(crate) fn forget_all() {
-        APPLICATIONS.with_borrow_mut(HashMap::clear);
-        ENVIRONMENTS.with_borrow_mut(HashMap::clear);
     }
 }
 
