@@ -14,6 +14,7 @@
 //! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
 //! - [`key`]: API-key format and hashing.
 //! - [`dora`]: the four DORA metrics over plain deployment records.
+//! - [`sighting`]: when a commit was first seen, folded event by event: lead time's start.
 //! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
 //!
 //! ## What this crate must never do
@@ -38,5 +39,6 @@ pub mod key;
 pub mod lifecycle;
 pub mod reference;
 pub mod repo;
+pub mod sighting;
 pub mod status;
 pub mod timestamp;

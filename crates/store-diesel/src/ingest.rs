@@ -12,6 +12,7 @@ use shiplog_app::model::ReferenceStatus;
 use shiplog_app::ports::DeploymentStoreError;
 use shiplog_domain::lifecycle::Lifecycle;
 use shiplog_domain::reference::{Reference, ReferenceKey};
+use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::conn::DbConn;
@@ -47,17 +48,21 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
 }
 
 /// What an ingest reads before deciding, in one statement: the event already recorded with this
-/// fingerprint (a retry) and its deployment's status, and the id of the deployment that holds
-/// this idempotency key. Raw SQL, so that PostgreSQL plans it with the values sent: a cached
-/// generic plan made while the tables were empty scanned every deployment of the workspace
-/// through `deployments_by_workspace` until the next ANALYZE. Both dialects read `$n`.
-const LOOKUP_SQL: &str = "\
+/// fingerprint (a retry) and its deployment's status, the id of the deployment that holds
+/// this idempotency key, and what is known of the event's commit (`commit_sightings`). Raw
+/// SQL, so that PostgreSQL plans it with the values sent: a cached generic plan made while the
+/// tables were empty scanned every deployment of the workspace through
+/// `deployments_by_workspace` until the next ANALYZE. Both dialects read `$n`.
+pub(crate) const LOOKUP_SQL: &str = "\
 SELECT e.id AS duplicate_event, e.deployment_id AS duplicate_deployment, \
-       de.status AS duplicate_status, d.id AS existing \
+       de.status AS duplicate_status, d.id AS existing, \
+       s.first_at AS seen_first_at, s.first_deployment_id AS seen_first_by, \
+       s.other_at AS seen_other_at \
 FROM (SELECT 1 AS one) AS probe \
 LEFT JOIN pipeline_events AS e ON e.workspace_id = $1 AND e.fingerprint = $2 \
 LEFT JOIN deployments AS de ON de.id = e.deployment_id \
-LEFT JOIN deployments AS d ON d.workspace_id = $1 AND d.idempotency_key = $3";
+LEFT JOIN deployments AS d ON d.workspace_id = $1 AND d.idempotency_key = $3 \
+LEFT JOIN commit_sightings AS s ON s.workspace_id = $1 AND s.commit_sha = $4";
 
 /// The row of [`LOOKUP_SQL`].
 #[derive(QueryableByName)]
@@ -70,6 +75,78 @@ struct Lookup {
     duplicate_status: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     existing: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    seen_first_at: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    seen_first_by: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    seen_other_at: Option<i64>,
+}
+
+impl Lookup {
+    /// What was known of the event's commit before this ingest.
+    fn sightings(&self) -> Result<Option<Sightings<String>>, StoreError> {
+        self.seen_first_at
+            .map(|first_at| SightingRow {
+                first_at,
+                first_deployment_id: self.seen_first_by.clone(),
+                other_at: self.seen_other_at,
+            })
+            .map(SightingRow::into_sightings)
+            .transpose()
+    }
+}
+
+/// Folds one event into its commit's sightings (`Sightings::with`, in SQL so that concurrent
+/// writers of one commit take turns on its row) and returns the result. In every raw statement
+/// here a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in order of appearance.
+pub(crate) const SIGHTING_SQL: &str = "\
+INSERT INTO commit_sightings (workspace_id, commit_sha, first_at, first_deployment_id) \
+VALUES ($1, $2, $3, $4) \
+ON CONFLICT (workspace_id, commit_sha) DO UPDATE SET \
+  first_at = CASE WHEN excluded.first_at < commit_sightings.first_at \
+    THEN excluded.first_at ELSE commit_sightings.first_at END, \
+  first_deployment_id = CASE WHEN excluded.first_at < commit_sightings.first_at \
+    THEN excluded.first_deployment_id ELSE commit_sightings.first_deployment_id END, \
+  other_at = CASE \
+    WHEN commit_sightings.first_deployment_id IS NOT DISTINCT FROM excluded.first_deployment_id \
+      THEN commit_sightings.other_at \
+    WHEN excluded.first_at < commit_sightings.first_at THEN commit_sightings.first_at \
+    WHEN commit_sightings.other_at IS NULL OR excluded.first_at < commit_sightings.other_at \
+      THEN excluded.first_at \
+    ELSE commit_sightings.other_at END \
+RETURNING first_at, first_deployment_id, other_at";
+
+/// Rewrites the lead-time start of the deployments of a commit whose sightings moved (all of
+/// them, or only `$6`). A deployment of the commit is found through its own events, which
+/// `pipeline_events_by_commit` holds: every deployment's commit came with one of its events.
+pub(crate) const RESTART_SQL: &str = "\
+UPDATE deployments SET commit_seen_at = CASE WHEN id = $1 THEN $2 ELSE $3 END \
+WHERE commit_sha = $4 \
+  AND id IN (SELECT p.deployment_id FROM pipeline_events p \
+             WHERE p.workspace_id = $5 AND p.commit_sha = $4 AND p.deployment_id IS NOT NULL) \
+  AND ($6 IS NULL OR id = $6) \
+  AND commit_seen_at IS DISTINCT FROM (CASE WHEN id = $1 THEN $2 ELSE $3 END)";
+
+/// A row of `commit_sightings`, as [`SIGHTING_SQL`] returns it.
+#[derive(QueryableByName)]
+struct SightingRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    first_at: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    first_deployment_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    other_at: Option<i64>,
+}
+
+impl SightingRow {
+    fn into_sightings(self) -> Result<Sightings<String>, StoreError> {
+        Ok(Sightings {
+            first_at: time(self.first_at)?,
+            first_by: self.first_deployment_id,
+            other_at: opt_time(self.other_at)?,
+        })
+    }
 }
 
 /// Reads the deployment an ingest is about to change, so that concurrent writers of one
@@ -158,6 +235,9 @@ macro_rules! ingest_backend {
                     .bind::<diesel::sql_types::Text, _>(&workspace)
                     .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
                     .bind::<diesel::sql_types::Text, _>(key)
+                    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
+                        plan.event.commit_sha.as_ref().map(|s| s.as_str()),
+                    )
                     .get_result(conn)?;
                 if let Some(event_id) = lookup.duplicate_event {
                     return Ok(IngestReceipt {
@@ -200,13 +280,16 @@ macro_rules! ingest_backend {
                         conn,
                         plan,
                         deployment,
-                        lookup.existing.as_deref(),
+                        &lookup,
                         &application_id,
                         &environment_id,
                     )?;
                     receipt.deployment = Some(id);
                     receipt.status = Some(current);
                     receipt.created = created;
+                } else {
+                    // A build or test event: its commit may start other deployments' lead time.
+                    sight_commit(conn, plan, None, &lookup)?;
                 }
 
                 diesel::insert_into(pipeline_events::table)
@@ -236,6 +319,48 @@ macro_rules! ingest_backend {
                     ))
                     .execute(conn)?;
                 Ok(receipt)
+            }
+
+            /// Folds the event into its commit's sightings, when it names a commit, and rewrites
+            /// the lead-time start of the commit's other deployments the fold moved. `deployment`
+            /// is the event's deployment, whose own start its caller writes.
+            pub(super) fn sight_commit(
+                conn: &mut Conn,
+                plan: &IngestPlan,
+                deployment: Option<&String>,
+                lookup: &Lookup,
+            ) -> Result<Option<Sightings<String>>, StoreError> {
+                use diesel::sql_types::{BigInt, Nullable, Text};
+
+                let Some(sha) = &plan.event.commit_sha else {
+                    return Ok(None);
+                };
+                let workspace = plan.workspace.to_string();
+                let at = plan.event.occurred_at;
+                let after = diesel::sql_query(SIGHTING_SQL)
+                    .bind::<Text, _>(&workspace)
+                    .bind::<Text, _>(sha.as_str())
+                    .bind::<BigInt, _>(at.unix_micros())
+                    .bind::<Nullable<Text>, _>(deployment)
+                    .get_result::<SightingRow>(conn)?
+                    .into_sightings()?;
+                let only = match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
+                    Affected::Nobody => return Ok(Some(after)),
+                    Affected::Only(owner) if Some(&owner) == deployment => {
+                        return Ok(Some(after));
+                    }
+                    Affected::Only(owner) => Some(owner),
+                    Affected::Everyone => None,
+                };
+                diesel::sql_query(RESTART_SQL)
+                    .bind::<Nullable<Text>, _>(&after.first_by)
+                    .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                    .bind::<BigInt, _>(after.first_at.unix_micros())
+                    .bind::<Text, _>(sha.as_str())
+                    .bind::<Text, _>(&workspace)
+                    .bind::<Nullable<Text>, _>(only)
+                    .execute(conn)?;
+                Ok(Some(after))
             }
 
             /// Finds the application by code, filling in its repository if it had none, or creates it.
@@ -432,13 +557,25 @@ macro_rules! ingest_backend {
                 conn: &mut Conn,
                 plan: &IngestPlan,
                 deployment: &DeploymentPlan,
-                existing: Option<&str>,
+                lookup: &Lookup,
                 application_id: &str,
                 environment_id: &str,
             ) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError>
             {
                 let workspace = plan.workspace.to_string();
-                let existing = existing.map(|id| conn.load_for_update(id)).transpose()?;
+                // The commit's row first, then the deployment's: every writer takes row locks in
+                // that order (a writer that moves other deployments' start holds the commit's
+                // row while it updates theirs), so two writers never wait for each other.
+                let own_id = lookup
+                    .existing
+                    .clone()
+                    .unwrap_or_else(|| deployment.new_id.to_string());
+                let sightings = sight_commit(conn, plan, Some(&own_id), lookup)?;
+                let existing = lookup
+                    .existing
+                    .as_deref()
+                    .map(|id| conn.load_for_update(id))
+                    .transpose()?;
                 let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
                 let decision = decide(loaded.as_ref(), deployment, &plan.event).map_err(
                     |error| match error {
@@ -449,6 +586,11 @@ macro_rules! ingest_backend {
                 let now = plan.event.received_at.unix_micros();
                 let lifecycle = &decision.lifecycle;
                 let id = decision.id.to_string();
+                if id != own_id {
+                    return Err(StoreError::Corrupt(format!(
+                        "deployment {id} was decided, {own_id} expected"
+                    )));
+                }
 
                 let mut row = match existing {
                     Some(row) => row,
@@ -480,6 +622,7 @@ macro_rules! ingest_backend {
                         logs_url: None,
                         created_at: now,
                         updated_at: now,
+                        commit_seen_at: None,
                     },
                 };
                 row.status = lifecycle.status.as_str().to_owned();
@@ -491,6 +634,14 @@ macro_rules! ingest_backend {
                 row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
                 row.set_fields(&decision.fields);
                 row.updated_at = now;
+                // The event names the deployment's commit (an event without one leaves the
+                // commit, and its start, as they were).
+                if let Some(sightings) = &sightings
+                    && row.commit_sha.as_deref()
+                        == plan.event.commit_sha.as_ref().map(|s| s.as_str())
+                {
+                    row.commit_seen_at = sightings.seen_before(&id).map(Timestamp::unix_micros);
+                }
                 if decision.create {
                     diesel::insert_into(deployments::table)
                         .values(&row)

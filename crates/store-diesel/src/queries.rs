@@ -324,21 +324,21 @@ struct BoardRow {
 /// Every (environment, application) pair of a project with what the board shows. Each
 /// correlated subquery is one seek on `deployments_by_place`; `$n` placeholders are understood by
 /// both backends (SQLite reads them as named parameters, numbered in order of appearance).
-const BOARD_SQL: &str = "\
+pub(crate) const BOARD_SQL: &str = "\
 SELECT e.code AS environment, a.code AS application,
   EXISTS (SELECT 1 FROM application_environments ae
           WHERE ae.application_id = a.id AND ae.environment_id = e.id) AS assigned,
   EXISTS (SELECT 1 FROM deployments d
           WHERE d.application_id = a.id AND d.environment_id = e.id) AS deployed,
   (SELECT d.id FROM deployments d
-   WHERE d.application_id = a.id AND d.environment_id = e.id AND d.status = 'success'
+   WHERE d.application_id = a.id AND d.environment_id = e.id AND d.status = $1
    ORDER BY d.deployed_at DESC, d.seq DESC LIMIT 1) AS current_id,
   (SELECT MAX(d.deployed_at) FROM deployments d
    WHERE d.application_id = a.id AND d.environment_id = e.id
-     AND d.status IN ('pending', 'running')) AS in_progress_at
+     AND d.status IN ($2, $3)) AS in_progress_at
 FROM environments e
 JOIN applications a ON a.workspace_id = e.workspace_id
-WHERE e.workspace_id = $1 AND a.project_id = $2
+WHERE e.workspace_id = $4 AND a.project_id = $5
 ORDER BY e.position, e.code, a.code";
 
 /// The environments board of a project: its applications assigned or deployed to each of the
@@ -349,6 +349,9 @@ pub(crate) fn board(
     project: ProjectId,
 ) -> Result<Vec<BoardEntry>, StoreError> {
     let query = diesel::sql_query(BOARD_SQL)
+        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Success.as_str())
+        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Pending.as_str())
+        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Running.as_str())
         .bind::<diesel::sql_types::Text, _>(workspace.to_string())
         .bind::<diesel::sql_types::Text, _>(project.to_string());
     let rows: Vec<BoardRow> = match conn {
@@ -396,26 +399,20 @@ struct DoraRow {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     commit_timestamp: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    first_event_at: Option<i64>,
+    commit_seen_at: Option<i64>,
 }
 
-/// The finished deployments of one environment in a window: a range scan of
-/// `deployments_by_environment_time`, and per success whose commit came without its timestamp
-/// one seek of `pipeline_events_by_commit` for the first event seen for it other than the
-/// deployment's own, which the index also holds (only successes have a lead time).
-const DORA_WINDOW_SQL: &str = "\
+/// The finished deployments of one environment in a window: one range scan of the covering
+/// `deployments_by_environment_time`. A deployment's commit time, when no commit timestamp was
+/// sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
+pub(crate) const DORA_WINDOW_SQL: &str = "\
 SELECT d.id, d.application_id, d.status, d.deployed_at,
-  d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp,
-  CASE WHEN d.status <> 'success' OR d.commit_sha IS NULL OR d.commit_timestamp IS NOT NULL
-    THEN NULL ELSE
-    (SELECT MIN(p.occurred_at) FROM pipeline_events p
-     WHERE p.workspace_id = d.workspace_id AND p.commit_sha = d.commit_sha
-       AND (p.deployment_id IS NULL OR p.deployment_id <> d.id)) END AS first_event_at
+  d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp, d.commit_seen_at
 FROM deployments d
 WHERE d.environment_id = $1 AND d.deployed_at >= $2 AND d.deployed_at < $3
-  AND d.status IN ('success', 'failed')
-  AND ($4 IS NULL OR d.application_id = $4)
-  AND ($5 IS NULL OR d.project_id = $5)";
+  AND d.status IN ($4, $5)
+  AND ($6 IS NULL OR d.application_id = $6)
+  AND ($7 IS NULL OR d.project_id = $7)";
 
 /// Per application of one environment: its last failure and last success before the window and
 /// its first success after it, each one seek of `deployments_by_place`.
@@ -431,16 +428,16 @@ struct DoraEdgeRow {
     succeeded_after: Option<i64>,
 }
 
-const DORA_EDGES_SQL: &str = "\
+pub(crate) const DORA_EDGES_SQL: &str = "\
 SELECT a.id AS application_id,
   (SELECT MAX(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
-     AND d.environment_id = $1 AND d.status = 'failed' AND d.deployed_at < $2) AS failed_before,
+     AND d.environment_id = $1 AND d.status = $2 AND d.deployed_at < $3) AS failed_before,
   (SELECT MAX(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
-     AND d.environment_id = $1 AND d.status = 'success' AND d.deployed_at < $2) AS succeeded_before,
+     AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at < $3) AS succeeded_before,
   (SELECT MIN(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
-     AND d.environment_id = $1 AND d.status = 'success' AND d.deployed_at >= $3) AS succeeded_after
+     AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at >= $5) AS succeeded_after
 FROM applications a
-WHERE a.workspace_id = $4 AND ($5 IS NULL OR a.project_id = $5) AND ($6 IS NULL OR a.id = $6)
+WHERE a.workspace_id = $6 AND ($7 IS NULL OR a.project_id = $7) AND ($8 IS NULL OR a.id = $8)
   AND EXISTS (SELECT 1 FROM deployments d WHERE d.application_id = a.id AND d.environment_id = $1)";
 
 /// The records of a DORA query (see `DeploymentStore::dora`).
@@ -538,6 +535,8 @@ fn dora_place(
         .bind::<Text, _>(&environment)
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(to)
+        .bind::<Text, _>(DeploymentStatus::Success.as_str())
+        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
         .bind::<Nullable<Text>, _>(application)
         .bind::<Nullable<Text>, _>(project);
     let rows: Vec<DoraRow> = match conn {
@@ -546,7 +545,7 @@ fn dora_place(
     };
     for row in rows {
         // The commit timestamp when the pipeline sent one, else the first event seen.
-        let commit_time = row.commit_timestamp.or(row.first_event_at);
+        let commit_time = row.commit_timestamp.or(row.commit_seen_at);
         data.records.push(DoraRecord {
             outcome: if row.status == DeploymentStatus::Success.as_str() {
                 Outcome::Succeeded
@@ -563,7 +562,9 @@ fn dora_place(
     }
     let edges = diesel::sql_query(DORA_EDGES_SQL)
         .bind::<Text, _>(&environment)
+        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
         .bind::<BigInt, _>(from)
+        .bind::<Text, _>(DeploymentStatus::Success.as_str())
         .bind::<BigInt, _>(to)
         .bind::<Text, _>(workspace)
         .bind::<Nullable<Text>, _>(project)
@@ -600,4 +601,37 @@ fn dora_place(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// SQLite reads `$n` as a named parameter and numbers named parameters in order of first
+    /// appearance, while diesel binds by position: a raw statement whose `$3` appears before
+    /// its `$2` would bind the wrong values on SQLite only.
+    #[test]
+    fn raw_statements_name_their_parameters_in_order() {
+        for (name, sql) in [
+            ("BOARD_SQL", super::BOARD_SQL),
+            ("DORA_WINDOW_SQL", super::DORA_WINDOW_SQL),
+            ("DORA_EDGES_SQL", super::DORA_EDGES_SQL),
+            ("LOOKUP_SQL", crate::ingest::LOOKUP_SQL),
+            ("SIGHTING_SQL", crate::ingest::SIGHTING_SQL),
+            ("RESTART_SQL", crate::ingest::RESTART_SQL),
+        ] {
+            let mut highest = 0u32;
+            let mut rest = sql;
+            while let Some(at) = rest.find('$') {
+                rest = rest.get(at + 1..).unwrap_or_default();
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let n: u32 = digits.parse().unwrap();
+                assert!(
+                    n <= highest + 1,
+                    "{name}: ${n} appears before ${}",
+                    highest + 1
+                );
+                highest = highest.max(n);
+            }
+            assert!(highest > 0, "{name} has parameters");
+        }
+    }
 }

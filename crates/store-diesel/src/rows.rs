@@ -388,6 +388,8 @@ pub(crate) struct DeploymentRow {
     pub logs_url: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The first pipeline event of its commit other than its own (`commit_sightings`).
+    pub commit_seen_at: Option<i64>,
 }
 
 impl DeploymentRow {

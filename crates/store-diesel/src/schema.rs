@@ -128,6 +128,17 @@ diesel::table! {
         logs_url -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        commit_seen_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    commit_sightings (workspace_id, commit_sha) {
+        workspace_id -> Text,
+        commit_sha -> Text,
+        first_at -> BigInt,
+        first_deployment_id -> Nullable<Text>,
+        other_at -> Nullable<BigInt>,
     }
 }
 
@@ -251,6 +262,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     environments,
     application_environments,
     deployments,
+    commit_sightings,
     pipeline_events,
     change_references,
     deployment_references,
