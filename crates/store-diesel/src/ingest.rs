@@ -117,16 +117,21 @@ ON CONFLICT (workspace_id, commit_sha) DO UPDATE SET \
     ELSE commit_sightings.other_at END \
 RETURNING first_at, first_deployment_id, other_at";
 
-/// Rewrites the lead-time start of the deployments of a commit whose sightings moved (all of
-/// them, or only `$6`). A deployment of the commit is found through its own events, which
-/// `pipeline_events_by_commit` holds: every deployment's commit came with one of its events.
+/// Rewrites the lead-time start of every deployment of a commit whose first event moved. A
+/// deployment of the commit is found through its own events, which `pipeline_events_by_commit`
+/// holds: every deployment's commit came with one of its events.
 pub(crate) const RESTART_SQL: &str = "\
 UPDATE deployments SET commit_seen_at = CASE WHEN id = $1 THEN $2 ELSE $3 END \
 WHERE commit_sha = $4 \
   AND id IN (SELECT p.deployment_id FROM pipeline_events p \
              WHERE p.workspace_id = $5 AND p.commit_sha = $4 AND p.deployment_id IS NOT NULL) \
-  AND ($6 IS NULL OR id = $6) \
   AND commit_seen_at IS DISTINCT FROM (CASE WHEN id = $1 THEN $2 ELSE $3 END)";
+
+/// Rewrites the lead-time start of the one deployment that owns a commit's first event, when
+/// the first event of anyone else moved (a deploy of the commit to another environment).
+pub(crate) const RESTART_OWNER_SQL: &str = "\
+UPDATE deployments SET commit_seen_at = $1 \
+WHERE id = $2 AND commit_sha = $3 AND commit_seen_at IS DISTINCT FROM $1";
 
 /// A row of `commit_sightings`, as [`SIGHTING_SQL`] returns it.
 #[derive(QueryableByName)]
@@ -344,22 +349,27 @@ macro_rules! ingest_backend {
                     .bind::<Nullable<Text>, _>(deployment)
                     .get_result::<SightingRow>(conn)?
                     .into_sightings()?;
-                let only = match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
-                    Affected::Nobody => return Ok(Some(after)),
-                    Affected::Only(owner) if Some(&owner) == deployment => {
-                        return Ok(Some(after));
+                match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
+                    Affected::Nobody => {}
+                    // The caller writes its own deployment's start.
+                    Affected::Only(owner) if Some(&owner) == deployment => {}
+                    Affected::Only(owner) => {
+                        diesel::sql_query(RESTART_OWNER_SQL)
+                            .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                            .bind::<Text, _>(&owner)
+                            .bind::<Text, _>(sha.as_str())
+                            .execute(conn)?;
                     }
-                    Affected::Only(owner) => Some(owner),
-                    Affected::Everyone => None,
-                };
-                diesel::sql_query(RESTART_SQL)
-                    .bind::<Nullable<Text>, _>(&after.first_by)
-                    .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
-                    .bind::<BigInt, _>(after.first_at.unix_micros())
-                    .bind::<Text, _>(sha.as_str())
-                    .bind::<Text, _>(&workspace)
-                    .bind::<Nullable<Text>, _>(only)
-                    .execute(conn)?;
+                    Affected::Everyone => {
+                        diesel::sql_query(RESTART_SQL)
+                            .bind::<Nullable<Text>, _>(&after.first_by)
+                            .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                            .bind::<BigInt, _>(after.first_at.unix_micros())
+                            .bind::<Text, _>(sha.as_str())
+                            .bind::<Text, _>(&workspace)
+                            .execute(conn)?;
+                    }
+                }
                 Ok(Some(after))
             }
 

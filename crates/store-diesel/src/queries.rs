@@ -617,6 +617,7 @@ mod tests {
             ("LOOKUP_SQL", crate::ingest::LOOKUP_SQL),
             ("SIGHTING_SQL", crate::ingest::SIGHTING_SQL),
             ("RESTART_SQL", crate::ingest::RESTART_SQL),
+            ("RESTART_OWNER_SQL", crate::ingest::RESTART_OWNER_SQL),
         ] {
             let mut highest = 0u32;
             let mut rest = sql;
