@@ -383,37 +383,6 @@ pub(crate) fn board(
     Ok(entries)
 }
 
-/// One finished deployment of a DORA window.
-#[derive(QueryableByName)]
-struct DoraRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    application_id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    status: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    deployed_at: i64,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    has_commit: bool,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    commit_timestamp: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    commit_seen_at: Option<i64>,
-}
-
-/// The finished deployments of one environment in a window: one range scan of the covering
-/// `deployments_by_environment_time`. A deployment's commit time, when no commit timestamp was
-/// sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
-pub(crate) const DORA_WINDOW_SQL: &str = "\
-SELECT d.id, d.application_id, d.status, d.deployed_at,
-  d.commit_sha IS NOT NULL AS has_commit, d.commit_timestamp, d.commit_seen_at
-FROM deployments d
-WHERE d.environment_id = $1 AND d.deployed_at >= $2 AND d.deployed_at < $3
-  AND d.status IN ($4, $5)
-  AND ($6 IS NULL OR d.application_id = $6)
-  AND ($7 IS NULL OR d.project_id = $7)";
-
 /// Per application of one environment: its last failure and last success before the window and
 /// its first success after it, each one seek of `deployments_by_place`.
 #[derive(QueryableByName)]
@@ -531,32 +500,49 @@ fn dora_place(
         to,
     } = place;
     let environment = environment.to_owned();
-    let window = diesel::sql_query(DORA_WINDOW_SQL)
-        .bind::<Text, _>(&environment)
-        .bind::<BigInt, _>(from)
-        .bind::<BigInt, _>(to)
-        .bind::<Text, _>(DeploymentStatus::Success.as_str())
-        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
-        .bind::<Nullable<Text>, _>(application)
-        .bind::<Nullable<Text>, _>(project);
-    let rows: Vec<DoraRow> = match conn {
-        DbConn::Sqlite(c) => window.load(c)?,
-        DbConn::Postgresql(c) => window.load(c)?,
-    };
-    for row in rows {
+    // The finished deployments of the window: one range scan of the covering
+    // `deployments_by_environment_time`, decoded by position (a by-name decode looked every
+    // column up by name on every row). A deployment's commit time, when no commit timestamp was
+    // sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
+    let success = DeploymentStatus::Success.as_str();
+    let mut window = deployments::table
+        .filter(deployments::environment_id.eq(&environment))
+        .filter(deployments::deployed_at.ge(from))
+        .filter(deployments::deployed_at.lt(to))
+        .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
+        .select((
+            deployments::id,
+            deployments::application_id,
+            deployments::status.eq(success),
+            deployments::deployed_at,
+            deployments::commit_sha.is_not_null(),
+            deployments::commit_timestamp,
+            deployments::commit_seen_at,
+        ))
+        .into_boxed();
+    if let Some(application) = application {
+        window = window.filter(deployments::application_id.eq(application));
+    }
+    if let Some(project) = project {
+        window = window.filter(deployments::project_id.eq(project));
+    }
+    type Row = (String, String, bool, i64, bool, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = window.load(conn)?;
+    data.records.reserve(rows.len());
+    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen) in rows {
         // The commit timestamp when the pipeline sent one, else the first event seen.
-        let commit_time = row.commit_timestamp.or(row.commit_seen_at);
+        let commit_time = timestamp.or(seen);
         data.records.push(DoraRecord {
-            outcome: if row.status == DeploymentStatus::Success.as_str() {
+            outcome: if succeeded {
                 Outcome::Succeeded
             } else {
                 Outcome::Failed
             },
-            finished_at: time(row.deployed_at)?,
-            has_commit: row.has_commit,
+            finished_at: time(deployed_at)?,
+            has_commit,
             commit_time: opt_time(commit_time)?,
-            id: row.id,
-            application: row.application_id,
+            id,
+            application,
             environment: environment.clone(),
         });
     }
@@ -612,7 +598,6 @@ mod tests {
     fn raw_statements_name_their_parameters_in_order() {
         for (name, sql) in [
             ("BOARD_SQL", super::BOARD_SQL),
-            ("DORA_WINDOW_SQL", super::DORA_WINDOW_SQL),
             ("DORA_EDGES_SQL", super::DORA_EDGES_SQL),
             ("LOOKUP_SQL", crate::ingest::LOOKUP_SQL),
             ("SIGHTING_SQL", crate::ingest::SIGHTING_SQL),
