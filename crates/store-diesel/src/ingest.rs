@@ -207,14 +207,6 @@ pub(crate) fn next_position(conn: &mut DbConn, workspace: &str) -> Result<i32, S
     on_backend!(conn, next_position(workspace))
 }
 
-/// The references of a deployment, in their order.
-pub(crate) fn references_of(
-    conn: &mut DbConn,
-    deployment: &str,
-) -> Result<Vec<Reference>, StoreError> {
-    on_backend!(conn, references_of(deployment))
-}
-
 /// The ingest write, generated once per backend connection type.
 macro_rules! ingest_backend {
     ($module:ident, $connection:ty) => {

@@ -12,13 +12,13 @@ use shiplog_app::ports::{AssignmentPlan, DeploymentPage, DeploymentQuery, DoraDa
 use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome};
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, IdempotencyKey, ProjectSlug};
-use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::reference::{Reference, ReferenceKey};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::conn::DbConn;
 use crate::error::{StoreError, corrupt};
-use crate::ingest::{check_environment_limit, next_position, references_of};
+use crate::ingest::{check_environment_limit, next_position};
 use crate::rows::{DeploymentRow, EnvironmentRow, EventRow, opt_time, status, time, uuid};
 use crate::schema::{
     application_environments, applications, change_references, deployment_references, deployments,
@@ -28,7 +28,45 @@ use crate::schema::{
 /// A deployment row with what the API shows beside it.
 type JoinedRow = (DeploymentRow, i64, String, String, String, String);
 
-fn to_deployment(conn: &mut DbConn, joined: JoinedRow) -> Result<Deployment, StoreError> {
+/// The deployments of joined rows, in their order, with their references: one query for the
+/// references of them all, however many there are.
+fn to_deployments(
+    conn: &mut DbConn,
+    joined: Vec<JoinedRow>,
+) -> Result<Vec<Deployment>, StoreError> {
+    let ids: Vec<&str> = joined.iter().map(|(row, ..)| row.id.as_str()).collect();
+    let mut references: HashMap<String, Vec<Reference>> = HashMap::with_capacity(ids.len());
+    if !ids.is_empty() {
+        let rows = deployment_references::table
+            .filter(deployment_references::deployment_id.eq_any(&ids))
+            .order((
+                deployment_references::deployment_id.asc(),
+                deployment_references::position.asc(),
+            ))
+            .select((
+                deployment_references::deployment_id,
+                deployment_references::ref_key,
+                deployment_references::closing,
+            ))
+            .load::<(String, String, bool)>(conn)?;
+        for (deployment, key, closing) in rows {
+            let key = ReferenceKey::parse(&key).map_err(|_| corrupt("reference", &key))?;
+            references
+                .entry(deployment)
+                .or_default()
+                .push(Reference { key, closing });
+        }
+    }
+    joined
+        .into_iter()
+        .map(|joined| {
+            let references = references.remove(&joined.0.id).unwrap_or_default();
+            to_deployment(joined, references)
+        })
+        .collect()
+}
+
+fn to_deployment(joined: JoinedRow, references: Vec<Reference>) -> Result<Deployment, StoreError> {
     let (row, _seq, slug, application, environment, kind) = joined;
     Ok(Deployment {
         id: row.deployment_id()?,
@@ -49,7 +87,7 @@ fn to_deployment(conn: &mut DbConn, joined: JoinedRow) -> Result<Deployment, Sto
         finished_at: opt_time(row.finished_at)?,
         created_at: time(row.created_at)?,
         updated_at: time(row.updated_at)?,
-        references: references_of(conn, &row.id)?,
+        references,
     })
 }
 
@@ -81,7 +119,7 @@ pub(crate) fn get_deployment(
         .filter(deployments::id.eq(id.to_string()))
         .first::<JoinedRow>(conn)
         .optional()?;
-    joined.map(|j| to_deployment(conn, j)).transpose()
+    Ok(to_deployments(conn, joined.into_iter().collect())?.pop())
 }
 
 /// A page of deployments, newest first.
@@ -133,10 +171,7 @@ pub(crate) fn list_deployments(
         Some((row, ..)) if more => Some(Cursor::after(row.deployment_id()?)),
         _ => None,
     };
-    let items = rows
-        .into_iter()
-        .map(|j| to_deployment(conn, j))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = to_deployments(conn, rows)?;
     Ok(DeploymentPage { items, next_cursor })
 }
 
@@ -167,18 +202,15 @@ pub(crate) fn get_reference(
         .filter(deployment_references::ref_key.eq(key.as_str()))
         .select(deployment_references::deployment_id)
         .load(conn)?;
-    let mut carried = Vec::with_capacity(ids.len());
-    for id in ids {
-        let joined = joined_deployments!()
-            .filter(deployments::id.eq(id))
-            .first::<JoinedRow>(conn)?;
-        carried.push(joined);
-    }
-    carried.sort_by_key(|joined| std::cmp::Reverse(joined.1));
-    let deployments = carried
-        .into_iter()
-        .map(|j| to_deployment(conn, j))
-        .collect::<Result<Vec<_>, _>>()?;
+    let carried = if ids.is_empty() {
+        Vec::new()
+    } else {
+        joined_deployments!()
+            .filter(deployments::id.eq_any(&ids))
+            .order(deployments::seq.desc())
+            .load::<JoinedRow>(conn)?
+    };
+    let deployments = to_deployments(conn, carried)?;
     let deployed_to = match deployed_environment {
         Some(id) => {
             let code: String = environments::table
@@ -358,15 +390,34 @@ pub(crate) fn board(
         DbConn::Sqlite(c) => query.load(c)?,
         DbConn::Postgresql(c) => query.load(c)?,
     };
-    let mut entries = Vec::new();
-    for row in rows.into_iter().filter(|r| r.assigned || r.deployed) {
-        let current = match row.current_id {
+    let rows: Vec<BoardRow> = rows
+        .into_iter()
+        .filter(|r| r.assigned || r.deployed)
+        .collect();
+    // Every cell's current deployment in one query.
+    let current_ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.current_id.as_deref())
+        .collect();
+    let joined = if current_ids.is_empty() {
+        Vec::new()
+    } else {
+        joined_deployments!()
+            .filter(deployments::id.eq_any(&current_ids))
+            .load::<JoinedRow>(conn)?
+    };
+    let mut current_by_id: HashMap<String, Deployment> = to_deployments(conn, joined)?
+        .into_iter()
+        .map(|d| (d.id.to_string(), d))
+        .collect();
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let current = match &row.current_id {
+            // Two cells never share a deployment: each has its own application or environment.
             Some(id) => Some(
-                joined_deployments!()
-                    .filter(deployments::id.eq(id))
-                    .first::<JoinedRow>(conn)
-                    .map_err(StoreError::from)
-                    .and_then(|joined| to_deployment(conn, joined))?,
+                current_by_id
+                    .remove(id)
+                    .ok_or_else(|| corrupt("board deployment", id))?,
             ),
             None => None,
         };

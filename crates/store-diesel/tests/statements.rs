@@ -121,6 +121,76 @@ async fn one_authentication(url: &str) -> Vec<String> {
     .await
 }
 
+/// The reads the API and the dashboard make per page, with `deployments` deployments on the
+/// board and in the listing (each naming two references, all carrying `PR-1`): the statements
+/// each sends, in a map by read. Their number does not grow with the deployments: a page's
+/// references, a board's current versions and a reference's deployments are one query each.
+async fn reads(url: &str, deployments: usize) -> Vec<(&'static str, Vec<String>)> {
+    use shiplog_app::deployments::ListDeployments;
+    use shiplog_app::ingest::ApplicationRef;
+    use shiplog_app::model::ProjectLookup;
+    use shiplog_domain::ids::{ApplicationCode, ProjectSlug};
+
+    let store = Store::open(url, &StoreOptions::default()).unwrap();
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    for n in 0..deployments {
+        let mut command = deploy(
+            PipelineEvent::DEPLOY_COMPLETED,
+            Some("success"),
+            &format!("run-{n}"),
+        );
+        // One application per deployment: each is a board cell of its own.
+        command.application =
+            ApplicationRef::Code(ApplicationCode::parse(&format!("app-{n}")).unwrap());
+        app.ingest(&t.admin, command).await.unwrap();
+    }
+    // Warm the project copy, as any request before these would have.
+    app.list_deployments(&t.admin, ListDeployments::default())
+        .await
+        .unwrap();
+    let web = ProjectSlug::parse("web").unwrap();
+    let list = statements_of(async {
+        let page = app
+            .list_deployments(&t.admin, ListDeployments::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), deployments);
+        assert!(page.items.iter().all(|d| d.references.len() == 2));
+    })
+    .await;
+    let board = statements_of(async {
+        let board = app
+            .environment_board(&t.admin, ProjectLookup::Slug(web.clone()))
+            .await
+            .unwrap();
+        assert_eq!(board.len(), 1);
+    })
+    .await;
+    let reference = statements_of(async {
+        let view = app
+            .get_reference(&t.admin, web.clone(), "PR-1")
+            .await
+            .unwrap();
+        assert_eq!(view.deployments.len(), deployments);
+    })
+    .await;
+    vec![("list", list), ("board", board), ("reference", reference)]
+}
+
+fn check_reads(backend: &str, few: &[(&str, Vec<String>)], many: &[(&str, Vec<String>)]) {
+    for ((read, few), (_, many)) in few.iter().zip(many) {
+        assert_eq!(
+            few.len(),
+            many.len(),
+            "{backend} {read}: {} statements for 2 deployments, {} for 12:\n{}",
+            few.len(),
+            many.len(),
+            many.join("\n")
+        );
+    }
+}
+
 /// One test for both backends: the recording is process-wide, so they must not overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_ingest_costs_a_known_number_of_statements() {
@@ -136,8 +206,27 @@ async fn one_ingest_costs_a_known_number_of_statements() {
         &one_authentication(db.url()).await,
         0,
     );
+    let (a, b) = (
+        shiplog_store::testdb::TestDb::sqlite(),
+        shiplog_store::testdb::TestDb::sqlite(),
+    );
+    check_reads(
+        "sqlite",
+        &reads(a.url(), 2).await,
+        &reads(b.url(), 12).await,
+    );
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check("postgres", &one_ingest(db.url()).await, 10);
+    }
+    if let (Some(a), Some(b)) = (
+        shiplog_store::testdb::TestDb::postgres(),
+        shiplog_store::testdb::TestDb::postgres(),
+    ) {
+        check_reads(
+            "postgres",
+            &reads(a.url(), 2).await,
+            &reads(b.url(), 12).await,
+        );
     }
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check(
