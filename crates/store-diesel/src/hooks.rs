@@ -20,7 +20,7 @@ use shiplog_domain::hook::{HookEvent, delivery_id};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
 
-use crate::conn::DbConn;
+use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::queries;
 use crate::rows::{ApplicationRow, EnvironmentRow, ProjectRow, opt_time, status, time, uuid};
@@ -256,8 +256,8 @@ pub(crate) fn list_hooks(
     rows.into_iter().map(|row| row.into_record(conn)).collect()
 }
 
-/// The claim: one statement that leases due rows. `$1` owner, `$2` lease end, `$3` now,
-/// `$4` limit. A row is due when pending, its time has come, no live lease holds it, its hook is
+/// The claim: one statement that leases due rows. `$1` owner, `$2` lease end, `$3` the pending
+/// status, `$4` now, `$5` limit. A row is due when pending, its time has come, no live lease holds it, its hook is
 /// enabled, and no earlier delivery of the same deployment to the same target URL template is
 /// still pending (one receiver sees one deployment's states in order, even when Devopness-style
 /// setups use one hook per event).
@@ -266,20 +266,22 @@ macro_rules! claim_sql {
         concat!(
             "UPDATE hook_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
     SELECT d.id FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $3
-      AND (d.lease_until IS NULL OR d.lease_until <= $3)
+    WHERE d.status = $3 AND d.next_attempt_at <= $4
+      AND (d.lease_until IS NULL OR d.lease_until <= $4)
       AND h.enabled
       AND NOT EXISTS (
         SELECT 1 FROM hook_deliveries e JOIN hooks eh ON eh.id = e.hook_id
         WHERE e.deployment_id = d.deployment_id AND e.seq < d.seq
-          AND e.status = 'pending' AND eh.target_url = h.target_url)
+          AND e.status = $3 AND eh.target_url = h.target_url)
     ORDER BY d.next_attempt_at, d.seq
-    LIMIT $4 ",
+    LIMIT $5 ",
             $lock,
             ") RETURNING id"
         )
     };
 }
+#[cfg(test)]
+pub(crate) use claim_sql;
 
 #[derive(QueryableByName)]
 struct ClaimedId {
@@ -290,20 +292,18 @@ struct ClaimedId {
 /// Leases due deliveries (in the writer's transaction); returns their ids.
 pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<String>, StoreError> {
     let limit = i64::from(claim.limit);
-    macro_rules! run {
-        ($c:expr, $sql:expr) => {
-            diesel::sql_query($sql)
-                .bind::<diesel::sql_types::Text, _>(&claim.owner)
-                .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
-                .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
-                .bind::<diesel::sql_types::BigInt, _>(limit)
-                .load::<ClaimedId>($c)?
-        };
-    }
-    let rows = match conn {
-        DbConn::Sqlite(c) => run!(c, claim_sql!("")),
-        DbConn::Postgresql(c) => run!(c, claim_sql!("FOR UPDATE OF d SKIP LOCKED")),
+    // The statement differs per backend: PostgreSQL skips rows another server has locked.
+    let sql = match conn {
+        DbConn::Sqlite(_) => claim_sql!(""),
+        DbConn::Postgresql(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
     };
+    let rows = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(&claim.owner)
+        .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
+        .bind::<diesel::sql_types::Text, _>(DeliveryStatus::Pending.as_str())
+        .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load_on::<ClaimedId>(conn)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
@@ -589,96 +589,85 @@ pub(crate) fn record_test_delivery(
 }
 
 /// The hooks to notify of one status change, and the delivery rows to insert: called by the
-/// ingest transaction (on the backend's own connection type).
-macro_rules! fan_out_backend {
-    ($module:ident, $Conn:ty) => {
-        pub(crate) mod $module {
-            use super::*;
-
-            /// Inserts one pending delivery, due at `now`, per enabled hook in scope that
-            /// subscribes to an event of this change, and the outbox row of the change they
-            /// report; nothing when no hook subscribes. The delivery id derives from the outbox
-            /// event and the hook, so a retried transaction cannot make two.
-            #[allow(clippy::too_many_arguments)]
-            pub(crate) fn fan_out(
-                conn: &mut $Conn,
-                workspace: &str,
-                outbox_event: &str,
-                deployment: &str,
-                project: &str,
-                application: &str,
-                environment: &str,
-                from: Option<DeploymentStatus>,
-                to: DeploymentStatus,
-                now: i64,
-            ) -> Result<(), StoreError> {
-                let events = HookEvent::for_transition(from, to);
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let candidates: Vec<(String, String)> = hooks::table
-                    .filter(hooks::project_id.eq(project))
-                    .filter(hooks::enabled.eq(true))
-                    .filter(
-                        hooks::application_id
-                            .is_null()
-                            .or(hooks::application_id.eq(application)),
-                    )
-                    .filter(
-                        hooks::environment_id
-                            .is_null()
-                            .or(hooks::environment_id.eq(environment)),
-                    )
-                    .order(hooks::created_at.asc())
-                    .select((hooks::id, hooks::events))
-                    .load(conn)?;
-                let deliveries: Vec<_> = candidates
-                    .iter()
-                    .filter_map(|(hook, subscribed)| {
-                        let event = events
-                            .iter()
-                            .find(|e| subscribed.split(' ').any(|s| s == e.as_str()))?;
-                        Some((
-                            hook_deliveries::id.eq(delivery_id(outbox_event, hook)),
-                            hook_deliveries::workspace_id.eq(workspace),
-                            hook_deliveries::hook_id.eq(hook),
-                            hook_deliveries::outbox_event_id.eq(Some(outbox_event)),
-                            hook_deliveries::deployment_id.eq(Some(deployment)),
-                            hook_deliveries::event.eq(event.as_str()),
-                            hook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
-                            hook_deliveries::attempts.eq(0),
-                            hook_deliveries::next_attempt_at.eq(Some(now)),
-                            hook_deliveries::lease_owner.eq(None::<String>),
-                            hook_deliveries::lease_until.eq(None::<i64>),
-                            hook_deliveries::created_at.eq(now),
-                            hook_deliveries::updated_at.eq(now),
-                        ))
-                    })
-                    .collect();
-                if deliveries.is_empty() {
-                    return Ok(());
-                }
-                // The status change the deliveries report (their worker reads it when sending).
-                diesel::insert_into(outbox_events::table)
-                    .values((
-                        outbox_events::id.eq(outbox_event),
-                        outbox_events::workspace_id.eq(workspace),
-                        outbox_events::deployment_id.eq(deployment),
-                        outbox_events::status_from.eq(from.map(DeploymentStatus::as_str)),
-                        outbox_events::status_to.eq(to.as_str()),
-                        outbox_events::created_at.eq(now),
-                        // Its deliveries are made right here, in this transaction.
-                        outbox_events::processed_at.eq(Some(now)),
-                    ))
-                    .execute(conn)?;
-                diesel::insert_into(hook_deliveries::table)
-                    .values(deliveries)
-                    .execute(conn)?;
-                Ok(())
-            }
-        }
-    };
+/// ingest transaction.
+/// Inserts one pending delivery, due at `now`, per enabled hook in scope that
+/// subscribes to an event of this change, and the outbox row of the change they
+/// report; nothing when no hook subscribes. The delivery id derives from the outbox
+/// event and the hook, so a retried transaction cannot make two.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fan_out(
+    conn: &mut DbConn,
+    workspace: &str,
+    outbox_event: &str,
+    deployment: &str,
+    project: &str,
+    application: &str,
+    environment: &str,
+    from: Option<DeploymentStatus>,
+    to: DeploymentStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    let events = HookEvent::for_transition(from, to);
+    if events.is_empty() {
+        return Ok(());
+    }
+    let candidates: Vec<(String, String)> = hooks::table
+        .filter(hooks::project_id.eq(project))
+        .filter(hooks::enabled.eq(true))
+        .filter(
+            hooks::application_id
+                .is_null()
+                .or(hooks::application_id.eq(application)),
+        )
+        .filter(
+            hooks::environment_id
+                .is_null()
+                .or(hooks::environment_id.eq(environment)),
+        )
+        .order(hooks::created_at.asc())
+        .select((hooks::id, hooks::events))
+        .load_on(conn)?;
+    let deliveries: Vec<_> = candidates
+        .iter()
+        .filter_map(|(hook, subscribed)| {
+            let event = events
+                .iter()
+                .find(|e| subscribed.split(' ').any(|s| s == e.as_str()))?;
+            Some((
+                hook_deliveries::id.eq(delivery_id(outbox_event, hook)),
+                hook_deliveries::workspace_id.eq(workspace),
+                hook_deliveries::hook_id.eq(hook),
+                hook_deliveries::outbox_event_id.eq(Some(outbox_event)),
+                hook_deliveries::deployment_id.eq(Some(deployment)),
+                hook_deliveries::event.eq(event.as_str()),
+                hook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+                hook_deliveries::attempts.eq(0),
+                hook_deliveries::next_attempt_at.eq(Some(now)),
+                hook_deliveries::lease_owner.eq(None::<String>),
+                hook_deliveries::lease_until.eq(None::<i64>),
+                hook_deliveries::created_at.eq(now),
+                hook_deliveries::updated_at.eq(now),
+            ))
+        })
+        .collect();
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    // The status change the deliveries report (their worker reads it when sending).
+    diesel::insert_into(outbox_events::table)
+        .values((
+            outbox_events::id.eq(outbox_event),
+            outbox_events::workspace_id.eq(workspace),
+            outbox_events::deployment_id.eq(deployment),
+            outbox_events::status_from.eq(from.map(DeploymentStatus::as_str)),
+            outbox_events::status_to.eq(to.as_str()),
+            outbox_events::created_at.eq(now),
+            // Its deliveries are made right here, in this transaction.
+            outbox_events::processed_at.eq(Some(now)),
+        ))
+        .execute_on(conn)?;
+    diesel::insert_into(hook_deliveries::table)
+        .values(deliveries)
+        .execute_on(conn)?;
+    Ok(())
 }
-
-fan_out_backend!(sqlite, diesel::sqlite::SqliteConnection);
-fan_out_backend!(postgres, diesel::pg::PgConnection);

@@ -15,7 +15,7 @@ use shiplog_domain::reference::{Reference, ReferenceKey};
 use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::DbConn;
+use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
@@ -26,25 +26,24 @@ use crate::schema::{
 
 /// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
 /// run at once, concurrent writers of one deployment take turns on its row
-/// ([`LoadForUpdate`]), and a transaction that lost a race on a unique key (a deployment, an
+/// ([`load_for_update`]), and a transaction that lost a race on a unique key (a deployment, an
 /// application, an environment or an identical event created at the same moment) is rerun
 /// whole, and then finds the winner's row. On SQLite the single writer is the only writer.
 ///
-/// The write runs on the backend's own connection type rather than through `DbConn`: the
-/// multi-backend wrapper rebuilds each statement's SQL on every execution (a one-off probe timed
-/// wide inserts at 20 µs through it against 9 µs direct; see docs/benchmarks.md).
+/// Every statement of the write is written once and runs on the backend's own connection type
+/// (`conn::Native`): the multi-backend wrapper rebuilds each statement's SQL on every execution
+/// (a one-off probe timed wide inserts at 20 µs through it against 9 µs direct; see
+/// docs/benchmarks.md).
 pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
-    match conn {
-        DbConn::Sqlite(c) => sqlite::ingest_once(c, plan),
+    let postgres = matches!(conn, DbConn::Postgresql(_));
+    ingest_once(conn, plan).map_err(|error| {
         // The writer pool reruns the whole transaction (see `StoreError::is_transient`).
-        DbConn::Postgresql(c) => postgres::ingest_once(c, plan).map_err(|error| {
-            if error.is_unique_violation() {
-                StoreError::Raced(Box::new(error))
-            } else {
-                error
-            }
-        }),
-    }
+        if postgres && error.is_unique_violation() {
+            StoreError::Raced(Box::new(error))
+        } else {
+            error
+        }
+    })
 }
 
 /// What an ingest reads before deciding, in one statement: the event already recorded with this
@@ -156,42 +155,216 @@ impl SightingRow {
 
 /// Reads the deployment an ingest is about to change, so that concurrent writers of one
 /// deployment take turns and each reads what the one before it committed: no lost status.
-pub(crate) trait LoadForUpdate {
-    /// The deployment row `id`, held until this transaction ends where other writers exist.
-    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError>;
-}
-
-impl LoadForUpdate for diesel::sqlite::SqliteConnection {
-    /// The single writer already runs one transaction at a time.
-    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError> {
-        Ok(deployments::table
-            .filter(deployments::id.eq(id))
-            .select(DeploymentRow::as_select())
-            .first(self)?)
-    }
-}
-
-impl LoadForUpdate for diesel::pg::PgConnection {
-    /// `FOR UPDATE`: waits for a concurrent writer of the row, then reads its committed
-    /// version. Two transactions creating one deployment at the same moment meet on the unique
-    /// key instead: the loser's insert fails and its job is rerun (`StoreError::Raced`).
-    fn load_for_update(&mut self, id: &str) -> Result<DeploymentRow, StoreError> {
-        Ok(deployments::table
-            .filter(deployments::id.eq(id))
+/// SQLite: a plain read (the single writer already runs one transaction at a time).
+/// PostgreSQL: `FOR UPDATE`, which waits for a concurrent writer of the row, then reads its
+/// committed version. Two transactions creating one deployment at the same moment meet on the
+/// unique key instead: the loser's insert fails and its job is rerun (`StoreError::Raced`).
+fn load_for_update(conn: &mut DbConn, id: &str) -> Result<DeploymentRow, StoreError> {
+    let row = deployments::table.filter(deployments::id.eq(id));
+    Ok(match conn {
+        DbConn::Sqlite(c) => row.select(DeploymentRow::as_select()).first(c)?,
+        DbConn::Postgresql(c) => row
             .select(DeploymentRow::as_select())
             .for_update()
-            .first(self)?)
-    }
+            .first(c)?,
+    })
 }
 
-/// Runs a helper of this module on whichever backend `conn` is.
-macro_rules! on_backend {
-    ($conn:expr, $function:ident ( $($arg:expr),* )) => {
-        match $conn {
-            DbConn::Sqlite(c) => sqlite::$function(c, $($arg),*),
-            DbConn::Postgresql(c) => postgres::$function(c, $($arg),*),
-        }
+/// The references an event's deployment names, as the receipt lists them.
+fn linked(plan: &IngestPlan) -> Vec<ReferenceKey> {
+    plan.deployment
+        .as_ref()
+        .map(|d| d.references.iter().map(|r| r.key.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
+    let workspace = plan.workspace.to_string();
+    let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
+    let lookup: Lookup = diesel::sql_query(LOOKUP_SQL)
+        .bind::<diesel::sql_types::Text, _>(&workspace)
+        .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
+        .bind::<diesel::sql_types::Text, _>(key)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
+            plan.event.commit_sha.as_ref().map(|s| s.as_str()),
+        )
+        .get_result_on(conn)?;
+    if let Some(event_id) = lookup.duplicate_event {
+        return Ok(IngestReceipt {
+            event: EventId::from_uuid(uuid(&event_id)?),
+            deployment: lookup
+                .duplicate_deployment
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(DeploymentId::from_uuid),
+            status: lookup.duplicate_status.as_deref().map(status).transpose()?,
+            duplicate: true,
+            created: false,
+            linked_references: linked(plan),
+            references_not_linked: 0,
+        });
+    }
+
+    let now = plan.event.received_at;
+    let application_id = ensure_application(conn, plan, &plan.application, now)?;
+    let environment_id = match &plan.environment {
+        Some(target) => Some(ensure_environment(conn, plan, target, now)?),
+        None => None,
     };
+
+    let mut receipt = IngestReceipt {
+        event: plan.event.id,
+        deployment: None,
+        status: None,
+        duplicate: false,
+        created: false,
+        linked_references: linked(plan),
+        references_not_linked: 0,
+    };
+    if let Some(deployment) = &plan.deployment {
+        let environment_id = environment_id.clone().ok_or_else(|| {
+            StoreError::Corrupt("a deploy event without an environment".to_owned())
+        })?;
+        let (id, current, created) = write_deployment(
+            conn,
+            plan,
+            deployment,
+            &lookup,
+            &application_id,
+            &environment_id,
+        )?;
+        receipt.deployment = Some(id);
+        receipt.status = Some(current);
+        receipt.created = created;
+    } else {
+        // A build or test event: its commit may start other deployments' lead time.
+        sight_commit(conn, plan, None, &lookup)?;
+    }
+
+    diesel::insert_into(pipeline_events::table)
+        .values((
+            pipeline_events::id.eq(plan.event.id.to_string()),
+            pipeline_events::workspace_id.eq(&workspace),
+            pipeline_events::project_id.eq(plan.project.to_string()),
+            pipeline_events::application_id.eq(&application_id),
+            pipeline_events::environment_id.eq(environment_id),
+            pipeline_events::deployment_id.eq(receipt.deployment.map(|d| d.to_string())),
+            pipeline_events::event.eq(plan.event.event.as_str()),
+            pipeline_events::provider.eq(plan.event.status.provider.as_str()),
+            pipeline_events::provider_status.eq(plan
+                .event
+                .status_sent
+                .then(|| plan.event.status.raw.clone())),
+            pipeline_events::status.eq(plan.event.status.status.as_str()),
+            pipeline_events::commit_sha.eq(plan.event.commit_sha.as_ref().map(|s| s.to_string())),
+            pipeline_events::occurred_at.eq(plan.event.occurred_at.unix_micros()),
+            pipeline_events::received_at.eq(now.unix_micros()),
+            pipeline_events::fingerprint.eq(plan.event.fingerprint.as_str()),
+        ))
+        .execute_on(conn)?;
+    Ok(receipt)
+}
+
+/// Folds the event into its commit's sightings, when it names a commit, and rewrites
+/// the lead-time start of the commit's other deployments the fold moved. `deployment`
+/// is the event's deployment, whose own start its caller writes.
+fn sight_commit(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    deployment: Option<&String>,
+    lookup: &Lookup,
+) -> Result<Option<Sightings<String>>, StoreError> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    let Some(sha) = &plan.event.commit_sha else {
+        return Ok(None);
+    };
+    let workspace = plan.workspace.to_string();
+    let at = plan.event.occurred_at;
+    let after = diesel::sql_query(SIGHTING_SQL)
+        .bind::<Text, _>(&workspace)
+        .bind::<Text, _>(sha.as_str())
+        .bind::<BigInt, _>(at.unix_micros())
+        .bind::<Nullable<Text>, _>(deployment)
+        .get_result_on::<SightingRow>(conn)?
+        .into_sightings()?;
+    match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
+        Affected::Nobody => {}
+        // The caller writes its own deployment's start.
+        Affected::Only(owner) if Some(&owner) == deployment => {}
+        Affected::Only(owner) => {
+            diesel::sql_query(RESTART_OWNER_SQL)
+                .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                .bind::<Text, _>(&owner)
+                .bind::<Text, _>(sha.as_str())
+                .execute_on(conn)?;
+        }
+        Affected::Everyone => {
+            diesel::sql_query(RESTART_SQL)
+                .bind::<Nullable<Text>, _>(&after.first_by)
+                .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                .bind::<BigInt, _>(after.first_at.unix_micros())
+                .bind::<Text, _>(sha.as_str())
+                .bind::<Text, _>(&workspace)
+                .execute_on(conn)?;
+        }
+    }
+    Ok(Some(after))
+}
+
+/// Finds the application by code, filling in its repository if it had none, or creates it.
+fn ensure_application(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    target: &ApplicationTarget,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let project = plan.project.to_string();
+    let code = target.code.as_str();
+    let existing = match known::application(&project, code) {
+        Some(copy) => Some(copy),
+        None => applications::table
+            .filter(applications::project_id.eq(&project))
+            .filter(applications::code.eq(code))
+            .select((applications::id, applications::repo))
+            .first_on::<(String, Option<String>)>(conn)
+            .optional()?
+            .map(|(id, repo)| (id, repo.is_some())),
+    };
+    match existing {
+        Some((id, has_repo)) => {
+            if let (false, Some(new_repo)) = (has_repo, &target.repo) {
+                diesel::update(
+                    applications::table
+                        .filter(applications::id.eq(&id))
+                        .filter(applications::repo.is_null()),
+                )
+                .set(applications::repo.eq(new_repo.as_str()))
+                .execute_on(conn)?;
+            }
+            known::remember_application(&project, code, &id, has_repo || target.repo.is_some());
+            Ok(id)
+        }
+        None if target.create_if_missing => {
+            let row = ApplicationRow {
+                id: target.new_id.to_string(),
+                workspace_id: plan.workspace.to_string(),
+                project_id: project,
+                code: target.code.to_string(),
+                name: target.name.clone(),
+                repo: target.repo.as_ref().map(|r| r.to_string()),
+                created_at: now.unix_micros(),
+                source_provider: None,
+            };
+            diesel::insert_into(applications::table)
+                .values(&row)
+                .execute_on(conn)?;
+            known::remember_application(&row.project_id, code, &row.id, row.repo.is_some());
+            Ok(row.id)
+        }
+        None => Err(StoreError::ApplicationNotFound(target.code.clone())),
+    }
 }
 
 /// Fails with `EnvironmentLimit` when the workspace already holds its limit of environments.
@@ -199,567 +372,312 @@ pub(crate) fn check_environment_limit(
     conn: &mut DbConn,
     workspace: &str,
 ) -> Result<(), StoreError> {
-    on_backend!(conn, check_environment_limit(workspace))
+    let limit = workspaces::table
+        .filter(workspaces::id.eq(workspace))
+        .select(workspaces::environment_limit)
+        .first_on::<Option<i32>>(conn)
+        .optional()?
+        .flatten();
+    if let Some(limit) = limit {
+        let count: i64 = environments::table
+            .filter(environments::workspace_id.eq(workspace))
+            .count()
+            .get_result_on(conn)?;
+        if count >= i64::from(limit) {
+            return Err(StoreError::EnvironmentLimit(
+                u32::try_from(limit).unwrap_or(0),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The position after the workspace's last environment.
 pub(crate) fn next_position(conn: &mut DbConn, workspace: &str) -> Result<i32, StoreError> {
-    on_backend!(conn, next_position(workspace))
+    let max: Option<i32> = environments::table
+        .filter(environments::workspace_id.eq(workspace))
+        .select(diesel::dsl::max(environments::position))
+        .first_on(conn)?;
+    Ok(max.map_or(0, |m| m.saturating_add(1)))
 }
 
-/// The ingest write, generated once per backend connection type.
-macro_rules! ingest_backend {
-    ($module:ident, $connection:ty) => {
-        pub(crate) mod $module {
-            use super::*;
-
-            type Conn = $connection;
-
-            fn linked(plan: &IngestPlan) -> Vec<ReferenceKey> {
-                plan.deployment
-                    .as_ref()
-                    .map(|d| d.references.iter().map(|r| r.key.clone()).collect())
-                    .unwrap_or_default()
-            }
-
-            pub(super) fn ingest_once(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-            ) -> Result<IngestReceipt, StoreError> {
-                let workspace = plan.workspace.to_string();
-                let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
-                let lookup: Lookup = diesel::sql_query(LOOKUP_SQL)
-                    .bind::<diesel::sql_types::Text, _>(&workspace)
-                    .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
-                    .bind::<diesel::sql_types::Text, _>(key)
-                    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-                        plan.event.commit_sha.as_ref().map(|s| s.as_str()),
-                    )
-                    .get_result(conn)?;
-                if let Some(event_id) = lookup.duplicate_event {
-                    return Ok(IngestReceipt {
-                        event: EventId::from_uuid(uuid(&event_id)?),
-                        deployment: lookup
-                            .duplicate_deployment
-                            .as_deref()
-                            .map(uuid)
-                            .transpose()?
-                            .map(DeploymentId::from_uuid),
-                        status: lookup.duplicate_status.as_deref().map(status).transpose()?,
-                        duplicate: true,
-                        created: false,
-                        linked_references: linked(plan),
-                        references_not_linked: 0,
-                    });
-                }
-
-                let now = plan.event.received_at;
-                let application_id = ensure_application(conn, plan, &plan.application, now)?;
-                let environment_id = match &plan.environment {
-                    Some(target) => Some(ensure_environment(conn, plan, target, now)?),
-                    None => None,
-                };
-
-                let mut receipt = IngestReceipt {
-                    event: plan.event.id,
-                    deployment: None,
-                    status: None,
-                    duplicate: false,
-                    created: false,
-                    linked_references: linked(plan),
-                    references_not_linked: 0,
-                };
-                if let Some(deployment) = &plan.deployment {
-                    let environment_id = environment_id.clone().ok_or_else(|| {
-                        StoreError::Corrupt("a deploy event without an environment".to_owned())
-                    })?;
-                    let (id, current, created) = write_deployment(
-                        conn,
-                        plan,
-                        deployment,
-                        &lookup,
-                        &application_id,
-                        &environment_id,
-                    )?;
-                    receipt.deployment = Some(id);
-                    receipt.status = Some(current);
-                    receipt.created = created;
-                } else {
-                    // A build or test event: its commit may start other deployments' lead time.
-                    sight_commit(conn, plan, None, &lookup)?;
-                }
-
-                diesel::insert_into(pipeline_events::table)
-                    .values((
-                        pipeline_events::id.eq(plan.event.id.to_string()),
-                        pipeline_events::workspace_id.eq(&workspace),
-                        pipeline_events::project_id.eq(plan.project.to_string()),
-                        pipeline_events::application_id.eq(&application_id),
-                        pipeline_events::environment_id.eq(environment_id),
-                        pipeline_events::deployment_id
-                            .eq(receipt.deployment.map(|d| d.to_string())),
-                        pipeline_events::event.eq(plan.event.event.as_str()),
-                        pipeline_events::provider.eq(plan.event.status.provider.as_str()),
-                        pipeline_events::provider_status.eq(plan
-                            .event
-                            .status_sent
-                            .then(|| plan.event.status.raw.clone())),
-                        pipeline_events::status.eq(plan.event.status.status.as_str()),
-                        pipeline_events::commit_sha.eq(plan
-                            .event
-                            .commit_sha
-                            .as_ref()
-                            .map(|s| s.to_string())),
-                        pipeline_events::occurred_at.eq(plan.event.occurred_at.unix_micros()),
-                        pipeline_events::received_at.eq(now.unix_micros()),
-                        pipeline_events::fingerprint.eq(plan.event.fingerprint.as_str()),
-                    ))
-                    .execute(conn)?;
-                Ok(receipt)
-            }
-
-            /// Folds the event into its commit's sightings, when it names a commit, and rewrites
-            /// the lead-time start of the commit's other deployments the fold moved. `deployment`
-            /// is the event's deployment, whose own start its caller writes.
-            pub(super) fn sight_commit(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-                deployment: Option<&String>,
-                lookup: &Lookup,
-            ) -> Result<Option<Sightings<String>>, StoreError> {
-                use diesel::sql_types::{BigInt, Nullable, Text};
-
-                let Some(sha) = &plan.event.commit_sha else {
-                    return Ok(None);
-                };
-                let workspace = plan.workspace.to_string();
-                let at = plan.event.occurred_at;
-                let after = diesel::sql_query(SIGHTING_SQL)
-                    .bind::<Text, _>(&workspace)
-                    .bind::<Text, _>(sha.as_str())
-                    .bind::<BigInt, _>(at.unix_micros())
-                    .bind::<Nullable<Text>, _>(deployment)
-                    .get_result::<SightingRow>(conn)?
-                    .into_sightings()?;
-                match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
-                    Affected::Nobody => {}
-                    // The caller writes its own deployment's start.
-                    Affected::Only(owner) if Some(&owner) == deployment => {}
-                    Affected::Only(owner) => {
-                        diesel::sql_query(RESTART_OWNER_SQL)
-                            .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
-                            .bind::<Text, _>(&owner)
-                            .bind::<Text, _>(sha.as_str())
-                            .execute(conn)?;
-                    }
-                    Affected::Everyone => {
-                        diesel::sql_query(RESTART_SQL)
-                            .bind::<Nullable<Text>, _>(&after.first_by)
-                            .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
-                            .bind::<BigInt, _>(after.first_at.unix_micros())
-                            .bind::<Text, _>(sha.as_str())
-                            .bind::<Text, _>(&workspace)
-                            .execute(conn)?;
-                    }
-                }
-                Ok(Some(after))
-            }
-
-            /// Finds the application by code, filling in its repository if it had none, or creates it.
-            pub(super) fn ensure_application(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-                target: &ApplicationTarget,
-                now: Timestamp,
-            ) -> Result<String, StoreError> {
-                let project = plan.project.to_string();
-                let code = target.code.as_str();
-                let existing = match known::application(&project, code) {
-                    Some(copy) => Some(copy),
-                    None => applications::table
-                        .filter(applications::project_id.eq(&project))
-                        .filter(applications::code.eq(code))
-                        .select((applications::id, applications::repo))
-                        .first::<(String, Option<String>)>(conn)
-                        .optional()?
-                        .map(|(id, repo)| (id, repo.is_some())),
-                };
-                match existing {
-                    Some((id, has_repo)) => {
-                        if let (false, Some(new_repo)) = (has_repo, &target.repo) {
-                            diesel::update(
-                                applications::table
-                                    .filter(applications::id.eq(&id))
-                                    .filter(applications::repo.is_null()),
-                            )
-                            .set(applications::repo.eq(new_repo.as_str()))
-                            .execute(conn)?;
-                        }
-                        known::remember_application(
-                            &project,
-                            code,
-                            &id,
-                            has_repo || target.repo.is_some(),
-                        );
-                        Ok(id)
-                    }
-                    None if target.create_if_missing => {
-                        let row = ApplicationRow {
-                            id: target.new_id.to_string(),
-                            workspace_id: plan.workspace.to_string(),
-                            project_id: project,
-                            code: target.code.to_string(),
-                            name: target.name.clone(),
-                            repo: target.repo.as_ref().map(|r| r.to_string()),
-                            created_at: now.unix_micros(),
-                            source_provider: None,
-                        };
-                        diesel::insert_into(applications::table)
-                            .values(&row)
-                            .execute(conn)?;
-                        known::remember_application(
-                            &row.project_id,
-                            code,
-                            &row.id,
-                            row.repo.is_some(),
-                        );
-                        Ok(row.id)
-                    }
-                    None => Err(StoreError::ApplicationNotFound(target.code.clone())),
-                }
-            }
-
-            /// Fails with `EnvironmentLimit` when the workspace already holds its limit of environments.
-            pub(super) fn check_environment_limit(
-                conn: &mut Conn,
-                workspace: &str,
-            ) -> Result<(), StoreError> {
-                let limit = workspaces::table
-                    .filter(workspaces::id.eq(workspace))
-                    .select(workspaces::environment_limit)
-                    .first::<Option<i32>>(conn)
-                    .optional()?
-                    .flatten();
-                if let Some(limit) = limit {
-                    let count: i64 = environments::table
-                        .filter(environments::workspace_id.eq(workspace))
-                        .count()
-                        .get_result(conn)?;
-                    if count >= i64::from(limit) {
-                        return Err(StoreError::EnvironmentLimit(
-                            u32::try_from(limit).unwrap_or(0),
-                        ));
-                    }
-                }
-                Ok(())
-            }
-
-            /// The position after the workspace's last environment.
-            pub(super) fn next_position(
-                conn: &mut Conn,
-                workspace: &str,
-            ) -> Result<i32, StoreError> {
-                let max: Option<i32> = environments::table
-                    .filter(environments::workspace_id.eq(workspace))
-                    .select(diesel::dsl::max(environments::position))
-                    .first(conn)?;
-                Ok(max.map_or(0, |m| m.saturating_add(1)))
-            }
-
-            pub(super) fn ensure_environment(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-                target: &EnvironmentTarget,
-                now: Timestamp,
-            ) -> Result<String, StoreError> {
-                let workspace = plan.workspace.to_string();
-                let code = target.code.as_str();
-                if let Some(id) = known::environment(&workspace, code) {
-                    return Ok(id);
-                }
-                let existing = environments::table
-                    .filter(environments::workspace_id.eq(&workspace))
-                    .filter(environments::code.eq(code))
-                    .select(environments::id)
-                    .first::<String>(conn)
-                    .optional()?;
-                match existing {
-                    Some(id) => {
-                        known::remember_environment(&workspace, code, &id);
-                        Ok(id)
-                    }
-                    None if target.create_if_missing => {
-                        check_environment_limit(conn, &workspace)?;
-                        let row = EnvironmentRow {
-                            id: target.new_id.to_string(),
-                            position: next_position(conn, &workspace)?,
-                            workspace_id: workspace,
-                            code: target.code.to_string(),
-                            name: target.name.clone(),
-                            kind: target.kind.as_str().to_owned(),
-                            url: None,
-                            team_id: None,
-                            created_at: now.unix_micros(),
-                        };
-                        diesel::insert_into(environments::table)
-                            .values(&row)
-                            .execute(conn)?;
-                        known::remember_environment(&row.workspace_id, code, &row.id);
-                        Ok(row.id)
-                    }
-                    None => Err(StoreError::EnvironmentNotFound(target.code.clone())),
-                }
-            }
-
-            /// The references of a deployment, in their order.
-            pub(super) fn references_of(
-                conn: &mut Conn,
-                deployment: &str,
-            ) -> Result<Vec<Reference>, StoreError> {
-                deployment_references::table
-                    .filter(deployment_references::deployment_id.eq(deployment))
-                    .order(deployment_references::position.asc())
-                    .select((
-                        deployment_references::ref_key,
-                        deployment_references::closing,
-                    ))
-                    .load::<(String, bool)>(conn)?
-                    .into_iter()
-                    .map(|(key, closing)| {
-                        Ok(Reference {
-                            key: ReferenceKey::parse(&key)
-                                .map_err(|_| corrupt("reference", &key))?,
-                            closing,
-                        })
-                    })
-                    .collect()
-            }
-
-            pub(super) fn stored(
-                conn: &mut Conn,
-                row: &DeploymentRow,
-            ) -> Result<StoredDeployment, StoreError> {
-                Ok(StoredDeployment {
-                    id: row.deployment_id()?,
-                    lifecycle: Lifecycle {
-                        status: status(&row.status)?,
-                        provider_status: row.provider_status.clone(),
-                        status_at: time(row.status_at)?,
-                        started_at: opt_time(row.started_at)?,
-                        finished_at: opt_time(row.finished_at)?,
-                    },
-                    provider: row.provider(),
-                    fields: row.fields()?,
-                    references: references_of(conn, &row.id)?,
-                    payload_fingerprint: row.fingerprint()?,
-                })
-            }
-
-            pub(super) fn write_deployment(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-                deployment: &DeploymentPlan,
-                lookup: &Lookup,
-                application_id: &str,
-                environment_id: &str,
-            ) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError>
-            {
-                let workspace = plan.workspace.to_string();
-                // The commit's row first, then the deployment's: every writer takes row locks in
-                // that order (a writer that moves other deployments' start holds the commit's
-                // row while it updates theirs), so two writers never wait for each other.
-                let own_id = lookup
-                    .existing
-                    .clone()
-                    .unwrap_or_else(|| deployment.new_id.to_string());
-                let sightings = sight_commit(conn, plan, Some(&own_id), lookup)?;
-                let existing = lookup
-                    .existing
-                    .as_deref()
-                    .map(|id| conn.load_for_update(id))
-                    .transpose()?;
-                let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
-                let decision = decide(loaded.as_ref(), deployment, &plan.event).map_err(
-                    |error| match error {
-                        DeploymentStoreError::Conflict(key) => StoreError::Conflict(key),
-                        other => StoreError::Unavailable(other.to_string()),
-                    },
-                )?;
-                let now = plan.event.received_at.unix_micros();
-                let lifecycle = &decision.lifecycle;
-                let id = decision.id.to_string();
-                if id != own_id {
-                    return Err(StoreError::Corrupt(format!(
-                        "deployment {id} was decided, {own_id} expected"
-                    )));
-                }
-
-                let mut row = match existing {
-                    Some(row) => row,
-                    None => DeploymentRow {
-                        id: id.clone(),
-                        workspace_id: workspace.clone(),
-                        project_id: plan.project.to_string(),
-                        application_id: application_id.to_owned(),
-                        environment_id: environment_id.to_owned(),
-                        idempotency_key: deployment.key.to_string(),
-                        payload_fingerprint: plan.event.fingerprint.to_string(),
-                        status: String::new(),
-                        provider: String::new(),
-                        provider_status: String::new(),
-                        status_at: 0,
-                        started_at: None,
-                        finished_at: None,
-                        deployed_at: now,
-                        external_id: None,
-                        commit_sha: None,
-                        commit_message: None,
-                        commit_timestamp: None,
-                        git_ref: None,
-                        branch: None,
-                        run_url: None,
-                        deployed_by: None,
-                        build_number: None,
-                        image: None,
-                        logs_url: None,
-                        created_at: now,
-                        updated_at: now,
-                        commit_seen_at: None,
-                    },
-                };
-                row.status = lifecycle.status.as_str().to_owned();
-                row.provider = decision.provider.as_str().to_owned();
-                row.provider_status = lifecycle.provider_status.clone();
-                row.status_at = lifecycle.status_at.unix_micros();
-                row.started_at = lifecycle.started_at.map(Timestamp::unix_micros);
-                row.finished_at = lifecycle.finished_at.map(Timestamp::unix_micros);
-                row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
-                row.set_fields(&decision.fields);
-                row.updated_at = now;
-                // The event names the deployment's commit (an event without one leaves the
-                // commit, and its start, as they were).
-                if let Some(sightings) = &sightings
-                    && row.commit_sha.as_deref()
-                        == plan.event.commit_sha.as_ref().map(|s| s.as_str())
-                {
-                    row.commit_seen_at = sightings.seen_before(&id).map(Timestamp::unix_micros);
-                }
-                if decision.create {
-                    diesel::insert_into(deployments::table)
-                        .values(&row)
-                        .execute(conn)?;
-                } else {
-                    diesel::update(deployments::table.filter(deployments::id.eq(&id)))
-                        .set(&row)
-                        .execute(conn)?;
-                }
-
-                let known = if decision.create {
-                    Vec::new()
-                } else {
-                    references_of(conn, &id)?
-                };
-                write_references(conn, plan, &id, &known, &decision.references)?;
-                if !decision.deployed_references.is_empty() {
-                    let keys: Vec<&str> = decision
-                        .deployed_references
-                        .iter()
-                        .map(ReferenceKey::as_str)
-                        .collect();
-                    diesel::update(
-                        change_references::table
-                            .filter(change_references::project_id.eq(plan.project.to_string()))
-                            .filter(change_references::ref_key.eq_any(keys))
-                            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
-                    )
-                    .set((
-                        change_references::status.eq(ReferenceStatus::Deployed.as_str()),
-                        change_references::deployed_at.eq(Some(row.deployed_at)),
-                        change_references::deployed_environment_id.eq(Some(&row.environment_id)),
-                    ))
-                    .execute(conn)?;
-                }
-                if let Some(transition) = decision.transition {
-                    crate::hooks::$module::fan_out(
-                        conn,
-                        &workspace,
-                        &plan.event.id.to_string(),
-                        &id,
-                        &row.project_id,
-                        &row.application_id,
-                        &row.environment_id,
-                        transition.from,
-                        transition.to,
-                        now,
-                    )?;
-                }
-                Ok((decision.id, lifecycle.status, decision.create))
-            }
-
-            pub(super) fn write_references(
-                conn: &mut Conn,
-                plan: &IngestPlan,
-                deployment: &str,
-                existing: &[Reference],
-                references: &[Reference],
-            ) -> Result<(), StoreError> {
-                let project = plan.project.to_string();
-                let workspace = plan.workspace.to_string();
-                let now = plan.event.received_at.unix_micros();
-                let mut links = Vec::new();
-                for (position, reference) in references.iter().enumerate() {
-                    let key = reference.key.as_str();
-                    match existing.iter().find(|r| r.key == reference.key) {
-                        Some(old) if old.closing == reference.closing => {}
-                        Some(_) => {
-                            diesel::update(
-                                deployment_references::table
-                                    .filter(deployment_references::deployment_id.eq(deployment))
-                                    .filter(deployment_references::ref_key.eq(key)),
-                            )
-                            .set(deployment_references::closing.eq(reference.closing))
-                            .execute(conn)?;
-                        }
-                        None => links.push((
-                            deployment_references::deployment_id.eq(deployment),
-                            deployment_references::ref_key.eq(key),
-                            deployment_references::project_id.eq(&project),
-                            deployment_references::closing.eq(reference.closing),
-                            deployment_references::position
-                                .eq(i32::try_from(position).unwrap_or(i32::MAX)),
-                        )),
-                    }
-                }
-                if !links.is_empty() {
-                    diesel::insert_into(deployment_references::table)
-                        .values(links)
-                        .execute(conn)?;
-                }
-                if !references.is_empty() {
-                    // A reference seen before keeps its row (and its status).
-                    let open = ReferenceStatus::Open.as_str();
-                    let rows: Vec<_> = references
-                        .iter()
-                        .map(|reference| {
-                            (
-                                change_references::project_id.eq(&project),
-                                change_references::ref_key.eq(reference.key.as_str()),
-                                change_references::workspace_id.eq(&workspace),
-                                change_references::status.eq(open),
-                                change_references::created_at.eq(now),
-                            )
-                        })
-                        .collect();
-                    diesel::insert_into(change_references::table)
-                        .values(rows)
-                        .on_conflict_do_nothing()
-                        .execute(conn)?;
-                }
-                Ok(())
-            }
+fn ensure_environment(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    target: &EnvironmentTarget,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let workspace = plan.workspace.to_string();
+    let code = target.code.as_str();
+    if let Some(id) = known::environment(&workspace, code) {
+        return Ok(id);
+    }
+    let existing = environments::table
+        .filter(environments::workspace_id.eq(&workspace))
+        .filter(environments::code.eq(code))
+        .select(environments::id)
+        .first_on::<String>(conn)
+        .optional()?;
+    match existing {
+        Some(id) => {
+            known::remember_environment(&workspace, code, &id);
+            Ok(id)
         }
-    };
+        None if target.create_if_missing => {
+            check_environment_limit(conn, &workspace)?;
+            let row = EnvironmentRow {
+                id: target.new_id.to_string(),
+                position: next_position(conn, &workspace)?,
+                workspace_id: workspace,
+                code: target.code.to_string(),
+                name: target.name.clone(),
+                kind: target.kind.as_str().to_owned(),
+                url: None,
+                team_id: None,
+                created_at: now.unix_micros(),
+            };
+            diesel::insert_into(environments::table)
+                .values(&row)
+                .execute_on(conn)?;
+            known::remember_environment(&row.workspace_id, code, &row.id);
+            Ok(row.id)
+        }
+        None => Err(StoreError::EnvironmentNotFound(target.code.clone())),
+    }
 }
 
-ingest_backend!(sqlite, diesel::sqlite::SqliteConnection);
-ingest_backend!(postgres, diesel::pg::PgConnection);
+/// The references of a deployment, in their order.
+fn references_of(conn: &mut DbConn, deployment: &str) -> Result<Vec<Reference>, StoreError> {
+    deployment_references::table
+        .filter(deployment_references::deployment_id.eq(deployment))
+        .order(deployment_references::position.asc())
+        .select((
+            deployment_references::ref_key,
+            deployment_references::closing,
+        ))
+        .load_on::<(String, bool)>(conn)?
+        .into_iter()
+        .map(|(key, closing)| {
+            Ok(Reference {
+                key: ReferenceKey::parse(&key).map_err(|_| corrupt("reference", &key))?,
+                closing,
+            })
+        })
+        .collect()
+}
+
+fn stored(conn: &mut DbConn, row: &DeploymentRow) -> Result<StoredDeployment, StoreError> {
+    Ok(StoredDeployment {
+        id: row.deployment_id()?,
+        lifecycle: Lifecycle {
+            status: status(&row.status)?,
+            provider_status: row.provider_status.clone(),
+            status_at: time(row.status_at)?,
+            started_at: opt_time(row.started_at)?,
+            finished_at: opt_time(row.finished_at)?,
+        },
+        provider: row.provider(),
+        fields: row.fields()?,
+        references: references_of(conn, &row.id)?,
+        payload_fingerprint: row.fingerprint()?,
+    })
+}
+
+fn write_deployment(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    deployment: &DeploymentPlan,
+    lookup: &Lookup,
+    application_id: &str,
+    environment_id: &str,
+) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError> {
+    let workspace = plan.workspace.to_string();
+    // The commit's row first, then the deployment's: every writer takes row locks in
+    // that order (a writer that moves other deployments' start holds the commit's
+    // row while it updates theirs), so two writers never wait for each other.
+    let own_id = lookup
+        .existing
+        .clone()
+        .unwrap_or_else(|| deployment.new_id.to_string());
+    let sightings = sight_commit(conn, plan, Some(&own_id), lookup)?;
+    let existing = lookup
+        .existing
+        .as_deref()
+        .map(|id| load_for_update(conn, id))
+        .transpose()?;
+    let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
+    let decision =
+        decide(loaded.as_ref(), deployment, &plan.event).map_err(|error| match error {
+            DeploymentStoreError::Conflict(key) => StoreError::Conflict(key),
+            other => StoreError::Unavailable(other.to_string()),
+        })?;
+    let now = plan.event.received_at.unix_micros();
+    let lifecycle = &decision.lifecycle;
+    let id = decision.id.to_string();
+    if id != own_id {
+        return Err(StoreError::Corrupt(format!(
+            "deployment {id} was decided, {own_id} expected"
+        )));
+    }
+
+    let mut row = match existing {
+        Some(row) => row,
+        None => DeploymentRow {
+            id: id.clone(),
+            workspace_id: workspace.clone(),
+            project_id: plan.project.to_string(),
+            application_id: application_id.to_owned(),
+            environment_id: environment_id.to_owned(),
+            idempotency_key: deployment.key.to_string(),
+            payload_fingerprint: plan.event.fingerprint.to_string(),
+            status: String::new(),
+            provider: String::new(),
+            provider_status: String::new(),
+            status_at: 0,
+            started_at: None,
+            finished_at: None,
+            deployed_at: now,
+            external_id: None,
+            commit_sha: None,
+            commit_message: None,
+            commit_timestamp: None,
+            git_ref: None,
+            branch: None,
+            run_url: None,
+            deployed_by: None,
+            build_number: None,
+            image: None,
+            logs_url: None,
+            created_at: now,
+            updated_at: now,
+            commit_seen_at: None,
+        },
+    };
+    row.status = lifecycle.status.as_str().to_owned();
+    row.provider = decision.provider.as_str().to_owned();
+    row.provider_status = lifecycle.provider_status.clone();
+    row.status_at = lifecycle.status_at.unix_micros();
+    row.started_at = lifecycle.started_at.map(Timestamp::unix_micros);
+    row.finished_at = lifecycle.finished_at.map(Timestamp::unix_micros);
+    row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
+    row.set_fields(&decision.fields);
+    row.updated_at = now;
+    // The event names the deployment's commit (an event without one leaves the
+    // commit, and its start, as they were).
+    if let Some(sightings) = &sightings
+        && row.commit_sha.as_deref() == plan.event.commit_sha.as_ref().map(|s| s.as_str())
+    {
+        row.commit_seen_at = sightings.seen_before(&id).map(Timestamp::unix_micros);
+    }
+    if decision.create {
+        diesel::insert_into(deployments::table)
+            .values(&row)
+            .execute_on(conn)?;
+    } else {
+        diesel::update(deployments::table.filter(deployments::id.eq(&id)))
+            .set(&row)
+            .execute_on(conn)?;
+    }
+
+    let known = if decision.create {
+        Vec::new()
+    } else {
+        references_of(conn, &id)?
+    };
+    write_references(conn, plan, &id, &known, &decision.references)?;
+    if !decision.deployed_references.is_empty() {
+        let keys: Vec<&str> = decision
+            .deployed_references
+            .iter()
+            .map(ReferenceKey::as_str)
+            .collect();
+        diesel::update(
+            change_references::table
+                .filter(change_references::project_id.eq(plan.project.to_string()))
+                .filter(change_references::ref_key.eq_any(keys))
+                .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+        )
+        .set((
+            change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+            change_references::deployed_at.eq(Some(row.deployed_at)),
+            change_references::deployed_environment_id.eq(Some(&row.environment_id)),
+        ))
+        .execute_on(conn)?;
+    }
+    if let Some(transition) = decision.transition {
+        crate::hooks::fan_out(
+            conn,
+            &workspace,
+            &plan.event.id.to_string(),
+            &id,
+            &row.project_id,
+            &row.application_id,
+            &row.environment_id,
+            transition.from,
+            transition.to,
+            now,
+        )?;
+    }
+    Ok((decision.id, lifecycle.status, decision.create))
+}
+
+fn write_references(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    deployment: &str,
+    existing: &[Reference],
+    references: &[Reference],
+) -> Result<(), StoreError> {
+    let project = plan.project.to_string();
+    let workspace = plan.workspace.to_string();
+    let now = plan.event.received_at.unix_micros();
+    let mut links = Vec::new();
+    for (position, reference) in references.iter().enumerate() {
+        let key = reference.key.as_str();
+        match existing.iter().find(|r| r.key == reference.key) {
+            Some(old) if old.closing == reference.closing => {}
+            Some(_) => {
+                diesel::update(
+                    deployment_references::table
+                        .filter(deployment_references::deployment_id.eq(deployment))
+                        .filter(deployment_references::ref_key.eq(key)),
+                )
+                .set(deployment_references::closing.eq(reference.closing))
+                .execute_on(conn)?;
+            }
+            None => links.push((
+                deployment_references::deployment_id.eq(deployment),
+                deployment_references::ref_key.eq(key),
+                deployment_references::project_id.eq(&project),
+                deployment_references::closing.eq(reference.closing),
+                deployment_references::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
+            )),
+        }
+    }
+    if !links.is_empty() {
+        diesel::insert_into(deployment_references::table)
+            .values(links)
+            .execute_on(conn)?;
+    }
+    if !references.is_empty() {
+        // A reference seen before keeps its row (and its status).
+        let open = ReferenceStatus::Open.as_str();
+        let rows: Vec<_> = references
+            .iter()
+            .map(|reference| {
+                (
+                    change_references::project_id.eq(&project),
+                    change_references::ref_key.eq(reference.key.as_str()),
+                    change_references::workspace_id.eq(&workspace),
+                    change_references::status.eq(open),
+                    change_references::created_at.eq(now),
+                )
+            })
+            .collect();
+        diesel::insert_into(change_references::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute_on(conn)?;
+    }
+    Ok(())
+}

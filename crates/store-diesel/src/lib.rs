@@ -70,6 +70,7 @@ pub use conn::{DatabaseUrl, OpenError};
 pub use error::StoreError;
 pub use exec::ExecOptions;
 
+use crate::conn::Native;
 use crate::exec::{Readers, Writer};
 use crate::rows::{
     ApiKeyRow, ApplicationRow, EnvironmentRow, ProjectRow, SigningKeyRow, TeamRow, WorkspaceRow,
@@ -451,27 +452,19 @@ fn put_setting(
     value: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    macro_rules! upsert {
-        ($c:expr) => {
-            diesel::insert_into(instance_settings::table)
-                .values((
-                    instance_settings::name.eq(name),
-                    instance_settings::value.eq(value),
-                    instance_settings::updated_at.eq(now),
-                ))
-                .on_conflict(instance_settings::name)
-                .do_update()
-                .set((
-                    instance_settings::value.eq(value),
-                    instance_settings::updated_at.eq(now),
-                ))
-                .execute($c)
-        };
-    }
-    match conn {
-        conn::DbConn::Sqlite(c) => upsert!(c)?,
-        conn::DbConn::Postgresql(c) => upsert!(c)?,
-    };
+    diesel::insert_into(instance_settings::table)
+        .values((
+            instance_settings::name.eq(name),
+            instance_settings::value.eq(value),
+            instance_settings::updated_at.eq(now),
+        ))
+        .on_conflict(instance_settings::name)
+        .do_update()
+        .set((
+            instance_settings::value.eq(value),
+            instance_settings::updated_at.eq(now),
+        ))
+        .execute_on(conn)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use shiplog_domain::reference::{Reference, ReferenceKey};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::DbConn;
+use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::ingest::{check_environment_limit, next_position};
 use crate::rows::{DeploymentRow, EnvironmentRow, EventRow, opt_time, status, time, uuid};
@@ -386,10 +386,7 @@ pub(crate) fn board(
         .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Running.as_str())
         .bind::<diesel::sql_types::Text, _>(workspace.to_string())
         .bind::<diesel::sql_types::Text, _>(project.to_string());
-    let rows: Vec<BoardRow> = match conn {
-        DbConn::Sqlite(c) => query.load(c)?,
-        DbConn::Postgresql(c) => query.load(c)?,
-    };
+    let rows: Vec<BoardRow> = query.load_on(conn)?;
     let rows: Vec<BoardRow> = rows
         .into_iter()
         .filter(|r| r.assigned || r.deployed)
@@ -606,10 +603,7 @@ fn dora_place(
         .bind::<Text, _>(workspace)
         .bind::<Nullable<Text>, _>(project)
         .bind::<Nullable<Text>, _>(application);
-    let edges: Vec<DoraEdgeRow> = match conn {
-        DbConn::Sqlite(c) => edges.load(c)?,
-        DbConn::Postgresql(c) => edges.load(c)?,
-    };
+    let edges: Vec<DoraEdgeRow> = edges.load_on(conn)?;
     for edge in edges {
         let edge_record =
             |tag: &str, outcome: Outcome, at: i64| -> Result<DoraRecord, StoreError> {
@@ -654,6 +648,7 @@ mod tests {
             ("SIGHTING_SQL", crate::ingest::SIGHTING_SQL),
             ("RESTART_SQL", crate::ingest::RESTART_SQL),
             ("RESTART_OWNER_SQL", crate::ingest::RESTART_OWNER_SQL),
+            ("claim_sql", crate::hooks::claim_sql!("")),
         ] {
             let mut highest = 0u32;
             let mut rest = sql;
