@@ -5,7 +5,7 @@
 //! servers never lease the same row; on SQLite the single writer serializes claims) and
 //! reports with [`record_attempt`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use shiplog_app::hooks::{
@@ -96,35 +96,36 @@ impl HookRow {
         })
     }
 
-    fn into_record(self, conn: &mut DbConn) -> Result<Hook, StoreError> {
-        let project_slug: String = projects::table
-            .filter(projects::id.eq(&self.project_id))
-            .select(projects::slug)
-            .first(conn)?;
+    /// The hook of this row, with its scope's codes from `codes`.
+    fn into_hook(self, codes: &ScopeCodes) -> Result<Hook, StoreError> {
+        let project_slug = codes
+            .projects
+            .get(&self.project_id)
+            .ok_or_else(|| corrupt("hook project", &self.project_id))?;
         let application = match &self.application_id {
             Some(id) => {
-                let code: String = applications::table
-                    .filter(applications::id.eq(id))
-                    .select(applications::code)
-                    .first(conn)?;
+                let code = codes
+                    .applications
+                    .get(id)
+                    .ok_or_else(|| corrupt("hook application", id))?;
                 Some(ScopeRef {
                     id: ApplicationId::from_uuid(uuid(id)?),
-                    code: ApplicationCode::parse(&code)
-                        .map_err(|_| corrupt("application code", &code))?,
+                    code: ApplicationCode::parse(code)
+                        .map_err(|_| corrupt("application code", code))?,
                 })
             }
             None => None,
         };
         let environment = match &self.environment_id {
             Some(id) => {
-                let code: String = environments::table
-                    .filter(environments::id.eq(id))
-                    .select(environments::code)
-                    .first(conn)?;
+                let code = codes
+                    .environments
+                    .get(id)
+                    .ok_or_else(|| corrupt("hook environment", id))?;
                 Some(ScopeRef {
                     id: EnvironmentId::from_uuid(uuid(id)?),
-                    code: EnvironmentCode::parse(&code)
-                        .map_err(|_| corrupt("environment code", &code))?,
+                    code: EnvironmentCode::parse(code)
+                        .map_err(|_| corrupt("environment code", code))?,
                 })
             }
             None => None,
@@ -140,8 +141,8 @@ impl HookRow {
             workspace: WorkspaceId::from_uuid(uuid(&self.workspace_id)?),
             project: ScopeRef {
                 id: ProjectId::from_uuid(uuid(&self.project_id)?),
-                code: ProjectSlug::parse(&project_slug)
-                    .map_err(|_| corrupt("project slug", &project_slug))?,
+                code: ProjectSlug::parse(project_slug)
+                    .map_err(|_| corrupt("project slug", project_slug))?,
             },
             application,
             environment,
@@ -180,6 +181,53 @@ impl HookRow {
             updated_at: time(self.updated_at)?,
         })
     }
+}
+
+/// The codes of the projects, applications and environments some hooks are scoped to, by id.
+#[derive(Default)]
+struct ScopeCodes {
+    projects: HashMap<String, String>,
+    applications: HashMap<String, String>,
+    environments: HashMap<String, String>,
+}
+
+/// The hooks of rows, in their order: one query per scope table, however many hooks.
+fn into_hooks(conn: &mut DbConn, rows: Vec<HookRow>) -> Result<Vec<Hook>, StoreError> {
+    let mut codes = ScopeCodes::default();
+    if !rows.is_empty() {
+        let projects: Vec<&str> = rows.iter().map(|r| r.project_id.as_str()).collect();
+        codes.projects = projects::table
+            .filter(projects::id.eq_any(&projects))
+            .select((projects::id, projects::slug))
+            .load_on::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
+        let applications: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.application_id.as_deref())
+            .collect();
+        if !applications.is_empty() {
+            codes.applications = applications::table
+                .filter(applications::id.eq_any(&applications))
+                .select((applications::id, applications::code))
+                .load_on::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+        }
+        let environments: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.environment_id.as_deref())
+            .collect();
+        if !environments.is_empty() {
+            codes.environments = environments::table
+                .filter(environments::id.eq_any(&environments))
+                .select((environments::id, environments::code))
+                .load_on::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+        }
+    }
+    rows.into_iter().map(|row| row.into_hook(&codes)).collect()
 }
 
 pub(crate) fn create_hook(conn: &mut DbConn, hook: &Hook) -> Result<(), StoreError> {
@@ -229,8 +277,9 @@ pub(crate) fn get_hook(
         .select(HookRow::as_select())
         .first::<HookRow>(conn)
         .optional()?
-        .map(|row| row.into_record(conn))
+        .map(|row| into_hooks(conn, vec![row]).map(|mut hooks| hooks.pop()))
         .transpose()
+        .map(Option::flatten)
 }
 
 pub(crate) fn list_hooks(
@@ -253,7 +302,7 @@ pub(crate) fn list_hooks(
         query = query.filter(hooks::environment_id.eq(environment.to_string()));
     }
     let rows: Vec<HookRow> = query.load(conn)?;
-    rows.into_iter().map(|row| row.into_record(conn)).collect()
+    into_hooks(conn, rows)
 }
 
 /// The claim: one statement that leases due rows. `$1` owner, `$2` lease end, `$3` the pending
@@ -307,82 +356,138 @@ pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<Stri
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Loads everything needed to send the claimed deliveries.
+/// Loads everything needed to send the claimed deliveries, in the order of `ids`: one query per
+/// table, however many deliveries were claimed.
 pub(crate) fn load_claimed(
     conn: &mut DbConn,
     ids: &[String],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    type DeliveryRow = (String, String, String, i32, Option<String>);
+    let deliveries: HashMap<String, DeliveryRow> = hook_deliveries::table
+        .filter(hook_deliveries::id.eq_any(ids))
+        .select((
+            hook_deliveries::id,
+            hook_deliveries::hook_id,
+            hook_deliveries::event,
+            hook_deliveries::attempts,
+            hook_deliveries::outbox_event_id,
+        ))
+        .load_on::<DeliveryRow>(conn)?
+        .into_iter()
+        .map(|row| (row.0.clone(), row))
+        .collect();
+    let hook_ids: Vec<&str> = deliveries.values().map(|d| d.1.as_str()).collect();
+    let hook_rows: Vec<HookRow> = hooks::table
+        .filter(hooks::id.eq_any(&hook_ids))
+        .select(HookRow::as_select())
+        .load(conn)?;
+    let hooks: HashMap<String, Hook> = into_hooks(conn, hook_rows)?
+        .into_iter()
+        .map(|hook| (hook.id.to_string(), hook))
+        .collect();
+    let outbox_ids: Vec<&str> = deliveries.values().filter_map(|d| d.4.as_deref()).collect();
+    type OutboxRow = (String, String, Option<String>, String);
+    let outbox: HashMap<String, OutboxRow> = outbox_events::table
+        .filter(outbox_events::id.eq_any(&outbox_ids))
+        .select((
+            outbox_events::id,
+            outbox_events::deployment_id,
+            outbox_events::status_from,
+            outbox_events::status_to,
+        ))
+        .load_on::<OutboxRow>(conn)?
+        .into_iter()
+        .map(|row| (row.0.clone(), row))
+        .collect();
+    let deployment_ids: Vec<&str> = outbox.values().map(|o| o.1.as_str()).collect();
+    let deployments = queries::deployments_by_id(conn, &deployment_ids)?;
+    let places: HashMap<String, (String, String)> = crate::schema::deployments::table
+        .filter(crate::schema::deployments::id.eq_any(&deployment_ids))
+        .select((
+            crate::schema::deployments::id,
+            crate::schema::deployments::application_id,
+            crate::schema::deployments::environment_id,
+        ))
+        .load_on::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, application, environment)| (id, (application, environment)))
+        .collect();
+    let project_ids: Vec<String> = hooks.values().map(|h| h.project.id.to_string()).collect();
+    let projects = projects::table
+        .filter(projects::id.eq_any(&project_ids))
+        .select(ProjectRow::as_select())
+        .load::<ProjectRow>(conn)?
+        .into_iter()
+        .map(|row| Ok((row.id.clone(), row.into_record()?)))
+        .collect::<Result<HashMap<_, _>, StoreError>>()?;
+    let application_ids: Vec<&str> = places.values().map(|p| p.0.as_str()).collect();
+    let applications = applications::table
+        .filter(applications::id.eq_any(&application_ids))
+        .select((ApplicationRow::as_select(), applications::source_token))
+        .load::<(ApplicationRow, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(row, token)| Ok((row.id.clone(), (row.into_record()?, token))))
+        .collect::<Result<HashMap<_, _>, StoreError>>()?;
+    let environment_ids: Vec<&str> = places.values().map(|p| p.1.as_str()).collect();
+    let environments = environments::table
+        .filter(environments::id.eq_any(&environment_ids))
+        .select(EnvironmentRow::as_select())
+        .load::<EnvironmentRow>(conn)?
+        .into_iter()
+        .map(|row| Ok((row.id.clone(), row.into_record()?)))
+        .collect::<Result<HashMap<_, _>, StoreError>>()?;
+
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        let (hook_id, event, attempts, outbox_id): (String, String, i32, Option<String>) =
-            hook_deliveries::table
-                .filter(hook_deliveries::id.eq(id))
-                .select((
-                    hook_deliveries::hook_id,
-                    hook_deliveries::event,
-                    hook_deliveries::attempts,
-                    hook_deliveries::outbox_event_id,
-                ))
-                .first(conn)?;
-        let hook = hooks::table
-            .filter(hooks::id.eq(&hook_id))
-            .select(HookRow::as_select())
-            .first::<HookRow>(conn)?
-            .into_record(conn)?;
-        let outbox_id = outbox_id.ok_or_else(|| corrupt("delivery without outbox event", id))?;
-        let (deployment_id, from, to): (String, Option<String>, String) = outbox_events::table
-            .filter(outbox_events::id.eq(&outbox_id))
-            .select((
-                outbox_events::deployment_id,
-                outbox_events::status_from,
-                outbox_events::status_to,
-            ))
-            .first(conn)?;
-        let deployment = queries::get_deployment(
-            conn,
-            hook.workspace,
-            DeploymentId::from_uuid(uuid(&deployment_id)?),
-        )?
-        .ok_or_else(|| corrupt("delivery's deployment", &deployment_id))?;
-        let (application_id, environment_id): (String, String) = crate::schema::deployments::table
-            .filter(crate::schema::deployments::id.eq(&deployment_id))
-            .select((
-                crate::schema::deployments::application_id,
-                crate::schema::deployments::environment_id,
-            ))
-            .first(conn)?;
-        let project = projects::table
-            .filter(projects::id.eq(hook.project.id.to_string()))
-            .select(ProjectRow::as_select())
-            .first::<ProjectRow>(conn)?
-            .into_record()?;
-        let application = applications::table
-            .filter(applications::id.eq(&application_id))
-            .select(ApplicationRow::as_select())
-            .first::<ApplicationRow>(conn)?
-            .into_record()?;
-        let source_token = applications::table
-            .filter(applications::id.eq(&application_id))
-            .select(applications::source_token)
-            .first::<Option<String>>(conn)?
-            .map(SecretText::new);
-        let environment = environments::table
-            .filter(environments::id.eq(&environment_id))
-            .select(EnvironmentRow::as_select())
-            .first::<EnvironmentRow>(conn)?
-            .into_record()?;
+        let (_, hook_id, event, attempts, outbox_id) = deliveries
+            .get(id)
+            .ok_or_else(|| corrupt("claimed delivery", id))?;
+        let hook = hooks
+            .get(hook_id)
+            .cloned()
+            .ok_or_else(|| corrupt("delivery's hook", hook_id))?;
+        let outbox_id = outbox_id
+            .as_deref()
+            .ok_or_else(|| corrupt("delivery without outbox event", id))?;
+        let (_, deployment_id, from, to) = outbox
+            .get(outbox_id)
+            .ok_or_else(|| corrupt("delivery's outbox event", outbox_id))?;
+        // Deliveries of one status change share a deployment (one per hook).
+        let deployment = deployments
+            .get(deployment_id)
+            .cloned()
+            .ok_or_else(|| corrupt("delivery's deployment", deployment_id))?;
+        let (application_id, environment_id) = places
+            .get(deployment_id)
+            .ok_or_else(|| corrupt("delivery's deployment", deployment_id))?;
+        let project_id = hook.project.id.to_string();
+        let project = projects
+            .get(&project_id)
+            .cloned()
+            .ok_or_else(|| corrupt("hook project", &project_id))?;
+        let (application, source_token) = applications
+            .get(application_id)
+            .cloned()
+            .ok_or_else(|| corrupt("deployment's application", application_id))?;
+        let environment = environments
+            .get(environment_id)
+            .cloned()
+            .ok_or_else(|| corrupt("deployment's environment", environment_id))?;
         claimed.push(ClaimedDelivery {
             id: DeliveryId::from_uuid(uuid(id)?),
             hook,
             event: event
                 .parse()
-                .map_err(|_| corrupt("delivery event", &event))?,
-            attempts_made: u32::try_from(attempts).unwrap_or_default(),
+                .map_err(|_| corrupt("delivery event", event))?,
+            attempts_made: u32::try_from(*attempts).unwrap_or_default(),
             subject: DeliverySubject {
-                source_token,
+                source_token: source_token.map(SecretText::new),
                 deployment,
                 previous_status: from.as_deref().map(status).transpose()?,
-                status: status(&to)?,
+                status: status(to)?,
                 project,
                 application,
                 environment,

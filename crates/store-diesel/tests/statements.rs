@@ -178,6 +178,55 @@ async fn reads(url: &str, deployments: usize) -> Vec<(&'static str, Vec<String>)
     vec![("list", list), ("board", board), ("reference", reference)]
 }
 
+/// Claiming the due deliveries of `deployments` deployments (one hook, one delivery each): the
+/// statements the claim sends, which must not grow with the deliveries claimed.
+async fn claim(url: &str, deployments: usize) -> Vec<(&'static str, Vec<String>)> {
+    use shiplog_app::hooks::{DeliveryClaim, HookInput};
+    use shiplog_app::model::ProjectLookup;
+    use shiplog_app::ports::HookStore;
+    use shiplog_domain::ids::ProjectSlug;
+
+    let store = Store::open(url, &StoreOptions::default()).unwrap();
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    app.create_hook(
+        &t.admin,
+        ProjectLookup::Slug(ProjectSlug::parse("web").unwrap()),
+        HookInput {
+            name: "ci".into(),
+            events: vec!["deployment.succeeded".into()],
+            target_url: Some("https://hooks.example/{{ deployment.id }}".into()),
+            ..HookInput::default()
+        },
+    )
+    .await
+    .unwrap();
+    for n in 0..deployments {
+        let command = deploy(
+            PipelineEvent::DEPLOY_COMPLETED,
+            Some("success"),
+            &format!("run-{n}"),
+        );
+        app.ingest(&t.admin, command).await.unwrap();
+    }
+    let statements = statements_of(async {
+        let claimed = HookStore::claim_deliveries(
+            &store,
+            DeliveryClaim {
+                owner: "worker".into(),
+                now: support::at("2030-01-01T00:00:00Z"),
+                lease_until: support::at("2030-01-01T00:01:00Z"),
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(claimed.len(), deployments);
+    })
+    .await;
+    vec![("claim", statements)]
+}
+
 fn check_reads(backend: &str, few: &[(&str, Vec<String>)], many: &[(&str, Vec<String>)]) {
     for ((read, few), (_, many)) in few.iter().zip(many) {
         assert_eq!(
@@ -215,6 +264,15 @@ async fn one_ingest_costs_a_known_number_of_statements() {
         &reads(a.url(), 2).await,
         &reads(b.url(), 12).await,
     );
+    let (a, b) = (
+        shiplog_store::testdb::TestDb::sqlite(),
+        shiplog_store::testdb::TestDb::sqlite(),
+    );
+    check_reads(
+        "sqlite",
+        &claim(a.url(), 2).await,
+        &claim(b.url(), 12).await,
+    );
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check("postgres", &one_ingest(db.url()).await, 10);
     }
@@ -226,6 +284,16 @@ async fn one_ingest_costs_a_known_number_of_statements() {
             "postgres",
             &reads(a.url(), 2).await,
             &reads(b.url(), 12).await,
+        );
+    }
+    if let (Some(a), Some(b)) = (
+        shiplog_store::testdb::TestDb::postgres(),
+        shiplog_store::testdb::TestDb::postgres(),
+    ) {
+        check_reads(
+            "postgres",
+            &claim(a.url(), 2).await,
+            &claim(b.url(), 12).await,
         );
     }
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {

@@ -116,6 +116,23 @@ pub(crate) fn get_deployment(
     Ok(to_deployments(conn, joined.into_iter().collect())?.pop())
 }
 
+/// Deployments by id (those of this list that exist), with their references.
+pub(crate) fn deployments_by_id(
+    conn: &mut DbConn,
+    ids: &[&str],
+) -> Result<HashMap<String, Deployment>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let joined = joined_deployments!()
+        .filter(deployments::id.eq_any(ids))
+        .load::<JoinedRow>(conn)?;
+    Ok(to_deployments(conn, joined)?
+        .into_iter()
+        .map(|d| (d.id.to_string(), d))
+        .collect())
+}
+
 /// A page of deployments, newest first.
 pub(crate) fn list_deployments(
     conn: &mut DbConn,

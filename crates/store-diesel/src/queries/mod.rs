@@ -5,7 +5,9 @@ mod dora;
 mod environments;
 mod references;
 
-pub(crate) use deployments::{events_for_deployment, get_deployment, list_deployments};
+pub(crate) use deployments::{
+    deployments_by_id, events_for_deployment, get_deployment, list_deployments,
+};
 pub(crate) use dora::dora;
 pub(crate) use environments::{assign, board, create_environment};
 pub(crate) use references::get_reference;
