@@ -58,7 +58,7 @@ const APP_FORBIDDEN_PREFIXES: &[&str] = &[
 
 /// The only direct dependencies `shiplog-domain` may have. `utoipa` is optional (the `openapi`
 /// feature) and only derives schema descriptions of the types the API shows.
-const DOMAIN_ALLOWED: &[&str] = &["serde", "sha2", "thiserror", "time", "utoipa"];
+const DOMAIN_ALLOWED: &[&str] = &["rustc-hash", "serde", "sha2", "thiserror", "time", "utoipa"];
 
 /// Which shiplog crates each shiplog crate may depend on.
 const LAYERS: &[(&str, &[&str])] = &[

@@ -28,8 +28,6 @@
 //! Records are deduplicated by id, so duplicate deliveries never count twice, and every result
 //! is independent of the order records are given in.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::timestamp::Timestamp;
@@ -260,7 +258,8 @@ impl History {
         records.sort_unstable_by(|a, b| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
 
         // Deduplicate by id: of several records with one id, keep the greatest by `rank`.
-        let mut kept: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        let mut kept: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(records.len(), rustc_hash::FxBuildHasher);
         let mut dropped = vec![false; records.len()];
         for (index, record) in records.iter().enumerate() {
             if let Some(&other) = kept.get(record.id.as_str()) {
@@ -281,7 +280,7 @@ impl History {
         drop(kept);
 
         // One pass in time order: each place's open incident, if any.
-        let mut open: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut open: FastMap<(&str, &str), i64> = FastMap::default();
         let mut incidents = Vec::new();
         let mut entries = Vec::with_capacity(records.len());
         for (record, _) in records
@@ -449,6 +448,13 @@ impl History {
         reports
     }
 }
+
+/// The maps `History::new` builds over every record (ids, places). std's SipHash guards a map
+/// against keys chosen to collide, which cost as much as the rest of the computation on
+/// 100,000 records (`perf` during `cargo xtask bench dora`); these keys are the caller's
+/// identifiers of its own deployments, applications and environments, and a collision only
+/// slows one report, so `rustc-hash`'s much cheaper hash is used.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Orders duplicates of one id so the kept one does not depend on arrival order.
 fn rank(record: &DeploymentRecord) -> (Timestamp, Outcome, bool, Option<Timestamp>, &str, &str) {
