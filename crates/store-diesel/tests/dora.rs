@@ -246,21 +246,30 @@ async fn check(
     Ok(())
 }
 
-fn property(url: &str, cases: u32, concurrent: bool) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// `cases` random histories, no failure file written.
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn property(url: &str, cases: u32, concurrent: bool) {
+    let runtime = runtime();
     let store = open(url);
     // One App for every case: its ids are unique within it, and each case is its own workspace.
     let app = app(&store);
     let next = AtomicU32::new(1);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(cases);
     runner
         .run(&case(), |case| {
             let n = next.fetch_add(1, Ordering::Relaxed);
@@ -275,11 +284,7 @@ fn property(url: &str, cases: u32, concurrent: bool) {
 fn backfill(url: &str, cases: u32) {
     use shiplog_store::{DatabaseUrl, migrations};
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let store = open(url);
     let app = app(&store);
     let window = Window::new(minutes(-24 * 60), minutes(15 * 24 * 60)).unwrap();
@@ -288,11 +293,7 @@ fn backfill(url: &str, cases: u32) {
         to: Some(window.to),
         ..DoraRequest::default()
     };
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(cases);
     let mut tenants = Vec::new();
     let mut n = 1000;
     while tenants.len() < usize::try_from(cases).unwrap() {

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::CommitSha;
+use shiplog_store::testdb::TestDb;
 use shiplog_store::{ExecOptions, Store, StoreOptions};
 use support::{app, deploy, tenant};
 
@@ -240,6 +241,16 @@ fn check_reads(backend: &str, few: &[(&str, Vec<String>)], many: &[(&str, Vec<St
     }
 }
 
+/// The reads and the claim with 2 and with 12 deployments, each on a fresh database of one
+/// backend (none: the backend is not on this machine, which `TestDb` reports).
+async fn check_scaling(backend: &str, fresh: fn() -> Option<TestDb>) {
+    let Some([a, b, c, d]) = (|| Some([fresh()?, fresh()?, fresh()?, fresh()?]))() else {
+        return;
+    };
+    check_reads(backend, &reads(a.url(), 2).await, &reads(b.url(), 12).await);
+    check_reads(backend, &claim(c.url(), 2).await, &claim(d.url(), 12).await);
+}
+
 /// One test for both backends: the recording is process-wide, so they must not overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_ingest_costs_a_known_number_of_statements() {
@@ -255,47 +266,11 @@ async fn one_ingest_costs_a_known_number_of_statements() {
         &one_authentication(db.url()).await,
         0,
     );
-    let (a, b) = (
-        shiplog_store::testdb::TestDb::sqlite(),
-        shiplog_store::testdb::TestDb::sqlite(),
-    );
-    check_reads(
-        "sqlite",
-        &reads(a.url(), 2).await,
-        &reads(b.url(), 12).await,
-    );
-    let (a, b) = (
-        shiplog_store::testdb::TestDb::sqlite(),
-        shiplog_store::testdb::TestDb::sqlite(),
-    );
-    check_reads(
-        "sqlite",
-        &claim(a.url(), 2).await,
-        &claim(b.url(), 12).await,
-    );
+    check_scaling("sqlite", || Some(TestDb::sqlite())).await;
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check("postgres", &one_ingest(db.url()).await, 10);
     }
-    if let (Some(a), Some(b)) = (
-        shiplog_store::testdb::TestDb::postgres(),
-        shiplog_store::testdb::TestDb::postgres(),
-    ) {
-        check_reads(
-            "postgres",
-            &reads(a.url(), 2).await,
-            &reads(b.url(), 12).await,
-        );
-    }
-    if let (Some(a), Some(b)) = (
-        shiplog_store::testdb::TestDb::postgres(),
-        shiplog_store::testdb::TestDb::postgres(),
-    ) {
-        check_reads(
-            "postgres",
-            &claim(a.url(), 2).await,
-            &claim(b.url(), 12).await,
-        );
-    }
+    check_scaling("postgres", TestDb::postgres).await;
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check(
             "postgres authentication",
