@@ -12,7 +12,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::App;
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{ProjectId, WorkspaceId};
-use crate::model::SigningKeyRecord;
+use crate::model::{ApiKeyRecord, SigningKeyRecord};
 use crate::ports::{KeyRef, SignatureError};
 
 /// How stale a key's `last_used_at` may get before a use rewrites it: one minute.
@@ -104,6 +104,19 @@ fn present(value: Option<&str>) -> Option<&str> {
 impl App {
     /// Authenticates an API key presented in any of the accepted headers.
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AppError> {
+        let record = self.authenticated_key(presented).await?;
+        Ok(Principal {
+            workspace: record.workspace,
+            role: record.role,
+            project: record.project,
+        })
+    }
+
+    /// The API key presented, if it exists and has not expired (its use recorded).
+    pub(crate) async fn authenticated_key(
+        &self,
+        presented: Option<&str>,
+    ) -> Result<ApiKeyRecord, AppError> {
         let presented = presented
             .map(str::trim)
             .filter(|k| !k.is_empty())
@@ -120,11 +133,7 @@ impl App {
             record.last_used_at,
         )
         .await?;
-        Ok(Principal {
-            workspace: record.workspace,
-            role: record.role,
-            project: record.project,
-        })
+        Ok(record)
     }
 
     /// Authenticates a signed request (Envtracker scheme): all three headers present, a known

@@ -78,6 +78,7 @@ error_codes! {
     InvalidSignature => "invalid_signature", Unauthenticated;
     ExpiredTimestamp => "expired_timestamp", Unauthenticated;
     ExpiredKey => "expired_key", Unauthenticated;
+    InvalidSession => "invalid_session", Unauthenticated;
     RoleForbidden => "role_forbidden", Forbidden;
     WorkspaceNotFound => "workspace_not_found", NotFound;
     ProjectNotFound => "project_not_found", NotFound;
@@ -113,6 +114,8 @@ pub enum AuthFailure {
     ExpiredTimestamp,
     /// The key (API or signing) is past its expiry.
     ExpiredKey,
+    /// The dashboard session is unknown, signed out, expired, or its key is gone.
+    InvalidSession,
 }
 
 /// Every failure a use case reports.
@@ -261,6 +264,7 @@ fn auth_message(failure: AuthFailure) -> &'static str {
             "expired timestamp (X-Webhook-Timestamp must be within 300 seconds of the server clock)"
         }
         AuthFailure::ExpiredKey => "this key has expired: ask a workspace admin for a new one",
+        AuthFailure::InvalidSession => "the session has ended: sign in again with an API key",
     }
 }
 
@@ -281,6 +285,7 @@ impl AppError {
                 AuthFailure::InvalidSignature => ErrorCode::InvalidSignature,
                 AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
                 AuthFailure::ExpiredKey => ErrorCode::ExpiredKey,
+                AuthFailure::InvalidSession => ErrorCode::InvalidSession,
             },
             Self::Forbidden { .. } => ErrorCode::RoleForbidden,
             Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,

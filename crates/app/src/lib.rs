@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod ports;
+pub mod sessions;
 
 #[cfg(test)]
 mod testing;

@@ -271,6 +271,37 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// A dashboard session, as stored: opened with an API key, which it acts as until it expires,
+/// is signed out, or the key is revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of its secret.
+    pub hash: KeyHash,
+    /// The key's workspace.
+    pub workspace: WorkspaceId,
+    /// The key it was opened with.
+    pub api_key: ApiKeyId,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// What a session grants now: its key's workspace, role, project and expiry, and its own end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The key's role.
+    pub role: Role,
+    /// The key's project, if it is limited to one.
+    pub project: Option<ProjectId>,
+    /// When the key expires, if ever.
+    pub key_expires_at: Option<Timestamp>,
+    /// When the session ends.
+    pub expires_at: Timestamp,
+}
+
 /// A signing key for the Envtracker-style endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {

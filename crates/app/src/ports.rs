@@ -27,7 +27,7 @@ use crate::ids::{
 use crate::ingest::{IngestPlan, IngestReceipt};
 use crate::model::{
     ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
-    ProjectLookup, ReferenceView, SigningKeyRecord, Team, Workspace,
+    ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
 };
 use crate::pagination::Cursor;
 
@@ -91,6 +91,15 @@ pub trait KeyStore: Send + Sync {
     async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError>;
     /// Sets (or replaces) the hash of the instance's master key, as of `at`.
     async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError>;
+    /// Stores a new dashboard session (its secret's hash only).
+    async fn create_session(&self, session: SessionRecord) -> Result<(), KeyStoreError>;
+    /// The session whose secret hashes to `hash`, with what its API key grants now; `None`
+    /// when there is none (signed out, or its key was revoked: a key's sessions end with it).
+    async fn session(&self, hash: &KeyHash) -> Result<Option<SessionGrant>, KeyStoreError>;
+    /// Ends a session; `false` when there was none.
+    async fn delete_session(&self, hash: &KeyHash) -> Result<bool, KeyStoreError>;
+    /// Deletes every session that expired before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, KeyStoreError>;
 }
 
 /// One key of either kind, by its record id.

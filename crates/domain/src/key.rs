@@ -140,6 +140,60 @@ impl KeyHash {
     }
 }
 
+/// The secret of a dashboard session: 32 random bytes in hex. Only the browser holding the
+/// session has it (in a cookie); the store keeps its [`KeyHash`], so a copy of the database opens
+/// no session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionSecret(String);
+
+impl SessionSecret {
+    /// A new secret from 32 random bytes supplied by the caller.
+    pub fn from_random(bytes: [u8; 32]) -> Self {
+        Self(hex(&bytes))
+    }
+
+    /// What a browser presented (any string: an unknown one simply matches no session).
+    pub fn presented(value: &str) -> Self {
+        Self(value.trim().to_owned())
+    }
+
+    /// The secret, to set in the session cookie.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    /// Its hash, the only thing stored.
+    pub fn hash(&self) -> KeyHash {
+        KeyHash::of(&self.0)
+    }
+
+    /// The token a form that changes something must carry (CSRF): derived from the secret, so
+    /// only the holder of the session can produce it, and there is nothing more to store.
+    pub fn csrf_token(&self) -> String {
+        let mut digest = Sha256::new();
+        digest.update(b"shiplog-csrf\n");
+        digest.update(self.0.as_bytes());
+        hex(&digest.finalize())
+    }
+
+    /// Whether `presented` is this session's CSRF token, compared in constant time.
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        let expected = self.csrf_token();
+        expected.len() == presented.len()
+            && expected
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionSecret(…)")
+    }
+}
+
 /// The public half of a signing key, sent in `X-Webhook-Key`: `whk_` and 16 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -261,6 +315,27 @@ mod tests {
         let debug = format!("{key:?}");
         assert!(!debug.contains(&key.reveal()[20..]), "{debug}");
         assert_eq!(key.hint(), "shiplog_ababab");
+    }
+
+    #[test]
+    fn session_secrets_are_hashed_and_give_a_csrf_token_only_to_their_holder() {
+        let secret = SessionSecret::from_random([9; 32]);
+        assert_eq!(secret.reveal().len(), 64);
+        assert_eq!(secret.hash(), KeyHash::of(secret.reveal()));
+        assert_eq!(format!("{secret:?}"), "SessionSecret(…)");
+        let token = secret.csrf_token();
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, secret.reveal());
+        assert_ne!(
+            token,
+            secret.hash().as_str(),
+            "the token is not the stored hash"
+        );
+        assert!(secret.csrf_matches(&token));
+        assert!(SessionSecret::presented(secret.reveal()).csrf_matches(&token));
+        assert!(!SessionSecret::from_random([8; 32]).csrf_matches(&token));
+        assert!(!secret.csrf_matches(""));
+        assert!(!secret.csrf_matches(&token[..63]));
     }
 
     #[test]

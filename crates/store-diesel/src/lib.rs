@@ -38,7 +38,7 @@ use shiplog_app::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectI
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{
     ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
-    ProjectLookup, ReferenceView, SigningKeyRecord, Team, Workspace,
+    ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
 };
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
@@ -63,6 +63,7 @@ pub mod migrations;
 mod queries;
 mod rows;
 mod schema;
+mod sessions;
 #[cfg(feature = "test-db")]
 pub mod testdb;
 
@@ -441,6 +442,31 @@ impl KeyStore for Store {
         let now = at.unix_micros();
         Ok(self
             .write(move |conn| put_setting(conn, MASTER_KEY_HASH, hash.as_str(), now))
+            .await?)
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> Result<(), KeyStoreError> {
+        Ok(self
+            .write(move |conn| sessions::create(conn, &session))
+            .await?)
+    }
+
+    async fn session(&self, hash: &KeyHash) -> Result<Option<SessionGrant>, KeyStoreError> {
+        let hash = hash.clone();
+        Ok(self.read(move |conn| sessions::get(conn, &hash)).await?)
+    }
+
+    async fn delete_session(&self, hash: &KeyHash) -> Result<bool, KeyStoreError> {
+        let hash = hash.clone();
+        Ok(self
+            .write(move |conn| sessions::delete(conn, &hash))
+            .await?)
+    }
+
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, KeyStoreError> {
+        let now = now.unix_micros();
+        Ok(self
+            .write(move |conn| sessions::delete_expired(conn, now))
             .await?)
     }
 }

@@ -252,11 +252,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (hash) {
+        hash -> Text,
+        workspace_id -> Text,
+        api_key_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
     teams,
     api_keys,
+    sessions,
     signing_keys,
     applications,
     environments,

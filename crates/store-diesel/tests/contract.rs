@@ -1125,6 +1125,94 @@ async fn per_project_environments_merge_by_code(url: &str) {
     );
 }
 
+async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
+    use shiplog_app::ids::ApiKeyId;
+    use shiplog_app::model::{ApiKeyRecord, SessionRecord};
+    use shiplog_app::ports::{KeyRef, KeyStore};
+    use shiplog_domain::key::{KeyHash, Role, SessionSecret};
+
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let key = ApiKeyId::from_uuid(Uuid::from_u128(0xdd));
+    KeyStore::create_api_key(
+        &store,
+        ApiKeyRecord {
+            id: key,
+            workspace: t.workspace,
+            name: "laptop".into(),
+            role: Role::Read,
+            project: Some(t.project),
+            hash: KeyHash::of("shiplog_laptop"),
+            hint: "shiplog_lap".into(),
+            created_at: at("2025-01-01T00:00:00Z"),
+            expires_at: Some(at("2026-01-01T00:00:00Z")),
+            last_used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let open_session = |n: u8, expires: &str| {
+        let secret = SessionSecret::from_random([n; 32]);
+        let record = SessionRecord {
+            hash: secret.hash(),
+            workspace: t.workspace,
+            api_key: key,
+            created_at: at("2025-01-01T00:00:00Z"),
+            expires_at: at(expires),
+        };
+        (secret, record)
+    };
+    let (first, record) = open_session(1, "2025-01-01T12:00:00Z");
+    store.create_session(record).await.unwrap();
+    let grant = store.session(&first.hash()).await.unwrap().unwrap();
+    assert_eq!(grant.workspace, t.workspace);
+    assert_eq!(grant.role, Role::Read);
+    assert_eq!(grant.project, Some(t.project));
+    assert_eq!(grant.key_expires_at, Some(at("2026-01-01T00:00:00Z")));
+    assert_eq!(grant.expires_at, at("2025-01-01T12:00:00Z"));
+    assert_eq!(
+        store.session(&KeyHash::of(first.reveal())).await.unwrap(),
+        Some(grant),
+        "the stored hash is the secret's"
+    );
+    assert!(
+        store
+            .session(&KeyHash::of("other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Signing out ends it; a second sign-out finds nothing.
+    assert!(store.delete_session(&first.hash()).await.unwrap());
+    assert!(store.session(&first.hash()).await.unwrap().is_none());
+    assert!(!store.delete_session(&first.hash()).await.unwrap());
+
+    // Expired sessions are deleted, live ones kept.
+    let (old, record) = open_session(2, "2025-01-01T01:00:00Z");
+    store.create_session(record).await.unwrap();
+    let (live, record) = open_session(3, "2025-01-02T00:00:00Z");
+    store.create_session(record).await.unwrap();
+    assert_eq!(
+        store
+            .delete_expired_sessions(at("2025-01-01T06:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.session(&old.hash()).await.unwrap().is_none());
+    assert!(store.session(&live.hash()).await.unwrap().is_some());
+
+    // Revoking the key ends its sessions.
+    assert!(
+        store
+            .delete_key(t.workspace, KeyRef::Api(key))
+            .await
+            .unwrap()
+    );
+    assert!(store.session(&live.hash()).await.unwrap().is_none());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1167,4 +1255,5 @@ contract!(
     per_project_environments_merge_by_code,
     nul_text_is_refused_alike_on_every_backend,
     a_value_the_database_refuses_is_not_unavailability,
+    sessions_act_as_their_key_until_it_is_revoked,
 );

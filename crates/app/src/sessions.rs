@@ -1,0 +1,222 @@
+//! Dashboard sessions: a person signs in with a `read` or `admin` API key once, and the browser
+//! then holds a session secret instead of the key.
+//!
+//! A session acts as its key: the same workspace, role and project, checked again on every
+//! request (a revoked key's sessions end with it; an expired key's sessions stop working). It
+//! ends after [`SESSION_HOURS`], or earlier when its key expires, or when it is signed out.
+//! Only the secret's hash is stored. Forms that change something carry the session's CSRF
+//! token ([`SessionSecret::csrf_token`]).
+
+use shiplog_domain::key::SessionSecret;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::{AppError, AuthFailure};
+use crate::model::SessionRecord;
+
+/// How long a session lasts at most.
+pub const SESSION_HOURS: i64 = 12;
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// A session just opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Its secret: set it in the browser's cookie; shiplog keeps only its hash.
+    pub secret: SessionSecret,
+    /// Who it acts as.
+    pub principal: Principal,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+impl App {
+    /// Opens a session with an API key. Only keys that may read can sign in: an `ingest` key
+    /// belongs in a pipeline, not a browser. Expired sessions of every workspace are deleted on
+    /// the way, so the table holds only live ones.
+    pub async fn sign_in(&self, presented_key: Option<&str>) -> Result<SignedIn, AppError> {
+        let key = self.authenticated_key(presented_key).await?;
+        let principal = Principal {
+            workspace: key.workspace,
+            role: key.role,
+            project: key.project,
+        };
+        principal.require(Capability::Read, "sign in to the dashboard")?;
+        let now = self.ports.clock.now();
+        self.ports.keys.delete_expired_sessions(now).await?;
+        let end = Timestamp::from_unix_micros(
+            now.unix_micros()
+                .saturating_add(SESSION_HOURS * MICROS_PER_HOUR),
+        )
+        .unwrap_or(now);
+        let expires_at = key.expires_at.map_or(end, |key_end| key_end.min(end));
+        let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
+        self.ports
+            .keys
+            .create_session(SessionRecord {
+                hash: secret.hash(),
+                workspace: key.workspace,
+                api_key: key.id,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(SignedIn {
+            secret,
+            principal,
+            expires_at,
+        })
+    }
+
+    /// Who the session presented acts as now.
+    pub async fn session_principal(&self, presented: Option<&str>) -> Result<Principal, AppError> {
+        let invalid = AppError::Unauthenticated(AuthFailure::InvalidSession);
+        let secret = presented
+            .map(SessionSecret::presented)
+            .filter(|s| !s.reveal().is_empty())
+            .ok_or(AppError::Unauthenticated(AuthFailure::MissingCredentials))?;
+        let grant = self
+            .ports
+            .keys
+            .session(&secret.hash())
+            .await?
+            .ok_or_else(|| invalid.clone())?;
+        let now = self.ports.clock.now();
+        if grant.expires_at <= now || grant.key_expires_at.is_some_and(|at| at <= now) {
+            return Err(invalid);
+        }
+        Ok(Principal {
+            workspace: grant.workspace,
+            role: grant.role,
+            project: grant.project,
+        })
+    }
+
+    /// Ends the session presented (nothing happens for an unknown one).
+    pub async fn sign_out(&self, presented: &str) -> Result<(), AppError> {
+        let secret = SessionSecret::presented(presented);
+        self.ports.keys.delete_session(&secret.hash()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_domain::key::{KeyHash, Role};
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::ids::{ApiKeyId, WorkspaceId};
+    use crate::model::{ApiKeyRecord, SessionGrant};
+    use crate::testing::{TestPorts, now};
+
+    fn key(role: Role, expires_at: Option<Timestamp>) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: ApiKeyId::from_uuid(uuid::Uuid::from_u128(7)),
+            workspace: WorkspaceId::from_uuid(uuid::Uuid::from_u128(1)),
+            name: "laptop".into(),
+            role,
+            project: None,
+            hash: KeyHash::of("shiplog_secret"),
+            hint: "shiplog_sec".into(),
+            created_at: now(),
+            expires_at,
+            last_used_at: Some(now()),
+        }
+    }
+
+    fn hours(n: i64) -> Timestamp {
+        Timestamp::from_unix_micros(now().unix_micros() + n * MICROS_PER_HOUR).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_key_opens_a_session_that_ends_no_later_than_the_key() {
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        ports.ids.expect_secret_bytes().returning(|| [3; 32]);
+        ports
+            .keys
+            .expect_api_key_by_hash()
+            .returning(|_| Ok(Some(key(Role::Read, Some(hours(2))))));
+        ports
+            .keys
+            .expect_delete_expired_sessions()
+            .times(1)
+            .returning(|_| Ok(0));
+        ports
+            .keys
+            .expect_create_session()
+            .times(1)
+            .withf(|s| {
+                s.expires_at == hours(2)
+                    && s.api_key == ApiKeyId::from_uuid(uuid::Uuid::from_u128(7))
+            })
+            .returning(|_| Ok(()));
+        let signed = ports.app().sign_in(Some("shiplog_secret")).await.unwrap();
+        assert_eq!(
+            signed.expires_at,
+            hours(2),
+            "the key expires before 12 hours"
+        );
+        assert_eq!(signed.principal.role, Role::Read);
+        assert_ne!(signed.secret.reveal(), "shiplog_secret");
+    }
+
+    #[tokio::test]
+    async fn an_ingest_key_cannot_sign_in_and_no_session_is_made() {
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        ports
+            .keys
+            .expect_api_key_by_hash()
+            .returning(|_| Ok(Some(key(Role::Ingest, None))));
+        ports.keys.expect_create_session().never();
+        let err = ports
+            .app()
+            .sign_in(Some("shiplog_secret"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RoleForbidden);
+    }
+
+    #[tokio::test]
+    async fn a_session_acts_as_its_key_until_it_or_the_key_expires() {
+        for (expires_at, key_expires_at, valid) in [
+            (hours(1), None, true),
+            (hours(1), Some(hours(-1)), false),
+            (now(), None, false),
+        ] {
+            let mut ports = TestPorts::new();
+            ports.with_clock_and_ids();
+            ports.keys.expect_session().returning(move |_| {
+                Ok(Some(SessionGrant {
+                    workspace: WorkspaceId::from_uuid(uuid::Uuid::from_u128(1)),
+                    role: Role::Admin,
+                    project: None,
+                    key_expires_at,
+                    expires_at,
+                }))
+            });
+            let got = ports.app().session_principal(Some("abc")).await;
+            match got {
+                Ok(principal) => {
+                    assert!(valid);
+                    assert_eq!(principal.role, Role::Admin);
+                }
+                Err(err) => {
+                    assert!(!valid);
+                    assert_eq!(err.code(), ErrorCode::InvalidSession);
+                }
+            }
+        }
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        ports.keys.expect_session().returning(|_| Ok(None));
+        let app = ports.app();
+        let err = app.session_principal(Some("abc")).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidSession);
+        let err = app.session_principal(None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MissingCredentials);
+    }
+}

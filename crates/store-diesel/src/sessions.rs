@@ -1,0 +1,69 @@
+//! Dashboard sessions (`sessions`): each row acts as its API key, read together with it.
+
+use diesel::prelude::*;
+use shiplog_app::model::{SessionGrant, SessionRecord};
+use shiplog_domain::key::{KeyHash, Role};
+
+use crate::conn::{DbConn, Native};
+use crate::error::{StoreError, corrupt};
+use crate::rows::{opt_time, time, uuid};
+use crate::schema::{api_keys, sessions};
+
+pub(crate) fn create(conn: &mut DbConn, session: &SessionRecord) -> Result<(), StoreError> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::hash.eq(session.hash.as_str()),
+            sessions::workspace_id.eq(session.workspace.to_string()),
+            sessions::api_key_id.eq(session.api_key.to_string()),
+            sessions::created_at.eq(session.created_at.unix_micros()),
+            sessions::expires_at.eq(session.expires_at.unix_micros()),
+        ))
+        .execute_on(conn)?;
+    Ok(())
+}
+
+/// The session and what its key grants, in one read (a revoked key's sessions are gone: the
+/// foreign key cascades).
+pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGrant>, StoreError> {
+    type Row = (String, String, Option<String>, Option<i64>, i64);
+    let row: Option<Row> = sessions::table
+        .inner_join(api_keys::table.on(api_keys::id.eq(sessions::api_key_id)))
+        .filter(sessions::hash.eq(hash.as_str()))
+        .select((
+            sessions::workspace_id,
+            api_keys::role,
+            api_keys::project_id,
+            api_keys::expires_at,
+            sessions::expires_at,
+        ))
+        .first_on(conn)
+        .optional()?;
+    row.map(|(workspace, role, project, key_expires_at, expires_at)| {
+        Ok(SessionGrant {
+            workspace: shiplog_app::ids::WorkspaceId::from_uuid(uuid(&workspace)?),
+            role: Role::parse(&role).map_err(|_| corrupt("key role", &role))?,
+            project: project
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(shiplog_app::ids::ProjectId::from_uuid),
+            key_expires_at: opt_time(key_expires_at)?,
+            expires_at: time(expires_at)?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn delete(conn: &mut DbConn, hash: &KeyHash) -> Result<bool, StoreError> {
+    Ok(
+        diesel::delete(sessions::table.filter(sessions::hash.eq(hash.as_str())))
+            .execute_on(conn)?
+            > 0,
+    )
+}
+
+pub(crate) fn delete_expired(conn: &mut DbConn, now: i64) -> Result<u64, StoreError> {
+    let deleted =
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute_on(conn)?;
+    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+}
