@@ -132,6 +132,12 @@ pub(crate) const RESTART_OWNER_SQL: &str = "\
 UPDATE deployments SET commit_seen_at = $1 \
 WHERE id = $2 AND commit_sha = $3 AND commit_seen_at IS DISTINCT FROM $1";
 
+/// A commit's sightings under a shared lock (PostgreSQL only), for an event that changes
+/// nothing in them.
+pub(crate) const SHARE_SQL: &str = "\
+SELECT first_at, first_deployment_id, other_at FROM commit_sightings \
+WHERE workspace_id = $1 AND commit_sha = $2 FOR SHARE";
+
 /// A row of `commit_sightings`, as [`SIGHTING_SQL`] returns it.
 #[derive(QueryableByName)]
 struct SightingRow {
@@ -282,6 +288,30 @@ fn sight_commit(
     };
     let workspace = plan.workspace.to_string();
     let at = plan.event.occurred_at;
+    let before = lookup.sightings()?;
+    // Most events of a known commit change nothing (a later deploy of a commit already seen by
+    // someone else): no write, and on PostgreSQL no exclusive lock, so the deploys of one
+    // commit to many services do not queue behind each other.
+    if let Some(before) = &before
+        && before.with(at, deployment.cloned()) == *before
+    {
+        return match conn {
+            // The single writer: what the lookup read is current.
+            DbConn::Sqlite(_) => Ok(Some(before.clone())),
+            // A shared lock: events that change nothing do not wait for each other, while a
+            // writer that moves the starts waits for this transaction (and then finds its
+            // deployment to rewrite), or this one waits for it and reads what it wrote. Moves
+            // only go earlier, so an event absorbed by what the lookup read is absorbed by what
+            // is there now.
+            DbConn::Postgresql(_) => Ok(Some(
+                diesel::sql_query(SHARE_SQL)
+                    .bind::<Text, _>(&workspace)
+                    .bind::<Text, _>(sha.as_str())
+                    .get_result_on::<SightingRow>(conn)?
+                    .into_sightings()?,
+            )),
+        };
+    }
     let after = diesel::sql_query(SIGHTING_SQL)
         .bind::<Text, _>(&workspace)
         .bind::<Text, _>(sha.as_str())
@@ -289,7 +319,7 @@ fn sight_commit(
         .bind::<Nullable<Text>, _>(deployment)
         .get_result_on::<SightingRow>(conn)?
         .into_sightings()?;
-    match after.affected(lookup.sightings()?.as_ref(), at, deployment) {
+    match after.affected(before.as_ref(), at, deployment) {
         Affected::Nobody => {}
         // The caller writes its own deployment's start.
         Affected::Only(owner) if Some(&owner) == deployment => {}

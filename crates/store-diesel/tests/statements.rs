@@ -73,6 +73,40 @@ async fn one_ingest(url: &str) -> Vec<String> {
     .await
 }
 
+/// A third deploy of one commit, which moves nobody's lead-time start (the second deploy made
+/// the first event's owner's start its own time; the third is later still): no sightings write.
+async fn one_repeat_ingest(url: &str) -> Vec<String> {
+    let options = StoreOptions {
+        exec: ExecOptions {
+            postgres_writers: 1,
+            ..ExecOptions::default()
+        },
+        ..StoreOptions::default()
+    };
+    let store = Store::open(url, &options).unwrap();
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    for run in ["first", "second"] {
+        app.ingest(
+            &t.admin,
+            deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), run),
+        )
+        .await
+        .unwrap();
+    }
+    statements_of(async {
+        let receipt = app
+            .ingest(
+                &t.admin,
+                deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "third"),
+            )
+            .await
+            .unwrap();
+        assert!(receipt.created);
+    })
+    .await
+}
+
 fn check(backend: &str, statements: &[String], expected: usize) {
     assert_eq!(
         statements.len(),
@@ -260,6 +294,9 @@ async fn one_ingest_costs_a_known_number_of_statements() {
     // the change references, marking the closed one deployed, the hook query, the event,
     // RELEASE, COMMIT.
     check("sqlite", &one_ingest(db.url()).await, 12);
+    // The same without the sightings statement: nothing to fold.
+    let db = TestDb::sqlite();
+    check("sqlite repeat", &one_repeat_ingest(db.url()).await, 11);
     let db = shiplog_store::testdb::TestDb::sqlite();
     check(
         "sqlite authentication",
@@ -269,6 +306,20 @@ async fn one_ingest_costs_a_known_number_of_statements() {
     check_scaling("sqlite", || Some(TestDb::sqlite())).await;
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check("postgres", &one_ingest(db.url()).await, 10);
+    }
+    // The upsert becomes a read under a shared lock: the same count, no exclusive lock.
+    if let Some(db) = TestDb::postgres() {
+        let statements = one_repeat_ingest(db.url()).await;
+        check("postgres repeat", &statements, 10);
+        assert!(
+            statements.iter().any(|s| s.contains("FOR SHARE")),
+            "the commit's row is read under a shared lock"
+        );
+        assert!(
+            !statements
+                .iter()
+                .any(|s| s.contains("INSERT INTO commit_sightings"))
+        );
     }
     check_scaling("postgres", TestDb::postgres).await;
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {

@@ -26,6 +26,7 @@ mod tests {
             ("SIGHTING_SQL", crate::ingest::SIGHTING_SQL),
             ("RESTART_SQL", crate::ingest::RESTART_SQL),
             ("RESTART_OWNER_SQL", crate::ingest::RESTART_OWNER_SQL),
+            ("SHARE_SQL", crate::ingest::SHARE_SQL),
             ("claim_sql", crate::hooks::claim_sql!("")),
         ] {
             let mut highest = 0u32;
