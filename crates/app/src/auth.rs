@@ -59,6 +59,15 @@ impl Principal {
         }
     }
 
+    /// Who an API key acts as.
+    pub fn of_key(key: &ApiKeyRecord) -> Self {
+        Self {
+            workspace: key.workspace,
+            role: key.role,
+            project: key.project,
+        }
+    }
+
     /// Whether the principal may see `project`.
     pub fn sees(&self, project: ProjectId) -> bool {
         self.project.is_none_or(|only| only == project)
@@ -105,11 +114,7 @@ impl App {
     /// Authenticates an API key presented in any of the accepted headers.
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AppError> {
         let record = self.authenticated_key(presented).await?;
-        Ok(Principal {
-            workspace: record.workspace,
-            role: record.role,
-            project: record.project,
-        })
+        Ok(Principal::of_key(&record))
     }
 
     /// The API key presented, if it exists and has not expired (its use recorded).

@@ -9,6 +9,7 @@
 
 use shiplog_domain::key::SessionSecret;
 use shiplog_domain::timestamp::Timestamp;
+use time::Duration;
 
 use crate::App;
 use crate::auth::{Capability, Principal};
@@ -17,8 +18,6 @@ use crate::model::SessionRecord;
 
 /// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 12;
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
 /// A session just opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +36,13 @@ impl App {
     /// the way, so the table holds only live ones.
     pub async fn sign_in(&self, presented_key: Option<&str>) -> Result<SignedIn, AppError> {
         let key = self.authenticated_key(presented_key).await?;
-        let principal = Principal {
-            workspace: key.workspace,
-            role: key.role,
-            project: key.project,
-        };
+        let principal = Principal::of_key(&key);
         principal.require(Capability::Read, "sign in to the dashboard")?;
         let now = self.ports.clock.now();
         self.ports.keys.delete_expired_sessions(now).await?;
-        let end = Timestamp::from_unix_micros(
-            now.unix_micros()
-                .saturating_add(SESSION_HOURS * MICROS_PER_HOUR),
-        )
-        .unwrap_or(now);
+        let end = now
+            .checked_add(Duration::hours(SESSION_HOURS))
+            .unwrap_or(now);
         let expires_at = key.expires_at.map_or(end, |key_end| key_end.min(end));
         let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
         self.ports
@@ -127,7 +120,7 @@ mod tests {
     }
 
     fn hours(n: i64) -> Timestamp {
-        Timestamp::from_unix_micros(now().unix_micros() + n * MICROS_PER_HOUR).unwrap()
+        now().checked_add(Duration::hours(n)).unwrap()
     }
 
     #[tokio::test]

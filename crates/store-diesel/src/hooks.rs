@@ -404,17 +404,6 @@ pub(crate) fn load_claimed(
         .collect();
     let deployment_ids: Vec<&str> = outbox.values().map(|o| o.1.as_str()).collect();
     let deployments = queries::deployments_by_id(conn, &deployment_ids)?;
-    let places: HashMap<String, (String, String)> = crate::schema::deployments::table
-        .filter(crate::schema::deployments::id.eq_any(&deployment_ids))
-        .select((
-            crate::schema::deployments::id,
-            crate::schema::deployments::application_id,
-            crate::schema::deployments::environment_id,
-        ))
-        .load_on::<(String, String, String)>(conn)?
-        .into_iter()
-        .map(|(id, application, environment)| (id, (application, environment)))
-        .collect();
     let project_ids: Vec<String> = hooks.values().map(|h| h.project.id.to_string()).collect();
     let projects = projects::table
         .filter(projects::id.eq_any(&project_ids))
@@ -423,7 +412,10 @@ pub(crate) fn load_claimed(
         .into_iter()
         .map(|row| Ok((row.id.clone(), row.into_record()?)))
         .collect::<Result<HashMap<_, _>, StoreError>>()?;
-    let application_ids: Vec<&str> = places.values().map(|p| p.0.as_str()).collect();
+    let application_ids: Vec<String> = deployments
+        .values()
+        .map(|p| p.deployment.application_id.to_string())
+        .collect();
     let applications = applications::table
         .filter(applications::id.eq_any(&application_ids))
         .select((ApplicationRow::as_select(), applications::source_token))
@@ -431,7 +423,10 @@ pub(crate) fn load_claimed(
         .into_iter()
         .map(|(row, token)| Ok((row.id.clone(), (row.into_record()?, token))))
         .collect::<Result<HashMap<_, _>, StoreError>>()?;
-    let environment_ids: Vec<&str> = places.values().map(|p| p.1.as_str()).collect();
+    let environment_ids: Vec<&str> = deployments
+        .values()
+        .map(|p| p.environment_id.as_str())
+        .collect();
     let environments = environments::table
         .filter(environments::id.eq_any(&environment_ids))
         .select(EnvironmentRow::as_select())
@@ -456,26 +451,27 @@ pub(crate) fn load_claimed(
             .get(outbox_id)
             .ok_or_else(|| corrupt("delivery's outbox event", outbox_id))?;
         // Deliveries of one status change share a deployment (one per hook).
-        let deployment = deployments
+        let queries::Placed {
+            deployment,
+            environment_id,
+        } = deployments
             .get(deployment_id)
             .cloned()
             .ok_or_else(|| corrupt("delivery's deployment", deployment_id))?;
-        let (application_id, environment_id) = places
-            .get(deployment_id)
-            .ok_or_else(|| corrupt("delivery's deployment", deployment_id))?;
+        let application_id = deployment.application_id.to_string();
         let project_id = hook.project.id.to_string();
         let project = projects
             .get(&project_id)
             .cloned()
             .ok_or_else(|| corrupt("hook project", &project_id))?;
         let (application, source_token) = applications
-            .get(application_id)
+            .get(&application_id)
             .cloned()
-            .ok_or_else(|| corrupt("deployment's application", application_id))?;
+            .ok_or_else(|| corrupt("deployment's application", &application_id))?;
         let environment = environments
-            .get(environment_id)
+            .get(&environment_id)
             .cloned()
-            .ok_or_else(|| corrupt("deployment's environment", environment_id))?;
+            .ok_or_else(|| corrupt("deployment's environment", &environment_id))?;
         claimed.push(ClaimedDelivery {
             id: DeliveryId::from_uuid(uuid(id)?),
             hook,

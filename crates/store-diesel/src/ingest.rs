@@ -1,6 +1,9 @@
 //! The ingest write: one event, applied atomically inside the writer's transaction.
 //!
 //! The rules come from `shiplog_app::ingest::decide`; this module only loads, asks, and writes.
+//!
+//! In every raw statement here a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in
+//! order of appearance (checked by a unit test in `queries/mod.rs`).
 
 use diesel::prelude::*;
 use shiplog_app::ids::{DeploymentId, EventId};
@@ -97,8 +100,7 @@ impl Lookup {
 }
 
 /// Folds one event into its commit's sightings (`Sightings::with`, in SQL so that concurrent
-/// writers of one commit take turns on its row) and returns the result. In every raw statement
-/// here a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in order of appearance.
+/// writers of one commit take turns on its row) and returns the result.
 pub(crate) const SIGHTING_SQL: &str = "\
 INSERT INTO commit_sightings (workspace_id, commit_sha, first_at, first_deployment_id) \
 VALUES ($1, $2, $3, $4) \

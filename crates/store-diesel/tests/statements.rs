@@ -40,13 +40,9 @@ async fn statements_of<F: std::future::Future<Output = ()>>(work: F) -> Vec<Stri
     SEEN.lock().unwrap().take().unwrap()
 }
 
-/// One Clienwork-style `deploy.completed` naming two references (one closing) and a commit seen
-/// for the first time, for an application and environment that already exist, in a project
-/// without hooks. (A commit seen before may cost one more statement: the `UPDATE` that moves the
-/// lead-time start of its other deployments, when the event moves it.)
-async fn one_ingest(url: &str) -> Vec<String> {
-    // One PostgreSQL writer, so that the measured ingest runs on the thread that already knows
-    // the application's and environment's ids (as every writer of a warm pool does).
+/// A store with one PostgreSQL writer, so that the measured ingest runs on the thread that
+/// already knows the application's and environment's ids (as every writer of a warm pool does).
+fn one_writer_store(url: &str) -> Store {
     let options = StoreOptions {
         exec: ExecOptions {
             postgres_writers: 1,
@@ -54,7 +50,15 @@ async fn one_ingest(url: &str) -> Vec<String> {
         },
         ..StoreOptions::default()
     };
-    let store = Store::open(url, &options).unwrap();
+    Store::open(url, &options).unwrap()
+}
+
+/// One Clienwork-style `deploy.completed` naming two references (one closing) and a commit seen
+/// for the first time, for an application and environment that already exist, in a project
+/// without hooks. (A commit seen before may cost one more statement: the `UPDATE` that moves the
+/// lead-time start of its other deployments, when the event moves it.)
+async fn one_ingest(url: &str) -> Vec<String> {
+    let store = one_writer_store(url);
     let t = tenant(&store, "acme", 1).await;
     let app = app(&store);
     // The first event creates the application and the environment.
@@ -76,14 +80,7 @@ async fn one_ingest(url: &str) -> Vec<String> {
 /// A third deploy of one commit, which moves nobody's lead-time start (the second deploy made
 /// the first event's owner's start its own time; the third is later still): no sightings write.
 async fn one_repeat_ingest(url: &str) -> Vec<String> {
-    let options = StoreOptions {
-        exec: ExecOptions {
-            postgres_writers: 1,
-            ..ExecOptions::default()
-        },
-        ..StoreOptions::default()
-    };
-    let store = Store::open(url, &options).unwrap();
+    let store = one_writer_store(url);
     let t = tenant(&store, "acme", 1).await;
     let app = app(&store);
     for run in ["first", "second"] {

@@ -116,20 +116,40 @@ pub(crate) fn get_deployment(
     Ok(to_deployments(conn, joined.into_iter().collect())?.pop())
 }
 
+/// A deployment with the id of its environment (the API shows the environment's code only).
+#[derive(Clone)]
+pub(crate) struct Placed {
+    pub(crate) deployment: Deployment,
+    pub(crate) environment_id: String,
+}
+
 /// Deployments by id (those of this list that exist), with their references.
 pub(crate) fn deployments_by_id(
     conn: &mut DbConn,
     ids: &[&str],
-) -> Result<HashMap<String, Deployment>, StoreError> {
+) -> Result<HashMap<String, Placed>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let joined = joined_deployments!()
         .filter(deployments::id.eq_any(ids))
         .load::<JoinedRow>(conn)?;
+    let environments: Vec<String> = joined
+        .iter()
+        .map(|(row, ..)| row.environment_id.clone())
+        .collect();
     Ok(to_deployments(conn, joined)?
         .into_iter()
-        .map(|d| (d.id.to_string(), d))
+        .zip(environments)
+        .map(|(deployment, environment_id)| {
+            (
+                deployment.id.to_string(),
+                Placed {
+                    deployment,
+                    environment_id,
+                },
+            )
+        })
         .collect())
 }
 
