@@ -50,7 +50,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     .unwrap();
     let base = format!("http://{}", running.address);
     actix_web::rt::spawn(running.server);
-    let client = Client::default();
+    // Redirects are answers the tests check, not followed.
+    let client = Client::builder().disable_redirects().finish();
     let mut app = TestApp {
         base,
         client,
@@ -258,4 +259,85 @@ pub async fn receiver_answering_first(
         .mount(&server)
         .await;
     server
+}
+
+/// The dashboard, through plain HTTP (the browser tests drive Chromium instead).
+impl TestApp {
+    /// Signs in with `key`; returns the status, the headers and the `Cookie` header value of
+    /// the session, if one was opened.
+    pub async fn sign_in(&self, key: &str) -> (u16, awc::http::header::HeaderMap, Option<String>) {
+        let (status, headers, _) = self
+            .form("/sign-in", None, &format!("key={key}&next=%2Fdeployments"))
+            .await;
+        let cookie = headers
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .filter(|pair| pair.starts_with("shiplog_session=") && pair.len() > 20)
+            .map(str::to_owned);
+        (status, headers, cookie)
+    }
+
+    /// GETs a page with a session cookie; returns the status, the headers and the body.
+    pub async fn page(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (u16, awc::http::header::HeaderMap, String) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.insert_header(("Cookie", cookie));
+        }
+        let mut response = request.send().await.unwrap();
+        let body = response.body().limit(8 * 1024 * 1024).await.unwrap();
+        (
+            response.status().as_u16(),
+            response.headers().clone(),
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    /// POSTs a form (`application/x-www-form-urlencoded`) with a session cookie.
+    pub async fn form(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+    ) -> (u16, awc::http::header::HeaderMap, String) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"));
+        if let Some(cookie) = cookie {
+            request = request.insert_header(("Cookie", cookie));
+        }
+        let mut response = request.send_body(body.to_owned()).await.unwrap();
+        let bytes = response.body().limit(8 * 1024 * 1024).await.unwrap();
+        (
+            response.status().as_u16(),
+            response.headers().clone(),
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    /// Sends one Clienwork event with `key`; returns the deployment id it answered with.
+    pub async fn clienwork(&self, key: &str, body: Value) -> String {
+        let (status, answer) = self.post("/api/webhooks/ci", key, body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["deployment_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The value of a page's hidden `csrf` field.
+pub fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("the page has a csrf field") + marker.len();
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -68,6 +68,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shiplog-store", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-http", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-sender", &["shiplog-app", "shiplog-domain"]),
+    // The dashboard shares the API adapter's error-status table and panic guard.
+    (
+        "shiplog-web",
+        &["shiplog-app", "shiplog-domain", "shiplog-http"],
+    ),
     (
         "shiplog-server",
         &[
@@ -77,6 +82,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "shiplog-sender",
             "shiplog-signature",
             "shiplog-store",
+            "shiplog-web",
         ],
     ),
 ];

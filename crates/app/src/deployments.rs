@@ -9,7 +9,7 @@ use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::ids::DeploymentId;
-use crate::model::{Deployment, ProjectLookup, ReferenceView};
+use crate::model::{Deployment, PipelineEventRecord, ProjectLookup, ReferenceView};
 use crate::pagination::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::{DeploymentPage, DeploymentQuery};
 
@@ -111,6 +111,21 @@ impl App {
                 .map_err(|_| not_found())?;
         }
         Ok(deployment)
+    }
+
+    /// The pipeline events recorded for one deployment, oldest first; ids of other workspaces
+    /// or projects are not found.
+    pub async fn deployment_events(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<Vec<PipelineEventRecord>, AppError> {
+        let deployment = self.get_deployment(caller, id).await?;
+        Ok(self
+            .ports
+            .events
+            .for_deployment(caller.workspace, deployment.id)
+            .await?)
     }
 
     /// A change request of a project, with its status and deployments.

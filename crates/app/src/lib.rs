@@ -134,6 +134,11 @@ impl App {
         self
     }
 
+    /// The time now, by the application's clock (what sessions and windows are measured by).
+    pub fn now(&self) -> shiplog_domain::timestamp::Timestamp {
+        self.ports.clock.now()
+    }
+
     /// The ports, for adapters that need a store directly (health checks).
     pub fn ports(&self) -> &Ports {
         &self.ports

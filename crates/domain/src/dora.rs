@@ -115,6 +115,18 @@ pub enum Band {
     Low,
 }
 
+impl Band {
+    /// The band as the API writes it (`elite`, `high`, `medium`, `low`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Elite => "elite",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
+}
+
 /// Deployment frequency in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeploymentFrequency))]

@@ -241,6 +241,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         readiness: Arc::new(StoreReadiness(store)),
         metrics: Arc::new(shiplog_http::metrics::Metrics::default()),
     };
+    let web = shiplog_web::WebState {
+        app: state.app.clone(),
+        public_url: config.hooks.public_url.clone(),
+    };
     let listener = TcpListener::bind(&config.bind)
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;
     let address = listener
@@ -252,6 +256,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 shiplog_http::logging::request_span,
             ))
             .configure(shiplog_http::configure(state.clone()))
+            .configure(shiplog_web::configure(web.clone()))
     })
     .workers(config.workers.max(1))
     .shutdown_timeout(30)

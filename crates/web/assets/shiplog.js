@@ -1,0 +1,43 @@
+// shiplog dashboard: progressive enhancement only; every page works without this file.
+// 1. Times are shown in the viewer's time zone (UTC stays in the tooltip).
+// 2. The deployments list adds and updates rows as the server's live feed sends them.
+"use strict";
+
+function localizeTimes(root) {
+  for (const element of root.querySelectorAll("time[datetime]")) {
+    const at = new Date(element.getAttribute("datetime"));
+    if (!Number.isNaN(at.getTime())) {
+      element.textContent = at.toLocaleString(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      });
+    }
+  }
+}
+
+function followLiveFeed(table) {
+  const body = table.tBodies[0];
+  const source = new EventSource(table.dataset.live);
+  source.addEventListener("deployment", (message) => {
+    const template = document.createElement("template");
+    template.innerHTML = message.data.trim();
+    const row = template.content.firstElementChild;
+    if (!row || !row.id) {
+      return;
+    }
+    localizeTimes(row);
+    const existing = document.getElementById(row.id);
+    if (existing) {
+      existing.replaceWith(row);
+    } else {
+      body.prepend(row);
+    }
+    row.classList.add("arrived");
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localizeTimes(document);
+  for (const table of document.querySelectorAll("table[data-live]")) {
+    followLiveFeed(table);
+  }
+});

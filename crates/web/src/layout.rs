@@ -1,0 +1,129 @@
+//! The page shell and the pieces every page shares.
+
+use maud::{DOCTYPE, Markup, html};
+use shiplog_app::model::Deployment;
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::assets::{SCRIPT, STYLESHEET};
+use crate::session::Viewer;
+
+/// What the shell needs to know about a page.
+pub struct Shell<'a> {
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+}
+
+impl<'a> Shell<'a> {
+    /// A page for someone not signed in (the sign-in form, errors).
+    pub fn anonymous(title: &'a str) -> Self {
+        Self {
+            title,
+            viewer: None,
+        }
+    }
+
+    /// A page for a signed-in viewer: with the navigation and the sign-out button.
+    pub fn signed_in(title: &'a str, viewer: &'a Viewer) -> Self {
+        Self {
+            title,
+            viewer: Some(viewer),
+        }
+    }
+}
+
+/// A whole page.
+pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (shell.title) " · shiplog" }
+                link rel="stylesheet" href=(STYLESHEET.url());
+                script src=(SCRIPT.url()) defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "shiplog" }
+                    @if let Some(viewer) = shell.viewer {
+                        nav aria-label="Main" {
+                            a href="/" { "Projects" }
+                            a href="/deployments" { "Deployments" }
+                            a href="/dora" { "DORA" }
+                        }
+                        form.sign-out method="post" action="/sign-out" {
+                            input type="hidden" name="csrf" value=(viewer.csrf);
+                            span.role { (viewer.principal.role.as_str()) " key" }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+/// A time: UTC in the page (and on hover); the script shows it in the viewer's time zone.
+pub fn time(at: Timestamp) -> Markup {
+    let utc = at.as_offset_date_time();
+    let day = format!(
+        "{:04}-{:02}-{:02}",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day()
+    );
+    let text = format!("{day} {:02}:{:02} UTC", utc.hour(), utc.minute());
+    let title = format!(
+        "{day} {:02}:{:02}:{:02} UTC",
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    );
+    html! {
+        time datetime=(at.to_rfc3339()) title=(title) { (text) }
+    }
+}
+
+/// A status badge: an icon and the word, so it never depends on colour alone.
+pub fn status(status: DeploymentStatus) -> Markup {
+    let icon = match status {
+        DeploymentStatus::Pending => "◷",
+        DeploymentStatus::Running => "▶",
+        DeploymentStatus::Success => "✓",
+        DeploymentStatus::Failed => "✕",
+        DeploymentStatus::Cancelled => "⊘",
+        DeploymentStatus::Unknown => "?",
+    };
+    html! {
+        span class=(format!("status status-{}", status.as_str())) {
+            span.icon aria-hidden="true" { (icon) } " " (status.as_str())
+        }
+    }
+}
+
+/// What a deployment deployed, in a few characters: the short commit, else the image, else the
+/// ref, else its id.
+pub fn version(deployment: &Deployment) -> Markup {
+    let fields = &deployment.fields;
+    html! {
+        @if let Some(sha) = &fields.commit_sha {
+            code title=(sha.as_str()) { (sha.as_str().get(..7).unwrap_or(sha.as_str())) }
+        } @else if let Some(image) = &fields.image {
+            code { (image) }
+        } @else if let Some(git_ref) = &fields.git_ref {
+            code { (git_ref) }
+        } @else {
+            span.muted { "no version reported" }
+        }
+    }
+}
+
+/// The link to a deployment's page.
+pub fn deployment_href(deployment: &Deployment) -> String {
+    format!("/deployments/{}", deployment.id)
+}

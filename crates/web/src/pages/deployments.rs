@@ -1,0 +1,427 @@
+//! Deployments: the filtered list (`GET /deployments`), its live feed
+//! (`GET /deployments/live`, Server-Sent Events) and one deployment (`GET /deployments/{id}`).
+//!
+//! The live feed asks the store once a second for the first page of the same filters and sends
+//! each deployment that is new or changed since the page was rendered, as the table row the page
+//! would show. Polling the store (not an in-process signal) is what lets several shiplog servers
+//! on one PostgreSQL feed every browser; its cost is one indexed query per open list per second.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use shiplog_app::App;
+use shiplog_app::auth::Principal;
+use shiplog_app::deployments::ListDeployments;
+use shiplog_app::model::Deployment;
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::WebState;
+use crate::layout::{self, Shell};
+use crate::pages::given;
+use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
+
+/// How often the live feed asks the store.
+const LIVE_POLL: Duration = Duration::from_secs(1);
+/// A comment every this many polls keeps proxies from closing an idle feed.
+const KEEPALIVE_POLLS: u32 = 15;
+
+/// The list's filters, as the filter form sends them.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct Filters {
+    project: Option<String>,
+    environment: Option<String>,
+    application: Option<String>,
+    status: Option<String>,
+    /// A UTC date (`YYYY-MM-DD`): from its start.
+    since: Option<String>,
+    /// A UTC date: up to its end.
+    until: Option<String>,
+    cursor: Option<String>,
+    /// For the live feed: send what changed from this time on.
+    changed_since: Option<String>,
+}
+
+fn refused(field: &str, message: impl std::fmt::Display) -> PageError {
+    PageError::Refused {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("The filter {field} cannot be used: {message}"),
+    }
+}
+
+/// The start of a UTC date, or of the day after it.
+fn date(field: &str, value: &str, next_day: bool) -> Result<Timestamp, PageError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(value, &format)
+        .map_err(|_| refused(field, format!("{value:?} is not a date: use YYYY-MM-DD")))?;
+    let day = if next_day {
+        day.next_day()
+            .ok_or_else(|| refused(field, "is too late"))?
+    } else {
+        day
+    };
+    Timestamp::from_offset(day.midnight().assume_utc()).map_err(|e| refused(field, e))
+}
+
+impl Filters {
+    fn request(&self) -> Result<ListDeployments, PageError> {
+        Ok(ListDeployments {
+            project: given(self.project.as_ref())
+                .map(ProjectSlug::parse)
+                .transpose()
+                .map_err(|e| refused("project", e))?,
+            environment: given(self.environment.as_ref())
+                .map(EnvironmentCode::parse)
+                .transpose()
+                .map_err(|e| refused("environment", e))?,
+            application: given(self.application.as_ref())
+                .map(ApplicationCode::parse)
+                .transpose()
+                .map_err(|e| refused("application", e))?,
+            status: given(self.status.as_ref())
+                .map(DeploymentStatus::parse)
+                .transpose()
+                .map_err(|e| refused("status", e))?,
+            since: given(self.since.as_ref())
+                .map(|v| date("since", v, false))
+                .transpose()?,
+            until: given(self.until.as_ref())
+                .map(|v| date("until", v, true))
+                .transpose()?,
+            limit: None,
+            cursor: given(self.cursor.as_ref()).map(str::to_owned),
+        })
+    }
+
+    /// The query string of these filters, without the cursor.
+    fn query(&self) -> String {
+        [
+            ("project", &self.project),
+            ("environment", &self.environment),
+            ("application", &self.application),
+            ("status", &self.status),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| given(value.as_ref()).map(|v| format!("{name}={}", encode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+/// `GET /deployments`.
+pub(crate) async fn list(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    filters: web::Query<Filters>,
+) -> Page {
+    let rendered_at = state.app.now();
+    let page = state
+        .app
+        .list_deployments(&viewer.principal, filters.request()?)
+        .await?;
+    let query = filters.query();
+    let first_page = given(filters.cursor.as_ref()).is_none();
+    let live = first_page.then(|| {
+        let changed = format!("changed_since={}", encode(&rendered_at.to_rfc3339()));
+        if query.is_empty() {
+            format!("/deployments/live?{changed}")
+        } else {
+            format!("/deployments/live?{query}&{changed}")
+        }
+    });
+    let body = html! {
+        h1 { "Deployments" }
+        (filter_form(&filters))
+        @if page.items.is_empty() {
+            p.empty { "No deployment matches these filters." }
+        }
+        div.scroll {
+            table.deployments data-live=[live.as_deref()] {
+                thead {
+                    tr {
+                        th scope="col" { "When" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Project" }
+                        th scope="col" { "Application" }
+                        th scope="col" { "Environment" }
+                        th scope="col" { "Version" }
+                        th scope="col" { "By" }
+                    }
+                }
+                tbody {
+                    @for deployment in &page.items { (row(deployment)) }
+                }
+            }
+        }
+        @if live.is_some() {
+            p.muted.live-note { "New deployments appear here as they arrive." }
+        }
+        @if let Some(cursor) = &page.next_cursor {
+            @let separator = if query.is_empty() { "" } else { "&" };
+            p { a rel="next" href=(format!("/deployments?{query}{separator}cursor={cursor}")) { "Older deployments →" } }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        layout::page(&Shell::signed_in("Deployments", &viewer), body),
+    ))
+}
+
+fn filter_form(filters: &Filters) -> Markup {
+    let value = |v: &Option<String>| given(v.as_ref()).unwrap_or("").to_owned();
+    let status = value(&filters.status);
+    html! {
+        form.filters method="get" action="/deployments" {
+            label { "Project" input name="project" value=(value(&filters.project)) placeholder="any"; }
+            label { "Environment" input name="environment" value=(value(&filters.environment)) placeholder="any"; }
+            label { "Application" input name="application" value=(value(&filters.application)) placeholder="any"; }
+            label { "Status"
+                select name="status" {
+                    option value="" selected[status.is_empty()] { "any" }
+                    @for s in DeploymentStatus::ALL {
+                        option value=(s.as_str()) selected[status == s.as_str()] { (s.as_str()) }
+                    }
+                }
+            }
+            label { "From (UTC day)" input type="date" name="since" value=(value(&filters.since)); }
+            label { "To (UTC day)" input type="date" name="until" value=(value(&filters.until)); }
+            button type="submit" { "Filter" }
+            a href="/deployments" { "Clear" }
+        }
+    }
+}
+
+/// One row of the list, as the page and the live feed show it.
+fn row(deployment: &Deployment) -> Markup {
+    html! {
+        tr id=(format!("d-{}", deployment.id)) {
+            td { a href=(layout::deployment_href(deployment)) { (layout::time(deployment.started_at.unwrap_or(deployment.created_at))) } }
+            td { (layout::status(deployment.status)) }
+            td { a href=(format!("/projects/{}", deployment.project)) { (deployment.project) } }
+            td { (deployment.application) }
+            td { (deployment.environment) }
+            td { (layout::version(deployment)) }
+            td { (deployment.fields.deployed_by.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+/// What the live feed remembers between polls.
+struct Feed {
+    app: App,
+    session: String,
+    request: ListDeployments,
+    changed_since: Option<Timestamp>,
+    sent: HashMap<String, Timestamp>,
+    polls: u32,
+}
+
+impl Feed {
+    /// One poll: the SSE text for what changed, or `None` when the session ended.
+    async fn poll(&mut self) -> Option<String> {
+        let principal: Principal = self.app.session_principal(Some(&self.session)).await.ok()?;
+        self.polls = self.polls.wrapping_add(1);
+        let mut out = String::new();
+        match self
+            .app
+            .list_deployments(&principal, self.request.clone())
+            .await
+        {
+            Ok(page) => {
+                // Oldest first, so the browser prepends them in order.
+                for deployment in page.items.iter().rev() {
+                    let id = deployment.id.to_string();
+                    let changed = match self.sent.get(&id) {
+                        Some(at) => *at != deployment.updated_at,
+                        None => self
+                            .changed_since
+                            .is_some_and(|since| deployment.updated_at >= since),
+                    };
+                    if changed {
+                        out.push_str("event: deployment\n");
+                        for line in row(deployment).into_string().lines() {
+                            out.push_str("data: ");
+                            out.push_str(line);
+                            out.push('\n');
+                        }
+                        out.push('\n');
+                    }
+                    self.sent.insert(id, deployment.updated_at);
+                }
+                // From now on, anything not seen before is new.
+                self.changed_since = Some(Timestamp::UNIX_EPOCH);
+            }
+            Err(error) => tracing::warn!(%error, "live deployments feed could not read"),
+        }
+        if out.is_empty() && self.polls.is_multiple_of(KEEPALIVE_POLLS) {
+            out.push_str(": keepalive\n\n");
+        }
+        Some(out)
+    }
+}
+
+/// `GET /deployments/live`: Server-Sent Events with the rows of new and changed deployments.
+pub(crate) async fn live(
+    request: actix_web::HttpRequest,
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    filters: web::Query<Filters>,
+) -> Page {
+    let mut list = filters.request()?;
+    list.cursor = None;
+    let changed_since = given(filters.changed_since.as_ref())
+        .map(Timestamp::parse)
+        .transpose()
+        .map_err(|e| refused("changed_since", e))?;
+    // The check above proved the session; each poll checks it again, so a revoked key's feed ends.
+    drop(viewer);
+    let session = request
+        .cookie(COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let feed = Feed {
+        app: state.app.clone(),
+        session,
+        request: list,
+        changed_since,
+        sent: HashMap::new(),
+        polls: 0,
+    };
+    let stream = futures_util::stream::unfold((feed, true), |(mut feed, first)| async move {
+        if !first {
+            tokio::time::sleep(LIVE_POLL).await;
+        }
+        let text = feed.poll().await?;
+        Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (feed, false)))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .streaming(stream))
+}
+
+/// `GET /deployments/{id}`: every field, its references and its events.
+pub(crate) async fn show(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+) -> Page {
+    let deployment = state.app.get_deployment(&viewer.principal, &id).await?;
+    let events = state.app.deployment_events(&viewer.principal, &id).await?;
+    let fields = &deployment.fields;
+    let title = format!("{} to {}", deployment.application, deployment.environment);
+    let body = html! {
+        h1 { (deployment.application) " to " (deployment.environment) " " (layout::status(deployment.status)) }
+        dl.fields {
+            dt { "Project" } dd { a href=(format!("/projects/{}", deployment.project)) { (deployment.project) } }
+            dt { "Environment" } dd { (deployment.environment) " (" (deployment.environment_kind.as_str()) ")" }
+            dt { "Status" } dd { (layout::status(deployment.status)) " — " (deployment.provider.display_name()) " said " code { (deployment.provider_status) } }
+            dt { "Commit" } dd { @match &fields.commit_sha { Some(sha) => code { (sha.as_str()) }, None => span.muted { "not reported" } } }
+            @if let Some(message) = &fields.commit_message { dt { "Message" } dd { pre.message { (message) } } }
+            @if let Some(at) = fields.commit_timestamp { dt { "Committed" } dd { (layout::time(at)) } }
+            @if let Some(v) = &fields.git_ref { dt { "Ref" } dd { code { (v) } } }
+            @if let Some(v) = &fields.branch { dt { "Branch" } dd { code { (v) } } }
+            @if let Some(v) = &fields.image { dt { "Image" } dd { code { (v) } } }
+            @if let Some(v) = &fields.build_number { dt { "Build" } dd { (v) } }
+            @if let Some(v) = &fields.deployed_by { dt { "By" } dd { (v) } }
+            @if let Some(v) = &fields.run_url { dt { "Run" } dd { (external_link(v)) } }
+            @if let Some(v) = &fields.logs_url { dt { "Logs" } dd { (external_link(v)) } }
+            @if let Some(v) = &fields.external_id { dt { "Provider's id" } dd { code { (v) } } }
+            dt { "Started" } dd { @match deployment.started_at { Some(at) => (layout::time(at)), None => span.muted { "not reported" } } }
+            dt { "Finished" } dd { @match deployment.finished_at { Some(at) => (layout::time(at)), None => span.muted { "not yet" } } }
+            dt { "First heard of" } dd { (layout::time(deployment.created_at)) }
+            dt { "Idempotency key" } dd { code { (deployment.idempotency_key.as_str()) } }
+            dt { "Id" } dd { code { (deployment.id) } }
+        }
+        h2 { "Change requests" }
+        @if deployment.references.is_empty() {
+            p.muted { "Its commit message names none." }
+        } @else {
+            ul {
+                @for reference in &deployment.references {
+                    li {
+                        a href=(format!("/projects/{}/references/{}", deployment.project, encode(reference.key.as_str()))) { (reference.key.as_str()) }
+                        @if reference.closing { " — closes it when this deployment succeeds" }
+                    }
+                }
+            }
+        }
+        h2 { "Events" }
+        @if events.is_empty() {
+            p.muted { "No event recorded." }
+        } @else {
+            ol.timeline {
+                @for event in &events {
+                    li {
+                        (layout::time(event.occurred_at)) " "
+                        strong { (event.event.to_string()) } " "
+                        (layout::status(event.status))
+                        " from " (event.provider.display_name())
+                        @if let Some(word) = &event.provider_status { " (" code { (word) } ")" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        layout::page(&Shell::signed_in(&title, &viewer), body),
+    ))
+}
+
+/// A link to a provider's page; only http(s) addresses become links.
+fn external_link(url: &str) -> Markup {
+    html! {
+        @if url.starts_with("https://") || url.starts_with("http://") {
+            a href=(url) rel="noopener noreferrer" { (url) }
+        } @else {
+            code { (url) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_whole_utc_days() {
+        let since = date("since", "2026-03-01", false).unwrap();
+        let until = date("until", "2026-03-01", true).unwrap();
+        assert_eq!(since.to_rfc3339(), "2026-03-01T00:00:00Z");
+        assert_eq!(until.to_rfc3339(), "2026-03-02T00:00:00Z");
+        assert!(date("since", "03/01/2026", false).is_err());
+    }
+
+    #[test]
+    fn the_query_keeps_the_filters_but_not_the_cursor() {
+        let filters = Filters {
+            project: Some("shop".into()),
+            status: Some("failed".into()),
+            application: Some("  ".into()),
+            cursor: Some("dabc".into()),
+            ..Filters::default()
+        };
+        assert_eq!(filters.query(), "project=shop&status=failed");
+        let request = filters.request().unwrap();
+        assert_eq!(request.status, Some(DeploymentStatus::Failed));
+        assert_eq!(request.application, None);
+        assert!(
+            Filters {
+                status: Some("done".into()),
+                ..Filters::default()
+            }
+            .request()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Hooks: a project's hooks with their last delivery (`GET /projects/{slug}/hooks`), one hook's
+//! deliveries and attempts (`GET /hooks/{id}`), and redelivery for admins
+//! (`POST /deliveries/{id}/redeliver`).
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use maud::{Markup, html};
+use shiplog_app::hooks::{Delivery, DeliveryStatus};
+use shiplog_app::model::ProjectLookup;
+use shiplog_domain::ids::ProjectSlug;
+
+use crate::WebState;
+use crate::layout::{self, Shell};
+use crate::session::{CsrfForm, Page, PageError, Viewer, html_response, redirect};
+
+/// How many deliveries a hook's page shows.
+const DELIVERIES_SHOWN: u32 = 50;
+
+fn delivery_status(status: DeliveryStatus) -> Markup {
+    let icon = match status {
+        DeliveryStatus::Pending => "◷",
+        DeliveryStatus::Delivered => "✓",
+        DeliveryStatus::Failed => "✕",
+    };
+    html! {
+        span class=(format!("status delivery-{}", status.as_str())) {
+            span.icon aria-hidden="true" { (icon) } " " (status.as_str())
+        }
+    }
+}
+
+/// `GET /projects/{slug}/hooks`.
+pub(crate) async fn list(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    slug: web::Path<String>,
+) -> Page {
+    let project = ProjectSlug::parse(&slug).map_err(|_| PageError::Refused {
+        status: StatusCode::NOT_FOUND,
+        message: "There is no such project.".into(),
+    })?;
+    let hooks = state
+        .app
+        .list_hooks(
+            &viewer.principal,
+            ProjectLookup::Slug(project.clone()),
+            None,
+            None,
+        )
+        .await?;
+    let mut last = Vec::with_capacity(hooks.len());
+    for hook in &hooks {
+        let deliveries = state
+            .app
+            .list_deliveries(&viewer.principal, &hook.id.to_string(), Some(1))
+            .await?;
+        last.push(deliveries.into_iter().next());
+    }
+    let title = format!("{project} · hooks");
+    let body = html! {
+        h1 { "Hooks of " a href=(format!("/projects/{project}")) { code { (project) } } }
+        @if hooks.is_empty() {
+            p.empty { "No hook yet. An admin key creates one with "
+                code { (format!("POST /api/v1/projects/{project}/hooks")) } " (see docs/hooks.md)." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { "Hook" } th scope="col" { "Events" } th scope="col" { "Target" }
+                        th scope="col" { "State" } th scope="col" { "Last delivery" }
+                    } }
+                    tbody {
+                        @for (hook, delivery) in hooks.iter().zip(&last) {
+                            tr {
+                                th scope="row" { a href=(format!("/hooks/{}", hook.id)) { (hook.name) } }
+                                td { (hook.events.join(", ")) }
+                                td { code { (hook.method.as_str()) " " (hook.target_url) } }
+                                td {
+                                    @if hook.enabled { "enabled" } @else {
+                                        "disabled"
+                                        @if let Some(reason) = &hook.disabled_reason { br; span.muted { (reason) } }
+                                    }
+                                }
+                                td {
+                                    @match delivery {
+                                        Some(d) => { (delivery_status(d.status)) " " (layout::time(d.updated_at)) },
+                                        None => span.muted { "none yet" },
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        layout::page(&Shell::signed_in(&title, &viewer), body),
+    ))
+}
+
+/// `GET /hooks/{id}`.
+pub(crate) async fn show(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+) -> Page {
+    let hook = state.app.get_hook(&viewer.principal, &id).await?;
+    let deliveries = state
+        .app
+        .list_deliveries(&viewer.principal, &id, Some(DELIVERIES_SHOWN))
+        .await?;
+    let title = format!("{} · hook", hook.name);
+    let body = html! {
+        h1 { "Hook " (hook.name) }
+        p { a href=(format!("/projects/{}/hooks", hook.project)) { "All hooks of " (hook.project) } }
+        dl.fields {
+            dt { "Target" } dd { code { (hook.method.as_str()) " " (hook.target_url) } }
+            dt { "Events" } dd { (hook.events.join(", ")) }
+            dt { "State" } dd { @if hook.enabled { "enabled" } @else { "disabled" } }
+            @if let Some(reason) = &hook.disabled_reason { dt { "Why disabled" } dd { (reason) } }
+        }
+        h2 { "Deliveries" }
+        @if deliveries.is_empty() {
+            p.muted { "None yet: a delivery is made when a deployment this hook listens to changes." }
+        }
+        @for delivery in &deliveries {
+            (delivery_section(delivery, &viewer))
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        layout::page(&Shell::signed_in(&title, &viewer), body),
+    ))
+}
+
+fn delivery_section(delivery: &Delivery, viewer: &Viewer) -> Markup {
+    html! {
+        section.delivery id=(format!("delivery-{}", delivery.id)) {
+            h3 { (delivery_status(delivery.status)) " " code { (delivery.event) } " " (layout::time(delivery.created_at)) }
+            p {
+                @if let Some(deployment) = &delivery.deployment {
+                    "For " a href=(format!("/deployments/{deployment}")) { "deployment " (deployment) } ". "
+                } @else { "A test send. " }
+                @if let Some(at) = delivery.next_attempt_at { "Next attempt " (layout::time(at)) "." }
+            }
+            @if !delivery.attempts.is_empty() {
+                ol.attempts {
+                    @for attempt in &delivery.attempts {
+                        li {
+                            "Attempt " (attempt.number) " " (layout::time(attempt.at)) ": "
+                            @match attempt.status_code { Some(code) => { "HTTP " (code) }, None => "no answer" }
+                            " in " (attempt.duration_ms) " ms"
+                            @if let Some(error) = &attempt.error { " — " (error) }
+                        }
+                    }
+                }
+            }
+            @if viewer.is_admin() && delivery.deployment.is_some() {
+                form method="post" action=(format!("/deliveries/{}/redeliver", delivery.id)) {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    button type="submit" { "Redeliver" }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /deliveries/{id}/redeliver` (admins): the delivery is sent again; back to its hook.
+pub(crate) async fn redeliver(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Page {
+    viewer.check_csrf(&form.csrf)?;
+    let delivery = state.app.redeliver(&viewer.principal, &id).await?;
+    Ok(redirect(&format!(
+        "/hooks/{}#delivery-{}",
+        delivery.hook, delivery.id
+    )))
+}

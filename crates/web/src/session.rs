@@ -1,0 +1,355 @@
+//! Signing in and out, and who a page is rendered for.
+//!
+//! The sign-in form takes a `read` or `admin` API key and opens a session
+//! ([`shiplog_app::App::sign_in`]); the browser then holds only the session's secret, in the
+//! [`COOKIE`] cookie: `HttpOnly` (no script reads it), `SameSite=Lax` (other sites' forms do
+//! not carry it; a link from a commit status still opens the page signed in), `Path=/`, and
+//! `Secure` when the public address is https. Every form that changes something carries the
+//! session's CSRF token, checked before the change ([`Viewer::check_csrf`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, LOCATION};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use shiplog_app::auth::Principal;
+use shiplog_app::error::{AppError, ErrorKind};
+use shiplog_domain::key::{Role, SessionSecret};
+
+use crate::WebState;
+use crate::layout::{self, Shell};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "shiplog_session";
+
+/// Who a page is rendered for: the session's principal, and the CSRF token its forms carry.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// What the session's key may see and do.
+    pub principal: Principal,
+    /// The token forms that change something send back.
+    pub csrf: String,
+    secret: SessionSecret,
+}
+
+impl Viewer {
+    /// Whether the viewer may change things (an `admin` key).
+    pub fn is_admin(&self) -> bool {
+        self.principal.role == Role::Admin
+    }
+
+    /// Refuses a form whose token is not this session's.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
+        if self.secret.csrf_matches(presented) {
+            Ok(())
+        } else {
+            Err(PageError::Refused {
+                status: StatusCode::FORBIDDEN,
+                message: "This form is out of date or was not sent from this dashboard. \
+                          Reload the page and try again."
+                    .into(),
+            })
+        }
+    }
+}
+
+impl FromRequest for Viewer {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = request.app_data::<web::Data<WebState>>().cloned();
+        let presented = request.cookie(COOKIE).map(|c| c.value().to_owned());
+        let wanted = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| PageError::Internal("no dashboard state".into()))?;
+            let sign_in = PageError::SignIn { next: wanted };
+            let Some(presented) = presented else {
+                return Err(sign_in);
+            };
+            match state.app.session_principal(Some(&presented)).await {
+                Ok(principal) => {
+                    let secret = SessionSecret::presented(&presented);
+                    Ok(Viewer {
+                        principal,
+                        csrf: secret.csrf_token(),
+                        secret,
+                    })
+                }
+                Err(error) if error.code().kind() == ErrorKind::Unauthenticated => Err(sign_in),
+                Err(error) => Err(PageError::from(error)),
+            }
+        })
+    }
+}
+
+/// Why a page is not shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// No session, or it ended: off to the sign-in form, then back to `next`.
+    SignIn {
+        /// The path and query to return to.
+        next: String,
+    },
+    /// A refusal the viewer can act on (not found, not allowed, a bad filter).
+    Refused {
+        /// The status.
+        status: StatusCode,
+        /// What to tell the viewer.
+        message: String,
+    },
+    /// shiplog failed; the detail is logged, the viewer sees a generic page.
+    Internal(String),
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        match error.code().kind() {
+            ErrorKind::Unavailable => {
+                shiplog_http::logging::internal(&error);
+                Self::Internal(error.to_string())
+            }
+            kind => Self::Refused {
+                status: shiplog_http::errors::status(kind),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignIn { .. } => f.write_str("sign in first"),
+            Self::Refused { message, .. } => f.write_str(message),
+            Self::Internal(detail) => write!(f, "internal error: {detail}"),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::Refused { status, .. } => *status,
+            Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::SignIn { next } => redirect(&format!("/sign-in?next={}", encode(next))),
+            Self::Refused { status, message } => {
+                let title = status.canonical_reason().unwrap_or("Refused");
+                html_response(
+                    *status,
+                    layout::page(
+                        &Shell::anonymous(title),
+                        html! { h1 { (title) } p { (message) } p { a href="/" { "Back to the projects" } } },
+                    ),
+                )
+            }
+            Self::Internal(_) => html_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                layout::page(
+                    &Shell::anonymous("Unavailable"),
+                    html! {
+                        h1 { "shiplog cannot answer right now" }
+                        p { "The database did not answer. The operator finds the cause in the server's log. Try again in a moment." }
+                    },
+                ),
+            ),
+        }
+    }
+}
+
+/// What a page handler answers.
+pub type Page = Result<HttpResponse, PageError>;
+
+/// A rendered page with `Cache-Control: no-store` (pages show a workspace's private data).
+pub fn html_response(status: StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header(("cache-control", "no-store"))
+        .body(markup.into_string())
+}
+
+/// A `303 See Other` to a path of this server.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, to))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
+}
+
+/// Percent-encodes a value for a query string.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Where to go after signing in: a path of this server only (`/…` but not `//…`, which a
+/// browser reads as another host), else the projects page.
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// The sign-in page's query.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInQuery {
+    next: Option<String>,
+}
+
+/// `GET /sign-in`.
+pub(crate) async fn sign_in_form(query: web::Query<SignInQuery>) -> HttpResponse {
+    html_response(
+        StatusCode::OK,
+        sign_in_page(local_path(query.next.as_deref()), None),
+    )
+}
+
+fn sign_in_page(next: &str, problem: Option<&str>) -> Markup {
+    layout::page(
+        &Shell::anonymous("Sign in"),
+        html! {
+            section.sign-in {
+                h1 { "Sign in to shiplog" }
+                p { "Paste a " strong { "read" } " or " strong { "admin" } " API key of your workspace. \
+                     The browser keeps a session for up to 12 hours; the key itself is not stored in it." }
+                @if let Some(problem) = problem {
+                    p.problem role="alert" { (problem) }
+                }
+                form method="post" action="/sign-in" {
+                    input type="hidden" name="next" value=(next);
+                    label for="key" { "API key" }
+                    input #key type="password" name="key" autocomplete="off" required autofocus spellcheck="false";
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInForm {
+    key: String,
+    next: Option<String>,
+}
+
+/// `POST /sign-in`: opens a session and sets its cookie, or shows the form again with why not.
+pub(crate) async fn sign_in(
+    state: web::Data<WebState>,
+    form: web::Form<SignInForm>,
+) -> HttpResponse {
+    let next = local_path(form.next.as_deref()).to_owned();
+    match state.app.sign_in(Some(form.key.trim())).await {
+        Ok(signed_in) => {
+            let max_age = signed_in
+                .expires_at
+                .since(state.app.now())
+                .whole_seconds()
+                .max(0);
+            let cookie = Cookie::build(COOKIE, signed_in.secret.reveal().to_owned())
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.secure_cookies())
+                .max_age(time::Duration::seconds(max_age))
+                .finish();
+            let mut response = redirect(&next);
+            if let Err(error) = response.add_cookie(&cookie) {
+                return PageError::Internal(error.to_string()).error_response();
+            }
+            response
+        }
+        Err(error) => {
+            let (status, problem) = match error.code().kind() {
+                ErrorKind::Unauthenticated => (
+                    StatusCode::UNAUTHORIZED,
+                    "That key is not valid: it may be mistyped, revoked or expired.",
+                ),
+                ErrorKind::Forbidden => (
+                    StatusCode::FORBIDDEN,
+                    "That key may only send events. Sign in with a read or admin key.",
+                ),
+                _ => return PageError::from(error).error_response(),
+            };
+            html_response(status, sign_in_page(&next, Some(problem)))
+        }
+    }
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
+}
+
+/// `POST /sign-out`: ends the session and clears the cookie.
+pub(crate) async fn sign_out(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    form: web::Form<CsrfForm>,
+) -> Page {
+    viewer.check_csrf(&form.csrf)?;
+    state.app.sign_out(viewer.secret.reveal()).await?;
+    let mut response = redirect("/sign-in");
+    let mut cookie = Cookie::build(COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies())
+        .finish();
+    cookie.make_removal();
+    response
+        .add_cookie(&cookie)
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path(Some("/deployments?x=1")), "/deployments?x=1");
+        assert_eq!(local_path(Some("//evil.example")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("https://evil.example")), "/");
+        assert_eq!(local_path(Some("/a\nb")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode("/a b?c=d&e"), "%2Fa%20b%3Fc%3Dd%26e");
+        assert_eq!(encode("PR-1_x.y~"), "PR-1_x.y~");
+    }
+}

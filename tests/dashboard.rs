@@ -1,0 +1,272 @@
+//! The dashboard over plain HTTP, on SQLite and PostgreSQL: sign-in and its cookie, the headers
+//! every page carries, what a session may see and do, CSRF, assets and page weight. What only a
+//! browser can check (live updates, scripts, screenshots) is in `browser.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use serde_json::json;
+use shiplog_blackbox::{TestApp, csrf_of, on_both_backends};
+
+const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
+
+fn deploy(status: &str, run: u32) -> serde_json::Value {
+    json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": status,
+        "ref": "refs/heads/main", "commit_sha": SHA, "commit_message": "feat: checkout #PR-7",
+        "environment": "production", "url": format!("https://ci.example.com/runs/{run}"),
+        "deployed_by": "ana",
+    })
+}
+
+fn header<'a>(headers: &'a awc::http::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+async fn signing_in_opens_a_session_in_a_safe_cookie(app: &TestApp) {
+    let (status, headers, cookie) = app.sign_in(&app.admin_key).await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), "/deployments");
+    let set_cookie = header(&headers, "set-cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
+    }
+    // The server's public address is http here, so the cookie may travel over http.
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    // The cookie holds a session secret, never the key.
+    let cookie = cookie.unwrap();
+    assert!(!cookie.contains(&app.admin_key));
+    let (status, _, body) = app.page("/", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("My Project"), "{body}");
+}
+
+async fn wrong_and_ingest_keys_cannot_sign_in(app: &TestApp) {
+    let (status, headers, body) = app
+        .form("/sign-in", None, "key=shiplog_not_a_key&next=%2F")
+        .await;
+    assert_eq!(status, 401);
+    assert!(headers.get("set-cookie").is_none());
+    assert!(body.contains("not valid"), "{body}");
+    let ingest = app.key("ingest", None).await;
+    let (status, headers, cookie) = app.sign_in(&ingest).await;
+    assert_eq!(status, 403);
+    assert!(cookie.is_none(), "{headers:?}");
+}
+
+async fn every_page_needs_a_session_and_carries_the_security_headers(app: &TestApp) {
+    let id = app.clienwork(&app.admin_key, deploy("success", 1)).await;
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let pages = [
+        "/".to_owned(),
+        "/projects/my-project".to_owned(),
+        "/deployments".to_owned(),
+        "/deployments?project=my-project&status=success&since=2020-01-01".to_owned(),
+        format!("/deployments/{id}"),
+        "/dora?project=my-project&days=90".to_owned(),
+        "/projects/my-project/references/PR-7".to_owned(),
+        "/projects/my-project/hooks".to_owned(),
+    ];
+    for path in &pages {
+        let (status, headers, _) = app.page(path, None).await;
+        assert_eq!(status, 303, "{path} without a session");
+        assert!(
+            header(&headers, "location").starts_with("/sign-in?next=%2F"),
+            "{path}: {headers:?}"
+        );
+        let (status, headers, body) = app.page(path, Some(&cookie)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let csp = header(&headers, "content-security-policy");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header(&headers, "x-frame-options"), "DENY", "{path}");
+        assert_eq!(header(&headers, "cache-control"), "no-store", "{path}");
+        assert!(!body.contains("<script>"), "{path}: inline script");
+        assert!(!body.contains(" style="), "{path}: inline style");
+        assert!(!body.contains(&app.admin_key), "{path} shows the key");
+    }
+    // What the first load weighs: the largest page with its stylesheet and script, uncompressed.
+    let (_, _, board) = app.page("/projects/my-project", Some(&cookie)).await;
+    let mut weight = board.len();
+    for asset in assets(&board) {
+        let (status, headers, body) = app.page(&asset, None).await;
+        assert_eq!(status, 200, "{asset}");
+        assert_eq!(
+            header(&headers, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        weight += body.len();
+    }
+    assert!(weight < 150 * 1024, "first load weighs {weight} bytes");
+    let (status, _, _) = app.page("/assets/shiplog-0000000000000000.css", None).await;
+    assert_eq!(status, 404);
+}
+
+/// The hashed asset paths a page links to.
+fn assets(page: &str) -> Vec<String> {
+    page.split('"')
+        .filter(|part| part.starts_with("/assets/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn pages_show_what_was_sent(app: &TestApp) {
+    let id = app.clienwork(&app.admin_key, deploy("success", 1)).await;
+    app.clienwork(&app.admin_key, deploy("failed", 2)).await;
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let (_, _, board) = app.page("/projects/my-project", Some(&cookie)).await;
+    assert!(
+        board.contains(">3f78685<"),
+        "short commit on the board: {board}"
+    );
+    assert!(board.contains("production"), "{board}");
+    let (_, _, list) = app.page("/deployments?status=failed", Some(&cookie)).await;
+    assert_eq!(list.matches("<tr id=\"d-").count(), 1, "{list}");
+    assert!(list.contains("✕</span> failed"), "{list}");
+    let (_, _, detail) = app.page(&format!("/deployments/{id}"), Some(&cookie)).await;
+    assert!(detail.contains(SHA), "{detail}");
+    assert!(detail.contains("https://ci.example.com/runs/1"), "{detail}");
+    assert!(detail.contains("PR-7"), "{detail}");
+    let (_, _, reference) = app
+        .page("/projects/my-project/references/PR-7", Some(&cookie))
+        .await;
+    assert!(
+        reference.contains(&format!("/deployments/{id}")),
+        "{reference}"
+    );
+    let (status, headers, _) = app
+        .page("/projects/my-project/references?key=PR-7", Some(&cookie))
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&headers, "location"),
+        "/projects/my-project/references/PR-7"
+    );
+    let (status, _, body) = app.page("/deployments?status=done", Some(&cookie)).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("status"), "{body}");
+    let (status, _, _) = app.page("/deployments/not-an-id", Some(&cookie)).await;
+    assert_eq!(status, 404);
+}
+
+async fn a_new_project_shows_how_to_report_to_it(app: &TestApp) {
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let (_, _, board) = app
+        .page("/projects/my-project", Some(&cookie.unwrap()))
+        .await;
+    assert!(
+        board.contains("GitHub Actions") && board.contains("GitLab CI"),
+        "{board}"
+    );
+    assert!(
+        board.contains("project_slug: &quot;my-project&quot;"),
+        "{board}"
+    );
+    assert!(
+        board.contains(&app.base),
+        "the snippet names this server: {board}"
+    );
+}
+
+async fn a_session_sees_what_its_key_sees(app: &TestApp) {
+    app.clienwork(&app.admin_key, deploy("success", 1)).await;
+    // Another workspace's deployment is not found.
+    let other = app.other_workspace("globex").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/projects",
+            &other,
+            json!({"slug": "my-project", "name": "Theirs"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let theirs = app.clienwork(&other, deploy("success", 9)).await;
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let (status, _, _) = app
+        .page(&format!("/deployments/{theirs}"), Some(&cookie))
+        .await;
+    assert_eq!(status, 404);
+    let (_, _, list) = app.page("/deployments", Some(&cookie)).await;
+    assert!(!list.contains(&theirs), "{list}");
+    // A key limited to another project sees none of this one.
+    let (status, _) = app
+        .post(
+            "/api/v1/projects",
+            &app.admin_key,
+            json!({"slug": "billing", "name": "Billing"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let scoped = app.key("read", Some("billing")).await;
+    let (_, _, cookie) = app.sign_in(&scoped).await;
+    let cookie = cookie.unwrap();
+    let (_, _, projects) = app.page("/", Some(&cookie)).await;
+    assert!(
+        projects.contains("Billing") && !projects.contains("My Project"),
+        "{projects}"
+    );
+    let (status, _, _) = app.page("/projects/my-project", Some(&cookie)).await;
+    assert!(status == 403 || status == 404, "{status}");
+    let (_, _, list) = app.page("/deployments", Some(&cookie)).await;
+    assert_eq!(list.matches("<tr id=\"d-").count(), 0, "{list}");
+}
+
+async fn sign_out_needs_the_csrf_token_and_ends_the_session(app: &TestApp) {
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let (status, _, _) = app.form("/sign-out", Some(&cookie), "csrf=forged").await;
+    assert_eq!(status, 403);
+    let (status, _, page) = app.page("/", Some(&cookie)).await;
+    assert_eq!(status, 200, "a refused sign-out leaves the session open");
+    let csrf = csrf_of(&page);
+    let (status, headers, _) = app
+        .form("/sign-out", Some(&cookie), &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(status, 303);
+    assert!(header(&headers, "set-cookie").contains("shiplog_session=;"));
+    let (status, _, _) = app.page("/", Some(&cookie)).await;
+    assert_eq!(status, 303, "the session ended");
+}
+
+async fn a_revoked_key_ends_its_sessions(app: &TestApp) {
+    let (status, key) = app
+        .post(
+            "/api/v1/workspaces/acme/api-keys",
+            &app.admin_key,
+            json!({"role": "read"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, _, cookie) = app.sign_in(key["key"].as_str().unwrap()).await;
+    let cookie = cookie.unwrap();
+    assert_eq!(app.page("/", Some(&cookie)).await.0, 200);
+    let (status, _, _) = app
+        .send(
+            "DELETE",
+            &format!(
+                "/api/v1/workspaces/acme/api-keys/{}",
+                key["id"].as_str().unwrap()
+            ),
+            &[("Authorization", &format!("Bearer {}", app.admin_key))],
+            "",
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(app.page("/", Some(&cookie)).await.0, 303);
+}
+
+on_both_backends!(
+    signing_in_opens_a_session_in_a_safe_cookie,
+    wrong_and_ingest_keys_cannot_sign_in,
+    every_page_needs_a_session_and_carries_the_security_headers,
+    pages_show_what_was_sent,
+    a_new_project_shows_how_to_report_to_it,
+    a_session_sees_what_its_key_sees,
+    sign_out_needs_the_csrf_token_and_ends_the_session,
+    a_revoked_key_ends_its_sessions,
+);
