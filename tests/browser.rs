@@ -1,1 +1,442 @@
-//! placeholder
+//! The dashboard in a real browser: headless Chromium driven through chromedriver (WebDriver,
+//! with fantoccini), against the real server on SQLite and PostgreSQL.
+//!
+//! One walk through the dashboard: sign in with a key, see the board show the version just
+//! deployed, see a deployment arrive on the list without a reload, read the DORA figures of a
+//! small known history, redeliver a hook delivery from its deployment's page as an admin, and
+//! find no redeliver button as a reader. No page may log a JavaScript error or a Content-Security-Policy violation. Each page
+//! is saved as a screenshot under `target/dashboard-screenshots/`.
+//!
+//! `cargo xtask ci` installs Debian's `chromium` and `chromium-driver` when they are missing.
+//! Without them the tests skip (counted as skipped by `cargo xtask ci`), except under `CI=true`,
+//! where they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use shiplog_blackbox::{Backend, TestApp, receiver, spawn_app};
+use wiremock::ResponseTemplate;
+
+/// How long a page may take to show what it should.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// Starts chromedriver; `None` (the test skips) when Chromium or its driver is not installed,
+/// except under `CI=true`, where that is a failure.
+async fn driver() -> Option<Driver> {
+    let (Some(chromedriver), Some(_)) = (program("chromedriver"), program("chromium")) else {
+        let reason = "Chromium or chromedriver is not installed \
+                      (Debian: apt-get install chromium chromium-driver; cargo xtask ci does it)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and the browser tests cannot run: {reason}");
+        }
+        shiplog_store::testdb::skip(reason);
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    // Ready when its status endpoint answers.
+    let client = awc::Client::default();
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = client.get(format!("{}/status", driver.url)).send().await
+            && response.status().is_success()
+        {
+            return Some(driver);
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "chromedriver did not answer on {}",
+            driver.url
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": program("chromium").unwrap(),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+        }),
+    );
+    capabilities.insert("goog:loggingPrefs".to_owned(), json!({"browser": "ALL"}));
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Where screenshots go.
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One walk: the browser and what it is pointed at.
+struct Walk<'a> {
+    app: &'a TestApp,
+    driver: &'a Driver,
+    client: Client,
+    backend: &'static str,
+}
+
+impl Walk<'_> {
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.app.base))
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the page has `css` with text containing `wanted` (after a click, the old
+    /// page may still be showing), and returns that text.
+    async fn shows(&self, css: &str, wanted: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+                && text.contains(wanted)
+            {
+                return text;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{css} never showed {wanted:?} (at {:?})",
+                self.client.current_url().await.map(|u| u.to_string())
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    /// Saves a screenshot, and fails on anything the page logged as an error (a script error, a
+    /// refused resource, a Content-Security-Policy violation).
+    async fn check(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(
+            screenshots().join(format!("{}-{name}.png", self.backend)),
+            png,
+        )
+        .unwrap();
+        let session = self.client.session_id().await.unwrap().unwrap();
+        let mut response = awc::Client::default()
+            .post(format!("{}/session/{session}/se/log", self.driver.url))
+            .send_json(&json!({"type": "browser"}))
+            .await
+            .unwrap();
+        let log: Value = response.json().limit(1 << 20).await.unwrap();
+        let severe: Vec<&Value> = log["value"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .collect();
+        assert!(severe.is_empty(), "{name} logged errors: {severe:?}");
+    }
+
+    async fn sign_in(&self, key: &str) {
+        self.open("/sign-in").await;
+        let field = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#key"))
+            .await
+            .unwrap();
+        field.send_keys(key).await.unwrap();
+        self.check("sign-in").await;
+        self.client
+            .find(Locator::Css("form[action='/sign-in'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.shows("main h1", "Projects").await;
+    }
+
+    async fn sign_out(&self) {
+        self.client
+            .find(Locator::Css("form.sign-out button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.shows("main h1", "Sign in to shiplog").await;
+    }
+}
+
+fn deploy(run: u32, sha: &str, status: &str, environment: &str) -> Value {
+    json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": status,
+        "ref": "refs/heads/main", "commit_sha": sha,
+        "commit_message": format!("feat: step {run} #PR-{run}"),
+        "environment": environment, "url": format!("https://ci.example.com/runs/{run}"),
+        "deployed_by": "ana",
+    })
+}
+
+/// Waits until `check` holds for the API's answer at `path`.
+async fn until(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = app.get(path, &app.admin_key).await;
+        if check(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{path} never got there: {body}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn walk(backend: Backend, name: &'static str) {
+    let Some(driver) = driver().await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // A hook whose receiver accepts everything, so the deployments below have deliveries.
+    let target = receiver(ResponseTemplate::new(200)).await;
+    let (status, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({"name": "Chat", "target_url": format!("{}/notify", target.uri()),
+                   "trigger_when": {"events": ["deployment.succeeded", "deployment.failed"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_owned();
+
+    // A known production history: three successes and one failure.
+    let shas = [
+        "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "3333333ccccccccccccccccccccccccccccccccc",
+        "4444444ddddddddddddddddddddddddddddddddd",
+    ];
+    app.clienwork(&app.admin_key, deploy(1, shas[0], "success", "production"))
+        .await;
+    app.clienwork(&app.admin_key, deploy(2, shas[1], "failed", "production"))
+        .await;
+    app.clienwork(&app.admin_key, deploy(3, shas[2], "success", "production"))
+        .await;
+    let last = app
+        .clienwork(&app.admin_key, deploy(4, shas[3], "success", "production"))
+        .await;
+
+    let walk = Walk {
+        app: &app,
+        driver: &driver,
+        client: browser(&driver).await,
+        backend: name,
+    };
+    walk.sign_in(&app.admin_key).await;
+    walk.check("projects").await;
+
+    // The board shows the version deployed last.
+    walk.open("/projects/my-project").await;
+    assert_eq!(walk.text("table.board a.version code").await, "4444444");
+    walk.check("board").await;
+
+    // DORA of the known history: 3 successes, 1 failure in production.
+    walk.open("/dora?project=my-project&days=30").await;
+    assert_eq!(walk.text("#change-failure-rate .value").await, "25.0 %");
+    let frequency = walk.text("#deployment-frequency").await;
+    assert!(
+        frequency.contains("3 successful deployments"),
+        "{frequency}"
+    );
+    let failures = walk.text("#change-failure-rate").await;
+    assert!(failures.contains("1 failed of 4 finished"), "{failures}");
+    walk.check("dora").await;
+
+    // A deployment arrives on the open list without a reload.
+    walk.open("/deployments").await;
+    assert_eq!(walk.count("table.deployments tbody tr").await, 4);
+    let marker: Value = walk
+        .client
+        .execute(
+            "window.shiplogMarker = 42; return window.shiplogMarker;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(marker, json!(42));
+    let live = app
+        .clienwork(
+            &app.admin_key,
+            deploy(
+                5,
+                "5555555eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+                "success",
+                "staging",
+            ),
+        )
+        .await;
+    let row = walk.text(&format!("tr[id='d-{live}']")).await;
+    assert!(row.contains("staging") && row.contains("5555555"), "{row}");
+    let same_page: Value = walk
+        .client
+        .execute("return window.shiplogMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same_page, json!(42), "the page was reloaded");
+    walk.check("deployments").await;
+
+    walk.open("/projects/my-project/references/PR-4").await;
+    assert!(walk.text("main").await.contains("production"));
+    walk.check("reference").await;
+
+    // An admin redelivers a delivery: the receiver gets it once more.
+    let deliveries = format!("/api/v1/hooks/{hook}/deliveries");
+    until(&app, &deliveries, |body| {
+        body.as_array().is_some_and(|items| {
+            items.len() == 5 && items.iter().all(|d| d["status"] == "delivered")
+        })
+    })
+    .await;
+    let before = target.received_requests().await.unwrap().len();
+    walk.open(&format!("/deployments/{last}")).await;
+    assert!(walk.text("dl.fields").await.contains(shas[3]));
+    assert!(walk.text("section.delivery").await.contains("HTTP 200"));
+    walk.check("deployment").await;
+    walk.client
+        .find(Locator::Css("section.delivery form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Back on the deployment's page, at the delivery.
+    walk.shows("main h1", "my-project to production").await;
+    let started = Instant::now();
+    while walk
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .fragment()
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no redirect after redelivering"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    while target.received_requests().await.unwrap().len() <= before {
+        assert!(started.elapsed() < PATIENCE, "the redelivery never arrived");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        walk.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&last)
+    );
+    walk.open(&format!("/hooks/{hook}")).await;
+    walk.check("hook").await;
+    walk.open("/projects/my-project/hooks").await;
+    walk.check("hooks").await;
+
+    // A reader sees the same hook without the button.
+    walk.sign_out().await;
+    let reader = app.key("read", None).await;
+    walk.sign_in(&reader).await;
+    walk.open(&format!("/hooks/{hook}")).await;
+    walk.text("section.delivery").await;
+    assert_eq!(walk.count("section.delivery form").await, 0);
+    walk.check("hook-read").await;
+    walk.open(&format!("/deployments/{last}")).await;
+    walk.text("section.delivery").await;
+    assert_eq!(walk.count("section.delivery form").await, 0);
+
+    // At phone width the board still fits.
+    walk.client.set_window_size(390, 844).await.unwrap();
+    walk.open("/projects/my-project").await;
+    walk.text("table.board").await;
+    walk.check("board-phone").await;
+
+    walk.client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn the_dashboard_in_chromium_on_sqlite() {
+    walk(Backend::Sqlite, "sqlite").await;
+}
+
+#[actix_web::test]
+async fn the_dashboard_in_chromium_on_postgres() {
+    walk(Backend::Postgres, "postgres").await;
+}

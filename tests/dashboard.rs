@@ -114,6 +114,11 @@ fn assets(page: &str) -> Vec<String> {
 }
 
 async fn pages_show_what_was_sent(app: &TestApp) {
+    let build = json!({
+        "event": "build.completed", "project_slug": "my-project", "status": "success",
+        "commit_sha": SHA, "url": "https://ci.example.com/runs/0",
+    });
+    app.clienwork(&app.admin_key, build).await;
     let id = app.clienwork(&app.admin_key, deploy("success", 1)).await;
     app.clienwork(&app.admin_key, deploy("failed", 2)).await;
     let (_, _, cookie) = app.sign_in(&app.admin_key).await;
@@ -131,6 +136,9 @@ async fn pages_show_what_was_sent(app: &TestApp) {
     assert!(detail.contains(SHA), "{detail}");
     assert!(detail.contains("https://ci.example.com/runs/1"), "{detail}");
     assert!(detail.contains("PR-7"), "{detail}");
+    // The commit's build is on the deployment's timeline, before the deploy.
+    let build = detail.find("build.completed").expect("the commit's build");
+    assert!(build < detail.find("deploy.completed").unwrap(), "{detail}");
     let (_, _, reference) = app
         .page("/projects/my-project/references/PR-7", Some(&cookie))
         .await;

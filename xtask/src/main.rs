@@ -3,7 +3,8 @@
 //! shiplog's development tasks, run as `cargo xtask <task>`:
 //!
 //! - `ci`: everything CI checks, in order: formatting, clippy (warnings are errors), the
-//!   architecture check, every test of the workspace, and schemathesis against the OpenAPI
+//!   architecture check, every test of the workspace (after installing Chromium for the browser
+//!   tests when it is missing), and schemathesis against the OpenAPI
 //!   document of a running server (`schemathesis`, also a task of its own).
 //! - `arch`: the architecture check alone (see [`arch`]).
 //! - `codegen`: rewrites generated documentation (`docs/status-normalization.md`).
@@ -96,6 +97,7 @@ fn ci() -> Result<()> {
     // they leave their names here so the totals say how many were skipped.
     let skipped_log = workspace_root().join("target").join("postgres-skipped.log");
     let _ = std::fs::remove_file(&skipped_log);
+    browser()?;
     let mut totals = TestTotals::default();
     cargo_test(
         &["test", "--workspace", "--doc", "--all-features"],
@@ -112,9 +114,9 @@ fn ci() -> Result<()> {
         totals.passed = totals.passed.saturating_sub(skipped);
         totals.ignored += skipped;
         println!(
-            "\nxtask ci: {skipped} PostgreSQL tests were SKIPPED: no PostgreSQL server could be \
-             started here (see \"skipping PostgreSQL\" above); they are counted as skipped, not \
-             passed. Under CI=true they fail instead."
+            "\nxtask ci: {skipped} tests were SKIPPED: PostgreSQL or Chromium could not be used \
+             here (see \"skipping\" above); they are counted as skipped, not passed. Under \
+             CI=true they fail instead."
         );
     }
     if totals.passed == 0 {
@@ -197,6 +199,46 @@ fn cargo_test(args: &[&str], skipped_log: &Path, totals: &mut TestTotals) -> Res
     } else {
         Err(format!("`cargo {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// Makes sure the browser tests (`tests/browser.rs`) have headless Chromium and chromedriver:
+/// when either is missing, installs Debian's `chromium` and `chromium-driver` with apt-get (as
+/// root). Where that cannot be done the browser tests skip, except under `CI=true`, where this
+/// fails.
+fn browser() -> Result<()> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if on_path("chromium") && on_path("chromedriver") {
+        return Ok(());
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let installed = root && on_path("apt-get") && {
+        println!("\n$ apt-get update && apt-get install -y chromium chromium-driver");
+        let run = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        run(&["update", "-qq"]) && run(&["install", "-y", "-qq", "chromium", "chromium-driver"])
+    };
+    if installed {
+        return Ok(());
+    }
+    let why = "chromium and chromium-driver are not installed and could not be installed \
+               (apt-get as root); the browser tests need them";
+    if ci {
+        return Err(why.to_owned());
+    }
+    println!("xtask: {why}; they will skip, and under CI=true this fails");
+    Ok(())
 }
 
 /// The schemathesis release the contract is checked with (pinned: its checks change between

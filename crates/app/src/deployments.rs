@@ -8,10 +8,27 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::AppError;
+use crate::hooks::Delivery;
 use crate::ids::DeploymentId;
 use crate::model::{Deployment, PipelineEventRecord, ProjectLookup, ReferenceView};
 use crate::pagination::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::{DeploymentPage, DeploymentQuery};
+
+/// How many events of a deployment's commit [`App::deployment_detail`] shows at most.
+pub const DETAIL_EVENTS: u32 = 200;
+/// How many deliveries of a deployment [`App::deployment_detail`] shows at most.
+pub const DETAIL_DELIVERIES: u32 = 50;
+
+/// A deployment with what explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentDetail {
+    /// The deployment.
+    pub deployment: Deployment,
+    /// The pipeline events of its commit (and its own), oldest first.
+    pub events: Vec<PipelineEventRecord>,
+    /// The outgoing deliveries made for it, newest first, with their attempts.
+    pub deliveries: Vec<Delivery>,
+}
 
 /// Filters as a client sends them; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,19 +130,43 @@ impl App {
         Ok(deployment)
     }
 
-    /// The pipeline events recorded for one deployment, oldest first; ids of other workspaces
-    /// or projects are not found.
-    pub async fn deployment_events(
+    /// One deployment with what explains it: the pipeline events of its commit in its project
+    /// (builds, tests and deploys everywhere, with its own events when they name no commit),
+    /// oldest first, and the outgoing deliveries made for it, newest first.
+    pub async fn deployment_detail(
         &self,
         caller: &Principal,
         id: &str,
-    ) -> Result<Vec<PipelineEventRecord>, AppError> {
+    ) -> Result<DeploymentDetail, AppError> {
         let deployment = self.get_deployment(caller, id).await?;
-        Ok(self
+        let mut events = self
             .ports
             .events
             .for_deployment(caller.workspace, deployment.id)
-            .await?)
+            .await?;
+        if let Some(commit) = deployment.fields.commit_sha.clone() {
+            let project = self
+                .visible_project(caller, &ProjectLookup::Slug(deployment.project.clone()))
+                .await?;
+            let of_commit = self
+                .ports
+                .events
+                .for_commit(caller.workspace, project.id, commit, DETAIL_EVENTS)
+                .await?;
+            events.retain(|own| !of_commit.iter().any(|e| e.id == own.id));
+            events.extend(of_commit);
+            events.sort_by_key(|e| e.occurred_at);
+        }
+        let deliveries = self
+            .ports
+            .hooks
+            .deployment_deliveries(caller.workspace, deployment.id, DETAIL_DELIVERIES)
+            .await?;
+        Ok(DeploymentDetail {
+            deployment,
+            events,
+            deliveries,
+        })
     }
 
     /// A change request of a project, with its status and deployments.

@@ -9,7 +9,9 @@
 //! `MockProjectStore` and so on.
 
 use async_trait::async_trait;
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode};
+use shiplog_domain::ids::{
+    ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode,
+};
 use shiplog_domain::key::{KeyHash, SigningKeyId, SigningSecret};
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
@@ -438,6 +440,15 @@ pub trait PipelineEventStore: Send + Sync {
         workspace: WorkspaceId,
         deployment: DeploymentId,
     ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError>;
+    /// The first `limit` events of a project that name `commit`, oldest first: its builds,
+    /// tests and deploys everywhere.
+    async fn for_commit(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        commit: CommitSha,
+        limit: u32,
+    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError>;
 }
 
 /// What [`PipelineEventStore`] can fail with.
@@ -563,6 +574,13 @@ pub trait HookStore: Send + Sync {
         &self,
         workspace: WorkspaceId,
         hook: HookId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, HookStoreError>;
+    /// The newest `limit` deliveries made for a deployment by any hook, with their attempts.
+    async fn deployment_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
         limit: u32,
     ) -> Result<Vec<Delivery>, HookStoreError>;
     /// One delivery, with its attempts.

@@ -568,12 +568,29 @@ struct AttemptRow {
     response_body: Option<String>,
 }
 
-fn to_delivery(conn: &mut DbConn, row: DeliveryRow) -> Result<Delivery, StoreError> {
-    let attempts: Vec<AttemptRow> = hook_attempts::table
-        .filter(hook_attempts::delivery_id.eq(&row.id))
-        .order(hook_attempts::seq.asc())
-        .select(AttemptRow::as_select())
-        .load(conn)?;
+/// Deliveries with their attempts: one query for the attempts of all of them.
+fn to_deliveries(conn: &mut DbConn, rows: Vec<DeliveryRow>) -> Result<Vec<Delivery>, StoreError> {
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let mut attempts: HashMap<String, Vec<AttemptRow>> = HashMap::new();
+    if !ids.is_empty() {
+        let loaded: Vec<(String, AttemptRow)> = hook_attempts::table
+            .filter(hook_attempts::delivery_id.eq_any(&ids))
+            .order(hook_attempts::seq.asc())
+            .select((hook_attempts::delivery_id, AttemptRow::as_select()))
+            .load(conn)?;
+        for (delivery, attempt) in loaded {
+            attempts.entry(delivery).or_default().push(attempt);
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let own = attempts.remove(&row.id).unwrap_or_default();
+            to_delivery(row, own)
+        })
+        .collect()
+}
+
+fn to_delivery(row: DeliveryRow, attempts: Vec<AttemptRow>) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: DeliveryId::from_uuid(uuid(&row.id)?),
         hook: HookId::from_uuid(uuid(&row.hook_id)?),
@@ -604,20 +621,37 @@ fn to_delivery(conn: &mut DbConn, row: DeliveryRow) -> Result<Delivery, StoreErr
     })
 }
 
+/// Whose deliveries to list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DeliveriesOf {
+    /// One hook's.
+    Hook(HookId),
+    /// Every hook's, for one deployment.
+    Deployment(DeploymentId),
+}
+
+/// The newest `limit` deliveries of a hook or a deployment.
 pub(crate) fn deliveries(
     conn: &mut DbConn,
     workspace: WorkspaceId,
-    hook: HookId,
+    of: DeliveriesOf,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let rows: Vec<DeliveryRow> = hook_deliveries::table
+    let query = hook_deliveries::table
         .filter(hook_deliveries::workspace_id.eq(workspace.to_string()))
-        .filter(hook_deliveries::hook_id.eq(hook.to_string()))
+        .into_boxed();
+    let query = match of {
+        DeliveriesOf::Hook(hook) => query.filter(hook_deliveries::hook_id.eq(hook.to_string())),
+        DeliveriesOf::Deployment(deployment) => {
+            query.filter(hook_deliveries::deployment_id.eq(deployment.to_string()))
+        }
+    };
+    let rows: Vec<DeliveryRow> = query
         .order(hook_deliveries::seq.desc())
         .limit(i64::from(limit))
         .select(DeliveryRow::as_select())
         .load(conn)?;
-    rows.into_iter().map(|row| to_delivery(conn, row)).collect()
+    to_deliveries(conn, rows)
 }
 
 pub(crate) fn delivery(
@@ -625,14 +659,12 @@ pub(crate) fn delivery(
     workspace: WorkspaceId,
     id: DeliveryId,
 ) -> Result<Option<Delivery>, StoreError> {
-    hook_deliveries::table
+    let rows: Vec<DeliveryRow> = hook_deliveries::table
         .filter(hook_deliveries::workspace_id.eq(workspace.to_string()))
         .filter(hook_deliveries::id.eq(id.to_string()))
         .select(DeliveryRow::as_select())
-        .first::<DeliveryRow>(conn)
-        .optional()?
-        .map(|row| to_delivery(conn, row))
-        .transpose()
+        .load(conn)?;
+    Ok(to_deliveries(conn, rows)?.into_iter().next())
 }
 
 pub(crate) fn redeliver(

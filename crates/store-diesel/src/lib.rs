@@ -47,7 +47,7 @@ use shiplog_app::ports::{
     PipelineEventStore, PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore,
     ReferenceStoreError, TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode, WorkspaceCode};
+use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
@@ -876,6 +876,18 @@ impl PipelineEventStore for Store {
             .read(move |conn| queries::events_for_deployment(conn, workspace, deployment))
             .await?)
     }
+
+    async fn for_commit(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        commit: CommitSha,
+        limit: u32,
+    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError> {
+        Ok(self
+            .read(move |conn| queries::events_for_commit(conn, workspace, project, &commit, limit))
+            .await?)
+    }
 }
 
 #[async_trait]
@@ -963,7 +975,23 @@ impl HookStore for Store {
         limit: u32,
     ) -> Result<Vec<Delivery>, HookStoreError> {
         Ok(self
-            .read(move |conn| hooks::deliveries(conn, workspace, hook, limit))
+            .read(move |conn| {
+                hooks::deliveries(conn, workspace, hooks::DeliveriesOf::Hook(hook), limit)
+            })
+            .await?)
+    }
+
+    async fn deployment_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, HookStoreError> {
+        Ok(self
+            .read(move |conn| {
+                let of = hooks::DeliveriesOf::Deployment(deployment);
+                hooks::deliveries(conn, workspace, of, limit)
+            })
             .await?)
     }
 

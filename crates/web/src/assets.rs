@@ -1,4 +1,4 @@
-//! The dashboard's stylesheet and script, compiled into the binary (nothing is fetched from
+//! The dashboard's stylesheet, script and icon, compiled into the binary (nothing is fetched from
 //! anywhere else, so the dashboard works on an air-gapped network).
 //!
 //! Each is served under a name that carries the first 16 hex digits of its SHA-256
@@ -66,9 +66,19 @@ pub static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+/// The icon browsers show in tabs.
+pub static ICON: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "shiplog",
+        "svg",
+        "image/svg+xml",
+        include_str!("../assets/icon.svg"),
+    )
+});
+
 /// `GET /assets/{name}`: an embedded file by its hashed name; any other name is not found.
 pub(crate) async fn serve(name: web::Path<String>) -> HttpResponse {
-    match [&*STYLESHEET, &*SCRIPT]
+    match [&*STYLESHEET, &*SCRIPT, &*ICON]
         .into_iter()
         .find(|asset| asset.name == *name)
     {

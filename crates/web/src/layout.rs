@@ -5,7 +5,7 @@ use shiplog_app::model::Deployment;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::assets::{SCRIPT, STYLESHEET};
+use crate::assets::{ICON, SCRIPT, STYLESHEET};
 use crate::session::Viewer;
 
 /// What the shell needs to know about a page.
@@ -42,6 +42,7 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { (shell.title) " · shiplog" }
+                link rel="icon" type="image/svg+xml" href=(ICON.url());
                 link rel="stylesheet" href=(STYLESHEET.url());
                 script src=(SCRIPT.url()) defer {}
             }

@@ -203,20 +203,14 @@ pub fn encode(value: &str) -> String {
     out
 }
 
-/// Where to go after signing in: a path of this server only (`/…` but not `//…`, which a
-/// browser reads as another host), else the projects page.
-fn local_path(next: Option<&str>) -> &str {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.chars().any(char::is_control) =>
-        {
-            path
-        }
-        _ => "/",
-    }
+/// Where to return to (after signing in, after a form): a path of this server only (`/…` but
+/// not `//…`, which a browser reads as another host), else the projects page.
+pub(crate) fn local_path(path: &str) -> &str {
+    let local = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.chars().any(char::is_control);
+    if local { path } else { "/" }
 }
 
 /// The sign-in page's query.
@@ -229,7 +223,7 @@ pub(crate) struct SignInQuery {
 pub(crate) async fn sign_in_form(query: web::Query<SignInQuery>) -> HttpResponse {
     html_response(
         StatusCode::OK,
-        sign_in_page(local_path(query.next.as_deref()), None),
+        sign_in_page(query.next.as_deref().map_or("/", local_path), None),
     )
 }
 
@@ -267,7 +261,7 @@ pub(crate) async fn sign_in(
     state: web::Data<WebState>,
     form: web::Form<SignInForm>,
 ) -> HttpResponse {
-    let next = local_path(form.next.as_deref()).to_owned();
+    let next = form.next.as_deref().map_or("/", local_path).to_owned();
     match state.app.sign_in(Some(form.key.trim())).await {
         Ok(signed_in) => {
             let max_age = signed_in
@@ -305,7 +299,7 @@ pub(crate) async fn sign_in(
     }
 }
 
-/// A form that carries only its CSRF token.
+/// The sign-out form: only its CSRF token.
 #[derive(Debug, Deserialize)]
 pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
@@ -339,12 +333,11 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_returned_to() {
-        assert_eq!(local_path(Some("/deployments?x=1")), "/deployments?x=1");
-        assert_eq!(local_path(Some("//evil.example")), "/");
-        assert_eq!(local_path(Some("/\\evil.example")), "/");
-        assert_eq!(local_path(Some("https://evil.example")), "/");
-        assert_eq!(local_path(Some("/a\nb")), "/");
-        assert_eq!(local_path(None), "/");
+        assert_eq!(local_path("/deployments?x=1"), "/deployments?x=1");
+        assert_eq!(local_path("//evil.example"), "/");
+        assert_eq!(local_path("/\\evil.example"), "/");
+        assert_eq!(local_path("https://evil.example"), "/");
+        assert_eq!(local_path("/a\nb"), "/");
     }
 
     #[test]

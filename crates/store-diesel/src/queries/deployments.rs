@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use shiplog_app::ids::{ApplicationId, DeploymentId, WorkspaceId};
+use shiplog_app::ids::{ApplicationId, DeploymentId, ProjectId, WorkspaceId};
 use shiplog_app::model::{Deployment, PipelineEventRecord};
 use shiplog_app::pagination::Cursor;
 use shiplog_app::ports::{DeploymentPage, DeploymentQuery};
 use shiplog_domain::environment::EnvironmentKind;
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, IdempotencyKey, ProjectSlug};
+use shiplog_domain::ids::{
+    ApplicationCode, CommitSha, EnvironmentCode, IdempotencyKey, ProjectSlug,
+};
 use shiplog_domain::reference::{Reference, ReferenceKey};
 
 use crate::conn::DbConn;
@@ -207,6 +209,29 @@ pub(crate) fn list_deployments(
 }
 
 /// The events of one deployment, oldest first.
+pub(crate) fn events_for_commit(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    project: ProjectId,
+    commit: &CommitSha,
+    limit: u32,
+) -> Result<Vec<PipelineEventRecord>, StoreError> {
+    pipeline_events::table
+        .filter(pipeline_events::workspace_id.eq(workspace.to_string()))
+        .filter(pipeline_events::commit_sha.eq(commit.as_str()))
+        .filter(pipeline_events::project_id.eq(project.to_string()))
+        .order((
+            pipeline_events::occurred_at.asc(),
+            pipeline_events::seq.asc(),
+        ))
+        .limit(i64::from(limit))
+        .select(EventRow::as_select())
+        .load::<EventRow>(conn)?
+        .into_iter()
+        .map(EventRow::into_record)
+        .collect()
+}
+
 pub(crate) fn events_for_deployment(
     conn: &mut DbConn,
     workspace: WorkspaceId,

@@ -6,7 +6,8 @@ mod environments;
 mod references;
 
 pub(crate) use deployments::{
-    Placed, deployments_by_id, events_for_deployment, get_deployment, list_deployments,
+    Placed, deployments_by_id, events_for_commit, events_for_deployment, get_deployment,
+    list_deployments,
 };
 pub(crate) use dora::dora;
 pub(crate) use environments::{assign, board, create_environment};

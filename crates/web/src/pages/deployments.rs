@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::App;
 use shiplog_app::auth::Principal;
-use shiplog_app::deployments::ListDeployments;
+use shiplog_app::deployments::{DeploymentDetail, ListDeployments};
 use shiplog_app::model::Deployment;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
@@ -25,7 +25,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::given;
+use crate::pages::{given, hooks};
 use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
 
 /// How often the live feed asks the store.
@@ -309,14 +309,18 @@ pub(crate) async fn live(
         .streaming(stream))
 }
 
-/// `GET /deployments/{id}`: every field, its references and its events.
+/// `GET /deployments/{id}`: every field, its references, its commit's events and its
+/// deliveries.
 pub(crate) async fn show(
     state: web::Data<WebState>,
     viewer: Viewer,
     id: web::Path<String>,
 ) -> Page {
-    let deployment = state.app.get_deployment(&viewer.principal, &id).await?;
-    let events = state.app.deployment_events(&viewer.principal, &id).await?;
+    let DeploymentDetail {
+        deployment,
+        events,
+        deliveries,
+    } = state.app.deployment_detail(&viewer.principal, &id).await?;
     let fields = &deployment.fields;
     let title = format!("{} to {}", deployment.application, deployment.environment);
     let body = html! {
@@ -324,7 +328,7 @@ pub(crate) async fn show(
         dl.fields {
             dt { "Project" } dd { a href=(format!("/projects/{}", deployment.project)) { (deployment.project) } }
             dt { "Environment" } dd { (deployment.environment) " (" (deployment.environment_kind.as_str()) ")" }
-            dt { "Status" } dd { (layout::status(deployment.status)) " — " (deployment.provider.display_name()) " said " code { (deployment.provider_status) } }
+            dt { "Status" } dd { (layout::status(deployment.status)) " — " (deployment.provider.as_str()) " said " code { (deployment.provider_status) } }
             dt { "Commit" } dd { @match &fields.commit_sha { Some(sha) => code { (sha.as_str()) }, None => span.muted { "not reported" } } }
             @if let Some(message) = &fields.commit_message { dt { "Message" } dd { pre.message { (message) } } }
             @if let Some(at) = fields.commit_timestamp { dt { "Committed" } dd { (layout::time(at)) } }
@@ -355,7 +359,7 @@ pub(crate) async fn show(
                 }
             }
         }
-        h2 { "Events" }
+        h2 { "Events of its commit" }
         @if events.is_empty() {
             p.muted { "No event recorded." }
         } @else {
@@ -365,11 +369,21 @@ pub(crate) async fn show(
                         (layout::time(event.occurred_at)) " "
                         strong { (event.event.to_string()) } " "
                         (layout::status(event.status))
-                        " from " (event.provider.display_name())
+                        " from " (event.provider.as_str())
                         @if let Some(word) = &event.provider_status { " (" code { (word) } ")" }
+                        @if let Some(other) = event.deployment.filter(|d| *d != deployment.id) {
+                            " — " a href=(format!("/deployments/{other}")) { "another deployment" }
+                        }
                     }
                 }
             }
+        }
+        h2 { "Outgoing deliveries" }
+        @if deliveries.is_empty() {
+            p.muted { "No hook was sent anything for this deployment." }
+        }
+        @for delivery in &deliveries {
+            (hooks::delivery_section(delivery, &viewer, &layout::deployment_href(&deployment)))
         }
     };
     Ok(html_response(

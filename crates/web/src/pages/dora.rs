@@ -210,7 +210,7 @@ fn figures(view: &DoraView, query: &Query) -> Markup {
                 h2 { "Deployment frequency" }
                 p.value { (format!("{:.2}", frequency.per_day)) " per day" }
                 p { (band(Some(frequency.band))) }
-                p { (frequency.samples) " successful deployments; median "
+                p { (count(frequency.samples, "successful deployment")) "; median "
                     (format!("{:.1}", frequency.median_deploy_days_per_week)) " deploy days a week" }
                 p { (behind(view, query, "success")) }
             }
@@ -236,7 +236,7 @@ fn figures(view: &DoraView, query: &Query) -> Markup {
                 h2 { "Failed deployment recovery time" }
                 p.value { "median " (duration(recovery.median_seconds)) }
                 p { (band(recovery.band)) }
-                p { (recovery.samples) " recovered incidents, " (recovery.excluded) " not recovered yet (excluded)" }
+                p { (count(recovery.samples, "recovered incident")) ", " (recovery.excluded) " not recovered yet (excluded)" }
                 p { (behind(view, query, "failed")) }
             }
         }
@@ -268,7 +268,7 @@ fn charts(view: &DoraView, days: u32) -> Markup {
                 span.key.key-success aria-hidden="true" {} " successful "
                 span.key.key-failed aria-hidden="true" {} " failed"
             }
-            svg viewBox=(format!("0 0 {width} {height}")) role="img"
+            svg viewBox=(format!("0 0 {width} {height}")) preserveAspectRatio="none" role="img"
                 aria-label=(format!("successful and failed deployments per {unit}, {} {unit}s", series.len())) {
                 @for (i, report) in series.iter().enumerate() {
                     @let x = i as f64 * slot;
@@ -282,6 +282,15 @@ fn charts(view: &DoraView, days: u32) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// "1 thing", "2 things".
+fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 

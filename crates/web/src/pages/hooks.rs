@@ -11,7 +11,9 @@ use shiplog_domain::ids::ProjectSlug;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::session::{CsrfForm, Page, PageError, Viewer, html_response, redirect};
+use serde::Deserialize;
+
+use crate::session::{Page, PageError, Viewer, html_response, local_path, redirect};
 
 /// How many deliveries a hook's page shows.
 const DELIVERIES_SHOWN: u32 = 50;
@@ -126,7 +128,7 @@ pub(crate) async fn show(
             p.muted { "None yet: a delivery is made when a deployment this hook listens to changes." }
         }
         @for delivery in &deliveries {
-            (delivery_section(delivery, &viewer))
+            (delivery_section(delivery, &viewer, &format!("/hooks/{}", hook.id)))
         }
     };
     Ok(html_response(
@@ -135,7 +137,8 @@ pub(crate) async fn show(
     ))
 }
 
-fn delivery_section(delivery: &Delivery, viewer: &Viewer) -> Markup {
+/// One delivery with its attempts, and the redeliver button for admins.
+pub(crate) fn delivery_section(delivery: &Delivery, viewer: &Viewer, back: &str) -> Markup {
     html! {
         section.delivery id=(format!("delivery-{}", delivery.id)) {
             h3 { (delivery_status(delivery.status)) " " code { (delivery.event) } " " (layout::time(delivery.created_at)) }
@@ -160,6 +163,7 @@ fn delivery_section(delivery: &Delivery, viewer: &Viewer) -> Markup {
             @if viewer.is_admin() && delivery.deployment.is_some() {
                 form method="post" action=(format!("/deliveries/{}/redeliver", delivery.id)) {
                     input type="hidden" name="csrf" value=(viewer.csrf);
+                    input type="hidden" name="back" value=(back);
                     button type="submit" { "Redeliver" }
                 }
             }
@@ -172,12 +176,21 @@ pub(crate) async fn redeliver(
     state: web::Data<WebState>,
     viewer: Viewer,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<RedeliverForm>,
 ) -> Page {
     viewer.check_csrf(&form.csrf)?;
     let delivery = state.app.redeliver(&viewer.principal, &id).await?;
-    Ok(redirect(&format!(
-        "/hooks/{}#delivery-{}",
-        delivery.hook, delivery.id
-    )))
+    let back = match form.back.as_deref().map(local_path) {
+        Some(path) if path != "/" => path.to_owned(),
+        _ => format!("/hooks/{}", delivery.hook),
+    };
+    Ok(redirect(&format!("{back}#delivery-{}", delivery.id)))
+}
+
+/// The redeliver button's form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RedeliverForm {
+    csrf: String,
+    /// The page the button was on, to return to.
+    back: Option<String>,
 }
