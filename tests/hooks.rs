@@ -129,13 +129,12 @@ async fn the_github_preset_reports_pending_then_success(app: &TestApp) {
             sent["context"], "shiplog/production",
             "one context for every state"
         );
-        assert!(
-            sent["target_url"]
-                .as_str()
-                .unwrap()
-                .contains("/api/v1/deployments/"),
-            "{sent}"
-        );
+        // The commit status links to the deployment's page on the dashboard.
+        let link = sent["target_url"].as_str().unwrap();
+        let page = link.split_once("/deployments/").unwrap().1;
+        assert!(!link.contains("/api/"), "{sent}");
+        let (status, _, _) = app.page(&format!("/deployments/{page}"), None).await;
+        assert_eq!(status, 303, "the page asks to sign in first: {sent}");
         assert_eq!(
             sent.as_object().unwrap().keys().collect::<Vec<_>>(),
             ["context", "description", "state", "target_url"]

@@ -46,7 +46,9 @@ pub struct Config {
 pub struct HookOptions {
     /// Allow hook targets on loopback, private and link-local addresses.
     pub allow_private_targets: bool,
-    /// The address clients reach this server at, for links in deliveries (`action.url`).
+    /// The address people and clients reach this server at (`SHIPLOG_PUBLIC_URL`): links in
+    /// deliveries (`action.url`) and the dashboard's snippets; `None`: `http://` and the bind
+    /// address for deliveries, the address the browser used for the dashboard.
     pub public_url: Option<String>,
     /// Run the delivery worker in this process.
     pub worker: bool,
@@ -222,11 +224,22 @@ pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
 
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    // Deliveries always need an absolute link; without a configured address, the bind address.
+    let hooks = HookOptions {
+        public_url: Some(
+            config
+                .hooks
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.bind)),
+        ),
+        ..config.hooks.clone()
+    };
     let (app, store) = open_app_with(
         &config.database_url,
         config.migrate_on_start,
         Arc::new(SystemClock),
-        &config.hooks,
+        &hooks,
     )
     .await?;
     let generated_master_key = app

@@ -64,8 +64,10 @@ enum Command {
         /// Do not send hook deliveries from this process (another server sends them).
         #[arg(long, env = "SHIPLOG_NO_HOOK_WORKER")]
         no_hook_worker: bool,
-        /// The address clients reach this server at, for links in hook deliveries
-        /// (default: http:// and the bind address).
+        /// The address people and clients reach this server at: links in hook deliveries
+        /// point to its dashboard pages (default: http:// and the bind address), the
+        /// dashboard's snippets name it (default: the address the browser used), and https
+        /// makes the session cookie Secure.
         #[arg(long, env = "SHIPLOG_PUBLIC_URL")]
         public_url: Option<String>,
         /// Log level: error, warn, info, debug or trace.
@@ -110,7 +112,6 @@ fn main() -> ExitCode {
                 eprintln!("shiplog serve: {message}");
                 return ExitCode::from(2);
             }
-            let public_url = public_url.unwrap_or_else(|| format!("http://{bind}"));
             serve(Config {
                 database_url,
                 bind,
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
                 workers,
                 hooks: HookOptions {
                     allow_private_targets: hooks_allow_private_targets,
-                    public_url: Some(public_url),
+                    public_url,
                     worker: !no_hook_worker,
                     ..HookOptions::default()
                 },

@@ -65,7 +65,8 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("deployment.logs_url", "the logs' address"),
     ("deployment.started_at", "when it started (RFC 3339)"),
     ("deployment.finished_at", "when it finished (RFC 3339)"),
-    ("deployment.url", "the deployment in shiplog's API"),
+    ("deployment.url", "the deployment's page on the dashboard"),
+    ("deployment.api_url", "the deployment in shiplog's API"),
     (
         "application.id",
         "the application's id (the Devopness pipeline id)",
@@ -103,7 +104,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "action.url",
-        "Devopness name: the deployment in shiplog's API",
+        "Devopness name: the deployment's page on the dashboard",
     ),
     (
         "action.triggered_from.hook_parsed_variables.commit_hash",
@@ -157,12 +158,21 @@ fn status_words(status: DeploymentStatus) -> Value {
     })
 }
 
+/// A deployment's links in deliveries: its dashboard page (what a person opens from a commit
+/// status) and its API resource.
+fn links(public_url: &str, id: &str) -> (String, String) {
+    (
+        format!("{public_url}/deployments/{id}"),
+        format!("{public_url}/api/v1/deployments/{id}"),
+    )
+}
+
 impl Variables {
     /// The variables of one delivery attempt.
     pub fn for_delivery(claim: &ClaimedDelivery, attempt: u32, public_url: &str) -> Self {
         let s = &claim.subject;
         let d = &s.deployment;
-        let url = format!("{public_url}/api/v1/deployments/{}", d.id);
+        let (url, api_url) = links(public_url, &d.id.to_string());
         let sha = d.fields.commit_sha.as_ref().map(|c| c.as_str().to_owned());
         let hook = &claim.hook;
         Self(json!({
@@ -189,6 +199,7 @@ impl Variables {
                 "started_at": time(d.started_at),
                 "finished_at": time(d.finished_at),
                 "url": url,
+                "api_url": api_url,
             },
             "application": {
                 "id": s.application.id.to_string(),
@@ -246,7 +257,7 @@ impl Variables {
             .map_or("production".to_owned(), |e| e.code.to_string());
         let id = "00000000-0000-0000-0000-000000000000";
         let sha = "0123456789abcdef0123456789abcdef01234567";
-        let url = format!("{public_url}/api/v1/deployments/{id}");
+        let (url, api_url) = links(public_url, id);
         let at = "2026-01-01T00:00:00Z";
         Self(json!({
             "event": HookEvent::DeploymentSucceeded.as_str(),
@@ -260,7 +271,7 @@ impl Variables {
                 "run_url": "https://ci.example.com/runs/1", "deployed_by": "shiplog",
                 "build_number": "1", "image": "registry.example.com/app:1",
                 "logs_url": "https://ci.example.com/runs/1/logs",
-                "started_at": at, "finished_at": at, "url": url,
+                "started_at": at, "finished_at": at, "url": url, "api_url": api_url,
             },
             "application": {
                 "id": hook.application.as_ref().map_or(id.to_owned(), |a| a.id.to_string()),

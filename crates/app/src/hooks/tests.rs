@@ -240,7 +240,7 @@ fn the_seeds_devopness_body_renders_with_the_delivery_values() {
     let rendered = render(&hook, &variables, "2026-01-01T00:00:00Z").unwrap();
     let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
     let url = format!(
-        "https://shiplog.example.com/api/v1/deployments/{}",
+        "https://shiplog.example.com/deployments/{}",
         claimed.subject.deployment.id
     );
     assert_eq!(
