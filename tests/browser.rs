@@ -317,6 +317,18 @@ async fn walk(backend: Backend, name: &'static str) {
     let failures = walk.text("#change-failure-rate").await;
     assert!(failures.contains("1 failed of 4 finished"), "{failures}");
     walk.check("dora").await;
+    // The figure links to the deployments behind it: the one failure, by its page.
+    walk.client
+        .find(Locator::Css("#change-failure-rate a.behind"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Behind the DORA figures").await;
+    assert_eq!(walk.count("#failures tbody tr").await, 1);
+    assert_eq!(walk.count("#successes tbody tr").await, 3);
+    walk.check("dora-deployments").await;
 
     // A deployment arrives on the open list without a reload.
     walk.open("/deployments").await;

@@ -66,6 +66,7 @@ async fn every_page_needs_a_session_and_carries_the_security_headers(app: &TestA
         "/deployments?project=my-project&status=success&since=2020-01-01".to_owned(),
         format!("/deployments/{id}"),
         "/dora?project=my-project&days=90".to_owned(),
+        "/dora/deployments?project=my-project&days=7".to_owned(),
         "/projects/my-project/references/PR-7".to_owned(),
         "/projects/my-project/hooks".to_owned(),
     ];

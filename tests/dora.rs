@@ -222,6 +222,81 @@ async fn the_hand_checked_history_gives_the_documented_numbers(app: &TestApp) {
     assert_eq!(api["recovery_time"]["samples"], 2, "d2 -> d4, d10 -> d11");
 }
 
+/// The run (`d0`…`d11`) of each deployment id, from the deployments API.
+async fn runs(app: &TestApp) -> std::collections::HashMap<String, String> {
+    let (status, body) = app
+        .get(
+            "/api/v1/deployments?project=my-project&limit=100",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let run = d["run_url"].as_str().unwrap().rsplit('/').next().unwrap();
+            (d["id"].as_str().unwrap().to_owned(), run.to_owned())
+        })
+        .collect()
+}
+
+async fn the_explanation_names_each_deployment_behind_the_numbers(app: &TestApp) {
+    send_history(app).await;
+    let body = metrics(
+        app,
+        "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z&explain=true",
+    )
+    .await;
+    let runs = runs(app).await;
+    let run = |id: &Value| runs[id.as_str().unwrap()].clone();
+    let explanation = &body["explanation"];
+    // Newest first, the ten production deployments of the window (see the test above).
+    let deployments = explanation["deployments"].as_array().unwrap();
+    let order: Vec<String> = deployments.iter().map(|d| run(&d["id"])).collect();
+    assert_eq!(
+        order,
+        ["d9", "d10", "d8", "d7", "d5", "d6", "d4", "d3", "d2", "d1"]
+    );
+    let of = |name: &str| {
+        deployments
+            .iter()
+            .find(|d| run(&d["id"]) == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("d5")["lead_time_excluded"], "no_commit");
+    assert_eq!(of("d6")["lead_time_excluded"], "commit_after_deployment");
+    assert_eq!(of("d8")["lead_time_seconds"], 86400.0);
+    assert_eq!(of("d7")["outcome"], "failed");
+    // The incidents, newest first; d11 ended d10's after the window's end.
+    let incidents: Vec<(String, Option<String>, Value)> = explanation["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                run(&i["first_failure"]),
+                i["recovered_by"].as_str().map(|id| runs[id].clone()),
+                i["recovery_seconds"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        incidents,
+        [
+            ("d9".to_owned(), None, Value::Null),
+            ("d10".to_owned(), Some("d11".to_owned()), json!(10800.0)),
+            ("d7".to_owned(), Some("d8".to_owned()), json!(88200.0)),
+            ("d2".to_owned(), Some("d4".to_owned()), json!(7200.0)),
+        ]
+    );
+    // Without explain=true, no explanation.
+    let plain = metrics(app, "project=my-project").await;
+    assert!(plain.get("explanation").is_none(), "{plain}");
+}
+
 async fn a_deployment_counts_the_moment_it_is_acknowledged(app: &TestApp) {
     let before = metrics(app, "").await;
     assert_eq!(before["deployment_frequency"]["samples"], 0);
@@ -302,6 +377,7 @@ async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
     for (query, field) in [
         ("from=yesterday", "from"),
         ("interval=month", "interval"),
+        ("explain=maybe", "explain"),
         ("from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z", "from"),
         ("environment=Not%20A%20Code", "environment"),
     ] {
@@ -328,6 +404,7 @@ async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
 
 on_both_backends!(
     the_hand_checked_history_gives_the_documented_numbers,
+    the_explanation_names_each_deployment_behind_the_numbers,
     a_deployment_counts_the_moment_it_is_acknowledged,
     a_deploys_own_events_are_no_commit_time,
     bad_parameters_and_roles_are_refused,

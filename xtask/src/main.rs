@@ -40,7 +40,8 @@ fn main() -> ExitCode {
                  bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
                  bench dora    the DORA metrics query over 1,000,000 deployments, both backends
                  bench http    ingests/s through HTTP against the release binary, both backends,
-                               beside echo, fsync and INSERT references"
+                               beside echo, fsync and INSERT references
+                 bench dashboard  the dashboard's board and lists over the bench dora history"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -300,8 +301,9 @@ fn bench(which: Option<&str>) -> Result<()> {
         Some("store") => cargo(&["bench", "-p", "shiplog-store", "--bench", "store"]),
         Some("dora") => cargo(&["bench", "-p", "shiplog-store", "--bench", "dora"]),
         Some("http") => cargo(&["bench", "-p", "shiplog-server", "--bench", "http"]),
+        Some("dashboard") => cargo(&["bench", "-p", "shiplog-blackbox", "--bench", "dashboard"]),
         other => Err(format!(
-            "unknown benchmark {other:?}: use `cargo xtask bench http`, `cargo xtask bench store` or `cargo xtask bench dora`"
+            "unknown benchmark {other:?}: use `cargo xtask bench http`, `store`, `dora` or `dashboard`"
         )),
     }
 }

@@ -1,7 +1,7 @@
 //! DORA metrics, computed on query from committed data with [`shiplog_domain::dora`].
 
 use serde::Serialize;
-use shiplog_domain::dora::{History, Interval, Report, Window};
+use shiplog_domain::dora::{Explanation, History, Interval, Report, Window};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
 
@@ -31,6 +31,8 @@ pub struct DoraRequest {
     pub to: Option<Timestamp>,
     /// Also a series of reports per day or week.
     pub interval: Option<Interval>,
+    /// Also the deployments and incidents behind the window's figures.
+    pub explain: bool,
 }
 
 /// What was measured.
@@ -89,6 +91,10 @@ pub struct DoraView {
     /// Per day or week, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Vec<Report>>,
+    /// The deployments and incidents behind the window's figures, newest first, when asked for
+    /// (`explain=true`): each with how it was counted or why it was excluded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
     /// How each number is obtained.
     pub definitions: Definitions,
 }
@@ -149,6 +155,7 @@ impl App {
             },
             report: history.report(window),
             series: request.interval.map(|i| history.series(window, i)),
+            explanation: request.explain.then(|| history.explain(window)),
             definitions: DEFINITIONS,
         })
     }

@@ -40,6 +40,7 @@ const MICROS_PER_WEEK: i64 = 7 * MICROS_PER_DAY;
 /// How a finished deployment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraOutcome))]
 pub enum Outcome {
     /// It failed.
     Failed,
@@ -252,13 +253,85 @@ enum Lead {
 struct Incident {
     start: i64,
     recovered_after: Option<i64>,
+    /// The entry of its first failure.
+    first: usize,
+    /// The entry of the success that ended it.
+    recovered_by: Option<usize>,
 }
 
 /// Deployments prepared for answering reports over any window.
 #[derive(Debug, Clone)]
 pub struct History {
     entries: Vec<Entry>,
+    /// The id of each entry, by index (moved from the records, not copied).
+    ids: Vec<String>,
     incidents: Vec<Incident>,
+}
+
+/// Why a successful deployment has no lead time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum LeadExclusion {
+    /// It names no commit.
+    NoCommit,
+    /// Nothing but the deployment itself tells when its commit was made.
+    NoCommitTime,
+    /// Its commit's time is after its finish.
+    CommitAfterDeployment,
+}
+
+impl LeadExclusion {
+    /// The reason in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::NoCommit => "it names no commit",
+            Self::NoCommitTime => {
+                "nothing but the deployment itself tells when its commit was made"
+            }
+            Self::CommitAfterDeployment => "its commit's time is after its finish (clock skew)",
+        }
+    }
+}
+
+/// One deployment of a window, and how each metric counted it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraDeployment))]
+pub struct Explained {
+    /// Its id.
+    pub id: String,
+    /// When it finished.
+    pub finished_at: Timestamp,
+    /// How it ended: a failure counts in the change failure rate, a success in the frequency.
+    pub outcome: Outcome,
+    /// A success's lead time in seconds; `None` for a failure or an excluded success.
+    pub lead_time_seconds: Option<f64>,
+    /// Why a success has no lead time.
+    pub lead_time_excluded: Option<LeadExclusion>,
+}
+
+/// One incident of a window (its first failure is in the window).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraIncident))]
+pub struct ExplainedIncident {
+    /// The deployment whose failure started it.
+    pub first_failure: String,
+    /// When that failure finished.
+    pub started_at: Timestamp,
+    /// The success that ended it; `None`: not recovered yet (excluded from recovery time).
+    pub recovered_by: Option<String>,
+    /// Its recovery time in seconds, when recovered.
+    pub recovery_seconds: Option<f64>,
+}
+
+/// The deployments and incidents behind a window's report, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraExplanation))]
+pub struct Explanation {
+    /// Every deployment the report counted or excluded.
+    pub deployments: Vec<Explained>,
+    /// Every incident the recovery time counted or excluded.
+    pub incidents: Vec<ExplainedIncident>,
 }
 
 impl History {
@@ -292,7 +365,7 @@ impl History {
         drop(kept);
 
         // One pass in time order: each place's open incident, if any.
-        let mut open: FastMap<(&str, &str), i64> = FastMap::default();
+        let mut open: FastMap<(&str, &str), (i64, usize)> = FastMap::default();
         let mut incidents = Vec::new();
         let mut entries = Vec::with_capacity(records.len());
         for (record, _) in records
@@ -302,15 +375,18 @@ impl History {
         {
             let at = record.finished_at.unix_micros();
             let place = (record.application.as_str(), record.environment.as_str());
+            let index = entries.len();
             match record.outcome {
                 Outcome::Failed => {
-                    open.entry(place).or_insert(at);
+                    open.entry(place).or_insert((at, index));
                 }
                 Outcome::Succeeded => {
-                    if let Some(start) = open.remove(&place) {
+                    if let Some((start, first)) = open.remove(&place) {
                         incidents.push(Incident {
                             start,
                             recovered_after: Some(at - start),
+                            first,
+                            recovered_by: Some(index),
                         });
                     }
                 }
@@ -327,12 +403,24 @@ impl History {
                 lead,
             });
         }
-        incidents.extend(open.into_values().map(|start| Incident {
+        incidents.extend(open.into_values().map(|(start, first)| Incident {
             start,
             recovered_after: None,
+            first,
+            recovered_by: None,
         }));
-        incidents.sort_unstable_by_key(|i| (i.start, i.recovered_after));
-        Self { entries, incidents }
+        incidents.sort_unstable_by_key(|i| (i.start, i.recovered_after, i.first));
+        let ids = records
+            .into_iter()
+            .zip(dropped)
+            .filter(|(_, dropped)| !dropped)
+            .map(|(record, _)| record.id)
+            .collect();
+        Self {
+            entries,
+            ids,
+            incidents,
+        }
     }
 
     /// How many distinct deployments it holds.
@@ -345,13 +433,78 @@ impl History {
         self.entries.is_empty()
     }
 
-    /// The four metrics for one window.
-    pub fn report(&self, window: Window) -> Report {
+    /// The entries finished in the window: their index range.
+    fn in_window(&self, window: Window) -> std::ops::Range<usize> {
         let from = window.from.unix_micros();
         let to = window.to.unix_micros();
-        let start = self.entries.partition_point(|e| e.at < from);
-        let end = self.entries.partition_point(|e| e.at < to);
-        let in_window = self.entries.get(start..end).unwrap_or_default();
+        self.entries.partition_point(|e| e.at < from)..self.entries.partition_point(|e| e.at < to)
+    }
+
+    /// The incidents whose first failure is in the window.
+    fn incidents_in(&self, window: Window) -> &[Incident] {
+        let from = window.from.unix_micros();
+        let to = window.to.unix_micros();
+        let first = self.incidents.partition_point(|i| i.start < from);
+        let last = self.incidents.partition_point(|i| i.start < to);
+        self.incidents.get(first..last).unwrap_or_default()
+    }
+
+    /// The deployments and incidents behind [`History::report`] for the same window, newest
+    /// first, each with how it was counted: the same selection and the same classification as
+    /// the report, so every figure can be traced to the deployments it came from.
+    pub fn explain(&self, window: Window) -> Explanation {
+        let id = |index: usize| self.ids.get(index).cloned().unwrap_or_default();
+        let at = |index: usize| {
+            self.entries
+                .get(index)
+                .and_then(|e| Timestamp::from_unix_micros(e.at).ok())
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+        };
+        let deployments = self
+            .in_window(window)
+            .rev()
+            .filter_map(|index| {
+                let entry = self.entries.get(index)?;
+                let (lead_time_seconds, lead_time_excluded) = match (entry.outcome, entry.lead) {
+                    (Outcome::Failed, _) => (None, None),
+                    (Outcome::Succeeded, Lead::Micros(micros)) => (Some(seconds(micros)), None),
+                    (Outcome::Succeeded, Lead::NoCommit) => (None, Some(LeadExclusion::NoCommit)),
+                    (Outcome::Succeeded, Lead::NoCommitTime) => {
+                        (None, Some(LeadExclusion::NoCommitTime))
+                    }
+                    (Outcome::Succeeded, Lead::CommitAfterDeployment) => {
+                        (None, Some(LeadExclusion::CommitAfterDeployment))
+                    }
+                };
+                Some(Explained {
+                    id: id(index),
+                    finished_at: at(index),
+                    outcome: entry.outcome,
+                    lead_time_seconds,
+                    lead_time_excluded,
+                })
+            })
+            .collect();
+        let incidents = self
+            .incidents_in(window)
+            .iter()
+            .rev()
+            .map(|incident| ExplainedIncident {
+                first_failure: id(incident.first),
+                started_at: at(incident.first),
+                recovered_by: incident.recovered_by.map(id),
+                recovery_seconds: incident.recovered_after.map(seconds),
+            })
+            .collect();
+        Explanation {
+            deployments,
+            incidents,
+        }
+    }
+
+    /// The four metrics for one window.
+    pub fn report(&self, window: Window) -> Report {
+        let in_window = self.entries.get(self.in_window(window)).unwrap_or_default();
 
         let mut succeeded = 0u64;
         let mut failed = 0u64;
@@ -408,11 +561,9 @@ impl History {
             }),
         };
 
-        let first = self.incidents.partition_point(|i| i.start < from);
-        let last = self.incidents.partition_point(|i| i.start < to);
         let mut recoveries = Vec::new();
         let mut unrecovered = 0u64;
-        for incident in self.incidents.get(first..last).unwrap_or_default() {
+        for incident in self.incidents_in(window) {
             match incident.recovered_after {
                 Some(micros) => recoveries.push(micros),
                 None => unrecovered += 1,
@@ -718,6 +869,55 @@ mod tests {
     }
 
     #[test]
+    fn the_explanation_names_the_fixture_deployments_worked_out_by_hand() {
+        let explanation = History::new(fixture()).explain(window());
+        // Newest first: d9 (03-14 23:00), d10 (22:00), d8, d7, d5, d6, d4, d3, d2, d1; d0 and
+        // d11 finished outside the window.
+        let ids: Vec<&str> = explanation
+            .deployments
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["d9", "d10", "d8", "d7", "d5", "d6", "d4", "d3", "d2", "d1"]
+        );
+        let of = |id: &str| explanation.deployments.iter().find(|d| d.id == id).unwrap();
+        assert_eq!(of("d5").lead_time_excluded, Some(LeadExclusion::NoCommit));
+        assert_eq!(
+            of("d6").lead_time_excluded,
+            Some(LeadExclusion::CommitAfterDeployment)
+        );
+        assert_eq!(of("d8").lead_time_seconds, Some(86_400.0));
+        assert_eq!(
+            (of("d7").lead_time_seconds, of("d7").lead_time_excluded),
+            (None, None)
+        );
+        // Incidents, newest first: web d9 (not recovered), api d10 -> d11 (3 h), web d7 -> d8
+        // (24.5 h), api d2 -> d4 (2 h, d3 is the same incident).
+        let incidents: Vec<(&str, Option<&str>, Option<f64>)> = explanation
+            .incidents
+            .iter()
+            .map(|i| {
+                (
+                    i.first_failure.as_str(),
+                    i.recovered_by.as_deref(),
+                    i.recovery_seconds,
+                )
+            })
+            .collect();
+        assert_eq!(
+            incidents,
+            [
+                ("d9", None, None),
+                ("d10", Some("d11"), Some(10_800.0)),
+                ("d7", Some("d8"), Some(88_200.0)),
+                ("d2", Some("d4"), Some(7_200.0)),
+            ]
+        );
+    }
+
+    #[test]
     fn an_empty_window_measures_nothing_and_says_so() {
         let report = History::new(fixture())
             .report(Window::new(at("2024-01-01T00:00:00Z"), at("2024-01-31T00:00:00Z")).unwrap());
@@ -821,6 +1021,62 @@ mod tests {
                 got.series(window(), Interval::Day),
                 expected.series(window(), Interval::Day)
             );
+            prop_assert_eq!(got.explain(window()), expected.explain(window()));
+        }
+
+        /// Every figure of a report is traced by its explanation: the same deployments, the
+        /// same lead times and exclusions, the same incidents, for any window.
+        #[test]
+        fn the_explanation_accounts_for_every_figure(
+            order in Just(fixture()).prop_shuffle(),
+            start in 0i64..6,
+            days in 1i64..6,
+        ) {
+            let history = History::new(order);
+            let base = window().from.unix_micros();
+            let from = Timestamp::from_unix_micros(base + start * MICROS_PER_DAY).unwrap();
+            let to = Timestamp::from_unix_micros(base + (start + days) * MICROS_PER_DAY).unwrap();
+            let window = Window::new(from, to).unwrap();
+            let report = history.report(window);
+            let explanation = history.explain(window);
+            let failed = explanation.deployments.iter().filter(|d| d.outcome == Outcome::Failed);
+            prop_assert_eq!(count(failed.count()), report.change_failure_rate.failed);
+            prop_assert_eq!(count(explanation.deployments.len()), report.change_failure_rate.samples);
+            let mut leads: Vec<f64> = explanation
+                .deployments
+                .iter()
+                .filter_map(|d| d.lead_time_seconds)
+                .collect();
+            leads.sort_by(f64::total_cmp);
+            prop_assert_eq!(count(leads.len()), report.lead_time.samples);
+            let excluded = |why| {
+                count(
+                    explanation
+                        .deployments
+                        .iter()
+                        .filter(|d| d.lead_time_excluded == Some(why))
+                        .count(),
+                )
+            };
+            let exclusions = &report.lead_time.exclusions;
+            prop_assert_eq!(excluded(LeadExclusion::NoCommit), exclusions.no_commit);
+            prop_assert_eq!(excluded(LeadExclusion::NoCommitTime), exclusions.no_commit_time);
+            prop_assert_eq!(
+                excluded(LeadExclusion::CommitAfterDeployment),
+                exclusions.commit_after_deployment
+            );
+            let recovered = explanation.incidents.iter().filter(|i| i.recovered_by.is_some());
+            prop_assert_eq!(count(recovered.count()), report.recovery_time.samples);
+            prop_assert_eq!(
+                count(explanation.incidents.len()) - report.recovery_time.samples,
+                report.recovery_time.excluded
+            );
+            // Every id named is one of the window's deployments or a later success.
+            for incident in &explanation.incidents {
+                prop_assert!(explanation.deployments.iter().any(|d| d.id == incident.first_failure));
+            }
+            // Newest first.
+            prop_assert!(explanation.deployments.windows(2).all(|w| w[0].finished_at >= w[1].finished_at));
         }
     }
 }

@@ -822,7 +822,28 @@ mod tests {
             Timestamp::parse("2025-03-15T00:00:00Z").unwrap(),
         )
         .unwrap();
-        let history = shiplog_domain::dora::History::new(Vec::new());
+        // A failure then a success with a commit time: every field of the explanation is set.
+        let record = |id: &str, outcome, at: &str| shiplog_domain::dora::DeploymentRecord {
+            id: id.into(),
+            application: "a".into(),
+            environment: "e".into(),
+            outcome,
+            finished_at: Timestamp::parse(at).unwrap(),
+            has_commit: true,
+            commit_time: Some(Timestamp::parse("2025-03-01T00:00:00Z").unwrap()),
+        };
+        let history = shiplog_domain::dora::History::new(vec![
+            record(
+                "f",
+                shiplog_domain::dora::Outcome::Failed,
+                "2025-03-02T00:00:00Z",
+            ),
+            record(
+                "s",
+                shiplog_domain::dora::Outcome::Succeeded,
+                "2025-03-03T00:00:00Z",
+            ),
+        ]);
         let dora = serde_json::to_value(shiplog_app::metrics::DoraView {
             scope: shiplog_app::metrics::DoraScope {
                 project: None,
@@ -831,10 +852,19 @@ mod tests {
             },
             report: history.report(window),
             series: Some(history.series(window, shiplog_domain::dora::Interval::Week)),
+            explanation: Some(history.explain(window)),
             definitions: shiplog_app::metrics::DEFINITIONS,
         })
         .unwrap();
         assert_eq!(properties(&doc, "Dora"), keys(&dora));
+        assert_eq!(
+            properties(&doc, "DoraDeployment"),
+            keys(&dora["explanation"]["deployments"][1])
+        );
+        assert_eq!(
+            properties(&doc, "DoraIncident"),
+            keys(&dora["explanation"]["incidents"][0])
+        );
         assert_eq!(properties(&doc, "DoraReport"), keys(&dora["series"][0]));
         for (schema, field) in [
             ("DoraScope", "scope"),
@@ -844,6 +874,7 @@ mod tests {
             ("ChangeFailureRate", "change_failure_rate"),
             ("RecoveryTime", "recovery_time"),
             ("DoraDefinitions", "definitions"),
+            ("DoraExplanation", "explanation"),
         ] {
             assert_eq!(properties(&doc, schema), keys(&dora[field]), "{schema}");
         }

@@ -25,6 +25,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod seed;
+
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -37,83 +39,13 @@ use shiplog_store::testdb::TestDb;
 use shiplog_store::{DatabaseUrl, migrations};
 use support::{app, open, tenant};
 
-/// 2024-01-01T00:00:00Z in microseconds.
-const START: i64 = 1_704_067_200_000_000;
-/// Two years (730 days) in microseconds.
-const SPAN: i64 = 730 * 86_400_000_000;
-const DAY: i64 = 86_400_000_000;
+use seed::{DAY, SPAN, START, seed_sql};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The seeding statements; `{n}` rows, ids of the tenant's workspace and project spliced in.
-fn seed_sql(workspace: &str, project: &str, n: u64) -> String {
-    let step = SPAN / i64::try_from(n).unwrap();
-    let last = n - 1;
-    // One row source for both backends: a recursive CTE counting 0..n.
-    let rows = format!(
-        "WITH RECURSIVE g(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM g WHERE i < {last})"
-    );
-    let mut sql = String::new();
-    for a in 0..50 {
-        sql.push_str(&format!(
-            "INSERT INTO applications (id, workspace_id, project_id, code, name, created_at) \
-             VALUES ('app-{a}', '{workspace}', '{project}', 'app-{a}', 'App {a}', {START});\n"
-        ));
-    }
-    for (e, (code, kind)) in [
-        ("production", "production"),
-        ("staging", "staging"),
-        ("testing", "testing"),
-        ("development", "development"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        sql.push_str(&format!(
-            "INSERT INTO environments (id, workspace_id, code, name, kind, position, created_at) \
-             VALUES ('env-{e}', '{workspace}', '{code}', '{code}', '{kind}', {e}, {START});\n"
-        ));
-    }
-    // status by a spread of i: 0-79 success, 80-91 failed, 92-96 cancelled, 97-99 running.
-    sql.push_str(&format!(
-        "{rows}
-INSERT INTO deployments (id, workspace_id, project_id, application_id, environment_id,
-  idempotency_key, payload_fingerprint, status, provider, provider_status, status_at, started_at,
-  finished_at, deployed_at, commit_sha, commit_timestamp, created_at, updated_at)
-SELECT 'dep-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'env-' || ((i / 50) % 4),
-  'key-' || i, 'fp-' || i,
-  CASE WHEN (i * 37) % 100 < 80 THEN 'success' WHEN (i * 37) % 100 < 92 THEN 'failed'
-       WHEN (i * 37) % 100 < 97 THEN 'cancelled' ELSE 'running' END,
-  'github-actions', 'done', {START} + i * {step}, {START} + i * {step} - 600000000,
-  {START} + i * {step}, {START} + i * {step},
-  CASE WHEN i % 10 = 9 THEN NULL ELSE 'c' || i END,
-  CASE WHEN i % 10 <> 9 AND i % 2 = 0 THEN {START} + i * {step} - (i % 97) * 3600000000 ELSE NULL END,
-  {START} + i * {step}, {START} + i * {step}
-FROM g;
-{rows}
-INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, environment_id,
-  deployment_id, event, provider, status, commit_sha, occurred_at, received_at, fingerprint)
-SELECT 'ev-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'env-' || ((i / 50) % 4),
-  'dep-' || i, 'deploy.completed', 'github-actions', 'success',
-  CASE WHEN i % 10 = 9 THEN NULL ELSE 'c' || i END,
-  {START} + i * {step}, {START} + i * {step}, 'evfp-' || i
-FROM g;
-{rows}
-INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, event, provider,
-  status, commit_sha, occurred_at, received_at, fingerprint)
-SELECT 'build-' || i, '{workspace}', '{project}', 'app-' || (i % 50), 'build.started',
-  'github-actions', 'running', 'c' || i,
-  {START} + i * {step} - (i % 53) * 1800000000, {START} + i * {step}, 'buildfp-' || i
-FROM g WHERE i % 10 <> 9 AND i % 2 = 1;
-ANALYZE;
-"
-    ));
-    sql
 }
 
 fn percentile(sorted: &[Duration], percent: usize) -> Duration {

@@ -125,6 +125,10 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             vec![web::get().to(pages::deployments::show)],
         ),
         ("/dora", vec![web::get().to(pages::dora::show)]),
+        (
+            "/dora/deployments",
+            vec![web::get().to(pages::dora::deployments)],
+        ),
     ]
 }
 

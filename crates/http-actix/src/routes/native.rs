@@ -593,6 +593,10 @@ pub struct DoraParams {
     /// Also a series for charts: `day` or `week`.
     #[param(pattern = "^$|^(day|week)$")]
     interval: Option<String>,
+    /// `true`: also `explanation`, the deployments and incidents behind the figures, each with
+    /// how it was counted or why it was excluded.
+    #[param(pattern = "^$|^(true|false)$")]
+    explain: Option<String>,
 }
 
 impl DoraParams {
@@ -608,6 +612,12 @@ impl DoraParams {
                 "week" => Ok(Interval::Week),
                 other => Err(format!("{other:?} is not an interval: send day or week")),
             })?,
+            explain: optional("explain", self.explain, |v| match v.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(format!("{other:?} is not a boolean: send true or false")),
+            })?
+            .unwrap_or(false),
         })
     }
 }

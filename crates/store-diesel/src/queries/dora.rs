@@ -14,7 +14,7 @@ use crate::rows::{opt_time, time};
 use crate::schema::{applications, deployments, environments};
 
 /// Per application of one environment: its last failure and last success before the window and
-/// its first success after it, each one seek of `deployments_by_place`.
+/// its first success after it (time and id), each one seek of `deployments_by_place`.
 #[derive(QueryableByName)]
 struct DoraEdgeRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -25,6 +25,9 @@ struct DoraEdgeRow {
     succeeded_before: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     succeeded_after: Option<i64>,
+    /// The id of that success, which an explanation names as what ended an incident.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    succeeded_after_id: Option<String>,
 }
 
 pub(crate) const DORA_EDGES_SQL: &str = "\
@@ -34,7 +37,10 @@ SELECT a.id AS application_id,
   (SELECT MAX(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
      AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at < $3) AS succeeded_before,
   (SELECT MIN(d.deployed_at) FROM deployments d WHERE d.application_id = a.id
-     AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at >= $5) AS succeeded_after
+     AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at >= $5) AS succeeded_after,
+  (SELECT d.id FROM deployments d WHERE d.application_id = a.id
+     AND d.environment_id = $1 AND d.status = $4 AND d.deployed_at >= $5
+     ORDER BY d.deployed_at, d.id LIMIT 1) AS succeeded_after_id
 FROM applications a
 WHERE a.workspace_id = $6 AND ($7 IS NULL OR a.project_id = $7) AND ($8 IS NULL OR a.id = $8)
   AND EXISTS (SELECT 1 FROM deployments d WHERE d.application_id = a.id AND d.environment_id = $1)";
@@ -209,8 +215,12 @@ fn dora_place(
                 .push(edge_record("before", Outcome::Failed, failed)?);
         }
         if let Some(succeeded) = edge.succeeded_after {
-            data.records
-                .push(edge_record("after", Outcome::Succeeded, succeeded)?);
+            let mut record = edge_record("after", Outcome::Succeeded, succeeded)?;
+            if let Some(id) = &edge.succeeded_after_id {
+                // The real deployment, so an explanation can name what ended an incident.
+                record.id.clone_from(id);
+            }
+            data.records.push(record);
         }
     }
     Ok(())

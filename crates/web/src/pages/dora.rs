@@ -1,15 +1,17 @@
 //! `GET /dora`: the four DORA metrics of a scope over whole UTC days, with a chart per day or
 //! week, and links to the deployments behind each figure.
 //!
-//! The window ends at the end of today (UTC) and spans the chosen number of whole days, so the
-//! deployments list's day filters select exactly the deployments the figures counted.
+//! The window ends at the end of today (UTC) and spans the chosen number of whole days. Each
+//! figure links to `GET /dora/deployments`, the same window's explanation
+//! (`App::dora` with `explain`): every deployment and incident behind the figures, with how it
+//! was counted or why it was excluded.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::metrics::{DoraRequest, DoraView};
-use shiplog_domain::dora::{Band, Interval, Report};
+use shiplog_domain::dora::{Band, Explained, Explanation, Interval, Outcome, Report};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
 
@@ -48,51 +50,83 @@ fn day(at: Timestamp) -> String {
     )
 }
 
+impl Query {
+    /// The window's days: one of [`WINDOWS`].
+    fn days(&self) -> Result<u32, PageError> {
+        let days = self.days.unwrap_or(30);
+        if WINDOWS.contains(&days) {
+            Ok(days)
+        } else {
+            Err(refused("days", "choose 7, 30, 90 or 365"))
+        }
+    }
+
+    /// The request: the last `days` whole UTC days up to the end of today.
+    fn request(&self, now: Timestamp, explain: bool) -> Result<DoraRequest, PageError> {
+        let days = self.days()?;
+        let end = now
+            .as_offset_date_time()
+            .date()
+            .next_day()
+            .ok_or_else(|| refused("days", "the calendar ends here"))?;
+        let start = end - time::Duration::days(i64::from(days));
+        let utc = |date: time::Date| {
+            Timestamp::from_offset(date.midnight().assume_utc()).map_err(|e| refused("days", e))
+        };
+        Ok(DoraRequest {
+            project: given(self.project.as_ref())
+                .map(ProjectSlug::parse)
+                .transpose()
+                .map_err(|e| refused("project", e))?,
+            environment: given(self.environment.as_ref())
+                .map(EnvironmentCode::parse)
+                .transpose()
+                .map_err(|e| refused("environment", e))?,
+            application: given(self.application.as_ref())
+                .map(ApplicationCode::parse)
+                .transpose()
+                .map_err(|e| refused("application", e))?,
+            from: Some(utc(start)?),
+            to: Some(utc(end)?),
+            interval: (!explain).then_some(if days <= 90 {
+                Interval::Day
+            } else {
+                Interval::Week
+            }),
+            explain,
+        })
+    }
+
+    /// The query string of these filters.
+    fn query_string(&self, days: u32) -> String {
+        let mut out = format!("days={days}");
+        for (name, value) in [
+            ("project", &self.project),
+            ("environment", &self.environment),
+            ("application", &self.application),
+        ] {
+            if let Some(v) = given(value.as_ref()) {
+                out.push_str(&format!("&{name}={}", encode(v)));
+            }
+        }
+        out
+    }
+}
+
 /// `GET /dora`.
 pub(crate) async fn show(
     state: web::Data<WebState>,
     viewer: Viewer,
     query: web::Query<Query>,
 ) -> Page {
-    let days = query.days.unwrap_or(30);
-    if !WINDOWS.contains(&days) {
-        return Err(refused("days", "choose 7, 30, 90 or 365"));
-    }
-    let today = state.app.now().as_offset_date_time().date();
-    let end = today
-        .next_day()
-        .ok_or_else(|| refused("days", "the calendar ends here"))?;
-    let start = end - time::Duration::days(i64::from(days));
-    let utc = |date: time::Date| {
-        Timestamp::from_offset(date.midnight().assume_utc()).map_err(|e| refused("days", e))
-    };
-    let request = DoraRequest {
-        project: given(query.project.as_ref())
-            .map(ProjectSlug::parse)
-            .transpose()
-            .map_err(|e| refused("project", e))?,
-        environment: given(query.environment.as_ref())
-            .map(EnvironmentCode::parse)
-            .transpose()
-            .map_err(|e| refused("environment", e))?,
-        application: given(query.application.as_ref())
-            .map(ApplicationCode::parse)
-            .transpose()
-            .map_err(|e| refused("application", e))?,
-        from: Some(utc(start)?),
-        to: Some(utc(end)?),
-        interval: Some(if days <= 90 {
-            Interval::Day
-        } else {
-            Interval::Week
-        }),
-    };
+    let days = query.days()?;
+    let request = query.request(state.app.now(), false)?;
     let view = state.app.dora(&viewer.principal, request).await?;
     let body = html! {
         h1 { "DORA metrics" }
         (filter_form(&query, days))
         (scope(&view))
-        (figures(&view, &query))
+        (figures(&view, &format!("/dora/deployments?{}", query.query_string(days))))
         (charts(&view, days))
         p.muted { "How each figure is computed: " a href="#definitions" { "definitions" } "." }
         section #definitions {
@@ -147,34 +181,10 @@ fn scope(view: &DoraView) -> Markup {
     }
 }
 
-/// The links to the deployments behind a figure: one per environment counted, with the
-/// window's days and the status that figure counts.
-fn behind(view: &DoraView, query: &Query, status: &str) -> Markup {
-    let window = &view.report.window;
-    let until = window
-        .to
-        .checked_add(time::Duration::days(-1))
-        .unwrap_or(window.to);
-    let mut base = format!(
-        "status={status}&since={}&until={}",
-        day(window.from),
-        day(until)
-    );
-    for (name, value) in [
-        ("project", &query.project),
-        ("application", &query.application),
-    ] {
-        if let Some(v) = given(value.as_ref()) {
-            base.push_str(&format!("&{name}={}", encode(v)));
-        }
-    }
+/// The link to the deployments behind a figure, on the explanation page.
+fn behind(explain: &str, anchor: &str, what: &str) -> Markup {
     html! {
-        @for environment in &view.scope.environments {
-            a.behind href=(format!("/deployments?{base}&environment={}", encode(environment.as_str()))) {
-                (status) " in " (environment)
-            }
-            " "
-        }
+        a.behind href=(format!("{explain}#{anchor}")) { (what) }
     }
 }
 
@@ -198,7 +208,7 @@ fn duration(seconds: Option<f64>) -> String {
     }
 }
 
-fn figures(view: &DoraView, query: &Query) -> Markup {
+fn figures(view: &DoraView, explain: &str) -> Markup {
     let report = &view.report;
     let frequency = &report.deployment_frequency;
     let lead = &report.lead_time;
@@ -212,7 +222,7 @@ fn figures(view: &DoraView, query: &Query) -> Markup {
                 p { (band(Some(frequency.band))) }
                 p { (count(frequency.samples, "successful deployment")) "; median "
                     (format!("{:.1}", frequency.median_deploy_days_per_week)) " deploy days a week" }
-                p { (behind(view, query, "success")) }
+                p { (behind(explain, "successes", "The successful deployments")) }
             }
             section.figure #lead-time {
                 h2 { "Lead time for changes" }
@@ -223,21 +233,21 @@ fn figures(view: &DoraView, query: &Query) -> Markup {
                     (lead.exclusions.no_commit) " without a commit, "
                     (lead.exclusions.no_commit_time) " without a commit time, "
                     (lead.exclusions.commit_after_deployment) " committed after they finished" }
-                p { (behind(view, query, "success")) }
+                p { (behind(explain, "successes", "Each lead time, and why any was excluded")) }
             }
             section.figure #change-failure-rate {
                 h2 { "Change failure rate" }
                 p.value { @match failures.value { Some(v) => (format!("{:.1} %", v * 100.0)), None => "—" } }
                 p { (band(failures.band)) }
                 p { (failures.failed) " failed of " (failures.samples) " finished deployments" }
-                p { (behind(view, query, "failed")) }
+                p { (behind(explain, "failures", "The failed deployments")) }
             }
             section.figure #recovery-time {
                 h2 { "Failed deployment recovery time" }
                 p.value { "median " (duration(recovery.median_seconds)) }
                 p { (band(recovery.band)) }
                 p { (count(recovery.samples, "recovered incident")) ", " (recovery.excluded) " not recovered yet (excluded)" }
-                p { (behind(view, query, "failed")) }
+                p { (behind(explain, "incidents", "Each incident and what ended it")) }
             }
         }
     }
@@ -305,6 +315,122 @@ fn bucket_title(report: &Report, unit: &str) -> String {
         report.change_failure_rate.succeeded,
         report.change_failure_rate.failed
     )
+}
+
+/// How many rows of each kind the explanation page shows.
+const EXPLAINED_ROWS: usize = 500;
+
+/// `GET /dora/deployments`: the deployments and incidents behind the figures of `GET /dora`
+/// with the same filters, each with how it was counted or why it was excluded.
+pub(crate) async fn deployments(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    query: web::Query<Query>,
+) -> Page {
+    let days = query.days()?;
+    let request = query.request(state.app.now(), true)?;
+    let view = state.app.dora(&viewer.principal, request).await?;
+    let explanation = view.explanation.clone().unwrap_or(Explanation {
+        deployments: Vec::new(),
+        incidents: Vec::new(),
+    });
+    let failures: Vec<&Explained> = explanation
+        .deployments
+        .iter()
+        .filter(|d| d.outcome == Outcome::Failed)
+        .collect();
+    let successes: Vec<&Explained> = explanation
+        .deployments
+        .iter()
+        .filter(|d| d.outcome == Outcome::Succeeded)
+        .collect();
+    let body = html! {
+        h1 { "Behind the DORA figures" }
+        p { a href=(format!("/dora?{}", query.query_string(days))) { "← The figures" } }
+        (scope(&view))
+        section #successes {
+            h2 { "Successful deployments: " (successes.len()) }
+            p.muted { "Each counts in the deployment frequency; its lead time is measured unless the reason is given." }
+            (explained_table(&successes, true))
+        }
+        section #failures {
+            h2 { "Failed deployments: " (failures.len()) }
+            p.muted { "Each counts in the change failure rate." }
+            (explained_table(&failures, false))
+        }
+        section #incidents {
+            h2 { "Incidents: " (explanation.incidents.len()) }
+            p.muted { "A run of failures of one application in one environment, from its first failure to the next success there. Not recovered yet: excluded from the recovery time." }
+            @if explanation.incidents.is_empty() {
+                p.muted { "None." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Started (first failure)" } th scope="col" { "Ended by" } th scope="col" { "Recovery time" } } }
+                    tbody {
+                        @for incident in explanation.incidents.iter().take(EXPLAINED_ROWS) {
+                            tr {
+                                td { a href=(format!("/deployments/{}", incident.first_failure)) { (layout::time(incident.started_at)) } }
+                                td {
+                                    @match &incident.recovered_by {
+                                        Some(id) => a href=(format!("/deployments/{id}")) { "the next success" },
+                                        None => span.muted { "not recovered yet (excluded)" },
+                                    }
+                                }
+                                td { (duration(incident.recovery_seconds)) }
+                            }
+                        }
+                    }
+                } }
+                (more(explanation.incidents.len()))
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        layout::page(&Shell::signed_in("Behind the DORA figures", &viewer), body),
+    ))
+}
+
+fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
+    html! {
+        @if rows.is_empty() {
+            p.muted { "None." }
+        } @else {
+            div.scroll { table {
+                thead { tr {
+                    th scope="col" { "Finished" }
+                    @if lead_time { th scope="col" { "Lead time" } }
+                } }
+                tbody {
+                    @for row in rows.iter().take(EXPLAINED_ROWS) {
+                        tr {
+                            td { a href=(format!("/deployments/{}", row.id)) { (layout::time(row.finished_at)) } }
+                            @if lead_time {
+                                td {
+                                    @match (row.lead_time_seconds, row.lead_time_excluded) {
+                                        (Some(s), _) => (duration(Some(s))),
+                                        (None, Some(why)) => span.muted { "excluded: " (why.describe()) },
+                                        (None, None) => "—",
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            (more(rows.len()))
+        }
+    }
+}
+
+/// Says how many rows were left off.
+fn more(total: usize) -> Markup {
+    html! {
+        @if total > EXPLAINED_ROWS {
+            p.muted { "The newest " (EXPLAINED_ROWS) " are shown; " (total - EXPLAINED_ROWS)
+                " more are in " code { "GET /api/v1/metrics/dora?explain=true" } "." }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,88 @@
+//! The history `cargo xtask bench dora` and `cargo xtask bench dashboard` measure: 50
+//! applications, 4 environments (one of kind `production`), and `n` deployments over two years
+//! (2024-01-01 to 2026-01-01) with their pipeline events, written by SQL both backends run.
+//!
+//! Ids are UUIDs and commits hexadecimal, as ingest writes them, so every read path (lists,
+//! the board, a deployment's page) can decode the rows, not only the DORA query.
+#![allow(dead_code)]
+
+/// 2024-01-01T00:00:00Z in microseconds.
+pub(crate) const START: i64 = 1_704_067_200_000_000;
+/// Two years (730 days) in microseconds.
+pub(crate) const SPAN: i64 = 730 * 86_400_000_000;
+pub(crate) const DAY: i64 = 86_400_000_000;
+
+/// The seeding statements; `{n}` rows, ids of the tenant's workspace and project spliced in.
+pub(crate) fn seed_sql(workspace: &str, project: &str, n: u64) -> String {
+    let step = SPAN / i64::try_from(n).unwrap();
+    let last = n - 1;
+    // One row source for both backends: a recursive CTE counting 0..n.
+    let rows = format!(
+        "WITH RECURSIVE g(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM g WHERE i < {last})"
+    );
+    let mut sql = String::new();
+    for a in 0..50 {
+        sql.push_str(&format!(
+            "INSERT INTO applications (id, workspace_id, project_id, code, name, created_at) \
+             VALUES ('00000000-0000-4000-a000-0000000000{a:02}', '{workspace}', '{project}', 'app-{a}', 'App {a}', {START});\n"
+        ));
+    }
+    for (e, (code, kind)) in [
+        ("production", "production"),
+        ("staging", "staging"),
+        ("testing", "testing"),
+        ("development", "development"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        sql.push_str(&format!(
+            "INSERT INTO environments (id, workspace_id, code, name, kind, position, created_at) \
+             VALUES ('00000000-0000-4000-b000-0000000000{e:02}', '{workspace}', '{code}', '{code}', '{kind}', {e}, {START});\n"
+        ));
+    }
+    // UUID-shaped ids and hexadecimal commits from i, in SQL both backends share: a 12-digit
+    // number, 100000000000 + i, fills the last group (decimal digits are hex digits).
+    let tail = "CAST(100000000000 + i AS TEXT)";
+    let dep = format!("'00000000-0000-4000-8000-' || {tail}");
+    let event = format!("'00000000-0000-4000-9000-' || {tail}");
+    let build = format!("'00000000-0000-4000-c000-' || {tail}");
+    let commit = format!("'c0ffee' || {tail}");
+    let app = "'00000000-0000-4000-a000-0000000000' || CASE WHEN i % 50 < 10 THEN '0' ELSE '' END || CAST(i % 50 AS TEXT)";
+    let env = "'00000000-0000-4000-b000-00000000000' || CAST((i / 50) % 4 AS TEXT)";
+    // status by a spread of i: 0-79 success, 80-91 failed, 92-96 cancelled, 97-99 running.
+    sql.push_str(&format!(
+        "{rows}
+INSERT INTO deployments (id, workspace_id, project_id, application_id, environment_id,
+  idempotency_key, payload_fingerprint, status, provider, provider_status, status_at, started_at,
+  finished_at, deployed_at, commit_sha, commit_timestamp, created_at, updated_at)
+SELECT {dep}, '{workspace}', '{project}', {app}, {env},
+  'key-' || i, 'fp-' || i,
+  CASE WHEN (i * 37) % 100 < 80 THEN 'success' WHEN (i * 37) % 100 < 92 THEN 'failed'
+       WHEN (i * 37) % 100 < 97 THEN 'cancelled' ELSE 'running' END,
+  'github-actions', 'done', {START} + i * {step}, {START} + i * {step} - 600000000,
+  {START} + i * {step}, {START} + i * {step},
+  CASE WHEN i % 10 = 9 THEN NULL ELSE {commit} END,
+  CASE WHEN i % 10 <> 9 AND i % 2 = 0 THEN {START} + i * {step} - (i % 97) * 3600000000 ELSE NULL END,
+  {START} + i * {step}, {START} + i * {step}
+FROM g;
+{rows}
+INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, environment_id,
+  deployment_id, event, provider, status, commit_sha, occurred_at, received_at, fingerprint)
+SELECT {event}, '{workspace}', '{project}', {app}, {env},
+  {dep}, 'deploy.completed', 'github-actions', 'success',
+  CASE WHEN i % 10 = 9 THEN NULL ELSE {commit} END,
+  {START} + i * {step}, {START} + i * {step}, 'evfp-' || i
+FROM g;
+{rows}
+INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, event, provider,
+  status, commit_sha, occurred_at, received_at, fingerprint)
+SELECT {build}, '{workspace}', '{project}', {app}, 'build.started',
+  'github-actions', 'running', {commit},
+  {START} + i * {step} - (i % 53) * 1800000000, {START} + i * {step}, 'buildfp-' || i
+FROM g WHERE i % 10 <> 9 AND i % 2 = 1;
+ANALYZE;
+"
+    ));
+    sql
+}

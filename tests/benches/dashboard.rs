@@ -1,0 +1,154 @@
+//! `cargo xtask bench dashboard`: how long the server takes to answer the dashboard's busiest
+//! pages over the `cargo xtask bench dora` history (1,000,000 deployments), on each backend.
+//!
+//! Each page goes through the dashboard's actix service in-process (no socket): the session
+//! check, the use case's store reads, and the HTML rendering, which is the server-side time a
+//! browser waits for. Pages: the environments board of the project (50 applications × 4
+//! environments), the first page of the deployments list, and a filtered list (production,
+//! failed). Prints p50 and p90 of `SHIPLOG_BENCH_RUNS` timed runs (default 15) and the page's
+//! size.
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs as a smoke test on 20,000
+//! deployments. `SHIPLOG_BENCH_BACKENDS` and `SHIPLOG_BENCH_DEPLOYMENTS` as for `bench dora`.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "../../crates/store-diesel/tests/support/mod.rs"]
+mod support;
+
+#[path = "../../crates/store-diesel/benches/seed/mod.rs"]
+mod seed;
+
+use std::time::{Duration, Instant};
+
+use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use diesel::connection::SimpleConnection;
+use shiplog_app::admin::{CreateApiKey, WorkspaceAdmin};
+use shiplog_domain::ids::WorkspaceCode;
+use shiplog_domain::key::Role;
+use shiplog_store::DatabaseUrl;
+use shiplog_store::testdb::TestDb;
+use shiplog_web::WebState;
+use support::{app, open, tenant};
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], percent: usize) -> Duration {
+    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+const PAGES: [(&str, &str); 3] = [
+    ("board", "/projects/web"),
+    ("deployments", "/deployments"),
+    (
+        "deployments, production, failed",
+        "/deployments?environment=production&status=failed",
+    ),
+];
+
+fn main() {
+    let backends =
+        std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = env_number(
+        "SHIPLOG_BENCH_DEPLOYMENTS",
+        if full { 1_000_000 } else { 20_000 },
+    );
+    let runs =
+        usize::try_from(env_number("SHIPLOG_BENCH_RUNS", if full { 15 } else { 2 })).unwrap();
+    println!(
+        "machine: {} cores; {n} deployments over 730 days; {runs} timed runs per page",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!();
+    println!("| backend | page | p50 | p90 | HTML bytes |");
+    println!("|---|---|---|---|---|");
+    actix_web::rt::System::new().block_on(async move {
+        for backend in backends.split(',').map(str::trim) {
+            let db = match backend {
+                "sqlite" => TestDb::sqlite(),
+                "postgres" => match TestDb::postgres() {
+                    Some(db) => db,
+                    None => {
+                        println!("| postgres | (no PostgreSQL on this machine: skipped) | | | |");
+                        continue;
+                    }
+                },
+                other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+            };
+            let store = open(db.url());
+            let t = tenant(&store, "bench", 1).await;
+            let mut conn = DatabaseUrl::parse(db.url()).unwrap().connect().unwrap();
+            conn.batch_execute(&seed::seed_sql(
+                &t.workspace.to_string(),
+                &t.project.to_string(),
+                n,
+            ))
+            .unwrap();
+            if backend == "postgres" {
+                conn.batch_execute("VACUUM ANALYZE").unwrap();
+            }
+            let app = app(&store);
+            let key = app
+                .create_api_key(
+                    WorkspaceAdmin::Key(&t.admin),
+                    &WorkspaceCode::parse("bench").unwrap(),
+                    CreateApiKey {
+                        name: "bench".into(),
+                        role: Role::Read,
+                        project: None,
+                        expires_at: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let session = app.sign_in(Some(key.secret.reveal())).await.unwrap();
+            let cookie = format!("shiplog_session={}", session.secret.reveal());
+            let service = init_service(actix_web::App::new().configure(shiplog_web::configure(
+                WebState {
+                    app,
+                    public_url: None,
+                },
+            )))
+            .await;
+            for (name, path) in PAGES {
+                let mut size = 0;
+                let mut times = Vec::with_capacity(runs);
+                for run in 0..=runs {
+                    let request = TestRequest::get()
+                        .uri(path)
+                        .insert_header(("cookie", cookie.as_str()))
+                        .to_request();
+                    let started = Instant::now();
+                    let response = call_service(&service, request).await;
+                    assert_eq!(response.status(), 200, "{path}");
+                    let body = read_body(response).await;
+                    let elapsed = started.elapsed();
+                    assert!(body.len() > 1000, "{path} rendered a page");
+                    size = body.len();
+                    // The first run warms the caches and is not counted.
+                    if run > 0 {
+                        times.push(elapsed);
+                    }
+                }
+                times.sort();
+                println!(
+                    "| {backend} | {name} | {:.1} ms | {:.1} ms | {size} |",
+                    percentile(&times, 50).as_secs_f64() * 1e3,
+                    percentile(&times, 90).as_secs_f64() * 1e3,
+                );
+            }
+        }
+    });
+}
