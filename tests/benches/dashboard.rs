@@ -119,6 +119,7 @@ fn main() {
                 WebState {
                     app,
                     public_url: None,
+                    changes: std::sync::Arc::default(),
                 },
             )))
             .await;

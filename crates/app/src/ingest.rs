@@ -596,6 +596,9 @@ impl App {
         };
         let mut receipt = self.ports.deployments.ingest(plan).await?;
         receipt.references_not_linked = references_not_linked;
+        if receipt.deployment.is_some() && !receipt.duplicate {
+            self.notifier.deployments_changed(caller.workspace);
+        }
         Ok(receipt)
     }
 

@@ -91,6 +91,7 @@ pub struct App {
     ports: Ports,
     public_url: Arc<str>,
     offload: Arc<dyn ports::Offload>,
+    notifier: Arc<dyn ports::ChangeNotifier>,
 }
 
 impl App {
@@ -101,7 +102,14 @@ impl App {
             ports,
             public_url: Arc::from("http://127.0.0.1:8080"),
             offload: Arc::new(ports::Inline),
+            notifier: Arc::new(ports::Silent),
         }
+    }
+
+    /// Who is told when deployments change; nobody until this says otherwise.
+    pub fn with_notifier(mut self, notifier: Arc<dyn ports::ChangeNotifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Where template rendering runs; in place until this says otherwise (a server gives it

@@ -649,6 +649,22 @@ pub trait Offload: Send + Sync {
     ) -> futures_util::future::BoxFuture<'static, ()>;
 }
 
+/// Told when a workspace's deployments change (after the change is committed), so that live
+/// views (the dashboard's deployments list) refresh at once instead of at their next poll.
+/// Must return at once: it runs on the ingest path.
+pub trait ChangeNotifier: Send + Sync {
+    /// A deployment of `workspace` was created or changed.
+    fn deployments_changed(&self, workspace: WorkspaceId);
+}
+
+/// Tells nobody: live views find changes by polling alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl ChangeNotifier for Silent {
+    fn deployments_changed(&self, _: WorkspaceId) {}
+}
+
 /// Runs each job in place: for tests, and for embedders with no executor to protect.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;

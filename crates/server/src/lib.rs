@@ -246,6 +246,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .ensure_master_key(config.admin_key.as_deref())
         .await
         .map_err(|e| StartError(e.to_string()))?;
+    // Ingest tells the dashboard's live feeds at once that a workspace's deployments changed.
+    let changes = Arc::new(shiplog_web::live::LiveChanges::default());
+    let app = app.with_notifier(changes.clone());
     if config.hooks.worker {
         actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
     }
@@ -257,6 +260,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let web = shiplog_web::WebState {
         app: state.app.clone(),
         public_url: config.hooks.public_url.clone(),
+        changes,
     };
     let listener = TcpListener::bind(&config.bind)
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;

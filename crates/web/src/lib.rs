@@ -8,6 +8,7 @@
 //! - [`assets`]: the stylesheet and script, embedded in the binary and served under names that
 //!   carry their content hash, cached for a year.
 //! - [`layout`]: the page shell and the pieces every page shares (status badges, times).
+//! - [`live`]: the signal ingest gives the live deployments feed.
 //! - [`pages`]: one module per page: projects, the environments board, deployments (with the
 //!   live feed), a deployment, DORA, a reference, hooks.
 //!
@@ -33,9 +34,11 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{Route, web};
 use shiplog_app::App;
+use std::sync::Arc;
 
 pub mod assets;
 pub mod layout;
+pub mod live;
 pub mod pages;
 pub mod session;
 
@@ -47,6 +50,8 @@ pub struct WebState {
     /// The address people reach this server at (`SHIPLOG_PUBLIC_URL`), for links and snippets;
     /// `None` uses the address the browser asked for.
     pub public_url: Option<String>,
+    /// What live feeds wait on; give the same to the app ([`App::with_notifier`]).
+    pub changes: Arc<live::LiveChanges>,
 }
 
 impl WebState {

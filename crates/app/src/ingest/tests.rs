@@ -689,3 +689,55 @@ fn an_exclusive_key_with_another_payload_is_a_conflict() {
     );
     assert!(same.is_ok(), "the same payload is not a conflict");
 }
+
+/// Counts what it is told, per workspace.
+#[derive(Default)]
+struct Told(Mutex<Vec<WorkspaceId>>);
+
+impl crate::ports::ChangeNotifier for Told {
+    fn deployments_changed(&self, workspace: WorkspaceId) {
+        self.0.lock().unwrap().push(workspace);
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_deploy_is_announced_to_live_views_once_and_a_duplicate_not_at_all() {
+    let mut ports = TestPorts::new();
+    ports.with_project();
+    ports.with_clock_and_ids();
+    let calls = Arc::new(Mutex::new(0u32));
+    let count = Arc::clone(&calls);
+    ports
+        .deployments
+        .expect_ingest()
+        .returning(move |plan: IngestPlan| {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            Ok(IngestReceipt {
+                event: plan.event.id,
+                deployment: plan.deployment.as_ref().map(|d| d.new_id),
+                status: plan.deployment.as_ref().map(|d| d.observation.status),
+                // The second delivery of the same event is a duplicate.
+                duplicate: *n > 1,
+                created: *n == 1,
+                linked_references: Vec::new(),
+                references_not_linked: 0,
+            })
+        });
+    let told = Arc::new(Told::default());
+    let app = ports.app().with_notifier(told.clone());
+    for _ in 0..2 {
+        app.ingest(&ingester(), clienwork("deploy.completed", Some("success")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(*told.0.lock().unwrap(), vec![ingester().workspace]);
+    // A build event changes no deployment: nothing to announce.
+    let told = Arc::new(Told::default());
+    let (ports, _) = capturing();
+    let app = ports.app().with_notifier(told.clone());
+    app.ingest(&ingester(), clienwork("build.completed", Some("success")))
+        .await
+        .unwrap();
+    assert!(told.0.lock().unwrap().is_empty());
+}

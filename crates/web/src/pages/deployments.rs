@@ -1,10 +1,12 @@
 //! Deployments: the filtered list (`GET /deployments`), its live feed
 //! (`GET /deployments/live`, Server-Sent Events) and one deployment (`GET /deployments/{id}`).
 //!
-//! The live feed asks the store once a second for the first page of the same filters and sends
-//! each deployment that is new or changed since the page was rendered, as the table row the page
-//! would show. Polling the store (not an in-process signal) is what lets several shiplog servers
-//! on one PostgreSQL feed every browser; its cost is one indexed query per open list per second.
+//! The live feed reads the first page of the same filters from the store and sends each
+//! deployment that is new or changed since the page was rendered, as the table row the page
+//! would show. It reads when this process's ingest signals a change of the workspace
+//! ([`crate::live`]), and else once a second: the poll is what lets several shiplog servers on
+//! one PostgreSQL feed every browser. Its cost is one indexed query per open list per second,
+//! and at most five a second while its workspace ingests.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,14 +24,18 @@ use shiplog_app::model::Deployment;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
+use tokio::sync::watch;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
 use crate::pages::{given, hooks};
 use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
 
-/// How often the live feed asks the store.
+/// How often the live feed asks the store when nothing was heard from this process's ingest.
 const LIVE_POLL: Duration = Duration::from_secs(1);
+/// After a change was heard, how long the feed waits before reading again, so that a burst of
+/// ingests is read once.
+const LIVE_COALESCE: Duration = Duration::from_millis(200);
 /// A comment every this many polls keeps proxies from closing an idle feed.
 const KEEPALIVE_POLLS: u32 = 15;
 
@@ -223,6 +229,20 @@ struct Feed {
     changed_since: Option<Timestamp>,
     sent: HashMap<String, Timestamp>,
     polls: u32,
+    changes: watch::Receiver<u64>,
+}
+
+impl Feed {
+    /// Waits until a change of the workspace is heard (then a moment more, to read a burst
+    /// once) or a poll is due.
+    async fn wait(&mut self) {
+        match tokio::time::timeout(LIVE_POLL, self.changes.changed()).await {
+            Ok(Ok(())) => tokio::time::sleep(LIVE_COALESCE).await,
+            Ok(Err(_)) => tokio::time::sleep(LIVE_POLL).await,
+            Err(_) => {}
+        }
+        self.changes.mark_unchanged();
+    }
 }
 
 impl Feed {
@@ -283,7 +303,7 @@ pub(crate) async fn live(
         .transpose()
         .map_err(|e| refused("changed_since", e))?;
     // The check above proved the session; each poll checks it again, so a revoked key's feed ends.
-    drop(viewer);
+    let changes = state.changes.subscribe(viewer.principal.workspace);
     let session = request
         .cookie(COOKIE)
         .map(|c| c.value().to_owned())
@@ -295,10 +315,11 @@ pub(crate) async fn live(
         changed_since,
         sent: HashMap::new(),
         polls: 0,
+        changes,
     };
     let stream = futures_util::stream::unfold((feed, true), |(mut feed, first)| async move {
         if !first {
-            tokio::time::sleep(LIVE_POLL).await;
+            feed.wait().await;
         }
         let text = feed.poll().await?;
         Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (feed, false)))
