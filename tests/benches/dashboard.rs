@@ -24,10 +24,11 @@ mod support;
 #[path = "../../crates/store-diesel/benches/seed/mod.rs"]
 mod seed;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use diesel::connection::SimpleConnection;
+use seed::percentile;
 use shiplog_app::admin::{CreateApiKey, WorkspaceAdmin};
 use shiplog_domain::ids::WorkspaceCode;
 use shiplog_domain::key::Role;
@@ -35,18 +36,6 @@ use shiplog_store::DatabaseUrl;
 use shiplog_store::testdb::TestDb;
 use shiplog_web::WebState;
 use support::{app, open, tenant};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], percent: usize) -> Duration {
-    let rank = (percent * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
 
 const PAGES: [(&str, &str); 3] = [
     ("board", "/projects/web"),
@@ -60,13 +49,7 @@ const PAGES: [(&str, &str); 3] = [
 fn main() {
     let backends =
         std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = env_number(
-        "SHIPLOG_BENCH_DEPLOYMENTS",
-        if full { 1_000_000 } else { 20_000 },
-    );
-    let runs =
-        usize::try_from(env_number("SHIPLOG_BENCH_RUNS", if full { 15 } else { 2 })).unwrap();
+    let (n, runs) = seed::sizes();
     println!(
         "machine: {} cores; {n} deployments over 730 days; {runs} timed runs per page",
         std::thread::available_parallelism().map_or(0, usize::from)

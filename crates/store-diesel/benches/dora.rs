@@ -39,31 +39,12 @@ use shiplog_store::testdb::TestDb;
 use shiplog_store::{DatabaseUrl, migrations};
 use support::{app, open, tenant};
 
-use seed::{DAY, SPAN, START, seed_sql};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], percent: usize) -> Duration {
-    let rank = (percent * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
+use seed::{DAY, SPAN, START, percentile, seed_sql};
 
 fn main() {
     let backends =
         std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
-    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = env_number(
-        "SHIPLOG_BENCH_DEPLOYMENTS",
-        if full { 1_000_000 } else { 20_000 },
-    );
-    let runs =
-        usize::try_from(env_number("SHIPLOG_BENCH_RUNS", if full { 15 } else { 2 })).unwrap();
+    let (n, runs) = seed::sizes();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

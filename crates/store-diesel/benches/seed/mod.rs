@@ -3,8 +3,39 @@
 //! (2024-01-01 to 2026-01-01) with their pipeline events, written by SQL both backends run.
 //!
 //! Ids are UUIDs and commits hexadecimal, as ingest writes them, so every read path (lists,
-//! the board, a deployment's page) can decode the rows, not only the DORA query.
+//! the board, a deployment's page) can decode the rows, not only the DORA query. Also the
+//! helpers both benchmarks share: their settings and percentiles.
 #![allow(dead_code)]
+
+use std::time::Duration;
+
+/// A number from the environment, else `default`.
+pub(crate) fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The nearest-rank percentile of sorted durations.
+pub(crate) fn percentile(sorted: &[Duration], percent: usize) -> Duration {
+    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// The history's size and the timed runs: `SHIPLOG_BENCH_DEPLOYMENTS` (default 1,000,000, or
+/// 20,000 when run as a smoke test without `--bench`) and `SHIPLOG_BENCH_RUNS` (15, or 2).
+pub(crate) fn sizes() -> (u64, usize) {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = env_number(
+        "SHIPLOG_BENCH_DEPLOYMENTS",
+        if full { 1_000_000 } else { 20_000 },
+    );
+    let runs =
+        usize::try_from(env_number("SHIPLOG_BENCH_RUNS", if full { 15 } else { 2 })).unwrap_or(2);
+    (n, runs)
+}
 
 /// 2024-01-01T00:00:00Z in microseconds.
 pub(crate) const START: i64 = 1_704_067_200_000_000;

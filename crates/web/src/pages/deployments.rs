@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::{given, hooks};
+use crate::pages::{filter, given, hooks, refused};
 use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
 
 /// How often the live feed asks the store when nothing was heard from this process's ingest.
@@ -55,13 +55,6 @@ pub(crate) struct Filters {
     changed_since: Option<String>,
 }
 
-fn refused(field: &str, message: impl std::fmt::Display) -> PageError {
-    PageError::Refused {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("The filter {field} cannot be used: {message}"),
-    }
-}
-
 /// The start of a UTC date, or of the day after it.
 fn date(field: &str, value: &str, next_day: bool) -> Result<Timestamp, PageError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -79,22 +72,18 @@ fn date(field: &str, value: &str, next_day: bool) -> Result<Timestamp, PageError
 impl Filters {
     fn request(&self) -> Result<ListDeployments, PageError> {
         Ok(ListDeployments {
-            project: given(self.project.as_ref())
-                .map(ProjectSlug::parse)
-                .transpose()
-                .map_err(|e| refused("project", e))?,
-            environment: given(self.environment.as_ref())
-                .map(EnvironmentCode::parse)
-                .transpose()
-                .map_err(|e| refused("environment", e))?,
-            application: given(self.application.as_ref())
-                .map(ApplicationCode::parse)
-                .transpose()
-                .map_err(|e| refused("application", e))?,
-            status: given(self.status.as_ref())
-                .map(DeploymentStatus::parse)
-                .transpose()
-                .map_err(|e| refused("status", e))?,
+            project: filter("project", self.project.as_ref(), ProjectSlug::parse)?,
+            environment: filter(
+                "environment",
+                self.environment.as_ref(),
+                EnvironmentCode::parse,
+            )?,
+            application: filter(
+                "application",
+                self.application.as_ref(),
+                ApplicationCode::parse,
+            )?,
+            status: filter("status", self.status.as_ref(), DeploymentStatus::parse)?,
             since: given(self.since.as_ref())
                 .map(|v| date("since", v, false))
                 .transpose()?,
@@ -298,10 +287,11 @@ pub(crate) async fn live(
 ) -> Page {
     let mut list = filters.request()?;
     list.cursor = None;
-    let changed_since = given(filters.changed_since.as_ref())
-        .map(Timestamp::parse)
-        .transpose()
-        .map_err(|e| refused("changed_since", e))?;
+    let changed_since = filter(
+        "changed_since",
+        filters.changed_since.as_ref(),
+        Timestamp::parse,
+    )?;
     // The check above proved the session; each poll checks it again, so a revoked key's feed ends.
     let changes = state.changes.subscribe(viewer.principal.workspace);
     let session = request

@@ -17,7 +17,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::given;
+use crate::pages::{filter, given, refused};
 use crate::session::{Page, PageError, Viewer, encode, html_response};
 
 /// The windows offered, in days.
@@ -30,13 +30,6 @@ pub(crate) struct Query {
     environment: Option<String>,
     application: Option<String>,
     days: Option<u32>,
-}
-
-fn refused(field: &str, message: impl std::fmt::Display) -> PageError {
-    PageError::Refused {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("The filter {field} cannot be used: {message}"),
-    }
 }
 
 /// The UTC day of a time, as the deployments list's filters take it.
@@ -74,18 +67,17 @@ impl Query {
             Timestamp::from_offset(date.midnight().assume_utc()).map_err(|e| refused("days", e))
         };
         Ok(DoraRequest {
-            project: given(self.project.as_ref())
-                .map(ProjectSlug::parse)
-                .transpose()
-                .map_err(|e| refused("project", e))?,
-            environment: given(self.environment.as_ref())
-                .map(EnvironmentCode::parse)
-                .transpose()
-                .map_err(|e| refused("environment", e))?,
-            application: given(self.application.as_ref())
-                .map(ApplicationCode::parse)
-                .transpose()
-                .map_err(|e| refused("application", e))?,
+            project: filter("project", self.project.as_ref(), ProjectSlug::parse)?,
+            environment: filter(
+                "environment",
+                self.environment.as_ref(),
+                EnvironmentCode::parse,
+            )?,
+            application: filter(
+                "application",
+                self.application.as_ref(),
+                ApplicationCode::parse,
+            )?,
             from: Some(utc(start)?),
             to: Some(utc(end)?),
             interval: (!explain).then_some(if days <= 90 {

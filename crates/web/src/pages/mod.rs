@@ -1,8 +1,10 @@
 //! One module per page.
 
 use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
 
 use crate::WebState;
+use crate::session::PageError;
 
 pub mod board;
 pub mod deployments;
@@ -27,4 +29,24 @@ pub(crate) fn base_url(request: &HttpRequest, state: &WebState) -> String {
 /// An optional form or query value: absent or blank is `None`.
 pub(crate) fn given(value: Option<&String>) -> Option<&str> {
     value.map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// A filter the page cannot use: a 400 that names it and says why.
+pub(crate) fn refused(field: &str, message: impl std::fmt::Display) -> PageError {
+    PageError::Refused {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("The filter {field} cannot be used: {message}"),
+    }
+}
+
+/// An optional filter: absent or blank is `None`, else `parse` must accept it.
+pub(crate) fn filter<T, E: std::fmt::Display>(
+    field: &str,
+    value: Option<&String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, PageError> {
+    given(value)
+        .map(parse)
+        .transpose()
+        .map_err(|e| refused(field, e))
 }
