@@ -9,6 +9,8 @@
 //! It never holds business rules or SQL; it only wires. It never prints a secret except the
 //! generated master key, once, on first start, and never prints a database password.
 
+pub mod notify;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -20,6 +20,7 @@ use shiplog_store::{DatabaseUrl, migrations};
 use shiplog_server::{Config, HookOptions, start};
 
 mod admin;
+mod notify_command;
 
 /// shiplog: a self-hosted deployment tracking server.
 ///
@@ -84,6 +85,8 @@ enum Command {
         #[command(subcommand)]
         action: admin::Admin,
     },
+    /// Report a deploy (or a build or test) to shiplog from any CI; `--` wraps a command.
+    Notify(Box<notify_command::Notify>),
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Migrate { database_url } => migrate(&database_url),
         Command::Admin { access, action } => admin::admin(access, action),
+        Command::Notify(args) => notify_command::notify(*args),
         Command::Serve {
             database_url,
             bind,
