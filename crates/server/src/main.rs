@@ -87,6 +87,11 @@ enum Command {
     },
     /// Report a deploy (or a build or test) to shiplog from any CI; `--` wraps a command.
     Notify(Box<notify_command::Notify>),
+    /// Print a completion script for a shell: `shiplog completions bash > /etc/bash_completion.d/shiplog`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
@@ -100,6 +105,11 @@ fn main() -> ExitCode {
         Command::Migrate { database_url } => migrate(&database_url),
         Command::Admin { access, action } => admin::admin(access, action),
         Command::Notify(args) => notify_command::notify(*args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "shiplog", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Serve {
             database_url,
             bind,
@@ -248,6 +258,58 @@ mod tests {
             .collect();
         assert!(cli.len() > 5, "{cli:?}");
         assert_eq!(documented, cli);
+    }
+
+    /// The GitHub Action passes only variables `shiplog notify` reads, runs `notify`, and every
+    /// input it declares is documented in the GitHub Actions guide.
+    #[test]
+    fn the_github_action_speaks_the_command_line() {
+        let mut cli = BTreeSet::new();
+        variables(&Cli::command(), &mut cli);
+        let action = include_str!("../../../action.yml");
+        let guide = include_str!("../../../docs/ci/github-actions.md");
+        let passed: Vec<&str> = action
+            .lines()
+            .filter_map(|line| line.trim().split_once(':'))
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("SHIPLOG_") && *name != "SHIPLOG_BINARY")
+            .collect();
+        assert!(passed.len() >= 6, "{passed:?}");
+        for name in passed {
+            assert!(
+                cli.contains(name),
+                "action.yml passes {name}, which shiplog does not read"
+            );
+        }
+        assert!(action.contains("notify"));
+        let inputs = action
+            .split("inputs:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\nruns:").next())
+            .expect("action.yml declares inputs");
+        let names: Vec<&str> = inputs
+            .lines()
+            .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+            .filter_map(|line| line.trim().strip_suffix(':'))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "url",
+                "key",
+                "project",
+                "environment",
+                "event",
+                "status",
+                "binary"
+            ]
+        );
+        for name in names {
+            assert!(
+                guide.contains(&format!("`{name}`")),
+                "the guide does not document {name}"
+            );
+        }
     }
 
     #[test]

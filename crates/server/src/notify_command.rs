@@ -87,18 +87,21 @@ pub(crate) struct Notify {
 }
 
 impl Notify {
+    /// The fields set by flags or variables; an empty value (a CI template that expanded to
+    /// nothing) sets nothing.
     fn fields(&self) -> Fields {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
         Fields {
-            commit_sha: self.commit_sha.clone(),
-            commit_message: self.commit_message.clone(),
-            commit_timestamp: self.commit_timestamp.clone(),
-            git_ref: self.git_ref.clone(),
-            branch: self.branch.clone(),
-            repo_url: self.repo_url.clone(),
-            run_url: self.run_url.clone(),
-            build_number: self.build_number.clone(),
-            actor: self.deployed_by.clone(),
-            environment: self.environment.clone(),
+            commit_sha: set(&self.commit_sha),
+            commit_message: set(&self.commit_message),
+            commit_timestamp: set(&self.commit_timestamp),
+            git_ref: set(&self.git_ref),
+            branch: set(&self.branch),
+            repo_url: set(&self.repo_url),
+            run_url: set(&self.run_url),
+            build_number: set(&self.build_number),
+            actor: set(&self.deployed_by),
+            environment: set(&self.environment),
         }
     }
 }
@@ -238,7 +241,11 @@ pub(crate) fn notify(args: Notify) -> ExitCode {
                 )
             };
         if !wrapping {
-            let status = args.status.clone().unwrap_or_else(|| "success".into());
+            let status = args
+                .status
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| "success".into());
             let body = notify::event_body(
                 &Report {
                     event: &event,
@@ -305,8 +312,10 @@ async fn run(command: &[String]) -> (i32, &'static str) {
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     );
+    // Its own process group, so a signal passed on reaches everything the command started.
     let mut child = match tokio::process::Command::new(program)
         .args(arguments)
+        .process_group(0)
         .spawn()
     {
         Ok(child) => child,
@@ -350,12 +359,14 @@ fn finished(status: Option<std::process::ExitStatus>) -> (i32, &'static str) {
     }
 }
 
-/// Passes a signal on to the command (with kill(1): no unsafe code for kill(2)).
+/// Passes a signal on to the command's process group (with kill(1): no unsafe code for
+/// kill(2)).
 fn forward(child: &tokio::process::Child, signal: &str) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(pid.to_string())
+            .arg("--")
+            .arg(format!("-{pid}"))
             .status();
     }
 }

@@ -192,7 +192,8 @@ async fn a_signal_is_passed_to_the_command_and_reported_as_cancelled() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shiplog"));
     command
         .args(["notify", "--environment", "production", "--", "sh", "-c"])
-        .arg(format!("touch {}; sleep 30", mark.display()))
+        // sh and its own child: the signal must reach both.
+        .arg(format!("touch {}; sleep 30; true", mark.display()))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(std::env::temp_dir())
@@ -331,4 +332,143 @@ fn a_deploy_without_an_environment_or_project_is_refused_with_the_fix() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--project"));
+}
+
+#[test]
+fn completions_cover_every_command_and_flag_in_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        for word in [
+            "notify",
+            "serve",
+            "migrate",
+            "admin",
+            "environment",
+            "dry-run",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+/// A proxy to `target` that loses the answer to the first request: it passes the request on,
+/// waits until the server has answered (so the event is recorded), and closes the client's
+/// connection without the answer. Every later connection is passed through both ways.
+fn losing_the_first_answer(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn read_message(stream: &mut TcpStream) -> Vec<u8> {
+        let mut message = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            if let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&message[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if message.len() >= end + 4 + length {
+                    return message;
+                }
+            }
+            let n = stream.read(&mut buffer).unwrap();
+            if n == 0 {
+                return message;
+            }
+            message.extend_from_slice(&buffer[..n]);
+        }
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (index, client) in listener.incoming().enumerate() {
+            let Ok(mut client) = client else { return };
+            let mut upstream = TcpStream::connect(target).unwrap();
+            if index == 0 {
+                let request = read_message(&mut client);
+                upstream.write_all(&request).unwrap();
+                let _answer = read_message(&mut upstream);
+                drop(client);
+                continue;
+            }
+            let (mut client_read, mut upstream_write) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_read, &mut upstream_write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut upstream, &mut client);
+            });
+        }
+    });
+    address
+}
+
+#[actix_web::test]
+async fn a_report_retried_after_a_lost_answer_is_recorded_once() {
+    let db = TestDb::sqlite();
+    let (base, admin, ingest) = server(&db).await;
+    let target = base
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+        .unwrap();
+    let proxy = format!("http://{}", losing_the_first_answer(target));
+    let env = github(&proxy, &ingest);
+    let output = notify(
+        &["--environment", "production", "--event", "deploy.completed"],
+        &pairs(&env),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deploy.completed recorded"),
+        "the retry got an answer: {stderr}"
+    );
+    let items = deployments(&base, &admin).await;
+    assert_eq!(items.len(), 1);
+    // The deployment's page lists its events: the event sent twice is there once.
+    let client = awc::Client::builder().disable_redirects().finish();
+    let response = client
+        .post(format!("{base}/sign-in"))
+        .send_form(&[("key", admin.as_str()), ("next", "/")])
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let id = items[0]["id"].as_str().unwrap();
+    let mut page = client
+        .get(format!("{base}/deployments/{id}"))
+        .insert_header(("cookie", cookie))
+        .send()
+        .await
+        .unwrap();
+    let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(
+        html.matches("<strong>deploy.completed</strong>").count(),
+        1,
+        "{html}"
+    );
 }
