@@ -10,8 +10,8 @@ use shiplog_domain::key::Role;
 
 use crate::ports::{
     ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
-    KeyStoreError, PipelineEventStoreError, ProjectStoreError, ReferenceStoreError, TeamStoreError,
-    WorkspaceStoreError,
+    IntegrationStoreError, KeyStoreError, PipelineEventStoreError, ProjectStoreError,
+    ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
 };
 
 /// What sort of failure, independent of any protocol.
@@ -89,6 +89,7 @@ error_codes! {
     ReferenceNotFound => "reference_not_found", NotFound;
     HookNotFound => "hook_not_found", NotFound;
     DeliveryNotFound => "delivery_not_found", NotFound;
+    IntegrationNotFound => "integration_not_found", NotFound;
     KeyNotFound => "key_not_found", NotFound;
     PipelineNotFound => "pipeline_not_found", NotFound;
     EnvironmentExists => "environment_exists", Conflict;
@@ -209,6 +210,9 @@ pub enum AppError {
     /// No such delivery.
     #[error("delivery {0:?} does not exist")]
     DeliveryNotFound(String),
+    /// No such integration (or not the caller's).
+    #[error("integration {0:?} does not exist")]
+    IntegrationNotFound(String),
     /// No such key in this workspace.
     #[error("key {0:?} does not exist in this workspace (it may have been revoked already)")]
     KeyNotFound(String),
@@ -299,6 +303,7 @@ impl AppError {
             Self::ReferenceNotFound(_) => ErrorCode::ReferenceNotFound,
             Self::HookNotFound(_) => ErrorCode::HookNotFound,
             Self::DeliveryNotFound(_) => ErrorCode::DeliveryNotFound,
+            Self::IntegrationNotFound(_) => ErrorCode::IntegrationNotFound,
             Self::KeyNotFound(_) => ErrorCode::KeyNotFound,
             Self::PipelineNotFound(_) => ErrorCode::PipelineNotFound,
             Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
@@ -407,6 +412,15 @@ impl From<PipelineEventStoreError> for AppError {
     fn from(error: PipelineEventStoreError) -> Self {
         let PipelineEventStoreError::Unavailable(detail) = error;
         Self::Unavailable(detail)
+    }
+}
+
+impl From<IntegrationStoreError> for AppError {
+    fn from(error: IntegrationStoreError) -> Self {
+        match error {
+            IntegrationStoreError::Refused(detail) => Self::ValueRefused(detail),
+            IntegrationStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
     }
 }
 

@@ -87,6 +87,14 @@ id_type!(
     /// One delivery of one event to one hook; also its `webhook-id`, stable across retries.
     DeliveryId
 );
+id_type!(
+    /// An integration: a provider's webhooks received at its own URL.
+    IntegrationId
+);
+id_type!(
+    /// One delivery an integration received.
+    ReceivedId
+);
 
 #[cfg(test)]
 mod tests {

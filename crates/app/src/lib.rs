@@ -41,6 +41,7 @@ pub mod error;
 pub mod hooks;
 pub mod ids;
 pub mod ingest;
+pub mod integrations;
 pub mod metrics;
 pub mod model;
 pub mod pagination;
@@ -79,6 +80,8 @@ pub struct Ports {
     pub signatures: Arc<dyn ports::SignatureVerifier>,
     /// Outgoing hooks and deliveries.
     pub hooks: Arc<dyn ports::HookStore>,
+    /// Integrations and the deliveries they received.
+    pub integrations: Arc<dyn ports::IntegrationStore>,
     /// The HTTP client of deliveries.
     pub sender: Arc<dyn ports::HookSender>,
     /// Delivery signatures.

@@ -23,10 +23,11 @@ use crate::hooks::{
     SecretText, SendResult,
 };
 use crate::ids::{
-    ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, SigningKeyRecordId,
-    WorkspaceId,
+    ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, IntegrationId, ProjectId,
+    SigningKeyRecordId, WorkspaceId,
 };
 use crate::ingest::{IngestPlan, IngestReceipt};
+use crate::integrations::{IntegrationRecord, ReceivedDelivery};
 use crate::model::{
     ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
     ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
@@ -647,6 +648,63 @@ pub trait Offload: Send + Sync {
         &self,
         job: Box<dyn FnOnce() + Send + 'static>,
     ) -> futures_util::future::BoxFuture<'static, ()>;
+}
+
+/// Integrations and the deliveries they received.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    /// Stores a new integration.
+    async fn create_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<(), IntegrationStoreError>;
+    /// One integration of a workspace.
+    async fn integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError>;
+    /// Every integration of a workspace, oldest first.
+    async fn integrations(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<IntegrationRecord>, IntegrationStoreError>;
+    /// Replaces an integration's secrets (after a rotation); `false` when there is none.
+    async fn update_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<bool, IntegrationStoreError>;
+    /// Deletes an integration and its received deliveries; `false` when there is none.
+    async fn delete_integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<bool, IntegrationStoreError>;
+    /// Records a received delivery, keeping only the newest `keep` of its integration.
+    async fn record_received(
+        &self,
+        received: ReceivedDelivery,
+        keep: u32,
+    ) -> Result<(), IntegrationStoreError>;
+    /// The newest `limit` received deliveries of an integration.
+    async fn received(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+        limit: u32,
+    ) -> Result<Vec<ReceivedDelivery>, IntegrationStoreError>;
+}
+
+/// What [`IntegrationStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntegrationStoreError {
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
+    /// The backend failed.
+    #[error("integration store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Told when a workspace's deployments change (after the change is committed), so that live

@@ -18,8 +18,8 @@ use crate::ids::{ApplicationId, DeploymentId, ProjectId, WorkspaceId};
 use crate::model::{Deployment, DeploymentFields, Project, ProjectLookup};
 use crate::ports::{
     MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockHookSender,
-    MockHookStore, MockIdGenerator, MockKeyStore, MockPipelineEventStore, MockProjectStore,
-    MockReferenceStore, MockSignatureVerifier, MockTeamStore, MockWebhookSigner,
+    MockHookStore, MockIdGenerator, MockIntegrationStore, MockKeyStore, MockPipelineEventStore,
+    MockProjectStore, MockReferenceStore, MockSignatureVerifier, MockTeamStore, MockWebhookSigner,
     MockWorkspaceStore,
 };
 use crate::{App, Ports};
@@ -105,6 +105,7 @@ pub(crate) struct TestPorts {
     pub ids: MockIdGenerator,
     pub signatures: MockSignatureVerifier,
     pub hooks: MockHookStore,
+    pub integrations: MockIntegrationStore,
     pub sender: MockHookSender,
     pub signer: MockWebhookSigner,
 }
@@ -125,6 +126,7 @@ impl TestPorts {
             ids: MockIdGenerator::new(),
             signatures: MockSignatureVerifier::new(),
             hooks: MockHookStore::new(),
+            integrations: MockIntegrationStore::new(),
             sender: MockHookSender::new(),
             signer: MockWebhookSigner::new(),
         }
@@ -167,6 +169,7 @@ impl TestPorts {
             ids: Arc::new(self.ids),
             signatures: Arc::new(self.signatures),
             hooks: Arc::new(self.hooks),
+            integrations: Arc::new(self.integrations),
             sender: Arc::new(self.sender),
             signer: Arc::new(self.signer),
         })

@@ -35,6 +35,7 @@ pub mod environment;
 pub mod event;
 pub mod hook;
 pub mod ids;
+pub mod integration;
 pub mod key;
 pub mod lifecycle;
 pub mod reference;

@@ -34,8 +34,11 @@ use diesel::prelude::*;
 use shiplog_app::hooks::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, SecretText,
 };
-use shiplog_app::ids::{ApplicationId, DeliveryId, DeploymentId, HookId, ProjectId, WorkspaceId};
+use shiplog_app::ids::{
+    ApplicationId, DeliveryId, DeploymentId, HookId, IntegrationId, ProjectId, WorkspaceId,
+};
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
+use shiplog_app::integrations::{IntegrationRecord, ReceivedDelivery};
 use shiplog_app::model::{
     ApiKeyRecord, Application, BoardEntry, Deployment, Environment, PipelineEventRecord, Project,
     ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
@@ -43,9 +46,10 @@ use shiplog_app::model::{
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
     DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
-    EnvironmentStoreError, HookStore, HookStoreError, KeyRef, KeyStore, KeyStoreError,
-    PipelineEventStore, PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore,
-    ReferenceStoreError, TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
+    EnvironmentStoreError, HookStore, HookStoreError, IntegrationStore, IntegrationStoreError,
+    KeyRef, KeyStore, KeyStoreError, PipelineEventStore, PipelineEventStoreError, ProjectStore,
+    ProjectStoreError, ReferenceStore, ReferenceStoreError, TeamStore, TeamStoreError,
+    WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -59,6 +63,7 @@ mod error;
 pub mod exec;
 mod hooks;
 mod ingest;
+mod integrations;
 pub mod migrations;
 mod queries;
 mod rows;
@@ -861,6 +866,77 @@ impl DeploymentStore for Store {
     ) -> Result<DoraData, DeploymentStoreError> {
         Ok(self
             .read(move |conn| queries::dora(conn, workspace, &query))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for Store {
+    async fn create_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<(), IntegrationStoreError> {
+        Ok(self
+            .write(move |conn| integrations::create(conn, &integration))
+            .await?)
+    }
+
+    async fn integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError> {
+        Ok(self
+            .read(move |conn| integrations::get(conn, workspace, id))
+            .await?)
+    }
+
+    async fn integrations(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<IntegrationRecord>, IntegrationStoreError> {
+        Ok(self
+            .read(move |conn| integrations::list(conn, workspace))
+            .await?)
+    }
+
+    async fn update_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<bool, IntegrationStoreError> {
+        Ok(self
+            .write(move |conn| integrations::update(conn, &integration))
+            .await?)
+    }
+
+    async fn delete_integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<bool, IntegrationStoreError> {
+        Ok(self
+            .write(move |conn| integrations::delete(conn, workspace, id))
+            .await?)
+    }
+
+    async fn record_received(
+        &self,
+        received: ReceivedDelivery,
+        keep: u32,
+    ) -> Result<(), IntegrationStoreError> {
+        Ok(self
+            .write(move |conn| integrations::record_received(conn, &received, keep))
+            .await?)
+    }
+
+    async fn received(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+        limit: u32,
+    ) -> Result<Vec<ReceivedDelivery>, IntegrationStoreError> {
+        Ok(self
+            .read(move |conn| integrations::received(conn, workspace, id, limit))
             .await?)
     }
 }

@@ -262,6 +262,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    integrations (id) {
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Nullable<Text>,
+        provider -> Text,
+        name -> Text,
+        settings -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    integration_deliveries (seq) {
+        seq -> BigInt,
+        id -> Text,
+        integration_id -> Text,
+        workspace_id -> Text,
+        received_at -> BigInt,
+        event -> Nullable<Text>,
+        delivery -> Nullable<Text>,
+        verdict -> Text,
+        reason -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
@@ -280,7 +310,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_events,
     hooks,
     hook_deliveries,
-    hook_attempts
+    hook_attempts,
+    integrations,
+    integration_deliveries
 );
 
 diesel::joinable!(deployments -> projects (project_id));

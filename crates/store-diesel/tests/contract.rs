@@ -1213,6 +1213,99 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
     assert!(store.session(&live.hash()).await.unwrap().is_none());
 }
 
+async fn integrations_keep_their_secrets_and_their_newest_deliveries(url: &str) {
+    use shiplog_app::ids::{IntegrationId, ReceivedId};
+    use shiplog_app::integrations::{IntegrationRecord, ReceivedDelivery};
+    use shiplog_app::ports::IntegrationStore;
+    use shiplog_domain::integration::{IntegrationProvider, Verdict};
+    use shiplog_domain::key::SigningSecret;
+
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let other = tenant(&store, "globex", 2).await;
+    let id = IntegrationId::from_uuid(Uuid::from_u128(0x1a));
+    let record = IntegrationRecord {
+        id,
+        workspace: t.workspace,
+        project: Some(t.project),
+        provider: IntegrationProvider::Github,
+        name: "GitHub".into(),
+        settings: serde_json::json!({"deploy_workflows": {"Deploy": "production"}}),
+        secret: SigningSecret::from_stored("first-secret".into()),
+        previous_secret: None,
+        previous_until: None,
+        created_at: at("2025-01-01T00:00:00Z"),
+        rotated_at: None,
+    };
+    store.create_integration(record.clone()).await.unwrap();
+    assert_eq!(
+        store.integration(t.workspace, id).await.unwrap(),
+        Some(record.clone())
+    );
+    // Another workspace neither sees nor changes it.
+    assert_eq!(store.integration(other.workspace, id).await.unwrap(), None);
+    assert!(
+        store
+            .integrations(other.workspace)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.delete_integration(other.workspace, id).await.unwrap());
+    // A rotation keeps the previous secret beside the new one.
+    let rotated = IntegrationRecord {
+        secret: SigningSecret::from_stored("second-secret".into()),
+        previous_secret: Some(SigningSecret::from_stored("first-secret".into())),
+        previous_until: Some(at("2025-01-02T00:00:00Z")),
+        rotated_at: Some(at("2025-01-01T00:00:00Z")),
+        ..record.clone()
+    };
+    assert!(store.update_integration(rotated.clone()).await.unwrap());
+    assert_eq!(
+        store.integrations(t.workspace).await.unwrap(),
+        vec![rotated]
+    );
+    // The log keeps the newest `keep`, newest first.
+    for n in 0..5u128 {
+        store
+            .record_received(
+                ReceivedDelivery {
+                    id: ReceivedId::from_uuid(Uuid::from_u128(0x100 + n)),
+                    integration: id,
+                    workspace: t.workspace,
+                    received_at: at("2025-01-01T00:00:00Z"),
+                    event: Some(format!("event-{n}")),
+                    delivery: None,
+                    verdict: Verdict::Ignored,
+                    reason: "not a deploy".into(),
+                },
+                3,
+            )
+            .await
+            .unwrap();
+    }
+    let log = store.received(t.workspace, id, 100).await.unwrap();
+    let events: Vec<&str> = log.iter().filter_map(|d| d.event.as_deref()).collect();
+    assert_eq!(events, ["event-4", "event-3", "event-2"]);
+    assert!(
+        store
+            .received(other.workspace, id, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Deleting it deletes its log.
+    assert!(store.delete_integration(t.workspace, id).await.unwrap());
+    assert_eq!(store.integration(t.workspace, id).await.unwrap(), None);
+    assert!(
+        store
+            .received(t.workspace, id, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1256,4 +1349,5 @@ contract!(
     nul_text_is_refused_alike_on_every_backend,
     a_value_the_database_refuses_is_not_unavailability,
     sessions_act_as_their_key_until_it_is_revoked,
+    integrations_keep_their_secrets_and_their_newest_deliveries,
 );

@@ -108,7 +108,8 @@ pub fn app(store: &Store) -> App {
         deployments: s.clone(),
         events: s.clone(),
         references: s.clone(),
-        hooks: s,
+        hooks: s.clone(),
+        integrations: s,
         sender: Arc::new(NoSender),
         signer: Arc::new(PlainSigner),
         clock: Arc::new(TickingClock(AtomicI64::new(

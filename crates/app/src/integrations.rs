@@ -1,0 +1,486 @@
+//! Integrations: a provider's own webhooks (GitHub, GitLab, Jenkins, Argo CD, PagerDuty,
+//! Opsgenie) received at a URL of their own, authenticated with a secret of their own.
+//!
+//! An admin creates one (`provider`, `name`, optionally a project and provider settings); the
+//! answer shows its secret once, and the URL to paste into the provider's webhook settings.
+//! Rotating the secret keeps the old one valid for [`ROTATION_GRACE_HOURS`], so the provider's
+//! settings can be changed without losing deliveries. Each integration keeps a log of the last
+//! [`DELIVERIES_KEPT`] deliveries it received and what became of each (accepted, ignored or
+//! rejected, with why), so an operator can see why a webhook did nothing.
+
+use serde::Serialize;
+use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::integration::{
+    DELIVERIES_KEPT, IntegrationProvider, ROTATION_GRACE_HOURS, Verdict,
+};
+use shiplog_domain::key::SigningSecret;
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::App;
+use crate::auth::{Capability, Principal};
+use crate::error::AppError;
+use crate::ids::{IntegrationId, ProjectId, ReceivedId, WorkspaceId};
+use crate::model::ProjectLookup;
+
+/// An integration as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationRecord {
+    /// Its id, which its webhook URL carries.
+    pub id: IntegrationId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// The project its events go to, if one.
+    pub project: Option<ProjectId>,
+    /// Who posts to it.
+    pub provider: IntegrationProvider,
+    /// A label.
+    pub name: String,
+    /// The provider's settings (a JSON object; which workflows are deploys, and the like).
+    pub settings: serde_json::Value,
+    /// The secret deliveries are checked with.
+    pub secret: SigningSecret,
+    /// The secret before the last rotation, valid until `previous_until`.
+    pub previous_secret: Option<SigningSecret>,
+    /// When the previous secret stops working.
+    pub previous_until: Option<Timestamp>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its secret was last rotated.
+    pub rotated_at: Option<Timestamp>,
+}
+
+/// An integration as the API shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Integration))]
+pub struct IntegrationView {
+    /// Its id.
+    pub id: IntegrationId,
+    /// Who posts to it.
+    pub provider: IntegrationProvider,
+    /// Its label.
+    pub name: String,
+    /// The project its events go to, if one.
+    pub project: Option<ProjectSlug>,
+    /// The provider's settings.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+    /// The URL to paste into the provider's webhook settings.
+    pub webhook_url: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its secret was last rotated.
+    pub rotated_at: Option<Timestamp>,
+    /// Until when the secret before the last rotation is still accepted.
+    pub previous_secret_valid_until: Option<Timestamp>,
+}
+
+/// An integration just created or rotated: its secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = IntegrationWithSecret))]
+pub struct IntegrationSecret {
+    /// The integration.
+    #[serde(flatten)]
+    pub integration: IntegrationView,
+    /// The secret to give the provider (GitHub's "Secret", GitLab's "Secret token", …); it is
+    /// not shown again.
+    pub secret: String,
+}
+
+/// One delivery an integration received, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceivedDelivery {
+    /// Its id.
+    pub id: ReceivedId,
+    /// The integration.
+    #[serde(skip)]
+    pub integration: IntegrationId,
+    /// The integration's workspace.
+    #[serde(skip)]
+    pub workspace: WorkspaceId,
+    /// When it arrived.
+    pub received_at: Timestamp,
+    /// The provider's event name (`deployment_status`, `Pipeline Hook`, …), if it said one.
+    pub event: Option<String>,
+    /// The provider's delivery id, if it sent one.
+    pub delivery: Option<String>,
+    /// What became of it.
+    pub verdict: Verdict,
+    /// Why, for ignored and rejected deliveries; what it recorded, for accepted ones.
+    pub reason: String,
+}
+
+/// A new integration as a client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIntegration {
+    /// `github`, `gitlab`, `jenkins`, `argocd`, `pagerduty` or `opsgenie`.
+    pub provider: String,
+    /// A label.
+    pub name: String,
+    /// The project its events go to.
+    pub project: Option<ProjectSlug>,
+    /// The provider's settings; `None` is `{}`.
+    pub settings: Option<serde_json::Value>,
+}
+
+/// The longest name accepted.
+const MAX_NAME: usize = 100;
+/// The largest settings object accepted, serialized.
+const MAX_SETTINGS_BYTES: usize = 16 * 1024;
+
+impl App {
+    fn integration_view(
+        &self,
+        record: &IntegrationRecord,
+        project: Option<ProjectSlug>,
+    ) -> IntegrationView {
+        IntegrationView {
+            id: record.id,
+            provider: record.provider,
+            name: record.name.clone(),
+            project,
+            settings: record.settings.clone(),
+            webhook_url: format!(
+                "{}/api/v1/integrations/{}/webhook",
+                self.public_url, record.id
+            ),
+            created_at: record.created_at,
+            rotated_at: record.rotated_at,
+            previous_secret_valid_until: record
+                .previous_until
+                .filter(|_| record.previous_secret.is_some()),
+        }
+    }
+
+    /// The slug of an integration's project.
+    async fn integration_project(
+        &self,
+        caller: &Principal,
+        record: &IntegrationRecord,
+    ) -> Result<Option<ProjectSlug>, AppError> {
+        match record.project {
+            None => Ok(None),
+            Some(id) => Ok(Some(
+                self.visible_project(caller, &ProjectLookup::Id(id))
+                    .await?
+                    .slug,
+            )),
+        }
+    }
+
+    /// An integration the caller may see: of its workspace, and of its project when the key is
+    /// limited to one.
+    async fn visible_integration(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<IntegrationRecord, AppError> {
+        let not_found = || AppError::IntegrationNotFound(id.chars().take(80).collect());
+        let parsed = IntegrationId::parse(id).ok_or_else(not_found)?;
+        let record = self
+            .ports
+            .integrations
+            .integration(caller.workspace, parsed)
+            .await?
+            .ok_or_else(not_found)?;
+        if caller.project.is_some() && record.project != caller.project {
+            return Err(not_found());
+        }
+        Ok(record)
+    }
+
+    /// Creates an integration (admins); its secret is in the answer and shown only there.
+    pub async fn create_integration(
+        &self,
+        caller: &Principal,
+        request: NewIntegration,
+    ) -> Result<IntegrationSecret, AppError> {
+        caller.require(Capability::Administer, "manage integrations")?;
+        let provider = IntegrationProvider::parse(&request.provider)
+            .map_err(|e| AppError::invalid("provider", e.to_string()))?;
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            return Err(AppError::invalid(
+                "name",
+                format!("send 1 to {MAX_NAME} characters"),
+            ));
+        }
+        AppError::check_text("name", &name)?;
+        let settings = request.settings.unwrap_or_else(|| serde_json::json!({}));
+        if !settings.is_object() {
+            return Err(AppError::invalid("settings", "send a JSON object"));
+        }
+        if settings.to_string().len() > MAX_SETTINGS_BYTES {
+            return Err(AppError::invalid(
+                "settings",
+                format!("send at most {MAX_SETTINGS_BYTES} bytes"),
+            ));
+        }
+        let project = match (&request.project, caller.project) {
+            (Some(slug), _) => Some(
+                self.visible_project(caller, &ProjectLookup::Slug(slug.clone()))
+                    .await?,
+            ),
+            (None, Some(id)) => Some(self.visible_project(caller, &ProjectLookup::Id(id)).await?),
+            (None, None) => None,
+        };
+        let secret = SigningSecret::from_random(self.ports.ids.secret_bytes());
+        let record = IntegrationRecord {
+            id: IntegrationId::from_uuid(self.ports.ids.uuid()),
+            workspace: caller.workspace,
+            project: project.as_ref().map(|p| p.id),
+            provider,
+            name,
+            settings,
+            secret: secret.clone(),
+            previous_secret: None,
+            previous_until: None,
+            created_at: self.ports.clock.now(),
+            rotated_at: None,
+        };
+        self.ports
+            .integrations
+            .create_integration(record.clone())
+            .await?;
+        Ok(IntegrationSecret {
+            integration: self.integration_view(&record, project.map(|p| p.slug)),
+            secret: secret.reveal().to_owned(),
+        })
+    }
+
+    /// The integrations the caller may see, oldest first.
+    pub async fn list_integrations(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<IntegrationView>, AppError> {
+        caller.require(Capability::Read, "read integrations")?;
+        let mut views = Vec::new();
+        for record in self
+            .ports
+            .integrations
+            .integrations(caller.workspace)
+            .await?
+        {
+            if caller.project.is_some() && record.project != caller.project {
+                continue;
+            }
+            let project = self.integration_project(caller, &record).await?;
+            views.push(self.integration_view(&record, project));
+        }
+        Ok(views)
+    }
+
+    /// One integration, without its secret.
+    pub async fn get_integration(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<IntegrationView, AppError> {
+        caller.require(Capability::Read, "read integrations")?;
+        let record = self.visible_integration(caller, id).await?;
+        let project = self.integration_project(caller, &record).await?;
+        Ok(self.integration_view(&record, project))
+    }
+
+    /// A new secret (admins), shown once; the old one stays valid for
+    /// [`ROTATION_GRACE_HOURS`].
+    pub async fn rotate_integration_secret(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<IntegrationSecret, AppError> {
+        caller.require(Capability::Administer, "manage integrations")?;
+        let mut record = self.visible_integration(caller, id).await?;
+        let now = self.ports.clock.now();
+        let secret = SigningSecret::from_random(self.ports.ids.secret_bytes());
+        record.previous_secret = Some(std::mem::replace(&mut record.secret, secret.clone()));
+        record.previous_until = now.checked_add(time::Duration::hours(ROTATION_GRACE_HOURS));
+        record.rotated_at = Some(now);
+        if !self
+            .ports
+            .integrations
+            .update_integration(record.clone())
+            .await?
+        {
+            return Err(AppError::IntegrationNotFound(id.chars().take(80).collect()));
+        }
+        let project = self.integration_project(caller, &record).await?;
+        Ok(IntegrationSecret {
+            integration: self.integration_view(&record, project),
+            secret: secret.reveal().to_owned(),
+        })
+    }
+
+    /// Deletes an integration (admins); the provider's deliveries are refused from then on.
+    pub async fn delete_integration(&self, caller: &Principal, id: &str) -> Result<(), AppError> {
+        caller.require(Capability::Administer, "manage integrations")?;
+        let record = self.visible_integration(caller, id).await?;
+        if self
+            .ports
+            .integrations
+            .delete_integration(caller.workspace, record.id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::IntegrationNotFound(id.chars().take(80).collect()))
+        }
+    }
+
+    /// The deliveries an integration received, newest first (at most [`DELIVERIES_KEPT`]).
+    pub async fn integration_deliveries(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<Vec<ReceivedDelivery>, AppError> {
+        caller.require(Capability::Read, "read integrations")?;
+        let record = self.visible_integration(caller, id).await?;
+        Ok(self
+            .ports
+            .integrations
+            .received(caller.workspace, record.id, DELIVERIES_KEPT)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::testing::{TestPorts, admin, now, project, reader};
+
+    fn request(provider: &str) -> NewIntegration {
+        NewIntegration {
+            provider: provider.into(),
+            name: "GitHub".into(),
+            project: Some(project().slug),
+            settings: None,
+        }
+    }
+
+    /// Ports whose integration store keeps what it is given.
+    fn keeping() -> (TestPorts, Arc<Mutex<Vec<IntegrationRecord>>>) {
+        let mut ports = TestPorts::new();
+        ports.with_project();
+        ports.with_clock_and_ids();
+        ports.ids.expect_secret_bytes().returning(|| [7u8; 32]);
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&kept);
+        ports
+            .integrations
+            .expect_create_integration()
+            .returning(move |record| {
+                store.lock().unwrap().push(record);
+                Ok(())
+            });
+        let store = Arc::clone(&kept);
+        ports
+            .integrations
+            .expect_integration()
+            .returning(move |ws, id| {
+                Ok(store
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r.workspace == ws && r.id == id)
+                    .cloned())
+            });
+        let store = Arc::clone(&kept);
+        ports
+            .integrations
+            .expect_update_integration()
+            .returning(move |record| {
+                let mut kept = store.lock().unwrap();
+                let found = kept.iter_mut().find(|r| r.id == record.id);
+                let changed = found.is_some();
+                if let Some(old) = found {
+                    *old = record;
+                }
+                Ok(changed)
+            });
+        (ports, kept)
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_shown_once_and_the_view_never_has_it() {
+        let (ports, kept) = keeping();
+        let app = ports.app();
+        let created = app
+            .create_integration(&admin(), request("GitHub"))
+            .await
+            .unwrap();
+        let stored = kept.lock().unwrap()[0].clone();
+        assert_eq!(created.secret, stored.secret.reveal());
+        assert_eq!(created.integration.provider, IntegrationProvider::Github);
+        assert_eq!(created.integration.project, Some(project().slug));
+        assert!(
+            created
+                .integration
+                .webhook_url
+                .ends_with(&format!("/api/v1/integrations/{}/webhook", stored.id))
+        );
+        let view = app
+            .get_integration(&reader(), &stored.id.to_string())
+            .await
+            .unwrap();
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(!json.contains(&created.secret), "{json}");
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_the_old_secret_for_the_grace_period() {
+        let (ports, kept) = keeping();
+        let app = ports.app();
+        let created = app
+            .create_integration(&admin(), request("gitlab"))
+            .await
+            .unwrap();
+        let id = created.integration.id.to_string();
+        let rotated = app.rotate_integration_secret(&admin(), &id).await.unwrap();
+        let stored = kept.lock().unwrap()[0].clone();
+        assert_eq!(
+            stored
+                .previous_secret
+                .as_ref()
+                .map(|s| s.reveal().to_owned()),
+            Some(created.secret)
+        );
+        assert_eq!(stored.secret.reveal(), rotated.secret);
+        assert_eq!(
+            rotated.integration.previous_secret_valid_until,
+            now().checked_add(time::Duration::hours(ROTATION_GRACE_HOURS))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_and_roles_are_refused_naming_the_field() {
+        let (ports, _) = keeping();
+        let app = ports.app();
+        let error = app
+            .create_integration(&admin(), request("bitbucket"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidField);
+        assert!(error.to_string().starts_with("provider:"), "{error}");
+        let mut blank = request("github");
+        blank.name = "  ".into();
+        let error = app.create_integration(&admin(), blank).await.unwrap_err();
+        assert!(error.to_string().starts_with("name:"), "{error}");
+        let mut list = request("github");
+        list.settings = Some(serde_json::json!([1, 2]));
+        let error = app.create_integration(&admin(), list).await.unwrap_err();
+        assert!(error.to_string().starts_with("settings:"), "{error}");
+        let error = app
+            .create_integration(&reader(), request("github"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::RoleForbidden);
+        let error = app
+            .get_integration(&reader(), "not-an-id")
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::IntegrationNotFound);
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE integration_deliveries;
+DROP TABLE integrations;
