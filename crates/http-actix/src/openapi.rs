@@ -14,7 +14,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{clienwork, envtracker, health, hivel, hooks, native};
+use crate::routes::{clienwork, envtracker, health, hivel, hooks, integrations, native};
 
 /// The answers the handlers build themselves: each is sent as is, so its schema is its shape.
 pub mod schemas {
@@ -468,6 +468,12 @@ impl Modify for Security {
         hooks::test_hook,
         hooks::list_deliveries,
         hooks::redeliver,
+        integrations::create_integration,
+        integrations::list_integrations,
+        integrations::get_integration,
+        integrations::delete_integration,
+        integrations::rotate_integration_secret,
+        integrations::list_received,
     ),
     modifiers(&Security),
     tags(
@@ -478,6 +484,7 @@ impl Modify for Security {
         (name = "hivel", description = "Hivel-compatible ingest."),
         (name = "envtracker", description = "Envtracker-compatible signed endpoints."),
         (name = "hooks", description = "Outgoing hooks (Devopness-compatible and native) and their deliveries."),
+        (name = "integrations", description = "Providers' own webhooks received at a URL of their own, and what became of each delivery."),
     )
 )]
 pub struct ApiDoc;
@@ -620,9 +627,15 @@ mod tests {
                 );
                 let bodiless = method == "get"
                     || method == "delete"
-                    || ["/enable", "/disable", "/test", "/redeliver"]
-                        .iter()
-                        .any(|action| path.ends_with(action));
+                    || [
+                        "/enable",
+                        "/disable",
+                        "/test",
+                        "/redeliver",
+                        "/rotate-secret",
+                    ]
+                    .iter()
+                    .any(|action| path.ends_with(action));
                 assert!(
                     operation.get("requestBody").is_some() || bodiless,
                     "{method} {path} documents its body"

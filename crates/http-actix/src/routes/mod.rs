@@ -14,6 +14,7 @@ pub mod envtracker;
 pub mod health;
 pub mod hivel;
 pub mod hooks;
+pub mod integrations;
 pub mod native;
 
 /// What a handler answers.
@@ -100,6 +101,13 @@ routes! {
     post "/api/v1/hooks/{id}/test" [Key, Native] => hooks::test_hook,
     get "/api/v1/hooks/{id}/deliveries" [Key, Native] => hooks::list_deliveries,
     post "/api/v1/deliveries/{id}/redeliver" [Key, Native] => hooks::redeliver,
+    post "/api/v1/integrations" [Key, Native] => integrations::create_integration,
+    get "/api/v1/integrations" [Key, Native] => integrations::list_integrations,
+    get "/api/v1/integrations/{id}" [Key, Native] => integrations::get_integration,
+    delete "/api/v1/integrations/{id}" [Key, Native] => integrations::delete_integration,
+    post "/api/v1/integrations/{id}/rotate-secret" [Key, Native]
+        => integrations::rotate_integration_secret,
+    get "/api/v1/integrations/{id}/deliveries" [Key, Native] => integrations::list_received,
 }
 
 /// One resource with its routes, wrapped in [`crate::logging::catch_panics`]; any other method

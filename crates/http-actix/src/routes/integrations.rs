@@ -1,0 +1,158 @@
+//! Integrations: `POST/GET /api/v1/integrations`, `GET/DELETE /api/v1/integrations/{id}`,
+//! `POST /api/v1/integrations/{id}/rotate-secret`, `GET /api/v1/integrations/{id}/deliveries`.
+
+use actix_web::HttpResponse;
+use actix_web::web::{Data, Path};
+use serde::Deserialize;
+use shiplog_app::integrations::NewIntegration;
+use shiplog_domain::ids::ProjectSlug;
+
+use super::{Reply, body, field};
+use crate::HttpState;
+use crate::access::Caller;
+use crate::payload::RawBody;
+
+/// A new integration.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewIntegration)]
+pub(crate) struct IntegrationBody {
+    /// `github`, `gitlab`, `jenkins`, `argocd`, `pagerduty` or `opsgenie`.
+    provider: String,
+    /// A label, 1 to 100 characters.
+    name: String,
+    /// The project its events go to (slug); a project-scoped key's own by default.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    project: Option<String>,
+    /// The provider's settings (a JSON object); `{}` by default.
+    #[schema(value_type = Option<Object>)]
+    settings: Option<serde_json::Value>,
+}
+
+/// `POST /api/v1/integrations` (admin): the answer shows the secret once, and the URL to give
+/// the provider.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations",
+    request_body = IntegrationBody,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = shiplog_app::integrations::IntegrationSecret),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_integration(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    RawBody(bytes): RawBody,
+) -> Reply {
+    let parsed: IntegrationBody = body(&bytes)?;
+    let project = parsed
+        .project
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| field("project", ProjectSlug::parse(&p)))
+        .transpose()?;
+    let created = state
+        .app
+        .create_integration(
+            &principal,
+            NewIntegration {
+                provider: parsed.provider,
+                name: parsed.name,
+                project,
+                settings: parsed.settings,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// `GET /api/v1/integrations`: every integration the key may see, oldest first, without secrets.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses(
+        (status = 200, description = "The integrations", body = Vec<shiplog_app::integrations::IntegrationView>),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_integrations(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
+    Ok(HttpResponse::Ok().json(state.app.list_integrations(&principal).await?))
+}
+
+/// `GET /api/v1/integrations/{id}`: one integration, without its secret.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses(
+        (status = 200, description = "The integration", body = shiplog_app::integrations::IntegrationView),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_integration(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(state.app.get_integration(&principal, &id).await?))
+}
+
+/// `DELETE /api/v1/integrations/{id}` (admin): the provider's deliveries are refused from now on.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses(
+        (status = 204, description = "Deleted, with its log"),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_integration(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
+    state.app.delete_integration(&principal, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/integrations/{id}/rotate-secret` (admin, no body): a new secret, shown once;
+/// the old one is still accepted for 24 hours.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/rotate-secret", tag = "integrations",
+    params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses(
+        (status = 200, description = "The new secret, shown this once", body = shiplog_app::integrations::IntegrationSecret),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn rotate_integration_secret(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(state.app.rotate_integration_secret(&principal, &id).await?))
+}
+
+/// `GET /api/v1/integrations/{id}/deliveries`: the last 100 deliveries it received, newest
+/// first, each with its verdict and why.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/deliveries", tag = "integrations",
+    params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    responses(
+        (status = 200, description = "The received deliveries", body = Vec<shiplog_app::integrations::ReceivedDelivery>),
+        (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_received(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    id: Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(state.app.integration_deliveries(&principal, &id).await?))
+}
