@@ -12,7 +12,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The routes anyone may call. Any other route without credentials is a 401.
-const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
+/// Routes without an API key. An integration's webhook is where a provider posts: its delivery
+/// is authenticated by the provider's signature under the integration's secret, checked by
+/// `App::receive_integration` before anything of the body is read (tests/github.rs sends forged
+/// and unsigned deliveries).
+const PUBLIC: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/integrations/{id}/webhook",
+];
 
 /// A route's pattern with every parameter filled by a value its handler would refuse, so a 400
 /// or 404 would show that a parameter was looked at before the caller.

@@ -123,6 +123,46 @@ pub struct NewIntegration {
     pub settings: Option<serde_json::Value>,
 }
 
+/// One delivery a provider posted to an integration's URL, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The provider's event name (`X-GitHub-Event`), if sent.
+    pub event: Option<String>,
+    /// The provider's delivery id (`X-GitHub-Delivery`), if sent.
+    pub delivery: Option<String>,
+    /// The provider's signature header (`X-Hub-Signature-256`), if sent.
+    pub signature: Option<String>,
+    /// The raw body, as signed.
+    pub body: Vec<u8>,
+}
+
+/// What an adapter makes of an authentic delivery of its provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Translation {
+    /// An event to record (a deploy, a build, a test).
+    Ingest(Box<crate::ingest::IngestCommand>),
+    /// Nothing to record, and nothing wrong (a ping); the reason says what it was.
+    Acknowledge(String),
+    /// An event shiplog does not read; the reason says which and what it reads instead.
+    Ignore(String),
+    /// Not readable (bad JSON, a missing field); the reason names what is wrong.
+    Malformed(String),
+}
+
+/// How an adapter reads its providers' payloads: the provider, its event name (if it sent one)
+/// and the raw body, into what to record.
+pub type Translator = dyn Fn(IntegrationProvider, Option<&str>, &[u8]) -> Translation + Sync;
+
+/// What became of a received delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiveOutcome {
+    /// Accepted or ignored (a refusal is an error instead).
+    pub verdict: Verdict,
+    /// Why, or what it recorded.
+    pub reason: String,
+}
+
 /// The longest name accepted.
 const MAX_NAME: usize = 100;
 /// The largest settings object accepted, serialized.
@@ -327,6 +367,141 @@ impl App {
         }
     }
 
+    /// Receives one delivery of a provider at an integration's URL: checks it is authentic
+    /// (the integration's secret, or the previous one during its grace period) before anything
+    /// else, lets `translate` read it, records what it says as the integration (an `ingest`
+    /// principal of its workspace and project), and logs the verdict. A refusal is logged too
+    /// and returned as the error the provider is answered with.
+    pub async fn receive_integration(
+        &self,
+        id: &str,
+        received: Received,
+        translate: &Translator,
+    ) -> Result<ReceiveOutcome, AppError> {
+        let not_found = || AppError::IntegrationNotFound(id.chars().take(80).collect());
+        let parsed = IntegrationId::parse(id).ok_or_else(not_found)?;
+        let integration = self
+            .ports
+            .integrations
+            .integration_by_id(parsed)
+            .await?
+            .ok_or_else(not_found)?;
+        let now = self.ports.clock.now();
+        let outcome = self
+            .receive_authentic(&integration, &received, now, translate)
+            .await;
+        let (verdict, reason) = match &outcome {
+            Ok(outcome) => (outcome.verdict, outcome.reason.clone()),
+            Err(error) => (Verdict::Rejected, error.to_string()),
+        };
+        let entry = ReceivedDelivery {
+            id: ReceivedId::from_uuid(self.ports.ids.uuid()),
+            integration: integration.id,
+            workspace: integration.workspace,
+            received_at: now,
+            event: received
+                .event
+                .clone()
+                .map(|e| e.chars().take(100).collect()),
+            delivery: received
+                .delivery
+                .clone()
+                .map(|d| d.chars().take(100).collect()),
+            verdict,
+            reason: reason.chars().take(1000).collect(),
+        };
+        self.ports
+            .integrations
+            .record_received(entry, DELIVERIES_KEPT)
+            .await?;
+        outcome
+    }
+
+    async fn receive_authentic(
+        &self,
+        integration: &IntegrationRecord,
+        received: &Received,
+        now: Timestamp,
+        translate: &Translator,
+    ) -> Result<ReceiveOutcome, AppError> {
+        use crate::error::AuthFailure;
+        match integration.provider {
+            IntegrationProvider::Github => {
+                let Some(header) = received.signature.as_deref() else {
+                    return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
+                };
+                let previous = integration
+                    .previous_secret
+                    .as_ref()
+                    .filter(|_| integration.previous_until.is_some_and(|until| now < until));
+                let authentic =
+                    std::iter::once(&integration.secret)
+                        .chain(previous)
+                        .any(|secret| {
+                            self.ports
+                                .signatures
+                                .verify_hub_signature(secret, &received.body, header)
+                                .is_ok()
+                        });
+                if !authentic {
+                    return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
+                }
+            }
+            other => {
+                return Err(AppError::invalid(
+                    "provider",
+                    format!(
+                        "shiplog does not read {other} deliveries yet; only github integrations receive"
+                    ),
+                ));
+            }
+        }
+        match translate(
+            integration.provider,
+            received.event.as_deref(),
+            &received.body,
+        ) {
+            Translation::Acknowledge(reason) => Ok(ReceiveOutcome {
+                verdict: Verdict::Accepted,
+                reason,
+            }),
+            Translation::Ignore(reason) => Ok(ReceiveOutcome {
+                verdict: Verdict::Ignored,
+                reason,
+            }),
+            Translation::Malformed(reason) => Err(AppError::invalid("body", reason)),
+            Translation::Ingest(command) => {
+                let mut command = *command;
+                if let Some(project) = integration.project {
+                    command.project = Some(ProjectLookup::Id(project));
+                }
+                let principal = Principal {
+                    workspace: integration.workspace,
+                    role: shiplog_domain::key::Role::Ingest,
+                    project: integration.project,
+                };
+                let event = command.event;
+                let receipt = self.ingest(&principal, command).await?;
+                let reason = match (receipt.deployment, receipt.status) {
+                    (Some(deployment), Some(status)) => format!(
+                        "{event}: deployment {deployment} is {}{}",
+                        status.as_str(),
+                        if receipt.duplicate {
+                            " (a repeat: nothing new)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    _ => format!("{event} recorded"),
+                };
+                Ok(ReceiveOutcome {
+                    verdict: Verdict::Accepted,
+                    reason,
+                })
+            }
+        }
+    }
+
     /// The deliveries an integration received, newest first (at most [`DELIVERIES_KEPT`]).
     pub async fn integration_deliveries(
         &self,
@@ -452,6 +627,74 @@ mod tests {
             rotated.integration.previous_secret_valid_until,
             now().checked_add(time::Duration::hours(ROTATION_GRACE_HOURS))
         );
+    }
+
+    #[tokio::test]
+    async fn a_rotated_out_secret_stops_working_when_its_grace_ends_and_the_refusal_is_logged() {
+        let mut ports = TestPorts::new();
+        ports.with_clock_and_ids();
+        let record = IntegrationRecord {
+            id: IntegrationId::from_uuid(crate::testing::ids(77)),
+            workspace: crate::testing::workspace(),
+            project: None,
+            provider: IntegrationProvider::Github,
+            name: "GitHub".into(),
+            settings: serde_json::json!({}),
+            secret: SigningSecret::from_stored("new".into()),
+            previous_secret: Some(SigningSecret::from_stored("old".into())),
+            // The grace ended a second before now.
+            previous_until: now().checked_add(time::Duration::seconds(-1)),
+            created_at: now(),
+            rotated_at: None,
+        };
+        let found = record.clone();
+        ports
+            .integrations
+            .expect_integration_by_id()
+            .returning(move |_| Ok(Some(found.clone())));
+        ports
+            .signatures
+            .expect_verify_hub_signature()
+            .returning(|secret, _, header| {
+                if header == format!("signed-with-{}", secret.reveal()) {
+                    Ok(())
+                } else {
+                    Err(crate::ports::SignatureError::Mismatch)
+                }
+            });
+        let logged = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&logged);
+        ports
+            .integrations
+            .expect_record_received()
+            .returning(move |entry, keep| {
+                assert_eq!(keep, DELIVERIES_KEPT);
+                log.lock().unwrap().push(entry);
+                Ok(())
+            });
+        let app = ports.app();
+        let translate = |_: IntegrationProvider, _: Option<&str>, _: &[u8]| {
+            Translation::Acknowledge("ping".into())
+        };
+        let received = |signature: &str| Received {
+            event: Some("ping".into()),
+            delivery: Some("d".into()),
+            signature: Some(signature.into()),
+            body: b"{}".to_vec(),
+        };
+        let id = record.id.to_string();
+        let error = app
+            .receive_integration(&id, received("signed-with-old"), &translate)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidSignature);
+        let accepted = app
+            .receive_integration(&id, received("signed-with-new"), &translate)
+            .await
+            .unwrap();
+        assert_eq!(accepted.verdict, Verdict::Accepted);
+        let verdicts: Vec<Verdict> = logged.lock().unwrap().iter().map(|e| e.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Rejected, Verdict::Accepted]);
     }
 
     #[tokio::test]

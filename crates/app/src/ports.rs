@@ -511,6 +511,15 @@ pub trait SignatureVerifier: Send + Sync {
         signatures: &str,
         now: Timestamp,
     ) -> Result<(), SignatureError>;
+
+    /// Accepts when `header` (`sha256=<hex>`, GitHub's `X-Hub-Signature-256`) is the
+    /// HMAC-SHA256 of the raw `body` under `secret`. Comparison is constant-time.
+    fn verify_hub_signature(
+        &self,
+        secret: &SigningSecret,
+        body: &[u8],
+        header: &str,
+    ) -> Result<(), SignatureError>;
 }
 
 /// Why a signature was refused.
@@ -663,6 +672,11 @@ pub trait IntegrationStore: Send + Sync {
     async fn integration(
         &self,
         workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError>;
+    /// An integration by id alone, whatever its workspace: what a provider's delivery names.
+    async fn integration_by_id(
+        &self,
         id: IntegrationId,
     ) -> Result<Option<IntegrationRecord>, IntegrationStoreError>;
     /// Every integration of a workspace, oldest first.

@@ -12,6 +12,7 @@
 //!   references), the Clienwork-compatible `POST /api/webhooks/ci`, the Hivel-compatible
 //!   `POST /api/hooks/v2/deployment` and the signed Envtracker-compatible routes. Each route is
 //!   guarded by [`logging::catch_panics`].
+//! - [`providers`]: providers' own webhook payloads (GitHub) translated for an integration.
 //! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`, generated with utoipa.
 //!
 //! Bodies over 1 MiB are refused with 413; malformed JSON, wrong types and bad values get a 400
@@ -42,6 +43,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod payload;
+pub mod providers;
 pub mod routes;
 
 /// The largest request body accepted.

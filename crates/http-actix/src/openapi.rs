@@ -474,6 +474,7 @@ impl Modify for Security {
         integrations::delete_integration,
         integrations::rotate_integration_secret,
         integrations::list_received,
+        integrations::receive,
     ),
     modifiers(&Security),
     tags(

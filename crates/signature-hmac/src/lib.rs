@@ -168,6 +168,15 @@ impl SignatureVerifier for EnvtrackerVerifier {
             self.max_skew_seconds,
         )
     }
+
+    fn verify_hub_signature(
+        &self,
+        secret: &SigningSecret,
+        body: &[u8],
+        header: &str,
+    ) -> Result<(), SignatureError> {
+        github::verify(secret.reveal().as_bytes(), body, header)
+    }
 }
 
 /// GitHub's `X-Hub-Signature-256`.

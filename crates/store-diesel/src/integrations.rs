@@ -86,6 +86,18 @@ pub(crate) fn get(
     row.map(IntegrationRow::into_record).transpose()
 }
 
+pub(crate) fn by_id(
+    conn: &mut DbConn,
+    id: IntegrationId,
+) -> Result<Option<IntegrationRecord>, StoreError> {
+    let row: Option<IntegrationRow> = integrations::table
+        .filter(integrations::id.eq(id.to_string()))
+        .select(IntegrationRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(IntegrationRow::into_record).transpose()
+}
+
 pub(crate) fn list(
     conn: &mut DbConn,
     workspace: WorkspaceId,

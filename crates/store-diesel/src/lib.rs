@@ -891,6 +891,13 @@ impl IntegrationStore for Store {
             .await?)
     }
 
+    async fn integration_by_id(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError> {
+        Ok(self.read(move |conn| integrations::by_id(conn, id)).await?)
+    }
+
     async fn integrations(
         &self,
         workspace: WorkspaceId,

@@ -1,10 +1,11 @@
 //! Integrations: `POST/GET /api/v1/integrations`, `GET/DELETE /api/v1/integrations/{id}`,
-//! `POST /api/v1/integrations/{id}/rotate-secret`, `GET /api/v1/integrations/{id}/deliveries`.
+//! `POST /api/v1/integrations/{id}/rotate-secret`, `GET /api/v1/integrations/{id}/deliveries`,
+//! and `POST /api/v1/integrations/{id}/webhook`, where the provider posts.
 
-use actix_web::HttpResponse;
 use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
-use shiplog_app::integrations::NewIntegration;
+use shiplog_app::integrations::{NewIntegration, Received};
 use shiplog_domain::ids::ProjectSlug;
 
 use super::{Reply, body, field};
@@ -155,4 +156,47 @@ pub async fn list_received(
     id: Path<String>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(state.app.integration_deliveries(&principal, &id).await?))
+}
+
+/// `POST /api/v1/integrations/{id}/webhook`: where the provider posts its own webhooks. No API
+/// key: the delivery's signature, made with the integration's secret, is checked before
+/// anything is read (GitHub: `X-Hub-Signature-256`). Every delivery is logged with its verdict.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/webhook", tag = "integrations",
+    params(
+        ("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+        ("X-GitHub-Event" = Option<String>, Header, description = "GitHub: the event (ping, deployment, deployment_status, …)"),
+        ("X-GitHub-Delivery" = Option<String>, Header, description = "GitHub: the delivery's id"),
+        ("X-Hub-Signature-256" = Option<String>, Header, description = "GitHub: sha256=<hex HMAC-SHA256 of the body under the integration's secret>"),
+    ),
+    request_body(content = Object, description = "The provider's own payload, as it sends it"),
+    responses(
+        (status = 200, description = "Accepted (recorded, or a ping) or ignored (an event shiplog does not read), with why", body = shiplog_app::integrations::ReceiveOutcome),
+        (status = 400, description = "Not readable (the reason names what is wrong), or a provider not read yet", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No signature, or one that does not match the integration's secret", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
+    ))]
+pub async fn receive(
+    state: Data<HttpState>,
+    request: HttpRequest,
+    id: Path<String>,
+    RawBody(bytes): RawBody,
+) -> Reply {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let received = Received {
+        event: header("x-github-event"),
+        delivery: header("x-github-delivery"),
+        signature: header("x-hub-signature-256"),
+        body: bytes.to_vec(),
+    };
+    let outcome = state
+        .app
+        .receive_integration(&id, received, &crate::providers::translate)
+        .await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }

@@ -108,6 +108,7 @@ routes! {
     post "/api/v1/integrations/{id}/rotate-secret" [Key, Native]
         => integrations::rotate_integration_secret,
     get "/api/v1/integrations/{id}/deliveries" [Key, Native] => integrations::list_received,
+    post "/api/v1/integrations/{id}/webhook" [Public, Native] => integrations::receive,
 }
 
 /// One resource with its routes, wrapped in [`crate::logging::catch_panics`]; any other method

@@ -59,6 +59,15 @@ impl SignatureVerifier for NoSignatures {
     ) -> Result<(), SignatureError> {
         Err(SignatureError::Mismatch)
     }
+
+    fn verify_hub_signature(
+        &self,
+        _: &SigningSecret,
+        _: &[u8],
+        _: &str,
+    ) -> Result<(), SignatureError> {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// The store tests send nothing: every target is refused.

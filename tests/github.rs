@@ -1,0 +1,239 @@
+//! GitHub's own webhooks at an integration, on SQLite and PostgreSQL, with GitHub's published
+//! example payloads (`tests/fixtures/github/`, MIT, see its README) signed as GitHub signs them:
+//! a deployment and its status become one deployment without any pipeline change; forged,
+//! unsigned, unreadable and unknown deliveries get their answer and a line in the log; a
+//! rotated-out secret works through its grace period.
+
+use serde_json::{Value, json};
+use shiplog_blackbox::{TestApp, on_both_backends};
+
+const PING: &str = include_str!("fixtures/github/ping.json");
+const DEPLOYMENT: &str = include_str!("fixtures/github/deployment.json");
+const DEPLOYMENT_STATUS: &str = include_str!("fixtures/github/deployment_status.json");
+
+async fn integration(app: &TestApp) -> (String, String) {
+    let (status, created) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "github", "name": "Hello-World", "project": "my-project"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Posts `body` as GitHub would: its event, a delivery id, and the signature under `secret`.
+async fn deliver(
+    app: &TestApp,
+    id: &str,
+    event: &str,
+    delivery: &str,
+    body: &str,
+    secret: Option<&str>,
+) -> (u16, Value) {
+    let signature = secret.map(|s| shiplog_signature::github::sign(s.as_bytes(), body.as_bytes()));
+    let mut headers = vec![("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery)];
+    if let Some(signature) = &signature {
+        headers.push(("X-Hub-Signature-256", signature));
+    }
+    app.post_raw(
+        &format!("/api/v1/integrations/{id}/webhook"),
+        &headers,
+        body.to_owned(),
+    )
+    .await
+}
+
+async fn log(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/integrations/{id}/deliveries"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["event"].as_str().unwrap_or("").to_owned(),
+                d["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn deployments(app: &TestApp) -> Vec<Value> {
+    let (status, body) = app
+        .get("/api/v1/deployments?project=my-project", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn githubs_examples_become_one_deployment(app: &TestApp) {
+    let (id, secret) = integration(app).await;
+    let (status, answer) = deliver(app, &id, "ping", "d-1", PING, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "accepted");
+    assert!(deployments(app).await.is_empty());
+
+    let (status, answer) = deliver(app, &id, "deployment", "d-2", DEPLOYMENT, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "pending");
+    assert_eq!(items[0]["environment"], "production");
+
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "deployment_status",
+        "d-3",
+        DEPLOYMENT_STATUS,
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "accepted");
+    let items = deployments(app).await;
+    assert_eq!(
+        items.len(),
+        1,
+        "the status updates the deployment: {items:?}"
+    );
+    let deployment = &items[0];
+    assert_eq!(deployment["status"], "success");
+    assert_eq!(deployment["provider"], "github-actions");
+    assert_eq!(
+        deployment["commit_sha"],
+        "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+    );
+    assert_eq!(deployment["ref"], "master");
+    assert_eq!(deployment["deployed_by"], "Codertocat");
+    assert_eq!(deployment["external_id"], "145988746");
+    assert_eq!(deployment["application"], "hello-world");
+
+    // GitHub redelivers the same status: nothing new.
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "deployment_status",
+        "d-3",
+        DEPLOYMENT_STATUS,
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["reason"].as_str().unwrap().contains("repeat"),
+        "{answer}"
+    );
+    assert_eq!(deployments(app).await.len(), 1);
+
+    assert_eq!(
+        log(app, &id).await,
+        [
+            ("deployment_status".to_owned(), "accepted".to_owned()),
+            ("deployment_status".to_owned(), "accepted".to_owned()),
+            ("deployment".to_owned(), "accepted".to_owned()),
+            ("ping".to_owned(), "accepted".to_owned()),
+        ]
+    );
+}
+
+async fn forged_unreadable_and_unknown_deliveries_are_answered_and_logged(app: &TestApp) {
+    let (id, secret) = integration(app).await;
+    let (status, body) = deliver(
+        app,
+        &id,
+        "deployment",
+        "f-1",
+        DEPLOYMENT,
+        Some("not-the-secret"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "invalid_signature");
+    let (status, _) = deliver(app, &id, "deployment", "f-2", DEPLOYMENT, None).await;
+    assert_eq!(status, 401);
+    assert!(
+        deployments(app).await.is_empty(),
+        "nothing forged is recorded"
+    );
+    let (status, body) = deliver(
+        app,
+        &id,
+        "deployment",
+        "f-3",
+        "payload=%7B%7D",
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{body}"
+    );
+    let (status, body) = deliver(
+        app,
+        &id,
+        "issues",
+        "f-4",
+        "{\"action\": \"opened\"}",
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["verdict"], "ignored");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployment_status"),
+        "{body}"
+    );
+    let verdicts: Vec<String> = log(app, &id).await.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(verdicts, ["ignored", "rejected", "rejected", "rejected"]);
+    let (status, _) = deliver(
+        app,
+        "00000000-0000-4000-8000-000000000000",
+        "ping",
+        "f-5",
+        PING,
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn a_rotated_out_secret_works_through_its_grace_period(app: &TestApp) {
+    let (id, old) = integration(app).await;
+    let (status, rotated) = app
+        .post(
+            &format!("/api/v1/integrations/{id}/rotate-secret"),
+            &app.admin_key,
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new = rotated["secret"].as_str().unwrap();
+    for secret in [old.as_str(), new] {
+        let (status, body) = deliver(app, &id, "ping", "r-1", PING, Some(secret)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+on_both_backends!(
+    githubs_examples_become_one_deployment,
+    forged_unreadable_and_unknown_deliveries_are_answered_and_logged,
+    a_rotated_out_secret_works_through_its_grace_period,
+);
