@@ -132,6 +132,8 @@ pub struct Received {
     pub delivery: Option<String>,
     /// The provider's signature header (`X-Hub-Signature-256`), if sent.
     pub signature: Option<String>,
+    /// The provider's plain token header (`X-Gitlab-Token`), if sent.
+    pub token: Option<String>,
     /// The raw body, as signed.
     pub body: Vec<u8>,
 }
@@ -425,25 +427,32 @@ impl App {
         translate: &Translator,
     ) -> Result<ReceiveOutcome, AppError> {
         use crate::error::AuthFailure;
+        let previous = integration
+            .previous_secret
+            .as_ref()
+            .filter(|_| integration.previous_until.is_some_and(|until| now < until));
+        let secrets = || std::iter::once(&integration.secret).chain(previous);
         match integration.provider {
             IntegrationProvider::Github => {
                 let Some(header) = received.signature.as_deref() else {
                     return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
                 };
-                let previous = integration
-                    .previous_secret
-                    .as_ref()
-                    .filter(|_| integration.previous_until.is_some_and(|until| now < until));
-                let authentic =
-                    std::iter::once(&integration.secret)
-                        .chain(previous)
-                        .any(|secret| {
-                            self.ports
-                                .signatures
-                                .verify_hub_signature(secret, &received.body, header)
-                                .is_ok()
-                        });
+                let authentic = secrets().any(|secret| {
+                    self.ports
+                        .signatures
+                        .verify_hub_signature(secret, &received.body, header)
+                        .is_ok()
+                });
                 if !authentic {
+                    return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
+                }
+            }
+            IntegrationProvider::Gitlab => {
+                // GitLab cannot sign: it sends the secret itself.
+                let Some(token) = received.token.as_deref() else {
+                    return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
+                };
+                if !secrets().any(|secret| secret.matches(token)) {
                     return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
                 }
             }
@@ -451,7 +460,7 @@ impl App {
                 return Err(AppError::invalid(
                     "provider",
                     format!(
-                        "shiplog does not read {other} deliveries yet; only github integrations receive"
+                        "shiplog does not read {other} deliveries yet; github and gitlab integrations receive"
                     ),
                 ));
             }
@@ -680,6 +689,7 @@ mod tests {
             event: Some("ping".into()),
             delivery: Some("d".into()),
             signature: Some(signature.into()),
+            token: None,
             body: b"{}".to_vec(),
         };
         let id = record.id.to_string();

@@ -276,6 +276,19 @@ impl SigningSecret {
     pub fn reveal(&self) -> &str {
         &self.0
     }
+
+    /// Whether `presented` is this secret sent as a plain token (GitLab's `X-Gitlab-Token`).
+    /// Compares the SHA-256 digests in constant time, so neither the secret's length nor how
+    /// much of it matched shows in the time taken.
+    pub fn matches(&self, presented: &str) -> bool {
+        let expected = Sha256::digest(self.0.as_bytes());
+        let given = Sha256::digest(presented.as_bytes());
+        expected
+            .iter()
+            .zip(given.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
 }
 
 impl fmt::Debug for SigningSecret {
@@ -366,5 +379,19 @@ mod tests {
         let secret = SigningSecret::from_random([7; 32]);
         assert!(secret.reveal().starts_with("whsec_0707"));
         assert_eq!(format!("{secret:?}"), "SigningSecret(***)");
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::SigningSecret;
+
+    #[test]
+    fn a_plain_token_matches_only_the_whole_secret() {
+        let secret = SigningSecret::from_stored("whsec_abc".into());
+        assert!(secret.matches("whsec_abc"));
+        assert!(!secret.matches("whsec_ab"));
+        assert!(!secret.matches("whsec_abcd"));
+        assert!(!secret.matches(""));
     }
 }

@@ -8,6 +8,12 @@
 //! shiplog deployment, keyed by the repository and GitHub's deployment id. `inactive` (GitHub
 //! retiring an older deployment after a newer one) is not an outcome and is ignored. Any other
 //! event is ignored, with the list of those read.
+//!
+//! GitLab: `Deployment Hook` (a deployment's status: `created`, `running`, `success`,
+//! `failed`, `canceled`, through the GitLab CI words; every status of one GitLab deployment
+//! updates one shiplog deployment) and `Pipeline Hook` (a pipeline of a commit as a build
+//! started or completed, so lead time can start at the commit's first pipeline). Any other
+//! event is ignored, with the list of those read.
 
 use serde_json::Value;
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
@@ -24,6 +30,7 @@ use shiplog_domain::timestamp::Timestamp;
 pub fn translate(provider: IntegrationProvider, event: Option<&str>, body: &[u8]) -> Translation {
     match provider {
         IntegrationProvider::Github => github(event, body),
+        IntegrationProvider::Gitlab => gitlab(event, body),
         other => Translation::Ignore(format!("{other} deliveries are not read yet")),
     }
 }
@@ -143,6 +150,151 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
     Translation::Ingest(Box::new(command))
 }
 
+/// The GitLab events read.
+const GITLAB_EVENTS: &str = "Deployment Hook and Pipeline Hook";
+
+/// GitLab's times: RFC 3339, or `2021-04-28 21:50:00 +0200` and `2016-08-12 15:23:28 UTC`.
+fn gitlab_time(value: &str) -> Option<Timestamp> {
+    if let Ok(at) = Timestamp::parse(value) {
+        return Some(at);
+    }
+    let mut parts = value.split_whitespace();
+    let (date, clock, zone) = (parts.next()?, parts.next()?, parts.next()?);
+    let zone = match zone {
+        "UTC" | "Z" => "Z".to_owned(),
+        offset if offset.len() == 5 => format!("{}:{}", offset.get(..3)?, offset.get(3..)?),
+        offset => offset.to_owned(),
+    };
+    Timestamp::parse(&format!("{date}T{clock}{zone}")).ok()
+}
+
+fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
+    let Some(event) = event.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Translation::Malformed(
+            "no X-Gitlab-Event header: send the event name as GitLab does".into(),
+        );
+    };
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload @ Value::Object(_)) => payload,
+        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
+        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    };
+    match event {
+        "Deployment Hook" => gitlab_deployment(&payload),
+        "Pipeline Hook" => gitlab_pipeline(&payload),
+        other => Translation::Ignore(format!(
+            "GitLab event {other:?} is not read; shiplog reads {GITLAB_EVENTS}"
+        )),
+    }
+}
+
+fn gitlab_application(payload: &Value) -> Result<ApplicationRef, Translation> {
+    match text(payload, &["project", "web_url"]).map(RepoIdentity::parse) {
+        Some(Ok(repo)) => Ok(ApplicationRef::Repo(repo)),
+        Some(Err(error)) => Err(Translation::Malformed(format!("project.web_url: {error}"))),
+        None => Ok(ApplicationRef::ProjectDefault),
+    }
+}
+
+fn gitlab_deployment(payload: &Value) -> Translation {
+    let Some(id) = payload.get("deployment_id").map(Value::to_string) else {
+        return Translation::Malformed("deployment_id is missing".into());
+    };
+    let Some(status) = text(payload, &["status"]) else {
+        return Translation::Malformed("status is missing".into());
+    };
+    let Some(environment) = text(payload, &["environment"]) else {
+        return Translation::Malformed("environment is missing".into());
+    };
+    let application = match gitlab_application(payload) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
+    };
+    let terminal = matches!(status, "success" | "failed" | "canceled");
+    let event = if terminal {
+        PipelineEvent::DEPLOY_COMPLETED
+    } else {
+        PipelineEvent::DEPLOY_STARTED
+    };
+    let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
+    let mut command = IngestCommand::new(event, Provider::GitlabCi, application);
+    command.environment = Some(EnvironmentRef {
+        name: environment.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(status.to_owned());
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::derived(&["gitlab-deployment", project, &id]),
+        exclusive: false,
+    };
+    let at = text(payload, &["status_changed_at"]).and_then(gitlab_time);
+    if terminal {
+        command.finished_at = at;
+    } else {
+        command.started_at = at;
+    }
+    // The full commit is the last segment of commit_url; short_sha otherwise.
+    let commit = text(payload, &["commit_url"])
+        .and_then(|url| url.rsplit('/').next())
+        .or_else(|| text(payload, &["short_sha"]))
+        .and_then(|sha| CommitSha::parse(sha).ok());
+    command.fields = DeploymentFields {
+        external_id: Some(id),
+        commit_sha: commit,
+        commit_message: text(payload, &["commit_title"]).map(str::to_owned),
+        run_url: text(payload, &["deployable_url"]).map(str::to_owned),
+        deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
+fn gitlab_pipeline(payload: &Value) -> Translation {
+    let attributes = &payload["object_attributes"];
+    let Some(status) = text(attributes, &["status"]) else {
+        return Translation::Malformed("object_attributes.status is missing".into());
+    };
+    let Some(sha) = text(attributes, &["sha"]).and_then(|s| CommitSha::parse(s).ok()) else {
+        return Translation::Malformed("object_attributes.sha is missing or not a commit".into());
+    };
+    let application = match gitlab_application(payload) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
+    };
+    let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
+    let event = if terminal {
+        PipelineEvent::parse("build.completed")
+    } else {
+        PipelineEvent::parse("build.started")
+    };
+    let Ok(event) = event else {
+        return Translation::Malformed("internal: unknown event".into());
+    };
+    let mut command = IngestCommand::new(event, Provider::GitlabCi, application);
+    command.status = Some(status.to_owned());
+    command.started_at = text(attributes, &["created_at"]).and_then(gitlab_time);
+    if terminal {
+        command.finished_at = text(attributes, &["finished_at"]).and_then(gitlab_time);
+    }
+    let tag = attributes
+        .get("tag")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let git_ref = text(attributes, &["ref"]);
+    command.fields = DeploymentFields {
+        external_id: attributes.get("id").map(Value::to_string),
+        commit_sha: Some(sha),
+        commit_message: text(payload, &["commit", "message"]).map(str::to_owned),
+        commit_timestamp: text(payload, &["commit", "timestamp"]).and_then(gitlab_time),
+        git_ref: git_ref.map(str::to_owned),
+        branch: git_ref.filter(|_| !tag).map(str::to_owned),
+        run_url: text(attributes, &["url"]).map(str::to_owned),
+        deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -214,6 +366,46 @@ mod tests {
         );
         assert!(
             matches!(github(Some("deployment_status"), b"{\"deployment_status\": {\"state\": \"success\"}}"), Translation::Malformed(r) if r.contains("deployment.id"))
+        );
+    }
+
+    #[test]
+    fn gitlab_times_read_in_every_spelling() {
+        for (given, expected) in [
+            ("2021-04-28 21:50:00 +0200", "2021-04-28T19:50:00Z"),
+            ("2016-08-12 15:23:28 UTC", "2016-08-12T15:23:28Z"),
+            ("2016-08-12T17:23:21+02:00", "2016-08-12T15:23:21Z"),
+        ] {
+            assert_eq!(
+                gitlab_time(given).unwrap().to_rfc3339(),
+                expected,
+                "{given}"
+            );
+        }
+        assert!(gitlab_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn a_gitlab_pipeline_is_a_build_of_its_commit() {
+        let body = serde_json::json!({
+            "object_kind": "pipeline",
+            "object_attributes": {"id": 31, "ref": "main", "tag": false, "status": "success",
+                "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+                "created_at": "2016-08-12 15:23:28 UTC", "finished_at": "2016-08-12 15:26:29 UTC",
+                "url": "http://example.com/gitlab-org/gitlab-test/-/pipelines/31"},
+            "user": {"username": "root"},
+            "project": {"web_url": "http://example.com/gitlab-org/gitlab-test"},
+            "commit": {"message": "test\n", "timestamp": "2016-08-12T17:23:21+02:00"},
+        });
+        let c = command(gitlab(Some("Pipeline Hook"), body.to_string().as_bytes()));
+        assert_eq!(c.event.to_string(), "build.completed");
+        assert_eq!(c.fields.branch.as_deref(), Some("main"));
+        assert_eq!(
+            c.fields.commit_timestamp.unwrap().to_rfc3339(),
+            "2016-08-12T15:23:21Z"
+        );
+        assert!(
+            matches!(gitlab(Some("Push Hook"), b"{}"), Translation::Ignore(r) if r.contains("Deployment Hook"))
         );
     }
 }

@@ -160,13 +160,17 @@ pub async fn list_received(
 
 /// `POST /api/v1/integrations/{id}/webhook`: where the provider posts its own webhooks. No API
 /// key: the delivery's signature, made with the integration's secret, is checked before
-/// anything is read (GitHub: `X-Hub-Signature-256`). Every delivery is logged with its verdict.
+/// anything is read (GitHub: `X-Hub-Signature-256`; GitLab, which cannot sign, sends the secret
+/// as `X-Gitlab-Token`). Every delivery is logged with its verdict.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/webhook", tag = "integrations",
     params(
         ("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
         ("X-GitHub-Event" = Option<String>, Header, description = "GitHub: the event (ping, deployment, deployment_status, …)"),
         ("X-GitHub-Delivery" = Option<String>, Header, description = "GitHub: the delivery's id"),
         ("X-Hub-Signature-256" = Option<String>, Header, description = "GitHub: sha256=<hex HMAC-SHA256 of the body under the integration's secret>"),
+        ("X-Gitlab-Event" = Option<String>, Header, description = "GitLab: the event (Deployment Hook, Pipeline Hook, …)"),
+        ("X-Gitlab-Event-UUID" = Option<String>, Header, description = "GitLab: the delivery's id"),
+        ("X-Gitlab-Token" = Option<String>, Header, description = "GitLab: the integration's secret, as GitLab's secret token"),
     ),
     request_body(content = Object, description = "The provider's own payload, as it sends it"),
     responses(
@@ -189,9 +193,10 @@ pub async fn receive(
             .map(str::to_owned)
     };
     let received = Received {
-        event: header("x-github-event"),
-        delivery: header("x-github-delivery"),
+        event: header("x-github-event").or_else(|| header("x-gitlab-event")),
+        delivery: header("x-github-delivery").or_else(|| header("x-gitlab-event-uuid")),
         signature: header("x-hub-signature-256"),
+        token: header("x-gitlab-token"),
         body: bytes.to_vec(),
     };
     let outcome = state

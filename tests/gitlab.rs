@@ -1,0 +1,120 @@
+//! GitLab's own webhooks at an integration, on SQLite and PostgreSQL, with GitLab's documented
+//! Deployment Hook example (`tests/fixtures/gitlab/`, CC BY-SA 4.0, see its README) and the
+//! integration's secret as `X-Gitlab-Token`.
+
+use serde_json::{Value, json};
+use shiplog_blackbox::{TestApp, on_both_backends};
+
+const DEPLOYMENT: &str = include_str!("fixtures/gitlab/deployment.json");
+
+async fn integration(app: &TestApp) -> (String, String) {
+    let (status, created) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "gitlab", "name": "test-deployment-webhooks", "project": "my-project"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn deliver(
+    app: &TestApp,
+    id: &str,
+    event: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut headers = vec![("X-Gitlab-Event", event), ("X-Gitlab-Event-UUID", "uuid-1")];
+    if let Some(token) = token {
+        headers.push(("X-Gitlab-Token", token));
+    }
+    app.post_raw(
+        &format!("/api/v1/integrations/{id}/webhook"),
+        &headers,
+        body.to_owned(),
+    )
+    .await
+}
+
+async fn deployments(app: &TestApp) -> Vec<Value> {
+    let (status, body) = app
+        .get("/api/v1/deployments?project=my-project", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn gitlabs_deployment_example_becomes_a_deployment(app: &TestApp) {
+    let (id, secret) = integration(app).await;
+    // The same deployment, running first.
+    let mut running: Value = serde_json::from_str(DEPLOYMENT).unwrap();
+    running["status"] = json!("running");
+    running["status_changed_at"] = json!("2021-04-28 21:45:00 +0200");
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "Deployment Hook",
+        &running.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "running");
+
+    let (status, answer) = deliver(app, &id, "Deployment Hook", DEPLOYMENT, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "accepted");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let deployment = &items[0];
+    assert_eq!(deployment["status"], "success");
+    assert_eq!(deployment["provider"], "gitlab-ci");
+    assert_eq!(deployment["environment"], "staging");
+    assert_eq!(
+        deployment["commit_sha"],
+        "279484c09fbe69ededfced8c1bb6e6d24616b468"
+    );
+    assert_eq!(deployment["commit_message"], "Add new file");
+    assert_eq!(deployment["deployed_by"], "root");
+    assert_eq!(
+        deployment["run_url"],
+        "http://10.126.0.2:3000/root/test-deployment-webhooks/-/jobs/796"
+    );
+    assert_eq!(deployment["started_at"], "2021-04-28T19:45:00Z");
+    assert_eq!(deployment["finished_at"], "2021-04-28T19:50:00Z");
+    assert_eq!(deployment["application"], "test-deployment-webhooks");
+}
+
+async fn a_wrong_or_missing_token_records_nothing(app: &TestApp) {
+    let (id, _) = integration(app).await;
+    let (status, body) = deliver(app, &id, "Deployment Hook", DEPLOYMENT, Some("guess")).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = deliver(app, &id, "Deployment Hook", DEPLOYMENT, None).await;
+    assert_eq!(status, 401);
+    assert!(deployments(app).await.is_empty());
+    let (_, log) = app
+        .get(
+            &format!("/api/v1/integrations/{id}/deliveries"),
+            &app.admin_key,
+        )
+        .await;
+    let verdicts: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["rejected", "rejected"]);
+}
+
+on_both_backends!(
+    gitlabs_deployment_example_becomes_a_deployment,
+    a_wrong_or_missing_token_records_nothing,
+);
