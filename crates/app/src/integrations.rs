@@ -132,7 +132,8 @@ pub struct Received {
     pub delivery: Option<String>,
     /// The provider's signature header (`X-Hub-Signature-256`), if sent.
     pub signature: Option<String>,
-    /// The provider's plain token header (`X-Gitlab-Token`), if sent.
+    /// The provider's plain token (`X-Gitlab-Token`, `X-Shiplog-Token`, or the URL's `token`),
+    /// if sent.
     pub token: Option<String>,
     /// The raw body, as signed.
     pub body: Vec<u8>,
@@ -151,9 +152,10 @@ pub enum Translation {
     Malformed(String),
 }
 
-/// How an adapter reads its providers' payloads: the provider, its event name (if it sent one)
-/// and the raw body, into what to record.
-pub type Translator = dyn Fn(IntegrationProvider, Option<&str>, &[u8]) -> Translation + Sync;
+/// How an adapter reads its providers' payloads: the provider, the integration's settings, the
+/// event name (if the provider sent one) and the raw body, into what to record.
+pub type Translator =
+    dyn Fn(IntegrationProvider, &serde_json::Value, Option<&str>, &[u8]) -> Translation + Sync;
 
 /// What became of a received delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -447,8 +449,9 @@ impl App {
                     return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
                 }
             }
-            IntegrationProvider::Gitlab => {
-                // GitLab cannot sign: it sends the secret itself.
+            IntegrationProvider::Gitlab | IntegrationProvider::Jenkins => {
+                // GitLab and Jenkins' Notification plugin cannot sign: they send the secret
+                // itself (X-Gitlab-Token; for Jenkins a header or the URL's `token`).
                 let Some(token) = received.token.as_deref() else {
                     return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
                 };
@@ -460,13 +463,14 @@ impl App {
                 return Err(AppError::invalid(
                     "provider",
                     format!(
-                        "shiplog does not read {other} deliveries yet; github and gitlab integrations receive"
+                        "shiplog does not read {other} deliveries yet; github, gitlab and jenkins integrations receive"
                     ),
                 ));
             }
         }
         match translate(
             integration.provider,
+            &integration.settings,
             received.event.as_deref(),
             &received.body,
         ) {
@@ -682,9 +686,10 @@ mod tests {
                 Ok(())
             });
         let app = ports.app();
-        let translate = |_: IntegrationProvider, _: Option<&str>, _: &[u8]| {
-            Translation::Acknowledge("ping".into())
-        };
+        let translate =
+            |_: IntegrationProvider, _: &serde_json::Value, _: Option<&str>, _: &[u8]| {
+                Translation::Acknowledge("ping".into())
+            };
         let received = |signature: &str| Received {
             event: Some("ping".into()),
             delivery: Some("d".into()),

@@ -9,6 +9,13 @@
 //! retiring an older deployment after a newer one) is not an outcome and is ignored. Any other
 //! event is ignored, with the list of those read.
 //!
+//! Jenkins (the Notification plugin's JSON: `name`, `build.number`, `build.phase`,
+//! `build.status`, `build.full_url`, `build.scm.commit`, `build.scm.branch`, `build.scm.url`):
+//! a job named in the integration's `settings.deploy_jobs` (`{"job name": "environment"}`) is a
+//! deploy to that environment, any other job a build. `QUEUED`/`STARTED` start it,
+//! `COMPLETED` ends it with its status; `FINALIZED` repeats `COMPLETED` and is ignored. One
+//! Jenkins build is one shiplog deployment or build, keyed by the job and the build number.
+//!
 //! GitLab: `Deployment Hook` (a deployment's status: `created`, `running`, `success`,
 //! `failed`, `canceled`, through the GitLab CI words; every status of one GitLab deployment
 //! updates one shiplog deployment) and `Pipeline Hook` (a pipeline of a commit as a build
@@ -27,10 +34,16 @@ use shiplog_domain::status::Provider;
 use shiplog_domain::timestamp::Timestamp;
 
 /// What a delivery of `provider` says.
-pub fn translate(provider: IntegrationProvider, event: Option<&str>, body: &[u8]) -> Translation {
+pub fn translate(
+    provider: IntegrationProvider,
+    settings: &Value,
+    event: Option<&str>,
+    body: &[u8],
+) -> Translation {
     match provider {
         IntegrationProvider::Github => github(event, body),
         IntegrationProvider::Gitlab => gitlab(event, body),
+        IntegrationProvider::Jenkins => jenkins(settings, body),
         other => Translation::Ignore(format!("{other} deliveries are not read yet")),
     }
 }
@@ -250,7 +263,7 @@ fn gitlab_deployment(payload: &Value) -> Translation {
 }
 
 fn gitlab_pipeline(payload: &Value) -> Translation {
-    let attributes = &payload["object_attributes"];
+    let attributes = payload.get("object_attributes").unwrap_or(&Value::Null);
     let Some(status) = text(attributes, &["status"]) else {
         return Translation::Malformed("object_attributes.status is missing".into());
     };
@@ -290,6 +303,83 @@ fn gitlab_pipeline(payload: &Value) -> Translation {
         branch: git_ref.filter(|_| !tag).map(str::to_owned),
         run_url: text(attributes, &["url"]).map(str::to_owned),
         deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
+fn jenkins(settings: &Value, body: &[u8]) -> Translation {
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload @ Value::Object(_)) => payload,
+        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
+        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    };
+    let Some(job) = text(&payload, &["name"]) else {
+        return Translation::Malformed("name (the job) is missing".into());
+    };
+    let build = payload.get("build").unwrap_or(&Value::Null);
+    let Some(number) = build.get("number").map(Value::to_string) else {
+        return Translation::Malformed("build.number is missing".into());
+    };
+    let Some(phase) = text(build, &["phase"]).map(str::to_ascii_uppercase) else {
+        return Translation::Malformed("build.phase is missing".into());
+    };
+    let completed = match phase.as_str() {
+        "QUEUED" | "STARTED" => false,
+        "COMPLETED" => true,
+        "FINALIZED" => {
+            return Translation::Ignore(format!(
+                "{job} #{number} FINALIZED: repeats COMPLETED, which was recorded"
+            ));
+        }
+        other => {
+            return Translation::Malformed(format!(
+                "build.phase {other:?} is not one of QUEUED, STARTED, COMPLETED, FINALIZED"
+            ));
+        }
+    };
+    let environment = settings
+        .get("deploy_jobs")
+        .and_then(|jobs| jobs.get(job))
+        .and_then(Value::as_str);
+    let stage = if environment.is_some() {
+        "deploy"
+    } else {
+        "build"
+    };
+    let phase_word = if completed { "completed" } else { "started" };
+    let Ok(event) = PipelineEvent::parse(&format!("{stage}.{phase_word}")) else {
+        return Translation::Malformed("internal: unknown event".into());
+    };
+    let application = match text(build, &["scm", "url"]).map(RepoIdentity::parse) {
+        Some(Ok(repo)) => ApplicationRef::Repo(repo),
+        _ => ApplicationRef::ProjectDefault,
+    };
+    let status = if completed {
+        text(build, &["status"]).unwrap_or("UNKNOWN").to_owned()
+    } else if phase == "QUEUED" {
+        "QUEUED".to_owned()
+    } else {
+        "RUNNING".to_owned()
+    };
+    let mut command = IngestCommand::new(event, Provider::Jenkins, application);
+    command.environment = environment.map(|name| EnvironmentRef {
+        name: name.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(status);
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::derived(&["jenkins", job, &number]),
+        exclusive: false,
+    };
+    let branch = text(build, &["scm", "branch"]);
+    command.fields = DeploymentFields {
+        external_id: Some(format!("{job}#{number}")),
+        commit_sha: text(build, &["scm", "commit"]).and_then(|c| CommitSha::parse(c).ok()),
+        git_ref: branch.map(str::to_owned),
+        branch: branch.map(|b| b.strip_prefix("origin/").unwrap_or(b).to_owned()),
+        run_url: text(build, &["full_url"]).map(str::to_owned),
+        build_number: Some(number),
         ..DeploymentFields::default()
     };
     Translation::Ingest(Box::new(command))
@@ -407,5 +497,46 @@ mod tests {
         assert!(
             matches!(gitlab(Some("Push Hook"), b"{}"), Translation::Ignore(r) if r.contains("Deployment Hook"))
         );
+    }
+
+    #[test]
+    fn a_jenkins_job_is_a_deploy_when_the_settings_say_so() {
+        let settings = serde_json::json!({"deploy_jobs": {"shop-deploy": "production"}});
+        let body = |job: &str, phase: &str| {
+            serde_json::json!({"name": job, "url": "job/x/",
+                "build": {"full_url": "http://ci/job/x/18/", "number": 18, "phase": phase,
+                          "status": "FAILURE", "url": "job/x/18/",
+                          "scm": {"url": "https://github.com/acme/shop.git", "branch": "origin/main",
+                                  "commit": "c6e2f6ffd2a5df5bce1be3e6ba6cc7b0fcf4d3e0"}}})
+            .to_string()
+        };
+        let deploy = command(jenkins(
+            &settings,
+            body("shop-deploy", "COMPLETED").as_bytes(),
+        ));
+        assert_eq!(deploy.event, PipelineEvent::DEPLOY_COMPLETED);
+        assert_eq!(deploy.environment.unwrap().name, "production");
+        assert_eq!(deploy.status.as_deref(), Some("FAILURE"));
+        assert_eq!(deploy.fields.branch.as_deref(), Some("main"));
+        let started = command(jenkins(
+            &settings,
+            body("shop-deploy", "STARTED").as_bytes(),
+        ));
+        assert_eq!(started.event, PipelineEvent::DEPLOY_STARTED);
+        assert_eq!(started.correlation, deploy.correlation);
+        let build = command(jenkins(
+            &settings,
+            body("shop-test", "COMPLETED").as_bytes(),
+        ));
+        assert_eq!(build.event.to_string(), "build.completed");
+        assert!(build.environment.is_none());
+        assert!(matches!(
+            jenkins(&settings, body("shop-deploy", "FINALIZED").as_bytes()),
+            Translation::Ignore(_)
+        ));
+        assert!(matches!(
+            jenkins(&settings, b"[]"),
+            Translation::Malformed(_)
+        ));
     }
 }

@@ -161,7 +161,8 @@ pub async fn list_received(
 /// `POST /api/v1/integrations/{id}/webhook`: where the provider posts its own webhooks. No API
 /// key: the delivery's signature, made with the integration's secret, is checked before
 /// anything is read (GitHub: `X-Hub-Signature-256`; GitLab, which cannot sign, sends the secret
-/// as `X-Gitlab-Token`). Every delivery is logged with its verdict.
+/// as `X-Gitlab-Token`; Jenkins as `X-Shiplog-Token` or the URL's `token`). Every delivery is
+/// logged with its verdict.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/webhook", tag = "integrations",
     params(
         ("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
@@ -171,6 +172,8 @@ pub async fn list_received(
         ("X-Gitlab-Event" = Option<String>, Header, description = "GitLab: the event (Deployment Hook, Pipeline Hook, …)"),
         ("X-Gitlab-Event-UUID" = Option<String>, Header, description = "GitLab: the delivery's id"),
         ("X-Gitlab-Token" = Option<String>, Header, description = "GitLab: the integration's secret, as GitLab's secret token"),
+        ("X-Shiplog-Token" = Option<String>, Header, description = "Jenkins: the integration's secret"),
+        ("token" = Option<String>, Query, description = "Jenkins, whose Notification plugin sends no headers: the integration's secret in the URL"),
     ),
     request_body(content = Object, description = "The provider's own payload, as it sends it"),
     responses(
@@ -196,7 +199,9 @@ pub async fn receive(
         event: header("x-github-event").or_else(|| header("x-gitlab-event")),
         delivery: header("x-github-delivery").or_else(|| header("x-gitlab-event-uuid")),
         signature: header("x-hub-signature-256"),
-        token: header("x-gitlab-token"),
+        token: header("x-gitlab-token")
+            .or_else(|| header("x-shiplog-token"))
+            .or_else(|| query_token(request.query_string())),
         body: bytes.to_vec(),
     };
     let outcome = state
@@ -204,4 +209,12 @@ pub async fn receive(
         .receive_integration(&id, received, &crate::providers::translate)
         .await?;
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// The `token` of a query string (Jenkins' Notification plugin can only put it in the URL).
+fn query_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "token" && !value.is_empty()).then(|| value.to_owned())
+    })
 }

@@ -1,0 +1,107 @@
+//! Jenkins' Notification plugin at an integration, on SQLite and PostgreSQL: the plugin cannot
+//! sign or set headers, so the secret rides in the URL (`?token=`) or in `X-Shiplog-Token`; a
+//! job named in `settings.deploy_jobs` is a deploy, and its phases make one deployment.
+
+use serde_json::{Value, json};
+use shiplog_blackbox::{TestApp, on_both_backends};
+
+fn notification(job: &str, phase: &str, status: Option<&str>) -> String {
+    json!({
+        "name": job, "url": format!("job/{job}/"),
+        "build": {
+            "full_url": format!("http://jenkins.example/job/{job}/18/"), "number": 18,
+            "phase": phase, "status": status, "url": format!("job/{job}/18/"),
+            "scm": {"url": "https://github.com/acme/shop.git", "branch": "origin/main",
+                    "commit": "c6e2f6ffd2a5df5bce1be3e6ba6cc7b0fcf4d3e0"},
+        },
+    })
+    .to_string()
+}
+
+async fn deployments(app: &TestApp) -> Vec<Value> {
+    let (_, body) = app
+        .get("/api/v1/deployments?project=my-project", &app.admin_key)
+        .await;
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
+    let (status, created) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "jenkins", "name": "Jenkins", "project": "my-project",
+                   "settings": {"deploy_jobs": {"shop-deploy": "production"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let url = format!("/api/v1/integrations/{id}/webhook");
+    // The token in the URL, as the plugin's endpoint setting carries it.
+    let (status, answer) = app
+        .post_raw(
+            &format!("{url}?token={secret}"),
+            &[],
+            notification("shop-deploy", "STARTED", None),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "running");
+    // Or in a header.
+    let (status, answer) = app
+        .post_raw(
+            &url,
+            &[("X-Shiplog-Token", secret)],
+            notification("shop-deploy", "COMPLETED", Some("FAILURE")),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1, "one Jenkins build, one deployment");
+    let deployment = &items[0];
+    assert_eq!(deployment["status"], "failed");
+    assert_eq!(deployment["provider"], "jenkins");
+    assert_eq!(deployment["environment"], "production");
+    assert_eq!(deployment["branch"], "main");
+    assert_eq!(deployment["build_number"], "18");
+    assert_eq!(
+        deployment["run_url"],
+        "http://jenkins.example/job/shop-deploy/18/"
+    );
+    // FINALIZED repeats COMPLETED: ignored. Another job is a build, not a deployment.
+    let (_, answer) = app
+        .post_raw(
+            &url,
+            &[("X-Shiplog-Token", secret)],
+            notification("shop-deploy", "FINALIZED", Some("FAILURE")),
+        )
+        .await;
+    assert_eq!(answer["verdict"], "ignored");
+    let (_, answer) = app
+        .post_raw(
+            &url,
+            &[("X-Shiplog-Token", secret)],
+            notification("shop-test", "COMPLETED", Some("SUCCESS")),
+        )
+        .await;
+    assert_eq!(answer["verdict"], "accepted");
+    assert_eq!(deployments(app).await.len(), 1);
+    // Without the token, or with another, nothing is read.
+    let (status, _) = app
+        .post_raw(
+            &format!("{url}?token=guess"),
+            &[],
+            notification("shop-deploy", "STARTED", None),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .post_raw(&url, &[], notification("shop-deploy", "STARTED", None))
+        .await;
+    assert_eq!(status, 401);
+}
+
+on_both_backends!(a_deploy_job_reports_through_the_notification_plugin);
