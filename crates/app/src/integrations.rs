@@ -449,9 +449,12 @@ impl App {
                     return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
                 }
             }
-            IntegrationProvider::Gitlab | IntegrationProvider::Jenkins => {
-                // GitLab and Jenkins' Notification plugin cannot sign: they send the secret
-                // itself (X-Gitlab-Token; for Jenkins a header or the URL's `token`).
+            IntegrationProvider::Gitlab
+            | IntegrationProvider::Jenkins
+            | IntegrationProvider::Argocd => {
+                // GitLab, Jenkins' Notification plugin and Argo CD's notifications cannot
+                // sign: they send the secret itself (X-Gitlab-Token; X-Shiplog-Token or the
+                // URL's `token`).
                 let Some(token) = received.token.as_deref() else {
                     return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
                 };
@@ -463,7 +466,7 @@ impl App {
                 return Err(AppError::invalid(
                     "provider",
                     format!(
-                        "shiplog does not read {other} deliveries yet; github, gitlab and jenkins integrations receive"
+                        "shiplog does not read {other} deliveries yet; github, gitlab, jenkins and argocd integrations receive"
                     ),
                 ));
             }

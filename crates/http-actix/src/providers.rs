@@ -16,6 +16,13 @@
 //! `COMPLETED` ends it with its status; `FINALIZED` repeats `COMPLETED` and is ignored. One
 //! Jenkins build is one shiplog deployment or build, keyed by the job and the build number.
 //!
+//! Argo CD (the body of the notifications template in `docs/ci/argo.md`: `app`, `revision`,
+//! `sync_phase`, `health`, `started_at`, `finished_at`, `repo_url`, `environment`,
+//! `commit_timestamp`): the status is sync phase and health combined by
+//! `shiplog_domain::status::argo_cd`; one sync operation (the application and the operation's
+//! start) is one deployment, so repeated `on-deployed` notifications and a later
+//! `on-health-degraded` of the same sync update it instead of adding one.
+//!
 //! GitLab: `Deployment Hook` (a deployment's status: `created`, `running`, `success`,
 //! `failed`, `canceled`, through the GitLab CI words; every status of one GitLab deployment
 //! updates one shiplog deployment) and `Pipeline Hook` (a pipeline of a commit as a build
@@ -44,6 +51,7 @@ pub fn translate(
         IntegrationProvider::Github => github(event, body),
         IntegrationProvider::Gitlab => gitlab(event, body),
         IntegrationProvider::Jenkins => jenkins(settings, body),
+        IntegrationProvider::Argocd => argocd(body),
         other => Translation::Ignore(format!("{other} deliveries are not read yet")),
     }
 }
@@ -385,6 +393,61 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
     Translation::Ingest(Box::new(command))
 }
 
+fn argocd(body: &[u8]) -> Translation {
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload @ Value::Object(_)) => payload,
+        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
+        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    };
+    let Some(app) = text(&payload, &["app"]) else {
+        return Translation::Malformed("app (the application's name) is missing".into());
+    };
+    let Some(environment) = text(&payload, &["environment"]) else {
+        return Translation::Malformed("environment is missing".into());
+    };
+    let phase = text(&payload, &["sync_phase"]).unwrap_or("");
+    let health = text(&payload, &["health"]).unwrap_or("");
+    if phase.is_empty() && health.is_empty() {
+        return Translation::Malformed("send sync_phase and health".into());
+    }
+    let finished = matches!(phase, "Succeeded" | "Failed" | "Error");
+    let event = if finished {
+        PipelineEvent::DEPLOY_COMPLETED
+    } else {
+        PipelineEvent::DEPLOY_STARTED
+    };
+    let revision = text(&payload, &["revision"]);
+    let started = text(&payload, &["started_at"]);
+    let operation = started.or(revision).unwrap_or("");
+    let application = match text(&payload, &["repo_url"]).map(RepoIdentity::parse) {
+        Some(Ok(repo)) => ApplicationRef::Repo(repo),
+        _ => ApplicationRef::ProjectDefault,
+    };
+    let mut command = IngestCommand::new(event, Provider::ArgoCd, application);
+    command.environment = Some(EnvironmentRef {
+        name: environment.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(format!("{phase}/{health}"));
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::derived(&["argocd", app, operation]),
+        exclusive: false,
+    };
+    let time = |name: &str| text(&payload, &[name]).and_then(|t| Timestamp::parse(t).ok());
+    command.started_at = time("started_at");
+    if finished {
+        command.finished_at = time("finished_at");
+    }
+    command.fields = DeploymentFields {
+        external_id: Some(app.to_owned()),
+        commit_sha: revision.and_then(|r| CommitSha::parse(r).ok()),
+        commit_timestamp: time("commit_timestamp"),
+        git_ref: text(&payload, &["target_revision"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -536,6 +599,28 @@ mod tests {
         ));
         assert!(matches!(
             jenkins(&settings, b"[]"),
+            Translation::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn an_argo_cd_sync_is_one_deployment_whatever_is_repeated() {
+        let body = |phase: &str, health: &str| {
+            serde_json::json!({"app": "shop", "revision": "c6e2f6ffd2a5df5bce1be3e6ba6cc7b0fcf4d3e0",
+                "sync_phase": phase, "health": health, "started_at": "2026-11-28T10:00:00Z",
+                "finished_at": "2026-11-28T10:02:00Z", "repo_url": "https://github.com/acme/shop.git",
+                "environment": "production"})
+            .to_string()
+        };
+        let deployed = command(argocd(body("Succeeded", "Healthy").as_bytes()));
+        assert_eq!(deployed.event, PipelineEvent::DEPLOY_COMPLETED);
+        assert_eq!(deployed.status.as_deref(), Some("Succeeded/Healthy"));
+        let degraded = command(argocd(body("Succeeded", "Degraded").as_bytes()));
+        assert_eq!(degraded.correlation, deployed.correlation, "the same sync");
+        let running = command(argocd(body("Running", "Progressing").as_bytes()));
+        assert_eq!(running.event, PipelineEvent::DEPLOY_STARTED);
+        assert!(matches!(
+            argocd(b"{\"app\": \"shop\"}"),
             Translation::Malformed(_)
         ));
     }
