@@ -10,6 +10,8 @@ use shiplog_blackbox::{TestApp, on_both_backends};
 const PING: &str = include_str!("fixtures/github/ping.json");
 const DEPLOYMENT: &str = include_str!("fixtures/github/deployment.json");
 const DEPLOYMENT_STATUS: &str = include_str!("fixtures/github/deployment_status.json");
+const RUN_REQUESTED: &str = include_str!("fixtures/github/workflow_run_requested.json");
+const RUN_COMPLETED: &str = include_str!("fixtures/github/workflow_run.json");
 
 async fn integration(app: &TestApp) -> (String, String) {
     let (status, created) = app
@@ -232,7 +234,72 @@ async fn a_rotated_out_secret_works_through_its_grace_period(app: &TestApp) {
     }
 }
 
+/// A workflow named in `deploy_workflows` is a deploy: its run becomes one deployment, with its
+/// head commit's message and time; any other workflow is a build.
+async fn a_deploy_workflow_run_is_a_deployment(app: &TestApp) {
+    let (status, created) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "github", "name": "octo-repo", "project": "my-project",
+                   "settings": {"deploy_workflows": {"test": "production"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let (status, answer) =
+        deliver(app, id, "workflow_run", "w-1", RUN_REQUESTED, Some(secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "pending");
+    let (status, answer) =
+        deliver(app, id, "workflow_run", "w-2", RUN_COMPLETED, Some(secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = deployments(app).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let deployment = &items[0];
+    assert_eq!(deployment["status"], "success");
+    assert_eq!(deployment["environment"], "production");
+    assert_eq!(deployment["branch"], "master");
+    assert_eq!(
+        deployment["commit_sha"],
+        "3484a3fb816e0859fd6e1cea078d76385ff50625"
+    );
+    assert_eq!(
+        deployment["commit_message"],
+        "build(test): check workflow run event payload"
+    );
+    assert_eq!(deployment["commit_timestamp"], "2020-10-05T16:32:07Z");
+    assert_eq!(
+        deployment["run_url"],
+        "https://github.com/octo-org/octo-repo/actions/runs/289782451"
+    );
+    // Another integration without the workflow in its settings records a build, no deployment.
+    let (_, other) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "github", "name": "builds only", "project": "my-project"}),
+        )
+        .await;
+    let (status, answer) = deliver(
+        app,
+        other["id"].as_str().unwrap(),
+        "workflow_run",
+        "w-3",
+        RUN_COMPLETED.replace("289782451", "289782452").as_str(),
+        other["secret"].as_str(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "accepted");
+    assert_eq!(deployments(app).await.len(), 1);
+}
+
 on_both_backends!(
+    a_deploy_workflow_run_is_a_deployment,
     githubs_examples_become_one_deployment,
     forged_unreadable_and_unknown_deliveries_are_answered_and_logged,
     a_rotated_out_secret_works_through_its_grace_period,

@@ -6,8 +6,11 @@
 //! `deployment_status` (its progress and outcome: GitHub's deployment states go through the
 //! GitHub words of `shiplog_domain::status`); every status of one GitHub deployment updates one
 //! shiplog deployment, keyed by the repository and GitHub's deployment id. `inactive` (GitHub
-//! retiring an older deployment after a newer one) is not an outcome and is ignored. Any other
-//! event is ignored, with the list of those read.
+//! retiring an older deployment after a newer one) is not an outcome and is ignored.
+//! `workflow_run`: a workflow named in the integration's `settings.deploy_workflows`
+//! (`{"workflow name": "environment"}`) is a deploy to that environment, any other a build; one
+//! run attempt is one deployment or build, and its head commit's message and time come along
+//! (where lead time starts). Any other event is ignored, with the list of those read.
 //!
 //! Jenkins (the Notification plugin's JSON: `name`, `build.number`, `build.phase`,
 //! `build.status`, `build.full_url`, `build.scm.commit`, `build.scm.branch`, `build.scm.url`):
@@ -48,7 +51,7 @@ pub fn translate(
     body: &[u8],
 ) -> Translation {
     match provider {
-        IntegrationProvider::Github => github(event, body),
+        IntegrationProvider::Github => github(settings, event, body),
         IntegrationProvider::Gitlab => gitlab(event, body),
         IntegrationProvider::Jenkins => jenkins(settings, body),
         IntegrationProvider::Argocd => argocd(body),
@@ -57,7 +60,7 @@ pub fn translate(
 }
 
 /// The GitHub events read.
-const GITHUB_EVENTS: &str = "ping, deployment and deployment_status";
+const GITHUB_EVENTS: &str = "ping, deployment, deployment_status and workflow_run";
 
 fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
@@ -67,7 +70,7 @@ fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn github(event: Option<&str>, body: &[u8]) -> Translation {
+fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
     let Some(event) = event.map(str::trim).filter(|e| !e.is_empty()) else {
         return Translation::Malformed(
             "no X-GitHub-Event header: send the event name as GitHub does".into(),
@@ -90,6 +93,7 @@ fn github(event: Option<&str>, body: &[u8]) -> Translation {
                 .map_or_else(|| "?".to_owned(), Value::to_string)
         )),
         "deployment" => deployment(&payload, None),
+        "workflow_run" => workflow_run(settings, &payload),
         "deployment_status" => {
             let Some(state) = text(&payload, &["deployment_status", "state"]) else {
                 return Translation::Malformed("deployment_status.state is missing".to_owned());
@@ -106,6 +110,79 @@ fn github(event: Option<&str>, body: &[u8]) -> Translation {
             "GitHub event {other:?} is not read; shiplog reads {GITHUB_EVENTS}"
         )),
     }
+}
+
+/// A `workflow_run` payload: a deploy when its workflow is named in `deploy_workflows`, else a
+/// build.
+fn workflow_run(settings: &Value, payload: &Value) -> Translation {
+    let Some(run) = payload.get("workflow_run") else {
+        return Translation::Malformed("workflow_run is missing".into());
+    };
+    let Some(id) = run.get("id").map(Value::to_string) else {
+        return Translation::Malformed("workflow_run.id is missing".into());
+    };
+    let attempt = run
+        .get("run_attempt")
+        .map_or_else(|| "1".to_owned(), Value::to_string);
+    let name = text(run, &["name"])
+        .or_else(|| text(payload, &["workflow", "name"]))
+        .unwrap_or("");
+    let environment = settings
+        .get("deploy_workflows")
+        .and_then(|workflows| workflows.get(name))
+        .and_then(Value::as_str);
+    let completed = text(run, &["status"]) == Some("completed");
+    let status = if completed {
+        text(run, &["conclusion"]).unwrap_or("completed")
+    } else {
+        text(run, &["status"]).unwrap_or("queued")
+    };
+    let stage = if environment.is_some() {
+        "deploy"
+    } else {
+        "build"
+    };
+    let phase = if completed { "completed" } else { "started" };
+    let Ok(event) = PipelineEvent::parse(&format!("{stage}.{phase}")) else {
+        return Translation::Malformed("internal: unknown event".into());
+    };
+    let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
+    let application = match text(payload, &["repository", "html_url"]).map(RepoIdentity::parse) {
+        Some(Ok(repo)) => ApplicationRef::Repo(repo),
+        Some(Err(error)) => {
+            return Translation::Malformed(format!("repository.html_url: {error}"));
+        }
+        None => ApplicationRef::ProjectDefault,
+    };
+    let mut command = IngestCommand::new(event, Provider::GithubActions, application);
+    command.environment = environment.map(|name| EnvironmentRef {
+        name: name.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(status.to_owned());
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::derived(&["github-run", repository, &id, &attempt]),
+        exclusive: false,
+    };
+    let time = |path: &[&str]| text(run, path).and_then(|t| Timestamp::parse(t).ok());
+    command.started_at = time(&["run_started_at"]).or_else(|| time(&["created_at"]));
+    if completed {
+        command.finished_at = time(&["updated_at"]);
+    }
+    let branch = text(run, &["head_branch"]);
+    command.fields = DeploymentFields {
+        external_id: Some(id),
+        commit_sha: text(run, &["head_sha"]).and_then(|s| CommitSha::parse(s).ok()),
+        commit_message: text(run, &["head_commit", "message"]).map(str::to_owned),
+        commit_timestamp: time(&["head_commit", "timestamp"]),
+        git_ref: branch.map(|b| format!("refs/heads/{b}")),
+        branch: branch.map(str::to_owned),
+        run_url: text(run, &["html_url"]).map(str::to_owned),
+        build_number: run.get("run_number").map(Value::to_string),
+        deployed_by: text(run, &["actor", "login"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
 }
 
 /// A `deployment` (no state: just created, `pending`) or `deployment_status` payload.
@@ -472,6 +549,7 @@ mod tests {
             "repository": {"full_name": "acme/shop", "html_url": "https://github.com/acme/shop"},
         });
         let c = command(github(
+            &Value::Null,
             Some("deployment_status"),
             body.to_string().as_bytes(),
         ));
@@ -488,6 +566,7 @@ mod tests {
         let mut pending = body.clone();
         pending["deployment_status"]["state"] = "in_progress".into();
         let p = command(github(
+            &Value::Null,
             Some("deployment_status"),
             pending.to_string().as_bytes(),
         ));
@@ -499,26 +578,27 @@ mod tests {
     #[test]
     fn other_events_and_bad_bodies_say_why() {
         assert!(
-            matches!(github(Some("ping"), b"{\"hook_id\": 7}"), Translation::Acknowledge(r) if r.contains('7'))
+            matches!(github(&Value::Null, Some("ping"), b"{\"hook_id\": 7}"), Translation::Acknowledge(r) if r.contains('7'))
         );
         assert!(
-            matches!(github(Some("issues"), b"{}"), Translation::Ignore(r) if r.contains("deployment_status"))
+            matches!(github(&Value::Null, Some("issues"), b"{}"), Translation::Ignore(r) if r.contains("deployment_status"))
         );
         assert!(matches!(
             github(
+                &Value::Null,
                 Some("deployment_status"),
                 b"{\"deployment_status\": {\"state\": \"inactive\"}}"
             ),
             Translation::Ignore(_)
         ));
         assert!(
-            matches!(github(None, b"{}"), Translation::Malformed(r) if r.contains("X-GitHub-Event"))
+            matches!(github(&Value::Null, None, b"{}"), Translation::Malformed(r) if r.contains("X-GitHub-Event"))
         );
         assert!(
-            matches!(github(Some("ping"), b"payload=%7B"), Translation::Malformed(r) if r.contains("application/json"))
+            matches!(github(&Value::Null, Some("ping"), b"payload=%7B"), Translation::Malformed(r) if r.contains("application/json"))
         );
         assert!(
-            matches!(github(Some("deployment_status"), b"{\"deployment_status\": {\"state\": \"success\"}}"), Translation::Malformed(r) if r.contains("deployment.id"))
+            matches!(github(&Value::Null, Some("deployment_status"), b"{\"deployment_status\": {\"state\": \"success\"}}"), Translation::Malformed(r) if r.contains("deployment.id"))
         );
     }
 
