@@ -434,6 +434,28 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.text("section.delivery").await;
     assert_eq!(walk.count("section.delivery form").await, 0);
 
+    // An integration's page says why a delivery did nothing.
+    let (status, integration) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "github", "name": "acme/shop", "project": "my-project"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{integration}");
+    let integration = integration["id"].as_str().unwrap();
+    let (status, _) = app
+        .post_raw(
+            &format!("/api/v1/integrations/{integration}/webhook"),
+            &[("X-GitHub-Event", "ping")],
+            "{}".to_owned(),
+        )
+        .await;
+    assert_eq!(status, 401, "unsigned");
+    walk.open(&format!("/integrations/{integration}")).await;
+    assert!(walk.text("main table").await.contains("rejected"));
+    walk.check("integration").await;
+
     // At phone width the board still fits.
     walk.client.set_window_size(390, 844).await.unwrap();
     walk.open("/projects/my-project").await;

@@ -57,9 +57,20 @@ async fn wrong_and_ingest_keys_cannot_sign_in(app: &TestApp) {
 
 async fn every_page_needs_a_session_and_carries_the_security_headers(app: &TestApp) {
     let id = app.clienwork(&app.admin_key, deploy("success", 1)).await;
+    let (status, integration) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "github", "name": "shop"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{integration}");
+    let integration = integration["id"].as_str().unwrap().to_owned();
     let (_, _, cookie) = app.sign_in(&app.admin_key).await;
     let cookie = cookie.unwrap();
     let pages = [
+        "/integrations".to_owned(),
+        format!("/integrations/{integration}"),
         "/".to_owned(),
         "/projects/my-project".to_owned(),
         "/deployments".to_owned(),

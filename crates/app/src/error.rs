@@ -117,6 +117,11 @@ pub enum AuthFailure {
     ExpiredKey,
     /// The dashboard session is unknown, signed out, expired, or its key is gone.
     InvalidSession,
+    /// A provider's delivery carries neither its signature nor the integration's token.
+    MissingIntegrationSecret,
+    /// A provider's delivery is signed, or carries a token, but not with the integration's
+    /// secret.
+    IntegrationSecretMismatch,
 }
 
 /// Every failure a use case reports.
@@ -269,6 +274,12 @@ fn auth_message(failure: AuthFailure) -> &'static str {
         }
         AuthFailure::ExpiredKey => "this key has expired: ask a workspace admin for a new one",
         AuthFailure::InvalidSession => "the session has ended: sign in again with an API key",
+        AuthFailure::MissingIntegrationSecret => {
+            "the delivery carries neither a signature nor a token (X-Hub-Signature-256, X-Gitlab-Token, X-Shiplog-Token or ?token=): set the provider's webhook secret to the integration's secret"
+        }
+        AuthFailure::IntegrationSecretMismatch => {
+            "the delivery's signature or token does not match the integration's secret: give the provider the secret shown when the integration was created or last rotated"
+        }
     }
 }
 
@@ -290,6 +301,8 @@ impl AppError {
                 AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
                 AuthFailure::ExpiredKey => ErrorCode::ExpiredKey,
                 AuthFailure::InvalidSession => ErrorCode::InvalidSession,
+                AuthFailure::MissingIntegrationSecret => ErrorCode::MissingCredentials,
+                AuthFailure::IntegrationSecretMismatch => ErrorCode::InvalidSignature,
             },
             Self::Forbidden { .. } => ErrorCode::RoleForbidden,
             Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,

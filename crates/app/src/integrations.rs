@@ -437,7 +437,9 @@ impl App {
         match integration.provider {
             IntegrationProvider::Github => {
                 let Some(header) = received.signature.as_deref() else {
-                    return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::MissingIntegrationSecret,
+                    ));
                 };
                 let authentic = secrets().any(|secret| {
                     self.ports
@@ -446,7 +448,9 @@ impl App {
                         .is_ok()
                 });
                 if !authentic {
-                    return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::IntegrationSecretMismatch,
+                    ));
                 }
             }
             IntegrationProvider::Gitlab
@@ -456,10 +460,14 @@ impl App {
                 // sign: they send the secret itself (X-Gitlab-Token; X-Shiplog-Token or the
                 // URL's `token`).
                 let Some(token) = received.token.as_deref() else {
-                    return Err(AppError::Unauthenticated(AuthFailure::MissingCredentials));
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::MissingIntegrationSecret,
+                    ));
                 };
                 if !secrets().any(|secret| secret.matches(token)) {
-                    return Err(AppError::Unauthenticated(AuthFailure::InvalidSignature));
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::IntegrationSecretMismatch,
+                    ));
                 }
             }
             other => {

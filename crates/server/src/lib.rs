@@ -227,14 +227,20 @@ pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
 
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    // Deliveries always need an absolute link; without a configured address, the bind address.
+    let listener = TcpListener::bind(&config.bind)
+        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
+    // Deliveries and webhook URLs need an absolute address; without a configured one, the
+    // address bound (with its real port when the bind asked for any).
     let hooks = HookOptions {
         public_url: Some(
             config
                 .hooks
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", config.bind)),
+                .unwrap_or_else(|| format!("http://{address}")),
         ),
         ..config.hooks.clone()
     };
@@ -265,11 +271,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         public_url: config.hooks.public_url.clone(),
         changes,
     };
-    let listener = TcpListener::bind(&config.bind)
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::from_fn(

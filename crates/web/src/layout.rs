@@ -55,6 +55,7 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                             a href="/" { "Projects" }
                             a href="/deployments" { "Deployments" }
                             a href="/dora" { "DORA" }
+                            a href="/integrations" { "Integrations" }
                         }
                         form.sign-out method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(viewer.csrf);

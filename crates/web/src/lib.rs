@@ -10,7 +10,7 @@
 //! - [`layout`]: the page shell and the pieces every page shares (status badges, times).
 //! - [`live`]: the signal ingest gives the live deployments feed.
 //! - [`pages`]: one module per page: projects, the environments board, deployments (with the
-//!   live feed), a deployment, DORA, a reference, hooks.
+//!   live feed), a deployment, DORA, a reference, hooks, integrations and what they received.
 //!
 //! Every answer carries [`SECURITY_HEADERS`]: a Content-Security-Policy that allows only this
 //! server's own script and stylesheet (no inline script or style), no framing, no referrer to
@@ -130,6 +130,14 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             vec![web::get().to(pages::deployments::show)],
         ),
         ("/dora", vec![web::get().to(pages::dora::show)]),
+        (
+            "/integrations",
+            vec![web::get().to(pages::integrations::list)],
+        ),
+        (
+            "/integrations/{id}",
+            vec![web::get().to(pages::integrations::show)],
+        ),
         (
             "/dora/deployments",
             vec![web::get().to(pages::dora::deployments)],

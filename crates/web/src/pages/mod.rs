@@ -10,6 +10,7 @@ pub mod board;
 pub mod deployments;
 pub mod dora;
 pub mod hooks;
+pub mod integrations;
 pub mod projects;
 pub mod references;
 pub mod snippets;
