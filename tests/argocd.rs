@@ -2,7 +2,7 @@
 //! template in docs/ci/argo.md: repeated on-deployed notifications of one sync are one
 //! deployment, and a later on-health-degraded of the same sync turns it into a failure.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shiplog_blackbox::{TestApp, on_both_backends};
 
 fn notification(phase: &str, health: &str, started: &str) -> String {
@@ -14,13 +14,6 @@ fn notification(phase: &str, health: &str, started: &str) -> String {
         "commit_timestamp": "2026-11-28T09:00:00Z",
     })
     .to_string()
-}
-
-async fn deployments(app: &TestApp) -> Vec<Value> {
-    let (_, body) = app
-        .get("/api/v1/deployments?project=my-project", &app.admin_key)
-        .await;
-    body["items"].as_array().unwrap().clone()
 }
 
 async fn repeated_notifications_of_one_sync_are_one_deployment(app: &TestApp) {
@@ -49,7 +42,7 @@ async fn repeated_notifications_of_one_sync_are_one_deployment(app: &TestApp) {
             send(notification("Succeeded", "Healthy", "2026-11-28T10:00:00Z")).await;
         assert_eq!(status, 200, "{answer}");
     }
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(
         items.len(),
         1,
@@ -69,13 +62,13 @@ async fn repeated_notifications_of_one_sync_are_one_deployment(app: &TestApp) {
     ))
     .await;
     assert_eq!(status, 200);
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "failed");
     // A new sync of the same revision is a new deployment.
     let (status, _) = send(notification("Succeeded", "Healthy", "2026-11-28T11:00:00Z")).await;
     assert_eq!(status, 200);
-    assert_eq!(deployments(app).await.len(), 2);
+    assert_eq!(app.deployments().await.len(), 2);
     let (status, _) = app
         .post_raw(
             &url,

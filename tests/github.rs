@@ -14,18 +14,8 @@ const RUN_REQUESTED: &str = include_str!("fixtures/github/workflow_run_requested
 const RUN_COMPLETED: &str = include_str!("fixtures/github/workflow_run.json");
 
 async fn integration(app: &TestApp) -> (String, String) {
-    let (status, created) = app
-        .post(
-            "/api/v1/integrations",
-            &app.admin_key,
-            json!({"provider": "github", "name": "Hello-World", "project": "my-project"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    (
-        created["id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
-    )
+    app.integration(json!({"provider": "github", "name": "Hello-World", "project": "my-project"}))
+        .await
 }
 
 /// Posts `body` as GitHub would: its event, a delivery id, and the signature under `secret`.
@@ -70,24 +60,16 @@ async fn log(app: &TestApp, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn deployments(app: &TestApp) -> Vec<Value> {
-    let (status, body) = app
-        .get("/api/v1/deployments?project=my-project", &app.admin_key)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
-}
-
 async fn githubs_examples_become_one_deployment(app: &TestApp) {
     let (id, secret) = integration(app).await;
     let (status, answer) = deliver(app, &id, "ping", "d-1", PING, Some(&secret)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["verdict"], "accepted");
-    assert!(deployments(app).await.is_empty());
+    assert!(app.deployments().await.is_empty());
 
     let (status, answer) = deliver(app, &id, "deployment", "d-2", DEPLOYMENT, Some(&secret)).await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "pending");
     assert_eq!(items[0]["environment"], "production");
@@ -103,7 +85,7 @@ async fn githubs_examples_become_one_deployment(app: &TestApp) {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["verdict"], "accepted");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(
         items.len(),
         1,
@@ -136,7 +118,7 @@ async fn githubs_examples_become_one_deployment(app: &TestApp) {
         answer["reason"].as_str().unwrap().contains("repeat"),
         "{answer}"
     );
-    assert_eq!(deployments(app).await.len(), 1);
+    assert_eq!(app.deployments().await.len(), 1);
 
     assert_eq!(
         log(app, &id).await,
@@ -165,7 +147,7 @@ async fn forged_unreadable_and_unknown_deliveries_are_answered_and_logged(app: &
     let (status, _) = deliver(app, &id, "deployment", "f-2", DEPLOYMENT, None).await;
     assert_eq!(status, 401);
     assert!(
-        deployments(app).await.is_empty(),
+        app.deployments().await.is_empty(),
         "nothing forged is recorded"
     );
     let (status, body) = deliver(
@@ -251,13 +233,13 @@ async fn a_deploy_workflow_run_is_a_deployment(app: &TestApp) {
     let (status, answer) =
         deliver(app, id, "workflow_run", "w-1", RUN_REQUESTED, Some(secret)).await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "pending");
     let (status, answer) =
         deliver(app, id, "workflow_run", "w-2", RUN_COMPLETED, Some(secret)).await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1, "{items:?}");
     let deployment = &items[0];
     assert_eq!(deployment["status"], "success");
@@ -295,7 +277,7 @@ async fn a_deploy_workflow_run_is_a_deployment(app: &TestApp) {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["verdict"], "accepted");
-    assert_eq!(deployments(app).await.len(), 1);
+    assert_eq!(app.deployments().await.len(), 1);
 }
 
 on_both_backends!(

@@ -8,18 +8,10 @@ use shiplog_blackbox::{TestApp, on_both_backends};
 const DEPLOYMENT: &str = include_str!("fixtures/gitlab/deployment.json");
 
 async fn integration(app: &TestApp) -> (String, String) {
-    let (status, created) = app
-        .post(
-            "/api/v1/integrations",
-            &app.admin_key,
-            json!({"provider": "gitlab", "name": "test-deployment-webhooks", "project": "my-project"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    (
-        created["id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
+    app.integration(
+        json!({"provider": "gitlab", "name": "test-deployment-webhooks", "project": "my-project"}),
     )
+    .await
 }
 
 async fn deliver(
@@ -41,14 +33,6 @@ async fn deliver(
     .await
 }
 
-async fn deployments(app: &TestApp) -> Vec<Value> {
-    let (status, body) = app
-        .get("/api/v1/deployments?project=my-project", &app.admin_key)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
-}
-
 async fn gitlabs_deployment_example_becomes_a_deployment(app: &TestApp) {
     let (id, secret) = integration(app).await;
     // The same deployment, running first.
@@ -64,14 +48,14 @@ async fn gitlabs_deployment_example_becomes_a_deployment(app: &TestApp) {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "running");
 
     let (status, answer) = deliver(app, &id, "Deployment Hook", DEPLOYMENT, Some(&secret)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["verdict"], "accepted");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1, "{items:?}");
     let deployment = &items[0];
     assert_eq!(deployment["status"], "success");
@@ -98,7 +82,7 @@ async fn a_wrong_or_missing_token_records_nothing(app: &TestApp) {
     assert_eq!(status, 401, "{body}");
     let (status, _) = deliver(app, &id, "Deployment Hook", DEPLOYMENT, None).await;
     assert_eq!(status, 401);
-    assert!(deployments(app).await.is_empty());
+    assert!(app.deployments().await.is_empty());
     let (_, log) = app
         .get(
             &format!("/api/v1/integrations/{id}/deliveries"),

@@ -2,7 +2,7 @@
 //! sign or set headers, so the secret rides in the URL (`?token=`) or in `X-Shiplog-Token`; a
 //! job named in `settings.deploy_jobs` is a deploy, and its phases make one deployment.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shiplog_blackbox::{TestApp, on_both_backends};
 
 fn notification(job: &str, phase: &str, status: Option<&str>) -> String {
@@ -16,13 +16,6 @@ fn notification(job: &str, phase: &str, status: Option<&str>) -> String {
         },
     })
     .to_string()
-}
-
-async fn deployments(app: &TestApp) -> Vec<Value> {
-    let (_, body) = app
-        .get("/api/v1/deployments?project=my-project", &app.admin_key)
-        .await;
-    body["items"].as_array().unwrap().clone()
 }
 
 async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
@@ -47,7 +40,7 @@ async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["status"], "running");
     // Or in a header.
@@ -59,7 +52,7 @@ async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    let items = deployments(app).await;
+    let items = app.deployments().await;
     assert_eq!(items.len(), 1, "one Jenkins build, one deployment");
     let deployment = &items[0];
     assert_eq!(deployment["status"], "failed");
@@ -88,7 +81,7 @@ async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
         )
         .await;
     assert_eq!(answer["verdict"], "accepted");
-    assert_eq!(deployments(app).await.len(), 1);
+    assert_eq!(app.deployments().await.len(), 1);
     // Without the token, or with another, nothing is read.
     let (status, _) = app
         .post_raw(

@@ -341,3 +341,28 @@ pub fn csrf_of(page: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Integrations and what they record.
+impl TestApp {
+    /// Creates an integration (`{provider, name, project?, settings?}`) with the admin key;
+    /// returns its id and its secret.
+    pub async fn integration(&self, body: Value) -> (String, String) {
+        let (status, created) = self
+            .post("/api/v1/integrations", &self.admin_key, body)
+            .await;
+        assert_eq!(status, 201, "{created}");
+        (
+            created["id"].as_str().unwrap().to_owned(),
+            created["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The deployments of `my-project`, newest first.
+    pub async fn deployments(&self) -> Vec<Value> {
+        let (status, body) = self
+            .get("/api/v1/deployments?project=my-project", &self.admin_key)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+}

@@ -70,20 +70,45 @@ fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The body as a JSON object, or why not.
+fn object(body: &[u8]) -> Result<Value, Translation> {
+    match serde_json::from_slice(body) {
+        Ok(payload @ Value::Object(_)) => Ok(payload),
+        Ok(_) => Err(Translation::Malformed(
+            "the body is not a JSON object".into(),
+        )),
+        Err(error) => Err(Translation::Malformed(format!(
+            "the body is not JSON ({error}): set the webhook's content type to application/json"
+        ))),
+    }
+}
+
+/// The application a repository address names (created on first use), or the project's own
+/// when there is none; a malformed address is refused when `strict`, else ignored.
+fn application_of(
+    payload: &Value,
+    path: &[&str],
+    strict: bool,
+) -> Result<ApplicationRef, Translation> {
+    match text(payload, path).map(RepoIdentity::parse) {
+        Some(Ok(repo)) => Ok(ApplicationRef::Repo(repo)),
+        Some(Err(error)) if strict => Err(Translation::Malformed(format!(
+            "{}: {error}",
+            path.join(".")
+        ))),
+        _ => Ok(ApplicationRef::ProjectDefault),
+    }
+}
+
 fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
     let Some(event) = event.map(str::trim).filter(|e| !e.is_empty()) else {
         return Translation::Malformed(
             "no X-GitHub-Event header: send the event name as GitHub does".into(),
         );
     };
-    let payload: Value = match serde_json::from_slice(body) {
-        Ok(payload @ Value::Object(_)) => payload,
-        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
-        Err(error) => {
-            return Translation::Malformed(format!(
-                "the body is not JSON ({error}): set the webhook's content type to application/json"
-            ));
-        }
+    let payload = match object(body) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal,
     };
     match event {
         "ping" => Translation::Acknowledge(format!(
@@ -147,12 +172,9 @@ fn workflow_run(settings: &Value, payload: &Value) -> Translation {
         return Translation::Malformed("internal: unknown event".into());
     };
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
-    let application = match text(payload, &["repository", "html_url"]).map(RepoIdentity::parse) {
-        Some(Ok(repo)) => ApplicationRef::Repo(repo),
-        Some(Err(error)) => {
-            return Translation::Malformed(format!("repository.html_url: {error}"));
-        }
-        None => ApplicationRef::ProjectDefault,
+    let application = match application_of(payload, &["repository", "html_url"], true) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
     };
     let mut command = IngestCommand::new(event, Provider::GithubActions, application);
     command.environment = environment.map(|name| EnvironmentRef {
@@ -200,12 +222,9 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
         return Translation::Malformed("deployment.environment is missing".into());
     };
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
-    let application = match text(payload, &["repository", "html_url"]).map(RepoIdentity::parse) {
-        Some(Ok(repo)) => ApplicationRef::Repo(repo),
-        Some(Err(error)) => {
-            return Translation::Malformed(format!("repository.html_url: {error}"));
-        }
-        None => ApplicationRef::ProjectDefault,
+    let application = match application_of(payload, &["repository", "html_url"], true) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
     };
     let state = state.unwrap_or("pending");
     let terminal = matches!(
@@ -272,10 +291,9 @@ fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
             "no X-Gitlab-Event header: send the event name as GitLab does".into(),
         );
     };
-    let payload: Value = match serde_json::from_slice(body) {
-        Ok(payload @ Value::Object(_)) => payload,
-        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
-        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    let payload = match object(body) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal,
     };
     match event {
         "Deployment Hook" => gitlab_deployment(&payload),
@@ -283,14 +301,6 @@ fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
         other => Translation::Ignore(format!(
             "GitLab event {other:?} is not read; shiplog reads {GITLAB_EVENTS}"
         )),
-    }
-}
-
-fn gitlab_application(payload: &Value) -> Result<ApplicationRef, Translation> {
-    match text(payload, &["project", "web_url"]).map(RepoIdentity::parse) {
-        Some(Ok(repo)) => Ok(ApplicationRef::Repo(repo)),
-        Some(Err(error)) => Err(Translation::Malformed(format!("project.web_url: {error}"))),
-        None => Ok(ApplicationRef::ProjectDefault),
     }
 }
 
@@ -304,7 +314,7 @@ fn gitlab_deployment(payload: &Value) -> Translation {
     let Some(environment) = text(payload, &["environment"]) else {
         return Translation::Malformed("environment is missing".into());
     };
-    let application = match gitlab_application(payload) {
+    let application = match application_of(payload, &["project", "web_url"], true) {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
@@ -355,7 +365,7 @@ fn gitlab_pipeline(payload: &Value) -> Translation {
     let Some(sha) = text(attributes, &["sha"]).and_then(|s| CommitSha::parse(s).ok()) else {
         return Translation::Malformed("object_attributes.sha is missing or not a commit".into());
     };
-    let application = match gitlab_application(payload) {
+    let application = match application_of(payload, &["project", "web_url"], true) {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
@@ -394,10 +404,9 @@ fn gitlab_pipeline(payload: &Value) -> Translation {
 }
 
 fn jenkins(settings: &Value, body: &[u8]) -> Translation {
-    let payload: Value = match serde_json::from_slice(body) {
-        Ok(payload @ Value::Object(_)) => payload,
-        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
-        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    let payload = match object(body) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal,
     };
     let Some(job) = text(&payload, &["name"]) else {
         return Translation::Malformed("name (the job) is missing".into());
@@ -436,10 +445,8 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
     let Ok(event) = PipelineEvent::parse(&format!("{stage}.{phase_word}")) else {
         return Translation::Malformed("internal: unknown event".into());
     };
-    let application = match text(build, &["scm", "url"]).map(RepoIdentity::parse) {
-        Some(Ok(repo)) => ApplicationRef::Repo(repo),
-        _ => ApplicationRef::ProjectDefault,
-    };
+    let application =
+        application_of(build, &["scm", "url"], false).unwrap_or(ApplicationRef::ProjectDefault);
     let status = if completed {
         text(build, &["status"]).unwrap_or("UNKNOWN").to_owned()
     } else if phase == "QUEUED" {
@@ -471,10 +478,9 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
 }
 
 fn argocd(body: &[u8]) -> Translation {
-    let payload: Value = match serde_json::from_slice(body) {
-        Ok(payload @ Value::Object(_)) => payload,
-        Ok(_) => return Translation::Malformed("the body is not a JSON object".into()),
-        Err(error) => return Translation::Malformed(format!("the body is not JSON ({error})")),
+    let payload = match object(body) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal,
     };
     let Some(app) = text(&payload, &["app"]) else {
         return Translation::Malformed("app (the application's name) is missing".into());
@@ -496,10 +502,8 @@ fn argocd(body: &[u8]) -> Translation {
     let revision = text(&payload, &["revision"]);
     let started = text(&payload, &["started_at"]);
     let operation = started.or(revision).unwrap_or("");
-    let application = match text(&payload, &["repo_url"]).map(RepoIdentity::parse) {
-        Some(Ok(repo)) => ApplicationRef::Repo(repo),
-        _ => ApplicationRef::ProjectDefault,
-    };
+    let application =
+        application_of(&payload, &["repo_url"], false).unwrap_or(ApplicationRef::ProjectDefault);
     let mut command = IngestCommand::new(event, Provider::ArgoCd, application);
     command.environment = Some(EnvironmentRef {
         name: environment.to_owned(),
