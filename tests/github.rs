@@ -12,6 +12,8 @@ const DEPLOYMENT: &str = include_str!("fixtures/github/deployment.json");
 const DEPLOYMENT_STATUS: &str = include_str!("fixtures/github/deployment_status.json");
 const RUN_REQUESTED: &str = include_str!("fixtures/github/workflow_run_requested.json");
 const RUN_COMPLETED: &str = include_str!("fixtures/github/workflow_run.json");
+const JOB_FAILED: &str = include_str!("fixtures/github/workflow_job_failure.json");
+const JOB_RUNNING: &str = include_str!("fixtures/github/workflow_job_in_progress.json");
 
 async fn integration(app: &TestApp) -> (String, String) {
     app.integration(json!({"provider": "github", "name": "Hello-World", "project": "my-project"}))
@@ -280,7 +282,33 @@ async fn a_deploy_workflow_run_is_a_deployment(app: &TestApp) {
     assert_eq!(app.deployments().await.len(), 1);
 }
 
+/// A job named in `deploy_jobs` is a deploy; other jobs are left to their workflow run.
+async fn a_deploy_job_is_a_deployment(app: &TestApp) {
+    let (id, secret) = app
+        .integration(
+            json!({"provider": "github", "name": "octo-org", "project": "my-project",
+                            "settings": {"deploy_jobs": {"linters": "production"}}}),
+        )
+        .await;
+    let (status, answer) =
+        deliver(app, &id, "workflow_job", "j-1", JOB_FAILED, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = app.deployments().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "failed");
+    assert_eq!(items[0]["environment"], "production");
+    assert_eq!(items[0]["started_at"], "2021-08-05T10:34:58Z");
+    assert_eq!(items[0]["finished_at"], "2021-08-05T10:38:16Z");
+    // "Analyze (javascript)" is not a deploy job.
+    let (status, answer) =
+        deliver(app, &id, "workflow_job", "j-2", JOB_RUNNING, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "ignored");
+    assert_eq!(app.deployments().await.len(), 1);
+}
+
 on_both_backends!(
+    a_deploy_job_is_a_deployment,
     a_deploy_workflow_run_is_a_deployment,
     githubs_examples_become_one_deployment,
     forged_unreadable_and_unknown_deliveries_are_answered_and_logged,

@@ -10,7 +10,9 @@
 //! `workflow_run`: a workflow named in the integration's `settings.deploy_workflows`
 //! (`{"workflow name": "environment"}`) is a deploy to that environment, any other a build; one
 //! run attempt is one deployment or build, and its head commit's message and time come along
-//! (where lead time starts). Any other event is ignored, with the list of those read.
+//! (where lead time starts). `workflow_job`: a job named in `settings.deploy_jobs` is a deploy
+//! to its environment (one job attempt, one deployment); other jobs are ignored, their workflow
+//! run already reports the build. Any other event is ignored, with the list of those read.
 //!
 //! Jenkins (the Notification plugin's JSON: `name`, `build.number`, `build.phase`,
 //! `build.status`, `build.full_url`, `build.scm.commit`, `build.scm.branch`, `build.scm.url`):
@@ -60,7 +62,7 @@ pub fn translate(
 }
 
 /// The GitHub events read.
-const GITHUB_EVENTS: &str = "ping, deployment, deployment_status and workflow_run";
+const GITHUB_EVENTS: &str = "ping, deployment, deployment_status, workflow_run and workflow_job";
 
 fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
@@ -119,6 +121,7 @@ fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
         )),
         "deployment" => deployment(&payload, None),
         "workflow_run" => workflow_run(settings, &payload),
+        "workflow_job" => workflow_job(settings, &payload),
         "deployment_status" => {
             let Some(state) = text(&payload, &["deployment_status", "state"]) else {
                 return Translation::Malformed("deployment_status.state is missing".to_owned());
@@ -202,6 +205,72 @@ fn workflow_run(settings: &Value, payload: &Value) -> Translation {
         run_url: text(run, &["html_url"]).map(str::to_owned),
         build_number: run.get("run_number").map(Value::to_string),
         deployed_by: text(run, &["actor", "login"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
+/// A `workflow_job` payload: a deploy when its job is named in `deploy_jobs`; any other job is
+/// ignored (its workflow run reports the build).
+fn workflow_job(settings: &Value, payload: &Value) -> Translation {
+    let Some(job) = payload.get("workflow_job") else {
+        return Translation::Malformed("workflow_job is missing".into());
+    };
+    let name = text(job, &["name"]).unwrap_or("");
+    let Some(environment) = settings
+        .get("deploy_jobs")
+        .and_then(|jobs| jobs.get(name))
+        .and_then(Value::as_str)
+    else {
+        return Translation::Ignore(format!(
+            "job {name:?} is not in settings.deploy_jobs; its workflow_run reports the build"
+        ));
+    };
+    let Some(id) = job.get("id").map(Value::to_string) else {
+        return Translation::Malformed("workflow_job.id is missing".into());
+    };
+    let attempt = job
+        .get("run_attempt")
+        .map_or_else(|| "1".to_owned(), Value::to_string);
+    let completed = text(job, &["status"]) == Some("completed");
+    let status = if completed {
+        text(job, &["conclusion"]).unwrap_or("completed")
+    } else {
+        text(job, &["status"]).unwrap_or("queued")
+    };
+    let event = if completed {
+        PipelineEvent::DEPLOY_COMPLETED
+    } else {
+        PipelineEvent::DEPLOY_STARTED
+    };
+    let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
+    let application = match application_of(payload, &["repository", "html_url"], true) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
+    };
+    let mut command = IngestCommand::new(event, Provider::GithubActions, application);
+    command.environment = Some(EnvironmentRef {
+        name: environment.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(status.to_owned());
+    command.correlation = Correlation::Explicit {
+        key: IdempotencyKey::derived(&["github-job", repository, &id, &attempt]),
+        exclusive: false,
+    };
+    let time = |path: &[&str]| text(job, path).and_then(|t| Timestamp::parse(t).ok());
+    command.started_at = time(&["started_at"]);
+    if completed {
+        command.finished_at = time(&["completed_at"]);
+    }
+    let branch = text(job, &["head_branch"]);
+    command.fields = DeploymentFields {
+        external_id: Some(id),
+        commit_sha: text(job, &["head_sha"]).and_then(|s| CommitSha::parse(s).ok()),
+        git_ref: branch.map(|b| format!("refs/heads/{b}")),
+        branch: branch.map(str::to_owned),
+        run_url: text(job, &["html_url"]).map(str::to_owned),
+        deployed_by: text(payload, &["sender", "login"]).map(str::to_owned),
         ..DeploymentFields::default()
     };
     Translation::Ingest(Box::new(command))
