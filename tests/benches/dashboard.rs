@@ -33,7 +33,6 @@ use shiplog_app::admin::{CreateApiKey, WorkspaceAdmin};
 use shiplog_domain::ids::WorkspaceCode;
 use shiplog_domain::key::Role;
 use shiplog_store::DatabaseUrl;
-use shiplog_store::testdb::TestDb;
 use shiplog_web::WebState;
 use support::{app, open, tenant};
 
@@ -59,16 +58,8 @@ fn main() {
     println!("|---|---|---|---|---|");
     actix_web::rt::System::new().block_on(async move {
         for backend in backends.split(',').map(str::trim) {
-            let db = match backend {
-                "sqlite" => TestDb::sqlite(),
-                "postgres" => match TestDb::postgres() {
-                    Some(db) => db,
-                    None => {
-                        println!("| postgres | (no PostgreSQL on this machine: skipped) | | | |");
-                        continue;
-                    }
-                },
-                other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+            let Some(db) = seed::database(backend, 3) else {
+                continue;
             };
             let store = open(db.url());
             let t = tenant(&store, "bench", 1).await;

@@ -371,6 +371,31 @@ pub struct ReferenceView {
     pub deployments: Vec<Deployment>,
 }
 
+impl ReferenceView {
+    /// Each environment the change reached: its first successful deployment there (by finish,
+    /// else last change), in environment-code order.
+    pub fn reached(&self) -> Vec<(&EnvironmentCode, &Deployment)> {
+        let at = |d: &Deployment| d.finished_at.unwrap_or(d.updated_at);
+        let mut first: std::collections::BTreeMap<&EnvironmentCode, &Deployment> =
+            std::collections::BTreeMap::new();
+        for deployment in self
+            .deployments
+            .iter()
+            .filter(|d| d.status == DeploymentStatus::Success)
+        {
+            first
+                .entry(&deployment.environment)
+                .and_modify(|kept| {
+                    if at(deployment) < at(kept) {
+                        *kept = deployment;
+                    }
+                })
+                .or_insert(deployment);
+        }
+        first.into_iter().collect()
+    }
+}
+
 /// One application's place on one environment, as the store reads it for the board.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardEntry {

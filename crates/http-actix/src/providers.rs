@@ -38,7 +38,7 @@ use serde_json::Value;
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
 use shiplog_app::integrations::Translation;
 use shiplog_app::model::DeploymentFields;
-use shiplog_domain::event::PipelineEvent;
+use shiplog_domain::event::{Phase, PipelineEvent, Stage};
 use shiplog_domain::ids::{CommitSha, IdempotencyKey};
 use shiplog_domain::integration::IntegrationProvider;
 use shiplog_domain::repo::RepoIdentity;
@@ -70,6 +70,42 @@ fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
+}
+
+/// What every provider's event becomes: with an `environment`, a deploy there (created on
+/// first use), else a build; `completed` ends it, else it starts; `key` names the one record
+/// every later status of it updates (none: shiplog derives it from the run).
+fn record(
+    provider: Provider,
+    application: ApplicationRef,
+    environment: Option<&str>,
+    completed: bool,
+    status: String,
+    key: Option<&[&str]>,
+) -> IngestCommand {
+    let stage = if environment.is_some() {
+        Stage::Deploy
+    } else {
+        Stage::Build
+    };
+    let phase = if completed {
+        Phase::Completed
+    } else {
+        Phase::Started
+    };
+    let mut command = IngestCommand::new(PipelineEvent { stage, phase }, provider, application);
+    command.environment = environment.map(|name| EnvironmentRef {
+        name: name.to_owned(),
+        create_if_missing: true,
+    });
+    command.status = Some(status);
+    if let Some(key) = key {
+        command.correlation = Correlation::Explicit {
+            key: IdempotencyKey::derived(key),
+            exclusive: false,
+        };
+    }
+    command
 }
 
 /// The body as a JSON object, or why not.
@@ -165,30 +201,19 @@ fn workflow_run(settings: &Value, payload: &Value) -> Translation {
     } else {
         text(run, &["status"]).unwrap_or("queued")
     };
-    let stage = if environment.is_some() {
-        "deploy"
-    } else {
-        "build"
-    };
-    let phase = if completed { "completed" } else { "started" };
-    let Ok(event) = PipelineEvent::parse(&format!("{stage}.{phase}")) else {
-        return Translation::Malformed("internal: unknown event".into());
-    };
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
     let application = match application_of(payload, &["repository", "html_url"], true) {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
-    let mut command = IngestCommand::new(event, Provider::GithubActions, application);
-    command.environment = environment.map(|name| EnvironmentRef {
-        name: name.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(status.to_owned());
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["github-run", repository, &id, &attempt]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::GithubActions,
+        application,
+        environment,
+        completed,
+        status.to_owned(),
+        Some(&["github-run", repository, &id, &attempt]),
+    );
     let time = |path: &[&str]| text(run, path).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time(&["run_started_at"]).or_else(|| time(&["created_at"]));
     if completed {
@@ -238,26 +263,19 @@ fn workflow_job(settings: &Value, payload: &Value) -> Translation {
     } else {
         text(job, &["status"]).unwrap_or("queued")
     };
-    let event = if completed {
-        PipelineEvent::DEPLOY_COMPLETED
-    } else {
-        PipelineEvent::DEPLOY_STARTED
-    };
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
     let application = match application_of(payload, &["repository", "html_url"], true) {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
-    let mut command = IngestCommand::new(event, Provider::GithubActions, application);
-    command.environment = Some(EnvironmentRef {
-        name: environment.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(status.to_owned());
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["github-job", repository, &id, &attempt]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::GithubActions,
+        application,
+        Some(environment),
+        completed,
+        status.to_owned(),
+        Some(&["github-job", repository, &id, &attempt]),
+    );
     let time = |path: &[&str]| text(job, path).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time(&["started_at"]);
     if completed {
@@ -300,21 +318,14 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
         state.to_ascii_lowercase().as_str(),
         "success" | "failure" | "error"
     );
-    let event = if terminal {
-        PipelineEvent::DEPLOY_COMPLETED
-    } else {
-        PipelineEvent::DEPLOY_STARTED
-    };
-    let mut command = IngestCommand::new(event, Provider::GithubActions, application);
-    command.environment = Some(EnvironmentRef {
-        name: environment.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(state.to_owned());
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["github-deployment", repository, &id]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::GithubActions,
+        application,
+        Some(environment),
+        terminal,
+        state.to_owned(),
+        Some(&["github-deployment", repository, &id]),
+    );
     let time = |path: &[&str]| text(payload, path).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time(&["deployment", "created_at"]);
     if terminal {
@@ -388,22 +399,15 @@ fn gitlab_deployment(payload: &Value) -> Translation {
         Err(refusal) => return refusal,
     };
     let terminal = matches!(status, "success" | "failed" | "canceled");
-    let event = if terminal {
-        PipelineEvent::DEPLOY_COMPLETED
-    } else {
-        PipelineEvent::DEPLOY_STARTED
-    };
     let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
-    let mut command = IngestCommand::new(event, Provider::GitlabCi, application);
-    command.environment = Some(EnvironmentRef {
-        name: environment.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(status.to_owned());
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["gitlab-deployment", project, &id]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::GitlabCi,
+        application,
+        Some(environment),
+        terminal,
+        status.to_owned(),
+        Some(&["gitlab-deployment", project, &id]),
+    );
     let at = text(payload, &["status_changed_at"]).and_then(gitlab_time);
     if terminal {
         command.finished_at = at;
@@ -439,16 +443,14 @@ fn gitlab_pipeline(payload: &Value) -> Translation {
         Err(refusal) => return refusal,
     };
     let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
-    let event = if terminal {
-        PipelineEvent::parse("build.completed")
-    } else {
-        PipelineEvent::parse("build.started")
-    };
-    let Ok(event) = event else {
-        return Translation::Malformed("internal: unknown event".into());
-    };
-    let mut command = IngestCommand::new(event, Provider::GitlabCi, application);
-    command.status = Some(status.to_owned());
+    let mut command = record(
+        Provider::GitlabCi,
+        application,
+        None,
+        terminal,
+        status.to_owned(),
+        None,
+    );
     command.started_at = text(attributes, &["created_at"]).and_then(gitlab_time);
     if terminal {
         command.finished_at = text(attributes, &["finished_at"]).and_then(gitlab_time);
@@ -505,15 +507,6 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
         .get("deploy_jobs")
         .and_then(|jobs| jobs.get(job))
         .and_then(Value::as_str);
-    let stage = if environment.is_some() {
-        "deploy"
-    } else {
-        "build"
-    };
-    let phase_word = if completed { "completed" } else { "started" };
-    let Ok(event) = PipelineEvent::parse(&format!("{stage}.{phase_word}")) else {
-        return Translation::Malformed("internal: unknown event".into());
-    };
     let application =
         application_of(build, &["scm", "url"], false).unwrap_or(ApplicationRef::ProjectDefault);
     let status = if completed {
@@ -523,16 +516,14 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
     } else {
         "RUNNING".to_owned()
     };
-    let mut command = IngestCommand::new(event, Provider::Jenkins, application);
-    command.environment = environment.map(|name| EnvironmentRef {
-        name: name.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(status);
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["jenkins", job, &number]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::Jenkins,
+        application,
+        environment,
+        completed,
+        status,
+        Some(&["jenkins", job, &number]),
+    );
     let branch = text(build, &["scm", "branch"]);
     command.fields = DeploymentFields {
         external_id: Some(format!("{job}#{number}")),
@@ -563,26 +554,19 @@ fn argocd(body: &[u8]) -> Translation {
         return Translation::Malformed("send sync_phase and health".into());
     }
     let finished = matches!(phase, "Succeeded" | "Failed" | "Error");
-    let event = if finished {
-        PipelineEvent::DEPLOY_COMPLETED
-    } else {
-        PipelineEvent::DEPLOY_STARTED
-    };
     let revision = text(&payload, &["revision"]);
     let started = text(&payload, &["started_at"]);
     let operation = started.or(revision).unwrap_or("");
     let application =
         application_of(&payload, &["repo_url"], false).unwrap_or(ApplicationRef::ProjectDefault);
-    let mut command = IngestCommand::new(event, Provider::ArgoCd, application);
-    command.environment = Some(EnvironmentRef {
-        name: environment.to_owned(),
-        create_if_missing: true,
-    });
-    command.status = Some(format!("{phase}/{health}"));
-    command.correlation = Correlation::Explicit {
-        key: IdempotencyKey::derived(&["argocd", app, operation]),
-        exclusive: false,
-    };
+    let mut command = record(
+        Provider::ArgoCd,
+        application,
+        Some(environment),
+        finished,
+        format!("{phase}/{health}"),
+        Some(&["argocd", app, operation]),
+    );
     let time = |name: &str| text(&payload, &[name]).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time("started_at");
     if finished {

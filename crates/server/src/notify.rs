@@ -10,7 +10,6 @@
 //! once; `deploy.started` and `deploy.completed` of one run share the run's URL, so they are one
 //! deployment.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -368,14 +367,10 @@ pub async fn send(
     }
 }
 
-/// The environment as a lookup, for [`detect`].
-pub fn process_environment() -> impl Fn(&str) -> Option<String> {
-    let vars: HashMap<String, String> = std::env::vars().collect();
-    move |name| vars.get(name).cloned()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -74,19 +74,25 @@ async fn server(db: &TestDb) -> (String, String, String) {
     (base, admin, ingest)
 }
 
-/// `shiplog notify …` with only the given variables (and PATH) in its environment.
-async fn notify(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `shiplog notify …` with only the given variables (and PATH) in its environment, outside any
+/// Git repository (so git says nothing about the commit).
+fn notify_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shiplog"));
     command
         .arg("notify")
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // Outside any Git repository, so git says nothing about the commit.
         .current_dir(std::env::temp_dir());
     for (name, value) in env {
         command.env(name, value);
     }
+    command
+}
+
+/// [`notify_command`], run to its end.
+async fn notify(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = notify_command(args, env);
     actix_web::rt::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
@@ -189,20 +195,16 @@ async fn a_signal_is_passed_to_the_command_and_reported_as_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let mark = dir.path().join("running");
     let env = github(&base, &ingest);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shiplog"));
-    command
-        .args(["notify", "--environment", "production", "--", "sh", "-c"])
-        // sh and its own child: the signal must reach both.
-        .arg(format!("touch {}; sleep 30; true", mark.display()))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (name, value) in &env {
-        command.env(name, value);
-    }
-    let child = command.spawn().unwrap();
+    // sh and its own child: the signal must reach both.
+    let script = format!("touch {}; sleep 30; true", mark.display());
+    let child = notify_command(
+        &["--environment", "production", "--", "sh", "-c", &script],
+        &pairs(&env),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     // The command runs once its mark exists (shiplog listens for signals before starting it).
     let started = std::time::Instant::now();
     while !mark.exists() {
@@ -316,18 +318,12 @@ async fn any_commit_message_arrives_intact_from_gitlab_ci() {
 
 #[test]
 fn a_deploy_without_an_environment_or_project_is_refused_with_the_fix() {
-    let output = Command::new(env!("CARGO_BIN_EXE_shiplog"))
-        .args(["notify", "--project", "shop"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let output = notify_command(&["--project", "shop"], &[])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--environment"));
-    let output = Command::new(env!("CARGO_BIN_EXE_shiplog"))
-        .args(["notify", "--environment", "production"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let output = notify_command(&["--environment", "production"], &[])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

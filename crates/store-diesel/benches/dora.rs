@@ -35,7 +35,6 @@ use shiplog_app::ports::{DeploymentStore, DoraQuery};
 use shiplog_domain::dora::{History, Window};
 use shiplog_domain::ids::ProjectSlug;
 use shiplog_domain::timestamp::Timestamp;
-use shiplog_store::testdb::TestDb;
 use shiplog_store::{DatabaseUrl, migrations};
 use support::{app, open, tenant};
 
@@ -61,16 +60,8 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let mut backfills = Vec::new();
     for backend in backends.split(',').map(str::trim) {
-        let db = match backend {
-            "sqlite" => TestDb::sqlite(),
-            "postgres" => match TestDb::postgres() {
-                Some(db) => db,
-                None => {
-                    println!("| postgres | (no PostgreSQL on this machine: skipped) | | | | | | |");
-                    continue;
-                }
-            },
-            other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+        let Some(db) = seed::database(backend, 6) else {
+            continue;
         };
         let store = open(db.url());
         let t = runtime.block_on(tenant(&store, "bench", 1));

@@ -91,7 +91,17 @@ pub fn time(at: Timestamp) -> Markup {
     }
 }
 
-/// A status badge: an icon and the word, so it never depends on colour alone.
+/// A badge: an icon and the word, so that meaning never rests on colour alone; `class` colours
+/// it (`status-success`, `status-failed`, …).
+pub fn badge(icon: &str, class: &str, word: &str) -> Markup {
+    html! {
+        span class=(format!("status {class}")) {
+            span.icon aria-hidden="true" { (icon) } " " (word)
+        }
+    }
+}
+
+/// A deployment status badge.
 pub fn status(status: DeploymentStatus) -> Markup {
     let icon = match status {
         DeploymentStatus::Pending => "◷",
@@ -101,11 +111,11 @@ pub fn status(status: DeploymentStatus) -> Markup {
         DeploymentStatus::Cancelled => "⊘",
         DeploymentStatus::Unknown => "?",
     };
-    html! {
-        span class=(format!("status status-{}", status.as_str())) {
-            span.icon aria-hidden="true" { (icon) } " " (status.as_str())
-        }
-    }
+    badge(
+        icon,
+        &format!("status-{}", status.as_str()),
+        status.as_str(),
+    )
 }
 
 /// What a deployment deployed, in a few characters: the short commit, else the image, else the

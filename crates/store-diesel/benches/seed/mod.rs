@@ -9,6 +9,28 @@
 
 use std::time::Duration;
 
+use shiplog_store::testdb::TestDb;
+
+/// A fresh database of `backend` (`sqlite` or `postgres`, from `SHIPLOG_BENCH_BACKENDS`);
+/// `None` when PostgreSQL cannot be used here, after printing a table row that says so
+/// (`columns` empty cells fill the row).
+pub(crate) fn database(backend: &str, columns: usize) -> Option<TestDb> {
+    match backend {
+        "sqlite" => Some(TestDb::sqlite()),
+        "postgres" => {
+            let db = TestDb::postgres();
+            if db.is_none() {
+                println!(
+                    "| postgres | (no PostgreSQL on this machine: skipped) |{}",
+                    " |".repeat(columns)
+                );
+            }
+            db
+        }
+        other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+    }
+}
+
 /// A number from the environment, else `default`.
 pub(crate) fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)

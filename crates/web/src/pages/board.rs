@@ -112,7 +112,7 @@ fn cell(entry: Option<&BoardApplication>) -> Markup {
                     span.muted { "not deployed yet" }
                 }
                 @if entry.in_progress {
-                    br; span.status.status-running { span.icon aria-hidden="true" { "▶" } " deploying now" }
+                    br; (layout::badge("▶", "status-running", "deploying now"))
                 }
             }
         }

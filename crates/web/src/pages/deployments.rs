@@ -21,14 +21,13 @@ use shiplog_app::App;
 use shiplog_app::auth::Principal;
 use shiplog_app::deployments::{DeploymentDetail, ListDeployments};
 use shiplog_app::model::Deployment;
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 use tokio::sync::watch;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::{filter, given, hooks, refused};
+use crate::pages::{filter, given, hooks, refused, scope};
 use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
 
 /// How often the live feed asks the store when nothing was heard from this process's ingest.
@@ -71,18 +70,15 @@ fn date(field: &str, value: &str, next_day: bool) -> Result<Timestamp, PageError
 
 impl Filters {
     fn request(&self) -> Result<ListDeployments, PageError> {
+        let scope = scope(
+            self.project.as_ref(),
+            self.environment.as_ref(),
+            self.application.as_ref(),
+        )?;
         Ok(ListDeployments {
-            project: filter("project", self.project.as_ref(), ProjectSlug::parse)?,
-            environment: filter(
-                "environment",
-                self.environment.as_ref(),
-                EnvironmentCode::parse,
-            )?,
-            application: filter(
-                "application",
-                self.application.as_ref(),
-                ApplicationCode::parse,
-            )?,
+            project: scope.project,
+            environment: scope.environment,
+            application: scope.application,
             status: filter("status", self.status.as_ref(), DeploymentStatus::parse)?,
             since: given(self.since.as_ref())
                 .map(|v| date("since", v, false))

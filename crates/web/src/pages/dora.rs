@@ -12,12 +12,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::metrics::{DoraRequest, DoraView};
 use shiplog_domain::dora::{Band, Explained, Explanation, Interval, Outcome, Report};
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::{filter, given, refused};
+use crate::pages::{given, refused};
 use crate::session::{Page, PageError, Viewer, encode, html_response};
 
 /// The windows offered, in days.
@@ -66,18 +65,15 @@ impl Query {
         let utc = |date: time::Date| {
             Timestamp::from_offset(date.midnight().assume_utc()).map_err(|e| refused("days", e))
         };
+        let scope = crate::pages::scope(
+            self.project.as_ref(),
+            self.environment.as_ref(),
+            self.application.as_ref(),
+        )?;
         Ok(DoraRequest {
-            project: filter("project", self.project.as_ref(), ProjectSlug::parse)?,
-            environment: filter(
-                "environment",
-                self.environment.as_ref(),
-                EnvironmentCode::parse,
-            )?,
-            application: filter(
-                "application",
-                self.application.as_ref(),
-                ApplicationCode::parse,
-            )?,
+            project: scope.project,
+            environment: scope.environment,
+            application: scope.application,
             from: Some(utc(start)?),
             to: Some(utc(end)?),
             interval: (!explain).then_some(if days <= 90 {
@@ -117,7 +113,7 @@ pub(crate) async fn show(
     let body = html! {
         h1 { "DORA metrics" }
         (filter_form(&query, days))
-        (scope(&view))
+        (measured(&view))
         (figures(&view, &format!("/dora/deployments?{}", query.query_string(days))))
         (charts(&view, days))
         p.muted { "How each figure is computed: " a href="#definitions" { "definitions" } "." }
@@ -156,7 +152,7 @@ fn filter_form(query: &Query, days: u32) -> Markup {
     }
 }
 
-fn scope(view: &DoraView) -> Markup {
+fn measured(view: &DoraView) -> Markup {
     let window = &view.report.window;
     html! {
         p.scope {
@@ -339,7 +335,7 @@ pub(crate) async fn deployments(
     let body = html! {
         h1 { "Behind the DORA figures" }
         p { a href=(format!("/dora?{}", query.query_string(days))) { "← The figures" } }
-        (scope(&view))
+        (measured(&view))
         section #successes {
             h2 { "Successful deployments: " (successes.len()) }
             p.muted { "Each counts in the deployment frequency; its lead time is measured unless the reason is given." }

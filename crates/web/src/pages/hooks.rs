@@ -24,11 +24,11 @@ fn delivery_status(status: DeliveryStatus) -> Markup {
         DeliveryStatus::Delivered => "✓",
         DeliveryStatus::Failed => "✕",
     };
-    html! {
-        span class=(format!("status delivery-{}", status.as_str())) {
-            span.icon aria-hidden="true" { (icon) } " " (status.as_str())
-        }
-    }
+    layout::badge(
+        icon,
+        &format!("delivery-{}", status.as_str()),
+        status.as_str(),
+    )
 }
 
 /// `GET /projects/{slug}/hooks`.

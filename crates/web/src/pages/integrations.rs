@@ -17,9 +17,7 @@ fn verdict(verdict: Verdict) -> Markup {
         Verdict::Ignored => ("–", "status-unknown"),
         Verdict::Rejected => ("✕", "status-failed"),
     };
-    html! {
-        span class=(format!("status {class}")) { span.icon aria-hidden="true" { (icon) } " " (verdict.as_str()) }
-    }
+    layout::badge(icon, class, verdict.as_str())
 }
 
 /// `GET /integrations`.

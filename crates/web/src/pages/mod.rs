@@ -3,6 +3,8 @@
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 
+use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+
 use crate::WebState;
 use crate::session::PageError;
 
@@ -50,4 +52,24 @@ pub(crate) fn filter<T, E: std::fmt::Display>(
         .map(parse)
         .transpose()
         .map_err(|e| refused(field, e))
+}
+
+/// The project, environment and application a page is filtered to.
+pub(crate) struct Scope {
+    pub(crate) project: Option<ProjectSlug>,
+    pub(crate) environment: Option<EnvironmentCode>,
+    pub(crate) application: Option<ApplicationCode>,
+}
+
+/// Reads the scope filters every listing page shares.
+pub(crate) fn scope(
+    project: Option<&String>,
+    environment: Option<&String>,
+    application: Option<&String>,
+) -> Result<Scope, PageError> {
+    Ok(Scope {
+        project: filter("project", project, ProjectSlug::parse)?,
+        environment: filter("environment", environment, EnvironmentCode::parse)?,
+        application: filter("application", application, ApplicationCode::parse)?,
+    })
 }

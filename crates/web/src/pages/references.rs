@@ -1,15 +1,11 @@
 //! `GET /projects/{slug}/references/{key}`: where a change request went. `GET
 //! /projects/{slug}/references?key=…` (the board's search form) redirects there.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
-use shiplog_app::model::Deployment;
-use shiplog_domain::ids::{EnvironmentCode, ProjectSlug};
-use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::ids::ProjectSlug;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
@@ -57,22 +53,7 @@ pub(crate) async fn show(
         .app
         .get_reference(&viewer.principal, project.clone(), &key)
         .await?;
-    // Each environment it reached: its first successful deployment there.
-    let mut reached: BTreeMap<&EnvironmentCode, &Deployment> = BTreeMap::new();
-    for deployment in &reference.deployments {
-        if deployment.status != DeploymentStatus::Success {
-            continue;
-        }
-        let at = deployment.finished_at.unwrap_or(deployment.updated_at);
-        reached
-            .entry(&deployment.environment)
-            .and_modify(|first| {
-                if at < first.finished_at.unwrap_or(first.updated_at) {
-                    *first = deployment;
-                }
-            })
-            .or_insert(deployment);
-    }
+    let reached = reference.reached();
     let title = format!("{} in {project}", reference.key.as_str());
     let body = html! {
         h1 { "Where is " code { (reference.key.as_str()) } "?" }
