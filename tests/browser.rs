@@ -291,6 +291,16 @@ async fn walk(backend: Backend, name: &'static str) {
     let last = app
         .clienwork(&app.admin_key, deploy(4, shas[3], "success", "production"))
         .await;
+    // An incident opened now, naming nothing: it fails the last success before it.
+    let (status, incident) = app
+        .post(
+            "/api/v1/incidents",
+            &app.admin_key,
+            json!({"project": "my-project", "environment": "production", "external_id": "INC-1",
+                   "title": "Checkout returns 500", "severity": "P1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{incident}");
 
     let walk = Walk {
         app: &app,
@@ -306,16 +316,21 @@ async fn walk(backend: Backend, name: &'static str) {
     assert_eq!(walk.text("table.board a.version code").await, "4444444");
     walk.check("board").await;
 
-    // DORA of the known history: 3 successes, 1 failure in production.
+    // DORA of the known history: 3 successes, 1 failure in production, and the incident that
+    // fails the last success.
     walk.open("/dora?project=my-project&days=30").await;
-    assert_eq!(walk.text("#change-failure-rate .value").await, "25.0 %");
+    assert_eq!(walk.text("#change-failure-rate .value").await, "50.0 %");
     let frequency = walk.text("#deployment-frequency").await;
     assert!(
         frequency.contains("3 successful deployments"),
         "{frequency}"
     );
     let failures = walk.text("#change-failure-rate").await;
-    assert!(failures.contains("1 failed of 4 finished"), "{failures}");
+    assert!(failures.contains("2 failed of 4 finished"), "{failures}");
+    assert!(
+        failures.contains("1 succeeded but caused 1 incident"),
+        "{failures}"
+    );
     walk.check("dora").await;
     // The figure links to the deployments behind it: the one failure, by its page.
     walk.client
@@ -326,8 +341,15 @@ async fn walk(backend: Backend, name: &'static str) {
         .await
         .unwrap();
     walk.shows("main h1", "Behind the DORA figures").await;
-    assert_eq!(walk.count("#failures tbody tr").await, 1);
+    assert_eq!(walk.count("#failures tbody tr").await, 2);
     assert_eq!(walk.count("#successes tbody tr").await, 3);
+    assert_eq!(walk.count("#incidents tbody tr").await, 1);
+    let incident = walk.text("#incidents tbody tr").await;
+    assert!(incident.contains("Checkout returns 500"), "{incident}");
+    assert!(
+        incident.contains("the last success before it"),
+        "{incident}"
+    );
     walk.check("dora-deployments").await;
 
     // A deployment arrives on the open list without a reload.

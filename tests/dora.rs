@@ -270,8 +270,8 @@ async fn the_explanation_names_each_deployment_behind_the_numbers(app: &TestApp)
     assert_eq!(of("d6")["lead_time_excluded"], "commit_after_deployment");
     assert_eq!(of("d8")["lead_time_seconds"], 86400.0);
     assert_eq!(of("d7")["outcome"], "failed");
-    // The incidents, newest first; d11 ended d10's after the window's end.
-    let incidents: Vec<(String, Option<String>, Value)> = explanation["incidents"]
+    // The failures, newest first; d11 ended d10's after the window's end.
+    let failures: Vec<(String, Option<String>, Value)> = explanation["failures"]
         .as_array()
         .unwrap()
         .iter()
@@ -284,7 +284,7 @@ async fn the_explanation_names_each_deployment_behind_the_numbers(app: &TestApp)
         })
         .collect();
     assert_eq!(
-        incidents,
+        failures,
         [
             ("d9".to_owned(), None, Value::Null),
             ("d10".to_owned(), Some("d11".to_owned()), json!(10800.0)),
@@ -402,7 +402,141 @@ async fn bad_parameters_and_roles_are_refused(app: &TestApp) {
     assert_eq!(status, 404);
 }
 
+/// The incidents of the domain's fixture (`shiplog_domain::dora` tests), reported through
+/// `POST /api/v1/incidents` over the same history, in an order unlike their opening order.
+async fn incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand(app: &TestApp) {
+    send_history(app).await;
+    let before = metrics(
+        app,
+        "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z",
+    )
+    .await;
+    assert_eq!(before["change_failure_rate"]["failed"], 5, "{before}");
+    let id_of: std::collections::HashMap<String, String> = runs(app)
+        .await
+        .into_iter()
+        .map(|(id, run)| (run, id))
+        .collect();
+    let incidents = [
+        // i7: names d7, which failed anyway. 1 h.
+        json!({"external_id": "i7", "title": "web errors", "application": "web",
+               "environment": "production-us", "opened_at": "2025-03-10T10:00:00Z",
+               "resolved_at": "2025-03-10T11:00:00Z", "blamed": {"deployment": id_of["d7"]}}),
+        // i1: names nothing; d1 (api, 2 h before) was the last success there. 1.5 h.
+        json!({"external_id": "i1", "title": "api slow", "application": "api",
+               "environment": "production", "opened_at": "2025-03-01T12:00:00Z",
+               "resolved_at": "2025-03-01T13:30:00Z"}),
+        // i2: names d8, still open.
+        json!({"external_id": "i2", "title": "web login broken", "application": "web",
+               "environment": "production-us", "opened_at": "2025-03-12T00:00:00Z",
+               "blamed": {"deployment": id_of["d8"]}}),
+        // i3: the whole project; names d4's commit. 2 h.
+        json!({"external_id": "i3", "title": "checkout down", "opened_at": "2025-03-03T00:00:00Z",
+               "resolved_at": "2025-03-03T02:00:00Z", "blamed": {"commit": "c3c3c3c3"}}),
+        // i4: after the window, nothing within a day before it.
+        json!({"external_id": "i4", "title": "later", "application": "web",
+               "opened_at": "2025-03-20T00:00:00Z"}),
+        // i5: the whole project, names nothing: d5 (api, 03-09 10:00). 30 min.
+        json!({"external_id": "i5", "title": "errors everywhere",
+               "opened_at": "2025-03-09T12:00:00Z", "resolved_at": "2025-03-09T12:30:00Z"}),
+        // i6: api's last success is 58 h before: nothing within 24 h. 4 h.
+        json!({"external_id": "i6", "title": "api timeouts", "application": "api",
+               "environment": "production", "opened_at": "2025-03-05T00:00:00Z",
+               "resolved_at": "2025-03-05T04:00:00Z"}),
+    ];
+    for incident in &incidents {
+        let mut body = incident.clone();
+        body["project"] = json!("my-project");
+        let (status, answer) = app.post("/api/v1/incidents", &app.admin_key, body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    // Sent again (a retry): nothing changes, nothing is added.
+    let mut again = incidents[1].clone();
+    again["project"] = json!("my-project");
+    let (status, answer) = app.post("/api/v1/incidents", &app.admin_key, again).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let body = metrics(
+        app,
+        "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z&explain=true",
+    )
+    .await;
+    // As worked out in the domain's test: failed d2 d3 d7 d9 d10; with an incident d1 (i1),
+    // d8 (i2), d4 (i3), d5 (i5); only d6 clean: 9 / 10. Linked incidents: i1 i2 i3 i5 i7.
+    let c = &body["change_failure_rate"];
+    assert_eq!(c["failed"], 9, "{c}");
+    assert_eq!(c["failed_deployments"], 5, "{c}");
+    assert_eq!(c["failed_by_incident"], 4, "{c}");
+    assert_eq!(c["succeeded"], 1, "{c}");
+    assert_eq!(c["incidents"], 5, "{c}");
+    assert_eq!(c["value"], 0.9, "{c}");
+    // Recovery: [1800, 3600, 5400, 7200, 7200, 10800, 14400, 88200] -> 7200 s; d9's failure and
+    // i2 still open.
+    let r = &body["recovery_time"];
+    assert_eq!(r["samples"], 8, "{r}");
+    assert_eq!(r["from_deployments"], 3, "{r}");
+    assert_eq!(r["from_incidents"], 5, "{r}");
+    assert_eq!(r["excluded"], 2, "{r}");
+    assert_eq!(r["exclusions"]["unresolved_incidents"], 1, "{r}");
+    assert_eq!(r["median_seconds"], 7200.0, "{r}");
+    // Frequency and lead time are about how deployments ended: unchanged.
+    assert_eq!(body["deployment_frequency"], before["deployment_frequency"]);
+    assert_eq!(body["lead_time"], before["lead_time"]);
+    // The explanation names each incident and what it is linked to.
+    let listed = body["explanation"]["incidents"].as_array().unwrap();
+    let titles: Vec<&str> = listed
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "web login broken",
+            "web errors",
+            "errors everywhere",
+            "api timeouts",
+            "checkout down",
+            "api slow"
+        ]
+    );
+    let linked = |title: &str| -> Vec<(String, String)> {
+        let incident = listed.iter().find(|i| i["title"] == title).unwrap();
+        let runs_by_id: std::collections::HashMap<&String, &String> =
+            id_of.iter().map(|(run, id)| (id, run)).collect();
+        incident["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    runs_by_id[&l["id"].as_str().unwrap().to_owned()].clone(),
+                    l["link"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        linked("api slow"),
+        [("d1".to_owned(), "last_success".to_owned())]
+    );
+    assert_eq!(
+        linked("checkout down"),
+        [("d4".to_owned(), "named".to_owned())]
+    );
+    assert_eq!(linked("api timeouts"), []);
+    // A longer link window reaches d4 from i6 (one more incident, no more failures).
+    let wider = metrics(
+        app,
+        "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z&incident_link_hours=72",
+    )
+    .await;
+    assert_eq!(wider["change_failure_rate"]["failed"], 9);
+    assert_eq!(wider["change_failure_rate"]["incidents"], 6);
+    assert_eq!(wider["scope"]["incident_link_hours"], 72);
+}
+
 on_both_backends!(
+    incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand,
     the_hand_checked_history_gives_the_documented_numbers,
     the_explanation_names_each_deployment_behind_the_numbers,
     a_deployment_counts_the_moment_it_is_acknowledged,

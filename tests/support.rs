@@ -97,6 +97,19 @@ impl TestApp {
         .await
     }
 
+    /// PATCHes JSON with `Authorization: Bearer <key>`; returns the status and the JSON answer.
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let (status, _, answer) = self
+            .send(
+                "PATCH",
+                path,
+                &[("Authorization", &format!("Bearer {key}"))],
+                &body.to_string(),
+            )
+            .await;
+        (status, answer)
+    }
+
     /// POSTs a raw body with the given headers.
     pub async fn post_raw(
         &self,

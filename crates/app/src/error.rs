@@ -10,8 +10,8 @@ use shiplog_domain::key::Role;
 
 use crate::ports::{
     ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
-    IntegrationStoreError, KeyStoreError, PipelineEventStoreError, ProjectStoreError,
-    ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
+    IncidentStoreError, IntegrationStoreError, KeyStoreError, PipelineEventStoreError,
+    ProjectStoreError, ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
 };
 
 /// What sort of failure, independent of any protocol.
@@ -90,6 +90,7 @@ error_codes! {
     HookNotFound => "hook_not_found", NotFound;
     DeliveryNotFound => "delivery_not_found", NotFound;
     IntegrationNotFound => "integration_not_found", NotFound;
+    IncidentNotFound => "incident_not_found", NotFound;
     KeyNotFound => "key_not_found", NotFound;
     PipelineNotFound => "pipeline_not_found", NotFound;
     EnvironmentExists => "environment_exists", Conflict;
@@ -218,6 +219,9 @@ pub enum AppError {
     /// No such integration (or not the caller's).
     #[error("integration {0:?} does not exist")]
     IntegrationNotFound(String),
+    /// No such incident (or not the caller's).
+    #[error("incident {0:?} does not exist")]
+    IncidentNotFound(String),
     /// No such key in this workspace.
     #[error("key {0:?} does not exist in this workspace (it may have been revoked already)")]
     KeyNotFound(String),
@@ -317,6 +321,7 @@ impl AppError {
             Self::HookNotFound(_) => ErrorCode::HookNotFound,
             Self::DeliveryNotFound(_) => ErrorCode::DeliveryNotFound,
             Self::IntegrationNotFound(_) => ErrorCode::IntegrationNotFound,
+            Self::IncidentNotFound(_) => ErrorCode::IncidentNotFound,
             Self::KeyNotFound(_) => ErrorCode::KeyNotFound,
             Self::PipelineNotFound(_) => ErrorCode::PipelineNotFound,
             Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
@@ -425,6 +430,15 @@ impl From<PipelineEventStoreError> for AppError {
     fn from(error: PipelineEventStoreError) -> Self {
         let PipelineEventStoreError::Unavailable(detail) = error;
         Self::Unavailable(detail)
+    }
+}
+
+impl From<IncidentStoreError> for AppError {
+    fn from(error: IncidentStoreError) -> Self {
+        match error {
+            IncidentStoreError::Refused(detail) => Self::ValueRefused(detail),
+            IncidentStoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
     }
 }
 

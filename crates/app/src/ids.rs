@@ -95,6 +95,10 @@ id_type!(
     /// One delivery an integration received.
     ReceivedId
 );
+id_type!(
+    /// An incident.
+    IncidentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -144,6 +144,8 @@ pub struct Received {
 pub enum Translation {
     /// An event to record (a deploy, a build, a test).
     Ingest(Box<crate::ingest::IngestCommand>),
+    /// An incident opened, changed or resolved.
+    Incident(Box<crate::incidents::ProviderIncident>),
     /// Nothing to record, and nothing wrong (a ping); the reason says what it was.
     Acknowledge(String),
     /// An event shiplog does not read; the reason says which and what it reads instead.
@@ -165,10 +167,18 @@ pub struct ReceiveOutcome {
     pub verdict: Verdict,
     /// Why, or what it recorded.
     pub reason: String,
+    /// What happened, when the provider names it only in the body (PagerDuty's event type,
+    /// Opsgenie's action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// The longest name accepted.
 const MAX_NAME: usize = 100;
+/// The shortest secret a provider may choose (PagerDuty's are longer).
+const MIN_CHOSEN_SECRET: usize = 16;
+/// The longest secret a provider may choose.
+const MAX_CHOSEN_SECRET: usize = 256;
 /// The largest settings object accepted, serialized.
 const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 
@@ -327,16 +337,38 @@ impl App {
     }
 
     /// A new secret (admins), shown once; the old one stays valid for
-    /// [`ROTATION_GRACE_HOURS`].
+    /// [`ROTATION_GRACE_HOURS`]. `chosen` is a secret the provider chose itself (PagerDuty shows
+    /// its own signing secret and cannot be given one); without it shiplog makes one.
     pub async fn rotate_integration_secret(
         &self,
         caller: &Principal,
         id: &str,
+        chosen: Option<String>,
     ) -> Result<IntegrationSecret, AppError> {
         caller.require(Capability::Administer, "manage integrations")?;
+        let chosen = chosen
+            .map(|secret| {
+                let secret = secret.trim().to_owned();
+                let length = secret.chars().count();
+                if !(MIN_CHOSEN_SECRET..=MAX_CHOSEN_SECRET).contains(&length)
+                    || !secret.chars().all(|c| c.is_ascii_graphic())
+                {
+                    return Err(AppError::invalid(
+                        "secret",
+                        format!(
+                            "must be {MIN_CHOSEN_SECRET} to {MAX_CHOSEN_SECRET} printable characters without spaces: paste the provider's signing secret as it shows it"
+                        ),
+                    ));
+                }
+                Ok(secret)
+            })
+            .transpose()?;
         let mut record = self.visible_integration(caller, id).await?;
         let now = self.ports.clock.now();
-        let secret = SigningSecret::from_random(self.ports.ids.secret_bytes());
+        let secret = match chosen {
+            Some(secret) => SigningSecret::from_stored(secret),
+            None => SigningSecret::from_random(self.ports.ids.secret_bytes()),
+        };
         record.previous_secret = Some(std::mem::replace(&mut record.secret, secret.clone()));
         record.previous_until = now.checked_add(time::Duration::hours(ROTATION_GRACE_HOURS));
         record.rotated_at = Some(now);
@@ -406,6 +438,7 @@ impl App {
             event: received
                 .event
                 .clone()
+                .or_else(|| outcome.as_ref().ok().and_then(|o| o.event.clone()))
                 .map(|e| e.chars().take(100).collect()),
             delivery: received
                 .delivery
@@ -453,12 +486,31 @@ impl App {
                     ));
                 }
             }
+            IntegrationProvider::Pagerduty => {
+                let Some(header) = received.signature.as_deref() else {
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::MissingIntegrationSecret,
+                    ));
+                };
+                let authentic = secrets().any(|secret| {
+                    self.ports
+                        .signatures
+                        .verify_pagerduty_signature(secret, &received.body, header)
+                        .is_ok()
+                });
+                if !authentic {
+                    return Err(AppError::Unauthenticated(
+                        AuthFailure::IntegrationSecretMismatch,
+                    ));
+                }
+            }
             IntegrationProvider::Gitlab
             | IntegrationProvider::Jenkins
-            | IntegrationProvider::Argocd => {
-                // GitLab, Jenkins' Notification plugin and Argo CD's notifications cannot
-                // sign: they send the secret itself (X-Gitlab-Token; X-Shiplog-Token or the
-                // URL's `token`).
+            | IntegrationProvider::Argocd
+            | IntegrationProvider::Opsgenie => {
+                // GitLab, Jenkins' Notification plugin, Argo CD's notifications and Opsgenie's
+                // webhooks cannot sign: they send the secret itself (X-Gitlab-Token;
+                // X-Shiplog-Token or the URL's `token`).
                 let Some(token) = received.token.as_deref() else {
                     return Err(AppError::Unauthenticated(
                         AuthFailure::MissingIntegrationSecret,
@@ -470,14 +522,6 @@ impl App {
                     ));
                 }
             }
-            other => {
-                return Err(AppError::invalid(
-                    "provider",
-                    format!(
-                        "shiplog does not read {other} deliveries yet; github, gitlab, jenkins and argocd integrations receive"
-                    ),
-                ));
-            }
         }
         match translate(
             integration.provider,
@@ -488,12 +532,44 @@ impl App {
             Translation::Acknowledge(reason) => Ok(ReceiveOutcome {
                 verdict: Verdict::Accepted,
                 reason,
+                event: None,
             }),
             Translation::Ignore(reason) => Ok(ReceiveOutcome {
                 verdict: Verdict::Ignored,
                 reason,
+                event: None,
             }),
             Translation::Malformed(reason) => Err(AppError::invalid("body", reason)),
+            Translation::Incident(report) => {
+                let transition = report.observation.transition;
+                let event = report.event.clone();
+                let (incident, created, notes) =
+                    self.record_provider_incident(integration, *report).await?;
+                let mut reason = format!(
+                    "incident {} ({}) {}: {}",
+                    incident.id,
+                    incident.external_id,
+                    match (created, transition) {
+                        (true, _) => "opened",
+                        (false, shiplog_domain::incident::Transition::Open) => "updated",
+                        (false, shiplog_domain::incident::Transition::Resolve) => "resolved",
+                    },
+                    if incident.state.is_open() {
+                        "open"
+                    } else {
+                        "resolved"
+                    }
+                );
+                for note in notes {
+                    reason.push_str("; ");
+                    reason.push_str(&note);
+                }
+                Ok(ReceiveOutcome {
+                    verdict: Verdict::Accepted,
+                    reason,
+                    event: Some(event),
+                })
+            }
             Translation::Ingest(command) => {
                 let mut command = *command;
                 if let Some(project) = integration.project {
@@ -521,6 +597,7 @@ impl App {
                 Ok(ReceiveOutcome {
                     verdict: Verdict::Accepted,
                     reason,
+                    event: None,
                 })
             }
         }
@@ -637,7 +714,10 @@ mod tests {
             .await
             .unwrap();
         let id = created.integration.id.to_string();
-        let rotated = app.rotate_integration_secret(&admin(), &id).await.unwrap();
+        let rotated = app
+            .rotate_integration_secret(&admin(), &id, None)
+            .await
+            .unwrap();
         let stored = kept.lock().unwrap()[0].clone();
         assert_eq!(
             stored

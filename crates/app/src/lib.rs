@@ -40,6 +40,7 @@ pub mod environments;
 pub mod error;
 pub mod hooks;
 pub mod ids;
+pub mod incidents;
 pub mod ingest;
 pub mod integrations;
 pub mod metrics;
@@ -82,6 +83,8 @@ pub struct Ports {
     pub hooks: Arc<dyn ports::HookStore>,
     /// Integrations and the deliveries they received.
     pub integrations: Arc<dyn ports::IntegrationStore>,
+    /// Incidents.
+    pub incidents: Arc<dyn ports::IncidentStore>,
     /// The HTTP client of deliveries.
     pub sender: Arc<dyn ports::HookSender>,
     /// Delivery signatures.

@@ -1,6 +1,7 @@
 //! DORA metrics, computed on query from committed data with [`shiplog_domain::dora`].
 
 use serde::Serialize;
+pub use shiplog_domain::dora::DEFAULT_LINK_HOURS;
 use shiplog_domain::dora::{Explanation, History, Interval, Report, Window};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
@@ -15,9 +16,11 @@ use crate::ports::DoraQuery;
 pub const DEFAULT_WINDOW_DAYS: u32 = 30;
 /// The longest window served (about five years), which also bounds a daily series.
 pub const MAX_WINDOW_DAYS: u32 = 1830;
+/// The longest link window: 30 days.
+pub const MAX_LINK_HOURS: u32 = 720;
 
 /// A DORA request as a client sends it; every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoraRequest {
     /// Only this project.
     pub project: Option<ProjectSlug>,
@@ -33,6 +36,24 @@ pub struct DoraRequest {
     pub interval: Option<Interval>,
     /// Also the deployments and incidents behind the window's figures.
     pub explain: bool,
+    /// How long before an incident that names no cause its deployment is looked for, in hours
+    /// (1 to [`MAX_LINK_HOURS`]); [`DEFAULT_LINK_HOURS`] unless asked.
+    pub link_hours: u32,
+}
+
+impl Default for DoraRequest {
+    fn default() -> Self {
+        Self {
+            project: None,
+            environment: None,
+            application: None,
+            from: None,
+            to: None,
+            interval: None,
+            explain: false,
+            link_hours: DEFAULT_LINK_HOURS,
+        }
+    }
 }
 
 /// What was measured.
@@ -45,6 +66,8 @@ pub struct DoraScope {
     pub application: Option<ApplicationCode>,
     /// The environments counted: the one asked for, else every `production` environment.
     pub environments: Vec<EnvironmentCode>,
+    /// How long before an incident that names no cause its deployment was looked for (hours).
+    pub incident_link_hours: u32,
 }
 
 /// How each number is obtained, returned with every answer.
@@ -72,11 +95,16 @@ pub const DEFINITIONS: Definitions = Definitions {
         finish; median and p90 \
         (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low",
     change_failure_rate: "failed / (successful + failed) deployments finished in the window; \
-        band: elite <= 5 %, high <= 10 %, medium <= 15 %, else low",
-    recovery_time: "per application and environment, consecutive failures are one incident, \
-        from its first failure to the next success there; counted in the window its first \
-        failure is in; unrecovered incidents are excluded; median; band: elite < 1 h, \
-        high < 1 day, medium < 1 week, else low",
+        a deployment counts as failed if it failed or an incident is linked to it: the \
+        deployment the incident names (or, at each place, the last one finished by its opening \
+        that carries the commit or reference it names), else the last successful deployment of \
+        its application and environment within incident_link_hours before it opened; band: \
+        elite <= 5 %, high <= 10 %, medium <= 15 %, else low",
+    recovery_time: "per application and environment, consecutive failed deployments are one \
+        failure, from the first to the next success there; and each incident, from its opening \
+        to its resolution; a failure counts in the window its first failed deployment is in, \
+        an incident in the window it opened in; unrecovered ones are excluded; median over \
+        both; band: elite < 1 h, high < 1 day, medium < 1 week, else low",
 };
 
 /// The answer to a DORA request.
@@ -107,6 +135,12 @@ impl App {
         request: DoraRequest,
     ) -> Result<DoraView, AppError> {
         caller.require(Capability::Read, "read metrics")?;
+        if request.link_hours == 0 || request.link_hours > MAX_LINK_HOURS {
+            return Err(AppError::invalid(
+                "incident_link_hours",
+                format!("must be from 1 to {MAX_LINK_HOURS} hours"),
+            ));
+        }
         let to = match request.to {
             Some(to) => to,
             None => self.ports.clock.now(),
@@ -143,15 +177,17 @@ impl App {
                     environment: request.environment.clone(),
                     application: request.application.clone(),
                     window,
+                    link_hours: request.link_hours,
                 },
             )
             .await?;
-        let history = History::new(data.records);
+        let history = History::new(data.records).with_incidents(data.incidents, request.link_hours);
         Ok(DoraView {
             scope: DoraScope {
                 project: project.map(|p| p.slug),
                 application: request.application,
                 environments: data.environments,
+                incident_link_hours: request.link_hours,
             },
             report: history.report(window),
             series: request.interval.map(|i| history.series(window, i)),
@@ -193,6 +229,7 @@ mod tests {
                     has_commit: false,
                     commit_time: None,
                 }],
+                incidents: Vec::new(),
             })
         });
         let view = ports

@@ -372,7 +372,8 @@ pub trait DeploymentStore: Send + Sync {
     /// The finished (successful or failed) deployments the DORA metrics of `query` need: those
     /// of the scope finished in the window, with their commit's earliest known time, plus per
     /// application and environment the last finished one before the window and the first
-    /// success after it (so incidents crossing the window's edges are measured right).
+    /// success after it (so failures crossing the window's edges are measured right), the
+    /// successes up to `link_hours` after the window, and the scope's incidents.
     async fn dora(
         &self,
         workspace: WorkspaceId,
@@ -391,6 +392,9 @@ pub struct DoraQuery {
     pub application: Option<ApplicationCode>,
     /// The window.
     pub window: shiplog_domain::dora::Window,
+    /// How long before an incident that names no cause its deployment is looked for (hours):
+    /// the store also returns the successful deployments that many hours after the window.
+    pub link_hours: u32,
 }
 
 /// What the store returns for a DORA query.
@@ -400,6 +404,9 @@ pub struct DoraData {
     pub environments: Vec<EnvironmentCode>,
     /// Their finished deployments (see [`DeploymentStore::dora`]).
     pub records: Vec<shiplog_domain::dora::DeploymentRecord>,
+    /// The scope's incidents opened from the window's start on (those of the whole project or
+    /// every environment included), with the deployments carrying what each names as its cause.
+    pub incidents: Vec<shiplog_domain::dora::IncidentRecord>,
 }
 
 /// What [`DeploymentStore`] can fail with.
@@ -515,6 +522,16 @@ pub trait SignatureVerifier: Send + Sync {
     /// Accepts when `header` (`sha256=<hex>`, GitHub's `X-Hub-Signature-256`) is the
     /// HMAC-SHA256 of the raw `body` under `secret`. Comparison is constant-time.
     fn verify_hub_signature(
+        &self,
+        secret: &SigningSecret,
+        body: &[u8],
+        header: &str,
+    ) -> Result<(), SignatureError>;
+
+    /// Accepts when one of the comma-separated signatures of `header` (`v1=<hex>`, PagerDuty's
+    /// `X-PagerDuty-Signature`, several during a secret's rotation) is the HMAC-SHA256 of the
+    /// raw `body` under `secret`. Comparison is constant-time.
+    fn verify_pagerduty_signature(
         &self,
         secret: &SigningSecret,
         body: &[u8],
@@ -708,6 +725,51 @@ pub trait IntegrationStore: Send + Sync {
         id: IntegrationId,
         limit: u32,
     ) -> Result<Vec<ReceivedDelivery>, IntegrationStoreError>;
+}
+
+/// Incidents. Writes fold an update into the stored record inside one transaction (see
+/// [`crate::incidents::merge`]), so concurrent updates of one incident never make two records.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    /// Creates the incident of the update's source and external id, or folds the update into
+    /// it with [`crate::incidents::merge`]; returns the stored incident and whether it is new.
+    async fn upsert_incident(
+        &self,
+        update: crate::incidents::IncidentUpdate,
+    ) -> Result<(crate::incidents::Incident, bool), IncidentStoreError>;
+    /// Applies a patch with [`crate::incidents::patched`]; `None` when there is no such
+    /// incident.
+    async fn patch_incident(
+        &self,
+        workspace: WorkspaceId,
+        id: crate::ids::IncidentId,
+        patch: crate::incidents::IncidentPatch,
+        at: Timestamp,
+    ) -> Result<Option<crate::incidents::Incident>, IncidentStoreError>;
+    /// One incident of a workspace.
+    async fn incident(
+        &self,
+        workspace: WorkspaceId,
+        id: crate::ids::IncidentId,
+    ) -> Result<Option<crate::incidents::Incident>, IncidentStoreError>;
+    /// Incidents of a workspace, newest opening first (then by id), after `query.after`.
+    async fn incidents(
+        &self,
+        workspace: WorkspaceId,
+        query: crate::incidents::IncidentQuery,
+    ) -> Result<Vec<crate::incidents::Incident>, IncidentStoreError>;
+}
+
+/// What [`IncidentStore`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IncidentStoreError {
+    /// The database refused a value of the request (the client's error, not an outage).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
+    /// The backend failed.
+    #[error("incident store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What [`IntegrationStore`] can fail with.

@@ -18,9 +18,9 @@ use crate::ids::{ApplicationId, DeploymentId, ProjectId, WorkspaceId};
 use crate::model::{Deployment, DeploymentFields, Project, ProjectLookup};
 use crate::ports::{
     MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockHookSender,
-    MockHookStore, MockIdGenerator, MockIntegrationStore, MockKeyStore, MockPipelineEventStore,
-    MockProjectStore, MockReferenceStore, MockSignatureVerifier, MockTeamStore, MockWebhookSigner,
-    MockWorkspaceStore,
+    MockHookStore, MockIdGenerator, MockIncidentStore, MockIntegrationStore, MockKeyStore,
+    MockPipelineEventStore, MockProjectStore, MockReferenceStore, MockSignatureVerifier,
+    MockTeamStore, MockWebhookSigner, MockWorkspaceStore,
 };
 use crate::{App, Ports};
 
@@ -106,6 +106,7 @@ pub(crate) struct TestPorts {
     pub signatures: MockSignatureVerifier,
     pub hooks: MockHookStore,
     pub integrations: MockIntegrationStore,
+    pub incidents: MockIncidentStore,
     pub sender: MockHookSender,
     pub signer: MockWebhookSigner,
 }
@@ -127,6 +128,7 @@ impl TestPorts {
             signatures: MockSignatureVerifier::new(),
             hooks: MockHookStore::new(),
             integrations: MockIntegrationStore::new(),
+            incidents: MockIncidentStore::new(),
             sender: MockHookSender::new(),
             signer: MockWebhookSigner::new(),
         }
@@ -170,6 +172,7 @@ impl TestPorts {
             signatures: Arc::new(self.signatures),
             hooks: Arc::new(self.hooks),
             integrations: Arc::new(self.integrations),
+            incidents: Arc::new(self.incidents),
             sender: Arc::new(self.sender),
             signer: Arc::new(self.signer),
         })

@@ -1,7 +1,8 @@
-//! The four DORA metrics, as pure functions over plain deployment records.
+//! The four DORA metrics, as pure functions over plain deployment and incident records.
 //!
 //! A [`History`] is built from finished production deployments (successes and failures; every
-//! other status is left out by the caller or ignored here) and answers a [`Report`] for any
+//! other status is left out by the caller or ignored here), and optionally the incidents of the
+//! same scope ([`History::with_incidents`]), and answers a [`Report`] for any
 //! [`Window`], or a series of them. The rules, all decided here and written out in
 //! `docs/dora.md`:
 //!
@@ -18,15 +19,21 @@
 //!   and counted: no commit, no commit time, commit time after the finish (clock skew). Median and p90 (nearest rank). Band by median: elite
 //!   < 1 hour, high < 1 day, medium < 1 week, else low.
 //! - **Change failure rate**: failed ÷ (successful + failed) deployments finished in the window.
-//!   Band: elite ≤ 5 %, high ≤ 10 %, medium ≤ 15 %, else low.
+//!   A deployment counts as failed if it failed, or if an incident is linked to it: the
+//!   deployment the incident names (directly, or at each place the last deployment of the commit
+//!   or reference it names finished by its opening), or, when it names none, the last successful
+//!   deployment of its place within the link window (default 24 h) before it opened. Several
+//!   incidents linked to one deployment make one failure. Band: elite ≤ 5 %, high ≤ 10 %, medium
+//!   ≤ 15 %, else low.
 //! - **Failed deployment recovery time**: per application and environment, a run of consecutive
-//!   failures is one incident, from its first failure to the next success there. An incident
-//!   belongs to the window its first failure is in, wherever its recovery falls; one not yet
-//!   recovered is excluded and counted. Median. Band: elite < 1 hour, high < 1 day, medium
-//!   < 1 week, else low.
+//!   failed deployments is one failure, from its first failed deployment to the next success
+//!   there; and each incident, from its opening to its resolution. A failure belongs to the
+//!   window its first failed deployment is in, an incident to the window it opened in, wherever
+//!   the recovery falls; one not recovered yet is excluded and counted. Median over both. Band:
+//!   elite < 1 hour, high < 1 day, medium < 1 week, else low.
 //!
-//! Records are deduplicated by id, so duplicate deliveries never count twice, and every result
-//! is independent of the order records are given in.
+//! Records (deployments and incidents) are deduplicated by id, so duplicate deliveries never
+//! count twice, and every result is independent of the order records are given in.
 
 use serde::Serialize;
 
@@ -65,6 +72,75 @@ pub struct DeploymentRecord {
     pub has_commit: bool,
     /// The commit's earliest known time, when it has one and it is known.
     pub commit_time: Option<Timestamp>,
+}
+
+/// How long before an incident opened its deployment is looked for, when it names none.
+pub const DEFAULT_LINK_HOURS: u32 = 24;
+
+/// What an incident names as its cause.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Blame {
+    /// Nothing: the last successful deployment of its place within the link window before it
+    /// opened is linked.
+    Unnamed,
+    /// One deployment, by id.
+    Deployment(String),
+    /// A commit or a reference: the deployments that carry it. At each place the last of them
+    /// finished by the incident's opening is linked.
+    Carriers(Vec<Carrier>),
+}
+
+/// A deployment that carries a blamed commit or reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Carrier {
+    /// Its id.
+    pub id: String,
+    /// Its application.
+    pub application: String,
+    /// Its environment.
+    pub environment: String,
+    /// When it finished.
+    pub finished_at: Timestamp,
+}
+
+/// One incident, as the metrics need it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentRecord {
+    /// Its id: records with the same id are one incident.
+    pub id: String,
+    /// What broke (shown in explanations).
+    pub title: String,
+    /// The applications it is about (a whole project's are all of them); `None`: any.
+    pub applications: Option<Vec<String>>,
+    /// Its environment; `None`: any environment counted.
+    pub environment: Option<String>,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// When it was resolved; `None` while open.
+    pub resolved_at: Option<Timestamp>,
+    /// What it names as its cause.
+    pub blame: Blame,
+}
+
+impl IncidentRecord {
+    fn covers(&self, application: &str, environment: &str) -> bool {
+        self.applications
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == application))
+            && self.environment.as_deref().is_none_or(|e| e == environment)
+    }
+}
+
+/// How an incident came to be linked to a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum IncidentLink {
+    /// The incident names it, its commit or one of its references.
+    Named,
+    /// The incident names nothing, and this was the last successful deployment of its place
+    /// within the link window before it opened.
+    LastSuccess,
 }
 
 /// A half-open time range `[from, to)`.
@@ -181,9 +257,15 @@ pub struct LeadTime {
 pub struct FailureRate {
     /// failed ÷ (successful + failed), from 0 to 1; `None` without deployments.
     pub value: Option<f64>,
-    /// Failed deployments.
+    /// Deployments counted as failed: `failed_deployments + failed_by_incident`.
     pub failed: u64,
-    /// Successful deployments.
+    /// Of those, deployments that failed.
+    pub failed_deployments: u64,
+    /// Of those, deployments that succeeded but have an incident linked to them.
+    pub failed_by_incident: u64,
+    /// How many incidents are linked to the window's deployments.
+    pub incidents: u64,
+    /// Successful deployments with no incident linked.
     pub succeeded: u64,
     /// failed + succeeded.
     pub samples: u64,
@@ -197,14 +279,30 @@ pub struct FailureRate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RecoveryTime))]
 pub struct Recovery {
-    /// The median, in seconds; `None` without recovered incidents.
+    /// The median, in seconds; `None` without samples.
     pub median_seconds: Option<f64>,
-    /// Recovered incidents measured.
+    /// Recoveries measured: `from_deployments + from_incidents`.
     pub samples: u64,
-    /// Incidents not recovered yet.
+    /// Of those, failures (runs of failed deployments) ended by a success.
+    pub from_deployments: u64,
+    /// Of those, incidents resolved.
+    pub from_incidents: u64,
+    /// Not recovered yet: `exclusions.unrecovered_failures + exclusions.unresolved_incidents`.
     pub excluded: u64,
+    /// Why they were excluded.
+    pub exclusions: RecoveryExclusions,
     /// The band of the median; `None` without samples.
     pub band: Option<Band>,
+}
+
+/// What the recovery time could not measure yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryExclusions {
+    /// Failures with no successful deployment after them yet.
+    pub unrecovered_failures: u64,
+    /// Incidents still open.
+    pub unresolved_incidents: u64,
 }
 
 /// The four metrics for one window.
@@ -238,6 +336,8 @@ struct Entry {
     at: i64,
     outcome: Outcome,
     lead: Lead,
+    /// Its place (application, environment), by number.
+    place: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -248,9 +348,9 @@ enum Lead {
     CommitAfterDeployment,
 }
 
-/// One incident: a run of failures at one place, and the success that ended it, if any.
+/// One failure: a run of failed deployments at one place, and the success that ended it, if any.
 #[derive(Debug, Clone, Copy)]
-struct Incident {
+struct Run {
     start: i64,
     recovered_after: Option<i64>,
     /// The entry of its first failure.
@@ -259,13 +359,37 @@ struct Incident {
     recovered_by: Option<usize>,
 }
 
-/// Deployments prepared for answering reports over any window.
+/// One incident, deduplicated.
+#[derive(Debug, Clone)]
+struct Outage {
+    opened: i64,
+    resolved_after: Option<i64>,
+    record: IncidentRecord,
+}
+
+/// An incident linked to an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Link {
+    entry: usize,
+    outage: usize,
+    how: IncidentLink,
+}
+
+/// Deployments (and incidents) prepared for answering reports over any window.
 #[derive(Debug, Clone)]
 pub struct History {
     entries: Vec<Entry>,
     /// The id of each entry, by index (moved from the records, not copied).
     ids: Vec<String>,
-    incidents: Vec<Incident>,
+    /// Each place (application, environment), by number.
+    places: Vec<(String, String)>,
+    runs: Vec<Run>,
+    /// Incidents in opening order.
+    outages: Vec<Outage>,
+    /// Links from entries to incidents, by entry.
+    links: Vec<Link>,
+    /// Successful entries with at least one incident linked, in order.
+    failed_by_incident: Vec<usize>,
 }
 
 /// Why a successful deployment has no lead time.
@@ -302,18 +426,54 @@ pub struct Explained {
     pub id: String,
     /// When it finished.
     pub finished_at: Timestamp,
-    /// How it ended: a failure counts in the change failure rate, a success in the frequency.
+    /// How it ended: a success counts in the frequency and lead time.
     pub outcome: Outcome,
+    /// Whether the change failure rate counts it as failed: it failed, or an incident is
+    /// linked to it.
+    pub counts_as_failure: bool,
+    /// The incidents linked to it (their ids), each with how.
+    pub incidents: Vec<ExplainedLink>,
     /// A success's lead time in seconds; `None` for a failure or an excluded success.
     pub lead_time_seconds: Option<f64>,
     /// Why a success has no lead time.
     pub lead_time_excluded: Option<LeadExclusion>,
 }
 
-/// One incident of a window (its first failure is in the window).
+/// An incident linked to a deployment, or a deployment linked to an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraLink))]
+pub struct ExplainedLink {
+    /// The other side's id.
+    pub id: String,
+    /// How they were linked.
+    pub link: IncidentLink,
+}
+
+/// One incident of a window: opened in it, or linked to one of its deployments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraIncident))]
 pub struct ExplainedIncident {
+    /// Its id.
+    pub id: String,
+    /// What broke.
+    pub title: String,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// When it was resolved; `None`: still open.
+    pub resolved_at: Option<Timestamp>,
+    /// Whether the recovery time counts it (it opened in the window): as a sample when resolved,
+    /// as excluded while open.
+    pub in_recovery_time: bool,
+    /// Opening to resolution in seconds, when resolved.
+    pub recovery_seconds: Option<f64>,
+    /// The deployments linked to it, each with how; such a deployment counts as failed.
+    pub deployments: Vec<ExplainedLink>,
+}
+
+/// One failure of a window: a run of failed deployments whose first is in the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraFailure))]
+pub struct ExplainedFailure {
     /// The deployment whose failure started it.
     pub first_failure: String,
     /// When that failure finished.
@@ -330,7 +490,10 @@ pub struct ExplainedIncident {
 pub struct Explanation {
     /// Every deployment the report counted or excluded.
     pub deployments: Vec<Explained>,
-    /// Every incident the recovery time counted or excluded.
+    /// Every failure (run of failed deployments) the recovery time counted or excluded.
+    pub failures: Vec<ExplainedFailure>,
+    /// Every incident the recovery time counted or excluded, or linked to a deployment of the
+    /// window.
     pub incidents: Vec<ExplainedIncident>,
 }
 
@@ -364,9 +527,11 @@ impl History {
         }
         drop(kept);
 
-        // One pass in time order: each place's open incident, if any.
-        let mut open: FastMap<(&str, &str), (i64, usize)> = FastMap::default();
-        let mut incidents = Vec::new();
+        // One pass in time order: each place's open failure, if any. Places (application,
+        // environment) are numbered in order of appearance.
+        let mut numbers: FastMap<(&str, &str), u32> = FastMap::default();
+        let mut open: FastMap<u32, (i64, usize)> = FastMap::default();
+        let mut runs = Vec::new();
         let mut entries = Vec::with_capacity(records.len());
         for (record, _) in records
             .iter()
@@ -374,7 +539,10 @@ impl History {
             .filter(|(_, dropped)| !**dropped)
         {
             let at = record.finished_at.unix_micros();
-            let place = (record.application.as_str(), record.environment.as_str());
+            let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+            let place = *numbers
+                .entry((record.application.as_str(), record.environment.as_str()))
+                .or_insert(next);
             let index = entries.len();
             match record.outcome {
                 Outcome::Failed => {
@@ -382,7 +550,7 @@ impl History {
                 }
                 Outcome::Succeeded => {
                     if let Some((start, first)) = open.remove(&place) {
-                        incidents.push(Incident {
+                        runs.push(Run {
                             start,
                             recovered_after: Some(at - start),
                             first,
@@ -401,15 +569,22 @@ impl History {
                 at,
                 outcome: record.outcome,
                 lead,
+                place,
             });
         }
-        incidents.extend(open.into_values().map(|(start, first)| Incident {
+        let mut places = vec![(String::new(), String::new()); numbers.len()];
+        for ((application, environment), number) in numbers {
+            if let Some(slot) = usize::try_from(number).ok().and_then(|n| places.get_mut(n)) {
+                *slot = (application.to_owned(), environment.to_owned());
+            }
+        }
+        runs.extend(open.into_values().map(|(start, first)| Run {
             start,
             recovered_after: None,
             first,
             recovered_by: None,
         }));
-        incidents.sort_unstable_by_key(|i| (i.start, i.recovered_after, i.first));
+        runs.sort_unstable_by_key(|i| (i.start, i.recovered_after, i.first));
         let ids = records
             .into_iter()
             .zip(dropped)
@@ -419,8 +594,153 @@ impl History {
         Self {
             entries,
             ids,
-            incidents,
+            places,
+            runs,
+            outages: Vec::new(),
+            links: Vec::new(),
+            failed_by_incident: Vec::new(),
         }
+    }
+
+    /// Adds the incidents of the same scope, and links each to the deployments it names (or, when
+    /// it names none, to the last successful deployment of its place within `link_hours` before
+    /// it opened). Incidents are deduplicated by id like deployments; the places (application,
+    /// environment) must use the deployments' identifiers.
+    pub fn with_incidents(
+        mut self,
+        incidents: impl IntoIterator<Item = IncidentRecord>,
+        link_hours: u32,
+    ) -> Self {
+        let mut incidents: Vec<IncidentRecord> = incidents.into_iter().collect();
+        // Of several records with one id keep the greatest, so the choice does not depend on
+        // order; then put them in opening order.
+        incidents.sort_unstable_by(|a, b| (&a.id, b).cmp(&(&b.id, a)));
+        incidents.dedup_by(|later, kept| later.id == kept.id);
+        incidents.sort_unstable_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+
+        let window = i64::from(link_hours) * MICROS_PER_HOUR;
+        let mut by_id: Option<FastMap<&str, usize>> = None;
+        let mut links = Vec::new();
+        for (outage, incident) in incidents.iter().enumerate() {
+            let opened = incident.opened_at.unix_micros();
+            match &incident.blame {
+                Blame::Unnamed => {
+                    // The newest success at or before the opening, not older than the window.
+                    let end = self.entries.partition_point(|e| e.at <= opened);
+                    let found = (0..end)
+                        .rev()
+                        .take_while(|&i| {
+                            self.entries.get(i).is_some_and(|e| e.at >= opened - window)
+                        })
+                        .find(|&i| {
+                            self.entries.get(i).is_some_and(|e| {
+                                e.outcome == Outcome::Succeeded && self.place_covered(e, incident)
+                            })
+                        });
+                    if let Some(entry) = found {
+                        links.push(Link {
+                            entry,
+                            outage,
+                            how: IncidentLink::LastSuccess,
+                        });
+                    }
+                }
+                Blame::Deployment(id) => {
+                    let by_id = by_id.get_or_insert_with(|| self.index_by_id());
+                    if let Some(&entry) = by_id.get(id.as_str()) {
+                        links.push(Link {
+                            entry,
+                            outage,
+                            how: IncidentLink::Named,
+                        });
+                    }
+                }
+                Blame::Carriers(carriers) => {
+                    // At each place, the last carrier finished by the opening.
+                    let mut last: FastMap<(&str, &str), &Carrier> = FastMap::default();
+                    for carrier in carriers.iter().filter(|c| {
+                        c.finished_at <= incident.opened_at
+                            && incident.covers(&c.application, &c.environment)
+                    }) {
+                        let place = (carrier.application.as_str(), carrier.environment.as_str());
+                        let slot = last.entry(place).or_insert(carrier);
+                        if (carrier.finished_at, &carrier.id) > (slot.finished_at, &slot.id) {
+                            *slot = carrier;
+                        }
+                    }
+                    let by_id = by_id.get_or_insert_with(|| self.index_by_id());
+                    for carrier in last.into_values() {
+                        if let Some(&entry) = by_id.get(carrier.id.as_str()) {
+                            links.push(Link {
+                                entry,
+                                outage,
+                                how: IncidentLink::Named,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        drop(by_id);
+        links.sort_unstable();
+        links.dedup_by_key(|l| (l.entry, l.outage));
+        self.failed_by_incident = links
+            .iter()
+            .map(|l| l.entry)
+            .filter(|&e| {
+                self.entries
+                    .get(e)
+                    .is_some_and(|e| e.outcome == Outcome::Succeeded)
+            })
+            .collect();
+        self.failed_by_incident.dedup();
+        self.links = links;
+        self.outages = incidents
+            .into_iter()
+            .map(|record| {
+                let opened = record.opened_at.unix_micros();
+                Outage {
+                    opened,
+                    resolved_after: record
+                        .resolved_at
+                        .map(|r| (r.unix_micros() - opened).max(0)),
+                    record,
+                }
+            })
+            .collect();
+        self
+    }
+
+    /// Whether an incident covers an entry's place.
+    fn place_covered(&self, entry: &Entry, incident: &IncidentRecord) -> bool {
+        usize::try_from(entry.place)
+            .ok()
+            .and_then(|p| self.places.get(p))
+            .is_some_and(|(application, environment)| incident.covers(application, environment))
+    }
+
+    /// Each entry's index by id.
+    fn index_by_id(&self) -> FastMap<&str, usize> {
+        self.ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.as_str(), index))
+            .collect()
+    }
+
+    /// The links of the entries in `range`.
+    fn links_in(&self, range: std::ops::Range<usize>) -> &[Link] {
+        let first = self.links.partition_point(|l| l.entry < range.start);
+        let last = self.links.partition_point(|l| l.entry < range.end);
+        self.links.get(first..last).unwrap_or_default()
+    }
+
+    /// The incidents opened in the window: their index range.
+    fn outages_in(&self, window: Window) -> std::ops::Range<usize> {
+        let from = window.from.unix_micros();
+        let to = window.to.unix_micros();
+        self.outages.partition_point(|o| o.opened < from)
+            ..self.outages.partition_point(|o| o.opened < to)
     }
 
     /// How many distinct deployments it holds.
@@ -440,18 +760,18 @@ impl History {
         self.entries.partition_point(|e| e.at < from)..self.entries.partition_point(|e| e.at < to)
     }
 
-    /// The incidents whose first failure is in the window.
-    fn incidents_in(&self, window: Window) -> &[Incident] {
+    /// The failures whose first failed deployment is in the window.
+    fn runs_in(&self, window: Window) -> &[Run] {
         let from = window.from.unix_micros();
         let to = window.to.unix_micros();
-        let first = self.incidents.partition_point(|i| i.start < from);
-        let last = self.incidents.partition_point(|i| i.start < to);
-        self.incidents.get(first..last).unwrap_or_default()
+        let first = self.runs.partition_point(|i| i.start < from);
+        let last = self.runs.partition_point(|i| i.start < to);
+        self.runs.get(first..last).unwrap_or_default()
     }
 
-    /// The deployments and incidents behind [`History::report`] for the same window, newest
-    /// first, each with how it was counted: the same selection and the same classification as
-    /// the report, so every figure can be traced to the deployments it came from.
+    /// The deployments, failures and incidents behind [`History::report`] for the same window,
+    /// newest first, each with how it was counted: the same selection and the same
+    /// classification as the report, so every figure can be traced to what it came from.
     pub fn explain(&self, window: Window) -> Explanation {
         let id = |index: usize| self.ids.get(index).cloned().unwrap_or_default();
         let at = |index: usize| {
@@ -460,8 +780,15 @@ impl History {
                 .and_then(|e| Timestamp::from_unix_micros(e.at).ok())
                 .unwrap_or(Timestamp::UNIX_EPOCH)
         };
-        let deployments = self
-            .in_window(window)
+        let outage_id = |index: usize| {
+            self.outages
+                .get(index)
+                .map(|o| o.record.id.clone())
+                .unwrap_or_default()
+        };
+        let range = self.in_window(window);
+        let deployments = range
+            .clone()
             .rev()
             .filter_map(|index| {
                 let entry = self.entries.get(index)?;
@@ -476,35 +803,77 @@ impl History {
                         (None, Some(LeadExclusion::CommitAfterDeployment))
                     }
                 };
+                let incidents: Vec<ExplainedLink> = self
+                    .links_in(index..index + 1)
+                    .iter()
+                    .map(|link| ExplainedLink {
+                        id: outage_id(link.outage),
+                        link: link.how,
+                    })
+                    .collect();
                 Some(Explained {
                     id: id(index),
                     finished_at: at(index),
                     outcome: entry.outcome,
+                    counts_as_failure: entry.outcome == Outcome::Failed || !incidents.is_empty(),
+                    incidents,
                     lead_time_seconds,
                     lead_time_excluded,
                 })
             })
             .collect();
-        let incidents = self
-            .incidents_in(window)
+        let failures = self
+            .runs_in(window)
             .iter()
             .rev()
-            .map(|incident| ExplainedIncident {
-                first_failure: id(incident.first),
-                started_at: at(incident.first),
-                recovered_by: incident.recovered_by.map(id),
-                recovery_seconds: incident.recovered_after.map(seconds),
+            .map(|run| ExplainedFailure {
+                first_failure: id(run.first),
+                started_at: at(run.first),
+                recovered_by: run.recovered_by.map(id),
+                recovery_seconds: run.recovered_after.map(seconds),
+            })
+            .collect();
+        // Incidents opened in the window, and those linked to its deployments.
+        let opened_in = self.outages_in(window);
+        let mut shown: Vec<usize> = opened_in.clone().collect();
+        shown.extend(self.links_in(range).iter().map(|l| l.outage));
+        shown.sort_unstable();
+        shown.dedup();
+        let incidents = shown
+            .into_iter()
+            .rev()
+            .filter_map(|index| {
+                let outage = self.outages.get(index)?;
+                Some(ExplainedIncident {
+                    id: outage.record.id.clone(),
+                    title: outage.record.title.clone(),
+                    opened_at: outage.record.opened_at,
+                    resolved_at: outage.record.resolved_at,
+                    in_recovery_time: opened_in.contains(&index),
+                    recovery_seconds: outage.resolved_after.map(seconds),
+                    deployments: self
+                        .links
+                        .iter()
+                        .filter(|l| l.outage == index)
+                        .map(|l| ExplainedLink {
+                            id: id(l.entry),
+                            link: l.how,
+                        })
+                        .collect(),
+                })
             })
             .collect();
         Explanation {
             deployments,
+            failures,
             incidents,
         }
     }
 
     /// The four metrics for one window.
     pub fn report(&self, window: Window) -> Report {
-        let in_window = self.entries.get(self.in_window(window)).unwrap_or_default();
+        let range = self.in_window(window);
+        let in_window = self.entries.get(range.clone()).unwrap_or_default();
 
         let mut succeeded = 0u64;
         let mut failed = 0u64;
@@ -540,12 +909,26 @@ impl History {
             band: lead_median.map(duration_band),
         };
 
+        // Successes with an incident linked count as failed.
+        let failed_by_incident = count(
+            self.failed_by_incident.partition_point(|&e| e < range.end)
+                - self
+                    .failed_by_incident
+                    .partition_point(|&e| e < range.start),
+        );
+        let mut linked: Vec<usize> = self.links_in(range).iter().map(|l| l.outage).collect();
+        linked.sort_unstable();
+        linked.dedup();
         let samples = succeeded + failed;
-        let rate = (samples > 0).then(|| ratio(failed, samples));
+        let all_failed = failed + failed_by_incident;
+        let rate = (samples > 0).then(|| ratio(all_failed, samples));
         let change_failure_rate = FailureRate {
             value: rate,
-            failed,
-            succeeded,
+            failed: all_failed,
+            failed_deployments: failed,
+            failed_by_incident,
+            incidents: count(linked.len()),
+            succeeded: succeeded - failed_by_incident,
             samples,
             excluded: 0,
             band: rate.map(|r| {
@@ -562,19 +945,35 @@ impl History {
         };
 
         let mut recoveries = Vec::new();
-        let mut unrecovered = 0u64;
-        for incident in self.incidents_in(window) {
-            match incident.recovered_after {
+        let mut recovery_exclusions = RecoveryExclusions::default();
+        for run in self.runs_in(window) {
+            match run.recovered_after {
                 Some(micros) => recoveries.push(micros),
-                None => unrecovered += 1,
+                None => recovery_exclusions.unrecovered_failures += 1,
             }
         }
+        let from_deployments = count(recoveries.len());
+        for outage in self
+            .outages
+            .get(self.outages_in(window))
+            .unwrap_or_default()
+        {
+            match outage.resolved_after {
+                Some(micros) => recoveries.push(micros),
+                None => recovery_exclusions.unresolved_incidents += 1,
+            }
+        }
+        let from_incidents = count(recoveries.len()) - from_deployments;
         recoveries.sort_unstable();
         let recovery_median = median(&recoveries);
         let recovery_time = Recovery {
             median_seconds: recovery_median.map(seconds),
             samples: count(recoveries.len()),
-            excluded: unrecovered,
+            from_deployments,
+            from_incidents,
+            excluded: recovery_exclusions.unrecovered_failures
+                + recovery_exclusions.unresolved_incidents,
+            exclusions: recovery_exclusions,
             band: recovery_median.map(duration_band),
         };
 
@@ -830,6 +1229,205 @@ mod tests {
         Window::new(at("2025-03-01T00:00:00Z"), at("2025-03-15T00:00:00Z")).unwrap()
     }
 
+    fn incident(
+        id: &str,
+        place: (Option<&str>, Option<&str>),
+        opened: &str,
+        resolved: Option<&str>,
+        blame: Blame,
+    ) -> IncidentRecord {
+        IncidentRecord {
+            id: id.into(),
+            title: format!("incident {id}"),
+            applications: place.0.map(|a| vec![a.into()]),
+            environment: place.1.map(Into::into),
+            opened_at: at(opened),
+            resolved_at: resolved.map(at),
+            blame,
+        }
+    }
+
+    fn carrier(record: &DeploymentRecord) -> Carrier {
+        Carrier {
+            id: record.id.clone(),
+            application: record.application.clone(),
+            environment: record.environment.clone(),
+            finished_at: record.finished_at,
+        }
+    }
+
+    /// Incidents over the fixture, one per way of linking.
+    fn incidents() -> Vec<IncidentRecord> {
+        let api = (Some(API.0), Some(API.1));
+        let fixture = fixture();
+        vec![
+            // Names nothing: d1 (api, 2 h before) was the last success there. 1.5 h.
+            incident(
+                "i1",
+                api,
+                "2025-03-01T12:00:00Z",
+                Some("2025-03-01T13:30:00Z"),
+                Blame::Unnamed,
+            ),
+            // Names d8 and is still open.
+            incident(
+                "i2",
+                (Some(WEB.0), Some(WEB.1)),
+                "2025-03-12T00:00:00Z",
+                None,
+                Blame::Deployment("d8".into()),
+            ),
+            // Names a commit carried by d1 and d4 (whole project): the last of them, d4. 2 h.
+            incident(
+                "i3",
+                (None, None),
+                "2025-03-03T00:00:00Z",
+                Some("2025-03-03T02:00:00Z"),
+                Blame::Carriers(vec![carrier(&fixture[1]), carrier(&fixture[4])]),
+            ),
+            // Opens after the window, no success within a day before it: nothing.
+            incident(
+                "i4",
+                (Some(WEB.0), None),
+                "2025-03-20T00:00:00Z",
+                None,
+                Blame::Unnamed,
+            ),
+            // Names nothing, whole project: the last success anywhere, d5 (api, 03-09 10:00).
+            // 30 min.
+            incident(
+                "i5",
+                (None, None),
+                "2025-03-09T12:00:00Z",
+                Some("2025-03-09T12:30:00Z"),
+                Blame::Unnamed,
+            ),
+            // Names nothing; api's last success (d4, 03-02 14:00) is 58 h before: nothing
+            // within 24 h. 4 h.
+            incident(
+                "i6",
+                api,
+                "2025-03-05T00:00:00Z",
+                Some("2025-03-05T04:00:00Z"),
+                Blame::Unnamed,
+            ),
+            // Names d7, which failed anyway. 1 h.
+            incident(
+                "i7",
+                (Some(WEB.0), Some(WEB.1)),
+                "2025-03-10T10:00:00Z",
+                Some("2025-03-10T11:00:00Z"),
+                Blame::Deployment("d7".into()),
+            ),
+        ]
+    }
+
+    #[test]
+    fn incidents_give_the_numbers_worked_out_by_hand() {
+        let history = History::new(fixture()).with_incidents(incidents(), DEFAULT_LINK_HOURS);
+        let report = history.report(window());
+        // Failed deployments: d2 d3 d7 d9 d10 = 5. Successes with an incident: d1 (i1), d8
+        // (i2), d4 (i3), d5 (i5) = 4; d7 (i7) failed anyway. Only d6 is clean.
+        // 9 / 10 = 0.9 -> low. Linked incidents: i1 i2 i3 i5 i7 = 5.
+        let c = &report.change_failure_rate;
+        assert_eq!(
+            (c.failed, c.failed_deployments, c.failed_by_incident),
+            (9, 5, 4)
+        );
+        assert_eq!((c.succeeded, c.samples, c.incidents), (1, 10, 5));
+        assert_eq!(c.value, Some(0.9));
+        // Frequency and lead time count deployments as they ended: unchanged.
+        assert_eq!(report.deployment_frequency.samples, 5);
+        assert_eq!(report.lead_time.samples, 3);
+        // Recovery: the failures' [7200, 10800, 88200] (d9's excluded) and the incidents
+        // opened in the window: i1 5400, i3 7200, i5 1800, i6 14400, i7 3600 (i2 open,
+        // excluded; i4 after the window). Sorted [1800, 3600, 5400, 7200, 7200, 10800, 14400,
+        // 88200]: median (7200 + 7200) / 2 = 7200 s -> high.
+        let r = &report.recovery_time;
+        assert_eq!((r.samples, r.from_deployments, r.from_incidents), (8, 3, 5));
+        assert_eq!(r.excluded, 2);
+        assert_eq!(
+            (
+                r.exclusions.unrecovered_failures,
+                r.exclusions.unresolved_incidents
+            ),
+            (1, 1)
+        );
+        assert_eq!(r.median_seconds, Some(7200.0));
+        assert_eq!(r.band, Some(Band::High));
+
+        let explanation = history.explain(window());
+        let of = |id: &str| explanation.deployments.iter().find(|d| d.id == id).unwrap();
+        let link = |id: &str, how| ExplainedLink {
+            id: id.into(),
+            link: how,
+        };
+        assert_eq!(of("d1").incidents, [link("i1", IncidentLink::LastSuccess)]);
+        assert_eq!(of("d4").incidents, [link("i3", IncidentLink::Named)]);
+        assert_eq!(of("d5").incidents, [link("i5", IncidentLink::LastSuccess)]);
+        assert!(of("d6").incidents.is_empty() && !of("d6").counts_as_failure);
+        assert!(of("d7").counts_as_failure);
+        // Newest first; i4 opened after the window and is linked to nothing.
+        let ids: Vec<&str> = explanation
+            .incidents
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(ids, ["i2", "i7", "i5", "i6", "i3", "i1"]);
+        let i6 = &explanation.incidents[3];
+        assert!(i6.deployments.is_empty() && i6.in_recovery_time);
+        assert_eq!(i6.recovery_seconds, Some(14_400.0));
+    }
+
+    #[test]
+    fn the_link_window_is_a_setting() {
+        // With 72 h, i6 reaches d4 (58 h before it), already failed through i3: one failure.
+        let history = History::new(fixture()).with_incidents(incidents(), 72);
+        let c = history.report(window()).change_failure_rate;
+        assert_eq!((c.failed, c.failed_by_incident, c.incidents), (9, 4, 6));
+        // With 1 h, i1 (2 h after d1) and i5 (2 h after d5) reach nothing.
+        let history = History::new(fixture()).with_incidents(incidents(), 1);
+        let c = history.report(window()).change_failure_rate;
+        assert_eq!((c.failed, c.failed_by_incident, c.incidents), (7, 2, 3));
+    }
+
+    #[test]
+    fn an_incident_after_the_window_still_fails_the_deployment_in_it() {
+        // d9's window ends 03-15; an incident opened 03-15 01:00 names nothing and d11 (api,
+        // 03-15 01:00) is outside the window: the last success of api before it is d11 itself
+        // (at the same instant), so nothing in the window is charged.
+        let late = incident(
+            "late",
+            (Some(API.0), Some(API.1)),
+            "2025-03-15T01:00:00Z",
+            None,
+            Blame::Unnamed,
+        );
+        let history = History::new(fixture()).with_incidents([late], DEFAULT_LINK_HOURS);
+        assert_eq!(
+            history
+                .report(window())
+                .change_failure_rate
+                .failed_by_incident,
+            0
+        );
+        // Named explicitly, d8 is charged whenever the incident opens.
+        let named = incident(
+            "named",
+            (None, None),
+            "2025-04-01T00:00:00Z",
+            None,
+            Blame::Deployment("d8".into()),
+        );
+        let history = History::new(fixture()).with_incidents([named], DEFAULT_LINK_HOURS);
+        let report = history.report(window());
+        assert_eq!(report.change_failure_rate.failed_by_incident, 1);
+        assert_eq!(
+            report.recovery_time.from_incidents, 0,
+            "opened after the window"
+        );
+    }
+
     #[test]
     fn the_fixture_gives_the_numbers_worked_out_by_hand() {
         let report = History::new(fixture()).report(window());
@@ -893,10 +1491,10 @@ mod tests {
             (of("d7").lead_time_seconds, of("d7").lead_time_excluded),
             (None, None)
         );
-        // Incidents, newest first: web d9 (not recovered), api d10 -> d11 (3 h), web d7 -> d8
-        // (24.5 h), api d2 -> d4 (2 h, d3 is the same incident).
-        let incidents: Vec<(&str, Option<&str>, Option<f64>)> = explanation
-            .incidents
+        // Failures, newest first: web d9 (not recovered), api d10 -> d11 (3 h), web d7 -> d8
+        // (24.5 h), api d2 -> d4 (2 h, d3 is the same failure).
+        let failures: Vec<(&str, Option<&str>, Option<f64>)> = explanation
+            .failures
             .iter()
             .map(|i| {
                 (
@@ -907,7 +1505,7 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            incidents,
+            failures,
             [
                 ("d9", None, None),
                 ("d10", Some("d11"), Some(10_800.0)),
@@ -1008,14 +1606,19 @@ mod tests {
         fn results_ignore_insertion_order_and_duplicate_deliveries(
             order in Just(fixture()).prop_shuffle(),
             duplicates in proptest::collection::vec(0usize..12, 0..12),
+            incident_order in Just(incidents()).prop_shuffle(),
+            incident_repeats in proptest::collection::vec(0usize..7, 0..7),
         ) {
+            let repeated: Vec<IncidentRecord> =
+                incident_repeats.into_iter().map(|i| incidents()[i].clone()).collect();
             let mut records = order;
             for index in duplicates {
                 let copy = records[index].clone();
                 records.push(copy);
             }
-            let expected = History::new(fixture());
-            let got = History::new(records);
+            let expected = History::new(fixture()).with_incidents(incidents(), DEFAULT_LINK_HOURS);
+            let got = History::new(records)
+                .with_incidents(incident_order.into_iter().chain(repeated), DEFAULT_LINK_HOURS);
             prop_assert_eq!(got.report(window()), expected.report(window()));
             prop_assert_eq!(
                 got.series(window(), Interval::Day),
@@ -1031,8 +1634,9 @@ mod tests {
             order in Just(fixture()).prop_shuffle(),
             start in 0i64..6,
             days in 1i64..6,
+            link_hours in 1u32..72,
         ) {
-            let history = History::new(order);
+            let history = History::new(order).with_incidents(incidents(), link_hours);
             let base = window().from.unix_micros();
             let from = Timestamp::from_unix_micros(base + start * MICROS_PER_DAY).unwrap();
             let to = Timestamp::from_unix_micros(base + (start + days) * MICROS_PER_DAY).unwrap();
@@ -1040,7 +1644,7 @@ mod tests {
             let report = history.report(window);
             let explanation = history.explain(window);
             let failed = explanation.deployments.iter().filter(|d| d.outcome == Outcome::Failed);
-            prop_assert_eq!(count(failed.count()), report.change_failure_rate.failed);
+            prop_assert_eq!(count(failed.count()), report.change_failure_rate.failed_deployments);
             prop_assert_eq!(count(explanation.deployments.len()), report.change_failure_rate.samples);
             let mut leads: Vec<f64> = explanation
                 .deployments
@@ -1065,15 +1669,24 @@ mod tests {
                 excluded(LeadExclusion::CommitAfterDeployment),
                 exclusions.commit_after_deployment
             );
-            let recovered = explanation.incidents.iter().filter(|i| i.recovered_by.is_some());
-            prop_assert_eq!(count(recovered.count()), report.recovery_time.samples);
+            let recovered = explanation.failures.iter().filter(|i| i.recovered_by.is_some());
+            prop_assert_eq!(count(recovered.count()), report.recovery_time.from_deployments);
+            let resolved = explanation
+                .incidents
+                .iter()
+                .filter(|i| i.in_recovery_time && i.recovery_seconds.is_some());
+            prop_assert_eq!(count(resolved.count()), report.recovery_time.from_incidents);
+            let counted = explanation.failures.len()
+                + explanation.incidents.iter().filter(|i| i.in_recovery_time).count();
             prop_assert_eq!(
-                count(explanation.incidents.len()) - report.recovery_time.samples,
+                count(counted) - report.recovery_time.samples,
                 report.recovery_time.excluded
             );
-            // Every id named is one of the window's deployments or a later success.
-            for incident in &explanation.incidents {
-                prop_assert!(explanation.deployments.iter().any(|d| d.id == incident.first_failure));
+            let failing = explanation.deployments.iter().filter(|d| d.counts_as_failure);
+            prop_assert_eq!(count(failing.count()), report.change_failure_rate.failed);
+            // Every failure starts at one of the window's deployments.
+            for failure in &explanation.failures {
+                prop_assert!(explanation.deployments.iter().any(|d| d.id == failure.first_failure));
             }
             // Newest first.
             prop_assert!(explanation.deployments.windows(2).all(|w| w[0].finished_at >= w[1].finished_at));

@@ -13,7 +13,8 @@
 //! - [`lifecycle`]: how out-of-order and repeated observations settle a deployment's status.
 //! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
 //! - [`key`]: API-key format and hashing.
-//! - [`dora`]: the four DORA metrics over plain deployment records.
+//! - [`dora`]: the four DORA metrics over plain deployment and incident records.
+//! - [`incident`]: incident sources and how their updates settle into one record.
 //! - [`sighting`]: when a commit was first seen, folded event by event: lead time's start.
 //! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
 //!
@@ -35,6 +36,7 @@ pub mod environment;
 pub mod event;
 pub mod hook;
 pub mod ids;
+pub mod incident;
 pub mod integration;
 pub mod key;
 pub mod lifecycle;

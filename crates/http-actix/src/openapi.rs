@@ -14,7 +14,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{clienwork, envtracker, health, hivel, hooks, integrations, native};
+use crate::routes::{clienwork, envtracker, health, hivel, hooks, incidents, integrations, native};
 
 /// The answers the handlers build themselves: each is sent as is, so its schema is its shape.
 pub mod schemas {
@@ -475,6 +475,10 @@ impl Modify for Security {
         integrations::rotate_integration_secret,
         integrations::list_received,
         integrations::receive,
+        incidents::create_incident,
+        incidents::list_incidents,
+        incidents::get_incident,
+        incidents::update_incident,
     ),
     modifiers(&Security),
     tags(
@@ -486,6 +490,7 @@ impl Modify for Security {
         (name = "envtracker", description = "Envtracker-compatible signed endpoints."),
         (name = "hooks", description = "Outgoing hooks (Devopness-compatible and native) and their deliveries."),
         (name = "integrations", description = "Providers' own webhooks received at a URL of their own, and what became of each delivery."),
+        (name = "incidents", description = "Incidents from PagerDuty, Opsgenie or any tool, counted by the DORA metrics."),
     )
 )]
 pub struct ApiDoc;
@@ -857,12 +862,25 @@ mod tests {
                 shiplog_domain::dora::Outcome::Succeeded,
                 "2025-03-03T00:00:00Z",
             ),
-        ]);
+        ])
+        .with_incidents(
+            [shiplog_domain::dora::IncidentRecord {
+                id: "i".into(),
+                title: "down".into(),
+                applications: None,
+                environment: None,
+                opened_at: Timestamp::parse("2025-03-03T01:00:00Z").unwrap(),
+                resolved_at: Some(Timestamp::parse("2025-03-03T02:00:00Z").unwrap()),
+                blame: shiplog_domain::dora::Blame::Unnamed,
+            }],
+            24,
+        );
         let dora = serde_json::to_value(shiplog_app::metrics::DoraView {
             scope: shiplog_app::metrics::DoraScope {
                 project: None,
                 application: None,
                 environments: vec![],
+                incident_link_hours: 24,
             },
             report: history.report(window),
             series: Some(history.series(window, shiplog_domain::dora::Interval::Week)),
@@ -878,6 +896,14 @@ mod tests {
         assert_eq!(
             properties(&doc, "DoraIncident"),
             keys(&dora["explanation"]["incidents"][0])
+        );
+        assert_eq!(
+            properties(&doc, "DoraFailure"),
+            keys(&dora["explanation"]["failures"][0])
+        );
+        assert_eq!(
+            properties(&doc, "DoraLink"),
+            keys(&dora["explanation"]["incidents"][0]["deployments"][0])
         );
         assert_eq!(properties(&doc, "DoraReport"), keys(&dora["series"][0]));
         for (schema, field) in [

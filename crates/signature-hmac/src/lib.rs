@@ -177,6 +177,35 @@ impl SignatureVerifier for EnvtrackerVerifier {
     ) -> Result<(), SignatureError> {
         github::verify(secret.reveal().as_bytes(), body, header)
     }
+
+    fn verify_pagerduty_signature(
+        &self,
+        secret: &SigningSecret,
+        body: &[u8],
+        header: &str,
+    ) -> Result<(), SignatureError> {
+        pagerduty::verify(secret.reveal().as_bytes(), body, header)
+    }
+}
+
+/// PagerDuty's `X-PagerDuty-Signature` (v3 webhooks).
+pub mod pagerduty {
+    use super::*;
+
+    /// The header value for `body` under one secret.
+    pub fn sign(secret: &[u8], body: &[u8]) -> String {
+        format!("v1={}", hex(&mac(secret, &[body]).finalize().into_bytes()))
+    }
+
+    /// Checks `X-PagerDuty-Signature`: comma-separated `v1=<hex>` signatures (one per secret
+    /// while PagerDuty rotates one), any of which may match. Other versions are skipped.
+    pub fn verify(secret: &[u8], body: &[u8], header: &str) -> Result<(), SignatureError> {
+        let candidates: Vec<Option<Vec<u8>>> = header
+            .split(',')
+            .map(|part| part.trim().strip_prefix("v1=").and_then(unhex))
+            .collect();
+        verify_any(&mac(secret, &[body]), &candidates)
+    }
 }
 
 /// GitHub's `X-Hub-Signature-256`.
@@ -425,6 +454,28 @@ mod tests {
         );
         assert!(matches!(
             github::verify(b"k", b"x", "sha1=00"),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn pagerduty_signatures_are_the_body_hmac_and_any_of_several_may_match() {
+        // The same HMAC-SHA256 of the raw body as GitHub's, so GitHub's published answer holds.
+        let secret = b"It's a Secret to Everybody";
+        let good = "v1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(pagerduty::sign(secret, b"Hello, World!"), good);
+        // During a rotation PagerDuty sends one signature per secret.
+        let rotating = format!("v1=00ff00ff, {good}");
+        assert_eq!(
+            pagerduty::verify(secret, b"Hello, World!", &rotating),
+            Ok(())
+        );
+        assert_eq!(
+            pagerduty::verify(secret, b"Hello, World?", &rotating),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            pagerduty::verify(secret, b"Hello, World!", "v0=abc,sha256=00"),
             Err(SignatureError::Malformed(_))
         ));
     }

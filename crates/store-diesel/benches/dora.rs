@@ -122,6 +122,7 @@ fn main() {
                 environment: None,
                 application: None,
                 window: Window::new(from, to).unwrap(),
+                link_hours: shiplog_domain::dora::DEFAULT_LINK_HOURS,
             };
             let mut reads = Vec::new();
             let mut computes = Vec::new();
@@ -132,7 +133,9 @@ fn main() {
                     .unwrap();
                 reads.push(started.elapsed());
                 let started = Instant::now();
-                let report = History::new(data.records).report(query.window);
+                let report = History::new(data.records)
+                    .with_incidents(data.incidents, query.link_hours)
+                    .report(query.window);
                 computes.push(started.elapsed());
                 assert_eq!(report, warm.report);
             }

@@ -3,8 +3,8 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use shiplog_app::ports::{
     ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
-    IntegrationStoreError, KeyStoreError, PipelineEventStoreError, ProjectStoreError,
-    ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
+    IncidentStoreError, IntegrationStoreError, KeyStoreError, PipelineEventStoreError,
+    ProjectStoreError, ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
@@ -153,6 +153,15 @@ impl From<StoreError> for KeyStoreError {
         } else {
             Self::Unavailable(error.detail())
         }
+    }
+}
+
+impl From<StoreError> for IncidentStoreError {
+    fn from(error: StoreError) -> Self {
+        if error.refuses_value() {
+            return Self::Refused(error.detail());
+        }
+        Self::Unavailable(error.detail())
     }
 }
 

@@ -46,10 +46,10 @@ use shiplog_app::model::{
 use shiplog_app::ports::{
     ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
     DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
-    EnvironmentStoreError, HookStore, HookStoreError, IntegrationStore, IntegrationStoreError,
-    KeyRef, KeyStore, KeyStoreError, PipelineEventStore, PipelineEventStoreError, ProjectStore,
-    ProjectStoreError, ReferenceStore, ReferenceStoreError, TeamStore, TeamStoreError,
-    WorkspaceStore, WorkspaceStoreError,
+    EnvironmentStoreError, HookStore, HookStoreError, IncidentStore, IncidentStoreError,
+    IntegrationStore, IntegrationStoreError, KeyRef, KeyStore, KeyStoreError, PipelineEventStore,
+    PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError,
+    TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -62,6 +62,7 @@ pub mod conn;
 mod error;
 pub mod exec;
 mod hooks;
+mod incidents;
 mod ingest;
 mod integrations;
 pub mod migrations;
@@ -866,6 +867,50 @@ impl DeploymentStore for Store {
     ) -> Result<DoraData, DeploymentStoreError> {
         Ok(self
             .read(move |conn| queries::dora(conn, workspace, &query))
+            .await?)
+    }
+}
+
+#[async_trait]
+impl IncidentStore for Store {
+    async fn upsert_incident(
+        &self,
+        update: shiplog_app::incidents::IncidentUpdate,
+    ) -> Result<(shiplog_app::incidents::Incident, bool), IncidentStoreError> {
+        Ok(self
+            .write(move |conn| incidents::upsert(conn, &update))
+            .await?)
+    }
+
+    async fn patch_incident(
+        &self,
+        workspace: WorkspaceId,
+        id: shiplog_app::ids::IncidentId,
+        patch: shiplog_app::incidents::IncidentPatch,
+        at: Timestamp,
+    ) -> Result<Option<shiplog_app::incidents::Incident>, IncidentStoreError> {
+        Ok(self
+            .write(move |conn| incidents::patch(conn, workspace, id, &patch, at))
+            .await?)
+    }
+
+    async fn incident(
+        &self,
+        workspace: WorkspaceId,
+        id: shiplog_app::ids::IncidentId,
+    ) -> Result<Option<shiplog_app::incidents::Incident>, IncidentStoreError> {
+        Ok(self
+            .read(move |conn| incidents::get(conn, workspace, id))
+            .await?)
+    }
+
+    async fn incidents(
+        &self,
+        workspace: WorkspaceId,
+        query: shiplog_app::incidents::IncidentQuery,
+    ) -> Result<Vec<shiplog_app::incidents::Incident>, IncidentStoreError> {
+        Ok(self
+            .read(move |conn| incidents::list(conn, workspace, &query))
             .await?)
     }
 }

@@ -292,6 +292,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        workspace_id -> Text,
+        project_id -> Text,
+        application_id -> Nullable<Text>,
+        environment_id -> Nullable<Text>,
+        title -> Text,
+        severity -> Nullable<Text>,
+        url -> Nullable<Text>,
+        source -> Text,
+        external_id -> Text,
+        integration_id -> Nullable<Text>,
+        opened_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        changed_at -> BigInt,
+        blamed_deployment_id -> Nullable<Text>,
+        blamed_commit -> Nullable<Text>,
+        blamed_reference -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
@@ -312,7 +336,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     hook_deliveries,
     hook_attempts,
     integrations,
-    integration_deliveries
+    integration_deliveries,
+    incidents
 );
 
 diesel::joinable!(deployments -> projects (project_id));

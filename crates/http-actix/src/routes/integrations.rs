@@ -118,10 +118,22 @@ pub async fn delete_integration(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /api/v1/integrations/{id}/rotate-secret` (admin, no body): a new secret, shown once;
-/// the old one is still accepted for 24 hours.
+/// A secret the provider chose.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ChosenSecret)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretBody {
+    /// The provider's own signing secret (PagerDuty shows one and cannot be given one), 16 to
+    /// 256 printable characters.
+    secret: String,
+}
+
+/// `POST /api/v1/integrations/{id}/rotate-secret` (admin): a new secret, shown once; the old
+/// one is still accepted for 24 hours. No body: shiplog makes the secret; `{"secret": …}`: the
+/// provider's own.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/rotate-secret", tag = "integrations",
     params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+    request_body(content = Option<SecretBody>, description = "Optional: the provider's own secret"),
     responses(
         (status = 200, description = "The new secret, shown this once", body = shiplog_app::integrations::IntegrationSecret),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
@@ -134,8 +146,19 @@ pub async fn rotate_integration_secret(
     state: Data<HttpState>,
     Caller(principal): Caller,
     id: Path<String>,
+    RawBody(bytes): RawBody,
 ) -> Reply {
-    Ok(HttpResponse::Ok().json(state.app.rotate_integration_secret(&principal, &id).await?))
+    let chosen = if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
+        None
+    } else {
+        Some(body::<SecretBody>(&bytes)?.secret)
+    };
+    Ok(HttpResponse::Ok().json(
+        state
+            .app
+            .rotate_integration_secret(&principal, &id, chosen)
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/integrations/{id}/deliveries`: the last 100 deliveries it received, newest
@@ -160,9 +183,10 @@ pub async fn list_received(
 
 /// `POST /api/v1/integrations/{id}/webhook`: where the provider posts its own webhooks. No API
 /// key: the delivery's signature, made with the integration's secret, is checked before
-/// anything is read (GitHub: `X-Hub-Signature-256`; GitLab, which cannot sign, sends the secret
-/// as `X-Gitlab-Token`; Jenkins as `X-Shiplog-Token` or the URL's `token`). Every delivery is
-/// logged with its verdict.
+/// anything is read (GitHub: `X-Hub-Signature-256`; PagerDuty: `X-PagerDuty-Signature`;
+/// GitLab, which cannot sign, sends the secret as `X-Gitlab-Token`; Jenkins, Argo CD and
+/// Opsgenie as `X-Shiplog-Token` or the URL's `token`). Every delivery is logged with its
+/// verdict.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/webhook", tag = "integrations",
     params(
         ("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
@@ -172,8 +196,9 @@ pub async fn list_received(
         ("X-Gitlab-Event" = Option<String>, Header, description = "GitLab: the event (Deployment Hook, Pipeline Hook, …)"),
         ("X-Gitlab-Event-UUID" = Option<String>, Header, description = "GitLab: the delivery's id"),
         ("X-Gitlab-Token" = Option<String>, Header, description = "GitLab: the integration's secret, as GitLab's secret token"),
-        ("X-Shiplog-Token" = Option<String>, Header, description = "Jenkins: the integration's secret"),
-        ("token" = Option<String>, Query, description = "Jenkins, whose Notification plugin sends no headers: the integration's secret in the URL"),
+        ("X-PagerDuty-Signature" = Option<String>, Header, description = "PagerDuty: v1=<hex HMAC-SHA256 of the body under the integration's secret>, comma-separated when several"),
+        ("X-Shiplog-Token" = Option<String>, Header, description = "Jenkins, Argo CD and Opsgenie: the integration's secret"),
+        ("token" = Option<String>, Query, description = "Jenkins or Opsgenie, when a header cannot be set: the integration's secret in the URL"),
     ),
     request_body(content = Object, description = "The provider's own payload, as it sends it"),
     responses(
@@ -198,7 +223,7 @@ pub async fn receive(
     let received = Received {
         event: header("x-github-event").or_else(|| header("x-gitlab-event")),
         delivery: header("x-github-delivery").or_else(|| header("x-gitlab-event-uuid")),
-        signature: header("x-hub-signature-256"),
+        signature: header("x-hub-signature-256").or_else(|| header("x-pagerduty-signature")),
         token: header("x-gitlab-token")
             .or_else(|| header("x-shiplog-token"))
             .or_else(|| query_token(request.query_string())),

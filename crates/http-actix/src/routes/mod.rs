@@ -14,6 +14,7 @@ pub mod envtracker;
 pub mod health;
 pub mod hivel;
 pub mod hooks;
+pub mod incidents;
 pub mod integrations;
 pub mod native;
 
@@ -109,6 +110,10 @@ routes! {
         => integrations::rotate_integration_secret,
     get "/api/v1/integrations/{id}/deliveries" [Key, Native] => integrations::list_received,
     post "/api/v1/integrations/{id}/webhook" [Public, Native] => integrations::receive,
+    post "/api/v1/incidents" [Key, Native] => incidents::create_incident,
+    get "/api/v1/incidents" [Key, Native] => incidents::list_incidents,
+    get "/api/v1/incidents/{id}" [Key, Native] => incidents::get_incident,
+    patch "/api/v1/incidents/{id}" [Key, Native] => incidents::update_incident,
 }
 
 /// One resource with its routes, wrapped in [`crate::logging::catch_panics`]; any other method

@@ -597,6 +597,10 @@ pub struct DoraParams {
     /// how it was counted or why it was excluded.
     #[param(pattern = "^$|^(true|false)$")]
     explain: Option<String>,
+    /// How long before an incident that names no cause its deployment is looked for, in hours
+    /// (1 to 720); default 24.
+    #[param(pattern = "^$|^[0-9]{1,9}$")]
+    incident_link_hours: Option<String>,
 }
 
 impl DoraParams {
@@ -618,6 +622,12 @@ impl DoraParams {
                 other => Err(format!("{other:?} is not a boolean: send true or false")),
             })?
             .unwrap_or(false),
+            link_hours: optional("incident_link_hours", self.incident_link_hours, |v| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| "is not a whole number of hours: send 1 to 720")
+            })?
+            .unwrap_or(shiplog_app::metrics::DEFAULT_LINK_HOURS),
         })
     }
 }

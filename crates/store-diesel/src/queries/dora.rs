@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use shiplog_app::ids::WorkspaceId;
 use shiplog_app::ports::{DoraData, DoraQuery};
-use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome};
+use shiplog_domain::dora::{
+    Blame, Carrier, DeploymentRecord as DoraRecord, IncidentRecord as DoraIncident, Outcome,
+};
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::status::DeploymentStatus;
@@ -11,7 +13,7 @@ use shiplog_domain::status::DeploymentStatus;
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::rows::{opt_time, time};
-use crate::schema::{applications, deployments, environments};
+use crate::schema::{applications, deployment_references, deployments, environments, incidents};
 
 /// Per application of one environment: its last failure and last success before the window and
 /// its first success after it (time and id), each one seek of `deployments_by_place`.
@@ -88,6 +90,7 @@ pub(crate) fn dora(
     let from = query.window.from.unix_micros();
     let to = query.window.to.unix_micros();
     let mut data = DoraData::default();
+    let scope_ids: Vec<String> = scope.iter().map(|(id, _)| id.clone()).collect();
     for (environment, code) in scope {
         let code = EnvironmentCode::parse(&code).map_err(|_| corrupt("environment code", &code))?;
         data.environments.push(code);
@@ -106,7 +109,248 @@ pub(crate) fn dora(
             )?;
         }
     }
+    let link = i64::from(query.link_hours) * 3_600_000_000;
+    data.incidents = dora_incidents(
+        conn,
+        &workspace_id,
+        project.as_deref(),
+        &applications,
+        &scope_ids,
+        from,
+    )?;
+    // An incident that names no cause and opens after the window is linked to the last
+    // success before it, which may itself be after the window: those successes are context.
+    if data
+        .incidents
+        .iter()
+        .any(|i| i.blame == Blame::Unnamed && i.opened_at >= query.window.to)
+    {
+        successes_after(
+            conn,
+            &mut data,
+            project.as_deref(),
+            &applications,
+            &scope_ids,
+            (to, to.saturating_add(link)),
+        )?;
+    }
     Ok(data)
+}
+
+/// The scope's incidents opened from `from` on, each with what it names as its cause (the
+/// deployments carrying a named commit or reference, in the scope's environments).
+fn dora_incidents(
+    conn: &mut DbConn,
+    workspace: &str,
+    project: Option<&str>,
+    applications: &[Option<String>],
+    environments_in_scope: &[String],
+    from: i64,
+) -> Result<Vec<DoraIncident>, StoreError> {
+    let mut query = incidents::table
+        .filter(incidents::workspace_id.eq(workspace))
+        .filter(incidents::opened_at.ge(from))
+        .filter(
+            incidents::environment_id
+                .is_null()
+                .or(incidents::environment_id.eq_any(environments_in_scope)),
+        )
+        .select((
+            incidents::id,
+            incidents::title,
+            incidents::project_id,
+            incidents::application_id,
+            incidents::environment_id,
+            incidents::opened_at,
+            incidents::resolved_at,
+            incidents::blamed_deployment_id,
+            incidents::blamed_commit,
+            incidents::blamed_reference,
+        ))
+        .into_boxed();
+    if let Some(project) = project {
+        query = query.filter(incidents::project_id.eq(project));
+    }
+    let wanted: Vec<&str> = applications.iter().flatten().map(String::as_str).collect();
+    if !wanted.is_empty() {
+        query = query.filter(
+            incidents::application_id
+                .is_null()
+                .or(incidents::application_id.eq_any(wanted.clone())),
+        );
+    }
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = query.load(conn)?;
+    // A whole project's incident is about each of its applications (those asked for, if any).
+    let mut project_apps: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (
+        id,
+        title,
+        project_id,
+        application,
+        environment,
+        opened,
+        resolved,
+        deployment,
+        commit,
+        reference,
+    ) in rows
+    {
+        let applications = match application {
+            Some(application) => Some(vec![application]),
+            None => {
+                if !project_apps.contains_key(&project_id) {
+                    let mut ids: Vec<String> = applications::table
+                        .filter(applications::project_id.eq(&project_id))
+                        .select(applications::id)
+                        .load(conn)?;
+                    if !wanted.is_empty() {
+                        ids.retain(|a| wanted.contains(&a.as_str()));
+                    }
+                    project_apps.insert(project_id.clone(), ids);
+                }
+                project_apps.get(&project_id).cloned()
+            }
+        };
+        let blame = match (deployment, commit, reference) {
+            (Some(deployment), _, _) => Blame::Deployment(deployment),
+            (None, Some(commit), _) => Blame::Carriers(carriers(
+                conn,
+                CarrierOf::Commit(&commit),
+                &project_id,
+                environments_in_scope,
+                opened,
+            )?),
+            (None, None, Some(reference)) => Blame::Carriers(carriers(
+                conn,
+                CarrierOf::Reference(&reference),
+                &project_id,
+                environments_in_scope,
+                opened,
+            )?),
+            (None, None, None) => Blame::Unnamed,
+        };
+        out.push(DoraIncident {
+            id,
+            title,
+            applications,
+            environment,
+            opened_at: time(opened)?,
+            resolved_at: opt_time(resolved)?,
+            blame,
+        });
+    }
+    Ok(out)
+}
+
+/// What a carrier carries.
+enum CarrierOf<'a> {
+    Commit(&'a str),
+    Reference(&'a str),
+}
+
+/// The finished deployments of a project's environments in scope that carry a commit or a
+/// reference, finished by `until`.
+fn carriers(
+    conn: &mut DbConn,
+    of: CarrierOf<'_>,
+    project: &str,
+    environments_in_scope: &[String],
+    until: i64,
+) -> Result<Vec<Carrier>, StoreError> {
+    let mut query = deployments::table
+        .filter(deployments::project_id.eq(project))
+        .filter(deployments::environment_id.eq_any(environments_in_scope))
+        .filter(deployments::deployed_at.le(until))
+        .filter(deployments::status.eq_any([
+            DeploymentStatus::Success.as_str(),
+            DeploymentStatus::Failed.as_str(),
+        ]))
+        .select((
+            deployments::id,
+            deployments::application_id,
+            deployments::environment_id,
+            deployments::deployed_at,
+        ))
+        .into_boxed();
+    query = match of {
+        CarrierOf::Commit(sha) => query.filter(deployments::commit_sha.eq(sha.to_owned())),
+        CarrierOf::Reference(key) => query.filter(
+            deployments::id.eq_any(
+                deployment_references::table
+                    .filter(deployment_references::project_id.eq(project.to_owned()))
+                    .filter(deployment_references::ref_key.eq(key.to_owned()))
+                    .select(deployment_references::deployment_id),
+            ),
+        ),
+    };
+    let rows: Vec<(String, String, String, i64)> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(id, application, environment, at)| {
+            Ok(Carrier {
+                id,
+                application,
+                environment,
+                finished_at: time(at)?,
+            })
+        })
+        .collect()
+}
+
+/// The successful deployments of the scope in `[range.0, range.1)`, as records that only place
+/// them in time (they are after the window: nothing counts them but incident links).
+fn successes_after(
+    conn: &mut DbConn,
+    data: &mut DoraData,
+    project: Option<&str>,
+    applications: &[Option<String>],
+    environments_in_scope: &[String],
+    range: (i64, i64),
+) -> Result<(), StoreError> {
+    let mut query = deployments::table
+        .filter(deployments::environment_id.eq_any(environments_in_scope))
+        .filter(deployments::deployed_at.ge(range.0))
+        .filter(deployments::deployed_at.lt(range.1))
+        .filter(deployments::status.eq(DeploymentStatus::Success.as_str()))
+        .select((
+            deployments::id,
+            deployments::application_id,
+            deployments::environment_id,
+            deployments::deployed_at,
+        ))
+        .into_boxed();
+    if let Some(project) = project {
+        query = query.filter(deployments::project_id.eq(project));
+    }
+    let wanted: Vec<&str> = applications.iter().flatten().map(String::as_str).collect();
+    if !wanted.is_empty() {
+        query = query.filter(deployments::application_id.eq_any(wanted));
+    }
+    let rows: Vec<(String, String, String, i64)> = query.load(conn)?;
+    for (id, application, environment, at) in rows {
+        data.records.push(DoraRecord {
+            id,
+            application,
+            environment,
+            outcome: Outcome::Succeeded,
+            finished_at: time(at)?,
+            has_commit: false,
+            commit_time: None,
+        });
+    }
+    Ok(())
 }
 
 /// One environment (and optionally one application) of a DORA query.

@@ -68,6 +68,15 @@ impl SignatureVerifier for NoSignatures {
     ) -> Result<(), SignatureError> {
         Err(SignatureError::Mismatch)
     }
+
+    fn verify_pagerduty_signature(
+        &self,
+        _: &SigningSecret,
+        _: &[u8],
+        _: &str,
+    ) -> Result<(), SignatureError> {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// The store tests send nothing: every target is refused.
@@ -118,7 +127,8 @@ pub fn app(store: &Store) -> App {
         events: s.clone(),
         references: s.clone(),
         hooks: s.clone(),
-        integrations: s,
+        integrations: s.clone(),
+        incidents: s,
         sender: Arc::new(NoSender),
         signer: Arc::new(PlainSigner),
         clock: Arc::new(TickingClock(AtomicI64::new(

@@ -11,7 +11,7 @@ use actix_web::web;
 use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::metrics::{DoraRequest, DoraView};
-use shiplog_domain::dora::{Band, Explained, Explanation, Interval, Outcome, Report};
+use shiplog_domain::dora::{Band, Explained, Explanation, IncidentLink, Interval, Outcome, Report};
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::WebState;
@@ -82,6 +82,7 @@ impl Query {
                 Interval::Week
             }),
             explain,
+            link_hours: shiplog_app::metrics::DEFAULT_LINK_HOURS,
         })
     }
 
@@ -227,15 +228,23 @@ fn figures(view: &DoraView, explain: &str) -> Markup {
                 h2 { "Change failure rate" }
                 p.value { @match failures.value { Some(v) => (format!("{:.1} %", v * 100.0)), None => "—" } }
                 p { (band(failures.band)) }
-                p { (failures.failed) " failed of " (failures.samples) " finished deployments" }
-                p { (behind(explain, "failures", "The failed deployments")) }
+                p { (failures.failed) " failed of " (failures.samples) " finished deployments: "
+                    (failures.failed_deployments) " failed, "
+                    (failures.failed_by_incident) " succeeded but caused "
+                    (count(failures.incidents, "incident")) }
+                p { (behind(explain, "failures", "The failed deployments and their incidents")) }
             }
             section.figure #recovery-time {
                 h2 { "Failed deployment recovery time" }
                 p.value { "median " (duration(recovery.median_seconds)) }
                 p { (band(recovery.band)) }
-                p { (count(recovery.samples, "recovered incident")) ", " (recovery.excluded) " not recovered yet (excluded)" }
-                p { (behind(explain, "incidents", "Each incident and what ended it")) }
+                p { (count(recovery.samples, "recovery")) ": "
+                    (recovery.from_deployments) " after failed deployments, "
+                    (recovery.from_incidents) " of incidents" }
+                p { (recovery.excluded) " not recovered yet (excluded): "
+                    (count(recovery.exclusions.unrecovered_failures, "failure")) ", "
+                    (count(recovery.exclusions.unresolved_incidents, "open incident")) }
+                p { (behind(explain, "recoveries", "Each failure and incident, and what ended it")) }
             }
         }
     }
@@ -320,12 +329,13 @@ pub(crate) async fn deployments(
     let view = state.app.dora(&viewer.principal, request).await?;
     let explanation = view.explanation.clone().unwrap_or(Explanation {
         deployments: Vec::new(),
+        failures: Vec::new(),
         incidents: Vec::new(),
     });
     let failures: Vec<&Explained> = explanation
         .deployments
         .iter()
-        .filter(|d| d.outcome == Outcome::Failed)
+        .filter(|d| d.counts_as_failure)
         .collect();
     let successes: Vec<&Explained> = explanation
         .deployments
@@ -343,28 +353,70 @@ pub(crate) async fn deployments(
         }
         section #failures {
             h2 { "Failed deployments: " (failures.len()) }
-            p.muted { "Each counts in the change failure rate." }
+            p.muted { "Each counts in the change failure rate: it failed, or an incident is linked to it." }
             (explained_table(&failures, false))
         }
-        section #incidents {
-            h2 { "Incidents: " (explanation.incidents.len()) }
-            p.muted { "A run of failures of one application in one environment, from its first failure to the next success there. Not recovered yet: excluded from the recovery time." }
-            @if explanation.incidents.is_empty() {
+        section #recoveries {
+            h2 { "Failures: " (explanation.failures.len()) }
+            p.muted { "A run of failed deployments of one application in one environment, from its first failure to the next success there. Not recovered yet: excluded from the recovery time." }
+            @if explanation.failures.is_empty() {
                 p.muted { "None." }
             } @else {
                 div.scroll { table {
                     thead { tr { th scope="col" { "Started (first failure)" } th scope="col" { "Ended by" } th scope="col" { "Recovery time" } } }
                     tbody {
-                        @for incident in explanation.incidents.iter().take(EXPLAINED_ROWS) {
+                        @for failure in explanation.failures.iter().take(EXPLAINED_ROWS) {
                             tr {
-                                td { a href=(format!("/deployments/{}", incident.first_failure)) { (layout::time(incident.started_at)) } }
+                                td { a href=(format!("/deployments/{}", failure.first_failure)) { (layout::time(failure.started_at)) } }
                                 td {
-                                    @match &incident.recovered_by {
+                                    @match &failure.recovered_by {
                                         Some(id) => a href=(format!("/deployments/{id}")) { "the next success" },
                                         None => span.muted { "not recovered yet (excluded)" },
                                     }
                                 }
-                                td { (duration(incident.recovery_seconds)) }
+                                td { (duration(failure.recovery_seconds)) }
+                            }
+                        }
+                    }
+                } }
+                (more(explanation.failures.len()))
+            }
+        }
+        section #incidents {
+            h2 { "Incidents: " (explanation.incidents.len()) }
+            p.muted { "Incidents opened in the window count in the recovery time, from opening to resolution (open ones are excluded). An incident linked to a deployment makes it a failure: the deployment it names, or else the last successful one of its place within "
+                (view.scope.incident_link_hours) " hours before it opened." }
+            @if explanation.incidents.is_empty() {
+                p.muted { "None." }
+            } @else {
+                div.scroll { table {
+                    thead { tr {
+                        th scope="col" { "Incident" }
+                        th scope="col" { "Opened" }
+                        th scope="col" { "Recovery time" }
+                        th scope="col" { "Linked deployments" }
+                    } }
+                    tbody {
+                        @for incident in explanation.incidents.iter().take(EXPLAINED_ROWS) {
+                            tr {
+                                td { (incident.title) }
+                                td { (layout::time(incident.opened_at)) }
+                                td {
+                                    @match (incident.recovery_seconds, incident.in_recovery_time) {
+                                        (Some(s), true) => (duration(Some(s))),
+                                        (Some(s), false) => { (duration(Some(s))) span.muted { " (opened outside the window)" } },
+                                        (None, _) => span.muted { "still open (excluded)" },
+                                    }
+                                }
+                                td {
+                                    @if incident.deployments.is_empty() {
+                                        span.muted { "none" }
+                                    }
+                                    @for (i, link) in incident.deployments.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        a href=(format!("/deployments/{}", link.id)) { (link_words(link.link)) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -387,7 +439,7 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
             div.scroll { table {
                 thead { tr {
                     th scope="col" { "Finished" }
-                    @if lead_time { th scope="col" { "Lead time" } }
+                    @if lead_time { th scope="col" { "Lead time" } } @else { th scope="col" { "Why" } }
                 } }
                 tbody {
                     @for row in rows.iter().take(EXPLAINED_ROWS) {
@@ -401,6 +453,14 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
                                         (None, None) => "—",
                                     }
                                 }
+                            } @else {
+                                td {
+                                    @if row.outcome == Outcome::Failed { "it failed" }
+                                    @if !row.incidents.is_empty() {
+                                        @if row.outcome == Outcome::Failed { "; " }
+                                        (count(u64::try_from(row.incidents.len()).unwrap_or(u64::MAX), "incident")) " linked"
+                                    }
+                                }
                             }
                         }
                     }
@@ -408,6 +468,14 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
             } }
             (more(rows.len()))
         }
+    }
+}
+
+/// How an incident was linked, in words.
+fn link_words(link: IncidentLink) -> &'static str {
+    match link {
+        IncidentLink::Named => "named by the incident",
+        IncidentLink::LastSuccess => "the last success before it",
     }
 }
 

@@ -33,6 +33,10 @@
 //! updates one shiplog deployment) and `Pipeline Hook` (a pipeline of a commit as a build
 //! started or completed, so lead time can start at the commit's first pipeline). Any other
 //! event is ignored, with the list of those read.
+//!
+//! PagerDuty and Opsgenie: incidents opened and resolved (see [`incidents`]).
+
+mod incidents;
 
 use serde_json::Value;
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
@@ -57,7 +61,8 @@ pub fn translate(
         IntegrationProvider::Gitlab => gitlab(event, body),
         IntegrationProvider::Jenkins => jenkins(settings, body),
         IntegrationProvider::Argocd => argocd(body),
-        other => Translation::Ignore(format!("{other} deliveries are not read yet")),
+        IntegrationProvider::Pagerduty => incidents::pagerduty(settings, body),
+        IntegrationProvider::Opsgenie => incidents::opsgenie(settings, body),
     }
 }
 
