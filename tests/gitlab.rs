@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use shiplog_blackbox::{TestApp, on_both_backends};
 
 const DEPLOYMENT: &str = include_str!("fixtures/gitlab/deployment.json");
+const JOB: &str = include_str!("fixtures/gitlab/job.json");
 
 async fn integration(app: &TestApp) -> (String, String) {
     app.integration(
@@ -98,7 +99,73 @@ async fn a_wrong_or_missing_token_records_nothing(app: &TestApp) {
     assert_eq!(verdicts, ["rejected", "rejected"]);
 }
 
+async fn a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_hook(
+    app: &TestApp,
+) {
+    let (id, secret) = integration(app).await;
+    // GitLab's example as it is: a test job with no environment is not a deployment.
+    let (status, answer) = deliver(app, &id, "Job Hook", JOB, Some(&secret)).await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
+    // The same job starting `eu-west` (whose name says nothing; GitLab's tier says production).
+    let mut job: Value = serde_json::from_str(JOB).unwrap();
+    job["environment"] =
+        json!({"name": "eu-west", "action": "start", "deployment_tier": "production"});
+    job["build_status"] = json!("running");
+    job["build_started_at_iso"] = json!("2021-02-23T02:45:00Z");
+    let (status, answer) = deliver(app, &id, "Job Hook", &job.to_string(), Some(&secret)).await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+    // The Deployment Hook of the same job (deployable_id = build_id) finishes the same record.
+    let mut deployment: Value = serde_json::from_str(DEPLOYMENT).unwrap();
+    deployment["deployable_id"] = json!(1977);
+    deployment["deployable_url"] =
+        json!("http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/1977");
+    deployment["environment"] = json!("eu-west");
+    deployment["environment_tier"] = json!("production");
+    deployment["project"]["path_with_namespace"] = json!("gitlab-org/gitlab-test");
+    deployment["project"]["web_url"] = json!("http://192.168.64.1:3005/gitlab-org/gitlab-test");
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "Deployment Hook",
+        &deployment.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = app.deployments().await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let one = &items[0];
+    assert_eq!(one["status"], "success");
+    assert_eq!(one["environment"], "eu-west");
+    assert_eq!(one["environment_kind"], "production");
+    assert_eq!(one["application"], "gitlab-test");
+    assert_eq!(one["started_at"], "2021-02-23T02:45:00Z");
+    assert_eq!(
+        one["run_url"],
+        "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/1977"
+    );
+    // A job stopping an environment is not a deployment.
+    job["environment"]["action"] = json!("stop");
+    job["build_id"] = json!(1978);
+    let (status, answer) = deliver(app, &id, "Job Hook", &job.to_string(), Some(&secret)).await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
+    assert_eq!(app.deployments().await.len(), 1);
+}
+
 on_both_backends!(
+    a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_hook,
     gitlabs_deployment_example_becomes_a_deployment,
     a_wrong_or_missing_token_records_nothing,
 );

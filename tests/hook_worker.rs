@@ -119,6 +119,7 @@ async fn deploy(app: &App, admin: &Principal, key: &str) {
     command.environment = Some(EnvironmentRef {
         name: "production".into(),
         create_if_missing: true,
+        kind: None,
     });
     command.status = Some("success".into());
     command.correlation = Correlation::Explicit {

@@ -55,6 +55,8 @@ pub struct EnvironmentRef {
     pub name: String,
     /// Create it on first use (Clienwork, Hivel) or require it to exist (Envtracker).
     pub create_if_missing: bool,
+    /// Its kind when the sender says (GitLab's environment tier); else guessed from the name.
+    pub kind: Option<shiplog_domain::environment::EnvironmentKind>,
 }
 
 /// How events of one deployment are recognised.
@@ -757,7 +759,7 @@ impl App {
         }
         .map_err(|e| AppError::invalid("environment", e.to_string()))?;
         Ok(EnvironmentTarget {
-            kind: EnvironmentKind::guess(name),
+            kind: env.kind.unwrap_or_else(|| EnvironmentKind::guess(name)),
             name: name.to_owned(),
             code,
             create_if_missing: env.create_if_missing,

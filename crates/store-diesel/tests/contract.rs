@@ -315,6 +315,7 @@ async fn a_refused_event_writes_nothing(url: &str) {
     command.environment = Some(shiplog_app::ingest::EnvironmentRef {
         name: "qa".into(),
         create_if_missing: true,
+        kind: None,
     });
     let err = app.ingest(&t.admin, command).await.unwrap_err();
     assert_eq!(
@@ -791,6 +792,7 @@ async fn nul_text_is_refused_alike_on_every_backend(url: &str) {
     environment.environment = Some(shiplog_app::ingest::EnvironmentRef {
         name: "prod\0".into(),
         create_if_missing: true,
+        kind: None,
     });
     for (command, field) in [
         (message, "commit_message"),

@@ -53,6 +53,7 @@ fn clienwork(event: &str, status: Option<&str>) -> IngestCommand {
     command.environment = Some(EnvironmentRef {
         name: "production".into(),
         create_if_missing: true,
+        kind: None,
     });
     command.status = status.map(str::to_owned);
     command.fields = DeploymentFields {
@@ -77,6 +78,7 @@ fn hivel() -> IngestCommand {
     command.environment = Some(EnvironmentRef {
         name: "production".into(),
         create_if_missing: true,
+        kind: None,
     });
     command.status = Some("success".into());
     command.correlation = Correlation::Explicit {
@@ -498,6 +500,7 @@ async fn store_errors_surface_with_their_meaning() {
     command.environment = Some(EnvironmentRef {
         name: "qa".into(),
         create_if_missing: false,
+        kind: None,
     });
     let err = ports.app().ingest(&ingester(), command).await.unwrap_err();
     assert_eq!(

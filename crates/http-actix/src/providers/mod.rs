@@ -30,9 +30,11 @@
 //!
 //! GitLab: `Deployment Hook` (a deployment's status: `created`, `running`, `success`,
 //! `failed`, `canceled`, through the GitLab CI words; every status of one GitLab deployment
-//! updates one shiplog deployment) and `Pipeline Hook` (a pipeline of a commit as a build
-//! started or completed, so lead time can start at the commit's first pipeline). Any other
-//! event is ignored, with the list of those read.
+//! updates one shiplog deployment, keyed by the job that ran it), `Job Hook` (a job that
+//! starts an environment is a deployment there, keyed by the job: with both hooks enabled, one
+//! record) and `Pipeline Hook` (a pipeline of a commit as a build started or completed, so
+//! lead time can start at the commit's first pipeline). An environment created on first use
+//! takes its kind from GitLab's tier. Any other event is ignored, with the list of those read.
 //!
 //! PagerDuty and Opsgenie: incidents opened and resolved (see [`incidents`]).
 
@@ -42,6 +44,7 @@ use serde_json::Value;
 use shiplog_app::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
 use shiplog_app::integrations::Translation;
 use shiplog_app::model::DeploymentFields;
+use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::event::{Phase, PipelineEvent, Stage};
 use shiplog_domain::ids::{CommitSha, IdempotencyKey};
 use shiplog_domain::integration::IntegrationProvider;
@@ -102,6 +105,7 @@ fn record(
     command.environment = environment.map(|name| EnvironmentRef {
         name: name.to_owned(),
         create_if_missing: true,
+        kind: None,
     });
     command.status = Some(status);
     if let Some(key) = key {
@@ -353,7 +357,21 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
 }
 
 /// The GitLab events read.
-const GITLAB_EVENTS: &str = "Deployment Hook and Pipeline Hook";
+const GITLAB_EVENTS: &str = "Deployment Hook, Job Hook and Pipeline Hook";
+
+/// The key of one GitLab job's deployment: a Deployment Hook names its job (`deployable_id`),
+/// a Job Hook is the job, so both update one record when both are enabled.
+fn gitlab_job_key<'a>(project: &'a str, job: &'a str) -> [&'a str; 3] {
+    ["gitlab-job", project, job]
+}
+
+/// Sets the kind of an environment created on first use from GitLab's tier (`production`,
+/// `staging`, `testing`, `development`, `other`), instead of guessing it from the name.
+fn gitlab_tier(command: &mut IngestCommand, tier: Option<&str>) {
+    if let Some(environment) = command.environment.as_mut() {
+        environment.kind = tier.and_then(|t| EnvironmentKind::parse(t).ok());
+    }
+}
 
 /// GitLab's times: RFC 3339, or `2021-04-28 21:50:00 +0200` and `2016-08-12 15:23:28 UTC`.
 fn gitlab_time(value: &str) -> Option<Timestamp> {
@@ -383,6 +401,7 @@ fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
     match event {
         "Deployment Hook" => gitlab_deployment(&payload),
         "Pipeline Hook" => gitlab_pipeline(&payload),
+        "Job Hook" => gitlab_job(&payload),
         other => Translation::Ignore(format!(
             "GitLab event {other:?} is not read; shiplog reads {GITLAB_EVENTS}"
         )),
@@ -405,14 +424,23 @@ fn gitlab_deployment(payload: &Value) -> Translation {
     };
     let terminal = matches!(status, "success" | "failed" | "canceled");
     let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
+    let job = payload
+        .get("deployable_id")
+        .filter(|v| !v.is_null())
+        .map(Value::to_string);
+    let key = match &job {
+        Some(job) => gitlab_job_key(project, job),
+        None => ["gitlab-deployment", project, &id],
+    };
     let mut command = record(
         Provider::GitlabCi,
         application,
         Some(environment),
         terminal,
         status.to_owned(),
-        Some(&["gitlab-deployment", project, &id]),
+        Some(&key),
     );
+    gitlab_tier(&mut command, text(payload, &["environment_tier"]));
     let at = text(payload, &["status_changed_at"]).and_then(gitlab_time);
     if terminal {
         command.finished_at = at;
@@ -430,6 +458,75 @@ fn gitlab_deployment(payload: &Value) -> Translation {
         commit_message: text(payload, &["commit_title"]).map(str::to_owned),
         run_url: text(payload, &["deployable_url"]).map(str::to_owned),
         deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
+        ..DeploymentFields::default()
+    };
+    Translation::Ingest(Box::new(command))
+}
+
+/// A Job Hook: a job that starts an environment (`environment.action` `start`) is a deploy
+/// there, one job attempt one deployment; any other job is ignored (its pipeline reports the
+/// build).
+fn gitlab_job(payload: &Value) -> Translation {
+    let name = text(payload, &["build_name"]).unwrap_or("");
+    let environment = payload.get("environment").filter(|e| !e.is_null());
+    let Some(environment_name) = environment.and_then(|e| text(e, &["name"])) else {
+        return Translation::Ignore(format!(
+            "job {name:?} has no environment; its Pipeline Hook reports the build"
+        ));
+    };
+    let action = environment
+        .and_then(|e| text(e, &["action"]))
+        .unwrap_or("start");
+    if action != "start" {
+        return Translation::Ignore(format!(
+            "job {name:?} does {action} on {environment_name}, which is not a deployment (only start is)"
+        ));
+    }
+    let Some(id) = payload.get("build_id").map(Value::to_string) else {
+        return Translation::Malformed("build_id is missing".into());
+    };
+    let Some(status) = text(payload, &["build_status"]) else {
+        return Translation::Malformed("build_status is missing".into());
+    };
+    let application = match application_of(payload, &["project", "web_url"], true) {
+        Ok(application) => application,
+        Err(refusal) => return refusal,
+    };
+    let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
+    let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
+    let mut command = record(
+        Provider::GitlabCi,
+        application,
+        Some(environment_name),
+        terminal,
+        status.to_owned(),
+        Some(&gitlab_job_key(project, &id)),
+    );
+    gitlab_tier(
+        &mut command,
+        environment.and_then(|e| text(e, &["deployment_tier"])),
+    );
+    let time = |field: &str| {
+        text(payload, &[&format!("{field}_iso")])
+            .or_else(|| text(payload, &[field]))
+            .and_then(gitlab_time)
+    };
+    command.started_at = time("build_started_at").or_else(|| time("build_created_at"));
+    if terminal {
+        command.finished_at = time("build_finished_at");
+    }
+    let tag = payload.get("tag").and_then(Value::as_bool).unwrap_or(false);
+    let git_ref = text(payload, &["ref"]);
+    command.fields = DeploymentFields {
+        external_id: Some(id.clone()),
+        commit_sha: text(payload, &["sha"]).and_then(|s| CommitSha::parse(s).ok()),
+        commit_message: text(payload, &["commit", "message"]).map(str::to_owned),
+        git_ref: git_ref.map(str::to_owned),
+        branch: git_ref.filter(|_| !tag).map(str::to_owned),
+        run_url: text(payload, &["project", "web_url"]).map(|web| format!("{web}/-/jobs/{id}")),
+        deployed_by: text(payload, &["user", "username"])
+            .or_else(|| text(payload, &["user", "name"]))
+            .map(str::to_owned),
         ..DeploymentFields::default()
     };
     Translation::Ingest(Box::new(command))

@@ -120,6 +120,7 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
     command.environment = non_empty(body.environment).map(|name| EnvironmentRef {
         name,
         create_if_missing: true,
+        kind: None,
     });
     command.status = non_empty(body.status);
     command.fields = DeploymentFields {

@@ -147,6 +147,7 @@ fn notify_command(
     command.environment = Some(EnvironmentRef {
         name: environment.to_string(),
         create_if_missing: false,
+        kind: None,
     });
     if let Some(run) = &pipeline {
         let key = IdempotencyKey::derived(&[

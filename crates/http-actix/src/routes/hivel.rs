@@ -187,6 +187,7 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
     command.environment = Some(EnvironmentRef {
         name: environment,
         create_if_missing: true,
+        kind: None,
     });
     command.status = Some(raw_status);
     command.terminal_only = true;

@@ -230,6 +230,7 @@ pub fn deploy(event: PipelineEvent, status: Option<&str>, run: &str) -> IngestCo
     command.environment = Some(EnvironmentRef {
         name: "production".into(),
         create_if_missing: true,
+        kind: None,
     });
     command.status = status.map(str::to_owned);
     command.fields = DeploymentFields {
