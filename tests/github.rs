@@ -14,6 +14,114 @@ const RUN_REQUESTED: &str = include_str!("fixtures/github/workflow_run_requested
 const RUN_COMPLETED: &str = include_str!("fixtures/github/workflow_run.json");
 const JOB_FAILED: &str = include_str!("fixtures/github/workflow_job_failure.json");
 const JOB_RUNNING: &str = include_str!("fixtures/github/workflow_job_in_progress.json");
+const PUSH: &str = include_str!("fixtures/github/push.json");
+const PULL_REQUEST_CLOSED: &str = include_str!("fixtures/github/pull_request_closed.json");
+
+/// A successful production deployment of `sha`, finished at `at`, with no commit time.
+async fn deployed(app: &TestApp, sha: &str, at: &str) {
+    app.clienwork(
+        &app.admin_key,
+        json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+               "application": "hello-world", "environment": "production", "finished_at": at,
+               "commit_sha": sha, "url": format!("https://ci.example/runs/{sha}")}),
+    )
+    .await;
+}
+
+/// The lead time of May 2019 in production: (median seconds, samples, no commit time).
+async fn lead_time(app: &TestApp) -> (Value, Value, Value) {
+    let (status, body) = app
+        .get(
+            "/api/v1/metrics/dora?project=my-project&from=2019-05-01T00:00:00Z&to=2019-06-01T00:00:00Z",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let lead = &body["lead_time"];
+    (
+        lead["median_seconds"].clone(),
+        lead["samples"].clone(),
+        lead["exclusions"]["no_commit_time"].clone(),
+    )
+}
+
+async fn a_push_gives_its_commits_times_in_either_order(app: &TestApp) {
+    let (id, secret) = integration(app).await;
+    // GitHub's example push: commit 6113728f made at 2019-05-15T15:19:25Z. Deployed an hour
+    // later, reported with no commit time: lead time unknown until the push arrives.
+    deployed(
+        app,
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        "2019-05-15T16:19:25Z",
+    )
+    .await;
+    assert_eq!(lead_time(app).await, (Value::Null, json!(0), json!(1)));
+    let (status, answer) = deliver(app, &id, "push", "p-1", PUSH, Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "accepted", "{answer}");
+    assert_eq!(lead_time(app).await, (json!(3600.0), json!(1), json!(0)));
+    // Delivered again: nothing changes.
+    let (status, _) = deliver(app, &id, "push", "p-1", PUSH, Some(&secret)).await;
+    assert_eq!(status, 200);
+    assert_eq!(lead_time(app).await, (json!(3600.0), json!(1), json!(0)));
+
+    // The pull request example, closed without merging: ignored. Merged: its merge commit
+    // (c4295bd7) counts from the pull request's opening (2019-05-15T15:20:33Z), whether the
+    // deployment comes after (here) or before.
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "pull_request",
+        "p-2",
+        PULL_REQUEST_CLOSED,
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
+    let mut merged: Value = serde_json::from_str(PULL_REQUEST_CLOSED).unwrap();
+    merged["pull_request"]["merged"] = json!(true);
+    merged["pull_request"]["merged_at"] = json!("2019-05-15T15:25:00Z");
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "pull_request",
+        "p-3",
+        &merged.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+    deployed(
+        app,
+        "c4295bd74fb0f4fda03689c3df3f2803b658fd85",
+        "2019-05-15T17:20:33Z",
+    )
+    .await;
+    // Lead times 3600 and 7200 s: median 5400.
+    assert_eq!(lead_time(app).await, (json!(5400.0), json!(2), json!(0)));
+    // A push deleting a branch records nothing.
+    let mut deleted: Value = serde_json::from_str(PUSH).unwrap();
+    deleted["deleted"] = json!(true);
+    let (status, answer) =
+        deliver(app, &id, "push", "p-4", &deleted.to_string(), Some(&secret)).await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+    assert!(
+        answer["reason"].as_str().unwrap().contains("nothing"),
+        "{answer}"
+    );
+}
 
 async fn integration(app: &TestApp) -> (String, String) {
     app.integration(json!({"provider": "github", "name": "Hello-World", "project": "my-project"}))
@@ -308,6 +416,7 @@ async fn a_deploy_job_is_a_deployment(app: &TestApp) {
 }
 
 on_both_backends!(
+    a_push_gives_its_commits_times_in_either_order,
     a_deploy_job_is_a_deployment,
     a_deploy_workflow_run_is_a_deployment,
     githubs_examples_become_one_deployment,

@@ -7,6 +7,51 @@ use shiplog_blackbox::{TestApp, on_both_backends};
 
 const DEPLOYMENT: &str = include_str!("fixtures/gitlab/deployment.json");
 const JOB: &str = include_str!("fixtures/gitlab/job.json");
+const PUSH: &str = include_str!("fixtures/gitlab/push.json");
+
+async fn a_push_gives_its_commits_times_to_lead_time(app: &TestApp) {
+    let (id, secret) = integration(app).await;
+    // GitLab's example push: da156088 made 2012-01-03T23:36:29+02:00 (21:36:29Z); its
+    // deployment, an hour later, arrives after the push.
+    let (status, answer) = deliver(app, &id, "Push Hook", PUSH, Some(&secret)).await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+    app.clienwork(
+        &app.admin_key,
+        json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+               "application": "diaspora", "environment": "production",
+               "finished_at": "2012-01-03T22:36:29Z",
+               "commit_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"}),
+    )
+    .await;
+    let (status, body) = app
+        .get(
+            "/api/v1/metrics/dora?project=my-project&from=2012-01-01T00:00:00Z&to=2012-02-01T00:00:00Z",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lead_time"]["median_seconds"], 3600.0, "{body}");
+    // A merge request that is not merged is ignored.
+    let opened = json!({"object_kind": "merge_request",
+                        "object_attributes": {"iid": 1, "action": "open"}});
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "Merge Request Hook",
+        &opened.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["verdict"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
+}
 
 async fn integration(app: &TestApp) -> (String, String) {
     app.integration(
@@ -165,6 +210,7 @@ async fn a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_
 }
 
 on_both_backends!(
+    a_push_gives_its_commits_times_to_lead_time,
     a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_hook,
     gitlabs_deployment_example_becomes_a_deployment,
     a_wrong_or_missing_token_records_nothing,

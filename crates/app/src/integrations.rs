@@ -9,7 +9,7 @@
 //! rejected, with why), so an operator can see why a webhook did nothing.
 
 use serde::Serialize;
-use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::ids::{CommitSha, ProjectSlug};
 use shiplog_domain::integration::{
     DELIVERIES_KEPT, IntegrationProvider, ROTATION_GRACE_HOURS, Verdict,
 };
@@ -146,6 +146,14 @@ pub enum Translation {
     Ingest(Box<crate::ingest::IngestCommand>),
     /// An incident opened, changed or resolved.
     Incident(Box<crate::incidents::ProviderIncident>),
+    /// Commits and their own times (a push, a merged change request): where lead time starts
+    /// at the latest for deployments of them. The reason says what they were.
+    Commits {
+        /// The commits and their times.
+        commits: Vec<(CommitSha, Timestamp)>,
+        /// What they were, for the log.
+        reason: String,
+    },
     /// Nothing to record, and nothing wrong (a ping); the reason says what it was.
     Acknowledge(String),
     /// An event shiplog does not read; the reason says which and what it reads instead.
@@ -540,6 +548,18 @@ impl App {
                 event: None,
             }),
             Translation::Malformed(reason) => Err(AppError::invalid("body", reason)),
+            Translation::Commits { commits, reason } => {
+                let count = commits.len();
+                self.ports
+                    .deployments
+                    .sight_commits(integration.workspace, commits)
+                    .await?;
+                Ok(ReceiveOutcome {
+                    verdict: Verdict::Accepted,
+                    reason: format!("{reason}: {count} commit times recorded"),
+                    event: None,
+                })
+            }
             Translation::Incident(report) => {
                 let transition = report.observation.transition;
                 let event = report.event.clone();

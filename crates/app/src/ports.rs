@@ -379,6 +379,14 @@ pub trait DeploymentStore: Send + Sync {
         workspace: WorkspaceId,
         query: DoraQuery,
     ) -> Result<DoraData, DeploymentStoreError>;
+    /// Folds commits' own times (from a push) into their sightings, as events of no deployment
+    /// at each commit's time, so a deployment of one of them starts its lead time there at the
+    /// latest, whichever arrives first; durably committed before it returns.
+    async fn sight_commits(
+        &self,
+        workspace: WorkspaceId,
+        commits: Vec<(CommitSha, Timestamp)>,
+    ) -> Result<(), DeploymentStoreError>;
 }
 
 /// The scope of a DORA query. Without `environment`, every `production` environment counts.

@@ -6,13 +6,14 @@
 //! order of appearance (checked by a unit test in `queries/mod.rs`).
 
 use diesel::prelude::*;
-use shiplog_app::ids::{DeploymentId, EventId};
+use shiplog_app::ids::{DeploymentId, EventId, WorkspaceId};
 use shiplog_app::ingest::{
     ApplicationTarget, DeploymentPlan, EnvironmentTarget, IngestPlan, IngestReceipt,
     StoredDeployment, decide,
 };
 use shiplog_app::model::ReferenceStatus;
 use shiplog_app::ports::DeploymentStoreError;
+use shiplog_domain::ids::CommitSha;
 use shiplog_domain::lifecycle::Lifecycle;
 use shiplog_domain::reference::{Reference, ReferenceKey};
 use shiplog_domain::sighting::{Affected, Sightings};
@@ -23,8 +24,8 @@ use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
 use crate::schema::{
-    applications, change_references, deployment_references, deployments, environments,
-    pipeline_events, workspaces,
+    applications, change_references, commit_sightings, deployment_references, deployments,
+    environments, pipeline_events, workspaces,
 };
 
 /// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
@@ -283,14 +284,67 @@ fn sight_commit(
     deployment: Option<&String>,
     lookup: &Lookup,
 ) -> Result<Option<Sightings<String>>, StoreError> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
-
     let Some(sha) = &plan.event.commit_sha else {
         return Ok(None);
     };
     let workspace = plan.workspace.to_string();
-    let at = plan.event.occurred_at;
-    let before = lookup.sightings()?;
+    fold_sighting(
+        conn,
+        &workspace,
+        sha.as_str(),
+        plan.event.occurred_at,
+        deployment,
+        lookup.sightings()?,
+    )
+    .map(Some)
+}
+
+/// Folds commits' own times (a push's) into their sightings, as events of no deployment at
+/// each commit's time, rewriting the lead-time start of the deployments each one moves.
+pub(crate) fn sight_commits(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    commits: &[(CommitSha, Timestamp)],
+) -> Result<(), StoreError> {
+    let workspace = workspace.to_string();
+    for (sha, at) in commits {
+        let before = commit_sightings::table
+            .filter(commit_sightings::workspace_id.eq(&workspace))
+            .filter(commit_sightings::commit_sha.eq(sha.as_str()))
+            .select((
+                commit_sightings::first_at,
+                commit_sightings::first_deployment_id,
+                commit_sightings::other_at,
+            ))
+            .first_on::<(i64, Option<String>, Option<i64>)>(conn)
+            .optional()?
+            .map(|(first_at, first_deployment_id, other_at)| {
+                SightingRow {
+                    first_at,
+                    first_deployment_id,
+                    other_at,
+                }
+                .into_sightings()
+            })
+            .transpose()?;
+        fold_sighting(conn, &workspace, sha.as_str(), *at, None, before)?;
+    }
+    Ok(())
+}
+
+/// Folds one event at `at` of `deployment` (`None`: of no deployment) into the sightings of
+/// `sha`, which were `before`, and rewrites the starts the fold moved except `deployment`'s
+/// own, which its caller writes.
+fn fold_sighting(
+    conn: &mut DbConn,
+    workspace: &str,
+    sha: &str,
+    at: Timestamp,
+    deployment: Option<&String>,
+    before: Option<Sightings<String>>,
+) -> Result<Sightings<String>, StoreError> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
     // Most events of a known commit change nothing (a later deploy of a commit already seen by
     // someone else): no write, and on PostgreSQL no exclusive lock, so the deploys of one
     // commit to many services do not queue behind each other.
@@ -299,24 +353,22 @@ fn sight_commit(
     {
         return match conn {
             // The single writer: what the lookup read is current.
-            DbConn::Sqlite(_) => Ok(Some(before.clone())),
+            DbConn::Sqlite(_) => Ok(before.clone()),
             // A shared lock: events that change nothing do not wait for each other, while a
             // writer that moves the starts waits for this transaction (and then finds its
             // deployment to rewrite), or this one waits for it and reads what it wrote. Moves
             // only go earlier, so an event absorbed by what the lookup read is absorbed by what
             // is there now.
-            DbConn::Postgresql(_) => Ok(Some(
-                diesel::sql_query(SHARE_SQL)
-                    .bind::<Text, _>(&workspace)
-                    .bind::<Text, _>(sha.as_str())
-                    .get_result_on::<SightingRow>(conn)?
-                    .into_sightings()?,
-            )),
+            DbConn::Postgresql(_) => diesel::sql_query(SHARE_SQL)
+                .bind::<Text, _>(workspace)
+                .bind::<Text, _>(sha)
+                .get_result_on::<SightingRow>(conn)?
+                .into_sightings(),
         };
     }
     let after = diesel::sql_query(SIGHTING_SQL)
-        .bind::<Text, _>(&workspace)
-        .bind::<Text, _>(sha.as_str())
+        .bind::<Text, _>(workspace)
+        .bind::<Text, _>(sha)
         .bind::<BigInt, _>(at.unix_micros())
         .bind::<Nullable<Text>, _>(deployment)
         .get_result_on::<SightingRow>(conn)?
@@ -329,7 +381,7 @@ fn sight_commit(
             diesel::sql_query(RESTART_OWNER_SQL)
                 .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
                 .bind::<Text, _>(&owner)
-                .bind::<Text, _>(sha.as_str())
+                .bind::<Text, _>(sha)
                 .execute_on(conn)?;
         }
         Affected::Everyone => {
@@ -337,12 +389,12 @@ fn sight_commit(
                 .bind::<Nullable<Text>, _>(&after.first_by)
                 .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
                 .bind::<BigInt, _>(after.first_at.unix_micros())
-                .bind::<Text, _>(sha.as_str())
-                .bind::<Text, _>(&workspace)
+                .bind::<Text, _>(sha)
+                .bind::<Text, _>(workspace)
                 .execute_on(conn)?;
         }
     }
-    Ok(Some(after))
+    Ok(after)
 }
 
 /// Finds the application by code, filling in its repository if it had none, or creates it.

@@ -869,6 +869,16 @@ impl DeploymentStore for Store {
             .read(move |conn| queries::dora(conn, workspace, &query))
             .await?)
     }
+
+    async fn sight_commits(
+        &self,
+        workspace: WorkspaceId,
+        commits: Vec<(CommitSha, Timestamp)>,
+    ) -> Result<(), DeploymentStoreError> {
+        Ok(self
+            .write(move |conn| ingest::sight_commits(conn, workspace, &commits))
+            .await?)
+    }
 }
 
 #[async_trait]

@@ -70,7 +70,61 @@ pub fn translate(
 }
 
 /// The GitHub events read.
-const GITHUB_EVENTS: &str = "ping, deployment, deployment_status, workflow_run and workflow_job";
+const GITHUB_EVENTS: &str =
+    "ping, deployment, deployment_status, workflow_run, workflow_job, push and pull_request";
+
+/// The most commits one delivery records (GitHub sends at most 2048, GitLab 20).
+const MAX_COMMITS: usize = 200;
+
+/// The `id` and `timestamp` of each commit of a push (GitHub's and GitLab's `commits`), or
+/// why not; `what` says what they were, for the log.
+fn pushed_commits(payload: &Value, what: String) -> Translation {
+    let commits: Vec<(CommitSha, Timestamp)> = payload
+        .get("commits")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|commit| {
+                    let sha = CommitSha::parse(text(commit, &["id"])?).ok()?;
+                    let at = text(commit, &["timestamp"]).and_then(gitlab_time)?;
+                    Some((sha, at))
+                })
+                .take(MAX_COMMITS)
+                .collect()
+        })
+        .unwrap_or_default();
+    if commits.is_empty() {
+        return Translation::Acknowledge(format!(
+            "{what}: no commits with a time, nothing to record"
+        ));
+    }
+    Translation::Commits {
+        commits,
+        reason: what,
+    }
+}
+
+/// A merged change request: its merge commit and its last commit are known since it was
+/// opened, so their deployments' lead time starts there at the latest.
+fn merged_commits(shas: [Option<&str>; 2], opened: Option<Timestamp>, what: String) -> Translation {
+    let Some(opened) = opened else {
+        return Translation::Malformed(format!("{what}: its creation time is missing"));
+    };
+    let mut commits: Vec<(CommitSha, Timestamp)> = shas
+        .into_iter()
+        .flatten()
+        .filter_map(|sha| CommitSha::parse(sha).ok())
+        .map(|sha| (sha, opened))
+        .collect();
+    commits.dedup();
+    if commits.is_empty() {
+        return Translation::Malformed(format!("{what}: no merge commit"));
+    }
+    Translation::Commits {
+        commits,
+        reason: what,
+    }
+}
 
 fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
@@ -167,6 +221,38 @@ fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
         "deployment" => deployment(&payload, None),
         "workflow_run" => workflow_run(settings, &payload),
         "workflow_job" => workflow_job(settings, &payload),
+        "push" => {
+            let git_ref = text(&payload, &["ref"]).unwrap_or("?");
+            if payload.get("deleted").and_then(Value::as_bool) == Some(true) {
+                return Translation::Acknowledge(format!(
+                    "push deleting {git_ref}: nothing to record"
+                ));
+            }
+            pushed_commits(&payload, format!("push to {git_ref}"))
+        }
+        "pull_request" => {
+            let action = text(&payload, &["action"]).unwrap_or("?");
+            let pull = payload.get("pull_request").unwrap_or(&Value::Null);
+            let merged = pull.get("merged").and_then(Value::as_bool) == Some(true);
+            if action != "closed" || !merged {
+                return Translation::Ignore(format!(
+                    "pull_request {action}: only a merged pull request is read (closed, merged)"
+                ));
+            }
+            let number = pull
+                .get("number")
+                .map_or_else(|| "?".to_owned(), Value::to_string);
+            merged_commits(
+                [
+                    text(pull, &["merge_commit_sha"]),
+                    text(pull, &["head", "sha"]),
+                ],
+                text(pull, &["created_at"]).and_then(|t| Timestamp::parse(t).ok()),
+                format!(
+                    "pull request #{number} merged (its merge and head commits count from its opening)"
+                ),
+            )
+        }
         "deployment_status" => {
             let Some(state) = text(&payload, &["deployment_status", "state"]) else {
                 return Translation::Malformed("deployment_status.state is missing".to_owned());
@@ -357,7 +443,8 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
 }
 
 /// The GitLab events read.
-const GITLAB_EVENTS: &str = "Deployment Hook, Job Hook and Pipeline Hook";
+const GITLAB_EVENTS: &str =
+    "Deployment Hook, Job Hook, Pipeline Hook, Push Hook and Merge Request Hook";
 
 /// The key of one GitLab job's deployment: a Deployment Hook names its job (`deployable_id`),
 /// a Job Hook is the job, so both update one record when both are enabled.
@@ -402,6 +489,37 @@ fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
         "Deployment Hook" => gitlab_deployment(&payload),
         "Pipeline Hook" => gitlab_pipeline(&payload),
         "Job Hook" => gitlab_job(&payload),
+        "Push Hook" => {
+            let git_ref = text(&payload, &["ref"]).unwrap_or("?");
+            if text(&payload, &["after"]).is_some_and(|after| after.bytes().all(|b| b == b'0')) {
+                return Translation::Acknowledge(format!(
+                    "push deleting {git_ref}: nothing to record"
+                ));
+            }
+            pushed_commits(&payload, format!("push to {git_ref}"))
+        }
+        "Merge Request Hook" => {
+            let attributes = payload.get("object_attributes").unwrap_or(&Value::Null);
+            let action = text(attributes, &["action"]).unwrap_or("?");
+            if action != "merge" {
+                return Translation::Ignore(format!(
+                    "merge request {action}: only a merge is read"
+                ));
+            }
+            let number = attributes
+                .get("iid")
+                .map_or_else(|| "?".to_owned(), Value::to_string);
+            merged_commits(
+                [
+                    text(attributes, &["merge_commit_sha"]),
+                    text(attributes, &["last_commit", "id"]),
+                ],
+                text(attributes, &["created_at"]).and_then(gitlab_time),
+                format!(
+                    "merge request !{number} merged (its merge and last commits count from its opening)"
+                ),
+            )
+        }
         other => Translation::Ignore(format!(
             "GitLab event {other:?} is not read; shiplog reads {GITLAB_EVENTS}"
         )),
