@@ -65,9 +65,10 @@ async fn a_push_gives_its_commits_times_in_either_order(app: &TestApp) {
     assert_eq!(status, 200);
     assert_eq!(lead_time(app).await, (json!(3600.0), json!(1), json!(0)));
 
-    // The pull request example, closed without merging: ignored. Merged: its merge commit
-    // (c4295bd7) counts from the pull request's opening (2019-05-15T15:20:33Z), whether the
-    // deployment comes after (here) or before.
+    // The pull request example (#2), closed without merging: ignored. Merged: its head commit
+    // (ec26c3e5, deployed before the merge was heard of) and its merge commit (c4295bd7,
+    // deployed after) count from the pull request's opening (2019-05-15T15:20:33Z), and both
+    // deployments carry the reference #2.
     let (status, answer) = deliver(
         app,
         &id,
@@ -82,6 +83,13 @@ async fn a_push_gives_its_commits_times_in_either_order(app: &TestApp) {
         (200, Some("ignored")),
         "{answer}"
     );
+    deployed(
+        app,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        "2019-05-15T16:20:33Z",
+    )
+    .await;
+    assert_eq!(lead_time(app).await, (json!(3600.0), json!(1), json!(1)));
     let mut merged: Value = serde_json::from_str(PULL_REQUEST_CLOSED).unwrap();
     merged["pull_request"]["merged"] = json!(true);
     merged["pull_request"]["merged_at"] = json!("2019-05-15T15:25:00Z");
@@ -105,8 +113,43 @@ async fn a_push_gives_its_commits_times_in_either_order(app: &TestApp) {
         "2019-05-15T17:20:33Z",
     )
     .await;
-    // Lead times 3600 and 7200 s: median 5400.
-    assert_eq!(lead_time(app).await, (json!(5400.0), json!(2), json!(0)));
+    // Lead times 3600 (the push), 3600 (head) and 7200 s (merge): median 3600.
+    assert_eq!(lead_time(app).await, (json!(3600.0), json!(3), json!(0)));
+    let (status, reference) = app
+        .get("/api/v1/projects/my-project/references/2", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{reference}");
+    assert_eq!(reference["key"], "#2", "{reference}");
+    assert_eq!(reference["status"], "deployed", "{reference}");
+    let mut carried: Vec<&str> = reference["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["commit_sha"].as_str().unwrap())
+        .collect();
+    carried.sort_unstable();
+    assert_eq!(
+        carried,
+        [
+            "c4295bd74fb0f4fda03689c3df3f2803b658fd85",
+            "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+        ]
+    );
+    // The merged pull request delivered again links nothing twice.
+    let (status, _) = deliver(
+        app,
+        &id,
+        "pull_request",
+        "p-3",
+        &merged.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, again) = app
+        .get("/api/v1/projects/my-project/references/2", &app.admin_key)
+        .await;
+    assert_eq!(again["deployments"].as_array().unwrap().len(), 2, "{again}");
     // A push deleting a branch records nothing.
     let mut deleted: Value = serde_json::from_str(PUSH).unwrap();
     deleted["deleted"] = json!(true);

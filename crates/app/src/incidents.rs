@@ -174,6 +174,23 @@ pub fn patched(mut current: Incident, patch: IncidentPatch, now: Timestamp) -> I
     current
 }
 
+/// A change asked for with `PATCH /api/v1/incidents/{id}`, before it is checked against the
+/// incident: `status` `resolved` resolves it (at `resolved_at`, default now), `open` reopens
+/// it; `resolved_at` alone resolves it then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentChange {
+    /// A new title.
+    pub title: Option<String>,
+    /// A new severity (`Some(None)` clears it).
+    pub severity: Option<Option<String>>,
+    /// Open or resolved.
+    pub status: Option<IncidentStatus>,
+    /// When it was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// A new cause (replaces the old one; all empty clears it).
+    pub blame: Option<IncidentBlame>,
+}
+
 /// Whether an incident is open or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -622,10 +639,29 @@ impl App {
         &self,
         caller: &Principal,
         id: &str,
-        mut patch: IncidentPatch,
+        change: IncidentChange,
     ) -> Result<IncidentView, AppError> {
         caller.require(Capability::Ingest, "change incidents")?;
         let current = self.visible_incident(caller, id).await?;
+        let now = self.ports.clock.now();
+        let resolved = match (change.status, change.resolved_at) {
+            (None, None) => None,
+            (Some(IncidentStatus::Open), None) => Some(None),
+            (Some(IncidentStatus::Open), Some(_)) => {
+                return Err(AppError::invalid(
+                    "resolved_at",
+                    "cannot be sent with status open: send one or the other",
+                ));
+            }
+            (Some(IncidentStatus::Resolved) | None, Some(at)) => Some(Some(at)),
+            (Some(IncidentStatus::Resolved), None) => Some(Some(now)),
+        };
+        let mut patch = IncidentPatch {
+            title: change.title,
+            severity: change.severity,
+            resolved,
+            blame: change.blame,
+        };
         if let Some(title) = patch.title.take() {
             let title = checked_text("title", title, MAX_TITLE)?;
             if title.is_empty() {
@@ -666,7 +702,6 @@ impl App {
                 ));
             }
         }
-        let now = self.ports.clock.now();
         let stored = self
             .ports
             .incidents

@@ -14,6 +14,8 @@ use shiplog_domain::integration::{
     DELIVERIES_KEPT, IntegrationProvider, ROTATION_GRACE_HOURS, Verdict,
 };
 use shiplog_domain::key::SigningSecret;
+use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::App;
@@ -151,6 +153,9 @@ pub enum Translation {
     Commits {
         /// The commits and their times.
         commits: Vec<(CommitSha, Timestamp)>,
+        /// The change request they belong to (a merged pull request), linked to the
+        /// deployments of these commits, with the repository that tells its project.
+        request: Option<(ReferenceKey, Option<RepoIdentity>)>,
         /// What they were, for the log.
         reason: String,
     },
@@ -548,15 +553,44 @@ impl App {
                 event: None,
             }),
             Translation::Malformed(reason) => Err(AppError::invalid("body", reason)),
-            Translation::Commits { commits, reason } => {
+            Translation::Commits {
+                commits,
+                request,
+                reason,
+            } => {
                 let count = commits.len();
+                let shas: Vec<CommitSha> = commits.iter().map(|(sha, _)| sha.clone()).collect();
                 self.ports
                     .deployments
                     .sight_commits(integration.workspace, commits)
                     .await?;
+                let mut reason = format!("{reason}: {count} commit times recorded");
+                if let Some((key, repo)) = request {
+                    match self.request_project(integration, repo.as_ref()).await? {
+                        Some(project) => {
+                            let linked = self
+                                .ports
+                                .deployments
+                                .link_commit_references(
+                                    integration.workspace,
+                                    project,
+                                    shas,
+                                    key.clone(),
+                                    now,
+                                )
+                                .await?;
+                            reason.push_str(&format!(
+                                "; {key} linked to its commits ({linked} deployments so far)"
+                            ));
+                        }
+                        None => reason.push_str(&format!(
+                            "; {key} not linked: the integration has no project and no application has this repository"
+                        )),
+                    }
+                }
                 Ok(ReceiveOutcome {
                     verdict: Verdict::Accepted,
-                    reason: format!("{reason}: {count} commit times recorded"),
+                    reason,
                     event: None,
                 })
             }
@@ -621,6 +655,33 @@ impl App {
                 })
             }
         }
+    }
+
+    /// The project a change request of `repo` belongs to: the integration's, else the one
+    /// project whose application has that repository.
+    async fn request_project(
+        &self,
+        integration: &IntegrationRecord,
+        repo: Option<&RepoIdentity>,
+    ) -> Result<Option<ProjectId>, AppError> {
+        if let Some(project) = integration.project {
+            return Ok(Some(project));
+        }
+        let Some(repo) = repo else { return Ok(None) };
+        let mut projects: Vec<ProjectId> = self
+            .ports
+            .applications
+            .by_repo(integration.workspace, repo)
+            .await?
+            .into_iter()
+            .map(|a| a.project)
+            .collect();
+        projects.sort_unstable();
+        projects.dedup();
+        Ok(match projects.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        })
     }
 
     /// The deliveries an integration received, newest first (at most [`DELIVERIES_KEPT`]).

@@ -387,6 +387,18 @@ pub trait DeploymentStore: Send + Sync {
         workspace: WorkspaceId,
         commits: Vec<(CommitSha, Timestamp)>,
     ) -> Result<(), DeploymentStoreError>;
+    /// Records that a change request (`key`) carries `commits` of `project`: a deployment of
+    /// one of them ingested later gets the reference, and the deployments recorded already get
+    /// it now (a success among them deploys the request if it is open). Returns how many
+    /// deployments it was added to. `at` dates new rows.
+    async fn link_commit_references(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        commits: Vec<CommitSha>,
+        key: ReferenceKey,
+        at: Timestamp,
+    ) -> Result<usize, DeploymentStoreError>;
 }
 
 /// The scope of a DORA query. Without `environment`, every `production` environment counts.

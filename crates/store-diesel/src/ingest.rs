@@ -6,7 +6,7 @@
 //! order of appearance (checked by a unit test in `queries/mod.rs`).
 
 use diesel::prelude::*;
-use shiplog_app::ids::{DeploymentId, EventId, WorkspaceId};
+use shiplog_app::ids::{DeploymentId, EventId, ProjectId, WorkspaceId};
 use shiplog_app::ingest::{
     ApplicationTarget, DeploymentPlan, EnvironmentTarget, IngestPlan, IngestReceipt,
     StoredDeployment, decide,
@@ -15,8 +15,9 @@ use shiplog_app::model::ReferenceStatus;
 use shiplog_app::ports::DeploymentStoreError;
 use shiplog_domain::ids::CommitSha;
 use shiplog_domain::lifecycle::Lifecycle;
-use shiplog_domain::reference::{Reference, ReferenceKey};
+use shiplog_domain::reference::{self, Reference, ReferenceKey};
 use shiplog_domain::sighting::{Affected, Sightings};
+use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::conn::{DbConn, Native};
@@ -24,8 +25,8 @@ use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
 use crate::schema::{
-    applications, change_references, commit_sightings, deployment_references, deployments,
-    environments, pipeline_events, workspaces,
+    applications, change_references, commit_references, commit_sightings, deployment_references,
+    deployments, environments, pipeline_events, workspaces,
 };
 
 /// Applies one plan. On PostgreSQL, where several writers (this server's pool, other servers)
@@ -52,7 +53,8 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
 
 /// What an ingest reads before deciding, in one statement: the event already recorded with this
 /// fingerprint (a retry) and its deployment's status, the id of the deployment that holds
-/// this idempotency key, and what is known of the event's commit (`commit_sightings`). Raw
+/// this idempotency key, what is known of the event's commit (`commit_sightings`), and whether
+/// a merged change request named it (`commit_references`). Raw
 /// SQL, so that PostgreSQL plans it with the values sent: a cached generic plan made while the
 /// tables were empty scanned every deployment of the workspace through
 /// `deployments_by_workspace` until the next ANALYZE. Both dialects read `$n`.
@@ -60,12 +62,14 @@ pub(crate) const LOOKUP_SQL: &str = "\
 SELECT e.id AS duplicate_event, e.deployment_id AS duplicate_deployment, \
        de.status AS duplicate_status, d.id AS existing, \
        s.first_at AS seen_first_at, s.first_deployment_id AS seen_first_by, \
-       s.other_at AS seen_other_at \
+       s.other_at AS seen_other_at, cr.one IS NOT NULL AS commit_has_references \
 FROM (SELECT 1 AS one) AS probe \
 LEFT JOIN pipeline_events AS e ON e.workspace_id = $1 AND e.fingerprint = $2 \
 LEFT JOIN deployments AS de ON de.id = e.deployment_id \
 LEFT JOIN deployments AS d ON d.workspace_id = $1 AND d.idempotency_key = $3 \
-LEFT JOIN commit_sightings AS s ON s.workspace_id = $1 AND s.commit_sha = $4";
+LEFT JOIN commit_sightings AS s ON s.workspace_id = $1 AND s.commit_sha = $4 \
+LEFT JOIN (SELECT 1 AS one FROM commit_references \
+           WHERE commit_sha = $4 AND project_id = $5 LIMIT 1) AS cr ON 1 = 1";
 
 /// The row of [`LOOKUP_SQL`].
 #[derive(QueryableByName)]
@@ -84,6 +88,9 @@ struct Lookup {
     seen_first_by: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     seen_other_at: Option<i64>,
+    /// Whether a merged change request named the event's commit (`commit_references`).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    commit_has_references: bool,
 }
 
 impl Lookup {
@@ -197,6 +204,7 @@ fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, St
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
             plan.event.commit_sha.as_ref().map(|s| s.as_str()),
         )
+        .bind::<diesel::sql_types::Text, _>(plan.project.to_string())
         .get_result_on(conn)?;
     if let Some(event_id) = lookup.duplicate_event {
         return Ok(IngestReceipt {
@@ -232,6 +240,14 @@ fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, St
         references_not_linked: 0,
     };
     if let Some(deployment) = &plan.deployment {
+        // A merged change request named this commit: its reference joins the message's.
+        let with_requests;
+        let deployment = if lookup.commit_has_references {
+            with_requests = with_commit_references(conn, plan, deployment)?;
+            &with_requests
+        } else {
+            deployment
+        };
         let environment_id = environment_id.clone().ok_or_else(|| {
             StoreError::Corrupt("a deploy event without an environment".to_owned())
         })?;
@@ -528,6 +544,123 @@ fn ensure_environment(
         }
         None => Err(StoreError::EnvironmentNotFound(target.code.clone())),
     }
+}
+
+/// A deployment plan with the references merged change requests gave its commit added (after
+/// the message's, up to the limit).
+fn with_commit_references(
+    conn: &mut DbConn,
+    plan: &IngestPlan,
+    deployment: &DeploymentPlan,
+) -> Result<DeploymentPlan, StoreError> {
+    let mut extended = deployment.clone();
+    let Some(sha) = &plan.event.commit_sha else {
+        return Ok(extended);
+    };
+    let keys: Vec<String> = commit_references::table
+        .filter(commit_references::project_id.eq(plan.project.to_string()))
+        .filter(commit_references::commit_sha.eq(sha.as_str()))
+        .order(commit_references::ref_key.asc())
+        .select(commit_references::ref_key)
+        .load_on(conn)?;
+    for key in keys {
+        let key = ReferenceKey::parse(&key).map_err(|_| corrupt("reference", &key))?;
+        reference::add(&mut extended.references, key, false);
+    }
+    Ok(extended)
+}
+
+/// Records that a change request carries commits of a project, and gives its reference to the
+/// deployments of those commits recorded already (a success among them deploys an open
+/// request, as at ingest). `at` dates new rows.
+pub(crate) fn link_commit_references(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    project: ProjectId,
+    commits: &[CommitSha],
+    key: &ReferenceKey,
+    at: Timestamp,
+) -> Result<usize, StoreError> {
+    let project = project.to_string();
+    let workspace = workspace.to_string();
+    let rows: Vec<_> = commits
+        .iter()
+        .map(|sha| {
+            (
+                commit_references::project_id.eq(&project),
+                commit_references::commit_sha.eq(sha.as_str()),
+                commit_references::ref_key.eq(key.as_str()),
+                commit_references::created_at.eq(at.unix_micros()),
+            )
+        })
+        .collect();
+    diesel::insert_into(commit_references::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute_on(conn)?;
+    let shas: Vec<&str> = commits.iter().map(CommitSha::as_str).collect();
+    // The project's deployments of those commits, oldest first.
+    let found: Vec<(String, String, i64, String)> = deployments::table
+        .filter(deployments::workspace_id.eq(&workspace))
+        .filter(deployments::project_id.eq(&project))
+        .filter(deployments::commit_sha.eq_any(&shas))
+        .order((deployments::deployed_at.asc(), deployments::id.asc()))
+        .select((
+            deployments::id,
+            deployments::status,
+            deployments::deployed_at,
+            deployments::environment_id,
+        ))
+        .load_on(conn)?;
+    if found.is_empty() {
+        return Ok(0);
+    }
+    diesel::insert_into(change_references::table)
+        .values((
+            change_references::project_id.eq(&project),
+            change_references::ref_key.eq(key.as_str()),
+            change_references::workspace_id.eq(&workspace),
+            change_references::status.eq(ReferenceStatus::Open.as_str()),
+            change_references::created_at.eq(at.unix_micros()),
+        ))
+        .on_conflict_do_nothing()
+        .execute_on(conn)?;
+    let mut linked = 0;
+    for (deployment, deployment_status, deployed_at, environment) in &found {
+        let existing = references_of(conn, deployment)?;
+        if existing.iter().any(|r| &r.key == key) {
+            continue;
+        }
+        if existing.len() >= reference::MAX_REFERENCES {
+            continue;
+        }
+        diesel::insert_into(deployment_references::table)
+            .values((
+                deployment_references::deployment_id.eq(deployment),
+                deployment_references::ref_key.eq(key.as_str()),
+                deployment_references::project_id.eq(&project),
+                deployment_references::closing.eq(false),
+                deployment_references::position
+                    .eq(i32::try_from(existing.len()).unwrap_or(i32::MAX)),
+            ))
+            .execute_on(conn)?;
+        linked += 1;
+        if status(deployment_status)? == DeploymentStatus::Success {
+            diesel::update(
+                change_references::table
+                    .filter(change_references::project_id.eq(&project))
+                    .filter(change_references::ref_key.eq(key.as_str()))
+                    .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+            )
+            .set((
+                change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+                change_references::deployed_at.eq(Some(*deployed_at)),
+                change_references::deployed_environment_id.eq(Some(environment)),
+            ))
+            .execute_on(conn)?;
+        }
+    }
+    Ok(linked)
 }
 
 /// The references of a deployment, in their order.

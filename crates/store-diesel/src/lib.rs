@@ -879,6 +879,21 @@ impl DeploymentStore for Store {
             .write(move |conn| ingest::sight_commits(conn, workspace, &commits))
             .await?)
     }
+
+    async fn link_commit_references(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        commits: Vec<CommitSha>,
+        key: ReferenceKey,
+        at: Timestamp,
+    ) -> Result<usize, DeploymentStoreError> {
+        Ok(self
+            .write(move |conn| {
+                ingest::link_commit_references(conn, workspace, project, &commits, &key, at)
+            })
+            .await?)
+    }
 }
 
 #[async_trait]

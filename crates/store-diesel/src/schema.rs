@@ -316,6 +316,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    commit_references (project_id, commit_sha, ref_key) {
+        project_id -> Text,
+        commit_sha -> Text,
+        ref_key -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
@@ -337,7 +346,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     hook_attempts,
     integrations,
     integration_deliveries,
-    incidents
+    incidents,
+    commit_references
 );
 
 diesel::joinable!(deployments -> projects (project_id));

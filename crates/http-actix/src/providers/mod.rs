@@ -48,6 +48,7 @@ use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::event::{Phase, PipelineEvent, Stage};
 use shiplog_domain::ids::{CommitSha, IdempotencyKey};
 use shiplog_domain::integration::IntegrationProvider;
+use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::Provider;
 use shiplog_domain::timestamp::Timestamp;
@@ -100,13 +101,19 @@ fn pushed_commits(payload: &Value, what: String) -> Translation {
     }
     Translation::Commits {
         commits,
+        request: None,
         reason: what,
     }
 }
 
 /// A merged change request: its merge commit and its last commit are known since it was
 /// opened, so their deployments' lead time starts there at the latest.
-fn merged_commits(shas: [Option<&str>; 2], opened: Option<Timestamp>, what: String) -> Translation {
+fn merged_commits(
+    shas: [Option<&str>; 2],
+    opened: Option<Timestamp>,
+    request: Option<(ReferenceKey, Option<RepoIdentity>)>,
+    what: String,
+) -> Translation {
     let Some(opened) = opened else {
         return Translation::Malformed(format!("{what}: its creation time is missing"));
     };
@@ -122,6 +129,7 @@ fn merged_commits(shas: [Option<&str>; 2], opened: Option<Timestamp>, what: Stri
     }
     Translation::Commits {
         commits,
+        request,
         reason: what,
     }
 }
@@ -248,6 +256,13 @@ fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
                     text(pull, &["head", "sha"]),
                 ],
                 text(pull, &["created_at"]).and_then(|t| Timestamp::parse(t).ok()),
+                pull.get("number").and_then(Value::as_u64).map(|n| {
+                    (
+                        ReferenceKey::pull_request(n),
+                        text(&payload, &["repository", "html_url"])
+                            .and_then(|url| RepoIdentity::parse(url).ok()),
+                    )
+                }),
                 format!(
                     "pull request #{number} merged (its merge and head commits count from its opening)"
                 ),
@@ -515,6 +530,7 @@ fn gitlab(event: Option<&str>, body: &[u8]) -> Translation {
                     text(attributes, &["last_commit", "id"]),
                 ],
                 text(attributes, &["created_at"]).and_then(gitlab_time),
+                None,
                 format!(
                     "merge request !{number} merged (its merge and last commits count from its opening)"
                 ),
@@ -915,8 +931,13 @@ mod tests {
             "2016-08-12T15:23:21Z"
         );
         assert!(
-            matches!(gitlab(Some("Push Hook"), b"{}"), Translation::Ignore(r) if r.contains("Deployment Hook"))
+            matches!(gitlab(Some("Issue Hook"), b"{}"), Translation::Ignore(r) if r.contains("Deployment Hook"))
         );
+        // A push with no commits records nothing.
+        assert!(matches!(
+            gitlab(Some("Push Hook"), b"{}"),
+            Translation::Acknowledge(_)
+        ));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use actix_web::web::{Data, Path, Query};
 use serde::{Deserialize, Deserializer};
 use shiplog_app::ids::DeploymentId;
 use shiplog_app::incidents::{
-    IncidentBlame, IncidentFilter, IncidentPatch, IncidentStatus, NewIncident,
+    IncidentBlame, IncidentChange, IncidentFilter, IncidentStatus, NewIncident,
 };
 use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug};
 use shiplog_domain::reference::ReferenceKey;
@@ -62,6 +62,7 @@ pub(crate) struct IncidentBody {
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
     /// What broke, 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: String,
     /// A severity or priority word (`P1`, `high`), up to 40 characters.
     severity: Option<String>,
@@ -135,7 +136,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[schema(as = IncidentChange)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchBody {
-    /// A new title.
+    /// A new title, 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: Option<String>,
     /// A new severity; `null` clears it.
     #[serde(default, deserialize_with = "present")]
@@ -171,31 +173,23 @@ pub async fn update_incident(
     RawBody(bytes): RawBody,
 ) -> Reply {
     let parsed: PatchBody = body(&bytes)?;
-    let resolved = match (parsed.status.as_deref().map(str::trim), parsed.resolved_at) {
-        (None, None) => None,
-        (Some("open"), None) => Some(None),
-        (Some("open"), Some(_)) => {
-            return Err(ApiError::field(
-                "resolved_at",
-                "cannot be sent with status open: send one or the other",
-            ));
-        }
-        (Some("resolved") | None, Some(at)) => Some(Some(at)),
-        (Some("resolved"), None) => Some(Some(state.app.now())),
-        (Some(other), _) => {
-            return Err(ApiError::field(
-                "status",
-                format!("{other:?} is not a status: send open or resolved"),
-            ));
-        }
-    };
-    let patch = IncidentPatch {
+    let change = IncidentChange {
         title: parsed.title,
         severity: parsed.severity,
-        resolved,
+        status: optional("status", parsed.status, status)?,
+        resolved_at: parsed.resolved_at,
         blame: parsed.blamed.map(BlameBody::parse).transpose()?,
     };
-    Ok(HttpResponse::Ok().json(state.app.update_incident(&principal, &id, patch).await?))
+    Ok(HttpResponse::Ok().json(state.app.update_incident(&principal, &id, change).await?))
+}
+
+/// `open` or `resolved`.
+fn status(value: &str) -> Result<IncidentStatus, String> {
+    match value.trim() {
+        "open" => Ok(IncidentStatus::Open),
+        "resolved" => Ok(IncidentStatus::Resolved),
+        other => Err(format!("{other:?} is not a status: send open or resolved")),
+    }
 }
 
 /// `GET /api/v1/incidents/{id}`.
@@ -256,11 +250,7 @@ pub async fn list_incidents(
     let params = params.into_inner();
     let filter = IncidentFilter {
         project: optional("project", params.project, ProjectSlug::parse)?,
-        status: optional("status", params.status, |v| match v.trim() {
-            "open" => Ok(IncidentStatus::Open),
-            "resolved" => Ok(IncidentStatus::Resolved),
-            other => Err(format!("{other:?} is not a status: send open or resolved")),
-        })?,
+        status: optional("status", params.status, status)?,
         limit: optional("limit", params.limit, |v| {
             v.trim()
                 .parse::<u32>()
