@@ -480,61 +480,40 @@ impl App {
             .as_ref()
             .filter(|_| integration.previous_until.is_some_and(|until| now < until));
         let secrets = || std::iter::once(&integration.secret).chain(previous);
-        match integration.provider {
-            IntegrationProvider::Github => {
-                let Some(header) = received.signature.as_deref() else {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::MissingIntegrationSecret,
-                    ));
-                };
-                let authentic = secrets().any(|secret| {
-                    self.ports
-                        .signatures
-                        .verify_hub_signature(secret, &received.body, header)
-                        .is_ok()
-                });
-                if !authentic {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::IntegrationSecretMismatch,
-                    ));
-                }
-            }
-            IntegrationProvider::Pagerduty => {
-                let Some(header) = received.signature.as_deref() else {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::MissingIntegrationSecret,
-                    ));
-                };
-                let authentic = secrets().any(|secret| {
-                    self.ports
-                        .signatures
-                        .verify_pagerduty_signature(secret, &received.body, header)
-                        .is_ok()
-                });
-                if !authentic {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::IntegrationSecretMismatch,
-                    ));
-                }
+        // GitHub and PagerDuty sign the body with the secret; GitLab, Jenkins' Notification
+        // plugin, Argo CD's notifications and Opsgenie cannot sign: they send the secret itself
+        // (X-Gitlab-Token; X-Shiplog-Token or the URL's `token`), compared in constant time.
+        let presented = match integration.provider {
+            IntegrationProvider::Github | IntegrationProvider::Pagerduty => {
+                received.signature.as_deref()
             }
             IntegrationProvider::Gitlab
             | IntegrationProvider::Jenkins
             | IntegrationProvider::Argocd
-            | IntegrationProvider::Opsgenie => {
-                // GitLab, Jenkins' Notification plugin, Argo CD's notifications and Opsgenie's
-                // webhooks cannot sign: they send the secret itself (X-Gitlab-Token;
-                // X-Shiplog-Token or the URL's `token`).
-                let Some(token) = received.token.as_deref() else {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::MissingIntegrationSecret,
-                    ));
-                };
-                if !secrets().any(|secret| secret.matches(token)) {
-                    return Err(AppError::Unauthenticated(
-                        AuthFailure::IntegrationSecretMismatch,
-                    ));
-                }
-            }
+            | IntegrationProvider::Opsgenie => received.token.as_deref(),
+        };
+        let Some(presented) = presented else {
+            return Err(AppError::Unauthenticated(
+                AuthFailure::MissingIntegrationSecret,
+            ));
+        };
+        let signatures = &self.ports.signatures;
+        let authentic = secrets().any(|secret| match integration.provider {
+            IntegrationProvider::Github => signatures
+                .verify_hub_signature(secret, &received.body, presented)
+                .is_ok(),
+            IntegrationProvider::Pagerduty => signatures
+                .verify_pagerduty_signature(secret, &received.body, presented)
+                .is_ok(),
+            IntegrationProvider::Gitlab
+            | IntegrationProvider::Jenkins
+            | IntegrationProvider::Argocd
+            | IntegrationProvider::Opsgenie => secret.matches(presented),
+        });
+        if !authentic {
+            return Err(AppError::Unauthenticated(
+                AuthFailure::IntegrationSecretMismatch,
+            ));
         }
         match translate(
             integration.provider,
