@@ -410,7 +410,36 @@ async fn opsgenie_alerts_open_and_close_incidents(app: &TestApp) {
     assert_eq!(listed[0]["source"], "opsgenie");
 }
 
+/// The webhook URL is public: a flood of forged deliveries is refused, and only a few a minute
+/// are logged, so the real deliveries stay in the integration's last 100.
+async fn a_flood_of_forged_deliveries_is_refused_and_logged_sparingly(app: &TestApp) {
+    let (id, secret) = app
+        .integration(json!({"provider": "pagerduty", "name": "PagerDuty", "project": "my-project"}))
+        .await;
+    let body = pagerduty_event("incident.triggered", "2025-03-02T11:00:00Z");
+    let signed = shiplog_signature::pagerduty::sign(secret.as_bytes(), body.as_bytes());
+    let (status, _) = post_pagerduty(app, &id, &body, &signed).await;
+    assert_eq!(status, 200);
+    for _ in 0..25 {
+        let (status, _) = post_pagerduty(app, &id, &body, "v1=00ff").await;
+        assert_eq!(status, 401);
+    }
+    let (status, log) = app
+        .get(
+            &format!("/api/v1/integrations/{id}/deliveries"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let log = log.as_array().unwrap();
+    let rejected = log.iter().filter(|d| d["verdict"] == "rejected").count();
+    // 10 a minute (20 if the flood straddled a minute), never all 25.
+    assert!((10..=20).contains(&rejected), "{rejected} logged");
+    assert!(log.iter().any(|d| d["verdict"] == "accepted"), "{log:?}");
+}
+
 on_both_backends!(
+    a_flood_of_forged_deliveries_is_refused_and_logged_sparingly,
     the_api_opens_updates_resolves_and_reopens_one_incident,
     bad_incidents_are_named_and_nothing_is_written,
     concurrent_reports_of_one_incident_make_one_record,

@@ -443,6 +443,9 @@ impl App {
             Ok(outcome) => (outcome.verdict, outcome.reason.clone()),
             Err(error) => (Verdict::Rejected, error.to_string()),
         };
+        if verdict == Verdict::Rejected && !self.refusal_logged(integration.id, now) {
+            return outcome;
+        }
         let entry = ReceivedDelivery {
             id: ReceivedId::from_uuid(self.ports.ids.uuid()),
             integration: integration.id,
@@ -634,6 +637,20 @@ impl App {
                 })
             }
         }
+    }
+
+    /// Whether a refused delivery of `integration` at `now` is logged: at most
+    /// [`shiplog_domain::integration::REFUSALS_LOGGED_PER_MINUTE`] a minute each (the budgets of past minutes are dropped
+    /// when many integrations are counted).
+    fn refusal_logged(&self, integration: IntegrationId, now: Timestamp) -> bool {
+        let seconds = now.unix_micros().div_euclid(1_000_000);
+        let Ok(mut budgets) = self.refusals.lock() else {
+            return true;
+        };
+        if budgets.len() > 10_000 {
+            budgets.retain(|_, budget| budget.is_current(seconds));
+        }
+        budgets.entry(integration).or_default().admit(seconds)
     }
 
     /// The project a change request of `repo` belongs to: the integration's, else the one

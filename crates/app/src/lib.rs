@@ -98,6 +98,15 @@ pub struct App {
     public_url: Arc<str>,
     offload: Arc<dyn ports::Offload>,
     notifier: Arc<dyn ports::ChangeNotifier>,
+    /// Per integration, how many refused deliveries were logged this minute.
+    refusals: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<
+                ids::IntegrationId,
+                shiplog_domain::integration::RefusalBudget,
+            >,
+        >,
+    >,
 }
 
 impl App {
@@ -109,6 +118,7 @@ impl App {
             public_url: Arc::from("http://127.0.0.1:8080"),
             offload: Arc::new(ports::Inline),
             notifier: Arc::new(ports::Silent),
+            refusals: Arc::default(),
         }
     }
 

@@ -112,9 +112,52 @@ pub const DELIVERIES_KEPT: u32 = 100;
 /// changed without losing deliveries.
 pub const ROTATION_GRACE_HOURS: i64 = 24;
 
+/// How many refused deliveries (bad signature, unreadable body) of one integration are logged
+/// per minute. Its URL is public, so without a bound a flood of forged deliveries would push the
+/// real ones out of the last [`DELIVERIES_KEPT`] and cost a write each; the refusals beyond it
+/// are still answered, only not logged.
+pub const REFUSALS_LOGGED_PER_MINUTE: u32 = 10;
+
+/// Counts one integration's logged refusals in the current minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusalBudget {
+    minute: i64,
+    logged: u32,
+}
+
+impl RefusalBudget {
+    /// Whether it counts the minute of `unix_seconds` (an older one is as good as empty).
+    pub fn is_current(&self, unix_seconds: i64) -> bool {
+        self.minute == unix_seconds.div_euclid(60)
+    }
+
+    /// Whether a refusal at `unix_seconds` may be logged, counting it if so.
+    pub fn admit(&mut self, unix_seconds: i64) -> bool {
+        let minute = unix_seconds.div_euclid(60);
+        if minute != self.minute {
+            *self = Self { minute, logged: 0 };
+        }
+        if self.logged < REFUSALS_LOGGED_PER_MINUTE {
+            self.logged += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_logged_up_to_the_budget_each_minute() {
+        let mut budget = RefusalBudget::default();
+        let start = 1_700_000_040; // the start of a minute
+        let logged = (0..15).filter(|i| budget.admit(start + i % 60)).count();
+        assert_eq!(logged, usize::try_from(REFUSALS_LOGGED_PER_MINUTE).unwrap());
+        assert!(budget.admit(start + 60), "a new minute, a new budget");
+    }
 
     #[test]
     fn providers_read_back_their_names_and_refuse_others_naming_the_valid_ones() {
