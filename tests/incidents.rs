@@ -199,6 +199,22 @@ async fn bad_incidents_are_named_and_nothing_is_written(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
+    // An incident integration needs a project.
+    let (status, answer) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "opsgenie", "name": "Opsgenie"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("project"),
+        "{answer}"
+    );
 }
 
 async fn concurrent_reports_of_one_incident_make_one_record(app: &TestApp) {

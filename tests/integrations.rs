@@ -130,7 +130,7 @@ async fn roles_workspaces_and_bad_input_are_refused(app: &TestApp) {
     let (status, created) = create(
         app,
         &app.admin_key,
-        json!({"provider": "pagerduty", "name": "On call"}),
+        json!({"provider": "jenkins", "name": "Build farm"}),
     )
     .await;
     assert_eq!(status, 201);

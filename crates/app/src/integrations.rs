@@ -291,6 +291,19 @@ impl App {
             (None, Some(id)) => Some(self.visible_project(caller, &ProjectLookup::Id(id)).await?),
             (None, None) => None,
         };
+        if project.is_none()
+            && matches!(
+                provider,
+                IntegrationProvider::Pagerduty | IntegrationProvider::Opsgenie
+            )
+        {
+            return Err(AppError::invalid(
+                "project",
+                format!(
+                    "is required for {provider}: its incidents count in a project's metrics; name the project (slug)"
+                ),
+            ));
+        }
         let secret = SigningSecret::from_random(self.ports.ids.secret_bytes());
         let record = IntegrationRecord {
             id: IntegrationId::from_uuid(self.ports.ids.uuid()),
