@@ -100,14 +100,51 @@ async fn the_api_opens_updates_resolves_and_reopens_one_incident(app: &TestApp) 
         metrics["explanation"]["incidents"][0]["deployments"][0]["link"],
         "named"
     );
+    // The same external id from another project's key is that project's own incident: it
+    // neither sees nor changes this one.
+    let (status, _) = app
+        .post(
+            "/api/v1/projects",
+            &app.admin_key,
+            json!({"slug": "billing", "name": "Billing"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let billing = app.key("ingest", Some("billing")).await;
+    let (status, theirs) = app
+        .post(
+            "/api/v1/incidents",
+            &billing,
+            json!({"title": "Invoices late", "external_id": "INC-7",
+                   "opened_at": "2025-03-02T11:00:00Z", "resolved_at": "2025-03-02T11:10:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{theirs}");
+    assert_ne!(theirs["id"], json!(id));
+    assert_eq!(theirs["project"], "billing");
     // Read back, one and filtered.
     let (status, one) = app
         .get(&format!("/api/v1/incidents/{id}"), &app.admin_key)
         .await;
     assert_eq!(status, 200);
     assert_eq!(one["title"], "Checkout still failing");
-    assert_eq!(incidents(app, "?status=open").await.len(), 1);
-    assert_eq!(incidents(app, "?status=resolved").await.len(), 0);
+    assert_eq!(
+        incidents(app, "?project=my-project&status=open")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        incidents(app, "?project=my-project&status=resolved")
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        incidents(app, "?status=resolved").await.len(),
+        1,
+        "billing's"
+    );
 }
 
 async fn bad_incidents_are_named_and_nothing_is_written(app: &TestApp) {

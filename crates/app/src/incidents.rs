@@ -1,7 +1,8 @@
 //! Incidents: reported through `POST /api/v1/incidents`, changed with `PATCH`, or received
 //! from PagerDuty and Opsgenie integrations; read back, and counted by the DORA metrics.
 //!
-//! One incident is one record per source and source id, however many updates the source sends:
+//! One incident is one record per project, source and source id, however many updates the
+//! source sends (the same id in two projects is two incidents, one counted in each):
 //! the store folds each update into the stored record with [`merge`] (or [`patched`]) inside
 //! its transaction, so concurrent updates of one incident never make two.
 
@@ -81,7 +82,7 @@ pub struct Incident {
     pub url: Option<String>,
     /// Who reported it.
     pub source: IncidentSource,
-    /// The source's id for it: one incident per source and id.
+    /// The source's id for it: one incident per project, source and id.
     pub external_id: String,
     /// The integration it came through, if any.
     pub integration: Option<IntegrationId>,

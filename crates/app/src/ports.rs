@@ -752,7 +752,7 @@ pub trait IntegrationStore: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
-    /// Creates the incident of the update's source and external id, or folds the update into
+    /// Creates the incident of the update's project, source and external id, or folds the update into
     /// it with [`crate::incidents::merge`]; returns the stored incident and whether it is new.
     async fn upsert_incident(
         &self,

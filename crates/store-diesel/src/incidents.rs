@@ -135,7 +135,7 @@ fn find(
     conn: &mut DbConn,
     workspace: WorkspaceId,
     id: Option<IncidentId>,
-    key: Option<(IncidentSource, &str)>,
+    key: Option<(ProjectId, IncidentSource, &str)>,
 ) -> Result<Option<Incident>, StoreError> {
     let mut query = joined!()
         .filter(incidents::workspace_id.eq(workspace.to_string()))
@@ -143,8 +143,9 @@ fn find(
     if let Some(id) = id {
         query = query.filter(incidents::id.eq(id.to_string()));
     }
-    if let Some((source, external_id)) = key {
+    if let Some((project, source, external_id)) = key {
         query = query
+            .filter(incidents::project_id.eq(project.to_string()))
             .filter(incidents::source.eq(source.as_str()))
             .filter(incidents::external_id.eq(external_id.to_owned()));
     }
@@ -232,6 +233,7 @@ fn write_row(conn: &mut DbConn, incident: &Incident, insert: bool) -> Result<usi
             ))
             .on_conflict((
                 incidents::workspace_id,
+                incidents::project_id,
                 incidents::source,
                 incidents::external_id,
             ))
@@ -261,7 +263,7 @@ pub(crate) fn upsert(
     update: &IncidentUpdate,
 ) -> Result<(Incident, bool), StoreError> {
     let fresh = &update.incident;
-    let key = (fresh.source, fresh.external_id.as_str());
+    let key = (fresh.project.id, fresh.source, fresh.external_id.as_str());
     if write_row(conn, &merge(None, update.clone()), true)? == 1 {
         let stored = find(conn, fresh.workspace, Some(fresh.id), None)?
             .ok_or_else(|| corrupt("incident", "vanished after insert"))?;

@@ -1,5 +1,5 @@
 -- Incidents: something broken in an environment, from PagerDuty, Opsgenie or the API. One row per
--- source and the source's own id, however many updates the source sends. changed_at is the
+-- project, source and the source's own id, however many updates the source sends. changed_at is the
 -- source's time of the update that decided resolved_at (later updates win; see
 -- shiplog_domain::incident::settle). No application: the whole project; no environment: every
 -- production environment. The blamed_* columns name its cause, if it has one.
@@ -23,7 +23,7 @@ CREATE TABLE incidents (
     blamed_reference TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    UNIQUE (workspace_id, source, external_id)
+    UNIQUE (workspace_id, project_id, source, external_id)
 );
 -- Listing newest first, and DORA's "opened from the window's start on".
 CREATE INDEX incidents_by_opening ON incidents (workspace_id, opened_at, id);
