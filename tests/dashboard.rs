@@ -214,14 +214,7 @@ async fn a_session_sees_what_its_key_sees(app: &TestApp) {
     let (_, _, list) = app.page("/deployments", Some(&cookie)).await;
     assert!(!list.contains(&theirs), "{list}");
     // A key limited to another project sees none of this one.
-    let (status, _) = app
-        .post(
-            "/api/v1/projects",
-            &app.admin_key,
-            json!({"slug": "billing", "name": "Billing"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.project(&app.admin_key, "billing").await;
     let scoped = app.key("read", Some("billing")).await;
     let (_, _, cookie) = app.sign_in(&scoped).await;
     let cookie = cookie.unwrap();

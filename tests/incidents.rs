@@ -102,14 +102,7 @@ async fn the_api_opens_updates_resolves_and_reopens_one_incident(app: &TestApp) 
     );
     // The same external id from another project's key is that project's own incident: it
     // neither sees nor changes this one.
-    let (status, _) = app
-        .post(
-            "/api/v1/projects",
-            &app.admin_key,
-            json!({"slug": "billing", "name": "Billing"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.project(&app.admin_key, "billing").await;
     let billing = app.key("ingest", Some("billing")).await;
     let (status, theirs) = app
         .post(

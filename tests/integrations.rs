@@ -142,14 +142,7 @@ async fn roles_workspaces_and_bad_input_are_refused(app: &TestApp) {
     let (_, listed) = app.get("/api/v1/integrations", &other).await;
     assert_eq!(listed, json!([]));
     // A key limited to another project does not see a workspace-wide one.
-    let (status, _) = app
-        .post(
-            "/api/v1/projects",
-            &app.admin_key,
-            json!({"slug": "billing", "name": "Billing"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.project(&app.admin_key, "billing").await;
     let scoped = app.key("read", Some("billing")).await;
     let (status, _) = app
         .get(&format!("/api/v1/integrations/{id}"), &scoped)

@@ -97,6 +97,15 @@ impl TestApp {
         .await
     }
 
+    /// Creates a project with `key` (its name is the slug capitalized).
+    pub async fn project(&self, key: &str, slug: &str) {
+        let name = slug[..1].to_uppercase() + &slug[1..];
+        let (status, body) = self
+            .post("/api/v1/projects", key, json!({"slug": slug, "name": name}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     /// PATCHes JSON with `Authorization: Bearer <key>`; returns the status and the JSON answer.
     pub async fn patch(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
         let (status, _, answer) = self
