@@ -228,6 +228,8 @@ mod tests {
                     finished_at: at("2025-09-20T00:00:00Z"),
                     has_commit: false,
                     commit_time: None,
+                    started_at: None,
+                    rework: None,
                 }],
                 incidents: Vec::new(),
             })

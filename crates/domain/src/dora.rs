@@ -72,6 +72,115 @@ pub struct DeploymentRecord {
     pub has_commit: bool,
     /// The commit's earliest known time, when it has one and it is known.
     pub commit_time: Option<Timestamp>,
+    /// When it started, if known (else its finish stands for it).
+    pub started_at: Option<Timestamp>,
+    /// What it says of itself as rework ([`rework_signal`]): marked by its sender, a hotfix
+    /// branch or ref, a revert.
+    pub rework: Option<ReworkReason>,
+}
+
+/// Why a deployment is rework: unplanned, made because of a problem in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ReworkReason {
+    /// Its sender marked it so.
+    Marked,
+    /// Its branch or ref matches a hotfix pattern.
+    HotfixRef,
+    /// Its commit message starts with `Revert "`.
+    Revert,
+    /// An incident of its application and environment was open when it started.
+    OpenIncident,
+    /// A failure (a failed deployment not yet followed by a success) of its application and
+    /// environment was open when it started.
+    OpenFailure,
+}
+
+/// The hotfix patterns when a project sets none: `*` matches any run of characters.
+pub const DEFAULT_HOTFIX_PATTERNS: [&str; 3] = ["hotfix/*", "hotfix-*", "revert-*"];
+
+/// What a deployment says of itself as rework, in this order: its sender's mark, its branch
+/// (or its ref without `refs/heads/` or `refs/tags/`) matching one of `patterns`, a commit
+/// message starting with `Revert "` (Git's own revert message).
+pub fn rework_signal(
+    marked: bool,
+    branch: Option<&str>,
+    git_ref: Option<&str>,
+    message: Option<&str>,
+    patterns: &[&str],
+) -> Option<ReworkReason> {
+    if marked {
+        return Some(ReworkReason::Marked);
+    }
+    let short_ref = git_ref.map(|r| {
+        r.strip_prefix("refs/heads/")
+            .or_else(|| r.strip_prefix("refs/tags/"))
+            .unwrap_or(r)
+    });
+    let hotfix = [branch, short_ref]
+        .into_iter()
+        .flatten()
+        .any(|name| patterns.iter().any(|pattern| glob(pattern, name)));
+    if hotfix {
+        return Some(ReworkReason::HotfixRef);
+    }
+    message
+        .filter(|m| m.trim_start().starts_with("Revert \""))
+        .map(|_| ReworkReason::Revert)
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (none included).
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return text.is_empty();
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = parts.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Deployment rework rate in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ReworkRate))]
+pub struct Rework {
+    /// rework ÷ (successful + failed) deployments, from 0 to 1; `None` without deployments.
+    pub value: Option<f64>,
+    /// Deployments that were rework.
+    pub rework: u64,
+    /// Successful and failed deployments.
+    pub samples: u64,
+    /// How many for each reason (each deployment counted once, for its first reason in
+    /// [`ReworkReason`]'s order).
+    pub reasons: ReworkReasons,
+}
+
+/// Rework counted by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReworkReasons {
+    /// Marked by the sender.
+    pub marked: u64,
+    /// A hotfix branch or ref.
+    pub hotfix_ref: u64,
+    /// A revert.
+    pub revert: u64,
+    /// Started while an incident was open.
+    pub open_incident: u64,
+    /// Started while a failure was open.
+    pub open_failure: u64,
 }
 
 /// How long before an incident opened its deployment is looked for, when it names none.
@@ -338,6 +447,10 @@ struct Entry {
     lead: Lead,
     /// Its place (application, environment), by number.
     place: u32,
+    /// When it started (its finish when unknown).
+    started: i64,
+    /// What it says of itself as rework.
+    signal: Option<ReworkReason>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -358,6 +471,16 @@ struct Run {
     /// The entry of the success that ended it.
     recovered_by: Option<usize>,
 }
+
+/// When a failure of one place was open, `[start, end)`, and the entry of its first failed
+/// deployment.
+type FailureSpan = (i64, i64, usize);
+
+/// When an incident was open, `[opened, end)`.
+type Span = (i64, i64);
+
+/// Per place number: its failures' spans and its incidents' spans, each in order of start.
+type OpenIntervals = (Vec<Vec<FailureSpan>>, Vec<Vec<Span>>);
 
 /// One incident, deduplicated.
 #[derive(Debug, Clone)]
@@ -570,6 +693,8 @@ impl History {
                 outcome: record.outcome,
                 lead,
                 place,
+                started: record.started_at.map_or(at, Timestamp::unix_micros).min(at),
+                signal: record.rework,
             });
         }
         let mut places = vec![(String::new(), String::new()); numbers.len()];
@@ -870,6 +995,104 @@ impl History {
         }
     }
 
+    /// Per place number, the intervals `[start, end)` in which its failures (with their first
+    /// entry) and the incidents covering it were open, each list in order of start.
+    fn open_intervals(&self) -> OpenIntervals {
+        let mut failures = vec![Vec::new(); self.places.len()];
+        for run in &self.runs {
+            let place = self
+                .entries
+                .get(run.first)
+                .and_then(|first| usize::try_from(first.place).ok());
+            if let Some(list) = place.and_then(|p| failures.get_mut(p)) {
+                let end = run
+                    .recovered_after
+                    .map_or(i64::MAX, |after| run.start + after);
+                list.push((run.start, end, run.first));
+            }
+        }
+        let mut incidents = vec![Vec::new(); self.places.len()];
+        for outage in &self.outages {
+            let end = outage
+                .resolved_after
+                .map_or(i64::MAX, |after| outage.opened + after);
+            for (number, (application, environment)) in self.places.iter().enumerate() {
+                if outage.record.covers(application, environment)
+                    && let Some(list) = incidents.get_mut(number)
+                {
+                    list.push((outage.opened, end));
+                }
+            }
+        }
+        (failures, incidents)
+    }
+
+    /// Why the entry at `index` is rework, if it is: what it says of itself, else an incident
+    /// of its place open when it started, else a failure of its place open then (one that began
+    /// before it, with no success yet, other than a failure of its own).
+    fn rework_reason(
+        &self,
+        index: usize,
+        failures: &[Vec<FailureSpan>],
+        incidents: &[Vec<Span>],
+    ) -> Option<ReworkReason> {
+        let entry = self.entries.get(index)?;
+        if entry.signal.is_some() {
+            return entry.signal;
+        }
+        let started = entry.started;
+        let place = usize::try_from(entry.place).ok()?;
+        let open_incident = incidents.get(place).is_some_and(|list| {
+            let opened_before = list.partition_point(|&(opened, _)| opened <= started);
+            list.get(..opened_before)
+                .unwrap_or_default()
+                .iter()
+                .any(|&(_, end)| started < end)
+        });
+        if open_incident {
+            return Some(ReworkReason::OpenIncident);
+        }
+        // A place's failures follow one another: only the last one begun by then can be open.
+        let open_failure = failures.get(place).is_some_and(|list| {
+            let begun = list.partition_point(|&(start, _, _)| start <= started);
+            begun
+                .checked_sub(1)
+                .and_then(|last| list.get(last))
+                .is_some_and(|&(_, end, first)| first != index && started < end)
+        });
+        open_failure.then_some(ReworkReason::OpenFailure)
+    }
+
+    /// Deployment rework rate: the window's successful and failed deployments that were rework
+    /// ([`ReworkReason`]), over all of them.
+    pub fn rework(&self, window: Window) -> Rework {
+        let range = self.in_window(window);
+        let samples = count(range.len());
+        let (failures, incidents) = self.open_intervals();
+        let mut reasons = ReworkReasons::default();
+        for index in range {
+            match self.rework_reason(index, &failures, &incidents) {
+                Some(ReworkReason::Marked) => reasons.marked += 1,
+                Some(ReworkReason::HotfixRef) => reasons.hotfix_ref += 1,
+                Some(ReworkReason::Revert) => reasons.revert += 1,
+                Some(ReworkReason::OpenIncident) => reasons.open_incident += 1,
+                Some(ReworkReason::OpenFailure) => reasons.open_failure += 1,
+                None => {}
+            }
+        }
+        let rework = reasons.marked
+            + reasons.hotfix_ref
+            + reasons.revert
+            + reasons.open_incident
+            + reasons.open_failure;
+        Rework {
+            value: (samples > 0).then(|| ratio(rework, samples)),
+            rework,
+            samples,
+            reasons,
+        }
+    }
+
     /// The four metrics for one window.
     pub fn report(&self, window: Window) -> Report {
         let range = self.in_window(window);
@@ -1018,8 +1241,20 @@ impl History {
 /// environments, and a collision only slows one report, so `rustc-hash`'s cheaper hash is used.
 type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
+/// The fields of a record, in the order duplicates are ranked by.
+type Rank<'a> = (
+    Timestamp,
+    Outcome,
+    bool,
+    Option<Timestamp>,
+    &'a str,
+    &'a str,
+    Option<Timestamp>,
+    Option<ReworkReason>,
+);
+
 /// Orders duplicates of one id so the kept one does not depend on arrival order.
-fn rank(record: &DeploymentRecord) -> (Timestamp, Outcome, bool, Option<Timestamp>, &str, &str) {
+fn rank(record: &DeploymentRecord) -> Rank<'_> {
     (
         record.finished_at,
         record.outcome,
@@ -1027,6 +1262,8 @@ fn rank(record: &DeploymentRecord) -> (Timestamp, Outcome, bool, Option<Timestam
         record.commit_time,
         record.application.as_str(),
         record.environment.as_str(),
+        record.started_at,
+        record.rework,
     )
 }
 
@@ -1159,6 +1396,8 @@ mod tests {
             finished_at: at(finished),
             has_commit: commit.is_some(),
             commit_time: commit.map(at),
+            started_at: None,
+            rework: None,
         }
     }
 
@@ -1377,6 +1616,96 @@ mod tests {
         let i6 = &explanation.incidents[3];
         assert!(i6.deployments.is_empty() && i6.in_recovery_time);
         assert_eq!(i6.recovery_seconds, Some(14_400.0));
+    }
+
+    #[test]
+    fn rework_signals_come_from_the_sender_the_ref_and_the_message() {
+        let patterns = DEFAULT_HOTFIX_PATTERNS;
+        let signal = |marked, branch, git_ref, message| {
+            rework_signal(marked, branch, git_ref, message, &patterns)
+        };
+        assert_eq!(signal(true, None, None, None), Some(ReworkReason::Marked));
+        assert_eq!(
+            signal(false, Some("hotfix/login"), None, None),
+            Some(ReworkReason::HotfixRef)
+        );
+        assert_eq!(
+            signal(false, None, Some("refs/heads/hotfix-2.1.1"), None),
+            Some(ReworkReason::HotfixRef)
+        );
+        assert_eq!(
+            signal(false, None, Some("refs/heads/revert-42-login"), None),
+            Some(ReworkReason::HotfixRef)
+        );
+        assert_eq!(
+            signal(
+                false,
+                Some("main"),
+                None,
+                Some("Revert \"Add login\"\n\nThis reverts")
+            ),
+            Some(ReworkReason::Revert)
+        );
+        assert_eq!(
+            signal(
+                false,
+                Some("main"),
+                Some("refs/heads/main"),
+                Some("Add hotfix/x docs")
+            ),
+            None
+        );
+        assert_eq!(signal(false, Some("feature/hotfix"), None, None), None);
+        assert!(glob("a*b*c", "a-x-b-y-c") && !glob("a*b*c", "a-x-c") && glob("*", ""));
+        assert!(glob("hotfix/*", "hotfix/") && !glob("hotfix/*", "hotfix"));
+    }
+
+    /// The fixture with what rework needs: some starts, a revert and a hotfix branch.
+    fn rework_fixture() -> Vec<DeploymentRecord> {
+        let mut records = fixture();
+        let mut set = |id: &str, started: Option<&str>, signal: Option<ReworkReason>| {
+            let record = records.iter_mut().find(|r| r.id == id).unwrap();
+            record.started_at = started.map(at);
+            record.rework = signal;
+        };
+        set("d1", None, Some(ReworkReason::Revert));
+        set("d4", Some("2025-03-02T13:30:00Z"), None);
+        set("d5", None, Some(ReworkReason::HotfixRef));
+        set("d6", Some("2025-03-03T07:00:00Z"), None);
+        set("d8", Some("2025-03-11T09:00:00Z"), None);
+        records
+    }
+
+    #[test]
+    fn rework_gives_the_numbers_worked_out_by_hand() {
+        // With finishes standing for starts: d3 started while d2's failure was open (a failed
+        // fix); d9 while i2 (web, open since 03-12) was. d4, d6 and d8 finish exactly when the
+        // failures they end close, so they did not start inside them; d2, d7 and d10 begin their
+        // own failures. 2 of 10.
+        let history = History::new(fixture()).with_incidents(incidents(), DEFAULT_LINK_HOURS);
+        let r = history.rework(window());
+        assert_eq!((r.rework, r.samples), (2, 10));
+        assert_eq!(r.value, Some(0.2));
+        assert_eq!((r.reasons.open_failure, r.reasons.open_incident), (1, 1));
+        // With starts: d4 (13:30, d2's failure open until 14:00), d6 (07:00, d0's open since
+        // 02-28) and d8 (09:00, d7's open since 03-10) are fixes; d1 is a revert and d5 a
+        // hotfix branch. 7 of 10.
+        let history =
+            History::new(rework_fixture()).with_incidents(incidents(), DEFAULT_LINK_HOURS);
+        let r = history.rework(window());
+        assert_eq!((r.rework, r.samples), (7, 10));
+        assert_eq!(
+            r.reasons,
+            ReworkReasons {
+                marked: 0,
+                hotfix_ref: 1,
+                revert: 1,
+                open_incident: 1,
+                open_failure: 4,
+            }
+        );
+        // Without incidents, d9 is not rework (its own failure begins there).
+        assert_eq!(History::new(rework_fixture()).rework(window()).rework, 6);
     }
 
     #[test]
@@ -1625,6 +1954,40 @@ mod tests {
                 expected.series(window(), Interval::Day)
             );
             prop_assert_eq!(got.explain(window()), expected.explain(window()));
+            prop_assert_eq!(got.rework(window()), expected.rework(window()));
+        }
+
+        /// Rework is the same whatever the order and repeats of deployments and incidents.
+        #[test]
+        fn rework_ignores_arrival_order_and_repeats(
+            order in Just(rework_fixture()).prop_shuffle(),
+            duplicates in proptest::collection::vec(0usize..12, 0..12),
+            incident_order in Just(incidents()).prop_shuffle(),
+            start in 0i64..10,
+            days in 1i64..6,
+        ) {
+            let mut records = order;
+            for index in duplicates {
+                let copy = records[index].clone();
+                records.push(copy);
+            }
+            let base = window().from.unix_micros();
+            let from = Timestamp::from_unix_micros(base + start * MICROS_PER_DAY).unwrap();
+            let to = Timestamp::from_unix_micros(base + (start + days) * MICROS_PER_DAY).unwrap();
+            let window = Window::new(from, to).unwrap();
+            let expected = History::new(rework_fixture())
+                .with_incidents(incidents(), DEFAULT_LINK_HOURS)
+                .rework(window);
+            let got = History::new(records)
+                .with_incidents(incident_order, DEFAULT_LINK_HOURS)
+                .rework(window);
+            prop_assert_eq!(&got, &expected);
+            let r = got.reasons;
+            prop_assert_eq!(
+                r.marked + r.hotfix_ref + r.revert + r.open_incident + r.open_failure,
+                got.rework
+            );
+            prop_assert!(got.rework <= got.samples);
         }
 
         /// Every figure of a report is traced by its explanation: the same deployments, the

@@ -850,6 +850,8 @@ mod tests {
             finished_at: Timestamp::parse(at).unwrap(),
             has_commit: true,
             commit_time: Some(Timestamp::parse("2025-03-01T00:00:00Z").unwrap()),
+            started_at: None,
+            rework: None,
         };
         let history = shiplog_domain::dora::History::new(vec![
             record(

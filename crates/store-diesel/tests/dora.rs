@@ -191,6 +191,8 @@ fn expected(case: &Case) -> Vec<DeploymentRecord> {
                 finished_at: minutes(d.finished),
                 has_commit: true,
                 commit_time: d.commit_timestamp.or(seen).map(minutes),
+                started_at: None,
+                rework: None,
             }
         })
         .collect()

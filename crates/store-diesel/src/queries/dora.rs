@@ -348,6 +348,8 @@ fn successes_after(
             finished_at: time(at)?,
             has_commit: false,
             commit_time: None,
+            started_at: None,
+            rework: None,
         });
     }
     Ok(())
@@ -424,6 +426,9 @@ fn dora_place(
             id,
             application,
             environment: environment.clone(),
+            // Not read yet: the deployment rework rate is not served (issue #16).
+            started_at: None,
+            rework: None,
         });
     }
     let edges = diesel::sql_query(DORA_EDGES_SQL)
@@ -447,6 +452,8 @@ fn dora_place(
                     finished_at: time(at)?,
                     has_commit: false,
                     commit_time: None,
+                    started_at: None,
+                    rework: None,
                 })
             };
         // Only an open incident at the window's start matters before it.
