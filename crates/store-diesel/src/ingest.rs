@@ -612,52 +612,30 @@ pub(crate) fn link_commit_references(
             deployments::environment_id,
         ))
         .load_on(conn)?;
-    if found.is_empty() {
-        return Ok(0);
-    }
-    diesel::insert_into(change_references::table)
-        .values((
-            change_references::project_id.eq(&project),
-            change_references::ref_key.eq(key.as_str()),
-            change_references::workspace_id.eq(&workspace),
-            change_references::status.eq(ReferenceStatus::Open.as_str()),
-            change_references::created_at.eq(at.unix_micros()),
-        ))
-        .on_conflict_do_nothing()
-        .execute_on(conn)?;
+    let linking = Linking {
+        project,
+        workspace,
+        now: at.unix_micros(),
+    };
     let mut linked = 0;
     for (deployment, deployment_status, deployed_at, environment) in &found {
         let existing = references_of(conn, deployment)?;
-        if existing.iter().any(|r| &r.key == key) {
+        let mut references = existing.clone();
+        if existing.iter().any(|r| &r.key == key)
+            || !reference::add(&mut references, key.clone(), false)
+        {
             continue;
         }
-        if existing.len() >= reference::MAX_REFERENCES {
-            continue;
-        }
-        diesel::insert_into(deployment_references::table)
-            .values((
-                deployment_references::deployment_id.eq(deployment),
-                deployment_references::ref_key.eq(key.as_str()),
-                deployment_references::project_id.eq(&project),
-                deployment_references::closing.eq(false),
-                deployment_references::position
-                    .eq(i32::try_from(existing.len()).unwrap_or(i32::MAX)),
-            ))
-            .execute_on(conn)?;
+        write_references(conn, &linking, deployment, &existing, &references)?;
         linked += 1;
         if status(deployment_status)? == DeploymentStatus::Success {
-            diesel::update(
-                change_references::table
-                    .filter(change_references::project_id.eq(&project))
-                    .filter(change_references::ref_key.eq(key.as_str()))
-                    .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
-            )
-            .set((
-                change_references::status.eq(ReferenceStatus::Deployed.as_str()),
-                change_references::deployed_at.eq(Some(*deployed_at)),
-                change_references::deployed_environment_id.eq(Some(environment)),
-            ))
-            .execute_on(conn)?;
+            mark_deployed(
+                conn,
+                &linking.project,
+                std::slice::from_ref(key),
+                *deployed_at,
+                environment,
+            )?;
         }
     }
     Ok(linked)
@@ -801,26 +779,19 @@ fn write_deployment(
     } else {
         references_of(conn, &id)?
     };
-    write_references(conn, plan, &id, &known, &decision.references)?;
-    if !decision.deployed_references.is_empty() {
-        let keys: Vec<&str> = decision
-            .deployed_references
-            .iter()
-            .map(ReferenceKey::as_str)
-            .collect();
-        diesel::update(
-            change_references::table
-                .filter(change_references::project_id.eq(plan.project.to_string()))
-                .filter(change_references::ref_key.eq_any(keys))
-                .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
-        )
-        .set((
-            change_references::status.eq(ReferenceStatus::Deployed.as_str()),
-            change_references::deployed_at.eq(Some(row.deployed_at)),
-            change_references::deployed_environment_id.eq(Some(&row.environment_id)),
-        ))
-        .execute_on(conn)?;
-    }
+    let linking = Linking {
+        project: plan.project.to_string(),
+        workspace: workspace.clone(),
+        now: plan.event.received_at.unix_micros(),
+    };
+    write_references(conn, &linking, &id, &known, &decision.references)?;
+    mark_deployed(
+        conn,
+        &linking.project,
+        &decision.deployed_references,
+        row.deployed_at,
+        &row.environment_id,
+    )?;
     if let Some(transition) = decision.transition {
         crate::hooks::fan_out(
             conn,
@@ -838,16 +809,55 @@ fn write_deployment(
     Ok((decision.id, lifecycle.status, decision.create))
 }
 
+/// Where references are written: the project and workspace, and the time that dates new rows.
+struct Linking {
+    project: String,
+    workspace: String,
+    now: i64,
+}
+
+/// Marks open references deployed by a successful deployment (at `deployed_at`, in
+/// `environment`): the app's `decide` says which (`deployed_references`).
+fn mark_deployed(
+    conn: &mut DbConn,
+    project: &str,
+    keys: &[ReferenceKey],
+    deployed_at: i64,
+    environment: &str,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = keys.iter().map(ReferenceKey::as_str).collect();
+    diesel::update(
+        change_references::table
+            .filter(change_references::project_id.eq(project))
+            .filter(change_references::ref_key.eq_any(keys))
+            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+    )
+    .set((
+        change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+        change_references::deployed_at.eq(Some(deployed_at)),
+        change_references::deployed_environment_id.eq(Some(environment)),
+    ))
+    .execute_on(conn)?;
+    Ok(())
+}
+
+/// Writes a deployment's references (`existing` are those it had) and opens a request row for
+/// each one the project did not know.
 fn write_references(
     conn: &mut DbConn,
-    plan: &IngestPlan,
+    linking: &Linking,
     deployment: &str,
     existing: &[Reference],
     references: &[Reference],
 ) -> Result<(), StoreError> {
-    let project = plan.project.to_string();
-    let workspace = plan.workspace.to_string();
-    let now = plan.event.received_at.unix_micros();
+    let Linking {
+        project,
+        workspace,
+        now,
+    } = linking;
     let mut links = Vec::new();
     for (position, reference) in references.iter().enumerate() {
         let key = reference.key.as_str();
@@ -865,7 +875,7 @@ fn write_references(
             None => links.push((
                 deployment_references::deployment_id.eq(deployment),
                 deployment_references::ref_key.eq(key),
-                deployment_references::project_id.eq(&project),
+                deployment_references::project_id.eq(project),
                 deployment_references::closing.eq(reference.closing),
                 deployment_references::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
             )),
@@ -883,11 +893,11 @@ fn write_references(
             .iter()
             .map(|reference| {
                 (
-                    change_references::project_id.eq(&project),
+                    change_references::project_id.eq(project),
                     change_references::ref_key.eq(reference.key.as_str()),
-                    change_references::workspace_id.eq(&workspace),
+                    change_references::workspace_id.eq(workspace),
                     change_references::status.eq(open),
-                    change_references::created_at.eq(now),
+                    change_references::created_at.eq(*now),
                 )
             })
             .collect();
