@@ -606,7 +606,7 @@ impl App {
 
     /// The project named, else the key's project, else the one project that registered the
     /// repository.
-    async fn resolve_ingest_project(
+    pub(crate) async fn resolve_ingest_project(
         &self,
         caller: &Principal,
         lookup: Option<&ProjectLookup>,

@@ -22,6 +22,7 @@ use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::ids::{IntegrationId, ProjectId, ReceivedId, WorkspaceId};
+use crate::ingest::ApplicationRef;
 use crate::model::ProjectLookup;
 
 /// An integration as stored.
@@ -194,6 +195,17 @@ const MIN_CHOSEN_SECRET: usize = 16;
 const MAX_CHOSEN_SECRET: usize = 256;
 /// The largest settings object accepted, serialized.
 const MAX_SETTINGS_BYTES: usize = 16 * 1024;
+
+impl IntegrationRecord {
+    /// Who a delivery acts as: an `ingest` principal of the integration's workspace and project.
+    fn principal(&self) -> Principal {
+        Principal {
+            workspace: self.workspace,
+            role: shiplog_domain::key::Role::Ingest,
+            project: self.project,
+        }
+    }
+}
 
 impl App {
     fn integration_view(
@@ -561,8 +573,16 @@ impl App {
                     .await?;
                 let mut reason = format!("{reason}: {count} commit times recorded");
                 if let Some((key, repo)) = request {
-                    match self.request_project(integration, repo.as_ref()).await? {
-                        Some(project) => {
+                    // The project is found as the ingest finds it: the integration's, else the
+                    // one whose application has the repository.
+                    let application =
+                        repo.map_or(ApplicationRef::ProjectDefault, ApplicationRef::Repo);
+                    match self
+                        .resolve_ingest_project(&integration.principal(), None, &application)
+                        .await
+                    {
+                        Ok(project) => {
+                            let project = project.id;
                             let linked = self
                                 .ports
                                 .deployments
@@ -578,9 +598,11 @@ impl App {
                                 "; {key} linked to its commits ({linked} deployments so far)"
                             ));
                         }
-                        None => reason.push_str(&format!(
-                            "; {key} not linked: the integration has no project and no application has this repository"
-                        )),
+                        Err(
+                            error @ (AppError::ProjectRequired(_)
+                            | AppError::ApplicationAmbiguous { .. }),
+                        ) => reason.push_str(&format!("; {key} not linked: {error}")),
+                        Err(error) => return Err(error),
                     }
                 }
                 Ok(ReceiveOutcome {
@@ -624,13 +646,8 @@ impl App {
                 if let Some(project) = integration.project {
                     command.project = Some(ProjectLookup::Id(project));
                 }
-                let principal = Principal {
-                    workspace: integration.workspace,
-                    role: shiplog_domain::key::Role::Ingest,
-                    project: integration.project,
-                };
                 let event = command.event;
-                let receipt = self.ingest(&principal, command).await?;
+                let receipt = self.ingest(&integration.principal(), command).await?;
                 let reason = match (receipt.deployment, receipt.status) {
                     (Some(deployment), Some(status)) => format!(
                         "{event}: deployment {deployment} is {}{}",
@@ -664,33 +681,6 @@ impl App {
             budgets.retain(|_, budget| budget.is_current(seconds));
         }
         budgets.entry(integration).or_default().admit(seconds)
-    }
-
-    /// The project a change request of `repo` belongs to: the integration's, else the one
-    /// project whose application has that repository.
-    async fn request_project(
-        &self,
-        integration: &IntegrationRecord,
-        repo: Option<&RepoIdentity>,
-    ) -> Result<Option<ProjectId>, AppError> {
-        if let Some(project) = integration.project {
-            return Ok(Some(project));
-        }
-        let Some(repo) = repo else { return Ok(None) };
-        let mut projects: Vec<ProjectId> = self
-            .ports
-            .applications
-            .by_repo(integration.workspace, repo)
-            .await?
-            .into_iter()
-            .map(|a| a.project)
-            .collect();
-        projects.sort_unstable();
-        projects.dedup();
-        Ok(match projects.as_slice() {
-            [only] => Some(*only),
-            _ => None,
-        })
     }
 
     /// The deliveries an integration received, newest first (at most [`DELIVERIES_KEPT`]).
