@@ -286,6 +286,18 @@ fn github(settings: &Value, event: Option<&str>, body: &[u8]) -> Translation {
     }
 }
 
+/// A GitHub Actions run's or job's state: whether it completed, and its conclusion if so, else
+/// its status (`queued`, `in_progress`, …).
+fn actions_status(run: &Value) -> (bool, &str) {
+    let completed = text(run, &["status"]) == Some("completed");
+    let status = if completed {
+        text(run, &["conclusion"]).unwrap_or("completed")
+    } else {
+        text(run, &["status"]).unwrap_or("queued")
+    };
+    (completed, status)
+}
+
 /// A `workflow_run` payload: a deploy when its workflow is named in `deploy_workflows`, else a
 /// build.
 fn workflow_run(settings: &Value, payload: &Value) -> Translation {
@@ -305,12 +317,7 @@ fn workflow_run(settings: &Value, payload: &Value) -> Translation {
         .get("deploy_workflows")
         .and_then(|workflows| workflows.get(name))
         .and_then(Value::as_str);
-    let completed = text(run, &["status"]) == Some("completed");
-    let status = if completed {
-        text(run, &["conclusion"]).unwrap_or("completed")
-    } else {
-        text(run, &["status"]).unwrap_or("queued")
-    };
+    let (completed, status) = actions_status(run);
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
     let application = match application_of(payload, &["repository", "html_url"], true) {
         Ok(application) => application,
@@ -367,12 +374,7 @@ fn workflow_job(settings: &Value, payload: &Value) -> Translation {
     let attempt = job
         .get("run_attempt")
         .map_or_else(|| "1".to_owned(), Value::to_string);
-    let completed = text(job, &["status"]) == Some("completed");
-    let status = if completed {
-        text(job, &["conclusion"]).unwrap_or("completed")
-    } else {
-        text(job, &["status"]).unwrap_or("queued")
-    };
+    let (completed, status) = actions_status(job);
     let repository = text(payload, &["repository", "full_name"]).unwrap_or("");
     let application = match application_of(payload, &["repository", "html_url"], true) {
         Ok(application) => application,
