@@ -191,6 +191,18 @@ async fn the_hand_checked_history_gives_the_documented_numbers(app: &TestApp) {
     assert_eq!(r["excluded"], 1);
     assert_eq!(r["median_seconds"], 10800.0);
     assert_eq!(r["band"], "high");
+    // Rework: d3 finished (no start sent: its finish stands for it) at 13:00 and d4 started at
+    // 13:30 (its deploy.started), both while d2's failure was open (12:00 until d4's success at
+    // 14:00). d6 finished at 08:00, when d0's failure closed: not inside it. 2 of 10, no band.
+    let w = &body["rework_rate"];
+    assert_eq!(
+        (w["rework"].clone(), w["samples"].clone()),
+        (json!(2), json!(10)),
+        "{w}"
+    );
+    assert_eq!(w["reasons"]["open_failure"], 2, "{w}");
+    assert_eq!(w["value"], 0.2, "{w}");
+    assert_eq!(w["band"], Value::Null, "{w}");
     // The weekly series: week 1 holds d1 d4 d6, week 2 d5 d8.
     let series = body["series"].as_array().unwrap();
     assert_eq!(series.len(), 2);
@@ -201,6 +213,12 @@ async fn the_hand_checked_history_gives_the_documented_numbers(app: &TestApp) {
             .as_str()
             .unwrap()
             .contains("first pipeline event")
+    );
+    assert!(
+        body["definitions"]["rework_rate"]
+            .as_str()
+            .unwrap()
+            .contains("no band")
     );
 
     // One environment named: only web's production-us counts.
@@ -535,7 +553,358 @@ async fn incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand(ap
     assert_eq!(wider["scope"]["incident_link_hours"], 72);
 }
 
+/// One production (or `environment`) deployment of `api` in its own run `run`, with the extra
+/// fields of `extra` (`started_at`, `branch`, `ref`, `commit_message`, `rework`, …).
+async fn api_deployed(app: &TestApp, run: &str, status: &str, finished: &str, extra: Value) {
+    let mut body = json!({
+        "event": "deploy.completed", "project_slug": "my-project", "status": status,
+        "application": "api", "environment": "production", "finished_at": finished,
+        "url": format!("https://ci.example/runs/{run}"),
+    });
+    for (name, value) in extra.as_object().unwrap() {
+        body[name] = value.clone();
+    }
+    let (status, answer) = app.post("/api/webhooks/ci", &app.admin_key, body).await;
+    assert_eq!(status, 200, "{run}: {answer}");
+}
+
+/// Deployment rework rate over a history worked out by hand, one deployment per reason (and
+/// some that are not rework), from 2025-04-01 to 2025-04-08:
+///
+/// | run | finished (started)       | what                               | rework          |
+/// |-----|--------------------------|------------------------------------|-----------------|
+/// | r0  | 04-01 08:30 (08:00)      | during i0 (opened 03-31, before)   | open_incident   |
+/// | r1  | 04-01 10:10 (10:00)      | main, after i0 resolved at 09:00   | no              |
+/// | r2  | 04-01 12:00              | sent with `rework: true`           | marked          |
+/// | r3  | 04-02 10:00              | ref refs/heads/hotfix/cart         | hotfix_ref      |
+/// | r4  | 04-02 12:00              | message `Revert "Add cart"`        | revert          |
+/// | r5  | 04-03 10:00 failed       | begins its own failure             | no              |
+/// | r6  | 04-03 11:00 (10:30) fail | r5's failure open                  | open_failure    |
+/// | r7  | 04-03 12:00 (11:30)      | r5's failure open (ends it)        | open_failure    |
+/// | r8  | 04-04 10:20 (10:00)      | during i1 (09:00 to 13:00)         | open_incident   |
+/// | r9  | 04-04 11:30 (11:00)      | hotfix-login during i1             | hotfix_ref      |
+/// | r10 | 04-05 10:00              | release-fix/x, after the patterns  | hotfix_ref      |
+/// |     |                          | became ["release-fix/*"]           |                 |
+/// | r11 | 04-05 12:00              | hotfix/y, no longer a pattern      | no              |
+/// | s1  | 04-02 09:00, staging     | hotfix/cart, not production        | not counted     |
+///
+/// 12 production deployments, 9 rework: 0.75. Reasons: marked 1, hotfix_ref 3 (r3 r9 r10),
+/// revert 1, open_incident 2 (r0 r8), open_failure 2 (r6 r7). r9 started during i1 too: its
+/// first reason, what it says of itself, is the one counted.
+async fn rework_rate_counts_each_reason_worked_out_by_hand(app: &TestApp) {
+    let start = |at: &str| json!({ "started_at": at, "branch": "main" });
+    api_deployed(
+        app,
+        "r0",
+        "success",
+        "2025-04-01T08:30:00Z",
+        start("2025-04-01T08:00:00Z"),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r1",
+        "success",
+        "2025-04-01T10:10:00Z",
+        start("2025-04-01T10:00:00Z"),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r2",
+        "success",
+        "2025-04-01T12:00:00Z",
+        json!({"rework": true}),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r3",
+        "success",
+        "2025-04-02T10:00:00Z",
+        json!({"ref": "refs/heads/hotfix/cart"}),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r4",
+        "success",
+        "2025-04-02T12:00:00Z",
+        json!({"commit_message": "Revert \"Add cart\"\n\nThis reverts commit c0ffee."}),
+    )
+    .await;
+    api_deployed(app, "r5", "failed", "2025-04-03T10:00:00Z", json!({})).await;
+    api_deployed(
+        app,
+        "r6",
+        "failed",
+        "2025-04-03T11:00:00Z",
+        start("2025-04-03T10:30:00Z"),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r7",
+        "success",
+        "2025-04-03T12:00:00Z",
+        start("2025-04-03T11:30:00Z"),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r8",
+        "success",
+        "2025-04-04T10:20:00Z",
+        start("2025-04-04T10:00:00Z"),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r9",
+        "success",
+        "2025-04-04T11:30:00Z",
+        json!({"started_at": "2025-04-04T11:00:00Z", "branch": "hotfix-login"}),
+    )
+    .await;
+    let mut staging = json!({"branch": "hotfix/cart"});
+    staging["environment"] = json!("staging");
+    api_deployed(app, "s1", "success", "2025-04-02T09:00:00Z", staging).await;
+    // The project's own patterns, from now on.
+    let (status, project) = app
+        .patch(
+            "/api/v1/projects/my-project",
+            &app.admin_key,
+            json!({"hotfix_patterns": ["release-fix/*"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{project}");
+    assert_eq!(project["hotfix_patterns"], json!(["release-fix/*"]));
+    api_deployed(
+        app,
+        "r10",
+        "success",
+        "2025-04-05T10:00:00Z",
+        json!({"branch": "release-fix/x"}),
+    )
+    .await;
+    api_deployed(
+        app,
+        "r11",
+        "success",
+        "2025-04-05T12:00:00Z",
+        json!({"branch": "hotfix/y"}),
+    )
+    .await;
+
+    // The incidents, reported once the application exists.
+    for (external_id, opened, resolved) in [
+        ("i0", "2025-03-31T23:00:00Z", "2025-04-01T09:00:00Z"),
+        ("i1", "2025-04-04T09:00:00Z", "2025-04-04T13:00:00Z"),
+    ] {
+        let (status, answer) = app
+            .post(
+                "/api/v1/incidents",
+                &app.admin_key,
+                json!({"project": "my-project", "external_id": external_id,
+                       "title": external_id, "application": "api",
+                       "environment": "production", "opened_at": opened,
+                       "resolved_at": resolved}),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let body = metrics(
+        app,
+        "project=my-project&from=2025-04-01T00:00:00Z&to=2025-04-08T00:00:00Z&explain=true&interval=day",
+    )
+    .await;
+    let r = &body["rework_rate"];
+    assert_eq!(r["rework"], 9, "{r}");
+    assert_eq!(r["samples"], 12, "{r}");
+    assert_eq!(r["value"], 0.75, "{r}");
+    assert_eq!(
+        r["reasons"],
+        json!({"marked": 1, "hotfix_ref": 3, "revert": 1, "open_incident": 2, "open_failure": 2}),
+        "{r}"
+    );
+    assert_eq!(r["band"], Value::Null, "no DORA report gives rework bands");
+    // Each deployment of the explanation says why it is rework.
+    let run_of = runs(app).await;
+    let reasons: std::collections::BTreeMap<String, Value> = body["explanation"]["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                run_of[d["id"].as_str().unwrap()].clone(),
+                d["rework"].clone(),
+            )
+        })
+        .collect();
+    let expected: std::collections::BTreeMap<String, Value> = [
+        ("r0", json!("open_incident")),
+        ("r1", Value::Null),
+        ("r2", json!("marked")),
+        ("r3", json!("hotfix_ref")),
+        ("r4", json!("revert")),
+        ("r5", Value::Null),
+        ("r6", json!("open_failure")),
+        ("r7", json!("open_failure")),
+        ("r8", json!("open_incident")),
+        ("r9", json!("hotfix_ref")),
+        ("r10", json!("hotfix_ref")),
+        ("r11", Value::Null),
+    ]
+    .into_iter()
+    .map(|(run, reason)| (run.to_owned(), reason))
+    .collect();
+    assert_eq!(reasons, expected);
+    // The series: on 04-03, r6 and r7 of r5 r6 r7; on 04-06, nothing to count.
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 7);
+    assert_eq!(series[2]["rework_rate"]["rework"], 2, "{}", series[2]);
+    assert_eq!(series[2]["rework_rate"]["samples"], 3, "{}", series[2]);
+    assert_eq!(
+        series[5]["rework_rate"]["value"],
+        Value::Null,
+        "{}",
+        series[5]
+    );
+    // A deployment says what it says of itself; the staging one too, though not counted.
+    let deployments = app.deployments().await;
+    let signal = |run: &str| -> Value {
+        deployments
+            .iter()
+            .find(|d| d["run_url"].as_str().unwrap().ends_with(&format!("/{run}")))
+            .unwrap()["rework"]
+            .clone()
+    };
+    assert_eq!(signal("r2"), json!("marked"));
+    assert_eq!(signal("s1"), json!("hotfix_ref"));
+    assert_eq!(
+        signal("r8"),
+        Value::Null,
+        "an open incident is the report's finding"
+    );
+}
+
+/// A mark is never undone by a later event of the deployment, and a retried marked event is
+/// recorded once.
+async fn a_rework_mark_sticks_and_a_retry_is_one_event(app: &TestApp) {
+    let event = |event: &str, rework: Option<bool>| {
+        let mut body = json!({
+            "event": event, "project_slug": "my-project", "application": "api",
+            "environment": "production", "status": "success",
+            "url": "https://ci.example/runs/m1", "finished_at": "2025-04-02T10:00:00Z",
+        });
+        if let Some(rework) = rework {
+            body["rework"] = json!(rework);
+        }
+        body
+    };
+    let first = app
+        .clienwork(&app.admin_key, event("deploy.started", Some(true)))
+        .await;
+    let (status, again) = app
+        .post(
+            "/api/webhooks/ci",
+            &app.admin_key,
+            event("deploy.started", Some(true)),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deployment_id"], json!(first));
+    let second = app
+        .clienwork(&app.admin_key, event("deploy.completed", Some(false)))
+        .await;
+    assert_eq!(first, second);
+    let (status, deployment) = app
+        .get(&format!("/api/v1/deployments/{first}"), &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{deployment}");
+    assert_eq!(deployment["rework"], "marked", "{deployment}");
+    assert_eq!(deployment["status"], "success", "{deployment}");
+    // Not a boolean: refused, naming the field.
+    let (status, refused) = app
+        .post("/api/webhooks/ci", &app.admin_key, {
+            let mut body = event("deploy.completed", None);
+            body["rework"] = json!("yes");
+            body
+        })
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("rework"),
+        "{refused}"
+    );
+}
+
+/// Hotfix patterns: admin only, checked, `null` restores the defaults.
+async fn hotfix_patterns_are_checked_and_reset(app: &TestApp) {
+    let (status, listed) = app.get("/api/v1/projects", &app.admin_key).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["items"][0]["hotfix_patterns"],
+        json!(["hotfix/*", "hotfix-*", "revert-*"])
+    );
+    let path = "/api/v1/projects/my-project";
+    for (body, fix) in [
+        (json!({"hotfix_patterns": [""]}), "1 to 100"),
+        (json!({"hotfix_patterns": ["x".repeat(101)]}), "1 to 100"),
+        (json!({"hotfix_patterns": vec!["p"; 21]}), "at most 20"),
+        (json!({"hotfix_patterns": ["a\u{7}b"]}), "hotfix_patterns"),
+        (json!({"hotfix_patterns": "hotfix/*"}), "hotfix_patterns"),
+        (json!({"hotfix": ["x"]}), "hotfix"),
+    ] {
+        let (status, answer) = app.patch(path, &app.admin_key, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let text = answer.to_string();
+        assert!(text.contains(fix), "{body}: {answer}");
+    }
+    let ingest = app.key("ingest", None).await;
+    let (status, _) = app
+        .patch(path, &ingest, json!({"hotfix_patterns": ["x/*"]}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .patch("/api/v1/projects/nowhere", &app.admin_key, json!({}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, set) = app
+        .patch(
+            path,
+            &app.admin_key,
+            json!({"hotfix_patterns": [" fix/* ", "fix/*"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["hotfix_patterns"], json!(["fix/*"]), "trimmed, once");
+    let (status, unchanged) = app.patch(path, &app.admin_key, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(unchanged["hotfix_patterns"], json!(["fix/*"]));
+    let (status, none) = app
+        .patch(path, &app.admin_key, json!({"hotfix_patterns": []}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        none["hotfix_patterns"],
+        json!([]),
+        "no hotfix patterns at all"
+    );
+    let (status, reset) = app
+        .patch(path, &app.admin_key, json!({"hotfix_patterns": null}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reset["hotfix_patterns"],
+        json!(["hotfix/*", "hotfix-*", "revert-*"])
+    );
+}
+
 on_both_backends!(
+    rework_rate_counts_each_reason_worked_out_by_hand,
+    a_rework_mark_sticks_and_a_retry_is_one_event,
+    hotfix_patterns_are_checked_and_reset,
     incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand,
     the_hand_checked_history_gives_the_documented_numbers,
     the_explanation_names_each_deployment_behind_the_numbers,

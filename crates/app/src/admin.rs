@@ -441,9 +441,42 @@ impl App {
             name: display_name("name", name, slug.as_str())?,
             slug,
             created_at: self.ports.clock.now(),
+            hotfix_patterns: None,
         };
         self.ports.projects.create(project.clone()).await?;
         Ok(project)
+    }
+
+    /// Sets a project's hotfix patterns (`None`: back to [`DEFAULT_HOTFIX_PATTERNS`]). They
+    /// decide the rework of deployments whose events arrive from now on; deployments recorded
+    /// before keep what was decided then.
+    ///
+    /// [`DEFAULT_HOTFIX_PATTERNS`]: shiplog_domain::dora::DEFAULT_HOTFIX_PATTERNS
+    pub async fn set_hotfix_patterns(
+        &self,
+        caller: &Principal,
+        lookup: &ProjectLookup,
+        patterns: Option<Vec<String>>,
+    ) -> Result<Project, AppError> {
+        caller.require(Capability::Administer, "change a project's settings")?;
+        let mut project = self.visible_project(caller, lookup).await?;
+        let patterns = patterns.map(valid_hotfix_patterns).transpose()?;
+        self.ports
+            .projects
+            .set_hotfix_patterns(caller.workspace, project.id, patterns.clone())
+            .await?;
+        project.hotfix_patterns = patterns;
+        Ok(project)
+    }
+
+    /// A project's settings, for an administrator (a change that changes nothing).
+    pub async fn project_settings(
+        &self,
+        caller: &Principal,
+        lookup: &ProjectLookup,
+    ) -> Result<Project, AppError> {
+        caller.require(Capability::Administer, "change a project's settings")?;
+        self.visible_project(caller, lookup).await
     }
 
     /// Creates a team in the caller's workspace.
@@ -464,6 +497,49 @@ impl App {
         self.ports.teams.create(team.clone()).await?;
         Ok(team)
     }
+}
+
+/// The most hotfix patterns a project may set.
+pub const MAX_HOTFIX_PATTERNS: usize = 20;
+/// The longest hotfix pattern.
+pub const MAX_HOTFIX_PATTERN_LEN: usize = 100;
+
+/// Trimmed, deduplicated patterns, each of 1 to [`MAX_HOTFIX_PATTERN_LEN`] bytes of printable
+/// text, at most [`MAX_HOTFIX_PATTERNS`] of them.
+fn valid_hotfix_patterns(patterns: Vec<String>) -> Result<Vec<String>, AppError> {
+    if patterns.len() > MAX_HOTFIX_PATTERNS {
+        return Err(AppError::invalid(
+            "hotfix_patterns",
+            format!(
+                "has {} patterns; send at most {MAX_HOTFIX_PATTERNS}",
+                patterns.len()
+            ),
+        ));
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        let pattern = pattern.trim().to_owned();
+        if pattern.is_empty() || pattern.len() > MAX_HOTFIX_PATTERN_LEN {
+            return Err(AppError::invalid(
+                "hotfix_patterns",
+                format!(
+                    "each pattern is 1 to {MAX_HOTFIX_PATTERN_LEN} bytes, like \"hotfix/*\" (`*` matches any run of characters)"
+                ),
+            ));
+        }
+        // Printable: a control character matches no branch, and a line break would split the
+        // pattern where the store keeps one per line.
+        if pattern.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                "hotfix_patterns",
+                format!("{pattern:?} holds a control character: send printable text"),
+            ));
+        }
+        if !kept.contains(&pattern) {
+            kept.push(pattern);
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //!   conflict). Without an explicit key, events of one run share a key derived from the project,
 //!   application, environment and run URL (else the commit).
 
+use shiplog_domain::dora::{ReworkReason, rework_signal};
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::event::{Phase, PipelineEvent};
 use shiplog_domain::ids::{
@@ -105,6 +106,9 @@ pub struct IngestCommand {
     /// says nothing about its result and is recorded as `unknown` (Hivel's v2 events). The raw
     /// word is kept either way.
     pub terminal_only: bool,
+    /// The sender marks the deployment as rework (a hotfix, a rollback): it stays marked
+    /// whatever its later events say.
+    pub rework: bool,
 }
 
 impl IngestCommand {
@@ -124,6 +128,7 @@ impl IngestCommand {
             finished_at: None,
             pull_requests: Vec::new(),
             terminal_only: false,
+            rework: false,
         }
     }
 }
@@ -194,6 +199,10 @@ pub struct DeploymentPlan {
     pub fields: DeploymentFields,
     /// References from this event.
     pub references: Vec<Reference>,
+    /// Whether this event marks it as rework.
+    pub marked_rework: bool,
+    /// Its project's hotfix patterns, which its branch and ref are matched against.
+    pub hotfix_patterns: Vec<String>,
 }
 
 /// Everything the store needs to apply one event atomically.
@@ -274,6 +283,8 @@ pub struct StoredDeployment {
     pub references: Vec<Reference>,
     /// The fingerprint of the event that created it.
     pub payload_fingerprint: Fingerprint,
+    /// Why it is rework by what it says of itself, as last decided.
+    pub rework: Option<ReworkReason>,
 }
 
 /// A status change, for hooks and metrics.
@@ -304,6 +315,9 @@ pub struct Decision {
     pub transition: Option<StatusTransition>,
     /// References to mark deployed (if not already): the closing ones of a successful deployment.
     pub deployed_references: Vec<ReferenceKey>,
+    /// Why it is rework by what it says of itself ([`rework_signal`] over the merged fields; a
+    /// sender's mark is never lost).
+    pub rework: Option<ReworkReason>,
 }
 
 /// Decides what a deploy event does to its deployment. Pure: the store calls it inside its
@@ -328,6 +342,7 @@ pub fn decide(
                 fields: plan.fields.clone(),
                 references: plan.references.clone(),
                 deployed_references: Vec::new(),
+                rework: None,
             }
         }
         Some(stored) => {
@@ -360,9 +375,19 @@ pub fn decide(
                 fields: plan.fields.clone().or(&stored.fields),
                 references,
                 deployed_references: Vec::new(),
+                rework: stored.rework,
             }
         }
     };
+    let marked = plan.marked_rework || decision.rework == Some(ReworkReason::Marked);
+    let patterns: Vec<&str> = plan.hotfix_patterns.iter().map(String::as_str).collect();
+    let rework = rework_signal(
+        marked,
+        decision.fields.branch.as_deref(),
+        decision.fields.git_ref.as_deref(),
+        decision.fields.commit_message.as_deref(),
+        &patterns,
+    );
     let deployed_references = if decision.lifecycle.status == DeploymentStatus::Success {
         decision
             .references
@@ -375,6 +400,7 @@ pub fn decide(
     };
     Ok(Decision {
         deployed_references,
+        rework,
         ..decision
     })
 }
@@ -507,7 +533,9 @@ impl App {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let fingerprint = Fingerprint::of(&[
+        // A mark is part of the event's content (appended only when set, so the fingerprints of
+        // events recorded before marks existed are unchanged).
+        let parts = [
             "v1",
             &project.id.to_string(),
             application.code.as_str(),
@@ -530,7 +558,12 @@ impl App {
             &time_part(command.started_at),
             &time_part(command.finished_at),
             &pr_list,
-        ]);
+        ];
+        let fingerprint = if command.rework {
+            Fingerprint::of(&[&parts[..], &["rework"]].concat())
+        } else {
+            Fingerprint::of(&parts)
+        };
 
         let occurred_at = match command.event.phase {
             Phase::Completed => command.finished_at.or(command.started_at),
@@ -583,6 +616,8 @@ impl App {
                 observation,
                 fields,
                 references,
+                marked_rework: command.rework,
+                hotfix_patterns: project.hotfix_patterns(),
             })
         } else {
             None

@@ -82,6 +82,8 @@ pub struct Definitions {
     pub change_failure_rate: &'static str,
     /// Failed deployment recovery time.
     pub recovery_time: &'static str,
+    /// Deployment rework rate.
+    pub rework_rate: &'static str,
 }
 
 /// The definitions, as documented in `docs/dora.md`.
@@ -105,6 +107,13 @@ pub const DEFINITIONS: Definitions = Definitions {
         to its resolution; a failure counts in the window its first failed deployment is in, \
         an incident in the window it opened in; unrecovered ones are excluded; median over \
         both; band: elite < 1 h, high < 1 day, medium < 1 week, else low",
+    rework_rate: "rework / (successful + failed) deployments finished in the window; a \
+        deployment is rework, for the first of these reasons: its sender marked it (marked), \
+        its branch or ref matches its project's hotfix patterns (hotfix_ref), its commit \
+        message starts with Revert \" (revert), an incident of its application and environment \
+        was open when it started (open_incident), a failure there other than its own was open \
+        when it started (open_failure); its finish stands for an unknown start; no band: no \
+        DORA report publishes bands for it",
 };
 
 /// The answer to a DORA request.

@@ -1,6 +1,7 @@
 //! The records use cases read and write through the ports.
 
 use serde::{Deserialize, Serialize};
+use shiplog_domain::dora::{DEFAULT_HOTFIX_PATTERNS, ReworkReason};
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::{
@@ -46,6 +47,21 @@ pub struct Project {
     pub name: String,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The branch and ref patterns of its hotfixes, if it set its own (`*` matches any run of
+    /// characters); `None`: [`DEFAULT_HOTFIX_PATTERNS`].
+    pub hotfix_patterns: Option<Vec<String>>,
+}
+
+impl Project {
+    /// The hotfix patterns in force: its own, else the defaults.
+    pub fn hotfix_patterns(&self) -> Vec<String> {
+        self.hotfix_patterns.clone().unwrap_or_else(|| {
+            DEFAULT_HOTFIX_PATTERNS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        })
+    }
 }
 
 /// How a request names a project: Clienwork's `project_id` may be an id or a slug.
@@ -215,6 +231,10 @@ pub struct Deployment {
     pub updated_at: Timestamp,
     /// Change requests named by its commit or sent with it.
     pub references: Vec<Reference>,
+    /// Why it is rework by what it says of itself (its sender's mark, a hotfix branch or ref, a
+    /// revert), decided when its events arrived; `None`: it says nothing of the kind. (The DORA
+    /// report also counts a deployment started during an open incident or failure.)
+    pub rework: Option<ReworkReason>,
 }
 
 /// A pipeline event as recorded.

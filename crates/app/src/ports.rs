@@ -142,6 +142,13 @@ pub trait ProjectStore: Send + Sync {
     ) -> Result<Option<Project>, ProjectStoreError>;
     /// Every project of `workspace`, by slug.
     async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Project>, ProjectStoreError>;
+    /// Sets a project's hotfix patterns (`None`: the defaults).
+    async fn set_hotfix_patterns(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        patterns: Option<Vec<String>>,
+    ) -> Result<(), ProjectStoreError>;
 }
 
 /// What [`ProjectStore`] can fail with.

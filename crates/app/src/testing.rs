@@ -66,6 +66,7 @@ pub(crate) fn project() -> Project {
         slug: ProjectSlug::parse("my-project").unwrap(),
         name: "My Project".into(),
         created_at: Timestamp::UNIX_EPOCH,
+        hotfix_patterns: None,
     }
 }
 
@@ -87,6 +88,7 @@ pub(crate) fn sample_deployment() -> Deployment {
         created_at: now(),
         updated_at: now(),
         references: vec![],
+        rework: None,
     }
 }
 

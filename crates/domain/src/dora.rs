@@ -1,4 +1,4 @@
-//! The four DORA metrics, as pure functions over plain deployment and incident records.
+//! The five DORA metrics, as pure functions over plain deployment and incident records.
 //!
 //! A [`History`] is built from finished production deployments (successes and failures; every
 //! other status is left out by the caller or ignored here), and optionally the incidents of the
@@ -31,11 +31,18 @@
 //!   window its first failed deployment is in, an incident to the window it opened in, wherever
 //!   the recovery falls; one not recovered yet is excluded and counted. Median over both. Band:
 //!   elite < 1 hour, high < 1 day, medium < 1 week, else low.
+//! - **Deployment rework rate**: rework ÷ (successful + failed) deployments finished in the
+//!   window. A deployment is rework when it says so of itself ([`rework_signal`]: its sender
+//!   marked it, its branch or ref is a hotfix, its commit message a revert), or an incident
+//!   covering its place, or a failure of its place other than its own, was open when it started
+//!   (its finish when its start is unknown). Counted by first reason. No band.
 //!
 //! Records (deployments and incidents) are deduplicated by id, so duplicate deliveries never
 //! count twice, and every result is independent of the order records are given in.
 
-use serde::Serialize;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
 
 use crate::timestamp::Timestamp;
 
@@ -80,7 +87,7 @@ pub struct DeploymentRecord {
 }
 
 /// Why a deployment is rework: unplanned, made because of a problem in production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReworkReason {
@@ -95,6 +102,44 @@ pub enum ReworkReason {
     /// A failure (a failed deployment not yet followed by a success) of its application and
     /// environment was open when it started.
     OpenFailure,
+}
+
+impl ReworkReason {
+    /// Every reason, in order of precedence.
+    pub const ALL: [Self; 5] = [
+        Self::Marked,
+        Self::HotfixRef,
+        Self::Revert,
+        Self::OpenIncident,
+        Self::OpenFailure,
+    ];
+
+    /// The reason as the API writes it (`hotfix_ref`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Marked => "marked",
+            Self::HotfixRef => "hotfix_ref",
+            Self::Revert => "revert",
+            Self::OpenIncident => "open_incident",
+            Self::OpenFailure => "open_failure",
+        }
+    }
+
+    /// Reads what [`ReworkReason::as_str`] writes.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// The reason in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Marked => "its sender marked it as rework",
+            Self::HotfixRef => "its branch or ref is a hotfix",
+            Self::Revert => "its commit reverts another",
+            Self::OpenIncident => "it started while an incident was open",
+            Self::OpenFailure => "it started while a failed deployment was not yet recovered",
+        }
+    }
 }
 
 /// The hotfix patterns when a project sets none: `*` matches any run of characters.
@@ -165,6 +210,9 @@ pub struct Rework {
     /// How many for each reason (each deployment counted once, for its first reason in
     /// [`ReworkReason`]'s order).
     pub reasons: ReworkReasons,
+    /// Always `None`: no DORA report publishes performance bands for rework rate, and shiplog
+    /// does not invent one.
+    pub band: Option<Band>,
 }
 
 /// Rework counted by reason.
@@ -414,7 +462,7 @@ pub struct RecoveryExclusions {
     pub unresolved_incidents: u64,
 }
 
-/// The four metrics for one window.
+/// The five metrics for one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DoraReport))]
 pub struct Report {
@@ -428,6 +476,8 @@ pub struct Report {
     pub change_failure_rate: FailureRate,
     /// Failed deployment recovery time.
     pub recovery_time: Recovery,
+    /// Deployment rework rate.
+    pub rework_rate: Rework,
 }
 
 /// Buckets of a series.
@@ -513,6 +563,9 @@ pub struct History {
     links: Vec<Link>,
     /// Successful entries with at least one incident linked, in order.
     failed_by_incident: Vec<usize>,
+    /// Why each entry is rework, if it is; worked out on first use (it depends on the
+    /// incidents, so adding them resets it).
+    rework: OnceLock<Vec<Option<ReworkReason>>>,
 }
 
 /// Why a successful deployment has no lead time.
@@ -560,6 +613,8 @@ pub struct Explained {
     pub lead_time_seconds: Option<f64>,
     /// Why a success has no lead time.
     pub lead_time_excluded: Option<LeadExclusion>,
+    /// Why the rework rate counts it as rework; `None`: it is not.
+    pub rework: Option<ReworkReason>,
 }
 
 /// An incident linked to a deployment, or a deployment linked to an incident.
@@ -724,6 +779,7 @@ impl History {
             outages: Vec::new(),
             links: Vec::new(),
             failed_by_incident: Vec::new(),
+            rework: OnceLock::new(),
         }
     }
 
@@ -833,6 +889,7 @@ impl History {
                 }
             })
             .collect();
+        self.rework = OnceLock::new();
         self
     }
 
@@ -944,6 +1001,7 @@ impl History {
                     incidents,
                     lead_time_seconds,
                     lead_time_excluded,
+                    rework: self.rework_reasons().get(index).copied().flatten(),
                 })
             })
             .collect();
@@ -1033,8 +1091,7 @@ impl History {
     fn rework_reason(
         &self,
         index: usize,
-        failures: &[Vec<FailureSpan>],
-        incidents: &[Vec<Span>],
+        (failures, incidents): &OpenIntervals,
     ) -> Option<ReworkReason> {
         let entry = self.entries.get(index)?;
         if entry.signal.is_some() {
@@ -1068,10 +1125,9 @@ impl History {
     pub fn rework(&self, window: Window) -> Rework {
         let range = self.in_window(window);
         let samples = count(range.len());
-        let (failures, incidents) = self.open_intervals();
         let mut reasons = ReworkReasons::default();
-        for index in range {
-            match self.rework_reason(index, &failures, &incidents) {
+        for reason in self.rework_reasons().get(range).unwrap_or_default() {
+            match reason {
                 Some(ReworkReason::Marked) => reasons.marked += 1,
                 Some(ReworkReason::HotfixRef) => reasons.hotfix_ref += 1,
                 Some(ReworkReason::Revert) => reasons.revert += 1,
@@ -1090,10 +1146,21 @@ impl History {
             rework,
             samples,
             reasons,
+            band: None,
         }
     }
 
-    /// The four metrics for one window.
+    /// Why each entry is rework, if it is, worked out once for every window.
+    fn rework_reasons(&self) -> &[Option<ReworkReason>] {
+        self.rework.get_or_init(|| {
+            let open = self.open_intervals();
+            (0..self.entries.len())
+                .map(|index| self.rework_reason(index, &open))
+                .collect()
+        })
+    }
+
+    /// The five metrics for one window.
     pub fn report(&self, window: Window) -> Report {
         let range = self.in_window(window);
         let in_window = self.entries.get(range.clone()).unwrap_or_default();
@@ -1206,6 +1273,7 @@ impl History {
             lead_time,
             change_failure_rate,
             recovery_time,
+            rework_rate: self.rework(window),
         }
     }
 

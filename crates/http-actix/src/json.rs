@@ -86,6 +86,14 @@ fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
+/// Present and `null` (`Some(None)`) told apart from absent (`None`), for changes where `null`
+/// clears a field and an absent one leaves it.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

@@ -160,11 +160,14 @@ pub mod schemas {
         pub slug: ProjectSlug,
         pub name: String,
         pub created_at: Timestamp,
+        /// The branch and ref patterns of its hotfixes in force (its own, else the defaults).
+        pub hotfix_patterns: Vec<String>,
     }
 
     impl From<shiplog_app::model::Project> for Project {
         fn from(p: shiplog_app::model::Project) -> Self {
             Self {
+                hotfix_patterns: p.hotfix_patterns(),
                 id: p.id,
                 slug: p.slug,
                 name: p.name,
@@ -446,6 +449,7 @@ impl Modify for Security {
         native::list_signing_keys,
         native::revoke_signing_key,
         native::create_project,
+        native::update_project,
         native::list_projects,
         native::create_team,
         native::list_teams,
@@ -716,6 +720,7 @@ mod tests {
                 key: ReferenceKey::parse("PR-1").unwrap(),
                 closing: true,
             }],
+            rework: Some(shiplog_domain::dora::ReworkReason::HotfixRef),
         }
     }
 

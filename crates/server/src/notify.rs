@@ -266,6 +266,8 @@ pub struct Report<'a> {
     pub started_at: Option<&'a str>,
     /// When it finished (RFC 3339).
     pub finished_at: Option<&'a str>,
+    /// The deployment is rework (a hotfix, a rollback): sent as `"rework": true`.
+    pub rework: bool,
 }
 
 /// The JSON body of one event, built by serde (any commit message is safe).
@@ -293,6 +295,9 @@ pub fn event_body(report: &Report<'_>, fields: &Fields) -> Value {
         if let Some(value) = value {
             body.insert(name.into(), Value::String(value));
         }
+    }
+    if report.rework {
+        body.insert("rework".into(), Value::Bool(true));
     }
     Value::Object(body)
 }
@@ -584,6 +589,7 @@ mod tests {
                 application: None,
                 started_at: Some("2026-11-28T10:00:00Z"),
                 finished_at: None,
+                rework: false,
             },
             &Fields {
                 commit_message: Some(message.into()),
@@ -595,5 +601,21 @@ mod tests {
         assert_eq!(back["commit_message"], message);
         assert_eq!(back["status"], "failed");
         assert!(back.get("finished_at").is_none());
+        assert!(back.get("rework").is_none(), "no mark unless asked");
+    }
+
+    #[test]
+    fn rework_is_sent_as_a_boolean_when_asked() {
+        let report = Report {
+            event: "deploy.completed",
+            status: "success",
+            project: "shop",
+            application: None,
+            started_at: None,
+            finished_at: None,
+            rework: true,
+        };
+        let body = event_body(&report, &Fields::default());
+        assert_eq!(body["rework"], Value::Bool(true));
     }
 }

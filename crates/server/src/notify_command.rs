@@ -72,6 +72,10 @@ pub(crate) struct Notify {
     /// Who deployed.
     #[arg(long, env = "SHIPLOG_DEPLOYED_BY")]
     deployed_by: Option<String>,
+    /// Mark the deployment as rework (a hotfix, a rollback, a fix of a fix) for DORA's
+    /// deployment rework rate.
+    #[arg(long, env = "SHIPLOG_REWORK")]
+    rework: bool,
     /// The longest one report may take, retries included, in seconds.
     #[arg(long, env = "SHIPLOG_TIMEOUT", default_value_t = 30)]
     timeout: u64,
@@ -236,6 +240,7 @@ pub(crate) fn notify(args: Notify) -> ExitCode {
                         application: args.application.as_deref(),
                         started_at: started,
                         finished_at: finished,
+                        rework: args.rework,
                     },
                     &fields,
                 )
@@ -254,6 +259,7 @@ pub(crate) fn notify(args: Notify) -> ExitCode {
                     application: args.application.as_deref(),
                     started_at: None,
                     finished_at: event.ends_with(".completed").then(now).as_deref(),
+                    rework: args.rework,
                 },
                 &fields,
             );

@@ -675,6 +675,7 @@ fn stored(conn: &mut DbConn, row: &DeploymentRow) -> Result<StoredDeployment, St
         fields: row.fields()?,
         references: references_of(conn, &row.id)?,
         payload_fingerprint: row.fingerprint()?,
+        rework: row.rework()?,
     })
 }
 
@@ -746,6 +747,7 @@ fn write_deployment(
             created_at: now,
             updated_at: now,
             commit_seen_at: None,
+            rework: None,
         },
     };
     row.status = lifecycle.status.as_str().to_owned();
@@ -756,6 +758,7 @@ fn write_deployment(
     row.finished_at = lifecycle.finished_at.map(Timestamp::unix_micros);
     row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
     row.set_fields(&decision.fields);
+    row.rework = decision.rework.map(|r| r.as_str().to_owned());
     row.updated_at = now;
     // The event names the deployment's commit (an event without one leaves the
     // commit, and its start, as they were).

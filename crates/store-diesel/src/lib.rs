@@ -568,6 +568,29 @@ impl ProjectStore for Store {
             })
             .await?)
     }
+
+    async fn set_hotfix_patterns(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        patterns: Option<Vec<String>>,
+    ) -> Result<(), ProjectStoreError> {
+        let column = rows::patterns_column(patterns.as_deref());
+        self.write(move |conn| {
+            diesel::update(
+                projects::table
+                    .filter(projects::workspace_id.eq(workspace.to_string()))
+                    .filter(projects::id.eq(project.to_string())),
+            )
+            .set(projects::hotfix_patterns.eq(column.clone()))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await?;
+        // This server's ingests use the new patterns from the next request on.
+        self.inner.projects.forget(|p| p.id == project);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ use shiplog_app::model::{
     ApiKeyRecord, Application, DeploymentFields, Environment, PipelineEventRecord, Project,
     SigningKeyRecord, Team, Workspace,
 };
+use shiplog_domain::dora::ReworkReason;
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::{
@@ -95,6 +96,14 @@ pub(crate) struct ProjectRow {
     pub slug: String,
     pub name: String,
     pub created_at: i64,
+    /// Its own hotfix patterns, one per line; `None`: the defaults.
+    pub hotfix_patterns: Option<String>,
+}
+
+/// Hotfix patterns as one column: one per line (a pattern is printable text, never a line
+/// break).
+pub(crate) fn patterns_column(patterns: Option<&[String]>) -> Option<String> {
+    patterns.map(|p| p.join("\n"))
 }
 
 impl ProjectRow {
@@ -105,6 +114,7 @@ impl ProjectRow {
             slug: p.slug.to_string(),
             name: p.name.clone(),
             created_at: p.created_at.unix_micros(),
+            hotfix_patterns: patterns_column(p.hotfix_patterns.as_deref()),
         }
     }
 
@@ -115,6 +125,13 @@ impl ProjectRow {
             slug: parse_or_corrupt!(ProjectSlug, &self.slug, "project slug")?,
             name: self.name,
             created_at: time(self.created_at)?,
+            hotfix_patterns: self.hotfix_patterns.map(|column| {
+                column
+                    .split('\n')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         })
     }
 }
@@ -390,6 +407,8 @@ pub(crate) struct DeploymentRow {
     pub updated_at: i64,
     /// The first pipeline event of its commit other than its own (`commit_sightings`).
     pub commit_seen_at: Option<i64>,
+    /// What it says of itself as rework (`ReworkReason::as_str`).
+    pub rework: Option<String>,
 }
 
 impl DeploymentRow {
@@ -439,6 +458,17 @@ impl DeploymentRow {
         Fingerprint::from_hex(&self.payload_fingerprint)
             .ok_or_else(|| corrupt("fingerprint", &self.payload_fingerprint))
     }
+
+    pub(crate) fn rework(&self) -> Result<Option<ReworkReason>, StoreError> {
+        rework(self.rework.as_deref())
+    }
+}
+
+/// A stored rework signal.
+pub(crate) fn rework(column: Option<&str>) -> Result<Option<ReworkReason>, StoreError> {
+    column
+        .map(|value| ReworkReason::parse(value).ok_or_else(|| corrupt("rework", value)))
+        .transpose()
 }
 
 #[derive(Queryable, Selectable, Insertable)]

@@ -19,6 +19,7 @@ diesel::table! {
         slug -> Text,
         name -> Text,
         created_at -> BigInt,
+        hotfix_patterns -> Nullable<Text>,
     }
 }
 
@@ -129,6 +130,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         commit_seen_at -> Nullable<BigInt>,
+        rework -> Nullable<Text>,
     }
 }
 

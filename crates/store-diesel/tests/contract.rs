@@ -822,6 +822,7 @@ async fn a_value_the_database_refuses_is_not_unavailability(url: &str) {
             slug: ProjectSlug::parse("nul").unwrap(),
             name: "a\0b".into(),
             created_at: at("2025-01-01T00:00:00Z"),
+            hotfix_patterns: None,
         },
     )
     .await;
@@ -847,6 +848,7 @@ async fn second_project(store: &shiplog_store::Store, t: &support::Tenant) {
             slug: ProjectSlug::parse("api").unwrap(),
             name: "API".into(),
             created_at: at("2025-01-01T00:00:00Z"),
+            hotfix_patterns: None,
         },
     )
     .await

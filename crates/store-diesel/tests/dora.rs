@@ -7,7 +7,10 @@
 //! order with repeated deliveries, through the ingest use case into a real store on each
 //! backend, and checks that `App::dora` answers exactly what `shiplog_domain::dora::History`
 //! computes from the definitions written out here: a deployment's commit time is its commit
-//! timestamp, else the earliest event of its commit that is not its own.
+//! timestamp, else the earliest event of its commit that is not its own; its start is the one
+//! its events sent; its rework signal is what its branch, ref and message give with the default
+//! hotfix patterns (the migration test checks the SQL backfill of migration 000014 gives the
+//! same signals as ingest).
 
 mod support;
 
@@ -20,7 +23,7 @@ use shiplog_app::App;
 use shiplog_app::ingest::{ApplicationRef, IngestCommand};
 use shiplog_app::metrics::DoraRequest;
 use shiplog_app::model::ProjectLookup;
-use shiplog_domain::dora::{DeploymentRecord, History, Interval, Outcome, Window};
+use shiplog_domain::dora::{DeploymentRecord, History, Interval, Outcome, ReworkReason, Window};
 use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::{ApplicationCode, CommitSha};
 use shiplog_domain::status::Provider;
@@ -29,6 +32,45 @@ use support::{app, at, deploy, open, tenant};
 
 const COMMITS: [&str; 3] = ["c0ffee000001", "c0ffee000002", "c0ffee000003"];
 const APPS: [&str; 2] = ["api", "web"];
+
+/// What a deployment may say of itself: branch, ref, commit message, and the rework signal the
+/// definitions give them with the default hotfix patterns (`rework_signal`).
+type Signal = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<ReworkReason>,
+);
+const SIGNALS: [Signal; 8] = [
+    (None, None, None, None),
+    (Some("main"), Some("refs/heads/main"), Some("feat: x"), None),
+    (
+        Some("hotfix/login"),
+        None,
+        None,
+        Some(ReworkReason::HotfixRef),
+    ),
+    (
+        None,
+        Some("refs/heads/hotfix-12"),
+        None,
+        Some(ReworkReason::HotfixRef),
+    ),
+    (
+        None,
+        Some("refs/tags/revert-3"),
+        None,
+        Some(ReworkReason::HotfixRef),
+    ),
+    (Some("Hotfix/x"), None, None, None),
+    (
+        None,
+        None,
+        Some("Revert \"feat: x\""),
+        Some(ReworkReason::Revert),
+    ),
+    (Some("release"), None, Some("revert: lowercase"), None),
+];
 
 /// One deployment: where, which commit, how it ended and when (minutes from the start).
 #[derive(Debug, Clone)]
@@ -39,6 +81,8 @@ struct Deploy {
     finished: i64,
     started: Option<i64>,
     commit_timestamp: Option<i64>,
+    /// Which of [`SIGNALS`] it sends.
+    signal: usize,
 }
 
 /// One event as sent.
@@ -68,12 +112,13 @@ fn case() -> impl Strategy<Value = Case> {
         0i64..100,
         proptest::option::of(1i64..3_000),
         proptest::option::of(-3_000i64..500),
+        0..SIGNALS.len(),
     );
     let deploys = proptest::collection::vec(deploy, 1..8).prop_map(|raw| {
         raw.into_iter()
             .enumerate()
             .map(
-                |(i, (app, commit, failed, slot, started, commit_timestamp))| {
+                |(i, (app, commit, failed, slot, started, commit_timestamp, signal))| {
                     // Distinct finish times (ties would be ordered by ids, which differ between the
                     // store and this test).
                     let finished = slot * 100 + i64::try_from(i).unwrap();
@@ -84,6 +129,7 @@ fn case() -> impl Strategy<Value = Case> {
                         finished,
                         started: started.map(|before| finished - before),
                         commit_timestamp: commit_timestamp.map(|offset| finished - offset),
+                        signal,
                     }
                 },
             )
@@ -151,6 +197,10 @@ fn command(case: &Case, send: Send) -> IngestCommand {
             command.fields.commit_sha = sha(d.commit);
             command.fields.commit_timestamp = d.commit_timestamp.map(minutes);
             command.started_at = d.started.map(minutes);
+            let (branch, git_ref, message, _) = SIGNALS[d.signal];
+            command.fields.branch = branch.map(str::to_owned);
+            command.fields.git_ref = git_ref.map(str::to_owned);
+            command.fields.commit_message = message.map(str::to_owned);
             if matches!(send, Send::Completed(_)) {
                 command.finished_at = Some(minutes(d.finished));
             }
@@ -191,8 +241,8 @@ fn expected(case: &Case) -> Vec<DeploymentRecord> {
                 finished_at: minutes(d.finished),
                 has_commit: true,
                 commit_time: d.commit_timestamp.or(seen).map(minutes),
-                started_at: None,
-                rework: None,
+                started_at: d.started.map(minutes),
+                rework: SIGNALS[d.signal].3,
             }
         })
         .collect()

@@ -547,6 +547,8 @@ fn deployment_plan(
         },
         fields: DeploymentFields::default(),
         references,
+        marked_rework: false,
+        hotfix_patterns: vec!["hotfix/*".into()],
     }
 }
 
@@ -566,6 +568,7 @@ fn stored(status: DeploymentStatus, at_: &str) -> StoredDeployment {
             closing: true,
         }],
         payload_fingerprint: Fingerprint::of(&["first"]),
+        rework: None,
     }
 }
 
@@ -743,4 +746,87 @@ async fn a_recorded_deploy_is_announced_to_live_views_once_and_a_duplicate_not_a
         .await
         .unwrap();
     assert!(told.0.lock().unwrap().is_empty());
+}
+
+// ---- rework: what a deployment says of itself ----
+
+#[test]
+fn a_mark_sticks_and_a_later_hotfix_branch_is_seen() {
+    // A first event marked as rework: the decision says so.
+    let mut plan = deployment_plan(DeploymentStatus::Running, "2025-01-01T00:00:00Z", vec![]);
+    plan.marked_rework = true;
+    let first = decide(
+        None,
+        &plan,
+        &event(DeploymentStatus::Running, "running", "a"),
+    )
+    .unwrap();
+    assert_eq!(first.rework, Some(ReworkReason::Marked));
+
+    // A later unmarked event of the same deployment keeps the mark.
+    let mut existing = stored(DeploymentStatus::Running, "2025-01-01T00:00:00Z");
+    existing.rework = first.rework;
+    let later = deployment_plan(DeploymentStatus::Success, "2025-01-01T00:05:00Z", vec![]);
+    let second = decide(
+        Some(&existing),
+        &later,
+        &event(DeploymentStatus::Success, "success", "b"),
+    )
+    .unwrap();
+    assert_eq!(second.rework, Some(ReworkReason::Marked));
+
+    // Unmarked, the branch sent by a later event is matched against the project's patterns
+    // (`hotfix/*` in these plans), with the fields merged.
+    existing.rework = None;
+    let mut later = deployment_plan(DeploymentStatus::Success, "2025-01-01T00:05:00Z", vec![]);
+    later.fields.branch = Some("hotfix/login".into());
+    let third = decide(
+        Some(&existing),
+        &later,
+        &event(DeploymentStatus::Success, "success", "c"),
+    )
+    .unwrap();
+    assert_eq!(third.rework, Some(ReworkReason::HotfixRef));
+
+    // A branch no pattern matches, and the stored message ("old"), say nothing.
+    later.fields.branch = Some("hotfix-login".into());
+    let fourth = decide(
+        Some(&existing),
+        &later,
+        &event(DeploymentStatus::Success, "success", "d"),
+    )
+    .unwrap();
+    assert_eq!(fourth.rework, None);
+
+    // A revert message arriving with a later event.
+    later.fields.commit_message = Some("Revert \"Add login\"\n\nThis reverts commit 1a2b.".into());
+    let fifth = decide(
+        Some(&existing),
+        &later,
+        &event(DeploymentStatus::Success, "success", "e"),
+    )
+    .unwrap();
+    assert_eq!(fifth.rework, Some(ReworkReason::Revert));
+}
+
+#[tokio::test]
+async fn a_mark_changes_the_fingerprint_and_the_project_patterns_reach_the_plan() {
+    let (ports, plans) = capturing();
+    let app = ports.app();
+    let plain = clienwork("deploy.completed", Some("success"));
+    let mut marked = plain.clone();
+    marked.rework = true;
+    app.ingest(&ingester(), plain).await.unwrap();
+    app.ingest(&ingester(), marked).await.unwrap();
+    let plans = plans.lock().unwrap();
+    let [plain, marked] = plans.as_slice() else {
+        panic!("two plans expected, got {}", plans.len());
+    };
+    assert_ne!(plain.event.fingerprint, marked.event.fingerprint);
+    let plain = plain.deployment.as_ref().unwrap();
+    let marked = marked.deployment.as_ref().unwrap();
+    assert!(!plain.marked_rework);
+    assert!(marked.marked_rework);
+    // The test project sets none: the defaults.
+    assert_eq!(plain.hotfix_patterns, ["hotfix/*", "hotfix-*", "revert-*"]);
 }

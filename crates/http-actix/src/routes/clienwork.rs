@@ -3,7 +3,7 @@
 //! Accepts the documented body (`event`, `project_id` or `project_slug`, `status`, `ref`,
 //! `commit_sha`, `commit_message`, `environment`, `url`) plus shiplog's optional extras
 //! (`application`, `repo_url`, `deployed_by`, `started_at`, `finished_at`, `commit_timestamp`,
-//! or GitHub's `head_commit.timestamp`),
+//! or GitHub's `head_commit.timestamp`, `rework`),
 //! the provider in `X-CI-Provider`, and the key in any of the three documented headers.
 //! Answers in Clienwork's shapes: `{success, deployment_id, linked_requests, message}`, and for a
 //! bad event `{error, valid_events}`; other errors are `{error, code}` with the status of the
@@ -63,6 +63,10 @@ pub(crate) struct Body {
     /// (`${{ toJSON(github.event.head_commit) }}`): its `timestamp` stands in for
     /// `commit_timestamp`.
     head_commit: Option<HeadCommit>,
+    /// shiplog's extension: `true` marks the deployment as rework (a hotfix, a rollback, a fix
+    /// of a fix) for DORA's deployment rework rate; a mark is never undone by later events.
+    #[serde(default)]
+    rework: Option<bool>,
 }
 
 /// The part of GitHub's `head_commit` shiplog reads.
@@ -139,6 +143,7 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
     };
     command.started_at = body.started_at;
     command.finished_at = body.finished_at;
+    command.rework = body.rework.unwrap_or(false);
     Ok(command)
 }
 

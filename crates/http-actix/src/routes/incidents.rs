@@ -2,7 +2,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::web::{Data, Path, Query};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use shiplog_app::ids::DeploymentId;
 use shiplog_app::incidents::{
     IncidentBlame, IncidentChange, IncidentFilter, IncidentStatus, NewIncident,
@@ -124,13 +124,6 @@ pub async fn create_incident(
     })
 }
 
-/// Present and `null` (`Some(None)`) told apart from absent (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// A change to an incident; absent fields stay as they are.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = IncidentChange)]
@@ -140,7 +133,7 @@ pub(crate) struct PatchBody {
     #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: Option<String>,
     /// A new severity; `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::json::present")]
     #[schema(value_type = Option<String>)]
     severity: Option<Option<String>>,
     /// `resolved` (at `resolved_at`, default now) or `open` (reopens it).

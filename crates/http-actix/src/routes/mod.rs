@@ -81,6 +81,7 @@ routes! {
         => native::revoke_signing_key,
     post "/api/v1/projects" [Key, Native] => native::create_project,
     get "/api/v1/projects" [Key, Native] => native::list_projects,
+    patch "/api/v1/projects/{slug}" [Key, Native] => native::update_project,
     post "/api/v1/teams" [Key, Native] => native::create_team,
     get "/api/v1/teams" [Key, Native] => native::list_teams,
     get "/api/v1/deployments" [Key, Native] => native::list_deployments,

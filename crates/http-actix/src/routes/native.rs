@@ -392,6 +392,53 @@ pub async fn create_project(
     Ok(HttpResponse::Created().json(schemas::Project::from(project)))
 }
 
+/// A change to a project's settings; absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ProjectChange)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectPatch {
+    /// The branch and ref patterns of the project's hotfixes (`*` matches any run of
+    /// characters), at most 20 of 1 to 100 characters; `null` restores the defaults
+    /// (`hotfix/*`, `hotfix-*`, `revert-*`). They decide the rework of deployments whose events
+    /// arrive from then on.
+    #[serde(default, deserialize_with = "crate::json::present")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
+    hotfix_patterns: Option<Option<Vec<String>>>,
+}
+
+/// `PATCH /api/v1/projects/{slug}` (admin): change a project's settings.
+#[utoipa::path(patch, path = "/api/v1/projects/{slug}", tag = "admin",
+    params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+    request_body = ProjectPatch,
+    responses(
+        (status = 200, description = "The project as changed", body = crate::openapi::schemas::Project),
+        (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin key, or another project's", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such project", body = crate::openapi::schemas::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_project(
+    state: Data<HttpState>,
+    Caller(principal): Caller,
+    slug: Path<String>,
+    RawBody(bytes): RawBody,
+) -> Reply {
+    let slug = field("slug", ProjectSlug::parse(&slug))?;
+    let parsed: ProjectPatch = body(&bytes)?;
+    let lookup = ProjectLookup::Slug(slug);
+    let project = match parsed.hotfix_patterns {
+        Some(patterns) => {
+            state
+                .app
+                .set_hotfix_patterns(&principal, &lookup, patterns)
+                .await?
+        }
+        None => state.app.project_settings(&principal, &lookup).await?,
+    };
+    Ok(HttpResponse::Ok().json(schemas::Project::from(project)))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewTeam)]
 pub(crate) struct TeamBody {

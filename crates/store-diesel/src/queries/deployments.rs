@@ -83,6 +83,7 @@ fn to_deployment(joined: JoinedRow, references: Vec<Reference>) -> Result<Deploy
         created_at: time(row.created_at)?,
         updated_at: time(row.updated_at)?,
         references,
+        rework: row.rework()?,
     })
 }
 

@@ -12,7 +12,7 @@ use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::rows::{opt_time, time};
+use crate::rows::{self, opt_time, time};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
 
 /// Per application of one environment: its last failure and last success before the window and
@@ -110,13 +110,22 @@ pub(crate) fn dora(
         }
     }
     let link = i64::from(query.link_hours) * 3_600_000_000;
+    // Incidents opened in the window, and those open when one of its deployments started
+    // (rework rate).
+    let earliest_start = data
+        .records
+        .iter()
+        .filter_map(|r| r.started_at)
+        .map(|t| t.unix_micros())
+        .min()
+        .map_or(from, |start| start.min(from));
     data.incidents = dora_incidents(
         conn,
         &workspace_id,
         project.as_deref(),
         &applications,
         &scope_ids,
-        from,
+        (from, earliest_start),
     )?;
     // An incident that names no cause and opens after the window is linked to the last
     // success before it, which may itself be after the window: those successes are context.
@@ -137,19 +146,25 @@ pub(crate) fn dora(
     Ok(data)
 }
 
-/// The scope's incidents opened from `from` on, each with what it names as its cause (the
-/// deployments carrying a named commit or reference, in the scope's environments).
+/// The scope's incidents opened from `from.0` on or still open at `from.1`, each with what it
+/// names as its cause (the deployments carrying a named commit or reference, in the scope's
+/// environments).
 fn dora_incidents(
     conn: &mut DbConn,
     workspace: &str,
     project: Option<&str>,
     applications: &[Option<String>],
     environments_in_scope: &[String],
-    from: i64,
+    (opened_from, open_at): (i64, i64),
 ) -> Result<Vec<DoraIncident>, StoreError> {
     let mut query = incidents::table
         .filter(incidents::workspace_id.eq(workspace))
-        .filter(incidents::opened_at.ge(from))
+        .filter(
+            incidents::opened_at
+                .ge(opened_from)
+                .or(incidents::resolved_at.is_null())
+                .or(incidents::resolved_at.gt(open_at)),
+        )
         .filter(
             incidents::environment_id
                 .is_null()
@@ -400,6 +415,8 @@ fn dora_place(
             deployments::commit_sha.is_not_null(),
             deployments::commit_timestamp,
             deployments::commit_seen_at,
+            deployments::started_at,
+            deployments::rework,
         ))
         .into_boxed();
     if let Some(application) = application {
@@ -408,10 +425,22 @@ fn dora_place(
     if let Some(project) = project {
         window = window.filter(deployments::project_id.eq(project));
     }
-    type Row = (String, String, bool, i64, bool, Option<i64>, Option<i64>);
+    type Row = (
+        String,
+        String,
+        bool,
+        i64,
+        bool,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
     let rows: Vec<Row> = window.load(conn)?;
     data.records.reserve(rows.len());
-    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen) in rows {
+    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal) in
+        rows
+    {
         // The commit timestamp when the pipeline sent one, else the first event seen.
         let commit_time = timestamp.or(seen);
         data.records.push(DoraRecord {
@@ -426,9 +455,8 @@ fn dora_place(
             id,
             application,
             environment: environment.clone(),
-            // Not read yet: the deployment rework rate is not served (issue #16).
-            started_at: None,
-            rework: None,
+            started_at: opt_time(started)?,
+            rework: rows::rework(signal.as_deref())?,
         });
     }
     let edges = diesel::sql_query(DORA_EDGES_SQL)

@@ -188,6 +188,7 @@ pub async fn tenant(store: &Store, code: &str, n: u128) -> Tenant {
             slug: ProjectSlug::parse("web").unwrap(),
             name: "Web".into(),
             created_at: at("2025-01-01T00:00:00Z"),
+            hotfix_patterns: None,
         },
     )
     .await
