@@ -301,6 +301,24 @@ async fn walk(backend: Backend, name: &'static str) {
         )
         .await;
     assert_eq!(status, 201, "{incident}");
+    // While it is open, a hotfix and a revert: rework, each for what it says of itself.
+    let mut hotfix = deploy(
+        6,
+        "6666666fffffffffffffffffffffffffffffffff",
+        "success",
+        "production",
+    );
+    hotfix["ref"] = json!("refs/heads/hotfix/checkout");
+    hotfix["commit_message"] = json!("fix: checkout answers 500");
+    app.clienwork(&app.admin_key, hotfix).await;
+    let mut revert = deploy(
+        7,
+        "7777777aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "success",
+        "production",
+    );
+    revert["commit_message"] = json!("Revert \"feat: step 3\"\n\nThis reverts commit 3333333.");
+    app.clienwork(&app.admin_key, revert).await;
 
     let walk = Walk {
         app: &app,
@@ -313,20 +331,31 @@ async fn walk(backend: Backend, name: &'static str) {
 
     // The board shows the version deployed last.
     walk.open("/projects/my-project").await;
-    assert_eq!(walk.text("table.board a.version code").await, "4444444");
+    assert_eq!(walk.text("table.board a.version code").await, "7777777");
     walk.check("board").await;
 
-    // DORA of the known history: 3 successes, 1 failure in production, and the incident that
-    // fails the last success.
+    // DORA of the known history: 5 successes, 1 failure in production, the incident that
+    // fails the last success before it, and the hotfix and the revert made during it.
     walk.open("/dora?project=my-project&days=30").await;
-    assert_eq!(walk.text("#change-failure-rate .value").await, "50.0 %");
+    assert_eq!(walk.text("#change-failure-rate .value").await, "33.3 %");
     let frequency = walk.text("#deployment-frequency").await;
     assert!(
-        frequency.contains("3 successful deployments"),
+        frequency.contains("5 successful deployments"),
         "{frequency}"
     );
     let failures = walk.text("#change-failure-rate").await;
-    assert!(failures.contains("2 failed of 4 finished"), "{failures}");
+    assert!(failures.contains("2 failed of 6 finished"), "{failures}");
+    assert_eq!(walk.text("#rework-rate .value").await, "33.3 %");
+    let rework = walk.text("#rework-rate").await;
+    assert!(
+        rework.contains("2 of 6 finished deployments were rework"),
+        "{rework}"
+    );
+    assert!(
+        rework.contains("marked 0 · hotfix branch 1 · revert 1 · during an incident 0"),
+        "{rework}"
+    );
+    assert!(rework.to_lowercase().contains("no band"), "{rework}");
     assert!(
         failures.contains("1 succeeded but caused 1 incident"),
         "{failures}"
@@ -342,7 +371,14 @@ async fn walk(backend: Backend, name: &'static str) {
         .unwrap();
     walk.shows("main h1", "Behind the DORA figures").await;
     assert_eq!(walk.count("#failures tbody tr").await, 2);
-    assert_eq!(walk.count("#successes tbody tr").await, 3);
+    assert_eq!(walk.count("#successes tbody tr").await, 5);
+    assert_eq!(walk.count("#rework tbody tr").await, 2);
+    let reworked = walk.text("#rework tbody").await;
+    assert!(
+        reworked.contains("its branch or ref is a hotfix")
+            && reworked.contains("its commit reverts another"),
+        "{reworked}"
+    );
     assert_eq!(walk.count("#incidents tbody tr").await, 1);
     let incident = walk.text("#incidents tbody tr").await;
     assert!(incident.contains("Checkout returns 500"), "{incident}");
@@ -354,7 +390,7 @@ async fn walk(backend: Backend, name: &'static str) {
 
     // A deployment arrives on the open list without a reload.
     walk.open("/deployments").await;
-    assert_eq!(walk.count("table.deployments tbody tr").await, 4);
+    assert_eq!(walk.count("table.deployments tbody tr").await, 6);
     let marker: Value = walk
         .client
         .execute(
@@ -393,7 +429,7 @@ async fn walk(backend: Backend, name: &'static str) {
     let deliveries = format!("/api/v1/hooks/{hook}/deliveries");
     until(&app, &deliveries, |body| {
         body.as_array().is_some_and(|items| {
-            items.len() == 5 && items.iter().all(|d| d["status"] == "delivered")
+            items.len() == 7 && items.iter().all(|d| d["status"] == "delivered")
         })
     })
     .await;

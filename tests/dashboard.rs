@@ -151,6 +151,18 @@ async fn pages_show_what_was_sent(app: &TestApp) {
     // The commit's build is on the deployment's timeline, before the deploy.
     let build = detail.find("build.completed").expect("the commit's build");
     assert!(build < detail.find("deploy.completed").unwrap(), "{detail}");
+    assert!(!detail.contains("<dt>Rework</dt>"), "{detail}");
+    // A marked deployment says so.
+    let mut marked = deploy("success", 3);
+    marked["rework"] = json!(true);
+    let marked = app.clienwork(&app.admin_key, marked).await;
+    let (_, _, detail) = app
+        .page(&format!("/deployments/{marked}"), Some(&cookie))
+        .await;
+    assert!(
+        detail.contains("<dt>Rework</dt><dd>its sender marked it as rework</dd>"),
+        "{detail}"
+    );
     let (_, _, reference) = app
         .page("/projects/my-project/references/PR-7", Some(&cookie))
         .await;

@@ -347,6 +347,7 @@ pub(crate) async fn show(
             @if let Some(v) = &fields.run_url { dt { "Run" } dd { (external_link(v)) } }
             @if let Some(v) = &fields.logs_url { dt { "Logs" } dd { (external_link(v)) } }
             @if let Some(v) = &fields.external_id { dt { "Provider's id" } dd { code { (v) } } }
+            @if let Some(reason) = deployment.rework { dt { "Rework" } dd { (reason.describe()) } }
             dt { "Started" } dd { @match deployment.started_at { Some(at) => (layout::time(at)), None => span.muted { "not reported" } } }
             dt { "Finished" } dd { @match deployment.finished_at { Some(at) => (layout::time(at)), None => span.muted { "not yet" } } }
             dt { "First heard of" } dd { (layout::time(deployment.created_at)) }

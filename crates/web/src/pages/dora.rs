@@ -1,4 +1,4 @@
-//! `GET /dora`: the four DORA metrics of a scope over whole UTC days, with a chart per day or
+//! `GET /dora`: the five DORA metrics of a scope over whole UTC days, with a chart per day or
 //! week, and links to the deployments behind each figure.
 //!
 //! The window ends at the end of today (UTC) and spans the chosen number of whole days. Each
@@ -125,6 +125,7 @@ pub(crate) async fn show(
                 dt { "Lead time for changes" } dd { (view.definitions.lead_time) }
                 dt { "Change failure rate" } dd { (view.definitions.change_failure_rate) }
                 dt { "Failed deployment recovery time" } dd { (view.definitions.recovery_time) }
+                dt { "Deployment rework rate" } dd { (view.definitions.rework_rate) }
             }
         }
     };
@@ -203,6 +204,7 @@ fn figures(view: &DoraView, explain: &str) -> Markup {
     let lead = &report.lead_time;
     let failures = &report.change_failure_rate;
     let recovery = &report.recovery_time;
+    let rework = &report.rework_rate;
     html! {
         div.figures {
             section.figure #deployment-frequency {
@@ -245,6 +247,18 @@ fn figures(view: &DoraView, explain: &str) -> Markup {
                     (count(recovery.exclusions.unrecovered_failures, "failure")) ", "
                     (count(recovery.exclusions.unresolved_incidents, "open incident")) }
                 p { (behind(explain, "recoveries", "Each failure and incident, and what ended it")) }
+            }
+            section.figure #rework-rate {
+                h2 { "Deployment rework rate" }
+                p.value { @match rework.value { Some(v) => (format!("{:.1} %", v * 100.0)), None => "—" } }
+                p { span.band.muted title="DORA publishes no performance bands for rework rate" { "no band (DORA gives none)" } }
+                p { (rework.rework) " of " (rework.samples) " finished deployments were rework. By reason: marked "
+                    (rework.reasons.marked) " · hotfix branch "
+                    (rework.reasons.hotfix_ref) " · revert "
+                    (rework.reasons.revert) " · during an incident "
+                    (rework.reasons.open_incident) " · during a failure "
+                    (rework.reasons.open_failure) }
+                p { (behind(explain, "rework", "The rework deployments, each with its reason")) }
             }
         }
     }
@@ -342,6 +356,11 @@ pub(crate) async fn deployments(
         .iter()
         .filter(|d| d.outcome == Outcome::Succeeded)
         .collect();
+    let rework: Vec<&Explained> = explanation
+        .deployments
+        .iter()
+        .filter(|d| d.rework.is_some())
+        .collect();
     let body = html! {
         h1 { "Behind the DORA figures" }
         p { a href=(format!("/dora?{}", query.query_string(days))) { "← The figures" } }
@@ -355,6 +374,27 @@ pub(crate) async fn deployments(
             h2 { "Failed deployments: " (failures.len()) }
             p.muted { "Each counts in the change failure rate: it failed, or an incident is linked to it." }
             (explained_table(&failures, false))
+        }
+        section #rework {
+            h2 { "Rework deployments: " (rework.len()) }
+            p.muted { "Each counts in the deployment rework rate, for the first reason that applies: marked by its sender, a hotfix branch or ref, a revert, started during an open incident, started during a failure of its application and environment." }
+            @if rework.is_empty() {
+                p.muted { "None." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Finished" } th scope="col" { "Outcome" } th scope="col" { "Why it is rework" } } }
+                    tbody {
+                        @for row in rework.iter().take(EXPLAINED_ROWS) {
+                            tr {
+                                td { a href=(format!("/deployments/{}", row.id)) { (layout::time(row.finished_at)) } }
+                                td { @if row.outcome == Outcome::Failed { "failed" } @else { "succeeded" } }
+                                td { @if let Some(reason) = row.rework { (reason.describe()) } }
+                            }
+                        }
+                    }
+                } }
+                (more(rework.len()))
+            }
         }
         section #recoveries {
             h2 { "Failures: " (explanation.failures.len()) }
