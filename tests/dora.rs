@@ -497,6 +497,16 @@ async fn incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand(ap
     assert_eq!(r["excluded"], 2, "{r}");
     assert_eq!(r["exclusions"]["unresolved_incidents"], 1, "{r}");
     assert_eq!(r["median_seconds"], 7200.0, "{r}");
+    // Rework: d3 and d4 started during d2's failure (as without incidents), and d9 (web, 03-14
+    // 23:00) while i2 (web, open since 03-12) was open: 3 of 10.
+    let w = &body["rework_rate"];
+    assert_eq!(
+        (w["rework"].clone(), w["samples"].clone()),
+        (json!(3), json!(10)),
+        "{w}"
+    );
+    assert_eq!(w["reasons"]["open_failure"], 2, "{w}");
+    assert_eq!(w["reasons"]["open_incident"], 1, "{w}");
     // Frequency and lead time are about how deployments ended: unchanged.
     assert_eq!(body["deployment_frequency"], before["deployment_frequency"]);
     assert_eq!(body["lead_time"], before["lead_time"]);

@@ -1687,6 +1687,16 @@ mod tests {
     }
 
     #[test]
+    fn rework_reasons_are_written_as_serde_writes_them_and_read_back() {
+        for reason in ReworkReason::ALL {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json, reason.as_str());
+            assert_eq!(ReworkReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(ReworkReason::parse("hotfix"), None);
+    }
+
+    #[test]
     fn rework_signals_come_from_the_sender_the_ref_and_the_message() {
         let patterns = DEFAULT_HOTFIX_PATTERNS;
         let signal = |marked, branch, git_ref, message| {
@@ -2062,7 +2072,7 @@ mod tests {
         /// same lead times and exclusions, the same incidents, for any window.
         #[test]
         fn the_explanation_accounts_for_every_figure(
-            order in Just(fixture()).prop_shuffle(),
+            order in Just(rework_fixture()).prop_shuffle(),
             start in 0i64..6,
             days in 1i64..6,
             link_hours in 1u32..72,
@@ -2115,6 +2125,18 @@ mod tests {
             );
             let failing = explanation.deployments.iter().filter(|d| d.counts_as_failure);
             prop_assert_eq!(count(failing.count()), report.change_failure_rate.failed);
+            // Each rework deployment with its reason, as counted.
+            let mut reasons = ReworkReasons::default();
+            for reason in explanation.deployments.iter().filter_map(|d| d.rework) {
+                match reason {
+                    ReworkReason::Marked => reasons.marked += 1,
+                    ReworkReason::HotfixRef => reasons.hotfix_ref += 1,
+                    ReworkReason::Revert => reasons.revert += 1,
+                    ReworkReason::OpenIncident => reasons.open_incident += 1,
+                    ReworkReason::OpenFailure => reasons.open_failure += 1,
+                }
+            }
+            prop_assert_eq!(&reasons, &report.rework_rate.reasons);
             // Every failure starts at one of the window's deployments.
             for failure in &explanation.failures {
                 prop_assert!(explanation.deployments.iter().any(|d| d.id == failure.first_failure));
