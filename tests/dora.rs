@@ -865,6 +865,7 @@ async fn hotfix_patterns_are_checked_and_reset(app: &TestApp) {
         (json!({"hotfix_patterns": ["a\u{7}b"]}), "hotfix_patterns"),
         (json!({"hotfix_patterns": "hotfix/*"}), "hotfix_patterns"),
         (json!({"hotfix": ["x"]}), "hotfix"),
+        (json!([]), "JSON object"),
     ] {
         let (status, answer) = app.patch(path, &app.admin_key, body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");

@@ -501,11 +501,11 @@ impl App {
 
 /// The most hotfix patterns a project may set.
 pub const MAX_HOTFIX_PATTERNS: usize = 20;
-/// The longest hotfix pattern.
+/// The longest hotfix pattern, in characters.
 pub const MAX_HOTFIX_PATTERN_LEN: usize = 100;
 
-/// Trimmed, deduplicated patterns, each of 1 to [`MAX_HOTFIX_PATTERN_LEN`] bytes of printable
-/// text, at most [`MAX_HOTFIX_PATTERNS`] of them.
+/// Trimmed, deduplicated patterns, each of 1 to [`MAX_HOTFIX_PATTERN_LEN`] characters of
+/// printable text, at most [`MAX_HOTFIX_PATTERNS`] of them.
 fn valid_hotfix_patterns(patterns: Vec<String>) -> Result<Vec<String>, AppError> {
     if patterns.len() > MAX_HOTFIX_PATTERNS {
         return Err(AppError::invalid(
@@ -519,11 +519,11 @@ fn valid_hotfix_patterns(patterns: Vec<String>) -> Result<Vec<String>, AppError>
     let mut kept: Vec<String> = Vec::with_capacity(patterns.len());
     for pattern in patterns {
         let pattern = pattern.trim().to_owned();
-        if pattern.is_empty() || pattern.len() > MAX_HOTFIX_PATTERN_LEN {
+        if pattern.is_empty() || pattern.chars().count() > MAX_HOTFIX_PATTERN_LEN {
             return Err(AppError::invalid(
                 "hotfix_patterns",
                 format!(
-                    "each pattern is 1 to {MAX_HOTFIX_PATTERN_LEN} bytes, like \"hotfix/*\" (`*` matches any run of characters)"
+                    "each pattern is 1 to {MAX_HOTFIX_PATTERN_LEN} characters, like \"hotfix/*\" (`*` matches any run of characters)"
                 ),
             ));
         }

@@ -402,9 +402,32 @@ pub(crate) struct ProjectPatch {
     /// (`hotfix/*`, `hotfix-*`, `revert-*`). They decide the rework of deployments whose events
     /// arrive from then on.
     #[serde(default, deserialize_with = "crate::json::present")]
-    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
+    #[schema(value_type = Option<Vec<HotfixPattern>>, max_items = 20)]
     hotfix_patterns: Option<Option<Vec<String>>>,
 }
+
+/// One hotfix pattern in the OpenAPI document: 1 to 100 characters, not all blank, no control
+/// characters (what `App::set_hotfix_patterns` accepts).
+pub(crate) struct HotfixPattern;
+
+impl utoipa::PartialSchema for HotfixPattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let printable = "[^\\u0000-\\u001f\\u007f-\\u009f]";
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(100))
+            .pattern(Some(format!(
+                "^{printable}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{printable}*$"
+            )))
+            .description(Some(
+                "A branch or ref pattern: `*` matches any run of characters",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HotfixPattern {}
 
 /// `PATCH /api/v1/projects/{slug}` (admin): change a project's settings.
 #[utoipa::path(patch, path = "/api/v1/projects/{slug}", tag = "admin",
