@@ -73,15 +73,15 @@ fn main() {
             n,
         ))
         .unwrap();
-        // Ingest keeps each deployment's lead-time start (`commit_sightings`); rows seeded
-        // directly have none, so compute them the way an upgrade does: run the migration that
-        // derives them from the recorded events again.
+        // Ingest keeps each deployment's lead-time start (`commit_sightings`) and rework signal;
+        // rows seeded directly have neither, so compute them the way an upgrade does: run the
+        // migrations that derive them from the recorded events and branches again.
         let backfilled = Instant::now();
         while migrations::revert_last(&mut conn).unwrap() != "20261128000009" {}
         migrations::run_pending(&mut conn).unwrap();
         backfills.push(format!(
-            "{backend}: migration 000009 (lead-time starts from the recorded events) over {n} \
-             deployments took {:.1} s",
+            "{backend}: migrations 000009 to the last (lead-time starts from the recorded \
+             events, rework signals from the branches) over {n} deployments took {:.1} s",
             backfilled.elapsed().as_secs_f64()
         ));
         if backend == "postgres" {
@@ -104,6 +104,10 @@ fn main() {
                 .unwrap();
             let counted = warm.report.change_failure_rate.samples;
             assert!(counted > 0, "the window holds deployments");
+            assert!(
+                warm.report.rework_rate.reasons.hotfix_ref > 0,
+                "the window holds hotfix deployments"
+            );
             let mut times: Vec<Duration> = (0..runs)
                 .map(|_| {
                     let started = Instant::now();

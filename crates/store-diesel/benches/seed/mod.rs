@@ -104,12 +104,13 @@ pub(crate) fn seed_sql(workspace: &str, project: &str, n: u64) -> String {
     let app = "'00000000-0000-4000-a000-0000000000' || CASE WHEN i % 50 < 10 THEN '0' ELSE '' END || CAST(i % 50 AS TEXT)";
     let env = "'00000000-0000-4000-b000-00000000000' || CAST((i / 50) % 4 AS TEXT)";
     // status by a spread of i: 0-79 success, 80-91 failed, 92-96 cancelled, 97-99 running;
-    // one in twenty a hotfix (its rework signal).
+    // one in twenty from a hotfix branch (its rework signal comes from migration 000014's
+    // backfill, which the benchmark runs again).
     sql.push_str(&format!(
         "{rows}
 INSERT INTO deployments (id, workspace_id, project_id, application_id, environment_id,
   idempotency_key, payload_fingerprint, status, provider, provider_status, status_at, started_at,
-  finished_at, deployed_at, commit_sha, commit_timestamp, created_at, updated_at, rework)
+  finished_at, deployed_at, commit_sha, commit_timestamp, created_at, updated_at, branch)
 SELECT {dep}, '{workspace}', '{project}', {app}, {env},
   'key-' || i, 'fp-' || i,
   CASE WHEN (i * 37) % 100 < 80 THEN 'success' WHEN (i * 37) % 100 < 92 THEN 'failed'
@@ -119,7 +120,7 @@ SELECT {dep}, '{workspace}', '{project}', {app}, {env},
   CASE WHEN i % 10 = 9 THEN NULL ELSE {commit} END,
   CASE WHEN i % 10 <> 9 AND i % 2 = 0 THEN {START} + i * {step} - (i % 97) * 3600000000 ELSE NULL END,
   {START} + i * {step}, {START} + i * {step},
-  CASE WHEN i % 20 = 3 THEN 'hotfix_ref' ELSE NULL END
+  CASE WHEN i % 20 = 3 THEN 'hotfix/' || CAST(i AS TEXT) ELSE 'main' END
 FROM g;
 {rows}
 INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, environment_id,
