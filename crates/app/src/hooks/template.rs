@@ -65,6 +65,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("deployment.logs_url", "the logs' address"),
     ("deployment.started_at", "when it started (RFC 3339)"),
     ("deployment.finished_at", "when it finished (RFC 3339)"),
+    (
+        "deployment.rework",
+        "why it is rework by what it says of itself (marked, hotfix_ref, revert), else empty",
+    ),
     ("deployment.url", "the deployment's page on the dashboard"),
     ("deployment.api_url", "the deployment in shiplog's API"),
     (
@@ -198,6 +202,7 @@ impl Variables {
                 "logs_url": d.fields.logs_url,
                 "started_at": time(d.started_at),
                 "finished_at": time(d.finished_at),
+                "rework": d.rework.map(shiplog_domain::dora::ReworkReason::as_str),
                 "url": url,
                 "api_url": api_url,
             },
@@ -271,7 +276,8 @@ impl Variables {
                 "run_url": "https://ci.example.com/runs/1", "deployed_by": "shiplog",
                 "build_number": "1", "image": "registry.example.com/app:1",
                 "logs_url": "https://ci.example.com/runs/1/logs",
-                "started_at": at, "finished_at": at, "url": url, "api_url": api_url,
+                "started_at": at, "finished_at": at, "rework": null, "url": url,
+                "api_url": api_url,
             },
             "application": {
                 "id": hook.application.as_ref().map_or(id.to_owned(), |a| a.id.to_string()),
