@@ -246,6 +246,29 @@ mod tests {
         }
     }
 
+    /// The bundled SQLite is built with the options of `.cargo/config.toml`: multi-thread mode
+    /// (each connection is used by one thread at a time) and no memory statistics.
+    #[test]
+    fn sqlite_is_built_without_per_call_mutexes() {
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(options.iter().any(|o| o == "THREADSAFE=2"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn passwords_never_print() {
         let url = DatabaseUrl::parse("postgres://shiplog:hunter2@db:5432/shiplog").unwrap();
