@@ -375,11 +375,13 @@ pub fn decide(
                 fields: plan.fields.clone().or(&stored.fields),
                 references,
                 deployed_references: Vec::new(),
-                rework: stored.rework,
+                rework: None,
             }
         }
     };
-    let marked = plan.marked_rework || decision.rework == Some(ReworkReason::Marked);
+    // A mark, once made by any event of the deployment, stays.
+    let marked = plan.marked_rework
+        || existing.is_some_and(|stored| stored.rework == Some(ReworkReason::Marked));
     let patterns: Vec<&str> = plan.hotfix_patterns.iter().map(String::as_str).collect();
     let rework = rework_signal(
         marked,

@@ -20,12 +20,18 @@ pub(crate) fn blank_is_none<'de, D: Deserializer<'de>>(
 
 /// Parses a JSON body; the error says where (`commit_sha: invalid type: …`) and what.
 ///
+/// Every body shiplog reads is an object: an array is refused here, since serde would otherwise
+/// read a struct from an array of its fields in order (`[]` for one whose fields are all
+/// optional).
+///
 /// Text holding U+0000 is refused here, naming the field, whatever the route: SQLite would store
 /// it and PostgreSQL would refuse the statement, so the same request must get the same 400 on
 /// both backends instead of an outage signal on one.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("the request body is empty: send a JSON object".to_owned());
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err("the request body is empty: send a JSON object".to_owned()),
+        Some(b'[') => return Err("the body is a JSON array: send a JSON object ({…})".to_owned()),
+        Some(_) => {}
     }
     if let Some(path) = nul_text(body) {
         return Err(format!(
@@ -117,6 +123,9 @@ mod tests {
         assert!(err.starts_with("the body is not valid JSON"), "{err}");
         let err = parse::<Body>(b"  ").unwrap_err();
         assert!(err.contains("empty"), "{err}");
+        // serde alone would read this array as `{"event": "deploy.completed", "count": 1}`.
+        let err = parse::<Body>(br#" ["deploy.completed", 1]"#).unwrap_err();
+        assert!(err.contains("JSON array"), "{err}");
     }
 
     #[test]

@@ -180,14 +180,6 @@ pub(crate) fn optional<T, E: std::fmt::Display>(
 
 /// Parses a JSON body; a 400 names the field otherwise.
 pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Every native body is an object; serde would also read a struct from an array of its
-    // fields in order (`[]` for one whose fields are all optional).
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(ApiError::BadRequest {
-            code: "invalid_body",
-            message: "the body is a JSON array: send a JSON object ({…})".to_owned(),
-        });
-    }
     crate::json::parse(bytes).map_err(|message| ApiError::BadRequest {
         code: "invalid_body",
         message,
