@@ -21,9 +21,20 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 pub const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 /// A point in time, in UTC, to the microsecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Held as microseconds since the Unix epoch: DORA queries compare, sort and convert hundreds of
+/// thousands of these per request, and an `OffsetDateTime` made each of those a calendar
+/// computation (`cargo xtask bench dora`, docs/benchmarks.md). `time` is used at the edges:
+/// parsing, formatting and durations.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime, example = "2025-11-19T10:20:32.846Z"))]
-pub struct Timestamp(OffsetDateTime);
+pub struct Timestamp(i64);
+
+/// The last microsecond `time` formats without its `large-dates` feature:
+/// 9999-12-31T23:59:59.999999Z.
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// A value that is not a timestamp shiplog can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +56,7 @@ impl InvalidTimestamp {
 
 impl Timestamp {
     /// The Unix epoch.
-    pub const UNIX_EPOCH: Self = Self(OffsetDateTime::UNIX_EPOCH);
+    pub const UNIX_EPOCH: Self = Self(0);
 
     /// Reads any accepted text form.
     pub fn parse(value: &str) -> Result<Self, InvalidTimestamp> {
@@ -72,18 +83,15 @@ impl Timestamp {
 
     /// Reads epoch seconds or milliseconds, told apart by magnitude.
     pub fn from_epoch(value: i64) -> Result<Self, InvalidTimestamp> {
-        let invalid = || InvalidTimestamp::new(&value.to_string());
-        if value < 0 {
-            return Err(invalid());
-        }
-        let nanos = if value >= MILLIS_THRESHOLD {
-            i128::from(value) * 1_000_000
+        let unit = if value >= MILLIS_THRESHOLD {
+            1_000
         } else {
-            i128::from(value) * 1_000_000_000
+            MICROS_PER_SECOND
         };
-        OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .map(Self)
-            .map_err(|_| invalid())
+        value
+            .checked_mul(unit)
+            .and_then(Self::in_range)
+            .ok_or_else(|| InvalidTimestamp::new(&value.to_string()))
     }
 
     /// Reads a JSON number that may carry a fraction of a second.
@@ -97,75 +105,87 @@ impl Timestamp {
         } else {
             value
         };
-        // In range by the check above, so the cast cannot saturate.
-        let micros = (seconds * 1_000_000.0).round() as i128;
-        OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
-            .map(Self)
-            .map_err(|_| invalid())
+        let micros = (seconds * 1_000_000.0).round();
+        if micros > MAX_MICROS as f64 {
+            return Err(invalid());
+        }
+        // Within 0..=MAX_MICROS by the checks above, so the cast is exact enough and in range.
+        Self::in_range(micros as i64).ok_or_else(invalid)
     }
 
     /// Converts any offset to UTC and drops sub-microsecond digits.
     pub fn from_offset(at: OffsetDateTime) -> Result<Self, InvalidTimestamp> {
         let utc = at.to_offset(UtcOffset::UTC);
-        if utc < OffsetDateTime::UNIX_EPOCH {
-            return Err(InvalidTimestamp::new(&utc.to_string()));
-        }
-        let micros = utc.microsecond();
-        utc.replace_microsecond(micros)
-            .map(Self)
-            .map_err(|_| InvalidTimestamp::new(&utc.to_string()))
+        i64::try_from(utc.unix_timestamp_nanos().div_euclid(1000))
+            .ok()
+            .and_then(Self::in_range)
+            .ok_or_else(|| InvalidTimestamp::new(&utc.to_string()))
     }
 
     /// Builds from whole Unix seconds (tests, fixtures, the clock adapter).
     pub fn from_unix_seconds(seconds: i64) -> Result<Self, InvalidTimestamp> {
-        if seconds < 0 {
-            return Err(InvalidTimestamp::new(&seconds.to_string()));
-        }
-        OffsetDateTime::from_unix_timestamp(seconds)
-            .map(Self)
-            .map_err(|_| InvalidTimestamp::new(&seconds.to_string()))
+        seconds
+            .checked_mul(MICROS_PER_SECOND)
+            .and_then(Self::in_range)
+            .ok_or_else(|| InvalidTimestamp::new(&seconds.to_string()))
     }
 
     /// Microseconds since the Unix epoch.
-    pub fn unix_micros(self) -> i64 {
-        // Years 1970..=9999 fit comfortably in i64 microseconds.
-        i64::try_from(self.0.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+    pub const fn unix_micros(self) -> i64 {
+        self.0
     }
 
     /// Builds from microseconds since the Unix epoch (storage adapters).
     pub fn from_unix_micros(micros: i64) -> Result<Self, InvalidTimestamp> {
-        if micros < 0 {
-            return Err(InvalidTimestamp::new(&micros.to_string()));
-        }
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-            .map(Self)
-            .map_err(|_| InvalidTimestamp::new(&micros.to_string()))
+        Self::in_range(micros).ok_or_else(|| InvalidTimestamp::new(&micros.to_string()))
     }
 
     /// Whole seconds since the Unix epoch.
-    pub fn unix_seconds(self) -> i64 {
-        self.0.unix_timestamp()
+    pub const fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(MICROS_PER_SECOND)
     }
 
     /// The underlying `time` value, in UTC.
     pub fn as_offset_date_time(self) -> OffsetDateTime {
-        self.0
+        // Every value in range is one `time` represents (MAX_MICROS is its last).
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// `self - earlier`.
     pub fn since(self, earlier: Self) -> Duration {
-        self.0 - earlier.0
+        Duration::microseconds(self.0 - earlier.0)
     }
 
-    /// `self + duration`, or `None` past the representable range.
+    /// `self + duration` (to the microsecond), or `None` outside 1970 to 9999.
     pub fn checked_add(self, duration: Duration) -> Option<Self> {
-        self.0.checked_add(duration).map(Self)
+        i64::try_from(duration.whole_microseconds())
+            .ok()
+            .and_then(|micros| self.0.checked_add(micros))
+            .and_then(Self::in_range)
     }
 
     /// RFC 3339 in UTC (`2025-11-19T10:20:32.846Z`).
     pub fn to_rfc3339(self) -> String {
-        // Formatting a UTC value within years 0..=9999 as RFC 3339 cannot fail.
-        self.0.format(&Rfc3339).unwrap_or_default()
+        // Formatting a UTC value within years 1970..=9999 as RFC 3339 cannot fail.
+        self.as_offset_date_time()
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// `micros` as a timestamp when it lies from 1970 to the end of 9999.
+    const fn in_range(micros: i64) -> Option<Self> {
+        if micros >= 0 && micros <= MAX_MICROS {
+            Some(Self(micros))
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({})", self.to_rfc3339())
     }
 }
 
@@ -294,6 +314,39 @@ mod tests {
         let at = Timestamp::from_epoch(MILLIS_THRESHOLD).unwrap();
         assert!(below.to_rfc3339().starts_with("5138-"));
         assert!(at.to_rfc3339().starts_with("1973-"));
+    }
+
+    #[test]
+    fn the_range_is_1970_to_the_end_of_9999() {
+        let last = Timestamp::parse("9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!(last.unix_micros(), MAX_MICROS);
+        assert!(Timestamp::from_unix_micros(MAX_MICROS + 1).is_err());
+        assert!(Timestamp::from_unix_micros(-1).is_err());
+        assert_eq!(
+            Timestamp::from_unix_micros(0).unwrap(),
+            Timestamp::UNIX_EPOCH
+        );
+        assert!(last.checked_add(Duration::microseconds(1)).is_none());
+        assert!(Timestamp::from_unix_seconds(253_402_300_800).is_err());
+        assert!(
+            Timestamp::from_epoch_f64(9e15).is_err(),
+            "after 9999 in milliseconds"
+        );
+        assert_eq!(
+            format!("{last:?}"),
+            "Timestamp(9999-12-31T23:59:59.999999Z)"
+        );
+    }
+
+    #[test]
+    fn order_and_durations_follow_time() {
+        let a = Timestamp::parse("2025-11-19T10:20:32.000001Z").unwrap();
+        let b = Timestamp::parse("2025-11-19T12:20:32+02:00").unwrap();
+        assert!(b < a);
+        assert_eq!(a.since(b), Duration::microseconds(1));
+        assert_eq!(b.checked_add(Duration::microseconds(1)), Some(a));
+        assert_eq!(a.unix_seconds(), 1_763_547_632);
+        assert_eq!(a.as_offset_date_time().microsecond(), 1);
     }
 
     #[test]
