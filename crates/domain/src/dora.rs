@@ -40,7 +40,7 @@
 //! Records (deployments and incidents) are deduplicated by id, so duplicate deliveries never
 //! count twice, and every result is independent of the order records are given in.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -67,10 +67,10 @@ pub enum Outcome {
 pub struct DeploymentRecord {
     /// Its id: records with the same id are one deployment.
     pub id: String,
-    /// Its application (any stable identifier).
-    pub application: String,
-    /// Its environment (any stable identifier).
-    pub environment: String,
+    /// Its application (any stable identifier; shared, since many records name one).
+    pub application: Arc<str>,
+    /// Its environment (any stable identifier; shared, since many records name one).
+    pub environment: Arc<str>,
     /// How it ended.
     pub outcome: Outcome,
     /// When it finished.
@@ -719,7 +719,7 @@ impl History {
             let at = record.finished_at.unix_micros();
             let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
             let place = *numbers
-                .entry((record.application.as_str(), record.environment.as_str()))
+                .entry((&*record.application, &*record.environment))
                 .or_insert(next);
             let index = entries.len();
             match record.outcome {
@@ -1328,8 +1328,8 @@ fn rank(record: &DeploymentRecord) -> Rank<'_> {
         record.outcome,
         record.has_commit,
         record.commit_time,
-        record.application.as_str(),
-        record.environment.as_str(),
+        &record.application,
+        &record.environment,
         record.started_at,
         record.rework,
     )
@@ -1557,8 +1557,8 @@ mod tests {
     fn carrier(record: &DeploymentRecord) -> Carrier {
         Carrier {
             id: record.id.clone(),
-            application: record.application.clone(),
-            environment: record.environment.clone(),
+            application: record.application.to_string(),
+            environment: record.environment.to_string(),
             finished_at: record.finished_at,
         }
     }

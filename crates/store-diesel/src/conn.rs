@@ -11,6 +11,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
 
 pub use multi::DbConn;
+pub(crate) use multi::MultiBackend;
 
 /// The derive below generates public items of its own (`MultiBackend`, …) that carry no docs.
 #[allow(missing_docs, unreachable_pub)]

@@ -231,8 +231,8 @@ fn expected(case: &Case) -> Vec<DeploymentRecord> {
                 .min();
             DeploymentRecord {
                 id: format!("d{i}"),
-                application: APPS[d.app].to_owned(),
-                environment: "production".to_owned(),
+                application: APPS[d.app].into(),
+                environment: "production".into(),
                 outcome: if d.failed {
                     Outcome::Failed
                 } else {

@@ -12,7 +12,7 @@ use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::rows::{self, opt_time, time};
+use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
 
 /// Per application of one environment: its last failure and last success before the window and
@@ -90,6 +90,7 @@ pub(crate) fn dora(
     let from = query.window.from.unix_micros();
     let to = query.window.to.unix_micros();
     let mut data = DoraData::default();
+    let mut shared = Shared::default();
     let scope_ids: Vec<String> = scope.iter().map(|(id, _)| id.clone()).collect();
     for (environment, code) in scope {
         let code = EnvironmentCode::parse(&code).map_err(|_| corrupt("environment code", &code))?;
@@ -98,6 +99,7 @@ pub(crate) fn dora(
             dora_place(
                 conn,
                 &mut data,
+                &mut shared,
                 DoraPlace {
                     workspace: &workspace_id,
                     project: project.as_deref(),
@@ -137,6 +139,7 @@ pub(crate) fn dora(
         successes_after(
             conn,
             &mut data,
+            &mut shared,
             project.as_deref(),
             &applications,
             &scope_ids,
@@ -329,6 +332,7 @@ fn carriers(
 fn successes_after(
     conn: &mut DbConn,
     data: &mut DoraData,
+    shared: &mut Shared,
     project: Option<&str>,
     applications: &[Option<String>],
     environments_in_scope: &[String],
@@ -357,8 +361,8 @@ fn successes_after(
     for (id, application, environment, at) in rows {
         data.records.push(DoraRecord {
             id,
-            application,
-            environment,
+            application: shared.get_str(&application)?,
+            environment: shared.get_str(&environment)?,
             outcome: Outcome::Succeeded,
             finished_at: time(at)?,
             has_commit: false,
@@ -384,6 +388,7 @@ struct DoraPlace<'a> {
 fn dora_place(
     conn: &mut DbConn,
     data: &mut DoraData,
+    shared: &mut Shared,
     place: DoraPlace<'_>,
 ) -> Result<(), StoreError> {
     use diesel::sql_types::{BigInt, Nullable, Text};
@@ -396,71 +401,10 @@ fn dora_place(
         from,
         to,
     } = place;
-    let environment = environment.to_owned();
-    // The finished deployments of the window: one range scan of the covering
-    // `deployments_by_environment_time`, decoded by position (a by-name decode looked every
-    // column up by name on every row). A deployment's commit time, when no commit timestamp was
-    // sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
-    let success = DeploymentStatus::Success.as_str();
-    let mut window = deployments::table
-        .filter(deployments::environment_id.eq(&environment))
-        .filter(deployments::deployed_at.ge(from))
-        .filter(deployments::deployed_at.lt(to))
-        .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
-        .select((
-            deployments::id,
-            deployments::application_id,
-            deployments::status.eq(success),
-            deployments::deployed_at,
-            deployments::commit_sha.is_not_null(),
-            deployments::commit_timestamp,
-            deployments::commit_seen_at,
-            deployments::started_at,
-            deployments::rework,
-        ))
-        .into_boxed();
-    if let Some(application) = application {
-        window = window.filter(deployments::application_id.eq(application));
-    }
-    if let Some(project) = project {
-        window = window.filter(deployments::project_id.eq(project));
-    }
-    type Row = (
-        String,
-        String,
-        bool,
-        i64,
-        bool,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = window.load(conn)?;
-    data.records.reserve(rows.len());
-    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal) in
-        rows
-    {
-        // The commit timestamp when the pipeline sent one, else the first event seen.
-        let commit_time = timestamp.or(seen);
-        data.records.push(DoraRecord {
-            outcome: if succeeded {
-                Outcome::Succeeded
-            } else {
-                Outcome::Failed
-            },
-            finished_at: time(deployed_at)?,
-            has_commit,
-            commit_time: opt_time(commit_time)?,
-            id,
-            application,
-            environment: environment.clone(),
-            started_at: opt_time(started)?,
-            rework: rows::rework(signal.as_deref())?,
-        });
-    }
+    let environment_text = environment;
+    let environment = shared.get_str(environment)?;
     let edges = diesel::sql_query(DORA_EDGES_SQL)
-        .bind::<Text, _>(&environment)
+        .bind::<Text, _>(environment_text)
         .bind::<Text, _>(DeploymentStatus::Failed.as_str())
         .bind::<BigInt, _>(from)
         .bind::<Text, _>(DeploymentStatus::Success.as_str())
@@ -469,12 +413,17 @@ fn dora_place(
         .bind::<Nullable<Text>, _>(project)
         .bind::<Nullable<Text>, _>(application);
     let edges: Vec<DoraEdgeRow> = edges.load_on(conn)?;
+    // Records go out in time order as far as it costs nothing (failures before the window, the
+    // window's rows, successes after it): the domain sorts them, and sorted input sorts in one
+    // pass.
+    let mut after = Vec::new();
     for edge in edges {
+        let application = shared.get_str(&edge.application_id)?;
         let edge_record =
             |tag: &str, outcome: Outcome, at: i64| -> Result<DoraRecord, StoreError> {
                 Ok(DoraRecord {
                     id: format!("{tag}:{}:{environment}", edge.application_id),
-                    application: edge.application_id.clone(),
+                    application: application.clone(),
                     environment: environment.clone(),
                     outcome,
                     finished_at: time(at)?,
@@ -499,8 +448,73 @@ fn dora_place(
                 // The real deployment, so an explanation can name what ended an incident.
                 record.id.clone_from(id);
             }
-            data.records.push(record);
+            after.push(record);
         }
     }
+    // The finished deployments of the window: one range scan of the covering
+    // `deployments_by_environment_time`, decoded by position (a by-name decode looked every
+    // column up by name on every row). A deployment's commit time, when no commit timestamp was
+    // sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
+    let success = DeploymentStatus::Success.as_str();
+    let mut window = deployments::table
+        .filter(deployments::environment_id.eq(environment_text))
+        .filter(deployments::deployed_at.ge(from))
+        .filter(deployments::deployed_at.lt(to))
+        .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
+        .select((
+            deployments::id,
+            deployments::application_id,
+            deployments::status.eq(success),
+            deployments::deployed_at,
+            deployments::commit_sha.is_not_null(),
+            deployments::commit_timestamp,
+            deployments::commit_seen_at,
+            deployments::started_at,
+            deployments::rework,
+        ))
+        .into_boxed();
+    if let Some(application) = application {
+        window = window.filter(deployments::application_id.eq(application));
+    }
+    if let Some(project) = project {
+        window = window.filter(deployments::project_id.eq(project));
+    }
+    // The application and the rework signal decode without allocating: one shared copy of
+    // each application id serves all its records.
+    type Row = (
+        String,
+        ShortText,
+        bool,
+        i64,
+        bool,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<ShortText>,
+    );
+    let rows: Vec<Row> = window.load(conn)?;
+    data.records.reserve(rows.len());
+    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal) in
+        rows
+    {
+        // The commit timestamp when the pipeline sent one, else the first event seen.
+        let commit_time = timestamp.or(seen);
+        data.records.push(DoraRecord {
+            outcome: if succeeded {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            },
+            finished_at: time(deployed_at)?,
+            has_commit,
+            commit_time: opt_time(commit_time)?,
+            id,
+            application: shared.get(application),
+            environment: environment.clone(),
+            started_at: opt_time(started)?,
+            rework: rows::rework(signal.as_ref().map(ShortText::as_str))?,
+        });
+    }
+    data.records.append(&mut after);
     Ok(())
 }
