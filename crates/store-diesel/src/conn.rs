@@ -151,6 +151,21 @@ impl DatabaseUrl {
         matches!(self, Self::Postgres(_))
     }
 
+    /// Opens one connection for the readers: on SQLite it reads through a memory map
+    /// (docs/ARCHITECTURE.md, "SQLite readers read through a memory map").
+    pub fn connect_reader(&self) -> Result<DbConn, OpenError> {
+        let mut conn = self.connect()?;
+        if let DbConn::Sqlite(sqlite) = &mut conn {
+            sqlite
+                .batch_execute(&format!("PRAGMA mmap_size = {MMAP_SIZE};"))
+                .map_err(|e| OpenError::Connect {
+                    url: self.to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(conn)
+    }
+
     /// Opens one connection, set up for durable writes.
     pub fn connect(&self) -> Result<DbConn, OpenError> {
         let fail = |reason: String| OpenError::Connect {
@@ -176,10 +191,6 @@ impl DatabaseUrl {
                      PRAGMA cache_size = -16384;",
                 )
                 .map_err(|e| fail(e.to_string()))?;
-                // Reads through a memory map (docs/ARCHITECTURE.md, "SQLite reads through a
-                // memory map").
-                conn.batch_execute(&format!("PRAGMA mmap_size = {MMAP_SIZE};"))
-                    .map_err(|e| fail(e.to_string()))?;
                 Ok(DbConn::Sqlite(conn))
             }
             Self::Postgres(url) => {
@@ -277,10 +288,10 @@ mod tests {
         );
     }
 
-    /// Every SQLite connection reads through a memory map (docs/ARCHITECTURE.md): the pragma
-    /// is silently capped to what the build allows, so check what it became.
+    /// SQLite readers read through a memory map, the writer does not (docs/ARCHITECTURE.md):
+    /// the pragma is silently capped to what the build allows, so check what it became.
     #[test]
-    fn sqlite_connections_read_through_a_memory_map() {
+    fn sqlite_readers_read_through_a_memory_map() {
         #[derive(diesel::QueryableByName)]
         struct MmapSize {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -288,14 +299,21 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("map.db"));
-        let DbConn::Sqlite(mut conn) = url.connect().unwrap() else {
-            panic!("a SQLite URL opens a SQLite connection");
+        let size = |conn: DbConn| {
+            let DbConn::Sqlite(mut conn) = conn else {
+                panic!("a SQLite URL opens a SQLite connection");
+            };
+            diesel::sql_query("PRAGMA mmap_size")
+                .get_result::<MmapSize>(&mut conn)
+                .unwrap()
+                .mmap_size
         };
-        let size = diesel::sql_query("PRAGMA mmap_size")
-            .get_result::<MmapSize>(&mut conn)
-            .unwrap()
-            .mmap_size;
-        assert_eq!(size, MMAP_SIZE);
+        assert_eq!(size(url.connect_reader().unwrap()), MMAP_SIZE);
+        assert_eq!(
+            size(url.connect().unwrap()),
+            0,
+            "the writer reads without a map"
+        );
     }
 
     #[test]

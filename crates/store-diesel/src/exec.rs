@@ -452,7 +452,7 @@ impl Readers {
                             let mut job = job;
                             for _ in 0..2 {
                                 if conn.is_none() {
-                                    conn = url.connect().ok();
+                                    conn = url.connect_reader().ok();
                                 }
                                 // Without a connection the job is dropped with its reply
                                 // sender: the caller sees an error.
