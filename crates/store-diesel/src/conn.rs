@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::Limit;
+use diesel::pg::Pg;
 use diesel::pg::PgConnection;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl, LoadQuery};
-use diesel::sqlite::SqliteConnection;
+use diesel::sql_types::Untyped;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{Connection, QueryResult, RunQueryDsl};
 
 pub use multi::DbConn;
@@ -95,6 +98,53 @@ pub(crate) trait Native: Sized {
 }
 
 impl<T> Native for T {}
+
+/// A raw SQL statement (`diesel::sql_query` and its binds) whose text is a constant, kept
+/// prepared on SQLite ([`sqlite_keeps_prepared`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptOnSqlite<Q>(Q);
+
+/// Keeps a raw SQL statement prepared on SQLite; `query` must be `diesel::sql_query` of a
+/// constant text, with its binds.
+///
+/// Diesel prepares a `sql_query` again on every run, since its text could be built at run time;
+/// parsing the ingest's lookup and sighting statements that way was a tenth of the SQLite
+/// writer's profile under `cargo xtask bench http`. With a constant text, the prepared statement
+/// can be kept in the connection's statement cache like the query builder's. PostgreSQL still
+/// gets it unprepared, so that it plans each run with the values sent (see
+/// `ingest::LOOKUP_SQL`). Overrides diesel's `QueryFragment::is_safe_to_cache_prepared`, a
+/// documented-hidden method: a diesel upgrade that changes it fails the build, and
+/// `tests::raw_sql_is_kept_prepared_on_sqlite_only` checks the effect.
+pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> KeptOnSqlite<Q> {
+    KeptOnSqlite(query)
+}
+
+impl<Q> QueryId for KeptOnSqlite<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for KeptOnSqlite<Q> {
+    type SqlType = Untyped;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for KeptOnSqlite<Q> {}
+
+impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for KeptOnSqlite<Q> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Sqlite) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for KeptOnSqlite<Q> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+}
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -314,6 +364,62 @@ mod tests {
             0,
             "the writer reads without a map"
         );
+    }
+
+    /// How many statements a connection put in its statement cache while running `sql` twice,
+    /// kept prepared or not.
+    fn cached_statements(conn: &mut DbConn, kept: bool) -> usize {
+        use std::sync::{Arc, Mutex};
+
+        use diesel::connection::InstrumentationEvent;
+
+        #[derive(diesel::QueryableByName)]
+        struct Sum {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            sum: i64,
+        }
+        let cached = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&cached);
+        let instrumentation = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { .. } = event {
+                *counter.lock().unwrap() += 1;
+            }
+        };
+        match conn {
+            DbConn::Sqlite(c) => c.set_instrumentation(instrumentation),
+            DbConn::Postgresql(c) => c.set_instrumentation(instrumentation),
+        }
+        for n in 0..2_i64 {
+            let query =
+                diesel::sql_query("SELECT $1 + 1 AS sum").bind::<diesel::sql_types::BigInt, _>(n);
+            let sum = if kept {
+                sqlite_keeps_prepared(query).get_result_on::<Sum>(conn)
+            } else {
+                query.get_result_on::<Sum>(conn)
+            };
+            assert_eq!(sum.unwrap().sum, n + 1);
+        }
+        *cached.lock().unwrap()
+    }
+
+    #[test]
+    fn raw_sql_is_kept_prepared_on_sqlite_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("kept.db"));
+        assert_eq!(cached_statements(&mut url.connect().unwrap(), false), 0);
+        assert_eq!(
+            cached_statements(&mut url.connect().unwrap(), true),
+            1,
+            "prepared once, run twice"
+        );
+        if let Some(db) = crate::testdb::TestDb::postgres() {
+            let url = DatabaseUrl::parse(db.url()).unwrap();
+            assert_eq!(
+                cached_statements(&mut url.connect().unwrap(), true),
+                0,
+                "PostgreSQL plans each run with its values"
+            );
+        }
     }
 
     #[test]

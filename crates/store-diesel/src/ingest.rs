@@ -20,7 +20,7 @@ use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::{DbConn, Native};
+use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
 use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
@@ -197,15 +197,17 @@ fn linked(plan: &IngestPlan) -> Vec<ReferenceKey> {
 fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
     let workspace = plan.workspace.to_string();
     let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
-    let lookup: Lookup = diesel::sql_query(LOOKUP_SQL)
-        .bind::<diesel::sql_types::Text, _>(&workspace)
-        .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
-        .bind::<diesel::sql_types::Text, _>(key)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-            plan.event.commit_sha.as_ref().map(|s| s.as_str()),
-        )
-        .bind::<diesel::sql_types::Text, _>(plan.project.to_string())
-        .get_result_on(conn)?;
+    let lookup: Lookup = sqlite_keeps_prepared(
+        diesel::sql_query(LOOKUP_SQL)
+            .bind::<diesel::sql_types::Text, _>(&workspace)
+            .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
+            .bind::<diesel::sql_types::Text, _>(key)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
+                plan.event.commit_sha.as_ref().map(|s| s.as_str()),
+            )
+            .bind::<diesel::sql_types::Text, _>(plan.project.to_string()),
+    )
+    .get_result_on(conn)?;
     if let Some(event_id) = lookup.duplicate_event {
         return Ok(IngestReceipt {
             event: EventId::from_uuid(uuid(&event_id)?),
@@ -382,32 +384,38 @@ fn fold_sighting(
                 .into_sightings(),
         };
     }
-    let after = diesel::sql_query(SIGHTING_SQL)
-        .bind::<Text, _>(workspace)
-        .bind::<Text, _>(sha)
-        .bind::<BigInt, _>(at.unix_micros())
-        .bind::<Nullable<Text>, _>(deployment)
-        .get_result_on::<SightingRow>(conn)?
-        .into_sightings()?;
+    let after = sqlite_keeps_prepared(
+        diesel::sql_query(SIGHTING_SQL)
+            .bind::<Text, _>(workspace)
+            .bind::<Text, _>(sha)
+            .bind::<BigInt, _>(at.unix_micros())
+            .bind::<Nullable<Text>, _>(deployment),
+    )
+    .get_result_on::<SightingRow>(conn)?
+    .into_sightings()?;
     match after.affected(before.as_ref(), at, deployment) {
         Affected::Nobody => {}
         // The caller writes its own deployment's start.
         Affected::Only(owner) if Some(&owner) == deployment => {}
         Affected::Only(owner) => {
-            diesel::sql_query(RESTART_OWNER_SQL)
-                .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
-                .bind::<Text, _>(&owner)
-                .bind::<Text, _>(sha)
-                .execute_on(conn)?;
+            sqlite_keeps_prepared(
+                diesel::sql_query(RESTART_OWNER_SQL)
+                    .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                    .bind::<Text, _>(&owner)
+                    .bind::<Text, _>(sha),
+            )
+            .execute_on(conn)?;
         }
         Affected::Everyone => {
-            diesel::sql_query(RESTART_SQL)
-                .bind::<Nullable<Text>, _>(&after.first_by)
-                .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
-                .bind::<BigInt, _>(after.first_at.unix_micros())
-                .bind::<Text, _>(sha)
-                .bind::<Text, _>(workspace)
-                .execute_on(conn)?;
+            sqlite_keeps_prepared(
+                diesel::sql_query(RESTART_SQL)
+                    .bind::<Nullable<Text>, _>(&after.first_by)
+                    .bind::<Nullable<BigInt>, _>(after.other_at.map(Timestamp::unix_micros))
+                    .bind::<BigInt, _>(after.first_at.unix_micros())
+                    .bind::<Text, _>(sha)
+                    .bind::<Text, _>(workspace),
+            )
+            .execute_on(conn)?;
         }
     }
     Ok(after)

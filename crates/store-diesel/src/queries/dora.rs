@@ -10,7 +10,7 @@ use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::status::DeploymentStatus;
 
-use crate::conn::{DbConn, Native};
+use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
 use crate::error::{StoreError, corrupt};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
@@ -403,15 +403,17 @@ fn dora_place(
     } = place;
     let environment_text = environment;
     let environment = shared.get_str(environment)?;
-    let edges = diesel::sql_query(DORA_EDGES_SQL)
-        .bind::<Text, _>(environment_text)
-        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
-        .bind::<BigInt, _>(from)
-        .bind::<Text, _>(DeploymentStatus::Success.as_str())
-        .bind::<BigInt, _>(to)
-        .bind::<Text, _>(workspace)
-        .bind::<Nullable<Text>, _>(project)
-        .bind::<Nullable<Text>, _>(application);
+    let edges = sqlite_keeps_prepared(
+        diesel::sql_query(DORA_EDGES_SQL)
+            .bind::<Text, _>(environment_text)
+            .bind::<Text, _>(DeploymentStatus::Failed.as_str())
+            .bind::<BigInt, _>(from)
+            .bind::<Text, _>(DeploymentStatus::Success.as_str())
+            .bind::<BigInt, _>(to)
+            .bind::<Text, _>(workspace)
+            .bind::<Nullable<Text>, _>(project)
+            .bind::<Nullable<Text>, _>(application),
+    );
     let edges: Vec<DoraEdgeRow> = edges.load_on(conn)?;
     // Records go out in time order as far as it costs nothing (failures before the window, the
     // window's rows, successes after it): the domain sorts them, and sorted input sorts in one

@@ -10,7 +10,7 @@ use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::{DbConn, Native};
+use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
 use crate::error::{StoreError, corrupt};
 use crate::ingest::{check_environment_limit, next_position};
 use crate::rows::{DeploymentRow, EnvironmentRow, opt_time};
@@ -150,12 +150,14 @@ pub(crate) fn board(
     workspace: WorkspaceId,
     project: ProjectId,
 ) -> Result<Vec<BoardEntry>, StoreError> {
-    let query = diesel::sql_query(BOARD_SQL)
-        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Success.as_str())
-        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Pending.as_str())
-        .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Running.as_str())
-        .bind::<diesel::sql_types::Text, _>(workspace.to_string())
-        .bind::<diesel::sql_types::Text, _>(project.to_string());
+    let query = sqlite_keeps_prepared(
+        diesel::sql_query(BOARD_SQL)
+            .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Success.as_str())
+            .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Pending.as_str())
+            .bind::<diesel::sql_types::Text, _>(DeploymentStatus::Running.as_str())
+            .bind::<diesel::sql_types::Text, _>(workspace.to_string())
+            .bind::<diesel::sql_types::Text, _>(project.to_string()),
+    );
     let rows: Vec<BoardRow> = query.load_on(conn)?;
     let rows: Vec<BoardRow> = rows
         .into_iter()
