@@ -99,22 +99,24 @@ pub(crate) trait Native: Sized {
 
 impl<T> Native for T {}
 
-/// A raw SQL statement (`diesel::sql_query` and its binds) whose text is a constant, kept
-/// prepared on SQLite ([`sqlite_keeps_prepared`]).
+/// A statement kept prepared on SQLite ([`sqlite_keeps_prepared`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeptOnSqlite<Q>(Q);
 
-/// Keeps a raw SQL statement prepared on SQLite; `query` must be `diesel::sql_query` of a
-/// constant text, with its binds.
+/// Keeps a statement prepared on SQLite, in the connection's statement cache, keyed by its SQL
+/// text and bind types. For a statement that diesel will not cache because its text could vary:
+/// raw SQL (`diesel::sql_query`), which must then be a constant text, and the ingest's `IN`
+/// list of references, whose text varies only with their number (at most `MAX_REFERENCES`, so
+/// a bounded number of cached statements). (SQLite's multi-row inserts cannot be wrapped:
+/// diesel runs them through a SQLite-specific path.)
 ///
-/// Diesel prepares a `sql_query` again on every run, since its text could be built at run time;
-/// parsing the ingest's lookup and sighting statements that way was a tenth of the SQLite
-/// writer's profile under `cargo xtask bench http`. With a constant text, the prepared statement
-/// can be kept in the connection's statement cache like the query builder's. PostgreSQL still
-/// gets it unprepared, so that it plans each run with the values sent (see
-/// `ingest::LOOKUP_SQL`). Overrides diesel's `QueryFragment::is_safe_to_cache_prepared`, a
-/// documented-hidden method: a diesel upgrade that changes it fails the build, and
-/// `tests::raw_sql_is_kept_prepared_on_sqlite_only` checks the effect.
+/// Diesel prepares such a statement again on every run; parsing the ingest's lookup and sighting
+/// statements that way was a tenth of the SQLite writer's profile under `cargo xtask bench
+/// http`. PostgreSQL is left as diesel does it: raw SQL unprepared, so that it plans each run
+/// with the values sent (see `ingest::LOOKUP_SQL`). Overrides diesel's
+/// `QueryFragment::is_safe_to_cache_prepared`, a documented-hidden method: a diesel upgrade that
+/// changes it fails the build, and `tests::raw_sql_is_kept_prepared_on_sqlite_only` checks the
+/// effect.
 pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> KeptOnSqlite<Q> {
     KeptOnSqlite(query)
 }
@@ -204,20 +206,15 @@ impl DatabaseUrl {
     /// Opens one connection for the readers: on SQLite it reads through a memory map
     /// (docs/ARCHITECTURE.md, "SQLite readers read through a memory map").
     pub fn connect_reader(&self) -> Result<DbConn, OpenError> {
-        let mut conn = self.connect()?;
-        if let DbConn::Sqlite(sqlite) = &mut conn {
-            sqlite
-                .batch_execute(&format!("PRAGMA mmap_size = {MMAP_SIZE};"))
-                .map_err(|e| OpenError::Connect {
-                    url: self.to_string(),
-                    reason: e.to_string(),
-                })?;
-        }
-        Ok(conn)
+        self.open(true)
     }
 
     /// Opens one connection, set up for durable writes.
     pub fn connect(&self) -> Result<DbConn, OpenError> {
+        self.open(false)
+    }
+
+    fn open(&self, reader: bool) -> Result<DbConn, OpenError> {
         let fail = |reason: String| OpenError::Connect {
             url: self.to_string(),
             reason,
@@ -231,15 +228,18 @@ impl DatabaseUrl {
                     SqliteConnection::establish(path).map_err(|e| fail(e.to_string()))?;
                 // busy_timeout first, so the pragmas below wait for a concurrent writer.
                 // temp_store = MEMORY keeps savepoint sub-journals (one per request in a group
-                // commit) in memory instead of spilling each to a temporary file.
-                conn.batch_execute(
+                // commit) in memory instead of spilling each to a temporary file. One batch, so
+                // that opening a connection is one statement.
+                let map = if reader { MMAP_SIZE } else { 0 };
+                conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
                      PRAGMA foreign_keys = ON;
                      PRAGMA temp_store = MEMORY;
-                     PRAGMA cache_size = -16384;",
-                )
+                     PRAGMA cache_size = -16384;
+                     PRAGMA mmap_size = {map};"
+                ))
                 .map_err(|e| fail(e.to_string()))?;
                 Ok(DbConn::Sqlite(conn))
             }
