@@ -840,17 +840,19 @@ fn mark_deployed(
         return Ok(());
     }
     let keys: Vec<&str> = keys.iter().map(ReferenceKey::as_str).collect();
-    diesel::update(
-        change_references::table
-            .filter(change_references::project_id.eq(project))
-            .filter(change_references::ref_key.eq_any(keys))
-            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+    sqlite_keeps_prepared(
+        diesel::update(
+            change_references::table
+                .filter(change_references::project_id.eq(project))
+                .filter(change_references::ref_key.eq_any(keys))
+                .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+        )
+        .set((
+            change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+            change_references::deployed_at.eq(Some(deployed_at)),
+            change_references::deployed_environment_id.eq(Some(environment)),
+        )),
     )
-    .set((
-        change_references::status.eq(ReferenceStatus::Deployed.as_str()),
-        change_references::deployed_at.eq(Some(deployed_at)),
-        change_references::deployed_environment_id.eq(Some(environment)),
-    ))
     .execute_on(conn)?;
     Ok(())
 }
