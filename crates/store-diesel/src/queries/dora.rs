@@ -1,5 +1,6 @@
 //! The records of a DORA query.
 
+use diesel::IntoSql;
 use diesel::prelude::*;
 use shiplog_app::ids::WorkspaceId;
 use shiplog_app::ports::{DoraData, DoraQuery};
@@ -458,11 +459,28 @@ fn dora_place(
     // column up by name on every row). A deployment's commit time, when no commit timestamp was
     // sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
     let success = DeploymentStatus::Success.as_str();
-    let mut window = deployments::table
+    // Not boxed, so that each backend runs it natively: PostgreSQL streams the rows one by one
+    // (`PgRowByRowLoadingMode`), decoded while the server still scans, instead of libpq
+    // collecting the whole result first (the cores were idle 29 % of a 365-day query);
+    // `bench dora` over 200,000 deployments: 365-day read 28.5 / 28.6 -> 18.9 / 19.4 ms. The
+    // optional filters are bound (`NULL` matches all).
+    let window = deployments::table
         .filter(deployments::environment_id.eq(environment_text))
         .filter(deployments::deployed_at.ge(from))
         .filter(deployments::deployed_at.lt(to))
         .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
+        .filter(
+            application
+                .into_sql::<Nullable<Text>>()
+                .is_null()
+                .or(deployments::application_id.nullable().eq(application)),
+        )
+        .filter(
+            project
+                .into_sql::<Nullable<Text>>()
+                .is_null()
+                .or(deployments::project_id.nullable().eq(project)),
+        )
         .select((
             deployments::id,
             deployments::application_id,
@@ -473,14 +491,7 @@ fn dora_place(
             deployments::commit_seen_at,
             deployments::started_at,
             deployments::rework,
-        ))
-        .into_boxed();
-    if let Some(application) = application {
-        window = window.filter(deployments::application_id.eq(application));
-    }
-    if let Some(project) = project {
-        window = window.filter(deployments::project_id.eq(project));
-    }
+        ));
     // The application and the rework signal decode without allocating: one shared copy of
     // each application id serves all its records.
     type Row = (
@@ -494,13 +505,20 @@ fn dora_place(
         Option<i64>,
         Option<ShortText>,
     );
-    let rows: Vec<Row> = window.load(conn)?;
-    data.records.reserve(rows.len());
-    for (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal) in
-        rows
-    {
+    let mut push = |(
+        id,
+        application,
+        succeeded,
+        deployed_at,
+        has_commit,
+        timestamp,
+        seen,
+        started,
+        signal,
+    ): Row|
+     -> Result<(), StoreError> {
         // The commit timestamp when the pipeline sent one, else the first event seen.
-        let commit_time = timestamp.or(seen);
+        let commit_time: Option<i64> = timestamp.or(seen);
         data.records.push(DoraRecord {
             outcome: if succeeded {
                 Outcome::Succeeded
@@ -516,6 +534,19 @@ fn dora_place(
             started_at: opt_time(started)?,
             rework: rows::rework(signal.as_ref().map(ShortText::as_str))?,
         });
+        Ok(())
+    };
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in window.load::<Row>(c)? {
+                push(row)?;
+            }
+        }
+        DbConn::Postgresql(c) => {
+            for row in window.load_iter::<Row, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                push(row?)?;
+            }
+        }
     }
     data.records.append(&mut after);
     Ok(())
