@@ -110,9 +110,9 @@ pub(crate) struct KeptOnSqlite<Q>(Q);
 /// a bounded number of cached statements). (SQLite's multi-row inserts cannot be wrapped:
 /// diesel runs them through a SQLite-specific path.)
 ///
-/// Diesel prepares such a statement again on every run; parsing the ingest's lookup and sighting
-/// statements that way was a tenth of the SQLite writer's profile under `cargo xtask bench
-/// http`. PostgreSQL is left as diesel does it: raw SQL unprepared, so that it plans each run
+/// Diesel prepares such a statement again on every run; preparing the ingest's lookup and
+/// sighting statements that way was a quarter of the SQLite writer thread's time under `cargo
+/// xtask bench http`. PostgreSQL is left as diesel does it: raw SQL unprepared, so that it plans each run
 /// with the values sent (see `ingest::LOOKUP_SQL`). Overrides diesel's
 /// `QueryFragment::is_safe_to_cache_prepared`, a documented-hidden method: a diesel upgrade that
 /// changes it fails the build, and `tests::raw_sql_is_kept_prepared_on_sqlite_only` checks the
@@ -366,8 +366,8 @@ mod tests {
         );
     }
 
-    /// How many statements a connection put in its statement cache while running `sql` twice,
-    /// kept prepared or not.
+    /// How many statements a connection put in its statement cache while running one raw
+    /// statement twice, kept prepared or not.
     fn cached_statements(conn: &mut DbConn, kept: bool) -> usize {
         use std::sync::{Arc, Mutex};
 

@@ -262,8 +262,8 @@ fn writer_loop(
     (max_batch, max_wait): (usize, Duration),
     mut checkpointer: Option<checkpoints::Checkpointer>,
 ) {
-    if let Some(checkpointer) = &checkpointer {
-        checkpointer.leave_checkpoints_to_me(&mut conn);
+    if checkpointer.is_some() {
+        checkpoints::autocheckpoint(&mut conn, 0);
     }
     let mut conn = Some(conn);
     while let Some(first) = receiver.blocking_recv() {
@@ -280,8 +280,10 @@ fn writer_loop(
         }
         if conn.is_none() {
             conn = url.connect().ok();
-            if let (Some(checkpointer), Some(fresh)) = (&checkpointer, conn.as_mut()) {
-                checkpointer.leave_checkpoints_to_me(fresh);
+            if checkpointer.is_some()
+                && let Some(fresh) = conn.as_mut()
+            {
+                checkpoints::autocheckpoint(fresh, 0);
             }
         }
         let Some(active) = conn.as_mut() else {
@@ -341,7 +343,7 @@ fn writer_loop(
             // The checkpointer is gone: this connection checkpoints again, as SQLite does by
             // default.
             if let Some(active) = conn.as_mut() {
-                checkpoints::checkpoint_myself(active);
+                checkpoints::autocheckpoint(active, checkpoints::SQLITE_DEFAULT);
             }
             checkpointer = None;
         }
@@ -449,14 +451,6 @@ pub(crate) mod checkpoints {
             Arc::clone(&self.done)
         }
 
-        /// Stops `conn` (the writer's) from checkpointing by itself.
-        pub(crate) fn leave_checkpoints_to_me(&self, conn: &mut DbConn) {
-            if let DbConn::Sqlite(sqlite) = conn {
-                // On failure both checkpoint, which is only slower.
-                let _ = sqlite.batch_execute("PRAGMA wal_autocheckpoint = 0;");
-            }
-        }
-
         /// Counts committed jobs and wakes the thread every [`EVERY`]; `false` if it is gone.
         pub(crate) fn committed(&mut self, jobs: usize) -> bool {
             self.since += jobs;
@@ -471,10 +465,15 @@ pub(crate) mod checkpoints {
         }
     }
 
-    /// Gives checkpoints back to `conn` (the writer's), as SQLite's default does them.
-    pub(crate) fn checkpoint_myself(conn: &mut DbConn) {
+    /// SQLite's default `wal_autocheckpoint`, in pages.
+    pub(crate) const SQLITE_DEFAULT: u32 = 1000;
+
+    /// Has `conn` (the writer's) checkpoint by itself whenever the log passes `pages` pages, or
+    /// never (0). On failure the setting stays as it was: both may then checkpoint, which is
+    /// only slower, or the log waits for the checkpointer.
+    pub(crate) fn autocheckpoint(conn: &mut DbConn, pages: u32) {
         if let DbConn::Sqlite(sqlite) = conn {
-            let _ = sqlite.batch_execute("PRAGMA wal_autocheckpoint = 1000;");
+            let _ = sqlite.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"));
         }
     }
 
@@ -693,8 +692,8 @@ mod tests {
 
     use super::*;
 
-    /// The writer's commits are copied into the database file by the checkpointer thread: the
-    /// file grows while the writer's own connection never checkpoints.
+    /// The writer's commits are copied into the database file: the checkpointer thread is woken
+    /// and checkpoints, and the rows reach the file.
     #[tokio::test]
     async fn checkpoints_are_made_beside_the_writer() {
         let dir = tempfile::tempdir().unwrap();

@@ -20,7 +20,7 @@ use shiplog_domain::hook::{HookEvent, delivery_id};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
 
-use crate::conn::{DbConn, Native};
+use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
 use crate::error::{StoreError, corrupt};
 use crate::queries;
 use crate::rows::{ApplicationRow, EnvironmentRow, ProjectRow, opt_time, status, time, uuid};
@@ -346,13 +346,15 @@ pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<Stri
         DbConn::Sqlite(_) => claim_sql!(""),
         DbConn::Postgresql(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
     };
-    let rows = diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Text, _>(&claim.owner)
-        .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
-        .bind::<diesel::sql_types::Text, _>(DeliveryStatus::Pending.as_str())
-        .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load_on::<ClaimedId>(conn)?;
+    let rows = sqlite_keeps_prepared(
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Text, _>(&claim.owner)
+            .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
+            .bind::<diesel::sql_types::Text, _>(DeliveryStatus::Pending.as_str())
+            .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
+            .bind::<diesel::sql_types::BigInt, _>(limit),
+    )
+    .load_on::<ClaimedId>(conn)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 

@@ -1,5 +1,7 @@
 //! The records of a DORA query.
 
+use std::sync::Arc;
+
 use diesel::IntoSql;
 use diesel::prelude::*;
 use shiplog_app::ids::WorkspaceId;
@@ -475,51 +477,6 @@ fn dora_place(
             deployments::started_at,
             deployments::rework,
         ));
-    // The application and the rework signal decode without allocating: one shared copy of
-    // each application id serves all its records.
-    type Row = (
-        String,
-        ShortText,
-        bool,
-        i64,
-        bool,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<ShortText>,
-    );
-    let mut push = |records: &mut Vec<DoraRecord>,
-                    (
-        id,
-        application,
-        succeeded,
-        deployed_at,
-        has_commit,
-        timestamp,
-        seen,
-        started,
-        signal,
-    ): Row|
-     -> Result<(), StoreError> {
-        // The commit timestamp when the pipeline sent one, else the first event seen.
-        let commit_time = timestamp.or(seen);
-        records.push(DoraRecord {
-            outcome: if succeeded {
-                Outcome::Succeeded
-            } else {
-                Outcome::Failed
-            },
-            finished_at: time(deployed_at)?,
-            has_commit,
-            commit_time: opt_time(commit_time)?,
-            id,
-            application: shared.get(application),
-            environment: environment.clone(),
-            started_at: opt_time(started)?,
-            rework: rows::rework(signal.as_ref().map(ShortText::as_str))?,
-        });
-        Ok(())
-    };
     // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
     // type, the optional filters bound), so they are decoded while the server still scans,
     // instead of libpq collecting the whole result first (the cores were idle 29 % of a
@@ -541,8 +498,9 @@ fn dora_place(
                     .is_null()
                     .or(deployments::project_id.nullable().eq(project)),
             );
-        for row in window.load_iter::<Row, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-            push(&mut data.records, row?)?;
+        for row in window.load_iter::<WindowRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+            data.records
+                .push(window_record(row?, &environment, shared)?);
         }
     } else {
         let mut window = window.into_boxed();
@@ -552,12 +510,52 @@ fn dora_place(
         if let Some(project) = project {
             window = window.filter(deployments::project_id.eq(project));
         }
-        let rows = window.load::<Row>(conn)?;
+        let rows = window.load::<WindowRow>(conn)?;
         data.records.reserve(rows.len());
         for row in rows {
-            push(&mut data.records, row)?;
+            data.records.push(window_record(row, &environment, shared)?);
         }
     }
     data.records.append(&mut after);
     Ok(())
+}
+
+/// A finished deployment of the window, as `dora_place` selects it. The application and the
+/// rework signal decode without allocating: one shared copy of each application id serves all
+/// its records.
+type WindowRow = (
+    String,
+    ShortText,
+    bool,
+    i64,
+    bool,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<ShortText>,
+);
+
+/// The record of one window row of `environment`.
+fn window_record(
+    (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal): WindowRow,
+    environment: &Arc<str>,
+    shared: &mut Shared,
+) -> Result<DoraRecord, StoreError> {
+    // The commit timestamp when the pipeline sent one, else the first event seen.
+    let commit_time = timestamp.or(seen);
+    Ok(DoraRecord {
+        outcome: if succeeded {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        },
+        finished_at: time(deployed_at)?,
+        has_commit,
+        commit_time: opt_time(commit_time)?,
+        id,
+        application: shared.get(application),
+        environment: Arc::clone(environment),
+        started_at: opt_time(started)?,
+        rework: rows::rework(signal.as_ref().map(ShortText::as_str))?,
+    })
 }
