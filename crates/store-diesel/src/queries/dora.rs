@@ -479,8 +479,8 @@ fn dora_place(
         ));
     // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
     // type, the optional filters bound), so they are decoded while the server still scans,
-    // instead of libpq collecting the whole result first (the cores were idle 29 % of a
-    // 365-day query): `bench dora` over 200,000 deployments, 365-day read 28.5 / 28.6 ->
+    // instead of libpq collecting the whole result first (29 % of the samples of a
+    // 365-day query were idle): `bench dora` over 200,000 deployments, 365-day read 28.5 / 28.6 ->
     // 18.9 / 19.4 ms. SQLite keeps the boxed query with only the filters asked for, read whole
     // into a vector of records sized once: the unboxed query streamed into a growing vector
     // was 10 to 15 ms slower there over 1,000,000 deployments.
