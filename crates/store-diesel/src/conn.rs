@@ -99,9 +99,13 @@ pub(crate) trait Native: Sized {
 
 impl<T> Native for T {}
 
-/// A statement kept prepared on SQLite ([`sqlite_keeps_prepared`]).
+/// A raw statement kept prepared: on SQLite always ([`sqlite_keeps_prepared`]), on PostgreSQL
+/// too when it was written for it ([`keeps_prepared`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct KeptOnSqlite<Q>(Q);
+pub(crate) struct Kept<Q> {
+    query: Q,
+    on_postgres: bool,
+}
 
 /// Keeps a statement prepared on SQLite, in the connection's statement cache, keyed by its SQL
 /// text and bind types. For a statement that diesel will not cache because its text could vary:
@@ -112,29 +116,45 @@ pub(crate) struct KeptOnSqlite<Q>(Q);
 ///
 /// Diesel prepares such a statement again on every run; preparing the ingest's lookup and
 /// sighting statements that way was a quarter of the SQLite writer thread's time under `cargo
-/// xtask bench http`. PostgreSQL is left as diesel does it: raw SQL unprepared, so that it plans each run
-/// with the values sent (see `ingest::LOOKUP_SQL`). Overrides diesel's
+/// xtask bench http`. PostgreSQL is left as diesel does it: raw SQL unprepared, planned on each
+/// run with the values sent, which a statement whose best plan depends on them needs (the DORA
+/// edges' optional filters, the rewrite of a commit's lead-time starts). Overrides diesel's
 /// `QueryFragment::is_safe_to_cache_prepared`, a documented-hidden method: a diesel upgrade that
-/// changes it fails the build, and `tests::raw_sql_is_kept_prepared_on_sqlite_only` checks the
-/// effect.
-pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> KeptOnSqlite<Q> {
-    KeptOnSqlite(query)
+/// changes it fails the build, and `tests::raw_sql_is_kept_prepared` checks the effect.
+pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> Kept<Q> {
+    Kept {
+        query,
+        on_postgres: false,
+    }
 }
 
-impl<Q> QueryId for KeptOnSqlite<Q> {
+/// Keeps a raw statement prepared on both backends: on PostgreSQL a named statement per
+/// connection, parsed once and, after its first five runs, run on one generic plan (planned
+/// without the values). Only for a statement whose every table is reached through the one
+/// index its conditions can use, so that the generic plan is the right one whatever the
+/// statistics said when it was made, an empty table's included (see `ingest::LOOKUP_SQL`;
+/// `tests/statements.rs` checks its generic plan on a fresh database).
+pub(crate) const fn keeps_prepared<Q>(query: Q) -> Kept<Q> {
+    Kept {
+        query,
+        on_postgres: true,
+    }
+}
+
+impl<Q> QueryId for Kept<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q> Query for KeptOnSqlite<Q> {
+impl<Q> Query for Kept<Q> {
     type SqlType = Untyped;
 }
 
-impl<Q, Conn> RunQueryDsl<Conn> for KeptOnSqlite<Q> {}
+impl<Q, Conn> RunQueryDsl<Conn> for Kept<Q> {}
 
-impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for KeptOnSqlite<Q> {
+impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for Kept<Q> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        self.0.walk_ast(out)
+        self.query.walk_ast(out)
     }
 
     fn is_safe_to_cache_prepared(&self, _backend: &Sqlite) -> QueryResult<bool> {
@@ -142,9 +162,17 @@ impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for KeptOnSqlite<Q> {
     }
 }
 
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for KeptOnSqlite<Q> {
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Kept<Q> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        self.0.walk_ast(out)
+        self.query.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &Pg) -> QueryResult<bool> {
+        if self.on_postgres {
+            Ok(true)
+        } else {
+            self.query.is_safe_to_cache_prepared(backend)
+        }
     }
 }
 
@@ -367,8 +395,9 @@ mod tests {
     }
 
     /// How many statements a connection put in its statement cache while running one raw
-    /// statement twice, kept prepared or not.
-    fn cached_statements(conn: &mut DbConn, kept: bool) -> usize {
+    /// statement twice: bare (`None`), kept on SQLite only (`Some(false)`), or on both
+    /// (`Some(true)`).
+    fn cached_statements(conn: &mut DbConn, kept: Option<bool>) -> usize {
         use std::sync::{Arc, Mutex};
 
         use diesel::connection::InstrumentationEvent;
@@ -392,10 +421,10 @@ mod tests {
         for n in 0..2_i64 {
             let query =
                 diesel::sql_query("SELECT $1 + 1 AS sum").bind::<diesel::sql_types::BigInt, _>(n);
-            let sum = if kept {
-                sqlite_keeps_prepared(query).get_result_on::<Sum>(conn)
-            } else {
-                query.get_result_on::<Sum>(conn)
+            let sum = match kept {
+                None => query.get_result_on::<Sum>(conn),
+                Some(false) => sqlite_keeps_prepared(query).get_result_on::<Sum>(conn),
+                Some(true) => keeps_prepared(query).get_result_on::<Sum>(conn),
             };
             assert_eq!(sum.unwrap().sum, n + 1);
         }
@@ -403,21 +432,28 @@ mod tests {
     }
 
     #[test]
-    fn raw_sql_is_kept_prepared_on_sqlite_only() {
+    fn raw_sql_is_kept_prepared() {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("kept.db"));
-        assert_eq!(cached_statements(&mut url.connect().unwrap(), false), 0);
-        assert_eq!(
-            cached_statements(&mut url.connect().unwrap(), true),
-            1,
-            "prepared once, run twice"
-        );
+        assert_eq!(cached_statements(&mut url.connect().unwrap(), None), 0);
+        for both in [false, true] {
+            assert_eq!(
+                cached_statements(&mut url.connect().unwrap(), Some(both)),
+                1,
+                "prepared once, run twice"
+            );
+        }
         if let Some(db) = crate::testdb::TestDb::postgres() {
             let url = DatabaseUrl::parse(db.url()).unwrap();
             assert_eq!(
-                cached_statements(&mut url.connect().unwrap(), true),
+                cached_statements(&mut url.connect().unwrap(), Some(false)),
                 0,
                 "PostgreSQL plans each run with its values"
+            );
+            assert_eq!(
+                cached_statements(&mut url.connect().unwrap(), Some(true)),
+                1,
+                "PostgreSQL keeps a statement written for a generic plan"
             );
         }
     }

@@ -20,7 +20,7 @@ use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::conn::{DbConn, Native, keeps_prepared, sqlite_keeps_prepared};
 use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
@@ -54,19 +54,31 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
 /// What an ingest reads before deciding, in one statement: the event already recorded with this
 /// fingerprint (a retry) and its deployment's status, the id of the deployment that holds
 /// this idempotency key, what is known of the event's commit (`commit_sightings`), and whether
-/// a merged change request named it (`commit_references`). Raw
-/// SQL, so that PostgreSQL plans it with the values sent: a cached generic plan made while the
-/// tables were empty scanned every deployment of the workspace through
-/// `deployments_by_workspace` until the next ANALYZE. Both dialects read `$n`.
+/// a merged change request named it (`commit_references`). Both dialects read `$n`.
+///
+/// Kept prepared on both backends ([`keeps_prepared`]); on PostgreSQL it runs on a generic plan,
+/// made once per connection. Such a plan is made from whatever statistics exist at that moment,
+/// so every table here is reached through the one index its conditions can use: an event by
+/// `(fingerprint, workspace_id)`, a deployment by `(idempotency_key, workspace_id)` (migration
+/// 000015 put the key first) or `id`, a commit by its primary keys. The workspace is compared
+/// with `IS NOT DISTINCT FROM`, which no PostgreSQL index serves: a plain `=` let an index that
+/// starts with `workspace_id` (`deployments_by_workspace`, `pipeline_events_by_commit`) tie
+/// with the unique key while the tables were empty and unanalyzed, and the generic plan then
+/// scanned every deployment of the workspace. Planning the statement with its values on every
+/// ingest (raw SQL, unprepared, the way it ran before) took 0.11 to 0.25 ms of PostgreSQL's time
+/// per run, ten times its execution; the generic plan takes 0.005 ms. SQLite still uses the
+/// unique keys `(workspace_id, …)`: its `IS NOT DISTINCT FROM` is an index equality.
 pub(crate) const LOOKUP_SQL: &str = "\
 SELECT e.id AS duplicate_event, e.deployment_id AS duplicate_deployment, \
        de.status AS duplicate_status, d.id AS existing, \
        s.first_at AS seen_first_at, s.first_deployment_id AS seen_first_by, \
        s.other_at AS seen_other_at, cr.one IS NOT NULL AS commit_has_references \
 FROM (SELECT 1 AS one) AS probe \
-LEFT JOIN pipeline_events AS e ON e.workspace_id = $1 AND e.fingerprint = $2 \
+LEFT JOIN pipeline_events AS e \
+  ON e.workspace_id IS NOT DISTINCT FROM $1 AND e.fingerprint = $2 \
 LEFT JOIN deployments AS de ON de.id = e.deployment_id \
-LEFT JOIN deployments AS d ON d.workspace_id = $1 AND d.idempotency_key = $3 \
+LEFT JOIN deployments AS d \
+  ON d.workspace_id IS NOT DISTINCT FROM $1 AND d.idempotency_key = $3 \
 LEFT JOIN commit_sightings AS s ON s.workspace_id = $1 AND s.commit_sha = $4 \
 LEFT JOIN (SELECT 1 AS one FROM commit_references \
            WHERE commit_sha = $4 AND project_id = $5 LIMIT 1) AS cr ON 1 = 1";
@@ -108,7 +120,8 @@ impl Lookup {
 }
 
 /// Folds one event into its commit's sightings (`Sightings::with`, in SQL so that concurrent
-/// writers of one commit take turns on its row) and returns the result.
+/// writers of one commit take turns on its row) and returns the result. Kept prepared on both
+/// backends: its one table has one index, its primary key.
 pub(crate) const SIGHTING_SQL: &str = "\
 INSERT INTO commit_sightings (workspace_id, commit_sha, first_at, first_deployment_id) \
 VALUES ($1, $2, $3, $4) \
@@ -143,7 +156,7 @@ UPDATE deployments SET commit_seen_at = $1 \
 WHERE id = $2 AND commit_sha = $3 AND commit_seen_at IS DISTINCT FROM $1";
 
 /// A commit's sightings under a shared lock (PostgreSQL only), for an event that changes
-/// nothing in them.
+/// nothing in them. Kept prepared, like [`SIGHTING_SQL`].
 pub(crate) const SHARE_SQL: &str = "\
 SELECT first_at, first_deployment_id, other_at FROM commit_sightings \
 WHERE workspace_id = $1 AND commit_sha = $2 FOR SHARE";
@@ -197,7 +210,7 @@ fn linked(plan: &IngestPlan) -> Vec<ReferenceKey> {
 fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
     let workspace = plan.workspace.to_string();
     let key = plan.deployment.as_ref().map_or("", |d| d.key.as_str());
-    let lookup: Lookup = sqlite_keeps_prepared(
+    let lookup: Lookup = keeps_prepared(
         diesel::sql_query(LOOKUP_SQL)
             .bind::<diesel::sql_types::Text, _>(&workspace)
             .bind::<diesel::sql_types::Text, _>(plan.event.fingerprint.as_str())
@@ -377,14 +390,16 @@ fn fold_sighting(
             // deployment to rewrite), or this one waits for it and reads what it wrote. Moves
             // only go earlier, so an event absorbed by what the lookup read is absorbed by what
             // is there now.
-            DbConn::Postgresql(_) => diesel::sql_query(SHARE_SQL)
-                .bind::<Text, _>(workspace)
-                .bind::<Text, _>(sha)
-                .get_result_on::<SightingRow>(conn)?
-                .into_sightings(),
+            DbConn::Postgresql(_) => keeps_prepared(
+                diesel::sql_query(SHARE_SQL)
+                    .bind::<Text, _>(workspace)
+                    .bind::<Text, _>(sha),
+            )
+            .get_result_on::<SightingRow>(conn)?
+            .into_sightings(),
         };
     }
-    let after = sqlite_keeps_prepared(
+    let after = keeps_prepared(
         diesel::sql_query(SIGHTING_SQL)
             .bind::<Text, _>(workspace)
             .bind::<Text, _>(sha)
@@ -920,4 +935,125 @@ fn write_references(
             .execute_on(conn)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use diesel::prelude::*;
+
+    use super::LOOKUP_SQL;
+    use crate::conn::{DatabaseUrl, DbConn};
+    use crate::testdb::TestDb;
+
+    /// One line of a plan: PostgreSQL's `EXPLAIN` or SQLite's `EXPLAIN QUERY PLAN`.
+    #[derive(QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(column_name = "QUERY PLAN")]
+        line: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct SqlitePlanLine {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    /// The generic plan PostgreSQL makes for the lookup on a database whose tables are empty
+    /// and were never analyzed (a fresh one), the moment a bad plan would be made.
+    fn generic_plan(url: &str) -> String {
+        let DbConn::Postgresql(mut conn) = DatabaseUrl::parse(url).unwrap().connect().unwrap()
+        else {
+            panic!("a PostgreSQL connection");
+        };
+        let statistics: Vec<(String, f32)> = diesel::sql_query(
+            "SELECT relname AS name, reltuples AS tuples FROM pg_class \
+             WHERE relname IN ('deployments', 'pipeline_events')",
+        )
+        .load::<Stat>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.tuples))
+        .collect();
+        assert!(
+            statistics.iter().all(|(_, tuples)| *tuples <= 0.0),
+            "a fresh database: {statistics:?}"
+        );
+        diesel::sql_query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .unwrap();
+        diesel::sql_query(format!(
+            "PREPARE lookup (text, text, text, text, text) AS {LOOKUP_SQL}"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        diesel::sql_query("EXPLAIN EXECUTE lookup ('w', 'f', 'k', 'c', 'p')")
+            .load::<PlanLine>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[derive(QueryableByName)]
+    struct Stat {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Float)]
+        tuples: f32,
+    }
+
+    #[test]
+    fn the_lookup_reaches_each_row_through_its_unique_key() {
+        if let Some(db) = TestDb::postgres() {
+            let plan = generic_plan(db.url());
+            for index in [
+                "pipeline_events_fingerprint_workspace_id_key",
+                "deployments_idempotency_key_workspace_id_key",
+                "deployments_id_key",
+                "commit_sightings_pkey",
+                "commit_references_pkey",
+            ] {
+                assert!(plan.contains(index), "{index} not used:\n{plan}");
+            }
+            for scan in [
+                "deployments_by_workspace",
+                "pipeline_events_by_commit",
+                "Seq Scan",
+            ] {
+                assert!(!plan.contains(scan), "{scan} in the plan:\n{plan}");
+            }
+        }
+        let db = TestDb::sqlite();
+        let mut conn = DatabaseUrl::parse(db.url()).unwrap().connect().unwrap();
+        crate::migrations::run_pending(&mut conn).unwrap();
+        let DbConn::Sqlite(conn) = &mut conn else {
+            panic!("an SQLite connection");
+        };
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {LOOKUP_SQL}"))
+            .bind::<diesel::sql_types::Text, _>("w")
+            .bind::<diesel::sql_types::Text, _>("f")
+            .bind::<diesel::sql_types::Text, _>("k")
+            .bind::<diesel::sql_types::Text, _>("c")
+            .bind::<diesel::sql_types::Text, _>("p")
+            .load::<SqlitePlanLine>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.detail)
+            .collect();
+        for (table, columns) in [
+            ("e", "(workspace_id=? AND fingerprint=?)"),
+            ("d", "(workspace_id=? AND idempotency_key=?)"),
+            ("s", "(workspace_id=? AND commit_sha=?)"),
+        ] {
+            assert!(
+                plan.iter()
+                    .any(|l| l.starts_with(&format!("SEARCH {table} USING")) && l.contains(columns)),
+                "{table} not found by {columns}: {plan:?}"
+            );
+        }
+    }
 }
