@@ -9,7 +9,6 @@ use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl, LoadQuery};
-use diesel::sql_types::Untyped;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{Connection, QueryResult, RunQueryDsl};
 
@@ -128,12 +127,13 @@ pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> Kept<Q> {
     }
 }
 
-/// Keeps a raw statement prepared on both backends: on PostgreSQL a named statement per
+/// Keeps a statement prepared on both backends: on PostgreSQL a named statement per
 /// connection, parsed once and, after its first five runs, run on one generic plan (planned
 /// without the values). Only for a statement whose every table is reached through the one
 /// index its conditions can use, so that the generic plan is the right one whatever the
 /// statistics said when it was made, an empty table's included (see `ingest::LOOKUP_SQL`;
-/// `tests/statements.rs` checks its generic plan on a fresh database).
+/// `ingest::tests` checks the lookup's generic plan on a fresh database). A write that returns
+/// no rows goes through [`write_kept_on_postgres`] on PostgreSQL.
 pub(crate) const fn keeps_prepared<Q>(query: Q) -> Kept<Q> {
     Kept {
         query,
@@ -146,8 +146,20 @@ impl<Q> QueryId for Kept<Q> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q> Query for Kept<Q> {
-    type SqlType = Untyped;
+impl<Q: Query> Query for Kept<Q> {
+    type SqlType = Q::SqlType;
+}
+
+/// Runs a write kept prepared on PostgreSQL ([`keeps_prepared`]) and returns how many rows it
+/// wrote. Diesel's `execute` hands a statement to the connection by reference, and diesel's
+/// `QueryFragment` for `&T` does not pass `is_safe_to_cache_prepared` on, so an executed
+/// statement is never kept; a loaded one is handed over by value. So `write` returns one text
+/// column (`RETURNING`) and is loaded.
+pub(crate) fn write_kept_on_postgres<'q, Q>(conn: &mut PgConnection, write: Q) -> QueryResult<usize>
+where
+    Kept<Q>: LoadQuery<'q, PgConnection, String>,
+{
+    Ok(keeps_prepared(write).load::<String>(conn)?.len())
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for Kept<Q> {}

@@ -20,7 +20,7 @@ use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::conn::{DbConn, Native, keeps_prepared, sqlite_keeps_prepared};
+use crate::conn::{DbConn, Native, keeps_prepared, sqlite_keeps_prepared, write_kept_on_postgres};
 use crate::error::{StoreError, corrupt};
 use crate::exec::known;
 use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
@@ -855,25 +855,36 @@ fn mark_deployed(
         return Ok(());
     }
     let keys: Vec<&str> = keys.iter().map(ReferenceKey::as_str).collect();
-    sqlite_keeps_prepared(
-        diesel::update(
-            change_references::table
-                .filter(change_references::project_id.eq(project))
-                .filter(change_references::ref_key.eq_any(keys))
-                .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
-        )
-        .set((
-            change_references::status.eq(ReferenceStatus::Deployed.as_str()),
-            change_references::deployed_at.eq(Some(deployed_at)),
-            change_references::deployed_environment_id.eq(Some(environment)),
-        )),
+    let update = diesel::update(
+        change_references::table
+            .filter(change_references::project_id.eq(project))
+            .filter(change_references::ref_key.eq_any(keys))
+            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
     )
-    .execute_on(conn)?;
+    .set((
+        change_references::status.eq(ReferenceStatus::Deployed.as_str()),
+        change_references::deployed_at.eq(Some(deployed_at)),
+        change_references::deployed_environment_id.eq(Some(environment)),
+    ));
+    // Kept prepared on both backends: its text varies only with the number of keys, and the
+    // table's one index, its primary key, is the plan whatever the statistics.
+    match conn {
+        DbConn::Sqlite(c) => sqlite_keeps_prepared(update).execute(c)?,
+        DbConn::Postgresql(c) => {
+            write_kept_on_postgres(c, update.returning(change_references::ref_key))?
+        }
+    };
     Ok(())
 }
 
 /// Writes a deployment's references (`existing` are those it had) and opens a request row for
 /// each one the project did not know.
+///
+/// Its two multi-row inserts are kept prepared on PostgreSQL ([`write_kept_on_postgres`]:
+/// diesel would parse and plan a multi-row insert on every run, since its text varies with the
+/// number of rows; kept, a connection holds one statement per number of references it has
+/// seen, at most `MAX_REFERENCES`). SQLite runs them as diesel does, on its own path for
+/// multi-row inserts.
 fn write_references(
     conn: &mut DbConn,
     linking: &Linking,
@@ -910,9 +921,13 @@ fn write_references(
         }
     }
     if !links.is_empty() {
-        diesel::insert_into(deployment_references::table)
-            .values(links)
-            .execute_on(conn)?;
+        let insert = diesel::insert_into(deployment_references::table).values(links);
+        match conn {
+            DbConn::Sqlite(c) => insert.execute(c)?,
+            DbConn::Postgresql(c) => {
+                write_kept_on_postgres(c, insert.returning(deployment_references::ref_key))?
+            }
+        };
     }
     if !references.is_empty() {
         // A reference seen before keeps its row (and its status).
@@ -929,10 +944,15 @@ fn write_references(
                 )
             })
             .collect();
-        diesel::insert_into(change_references::table)
+        let insert = diesel::insert_into(change_references::table)
             .values(rows)
-            .on_conflict_do_nothing()
-            .execute_on(conn)?;
+            .on_conflict_do_nothing();
+        match conn {
+            DbConn::Sqlite(c) => insert.execute(c)?,
+            DbConn::Postgresql(c) => {
+                write_kept_on_postgres(c, insert.returning(change_references::ref_key))?
+            }
+        };
     }
     Ok(())
 }
