@@ -54,7 +54,10 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
 /// What an ingest reads before deciding, in one statement: the event already recorded with this
 /// fingerprint (a retry) and its deployment's status, the id of the deployment that holds
 /// this idempotency key, what is known of the event's commit (`commit_sightings`), and whether
-/// a merged change request named it (`commit_references`). Both dialects read `$n`.
+/// a merged change request named it (`commit_references`), and whether the project has an
+/// enabled hook (without one, a status change fans out to nobody and the ingest skips the
+/// hooks query; a hook created by another server's transaction after this read misses this
+/// event, as it would had it been created a moment later). Both dialects read `$n`.
 ///
 /// Kept prepared on both backends ([`keeps_prepared`]); on PostgreSQL it runs on a generic plan,
 /// made once per connection. Such a plan is made from whatever statistics exist at that moment,
@@ -72,7 +75,8 @@ pub(crate) const LOOKUP_SQL: &str = "\
 SELECT e.id AS duplicate_event, e.deployment_id AS duplicate_deployment, \
        de.status AS duplicate_status, d.id AS existing, \
        s.first_at AS seen_first_at, s.first_deployment_id AS seen_first_by, \
-       s.other_at AS seen_other_at, cr.one IS NOT NULL AS commit_has_references \
+       s.other_at AS seen_other_at, cr.one IS NOT NULL AS commit_has_references, \
+       h.one IS NOT NULL AS project_has_hooks \
 FROM (SELECT 1 AS one) AS probe \
 LEFT JOIN pipeline_events AS e \
   ON e.workspace_id IS NOT DISTINCT FROM $1 AND e.fingerprint = $2 \
@@ -81,7 +85,9 @@ LEFT JOIN deployments AS d \
   ON d.workspace_id IS NOT DISTINCT FROM $1 AND d.idempotency_key = $3 \
 LEFT JOIN commit_sightings AS s ON s.workspace_id = $1 AND s.commit_sha = $4 \
 LEFT JOIN (SELECT 1 AS one FROM commit_references \
-           WHERE commit_sha = $4 AND project_id = $5 LIMIT 1) AS cr ON 1 = 1";
+           WHERE commit_sha = $4 AND project_id = $5 LIMIT 1) AS cr ON 1 = 1 \
+LEFT JOIN (SELECT 1 AS one FROM hooks \
+           WHERE project_id = $5 AND enabled LIMIT 1) AS h ON 1 = 1";
 
 /// The row of [`LOOKUP_SQL`].
 #[derive(QueryableByName)]
@@ -103,6 +109,9 @@ struct Lookup {
     /// Whether a merged change request named the event's commit (`commit_references`).
     #[diesel(sql_type = diesel::sql_types::Bool)]
     commit_has_references: bool,
+    /// Whether the project has an enabled hook.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    project_has_hooks: bool,
 }
 
 impl Lookup {
@@ -818,7 +827,9 @@ fn write_deployment(
         row.deployed_at,
         &row.environment_id,
     )?;
-    if let Some(transition) = decision.transition {
+    if let Some(transition) = decision.transition
+        && lookup.project_has_hooks
+    {
         crate::hooks::fan_out(
             conn,
             &workspace,
@@ -1036,6 +1047,7 @@ mod tests {
                 "deployments_id_key",
                 "commit_sightings_pkey",
                 "commit_references_pkey",
+                "hooks_by_project",
             ] {
                 assert!(plan.contains(index), "{index} not used:\n{plan}");
             }
