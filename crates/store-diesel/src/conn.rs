@@ -98,8 +98,9 @@ pub(crate) trait Native: Sized {
 
 impl<T> Native for T {}
 
-/// A raw statement kept prepared: on SQLite always ([`sqlite_keeps_prepared`]), on PostgreSQL
-/// too when it was written for it ([`keeps_prepared`]).
+/// A statement diesel would not keep prepared, kept: on SQLite always
+/// ([`sqlite_keeps_prepared`]), on PostgreSQL too when it was written for a generic plan
+/// ([`keeps_prepared`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Kept<Q> {
     query: Q,

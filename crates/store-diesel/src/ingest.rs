@@ -877,8 +877,9 @@ fn mark_deployed(
         change_references::deployed_at.eq(Some(deployed_at)),
         change_references::deployed_environment_id.eq(Some(environment)),
     ));
-    // Kept prepared on both backends: its text varies only with the number of keys, and the
-    // table's one index, its primary key, is the plan whatever the statistics.
+    // Kept prepared on both backends (diesel keeps neither this SQLite `IN` list nor this
+    // PostgreSQL update): its text varies only with the number of keys, and the table's one
+    // index, its primary key, is the plan whatever the statistics.
     match conn {
         DbConn::Sqlite(c) => sqlite_keeps_prepared(update).execute(c)?,
         DbConn::Postgresql(c) => {
