@@ -691,6 +691,7 @@ mod tests {
     use diesel::connection::SimpleConnection;
 
     use super::*;
+    use crate::conn::Native;
 
     /// The writer's commits are copied into the database file: the checkpointer thread is woken
     /// and checkpoints, and the rows reach the file.
@@ -724,5 +725,105 @@ mod tests {
             "the rows reached the database file: {before} -> {after} bytes"
         );
         drop(writer);
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    fn count(conn: &mut DbConn, x: i64) -> Result<i64, StoreError> {
+        Ok(
+            diesel::sql_query(format!("SELECT count(*) AS n FROM t WHERE x = {x}"))
+                .get_result_on::<Count>(conn)?
+                .n,
+        )
+    }
+
+    /// In one group commit, a job that wrote and then failed is undone alone: the jobs before
+    /// and after it in the batch commit, its row does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_is_rolled_back_alone_in_its_batch() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::Poll;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("batch.db"));
+        let mut conn = url.connect().unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL);")
+            .unwrap();
+        let writer = Arc::new(Writer::start(url.clone(), conn, &ExecOptions::default()));
+
+        // A first job holds the writer until the three others are queued behind it, so that
+        // the writer takes those three as one batch.
+        let (started, has_started) = std_mpsc::channel::<()>();
+        let (release, released) = std_mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let holder = tokio::spawn({
+            let writer = Arc::clone(&writer);
+            async move {
+                writer
+                    .run(move |_| {
+                        let _ = started.send(());
+                        let _ = released.lock().unwrap().recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || has_started.recv())
+            .await
+            .unwrap()
+            .unwrap();
+
+        let insert = |x: i64| {
+            move |conn: &mut DbConn| -> Result<(), StoreError> {
+                conn.batch_execute(&format!("INSERT INTO t VALUES ({x});"))?;
+                Ok(())
+            }
+        };
+        let mut first = pin!(writer.run(insert(1)));
+        let mut failing = pin!(writer.run(move |conn: &mut DbConn| {
+            insert(2)(conn)?;
+            Err::<(), _>(StoreError::Unavailable("this job fails".to_owned()))
+        }));
+        // The last job reports whether the first one's row was visible to another connection
+        // while it ran: not yet committed means one batch.
+        let reader_url = url.clone();
+        let mut last = pin!(writer.run(move |conn: &mut DbConn| {
+            insert(3)(conn)?;
+            let mut reader = reader_url
+                .connect()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            count(&mut reader, 1)
+        }));
+        // One poll each puts the job in the queue (it has room), in this order.
+        std::future::poll_fn(|cx| {
+            let _ = first.as_mut().poll(cx);
+            let _ = failing.as_mut().poll(cx);
+            let _ = last.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+
+        first.await.unwrap();
+        assert!(matches!(failing.await, Err(StoreError::Unavailable(_))));
+        assert_eq!(
+            last.await.unwrap(),
+            0,
+            "the first job was uncommitted while the last ran: one batch"
+        );
+        let mut check = url.connect().unwrap();
+        assert_eq!(count(&mut check, 1).unwrap(), 1);
+        assert_eq!(
+            count(&mut check, 2).unwrap(),
+            0,
+            "the failed job's row is undone"
+        );
+        assert_eq!(count(&mut check, 3).unwrap(), 1);
     }
 }
