@@ -109,10 +109,10 @@ pub(crate) struct Kept<Q> {
 
 /// Keeps a statement prepared on SQLite, in the connection's statement cache, keyed by its SQL
 /// text and bind types. For a statement that diesel will not cache because its text could vary:
-/// raw SQL (`diesel::sql_query`), which must then be a constant text, and the ingest's `IN`
-/// list of references, whose text varies only with their number (at most `MAX_REFERENCES`, so
-/// a bounded number of cached statements). (SQLite's multi-row inserts cannot be wrapped:
-/// diesel runs them through a SQLite-specific path.)
+/// raw SQL (`diesel::sql_query`), which must then be a constant text, or a statement whose text
+/// varies only with a bounded number of values (the ingest's `IN` list of references, at most
+/// `MAX_REFERENCES`). (SQLite's multi-row inserts cannot be wrapped: diesel runs them through a
+/// SQLite-specific path.) A kept write runs through [`Kept::write`], never `execute`.
 ///
 /// Diesel prepares such a statement again on every run; preparing the ingest's lookup and
 /// sighting statements that way was a quarter of the SQLite writer thread's time under `cargo
@@ -129,12 +129,12 @@ pub(crate) const fn sqlite_keeps_prepared<Q>(query: Q) -> Kept<Q> {
 }
 
 /// Keeps a statement prepared on both backends: on PostgreSQL a named statement per
-/// connection, parsed once and, after its first five runs, run on one generic plan (planned
-/// without the values). Only for a statement whose every table is reached through the one
-/// index its conditions can use, so that the generic plan is the right one whatever the
+/// connection, parsed once and, after its first five runs, normally run on one generic plan
+/// (planned without the values). Only for a statement whose every table is reached through the
+/// one index its conditions can use, so that the generic plan is the right one whatever the
 /// statistics said when it was made, an empty table's included (see `ingest::LOOKUP_SQL`;
-/// `ingest::tests` checks the lookup's generic plan on a fresh database). A write that returns
-/// no rows goes through [`write_kept_on_postgres`] on PostgreSQL.
+/// `ingest::tests` checks the lookup's generic plan on a fresh database). A kept write runs
+/// through [`Kept::write`].
 pub(crate) const fn keeps_prepared<Q>(query: Q) -> Kept<Q> {
     Kept {
         query,
@@ -151,16 +151,31 @@ impl<Q: Query> Query for Kept<Q> {
     type SqlType = Q::SqlType;
 }
 
-/// Runs a write kept prepared on PostgreSQL ([`keeps_prepared`]) and returns how many rows it
-/// wrote. Diesel's `execute` hands a statement to the connection by reference, and diesel's
-/// `QueryFragment` for `&T` does not pass `is_safe_to_cache_prepared` on, so an executed
-/// statement is never kept; a loaded one is handed over by value. So `write` returns one text
-/// column (`RETURNING`) and is loaded.
-pub(crate) fn write_kept_on_postgres<'q, Q>(conn: &mut PgConnection, write: Q) -> QueryResult<usize>
-where
-    Kept<Q>: LoadQuery<'q, PgConnection, String>,
-{
-    Ok(keeps_prepared(write).load::<String>(conn)?.len())
+impl<Q> Kept<Q> {
+    /// Runs a kept write and returns how many rows it wrote. A kept write is loaded, never
+    /// executed: diesel's `execute` hands a statement to the connection by reference, and
+    /// diesel's `QueryFragment` for `&T` does not pass `is_safe_to_cache_prepared` on, so an
+    /// executed statement is prepared again on every run on either backend, whatever the
+    /// wrapper says; a loaded one is handed over by value. So the write returns one row per row
+    /// it writes (`RETURNING`), read as `U`. `tests::kept_writes_stay_prepared` checks it.
+    pub(crate) fn write<'q, Conn, U>(self, conn: &mut Conn) -> QueryResult<usize>
+    where
+        Conn: Connection,
+        Self: LoadQuery<'q, Conn, U>,
+    {
+        Ok(self.load::<U>(conn)?.len())
+    }
+
+    /// [`Kept::write`] on the backend's own connection type.
+    pub(crate) fn write_on<'q, U>(self, conn: &mut DbConn) -> QueryResult<usize>
+    where
+        Self: LoadQuery<'q, SqliteConnection, U> + LoadQuery<'q, PgConnection, U>,
+    {
+        match conn {
+            DbConn::Sqlite(c) => self.write::<_, U>(c),
+            DbConn::Postgresql(c) => self.write::<_, U>(c),
+        }
+    }
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for Kept<Q> {}
@@ -468,6 +483,70 @@ mod tests {
                 1,
                 "PostgreSQL keeps a statement written for a generic plan"
             );
+        }
+    }
+
+    /// How many statements a connection put in its statement cache while running one raw
+    /// `UPDATE` twice, kept prepared on both backends: as a kept write, or executed.
+    fn cached_writes(conn: &mut DbConn, as_write: bool) -> usize {
+        use std::sync::{Arc, Mutex};
+
+        use diesel::connection::InstrumentationEvent;
+
+        #[derive(diesel::QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            #[expect(dead_code, reason = "the rows are only counted")]
+            x: i64,
+        }
+        match conn {
+            DbConn::Sqlite(c) => c.batch_execute("CREATE TABLE kept (x BIGINT NOT NULL);"),
+            DbConn::Postgresql(c) => c.batch_execute("CREATE TABLE kept (x BIGINT NOT NULL);"),
+        }
+        .unwrap();
+        diesel::sql_query("INSERT INTO kept VALUES (0)")
+            .execute_on(conn)
+            .unwrap();
+        let cached = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&cached);
+        let instrumentation = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { .. } = event {
+                *counter.lock().unwrap() += 1;
+            }
+        };
+        match conn {
+            DbConn::Sqlite(c) => c.set_instrumentation(instrumentation),
+            DbConn::Postgresql(c) => c.set_instrumentation(instrumentation),
+        }
+        for n in 1..3_i64 {
+            let update = keeps_prepared(
+                diesel::sql_query("UPDATE kept SET x = $1 RETURNING x")
+                    .bind::<diesel::sql_types::BigInt, _>(n),
+            );
+            let written = if as_write {
+                update.write_on::<Written>(conn)
+            } else {
+                update.execute_on(conn)
+            };
+            assert_eq!(written.unwrap(), 1);
+        }
+        *cached.lock().unwrap()
+    }
+
+    #[test]
+    fn kept_writes_stay_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("writes.db"));
+        assert_eq!(cached_writes(&mut url.connect().unwrap(), true), 1);
+        let url = DatabaseUrl::Sqlite(dir.path().join("executed.db"));
+        assert_eq!(
+            cached_writes(&mut url.connect().unwrap(), false),
+            0,
+            "diesel prepares an executed statement again, wrapper or not"
+        );
+        if let Some(db) = crate::testdb::TestDb::postgres() {
+            let url = DatabaseUrl::parse(db.url()).unwrap();
+            assert_eq!(cached_writes(&mut url.connect().unwrap(), true), 1);
         }
     }
 

@@ -11,7 +11,7 @@
 //! and goes to its caller alone. After `COMMIT` (one fsync for the whole batch) every caller gets
 //! its result; if the commit fails, every caller of the batch gets an error and nothing of the
 //! batch is visible. Copying the write-ahead log into the database file (a checkpoint) is left
-//! to a thread of its own ([`checkpoints`]), so the writer never stops to do it.
+//! to a thread of its own (`checkpoints`), so the writer never stops to do it.
 //!
 //! **PostgreSQL: a pool of writers.** PostgreSQL runs concurrent transactions and groups their
 //! commits' WAL flushes itself, so `postgres_writers` threads, each with its own connection,
