@@ -422,21 +422,12 @@ mod tests {
         );
     }
 
-    /// How many statements a connection put in its statement cache while running one raw
-    /// statement twice: bare (`None`), kept on SQLite only (`Some(false)`), or on both
-    /// (`Some(true)`).
-    fn cached_statements(conn: &mut DbConn, kept: Option<bool>) -> usize {
-        use std::sync::{Arc, Mutex};
-
+    /// Counts, from now on, the statements `conn` puts in its statement cache.
+    fn count_cached(conn: &mut DbConn) -> std::sync::Arc<std::sync::Mutex<usize>> {
         use diesel::connection::InstrumentationEvent;
 
-        #[derive(diesel::QueryableByName)]
-        struct Sum {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            sum: i64,
-        }
-        let cached = Arc::new(Mutex::new(0));
-        let counter = Arc::clone(&cached);
+        let cached = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let counter = std::sync::Arc::clone(&cached);
         let instrumentation = move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::CacheQuery { .. } = event {
                 *counter.lock().unwrap() += 1;
@@ -446,6 +437,19 @@ mod tests {
             DbConn::Sqlite(c) => c.set_instrumentation(instrumentation),
             DbConn::Postgresql(c) => c.set_instrumentation(instrumentation),
         }
+        cached
+    }
+
+    /// How many statements a connection put in its statement cache while running one raw
+    /// statement twice: bare (`None`), kept on SQLite only (`Some(false)`), or on both
+    /// (`Some(true)`).
+    fn cached_statements(conn: &mut DbConn, kept: Option<bool>) -> usize {
+        #[derive(diesel::QueryableByName)]
+        struct Sum {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            sum: i64,
+        }
+        let cached = count_cached(conn);
         for n in 0..2_i64 {
             let query =
                 diesel::sql_query("SELECT $1 + 1 AS sum").bind::<diesel::sql_types::BigInt, _>(n);
@@ -489,10 +493,6 @@ mod tests {
     /// How many statements a connection put in its statement cache while running one raw
     /// `UPDATE` twice, kept prepared on both backends: as a kept write, or executed.
     fn cached_writes(conn: &mut DbConn, as_write: bool) -> usize {
-        use std::sync::{Arc, Mutex};
-
-        use diesel::connection::InstrumentationEvent;
-
         #[derive(diesel::QueryableByName)]
         struct Written {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -507,17 +507,7 @@ mod tests {
         diesel::sql_query("INSERT INTO kept VALUES (0)")
             .execute_on(conn)
             .unwrap();
-        let cached = Arc::new(Mutex::new(0));
-        let counter = Arc::clone(&cached);
-        let instrumentation = move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { .. } = event {
-                *counter.lock().unwrap() += 1;
-            }
-        };
-        match conn {
-            DbConn::Sqlite(c) => c.set_instrumentation(instrumentation),
-            DbConn::Postgresql(c) => c.set_instrumentation(instrumentation),
-        }
+        let cached = count_cached(conn);
         for n in 1..3_i64 {
             let update = keeps_prepared(
                 diesel::sql_query("UPDATE kept SET x = $1 RETURNING x")
