@@ -2,7 +2,7 @@
 //!
 //! The rules come from `shiplog_app::ingest::decide`; this module only loads, asks, and writes.
 //!
-//! In every raw statement here a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in
+//! In every raw statement both backends run, a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in
 //! order of appearance (checked by a unit test in `queries/mod.rs`).
 
 use diesel::prelude::*;
@@ -286,7 +286,7 @@ fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, St
         let environment_id = environment_id.clone().ok_or_else(|| {
             StoreError::Corrupt("a deploy event without an environment".to_owned())
         })?;
-        let (id, current, created) = write_deployment(
+        let written = write_deployment(
             conn,
             plan,
             deployment,
@@ -294,9 +294,12 @@ fn ingest_once(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, St
             &application_id,
             &environment_id,
         )?;
-        receipt.deployment = Some(id);
-        receipt.status = Some(current);
-        receipt.created = created;
+        receipt.deployment = Some(written.id);
+        receipt.status = Some(written.status);
+        receipt.created = written.created;
+        if written.event_written {
+            return Ok(receipt);
+        }
     } else {
         // A build or test event: its commit may start other deployments' lead time.
         sight_commit(conn, plan, None, &lookup)?;
@@ -722,6 +725,15 @@ fn stored(conn: &mut DbConn, row: &DeploymentRow) -> Result<StoredDeployment, St
     })
 }
 
+/// What [`write_deployment`] wrote.
+struct Written {
+    id: DeploymentId,
+    status: DeploymentStatus,
+    created: bool,
+    /// Whether the event's own row was written too (PostgreSQL, [`write_all_pg`]).
+    event_written: bool,
+}
+
 fn write_deployment(
     conn: &mut DbConn,
     plan: &IngestPlan,
@@ -729,7 +741,7 @@ fn write_deployment(
     lookup: &Lookup,
     application_id: &str,
     environment_id: &str,
-) -> Result<(DeploymentId, shiplog_domain::status::DeploymentStatus, bool), StoreError> {
+) -> Result<Written, StoreError> {
     let workspace = plan.workspace.to_string();
     // The commit's row first, then the deployment's: every writer takes row locks in
     // that order (a writer that moves other deployments' start holds the commit's
@@ -810,34 +822,64 @@ fn write_deployment(
     {
         row.commit_seen_at = sightings.seen_before(&id).map(Timestamp::unix_micros);
     }
-    if decision.create {
-        diesel::insert_into(deployments::table)
-            .values(&row)
-            .execute_on(conn)?;
-    } else {
-        diesel::update(deployments::table.filter(deployments::id.eq(&id)))
-            .set(&row)
-            .execute_on(conn)?;
-    }
-
-    let known = if decision.create {
-        Vec::new()
-    } else {
-        references_of(conn, &id)?
-    };
+    // The references it had: none when it is new.
+    let known = loaded.map(|d| d.references).unwrap_or_default();
     let linking = Linking {
         project: plan.project.to_string(),
         workspace: workspace.clone(),
         now: plan.event.received_at.unix_micros(),
     };
-    write_references(conn, &linking, &id, &known, &decision.references)?;
-    mark_deployed(
-        conn,
-        &linking.project,
-        &decision.deployed_references,
-        row.deployed_at,
-        &row.environment_id,
-    )?;
+    let event_written = match conn {
+        DbConn::Postgresql(pg) => {
+            let settled = write_all_pg(
+                pg,
+                PgWrite {
+                    plan,
+                    row: &row,
+                    create: decision.create,
+                    known: &known,
+                    references: &decision.references,
+                    deployed: &decision.deployed_references,
+                },
+            )?;
+            // A reference another transaction created after this statement's snapshot was
+            // neither inserted nor seen by it: marked here, by a statement that sees it.
+            let unsettled: Vec<ReferenceKey> = decision
+                .deployed_references
+                .iter()
+                .filter(|key| !settled.iter().any(|s| s == key.as_str()))
+                .cloned()
+                .collect();
+            mark_deployed(
+                conn,
+                &linking.project,
+                &unsettled,
+                row.deployed_at,
+                &row.environment_id,
+            )?;
+            true
+        }
+        DbConn::Sqlite(_) => {
+            if decision.create {
+                diesel::insert_into(deployments::table)
+                    .values(&row)
+                    .execute_on(conn)?;
+            } else {
+                diesel::update(deployments::table.filter(deployments::id.eq(&id)))
+                    .set(&row)
+                    .execute_on(conn)?;
+            }
+            write_references(conn, &linking, &id, &known, &decision.references)?;
+            mark_deployed(
+                conn,
+                &linking.project,
+                &decision.deployed_references,
+                row.deployed_at,
+                &row.environment_id,
+            )?;
+            false
+        }
+    };
     if let Some(transition) = decision.transition
         && lookup.project_has_hooks
     {
@@ -854,7 +896,262 @@ fn write_deployment(
             now,
         )?;
     }
-    Ok((decision.id, lifecycle.status, decision.create))
+    Ok(Written {
+        id: decision.id,
+        status: lifecycle.status,
+        created: decision.create,
+        event_written,
+    })
+}
+
+/// The columns of a deployment row, in the order [`PG_UPDATE_SQL`] and its siblings binds them (`$1` to `$29`).
+macro_rules! deployment_columns {
+    () => {
+        "id, workspace_id, project_id, application_id, environment_id, idempotency_key, \
+         payload_fingerprint, status, provider, provider_status, status_at, started_at, \
+         finished_at, deployed_at, external_id, commit_sha, commit_message, commit_timestamp, \
+         git_ref, branch, run_url, deployed_by, build_number, image, logs_url, created_at, \
+         updated_at, commit_seen_at, rework"
+    };
+}
+
+/// The clauses of a deployment event's PostgreSQL write that follow the deployment's own
+/// (`d`) when it has references: its new references (`$30` to `$32`: keys, closing flags,
+/// positions), a request row for each of its references the project did not know (`$33`),
+/// created deployed when it is among those the deployment deploys (`$34`, status words `$35`
+/// open and `$36` deployed, dated `$37`), and the project's open rows of those marked deployed.
+macro_rules! pg_references_clauses {
+    () => {
+        "l AS (INSERT INTO deployment_references \
+                 (deployment_id, ref_key, project_id, closing, position) \
+               SELECT $1, r.k, $3, r.c, r.p \
+               FROM unnest($30::text[], $31::boolean[], $32::integer[]) AS r (k, c, p) \
+               RETURNING 1), \
+         c AS (INSERT INTO change_references (project_id, ref_key, workspace_id, status, \
+                 deployed_at, deployed_environment_id, created_at) \
+               SELECT $3, k, $2, CASE WHEN k = ANY ($34) THEN $36 ELSE $35 END, \
+                 CASE WHEN k = ANY ($34) THEN $14 END, CASE WHEN k = ANY ($34) THEN $5 END, $37 \
+               FROM unnest($33::text[]) AS k \
+               ON CONFLICT (project_id, ref_key) DO NOTHING RETURNING ref_key), \
+         m AS (UPDATE change_references SET status = $36, deployed_at = $14, \
+                 deployed_environment_id = $5 \
+               WHERE project_id = $3 AND ref_key = ANY ($34) AND status = $35 \
+               RETURNING ref_key), \
+         past AS (SELECT ref_key FROM change_references \
+                  WHERE project_id = $3 AND ref_key = ANY ($34) AND status <> $35), "
+    };
+}
+
+/// The event's own row (`$38` to `$45`, received at `$37`), the last clause of every
+/// deployment event's PostgreSQL write.
+macro_rules! pg_event_clause {
+    () => {
+        "e AS (INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, \
+                 environment_id, deployment_id, event, provider, provider_status, status, \
+                 commit_sha, occurred_at, received_at, fingerprint) \
+               VALUES ($38, $2, $3, $4, $5, $1, $39, $40, $41, $42, $43, $44, $37, $45) \
+               RETURNING 1) "
+    };
+}
+
+/// What a write with references returns: the deployed keys it settled (inserted, marked, or
+/// already past open in its snapshot).
+macro_rules! pg_settled {
+    () => {
+        "SELECT ARRAY(SELECT ref_key FROM c UNION ALL SELECT ref_key FROM m \
+                      UNION ALL SELECT ref_key FROM past) AS settled"
+    };
+}
+
+/// What a write without references returns: nothing to settle.
+macro_rules! pg_nothing_settled {
+    () => {
+        "SELECT ARRAY[]::text[] AS settled"
+    };
+}
+
+/// A new deployment's row (`$1` to `$29`).
+macro_rules! pg_insert_deployment {
+    () => {
+        concat!(
+            "WITH d AS (INSERT INTO deployments (",
+            deployment_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) RETURNING 1), "
+        )
+    };
+}
+
+/// A known deployment's row (`$1` to `$29`): every column is written, as `AsChangeset` writes
+/// them on SQLite.
+macro_rules! pg_update_deployment {
+    () => {
+        concat!(
+            "WITH d AS (UPDATE deployments SET (",
+            deployment_columns!(),
+            ") = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) WHERE id = $1 \
+             RETURNING 1), "
+        )
+    };
+}
+
+/// A known deployment's PostgreSQL write without references: one of four shapes (see
+/// [`write_all_pg`]), by whether the deployment is new and whether it has references. A write
+/// without references leaves `$30` to `$36` unused (their types are sent with the statement):
+/// its plan then opens neither references table, which an event without references (most
+/// Envtracker events) would otherwise pay for on every run.
+const PG_UPDATE_SQL: &str = concat!(
+    pg_update_deployment!(),
+    pg_event_clause!(),
+    pg_nothing_settled!()
+);
+/// See [`PG_UPDATE_SQL`].
+const PG_UPDATE_WITH_REFERENCES_SQL: &str = concat!(
+    pg_update_deployment!(),
+    pg_references_clauses!(),
+    pg_event_clause!(),
+    pg_settled!()
+);
+/// See [`PG_UPDATE_SQL`].
+const PG_CREATE_SQL: &str = concat!(
+    pg_insert_deployment!(),
+    pg_event_clause!(),
+    pg_nothing_settled!()
+);
+/// See [`PG_UPDATE_SQL`].
+const PG_CREATE_WITH_REFERENCES_SQL: &str = concat!(
+    pg_insert_deployment!(),
+    pg_references_clauses!(),
+    pg_event_clause!(),
+    pg_settled!()
+);
+
+/// The row of [`PG_UPDATE_SQL`] and its siblings.
+#[derive(QueryableByName)]
+struct Settled {
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    settled: Vec<String>,
+}
+
+/// What [`write_all_pg`] writes.
+struct PgWrite<'a> {
+    plan: &'a IngestPlan,
+    row: &'a DeploymentRow,
+    create: bool,
+    /// The references the deployment had.
+    known: &'a [Reference],
+    /// The references it has now.
+    references: &'a [Reference],
+    /// Those it deploys (`decide`'s `deployed_references`).
+    deployed: &'a [ReferenceKey],
+}
+
+/// A deployment event's writes on PostgreSQL in one statement of data-modifying `WITH` clauses,
+/// kept prepared: the deployment (inserted or updated), its new references, the project's
+/// request rows, the requests it deploys, and the event. What SQLite runs as five statements
+/// ([`write_references`], [`mark_deployed`], the two inserts), PostgreSQL runs as one round
+/// trip and one executor start (a Clienwork ingest: nine statements before, five now; about a
+/// fifth more ingests per second under `cargo xtask bench http`, see docs/benchmarks.md). All
+/// clauses see the statement's one snapshot, so a request row is
+/// created already deployed rather than created and then marked; the foreign keys are checked
+/// at the statement's end, after every clause. Returns the deployed keys it settled (see
+/// [`pg_settled`]).
+fn write_all_pg(
+    conn: &mut diesel::PgConnection,
+    write: PgWrite<'_>,
+) -> Result<Vec<String>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+
+    let PgWrite {
+        plan,
+        row,
+        create,
+        known,
+        references,
+        deployed,
+    } = write;
+    let mut keys = Vec::new();
+    let mut closing = Vec::new();
+    let mut positions = Vec::new();
+    for (position, reference) in references.iter().enumerate() {
+        match known.iter().find(|r| r.key == reference.key) {
+            Some(old) if old.closing == reference.closing => {}
+            // Rare (a later event says a known reference closes, or no longer does): its own
+            // statement.
+            Some(_) => {
+                diesel::update(
+                    deployment_references::table
+                        .filter(deployment_references::deployment_id.eq(&row.id))
+                        .filter(deployment_references::ref_key.eq(reference.key.as_str())),
+                )
+                .set(deployment_references::closing.eq(reference.closing))
+                .execute(conn)?;
+            }
+            None => {
+                keys.push(reference.key.as_str());
+                closing.push(reference.closing);
+                positions.push(i32::try_from(position).unwrap_or(i32::MAX));
+            }
+        }
+    }
+    let all: Vec<&str> = references.iter().map(|r| r.key.as_str()).collect();
+    let deployed: Vec<&str> = deployed.iter().map(ReferenceKey::as_str).collect();
+    let event = &plan.event;
+    let sql = match (create, references.is_empty()) {
+        (false, true) => PG_UPDATE_SQL,
+        (false, false) => PG_UPDATE_WITH_REFERENCES_SQL,
+        (true, true) => PG_CREATE_SQL,
+        (true, false) => PG_CREATE_WITH_REFERENCES_SQL,
+    };
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(&row.id)
+        .bind::<Text, _>(&row.workspace_id)
+        .bind::<Text, _>(&row.project_id)
+        .bind::<Text, _>(&row.application_id)
+        .bind::<Text, _>(&row.environment_id)
+        .bind::<Text, _>(&row.idempotency_key)
+        .bind::<Text, _>(&row.payload_fingerprint)
+        .bind::<Text, _>(&row.status)
+        .bind::<Text, _>(&row.provider)
+        .bind::<Text, _>(&row.provider_status)
+        .bind::<BigInt, _>(row.status_at)
+        .bind::<Nullable<BigInt>, _>(row.started_at)
+        .bind::<Nullable<BigInt>, _>(row.finished_at)
+        .bind::<BigInt, _>(row.deployed_at)
+        .bind::<Nullable<Text>, _>(&row.external_id)
+        .bind::<Nullable<Text>, _>(&row.commit_sha)
+        .bind::<Nullable<Text>, _>(&row.commit_message)
+        .bind::<Nullable<BigInt>, _>(row.commit_timestamp)
+        .bind::<Nullable<Text>, _>(&row.git_ref)
+        .bind::<Nullable<Text>, _>(&row.branch)
+        .bind::<Nullable<Text>, _>(&row.run_url)
+        .bind::<Nullable<Text>, _>(&row.deployed_by)
+        .bind::<Nullable<Text>, _>(&row.build_number)
+        .bind::<Nullable<Text>, _>(&row.image)
+        .bind::<Nullable<Text>, _>(&row.logs_url)
+        .bind::<BigInt, _>(row.created_at)
+        .bind::<BigInt, _>(row.updated_at)
+        .bind::<Nullable<BigInt>, _>(row.commit_seen_at)
+        .bind::<Nullable<Text>, _>(&row.rework)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Bool>, _>(closing)
+        .bind::<Array<Integer>, _>(positions)
+        .bind::<Array<Text>, _>(all)
+        .bind::<Array<Text>, _>(deployed)
+        .bind::<Text, _>(ReferenceStatus::Open.as_str())
+        .bind::<Text, _>(ReferenceStatus::Deployed.as_str())
+        .bind::<BigInt, _>(event.received_at.unix_micros())
+        .bind::<Text, _>(event.id.to_string())
+        .bind::<Text, _>(event.event.as_str())
+        .bind::<Text, _>(event.status.provider.as_str())
+        .bind::<Nullable<Text>, _>(event.status_sent.then(|| event.status.raw.clone()))
+        .bind::<Text, _>(event.status.status.as_str())
+        .bind::<Nullable<Text>, _>(event.commit_sha.as_ref().map(|s| s.to_string()))
+        .bind::<BigInt, _>(event.occurred_at.unix_micros())
+        .bind::<Text, _>(event.fingerprint.as_str());
+    let written: Settled = keeps_prepared(query).get_result(conn)?;
+    Ok(written.settled)
 }
 
 /// Where references are written: the project and workspace, and the time that dates new rows.

@@ -1310,6 +1310,78 @@ async fn integrations_keep_their_secrets_and_their_newest_deliveries(url: &str) 
     );
 }
 
+/// Deleting a workspace removes everything it holds and nothing of another: on PostgreSQL a
+/// deployment, an event and a request row reach their workspace only through their application
+/// or project (migration 000016 dropped their keys to the workspace), and still go with it.
+async fn deleting_a_workspace_removes_what_it_holds(url: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    fn count(conn: &mut shiplog_store::conn::DbConn, sql: &str) -> i64 {
+        let row: Count = match conn {
+            shiplog_store::conn::DbConn::Sqlite(c) => diesel::sql_query(sql).get_result(c),
+            shiplog_store::conn::DbConn::Postgresql(c) => diesel::sql_query(sql).get_result(c),
+        }
+        .unwrap();
+        row.n
+    }
+
+    let store = open(url);
+    let gone = tenant(&store, "gone", 1).await;
+    let kept = tenant(&store, "kept", 2).await;
+    let app = app(&store);
+    for t in [&gone, &kept] {
+        app.ingest(
+            &t.admin,
+            deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1"),
+        )
+        .await
+        .unwrap();
+    }
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    conn.batch_execute(&format!(
+        "DELETE FROM workspaces WHERE id = '{}'",
+        gone.workspace
+    ))
+    .unwrap();
+    for (t, expected) in [(&gone, 0), (&kept, 1)] {
+        for table in [
+            "projects",
+            "applications",
+            "environments",
+            "deployments",
+            "pipeline_events",
+            "commit_sightings",
+        ] {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE workspace_id = '{}'",
+                t.workspace
+            );
+            assert_eq!(
+                count(&mut conn, &sql),
+                expected,
+                "{table} of {}",
+                t.workspace
+            );
+        }
+        // Both references of its deployment ("#PR-1", "#PR-2").
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM change_references WHERE workspace_id = '{}'",
+            t.workspace
+        );
+        assert_eq!(count(&mut conn, &sql), 2 * expected, "change_references");
+    }
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) AS n FROM deployment_references"),
+        2
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1354,4 +1426,92 @@ contract!(
     a_value_the_database_refuses_is_not_unavailability,
     sessions_act_as_their_key_until_it_is_revoked,
     integrations_keep_their_secrets_and_their_newest_deliveries,
+    deleting_a_workspace_removes_what_it_holds,
 );
+
+/// PostgreSQL only: a change request that another transaction creates while an ingest of a
+/// success that deploys it is under way (after the ingest's write statement took its snapshot,
+/// before it inserted the request) is still marked deployed. The ingest's single write
+/// statement (`ingest::write_all_pg`) waits for the other transaction on the request's key and
+/// then neither inserts the row nor sees it; the follow-up statement marks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
+        return;
+    };
+    let store = open(db.url());
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    // The application and the environment exist: the measured ingest only writes.
+    app.ingest(
+        &t.admin,
+        deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "first"),
+    )
+    .await
+    .unwrap();
+
+    let mut other = diesel::PgConnection::establish(db.url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query(
+        "INSERT INTO change_references (project_id, ref_key, workspace_id, status, created_at) \
+         VALUES ($1, 'PR-7', $2, 'open', $3)",
+    )
+    .bind::<Text, _>(t.project.to_string())
+    .bind::<Text, _>(t.workspace.to_string())
+    .bind::<BigInt, _>(0_i64)
+    .execute(&mut other)
+    .unwrap();
+
+    let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "second");
+    command.fields.commit_message = Some("fix: session fixes #PR-7".into());
+    let ingest = tokio::spawn({
+        let app = app.clone();
+        let admin = t.admin.clone();
+        async move { app.ingest(&admin, command).await }
+    });
+
+    // The ingest's statement waits for `other` on the request's key: seen from a third
+    // connection as a backend waiting for a lock (a bounded wait on that condition).
+    let mut watcher = diesel::PgConnection::establish(db.url()).unwrap();
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watcher)
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        assert!(
+            !ingest.is_finished(),
+            "the ingest finished without waiting for the other transaction"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ingest never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+
+    ingest.await.unwrap().unwrap();
+    let request = app
+        .get_reference(&t.admin, ProjectSlug::parse("web").unwrap(), "PR-7")
+        .await
+        .unwrap();
+    assert_eq!(request.status, ReferenceStatus::Deployed);
+    assert_eq!(
+        request.deployed_to.as_ref().map(EnvironmentCode::as_str),
+        Some("production")
+    );
+}
