@@ -7,10 +7,12 @@
 //! **SQLite: one writer, group commit.** SQLite has one write lock per file, so one writer
 //! thread takes the first queued job, then everything else already queued (up to `max_batch`,
 //! waiting at most `max_wait` for more), and runs the batch in one transaction (`BEGIN
-//! IMMEDIATE`), each job inside its own savepoint. A job's error rolls back only its savepoint
-//! and goes to its caller alone. After `COMMIT` (one fsync for the whole batch) every caller gets
-//! its result; if the commit fails, every caller of the batch gets an error and nothing of the
-//! batch is visible. Copying the write-ahead log into the database file (a checkpoint) is left
+//! IMMEDIATE`). The jobs first run one after the other with no savepoint. If one fails, the
+//! writer rolls the whole transaction back and runs the batch again, each job inside its own
+//! savepoint, so that a job's error rolls back only its savepoint and goes to its caller alone
+//! (a savepoint costs: SQLite copies every page a job changes into the savepoint's journal
+//! first). After `COMMIT` (one fsync for the whole batch) every caller gets its result; if the
+//! commit fails, every caller of the batch gets an error and nothing of the batch is visible. Copying the write-ahead log into the database file (a checkpoint) is left
 //! to a thread of its own (`checkpoints`), so the writer never stops to do it.
 //!
 //! **PostgreSQL: a pool of writers.** PostgreSQL runs concurrent transactions and groups their
@@ -80,17 +82,19 @@ pub enum BatchFailure {
     Panicked,
 }
 
-/// Sends a job's outcome once the batch's fate is known.
-type Completion = Box<dyn FnOnce(Result<(), BatchFailure>) + Send>;
-
 /// How many times a PostgreSQL write job runs when deadlocks or serialization failures keep
 /// aborting it.
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// A write job: runs against the connection inside a savepoint of a batch, or in a transaction
-/// of its own, or is aborted unrun.
+/// A write job: runs against the connection inside a batch's transaction (with no savepoint,
+/// or inside a savepoint of its own) and answers once the batch's fate is known, or runs in a
+/// transaction of its own, or is aborted unrun.
 trait WriteJob: Send {
-    fn run(self: Box<Self>, conn: &mut DbConn) -> Completion;
+    /// Runs inside the batch's transaction, in a savepoint of its own or not, and keeps its
+    /// result (replacing any kept before); returns whether it succeeded.
+    fn run(&mut self, conn: &mut DbConn, savepoint: bool) -> bool;
+    /// Answers its caller with its kept result, once the batch's commit is known.
+    fn complete(self: Box<Self>, commit: Result<(), BatchFailure>);
     /// Runs in its own transaction, rerun while the failure is transient, and answers its
     /// caller; returns whether the connection is still usable.
     fn run_alone(self: Box<Self>, conn: &mut DbConn) -> bool;
@@ -100,6 +104,8 @@ trait WriteJob: Send {
 struct Job<F, T> {
     op: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    /// Its result in the batch under way.
+    result: Option<Result<T, StoreError>>,
 }
 
 impl<F, T> WriteJob for Job<F, T>
@@ -107,27 +113,38 @@ where
     F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send,
     T: Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &mut DbConn) -> Completion {
-        let Job { op, reply } = *self;
-        // Nested in the batch transaction, `transaction` is a savepoint.
-        let result = conn.transaction(op);
-        if result.is_err() {
-            // Ids this thread learnt in the rolled-back savepoint may not exist.
+    fn run(&mut self, conn: &mut DbConn, savepoint: bool) -> bool {
+        let result = if savepoint {
+            // Nested in the batch transaction, `transaction` is a savepoint.
+            conn.transaction(&mut self.op)
+        } else {
+            (self.op)(conn)
+        };
+        let ok = result.is_ok();
+        if !ok {
+            // Ids this thread learnt in what is rolled back may not exist.
             known::forget_all();
         }
-        Box::new(move |commit: Result<(), BatchFailure>| {
-            let outcome = match (result, commit) {
-                (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(failure)) => Err(StoreError::Batch(failure)),
-                (Err(error), _) => Err(error),
-            };
-            // The caller may have gone away; nothing to do then.
-            let _ = reply.send(outcome);
-        })
+        self.result = Some(result);
+        ok
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), BatchFailure>) {
+        let Job { reply, result, .. } = *self;
+        let outcome = match (result, commit) {
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(failure)) | (None, Err(failure)) => Err(StoreError::Batch(failure)),
+            (Some(Err(error)), _) => Err(error),
+            (None, Ok(())) => Err(StoreError::Unavailable(
+                "the write job was not run".to_owned(),
+            )),
+        };
+        // The caller may have gone away; nothing to do then.
+        let _ = reply.send(outcome);
     }
 
     fn run_alone(self: Box<Self>, conn: &mut DbConn) -> bool {
-        let Job { mut op, reply } = *self;
+        let Job { mut op, reply, .. } = *self;
         let mut attempt = 1;
         let result = loop {
             let result = conn.transaction(&mut op);
@@ -212,7 +229,11 @@ impl Writer {
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store is shut down".to_owned()))?;
         sender
-            .send(Box::new(Job { op, reply }))
+            .send(Box::new(Job {
+                op,
+                reply,
+                result: None,
+            }))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".to_owned()))?;
         answer
@@ -255,6 +276,36 @@ pub(crate) fn connection_lost(error: &DieselError) -> bool {
     )
 }
 
+/// How one run of a batch's jobs ended.
+#[derive(Debug, PartialEq)]
+enum BatchRun {
+    /// Every job ran (with savepoints, some may have failed alone).
+    Done,
+    /// A job failed with no savepoint around it: the transaction holds part of its writes.
+    JobFailed,
+    /// A job panicked.
+    Panicked,
+    /// The transaction could not be begun (or rolled back for the rerun).
+    BeginFailed(DieselError),
+}
+
+/// Begins the batch's transaction and runs its jobs, each in a savepoint of its own or not.
+/// Without savepoints it stops at the first job that fails; a job that panics stops it either way.
+fn run_batch(conn: &mut DbConn, batch: &mut [Box<dyn WriteJob>], savepoints: bool) -> BatchRun {
+    if let Err(error) = begin(conn) {
+        return BatchRun::BeginFailed(error);
+    }
+    for job in batch.iter_mut() {
+        match catch_unwind(AssertUnwindSafe(|| job.run(conn, savepoints))) {
+            Ok(true) => {}
+            Ok(false) if savepoints => {}
+            Ok(false) => return BatchRun::JobFailed,
+            Err(_) => return BatchRun::Panicked,
+        }
+    }
+    BatchRun::Done
+}
+
 fn writer_loop(
     url: DatabaseUrl,
     mut conn: DbConn,
@@ -293,48 +344,55 @@ fn writer_loop(
             continue;
         };
         let jobs = batch.len();
-        if let Err(error) = begin(active) {
-            let lost = connection_lost(&error);
-            let error = Arc::new(error);
-            for job in batch {
-                job.abort(BatchFailure::Begin(Arc::clone(&error)));
-            }
-            if lost {
-                conn = None;
-            }
-            continue;
+        // First with no savepoints; if a job fails, the whole batch again, each job in its own.
+        let mut outcome = run_batch(active, &mut batch, false);
+        if outcome == BatchRun::JobFailed {
+            outcome = match <DbConn as Connection>::TransactionManager::rollback_transaction(active)
+            {
+                Ok(()) => run_batch(active, &mut batch, true),
+                Err(error) => BatchRun::BeginFailed(error),
+            };
         }
-        let mut completions = Vec::with_capacity(batch.len());
-        let mut panicked = false;
-        for job in batch {
-            if panicked {
-                job.abort(BatchFailure::Panicked);
+        let commit = match outcome {
+            BatchRun::BeginFailed(error) => {
+                let lost = connection_lost(&error)
+                    || <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(
+                        active,
+                    );
+                let error = Arc::new(error);
+                for job in batch {
+                    job.abort(BatchFailure::Begin(Arc::clone(&error)));
+                }
+                if lost {
+                    conn = None;
+                }
                 continue;
             }
-            match catch_unwind(AssertUnwindSafe(|| job.run(active))) {
-                Ok(completion) => completions.push(completion),
-                Err(_) => panicked = true,
+            BatchRun::Panicked => {
+                let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(active);
+                Err(BatchFailure::Panicked)
             }
-        }
-        let commit = if panicked {
-            let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(active);
-            Err(BatchFailure::Panicked)
-        } else {
-            <DbConn as Connection>::TransactionManager::commit_transaction(active).map_err(
-                |error| {
-                    let _ =
-                        <DbConn as Connection>::TransactionManager::rollback_transaction(active);
-                    BatchFailure::Commit(Arc::new(error))
-                },
-            )
+            BatchRun::Done | BatchRun::JobFailed => {
+                <DbConn as Connection>::TransactionManager::commit_transaction(active).map_err(
+                    |error| {
+                        let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(
+                            active,
+                        );
+                        BatchFailure::Commit(Arc::new(error))
+                    },
+                )
+            }
         };
+        let panicked = commit
+            .as_ref()
+            .is_err_and(|f| matches!(f, BatchFailure::Panicked));
         if commit.is_err() {
             known::forget_all();
         }
         let healthy = commit.is_ok()
             || !<DbConn as Connection>::TransactionManager::is_broken_transaction_manager(active);
-        for completion in completions {
-            completion(commit.clone());
+        for job in batch {
+            job.complete(commit.clone());
         }
         if commit.is_ok()
             && let Some(keeper) = &mut checkpointer
@@ -741,23 +799,21 @@ mod tests {
         )
     }
 
-    /// In one group commit, a job that wrote and then failed is undone alone: the jobs before
-    /// and after it in the batch commit, its row does not.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_job_is_rolled_back_alone_in_its_batch() {
-        use std::future::Future;
-        use std::pin::pin;
-        use std::task::Poll;
-
-        let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::Sqlite(dir.path().join("batch.db"));
+    /// A writer over a fresh table `t` in `dir`, held busy by a first job until `release` is
+    /// sent, so that the jobs queued meanwhile make one batch; `holder` is that first job.
+    async fn held_writer(
+        dir: &std::path::Path,
+    ) -> (
+        Arc<Writer>,
+        DatabaseUrl,
+        std_mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
+        let url = DatabaseUrl::Sqlite(dir.join("batch.db"));
         let mut conn = url.connect().unwrap();
         conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL);")
             .unwrap();
         let writer = Arc::new(Writer::start(url.clone(), conn, &ExecOptions::default()));
-
-        // A first job holds the writer until the three others are queued behind it, so that
-        // the writer takes those three as one batch.
         let (started, has_started) = std_mpsc::channel::<()>();
         let (release, released) = std_mpsc::channel::<()>();
         let released = Arc::new(Mutex::new(released));
@@ -777,6 +833,19 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        (writer, url, release, holder)
+    }
+
+    /// In one group commit, a job that wrote and then failed is undone alone: the jobs before
+    /// and after it in the batch commit, its row does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_is_rolled_back_alone_in_its_batch() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::Poll;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, url, release, holder) = held_writer(dir.path()).await;
 
         let insert = |x: i64| {
             move |conn: &mut DbConn| -> Result<(), StoreError> {
@@ -825,5 +894,53 @@ mod tests {
             "the failed job's row is undone"
         );
         assert_eq!(count(&mut check, 3).unwrap(), 1);
+    }
+
+    /// A job that panics in a group commit takes its whole batch down, the jobs before it
+    /// included: nothing of the batch is stored, every caller gets `BatchFailure::Panicked`,
+    /// and the writer goes on with the next batch on a fresh connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_rolls_its_batch_back() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::Poll;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, url, release, holder) = held_writer(dir.path()).await;
+        let insert = |x: i64| {
+            move |conn: &mut DbConn| -> Result<(), StoreError> {
+                conn.batch_execute(&format!("INSERT INTO t VALUES ({x});"))?;
+                Ok(())
+            }
+        };
+        let mut before = pin!(writer.run(insert(1)));
+        let mut panicking = pin!(
+            writer.run(move |conn: &mut DbConn| -> Result<(), StoreError> {
+                insert(2)(conn)?;
+                panic!("this job panics")
+            })
+        );
+        let mut after = pin!(writer.run(insert(3)));
+        std::future::poll_fn(|cx| {
+            let _ = before.as_mut().poll(cx);
+            let _ = panicking.as_mut().poll(cx);
+            let _ = after.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+
+        for result in [before.await, panicking.await, after.await] {
+            assert!(
+                matches!(result, Err(StoreError::Batch(BatchFailure::Panicked))),
+                "{result:?}"
+            );
+        }
+        writer.run(insert(4)).await.unwrap();
+        let mut check = url.connect().unwrap();
+        for (x, stored) in [(1, 0), (2, 0), (3, 0), (4, 1)] {
+            assert_eq!(count(&mut check, x).unwrap(), stored, "rows of {x}");
+        }
     }
 }
