@@ -836,6 +836,14 @@ mod tests {
         (writer, url, release, holder)
     }
 
+    /// A job that inserts `x` into `t`.
+    fn insert(x: i64) -> impl FnMut(&mut DbConn) -> Result<(), StoreError> + Send + 'static {
+        move |conn: &mut DbConn| {
+            conn.batch_execute(&format!("INSERT INTO t VALUES ({x});"))?;
+            Ok(())
+        }
+    }
+
     /// In one group commit, a job that wrote and then failed is undone alone: the jobs before
     /// and after it in the batch commit, its row does not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -847,12 +855,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (writer, url, release, holder) = held_writer(dir.path()).await;
 
-        let insert = |x: i64| {
-            move |conn: &mut DbConn| -> Result<(), StoreError> {
-                conn.batch_execute(&format!("INSERT INTO t VALUES ({x});"))?;
-                Ok(())
-            }
-        };
         let mut first = pin!(writer.run(insert(1)));
         let mut failing = pin!(writer.run(move |conn: &mut DbConn| {
             insert(2)(conn)?;
@@ -907,12 +909,6 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let (writer, url, release, holder) = held_writer(dir.path()).await;
-        let insert = |x: i64| {
-            move |conn: &mut DbConn| -> Result<(), StoreError> {
-                conn.batch_execute(&format!("INSERT INTO t VALUES ({x});"))?;
-                Ok(())
-            }
-        };
         let mut before = pin!(writer.run(insert(1)));
         let mut panicking = pin!(
             writer.run(move |conn: &mut DbConn| -> Result<(), StoreError> {

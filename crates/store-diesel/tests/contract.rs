@@ -1443,15 +1443,7 @@ async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed(
         return;
     };
     let store = open(db.url());
-    let t = tenant(&store, "acme", 1).await;
-    let app = app(&store);
-    // The application and the environment exist: the measured ingest only writes.
-    app.ingest(
-        &t.admin,
-        deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "first"),
-    )
-    .await
-    .unwrap();
+    let (t, app) = support::after_first_deploy(&store).await;
 
     let mut other = diesel::PgConnection::establish(db.url()).unwrap();
     diesel::sql_query("BEGIN").execute(&mut other).unwrap();

@@ -83,15 +83,7 @@ fn one_writer_store(url: &str) -> Store {
 /// lead-time start of its other deployments, when the event moves it.)
 async fn one_ingest(url: &str) -> Vec<String> {
     let store = one_writer_store(url);
-    let t = tenant(&store, "acme", 1).await;
-    let app = app(&store);
-    // The first event creates the application and the environment.
-    app.ingest(
-        &t.admin,
-        deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "first"),
-    )
-    .await
-    .unwrap();
+    let (t, app) = support::after_first_deploy(&store).await;
     statements_of(async {
         let mut second = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "second");
         second.fields.commit_sha = Some(CommitSha::parse("fedcba987654").unwrap());

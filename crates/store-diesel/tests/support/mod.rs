@@ -255,3 +255,17 @@ pub fn exclusive(key: &str, status: &str, finished: &str) -> IngestCommand {
     command.finished_at = Some(at(finished));
     command
 }
+
+/// Tenant 1 (`acme`) and an app whose first `deploy.completed` (run `first`) is recorded, so
+/// that the application and the environment exist and a later ingest only writes.
+pub async fn after_first_deploy(store: &Store) -> (Tenant, App) {
+    let t = tenant(store, "acme", 1).await;
+    let app = app(store);
+    app.ingest(
+        &t.admin,
+        deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "first"),
+    )
+    .await
+    .unwrap();
+    (t, app)
+}
