@@ -12,8 +12,9 @@
 //! savepoint, so that a job's error rolls back only its savepoint and goes to its caller alone
 //! (a savepoint costs: SQLite copies every page a job changes into the savepoint's journal
 //! first). After `COMMIT` (one fsync for the whole batch) every caller gets its result; if the
-//! commit fails, every caller of the batch gets an error and nothing of the batch is visible. Copying the write-ahead log into the database file (a checkpoint) is left
-//! to a thread of its own (`checkpoints`), so the writer never stops to do it.
+//! commit fails, every caller of the batch gets an error and nothing of the batch is visible.
+//! Copying the write-ahead log into the database file (a checkpoint) is left to a thread of its
+//! own (`checkpoints`), so the writer never stops to do it.
 //!
 //! **PostgreSQL: a pool of writers.** PostgreSQL runs concurrent transactions and groups their
 //! commits' WAL flushes itself, so `postgres_writers` threads, each with its own connection,
@@ -276,34 +277,39 @@ pub(crate) fn connection_lost(error: &DieselError) -> bool {
     )
 }
 
-/// How one run of a batch's jobs ended.
-#[derive(Debug, PartialEq)]
-enum BatchRun {
-    /// Every job ran (with savepoints, some may have failed alone).
-    Done,
-    /// A job failed with no savepoint around it: the transaction holds part of its writes.
-    JobFailed,
+/// Why a batch's jobs stopped before all of them ran.
+enum Stopped {
     /// A job panicked.
     Panicked,
-    /// The transaction could not be begun (or rolled back for the rerun).
-    BeginFailed(DieselError),
+    /// The transaction could not be begun (or rolled back for the second run).
+    Begin(DieselError),
 }
 
-/// Begins the batch's transaction and runs its jobs, each in a savepoint of its own or not.
-/// Without savepoints it stops at the first job that fails; a job that panics stops it either way.
-fn run_batch(conn: &mut DbConn, batch: &mut [Box<dyn WriteJob>], savepoints: bool) -> BatchRun {
-    if let Err(error) = begin(conn) {
-        return BatchRun::BeginFailed(error);
-    }
+/// Runs a batch's jobs in one transaction with no savepoints, and, if one of them fails, rolls
+/// that transaction back and runs them all again in a new one, each in a savepoint of its own.
+/// On `Ok` the transaction is open, holding what the jobs that succeeded wrote.
+fn run_jobs(conn: &mut DbConn, batch: &mut [Box<dyn WriteJob>]) -> Result<(), Stopped> {
+    begin(conn).map_err(Stopped::Begin)?;
+    let mut failed = false;
     for job in batch.iter_mut() {
-        match catch_unwind(AssertUnwindSafe(|| job.run(conn, savepoints))) {
-            Ok(true) => {}
-            Ok(false) if savepoints => {}
-            Ok(false) => return BatchRun::JobFailed,
-            Err(_) => return BatchRun::Panicked,
+        if !catch_unwind(AssertUnwindSafe(|| job.run(conn, false)))
+            .map_err(|_| Stopped::Panicked)?
+        {
+            failed = true;
+            break;
         }
     }
-    BatchRun::Done
+    if !failed {
+        return Ok(());
+    }
+    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
+        .map_err(Stopped::Begin)?;
+    begin(conn).map_err(Stopped::Begin)?;
+    for job in batch.iter_mut() {
+        // A job that fails is undone alone; the others go on.
+        catch_unwind(AssertUnwindSafe(|| job.run(conn, true))).map_err(|_| Stopped::Panicked)?;
+    }
+    Ok(())
 }
 
 fn writer_loop(
@@ -344,17 +350,8 @@ fn writer_loop(
             continue;
         };
         let jobs = batch.len();
-        // First with no savepoints; if a job fails, the whole batch again, each job in its own.
-        let mut outcome = run_batch(active, &mut batch, false);
-        if outcome == BatchRun::JobFailed {
-            outcome = match <DbConn as Connection>::TransactionManager::rollback_transaction(active)
-            {
-                Ok(()) => run_batch(active, &mut batch, true),
-                Err(error) => BatchRun::BeginFailed(error),
-            };
-        }
-        let commit = match outcome {
-            BatchRun::BeginFailed(error) => {
+        let commit = match run_jobs(active, &mut batch) {
+            Err(Stopped::Begin(error)) => {
                 let lost = connection_lost(&error)
                     || <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(
                         active,
@@ -368,20 +365,16 @@ fn writer_loop(
                 }
                 continue;
             }
-            BatchRun::Panicked => {
+            Err(Stopped::Panicked) => {
                 let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(active);
                 Err(BatchFailure::Panicked)
             }
-            BatchRun::Done | BatchRun::JobFailed => {
-                <DbConn as Connection>::TransactionManager::commit_transaction(active).map_err(
-                    |error| {
-                        let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(
-                            active,
-                        );
-                        BatchFailure::Commit(Arc::new(error))
-                    },
-                )
-            }
+            Ok(()) => <DbConn as Connection>::TransactionManager::commit_transaction(active)
+                .map_err(|error| {
+                    let _ =
+                        <DbConn as Connection>::TransactionManager::rollback_transaction(active);
+                    BatchFailure::Commit(Arc::new(error))
+                }),
         };
         let panicked = commit
             .as_ref()
