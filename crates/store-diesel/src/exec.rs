@@ -809,6 +809,55 @@ mod tests {
         drop(writer);
     }
 
+    /// The log starts over although a write was under way through the checkpointer's whole
+    /// checkpoint: the writer copies what that write committed (`Checkpointer::finish`), so the
+    /// next batch writes the log from its start instead of growing it.
+    #[tokio::test]
+    async fn the_log_starts_over_after_a_checkpoint_made_during_a_write() {
+        #[derive(diesel::QueryableByName)]
+        struct Pass {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            log: i32,
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("restart.db"));
+        let mut conn = url.connect().unwrap();
+        conn.batch_execute("CREATE TABLE t (x BLOB NOT NULL);")
+            .unwrap();
+        let writer = Writer::start(url.clone(), conn, &ExecOptions::default());
+        let done = writer.checkpoints.clone().unwrap();
+        let row = |conn: &mut DbConn| -> Result<(), StoreError> {
+            conn.batch_execute("INSERT INTO t VALUES (zeroblob(4000));")?;
+            Ok(())
+        };
+        // The last of these wakes the checkpointer.
+        for _ in 0..checkpoints::EVERY {
+            writer.run(row).await.unwrap();
+        }
+        // A write that lasts until the checkpointer has made its checkpoint.
+        let waiting = Arc::clone(&done);
+        writer
+            .run(move |conn| {
+                row(conn)?;
+                assert!(waiting.wait_for(1, Duration::from_secs(30)) >= 1);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        writer.run(row).await.unwrap();
+        let mut check = url.connect().unwrap();
+        let pass: Pass = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+            .get_result_on(&mut check)
+            .unwrap();
+        assert!(
+            pass.log < 50,
+            "the last write did not start the log over: {} frames in it",
+            pass.log
+        );
+        drop(writer);
+    }
+
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
