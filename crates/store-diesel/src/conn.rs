@@ -499,11 +499,8 @@ mod tests {
             #[expect(dead_code, reason = "the rows are only counted")]
             x: i64,
         }
-        match conn {
-            DbConn::Sqlite(c) => c.batch_execute("CREATE TABLE kept (x BIGINT NOT NULL);"),
-            DbConn::Postgresql(c) => c.batch_execute("CREATE TABLE kept (x BIGINT NOT NULL);"),
-        }
-        .unwrap();
+        conn.batch_execute("CREATE TABLE kept (x BIGINT NOT NULL);")
+            .unwrap();
         diesel::sql_query("INSERT INTO kept VALUES (0)")
             .execute_on(conn)
             .unwrap();

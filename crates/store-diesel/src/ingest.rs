@@ -830,14 +830,20 @@ fn write_deployment(
         now: plan.event.received_at.unix_micros(),
     };
     let event_written = match conn {
-        DbConn::Postgresql(pg) => {
+        DbConn::Postgresql(_) => {
+            let new = relink(conn, &id, &known, &decision.references)?;
+            let DbConn::Postgresql(pg) = &mut *conn else {
+                return Err(StoreError::Corrupt(
+                    "the connection changed backend".to_owned(),
+                ));
+            };
             let settled = write_all_pg(
                 pg,
                 PgWrite {
                     plan,
                     row: &row,
                     create: decision.create,
-                    known: &known,
+                    new: &new,
                     references: &decision.references,
                     deployed: &decision.deployed_references,
                 },
@@ -1039,8 +1045,8 @@ struct PgWrite<'a> {
     plan: &'a IngestPlan,
     row: &'a DeploymentRow,
     create: bool,
-    /// The references the deployment had.
-    known: &'a [Reference],
+    /// The references it did not have, with their positions ([`relink`]).
+    new: &'a [(i32, &'a Reference)],
     /// The references it has now.
     references: &'a [Reference],
     /// Those it deploys (`decide`'s `deployed_references`).
@@ -1067,34 +1073,13 @@ fn write_all_pg(
         plan,
         row,
         create,
-        known,
+        new,
         references,
         deployed,
     } = write;
-    let mut keys = Vec::new();
-    let mut closing = Vec::new();
-    let mut positions = Vec::new();
-    for (position, reference) in references.iter().enumerate() {
-        match known.iter().find(|r| r.key == reference.key) {
-            Some(old) if old.closing == reference.closing => {}
-            // Rare (a later event says a known reference closes, or no longer does): its own
-            // statement.
-            Some(_) => {
-                diesel::update(
-                    deployment_references::table
-                        .filter(deployment_references::deployment_id.eq(&row.id))
-                        .filter(deployment_references::ref_key.eq(reference.key.as_str())),
-                )
-                .set(deployment_references::closing.eq(reference.closing))
-                .execute(conn)?;
-            }
-            None => {
-                keys.push(reference.key.as_str());
-                closing.push(reference.closing);
-                positions.push(i32::try_from(position).unwrap_or(i32::MAX));
-            }
-        }
-    }
+    let keys: Vec<&str> = new.iter().map(|(_, r)| r.key.as_str()).collect();
+    let closing: Vec<bool> = new.iter().map(|(_, r)| r.closing).collect();
+    let positions: Vec<i32> = new.iter().map(|(position, _)| *position).collect();
     let all: Vec<&str> = references.iter().map(|r| r.key.as_str()).collect();
     let deployed: Vec<&str> = deployed.iter().map(ReferenceKey::as_str).collect();
     let event = &plan.event;
@@ -1192,6 +1177,34 @@ fn mark_deployed(
     Ok(())
 }
 
+/// Of a deployment's `references`, those it did not have (`existing`), with their positions;
+/// a known reference whose closing flag changed is updated here (rare: a later event says it
+/// closes, or no longer does).
+fn relink<'r>(
+    conn: &mut DbConn,
+    deployment: &str,
+    existing: &[Reference],
+    references: &'r [Reference],
+) -> Result<Vec<(i32, &'r Reference)>, StoreError> {
+    let mut new = Vec::new();
+    for (position, reference) in references.iter().enumerate() {
+        match existing.iter().find(|r| r.key == reference.key) {
+            Some(old) if old.closing == reference.closing => {}
+            Some(_) => {
+                diesel::update(
+                    deployment_references::table
+                        .filter(deployment_references::deployment_id.eq(deployment))
+                        .filter(deployment_references::ref_key.eq(reference.key.as_str())),
+                )
+                .set(deployment_references::closing.eq(reference.closing))
+                .execute_on(conn)?;
+            }
+            None => new.push((i32::try_from(position).unwrap_or(i32::MAX), reference)),
+        }
+    }
+    Ok(new)
+}
+
 /// Writes a deployment's references (`existing` are those it had) and opens a request row for
 /// each one the project did not know.
 ///
@@ -1212,29 +1225,18 @@ fn write_references(
         workspace,
         now,
     } = linking;
-    let mut links = Vec::new();
-    for (position, reference) in references.iter().enumerate() {
-        let key = reference.key.as_str();
-        match existing.iter().find(|r| r.key == reference.key) {
-            Some(old) if old.closing == reference.closing => {}
-            Some(_) => {
-                diesel::update(
-                    deployment_references::table
-                        .filter(deployment_references::deployment_id.eq(deployment))
-                        .filter(deployment_references::ref_key.eq(key)),
-                )
-                .set(deployment_references::closing.eq(reference.closing))
-                .execute_on(conn)?;
-            }
-            None => links.push((
+    let links: Vec<_> = relink(conn, deployment, existing, references)?
+        .into_iter()
+        .map(|(position, reference)| {
+            (
                 deployment_references::deployment_id.eq(deployment),
-                deployment_references::ref_key.eq(key),
+                deployment_references::ref_key.eq(reference.key.as_str()),
                 deployment_references::project_id.eq(project),
                 deployment_references::closing.eq(reference.closing),
-                deployment_references::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
-            )),
-        }
-    }
+                deployment_references::position.eq(position),
+            )
+        })
+        .collect();
     if !links.is_empty() {
         let insert = diesel::insert_into(deployment_references::table).values(links);
         match conn {
