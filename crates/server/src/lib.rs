@@ -226,6 +226,37 @@ pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
     }
 }
 
+/// How many days one round of the DORA packer packs at most before it looks again.
+const PACK_ROUND: usize = 64;
+
+/// How long the DORA packer waits once a round found less than [`PACK_ROUND`] days to pack.
+const PACK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the DORA packer until the process ends: packs the DORA records of days over for an
+/// hour (`Store::pack_dora_days`), round after round while there are more (after an upgrade,
+/// every past day), else once a minute. A failed round is logged and retried.
+pub async fn run_dora_packer(store: Store) {
+    loop {
+        match store.pack_dora_days(SystemClock.now(), PACK_ROUND).await {
+            Ok(packing) if packing.packed >= PACK_ROUND => {}
+            Ok(packing) => {
+                if packing.packed > 0 {
+                    tracing::debug!(
+                        packed = packing.packed,
+                        waiting = packing.waiting,
+                        "DORA days packed"
+                    );
+                }
+                tokio::time::sleep(PACK_INTERVAL).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "DORA packing round failed");
+                tokio::time::sleep(PACK_INTERVAL).await;
+            }
+        }
+    }
+}
+
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let listener = TcpListener::bind(&config.bind)
@@ -262,6 +293,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if config.hooks.worker {
         actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
     }
+    actix_web::rt::spawn(run_dora_packer(store.clone()));
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),

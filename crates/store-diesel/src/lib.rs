@@ -59,6 +59,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 pub mod cache;
 pub mod conn;
+mod dora_days;
 mod error;
 pub mod exec;
 mod hooks;
@@ -74,6 +75,7 @@ mod sessions;
 pub mod testdb;
 
 pub use conn::{DatabaseUrl, OpenError};
+pub use dora_days::PACK_AFTER;
 pub use error::StoreError;
 pub use exec::ExecOptions;
 
@@ -97,6 +99,16 @@ fn project_cache_key(lookup: &ProjectLookup) -> String {
 
 /// The `instance_settings` row that holds the master key's hash.
 const MASTER_KEY_HASH: &str = "master_key_hash";
+
+/// What a call of [`Store::pack_dora_days`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Packing {
+    /// Days it packed.
+    pub packed: usize,
+    /// Days over for long enough that are still not packed: beyond the call's `max`, changed
+    /// while it packed them, or (PostgreSQL) waiting for transactions that were running.
+    pub waiting: usize,
+}
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -186,6 +198,40 @@ impl Store {
             )?)
         })
         .await
+    }
+
+    /// Packs up to `max` days of DORA records that were over [`PACK_AFTER`] before `now`
+    /// (see the `dora_days` module): a DORA query then reads one row per packed day instead of
+    /// its deployments. Packing changes no report; it runs in write jobs of a few days each, so
+    /// ingest never waits long behind it. On PostgreSQL a day is packed once every transaction
+    /// that was running when this call marked it has ended: normally within the call, else by a
+    /// later one ([`Packing::waiting`]). The server calls it in the background
+    /// (`shiplog_server::run_dora_packer`).
+    pub async fn pack_dora_days(&self, now: Timestamp, max: usize) -> Result<Packing, StoreError> {
+        let horizon = dora_days::horizon(now.unix_micros());
+        if self.inner.url.is_postgres() {
+            self.write(move |conn| dora_days::mark(conn, horizon))
+                .await?;
+            // In a transaction of its own, after the marks are visible to every later one.
+            self.write(dora_days::fence).await?;
+        }
+        let mut packing = Packing::default();
+        let mut taken = 0;
+        while taken < max {
+            let chunk = dora_days::DAYS_PER_JOB.min(max - taken);
+            let (took, packed) = self
+                .write(move |conn| dora_days::pack(conn, horizon, chunk))
+                .await?;
+            taken += took;
+            packing.packed += packed;
+            if took < chunk {
+                break;
+            }
+        }
+        packing.waiting = self
+            .read(move |conn| dora_days::unpacked(conn, horizon))
+            .await?;
+        Ok(packing)
     }
 
     /// Drops this process's copy of a key (after it was revoked or used).

@@ -327,6 +327,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dora_days (environment_id, day) {
+        environment_id -> Text,
+        day -> BigInt,
+        state -> SmallInt,
+        version -> BigInt,
+        fence -> Nullable<BigInt>,
+        records -> Nullable<Binary>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     projects,
@@ -349,7 +360,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     integrations,
     integration_deliveries,
     incidents,
-    commit_references
+    commit_references,
+    dora_days
 );
 
 diesel::joinable!(deployments -> projects (project_id));

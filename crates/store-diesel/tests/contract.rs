@@ -1380,6 +1380,102 @@ async fn deleting_a_workspace_removes_what_it_holds(url: &str) {
         count(&mut conn, "SELECT COUNT(*) AS n FROM deployment_references"),
         2
     );
+    // The day of the kept workspace's deployment, nothing of the other's.
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM dora_days"), 1);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM dora_days \
+             WHERE environment_id NOT IN (SELECT id FROM environments)"
+        ),
+        0
+    );
+}
+
+/// A DORA query reads a packed day instead of its deployments, and a change to a deployment of
+/// a packed day makes the day's deployments count again until it is packed again.
+async fn a_dora_query_reads_packed_days(url: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use shiplog_app::metrics::DoraRequest;
+
+    #[derive(QueryableByName)]
+    struct State {
+        #[diesel(sql_type = diesel::sql_types::SmallInt)]
+        state: i16,
+    }
+    fn day_state(conn: &mut shiplog_store::conn::DbConn) -> Vec<i16> {
+        let sql = "SELECT state FROM dora_days ORDER BY day";
+        let rows: Vec<State> = match conn {
+            shiplog_store::conn::DbConn::Sqlite(c) => diesel::sql_query(sql).load(c),
+            shiplog_store::conn::DbConn::Postgresql(c) => diesel::sql_query(sql).load(c),
+        }
+        .unwrap();
+        rows.into_iter().map(|r| r.state).collect()
+    }
+
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let finished = |run: &str, at_: &str| {
+        let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), run);
+        command.finished_at = Some(at(at_));
+        command
+    };
+    let request = DoraRequest {
+        from: Some(at("2024-12-01T00:00:00Z")),
+        to: Some(at("2024-12-31T00:00:00Z")),
+        ..DoraRequest::default()
+    };
+    let deployments = |app: shiplog_app::App, request: DoraRequest| {
+        let admin = t.admin.clone();
+        async move {
+            app.dora(&admin, request)
+                .await
+                .map(|view| view.report.change_failure_rate.samples)
+        }
+    };
+    app.ingest(&t.admin, finished("1", "2024-12-10T10:00:00Z"))
+        .await
+        .unwrap();
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    assert_eq!(day_state(&mut conn), [0], "a stale day to pack");
+    assert_eq!(deployments(app.clone(), request.clone()).await.unwrap(), 1);
+
+    // Not packed before the day has been over for an hour.
+    let early = store
+        .pack_dora_days(at("2024-12-11T00:30:00Z"), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!((early.packed, early.waiting), (0, 0));
+    assert_eq!(
+        support::pack_all(&store, at("2025-01-01T00:00:00Z")).await,
+        1
+    );
+    assert_eq!(day_state(&mut conn), [2]);
+    assert_eq!(deployments(app.clone(), request.clone()).await.unwrap(), 1);
+
+    // The query reads the packed row: a packing of an unknown format fails it.
+    conn.batch_execute(if url.starts_with("postgres") {
+        "UPDATE dora_days SET records = '\\x09'::bytea"
+    } else {
+        "UPDATE dora_days SET records = x'09'"
+    })
+    .unwrap();
+    let refused = deployments(app.clone(), request.clone()).await;
+    assert!(refused.is_err(), "read the packed day: {refused:?}");
+
+    // Another deployment of that day: the day is stale and read from its deployments.
+    app.ingest(&t.admin, finished("2", "2024-12-10T11:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(day_state(&mut conn), [0]);
+    assert_eq!(deployments(app.clone(), request.clone()).await.unwrap(), 2);
+    assert_eq!(
+        support::pack_all(&store, at("2025-01-01T00:00:00Z")).await,
+        1
+    );
+    assert_eq!(deployments(app.clone(), request).await.unwrap(), 2);
 }
 
 macro_rules! contract {
@@ -1427,6 +1523,7 @@ contract!(
     sessions_act_as_their_key_until_it_is_revoked,
     integrations_keep_their_secrets_and_their_newest_deliveries,
     deleting_a_workspace_removes_what_it_holds,
+    a_dora_query_reads_packed_days,
 );
 
 /// PostgreSQL only: a change request that another transaction creates while an ingest of a
@@ -1506,4 +1603,51 @@ async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed(
         request.deployed_to.as_ref().map(EnvironmentCode::as_str),
         Some("production")
     );
+}
+
+/// PostgreSQL only: a day changed by a transaction that was still running when the packer
+/// marked the day is not packed until that transaction has ended, and is then packed with its
+/// change. (Packed at once, the day would keep the deployment as it was before the change: the
+/// change's trigger ran before the mark, so nothing would make the day stale again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_changed_by_a_running_transaction_is_packed_after_it() {
+    use diesel::prelude::*;
+    use shiplog_app::metrics::DoraRequest;
+
+    let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
+        return;
+    };
+    let store = open(db.url());
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "1");
+    command.finished_at = Some(at("2024-12-10T10:00:00Z"));
+    app.ingest(&t.admin, command).await.unwrap();
+    let failures = || async {
+        let request = DoraRequest {
+            from: Some(at("2024-12-01T00:00:00Z")),
+            to: Some(at("2024-12-31T00:00:00Z")),
+            ..DoraRequest::default()
+        };
+        let view = app.dora(&t.admin, request).await.unwrap();
+        view.report.change_failure_rate.failed_deployments
+    };
+    assert_eq!(failures().await, 0);
+
+    let mut other = diesel::PgConnection::establish(db.url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query("UPDATE deployments SET status = 'failed'")
+        .execute(&mut other)
+        .unwrap();
+    let now = at("2025-01-01T00:00:00Z");
+    let packing = store.pack_dora_days(now, usize::MAX).await.unwrap();
+    assert_eq!(
+        (packing.packed, packing.waiting),
+        (0, 1),
+        "waits for the running transaction"
+    );
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+    assert_eq!(failures().await, 1, "read from the deployments");
+    assert_eq!(support::pack_all(&store, now).await, 1);
+    assert_eq!(failures().await, 1, "read from the packed day");
 }

@@ -10,7 +10,9 @@
 //! timestamp, else the earliest event of its commit that is not its own; its start is the one
 //! its events sent; its rework signal is what its branch, ref and message give with the default
 //! hotfix patterns (the migration test checks the SQL backfill of migration 000014 gives the
-//! same signals as ingest).
+//! same signals as ingest). Each case also packs the store's DORA days (`Store::pack_dora_days`)
+//! at random points of its arrival order, so that later events change packed days, and compares
+//! again once every day is packed, over a window from midnight and one that is not.
 
 mod support;
 
@@ -98,6 +100,11 @@ struct Case {
     deploys: Vec<Deploy>,
     builds: Vec<(usize, i64)>,
     order: Vec<Send>,
+    /// Before which sends (by position in `order`; its length: after the last) the store packs
+    /// its DORA days (`Store::pack_dora_days`), so that later sends change packed days.
+    packs: Vec<usize>,
+    /// Minutes by which a second window's ends are moved off midnight.
+    shift: i64,
 }
 
 fn minutes(n: i64) -> Timestamp {
@@ -152,9 +159,11 @@ fn case() -> impl Strategy<Value = Case> {
                 Just(builds),
                 Just(sends).prop_shuffle(),
                 proptest::collection::vec(0..count, 0..4),
+                proptest::collection::vec(0..=count, 0..3),
+                0i64..24 * 60,
             )
         })
-        .prop_map(|(deploys, builds, mut order, repeats)| {
+        .prop_map(|(deploys, builds, mut order, repeats, packs, shift)| {
             // Repeated deliveries of events already sent, at the end.
             let again: Vec<Send> = repeats.iter().map(|&i| order[i]).collect();
             order.extend(again);
@@ -162,6 +171,8 @@ fn case() -> impl Strategy<Value = Case> {
                 deploys,
                 builds,
                 order,
+                packs,
+                shift,
             }
         })
 }
@@ -248,8 +259,15 @@ fn expected(case: &Case) -> Vec<DeploymentRecord> {
         .collect()
 }
 
-/// Sends a case one event at a time (`concurrent`: all at once, each from its own task, so that
-/// on PostgreSQL the writer pool's transactions on one commit overlap) and compares.
+/// A moment when every day of every case is over for long enough to be packed.
+fn packing_time() -> Timestamp {
+    minutes(60 * 24 * 60)
+}
+
+/// Sends a case one event at a time, packing the store's DORA days where the case says
+/// (`concurrent`: all at once, each from its own task, so that on PostgreSQL the writer pool's
+/// transactions on one commit overlap, with packing rounds running beside them), and compares
+/// the reports over two windows before and after every day is packed.
 async fn check(
     app: &App,
     store: &shiplog_store::Store,
@@ -258,7 +276,23 @@ async fn check(
     concurrent: bool,
 ) -> Result<(), TestCaseError> {
     let t = tenant(store, &format!("case-{n}"), u128::from(n)).await;
+    let pack = |store: shiplog_store::Store| async move {
+        store
+            .pack_dora_days(packing_time(), usize::MAX)
+            .await
+            .map(|_| ())
+            .map_err(|e| TestCaseError::fail(format!("packing failed: {e}")))
+    };
     if concurrent {
+        let packer = {
+            let (store, rounds) = (store.clone(), case.packs.len());
+            tokio::spawn(async move {
+                for _ in 0..rounds {
+                    pack(store.clone()).await?;
+                }
+                Ok::<_, TestCaseError>(())
+            })
+        };
         let tasks: Vec<_> = case
             .order
             .iter()
@@ -271,14 +305,40 @@ async fn check(
             let (send, result) = task.await.unwrap();
             result.map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
         }
+        packer.await.unwrap()?;
     } else {
-        for &send in &case.order {
+        for (i, &send) in case.order.iter().enumerate() {
+            if case.packs.contains(&i) {
+                pack(store.clone()).await?;
+            }
             app.ingest(&t.admin, command(case, send))
                 .await
                 .map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
         }
+        if case.packs.contains(&case.order.len()) {
+            pack(store.clone()).await?;
+        }
     }
-    let window = Window::new(minutes(-24 * 60), minutes(15 * 24 * 60)).unwrap();
+    let history = History::new(expected(case));
+    let midnight = Window::new(minutes(-24 * 60), minutes(15 * 24 * 60)).unwrap();
+    let shifted = Window::new(
+        minutes(-24 * 60 + case.shift),
+        minutes(5 * 24 * 60 + case.shift),
+    )
+    .unwrap();
+    compare(app, &t, &history, midnight).await?;
+    support::pack_all(store, packing_time()).await;
+    compare(app, &t, &history, midnight).await?;
+    compare(app, &t, &history, shifted).await
+}
+
+/// The store's report and daily series over `window` are the definitions'.
+async fn compare(
+    app: &App,
+    t: &support::Tenant,
+    history: &History,
+    window: Window,
+) -> Result<(), TestCaseError> {
     let view = app
         .dora(
             &t.admin,
@@ -291,7 +351,6 @@ async fn check(
         )
         .await
         .map_err(|e| TestCaseError::fail(format!("dora refused: {e}")))?;
-    let history = History::new(expected(case));
     prop_assert_eq!(&view.report, &history.report(window));
     let series = history.series(window, Interval::Day);
     prop_assert_eq!(view.series.as_deref(), Some(series.as_slice()));

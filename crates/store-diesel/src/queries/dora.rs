@@ -14,6 +14,7 @@ use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::dora_days;
 use crate::error::{StoreError, corrupt};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
@@ -456,68 +457,127 @@ fn dora_place(
             after.push(record);
         }
     }
-    // The finished deployments of the window: one range scan of the covering
-    // `deployments_by_environment_time`, decoded by position (a by-name decode looked every
-    // column up by name on every row). A deployment's commit time, when no commit timestamp was
-    // sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
-    let success = DeploymentStatus::Success.as_str();
-    let window = deployments::table
-        .filter(deployments::environment_id.eq(environment_text))
-        .filter(deployments::deployed_at.ge(from))
-        .filter(deployments::deployed_at.lt(to))
-        .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
-        .select((
-            deployments::id,
-            deployments::application_id,
-            deployments::status.eq(success),
-            deployments::deployed_at,
-            deployments::commit_sha.is_not_null(),
-            deployments::commit_timestamp,
-            deployments::commit_seen_at,
-            deployments::started_at,
-            deployments::rework,
-        ));
-    // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
-    // type, the optional filters bound), so they are decoded while the server still scans,
-    // instead of libpq collecting the whole result first (29 % of the samples of a
-    // 365-day query were idle): `bench dora` over 200,000 deployments, 365-day read 28.5 / 28.6 ->
-    // 18.9 / 19.4 ms. SQLite keeps the boxed query with only the filters asked for, read whole
-    // into a vector of records sized once: the unboxed query streamed into a growing vector
-    // was 10 to 15 ms slower there over 1,000,000 deployments.
-    if let DbConn::Postgresql(pg) = conn {
-        let window = window
-            .filter(
-                application
-                    .into_sql::<Nullable<Text>>()
-                    .is_null()
-                    .or(deployments::application_id.nullable().eq(application)),
-            )
-            .filter(
-                project
-                    .into_sql::<Nullable<Text>>()
-                    .is_null()
-                    .or(deployments::project_id.nullable().eq(project)),
-            );
-        for row in window.load_iter::<WindowRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-            data.records
-                .push(window_record(row?, &environment, shared)?);
+    // The finished deployments of the window: its packed days (`dora_days`), and one range
+    // scan of `deployments` for each stretch of the window between them (its partial first and
+    // last days, days not packed yet or changed since).
+    let first_full = from
+        .saturating_add(dora_days::DAY - 1)
+        .div_euclid(dora_days::DAY)
+        .max(0);
+    let last_full = to.div_euclid(dora_days::DAY);
+    let packed = dora_days::packed_days(conn, environment_text, (first_full, last_full))?;
+    let stretch = Stretch {
+        environment: environment_text,
+        project,
+        application,
+    };
+    let mut cursor = from;
+    for (day, bytes) in &packed {
+        let start = day.saturating_mul(dora_days::DAY);
+        if cursor < start {
+            stretch.read(conn, data, shared, &environment, (cursor, start))?;
         }
-    } else {
-        let mut window = window.into_boxed();
-        if let Some(application) = application {
-            window = window.filter(deployments::application_id.eq(application));
-        }
-        if let Some(project) = project {
-            window = window.filter(deployments::project_id.eq(project));
-        }
-        let rows = window.load::<WindowRow>(conn)?;
-        data.records.reserve(rows.len());
-        for row in rows {
-            data.records.push(window_record(row, &environment, shared)?);
-        }
+        dora_days::unpack(
+            bytes,
+            project,
+            application,
+            &environment,
+            shared,
+            &mut data.records,
+        )?;
+        cursor = start.saturating_add(dora_days::DAY);
+    }
+    if cursor < to {
+        stretch.read(conn, data, shared, &environment, (cursor, to))?;
     }
     data.records.append(&mut after);
     Ok(())
+}
+
+/// Where a DORA query reads deployments themselves (where no packed day serves).
+struct Stretch<'a> {
+    environment: &'a str,
+    project: Option<&'a str>,
+    application: Option<&'a str>,
+}
+
+impl Stretch<'_> {
+    /// Adds the finished deployments of `[from, to)` to `data`: one range scan of the covering
+    /// `deployments_by_environment_time`, decoded by position (a by-name decode looked every
+    /// column up by name on every row). A deployment's commit time, when no commit timestamp
+    /// was sent, is `commit_seen_at`, kept up to date at ingest (`commit_sightings`).
+    fn read(
+        &self,
+        conn: &mut DbConn,
+        data: &mut DoraData,
+        shared: &mut Shared,
+        environment: &Arc<str>,
+        (from, to): (i64, i64),
+    ) -> Result<(), StoreError> {
+        use diesel::sql_types::{Nullable, Text};
+
+        let Self {
+            environment: environment_text,
+            project,
+            application,
+        } = *self;
+        let success = DeploymentStatus::Success.as_str();
+        let window = deployments::table
+            .filter(deployments::environment_id.eq(environment_text))
+            .filter(deployments::deployed_at.ge(from))
+            .filter(deployments::deployed_at.lt(to))
+            .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
+            .select((
+                deployments::id,
+                deployments::application_id,
+                deployments::status.eq(success),
+                deployments::deployed_at,
+                deployments::commit_sha.is_not_null(),
+                deployments::commit_timestamp,
+                deployments::commit_seen_at,
+                deployments::started_at,
+                deployments::rework,
+            ));
+        // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
+        // type, the optional filters bound), so they are decoded while the server still scans,
+        // instead of libpq collecting the whole result first (29 % of the samples of a
+        // 365-day query were idle): `bench dora` over 200,000 deployments, 365-day read 28.5 / 28.6 ->
+        // 18.9 / 19.4 ms. SQLite keeps the boxed query with only the filters asked for, read whole
+        // into a vector of records sized once: the unboxed query streamed into a growing vector
+        // was 10 to 15 ms slower there over 1,000,000 deployments.
+        if let DbConn::Postgresql(pg) = conn {
+            let window = window
+                .filter(
+                    application
+                        .into_sql::<Nullable<Text>>()
+                        .is_null()
+                        .or(deployments::application_id.nullable().eq(application)),
+                )
+                .filter(
+                    project
+                        .into_sql::<Nullable<Text>>()
+                        .is_null()
+                        .or(deployments::project_id.nullable().eq(project)),
+                );
+            for row in window.load_iter::<WindowRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                data.records.push(window_record(row?, environment, shared)?);
+            }
+        } else {
+            let mut window = window.into_boxed();
+            if let Some(application) = application {
+                window = window.filter(deployments::application_id.eq(application));
+            }
+            if let Some(project) = project {
+                window = window.filter(deployments::project_id.eq(project));
+            }
+            let rows = window.load::<WindowRow>(conn)?;
+            data.records.reserve(rows.len());
+            for row in rows {
+                data.records.push(window_record(row, environment, shared)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A finished deployment of the window, as `dora_place` selects it. The application and the

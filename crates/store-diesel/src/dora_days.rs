@@ -1,0 +1,442 @@
+//! `dora_days`: the finished deployments a DORA query reads, packed per environment and UTC
+//! day, so that a query over a year reads 365 rows of an environment instead of one index entry
+//! per deployment (issue #12).
+//!
+//! A day's row is kept by triggers on `deployments` (migration 000017): a deployment that
+//! finishes adds its day's row (state stale) if there is none; a change to anything a query
+//! reads of a finished deployment, or its deletion, makes its day stale again and bumps the
+//! row's `version`. Rows of days over for an hour ([`PACK_AFTER`]) are packed by
+//! [`crate::Store::pack_dora_days`], which the server calls in the background. A query reads a
+//! window's packed days and the deployments of every other part of the window
+//! (`queries::dora`): a stale or unpacked day is read from `deployments`, as before, so packing
+//! changes how fast a report comes, never what it says.
+//!
+//! **Packing never lands stale data.** On SQLite the packer runs as a job of the one writer,
+//! which reads the day and writes its packed row in one transaction: no change can come in
+//! between. On PostgreSQL ingests run concurrently, so packing is three steps:
+//! 1. [`mark`]: stale days over before the horizon go to state 1 (pending).
+//! 2. [`fence`]: each pending day records the next transaction id not yet given out.
+//!    From then on every transaction that changes the day sees it pending, so its trigger makes
+//!    it stale again and bumps its version (taking its row lock). A transaction whose trigger
+//!    ran before the day was pending holds an older transaction id.
+//! 3. [`pack`]: a pending day whose fence is at or below the oldest transaction still running
+//!    (every transaction that could have changed it unseen has ended) has its version and then
+//!    its deployments read, each statement on a fresh snapshot, and is written packed only if
+//!    its version and state are still those read: a change since then bumped the version, or
+//!    holds the row's lock, and is waited for, after which the version no longer matches.
+//!
+//! The packed form ([`Packed`]) is private to this crate and versioned by its first byte; a
+//! format this build does not know fails the query as corrupt rather than guessing.
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome, ReworkReason};
+use shiplog_domain::status::DeploymentStatus;
+
+use crate::conn::{DbConn, Native};
+use crate::error::{StoreError, corrupt};
+use crate::rows::{self, Shared, ShortText, opt_time, time};
+use crate::schema::{deployments, dora_days};
+
+/// A day in microseconds; `day` is `deployed_at / DAY`.
+pub(crate) const DAY: i64 = 86_400_000_000;
+
+/// How long a day has been over before it is packed: deployments still come in for the day that
+/// just ended, and a day packed too early is packed twice.
+pub const PACK_AFTER: i64 = 3_600_000_000;
+
+/// A day's state: its deployments are read from `deployments`.
+const STALE: i16 = 0;
+/// PostgreSQL: a day marked to be packed, waiting for its fence.
+const PENDING: i16 = 1;
+/// A day whose `records` hold its deployments.
+const PACKED: i16 = 2;
+
+/// The most days one write job packs, so that packing never holds the writer for long.
+pub(crate) const DAYS_PER_JOB: usize = 8;
+
+/// The first day packing leaves alone at `now` (microseconds): the days before it are over for
+/// at least [`PACK_AFTER`].
+pub(crate) const fn horizon(now: i64) -> i64 {
+    now.saturating_sub(PACK_AFTER).div_euclid(DAY)
+}
+
+/// The packed days of one environment among `[first, last)`, in day order.
+pub(crate) fn packed_days(
+    conn: &mut DbConn,
+    environment: &str,
+    (first, last): (i64, i64),
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    if first >= last {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, Option<Vec<u8>>)> = dora_days::table
+        .filter(dora_days::environment_id.eq(environment))
+        .filter(dora_days::day.ge(first))
+        .filter(dora_days::day.lt(last))
+        .filter(dora_days::state.eq(PACKED))
+        .select((dora_days::day, dora_days::records))
+        .order(dora_days::day.asc())
+        .load_on(conn)?;
+    rows.into_iter()
+        .map(|(day, records)| {
+            records
+                .map(|r| (day, r))
+                .ok_or_else(|| corrupt("packed day without records", &day.to_string()))
+        })
+        .collect()
+}
+
+/// PostgreSQL, step 1: marks the stale days before `horizon` pending. Returns how many.
+pub(crate) fn mark(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        dora_days::table
+            .filter(dora_days::state.eq(STALE))
+            .filter(dora_days::day.lt(horizon)),
+    )
+    .set((
+        dora_days::state.eq(PENDING),
+        dora_days::fence.eq(None::<i64>),
+    ))
+    .execute_on(conn)?)
+}
+
+/// PostgreSQL, step 2: gives the pending days without a fence the next transaction id not yet
+/// given out. Run in a transaction after [`mark`]'s has committed.
+pub(crate) fn fence(conn: &mut DbConn) -> Result<usize, StoreError> {
+    Ok(diesel::sql_query(
+        "UPDATE dora_days SET fence = pg_snapshot_xmax(pg_current_snapshot())::text::bigint \
+         WHERE state = $1 AND fence IS NULL",
+    )
+    .bind::<diesel::sql_types::SmallInt, _>(PENDING)
+    .execute_on(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    xmin: i64,
+}
+
+/// Packs up to `max` days (step 3 on PostgreSQL; on SQLite, any day before `horizon` not yet
+/// packed). Returns how many days it took up, and how many of them it packed (the others
+/// changed meanwhile and are stale again).
+pub(crate) fn pack(
+    conn: &mut DbConn,
+    horizon: i64,
+    max: usize,
+) -> Result<(usize, usize), StoreError> {
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let due = dora_days::table
+        .filter(dora_days::day.lt(horizon))
+        .select((
+            dora_days::environment_id,
+            dora_days::day,
+            dora_days::version,
+        ))
+        .order(dora_days::day.asc())
+        .limit(max);
+    let due: Vec<(String, i64, i64)> = match conn {
+        DbConn::Sqlite(c) => due.filter(dora_days::state.ne(PACKED)).load(c)?,
+        DbConn::Postgresql(c) => {
+            let oldest: Oldest = diesel::sql_query(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
+            )
+            .get_result(c)?;
+            due.filter(dora_days::state.eq(PENDING))
+                .filter(dora_days::fence.le(oldest.xmin))
+                .load(c)?
+        }
+    };
+    let mut packed = 0;
+    for (environment, day, version) in &due {
+        let records = Packed::read(conn, environment, *day)?;
+        packed += diesel::update(
+            dora_days::table
+                .filter(dora_days::environment_id.eq(environment))
+                .filter(dora_days::day.eq(day))
+                .filter(dora_days::version.eq(version))
+                .filter(dora_days::state.ne(PACKED)),
+        )
+        .set((
+            dora_days::state.eq(PACKED),
+            dora_days::records.eq(records.0),
+        ))
+        .execute_on(conn)?;
+    }
+    Ok((due.len(), packed))
+}
+
+/// How many days before `horizon` are not packed.
+pub(crate) fn unpacked(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreError> {
+    let n: i64 = dora_days::table
+        .filter(dora_days::state.ne(PACKED))
+        .filter(dora_days::day.lt(horizon))
+        .count()
+        .get_result_on(conn)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// A finished deployment as a day is packed from `deployments`.
+type DayRow = (
+    ShortText,
+    String,
+    ShortText,
+    bool,
+    i64,
+    bool,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<ShortText>,
+);
+
+/// The format of [`Packed`] this build writes and reads.
+const FORMAT: u8 = 1;
+
+/// Record flags.
+const SUCCEEDED: u8 = 1;
+const HAS_COMMIT: u8 = 2;
+const COMMIT_TIME: u8 = 4;
+const STARTED: u8 = 8;
+
+/// One day's finished deployments of an environment, packed: the format byte, then per project
+/// (in id order) a section: the project's id, the section's length in bytes after it, its
+/// applications' ids, then its deployments in time order, each its id, its application's
+/// number in the section, flags, its rework reason's number (0: none), its finish time, and its
+/// commit time and start when it has them. Texts are a length byte and UTF-8; numbers are
+/// little-endian.
+pub(crate) struct Packed(pub(crate) Vec<u8>);
+
+impl Packed {
+    /// Reads and packs one day of `environment` from `deployments`.
+    fn read(conn: &mut DbConn, environment: &str, day: i64) -> Result<Self, StoreError> {
+        let success = DeploymentStatus::Success.as_str();
+        let from = day.saturating_mul(DAY);
+        let rows: Vec<DayRow> = deployments::table
+            .filter(deployments::environment_id.eq(environment))
+            .filter(deployments::deployed_at.ge(from))
+            .filter(deployments::deployed_at.lt(from.saturating_add(DAY)))
+            .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
+            .select((
+                deployments::project_id,
+                deployments::id,
+                deployments::application_id,
+                deployments::status.eq(success),
+                deployments::deployed_at,
+                deployments::commit_sha.is_not_null(),
+                deployments::commit_timestamp,
+                deployments::commit_seen_at,
+                deployments::started_at,
+                deployments::rework,
+            ))
+            .load_on(conn)?;
+        Self::pack(rows)
+    }
+
+    fn pack(mut rows: Vec<DayRow>) -> Result<Self, StoreError> {
+        rows.sort_unstable_by(|a, b| {
+            (a.0.as_str(), a.4, a.1.as_str()).cmp(&(b.0.as_str(), b.4, b.1.as_str()))
+        });
+        let mut out = vec![FORMAT];
+        let mut rest = rows.as_slice();
+        while let Some(first) = rest.first() {
+            let project = first.0;
+            let end = rest
+                .iter()
+                .position(|r| r.0 != project)
+                .unwrap_or(rest.len());
+            let (section, after) = rest.split_at(end);
+            rest = after;
+            put_text(&mut out, project.as_str())?;
+            let length_at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            let mut applications: Vec<ShortText> = section.iter().map(|r| r.2).collect();
+            applications.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+            applications.dedup();
+            put_count(&mut out, applications.len())?;
+            for application in &applications {
+                put_text(&mut out, application.as_str())?;
+            }
+            put_count(&mut out, section.len())?;
+            for (_, id, application, succeeded, at, has_commit, timestamp, seen, started, rework) in
+                section
+            {
+                put_text(&mut out, id)?;
+                let number = applications
+                    .binary_search_by(|a| a.as_str().cmp(application.as_str()))
+                    .map_err(|_| corrupt("application", application.as_str()))?;
+                put_count(&mut out, number)?;
+                let commit_time = timestamp.or(*seen);
+                let flags = [
+                    (*succeeded, SUCCEEDED),
+                    (*has_commit, HAS_COMMIT),
+                    (commit_time.is_some(), COMMIT_TIME),
+                    (started.is_some(), STARTED),
+                ]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |flags, (_, flag)| flags | flag);
+                out.push(flags);
+                let reason = rows::rework(rework.as_ref().map(ShortText::as_str))?;
+                out.push(reason.map_or(0, reason_number));
+                out.extend_from_slice(&at.to_le_bytes());
+                for time in [commit_time, *started].into_iter().flatten() {
+                    out.extend_from_slice(&time.to_le_bytes());
+                }
+            }
+            let length = u32::try_from(out.len() - length_at - 4)
+                .map_err(|_| corrupt("packed section length", &out.len().to_string()))?;
+            if let Some(slot) = out.get_mut(length_at..length_at + 4) {
+                slot.copy_from_slice(&length.to_le_bytes());
+            }
+        }
+        Ok(Self(out))
+    }
+}
+
+/// Adds the records of a packed day to `out`: those of `project` and `application` when
+/// given, of `environment`.
+pub(crate) fn unpack(
+    bytes: &[u8],
+    project: Option<&str>,
+    application: Option<&str>,
+    environment: &Arc<str>,
+    shared: &mut Shared,
+    out: &mut Vec<DoraRecord>,
+) -> Result<(), StoreError> {
+    let mut at = Reader(bytes);
+    let format = at.u8()?;
+    if format != FORMAT {
+        return Err(corrupt("packed DORA day format", &format.to_string()));
+    }
+    while !at.0.is_empty() {
+        let section_project = at.text()?;
+        let length = usize::try_from(at.u32()?).map_err(|_| corrupt("packed length", ""))?;
+        let section = at.take(length)?;
+        if project.is_some_and(|p| p != section_project) {
+            continue;
+        }
+        let mut at = Reader(section);
+        let count = at.count()?;
+        let mut applications = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = at.text()?;
+            // Records of another application than the one asked for are skipped.
+            let wanted = application.is_none_or(|a| a == id);
+            applications.push(wanted.then(|| shared.get_str(id)).transpose()?);
+        }
+        let count = at.count()?;
+        out.reserve(count);
+        for _ in 0..count {
+            let id = at.text()?;
+            let application = applications
+                .get(at.count()?)
+                .ok_or_else(|| corrupt("packed application number", id))?;
+            let flags = at.u8()?;
+            let reason = at.u8()?;
+            let finished = at.i64()?;
+            let commit_time = if flags & COMMIT_TIME == 0 {
+                None
+            } else {
+                Some(at.i64()?)
+            };
+            let started = if flags & STARTED == 0 {
+                None
+            } else {
+                Some(at.i64()?)
+            };
+            let Some(application) = application else {
+                continue;
+            };
+            out.push(DoraRecord {
+                id: id.to_owned(),
+                application: Arc::clone(application),
+                environment: Arc::clone(environment),
+                outcome: if flags & SUCCEEDED == 0 {
+                    Outcome::Failed
+                } else {
+                    Outcome::Succeeded
+                },
+                finished_at: time(finished)?,
+                has_commit: flags & HAS_COMMIT != 0,
+                commit_time: opt_time(commit_time)?,
+                started_at: opt_time(started)?,
+                rework: match reason {
+                    0 => None,
+                    n => Some(
+                        *ReworkReason::ALL
+                            .get(usize::from(n) - 1)
+                            .ok_or_else(|| corrupt("packed rework reason", &n.to_string()))?,
+                    ),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A rework reason's number in the packed form: 1 + its place in [`ReworkReason::ALL`].
+fn reason_number(reason: ReworkReason) -> u8 {
+    ReworkReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .and_then(|n| u8::try_from(n + 1).ok())
+        .unwrap_or(0)
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) -> Result<(), StoreError> {
+    let len = u8::try_from(text.len()).map_err(|_| corrupt("id too long to pack", text))?;
+    out.push(len);
+    out.extend_from_slice(text.as_bytes());
+    Ok(())
+}
+
+fn put_count(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
+    let n = u32::try_from(n).map_err(|_| corrupt("count too large to pack", &n.to_string()))?;
+    out.extend_from_slice(&n.to_le_bytes());
+    Ok(())
+}
+
+/// Reads the packed form front to back; running short is corruption.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(corrupt("packed DORA day", "cut short"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let mut bytes = [0; N];
+        bytes.copy_from_slice(self.take(N)?);
+        Ok(bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        let [byte] = self.array()?;
+        Ok(byte)
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn count(&mut self) -> Result<usize, StoreError> {
+        usize::try_from(self.u32()?).map_err(|_| corrupt("packed count", ""))
+    }
+
+    fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+
+    fn text(&mut self) -> Result<&'a str, StoreError> {
+        let len = usize::from(self.u8()?);
+        std::str::from_utf8(self.take(len)?).map_err(|_| corrupt("packed text", "not UTF-8"))
+    }
+}

@@ -1,0 +1,75 @@
+-- A DORA query's finished deployments, packed per environment and UTC day (issue #12).
+--
+-- A row per (environment, day) that has finished deployments (status `success` or `failed`).
+-- `records` holds that day's deployments as a DORA query reads them, every project's, packed
+-- (`dora_days::Packed`) once the day is over; a query then reads one row per day instead of
+-- one index entry per deployment, and reads the deployments themselves only for the days
+-- without a packed row (the current day, days changed since they were packed, the window's
+-- partial first and last days).
+--
+-- `state`: 0 stale (to pack), 1 about to be packed, 2 packed. The trigger below keeps it true:
+-- any change to a deployment a query would read (inserted, deleted, or one of the columns a
+-- query reads changed) makes its day's row stale again (and its old day's, if it moved), and
+-- bumps `version`, so a packing built from an older read never lands (see `dora_days::pack`).
+-- `fence` (PostgreSQL's packer only): a transaction id; the day is packed once every
+-- transaction before it has ended. `day` is `deployed_at` (microseconds since 1970) divided by a day's 86,400,000,000; a
+-- deployment finished before 1970 is never packed.
+--
+-- Concurrent ingests of one day all meet its row, so the trigger never locks a row that is
+-- already stale: `ON CONFLICT DO NOTHING` takes no lock on the existing row, and the UPDATE
+-- only matches a row in state 1 or 2 (a day being or already packed, normally over).
+CREATE TABLE dora_days (
+    environment_id TEXT NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
+    day BIGINT NOT NULL,
+    state SMALLINT NOT NULL DEFAULT 0,
+    version BIGINT NOT NULL DEFAULT 0,
+    fence BIGINT,
+    records BYTEA,
+    PRIMARY KEY (environment_id, day)
+);
+-- Packed records are read whole and do not compress much: stored apart, uncompressed.
+ALTER TABLE dora_days ALTER COLUMN records SET STORAGE EXTERNAL;
+CREATE INDEX dora_days_to_pack ON dora_days (day) WHERE state <> 2;
+
+INSERT INTO dora_days (environment_id, day)
+SELECT DISTINCT environment_id, deployed_at / 86400000000 FROM deployments
+WHERE status IN ('success', 'failed') AND deployed_at >= 0;
+
+CREATE FUNCTION dora_days_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.status IN ('success', 'failed') THEN
+        UPDATE dora_days SET state = 0, records = NULL, version = version + 1
+        WHERE environment_id = OLD.environment_id AND day = OLD.deployed_at / 86400000000
+          AND state <> 0;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status IN ('success', 'failed') AND NEW.deployed_at >= 0 THEN
+        INSERT INTO dora_days (environment_id, day)
+        VALUES (NEW.environment_id, NEW.deployed_at / 86400000000)
+        ON CONFLICT DO NOTHING;
+        UPDATE dora_days SET state = 0, records = NULL, version = version + 1
+        WHERE environment_id = NEW.environment_id AND day = NEW.deployed_at / 86400000000
+          AND state <> 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER dora_days_insert AFTER INSERT ON deployments
+FOR EACH ROW WHEN (NEW.status IN ('success', 'failed'))
+EXECUTE FUNCTION dora_days_changed();
+
+CREATE TRIGGER dora_days_update AFTER UPDATE OF
+    environment_id, application_id, project_id, status, deployed_at, commit_sha,
+    commit_timestamp, commit_seen_at, started_at, rework
+ON deployments
+FOR EACH ROW WHEN ((OLD.status IN ('success', 'failed') OR NEW.status IN ('success', 'failed'))
+  AND (OLD.environment_id, OLD.application_id, OLD.project_id, OLD.status, OLD.deployed_at,
+       OLD.commit_sha, OLD.commit_timestamp, OLD.commit_seen_at, OLD.started_at, OLD.rework)
+      IS DISTINCT FROM
+      (NEW.environment_id, NEW.application_id, NEW.project_id, NEW.status, NEW.deployed_at,
+       NEW.commit_sha, NEW.commit_timestamp, NEW.commit_seen_at, NEW.started_at, NEW.rework))
+EXECUTE FUNCTION dora_days_changed();
+
+CREATE TRIGGER dora_days_delete AFTER DELETE ON deployments
+FOR EACH ROW WHEN (OLD.status IN ('success', 'failed'))
+EXECUTE FUNCTION dora_days_changed();

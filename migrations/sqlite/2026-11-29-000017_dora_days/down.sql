@@ -1,0 +1,4 @@
+DROP TRIGGER dora_days_delete;
+DROP TRIGGER dora_days_update;
+DROP TRIGGER dora_days_insert;
+DROP TABLE dora_days;
