@@ -2,28 +2,34 @@
 //! day, so that a query over a year reads 365 rows of an environment instead of one index entry
 //! per deployment (issue #12).
 //!
-//! A day's row is kept by triggers on `deployments` (migration 000017): a deployment that
-//! finishes adds its day's row (state stale) if there is none; a change to anything a query
-//! reads of a finished deployment, or its deletion, makes its day stale again and bumps the
-//! row's `version`. Rows of days over for an hour ([`PACK_AFTER`]) are packed by
-//! [`crate::Store::pack_dora_days`], which the server calls in the background. A query reads a
-//! window's packed days and the deployments of every other part of the window
-//! (`queries::dora`): a stale or unpacked day is read from `deployments`, as before, so packing
-//! changes how fast a report comes, never what it says.
+//! A day's row is kept by triggers on `deployments` (migration 000017) for days before the
+//! current one by the database's clock: a deployment of such a day that finishes adds its day's
+//! row (state stale) if there is none; a change to anything a query reads of a finished
+//! deployment, or its deletion, makes its day stale again and bumps the row's `version`.
+//! Deployments of the current day (nearly every ingest) fire nothing: their day cannot be packed
+//! before it has been over for an hour ([`PACK_AFTER`]) by the same clock, and [`prepare`] finds
+//! their days once it has. [`crate::Store::pack_dora_days`], which the server calls in the
+//! background, packs the days over for an hour. A query reads a window's packed days and the
+//! deployments of every other part of the window (`queries::dora`): a stale or unpacked day is
+//! read from `deployments`, as before, so packing changes how fast a report comes, never what
+//! it says.
 //!
-//! **Packing never lands stale data.** On SQLite the packer runs as a job of the one writer,
-//! which reads the day and writes its packed row in one transaction: no change can come in
-//! between. On PostgreSQL ingests run concurrently, so packing is three steps:
-//! 1. [`mark`]: stale days over before the horizon go to state 1 (pending).
+//! **Packing never lands stale data.** On SQLite the packer runs as jobs of the one writer,
+//! each of which reads days and writes their packed rows in one transaction: no change can come
+//! in between. On PostgreSQL ingests run concurrently, so packing is three steps:
+//! 1. [`prepare`]: stale days over before the horizon go to state 1 (pending).
 //! 2. [`fence`]: each pending day records the next transaction id not yet given out.
 //!    From then on every transaction that changes the day sees it pending, so its trigger makes
 //!    it stale again and bumps its version (taking its row lock). A transaction whose trigger
-//!    ran before the day was pending holds an older transaction id.
+//!    ran before the day was pending, or that wrote the day before it was over (no trigger),
+//!    holds an older transaction id.
 //! 3. [`pack`]: a pending day whose fence is at or below the oldest transaction still running
 //!    (every transaction that could have changed it unseen has ended) has its version and then
 //!    its deployments read, each statement on a fresh snapshot, and is written packed only if
 //!    its version and state are still those read: a change since then bumped the version, or
 //!    holds the row's lock, and is waited for, after which the version no longer matches.
+//!
+//! The one assumption: the database's clock does not step back by more than [`PACK_AFTER`].
 //!
 //! The packed form ([`Packed`]) is private to this crate and versioned by its first byte; a
 //! format this build does not know fails the query as corrupt rather than guessing.
@@ -37,7 +43,7 @@ use shiplog_domain::status::DeploymentStatus;
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
-use crate::schema::{deployments, dora_days};
+use crate::schema::{deployments, dora_days, instance_settings};
 
 /// A day in microseconds; `day` is `deployed_at / DAY`.
 pub(crate) const DAY: i64 = 86_400_000_000;
@@ -58,8 +64,87 @@ pub(crate) const DAYS_PER_JOB: usize = 8;
 
 /// The first day packing leaves alone at `now` (microseconds): the days before it are over for
 /// at least [`PACK_AFTER`].
-pub(crate) const fn horizon(now: i64) -> i64 {
+const fn horizon(now: i64) -> i64 {
     now.saturating_sub(PACK_AFTER).div_euclid(DAY)
+}
+
+/// The `instance_settings` row holding the first day the packer has not looked through for
+/// days written without a row (see [`prepare`]).
+const SCANNED: &str = "dora_days_scanned";
+
+/// The most days one call looks through for days without a row.
+const SCAN_DAYS: i64 = 366;
+
+#[derive(QueryableByName)]
+struct Clock {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    now: i64,
+}
+
+/// Decides which days a packing call may pack and readies them; returns the horizon: days
+/// before it may be packed. The horizon comes from `now` or the database's clock, whichever is
+/// earlier: the triggers leave alone a deployment written before the end of its day by the
+/// database's clock, so a day must be over for [`PACK_AFTER`] by that clock before it is
+/// packed. Such deployments add no row to `dora_days`, so this then looks through the days
+/// that became packable since the last call for deployments without their day's row, and, on
+/// PostgreSQL, marks the stale days before the horizon pending (step 1).
+pub(crate) fn prepare(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+
+    let clock: Clock = match conn {
+        DbConn::Sqlite(c) => {
+            diesel::sql_query("SELECT CAST(unixepoch() AS BIGINT) * 1000000 AS now").get_result(c)
+        }
+        DbConn::Postgresql(c) => diesel::sql_query(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now",
+        )
+        .get_result(c),
+    }?;
+    let horizon = horizon(now.min(clock.now));
+    let scanned: Option<String> = instance_settings::table
+        .filter(instance_settings::name.eq(SCANNED))
+        .select(instance_settings::value)
+        .first_on(conn)
+        .optional()?;
+    let scanned = match scanned {
+        Some(day) => day.parse::<i64>().map_err(|_| corrupt(SCANNED, &day))?,
+        None => horizon,
+    };
+    let until = horizon.min(scanned.saturating_add(SCAN_DAYS));
+    for day in scanned..until {
+        let from = day.saturating_mul(DAY);
+        diesel::sql_query(
+            "INSERT INTO dora_days (environment_id, day) \
+             SELECT e.id, $1 FROM environments e WHERE EXISTS (SELECT 1 FROM deployments d \
+               WHERE d.environment_id = e.id AND d.deployed_at >= $2 AND d.deployed_at < $3 \
+                 AND d.status IN ($4, $5)) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<BigInt, _>(day)
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(from.saturating_add(DAY))
+        .bind::<Text, _>(DeploymentStatus::Success.as_str())
+        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
+        .execute_on(conn)?;
+    }
+    if until > scanned {
+        diesel::update(instance_settings::table.filter(instance_settings::name.eq(SCANNED)))
+            .set(instance_settings::value.eq(until.to_string()))
+            .execute_on(conn)?;
+    }
+    if let DbConn::Postgresql(_) = conn {
+        diesel::update(
+            dora_days::table
+                .filter(dora_days::state.eq(STALE))
+                .filter(dora_days::day.lt(horizon)),
+        )
+        .set((
+            dora_days::state.eq(PENDING),
+            dora_days::fence.eq(None::<i64>),
+        ))
+        .execute_on(conn)?;
+    }
+    Ok(horizon)
 }
 
 /// The packed days of one environment among `[first, last)`, in day order.
@@ -86,20 +171,6 @@ pub(crate) fn packed_days(
                 .ok_or_else(|| corrupt("packed day without records", &day.to_string()))
         })
         .collect()
-}
-
-/// PostgreSQL, step 1: marks the stale days before `horizon` pending. Returns how many.
-pub(crate) fn mark(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        dora_days::table
-            .filter(dora_days::state.eq(STALE))
-            .filter(dora_days::day.lt(horizon)),
-    )
-    .set((
-        dora_days::state.eq(PENDING),
-        dora_days::fence.eq(None::<i64>),
-    ))
-    .execute_on(conn)?)
 }
 
 /// PostgreSQL, step 2: gives the pending days without a fence the next transaction id not yet

@@ -1478,6 +1478,78 @@ async fn a_dora_query_reads_packed_days(url: &str) {
     assert_eq!(deployments(app.clone(), request).await.unwrap(), 2);
 }
 
+/// The triggers leave a deployment of the current day (by the database's clock) alone, and the
+/// packer finds the days it has not looked through yet.
+async fn the_packer_finds_days_the_triggers_leave_alone(url: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    fn days(conn: &mut shiplog_store::conn::DbConn) -> i64 {
+        let sql = "SELECT COUNT(*) AS n FROM dora_days";
+        let row: Count = match conn {
+            shiplog_store::conn::DbConn::Sqlite(c) => diesel::sql_query(sql).get_result(c),
+            shiplog_store::conn::DbConn::Postgresql(c) => diesel::sql_query(sql).get_result(c),
+        }
+        .unwrap();
+        row.n
+    }
+    fn wall_clock() -> shiplog_domain::timestamp::Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros();
+        shiplog_domain::timestamp::Timestamp::from_unix_micros(i64::try_from(micros).unwrap())
+            .unwrap()
+    }
+    const DAY: i64 = 86_400_000_000;
+
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let started = wall_clock();
+    let app = support::app_at(&store, started);
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    let mut today = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "today");
+    today.finished_at = Some(started);
+    app.ingest(&t.admin, today).await.unwrap();
+    // (A run across midnight UTC would see the deployment's day already over.)
+    if wall_clock().unix_micros() / DAY == started.unix_micros() / DAY {
+        assert_eq!(
+            days(&mut conn),
+            0,
+            "a deployment of the current day fires no trigger"
+        );
+    }
+    let mut old = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "old");
+    old.finished_at = Some(at("2024-12-10T10:00:00Z"));
+    app.ingest(&t.admin, old).await.unwrap();
+    assert_eq!(days(&mut conn), 1, "one of an earlier day does");
+
+    // Days the packer has not looked through yet: it finds them (and only the old one is over).
+    let first = at("2024-12-01T00:00:00Z").unix_micros() / DAY;
+    conn.batch_execute(&format!(
+        "DELETE FROM dora_days; \
+         UPDATE instance_settings SET value = '{first}' WHERE name = 'dora_days_scanned'"
+    ))
+    .unwrap();
+    assert_eq!(
+        support::pack_all(&store, at("2025-01-01T00:00:00Z")).await,
+        1
+    );
+    assert_eq!(days(&mut conn), 1);
+    let request = shiplog_app::metrics::DoraRequest {
+        from: Some(at("2024-12-01T00:00:00Z")),
+        to: Some(at("2024-12-31T00:00:00Z")),
+        ..shiplog_app::metrics::DoraRequest::default()
+    };
+    let view = app.dora(&t.admin, request).await.unwrap();
+    assert_eq!(view.report.change_failure_rate.samples, 1);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1524,6 +1596,7 @@ contract!(
     integrations_keep_their_secrets_and_their_newest_deliveries,
     deleting_a_workspace_removes_what_it_holds,
     a_dora_query_reads_packed_days,
+    the_packer_finds_days_the_triggers_leave_alone,
 );
 
 /// PostgreSQL only: a change request that another transaction creates while an ingest of a

@@ -21,7 +21,7 @@ use shiplog_domain::timestamp::Timestamp;
 use shiplog_store::{Store, StoreOptions};
 use uuid::Uuid;
 
-/// A clock that starts at 2025-01-01 and moves one millisecond per reading.
+/// A clock that moves one millisecond per reading.
 pub struct TickingClock(AtomicI64);
 
 impl Clock for TickingClock {
@@ -113,8 +113,13 @@ pub fn at(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
 }
 
-/// The use cases over a real store.
+/// The use cases over a real store, their clock starting at 2025-01-01.
 pub fn app(store: &Store) -> App {
+    app_at(store, at("2025-01-01T00:00:00Z"))
+}
+
+/// The use cases over a real store, their clock starting at `start`.
+pub fn app_at(store: &Store, start: Timestamp) -> App {
     let s = Arc::new(store.clone());
     App::new(Ports {
         workspaces: s.clone(),
@@ -131,9 +136,7 @@ pub fn app(store: &Store) -> App {
         incidents: s,
         sender: Arc::new(NoSender),
         signer: Arc::new(PlainSigner),
-        clock: Arc::new(TickingClock(AtomicI64::new(
-            at("2025-01-01T00:00:00Z").unix_micros(),
-        ))),
+        clock: Arc::new(TickingClock(AtomicI64::new(start.unix_micros()))),
         ids: Arc::new(SeqIds(AtomicU64::new(1))),
         signatures: Arc::new(NoSignatures),
     })
