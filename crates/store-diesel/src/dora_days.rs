@@ -174,7 +174,7 @@ pub(crate) fn packed_days(
 }
 
 /// PostgreSQL, step 2: gives the pending days without a fence the next transaction id not yet
-/// given out. Run in a transaction after [`mark`]'s has committed.
+/// given out. Run in a transaction after [`prepare`]'s has committed.
 pub(crate) fn fence(conn: &mut DbConn) -> Result<usize, StoreError> {
     Ok(diesel::sql_query(
         "UPDATE dora_days SET fence = pg_snapshot_xmax(pg_current_snapshot())::text::bigint \
