@@ -42,6 +42,7 @@ use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
+use crate::queries::{FINISHED, WindowRow, window_columns};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{deployments, dora_days, instance_settings};
 
@@ -249,19 +250,9 @@ pub(crate) fn unpacked(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreEr
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// A finished deployment as a day is packed from `deployments`.
-type DayRow = (
-    ShortText,
-    String,
-    ShortText,
-    bool,
-    i64,
-    bool,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<ShortText>,
-);
+/// A finished deployment as a day is packed from `deployments`: its project, and what a DORA
+/// query reads of it.
+type DayRow = (ShortText, WindowRow);
 
 /// The format of [`Packed`] this build writes and reads.
 const FORMAT: u8 = 1;
@@ -283,32 +274,20 @@ pub(crate) struct Packed(pub(crate) Vec<u8>);
 impl Packed {
     /// Reads and packs one day of `environment` from `deployments`.
     fn read(conn: &mut DbConn, environment: &str, day: i64) -> Result<Self, StoreError> {
-        let success = DeploymentStatus::Success.as_str();
         let from = day.saturating_mul(DAY);
         let rows: Vec<DayRow> = deployments::table
             .filter(deployments::environment_id.eq(environment))
             .filter(deployments::deployed_at.ge(from))
             .filter(deployments::deployed_at.lt(from.saturating_add(DAY)))
-            .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
-            .select((
-                deployments::project_id,
-                deployments::id,
-                deployments::application_id,
-                deployments::status.eq(success),
-                deployments::deployed_at,
-                deployments::commit_sha.is_not_null(),
-                deployments::commit_timestamp,
-                deployments::commit_seen_at,
-                deployments::started_at,
-                deployments::rework,
-            ))
+            .filter(deployments::status.eq_any(FINISHED))
+            .select((deployments::project_id, window_columns()))
             .load_on(conn)?;
         Self::pack(rows)
     }
 
     fn pack(mut rows: Vec<DayRow>) -> Result<Self, StoreError> {
-        rows.sort_unstable_by(|a, b| {
-            (a.0.as_str(), a.4, a.1.as_str()).cmp(&(b.0.as_str(), b.4, b.1.as_str()))
+        rows.sort_unstable_by(|(a_project, a), (b_project, b)| {
+            (a_project.as_str(), a.3, a.0.as_str()).cmp(&(b_project.as_str(), b.3, b.0.as_str()))
         });
         let mut out = vec![FORMAT];
         let mut rest = rows.as_slice();
@@ -323,7 +302,7 @@ impl Packed {
             put_text(&mut out, project.as_str())?;
             let length_at = out.len();
             out.extend_from_slice(&[0; 4]);
-            let mut applications: Vec<ShortText> = section.iter().map(|r| r.2).collect();
+            let mut applications: Vec<ShortText> = section.iter().map(|r| r.1.1).collect();
             applications.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
             applications.dedup();
             put_count(&mut out, applications.len())?;
@@ -331,8 +310,10 @@ impl Packed {
                 put_text(&mut out, application.as_str())?;
             }
             put_count(&mut out, section.len())?;
-            for (_, id, application, succeeded, at, has_commit, timestamp, seen, started, rework) in
-                section
+            for (
+                _,
+                (id, application, succeeded, at, has_commit, timestamp, seen, started, rework),
+            ) in section
             {
                 put_text(&mut out, id)?;
                 let number = applications
@@ -509,5 +490,134 @@ impl<'a> Reader<'a> {
     fn text(&mut self) -> Result<&'a str, StoreError> {
         let len = usize::from(self.u8()?);
         std::str::from_utf8(self.take(len)?).map_err(|_| corrupt("packed text", "not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn short(text: &str) -> ShortText {
+        ShortText::new(text).unwrap()
+    }
+
+    /// Two projects, two applications, every flag and rework reason.
+    fn rows() -> Vec<DayRow> {
+        let row = |project: &str, id: &str, app: &str, n: i64| -> DayRow {
+            let reason = ReworkReason::ALL
+                .get(usize::try_from(n).unwrap() % 6)
+                .map(|r| short(r.as_str()));
+            (
+                short(project),
+                (
+                    id.to_owned(),
+                    short(app),
+                    n % 2 == 0,
+                    1_000 + n,
+                    n % 3 == 0,
+                    (n % 4 == 0).then_some(10 + n),
+                    (n % 5 == 0).then_some(20 + n),
+                    (n % 7 == 0).then_some(500 + n),
+                    reason,
+                ),
+            )
+        };
+        (0..14)
+            .map(|n| {
+                let project = if n % 2 == 0 { "p-two" } else { "p-one" };
+                let app = if n % 3 == 0 { "api" } else { "web" };
+                row(project, &format!("d-{n:02}"), app, n)
+            })
+            .collect()
+    }
+
+    fn unpacked(
+        packed: &Packed,
+        project: Option<&str>,
+        application: Option<&str>,
+    ) -> Vec<DoraRecord> {
+        let environment: Arc<str> = "prod".into();
+        let mut out = Vec::new();
+        unpack(
+            &packed.0,
+            project,
+            application,
+            &environment,
+            &mut Shared::default(),
+            &mut out,
+        )
+        .unwrap();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    #[test]
+    fn a_packed_day_unpacks_to_the_records_it_was_packed_from() {
+        let rows = rows();
+        let packed = Packed::pack(rows.clone()).unwrap();
+        let environment: Arc<str> = "prod".into();
+        let mut shared = Shared::default();
+        let expected: Vec<(String, String, DoraRecord)> = rows
+            .into_iter()
+            .map(|(project, row)| {
+                let app = row.1.as_str().to_owned();
+                let record = crate::queries::window_record(row, &environment, &mut shared).unwrap();
+                (project.as_str().to_owned(), app, record)
+            })
+            .collect();
+        let pick = |project: Option<&str>, app: Option<&str>| -> Vec<DoraRecord> {
+            let mut records: Vec<DoraRecord> = expected
+                .iter()
+                .filter(|(p, a, _)| project.is_none_or(|w| w == p) && app.is_none_or(|w| w == a))
+                .map(|(_, _, r)| r.clone())
+                .collect();
+            records.sort_by(|a, b| a.id.cmp(&b.id));
+            records
+        };
+        assert_eq!(unpacked(&packed, None, None), pick(None, None));
+        assert_eq!(unpacked(&packed, None, None).len(), 14);
+        assert_eq!(
+            unpacked(&packed, Some("p-one"), None),
+            pick(Some("p-one"), None)
+        );
+        assert_eq!(
+            unpacked(&packed, Some("p-two"), Some("api")),
+            pick(Some("p-two"), Some("api"))
+        );
+        assert!(unpacked(&packed, Some("p-three"), None).is_empty());
+        assert!(unpacked(&packed, None, Some("batch")).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_or_cut_packing_is_corrupt_not_a_guess() {
+        let packed = Packed::pack(rows()).unwrap();
+        let environment: Arc<str> = "prod".into();
+        let mut out = Vec::new();
+        let mut read = |bytes: &[u8]| {
+            unpack(
+                bytes,
+                None,
+                None,
+                &environment,
+                &mut Shared::default(),
+                &mut out,
+            )
+        };
+        assert!(read(&[9]).is_err(), "unknown format");
+        assert!(read(&packed.0[..packed.0.len() - 3]).is_err(), "cut short");
+        assert!(read(&[FORMAT]).is_ok(), "a day with nothing to count");
+    }
+
+    /// The triggers of migration 000017 spell in SQL the statuses a query counts.
+    #[test]
+    fn the_triggers_count_the_statuses_a_query_counts() {
+        for up in [
+            include_str!("../../../migrations/sqlite/2026-11-29-000017_dora_days/up.sql"),
+            include_str!("../../../migrations/postgres/2026-11-29-000017_dora_days/up.sql"),
+        ] {
+            let words = format!("IN ('{}', '{}')", FINISHED[0], FINISHED[1]);
+            assert!(up.matches(&words).count() >= 4, "{words} in {up}");
+            assert!(!up.contains("IN ('success')") && !up.contains("'cancelled'"));
+        }
     }
 }

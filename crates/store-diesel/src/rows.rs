@@ -532,7 +532,7 @@ pub(crate) struct ShortText {
 const SHORT_TEXT: usize = 40;
 
 impl ShortText {
-    fn new(text: &str) -> diesel::deserialize::Result<Self> {
+    pub(crate) fn new(text: &str) -> diesel::deserialize::Result<Self> {
         let mut bytes = [0; SHORT_TEXT];
         let len = u8::try_from(text.len())
             .ok()

@@ -296,10 +296,7 @@ fn carriers(
         .filter(deployments::project_id.eq(project))
         .filter(deployments::environment_id.eq_any(environments_in_scope))
         .filter(deployments::deployed_at.le(until))
-        .filter(deployments::status.eq_any([
-            DeploymentStatus::Success.as_str(),
-            DeploymentStatus::Failed.as_str(),
-        ]))
+        .filter(deployments::status.eq_any(FINISHED))
         .select((
             deployments::id,
             deployments::application_id,
@@ -521,23 +518,12 @@ impl Stretch<'_> {
             project,
             application,
         } = *self;
-        let success = DeploymentStatus::Success.as_str();
         let window = deployments::table
             .filter(deployments::environment_id.eq(environment_text))
             .filter(deployments::deployed_at.ge(from))
             .filter(deployments::deployed_at.lt(to))
-            .filter(deployments::status.eq_any([success, DeploymentStatus::Failed.as_str()]))
-            .select((
-                deployments::id,
-                deployments::application_id,
-                deployments::status.eq(success),
-                deployments::deployed_at,
-                deployments::commit_sha.is_not_null(),
-                deployments::commit_timestamp,
-                deployments::commit_seen_at,
-                deployments::started_at,
-                deployments::rework,
-            ));
+            .filter(deployments::status.eq_any(FINISHED))
+            .select(window_columns());
         // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
         // type, the optional filters bound), so they are decoded while the server still scans,
         // instead of libpq collecting the whole result first (29 % of the samples of a
@@ -580,10 +566,45 @@ impl Stretch<'_> {
     }
 }
 
-/// A finished deployment of the window, as `dora_place` selects it. The application and the
-/// rework signal decode without allocating: one shared copy of each application id serves all
-/// its records.
-type WindowRow = (
+/// The statuses of a finished deployment, the ones a DORA query counts.
+pub(crate) const FINISHED: [&str; 2] = [
+    DeploymentStatus::Success.as_str(),
+    DeploymentStatus::Failed.as_str(),
+];
+
+/// The columns a DORA query reads of a finished deployment ([`WindowRow`]): a window's
+/// stretches select them, and so does packing a day (`dora_days`).
+pub(crate) type WindowColumns = (
+    deployments::id,
+    deployments::application_id,
+    diesel::dsl::Eq<deployments::status, &'static str>,
+    deployments::deployed_at,
+    diesel::dsl::IsNotNull<deployments::commit_sha>,
+    deployments::commit_timestamp,
+    deployments::commit_seen_at,
+    deployments::started_at,
+    deployments::rework,
+);
+
+/// [`WindowColumns`].
+pub(crate) fn window_columns() -> WindowColumns {
+    (
+        deployments::id,
+        deployments::application_id,
+        deployments::status.eq(DeploymentStatus::Success.as_str()),
+        deployments::deployed_at,
+        deployments::commit_sha.is_not_null(),
+        deployments::commit_timestamp,
+        deployments::commit_seen_at,
+        deployments::started_at,
+        deployments::rework,
+    )
+}
+
+/// A finished deployment of the window, as [`window_columns`] selects it. The application and
+/// the rework signal decode without allocating: one shared copy of each application id serves
+/// all its records.
+pub(crate) type WindowRow = (
     String,
     ShortText,
     bool,
@@ -596,7 +617,7 @@ type WindowRow = (
 );
 
 /// The record of one window row of `environment`.
-fn window_record(
+pub(crate) fn window_record(
     (id, application, succeeded, deployed_at, has_commit, timestamp, seen, started, signal): WindowRow,
     environment: &Arc<str>,
     shared: &mut Shared,

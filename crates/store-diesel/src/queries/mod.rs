@@ -9,7 +9,9 @@ pub(crate) use deployments::{
     Placed, deployments_by_id, events_for_commit, events_for_deployment, get_deployment,
     list_deployments,
 };
-pub(crate) use dora::dora;
+#[cfg(test)]
+pub(crate) use dora::window_record;
+pub(crate) use dora::{FINISHED, WindowRow, dora, window_columns};
 pub(crate) use environments::{assign, board, create_environment};
 pub(crate) use references::get_reference;
 
