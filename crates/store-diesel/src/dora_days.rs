@@ -42,7 +42,7 @@ use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::queries::{FINISHED, WindowRow, window_columns};
+use crate::queries::{FINISHED, WindowRow, window_rows};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{deployments, dora_days, instance_settings};
 
@@ -251,7 +251,8 @@ pub(crate) fn unpacked(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreEr
 }
 
 /// A finished deployment as a day is packed from `deployments`: its project, and what a DORA
-/// query reads of it.
+/// query reads of it (read per project through `queries::window_rows`, the very function a
+/// query's stretches read through; see there why).
 type DayRow = (ShortText, WindowRow);
 
 /// The format of [`Packed`] this build writes and reads.
@@ -275,13 +276,25 @@ impl Packed {
     /// Reads and packs one day of `environment` from `deployments`.
     fn read(conn: &mut DbConn, environment: &str, day: i64) -> Result<Self, StoreError> {
         let from = day.saturating_mul(DAY);
-        let rows: Vec<DayRow> = deployments::table
+        let to = from.saturating_add(DAY);
+        let mut projects: Vec<String> = deployments::table
             .filter(deployments::environment_id.eq(environment))
             .filter(deployments::deployed_at.ge(from))
-            .filter(deployments::deployed_at.lt(from.saturating_add(DAY)))
+            .filter(deployments::deployed_at.lt(to))
             .filter(deployments::status.eq_any(FINISHED))
-            .select((deployments::project_id, window_columns()))
+            .select(deployments::project_id)
+            .distinct()
             .load_on(conn)?;
+        projects.sort_unstable();
+        let mut rows: Vec<DayRow> = Vec::new();
+        for project in &projects {
+            let short = ShortText::new(project).map_err(|_| corrupt("project id", project))?;
+            rows.extend(
+                window_rows(conn, environment, Some(project), None, (from, to))?
+                    .into_iter()
+                    .map(|row| (short, row)),
+            );
+        }
         Self::pack(rows)
     }
 

@@ -549,14 +549,7 @@ impl Stretch<'_> {
                 data.records.push(window_record(row?, environment, shared)?);
             }
         } else {
-            let mut window = window.into_boxed();
-            if let Some(application) = application {
-                window = window.filter(deployments::application_id.eq(application));
-            }
-            if let Some(project) = project {
-                window = window.filter(deployments::project_id.eq(project));
-            }
-            let rows = window.load::<WindowRow>(conn)?;
+            let rows = window_rows(conn, environment_text, project, application, (from, to))?;
             data.records.reserve(rows.len());
             for row in rows {
                 data.records.push(window_record(row, environment, shared)?);
@@ -599,6 +592,36 @@ pub(crate) fn window_columns() -> WindowColumns {
         deployments::started_at,
         deployments::rework,
     )
+}
+
+/// The finished deployments of `environment` in `[from, to)` (of `project` and `application`
+/// when given), read whole: one range scan of the covering `deployments_by_environment_time`
+/// with only the filters asked for. A window's stretches on SQLite and the packing of a day
+/// (`dora_days`, per project) read through this one function: when packing decoded its rows
+/// through a tuple of its own, the compiler stopped inlining the per-column decoding of the
+/// window's rows, and SQLite's 365-day read in `bench dora` took about 15 ms more (115 against
+/// 99 ms in a first round; 104 ms through this function).
+pub(crate) fn window_rows(
+    conn: &mut DbConn,
+    environment: &str,
+    project: Option<&str>,
+    application: Option<&str>,
+    (from, to): (i64, i64),
+) -> Result<Vec<WindowRow>, StoreError> {
+    let mut window = deployments::table
+        .filter(deployments::environment_id.eq(environment))
+        .filter(deployments::deployed_at.ge(from))
+        .filter(deployments::deployed_at.lt(to))
+        .filter(deployments::status.eq_any(FINISHED))
+        .select(window_columns())
+        .into_boxed();
+    if let Some(application) = application {
+        window = window.filter(deployments::application_id.eq(application));
+    }
+    if let Some(project) = project {
+        window = window.filter(deployments::project_id.eq(project));
+    }
+    Ok(window.load::<WindowRow>(conn)?)
 }
 
 /// A finished deployment of the window, as [`window_columns`] selects it. The application and

@@ -11,7 +11,7 @@ pub(crate) use deployments::{
 };
 #[cfg(test)]
 pub(crate) use dora::window_record;
-pub(crate) use dora::{FINISHED, WindowRow, dora, window_columns};
+pub(crate) use dora::{FINISHED, WindowRow, dora, window_rows};
 pub(crate) use environments::{assign, board, create_environment};
 pub(crate) use references::get_reference;
 
