@@ -42,7 +42,7 @@ use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::queries::{FINISHED, WindowRow, window_rows};
+use crate::queries::{WindowRow, finished_in, window_rows};
 use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{deployments, dora_days, instance_settings};
 
@@ -277,11 +277,7 @@ impl Packed {
     fn read(conn: &mut DbConn, environment: &str, day: i64) -> Result<Self, StoreError> {
         let from = day.saturating_mul(DAY);
         let to = from.saturating_add(DAY);
-        let mut projects: Vec<String> = deployments::table
-            .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::deployed_at.ge(from))
-            .filter(deployments::deployed_at.lt(to))
-            .filter(deployments::status.eq_any(FINISHED))
+        let mut projects: Vec<String> = finished_in(environment, from, to)
             .select(deployments::project_id)
             .distinct()
             .load_on(conn)?;
@@ -509,6 +505,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queries::FINISHED;
 
     fn short(text: &str) -> ShortText {
         ShortText::new(text).unwrap()

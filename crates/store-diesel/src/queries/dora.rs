@@ -518,12 +518,6 @@ impl Stretch<'_> {
             project,
             application,
         } = *self;
-        let window = deployments::table
-            .filter(deployments::environment_id.eq(environment_text))
-            .filter(deployments::deployed_at.ge(from))
-            .filter(deployments::deployed_at.lt(to))
-            .filter(deployments::status.eq_any(FINISHED))
-            .select(window_columns());
         // PostgreSQL streams the rows one by one (`PgRowByRowLoadingMode`, on its own connection
         // type, the optional filters bound), so they are decoded while the server still scans,
         // instead of libpq collecting the whole result first (29 % of the samples of a
@@ -532,7 +526,8 @@ impl Stretch<'_> {
         // into a vector of records sized once: the unboxed query streamed into a growing vector
         // was 10 to 15 ms slower there over 1,000,000 deployments.
         if let DbConn::Postgresql(pg) = conn {
-            let window = window
+            let window = finished_in(environment_text, from, to)
+                .select(window_columns())
                 .filter(
                     application
                         .into_sql::<Nullable<Text>>()
@@ -564,6 +559,18 @@ pub(crate) const FINISHED: [&str; 2] = [
     DeploymentStatus::Success.as_str(),
     DeploymentStatus::Failed.as_str(),
 ];
+
+/// The finished deployments of `environment` in `[from, to)`: a range of the covering
+/// `deployments_by_environment_time`.
+#[diesel::dsl::auto_type]
+pub(crate) fn finished_in<'a>(environment: &'a str, from: i64, to: i64) -> _ {
+    let finished: [&'static str; 2] = FINISHED;
+    deployments::table
+        .filter(deployments::environment_id.eq(environment))
+        .filter(deployments::deployed_at.ge(from))
+        .filter(deployments::deployed_at.lt(to))
+        .filter(deployments::status.eq_any(finished))
+}
 
 /// The columns a DORA query reads of a finished deployment ([`WindowRow`]): a window's
 /// stretches select them, and so does packing a day (`dora_days`).
@@ -608,11 +615,7 @@ pub(crate) fn window_rows(
     application: Option<&str>,
     (from, to): (i64, i64),
 ) -> Result<Vec<WindowRow>, StoreError> {
-    let mut window = deployments::table
-        .filter(deployments::environment_id.eq(environment))
-        .filter(deployments::deployed_at.ge(from))
-        .filter(deployments::deployed_at.lt(to))
-        .filter(deployments::status.eq_any(FINISHED))
+    let mut window = finished_in(environment, from, to)
         .select(window_columns())
         .into_boxed();
     if let Some(application) = application {

@@ -10,8 +10,8 @@ pub(crate) use deployments::{
     list_deployments,
 };
 #[cfg(test)]
-pub(crate) use dora::window_record;
-pub(crate) use dora::{FINISHED, WindowRow, dora, window_rows};
+pub(crate) use dora::{FINISHED, window_record};
+pub(crate) use dora::{WindowRow, dora, finished_in, window_rows};
 pub(crate) use environments::{assign, board, create_environment};
 pub(crate) use references::get_reference;
 
