@@ -829,14 +829,14 @@ fn write_deployment(
         workspace: workspace.clone(),
         now: plan.event.received_at.unix_micros(),
     };
+    // PostgreSQL inserts the new references inside its one write statement; SQLite in
+    // `write_references`, which finds them itself.
+    let new = match conn {
+        DbConn::Postgresql(_) => relink(conn, &id, &known, &decision.references)?,
+        DbConn::Sqlite(_) => Vec::new(),
+    };
     let event_written = match conn {
-        DbConn::Postgresql(_) => {
-            let new = relink(conn, &id, &known, &decision.references)?;
-            let DbConn::Postgresql(pg) = &mut *conn else {
-                return Err(StoreError::Corrupt(
-                    "the connection changed backend".to_owned(),
-                ));
-            };
+        DbConn::Postgresql(pg) => {
             let settled = write_all_pg(
                 pg,
                 PgWrite {
