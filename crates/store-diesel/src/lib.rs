@@ -201,12 +201,12 @@ impl Store {
     }
 
     /// Packs up to `max` days of DORA records that were over [`PACK_AFTER`] before `now` and
-    /// before the database's clock (see the `dora_days` module): a DORA query then reads one row per packed day instead of
-    /// its deployments. Packing changes no report; it runs in write jobs of a few days each, so
-    /// ingest never waits long behind it. On PostgreSQL a day is packed once every transaction
-    /// that was running when this call marked it has ended: normally within the call, else by a
-    /// later one ([`Packing::waiting`]). The server calls it in the background
-    /// (`shiplog_server::run_dora_packer`).
+    /// before the database's clock (see the `dora_days` module): a DORA query then reads one
+    /// row per packed day instead of its deployments. Packing changes no report; it runs in
+    /// write jobs of a few days each, so ingest never waits long behind it. On PostgreSQL a day
+    /// is packed once every transaction that was running when this call marked it has ended:
+    /// normally within the call, else by a later one ([`Packing::waiting`]). The server calls
+    /// it in the background (`shiplog_server::run_dora_packer`).
     pub async fn pack_dora_days(&self, now: Timestamp, max: usize) -> Result<Packing, StoreError> {
         let now = now.unix_micros();
         let horizon = self
