@@ -25,6 +25,7 @@ use crate::error::AppError;
 use crate::ids::{ApplicationId, DeliveryId, EnvironmentId, HookId, ProjectId, WorkspaceId};
 use crate::model::{Application, Deployment, Environment, Project, ProjectLookup};
 
+pub mod cost;
 pub mod presets;
 pub mod template;
 mod worker;

@@ -7,7 +7,9 @@
 //! field (a deployment without a branch, say) renders as an empty string.
 //!
 //! Rendering has a budget, so that one workspace's hook cannot stall or bloat the server for the
-//! others: [`MAX_FUEL`] instructions per request, [`MAX_FIELD_BYTES`] per rendered field and
+//! others: before anything is compiled, a bound on the bytes of every value the templates could
+//! build ([`super::cost`]: no `*` beyond [`MAX_FIELD_BYTES`], at most
+//! [`super::cost::MAX_WORK_BYTES`] per request, loops counted); [`MAX_FUEL`] instructions per request, [`MAX_FIELD_BYTES`] per rendered field and
 //! [`MAX_REQUEST_BYTES`] per request, only the statements `if` and `for`, and only filters
 //! whose output is bounded by their input (`replace` checks the size it would produce before
 //! producing it). The same limits hold when a hook is saved (a 400 naming the field and the
@@ -417,6 +419,8 @@ impl Write for Bounded {
 struct Budget {
     fuel: u64,
     bytes: usize,
+    /// Bytes of values the request's templates could build so far ([`super::cost`]).
+    work: usize,
 }
 
 impl Budget {
@@ -424,12 +428,16 @@ impl Budget {
         Self {
             fuel: MAX_FUEL,
             bytes: MAX_REQUEST_BYTES,
+            work: 0,
         }
     }
 
     /// Renders one field's template within what is left.
     fn render(&mut self, source: &str, variables: &Value, field: &str) -> Result<String, String> {
         check_statements(source).map_err(|why| format!("{field} {why}"))?;
+        let work = super::cost::check(source, variables, self.work)
+            .map_err(|why| format!("{field} {why}"))?;
+        self.work = self.work.saturating_add(work);
         let mut env = environment();
         env.set_fuel(Some(self.fuel.max(1)));
         let template = env
@@ -618,6 +626,9 @@ pub fn validate(
     for (field, source) in templates(hook) {
         let top = field_of(&field);
         check_statements(&source)
+            .map_err(|why| AppError::invalid(top, format!("{field} {why}")))?;
+        // Before compiling: minijinja folds constants (`'x' * 100000000`) while it compiles.
+        super::cost::check(&source, &sample.0, 0)
             .map_err(|why| AppError::invalid(top, format!("{field} {why}")))?;
         let template = env
             .template_from_str(&source)

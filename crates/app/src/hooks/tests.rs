@@ -426,16 +426,17 @@ fn refusal(hook: &Hook) -> String {
 #[test]
 fn templates_have_a_budget_when_saved() {
     use super::template::{MAX_FIELD_BYTES, MAX_FUEL};
-    // The probe's 10^9-iteration loop: stopped by the instruction budget.
-    let text = refusal(&with_body(
-        r#"{% for a in "x"*100000 %}{% for b in "x"*10000 %}{% endfor %}{% endfor %}"#,
-    ));
+    // A 10^6-iteration loop: stopped by the instruction budget.
+    let thousand = "x".repeat(1000);
+    let text = refusal(&with_body(&format!(
+        r#"{{% for a in "{thousand}" %}}{{% for b in "{thousand}" %}}{{% endfor %}}{{% endfor %}}"#
+    )));
     assert!(text.contains(&MAX_FUEL.to_string()), "{text}");
     assert!(text.contains("settings.request_body.text"), "{text}");
-    // Gigabytes of output: stopped by the field's size cap at the first write over it.
-    let text = refusal(&with_body(
-        r#"{% for i in "x"*20 %}{{ "x"*100000000 }}{% endfor %}"#,
-    ));
+    // More output than a field holds: stopped by the field's size cap at the first write over it.
+    let text = refusal(&with_body(&format!(
+        r#"{{% for i in "{thousand}" %}}{{{{ "x" * 1000 }}}}{{% endfor %}}"#
+    )));
     assert!(text.contains(&MAX_FIELD_BYTES.to_string()), "{text}");
     // A value that doubles with every statement: no statement but if and for.
     let text = refusal(&with_body(
@@ -448,7 +449,7 @@ fn templates_have_a_budget_when_saved() {
     assert!(text.contains("replace would produce"), "{text}");
     // Many fields that each fit still share one request budget.
     let mut many = hook("https://example.com/");
-    let field = r#"{% for i in "x"*6000 %}x{% endfor %}"#;
+    let field = &format!(r#"{{% for i in "{}" %}}x{{% endfor %}}"#, "x".repeat(6000));
     many.request.body = Some(json!({"a": field, "b": field, "c": field, "d": field, "e": field}));
     let one = with_body(field);
     assert!(
@@ -468,6 +469,42 @@ fn templates_have_a_budget_when_saved() {
         r#"{% if deployment.branch %}{{ deployment.branch|upper }}{% else %}none{% endif %}"#,
     );
     assert!(validate(&fine, &sample(&fine), false).is_ok());
+}
+
+/// The two probes of issue #29: a repeated literal that minijinja would fold while compiling
+/// (about 100 MB each, before any budget), hidden in a branch the sample never takes; and a
+/// loop that repeats the hook's name a million times per iteration in one instruction.
+#[test]
+fn repeating_strings_is_bounded_before_the_template_compiles() {
+    use super::cost::MAX_WORK_BYTES;
+    use super::template::MAX_FIELD_BYTES;
+    let hidden =
+        with_body(r#"{% if deployment.status == 'nope' %}{{ 'x' * 100000000 }}{% endif %}"#);
+    let text = refusal(&hidden);
+    assert!(text.contains(&MAX_FIELD_BYTES.to_string()), "{text}");
+    assert!(text.contains("settings.request_body.text"), "{text}");
+    let mut named = with_body(&format!(
+        r#"{{% for c in '{}' %}}{{% if (hook.name * 1000000) | length > 1 %}}{{% endif %}}{{% endfor %}}"#,
+        "a".repeat(40)
+    ));
+    named.name = "n".repeat(100);
+    let text = refusal(&named);
+    assert!(text.contains(&MAX_FIELD_BYTES.to_string()), "{text}");
+    // Joining long values inside a loop counts every iteration.
+    let joined = with_body(&format!(
+        "{{% for c in '{}' %}}{{{{ ({}) | length }}}}{{% endfor %}}",
+        "a".repeat(40),
+        vec!["deployment.commit_message"; 30].join(" ~ ")
+    ));
+    assert!(
+        validate(&joined, &sample(&joined), false).is_ok(),
+        "fits with the sample"
+    );
+    let mut claimed = claim(joined.clone(), DeploymentStatus::Success);
+    claimed.subject.deployment.fields.commit_message = Some("m".repeat(60_000));
+    let variables = Variables::for_delivery(&claimed, 1, "https://shiplog.example.com");
+    let error = render(&joined, &variables, "2026-01-01T00:00:00Z").unwrap_err();
+    assert!(error.contains(&MAX_WORK_BYTES.to_string()), "{error}");
 }
 
 #[test]
