@@ -284,6 +284,40 @@ async fn the_gitlab_guides_body(app: &TestApp) {
     assert_eq!(deployment["references"][0]["key"], "PR-7");
 }
 
+/// One-line fields with a control or bidirectional formatting character, and a status word
+/// longer than any provider's, are refused with a 400 naming the field, and nothing is stored.
+async fn one_line_fields_refuse_control_characters_and_long_status_words(app: &TestApp) {
+    let long_status = "s".repeat(900_000);
+    let cases: [(&str, &str); 6] = [
+        ("environment", r"production\u001b[31m"),
+        ("branch", r"main\u202e"),
+        ("status", r"success\u0007"),
+        ("deployed_by", r"eve\r\nX-Injected: 1"),
+        ("ref", r"refs/heads/\u2066main"),
+        ("status", &long_status),
+    ];
+    for (field, value) in cases {
+        let body = github_actions_body("success").replacen(
+            "\"event\"",
+            &format!("\"{field}\": \"{value}\", \"event\""),
+            1,
+        );
+        let body = if field == "status" {
+            body.replacen("\"status\": \"success\",", "", 1)
+        } else {
+            body
+        };
+        let (status, answer) = send(app, "github-actions", body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert!(answer.to_string().contains(field), "{field}: {answer}");
+    }
+    assert!(app.deployments().await.is_empty(), "nothing was stored");
+    // Text that is merely unusual is kept.
+    let body = github_actions_body("success").replace("production", "Production EU");
+    let (status, answer) = send(app, "github-actions", body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
 on_both_backends!(
     the_gitlab_guides_body,
     the_github_actions_example,
@@ -293,4 +327,5 @@ on_both_backends!(
     every_documented_key_header_is_accepted,
     errors_say_what_to_fix,
     githubs_head_commit_timestamp_is_the_commit_time,
+    one_line_fields_refuse_control_characters_and_long_status_words,
 );

@@ -220,6 +220,15 @@ async fn an_unscoped_key_finds_the_project_by_repository(app: &TestApp) {
     );
 }
 
+/// Hivel's fields go through the same one-line rule.
+async fn control_characters_are_refused_naming_the_field(app: &TestApp) {
+    let token = app.key("ingest", Some("my-project")).await;
+    let body = with(json!({"branch": "main\u{1b}]0;owned\u{7}"}));
+    let (status, answer) = send(app, &token, &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("branch"), "{answer}");
+}
+
 on_both_backends!(
     a_commit_timestamp_dates_the_commit,
     the_documented_example,
@@ -227,4 +236,5 @@ on_both_backends!(
     both_timestamp_formats_and_status_normalization,
     validation_errors_in_hivels_words,
     an_unscoped_key_finds_the_project_by_repository,
+    control_characters_are_refused_naming_the_field,
 );

@@ -484,7 +484,51 @@ async fn a_flood_of_forged_deliveries_is_refused_and_logged_sparingly(app: &Test
     assert!(log.iter().any(|d| d["verdict"] == "accepted"), "{log:?}");
 }
 
+/// Times more than a day ahead and one-line fields with control characters are refused with
+/// a 400 naming the field, on POST and PATCH; nothing is stored.
+async fn far_future_times_and_control_characters_are_refused(app: &TestApp) {
+    let ingest = app.key("ingest", None).await;
+    let base = json!({"project": "my-project", "title": "Checkout returns 500",
+                      "external_id": "INC-9", "opened_at": "2025-03-02T11:00:00Z"});
+    let mut cases = Vec::new();
+    for (field, value) in [
+        ("opened_at", json!("9999-01-01T00:00:00Z")),
+        ("resolved_at", json!("9999-01-01T00:00:00Z")),
+        ("title", json!("Checkout \u{1b}[31mdown")),
+        ("severity", json!("P1\u{202e}")),
+        ("external_id", json!("INC\r\n9")),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        cases.push((field, body));
+    }
+    for (field, body) in cases {
+        let (status, answer) = app.post("/api/v1/incidents", &ingest, body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert!(answer.to_string().contains(field), "{field}: {answer}");
+    }
+    assert!(incidents(app, "").await.is_empty());
+    let (status, created) = app.post("/api/v1/incidents", &ingest, base).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    for (field, body) in [
+        (
+            "resolved_at",
+            json!({"resolved_at": "9999-01-01T00:00:00Z"}),
+        ),
+        ("title", json!({"title": "a\u{7}b"})),
+    ] {
+        let (status, answer) = app
+            .patch(&format!("/api/v1/incidents/{id}"), &ingest, body)
+            .await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert!(answer.to_string().contains(field), "{field}: {answer}");
+    }
+    assert_eq!(incidents(app, "").await[0]["status"], "open");
+}
+
 on_both_backends!(
+    far_future_times_and_control_characters_are_refused,
     a_flood_of_forged_deliveries_is_refused_and_logged_sparingly,
     the_api_opens_updates_resolves_and_reopens_one_incident,
     bad_incidents_are_named_and_nothing_is_written,

@@ -121,7 +121,7 @@ fn display_name(field: &'static str, name: &str, fallback: &str) -> Result<Strin
             format!("send at most {MAX_NAME_LEN} characters"),
         ));
     }
-    AppError::check_text(field, name)?;
+    AppError::check_line(field, name)?;
     Ok(name.to_owned())
 }
 

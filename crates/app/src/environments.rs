@@ -91,7 +91,7 @@ impl App {
                 format!("send a display name of 1 to {MAX_NAME_LEN} characters"),
             ));
         }
-        AppError::check_text("name", &name)?;
+        AppError::check_line("name", &name)?;
         let url = validate_url(request.url)?;
         let team = self
             .ports

@@ -361,6 +361,12 @@ impl AppError {
             Ok(())
         }
     }
+
+    /// Refuses a one-line field (a name, a branch, a status word) holding a control character
+    /// or a bidirectional formatting character ([`shiplog_domain::text::check_line`]).
+    pub fn check_line(field: &'static str, text: &str) -> Result<(), Self> {
+        shiplog_domain::text::check_line(text).map_err(|e| Self::invalid(field, e.to_string()))
+    }
 }
 
 impl From<WorkspaceStoreError> for AppError {

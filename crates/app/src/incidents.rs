@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::ids::{
     ApplicationId, DeploymentId, EnvironmentId, IncidentId, IntegrationId, ProjectId, WorkspaceId,
 };
+use crate::ingest::not_in_the_future;
 use crate::model::ProjectLookup;
 use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -371,6 +372,7 @@ fn checked_text(field: &'static str, value: String, max: usize) -> Result<String
             format!("is longer than {max} characters: shorten it"),
         ));
     }
+    AppError::check_line(field, &value)?;
     Ok(value)
 }
 
@@ -386,8 +388,16 @@ fn checked_url(value: Option<String>) -> Result<Option<String>, AppError> {
     Ok(Some(url))
 }
 
+/// A provider's text, made one line: control characters become spaces, bidirectional
+/// formatting characters are dropped, and it is cut to `max` characters.
 fn cut(value: &str, max: usize) -> String {
-    value.trim().chars().take(max).collect()
+    value
+        .trim()
+        .chars()
+        .filter(|c| !shiplog_domain::text::is_bidi_control(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
 }
 
 impl App {
@@ -426,6 +436,8 @@ impl App {
             ));
         }
         let now = self.ports.clock.now();
+        not_in_the_future("opened_at", request.opened_at, now)?;
+        not_in_the_future("resolved_at", request.resolved_at, now)?;
         let opened_at = request.opened_at.unwrap_or(now);
         if let Some(resolved) = request.resolved_at
             && resolved < opened_at
@@ -592,6 +604,8 @@ impl App {
             }
         };
         let now = self.ports.clock.now();
+        not_in_the_future("opened_at", Some(report.observation.opened_at), now)?;
+        not_in_the_future("occurred_at", Some(report.observation.occurred_at), now)?;
         let incident = Incident {
             id: IncidentId::from_uuid(self.ports.ids.uuid()),
             workspace: integration.workspace,
@@ -645,6 +659,7 @@ impl App {
         caller.require(Capability::Ingest, "change incidents")?;
         let current = self.visible_incident(caller, id).await?;
         let now = self.ports.clock.now();
+        not_in_the_future("resolved_at", change.resolved_at, now)?;
         let resolved = match (change.status, change.resolved_at) {
             (None, None) => None,
             (Some(IncidentStatus::Open), None) => Some(None),

@@ -37,6 +37,8 @@ use crate::ports::DeploymentStoreError;
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// The longest other text field.
 pub const MAX_FIELD_LEN: usize = 2048;
+/// The longest provider status word kept.
+pub const MAX_STATUS_LEN: usize = 200;
 
 /// Which application an event is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +249,7 @@ pub struct IngestReceipt {
 pub const MAX_FUTURE_SKEW_SECONDS: i64 = 86_400;
 
 /// Refuses a time more than [`MAX_FUTURE_SKEW_SECONDS`] after `now`.
-fn not_in_the_future(
+pub(crate) fn not_in_the_future(
     field: &'static str,
     at: Option<Timestamp>,
     now: Timestamp,
@@ -407,7 +409,21 @@ pub fn decide(
     })
 }
 
+/// A trimmed text field of at most `max` bytes; a one-line field (all but the commit message)
+/// holds no control or bidirectional formatting character.
 fn bounded(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, AppError> {
+    let v = text(field, value, max)?;
+    if let Some(v) = &v {
+        AppError::check_line(field, v)?;
+    }
+    Ok(v)
+}
+
+fn text(
     field: &'static str,
     value: Option<String>,
     max: usize,
@@ -433,7 +449,7 @@ fn validate_fields(fields: DeploymentFields) -> Result<DeploymentFields, AppErro
     Ok(DeploymentFields {
         external_id: bounded("external_id", fields.external_id, MAX_FIELD_LEN)?,
         commit_sha: fields.commit_sha,
-        commit_message: bounded("commit_message", fields.commit_message, MAX_MESSAGE_LEN)?,
+        commit_message: text("commit_message", fields.commit_message, MAX_MESSAGE_LEN)?,
         commit_timestamp: fields.commit_timestamp,
         git_ref,
         branch,
@@ -499,6 +515,18 @@ impl App {
             .status
             .as_deref()
             .is_some_and(|s| !s.trim().is_empty());
+        if let Some(raw) = command.status.as_deref().filter(|_| status_sent) {
+            if raw.trim().len() > MAX_STATUS_LEN {
+                return Err(AppError::invalid(
+                    "status",
+                    format!(
+                        "is {} bytes long; send the provider's status word (at most {MAX_STATUS_LEN} bytes)",
+                        raw.trim().len()
+                    ),
+                ));
+            }
+            AppError::check_line("status", raw.trim())?;
+        }
         let mut status = match command.status.as_deref().filter(|_| status_sent) {
             Some(raw) => ProviderStatus::new(command.provider, raw),
             None => ProviderStatus {
@@ -782,7 +810,7 @@ impl App {
                 hint: "send the environment code, like \"production\"",
             });
         }
-        AppError::check_text("environment", name)?;
+        AppError::check_line("environment", name)?;
         if name.len() > 200 {
             return Err(AppError::invalid(
                 "environment",

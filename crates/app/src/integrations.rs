@@ -284,7 +284,7 @@ impl App {
                 format!("send 1 to {MAX_NAME} characters"),
             ));
         }
-        AppError::check_text("name", &name)?;
+        AppError::check_line("name", &name)?;
         let settings = request.settings.unwrap_or_else(|| serde_json::json!({}));
         if !settings.is_object() {
             return Err(AppError::invalid("settings", "send a JSON object"));

@@ -17,6 +17,7 @@
 //! - [`incident`]: incident sources and how their updates settle into one record.
 //! - [`sighting`]: when a commit was first seen, folded event by event: lead time's start.
 //! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
+//! - [`text`]: what a one-line field may hold (no control or bidirectional formatting characters).
 //!
 //! ## What this crate must never do
 //! It performs no I/O, spawns nothing, reads no clock and no randomness, and is not async.
@@ -44,4 +45,5 @@ pub mod reference;
 pub mod repo;
 pub mod sighting;
 pub mod status;
+pub mod text;
 pub mod timestamp;

@@ -917,6 +917,7 @@ impl App {
                 format!("give the hook a name of 1 to {MAX_NAME_LEN} characters"),
             ));
         }
+        AppError::check_line("name", &name)?;
         let (application, environment) = self
             .scope_ids(caller, project, input.application, input.environment)
             .await?;
