@@ -285,6 +285,55 @@ async fn a_revoked_key_ends_its_sessions(app: &TestApp) {
     assert_eq!(app.page("/", Some(&cookie)).await.0, 303);
 }
 
+/// A page elsewhere cannot post the sign-in form (login CSRF): a cross-site `Sec-Fetch-Site`
+/// or another `Origin` is refused with no cookie; this server's own origin is accepted.
+async fn sign_in_refuses_forms_posted_from_other_sites(app: &TestApp) {
+    let body = format!("key={}&next=%2F", app.admin_key);
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let cases: [(&[(&str, &str)], u16); 5] = [
+        (&[("Origin", "https://evil.example")], 403),
+        (&[("Sec-Fetch-Site", "cross-site")], 403),
+        (&[("Origin", "null")], 403),
+        (
+            &[("Origin", &app.base), ("Sec-Fetch-Site", "same-origin")],
+            303,
+        ),
+        (&[("Sec-Fetch-Site", "none")], 303),
+    ];
+    for (headers, expected) in cases {
+        let mut request = app
+            .client
+            .post(format!("{}/sign-in", app.base))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .insert_header(("Host", host.as_str()));
+        for header in headers {
+            request = request.insert_header(*header);
+        }
+        let response = request.send_body(body.clone()).await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{headers:?}");
+        assert_eq!(
+            response.headers().contains_key("set-cookie"),
+            expected == 303,
+            "{headers:?}"
+        );
+    }
+}
+
+/// Signing in again and again keeps at most 20 sessions per key: the oldest end.
+async fn a_key_keeps_a_bounded_number_of_sessions(app: &TestApp) {
+    let (_, _, first) = app.sign_in(&app.admin_key).await;
+    let first = first.unwrap();
+    let (status, _, _) = app.page("/deployments", Some(&first)).await;
+    assert_eq!(status, 200);
+    for _ in 0..20 {
+        let (status, _, cookie) = app.sign_in(&app.admin_key).await;
+        assert_eq!(status, 303);
+        assert!(cookie.is_some());
+    }
+    let (status, _, _) = app.page("/deployments", Some(&first)).await;
+    assert_eq!(status, 303, "the oldest session ended");
+}
+
 on_both_backends!(
     signing_in_opens_a_session_in_a_safe_cookie,
     wrong_and_ingest_keys_cannot_sign_in,
@@ -294,4 +343,6 @@ on_both_backends!(
     a_session_sees_what_its_key_sees,
     sign_out_needs_the_csrf_token_and_ends_the_session,
     a_revoked_key_ends_its_sessions,
+    sign_in_refuses_forms_posted_from_other_sites,
+    a_key_keeps_a_bounded_number_of_sessions,
 );

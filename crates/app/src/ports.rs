@@ -94,8 +94,13 @@ pub trait KeyStore: Send + Sync {
     async fn master_key_hash(&self) -> Result<Option<KeyHash>, KeyStoreError>;
     /// Sets (or replaces) the hash of the instance's master key, as of `at`.
     async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError>;
-    /// Stores a new dashboard session (its secret's hash only).
-    async fn create_session(&self, session: SessionRecord) -> Result<(), KeyStoreError>;
+    /// Stores a new dashboard session (its secret's hash only), then ends the oldest sessions
+    /// of its API key beyond the newest `keep_per_key`, in the same transaction.
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        keep_per_key: u32,
+    ) -> Result<(), KeyStoreError>;
     /// The session whose secret hashes to `hash`, with what its API key grants now; `None`
     /// when there is none (signed out, or its key was revoked: a key's sessions end with it).
     async fn session(&self, hash: &KeyHash) -> Result<Option<SessionGrant>, KeyStoreError>;

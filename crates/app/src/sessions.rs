@@ -3,7 +3,8 @@
 //!
 //! A session acts as its key: the same workspace, role and project, checked again on every
 //! request (a revoked key's sessions end with it; an expired key's sessions stop working). It
-//! ends after [`SESSION_HOURS`], or earlier when its key expires, or when it is signed out.
+//! ends after [`SESSION_HOURS`], or earlier when its key expires, or when it is signed out; a
+//! key keeps at most [`MAX_SESSIONS_PER_KEY`] sessions (signing in again ends the oldest).
 //! Only the secret's hash is stored. Forms that change something carry the session's CSRF
 //! token ([`SessionSecret::csrf_token`]).
 
@@ -18,6 +19,8 @@ use crate::model::SessionRecord;
 
 /// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 12;
+/// The most sessions one API key keeps open: signing in once more ends its oldest.
+pub const MAX_SESSIONS_PER_KEY: u32 = 20;
 
 /// A session just opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +50,16 @@ impl App {
         let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
         self.ports
             .keys
-            .create_session(SessionRecord {
-                hash: secret.hash(),
-                workspace: key.workspace,
-                api_key: key.id,
-                created_at: now,
-                expires_at,
-            })
+            .create_session(
+                SessionRecord {
+                    hash: secret.hash(),
+                    workspace: key.workspace,
+                    api_key: key.id,
+                    created_at: now,
+                    expires_at,
+                },
+                MAX_SESSIONS_PER_KEY,
+            )
             .await?;
         Ok(SignedIn {
             secret,
@@ -141,11 +147,12 @@ mod tests {
             .keys
             .expect_create_session()
             .times(1)
-            .withf(|s| {
+            .withf(|s, keep| {
                 s.expires_at == hours(2)
                     && s.api_key == ApiKeyId::from_uuid(uuid::Uuid::from_u128(7))
+                    && *keep == MAX_SESSIONS_PER_KEY
             })
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(()));
         let signed = ports.app().sign_in(Some("shiplog_secret")).await.unwrap();
         assert_eq!(
             signed.expires_at,

@@ -7,8 +7,9 @@
 //! (`SHIPLOG_HOOKS_ALLOW_PRIVATE_TARGETS`): a URL whose host is an address or a local name is
 //! refused before sending ([`check_url`]); a name is resolved by [`GuardedResolver`], which
 //! refuses it when any address it resolves to is loopback, private, link-local (cloud metadata
-//! lives there), unique-local, multicast or otherwise not globally routable; and each redirect
-//! hop (at most 5) is checked like the first URL. Every request has a 15 s time-out, and at most
+//! lives there), unique-local, multicast, Teredo or otherwise not globally routable; and each
+//! redirect hop (at most 5, followed by [`ReqwestSender`] itself) is checked like the first URL.
+//! The hook's own headers go to the first URL's origin only. Every request has a 15 s time-out, and at most
 //! 64 KiB of a response body is read.
 //!
 //! ## What this crate must never do
@@ -72,15 +73,8 @@ impl ReqwestSender {
             .timeout(options.timeout)
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow }))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-                } else if let Err(why) = check_url(attempt.url(), allow) {
-                    attempt.error(format!("redirect refused: {why}"))
-                } else {
-                    attempt.follow()
-                }
-            }))
+            // Redirects are followed by `send` itself, which decides per hop which headers go.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self { client, options })
@@ -109,8 +103,14 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
             if s0 == 0x2002 && forbidden_v4(embedded(s1, s2)) {
                 return true;
             }
+            // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765) is never a public address.
+            if [s0, s1, s2, s3, s4, s5] == [0, 0, 0, 0, 0xffff, 0] {
+                return true;
+            }
             let first = v6.segments().first().copied().unwrap_or_default();
             v6.is_loopback()
+                || (s0 == 0x2001 && s1 == 0) // Teredo (2001::/32): tunnels to an IPv4 address
+                || [s0, s1, s2, s3] == [0x100, 0, 0, 0] // discard-only (100::/64)
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local (incl. fd00:ec2::254, AWS metadata)
@@ -242,6 +242,92 @@ fn describe(error: reqwest::Error) -> String {
     text
 }
 
+/// The redirect statuses followed, and whether each keeps the method and body.
+fn redirect_keeps_method(status: reqwest::StatusCode) -> Option<bool> {
+    match status.as_u16() {
+        301..=303 => Some(false),
+        307 | 308 => Some(true),
+        _ => None,
+    }
+}
+
+impl ReqwestSender {
+    /// Sends the request and follows at most [`MAX_REDIRECTS`] redirects, each hop checked like
+    /// the first URL, all within one time-out. The hook's own headers (which may hold tokens) go
+    /// only to the first URL's origin; a 301, 302 or 303 turns a request into a `GET` without
+    /// body, as browsers do.
+    async fn follow(
+        &self,
+        request: OutgoingRequest,
+        first: Url,
+        started: Instant,
+    ) -> Result<reqwest::Response, String> {
+        let origin = first.origin();
+        let mut url = first;
+        let mut method = match request.method {
+            HookMethod::Post => reqwest::Method::POST,
+            HookMethod::Put => reqwest::Method::PUT,
+            HookMethod::Patch => reqwest::Method::PATCH,
+        };
+        let mut body = Some(request.body);
+        for hop in 0..=MAX_REDIRECTS {
+            let left = self.options.timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err("timed out".to_owned());
+            }
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(left);
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            for (name, value) in &request.headers {
+                if body.is_some() || name != "content-type" {
+                    builder = builder.header(name.as_str(), value.reveal());
+                }
+            }
+            if url.origin() == origin {
+                for (name, value) in &request.hook_headers {
+                    builder = builder.header(name.as_str(), value.reveal());
+                }
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| describe(e.without_url()))?;
+            let Some(keeps_method) = redirect_keeps_method(response.status()) else {
+                return Ok(response);
+            };
+            let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Ok(response);
+            };
+            if hop == MAX_REDIRECTS {
+                return Err(format!(
+                    "redirect refused: more than {MAX_REDIRECTS} redirects"
+                ));
+            }
+            let next = url
+                .join(location)
+                .map_err(|_| "redirect refused: the Location header is not a URL".to_owned())?;
+            check_url(&next, self.options.allow_private_targets)
+                .map_err(|why| format!("redirect refused: {why}"))?;
+            if !keeps_method && method != reqwest::Method::GET {
+                method = reqwest::Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+        Err(format!(
+            "redirect refused: more than {MAX_REDIRECTS} redirects"
+        ))
+    }
+}
+
 #[async_trait]
 impl HookSender for ReqwestSender {
     async fn send(&self, request: OutgoingRequest) -> SendResult {
@@ -263,21 +349,12 @@ impl HookSender for ReqwestSender {
                 ..SendResult::default()
             };
         }
-        let method = match request.method {
-            HookMethod::Post => reqwest::Method::POST,
-            HookMethod::Put => reqwest::Method::PUT,
-            HookMethod::Patch => reqwest::Method::PATCH,
-        };
-        let mut builder = self.client.request(method, url).body(request.body);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.reveal());
-        }
-        let response = match builder.send().await {
+        let response = match self.follow(request, url, started).await {
             Ok(response) => response,
             Err(error) => {
                 return SendResult {
                     duration_ms: elapsed(started),
-                    error: Some(describe(error.without_url())),
+                    error: Some(error),
                     ..SendResult::default()
                 };
             }

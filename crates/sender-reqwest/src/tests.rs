@@ -21,7 +21,11 @@ fn request(url: &str) -> OutgoingRequest {
     OutgoingRequest {
         method: HookMethod::Post,
         url: SecretText::new(url),
-        headers: vec![("x-token".to_owned(), SecretText::new("t0ken"))],
+        headers: vec![(
+            "content-type".to_owned(),
+            SecretText::new("application/json"),
+        )],
+        hook_headers: vec![("x-token".to_owned(), SecretText::new("t0ken"))],
         body: br#"{"a":1}"#.to_vec(),
     }
 }
@@ -47,6 +51,12 @@ fn private_loopback_link_local_and_metadata_addresses_are_forbidden() {
         "2002:7f00:1::",
         "2002:a9fe:a9fe::1",
         "2002:c0a8:0101::",
+        // IPv4-translated, Teredo and discard-only.
+        "::ffff:0:7f00:1",
+        "::ffff:0:0",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "2001::1",
+        "100::1",
     ] {
         assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be refused");
     }
@@ -188,4 +198,70 @@ async fn redirects_to_refused_addresses_are_not_followed() {
     let result = sender(true).send(request(&server.uri())).await;
     assert_eq!(result.status, None);
     assert!(result.error.unwrap().contains("redirect"));
+}
+
+#[tokio::test]
+async fn the_hooks_headers_go_to_the_targets_origin_only() {
+    let target = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(path("/same"))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", "/moved"))
+        .mount(&target)
+        .await;
+    Mock::given(path("/moved"))
+        .respond_with(
+            ResponseTemplate::new(308)
+                .insert_header("Location", format!("{}/away", elsewhere.uri()).as_str()),
+        )
+        .mount(&target)
+        .await;
+    Mock::given(path("/away"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&elsewhere)
+        .await;
+    let result = sender(true)
+        .send(request(&format!("{}/same", target.uri())))
+        .await;
+    assert_eq!(result.status, Some(200), "{:?}", result.error);
+    let first = target.received_requests().await.unwrap();
+    assert_eq!(first.len(), 2);
+    for hop in &first {
+        assert_eq!(
+            hop.headers.get("x-token").unwrap(),
+            "t0ken",
+            "same origin keeps it"
+        );
+        assert_eq!(hop.body, br#"{"a":1}"#, "307 and 308 keep the body");
+    }
+    let away = elsewhere.received_requests().await.unwrap();
+    assert_eq!(away.len(), 1);
+    assert!(
+        away[0].headers.get("x-token").is_none(),
+        "another origin never sees it"
+    );
+    assert_eq!(away[0].method.as_str(), "POST");
+    assert_eq!(
+        away[0].headers.get("content-type").unwrap(),
+        "application/json"
+    );
+}
+
+#[tokio::test]
+async fn a_303_turns_the_request_into_a_get_without_body() {
+    let target = MockServer::start().await;
+    Mock::given(path("/post"))
+        .respond_with(ResponseTemplate::new(303).insert_header("Location", "/result"))
+        .mount(&target)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/result"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let result = sender(true)
+        .send(request(&format!("{}/post", target.uri())))
+        .await;
+    assert_eq!(result.status, Some(200), "{:?}", result.error);
+    let hops = target.received_requests().await.unwrap();
+    assert!(hops[1].body.is_empty());
 }

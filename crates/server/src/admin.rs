@@ -23,6 +23,7 @@ pub(crate) struct Access {
         long,
         env = "SHIPLOG_DATABASE_URL",
         default_value = "shiplog.db",
+        hide_env_values = true,
         global = true
     )]
     database_url: String,

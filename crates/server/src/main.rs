@@ -44,7 +44,12 @@ enum Command {
     /// Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests first).
     Serve {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(long, env = "SHIPLOG_DATABASE_URL", default_value = "shiplog.db")]
+        #[arg(
+            long,
+            env = "SHIPLOG_DATABASE_URL",
+            default_value = "shiplog.db",
+            hide_env_values = true
+        )]
         database_url: String,
         /// Address to listen on.
         #[arg(long, env = "SHIPLOG_BIND", default_value = "127.0.0.1:8080")]
@@ -95,7 +100,12 @@ enum Command {
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(long, env = "SHIPLOG_DATABASE_URL", default_value = "shiplog.db")]
+        #[arg(
+            long,
+            env = "SHIPLOG_DATABASE_URL",
+            default_value = "shiplog.db",
+            hide_env_values = true
+        )]
         database_url: String,
     },
 }
@@ -237,6 +247,36 @@ mod tests {
         for sub in command.get_subcommands() {
             variables(sub, into);
         }
+    }
+
+    /// `--help` never prints the value of a variable that can hold a secret (the database
+    /// URL's password, a key).
+    #[test]
+    fn help_hides_the_values_of_secret_variables() {
+        fn check(command: &clap::Command, checked: &mut usize) {
+            for arg in command.get_arguments() {
+                let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
+                    continue;
+                };
+                if matches!(
+                    env,
+                    "SHIPLOG_DATABASE_URL" | "SHIPLOG_ADMIN_KEY" | "SHIPLOG_KEY"
+                ) {
+                    assert!(
+                        arg.is_hide_env_values_set(),
+                        "{env} in {}",
+                        command.get_name()
+                    );
+                    *checked += 1;
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, checked);
+            }
+        }
+        let mut checked = 0;
+        check(&Cli::command(), &mut checked);
+        assert!(checked >= 5, "{checked}");
     }
 
     /// The README's configuration table lists exactly the variables the command line reads.

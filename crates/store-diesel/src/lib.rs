@@ -498,9 +498,13 @@ impl KeyStore for Store {
             .await?)
     }
 
-    async fn create_session(&self, session: SessionRecord) -> Result<(), KeyStoreError> {
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        keep_per_key: u32,
+    ) -> Result<(), KeyStoreError> {
         Ok(self
-            .write(move |conn| sessions::create(conn, &session))
+            .write(move |conn| sessions::create(conn, &session, keep_per_key))
             .await?)
     }
 

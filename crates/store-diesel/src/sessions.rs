@@ -9,7 +9,14 @@ use crate::error::{StoreError, corrupt};
 use crate::rows::{opt_time, time, uuid};
 use crate::schema::{api_keys, sessions};
 
-pub(crate) fn create(conn: &mut DbConn, session: &SessionRecord) -> Result<(), StoreError> {
+/// Inserts the session, then deletes its key's sessions beyond the newest `keep` (the write
+/// job is one transaction).
+pub(crate) fn create(
+    conn: &mut DbConn,
+    session: &SessionRecord,
+    keep: u32,
+) -> Result<(), StoreError> {
+    let key = session.api_key.to_string();
     diesel::insert_into(sessions::table)
         .values((
             sessions::hash.eq(session.hash.as_str()),
@@ -19,6 +26,15 @@ pub(crate) fn create(conn: &mut DbConn, session: &SessionRecord) -> Result<(), S
             sessions::expires_at.eq(session.expires_at.unix_micros()),
         ))
         .execute_on(conn)?;
+    let beyond: Vec<String> = sessions::table
+        .filter(sessions::api_key_id.eq(&key))
+        .order((sessions::created_at.desc(), sessions::hash.desc()))
+        .offset(i64::from(keep))
+        .select(sessions::hash)
+        .load_on(conn)?;
+    if !beyond.is_empty() {
+        diesel::delete(sessions::table.filter(sessions::hash.eq_any(&beyond))).execute_on(conn)?;
+    }
     Ok(())
 }
 

@@ -1167,7 +1167,7 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
         (secret, record)
     };
     let (first, record) = open_session(1, "2025-01-01T12:00:00Z");
-    store.create_session(record).await.unwrap();
+    store.create_session(record, 20).await.unwrap();
     let grant = store.session(&first.hash()).await.unwrap().unwrap();
     assert_eq!(grant.workspace, t.workspace);
     assert_eq!(grant.role, Role::Read);
@@ -1194,9 +1194,9 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
 
     // Expired sessions are deleted, live ones kept.
     let (old, record) = open_session(2, "2025-01-01T01:00:00Z");
-    store.create_session(record).await.unwrap();
+    store.create_session(record, 20).await.unwrap();
     let (live, record) = open_session(3, "2025-01-02T00:00:00Z");
-    store.create_session(record).await.unwrap();
+    store.create_session(record, 20).await.unwrap();
     assert_eq!(
         store
             .delete_expired_sessions(at("2025-01-01T06:00:00Z"))
@@ -1206,6 +1206,28 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
     );
     assert!(store.session(&old.hash()).await.unwrap().is_none());
     assert!(store.session(&live.hash()).await.unwrap().is_some());
+
+    // A key keeps its newest sessions only: one more ends the oldest.
+    let mut opened = Vec::new();
+    for n in 10..13u8 {
+        let secret = SessionSecret::from_random([n; 32]);
+        let record = SessionRecord {
+            hash: secret.hash(),
+            workspace: t.workspace,
+            api_key: key,
+            created_at: at(&format!("2025-01-01T00:00:{n}Z")),
+            expires_at: at("2025-01-02T00:00:00Z"),
+        };
+        store.create_session(record, 3).await.unwrap();
+        opened.push(secret);
+    }
+    assert!(
+        store.session(&live.hash()).await.unwrap().is_none(),
+        "the oldest ended"
+    );
+    for secret in &opened {
+        assert!(store.session(&secret.hash()).await.unwrap().is_some());
+    }
 
     // Revoking the key ends its sessions.
     assert!(

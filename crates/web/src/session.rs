@@ -256,12 +256,63 @@ pub(crate) struct SignInForm {
     next: Option<String>,
 }
 
+/// The `host[:port]` of an origin or address (`https://shiplog.example:8443/x` →
+/// `shiplog.example:8443`), lower-cased.
+fn authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// Whether a sign-in form was posted from this server's own page, so that no other site can
+/// sign a browser into a workspace of its choosing (login CSRF). A browser says where a
+/// request comes from: `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the person),
+/// and `Origin`, when sent, must name this server (its public address, or the host the request
+/// was sent to). A client that sends neither (curl, a script) is not a page another site runs.
+pub(crate) fn from_own_page(request: &HttpRequest, public_url: Option<&str>) -> bool {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("invalid").to_ascii_lowercase())
+    };
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site.as_str(), "same-origin" | "none")
+    {
+        return false;
+    }
+    match header("origin") {
+        None => true,
+        Some(origin) => {
+            let origin = authority(&origin);
+            let host = request.connection_info().host().to_ascii_lowercase();
+            origin == host || public_url.is_some_and(|url| authority(url) == origin)
+        }
+    }
+}
+
 /// `POST /sign-in`: opens a session and sets its cookie, or shows the form again with why not.
 pub(crate) async fn sign_in(
     state: web::Data<WebState>,
+    request: HttpRequest,
     form: web::Form<SignInForm>,
 ) -> HttpResponse {
     let next = form.next.as_deref().map_or("/", local_path).to_owned();
+    if !from_own_page(&request, state.public_url.as_deref()) {
+        tracing::warn!("a sign-in posted from another site's page was refused");
+        return html_response(
+            StatusCode::FORBIDDEN,
+            sign_in_page(
+                &next,
+                Some(
+                    "This sign-in was sent from another site's page, so it was refused. \
+                     Sign in here, on shiplog's own page.",
+                ),
+            ),
+        );
+    }
     match state.app.sign_in(Some(form.key.trim())).await {
         Ok(signed_in) => {
             let max_age = signed_in
@@ -338,6 +389,16 @@ mod tests {
         assert_eq!(local_path("/\\evil.example"), "/");
         assert_eq!(local_path("https://evil.example"), "/");
         assert_eq!(local_path("/a\nb"), "/");
+    }
+
+    #[test]
+    fn origins_are_compared_by_host_and_port() {
+        assert_eq!(
+            authority("https://Shiplog.example:8443/x?y"),
+            "shiplog.example:8443"
+        );
+        assert_eq!(authority("http://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(authority("null"), "null");
     }
 
     #[test]

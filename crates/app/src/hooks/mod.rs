@@ -346,8 +346,11 @@ pub struct OutgoingRequest {
     pub method: HookMethod,
     /// The rendered target URL (may hold a secret: never log it).
     pub url: SecretText,
-    /// Every header, rendered and signed (values may hold secrets).
+    /// shiplog's own headers: content type, user agent and the signature.
     pub headers: Vec<(String, SecretText)>,
+    /// The hook's own headers, rendered (values may hold secrets): sent to the target's origin
+    /// only, never after a redirect to another origin.
+    pub hook_headers: Vec<(String, SecretText)>,
     /// The body.
     pub body: Vec<u8>,
 }

@@ -158,7 +158,7 @@ impl App {
                 ..SendResult::default()
             };
         }
-        let mut headers = vec![
+        let headers = vec![
             (
                 "content-type".to_owned(),
                 SecretText::new("application/json"),
@@ -174,13 +174,13 @@ impl App {
             ),
             ("webhook-signature".to_owned(), SecretText::new(signature)),
         ];
-        headers.extend(rendered.headers);
         self.ports
             .sender
             .send(OutgoingRequest {
                 method: hook.request.method,
                 url: rendered.url,
                 headers,
+                hook_headers: rendered.headers,
                 body: rendered.body,
             })
             .await
