@@ -334,6 +334,75 @@ async fn a_key_keeps_a_bounded_number_of_sessions(app: &TestApp) {
     assert_eq!(status, 303, "the oldest session ended");
 }
 
+/// Opens the live deployments feed; returns its status and, when open, the response (the
+/// feed stays open while it is held).
+async fn open_feed(
+    app: &TestApp,
+    cookie: &str,
+    query: &str,
+) -> (u16, Option<awc::ClientResponse<impl futures_util::Stream>>) {
+    let response = app
+        .client
+        .get(format!("{}/deployments/live{query}", app.base))
+        .insert_header(("Cookie", cookie))
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, (status == 200).then_some(response))
+}
+
+/// A session keeps at most 8 live feeds (429 beyond, saying why); a departed browser's feed
+/// frees its place within seconds; a feed of a project the session cannot see is 404.
+async fn live_feeds_are_limited_and_scoped(app: &TestApp) {
+    app.project(&app.admin_key, "billing").await;
+    let scoped = app.key("read", Some("billing")).await;
+    let (_, _, cookie) = app.sign_in(&scoped).await;
+    let (status, _) = open_feed(app, &cookie.unwrap(), "?project=my-project").await;
+    assert_eq!(status, 404);
+
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let (status, feed) = open_feed(app, &cookie, "").await;
+        assert_eq!(status, 200);
+        held.push(feed.unwrap());
+    }
+    let response = app
+        .client
+        .get(format!("{}/deployments/live", app.base))
+        .insert_header(("Cookie", cookie.as_str()))
+        .send()
+        .await;
+    let mut response = response.unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let page = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("8 live lists"), "{page}");
+    // Another session of the same key is not held back by this one.
+    let (_, _, other) = app.sign_in(&app.admin_key).await;
+    let (status, _) = open_feed(app, &other.unwrap(), "").await;
+    assert_eq!(status, 200);
+    // The browser leaves: its place is free again once the server notices (a condition,
+    // with a deadline).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, feed) = open_feed(app, &cookie, "").await;
+        if status == 200 {
+            held.push(feed.unwrap());
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the departed feed was never closed"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 on_both_backends!(
     signing_in_opens_a_session_in_a_safe_cookie,
     wrong_and_ingest_keys_cannot_sign_in,
@@ -345,4 +414,5 @@ on_both_backends!(
     a_revoked_key_ends_its_sessions,
     sign_in_refuses_forms_posted_from_other_sites,
     a_key_keeps_a_bounded_number_of_sessions,
+    live_feeds_are_limited_and_scoped,
 );

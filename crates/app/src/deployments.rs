@@ -52,6 +52,17 @@ pub struct ListDeployments {
 }
 
 impl App {
+    /// Which workspaces recorded pipeline events after `after`, a position from an earlier
+    /// answer (`None`: only where the record stands). Server-internal: the dashboard's live
+    /// feeds' one shared change source; it answers workspace ids, nothing of their content.
+    pub async fn deployment_changes(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<crate::ports::EventChanges, AppError> {
+        Ok(self.ports.deployments.changes_after(after, limit).await?)
+    }
+
     /// A page of deployments, newest first.
     pub async fn list_deployments(
         &self,

@@ -411,6 +411,27 @@ pub trait DeploymentStore: Send + Sync {
         key: ReferenceKey,
         at: Timestamp,
     ) -> Result<usize, DeploymentStoreError>;
+    /// Where the record of pipeline events stands, and which workspaces recorded events after
+    /// `after` (a position from an earlier answer), reading at most `limit` events; with
+    /// `after` `None`, only the position. The live feeds' one shared change source: every
+    /// change of a deployment is recorded with an event.
+    async fn changes_after(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<EventChanges, DeploymentStoreError>;
+}
+
+/// What [`DeploymentStore::changes_after`] answers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventChanges {
+    /// Where to continue from.
+    pub position: i64,
+    /// The workspaces that recorded events since the position asked for (each once).
+    pub workspaces: Vec<WorkspaceId>,
+    /// `false` when more than the limit were recorded: the position skipped ahead to the
+    /// newest, and any workspace may have changed.
+    pub complete: bool,
 }
 
 /// The scope of a DORA query. Without `environment`, every `production` environment counts.

@@ -257,6 +257,33 @@ pub async fn run_dora_packer(store: Store) {
     }
 }
 
+/// The signals actix would handle, handled the same way after ending the dashboard's live
+/// feeds (which would otherwise hold a graceful stop for its whole time-out): SIGTERM stops
+/// gracefully (requests in flight finish, within the 30 s shutdown time-out), SIGINT and
+/// SIGQUIT at once.
+async fn stop_on_signals(
+    server: actix_web::dev::ServerHandle,
+    changes: Arc<shiplog_web::live::LiveChanges>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM, SIGINT and SIGQUIT");
+        return;
+    };
+    let graceful = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+        _ = quit.recv() => false,
+    };
+    tracing::info!(graceful, "stopping: live feeds closed");
+    changes.close_all();
+    server.stop(graceful).await;
+}
+
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let listener = TcpListener::bind(&config.bind)
@@ -294,6 +321,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
     }
     actix_web::rt::spawn(run_dora_packer(store.clone()));
+    actix_web::rt::spawn(changes.clone().run_shared_poll(app.clone()));
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),
@@ -302,7 +330,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let web = shiplog_web::WebState {
         app: state.app.clone(),
         public_url: config.hooks.public_url.clone(),
-        changes,
+        changes: changes.clone(),
     };
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
@@ -314,9 +342,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
     .workers(config.workers.max(1))
     .shutdown_timeout(30)
+    // `stop_on_signals` below does what actix would, and first ends the live feeds, which
+    // would otherwise hold a graceful stop for the whole time-out.
+    .disable_signals()
     .listen(listener)
     .map_err(|e| StartError(format!("cannot serve on {address}: {e}")))?
     .run();
+    actix_web::rt::spawn(stop_on_signals(server.handle(), changes));
     Ok(Running {
         address,
         server,

@@ -470,3 +470,62 @@ fn sqlite_made_unwritable_under_load_answers_503_and_recovers_by_itself() {
     let outage = Unwritable(vec![file.clone(), dir.path().join("shiplog.db-wal")]);
     actix_web::rt::System::new().block_on(outage_under_load(&url, std::sync::Arc::new(outage)));
 }
+
+/// SIGTERM while a browser keeps the live deployments feed open: the feed ends, a request in
+/// flight still gets its answer, and the process exits cleanly, well inside the graceful
+/// time-out (30 s) the open stream held it for before.
+#[test]
+fn sigterm_closes_live_feeds_and_exits_promptly() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shiplog.db").display());
+    actix_web::rt::System::new().block_on(async move {
+        let mut server = serve(&url).await;
+        let client = awc::Client::builder().disable_redirects().finish();
+        let key = bootstrap(&client, &server.base).await;
+        let signed_in = client
+            .post(format!("{}/sign-in", server.base))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .send_body(format!("key={key}&next=%2F"))
+            .await
+            .unwrap();
+        let cookie = signed_in
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_owned();
+        let mut feed = client
+            .get(format!("{}/deployments/live", server.base))
+            .insert_header(("Cookie", cookie))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(feed.status().as_u16(), 200);
+        let pid = server.child.id().to_string();
+        let signalled = Instant::now();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        // The feed ends (the server closes it) instead of waiting for the browser.
+        while let Some(chunk) = feed.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+        // And the process exits by itself, successfully.
+        let deadline = Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                signalled.elapsed() < deadline,
+                "still running {deadline:?} after SIGTERM with a live feed open"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "{status:?}");
+    });
+}

@@ -58,6 +58,7 @@ use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::timestamp::Timestamp;
 
 pub mod cache;
+mod changes;
 pub mod conn;
 mod dora_days;
 mod error;
@@ -912,6 +913,16 @@ impl EnvironmentStore for Store {
 impl DeploymentStore for Store {
     async fn ingest(&self, plan: IngestPlan) -> Result<IngestReceipt, DeploymentStoreError> {
         Ok(self.write(move |conn| ingest::ingest(conn, &plan)).await?)
+    }
+
+    async fn changes_after(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<shiplog_app::ports::EventChanges, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| changes::after(conn, after, limit))
+            .await?)
     }
 
     async fn get(

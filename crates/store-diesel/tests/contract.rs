@@ -1572,6 +1572,53 @@ async fn the_packer_finds_days_the_triggers_leave_alone(url: &str) {
     assert_eq!(view.report.change_failure_rate.samples, 1);
 }
 
+/// The live feeds' shared change source: which workspaces recorded events since a position,
+/// each once, and a skip ahead past the limit.
+async fn the_change_source_names_the_workspaces_that_recorded_events(url: &str) {
+    use shiplog_app::ports::{DeploymentStore, EventChanges};
+    let store = open(url);
+    let a = tenant(&store, "acme", 1).await;
+    let b = tenant(&store, "globex", 2).await;
+    let app = app(&store);
+    let start = store.changes_after(None, 100).await.unwrap();
+    assert!(start.workspaces.is_empty() && start.complete);
+    let quiet = store
+        .changes_after(Some(start.position), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        quiet,
+        EventChanges {
+            position: start.position,
+            workspaces: Vec::new(),
+            complete: true
+        }
+    );
+    app.ingest(&a.admin, exclusive("k1", "success", "2025-01-01T10:15:00Z"))
+        .await
+        .unwrap();
+    let one = store
+        .changes_after(Some(start.position), 100)
+        .await
+        .unwrap();
+    assert_eq!(one.workspaces, vec![a.workspace]);
+    assert!(one.complete && one.position > start.position);
+    for key in ["k2", "k3"] {
+        app.ingest(&b.admin, exclusive(key, "success", "2025-01-01T10:15:00Z"))
+            .await
+            .unwrap();
+    }
+    let two = store.changes_after(Some(one.position), 100).await.unwrap();
+    assert_eq!(two.workspaces, vec![b.workspace], "each workspace once");
+    assert_eq!(
+        store.changes_after(None, 100).await.unwrap().position,
+        two.position
+    );
+    let capped = store.changes_after(Some(one.position), 2).await.unwrap();
+    assert!(!capped.complete, "more than the limit");
+    assert_eq!(capped.position, two.position, "skipped ahead to the newest");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1596,6 +1643,7 @@ macro_rules! contract {
 }
 
 contract!(
+    the_change_source_names_the_workspaces_that_recorded_events,
     idempotent_reinsert,
     conflicting_reinsert,
     out_of_order_lifecycle,

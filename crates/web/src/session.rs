@@ -37,6 +37,11 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The session secret's hash, which names the session without revealing it.
+    pub fn session_hash(&self) -> String {
+        self.secret.hash().as_str().to_owned()
+    }
+
     /// Whether the viewer may change things (an `admin` key).
     pub fn is_admin(&self) -> bool {
         self.principal.role == Role::Admin

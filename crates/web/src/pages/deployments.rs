@@ -3,40 +3,41 @@
 //!
 //! The live feed reads the first page of the same filters from the store and sends each
 //! deployment that is new or changed since the page was rendered, as the table row the page
-//! would show. It reads when this process's ingest signals a change of the workspace
-//! ([`crate::live`]), and else once a second: the poll is what lets several shiplog servers on
-//! one PostgreSQL feed every browser. Its cost is one indexed query per open list per second,
-//! and at most five a second while its workspace ingests.
+//! would show. It reads when its workspace's change signal moves ([`crate::live`]: this
+//! process's ingest at once, other servers' through one shared poll a second), at most once a
+//! second, and every [`live::SAFETY_READ`] regardless; in between it only writes a keep-alive
+//! every [`live::KEEPALIVE`]. Its first read happens before the answer starts, so a filter the
+//! session may not use is refused with its status (404 for a project it cannot see).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::App;
 use shiplog_app::auth::Principal;
 use shiplog_app::deployments::{DeploymentDetail, ListDeployments};
+use shiplog_app::error::AppError;
 use shiplog_app::model::Deployment;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
-use tokio::sync::watch;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
+use crate::live::{self, Subscription};
 use crate::pages::{filter, given, hooks, refused, scope};
 use crate::session::{COOKIE, Page, PageError, Viewer, encode, html_response};
 
-/// How often the live feed asks the store when nothing was heard from this process's ingest.
-const LIVE_POLL: Duration = Duration::from_secs(1);
-/// After a change was heard, how long the feed waits before reading again, so that a burst of
-/// ingests is read once.
+/// After a change was heard, how long the feed waits at least before reading, so that a burst
+/// of ingests is read once.
 const LIVE_COALESCE: Duration = Duration::from_millis(200);
-/// A comment every this many polls keeps proxies from closing an idle feed.
-const KEEPALIVE_POLLS: u32 = 15;
+/// The least time between two reads of one feed.
+const LIVE_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The list's filters, as the filter form sends them.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -206,71 +207,112 @@ fn row(deployment: &Deployment) -> Markup {
     }
 }
 
-/// What the live feed remembers between polls.
+/// What the live feed remembers between reads.
 struct Feed {
     app: App,
     session: String,
     request: ListDeployments,
     changed_since: Option<Timestamp>,
     sent: HashMap<String, Timestamp>,
-    polls: u32,
-    changes: watch::Receiver<u64>,
+    live: Subscription,
+    last_read: Instant,
+}
+
+/// What woke a feed.
+enum Wake {
+    /// Its workspace changed, or a safety read is due: read the store.
+    Read,
+    /// Nothing to read: write a keep-alive.
+    Idle,
+    /// The server is stopping.
+    Close,
 }
 
 impl Feed {
     /// Waits until a change of the workspace is heard (then a moment more, to read a burst
-    /// once) or a poll is due.
-    async fn wait(&mut self) {
-        match tokio::time::timeout(LIVE_POLL, self.changes.changed()).await {
-            Ok(Ok(())) => tokio::time::sleep(LIVE_COALESCE).await,
-            Ok(Err(_)) => tokio::time::sleep(LIVE_POLL).await,
-            Err(_) => {}
+    /// once), a keep-alive or a safety read is due, or the server stops.
+    async fn wait(&mut self) -> Wake {
+        let safety = live::SAFETY_READ.saturating_sub(self.last_read.elapsed());
+        let wake = tokio::select! {
+            changed = self.live.changes.changed() => match changed {
+                Ok(()) => Wake::Read,
+                Err(_) => Wake::Close,
+            },
+            _ = self.live.closing.changed() => Wake::Close,
+            () = tokio::time::sleep(live::KEEPALIVE.min(safety)) => {
+                if self.last_read.elapsed() >= live::SAFETY_READ { Wake::Read } else { Wake::Idle }
+            }
+        };
+        if matches!(wake, Wake::Read) {
+            let pause = LIVE_MIN_INTERVAL
+                .saturating_sub(self.last_read.elapsed())
+                .max(LIVE_COALESCE);
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = self.live.closing.changed() => return Wake::Close,
+            }
+            self.live.changes.mark_unchanged();
         }
-        self.changes.mark_unchanged();
+        if *self.live.closing.borrow() {
+            return Wake::Close;
+        }
+        wake
     }
-}
 
-impl Feed {
-    /// One poll: the SSE text for what changed, or `None` when the session ended.
-    async fn poll(&mut self) -> Option<String> {
+    /// One read: the SSE text for what changed, an error for a refused filter, or `None` when
+    /// the session ended.
+    async fn read(&mut self) -> Option<Result<String, AppError>> {
         let principal: Principal = self.app.session_principal(Some(&self.session)).await.ok()?;
-        self.polls = self.polls.wrapping_add(1);
-        let mut out = String::new();
-        match self
+        self.last_read = Instant::now();
+        let page = match self
             .app
             .list_deployments(&principal, self.request.clone())
             .await
         {
-            Ok(page) => {
-                // Oldest first, so the browser prepends them in order.
-                for deployment in page.items.iter().rev() {
-                    let id = deployment.id.to_string();
-                    let changed = match self.sent.get(&id) {
-                        Some(at) => *at != deployment.updated_at,
-                        None => self
-                            .changed_since
-                            .is_some_and(|since| deployment.updated_at >= since),
-                    };
-                    if changed {
-                        out.push_str("event: deployment\n");
-                        for line in row(deployment).into_string().lines() {
-                            out.push_str("data: ");
-                            out.push_str(line);
-                            out.push('\n');
-                        }
-                        out.push('\n');
-                    }
-                    self.sent.insert(id, deployment.updated_at);
+            Ok(page) => page,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut out = String::new();
+        // Oldest first, so the browser prepends them in order.
+        for deployment in page.items.iter().rev() {
+            let id = deployment.id.to_string();
+            let changed = match self.sent.get(&id) {
+                Some(at) => *at != deployment.updated_at,
+                None => self
+                    .changed_since
+                    .is_some_and(|since| deployment.updated_at >= since),
+            };
+            if changed {
+                out.push_str("event: deployment\n");
+                for line in row(deployment).into_string().lines() {
+                    out.push_str("data: ");
+                    out.push_str(line);
+                    out.push('\n');
                 }
-                // From now on, anything not seen before is new.
-                self.changed_since = Some(Timestamp::UNIX_EPOCH);
+                out.push('\n');
             }
-            Err(error) => tracing::warn!(%error, "live deployments feed could not read"),
+            self.sent.insert(id, deployment.updated_at);
         }
-        if out.is_empty() && self.polls.is_multiple_of(KEEPALIVE_POLLS) {
-            out.push_str(": keepalive\n\n");
+        // From now on, anything not seen before is new.
+        self.changed_since = Some(Timestamp::UNIX_EPOCH);
+        Some(Ok(out))
+    }
+
+    /// What to send next, or `None` to end the feed.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            match self.wait().await {
+                Wake::Close => return None,
+                Wake::Idle => return Some(": keepalive\n\n".to_owned()),
+                Wake::Read => match self.read().await? {
+                    Ok(text) if text.is_empty() => {}
+                    Ok(text) => return Some(text),
+                    Err(error) => {
+                        tracing::warn!(%error, "live deployments feed could not read");
+                    }
+                },
+            }
         }
-        Some(out)
     }
 }
 
@@ -288,28 +330,45 @@ pub(crate) async fn live(
         filters.changed_since.as_ref(),
         Timestamp::parse,
     )?;
-    // The check above proved the session; each poll checks it again, so a revoked key's feed ends.
-    let changes = state.changes.subscribe(viewer.principal.workspace);
     let session = request
         .cookie(COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
-    let feed = Feed {
+    let live = state
+        .changes
+        .open(viewer.principal.workspace, &viewer.session_hash())
+        .map_err(|refused| PageError::Refused {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: refused.to_string(),
+        })?;
+    let mut feed = Feed {
         app: state.app.clone(),
         session,
         request: list,
         changed_since,
         sent: HashMap::new(),
-        polls: 0,
-        changes,
+        live,
+        last_read: Instant::now(),
     };
-    let stream = futures_util::stream::unfold((feed, true), |(mut feed, first)| async move {
-        if !first {
-            feed.wait().await;
+    // The first read answers a refused filter (a project the session cannot see) with its
+    // status, before the stream starts; each later read checks the session again, so a
+    // revoked key's feed ends.
+    let first = match feed.read().await {
+        None => {
+            return Err(PageError::SignIn {
+                next: "/deployments".to_owned(),
+            });
         }
-        let text = feed.poll().await?;
-        Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (feed, false)))
-    });
+        Some(Err(error)) => return Err(error.into()),
+        Some(Ok(text)) => text,
+    };
+    let stream = futures_util::stream::once(std::future::ready(Ok::<_, actix_web::Error>(
+        Bytes::from(first),
+    )))
+    .chain(futures_util::stream::unfold(feed, |mut feed| async move {
+        let text = feed.next().await?;
+        Some((Ok::<_, actix_web::Error>(Bytes::from(text)), feed))
+    }));
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/event-stream"))
         .insert_header((CACHE_CONTROL, "no-store"))
