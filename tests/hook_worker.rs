@@ -340,6 +340,7 @@ async fn a_worker_that_dies_holding_a_lease_is_replaced_when_the_lease_ends() {
             now,
             lease_until: now.checked_add(time_seconds(60)).unwrap(),
             limit: 10,
+            per_workspace: 100,
         })
         .await
         .unwrap();

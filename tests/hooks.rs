@@ -289,13 +289,16 @@ async fn templates_are_checked_when_saved(app: &TestApp) {
     let hook = |target: &str| json!({"name": "x", "target_url": target, "trigger_when": {"events": ["deployment.succeeded"]}});
     let path = "/api/v1/projects/my-project/hooks";
     // One tenant's template cannot stall the server: the probe's loops hit the budget.
+    let thousand = "x".repeat(1000);
     for (template, limit) in [
         (
-            r#"{% for a in "x"*100000 %}{% for b in "x"*10000 %}{% endfor %}{% endfor %}"#,
+            format!(
+                r#"{{% for a in "{thousand}" %}}{{% for b in "{thousand}" %}}{{% endfor %}}{{% endfor %}}"#
+            ),
             "50000 instructions",
         ),
         (
-            r#"{% for a in "x"*20 %}{{ "x"*100000000 }}{% endfor %}"#,
+            r#"{% for a in "x"*20 %}{{ "x"*100000000 }}{% endfor %}"#.to_owned(),
             "65536 bytes",
         ),
     ] {
@@ -576,6 +579,145 @@ async fn a_hivel_deploy_reports_to_the_applications_own_repository(app: &TestApp
     assert_signed(&requests[0], hook["signing_secret"].as_str().unwrap());
 }
 
+/// One workspace whose 48 hooks all point at a target that answers after 20 s cannot delay
+/// another workspace's delivery: it arrives while none of the slow ones has even finished an
+/// attempt, and the slow workspace never has more than its share in flight.
+async fn one_workspaces_slow_targets_do_not_delay_anothers(app: &TestApp) {
+    use shiplog_app::hooks::MAX_IN_FLIGHT_PER_WORKSPACE;
+    let slow = receiver(ResponseTemplate::new(200).set_delay(Duration::from_secs(20))).await;
+    let mut slow_hooks = Vec::new();
+    for n in 0..48 {
+        let (code, created) = app
+            .post(
+                "/api/v1/projects/my-project/hooks",
+                &app.admin_key,
+                json!({"name": format!("slow {n}"), "target_url": slow.uri(),
+                       "trigger_when": {"events": ["deployment.succeeded"]}}),
+            )
+            .await;
+        assert_eq!(code, 201, "{created}");
+        slow_hooks.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let other = app.other_workspace("globex").await;
+    app.project(&other, "shop").await;
+    let fast = receiver(ResponseTemplate::new(200)).await;
+    let (code, created) = app
+        .post(
+            "/api/v1/projects/shop/hooks",
+            &other,
+            json!({"name": "fast", "target_url": fast.uri(),
+                   "trigger_when": {"events": ["deployment.succeeded"]}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let deploy = |project: &str| {
+        json!({"event": "deploy.completed", "project_slug": project, "status": "success",
+               "environment": "production", "url": "https://ci.example/runs/1"})
+    };
+    app.clienwork(&app.admin_key, deploy("my-project")).await;
+    // Let the slow workspace's deliveries be claimed first.
+    let started = Instant::now();
+    while slow.received_requests().await.unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "nothing sent");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.clienwork(&other, deploy("shop")).await;
+    let started = Instant::now();
+    while fast.received_requests().await.unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(14),
+            "the other workspace's delivery waited behind the slow ones"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let in_flight = slow.received_requests().await.unwrap().len();
+    assert!(
+        (1..=MAX_IN_FLIGHT_PER_WORKSPACE as usize).contains(&in_flight),
+        "{in_flight} of the slow workspace's deliveries in flight"
+    );
+    for hook in &slow_hooks {
+        let (code, deliveries) = app
+            .get(&format!("/api/v1/hooks/{hook}/deliveries"), &app.admin_key)
+            .await;
+        assert_eq!(code, 200);
+        for delivery in deliveries.as_array().unwrap() {
+            assert_eq!(delivery["attempts"], json!([]), "{delivery}");
+        }
+    }
+}
+
+/// A project holds at most 100 hooks (one more is refused, naming the limit), and the listing
+/// pages through them with `limit` and the `Link` header's next page.
+async fn hooks_per_project_are_capped_and_listed_in_pages(app: &TestApp) {
+    let path = "/api/v1/projects/my-project/hooks";
+    let hook = |n: usize| {
+        json!({"name": format!("h{n}"), "target_url": "https://example.com/",
+                                 "trigger_when": {"events": ["deployment.succeeded"]}})
+    };
+    let mut created = Vec::new();
+    for n in 0..100 {
+        let (code, answer) = app.post(path, &app.admin_key, hook(n)).await;
+        assert_eq!(code, 201, "{answer}");
+        created.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let (code, answer) = app.post(path, &app.admin_key, hook(100)).await;
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(answer["error"]["code"], "hook_limit_reached");
+    assert!(answer.to_string().contains("100"), "{answer}");
+
+    let (code, headers, all) = app
+        .send(
+            "GET",
+            path,
+            &[("Authorization", &format!("Bearer {}", app.admin_key))],
+            "",
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(all.as_array().unwrap().len(), 100);
+    assert!(headers.get("link").is_none(), "one page holds them all");
+
+    let mut next = Some(format!("{path}?limit=30"));
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    while let Some(page) = next.take() {
+        let (code, headers, items) = app
+            .send(
+                "GET",
+                &page,
+                &[("Authorization", &format!("Bearer {}", app.admin_key))],
+                "",
+            )
+            .await;
+        assert_eq!(code, 200, "{items}");
+        pages += 1;
+        for item in items.as_array().unwrap() {
+            listed.push(item["id"].as_str().unwrap().to_owned());
+        }
+        next = headers.get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with("; rel=\"next\""), "{link}");
+            link.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_owned()
+        });
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(listed, created, "every hook once, oldest first");
+
+    for (query, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?after=00000000-0000-0000-0000-000000000000", "after"),
+    ] {
+        let (code, answer) = app.get(&format!("{path}{query}"), &app.admin_key).await;
+        assert_eq!(code, 400, "{query}: {answer}");
+        assert!(answer.to_string().contains(field), "{answer}");
+    }
+}
+
 on_both_backends!(
     the_github_preset_reports_pending_then_success,
     devopness_hooks_render_the_seed_bodies,
@@ -583,4 +725,6 @@ on_both_backends!(
     a_failed_attempt_is_retried_and_visible,
     test_sends_disable_and_delete,
     a_hivel_deploy_reports_to_the_applications_own_repository,
+    one_workspaces_slow_targets_do_not_delay_anothers,
+    hooks_per_project_are_capped_and_listed_in_pages,
 );

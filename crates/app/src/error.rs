@@ -97,6 +97,7 @@ error_codes! {
     AlreadyExists => "already_exists", Conflict;
     IdempotencyConflict => "idempotency_conflict", Conflict;
     EnvironmentLimitReached => "environment_limit_reached", LimitReached;
+    HookLimitReached => "hook_limit_reached", LimitReached;
     ValueRefused => "value_refused", InvalidInput;
     StoreUnavailable => "store_unavailable", Unavailable;
 }
@@ -252,6 +253,12 @@ pub enum AppError {
         /// The limit.
         limit: u32,
     },
+    /// The project's hook limit is reached.
+    #[error("this project already has its limit of {limit} hooks: delete one it no longer needs")]
+    HookLimitReached {
+        /// The limit.
+        limit: u32,
+    },
     /// The database refused a value that passed every check before it (the text is for logs
     /// only: it may quote the value).
     #[error(
@@ -328,6 +335,7 @@ impl AppError {
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             Self::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
             Self::EnvironmentLimitReached { .. } => ErrorCode::EnvironmentLimitReached,
+            Self::HookLimitReached { .. } => ErrorCode::HookLimitReached,
             Self::ValueRefused(_) => ErrorCode::ValueRefused,
             Self::Unavailable(_) => ErrorCode::StoreUnavailable,
         }

@@ -619,7 +619,9 @@ pub enum SignatureError {
 #[async_trait]
 pub trait HookStore: Send + Sync {
     /// Stores a new hook.
-    async fn create_hook(&self, hook: Hook) -> Result<(), HookStoreError>;
+    /// Stores a new hook unless its project already has `max_per_project` hooks (then `false`,
+    /// nothing written); concurrent creations in one project are serialized, so the limit holds.
+    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, HookStoreError>;
     /// One hook of `workspace`.
     async fn hook(
         &self,

@@ -207,21 +207,48 @@ impl shiplog_app::ports::Offload for BlockingPool {
     }
 }
 
-/// Runs the delivery worker until the process ends: a round whenever deliveries may be due,
-/// else a sleep of `poll_interval`. A failed round (database unavailable) is logged and retried.
+/// Runs the delivery worker until the process ends: up to `WorkerSettings::batch` deliveries
+/// in flight, each sent as soon as it is claimed, and a claim whenever a place frees (else every
+/// `poll_interval`), so a slow target holds up only its own place; claims give each workspace a
+/// fair share (`App::claim_due`). A failed claim (database unavailable) is logged and retried.
 pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
     let settings = WorkerSettings {
         owner: format!("shiplog-{}", uuid::Uuid::now_v7()),
         ..WorkerSettings::default()
     };
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
-        match app.deliver_due(&settings).await {
-            Ok(0) => tokio::time::sleep(poll_interval).await,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%error, "delivery worker round failed");
-                tokio::time::sleep(poll_interval).await;
+        let free = usize::try_from(settings.batch)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(in_flight.len());
+        let mut claimed_any = false;
+        if free > 0 {
+            match app
+                .claim_due(&settings, u32::try_from(free).unwrap_or(u32::MAX))
+                .await
+            {
+                Ok(claimed) => {
+                    claimed_any = !claimed.is_empty();
+                    for claim in claimed {
+                        let app = app.clone();
+                        let owner = settings.owner.clone();
+                        in_flight.spawn(async move { app.attempt_delivery(claim, &owner).await });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "delivery worker could not claim"),
             }
+        }
+        // Claim again as soon as a place frees (or more may be due), else after the interval.
+        if claimed_any && in_flight.len() < usize::try_from(settings.batch).unwrap_or(0) {
+            continue;
+        }
+        tokio::select! {
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => match done {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "delivery attempt could not be recorded"),
+                Err(error) => tracing::error!(%error, "delivery attempt panicked"),
+            },
+            () = tokio::time::sleep(poll_interval) => {}
         }
     }
 }

@@ -230,11 +230,25 @@ fn into_hooks(conn: &mut DbConn, rows: Vec<HookRow>) -> Result<Vec<Hook>, StoreE
     rows.into_iter().map(|row| row.into_hook(&codes)).collect()
 }
 
-pub(crate) fn create_hook(conn: &mut DbConn, hook: &Hook) -> Result<(), StoreError> {
+/// Inserts a hook unless its project has `max` already. The project's row is updated to
+/// itself first: on PostgreSQL that locks it, so two creations in one project count one after
+/// the other (SQLite's writer runs one job at a time anyway).
+pub(crate) fn create_hook(conn: &mut DbConn, hook: &Hook, max: u32) -> Result<bool, StoreError> {
+    let project = hook.project.id.to_string();
+    diesel::update(projects::table.filter(projects::id.eq(&project)))
+        .set(projects::slug.eq(projects::slug))
+        .execute_on(conn)?;
+    let count: i64 = hooks::table
+        .filter(hooks::project_id.eq(&project))
+        .count()
+        .get_result_on(conn)?;
+    if count >= i64::from(max) {
+        return Ok(false);
+    }
     diesel::insert_into(hooks::table)
         .values(HookRow::from_record(hook)?)
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) fn update_hook(conn: &mut DbConn, hook: &Hook) -> Result<bool, StoreError> {
@@ -314,16 +328,29 @@ macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE hook_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
-    SELECT d.id FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id
-    WHERE d.status = $3 AND d.next_attempt_at <= $4
-      AND (d.lease_until IS NULL OR d.lease_until <= $4)
-      AND h.enabled
-      AND NOT EXISTS (
-        SELECT 1 FROM hook_deliveries e JOIN hooks eh ON eh.id = e.hook_id
-        WHERE e.deployment_id = d.deployment_id AND e.seq < d.seq
-          AND e.status = $3 AND eh.target_url = h.target_url)
-    ORDER BY d.next_attempt_at, d.seq
-    LIMIT $5 ",
+    SELECT d.id FROM hook_deliveries d WHERE d.id IN (
+        SELECT due.id FROM (
+            SELECT c.id, c.workspace_id, c.next_attempt_at, c.seq,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY c.workspace_id ORDER BY c.next_attempt_at, c.seq) AS place
+            FROM hook_deliveries c JOIN hooks h ON h.id = c.hook_id
+            WHERE c.status = $3 AND c.next_attempt_at <= $4
+              AND (c.lease_until IS NULL OR c.lease_until <= $4)
+              AND h.enabled
+              AND NOT EXISTS (
+                SELECT 1 FROM hook_deliveries e JOIN hooks eh ON eh.id = e.hook_id
+                WHERE e.deployment_id = c.deployment_id AND e.seq < c.seq
+                  AND e.status = $3 AND eh.target_url = h.target_url)
+        ) due
+        LEFT JOIN (
+            SELECT l.workspace_id, COUNT(*) AS n FROM hook_deliveries l
+            WHERE l.status = $3 AND l.lease_until > $4
+            GROUP BY l.workspace_id
+        ) leased ON leased.workspace_id = due.workspace_id
+        WHERE due.place + COALESCE(leased.n, 0) <= $5
+        ORDER BY due.place, due.next_attempt_at, due.seq
+        LIMIT $6)
+      AND d.status = $3 AND (d.lease_until IS NULL OR d.lease_until <= $4) ",
             $lock,
             ") RETURNING id"
         )
@@ -341,7 +368,10 @@ struct ClaimedId {
 /// Leases due deliveries (in the writer's transaction); returns their ids.
 pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<String>, StoreError> {
     let limit = i64::from(claim.limit);
-    // The statement differs per backend: PostgreSQL skips rows another server has locked.
+    // Fair shares: each workspace's due deliveries are ranked, the first of every workspace
+    // come before the second of any, and a workspace never holds more than `per_workspace`
+    // live leases (counting every server's). The statement differs per backend: PostgreSQL
+    // skips rows another server has locked (and re-checks the lease of one it waited for).
     let sql = match conn {
         DbConn::Sqlite(_) => claim_sql!(""),
         DbConn::Postgresql(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
@@ -352,6 +382,7 @@ pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<Stri
             .bind::<diesel::sql_types::BigInt, _>(claim.lease_until.unix_micros())
             .bind::<diesel::sql_types::Text, _>(DeliveryStatus::Pending.as_str())
             .bind::<diesel::sql_types::BigInt, _>(claim.now.unix_micros())
+            .bind::<diesel::sql_types::BigInt, _>(i64::from(claim.per_workspace))
             .bind::<diesel::sql_types::BigInt, _>(limit),
     )
     .load_on::<ClaimedId>(conn)?;

@@ -1145,9 +1145,9 @@ impl ReferenceStore for Store {
 
 #[async_trait]
 impl HookStore for Store {
-    async fn create_hook(&self, hook: Hook) -> Result<(), HookStoreError> {
+    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, HookStoreError> {
         Ok(self
-            .write(move |conn| hooks::create_hook(conn, &hook))
+            .write(move |conn| hooks::create_hook(conn, &hook, max_per_project))
             .await?)
     }
 

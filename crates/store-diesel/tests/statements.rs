@@ -265,6 +265,7 @@ async fn claim(url: &str, deployments: usize) -> Vec<(&'static str, Vec<String>)
                 now: support::at("2030-01-01T00:00:00Z"),
                 lease_until: support::at("2030-01-01T00:01:00Z"),
                 limit: 100,
+                per_workspace: 100,
             },
         )
         .await

@@ -30,10 +30,31 @@ pub mod presets;
 pub mod template;
 mod worker;
 
-pub use worker::{TEST_EVENT, WorkerSettings};
+pub use worker::{MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_WORKSPACE, TEST_EVENT, WorkerSettings};
 
 /// The longest hook name.
 pub const MAX_NAME_LEN: usize = 200;
+/// Which page of a hook listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookPage {
+    /// Page size: 1 to [`MAX_HOOKS_PER_PROJECT`] (the default).
+    pub limit: Option<u32>,
+    /// Start after this hook (the previous page's last id).
+    pub after: Option<String>,
+}
+
+/// A page of hooks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookList {
+    /// The hooks, oldest first.
+    pub items: Vec<HookView>,
+    /// The last hook's id when more follow: send it as `after` for the next page.
+    pub next_after: Option<String>,
+}
+
+/// The most hooks one project may have: every status change of a deployment is one delivery
+/// per matching hook.
+pub const MAX_HOOKS_PER_PROJECT: u32 = 100;
 /// The most headers a hook may send.
 pub const MAX_HEADERS: usize = 32;
 /// The most deliveries one listing returns.
@@ -269,6 +290,9 @@ pub struct DeliveryClaim {
     pub lease_until: Timestamp,
     /// The most deliveries to claim.
     pub limit: u32,
+    /// The most live leases one workspace may hold, this claim's included (every worker's
+    /// counted): one workspace's slow targets never take every sender.
+    pub per_workspace: u32,
 }
 
 /// The deployment change a delivery reports, as it was when the change happened.
@@ -529,7 +553,16 @@ impl App {
                 now,
             )
             .await?;
-        self.ports.hooks.create_hook(hook.clone()).await?;
+        if !self
+            .ports
+            .hooks
+            .create_hook(hook.clone(), MAX_HOOKS_PER_PROJECT)
+            .await?
+        {
+            return Err(AppError::HookLimitReached {
+                limit: MAX_HOOKS_PER_PROJECT,
+            });
+        }
         Ok(CreatedHook {
             hook: HookView::from(&hook),
             signing_secret: hook.signing_secret.reveal().to_owned(),
@@ -647,15 +680,25 @@ impl App {
         }
     }
 
-    /// The hooks of a project, optionally only those limited to one application or environment.
+    /// A project's hooks, oldest first, optionally only those limited to an application or
+    /// environment: at most `limit` (default and most [`MAX_HOOKS_PER_PROJECT`], so a project's
+    /// hooks fit one page unless a smaller one is asked for), from the hook after `after`.
     pub async fn list_hooks(
         &self,
         caller: &Principal,
         project: ProjectLookup,
         application: Option<ApplicationCode>,
         environment: Option<EnvironmentCode>,
-    ) -> Result<Vec<HookView>, AppError> {
+        page: HookPage,
+    ) -> Result<HookList, AppError> {
         caller.require(Capability::Read, "read hooks")?;
+        let limit = page.limit.unwrap_or(MAX_HOOKS_PER_PROJECT);
+        if limit == 0 || limit > MAX_HOOKS_PER_PROJECT {
+            return Err(AppError::invalid(
+                "limit",
+                format!("must be from 1 to {MAX_HOOKS_PER_PROJECT}"),
+            ));
+        }
         let project = self.visible_project(caller, &project).await?;
         let (application, environment) = self
             .scope_ids(caller, &project, application, environment)
@@ -672,7 +715,26 @@ impl App {
                 },
             )
             .await?;
-        Ok(hooks.iter().map(HookView::from).collect())
+        let start = match page.after.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => 0,
+            Some(after) => hooks
+                .iter()
+                .position(|h| h.id.to_string() == after)
+                .map(|i| i + 1)
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "after",
+                        "names no hook of this listing: send the id of the last hook of the previous page",
+                    )
+                })?,
+        };
+        let rest = hooks.get(start..).unwrap_or_default();
+        let take = usize::try_from(limit).unwrap_or(usize::MAX).min(rest.len());
+        let items: Vec<HookView> = rest.iter().take(take).map(HookView::from).collect();
+        let next_after = (rest.len() > take)
+            .then(|| items.last().map(|h| h.id.to_string()))
+            .flatten();
+        Ok(HookList { items, next_after })
     }
 
     /// One hook.

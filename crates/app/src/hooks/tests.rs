@@ -549,7 +549,7 @@ async fn saving_a_hook_renders_its_templates_through_the_offload_port() {
         .expect_new_secret()
         .returning(|_| "whsec_dGVzdA==".to_owned());
     ports.sender.expect_check_target().returning(|_| Ok(()));
-    ports.hooks.expect_create_hook().returning(|_| Ok(()));
+    ports.hooks.expect_create_hook().returning(|_, _| Ok(true));
     let offload = std::sync::Arc::new(CountingOffload::default());
     let app = ports.app().with_offload(offload.clone());
     app.create_hook(

@@ -23,16 +23,25 @@ pub struct WorkerSettings {
     /// How long a claim lasts without a report: longer than the 15 s send time-out, so only a
     /// worker that died (or hung) loses its deliveries to another.
     pub lease: Duration,
-    /// The most deliveries one round sends (concurrently).
+    /// The most deliveries one worker sends at once.
     pub batch: u32,
+    /// The most deliveries of one workspace in flight at once, across every worker: a
+    /// workspace whose targets are slow waits for its own, never holds up another's.
+    pub per_workspace: u32,
 }
+
+/// The most deliveries a worker sends at once.
+pub const MAX_IN_FLIGHT: u32 = 32;
+/// The most deliveries of one workspace in flight at once, across every server.
+pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 8;
 
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             owner: "shiplog".to_owned(),
             lease: Duration::seconds(60),
-            batch: 16,
+            batch: MAX_IN_FLIGHT,
+            per_workspace: MAX_IN_FLIGHT_PER_WORKSPACE,
         }
     }
 }
@@ -42,23 +51,12 @@ impl App {
     /// records each attempt. Returns how many were attempted. The server calls this in a loop;
     /// tests call it with their own clock.
     pub async fn deliver_due(&self, settings: &WorkerSettings) -> Result<usize, AppError> {
-        let now = self.ports.clock.now();
-        let lease_until = now.checked_add(settings.lease).unwrap_or(now);
-        let claimed = self
-            .ports
-            .hooks
-            .claim_deliveries(DeliveryClaim {
-                owner: settings.owner.clone(),
-                now,
-                lease_until,
-                limit: settings.batch,
-            })
-            .await?;
+        let claimed = self.claim_due(settings, settings.batch).await?;
         let count = claimed.len();
         let results = join_all(
             claimed
                 .into_iter()
-                .map(|claim| self.attempt(claim, &settings.owner)),
+                .map(|claim| self.attempt_delivery(claim, &settings.owner)),
         )
         .await;
         for result in results {
@@ -67,7 +65,37 @@ impl App {
         Ok(count)
     }
 
-    async fn attempt(&self, claim: ClaimedDelivery, owner: &str) -> Result<(), AppError> {
+    /// Leases up to `limit` due deliveries to this worker, fairly: the first due delivery of
+    /// every workspace before the second of any, and no workspace past
+    /// [`WorkerSettings::per_workspace`] in flight. The server's worker claims whenever it has
+    /// free places ([`WorkerSettings::batch`] in all) and sends each claim at once
+    /// ([`App::attempt_delivery`]), so a slow target holds up only its own place.
+    pub async fn claim_due(
+        &self,
+        settings: &WorkerSettings,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, AppError> {
+        let now = self.ports.clock.now();
+        let lease_until = now.checked_add(settings.lease).unwrap_or(now);
+        Ok(self
+            .ports
+            .hooks
+            .claim_deliveries(DeliveryClaim {
+                owner: settings.owner.clone(),
+                now,
+                lease_until,
+                limit,
+                per_workspace: settings.per_workspace,
+            })
+            .await?)
+    }
+
+    /// Renders, signs and sends one claimed delivery, and records the attempt.
+    pub async fn attempt_delivery(
+        &self,
+        claim: ClaimedDelivery,
+        owner: &str,
+    ) -> Result<(), AppError> {
         let number = claim.attempts_made.saturating_add(1);
         let started = self.ports.clock.now();
         let variables = Variables::for_delivery(&claim, number, &self.public_url);

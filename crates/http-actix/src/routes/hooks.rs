@@ -8,7 +8,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{Data, Path, Query};
 use serde::Deserialize;
 use shiplog_app::hooks::presets::{PresetInput, PresetKind};
-use shiplog_app::hooks::{HookInput, SecretText};
+use shiplog_app::hooks::{HookInput, HookPage, SecretText};
 use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
@@ -158,7 +158,8 @@ pub async fn create_pipeline_hook(
 #[utoipa::path(get, path = "/pipelines/{pipeline_id}/hooks", tag = "hooks",
     params(("pipeline_id" = String, Path, description = "The application id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The hooks, oldest first", body = Vec<shiplog_app::hooks::HookView>),
+        (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Vec<shiplog_app::hooks::HookView>,
+            headers(("link" = String, description = "`<…?after=ID>; rel=\"next\"` when more hooks follow"))),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -281,13 +282,23 @@ pub struct HookFilters {
     /// Only hooks limited to this environment (code).
     #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     environment: Option<String>,
+    /// Page size, 1 to 100 (the default, and the most hooks a project may have).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Start after this hook: the previous page's last id (the `Link` header's `rel="next"`
+    /// names the next page).
+    #[param(
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
+    after: Option<String>,
 }
 
 /// `GET /api/v1/projects/{slug}/hooks`.
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), HookFilters),
     responses(
-        (status = 200, description = "The hooks, oldest first", body = Vec<shiplog_app::hooks::HookView>),
+        (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Vec<shiplog_app::hooks::HookView>,
+            headers(("link" = String, description = "`<…?after=ID>; rel=\"next\"` when more hooks follow"))),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -301,13 +312,42 @@ pub async fn list_hooks(
     filters: Query<HookFilters>,
 ) -> Reply {
     let filters = filters.into_inner();
-    let application = optional("application", filters.application, ApplicationCode::parse)?;
-    let environment = optional("environment", filters.environment, EnvironmentCode::parse)?;
-    let hooks = state
+    let application = optional(
+        "application",
+        filters.application.clone(),
+        ApplicationCode::parse,
+    )?;
+    let environment = optional(
+        "environment",
+        filters.environment.clone(),
+        EnvironmentCode::parse,
+    )?;
+    let limit = optional("limit", filters.limit, |l| l.trim().parse::<u32>())?;
+    let page = HookPage {
+        limit,
+        after: filters.after,
+    };
+    let list = state
         .app
-        .list_hooks(&principal, project(&slug)?, application, environment)
+        .list_hooks(&principal, project(&slug)?, application, environment, page)
         .await?;
-    Ok(HttpResponse::Ok().json(hooks))
+    let mut response = HttpResponse::Ok();
+    if let Some(after) = &list.next_after {
+        let mut next = format!("/api/v1/projects/{}/hooks?after={after}", slug.as_str());
+        if let Some(limit) = limit {
+            next.push_str(&format!("&limit={limit}"));
+        }
+        for (name, value) in [
+            ("application", &filters.application),
+            ("environment", &filters.environment),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                next.push_str(&format!("&{name}={}", value.trim()));
+            }
+        }
+        response.insert_header(("link", format!("<{next}>; rel=\"next\"")));
+    }
+    Ok(response.json(list.items))
 }
 
 /// `GET /api/v1/hooks/{id}`.

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
-use shiplog_app::hooks::{Delivery, DeliveryStatus};
+use shiplog_app::hooks::{Delivery, DeliveryStatus, HookPage};
 use shiplog_app::model::ProjectLookup;
 use shiplog_domain::ids::ProjectSlug;
 
@@ -48,8 +48,10 @@ pub(crate) async fn list(
             ProjectLookup::Slug(project.clone()),
             None,
             None,
+            HookPage::default(),
         )
-        .await?;
+        .await?
+        .items;
     let mut last = Vec::with_capacity(hooks.len());
     for hook in &hooks {
         let deliveries = state
