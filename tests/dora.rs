@@ -193,15 +193,16 @@ async fn the_hand_checked_history_gives_the_documented_numbers(app: &TestApp) {
     assert_eq!(r["band"], "high");
     // Rework: d3 finished (no start sent: its finish stands for it) at 13:00 and d4 started at
     // 13:30 (its deploy.started), both while d2's failure was open (12:00 until d4's success at
-    // 14:00). d6 finished at 08:00, when d0's failure closed: not inside it. 2 of 10, no band.
+    // 14:00). d6 (no start) is the success that ends d0's failure and d8 (no start) the one
+    // that ends d7's: the success that ends a failure is rework. 4 of 10, no band.
     let w = &body["rework_rate"];
     assert_eq!(
         (w["rework"].clone(), w["samples"].clone()),
-        (json!(2), json!(10)),
+        (json!(4), json!(10)),
         "{w}"
     );
-    assert_eq!(w["reasons"]["open_failure"], 2, "{w}");
-    assert_eq!(w["value"], 0.2, "{w}");
+    assert_eq!(w["reasons"]["open_failure"], 4, "{w}");
+    assert_eq!(w["value"], 0.4, "{w}");
     assert_eq!(w["band"], Value::Null, "{w}");
     // The weekly series: week 1 holds d1 d4 d6, week 2 d5 d8.
     let series = body["series"].as_array().unwrap();
@@ -497,15 +498,15 @@ async fn incidents_change_the_failure_rate_and_recovery_as_worked_out_by_hand(ap
     assert_eq!(r["excluded"], 2, "{r}");
     assert_eq!(r["exclusions"]["unresolved_incidents"], 1, "{r}");
     assert_eq!(r["median_seconds"], 7200.0, "{r}");
-    // Rework: d3 and d4 started during d2's failure (as without incidents), and d9 (web, 03-14
-    // 23:00) while i2 (web, open since 03-12) was open: 3 of 10.
+    // Rework: d3, d4, d6 and d8 as without incidents, and d9 (web, 03-14 23:00) while i2 (web,
+    // open since 03-12) was open: 5 of 10.
     let w = &body["rework_rate"];
     assert_eq!(
         (w["rework"].clone(), w["samples"].clone()),
-        (json!(3), json!(10)),
+        (json!(5), json!(10)),
         "{w}"
     );
-    assert_eq!(w["reasons"]["open_failure"], 2, "{w}");
+    assert_eq!(w["reasons"]["open_failure"], 4, "{w}");
     assert_eq!(w["reasons"]["open_incident"], 1, "{w}");
     // Frequency and lead time are about how deployments ended: unchanged.
     assert_eq!(body["deployment_frequency"], before["deployment_frequency"]);

@@ -522,9 +522,10 @@ struct Run {
     recovered_by: Option<usize>,
 }
 
-/// When a failure of one place was open, `[start, end)`, and the entry of its first failed
-/// deployment.
-type FailureSpan = (i64, i64, usize);
+/// When a failure of one place was open, `[start, end)`, the entry of its first failed
+/// deployment, and the entry of the success that ended it (which counts as started inside it
+/// even when, without a start of its own, its finish stands for its start at `end`).
+type FailureSpan = (i64, i64, usize, Option<usize>);
 
 /// When an incident was open, `[opened, end)`.
 type Span = (i64, i64);
@@ -1066,7 +1067,7 @@ impl History {
                 let end = run
                     .recovered_after
                     .map_or(i64::MAX, |after| run.start + after);
-                list.push((run.start, end, run.first));
+                list.push((run.start, end, run.first, run.recovered_by));
             }
         }
         let mut incidents = vec![Vec::new(); self.places.len()];
@@ -1111,11 +1112,13 @@ impl History {
         }
         // A place's failures follow one another: only the last one begun by then can be open.
         let open_failure = failures.get(place).is_some_and(|list| {
-            let begun = list.partition_point(|&(start, _, _)| start <= started);
+            let begun = list.partition_point(|&(start, _, _, _)| start <= started);
             begun
                 .checked_sub(1)
                 .and_then(|last| list.get(last))
-                .is_some_and(|&(_, end, first)| first != index && started < end)
+                .is_some_and(|&(_, end, first, recovered_by)| {
+                    first != index && (started < end || recovered_by == Some(index))
+                })
         });
         open_failure.then_some(ReworkReason::OpenFailure)
     }
@@ -1757,14 +1760,15 @@ mod tests {
     #[test]
     fn rework_gives_the_numbers_worked_out_by_hand() {
         // With finishes standing for starts: d3 started while d2's failure was open (a failed
-        // fix); d9 while i2 (web, open since 03-12) was. d4, d6 and d8 finish exactly when the
-        // failures they end close, so they did not start inside them; d2, d7 and d10 begin their
-        // own failures. 2 of 10.
+        // fix); d9 while i2 (web, open since 03-12) was; d4, d6 and d8 are the successes that
+        // end the failures of d2, d0 and d7 (their finish, standing for their start, is where
+        // those failures close: the success that ends a failure is rework, as documented);
+        // d2, d7 and d10 begin their own failures. 5 of 10.
         let history = History::new(fixture()).with_incidents(incidents(), DEFAULT_LINK_HOURS);
         let r = history.rework(window());
-        assert_eq!((r.rework, r.samples), (2, 10));
-        assert_eq!(r.value, Some(0.2));
-        assert_eq!((r.reasons.open_failure, r.reasons.open_incident), (1, 1));
+        assert_eq!((r.rework, r.samples), (5, 10));
+        assert_eq!(r.value, Some(0.5));
+        assert_eq!((r.reasons.open_failure, r.reasons.open_incident), (4, 1));
         // With starts: d4 (13:30, d2's failure open until 14:00), d6 (07:00, d0's open since
         // 02-28) and d8 (09:00, d7's open since 03-10) are fixes; d1 is a revert and d5 a
         // hotfix branch. 7 of 10.
@@ -1784,6 +1788,24 @@ mod tests {
         );
         // Without incidents, d9 is not rework (its own failure begins there).
         assert_eq!(History::new(rework_fixture()).rework(window()).rework, 6);
+    }
+
+    /// Five deployments without start times (a hotfix branch, a revert, a failure, then its
+    /// fix): the fix ends the failure, so it is rework with the other two: 3 of 5.
+    #[test]
+    fn the_success_that_ends_a_failure_is_rework_without_a_start_time() {
+        let mut records = vec![
+            deploy("a", API, Succeeded, "2025-03-02T10:00:00Z", None),
+            deploy("b", API, Succeeded, "2025-03-02T11:00:00Z", None),
+            deploy("c", API, Succeeded, "2025-03-02T12:00:00Z", None),
+            deploy("d", API, Failed, "2025-03-02T13:00:00Z", None),
+            deploy("e", API, Succeeded, "2025-03-02T14:00:00Z", None),
+        ];
+        records[1].rework = Some(ReworkReason::HotfixRef);
+        records[2].rework = Some(ReworkReason::Revert);
+        let r = History::new(records).rework(window());
+        assert_eq!((r.rework, r.samples), (3, 5));
+        assert_eq!(r.reasons.open_failure, 1);
     }
 
     #[test]
