@@ -913,7 +913,26 @@ async fn hotfix_patterns_are_checked_and_reset(app: &TestApp) {
     );
 }
 
+/// A week that does not start at midnight touches eight UTC days: deploying on each of them is
+/// at most seven deploy days in that week.
+async fn deploy_days_per_week_never_exceed_seven(app: &TestApp) {
+    for n in 0..8 {
+        let hour = if n == 0 { 13 } else { 11 };
+        let at = format!("2025-05-{:02}T{hour}:00:00Z", 1 + n);
+        api_deployed(app, &format!("w{n}"), "success", &at, json!({})).await;
+    }
+    let body = metrics(
+        app,
+        "project=my-project&from=2025-05-01T12:00:00Z&to=2025-05-08T12:00:00Z",
+    )
+    .await;
+    let f = &body["deployment_frequency"];
+    assert_eq!(f["samples"], 8, "{f}");
+    assert_eq!(f["median_deploy_days_per_week"], 7.0, "{f}");
+}
+
 on_both_backends!(
+    deploy_days_per_week_never_exceed_seven,
     rework_rate_counts_each_reason_worked_out_by_hand,
     a_rework_mark_sticks_and_a_retry_is_one_event,
     hotfix_patterns_are_checked_and_reset,

@@ -1355,7 +1355,9 @@ fn frequency(in_window: &[Entry], window: Window, succeeded: u64) -> Frequency {
             .ok()
             .and_then(|w| deploy_days.get_mut(w))
         {
-            let day = entry.at.div_euclid(MICROS_PER_DAY);
+            // Days as weeks are: 24-hour periods from the window's start (UTC days when it
+            // starts at midnight), so a week holds seven of them whatever its edges.
+            let day = (entry.at - from).div_euclid(MICROS_PER_DAY);
             if !days.contains(&day) {
                 days.push(day);
             }
@@ -1788,6 +1790,26 @@ mod tests {
         );
         // Without incidents, d9 is not rework (its own failure begins there).
         assert_eq!(History::new(rework_fixture()).rework(window()).rework, 6);
+    }
+
+    /// A week of a window that does not start at midnight touches eight UTC days; deploying on
+    /// each of them is still at most seven deploy days in that week.
+    #[test]
+    fn a_week_has_at_most_seven_deploy_days_whatever_the_windows_edges() {
+        let records: Vec<DeploymentRecord> = (0..8)
+            .map(|n| {
+                let at = format!(
+                    "2025-03-{:02}T{}:00:00Z",
+                    1 + n,
+                    if n == 0 { 13 } else { 11 }
+                );
+                deploy(&format!("d{n}"), API, Succeeded, &at, None)
+            })
+            .collect();
+        let window = Window::new(at("2025-03-01T12:00:00Z"), at("2025-03-08T12:00:00Z")).unwrap();
+        let f = History::new(records).report(window).deployment_frequency;
+        assert_eq!(f.samples, 8);
+        assert_eq!(f.median_deploy_days_per_week, 7.0);
     }
 
     /// Five deployments without start times (a hotfix branch, a revert, a failure, then its
