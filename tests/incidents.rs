@@ -527,7 +527,58 @@ async fn far_future_times_and_control_characters_are_refused(app: &TestApp) {
     assert_eq!(incidents(app, "").await[0]["status"], "open");
 }
 
+/// An incident that names no environment is about every production environment: it counts in
+/// production's figures and never in a staging environment's (recovery, failure rate, rework).
+async fn an_incident_naming_no_environment_counts_in_production_only(app: &TestApp) {
+    for (run, environment, at) in [
+        ("p1", "production", "2025-03-02T10:00:00Z"),
+        ("s1", "staging", "2025-03-02T10:00:00Z"),
+        ("p2", "production", "2025-03-02T12:00:00Z"),
+        ("s2", "staging", "2025-03-02T12:00:00Z"),
+    ] {
+        app.clienwork(
+            &app.admin_key,
+            json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+                   "application": "api", "environment": environment, "finished_at": at,
+                   "url": format!("https://ci.example/runs/{run}")}),
+        )
+        .await;
+    }
+    let (status, created) = app
+        .post(
+            "/api/v1/incidents",
+            &app.admin_key,
+            json!({"project": "my-project", "title": "Checkout down", "external_id": "INC-1",
+                   "opened_at": "2025-03-02T11:00:00Z", "resolved_at": "2025-03-02T13:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let figures = |environment: &'static str| async move {
+        let (status, body) = app
+            .get(
+                &format!(
+                    "/api/v1/metrics/dora?project=my-project&environment={environment}\
+                     &from=2025-03-01T00:00:00Z&to=2025-03-08T00:00:00Z"
+                ),
+                &app.admin_key,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let production = figures("production").await;
+    assert_eq!(production["change_failure_rate"]["failed_by_incident"], 1, "{production}");
+    assert_eq!(production["recovery_time"]["from_incidents"], 1, "{production}");
+    assert_eq!(production["rework_rate"]["reasons"]["open_incident"], 1, "{production}");
+    let staging = figures("staging").await;
+    assert_eq!(staging["change_failure_rate"]["failed_by_incident"], 0, "{staging}");
+    assert_eq!(staging["change_failure_rate"]["incidents"], 0, "{staging}");
+    assert_eq!(staging["recovery_time"]["from_incidents"], 0, "{staging}");
+    assert_eq!(staging["rework_rate"]["reasons"]["open_incident"], 0, "{staging}");
+}
+
 on_both_backends!(
+    an_incident_naming_no_environment_counts_in_production_only,
     far_future_times_and_control_characters_are_refused,
     a_flood_of_forged_deliveries_is_refused_and_logged_sparingly,
     the_api_opens_updates_resolves_and_reopens_one_incident,

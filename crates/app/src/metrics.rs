@@ -89,8 +89,8 @@ pub struct Definitions {
 /// The definitions, as documented in `docs/dora.md`.
 pub const DEFINITIONS: Definitions = Definitions {
     deployment_frequency: "successful deployments finished in the window per day; median over \
-        the window's whole weeks of distinct UTC days with a successful deployment; band by per \
-        day: elite >= 1, high >= 1/7, medium >= 1/30, else low",
+        the window's whole weeks of their days (24-hour periods from the window's start, at most \
+        7) with a successful deployment; band by per day: elite >= 1, high >= 1/7, medium >= 1/30, else low",
     lead_time: "per successful deployment in the window: finish minus the deployed commit's \
         earliest known time (its commit timestamp, else the first pipeline event seen for it \
         other than the deployment's own); excluded: no commit, no commit time, commit after the \

@@ -8,8 +8,8 @@
 //!
 //! - **Deployment frequency**: successful deployments finished in the window per day, and the
 //!   median over the window's weeks (7-day periods from its start; a window shorter than a week is
-//!   one period, a trailing partial week is left out) of the number of distinct UTC days with a
-//!   successful deployment. Band by deployments per day: elite ≥ 1, high ≥ 1/7, medium ≥ 1/30,
+//!   one period, a trailing partial week is left out) of the number of its days (24-hour periods
+//!   from the window's start, so at most 7) with a successful deployment. Band by deployments per day: elite ≥ 1, high ≥ 1/7, medium ≥ 1/30,
 //!   else low.
 //! - **Lead time for changes**: for each successful deployment in the window, its finish minus the
 //!   earliest known time of its commit (commit timestamp when sent, else the first pipeline event

@@ -66,10 +66,18 @@ pub(crate) fn dora(
         Some(code) => scope.filter(environments::code.eq(code.to_string())),
         None => scope.filter(environments::kind.eq(EnvironmentKind::Production.as_str())),
     };
-    let scope: Vec<(String, String)> = scope
-        .select((environments::id, environments::code))
+    let scope: Vec<(String, String, String)> = scope
+        .select((environments::id, environments::code, environments::kind))
         .order((environments::position.asc(), environments::code.asc()))
         .load(conn)?;
+    // An incident that names no environment is about every production environment: it counts
+    // in a scope of production environments, never in another environment's figures.
+    let production = EnvironmentKind::Production.as_str();
+    let nameless_incidents_count = scope.iter().any(|(_, _, kind)| kind == production);
+    let scope: Vec<(String, String)> = scope
+        .into_iter()
+        .map(|(id, code, _)| (id, code))
+        .collect();
     // One application asked for by code: its id in each project in scope (codes are unique per
     // project, so without a project the code may name several applications). `None`: all.
     let applications: Vec<Option<String>> = match &query.application {
@@ -130,7 +138,7 @@ pub(crate) fn dora(
         &workspace_id,
         project.as_deref(),
         &applications,
-        &scope_ids,
+        (&scope_ids, nameless_incidents_count),
         (from, earliest_start),
     )?;
     // An incident that names no cause and opens after the window is linked to the last
@@ -153,15 +161,16 @@ pub(crate) fn dora(
     Ok(data)
 }
 
-/// The scope's incidents opened from `from.0` on or still open at `from.1`, each with what it
-/// names as its cause (the deployments carrying a named commit or reference, in the scope's
+/// The scope's incidents opened from `from.0` on or still open at `from.1` (those that name no
+/// environment only when `with_nameless`: the scope holds production environments), each with
+/// what it names as its cause (the deployments carrying a named commit or reference, in the scope's
 /// environments).
 fn dora_incidents(
     conn: &mut DbConn,
     workspace: &str,
     project: Option<&str>,
     applications: &[Option<String>],
-    environments_in_scope: &[String],
+    (environments_in_scope, with_nameless): (&[String], bool),
     (opened_from, open_at): (i64, i64),
 ) -> Result<Vec<DoraIncident>, StoreError> {
     let mut query = incidents::table
@@ -171,11 +180,6 @@ fn dora_incidents(
                 .ge(opened_from)
                 .or(incidents::resolved_at.is_null())
                 .or(incidents::resolved_at.gt(open_at)),
-        )
-        .filter(
-            incidents::environment_id
-                .is_null()
-                .or(incidents::environment_id.eq_any(environments_in_scope)),
         )
         .select((
             incidents::id,
@@ -190,6 +194,15 @@ fn dora_incidents(
             incidents::blamed_reference,
         ))
         .into_boxed();
+    query = if with_nameless {
+        query.filter(
+            incidents::environment_id
+                .is_null()
+                .or(incidents::environment_id.eq_any(environments_in_scope)),
+        )
+    } else {
+        query.filter(incidents::environment_id.eq_any(environments_in_scope))
+    };
     if let Some(project) = project {
         query = query.filter(incidents::project_id.eq(project));
     }
