@@ -931,7 +931,40 @@ async fn deploy_days_per_week_never_exceed_seven(app: &TestApp) {
     assert_eq!(f["median_deploy_days_per_week"], 7.0, "{f}");
 }
 
+/// A commit deployed to staging and only later to production: the production deployment is
+/// no sighting of the commit before staging's finish, so staging's deployment has no commit
+/// time (not a commit "after the deployment", which the docs keep for clock skew).
+async fn a_later_deployment_of_the_same_commit_does_not_date_it(app: &TestApp) {
+    for (run, environment, at) in [
+        ("l1", "staging", "2025-03-04T10:00:00Z"),
+        ("l2", "production", "2025-03-05T10:00:00Z"),
+    ] {
+        let body = json!({
+            "event": "deploy.completed", "project_slug": "my-project", "status": "success",
+            "environment": environment, "commit_sha": "c3c3c3c3", "finished_at": at,
+            "url": format!("https://ci.example/runs/{run}"),
+        });
+        let (status, answer) = app.post("/api/webhooks/ci", &app.admin_key, body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let staging = metrics(
+        app,
+        "environment=staging&from=2025-03-01T00:00:00Z&to=2025-03-08T00:00:00Z",
+    )
+    .await;
+    let l = &staging["lead_time"];
+    assert_eq!(l["exclusions"]["commit_after_deployment"], 0, "{l}");
+    assert_eq!(l["exclusions"]["no_commit_time"], 1, "{l}");
+    // Production's deployment is dated by staging's, a day earlier.
+    let production = metrics(app, "from=2025-03-01T00:00:00Z&to=2025-03-08T00:00:00Z").await;
+    assert_eq!(
+        production["lead_time"]["median_seconds"], 86400.0,
+        "{production}"
+    );
+}
+
 on_both_backends!(
+    a_later_deployment_of_the_same_commit_does_not_date_it,
     deploy_days_per_week_never_exceed_seven,
     rework_rate_counts_each_reason_worked_out_by_hand,
     a_rework_mark_sticks_and_a_retry_is_one_event,

@@ -567,14 +567,29 @@ async fn an_incident_naming_no_environment_counts_in_production_only(app: &TestA
         body
     };
     let production = figures("production").await;
-    assert_eq!(production["change_failure_rate"]["failed_by_incident"], 1, "{production}");
-    assert_eq!(production["recovery_time"]["from_incidents"], 1, "{production}");
-    assert_eq!(production["rework_rate"]["reasons"]["open_incident"], 1, "{production}");
+    assert_eq!(
+        production["change_failure_rate"]["failed_by_incident"], 1,
+        "{production}"
+    );
+    assert_eq!(
+        production["recovery_time"]["from_incidents"], 1,
+        "{production}"
+    );
+    assert_eq!(
+        production["rework_rate"]["reasons"]["open_incident"], 1,
+        "{production}"
+    );
     let staging = figures("staging").await;
-    assert_eq!(staging["change_failure_rate"]["failed_by_incident"], 0, "{staging}");
+    assert_eq!(
+        staging["change_failure_rate"]["failed_by_incident"], 0,
+        "{staging}"
+    );
     assert_eq!(staging["change_failure_rate"]["incidents"], 0, "{staging}");
     assert_eq!(staging["recovery_time"]["from_incidents"], 0, "{staging}");
-    assert_eq!(staging["rework_rate"]["reasons"]["open_incident"], 0, "{staging}");
+    assert_eq!(
+        staging["rework_rate"]["reasons"]["open_incident"], 0,
+        "{staging}"
+    );
 }
 
 on_both_backends!(

@@ -93,8 +93,8 @@ pub const DEFINITIONS: Definitions = Definitions {
         7) with a successful deployment; band by per day: elite >= 1, high >= 1/7, medium >= 1/30, else low",
     lead_time: "per successful deployment in the window: finish minus the deployed commit's \
         earliest known time (its commit timestamp, else the first pipeline event seen for it \
-        other than the deployment's own); excluded: no commit, no commit time, commit after the \
-        finish; median and p90 \
+        other than the deployment's own, by its finish); excluded: no commit, no commit time, \
+        commit timestamp after the finish; median and p90 \
         (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low",
     change_failure_rate: "failed / (successful + failed) deployments finished in the window; \
         a deployment counts as failed if it failed or an incident is linked to it: the \

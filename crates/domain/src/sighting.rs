@@ -13,6 +13,30 @@
 
 use crate::timestamp::Timestamp;
 
+/// Where a deployment's lead time starts: the commit timestamp its pipeline `sent`, else when
+/// the commit was first `seen` in another event, but only if that was by the deployment's
+/// finish. A sighting after the finish (typically a later deployment of the same commit to
+/// another environment) cannot date the commit: the deployment then has no commit time, rather
+/// than a commit that seems to come after it. A sent timestamp after the finish stays: that is
+/// clock skew, and the metrics say so.
+///
+/// ```
+/// use shiplog_domain::sighting::lead_time_start;
+/// use shiplog_domain::timestamp::Timestamp;
+/// let t = |s: &str| Timestamp::parse(s).unwrap();
+/// let finished = t("2025-03-03T10:00:00Z");
+/// assert_eq!(lead_time_start(None, Some(t("2025-03-03T09:00:00Z")), finished), Some(t("2025-03-03T09:00:00Z")));
+/// assert_eq!(lead_time_start(None, Some(t("2025-03-04T09:00:00Z")), finished), None);
+/// assert_eq!(lead_time_start(Some(t("2025-03-04T09:00:00Z")), None, finished), Some(t("2025-03-04T09:00:00Z")));
+/// ```
+pub fn lead_time_start(
+    sent: Option<Timestamp>,
+    seen: Option<Timestamp>,
+    finished: Timestamp,
+) -> Option<Timestamp> {
+    sent.or_else(|| seen.filter(|seen| *seen <= finished))
+}
+
 /// What is known of one commit's pipeline events. `D` identifies a deployment; an event of no
 /// deployment (a build, a test) has `None`, which differs from every deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome, ReworkReason};
+use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native};
@@ -329,7 +330,9 @@ impl Packed {
                     .binary_search_by(|a| a.as_str().cmp(application.as_str()))
                     .map_err(|_| corrupt("application", application.as_str()))?;
                 put_count(&mut out, number)?;
-                let commit_time = timestamp.or(*seen);
+                let commit_time =
+                    lead_time_start(opt_time(*timestamp)?, opt_time(*seen)?, time(*at)?)
+                        .map(|t| t.unix_micros());
                 let flags = [
                     (*succeeded, SUCCEEDED),
                     (*has_commit, HAS_COMMIT),

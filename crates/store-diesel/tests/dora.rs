@@ -251,7 +251,11 @@ fn expected(case: &Case) -> Vec<DeploymentRecord> {
                 },
                 finished_at: minutes(d.finished),
                 has_commit: true,
-                commit_time: d.commit_timestamp.or(seen).map(minutes),
+                // A sighting after the finish does not date the commit.
+                commit_time: d
+                    .commit_timestamp
+                    .or(seen.filter(|seen| *seen <= d.finished))
+                    .map(minutes),
                 started_at: d.started.map(minutes),
                 rework: SIGNALS[d.signal].3,
             }

@@ -11,6 +11,7 @@ use shiplog_domain::dora::{
 };
 use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::EnvironmentCode;
+use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
 use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
@@ -74,10 +75,7 @@ pub(crate) fn dora(
     // in a scope of production environments, never in another environment's figures.
     let production = EnvironmentKind::Production.as_str();
     let nameless_incidents_count = scope.iter().any(|(_, _, kind)| kind == production);
-    let scope: Vec<(String, String)> = scope
-        .into_iter()
-        .map(|(id, code, _)| (id, code))
-        .collect();
+    let scope: Vec<(String, String)> = scope.into_iter().map(|(id, code, _)| (id, code)).collect();
     // One application asked for by code: its id in each project in scope (codes are unique per
     // project, so without a project the code may name several applications). `None`: all.
     let applications: Vec<Option<String>> = match &query.application {
@@ -661,17 +659,16 @@ pub(crate) fn window_record(
     environment: &Arc<str>,
     shared: &mut Shared,
 ) -> Result<DoraRecord, StoreError> {
-    // The commit timestamp when the pipeline sent one, else the first event seen.
-    let commit_time = timestamp.or(seen);
+    let finished_at = time(deployed_at)?;
     Ok(DoraRecord {
         outcome: if succeeded {
             Outcome::Succeeded
         } else {
             Outcome::Failed
         },
-        finished_at: time(deployed_at)?,
+        finished_at,
         has_commit,
-        commit_time: opt_time(commit_time)?,
+        commit_time: lead_time_start(opt_time(timestamp)?, opt_time(seen)?, finished_at),
         id,
         application: shared.get(application),
         environment: Arc::clone(environment),
