@@ -36,7 +36,8 @@ pub(crate) struct Notify {
     /// The environment deployed to (required for deploy events unless the CI names it).
     #[arg(long, env = "SHIPLOG_ENVIRONMENT")]
     environment: Option<String>,
-    /// The application, when the project has more than one.
+    /// The application. Default: the one registered for the repository the CI names (created
+    /// on first use, named after the repository), else the project's own.
     #[arg(long, env = "SHIPLOG_APPLICATION")]
     application: Option<String>,
     /// Without a command: the event (deploy.started, deploy.completed, build.started, …).

@@ -171,6 +171,10 @@ async fn a_wrapped_failing_deploy_is_reported_failed_with_its_times_and_keeps_it
     );
     assert_eq!(deployment["deployed_by"], "ana");
     assert_eq!(deployment["branch"], "main");
+    assert_eq!(
+        deployment["build_number"], "12",
+        "GITHUB_RUN_NUMBER is kept"
+    );
     let started = deployment["started_at"].as_str().unwrap();
     let finished = deployment["finished_at"].as_str().unwrap();
     let started = shiplog_domain::timestamp::Timestamp::parse(started).unwrap();

@@ -50,6 +50,8 @@ pub(crate) struct Body {
     application: Option<String>,
     repo_url: Option<String>,
     deployed_by: Option<String>,
+    /// shiplog's extension: the CI's build number (`shiplog notify` sends it).
+    build_number: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(default, deserialize_with = "crate::json::blank_is_none")]
     started_at: Option<Timestamp>,
@@ -139,6 +141,7 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
         branch: non_empty(body.branch),
         run_url: body.url,
         deployed_by: body.deployed_by,
+        build_number: non_empty(body.build_number),
         ..DeploymentFields::default()
     };
     command.started_at = body.started_at;
