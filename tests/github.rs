@@ -252,6 +252,10 @@ async fn githubs_examples_become_one_deployment(app: &TestApp) {
         "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
     );
     assert_eq!(deployment["ref"], "master");
+    assert_eq!(
+        deployment["branch"], "master",
+        "GitHub's deployment.ref names the branch"
+    );
     assert_eq!(deployment["deployed_by"], "Codertocat");
     assert_eq!(deployment["external_id"], "145988746");
     assert_eq!(deployment["application"], "hello-world");

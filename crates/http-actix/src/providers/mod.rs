@@ -446,10 +446,12 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
     }
     let run_url = text(payload, &["deployment_status", "target_url"])
         .or_else(|| text(payload, &["deployment_status", "log_url"]));
+    let git_ref = text(payload, &["deployment", "ref"]);
     command.fields = DeploymentFields {
         external_id: Some(id),
         commit_sha: text(payload, &["deployment", "sha"]).and_then(|s| CommitSha::parse(s).ok()),
-        git_ref: text(payload, &["deployment", "ref"]).map(str::to_owned),
+        git_ref: git_ref.map(str::to_owned),
+        branch: deployed_branch(git_ref, text(payload, &["deployment", "sha"])),
         run_url: run_url.map(str::to_owned),
         deployed_by: text(payload, &["deployment_status", "creator", "login"])
             .or_else(|| text(payload, &["deployment", "creator", "login"]))
@@ -457,6 +459,23 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
         ..DeploymentFields::default()
     };
     Translation::Ingest(Box::new(command))
+}
+
+/// The branch a GitHub deployment's `ref` names. GitHub's `ref` is "a branch, tag, or SHA"
+/// without saying which: a SHA (the deployed commit, or a prefix of it) and `refs/tags/…` are
+/// no branch; `refs/heads/` is dropped; any other name is taken for a branch.
+fn deployed_branch(git_ref: Option<&str>, sha: Option<&str>) -> Option<String> {
+    let git_ref = git_ref?.trim();
+    let is_commit = sha.is_some_and(|sha| git_ref.len() >= 7 && sha.starts_with(git_ref));
+    if git_ref.is_empty() || is_commit || git_ref.starts_with("refs/tags/") {
+        return None;
+    }
+    Some(
+        git_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(git_ref)
+            .to_owned(),
+    )
 }
 
 /// The GitLab events read.
@@ -825,6 +844,23 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn a_github_deployment_ref_is_a_branch_unless_it_is_a_commit_or_a_tag() {
+        let sha = Some("f95f852bd8fca8fcc58a9a2d6c842781e32a215e");
+        assert_eq!(
+            deployed_branch(Some("master"), sha).as_deref(),
+            Some("master")
+        );
+        assert_eq!(
+            deployed_branch(Some("refs/heads/hotfix/x"), sha).as_deref(),
+            Some("hotfix/x")
+        );
+        assert_eq!(deployed_branch(Some("f95f852"), sha), None);
+        assert_eq!(deployed_branch(Some("refs/tags/v1.2.3"), sha), None);
+        assert_eq!(deployed_branch(Some(" "), sha), None);
+        assert_eq!(deployed_branch(None, sha), None);
+    }
 
     fn command(translation: Translation) -> IngestCommand {
         match translation {
