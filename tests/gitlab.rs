@@ -120,6 +120,31 @@ async fn gitlabs_deployment_example_becomes_a_deployment(app: &TestApp) {
     assert_eq!(deployment["started_at"], "2021-04-28T19:45:00Z");
     assert_eq!(deployment["finished_at"], "2021-04-28T19:50:00Z");
     assert_eq!(deployment["application"], "test-deployment-webhooks");
+    assert_eq!(
+        deployment["ref"],
+        Value::Null,
+        "the documented example names no ref"
+    );
+
+    // GitLab versions that send the deployed `ref` (the example above predates it): kept as the
+    // ref and the branch, so a hotfix branch makes the deployment rework.
+    let mut hotfix: Value = serde_json::from_str(DEPLOYMENT).unwrap();
+    hotfix["deployment_id"] = json!(16);
+    hotfix["deployable_id"] = json!(797);
+    hotfix["ref"] = json!("hotfix/login");
+    let (status, answer) = deliver(
+        app,
+        &id,
+        "Deployment Hook",
+        &hotfix.to_string(),
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = app.deployments().await;
+    let hotfix = items.iter().find(|d| d["ref"] == "hotfix/login").unwrap();
+    assert_eq!(hotfix["branch"], "hotfix/login");
+    assert_eq!(hotfix["rework"], "hotfix_ref");
 }
 
 async fn a_wrong_or_missing_token_records_nothing(app: &TestApp) {
@@ -195,6 +220,21 @@ async fn a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_
     assert_eq!(one["started_at"], "2021-02-23T02:45:00Z");
     assert_eq!(
         one["run_url"],
+        "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/1977"
+    );
+    // The Job Hook of GitLab versions that send no `project` object, only `repository`, is the
+    // same job of the same application: its later status updates the same deployment.
+    let mut bare = job.clone();
+    bare.as_object_mut().unwrap().remove("project");
+    bare["build_status"] = json!("success");
+    bare["build_finished_at_iso"] = json!("2021-02-23T02:50:00Z");
+    let (status, answer) = deliver(app, &id, "Job Hook", &bare.to_string(), Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = app.deployments().await;
+    assert_eq!(items.len(), 1, "one job, one deployment: {items:?}");
+    assert_eq!(items[0]["application"], "gitlab-test");
+    assert_eq!(
+        items[0]["run_url"],
         "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/1977"
     );
     // A job stopping an environment is not a deployment.

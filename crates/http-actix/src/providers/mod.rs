@@ -478,6 +478,14 @@ fn deployed_branch(git_ref: Option<&str>, sha: Option<&str>) -> Option<String> {
     )
 }
 
+/// The project path of a GitLab project's web address (`https://gitlab.example/group/app` →
+/// `group/app`).
+fn project_path(web_url: &str) -> Option<&str> {
+    let rest = web_url.split_once("://")?.1;
+    let path = rest.split_once('/')?.1.trim_end_matches('/');
+    (!path.is_empty()).then_some(path)
+}
+
 /// The GitLab events read.
 const GITLAB_EVENTS: &str =
     "Deployment Hook, Job Hook, Pipeline Hook, Push Hook and Merge Request Hook";
@@ -611,6 +619,11 @@ fn gitlab_deployment(payload: &Value) -> Translation {
         external_id: Some(id),
         commit_sha: commit,
         commit_message: text(payload, &["commit_title"]).map(str::to_owned),
+        // Newer GitLab versions send the deployed `ref` (a branch or a tag, not said which).
+        git_ref: text(payload, &["ref"]).map(str::to_owned),
+        branch: text(payload, &["ref"])
+            .filter(|r| !r.starts_with("refs/tags/"))
+            .map(|r| r.strip_prefix("refs/heads/").unwrap_or(r).to_owned()),
         run_url: text(payload, &["deployable_url"]).map(str::to_owned),
         deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
         ..DeploymentFields::default()
@@ -643,12 +656,23 @@ fn gitlab_job(payload: &Value) -> Translation {
     let Some(status) = text(payload, &["build_status"]) else {
         return Translation::Malformed("build_status is missing".into());
     };
-    let application = match application_of(payload, &["project", "web_url"], true) {
+    // Job Hooks of GitLab versions without a `project` object name the project only by its
+    // `repository.homepage`: the same address, so the same application and job key as the
+    // Deployment Hook of the job.
+    let web_path: &[&str] = if text(payload, &["project", "web_url"]).is_some() {
+        &["project", "web_url"]
+    } else {
+        &["repository", "homepage"]
+    };
+    let application = match application_of(payload, web_path, true) {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
+    let web_url = text(payload, web_path);
     let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
-    let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
+    let project = text(payload, &["project", "path_with_namespace"])
+        .or_else(|| web_url.and_then(project_path))
+        .unwrap_or("");
     let mut command = record(
         Provider::GitlabCi,
         application,
@@ -678,7 +702,7 @@ fn gitlab_job(payload: &Value) -> Translation {
         commit_message: text(payload, &["commit", "message"]).map(str::to_owned),
         git_ref: git_ref.map(str::to_owned),
         branch: git_ref.filter(|_| !tag).map(str::to_owned),
-        run_url: text(payload, &["project", "web_url"]).map(|web| format!("{web}/-/jobs/{id}")),
+        run_url: web_url.map(|web| format!("{}/-/jobs/{id}", web.trim_end_matches('/'))),
         deployed_by: text(payload, &["user", "username"])
             .or_else(|| text(payload, &["user", "name"]))
             .map(str::to_owned),
@@ -844,6 +868,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn a_gitlab_project_path_comes_from_its_web_address() {
+        assert_eq!(
+            project_path("http://192.168.64.1:3005/gitlab-org/gitlab-test"),
+            Some("gitlab-org/gitlab-test")
+        );
+        assert_eq!(project_path("https://gitlab.example/a/b/c/"), Some("a/b/c"));
+        assert_eq!(project_path("https://gitlab.example/"), None);
+        assert_eq!(project_path("gitlab.example"), None);
+    }
 
     #[test]
     fn a_github_deployment_ref_is_a_branch_unless_it_is_a_commit_or_a_tag() {
