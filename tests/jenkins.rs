@@ -97,4 +97,42 @@ async fn a_deploy_job_reports_through_the_notification_plugin(app: &TestApp) {
     assert_eq!(status, 401);
 }
 
-on_both_backends!(a_deploy_job_reports_through_the_notification_plugin);
+/// What the plugin itself sends (built from its model classes, see fixtures/jenkins/README.md)
+/// for a branch of a multibranch pipeline: `deploy_jobs` names the job by its full name, the
+/// times are the build's own (a 95 s deploy lasts 95 s), and the culprits are who deployed.
+async fn the_plugins_own_payloads_give_the_builds_times_and_people(app: &TestApp) {
+    const STARTED: &str = include_str!("fixtures/jenkins/started.json");
+    const COMPLETED: &str = include_str!("fixtures/jenkins/completed.json");
+    let (status, created) = app
+        .post(
+            "/api/v1/integrations",
+            &app.admin_key,
+            json!({"provider": "jenkins", "name": "Jenkins", "project": "my-project",
+                   "settings": {"deploy_jobs": {"shop/main": "production"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let url = format!("/api/v1/integrations/{id}/webhook?token={secret}");
+    for body in [STARTED, COMPLETED] {
+        let (status, answer) = app.post_raw(&url, &[], body.to_owned()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["verdict"], "accepted", "{answer}");
+    }
+    let items = app.deployments().await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let deployment = &items[0];
+    assert_eq!(deployment["status"], "success");
+    assert_eq!(deployment["environment"], "production");
+    assert_eq!(deployment["started_at"], "2025-03-13T10:00:00Z");
+    assert_eq!(deployment["finished_at"], "2025-03-13T10:01:35Z");
+    assert_eq!(deployment["deployed_by"], "ana, bo");
+    assert_eq!(deployment["external_id"], "shop/main#18");
+    assert_eq!(deployment["branch"], "main");
+}
+
+on_both_backends!(
+    a_deploy_job_reports_through_the_notification_plugin,
+    the_plugins_own_payloads_give_the_builds_times_and_people,
+);

@@ -784,10 +784,16 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
             ));
         }
     };
-    let environment = settings
-        .get("deploy_jobs")
-        .and_then(|jobs| jobs.get(job))
-        .and_then(Value::as_str);
+    // A job in a folder or a multibranch project sends its short name (`main`); its `url`
+    // (`job/shop/job/main/`) gives the full name (`shop/main`), which `deploy_jobs` may name
+    // instead, and which tells the jobs of two folders apart.
+    let full = full_job_name(text(&payload, &["url"])).unwrap_or_else(|| job.to_owned());
+    let deploy_jobs = settings.get("deploy_jobs");
+    let environment = [full.as_str(), job].into_iter().find_map(|name| {
+        deploy_jobs
+            .and_then(|jobs| jobs.get(name))
+            .and_then(Value::as_str)
+    });
     let application =
         application_of(build, &["scm", "url"], false).unwrap_or(ApplicationRef::ProjectDefault);
     let status = if completed {
@@ -803,11 +809,35 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
         environment,
         completed,
         status,
-        Some(&["jenkins", job, &number]),
+        Some(&["jenkins", &full, &number]),
     );
+    // `build.timestamp` (milliseconds) is the build's start in STARTED and its start plus its
+    // `duration` in COMPLETED, as the plugin's JobListener sends them.
+    let millis = |name: &str| build.get(name).and_then(Value::as_i64);
+    let at = |ms: i64| {
+        ms.checked_mul(1000)
+            .and_then(|micros| Timestamp::from_unix_micros(micros).ok())
+    };
+    match (phase.as_str(), millis("timestamp")) {
+        ("STARTED", Some(start)) => command.started_at = at(start),
+        ("COMPLETED", Some(end)) => {
+            command.finished_at = at(end);
+            if let Some(duration) = millis("duration").filter(|d| *d > 0) {
+                command.started_at = end.checked_sub(duration).and_then(at);
+            }
+        }
+        _ => {}
+    }
     let branch = text(build, &["scm", "branch"]);
+    let culprits: Vec<&str> = build
+        .get("scm")
+        .and_then(|scm| scm.get("culprits"))
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).take(5).collect())
+        .unwrap_or_default();
     command.fields = DeploymentFields {
-        external_id: Some(format!("{job}#{number}")),
+        external_id: Some(format!("{full}#{number}")),
+        deployed_by: (!culprits.is_empty()).then(|| culprits.join(", ")),
         commit_sha: text(build, &["scm", "commit"]).and_then(|c| CommitSha::parse(c).ok()),
         git_ref: branch.map(str::to_owned),
         branch: branch.map(|b| b.strip_prefix("origin/").unwrap_or(b).to_owned()),
@@ -816,6 +846,43 @@ fn jenkins(settings: &Value, body: &[u8]) -> Translation {
         ..DeploymentFields::default()
     };
     Translation::Ingest(Box::new(command))
+}
+
+/// A Jenkins job's full name from its `url` (`job/shop/job/main/` → `shop/main`; Jenkins
+/// percent-encodes each name, `job/my%20app/` → `my app`).
+fn full_job_name(url: Option<&str>) -> Option<String> {
+    let mut names = Vec::new();
+    let mut parts = url?.trim_matches('/').split('/');
+    while let Some(part) = parts.next() {
+        if part == "job" {
+            names.push(percent_decoded(parts.next()?)?);
+        }
+    }
+    (!names.is_empty()).then(|| names.join("/"))
+}
+
+/// `%XX` sequences decoded; `None` when they do not make UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (byte, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn argocd(body: &[u8]) -> Translation {
@@ -868,6 +935,25 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn a_jenkins_jobs_full_name_comes_from_its_url() {
+        assert_eq!(
+            full_job_name(Some("job/shop/job/main/")).as_deref(),
+            Some("shop/main")
+        );
+        assert_eq!(
+            full_job_name(Some("job/shop-deploy/")).as_deref(),
+            Some("shop-deploy")
+        );
+        assert_eq!(
+            full_job_name(Some("job/my%20app/job/feature%2Fx/")).as_deref(),
+            Some("my app/feature/x")
+        );
+        assert_eq!(full_job_name(Some("job/100%/")).as_deref(), Some("100%"));
+        assert_eq!(full_job_name(Some("")), None);
+        assert_eq!(full_job_name(None), None);
+    }
 
     #[test]
     fn a_gitlab_project_path_comes_from_its_web_address() {
