@@ -345,10 +345,11 @@ async fn walk(backend: Backend, name: &'static str) {
     );
     let failures = walk.text("#change-failure-rate").await;
     assert!(failures.contains("2 failed of 6 finished"), "{failures}");
-    assert_eq!(walk.text("#rework-rate .value").await, "33.3 %");
+    // Rework: the hotfix, the revert, and deploy 3, the success that ended deploy 2's failure.
+    assert_eq!(walk.text("#rework-rate .value").await, "50.0 %");
     let rework = walk.text("#rework-rate").await;
     assert!(
-        rework.contains("2 of 6 finished deployments were rework"),
+        rework.contains("3 of 6 finished deployments were rework"),
         "{rework}"
     );
     assert!(
@@ -372,7 +373,7 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.shows("main h1", "Behind the DORA figures").await;
     assert_eq!(walk.count("#failures tbody tr").await, 2);
     assert_eq!(walk.count("#successes tbody tr").await, 5);
-    assert_eq!(walk.count("#rework tbody tr").await, 2);
+    assert_eq!(walk.count("#rework tbody tr").await, 3);
     let reworked = walk.text("#rework tbody").await;
     assert!(
         reworked.contains("its branch or ref is a hotfix")
@@ -513,6 +514,29 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.open(&format!("/integrations/{integration}")).await;
     assert!(walk.text("main table").await.contains("rejected"));
     walk.check("integration").await;
+
+    // An incident left open for weeks is named on the DORA page, for someone to close.
+    let opened = (time::OffsetDateTime::now_utc() - time::Duration::days(20))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, incident) = app
+        .post(
+            "/api/v1/incidents",
+            &app.admin_key,
+            json!({"project": "my-project", "environment": "production", "external_id": "INC-OLD",
+                   "title": "Queue backlog never cleared", "opened_at": opened}),
+        )
+        .await;
+    assert_eq!(status, 201, "{incident}");
+    walk.open("/dora?project=my-project&days=30").await;
+    let notice = walk.text("#incidents-open-too-long").await;
+    assert!(
+        notice.contains("1 incident has been open for more than a week")
+            && notice.contains("Queue backlog never cleared, open since")
+            && notice.contains("(20 days)"),
+        "{notice}"
+    );
+    walk.check("dora-open-incident").await;
 
     // At phone width the board still fits.
     walk.client.set_window_size(390, 844).await.unwrap();

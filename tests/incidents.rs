@@ -592,7 +592,64 @@ async fn an_incident_naming_no_environment_counts_in_production_only(app: &TestA
     );
 }
 
+/// An incident still open after a week is named by the DORA answer and page, oldest first,
+/// whatever window is asked for; a resolved or recent one is not.
+async fn incidents_open_for_more_than_a_week_are_flagged(app: &TestApp) {
+    let now = time::OffsetDateTime::now_utc();
+    let ago = |days: i64| {
+        (now - time::Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    deployed(app, "r1", &ago(1)).await;
+    for (id, opened, resolved) in [
+        ("INC-OLD", ago(400), None),
+        ("INC-WEEK", ago(10), None),
+        ("INC-NEW", ago(2), None),
+        ("INC-DONE", ago(30), Some(ago(29))),
+    ] {
+        let mut body = json!({"project": "my-project", "title": format!("{id} title"),
+                              "external_id": id, "opened_at": opened});
+        if let Some(resolved) = resolved {
+            body["resolved_at"] = json!(resolved);
+        }
+        let (status, answer) = app.post("/api/v1/incidents", &app.admin_key, body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, body) = app
+        .get("/api/v1/metrics/dora?project=my-project", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let flagged: Vec<&str> = body["incidents_open_too_long"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, ["INC-OLD title", "INC-WEEK title"], "{body}");
+    assert!(
+        body["incidents_open_too_long"][0]["open_days"]
+            .as_f64()
+            .unwrap()
+            > 399.0
+    );
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let (status, _, page) = app
+        .page("/dora?project=my-project", cookie.as_deref())
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("2 incidents have been open for more than a week"),
+        "{page}"
+    );
+    assert!(
+        page.contains("INC-OLD title") && !page.contains("INC-NEW title"),
+        "{page}"
+    );
+}
+
 on_both_backends!(
+    incidents_open_for_more_than_a_week_are_flagged,
     an_incident_naming_no_environment_counts_in_production_only,
     far_future_times_and_control_characters_are_refused,
     a_flood_of_forged_deliveries_is_refused_and_logged_sparingly,

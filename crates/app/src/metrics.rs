@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 pub use shiplog_domain::dora::DEFAULT_LINK_HOURS;
-use shiplog_domain::dora::{Explanation, History, Interval, Report, Window};
+use shiplog_domain::dora::{
+    Explanation, History, Interval, LONG_OPEN_INCIDENT_DAYS, LongOpenIncident, Report, Window,
+    open_too_long,
+};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
 
@@ -132,6 +135,10 @@ pub struct DoraView {
     /// (`explain=true`): each with how it was counted or why it was excluded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// Incidents of the scope still open after 7 days (`LONG_OPEN_INCIDENT_DAYS`), oldest
+    /// first: each counts as open for every later deployment's rework and keeps its recovery
+    /// unmeasured, so close it (`PATCH /api/v1/incidents/{id}`) if it is over.
+    pub incidents_open_too_long: Vec<LongOpenIncident>,
     /// How each number is obtained.
     pub definitions: Definitions,
 }
@@ -190,6 +197,11 @@ impl App {
                 },
             )
             .await?;
+        let incidents_open_too_long = open_too_long(
+            &data.incidents,
+            self.ports.clock.now(),
+            LONG_OPEN_INCIDENT_DAYS,
+        );
         let history = History::new(data.records).with_incidents(data.incidents, request.link_hours);
         Ok(DoraView {
             scope: DoraScope {
@@ -201,6 +213,7 @@ impl App {
             report: history.report(window),
             series: request.interval.map(|i| history.series(window, i)),
             explanation: request.explain.then(|| history.explain(window)),
+            incidents_open_too_long,
             definitions: DEFINITIONS,
         })
     }

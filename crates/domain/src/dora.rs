@@ -288,6 +288,49 @@ impl IncidentRecord {
     }
 }
 
+/// How long an incident may stay open before a report flags it ([`open_too_long`]).
+pub const LONG_OPEN_INCIDENT_DAYS: u32 = 7;
+
+/// An incident still open after [`LONG_OPEN_INCIDENT_DAYS`]: it makes every later deployment of
+/// its place rework and keeps its recovery unmeasured, so a report names it, for a person to
+/// close it if it is over.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LongOpenIncident {
+    /// Its id.
+    pub id: String,
+    /// What broke.
+    pub title: String,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// How many days it has been open at `now`.
+    pub open_days: f64,
+}
+
+/// The incidents still open at `now` that opened more than `days` days before it, oldest first.
+pub fn open_too_long(
+    incidents: &[IncidentRecord],
+    now: Timestamp,
+    days: u32,
+) -> Vec<LongOpenIncident> {
+    let limit = i64::from(days).saturating_mul(MICROS_PER_DAY);
+    let mut long: Vec<LongOpenIncident> = incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_none())
+        .filter(|i| now.unix_micros().saturating_sub(i.opened_at.unix_micros()) > limit)
+        .map(|i| LongOpenIncident {
+            id: i.id.clone(),
+            title: i.title.clone(),
+            opened_at: i.opened_at,
+            open_days: (now.unix_micros() - i.opened_at.unix_micros()) as f64
+                / MICROS_PER_DAY as f64,
+        })
+        .collect();
+    long.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
+    long.dedup_by(|a, b| a.id == b.id);
+    long
+}
+
 /// How an incident came to be linked to a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -1828,6 +1871,17 @@ mod tests {
         let r = History::new(records).rework(window());
         assert_eq!((r.rework, r.samples), (3, 5));
         assert_eq!(r.reasons.open_failure, 1);
+    }
+
+    #[test]
+    fn incidents_open_longer_than_the_limit_are_named_oldest_first() {
+        let now = at("2025-03-20T00:00:00Z");
+        let long = open_too_long(&incidents(), now, LONG_OPEN_INCIDENT_DAYS);
+        // i2 (open since 03-12, 8 days) only: i4 opened 03-20 and the others are resolved.
+        assert_eq!(long.len(), 1, "{long:?}");
+        assert_eq!(long[0].id, "i2");
+        assert_eq!(long[0].open_days, 8.0);
+        assert!(open_too_long(&incidents(), now, 8).is_empty());
     }
 
     #[test]

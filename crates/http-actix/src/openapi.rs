@@ -892,6 +892,12 @@ mod tests {
             report: history.report(window),
             series: Some(history.series(window, shiplog_domain::dora::Interval::Week)),
             explanation: Some(history.explain(window)),
+            incidents_open_too_long: vec![shiplog_domain::dora::LongOpenIncident {
+                id: "i".into(),
+                title: "down".into(),
+                opened_at: Timestamp::parse("2025-03-03T01:00:00Z").unwrap(),
+                open_days: 8.0,
+            }],
             definitions: shiplog_app::metrics::DEFINITIONS,
         })
         .unwrap();

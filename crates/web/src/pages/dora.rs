@@ -115,6 +115,7 @@ pub(crate) async fn show(
         h1 { "DORA metrics" }
         (filter_form(&query, days))
         (measured(&view))
+        (open_too_long(&view))
         (figures(&view, &format!("/dora/deployments?{}", query.query_string(days))))
         (charts(&view, days))
         p.muted { "How each figure is computed: " a href="#definitions" { "definitions" } "." }
@@ -133,6 +134,33 @@ pub(crate) async fn show(
         StatusCode::OK,
         layout::page(&Shell::signed_in("DORA", &viewer), body),
     ))
+}
+
+/// Incidents still open after a week: each makes every later deployment of its place rework
+/// and keeps its recovery unmeasured, so the page names them for someone to close.
+fn open_too_long(view: &DoraView) -> Markup {
+    if view.incidents_open_too_long.is_empty() {
+        return html! {};
+    }
+    html! {
+        section #incidents-open-too-long role="status" {
+            p.problem {
+                (view.incidents_open_too_long.len())
+                @if view.incidents_open_too_long.len() == 1 { " incident has" } @else { " incidents have" }
+                " been open for more than a week. While open, every later deployment of its \
+                 application and environment counts as rework and its recovery is not measured: \
+                 close it if it is over."
+            }
+            ul {
+                @for incident in &view.incidents_open_too_long {
+                    li {
+                        (incident.title) ", open since " (layout::time(incident.opened_at))
+                        " (" (format!("{:.0}", incident.open_days.floor())) " days)"
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn filter_form(query: &Query, days: u32) -> Markup {
