@@ -30,7 +30,11 @@ pub(crate) struct BlameBody {
     /// A commit SHA (7 to 64 hex digits).
     #[schema(pattern = "^[0-9a-fA-F]{7,64}$")]
     commit: Option<String>,
-    /// A reference, such as `PR-123`.
+    /// A reference: `PREFIX-N` (`PR-123`, the prefix in capitals), `#N` or `N`, or
+    /// `owner/repo#N`; N has at most 18 digits.
+    #[schema(
+        pattern = "^[ \\t\\n\\r]*(#?[0-9]{1,18}|#?[A-Z][A-Z0-9]{0,31}-[0-9]{1,18}|[A-Za-z0-9-]{1,64}/[A-Za-z0-9._-]{1,100}#[0-9]{1,18})?[ \\t\\n\\r]*$"
+    )]
     reference: Option<String>,
 }
 
