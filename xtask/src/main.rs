@@ -207,11 +207,29 @@ fn cargo_test(args: &[&str], skipped_log: &Path, totals: &mut TestTotals) -> Res
 /// root). Where that cannot be done the browser tests skip, except under `CI=true`, where this
 /// fails.
 fn browser() -> Result<()> {
+    debian_packages(
+        &[
+            ("chromium", "chromium"),
+            ("chromedriver", "chromium-driver"),
+            ("go", "golang-go"),
+        ],
+        "the browser tests need Chromium and its driver, the Argo CD template test Go",
+    )
+}
+
+/// Installs the Debian packages whose commands are missing (`(command, package)`), with
+/// `apt-get` when running as root; else says so, and fails under `CI=true`.
+fn debian_packages(needed: &[(&str, &str)], why: &str) -> Result<()> {
     let on_path = |name: &str| {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
     };
-    if on_path("chromium") && on_path("chromedriver") {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(command, _)| !on_path(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -220,7 +238,7 @@ fn browser() -> Result<()> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let installed = root && on_path("apt-get") && {
-        println!("\n$ apt-get update && apt-get install -y chromium chromium-driver");
+        println!("\n$ apt-get update && apt-get install -y {}", missing.join(" "));
         let run = |args: &[&str]| {
             Command::new("apt-get")
                 .args(args)
@@ -228,17 +246,21 @@ fn browser() -> Result<()> {
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        run(&["update", "-qq"]) && run(&["install", "-y", "-qq", "chromium", "chromium-driver"])
+        let mut install = vec!["install", "-y", "-qq"];
+        install.extend(&missing);
+        run(&["update", "-qq"]) && run(&install)
     };
     if installed {
         return Ok(());
     }
-    let why = "chromium and chromium-driver are not installed and could not be installed \
-               (apt-get as root); the browser tests need them";
+    let why = format!(
+        "{} not installed and could not be installed (apt-get as root); {why}",
+        missing.join(", ")
+    );
     if ci {
-        return Err(why.to_owned());
+        return Err(why);
     }
-    println!("xtask: {why}; they will skip, and under CI=true this fails");
+    println!("xtask: {why}; those tests will skip, and under CI=true this fails");
     Ok(())
 }
 
