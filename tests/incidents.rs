@@ -412,6 +412,18 @@ async fn a_pagerduty_incident_changes_the_metrics_at_once(app: &TestApp) {
             ("rejected", ""),
         ]
     );
+    // PagerDuty names each delivery only in its body (`event.id`): the log keeps it.
+    let accepted: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["verdict"] == "accepted")
+        .collect();
+    assert!(!accepted.is_empty());
+    for delivery in accepted {
+        let id = delivery["delivery"].as_str().unwrap_or_default();
+        assert!(id.starts_with("01DEVincident."), "{delivery}");
+    }
 }
 
 async fn opsgenie_alerts_open_and_close_incidents(app: &TestApp) {

@@ -238,7 +238,10 @@ fn debian_packages(needed: &[(&str, &str)], why: &str) -> Result<()> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let installed = root && on_path("apt-get") && {
-        println!("\n$ apt-get update && apt-get install -y {}", missing.join(" "));
+        println!(
+            "\n$ apt-get update && apt-get install -y {}",
+            missing.join(" ")
+        );
         let run = |args: &[&str]| {
             Command::new("apt-get")
                 .args(args)

@@ -312,6 +312,9 @@ pub struct NewIncident {
 pub struct ProviderIncident {
     /// The provider's name for what happened (`incident.resolved`, `Close`), for the log.
     pub event: String,
+    /// The provider's id of this delivery, when only the body carries it (PagerDuty's
+    /// `event.id`), for the log.
+    pub delivery: Option<String>,
     /// The provider's id for it.
     pub external_id: String,
     /// What broke.

@@ -185,6 +185,10 @@ pub struct ReceiveOutcome {
     /// Opsgenie's action).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The provider's id of the delivery, when it is only in the body (PagerDuty's `event.id`),
+    /// for the delivery log.
+    #[serde(skip)]
+    pub delivery: Option<String>,
 }
 
 /// The longest name accepted.
@@ -484,6 +488,7 @@ impl App {
             delivery: received
                 .delivery
                 .clone()
+                .or_else(|| outcome.as_ref().ok().and_then(|o| o.delivery.clone()))
                 .map(|d| d.chars().take(100).collect()),
             verdict,
             reason: reason.chars().take(1000).collect(),
@@ -553,11 +558,13 @@ impl App {
                 verdict: Verdict::Accepted,
                 reason,
                 event: None,
+                delivery: None,
             }),
             Translation::Ignore(reason) => Ok(ReceiveOutcome {
                 verdict: Verdict::Ignored,
                 reason,
                 event: None,
+                delivery: None,
             }),
             Translation::Malformed(reason) => Err(AppError::invalid("body", reason)),
             Translation::Commits {
@@ -609,11 +616,13 @@ impl App {
                     verdict: Verdict::Accepted,
                     reason,
                     event: None,
+                    delivery: None,
                 })
             }
             Translation::Incident(report) => {
                 let transition = report.observation.transition;
                 let event = report.event.clone();
+                let delivery = report.delivery.clone();
                 let (incident, created, notes) =
                     self.record_provider_incident(integration, *report).await?;
                 let mut reason = format!(
@@ -639,6 +648,7 @@ impl App {
                     verdict: Verdict::Accepted,
                     reason,
                     event: Some(event),
+                    delivery,
                 })
             }
             Translation::Ingest(command) => {
@@ -664,6 +674,7 @@ impl App {
                     verdict: Verdict::Accepted,
                     reason,
                     event: None,
+                    delivery: None,
                 })
             }
         }

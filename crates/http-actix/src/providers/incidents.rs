@@ -130,6 +130,7 @@ pub(super) fn pagerduty(settings: &Value, body: &[u8]) -> Translation {
     };
     Translation::Incident(Box::new(ProviderIncident {
         event: kind.to_owned(),
+        delivery: text(event, &["id"]).map(str::to_owned),
         external_id: id.to_owned(),
         title: text(data, &["title"]).unwrap_or(id).to_owned(),
         severity: text(data, &["priority", "summary"])
@@ -187,6 +188,7 @@ pub(super) fn opsgenie(settings: &Value, body: &[u8]) -> Translation {
     };
     Translation::Incident(Box::new(ProviderIncident {
         event: action.to_owned(),
+        delivery: None,
         external_id: id.to_owned(),
         title: text(alert, &["message"]).unwrap_or(id).to_owned(),
         severity: text(alert, &["priority"]).map(str::to_owned),
