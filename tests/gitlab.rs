@@ -247,6 +247,21 @@ async fn a_job_that_starts_an_environment_is_one_deployment_with_its_deployment_
         "{answer}"
     );
     assert_eq!(app.deployments().await.len(), 1);
+    // A skipped deploy job says nothing about an outcome: by the domain's one rule
+    // (`status::finished`) it has not finished, so it gets no finish time.
+    job["environment"]["action"] = json!("start");
+    job["build_id"] = json!(1979);
+    job["build_status"] = json!("skipped");
+    job["build_finished_at_iso"] = json!("2021-02-23T02:55:00Z");
+    let (status, answer) = deliver(app, &id, "Job Hook", &job.to_string(), Some(&secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    let items = app.deployments().await;
+    let skipped = items
+        .iter()
+        .find(|d| d["run_url"].as_str().unwrap_or("").ends_with("/1979"))
+        .unwrap();
+    assert_eq!(skipped["status"], "unknown", "{skipped}");
+    assert_eq!(skipped["finished_at"], Value::Null, "{skipped}");
 }
 
 on_both_backends!(

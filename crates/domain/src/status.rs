@@ -461,6 +461,22 @@ fn lookup(table: &[(&str, DeploymentStatus)], squashed: &str) -> Option<Deployme
         .map(|(_, status)| *status)
 }
 
+/// Whether a provider's word says its run is over: the one rule every provider adapter uses to
+/// tell a start from a finish, read from [`normalize`] (a success, a failure or a
+/// cancellation). A word that says nothing about the outcome (`skipped`, `neutral`) is not a
+/// finish: a later event still settles the run.
+///
+/// ```
+/// use shiplog_domain::status::{Provider, finished};
+/// assert!(finished(Provider::GitlabCi, "failed"));
+/// assert!(finished(Provider::GithubActions, "Error"));
+/// assert!(!finished(Provider::GitlabCi, "skipped"));
+/// assert!(!finished(Provider::ArgoCd, "Running"));
+/// ```
+pub fn finished(provider: Provider, raw: &str) -> bool {
+    normalize(provider, raw).is_terminal()
+}
+
 /// Normalizes a provider's status word. Total: unrecognised input is [`DeploymentStatus::Unknown`].
 pub fn normalize(provider: Provider, raw: &str) -> DeploymentStatus {
     let squashed = squash(raw);

@@ -50,7 +50,7 @@ use shiplog_domain::ids::{CommitSha, IdempotencyKey};
 use shiplog_domain::integration::IntegrationProvider;
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
-use shiplog_domain::status::Provider;
+use shiplog_domain::status::{Provider, finished};
 use shiplog_domain::timestamp::Timestamp;
 
 /// What a delivery of `provider` says.
@@ -426,10 +426,7 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
         Err(refusal) => return refusal,
     };
     let state = state.unwrap_or("pending");
-    let terminal = matches!(
-        state.to_ascii_lowercase().as_str(),
-        "success" | "failure" | "error"
-    );
+    let terminal = finished(Provider::GithubActions, state);
     let mut command = record(
         Provider::GithubActions,
         application,
@@ -585,7 +582,7 @@ fn gitlab_deployment(payload: &Value) -> Translation {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
-    let terminal = matches!(status, "success" | "failed" | "canceled");
+    let terminal = finished(Provider::GitlabCi, status);
     let project = text(payload, &["project", "path_with_namespace"]).unwrap_or("");
     let job = payload
         .get("deployable_id")
@@ -669,7 +666,7 @@ fn gitlab_job(payload: &Value) -> Translation {
         Err(refusal) => return refusal,
     };
     let web_url = text(payload, web_path);
-    let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
+    let terminal = finished(Provider::GitlabCi, status);
     let project = text(payload, &["project", "path_with_namespace"])
         .or_else(|| web_url.and_then(project_path))
         .unwrap_or("");
@@ -723,7 +720,7 @@ fn gitlab_pipeline(payload: &Value) -> Translation {
         Ok(application) => application,
         Err(refusal) => return refusal,
     };
-    let terminal = matches!(status, "success" | "failed" | "canceled" | "skipped");
+    let terminal = finished(Provider::GitlabCi, status);
     let mut command = record(
         Provider::GitlabCi,
         application,
@@ -901,7 +898,7 @@ fn argocd(body: &[u8]) -> Translation {
     if phase.is_empty() && health.is_empty() {
         return Translation::Malformed("send sync_phase and health".into());
     }
-    let finished = matches!(phase, "Succeeded" | "Failed" | "Error");
+    let finished = finished(Provider::ArgoCd, phase);
     let revision = text(&payload, &["revision"]);
     let started = text(&payload, &["started_at"]);
     let operation = started.or(revision).unwrap_or("");
