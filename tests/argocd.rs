@@ -18,20 +18,17 @@ fn notification(phase: &str, health: &str, started: &str) -> String {
     .to_string()
 }
 
-async fn repeated_notifications_of_one_sync_are_one_deployment(app: &TestApp) {
-    let (status, created) = app
-        .post(
-            "/api/v1/integrations",
-            &app.admin_key,
-            json!({"provider": "argocd", "name": "Argo CD", "project": "my-project"}),
-        )
+/// An `argocd` integration of `my-project`: its webhook path and its secret.
+async fn argocd_integration(app: &TestApp) -> (String, String) {
+    let (id, secret) = app
+        .integration(json!({"provider": "argocd", "name": "Argo CD", "project": "my-project"}))
         .await;
-    assert_eq!(status, 201, "{created}");
-    let url = format!(
-        "/api/v1/integrations/{}/webhook",
-        created["id"].as_str().unwrap()
-    );
-    let token = created["secret"].as_str().unwrap();
+    (format!("/api/v1/integrations/{id}/webhook"), secret)
+}
+
+async fn repeated_notifications_of_one_sync_are_one_deployment(app: &TestApp) {
+    let (url, token) = argocd_integration(app).await;
+    let token = token.as_str();
     let send = |body: String| {
         let url = url.clone();
         async move {
@@ -194,19 +191,7 @@ async fn the_documented_templates_render_in_go_and_are_accepted(app: &TestApp) {
     let Some(renderer) = renderer(dir.path()) else {
         return;
     };
-    let (status, created) = app
-        .post(
-            "/api/v1/integrations",
-            &app.admin_key,
-            json!({"provider": "argocd", "name": "Argo CD", "project": "my-project"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let url = format!(
-        "/api/v1/integrations/{}/webhook",
-        created["id"].as_str().unwrap()
-    );
-    let token = created["secret"].as_str().unwrap().to_owned();
+    let (url, token) = argocd_integration(app).await;
     let sync = documented_body("shiplog-sync");
     let hivel = documented_body("shiplog-deployment");
     for state in ["synced", "comparison-error", "degraded"] {
