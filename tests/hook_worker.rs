@@ -410,3 +410,53 @@ async fn two_workers_on_one_postgresql_never_send_a_delivery_twice() {
         .unwrap();
     assert!(listed.iter().all(|d| d.status == DeliveryStatus::Delivered));
 }
+
+/// A hook an older release accepted whose template this release refuses (a repetition by a
+/// count that is not a literal) is disabled at start with the reason, not left to fail every
+/// delivery; a hook that still passes stays enabled.
+async fn stored_hooks_that_no_longer_validate_are_disabled(url: &str) {
+    let clock = ManualClock::new();
+    let world = world(url, clock.clone()).await;
+    let good = hook(&world, "https://example.com/fine".to_owned()).await;
+    let bad = hook(&world, "https://example.com/old".to_owned()).await;
+    let id = shiplog_app::ids::HookId::parse(&bad).unwrap();
+    let mut stored = world
+        .store
+        .hook(world.admin.workspace, id)
+        .await
+        .unwrap()
+        .unwrap();
+    // What an older release saved: a body this release's cost check refuses.
+    stored.request.body =
+        Some(serde_json::json!({"text": "{{ hook.name * deployment.status|length }}"}));
+    assert!(world.store.update_hook(stored).await.unwrap());
+    let disabled = world.app.check_stored_hooks().await.unwrap();
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0].0, id);
+    let shown = world.app.get_hook(&world.admin, &bad).await.unwrap();
+    assert!(!shown.enabled);
+    let reason = shown.disabled_reason.unwrap();
+    assert!(reason.contains("not a literal"), "{reason}");
+    assert!(
+        world
+            .app
+            .get_hook(&world.admin, &good)
+            .await
+            .unwrap()
+            .enabled
+    );
+    // Checked again, nothing more to do: disabled hooks are left as they are.
+    assert!(world.app.check_stored_hooks().await.unwrap().is_empty());
+}
+
+#[actix_web::test]
+async fn stored_hooks_that_no_longer_validate_are_disabled_sqlite() {
+    let db = TestDb::sqlite();
+    stored_hooks_that_no_longer_validate_are_disabled(db.url()).await;
+}
+
+#[actix_web::test]
+async fn stored_hooks_that_no_longer_validate_are_disabled_postgres() {
+    let Some(db) = TestDb::postgres() else { return };
+    stored_hooks_that_no_longer_validate_are_disabled(db.url()).await;
+}

@@ -341,6 +341,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .ensure_master_key(config.admin_key.as_deref())
         .await
         .map_err(|e| StartError(e.to_string()))?;
+    // Hooks an older release accepted and this one would refuse are disabled, with the reason,
+    // rather than failing every delivery.
+    match app.check_stored_hooks().await {
+        Ok(disabled) => {
+            for (hook, reason) in disabled {
+                tracing::warn!(%hook, %reason, "hook disabled at start");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "the stored hooks could not be checked at start"),
+    }
     // Ingest tells the dashboard's live feeds at once that a workspace's deployments changed.
     let changes = Arc::new(shiplog_web::live::LiveChanges::default());
     let app = app.with_notifier(changes.clone());

@@ -795,6 +795,41 @@ impl App {
         Ok(HookView::from(&hook))
     }
 
+    /// Checks every enabled hook against this release's template rules; the server runs it at
+    /// start. A hook an older release accepted that no longer passes (a template that could
+    /// build more than the budget, say) would fail every delivery: it is disabled instead, with
+    /// the reason in `disabled_reason`, for an admin to fix and enable again. Returns the hooks
+    /// disabled, with why.
+    pub async fn check_stored_hooks(&self) -> Result<Vec<(HookId, String)>, AppError> {
+        let mut disabled = Vec::new();
+        for workspace in self.ports.workspaces.list().await? {
+            let hooks = self
+                .ports
+                .hooks
+                .hooks(workspace.id, HookFilter::default())
+                .await?;
+            for mut hook in hooks.into_iter().filter(|h| h.enabled) {
+                let token = self.application_has_token(&hook).await?;
+                let sample = template::Variables::sample(&hook, &self.public_url, token);
+                let checked = hook.clone();
+                let verdict = self
+                    .offload(move || template::validate(&checked, &sample, token).map(drop))
+                    .await?;
+                let Err(error) = verdict else { continue };
+                let reason = format!(
+                    "disabled when the server started: its templates no longer pass this \
+                     release's checks ({error}); fix them (PUT /api/v1/hooks/{{id}}) and enable it"
+                );
+                hook.enabled = false;
+                hook.disabled_reason = Some(reason.clone());
+                hook.updated_at = self.ports.clock.now();
+                self.ports.hooks.update_hook(hook.clone()).await?;
+                disabled.push((hook.id, reason));
+            }
+        }
+        Ok(disabled)
+    }
+
     /// Deletes a hook and its deliveries.
     pub async fn delete_hook(&self, caller: &Principal, id: &str) -> Result<(), AppError> {
         caller.require(Capability::Administer, "manage hooks")?;
