@@ -161,6 +161,13 @@ pub async fn open_app_with(
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?
         .map_err(|e| StartError(e.to_string()))?;
+    for migration in store.migrated() {
+        tracing::info!(
+            migration = %migration.version,
+            seconds = migration.took.as_secs_f64(),
+            "migration applied"
+        );
+    }
     let sender = ReqwestSender::new(SenderOptions {
         allow_private_targets: hooks.allow_private_targets,
         ..SenderOptions::default()

@@ -217,8 +217,8 @@ fn migrate(database_url: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(applied) => {
-            for version in &applied {
-                println!("{url}: applied {version}");
+            for migration in &applied {
+                println!("{url}: applied {migration}");
             }
             println!("{url}: {} migration(s) applied", applied.len());
             ExitCode::SUCCESS

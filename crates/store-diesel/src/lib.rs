@@ -137,6 +137,8 @@ pub struct Store {
 
 struct Inner {
     url: DatabaseUrl,
+    /// The migrations applied when it opened.
+    migrated: Vec<migrations::Applied>,
     api_keys: cache::Recent<String, ApiKeyRecord>,
     signing_keys: cache::Recent<String, SigningKeyRecord>,
     projects: cache::Recent<(WorkspaceId, String), Project>,
@@ -155,9 +157,14 @@ impl Store {
             url: url.to_string(),
             reason,
         };
+        let mut migrated = Vec::new();
         if !url.is_postgres() || options.migrate_postgres {
-            migrations::run_pending(&mut conn).map_err(migrate_fail)?;
-        } else if migrations::pending(&mut conn).map_err(migrate_fail)? > 0 {
+            migrated = migrations::run_pending(&mut conn).map_err(migrate_fail)?;
+        } else if migrations::refuse_unknown(&mut conn)
+            .and_then(|()| migrations::pending(&mut conn))
+            .map_err(migrate_fail)?
+            > 0
+        {
             return Err(migrate_fail(
                 "the database schema is behind this version of shiplog: run `shiplog migrate`"
                     .to_owned(),
@@ -167,6 +174,7 @@ impl Store {
         let readers = Readers::start(&url, options.exec.readers);
         Ok(Self {
             inner: Arc::new(Inner {
+                migrated,
                 url,
                 api_keys: cache::Recent::new(),
                 signing_keys: cache::Recent::new(),
@@ -180,6 +188,11 @@ impl Store {
     /// The database, password hidden when displayed.
     pub fn url(&self) -> &DatabaseUrl {
         &self.inner.url
+    }
+
+    /// The migrations this store applied when it opened, with their durations.
+    pub fn migrated(&self) -> &[migrations::Applied] {
+        &self.inner.migrated
     }
 
     /// Checks that the database answers and takes a write (for readiness probes): a read on a

@@ -34,15 +34,88 @@ fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> 
     versions.into_iter().map(|v| v.to_string()).collect()
 }
 
-/// Applies every pending migration; returns the versions applied.
-pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, String> {
+/// One migration applied, and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Its version (`2026-11-29-000017`…).
+    pub version: String,
+    /// How long it ran.
+    pub took: std::time::Duration,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {:.3} s", self.version, self.took.as_secs_f64())
+    }
+}
+
+/// Applies every pending migration, one at a time (each in its own transaction, timed), after
+/// refusing a database migrated by a newer release ([`unknown`]); returns what was applied.
+pub fn run_pending(conn: &mut DbConn) -> Result<Vec<Applied>, String> {
     with_lock(conn, |conn| {
-        match conn {
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(names),
-            DbConn::Postgresql(c) => c.run_pending_migrations(POSTGRES).map(names),
+        refuse_unknown(conn)?;
+        let mut applied = Vec::new();
+        while pending(conn)? > 0 {
+            let started = std::time::Instant::now();
+            let version = match conn {
+                DbConn::Sqlite(c) => c.run_next_migration(SQLITE).map(|v| v.to_string()),
+                DbConn::Postgresql(c) => c.run_next_migration(POSTGRES).map(|v| v.to_string()),
+            }
+            .map_err(|e| e.to_string())?;
+            applied.push(Applied {
+                version,
+                took: started.elapsed(),
+            });
         }
-        .map_err(|e| e.to_string())
+        Ok(applied)
     })
+}
+
+/// The migrations applied to the database that this release does not know: a newer release
+/// migrated it.
+pub fn unknown(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    use diesel::migration::MigrationSource;
+    let (applied, known) = match conn {
+        DbConn::Sqlite(c) => (
+            c.applied_migrations(),
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE).map(|m| {
+                m.iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect::<Vec<_>>()
+            }),
+        ),
+        DbConn::Postgresql(c) => (
+            c.applied_migrations(),
+            MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES).map(|m| {
+                m.iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect::<Vec<_>>()
+            }),
+        ),
+    };
+    let applied = applied.map_err(|e| e.to_string())?;
+    let known = known.map_err(|e| e.to_string())?;
+    let mut unknown: Vec<String> = applied
+        .iter()
+        .map(ToString::to_string)
+        .filter(|v| !known.contains(v))
+        .collect();
+    unknown.sort();
+    Ok(unknown)
+}
+
+/// Refuses a database that a newer release migrated: this one would misread it.
+pub fn refuse_unknown(conn: &mut DbConn) -> Result<(), String> {
+    let unknown = unknown(conn)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "this database was migrated by a newer release of shiplog: migration(s) {} are not \
+         known to shiplog {}; run that release (or newer), or restore a backup made before it",
+        unknown.join(", "),
+        env!("CARGO_PKG_VERSION")
+    ))
 }
 
 /// Reverts every applied migration (tests and disaster recovery only: it drops all data).
@@ -78,7 +151,7 @@ pub fn pending(conn: &mut DbConn) -> Result<usize, String> {
 }
 
 /// Connects and applies pending migrations (`shiplog migrate`).
-pub fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, OpenError> {
+pub fn migrate(url: &DatabaseUrl) -> Result<Vec<Applied>, OpenError> {
     let mut conn = url.connect()?;
     run_pending(&mut conn).map_err(|reason| OpenError::Migrate {
         url: url.to_string(),

@@ -22,7 +22,7 @@ fn servers_starting_together_migrate_one_postgres_database_once() {
             })
         })
         .collect();
-    let applied: Vec<Vec<String>> = servers
+    let applied: Vec<Vec<migrations::Applied>> = servers
         .into_iter()
         .map(|s| s.join().unwrap().unwrap())
         .collect();
@@ -64,4 +64,53 @@ fn sqlite_migrates_on_open_and_reopens_without_work() {
     let mut conn = DatabaseUrl::parse(db.url()).unwrap().connect().unwrap();
     assert_eq!(migrations::pending(&mut conn).unwrap(), 0);
     assert!(migrations::run_pending(&mut conn).unwrap().is_empty());
+}
+
+/// A database a newer release migrated (a migration this release does not know) is refused
+/// with a message naming it and this release, on both backends and whether or not this
+/// server migrates; a new database says which migrations it applied and how long each took.
+fn refuses_a_newer_releases_database(url: &str) {
+    use diesel::connection::SimpleConnection;
+    let store = Store::open(url, &StoreOptions::default()).unwrap();
+    let applied: Vec<&str> = store
+        .migrated()
+        .iter()
+        .map(|m| m.version.as_str())
+        .collect();
+    assert!(applied.iter().any(|v| v.ends_with("000018")), "{applied:?}");
+    drop(store);
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    conn.batch_execute(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('20990101000099')",
+    )
+    .unwrap();
+    assert_eq!(migrations::unknown(&mut conn).unwrap(), ["20990101000099"]);
+    for migrate_postgres in [true, false] {
+        let options = StoreOptions {
+            migrate_postgres,
+            ..StoreOptions::default()
+        };
+        let error = Store::open(url, &options)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("20990101000099") && error.contains("newer release"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn sqlite_refuses_a_newer_releases_database() {
+    let db = TestDb::sqlite();
+    refuses_a_newer_releases_database(db.url());
+}
+
+#[test]
+fn postgres_refuses_a_newer_releases_database() {
+    let Some(db) = TestDb::postgres_unmigrated() else {
+        return;
+    };
+    refuses_a_newer_releases_database(db.url());
 }
