@@ -33,7 +33,7 @@ mod notify_command;
 /// once), then create a workspace and its keys with the API or `shiplog admin`. Every flag is
 /// also a SHIPLOG_ environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "shiplog", version)]
+#[command(name = "shiplog", version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SHIPLOG_COMMIT"), ")"))]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -185,6 +185,7 @@ fn serve(config: Config) -> ExitCode {
         }
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
+            commit = env!("SHIPLOG_COMMIT"),
             address = %running.address,
             database = %shown,
             "shiplog listening"
@@ -350,6 +351,18 @@ mod tests {
                 "the guide does not document {name}"
             );
         }
+    }
+
+    #[test]
+    fn the_version_names_the_commit() {
+        let version = Cli::command().render_version().to_string();
+        assert!(
+            version.starts_with(concat!("shiplog ", env!("CARGO_PKG_VERSION"), " (commit ")),
+            "{version}"
+        );
+        let commit = env!("SHIPLOG_COMMIT");
+        assert!(commit == "unknown" || commit.len() == 12, "{commit}");
+        assert!(version.contains(commit), "{version}");
     }
 
     #[test]
