@@ -239,3 +239,41 @@ async fn unknown_paths_and_methods_answer_json_sqlite() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     unknown_paths_and_methods_answer_json(&app).await;
 }
+
+/// With `SHIPLOG_METRICS_TOKEN` set, `/metrics` answers only a request carrying it as a bearer
+/// token; without it, as before, anyone on the network can read it.
+#[actix_web::test]
+async fn metrics_can_require_a_bearer_token() {
+    let db = shiplog_store::testdb::TestDb::sqlite();
+    let running = shiplog_server::start(shiplog_server::Config {
+        database_url: db.url().to_owned(),
+        bind: "127.0.0.1:0".to_owned(),
+        admin_key: Some("metrics-test-master-key-0123".to_owned()),
+        migrate_on_start: true,
+        workers: 1,
+        hooks: shiplog_server::HookOptions::default(),
+        metrics_token: Some("metrics-token-0123456789".to_owned()),
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.address);
+    actix_web::rt::spawn(running.server);
+    let client = awc::Client::default();
+    for (header, expected) in [
+        (None, 401),
+        (Some("Bearer wrong-token-0123456789"), 401),
+        (Some("Bearer metrics-token-0123456789"), 200),
+    ] {
+        let mut request = client.get(format!("{base}/metrics"));
+        if let Some(header) = header {
+            request = request.insert_header(("Authorization", header));
+        }
+        let mut response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{header:?}");
+        let body = response.body().await.unwrap();
+        assert_eq!(body.ends_with(b"# EOF\n"), expected == 200, "{header:?}");
+    }
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let (status, _) = app.get_headers("/metrics").await;
+    assert_eq!(status, 200, "no token configured: open as before");
+}

@@ -45,6 +45,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             poll_interval: std::time::Duration::from_millis(50),
             ..HookOptions::default()
         },
+        metrics_token: None,
     })
     .await
     .unwrap();

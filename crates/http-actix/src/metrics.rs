@@ -138,10 +138,34 @@ impl Metrics {
     }
 }
 
+/// Whether `presented` (an `Authorization` header) carries `token` as a bearer token,
+/// compared in constant time.
+fn bearer_matches(presented: Option<&str>, token: &str) -> bool {
+    let Some(given) = presented.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition: requests and latencies by route pattern, events by API, event and status", content_type = "application/openmetrics-text", body = String)))]
-pub async fn serve(state: Data<HttpState>) -> HttpResponse {
+    responses((status = 200, description = "Prometheus text exposition: requests and latencies by route pattern, events by API, event and status", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "`SHIPLOG_METRICS_TOKEN` is set and the request does not carry it as `Authorization: Bearer …`")))]
+pub async fn serve(state: Data<HttpState>, request: actix_web::HttpRequest) -> HttpResponse {
+    if let Some(token) = &state.metrics_token {
+        let presented = request
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !bearer_matches(presented, token) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("www-authenticate", "Bearer"))
+                .body(
+                    "send the metrics token (SHIPLOG_METRICS_TOKEN) as Authorization: Bearer …\n",
+                );
+        }
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
@@ -150,6 +174,14 @@ pub async fn serve(state: Data<HttpState>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_token_is_compared_whole() {
+        assert!(bearer_matches(Some("Bearer s3cret-token"), "s3cret-token"));
+        assert!(!bearer_matches(Some("Bearer s3cret-toke"), "s3cret-token"));
+        assert!(!bearer_matches(Some("s3cret-token"), "s3cret-token"));
+        assert!(!bearer_matches(None, "s3cret-token"));
+    }
 
     #[test]
     fn requests_and_events_are_counted_by_their_labels() {

@@ -41,6 +41,8 @@ pub struct Config {
     pub workers: usize,
     /// Outgoing hooks.
     pub hooks: HookOptions,
+    /// A bearer token `/metrics` then requires (`SHIPLOG_METRICS_TOKEN`); `None`: open.
+    pub metrics_token: Option<String>,
 }
 
 /// How outgoing hooks are sent.
@@ -366,10 +368,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     actix_web::rt::spawn(run_dora_packer(store.clone()));
     actix_web::rt::spawn(changes.clone().run_shared_poll(app.clone()));
+    if config.hooks.public_url.is_none() && address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "SHIPLOG_PUBLIC_URL is unset and the server listens on loopback: hook deliveries \
+             and integrations' webhook URLs will name http://{address}, which no provider can \
+             reach; set SHIPLOG_PUBLIC_URL to the address people and providers use"
+        );
+    }
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),
         metrics: Arc::new(shiplog_http::metrics::Metrics::default()),
+        metrics_token: config.metrics_token.clone().map(Into::into),
     };
     let web = shiplog_web::WebState {
         app: state.app.clone(),

@@ -76,6 +76,9 @@ enum Command {
         /// makes the session cookie Secure.
         #[arg(long, env = "SHIPLOG_PUBLIC_URL")]
         public_url: Option<String>,
+        /// A bearer token `/metrics` requires (`Authorization: Bearer …`); unset: open.
+        #[arg(long, env = "SHIPLOG_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
         /// Log level: error, warn, info, debug or trace.
         #[arg(long, env = "SHIPLOG_LOG", default_value = "info")]
         log: String,
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
             hooks_allow_private_targets,
             no_hook_worker,
             public_url,
+            metrics_token,
         } => {
             if let Err(message) = init_logging(&log, &log_format) {
                 eprintln!("shiplog serve: {message}");
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
                     worker: !no_hook_worker,
                     ..HookOptions::default()
                 },
+                metrics_token: metrics_token.filter(|t| !t.trim().is_empty()),
             })
         }
     }

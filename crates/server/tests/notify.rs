@@ -21,6 +21,7 @@ async fn server(db: &TestDb) -> (String, String, String) {
         migrate_on_start: true,
         workers: 1,
         hooks: HookOptions::default(),
+        metrics_token: None,
     })
     .await
     .unwrap();
