@@ -515,18 +515,7 @@ impl App {
             .status
             .as_deref()
             .is_some_and(|s| !s.trim().is_empty());
-        if let Some(raw) = command.status.as_deref().filter(|_| status_sent) {
-            if raw.trim().len() > MAX_STATUS_LEN {
-                return Err(AppError::invalid(
-                    "status",
-                    format!(
-                        "is {} bytes long; send the provider's status word (at most {MAX_STATUS_LEN} bytes)",
-                        raw.trim().len()
-                    ),
-                ));
-            }
-            AppError::check_line("status", raw.trim())?;
-        }
+        bounded("status", command.status.clone(), MAX_STATUS_LEN)?;
         let mut status = match command.status.as_deref().filter(|_| status_sent) {
             Some(raw) => ProviderStatus::new(command.provider, raw),
             None => ProviderStatus {
