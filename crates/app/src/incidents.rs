@@ -394,11 +394,8 @@ fn checked_url(value: Option<String>) -> Result<Option<String>, AppError> {
 /// A provider's text, made one line: control characters become spaces, bidirectional
 /// formatting characters are dropped, and it is cut to `max` characters.
 fn cut(value: &str, max: usize) -> String {
-    value
-        .trim()
+    shiplog_domain::text::one_line(value.trim())
         .chars()
-        .filter(|c| !shiplog_domain::text::is_bidi_control(*c))
-        .map(|c| if c.is_control() { ' ' } else { c })
         .take(max)
         .collect()
 }

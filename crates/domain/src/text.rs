@@ -56,6 +56,20 @@ pub fn check_line(text: &str) -> Result<(), LineError> {
     }
 }
 
+/// Makes text one line, for text shiplog receives but cannot refuse (a provider's incident
+/// title): each character [`check_line`] refuses becomes a space, or, for a bidirectional
+/// formatting character, is dropped.
+///
+/// ```
+/// assert_eq!(shiplog_domain::text::one_line("down\nagain\u{202E}!"), "down again!");
+/// ```
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_bidi_control(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
