@@ -458,9 +458,10 @@ fn deployment(payload: &Value, state: Option<&str>) -> Translation {
     Translation::Ingest(Box::new(command))
 }
 
-/// The branch a GitHub deployment's `ref` names. GitHub's `ref` is "a branch, tag, or SHA"
-/// without saying which: a SHA (the deployed commit, or a prefix of it) and `refs/tags/…` are
-/// no branch; `refs/heads/` is dropped; any other name is taken for a branch.
+/// The branch a deployment's `ref` names, where the provider does not say whether it is "a
+/// branch, tag, or SHA" (GitHub's deployments, GitLab's Deployment Hook): a SHA (the deployed
+/// commit, or a prefix of it) and `refs/tags/…` are no branch; `refs/heads/` is dropped; any
+/// other name is taken for a branch.
 fn deployed_branch(git_ref: Option<&str>, sha: Option<&str>) -> Option<String> {
     let git_ref = git_ref?.trim();
     let is_commit = sha.is_some_and(|sha| git_ref.len() >= 7 && sha.starts_with(git_ref));
@@ -612,15 +613,14 @@ fn gitlab_deployment(payload: &Value) -> Translation {
         .and_then(|url| url.rsplit('/').next())
         .or_else(|| text(payload, &["short_sha"]))
         .and_then(|sha| CommitSha::parse(sha).ok());
+    // Newer GitLab versions send the deployed `ref` (a branch or a tag, not said which).
+    let git_ref = text(payload, &["ref"]);
     command.fields = DeploymentFields {
         external_id: Some(id),
+        branch: deployed_branch(git_ref, commit.as_ref().map(CommitSha::as_str)),
         commit_sha: commit,
         commit_message: text(payload, &["commit_title"]).map(str::to_owned),
-        // Newer GitLab versions send the deployed `ref` (a branch or a tag, not said which).
-        git_ref: text(payload, &["ref"]).map(str::to_owned),
-        branch: text(payload, &["ref"])
-            .filter(|r| !r.starts_with("refs/tags/"))
-            .map(|r| r.strip_prefix("refs/heads/").unwrap_or(r).to_owned()),
+        git_ref: git_ref.map(str::to_owned),
         run_url: text(payload, &["deployable_url"]).map(str::to_owned),
         deployed_by: text(payload, &["user", "username"]).map(str::to_owned),
         ..DeploymentFields::default()
@@ -852,34 +852,15 @@ fn full_job_name(url: Option<&str>) -> Option<String> {
     let mut parts = url?.trim_matches('/').split('/');
     while let Some(part) = parts.next() {
         if part == "job" {
-            names.push(percent_decoded(parts.next()?)?);
+            names.push(
+                percent_encoding::percent_decode_str(parts.next()?)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned(),
+            );
         }
     }
     (!names.is_empty()).then(|| names.join("/"))
-}
-
-/// `%XX` sequences decoded; `None` when they do not make UTF-8.
-fn percent_decoded(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (byte, hex) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            _ => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn argocd(body: &[u8]) -> Translation {
