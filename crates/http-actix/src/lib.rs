@@ -65,8 +65,9 @@ pub struct HttpState {
     pub readiness: Arc<dyn Readiness>,
     /// The Prometheus metrics served at `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
-    /// The bearer token `/metrics` requires, if one is set (`SHIPLOG_METRICS_TOKEN`).
-    pub metrics_token: Option<Arc<str>>,
+    /// The bearer token `/metrics` requires, if one is set (`SHIPLOG_METRICS_TOKEN`), compared
+    /// as a presented secret is ([`shiplog_domain::key::SigningSecret::matches`]).
+    pub metrics_token: Option<shiplog_domain::key::SigningSecret>,
 }
 
 /// Registers every route and the body limit on an actix `App`. Wrap the `App` in

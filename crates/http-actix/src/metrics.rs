@@ -138,27 +138,14 @@ impl Metrics {
     }
 }
 
-/// Whether `presented` (an `Authorization` header) carries `token` as a bearer token,
-/// compared in constant time.
-fn bearer_matches(presented: Option<&str>, token: &str) -> bool {
-    let Some(given) = presented.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return false;
-    };
-    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition: requests and latencies by route pattern, events by API, event and status", content_type = "application/openmetrics-text", body = String),
         (status = 401, description = "`SHIPLOG_METRICS_TOKEN` is set and the request does not carry it as `Authorization: Bearer …`")))]
 pub async fn serve(state: Data<HttpState>, request: actix_web::HttpRequest) -> HttpResponse {
     if let Some(token) = &state.metrics_token {
-        let presented = request
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !bearer_matches(presented, token) {
+        let presented = crate::auth::presented_key(&request).unwrap_or_default();
+        if !token.matches(&presented) {
             return HttpResponse::Unauthorized()
                 .insert_header(("www-authenticate", "Bearer"))
                 .body(
@@ -174,14 +161,6 @@ pub async fn serve(state: Data<HttpState>, request: actix_web::HttpRequest) -> H
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_metrics_token_is_compared_whole() {
-        assert!(bearer_matches(Some("Bearer s3cret-token"), "s3cret-token"));
-        assert!(!bearer_matches(Some("Bearer s3cret-toke"), "s3cret-token"));
-        assert!(!bearer_matches(Some("s3cret-token"), "s3cret-token"));
-        assert!(!bearer_matches(None, "s3cret-token"));
-    }
 
     #[test]
     fn requests_and_events_are_counted_by_their_labels() {

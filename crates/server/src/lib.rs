@@ -380,7 +380,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         app,
         readiness: Arc::new(StoreReadiness(store)),
         metrics: Arc::new(shiplog_http::metrics::Metrics::default()),
-        metrics_token: config.metrics_token.clone().map(Into::into),
+        metrics_token: config
+            .metrics_token
+            .clone()
+            .map(shiplog_domain::key::SigningSecret::from_stored),
     };
     let web = shiplog_web::WebState {
         app: state.app.clone(),
