@@ -2,6 +2,8 @@
 //! then a restart. Every event the server acknowledged must be there, once, on SQLite and on
 //! PostgreSQL; a client's retry of an acknowledged event finds the same deployment.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -483,19 +485,7 @@ fn sigterm_closes_live_feeds_and_exits_promptly() {
         let mut server = serve(&url).await;
         let client = awc::Client::builder().disable_redirects().finish();
         let key = bootstrap(&client, &server.base).await;
-        let signed_in = client
-            .post(format!("{}/sign-in", server.base))
-            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
-            .send_body(format!("key={key}&next=%2F"))
-            .await
-            .unwrap();
-        let cookie = signed_in
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .unwrap()
-            .to_owned();
+        let cookie = common::sign_in(&client, &server.base, &key).await;
         let mut feed = client
             .get(format!("{}/deployments/live", server.base))
             .insert_header(("Cookie", cookie))

@@ -3,6 +3,8 @@
 //! status and times, the command's exit status is kept (also when the server is unreachable),
 //! and any commit message arrives intact.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -447,18 +449,7 @@ async fn a_report_retried_after_a_lost_answer_is_recorded_once() {
     assert_eq!(items.len(), 1);
     // The deployment's page lists its events: the event sent twice is there once.
     let client = awc::Client::builder().disable_redirects().finish();
-    let response = client
-        .post(format!("{base}/sign-in"))
-        .send_form(&[("key", admin.as_str()), ("next", "/")])
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let cookie = common::sign_in(&client, &base, &admin).await;
     let id = items[0]["id"].as_str().unwrap();
     let mut page = client
         .get(format!("{base}/deployments/{id}"))
