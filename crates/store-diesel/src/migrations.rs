@@ -37,7 +37,7 @@ fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> 
 /// One migration applied, and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    /// Its version (`2026-11-29-000017`…).
+    /// Its version (`20261129000017`: the directory's date and number).
     pub version: String,
     /// How long it ran.
     pub took: std::time::Duration,
