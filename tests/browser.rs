@@ -429,7 +429,7 @@ async fn walk(backend: Backend, name: &'static str) {
     // An admin redelivers a delivery: the receiver gets it once more.
     let deliveries = format!("/api/v1/hooks/{hook}/deliveries");
     until(&app, &deliveries, |body| {
-        body.as_array().is_some_and(|items| {
+        body["items"].as_array().is_some_and(|items| {
             items.len() == 7 && items.iter().all(|d| d["status"] == "delivered")
         })
     })

@@ -201,7 +201,8 @@ async fn log(app: &TestApp, id: &str) -> Vec<(String, String)> {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    body.as_array()
+    body["items"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|d| {

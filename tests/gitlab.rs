@@ -160,7 +160,7 @@ async fn a_wrong_or_missing_token_records_nothing(app: &TestApp) {
             &app.admin_key,
         )
         .await;
-    let verdicts: Vec<&str> = log
+    let verdicts: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
         .iter()

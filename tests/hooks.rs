@@ -86,7 +86,7 @@ async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
         .get(&format!("/api/v1/hooks/{hook}/deliveries"), &app.admin_key)
         .await;
     assert_eq!(code, 200, "{list}");
-    list.as_array().unwrap().clone()
+    list["items"].as_array().unwrap().clone()
 }
 
 async fn the_github_preset_reports_pending_then_success(app: &TestApp) {
@@ -184,7 +184,7 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
         .get("/api/v1/projects/my-project/applications", &app.admin_key)
         .await;
     assert_eq!(code, 200, "{applications}");
-    let pipeline = applications[0]["id"].as_str().unwrap().to_owned();
+    let pipeline = applications["items"][0]["id"].as_str().unwrap().to_owned();
 
     // Without a token anywhere the hook cannot render: the 400 names both ways to fix it.
     let (code, refused) = app
@@ -227,7 +227,7 @@ async fn devopness_hooks_render_the_seed_bodies(app: &TestApp) {
     let (_, applications) = app
         .get("/api/v1/projects/my-project/applications", &app.admin_key)
         .await;
-    assert_eq!(applications[0]["source_provider"], "github");
+    assert_eq!(applications["items"][0]["source_provider"], "github");
     assert!(!applications.to_string().contains("source-provider-token"));
 
     for (event, description) in [
@@ -640,7 +640,7 @@ async fn one_workspaces_slow_targets_do_not_delay_anothers(app: &TestApp) {
             .get(&format!("/api/v1/hooks/{hook}/deliveries"), &app.admin_key)
             .await;
         assert_eq!(code, 200);
-        for delivery in deliveries.as_array().unwrap() {
+        for delivery in deliveries["items"].as_array().unwrap() {
             assert_eq!(delivery["attempts"], json!([]), "{delivery}");
         }
     }
@@ -674,7 +674,7 @@ async fn hooks_per_project_are_capped_and_listed_in_pages(app: &TestApp) {
         )
         .await;
     assert_eq!(code, 200);
-    assert_eq!(all.as_array().unwrap().len(), 100);
+    assert_eq!(all["items"].as_array().unwrap().len(), 100);
     assert!(headers.get("link").is_none(), "one page holds them all");
 
     let mut next = Some(format!("{path}?limit=30"));
@@ -691,7 +691,7 @@ async fn hooks_per_project_are_capped_and_listed_in_pages(app: &TestApp) {
             .await;
         assert_eq!(code, 200, "{items}");
         pages += 1;
-        for item in items.as_array().unwrap() {
+        for item in items["items"].as_array().unwrap() {
             listed.push(item["id"].as_str().unwrap().to_owned());
         }
         next = headers.get("link").map(|link| {

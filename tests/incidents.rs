@@ -388,7 +388,7 @@ async fn a_pagerduty_incident_changes_the_metrics_at_once(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 200);
-    let verdicts: Vec<(&str, &str)> = log
+    let verdicts: Vec<(&str, &str)> = log["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -413,7 +413,7 @@ async fn a_pagerduty_incident_changes_the_metrics_at_once(app: &TestApp) {
         ]
     );
     // PagerDuty names each delivery only in its body (`event.id`): the log keeps it.
-    let accepted: Vec<&serde_json::Value> = log
+    let accepted: Vec<&serde_json::Value> = log["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -489,7 +489,7 @@ async fn a_flood_of_forged_deliveries_is_refused_and_logged_sparingly(app: &Test
         )
         .await;
     assert_eq!(status, 200);
-    let log = log.as_array().unwrap();
+    let log = log["items"].as_array().unwrap();
     let rejected = log.iter().filter(|d| d["verdict"] == "rejected").count();
     // 10 a minute (20 if the flood straddled a minute), never all 25.
     assert!((10..=20).contains(&rejected), "{rejected} logged");

@@ -36,7 +36,7 @@ async fn an_integration_shows_its_secret_once_and_its_url(app: &TestApp) {
     );
     let (status, listed) = app.get("/api/v1/integrations", &app.admin_key).await;
     assert_eq!(status, 200);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert!(!listed.to_string().contains(&secret), "{listed}");
     let reader = app.key("read", None).await;
     let (status, one) = app
@@ -64,7 +64,7 @@ async fn an_integration_shows_its_secret_once_and_its_url(app: &TestApp) {
     let (status, log) = app
         .get(&format!("/api/v1/integrations/{id}/deliveries"), &reader)
         .await;
-    assert_eq!((status, log), (200, json!([])));
+    assert_eq!((status, log), (200, json!({"items": []})));
 
     // Deleted: gone, with its log.
     let (status, _, _) = app
@@ -140,7 +140,7 @@ async fn roles_workspaces_and_bad_input_are_refused(app: &TestApp) {
     let (status, _) = app.get(&format!("/api/v1/integrations/{id}"), &other).await;
     assert_eq!(status, 404);
     let (_, listed) = app.get("/api/v1/integrations", &other).await;
-    assert_eq!(listed, json!([]));
+    assert_eq!(listed, json!({"items": []}));
     // A key limited to another project does not see a workspace-wide one.
     app.project(&app.admin_key, "billing").await;
     let scoped = app.key("read", Some("billing")).await;

@@ -73,7 +73,7 @@ def seed(base):
     })
     return key, {
         "deployment": deployed["deployment_id"],
-        "application": applications[0]["id"],
+        "application": applications["items"][0]["id"],
         "hook": hook["id"],
     }
 

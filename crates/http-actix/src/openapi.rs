@@ -196,28 +196,20 @@ pub mod schemas {
         }
     }
 
-    /// A list of workspaces, by code.
+    /// Every listing of the native API answers `{"items": [...]}`, so a field (a cursor, a
+    /// count) can be added beside the items without breaking a client.
     #[derive(serde::Serialize, ToSchema)]
-    pub struct WorkspaceList {
-        pub items: Vec<Workspace>,
+    pub struct Items<T: ToSchema> {
+        pub items: Vec<T>,
     }
 
-    /// A list of projects, by slug.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct ProjectList {
-        pub items: Vec<Project>,
-    }
-
-    /// A list of teams, by code.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct TeamList {
-        pub items: Vec<Team>,
-    }
-
-    /// A list of keys, oldest first.
-    #[derive(serde::Serialize, ToSchema)]
-    pub struct KeyList {
-        pub items: Vec<KeyListed>,
+    impl<T: ToSchema> Items<T> {
+        /// The items, each converted to what the API shows.
+        pub fn of<S: Into<T>>(items: impl IntoIterator<Item = S>) -> Self {
+            Self {
+                items: items.into_iter().map(Into::into).collect(),
+            }
+        }
     }
 
     /// A key as listings show it: never its secret.

@@ -16,6 +16,7 @@ use super::{Reply, body, field, optional};
 use crate::HttpState;
 use crate::access::Caller;
 use crate::errors::ApiError;
+use crate::openapi::schemas::Items;
 use crate::payload::RawBody;
 
 /// One request header: its value is a template and is never shown again.
@@ -226,7 +227,7 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/applications", tag = "hooks",
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
-        (status = 200, description = "The applications, by code", body = Vec<crate::openapi::schemas::Application>),
+        (status = 200, description = "The applications, by code", body = Items<crate::openapi::schemas::Application>),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -242,9 +243,11 @@ pub async fn list_applications(
         .app
         .list_applications(&principal, project(&slug)?)
         .await?;
-    let shown: Vec<crate::openapi::schemas::Application> =
-        applications.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(shown))
+    Ok(
+        HttpResponse::Ok().json(Items::<crate::openapi::schemas::Application>::of(
+            applications,
+        )),
+    )
 }
 
 /// `POST /api/v1/projects/{slug}/hooks`.
@@ -297,7 +300,7 @@ pub struct HookFilters {
 #[utoipa::path(get, path = "/api/v1/projects/{slug}/hooks", tag = "hooks",
     params(("slug" = String, Path, description = "The project slug", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), HookFilters),
     responses(
-        (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Vec<shiplog_app::hooks::HookView>,
+        (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Items<shiplog_app::hooks::HookView>,
             headers(("link" = String, description = "`<…?after=ID>; rel=\"next\"` when more hooks follow"))),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
@@ -347,7 +350,7 @@ pub async fn list_hooks(
         }
         response.insert_header(("link", format!("<{next}>; rel=\"next\"")));
     }
-    Ok(response.json(list.items))
+    Ok(response.json(Items { items: list.items }))
 }
 
 /// `GET /api/v1/hooks/{id}`.
@@ -484,7 +487,7 @@ pub struct DeliveryFilters {
 #[utoipa::path(get, path = "/api/v1/hooks/{id}/deliveries", tag = "hooks",
     params(("id" = String, Path, description = "The hook id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), DeliveryFilters),
     responses(
-        (status = 200, description = "Deliveries, newest first, with their attempts", body = Vec<shiplog_app::hooks::Delivery>),
+        (status = 200, description = "Deliveries, newest first, with their attempts", body = Items<shiplog_app::hooks::Delivery>),
         (status = 400, description = "A bad limit", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
@@ -500,7 +503,8 @@ pub async fn list_deliveries(
     let limit = optional("limit", filters.into_inner().limit, |l| {
         l.trim().parse::<u32>()
     })?;
-    Ok(HttpResponse::Ok().json(state.app.list_deliveries(&principal, &id, limit).await?))
+    let items = state.app.list_deliveries(&principal, &id, limit).await?;
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 /// `POST /api/v1/deliveries/{id}/redeliver` (no body): pending again, due now, fresh schedule.

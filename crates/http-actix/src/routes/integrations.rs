@@ -11,6 +11,7 @@ use shiplog_domain::ids::ProjectSlug;
 use super::{Reply, body, field};
 use crate::HttpState;
 use crate::access::Caller;
+use crate::openapi::schemas::Items;
 use crate::payload::RawBody;
 
 /// A new integration.
@@ -70,13 +71,14 @@ pub async fn create_integration(
 /// `GET /api/v1/integrations`: every integration the key may see, oldest first, without secrets.
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
     responses(
-        (status = 200, description = "The integrations", body = Vec<shiplog_app::integrations::IntegrationView>),
+        (status = 200, description = "The integrations", body = Items<shiplog_app::integrations::IntegrationView>),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_integrations(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
-    Ok(HttpResponse::Ok().json(state.app.list_integrations(&principal).await?))
+    let items = state.app.list_integrations(&principal).await?;
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 /// `GET /api/v1/integrations/{id}`: one integration, without its secret.
@@ -166,7 +168,7 @@ pub async fn rotate_integration_secret(
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/deliveries", tag = "integrations",
     params(("id" = String, Path, description = "The integration id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The received deliveries", body = Vec<shiplog_app::integrations::ReceivedDelivery>),
+        (status = 200, description = "The received deliveries", body = Items<shiplog_app::integrations::ReceivedDelivery>),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
@@ -178,7 +180,8 @@ pub async fn list_received(
     Caller(principal): Caller,
     id: Path<String>,
 ) -> Reply {
-    Ok(HttpResponse::Ok().json(state.app.integration_deliveries(&principal, &id).await?))
+    let items = state.app.integration_deliveries(&principal, &id).await?;
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 /// `POST /api/v1/integrations/{id}/webhook`: where the provider posts its own webhooks. No API

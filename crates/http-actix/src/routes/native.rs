@@ -17,7 +17,7 @@ use super::{Reply, body, field, optional};
 use crate::HttpState;
 use crate::access::{Admin, Caller, MasterKey};
 use crate::errors::ApiError;
-use crate::openapi::schemas::{self, KeyList, ProjectList, TeamList, WorkspaceList};
+use crate::openapi::schemas::{self, Items, KeyListed};
 use crate::payload::RawBody;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -200,15 +200,13 @@ pub async fn create_signing_key(
 /// `GET /api/v1/workspaces` (master key) → every workspace, by code.
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "admin",
     responses(
-        (status = 200, description = "Every workspace, by code", body = WorkspaceList),
+        (status = 200, description = "Every workspace, by code", body = Items<schemas::Workspace>),
         (status = 401, description = "Not the master key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_workspaces(state: Data<HttpState>, MasterKey(master): MasterKey) -> Reply {
     let workspaces = state.app.list_workspaces(&master).await?;
-    Ok(HttpResponse::Ok().json(WorkspaceList {
-        items: workspaces.into_iter().map(Into::into).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(Items::<schemas::Workspace>::of(workspaces)))
 }
 
 /// The keys of one kind of a workspace, for the listing routes.
@@ -217,13 +215,11 @@ async fn key_list(
     admin: &AdminCredentials,
     code: &str,
     signing: bool,
-) -> Result<KeyList, ApiError> {
+) -> Result<Items<KeyListed>, ApiError> {
     let workspace = field("code", WorkspaceCode::parse(code))?;
     let (api, signing_keys) = state.app.list_keys(admin.as_admin(), &workspace).await?;
     let keys = if signing { signing_keys } else { api };
-    Ok(KeyList {
-        items: keys.into_iter().map(Into::into).collect(),
-    })
+    Ok(Items::of(keys))
 }
 
 /// `GET /api/v1/workspaces/{code}/api-keys` (master key, or an admin key of the workspace) →
@@ -231,7 +227,7 @@ async fn key_list(
 #[utoipa::path(get, path = "/api/v1/workspaces/{code}/api-keys", tag = "admin",
     params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
-        (status = 200, description = "Its API keys, oldest first; never a secret", body = KeyList),
+        (status = 200, description = "Its API keys, oldest first; never a secret", body = Items<KeyListed>),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
@@ -251,7 +247,7 @@ pub async fn list_api_keys(
 #[utoipa::path(get, path = "/api/v1/workspaces/{code}/signing-keys", tag = "admin",
     params(("code" = String, Path, description = "The workspace code", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses(
-        (status = 200, description = "Its signing keys, oldest first; never a secret", body = KeyList),
+        (status = 200, description = "Its signing keys, oldest first; never a secret", body = Items<KeyListed>),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
@@ -330,31 +326,27 @@ pub async fn revoke_signing_key(
 /// `GET /api/v1/projects` → the projects the key may see, by slug.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "read",
     responses(
-        (status = 200, description = "The projects this key may see, by slug", body = ProjectList),
+        (status = 200, description = "The projects this key may see, by slug", body = Items<schemas::Project>),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_projects(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
     let projects = state.app.list_projects(&principal).await?;
-    Ok(HttpResponse::Ok().json(ProjectList {
-        items: projects.into_iter().map(Into::into).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(Items::<schemas::Project>::of(projects)))
 }
 
 /// `GET /api/v1/teams` → the workspace's teams, by code.
 #[utoipa::path(get, path = "/api/v1/teams", tag = "read",
     responses(
-        (status = 200, description = "The workspace's teams, by code", body = TeamList),
+        (status = 200, description = "The workspace's teams, by code", body = Items<schemas::Team>),
         (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_teams(state: Data<HttpState>, Caller(principal): Caller) -> Reply {
     let teams = state.app.list_teams(&principal).await?;
-    Ok(HttpResponse::Ok().json(TeamList {
-        items: teams.into_iter().map(Into::into).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(Items::<schemas::Team>::of(teams)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
