@@ -468,6 +468,34 @@ async fn opsgenie_alerts_open_and_close_incidents(app: &TestApp) {
     assert_eq!(listed[0]["source"], "opsgenie");
 }
 
+/// Opsgenie's own delivery (`tests/fixtures/opsgenie/create.json`, recorded by Puppet's Relay
+/// integration, Apache-2.0): the alert opens an incident at its `createdAt`, titled by its
+/// message, with its priority as the severity.
+async fn a_recorded_opsgenie_alert_keeps_its_priority(app: &TestApp) {
+    let (id, secret) = app
+        .integration(
+            json!({"provider": "opsgenie", "name": "Opsgenie", "project": "my-project",
+                            "settings": {"application": "api", "environment": "production"}}),
+        )
+        .await;
+    let path = format!("/api/v1/integrations/{id}/webhook");
+    let recorded = include_str!("fixtures/opsgenie/create.json").to_owned();
+    let (status, answer) = app
+        .post_raw(&path, &[("X-Shiplog-Token", &secret)], recorded)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = incidents(app, "").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["severity"], "P3");
+    assert_eq!(listed[0]["title"], "asdf");
+    assert_eq!(listed[0]["status"], "open");
+    assert_eq!(listed[0]["opened_at"], "2020-06-30T00:06:04.295Z");
+    assert_eq!(
+        listed[0]["external_id"],
+        "7ec331d7-f5f3-4f78-a49c-2ad886df69fe-1593475564295"
+    );
+}
+
 /// The webhook URL is public: a flood of forged deliveries is refused, and only a few a minute
 /// are logged, so the real deliveries stay in the integration's last 100.
 async fn a_flood_of_forged_deliveries_is_refused_and_logged_sparingly(app: &TestApp) {
@@ -670,4 +698,5 @@ on_both_backends!(
     concurrent_reports_of_one_incident_make_one_record,
     a_pagerduty_incident_changes_the_metrics_at_once,
     opsgenie_alerts_open_and_close_incidents,
+    a_recorded_opsgenie_alert_keeps_its_priority,
 );
