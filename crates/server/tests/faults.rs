@@ -2,7 +2,7 @@
 //! then a restart. Every event the server acknowledged must be there, once, on SQLite and on
 //! PostgreSQL; a client's retry of an acknowledged event finds the same deployment.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! status and times, the command's exit status is kept (also when the server is unreachable),
 //! and any commit message arrives intact.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

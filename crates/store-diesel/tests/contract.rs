@@ -3,10 +3,11 @@
 //! PostgreSQL tests use a throwaway cluster (see `shiplog_store::testdb`); without PostgreSQL on
 //! the machine they are skipped locally and fail under `CI=true`.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 
+use crate::support::{app, at, deploy, exclusive, open, tenant};
 use shiplog_app::deployments::ListDeployments;
 use shiplog_app::environments::{AppAssignment, AssignApplications, CreateEnvironment};
 use shiplog_app::error::AppError;
@@ -25,7 +26,6 @@ use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_store::DatabaseUrl;
 use shiplog_store::migrations;
-use support::{app, at, deploy, exclusive, open, tenant};
 use uuid::Uuid;
 
 async fn idempotent_reinsert(url: &str) {

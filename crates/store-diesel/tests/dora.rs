@@ -14,10 +14,11 @@
 //! at random points of its arrival order, so that later events change packed days, and compares
 //! again once every day is packed, over a window from midnight and one that is not.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::support::{app, at, deploy, open, tenant};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -30,7 +31,6 @@ use shiplog_domain::event::PipelineEvent;
 use shiplog_domain::ids::{ApplicationCode, CommitSha};
 use shiplog_domain::status::Provider;
 use shiplog_domain::timestamp::Timestamp;
-use support::{app, at, deploy, open, tenant};
 
 const COMMITS: [&str; 3] = ["c0ffee000001", "c0ffee000002", "c0ffee000003"];
 const APPS: [&str; 2] = ["api", "web"];

@@ -4,13 +4,11 @@
 //! prints each one's id once its write has returned. The parent kills the child mid-stream, then
 //! reopens the database and expects every printed deployment.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+use crate::support::{app, deploy, open, tenant, tenant_ids};
 use shiplog_domain::event::PipelineEvent;
-use support::{app, deploy, open, tenant, tenant_ids};
 
 const CHILD_DB: &str = "SHIPLOG_DURABILITY_CHILD_DB";
 const REPORTED: usize = 25;
@@ -22,7 +20,7 @@ fn a_returned_write_survives_sigkill() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_writes_until_killed",
+            "durability::child_writes_until_killed",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

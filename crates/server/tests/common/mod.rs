@@ -1,4 +1,4 @@
-//! What the server's test binaries share.
+//! What the server's suites share.
 
 /// Signs in to the dashboard of the server at `base` with `key`; returns the session's
 /// `Cookie` header value.

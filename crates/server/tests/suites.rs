@@ -1,0 +1,8 @@
+//! The server's suites (the `shiplog` binary's commands, faults, migrations, `notify`), one
+//! module each, in one test binary; what they share is `common`.
+
+mod admin_cli;
+mod common;
+mod faults;
+mod migrate;
+mod notify;

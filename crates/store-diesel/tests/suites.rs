@@ -1,0 +1,9 @@
+//! The store's suites against both backends, one module each, in one test binary; the
+//! fixtures they share are `support`. `statements` is a binary of its own: it installs diesel's
+//! process-wide instrumentation.
+
+mod contract;
+mod dora;
+mod durability;
+mod migrations;
+mod support;
