@@ -7,6 +7,7 @@
 //!   tests when it is missing), and schemathesis against the OpenAPI
 //!   document of a running server (`schemathesis`, also a task of its own).
 //! - `arch`: the architecture check alone (see [`arch`]).
+//! - `tidy`: the documents name only paths, crates and items that exist (see [`tidy`]).
 //! - `codegen`: rewrites generated documentation (`docs/status-normalization.md`).
 //!
 //! It must never be a dependency of a shiplog crate, and it never changes tracked files except
@@ -14,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod arch;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let outcome = match task {
         "ci" => ci(),
         "arch" => arch::run(&workspace_root()),
+        "tidy" => tidy::run(&workspace_root()),
         "codegen" => codegen(),
         "schemathesis" => schemathesis(),
         "bench" => bench(args.get(1).map(String::as_str)),
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
                  tasks:\n  \
                  ci        fmt --check, clippy -D warnings, architecture check, all tests\n  \
                  arch      check that dependencies point inward only\n  \
+                 tidy      check that the documents name only paths, crates and items that exist\n  \
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
                  schemathesis  every schemathesis check against a running server (SQLite)\n  \
                  bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
@@ -94,6 +98,7 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     arch::run(&workspace_root())?;
+    tidy::run(&workspace_root())?;
     // Tests that find no PostgreSQL (outside CI) return early, which cargo counts as passed;
     // they leave their names here so the totals say how many were skipped.
     let skipped_log = workspace_root().join("target").join("postgres-skipped.log");

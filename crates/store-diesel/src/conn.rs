@@ -1,4 +1,54 @@
 //! Connections: which backend a URL names, and how each connection is set up for durability.
+//!
+//! **SQLite's build.** The bundled SQLite is compiled (`.cargo/config.toml`, `LIBSQLITE3_FLAGS`) in
+//! multi-thread mode (`SQLITE_THREADSAFE=2`) and without memory statistics
+//! (`SQLITE_DEFAULT_MEMSTATUS=0`). Serialized mode locks a connection's mutex on every API call
+//! (each column of each row read); that was a tenth of a 365-day DORA read's profile, and buys
+//! nothing here: every connection belongs to one thread at a time (the writer's, a reader's;
+//! diesel's connections are not `Sync`). `conn::tests::sqlite_is_built_without_per_call_mutexes`
+//! fails if a build loses the options.
+//!
+//! **SQLite readers read through a memory map** (`mmap_size` of 1 GiB on each reader connection): a
+//! page of the file is read from the OS page cache in place instead of being copied into the
+//! connection's 16 MiB page cache. A 365-day DORA query steps through 115,000 entries of the
+//! covering index, each over 200 bytes (six 36- to 40-character texts), more than that cache holds,
+//! so every run copied every page again (8 % of its profile was the kernel copying file pages);
+//! with the map its store read fell from 97.5 to 76.0 ms (docs/benchmarks.md). Mapped pages are the
+//! page cache the OS keeps anyway, but they count in the process's RSS (as file-backed) once
+//! touched, so the writer does not map: with it mapping too, `bench http`'s peak RSS rose from
+//! about 44 to 160 MiB as ingest touched the growing file. The cost SQLite documents: an I/O error
+//! while reading a mapped page arrives as `SIGBUS` instead of an error code, i.e. a failing disk
+//! stops the process instead of failing a query.
+//! `conn::tests::sqlite_readers_read_through_a_memory_map` checks the setting takes effect on
+//! readers and not on the writer.
+//!
+//! **Durability.** SQLite: `busy_timeout` first, then WAL, `synchronous=FULL`, `foreign_keys=ON`,
+//! `temp_store=MEMORY`. PostgreSQL: `synchronous_commit=on`. A caller is answered after `COMMIT`
+//! returns; `tests/durability.rs` kills a writing process with SIGKILL and finds every write it
+//! reported.
+//!
+//! **Statements kept prepared.** Each raw statement's text is a constant (one per backend for the
+//! claim), and every one SQLite runs is wrapped in `conn::sqlite_keeps_prepared`: SQLite keeps it
+//! prepared in the connection's statement cache (diesel re-prepares a bare `sql_query` on every
+//! run, which was a quarter of the SQLite writer thread's time), while PostgreSQL plans it with
+//! each run's values. The ingest's lookup and its commit-sightings statements (`LOOKUP_SQL`,
+//! `SIGHTING_SQL`, `SHARE_SQL`) are wrapped in `conn::keeps_prepared` instead: prepared on
+//! PostgreSQL too, where after five runs a connection normally runs them on one generic plan
+//! (planned without the values). A generic plan is made from whatever statistics exist at that
+//! moment, possibly an empty, never analyzed table's, so such a statement may only reach each table
+//! through the one index its conditions can use: the lookup finds an event by `(fingerprint,
+//! workspace_id)` and a deployment by `(idempotency_key, workspace_id)` (PostgreSQL migration
+//! 000015 put the workspace last in these unique keys) and compares the workspace with `IS NOT
+//! DISTINCT FROM`, which no PostgreSQL index serves, so that `deployments_by_workspace` or
+//! `pipeline_events_by_commit` can never tie with the unique key. `ingest::tests` checks the
+//! generic plan on a fresh database (and SQLite's plan). Planning the lookup with its values on
+//! every ingest took 0.11 to 0.25 ms of PostgreSQL's time, five to ten times its execution (0.02
+//! ms); on the generic plan, 0.005 ms (`EXPLAIN ANALYZE`). A kept write is never executed but
+//! loaded, `Kept::write`: diesel's `execute` ignores the wrapper on both backends (it hands the
+//! statement over by reference, and `QueryFragment for &T` does not pass
+//! `is_safe_to_cache_prepared` on), so each kept write returns a column (`RETURNING`) and is
+//! loaded, handed over by value (`conn::tests::kept_writes_stay_prepared`). So are the lead-time
+//! rewrites (`RESTART_SQL`, `RESTART_OWNER_SQL`) and the update that marks references deployed.
 
 use std::fmt;
 use std::path::PathBuf;

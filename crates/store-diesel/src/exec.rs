@@ -22,6 +22,28 @@
 //! on the same rows: the ingest reads the deployment it changes `FOR UPDATE`, and a job that
 //! lost a race on a unique key, a deadlock or a serialization failure is rerun whole (up to
 //! [`MAX_ATTEMPTS`] times; it then sees the winner's row), which is why a write job is `FnMut`.
+//!
+//! Why threads owning connections rather than r2d2 or diesel-async: diesel is blocking, so a job
+//! needs a thread anyway; a thread that owns its connection needs no checkout, reconnects by itself
+//! after a failure, and the bounded queue in front of the pool is the back-pressure.
+//!
+//! **Checkpoints.** Checkpoints (copying the write-ahead log into the database file) run on
+//! `shiplog-checkpointer`, a thread with its own connection that the writer wakes every 500
+//! committed jobs (`exec::checkpoints`); the writer's connection has `wal_autocheckpoint = 0`, so
+//! no group commit waits for most of a checkpoint any more (it checkpoints itself again if that
+//! thread is gone). After each of that thread's checkpoints the writer, between two batches, copies
+//! what it committed meanwhile (`Checkpointer::finish`): SQLite writes the log from its start again
+//! only when a writer begins with all of it copied, which a checkpoint running beside a busy writer
+//! never achieves, so without this step the log grew for as long as the load lasted (1.4 GB after
+//! 12 s of `bench http`; 54 MB with it). That short checkpoint is the price of a bounded log: it
+//! roughly doubles the SQLite ingest p99 (docs/benchmarks.md).
+//!
+//! **Reads after a restart.** A read that finds its connection gone (the database restarted since
+//! it was opened) runs once more on a fresh connection: reads change nothing, and since
+//! authentication and project lookups are served from copies, nothing else would have noticed the
+//! dead connection before a client's listing did. A write is not rerun after a lost connection (its
+//! commit may have happened); its caller gets the 503 and retries, which the idempotent ingest
+//! makes safe.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc as std_mpsc;

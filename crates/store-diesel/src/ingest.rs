@@ -4,6 +4,35 @@
 //!
 //! In every raw statement both backends run, a `$n` first appears after `$1`..`$n-1`: SQLite numbers `$n` in
 //! order of appearance (checked by a unit test in `queries/mod.rs`).
+//!
+//! **The PostgreSQL write path.** The one write that differs in shape per backend is a deployment
+//! event's: SQLite runs the deployment's insert or update, its references, the project's request
+//! rows, the requests it deploys and the event as five statements inside its single writer, while
+//! PostgreSQL, where every statement is a round trip and an executor start, runs them as one
+//! statement of data-modifying `WITH` clauses (`ingest::write_all_pg`, `PG_CREATE_SQL` and its
+//! siblings: one text per new-or-known deployment, with or without references, so an event without
+//! references opens neither references table). Its clauses share one snapshot, so a request row is
+//! inserted already deployed instead of inserted and then marked; a request another transaction
+//! created after that snapshot is neither inserted nor seen by it, and a follow-up update marks it
+//! (`tests/contract.rs`, `a_request_created_by_a_concurrent_transaction_is_still_marked_deployed`).
+//! `tests/statements.rs` checks that every statement of a PostgreSQL ingest but `BEGIN` and
+//! `COMMIT` is kept prepared. On PostgreSQL a deployment and an event have no foreign key to their
+//! workspace or project, nor a request row to its workspace (migration 000016): each checked key
+//! share-locks the parent row until commit, every concurrent ingest of a workspace checked the same
+//! two rows, and the application's key already reaches both (a deleted project or workspace still
+//! cascades through it). Statements bind status words from `DeploymentStatus`; the only SQL
+//! that spells them is migration 000017's triggers (`'success'`, `'failed'`: the finished
+//! statuses, `queries::dora::FINISHED`), which a change to those words must follow.
+//!
+//! **Lock order.** An event with a commit folds itself into the commit's `commit_sightings` row by
+//! an upsert, before it locks its deployment, and a writer that moves other deployments' lead-time
+//! start holds that row while it updates theirs: every writer locks the commit's row before
+//! deployment rows, so writers of one commit do not deadlock each other (`tests/dora.rs` sends each
+//! history's events at once). An event that changes nothing in the commit's row (most deploys of a
+//! known commit) does not write it: on PostgreSQL it reads the row `FOR SHARE` instead, so the
+//! deploys of one commit to many services do not queue behind one exclusive lock, while a writer
+//! that does move the starts still waits for them (and then rewrites their starts) or they wait for
+//! it.
 
 use diesel::prelude::*;
 use shiplog_app::ids::{DeploymentId, EventId, ProjectId, WorkspaceId};
