@@ -3,7 +3,7 @@
 //! shiplog's development tasks, run as `cargo xtask <task>`:
 //!
 //! - `ci`: everything CI checks, in order: formatting, clippy (warnings are errors), the
-//!   architecture check, every test of the workspace (after installing Chromium for the browser
+//!   architecture check, `tidy`, the domain crate's docs and `cargo publish --dry-run`, every test of the workspace (after installing Chromium for the browser
 //!   tests when it is missing), and schemathesis against the OpenAPI
 //!   document of a running server (`schemathesis`, also a task of its own).
 //! - `arch`: the architecture check alone (see [`arch`]).
@@ -99,6 +99,7 @@ fn ci() -> Result<()> {
     ])?;
     arch::run(&workspace_root())?;
     tidy::run(&workspace_root())?;
+    domain_library()?;
     // Tests that find no PostgreSQL (outside CI) return early, which cargo counts as passed;
     // they leave their names here so the totals say how many were skipped.
     let skipped_log = workspace_root().join("target").join("postgres-skipped.log");
@@ -136,6 +137,31 @@ fn ci() -> Result<()> {
         totals.passed, totals.failed, totals.ignored
     );
     Ok(())
+}
+
+/// The domain crate is a library others embed: its docs build without a warning and it
+/// packages and builds as crates.io would take it.
+fn domain_library() -> Result<()> {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("\n$ RUSTDOCFLAGS='-D warnings' cargo doc -p shiplog-domain --no-deps");
+    let status = Command::new(&program)
+        .args(["doc", "-p", "shiplog-domain", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`cargo doc -p shiplog-domain` warned or failed ({status})"
+        ));
+    }
+    cargo(&[
+        "publish",
+        "--dry-run",
+        "-p",
+        "shiplog-domain",
+        "--allow-dirty",
+    ])
 }
 
 /// How many distinct tests left their name in the skipped log.

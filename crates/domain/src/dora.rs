@@ -593,6 +593,37 @@ struct Link {
 }
 
 /// Deployments (and incidents) prepared for answering reports over any window.
+///
+/// ```
+/// use std::sync::Arc;
+/// use shiplog_domain::dora::{DeploymentRecord, History, Outcome, Window};
+/// use shiplog_domain::timestamp::Timestamp;
+///
+/// let at = |t: &str| Timestamp::parse(t).unwrap();
+/// let deployed = |id: &str, outcome, finished: &str| DeploymentRecord {
+///     id: id.to_owned(),
+///     application: Arc::from("api"),
+///     environment: Arc::from("production"),
+///     outcome,
+///     finished_at: at(finished),
+///     has_commit: true,
+///     commit_time: Some(at("2025-03-03T08:00:00Z")),
+///     started_at: None,
+///     rework: None,
+/// };
+/// let history = History::new([
+///     deployed("a", Outcome::Succeeded, "2025-03-03T10:00:00Z"),
+///     deployed("b", Outcome::Failed, "2025-03-04T10:00:00Z"),
+///     deployed("c", Outcome::Succeeded, "2025-03-04T11:00:00Z"),
+///     deployed("c", Outcome::Succeeded, "2025-03-04T11:00:00Z"), // the same one again
+/// ]);
+/// let week = Window::new(at("2025-03-03T00:00:00Z"), at("2025-03-10T00:00:00Z")).unwrap();
+/// let report = history.report(week);
+/// assert_eq!(report.deployment_frequency.samples, 2);
+/// assert_eq!(report.change_failure_rate.value, Some(1.0 / 3.0));
+/// assert_eq!(report.recovery_time.median_seconds, Some(3600.0));
+/// assert_eq!(report.rework_rate.rework, 1); // the success that ended the failure
+/// ```
 #[derive(Debug, Clone)]
 pub struct History {
     entries: Vec<Entry>,

@@ -5,15 +5,15 @@
 //!
 //! - [`status`]: provider status words (GitHub Actions, GitLab CI, Jenkins, CircleCI, Argo,
 //!   Azure DevOps, Bitbucket, the compat APIs' generic words) → [`status::DeploymentStatus`].
-//! - [`reference`]: change requests named in commit messages (`#PR-123`, `fixes #42`, …).
+//! - [`mod@reference`]: change requests named in commit messages (`#PR-123`, `fixes #42`, …).
 //! - [`timestamp`]: RFC 3339 and epoch seconds/milliseconds → one UTC [`timestamp::Timestamp`].
 //! - [`repo`]: every spelling of a Git remote → one [`repo::RepoIdentity`].
 //! - [`environment`]: environment kinds, explicit or guessed from a free name.
 //! - [`event`]: pipeline events (`build|test|deploy` × `started|completed`).
 //! - [`lifecycle`]: how out-of-order and repeated observations settle a deployment's status.
 //! - [`ids`]: validated identifiers (slugs, codes, commit SHAs, idempotency keys).
-//! - [`key`]: API-key format and hashing.
-//! - [`dora`]: the four DORA metrics over plain deployment and incident records.
+//! - [`key`]: roles, API-key and signing-key formats, hashing.
+//! - [`dora`]: the five DORA metrics over plain deployment and incident records.
 //! - [`incident`]: incident sources and how their updates settle into one record.
 //! - [`sighting`]: when a commit was first seen, folded event by event: lead time's start.
 //! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
@@ -25,6 +25,17 @@
 //! enforces this). Every parser is total: bad input is an `Err` naming the fix, never a panic.
 //! Embedding services can rely on that to reuse these rules without a web framework or a
 //! database driver.
+//!
+//! ## Examples
+//! `cargo run -p shiplog-domain --example normalize` (provider status words),
+//! `--example references` (commit messages) and `--example dora` (the five metrics over a
+//! week of plain records). In short:
+//!
+//! ```
+//! use shiplog_domain::status::{DeploymentStatus, Provider, normalize};
+//! assert_eq!(normalize(Provider::parse("gitlab"), "canceled"), DeploymentStatus::Cancelled);
+//! ```
+#![deny(missing_docs)]
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -47,3 +58,8 @@ pub mod sighting;
 pub mod status;
 pub mod text;
 pub mod timestamp;
+
+/// The README's examples, run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -166,6 +166,13 @@ pub const MAX_REFERENCES: usize = 100;
 /// Finds every reference in a commit message, de-duplicated (closing wins), in order of first
 /// appearance. Never fails: a message without references gives an empty list. Linear in the
 /// message's length, however many references it names.
+///
+/// ```
+/// use shiplog_domain::reference::parse_references;
+/// let found = parse_references("Fix login; closes #42, see #PR-123 and acme/billing#7");
+/// let keys: Vec<(&str, bool)> = found.iter().map(|r| (r.key.as_str(), r.closing)).collect();
+/// assert_eq!(keys, [("#42", true), ("PR-123", false), ("acme/billing#7", false)]);
+/// ```
 pub fn parse_references(message: &str) -> Vec<Reference> {
     let mut found: Vec<Reference> = Vec::new();
     let mut index: std::collections::HashMap<ReferenceKey, usize> =

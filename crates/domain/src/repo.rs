@@ -29,7 +29,15 @@ pub struct InvalidRepo {
 const MAX_LEN: usize = 512;
 
 impl RepoIdentity {
-    /// Reads a repository URL in any of the accepted spellings.
+    /// Reads a repository URL in any of the accepted spellings; credentials are dropped.
+    ///
+    /// ```
+    /// use shiplog_domain::repo::RepoIdentity;
+    /// let https = RepoIdentity::parse("https://token@github.com/acme/shop.git").unwrap();
+    /// let ssh = RepoIdentity::parse("git@github.com:acme/shop").unwrap();
+    /// assert_eq!(https, ssh);
+    /// assert_eq!(https.as_str(), "github.com/acme/shop");
+    /// ```
     pub fn parse(value: &str) -> Result<Self, InvalidRepo> {
         let trimmed = value.trim();
         let invalid = || InvalidRepo {

@@ -478,6 +478,17 @@ pub fn finished(provider: Provider, raw: &str) -> bool {
 }
 
 /// Normalizes a provider's status word. Total: unrecognised input is [`DeploymentStatus::Unknown`].
+///
+/// The provider's own table is read first, then the generic words, then every other
+/// provider's; case, spaces, `-` and `_` do not matter.
+///
+/// ```
+/// use shiplog_domain::status::{DeploymentStatus, Provider, normalize};
+/// assert_eq!(normalize(Provider::GitlabCi, "canceled"), DeploymentStatus::Cancelled);
+/// assert_eq!(normalize(Provider::parse("jenkins"), "UNSTABLE"), DeploymentStatus::Failed);
+/// assert_eq!(normalize(Provider::GithubActions, "in_progress"), DeploymentStatus::Running);
+/// assert_eq!(normalize(Provider::GithubActions, "no such word"), DeploymentStatus::Unknown);
+/// ```
 pub fn normalize(provider: Provider, raw: &str) -> DeploymentStatus {
     let squashed = squash(raw);
     if squashed.is_empty() {

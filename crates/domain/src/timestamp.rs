@@ -58,7 +58,17 @@ impl Timestamp {
     /// The Unix epoch.
     pub const UNIX_EPOCH: Self = Self(0);
 
-    /// Reads any accepted text form.
+    /// Reads any accepted text form: RFC 3339 with any offset, or epoch seconds or
+    /// milliseconds as digits.
+    ///
+    /// ```
+    /// use shiplog_domain::timestamp::Timestamp;
+    /// let a = Timestamp::parse("2025-03-03T12:00:00+02:00").unwrap();
+    /// let b = Timestamp::parse("1740996000").unwrap();
+    /// assert_eq!(a, b);
+    /// assert_eq!(a.to_string(), "2025-03-03T10:00:00Z");
+    /// assert!(Timestamp::parse("yesterday").is_err());
+    /// ```
     pub fn parse(value: &str) -> Result<Self, InvalidTimestamp> {
         let trimmed = value.trim();
         if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
