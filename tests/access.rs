@@ -83,12 +83,12 @@ fn names_credentials(body: &Value) -> bool {
 async fn every_keyed_route_authenticates_first(app: &TestApp) {
     let public: Vec<&str> = ROUTES
         .iter()
-        .filter(|(_, _, access)| *access == Access::Public)
-        .map(|(_, path, _)| *path)
+        .filter(|(_, _, access, _)| *access == Access::Public)
+        .map(|(_, path, _, _)| *path)
         .collect();
     assert_eq!(public, PUBLIC, "a route became public: review it");
     let mut checked = 0;
-    for (method, pattern, access) in ROUTES {
+    for (method, pattern, access, _) in ROUTES {
         let path = format!("{}?limit=-1&from=yesterday", concrete(pattern));
         for (what, headers) in attempts(*access) {
             // A body that no handler accepts: only a refusal of the caller comes first.

@@ -4,9 +4,11 @@
 //! Request bodies are described by the very structs the handlers deserialize, and responses by
 //! the very types they serialize: the application's records (`shiplog-app` and
 //! `shiplog-domain` derive `ToSchema` under their `openapi` feature) and, for the answers this
-//! adapter builds itself, the structs of [`schemas`]. No schema is written by hand. Tests check
-//! that serde attributes and schema attributes agree on every record's fields, and that every
-//! route of [`crate::routes::ROUTES`] is in the document.
+//! adapter builds itself, the structs of [`schemas`]. No schema is written by hand. The list of
+//! operations is the route table's ([`crate::routes::ApiDoc`]), and so is each keyed route's
+//! 401 (`Refusals`). Tests check that serde attributes and schema attributes agree on every
+//! record's fields, and that each handler's `#[utoipa::path]` names the method and path the
+//! table serves it at.
 
 use std::sync::OnceLock;
 
@@ -14,7 +16,8 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{clienwork, envtracker, health, hivel, hooks, incidents, integrations, native};
+use crate::access::{Access, Dialect};
+use crate::routes::ApiDoc;
 
 /// The answers the handlers build themselves: each is sent as is, so its schema is its shape.
 pub mod schemas {
@@ -367,7 +370,7 @@ pub mod schemas {
 }
 
 /// Adds the ways callers authenticate.
-struct Security;
+pub(crate) struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -411,85 +414,127 @@ impl Modify for Security {
     }
 }
 
-/// The document. See [`crate::routes::ROUTES`] for the list it must cover.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "shiplog",
-        description = "Deployment tracking: compatible ingest APIs (Clienwork, Hivel, \
-                       Envtracker) and the native API. Errors of the native API are \
-                       {\"error\": {\"code\", \"message\"}}; the compatible APIs answer in \
-                       their vendors' shapes."
-    ),
-    paths(
-        health::healthz,
-        health::readyz,
-        crate::metrics::serve,
-        serve,
-        clienwork::ingest,
-        hivel::ingest,
-        envtracker::notify,
-        envtracker::create_environment,
-        envtracker::assign_apps,
-        envtracker::legacy_notify,
-        native::create_workspace,
-        native::list_workspaces,
-        native::create_api_key,
-        native::list_api_keys,
-        native::revoke_api_key,
-        native::create_signing_key,
-        native::list_signing_keys,
-        native::revoke_signing_key,
-        native::create_project,
-        native::update_project,
-        native::list_projects,
-        native::create_team,
-        native::list_teams,
-        native::list_deployments,
-        native::get_deployment,
-        native::environment_board,
-        native::get_reference,
-        native::dora,
-        hooks::create_pipeline_hook,
-        hooks::list_pipeline_hooks,
-        hooks::list_applications,
-        hooks::set_source_provider,
-        hooks::create_hook,
-        hooks::list_hooks,
-        hooks::get_hook,
-        hooks::replace_hook,
-        hooks::delete_hook,
-        hooks::enable_hook,
-        hooks::disable_hook,
-        hooks::test_hook,
-        hooks::list_deliveries,
-        hooks::redeliver,
-        integrations::create_integration,
-        integrations::list_integrations,
-        integrations::get_integration,
-        integrations::delete_integration,
-        integrations::rotate_integration_secret,
-        integrations::list_received,
-        integrations::receive,
-        incidents::create_incident,
-        incidents::list_incidents,
-        incidents::get_incident,
-        incidents::update_incident,
-    ),
-    modifiers(&Security),
-    tags(
-        (name = "operations", description = "Health, readiness, metrics, this document."),
-        (name = "admin", description = "Workspaces, keys, projects, teams."),
-        (name = "read", description = "Deployments, the environments board, references."),
-        (name = "clienwork", description = "Clienwork-compatible ingest."),
-        (name = "hivel", description = "Hivel-compatible ingest."),
-        (name = "envtracker", description = "Envtracker-compatible signed endpoints."),
-        (name = "hooks", description = "Outgoing hooks (Devopness-compatible and native) and their deliveries."),
-        (name = "integrations", description = "Providers' own webhooks received at a URL of their own, and what became of each delivery."),
-        (name = "incidents", description = "Incidents from PagerDuty, Opsgenie or any tool, counted by the DORA metrics."),
-    )
-)]
-pub struct ApiDoc;
+/// Each keyed route's 401, from the route table: what its [`Access`] asks for, in the shape its
+/// [`Dialect`] answers. Declared here once instead of on every handler; a handler that documents
+/// its own 401 keeps it.
+pub(crate) struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, ResponseBuilder};
+        for (method, pattern, access, dialect) in crate::routes::ROUTES {
+            let description = match (access, dialect) {
+                (Access::Public, _) => continue,
+                (Access::Master, _) => "Not the master key",
+                (Access::Signed, _) => {
+                    "Missing headers, invalid signature, expired timestamp or unknown key (the \
+                     body says which)"
+                }
+                (_, Dialect::Hivel) => "No or unknown token",
+                (Access::Admin | Access::Key, _) => "No or unknown key",
+            };
+            let schema = match dialect {
+                Dialect::Native => "ErrorBody",
+                Dialect::Clienwork | Dialect::Envtracker => "CompatError",
+                Dialect::Hivel => "HivelError",
+            };
+            let method = match *method {
+                "get" => HttpMethod::Get,
+                "post" => HttpMethod::Post,
+                "put" => HttpMethod::Put,
+                "patch" => HttpMethod::Patch,
+                _ => HttpMethod::Delete,
+            };
+            let Some(item) = openapi.paths.paths.get_mut(&openapi_path(pattern)) else {
+                continue;
+            };
+            let operation = match method {
+                HttpMethod::Get => item.get.as_mut(),
+                HttpMethod::Post => item.post.as_mut(),
+                HttpMethod::Put => item.put.as_mut(),
+                HttpMethod::Patch => item.patch.as_mut(),
+                _ => item.delete.as_mut(),
+            };
+            if let Some(operation) = operation {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name(schema)))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
+}
+
+/// `{key:.+}` → `{key}`: an actix pattern written as an OpenAPI path.
+pub(crate) fn openapi_path(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| match segment.split_once(':') {
+            Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
+            _ => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The document's title, description and tags (its operations come from the route table,
+/// [`crate::routes::ApiDoc`]).
+pub(crate) struct Described;
+
+impl Modify for Described {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.info.title = "shiplog".to_owned();
+        openapi.info.description = Some(
+            "Deployment tracking: compatible ingest APIs (Clienwork, Hivel, Envtracker) and the \
+             native API. Errors of the native API are {\"error\": {\"code\", \"message\"}}; the \
+             compatible APIs answer in their vendors' shapes."
+                .to_owned(),
+        );
+        openapi.tags = Some(
+            [
+                ("operations", "Health, readiness, metrics, this document."),
+                ("admin", "Workspaces, keys, projects, teams."),
+                ("read", "Deployments, the environments board, references."),
+                ("clienwork", "Clienwork-compatible ingest."),
+                ("hivel", "Hivel-compatible ingest."),
+                ("envtracker", "Envtracker-compatible signed endpoints."),
+                (
+                    "hooks",
+                    "Outgoing hooks (Devopness-compatible and native) and their deliveries.",
+                ),
+                (
+                    "integrations",
+                    "Providers' own webhooks received at a URL of their own, and what became \
+                     of each delivery.",
+                ),
+                (
+                    "incidents",
+                    "Incidents from PagerDuty, Opsgenie or any tool, counted by the DORA metrics.",
+                ),
+            ]
+            .into_iter()
+            .map(|(name, description)| {
+                utoipa::openapi::tag::TagBuilder::new()
+                    .name(name)
+                    .description(Some(description))
+                    .build()
+            })
+            .collect(),
+        );
+    }
+}
 
 /// The document as JSON, built once.
 pub fn document() -> &'static str {
@@ -538,23 +583,11 @@ mod tests {
         serde_json::from_str(document()).unwrap()
     }
 
-    /// `{key:.+}` → `{key}`: actix patterns written as OpenAPI paths.
-    fn openapi_path(pattern: &str) -> String {
-        pattern
-            .split('/')
-            .map(|segment| match segment.split_once(':') {
-                Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
-                _ => segment.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("/")
-    }
-
     #[test]
     fn the_document_describes_exactly_the_routes_served() {
         let served: BTreeSet<(String, String)> = ROUTES
             .iter()
-            .map(|(method, pattern, _)| ((*method).to_owned(), openapi_path(pattern)))
+            .map(|(method, pattern, _, _)| ((*method).to_owned(), openapi_path(pattern)))
             .collect();
         let documented: BTreeSet<(String, String)> = doc()["paths"]
             .as_object()
@@ -603,8 +636,8 @@ mod tests {
         // The route table says which routes are public (tests/access.rs guards that list).
         let public: Vec<String> = ROUTES
             .iter()
-            .filter(|(_, _, access)| *access == crate::access::Access::Public)
-            .map(|(_, pattern, _)| openapi_path(pattern))
+            .filter(|(_, _, access, _)| *access == Access::Public)
+            .map(|(_, pattern, _, _)| openapi_path(pattern))
             .collect();
         assert!(!public.is_empty());
         for (path, operations) in doc["paths"].as_object().unwrap() {

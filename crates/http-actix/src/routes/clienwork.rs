@@ -158,7 +158,6 @@ fn command(body: Body, provider: Provider) -> Result<IngestCommand, AppError> {
     responses(
         (status = 200, description = "Recorded (a duplicate answers the first result)", body = crate::openapi::schemas::ClienworkAccepted),
         (status = 400, description = "An unknown event (this body, with valid_events); a malformed body or field answers {error, code}", body = crate::openapi::schemas::ClienworkInvalidEvent),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::CompatError),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::CompatError),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::CompatError),
         (status = 413, description = "Body over 1 MiB"),

@@ -215,7 +215,6 @@ pub(crate) struct Notify {
     responses(
         (status = 200, description = "Recorded", body = crate::openapi::schemas::NotifyAccepted),
         (status = 400, description = "Bad field, or the environment or application does not exist (named, with how to create it)", body = crate::openapi::schemas::CompatError),
-        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
         (status = 403, description = "The project does not exist or the key may not write it", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
@@ -278,7 +277,6 @@ pub(crate) struct LegacyNotify {
     responses(
         (status = 200, description = "Recorded; with `Deprecation: true` and `Link: </webhook/notify>; rel=\"successor-version\"`", body = crate::openapi::schemas::NotifyAccepted),
         (status = 400, description = "Bad field, or the environment or application does not exist", body = crate::openapi::schemas::CompatError),
-        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
         (status = 403, description = "Another workspace's company, or an unknown project", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
@@ -346,7 +344,6 @@ pub(crate) struct NewEnvironment {
     responses(
         (status = 200, description = "Created", body = crate::openapi::schemas::EnvironmentCreated),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::CompatError),
-        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
         (status = 403, description = "The team does not exist, the workspace already has an environment of this code, or the workspace's environment limit is reached", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]
@@ -402,7 +399,6 @@ pub(crate) struct Assign {
     responses(
         (status = 200, description = "Assigned, all or nothing; applications are created when missing", body = crate::openapi::schemas::Assigned),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::CompatError),
-        (status = 401, description = "Missing headers, invalid signature, expired timestamp or unknown key (the body says which)", body = crate::openapi::schemas::CompatError),
         (status = 403, description = "The project or an environment does not exist", body = crate::openapi::schemas::CompatError),
     ),
     security(("webhook_signature" = [])))]

@@ -217,7 +217,6 @@ fn command(body: Body) -> Result<(IngestCommand, String), String> {
     responses(
         (status = 200, description = "Stored (the same payload again answers the same)", body = crate::openapi::schemas::HivelAccepted),
         (status = 400, description = "Validation failed: a missing field named, or `Start time cannot be after end time`", body = crate::openapi::schemas::HivelError),
-        (status = 401, description = "No or unknown token", body = crate::openapi::schemas::HivelError),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::HivelError),
         (status = 409, description = "The deployment_id was used for a different payload", body = crate::openapi::schemas::HivelError),
         (status = 413, description = "Body over 1 MiB"),

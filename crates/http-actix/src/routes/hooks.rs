@@ -137,7 +137,6 @@ fn input(bytes: &[u8]) -> Result<HookInput, ApiError> {
     responses(
         (status = 201, description = "Created; the signing secret is shown this once", body = shiplog_app::hooks::CreatedHook),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such pipeline (application)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -162,7 +161,6 @@ pub async fn create_pipeline_hook(
         (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Vec<shiplog_app::hooks::HookView>,
             headers(("link" = String, description = "`<…?after=ID>; rel=\"next\"` when more hooks follow"))),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such pipeline (application)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -195,7 +193,6 @@ pub(crate) struct SourceProviderBody {
     responses(
         (status = 204, description = "Stored; hooks of this application now render it"),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such application visible to this key", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -229,7 +226,6 @@ fn project(slug: &str) -> Result<ProjectLookup, ApiError> {
     responses(
         (status = 200, description = "The applications, by code", body = Items<crate::openapi::schemas::Application>),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -257,7 +253,6 @@ pub async fn list_applications(
     responses(
         (status = 201, description = "Created; the signing secret is shown this once", body = shiplog_app::hooks::CreatedHook),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project, application or environment", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -303,7 +298,6 @@ pub struct HookFilters {
         (status = 200, description = "The hooks, oldest first; when more follow, a `Link` header names the next page (`rel=\"next\"`)", body = Items<shiplog_app::hooks::HookView>,
             headers(("link" = String, description = "`<…?after=ID>; rel=\"next\"` when more hooks follow"))),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project, application or environment", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -359,7 +353,6 @@ pub async fn list_hooks(
     responses(
         (status = 200, description = "The hook (secrets and header values are never shown)", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -379,7 +372,6 @@ pub async fn get_hook(
     responses(
         (status = 200, description = "Replaced", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A bad field or template, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook, application or environment", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -403,7 +395,6 @@ pub async fn replace_hook(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -423,7 +414,6 @@ pub async fn delete_hook(
     responses(
         (status = 200, description = "Enabled; pending deliveries resume", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -442,7 +432,6 @@ pub async fn enable_hook(
     responses(
         (status = 200, description = "Disabled; nothing is sent until enabled", body = shiplog_app::hooks::HookView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -461,7 +450,6 @@ pub async fn disable_hook(
     responses(
         (status = 200, description = "Sent (or not): the delivery and its one attempt", body = shiplog_app::hooks::Delivery),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -489,7 +477,6 @@ pub struct DeliveryFilters {
     responses(
         (status = 200, description = "Deliveries, newest first, with their attempts", body = Items<shiplog_app::hooks::Delivery>),
         (status = 400, description = "A bad limit", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such hook", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -513,7 +500,6 @@ pub async fn list_deliveries(
     responses(
         (status = 202, description = "Queued; the worker sends it shortly", body = shiplog_app::hooks::Delivery),
         (status = 400, description = "A test send cannot be redelivered", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such delivery", body = crate::openapi::schemas::ErrorBody),
     ),

@@ -97,7 +97,6 @@ pub(crate) struct IncidentBody {
         (status = 201, description = "A new incident", body = shiplog_app::incidents::IncidentView),
         (status = 200, description = "The incident with this external_id, updated", body = shiplog_app::incidents::IncidentView),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "A read key, or another project's key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -158,7 +157,6 @@ pub(crate) struct PatchBody {
     responses(
         (status = 200, description = "The incident as changed", body = shiplog_app::incidents::IncidentView),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "A read key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such incident", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -195,7 +193,6 @@ fn status(value: &str) -> Result<IncidentStatus, String> {
     responses(
         (status = 200, description = "The incident", body = shiplog_app::incidents::IncidentView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such incident", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -234,7 +231,6 @@ pub struct IncidentParams {
     responses(
         (status = 200, description = "A page of incidents", body = shiplog_app::incidents::IncidentPage),
         (status = 400, description = "A bad parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),

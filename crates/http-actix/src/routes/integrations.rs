@@ -37,7 +37,6 @@ pub(crate) struct IntegrationBody {
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = shiplog_app::integrations::IntegrationSecret),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -72,7 +71,6 @@ pub async fn create_integration(
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
     responses(
         (status = 200, description = "The integrations", body = Items<shiplog_app::integrations::IntegrationView>),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -87,7 +85,6 @@ pub async fn list_integrations(state: Data<HttpState>, Caller(principal): Caller
     responses(
         (status = 200, description = "The integration", body = shiplog_app::integrations::IntegrationView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -106,7 +103,6 @@ pub async fn get_integration(
     responses(
         (status = 204, description = "Deleted, with its log"),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -139,7 +135,6 @@ pub(crate) struct SecretBody {
     responses(
         (status = 200, description = "The new secret, shown this once", body = shiplog_app::integrations::IntegrationSecret),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -170,7 +165,6 @@ pub async fn rotate_integration_secret(
     responses(
         (status = 200, description = "The received deliveries", body = Items<shiplog_app::integrations::ReceivedDelivery>),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such integration", body = crate::openapi::schemas::ErrorBody),
     ),

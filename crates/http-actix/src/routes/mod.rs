@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use crate::access::{Access, Dialect};
 use crate::errors::ApiError;
 use crate::openapi::schemas::ErrorBody;
+use crate::openapi::{Described, Refusals, Security};
 
 pub mod clienwork;
 pub mod envtracker;
@@ -21,16 +22,28 @@ pub mod native;
 /// What a handler answers.
 pub type Reply = Result<HttpResponse, ApiError>;
 
-/// Declares the route table once: [`ROUTES`] (what the OpenAPI and authentication tests compare
-/// against) and [`register`] are generated from the same list, so neither can miss a route. Each
+/// Declares the route table once: [`ROUTES`] (what the authentication tests walk), [`register`]
+/// and the OpenAPI document's operations ([`ApiDoc`]) are generated from the same list, so none
+/// can miss a route. Each
 /// route names its [`Access`] and the [`Dialect`] of its refusals; [`crate::access::check`]
 /// enforces the access before the handler runs.
 macro_rules! routes {
     ($($method:ident $path:literal [$access:ident, $dialect:ident] => $handler:path),* $(,)?) => {
-        /// Every route served: HTTP method, actix path pattern and who may call it, in
-        /// registration order.
-        pub const ROUTES: &[(&str, &str, Access)] =
-            &[$((stringify!($method), $path, Access::$access)),*];
+        /// Every route served: HTTP method, actix path pattern, who may call it and the
+        /// dialect its refusals speak, in registration order.
+        pub const ROUTES: &[(&str, &str, Access, Dialect)] =
+            &[$((stringify!($method), $path, Access::$access, Dialect::$dialect)),*];
+
+        /// The OpenAPI document: one operation per route of this table, from its handler's
+        /// `#[utoipa::path]`, so a route cannot be served undocumented; the title, tags,
+        /// security schemes and each keyed route's 401 (from its access and dialect) are added
+        /// by `crate::openapi`.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(
+            paths($($handler),*),
+            modifiers(&Described, &Security, &Refusals)
+        )]
+        pub struct ApiDoc;
 
         /// Registers every route behind its access check and the panic guard, one resource per
         /// path (actix answers 405 for a second resource of the same path, so its methods must

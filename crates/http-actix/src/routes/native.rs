@@ -40,7 +40,6 @@ pub(crate) struct WorkspaceBody {
     responses(
         (status = 201, description = "Created", body = crate::openapi::schemas::Workspace),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Not the master key", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -134,7 +133,6 @@ fn key_request(
     responses(
         (status = 201, description = "Created; the key is shown this once", body = crate::openapi::schemas::IssuedApiKey),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace or project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -170,7 +168,6 @@ pub async fn create_api_key(
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = crate::openapi::schemas::IssuedSigningKey),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace or project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -201,7 +198,6 @@ pub async fn create_signing_key(
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "admin",
     responses(
         (status = 200, description = "Every workspace, by code", body = Items<schemas::Workspace>),
-        (status = 401, description = "Not the master key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_workspaces(state: Data<HttpState>, MasterKey(master): MasterKey) -> Reply {
@@ -229,7 +225,6 @@ async fn key_list(
     responses(
         (status = 200, description = "Its API keys, oldest first; never a secret", body = Items<KeyListed>),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -249,7 +244,6 @@ pub async fn list_api_keys(
     responses(
         (status = 200, description = "Its signing keys, oldest first; never a secret", body = Items<KeyListed>),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -287,7 +281,6 @@ async fn revoke(
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace, or no such key in it", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -310,7 +303,6 @@ pub async fn revoke_api_key(
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "A bad workspace code", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key of the whole workspace", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown workspace, or no such key in it", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -327,7 +319,6 @@ pub async fn revoke_signing_key(
 #[utoipa::path(get, path = "/api/v1/projects", tag = "read",
     responses(
         (status = 200, description = "The projects this key may see, by slug", body = Items<schemas::Project>),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -340,7 +331,6 @@ pub async fn list_projects(state: Data<HttpState>, Caller(principal): Caller) ->
 #[utoipa::path(get, path = "/api/v1/teams", tag = "read",
     responses(
         (status = 200, description = "The workspace's teams, by code", body = Items<schemas::Team>),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "An ingest key", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -365,7 +355,6 @@ pub(crate) struct ProjectBody {
     responses(
         (status = 201, description = "Created", body = crate::openapi::schemas::Project),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The slug is taken", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -428,7 +417,6 @@ impl utoipa::ToSchema for HotfixPattern {}
     responses(
         (status = 200, description = "The project as changed", body = crate::openapi::schemas::Project),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Not an admin key, or another project's", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -470,7 +458,6 @@ pub(crate) struct TeamBody {
     responses(
         (status = 201, description = "Created", body = crate::openapi::schemas::Team),
         (status = 400, description = "A bad field, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The code is taken", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -541,7 +528,6 @@ impl DeploymentFilters {
     responses(
         (status = 200, description = "A page, newest first", body = crate::openapi::schemas::DeploymentPage),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -565,7 +551,6 @@ pub async fn list_deployments(
     responses(
         (status = 200, description = "The deployment", body = shiplog_app::model::Deployment),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such deployment visible to this key", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -590,7 +575,6 @@ pub async fn get_deployment(
     responses(
         (status = 200, description = "The reference", body = shiplog_app::model::ReferenceView),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project or reference", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -614,7 +598,6 @@ pub async fn get_reference(
     responses(
         (status = 200, description = "The board", body = crate::openapi::schemas::Board),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -702,7 +685,6 @@ impl DoraParams {
     responses(
         (status = 200, description = "The metrics of the window (and the series when asked)", body = shiplog_app::metrics::DoraView),
         (status = 400, description = "A bad parameter, named", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No or unknown key", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
     ),
