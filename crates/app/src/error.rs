@@ -9,9 +9,8 @@ use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, TeamCode};
 use shiplog_domain::key::Role;
 
 use crate::ports::{
-    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
-    IncidentStoreError, IntegrationStoreError, KeyStoreError, PipelineEventStoreError,
-    ProjectStoreError, ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
+    ApplicationStoreError, BackendFailure, DeploymentStoreError, EnvironmentStoreError,
+    KeyStoreError, ProjectStoreError, TeamStoreError, WorkspaceStoreError,
 };
 
 /// What sort of failure, independent of any protocol.
@@ -259,17 +258,17 @@ pub enum AppError {
         /// The limit.
         limit: u32,
     },
-    /// The database refused a value that passed every check before it (the text is for logs
+    /// The database refused a value that passed every check before it (its detail is for logs
     /// only: it may quote the value).
     #[error(
         "a value of this request cannot be stored (the database refused it): check the text fields for characters it cannot hold"
     )]
-    ValueRefused(String),
-    /// The backend failed; the text is for logs only.
+    ValueRefused(BackendFailure),
+    /// The backend failed; its detail is for logs only.
     #[error(
         "the database is unavailable: retry in a few seconds (a retried event is never stored twice)"
     )]
-    Unavailable(String),
+    Unavailable(BackendFailure),
 }
 
 fn auth_message(failure: AuthFailure) -> &'static str {
@@ -377,23 +376,23 @@ impl AppError {
     }
 }
 
+impl From<BackendFailure> for AppError {
+    fn from(failure: BackendFailure) -> Self {
+        if failure.is_refused() {
+            Self::ValueRefused(failure)
+        } else {
+            Self::Unavailable(failure)
+        }
+    }
+}
+
 impl From<WorkspaceStoreError> for AppError {
     fn from(error: WorkspaceStoreError) -> Self {
         match error {
             WorkspaceStoreError::CodeTaken(code) => {
                 Self::already_exists("workspace", code.as_str())
             }
-            WorkspaceStoreError::Refused(detail) => Self::ValueRefused(detail),
-            WorkspaceStoreError::Unavailable(detail) => Self::Unavailable(detail),
-        }
-    }
-}
-
-impl From<HookStoreError> for AppError {
-    fn from(error: HookStoreError) -> Self {
-        match error {
-            HookStoreError::Refused(detail) => Self::ValueRefused(detail),
-            HookStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            WorkspaceStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -402,8 +401,7 @@ impl From<KeyStoreError> for AppError {
     fn from(error: KeyStoreError) -> Self {
         match error {
             KeyStoreError::OwnerNotFound => Self::ProjectNotFound("(the key's project)".to_owned()),
-            KeyStoreError::Refused(detail) => Self::ValueRefused(detail),
-            KeyStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            KeyStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -412,8 +410,7 @@ impl From<ProjectStoreError> for AppError {
     fn from(error: ProjectStoreError) -> Self {
         match error {
             ProjectStoreError::SlugTaken(slug) => Self::already_exists("project", slug.as_str()),
-            ProjectStoreError::Refused(detail) => Self::ValueRefused(detail),
-            ProjectStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            ProjectStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -422,8 +419,7 @@ impl From<TeamStoreError> for AppError {
     fn from(error: TeamStoreError) -> Self {
         match error {
             TeamStoreError::CodeTaken(code) => Self::already_exists("team", code.as_str()),
-            TeamStoreError::Refused(detail) => Self::ValueRefused(detail),
-            TeamStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            TeamStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -434,41 +430,8 @@ impl From<ApplicationStoreError> for AppError {
             ApplicationStoreError::CodeTaken(code) => {
                 Self::already_exists("application", code.as_str())
             }
-            ApplicationStoreError::Refused(detail) => Self::ValueRefused(detail),
-            ApplicationStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            ApplicationStoreError::Backend(failure) => failure.into(),
         }
-    }
-}
-
-impl From<PipelineEventStoreError> for AppError {
-    fn from(error: PipelineEventStoreError) -> Self {
-        let PipelineEventStoreError::Unavailable(detail) = error;
-        Self::Unavailable(detail)
-    }
-}
-
-impl From<IncidentStoreError> for AppError {
-    fn from(error: IncidentStoreError) -> Self {
-        match error {
-            IncidentStoreError::Refused(detail) => Self::ValueRefused(detail),
-            IncidentStoreError::Unavailable(detail) => Self::Unavailable(detail),
-        }
-    }
-}
-
-impl From<IntegrationStoreError> for AppError {
-    fn from(error: IntegrationStoreError) -> Self {
-        match error {
-            IntegrationStoreError::Refused(detail) => Self::ValueRefused(detail),
-            IntegrationStoreError::Unavailable(detail) => Self::Unavailable(detail),
-        }
-    }
-}
-
-impl From<ReferenceStoreError> for AppError {
-    fn from(error: ReferenceStoreError) -> Self {
-        let ReferenceStoreError::Unavailable(detail) = error;
-        Self::Unavailable(detail)
     }
 }
 
@@ -480,8 +443,7 @@ impl From<EnvironmentStoreError> for AppError {
                 Self::EnvironmentLimitReached { limit }
             }
             EnvironmentStoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
-            EnvironmentStoreError::Refused(detail) => Self::ValueRefused(detail),
-            EnvironmentStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            EnvironmentStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -499,8 +461,7 @@ impl From<DeploymentStoreError> for AppError {
                 "cursor",
                 "is not a cursor of this workspace's listing: send back the next_cursor of the previous page unchanged",
             ),
-            DeploymentStoreError::Refused(detail) => Self::ValueRefused(detail),
-            DeploymentStoreError::Unavailable(detail) => Self::Unavailable(detail),
+            DeploymentStoreError::Backend(failure) => failure.into(),
         }
     }
 }
@@ -540,7 +501,9 @@ mod tests {
         ));
         assert_eq!(taken.code().kind(), ErrorKind::Conflict);
         assert_eq!(taken.to_string(), "project \"web\" already exists");
-        let unavailable = AppError::from(ProjectStoreError::Unavailable("disk full".into()));
+        let unavailable = AppError::from(ProjectStoreError::Backend(BackendFailure::unavailable(
+            "disk full",
+        )));
         assert_eq!(unavailable.code().kind(), ErrorKind::Unavailable);
         let said = unavailable.to_string();
         assert!(said.starts_with("the database is unavailable"), "{said}");

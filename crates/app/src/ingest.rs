@@ -31,7 +31,6 @@ use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::ids::{ApplicationId, DeploymentId, EnvironmentId, EventId, ProjectId, WorkspaceId};
 use crate::model::{DeploymentFields, Project, ProjectLookup};
-use crate::ports::DeploymentStoreError;
 
 /// The longest commit message kept.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -322,13 +321,19 @@ pub struct Decision {
     pub rework: Option<ReworkReason>,
 }
 
+/// What [`decide`] refuses: an exclusive idempotency key (Hivel's `deployment_id`) sent again
+/// with another deployment's payload. The key is in the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("deployment id {0} was already used for a different deployment")]
+pub struct IdempotencyConflict(pub String);
+
 /// Decides what a deploy event does to its deployment. Pure: the store calls it inside its
 /// transaction with the row it loaded by idempotency key.
 pub fn decide(
     existing: Option<&StoredDeployment>,
     plan: &DeploymentPlan,
     event: &EventPlan,
-) -> Result<Decision, DeploymentStoreError> {
+) -> Result<Decision, IdempotencyConflict> {
     let decision = match existing {
         None => {
             let lifecycle = Lifecycle::new(&plan.observation);
@@ -349,7 +354,7 @@ pub fn decide(
         }
         Some(stored) => {
             if plan.exclusive && stored.payload_fingerprint != event.fingerprint {
-                return Err(DeploymentStoreError::Conflict(plan.key.to_string()));
+                return Err(IdempotencyConflict(plan.key.to_string()));
             }
             let step = stored.lifecycle.apply(&plan.observation);
             let observed = &plan.observation;

@@ -147,7 +147,9 @@ impl App {
             }))
             .await;
         result.try_recv().map_err(|_| {
-            error::AppError::Unavailable("offloaded work ended without a result".to_owned())
+            error::AppError::Unavailable(ports::BackendFailure::unavailable(
+                "offloaded work ended without a result",
+            ))
         })
     }
 

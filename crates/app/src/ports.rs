@@ -1,12 +1,15 @@
 //! Ports: everything the use cases need from the outside world, as traits.
 //!
 //! Store ports are `async` (they wait on a database); the clock, the id generator and the
-//! signature verifier are plain traits because they only compute. Each port has its own error
-//! enum; `Unavailable` always means "the backend failed, try again" and its text is for logs,
-//! never for clients.
+//! signature verifier are plain traits because they only compute. A backend that fails
+//! answers [`BackendFailure`], which keeps its cause chain for the log and never reaches a
+//! client; a port whose calls have other outcomes (a code already taken, a limit reached) has an
+//! error enum of those outcomes plus `Backend(BackendFailure)`.
 //!
 //! With the `mocks` feature (and in this crate's tests) every port has a mockall mock,
 //! `MockProjectStore` and so on.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use shiplog_domain::ids::{
@@ -37,6 +40,80 @@ use crate::pagination::Cursor;
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
+/// A backend that could not do what was asked: the database is down or failed, or refused a
+/// value of the request. The cause chain is kept for the log ([`BackendFailure::detail`]);
+/// clients are only told which of the two it was.
+#[derive(Debug, Clone)]
+pub struct BackendFailure {
+    refused: bool,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl BackendFailure {
+    /// The backend failed or cannot be reached: the caller may retry.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            refused: false,
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// The backend refused a value that passed every check before it (text it cannot hold, a
+    /// number out of its range): the request's fault, not an outage.
+    pub fn refused(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            refused: true,
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// Whether the backend refused a value rather than failed.
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    /// The cause and every cause under it, for the log (it may quote the refused value).
+    pub fn detail(&self) -> String {
+        let mut text = self.cause.to_string();
+        let mut cause = self.cause.source();
+        while let Some(error) = cause {
+            // A cause that prints its own cause already (`database error: …`) is said once.
+            let said = error.to_string();
+            if !text.ends_with(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            cause = error.source();
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for BackendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.refused {
+            "the backend refused a value"
+        } else {
+            "the backend is unavailable"
+        })
+    }
+}
+
+impl std::error::Error for BackendFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
+}
+
+/// Two failures are equal when they say the same: same kind, same detail.
+impl PartialEq for BackendFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.refused == other.refused && self.detail() == other.detail()
+    }
+}
+
+impl Eq for BackendFailure {}
+
 /// Workspaces (tenants).
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
@@ -56,12 +133,9 @@ pub enum WorkspaceStoreError {
     /// Another workspace has this code.
     #[error("workspace code {0} is already taken")]
     CodeTaken(WorkspaceCode),
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("workspace store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// API keys and signing keys.
@@ -125,12 +199,9 @@ pub enum KeyStoreError {
     /// The key's workspace or project does not exist.
     #[error("the key's workspace or project does not exist")]
     OwnerNotFound,
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("key store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// Projects.
@@ -162,12 +233,9 @@ pub enum ProjectStoreError {
     /// Another project of the workspace has this slug.
     #[error("project slug {0} is already taken in this workspace")]
     SlugTaken(ProjectSlug),
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("project store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// Teams.
@@ -192,12 +260,9 @@ pub enum TeamStoreError {
     /// Another team of the workspace has this code.
     #[error("team code {0} is already taken in this workspace")]
     CodeTaken(TeamCode),
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("team store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// Applications.
@@ -248,12 +313,9 @@ pub enum ApplicationStoreError {
     /// Another application of the project has this code.
     #[error("application code {0} is already taken in this project")]
     CodeTaken(ApplicationCode),
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("application store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// One application's environments, for [`EnvironmentStore::assign`].
@@ -320,12 +382,9 @@ pub enum EnvironmentStoreError {
     /// An environment named in an assignment does not exist.
     #[error("environment {0} does not exist in this workspace")]
     EnvironmentNotFound(EnvironmentCode),
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("environment store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// Filters and paging for [`DeploymentStore::list`]. Results are newest first (by the order
@@ -483,12 +542,9 @@ pub enum DeploymentStoreError {
     /// A listing's cursor names no deployment of this workspace.
     #[error("the cursor names no deployment of this workspace")]
     UnknownCursor,
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
     /// The backend failed.
-    #[error("deployment store unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Backend(#[from] BackendFailure),
 }
 
 /// Pipeline events, for timelines and commit times.
@@ -500,7 +556,7 @@ pub trait PipelineEventStore: Send + Sync {
         &self,
         workspace: WorkspaceId,
         deployment: DeploymentId,
-    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError>;
+    ) -> Result<Vec<PipelineEventRecord>, BackendFailure>;
     /// The first `limit` events of a project that name `commit`, oldest first: its builds,
     /// tests and deploys everywhere.
     async fn for_commit(
@@ -509,15 +565,7 @@ pub trait PipelineEventStore: Send + Sync {
         project: ProjectId,
         commit: CommitSha,
         limit: u32,
-    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError>;
-}
-
-/// What [`PipelineEventStore`] can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PipelineEventStoreError {
-    /// The backend failed.
-    #[error("pipeline event store unavailable: {0}")]
-    Unavailable(String),
+    ) -> Result<Vec<PipelineEventRecord>, BackendFailure>;
 }
 
 /// Change requests named by deployments.
@@ -530,15 +578,7 @@ pub trait ReferenceStore: Send + Sync {
         workspace: WorkspaceId,
         project: ProjectId,
         key: &ReferenceKey,
-    ) -> Result<Option<ReferenceView>, ReferenceStoreError>;
-}
-
-/// What [`ReferenceStore`] can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReferenceStoreError {
-    /// The backend failed.
-    #[error("reference store unavailable: {0}")]
-    Unavailable(String),
+    ) -> Result<Option<ReferenceView>, BackendFailure>;
 }
 
 /// The time. The only way use cases learn it, so tests control it.
@@ -621,24 +661,24 @@ pub trait HookStore: Send + Sync {
     /// Stores a new hook.
     /// Stores a new hook unless its project already has `max_per_project` hooks (then `false`,
     /// nothing written); concurrent creations in one project are serialized, so the limit holds.
-    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, HookStoreError>;
+    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, BackendFailure>;
     /// One hook of `workspace`.
     async fn hook(
         &self,
         workspace: WorkspaceId,
         id: HookId,
-    ) -> Result<Option<Hook>, HookStoreError>;
+    ) -> Result<Option<Hook>, BackendFailure>;
     /// The hooks of `workspace` that `filter` selects, oldest first.
     async fn hooks(
         &self,
         workspace: WorkspaceId,
         filter: HookFilter,
-    ) -> Result<Vec<Hook>, HookStoreError>;
+    ) -> Result<Vec<Hook>, BackendFailure>;
     /// Replaces a hook (found by workspace and id); `false` when there is none.
-    async fn update_hook(&self, hook: Hook) -> Result<bool, HookStoreError>;
+    async fn update_hook(&self, hook: Hook) -> Result<bool, BackendFailure>;
     /// Deletes a hook and its deliveries; `false` when there is none.
     async fn delete_hook(&self, workspace: WorkspaceId, id: HookId)
-    -> Result<bool, HookStoreError>;
+    -> Result<bool, BackendFailure>;
     /// Leases up to `claim.limit` due deliveries of enabled hooks to `claim.owner` until
     /// `claim.lease_until`. A delivery is due when it is pending, its next attempt time has
     /// come, no live lease holds it, and no earlier delivery of the same hook and deployment is
@@ -647,30 +687,30 @@ pub trait HookStore: Send + Sync {
     async fn claim_deliveries(
         &self,
         claim: DeliveryClaim,
-    ) -> Result<Vec<ClaimedDelivery>, HookStoreError>;
+    ) -> Result<Vec<ClaimedDelivery>, BackendFailure>;
     /// Records one attempt and its consequence (delivered, retry at a time, failed; perhaps
     /// disabling the hook), and releases the lease.
-    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), HookStoreError>;
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), BackendFailure>;
     /// The newest `limit` deliveries of a hook, with their attempts.
     async fn deliveries(
         &self,
         workspace: WorkspaceId,
         hook: HookId,
         limit: u32,
-    ) -> Result<Vec<Delivery>, HookStoreError>;
+    ) -> Result<Vec<Delivery>, BackendFailure>;
     /// The newest `limit` deliveries made for a deployment by any hook, with their attempts.
     async fn deployment_deliveries(
         &self,
         workspace: WorkspaceId,
         deployment: DeploymentId,
         limit: u32,
-    ) -> Result<Vec<Delivery>, HookStoreError>;
+    ) -> Result<Vec<Delivery>, BackendFailure>;
     /// One delivery, with its attempts.
     async fn delivery(
         &self,
         workspace: WorkspaceId,
         id: DeliveryId,
-    ) -> Result<Option<Delivery>, HookStoreError>;
+    ) -> Result<Option<Delivery>, BackendFailure>;
     /// Makes a delivery pending again, due at `at`, with a fresh retry schedule (its attempts
     /// are kept); `false` when there is none.
     async fn redeliver(
@@ -678,24 +718,13 @@ pub trait HookStore: Send + Sync {
         workspace: WorkspaceId,
         id: DeliveryId,
         at: Timestamp,
-    ) -> Result<bool, HookStoreError>;
+    ) -> Result<bool, BackendFailure>;
     /// Stores a finished delivery made outside the outbox (a test send), with its attempts.
     async fn record_test_delivery(
         &self,
         workspace: WorkspaceId,
         delivery: Delivery,
-    ) -> Result<(), HookStoreError>;
-}
-
-/// What [`HookStore`] can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HookStoreError {
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
-    /// The backend failed.
-    #[error("hook store unavailable: {0}")]
-    Unavailable(String),
+    ) -> Result<(), BackendFailure>;
 }
 
 /// Sends one HTTP request of a delivery.
@@ -739,47 +768,47 @@ pub trait IntegrationStore: Send + Sync {
     async fn create_integration(
         &self,
         integration: IntegrationRecord,
-    ) -> Result<(), IntegrationStoreError>;
+    ) -> Result<(), BackendFailure>;
     /// One integration of a workspace.
     async fn integration(
         &self,
         workspace: WorkspaceId,
         id: IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError>;
+    ) -> Result<Option<IntegrationRecord>, BackendFailure>;
     /// An integration by id alone, whatever its workspace: what a provider's delivery names.
     async fn integration_by_id(
         &self,
         id: IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError>;
+    ) -> Result<Option<IntegrationRecord>, BackendFailure>;
     /// Every integration of a workspace, oldest first.
     async fn integrations(
         &self,
         workspace: WorkspaceId,
-    ) -> Result<Vec<IntegrationRecord>, IntegrationStoreError>;
+    ) -> Result<Vec<IntegrationRecord>, BackendFailure>;
     /// Replaces an integration's secrets (after a rotation); `false` when there is none.
     async fn update_integration(
         &self,
         integration: IntegrationRecord,
-    ) -> Result<bool, IntegrationStoreError>;
+    ) -> Result<bool, BackendFailure>;
     /// Deletes an integration and its received deliveries; `false` when there is none.
     async fn delete_integration(
         &self,
         workspace: WorkspaceId,
         id: IntegrationId,
-    ) -> Result<bool, IntegrationStoreError>;
+    ) -> Result<bool, BackendFailure>;
     /// Records a received delivery, keeping only the newest `keep` of its integration.
     async fn record_received(
         &self,
         received: ReceivedDelivery,
         keep: u32,
-    ) -> Result<(), IntegrationStoreError>;
+    ) -> Result<(), BackendFailure>;
     /// The newest `limit` received deliveries of an integration.
     async fn received(
         &self,
         workspace: WorkspaceId,
         id: IntegrationId,
         limit: u32,
-    ) -> Result<Vec<ReceivedDelivery>, IntegrationStoreError>;
+    ) -> Result<Vec<ReceivedDelivery>, BackendFailure>;
 }
 
 /// Incidents. Writes fold an update into the stored record inside one transaction (see
@@ -792,7 +821,7 @@ pub trait IncidentStore: Send + Sync {
     async fn upsert_incident(
         &self,
         update: crate::incidents::IncidentUpdate,
-    ) -> Result<(crate::incidents::Incident, bool), IncidentStoreError>;
+    ) -> Result<(crate::incidents::Incident, bool), BackendFailure>;
     /// Applies a patch with [`crate::incidents::patched`]; `None` when there is no such
     /// incident.
     async fn patch_incident(
@@ -801,41 +830,19 @@ pub trait IncidentStore: Send + Sync {
         id: crate::ids::IncidentId,
         patch: crate::incidents::IncidentPatch,
         at: Timestamp,
-    ) -> Result<Option<crate::incidents::Incident>, IncidentStoreError>;
+    ) -> Result<Option<crate::incidents::Incident>, BackendFailure>;
     /// One incident of a workspace.
     async fn incident(
         &self,
         workspace: WorkspaceId,
         id: crate::ids::IncidentId,
-    ) -> Result<Option<crate::incidents::Incident>, IncidentStoreError>;
+    ) -> Result<Option<crate::incidents::Incident>, BackendFailure>;
     /// Incidents of a workspace, newest opening first (then by id), after `query.after`.
     async fn incidents(
         &self,
         workspace: WorkspaceId,
         query: crate::incidents::IncidentQuery,
-    ) -> Result<Vec<crate::incidents::Incident>, IncidentStoreError>;
-}
-
-/// What [`IncidentStore`] can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IncidentStoreError {
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
-    /// The backend failed.
-    #[error("incident store unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// What [`IntegrationStore`] can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IntegrationStoreError {
-    /// The database refused a value of the request (the client's error, not an outage).
-    #[error("the database refused a value: {0}")]
-    Refused(String),
-    /// The backend failed.
-    #[error("integration store unavailable: {0}")]
-    Unavailable(String),
+    ) -> Result<Vec<crate::incidents::Incident>, BackendFailure>;
 }
 
 /// Told when a workspace's deployments change (after the change is committed), so that live

@@ -106,17 +106,17 @@ pub async fn catch_panics(
 /// `AppError` becomes a response; it only logs `Unavailable` errors, whose message to the client
 /// is generic.
 pub fn internal(error: &AppError) {
-    if let AppError::ValueRefused(detail) = error {
+    if let AppError::ValueRefused(failure) = error {
         tracing::warn!(
             code = error.code().as_str(),
-            detail,
+            detail = failure.detail(),
             "the database refused a value"
         );
     }
     if error.code().kind() == ErrorKind::Unavailable {
         let detail = match error {
-            AppError::Unavailable(detail) => detail.as_str(),
-            _ => "",
+            AppError::Unavailable(failure) => failure.detail(),
+            _ => String::new(),
         };
         tracing::error!(code = error.code().as_str(), detail, "backend failure");
     }
@@ -152,7 +152,7 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             internal(&AppError::Unavailable(
-                "disk I/O error on shiplog.db".into(),
+                shiplog_app::ports::BackendFailure::unavailable("disk I/O error on shiplog.db"),
             ));
             internal(&AppError::ReferenceNotFound("PR-1".into()));
         });

@@ -1,10 +1,10 @@
-//! The adapter's internal error, and its translation into each port's error enum.
+//! The adapter's internal error, and how each port is told of it: its own outcomes (a code
+//! taken, a limit reached), else a [`BackendFailure`] that keeps the error as its cause.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use shiplog_app::ports::{
-    ApplicationStoreError, DeploymentStoreError, EnvironmentStoreError, HookStoreError,
-    IncidentStoreError, IntegrationStoreError, KeyStoreError, PipelineEventStoreError,
-    ProjectStoreError, ReferenceStoreError, TeamStoreError, WorkspaceStoreError,
+    ApplicationStoreError, BackendFailure, DeploymentStoreError, EnvironmentStoreError,
+    KeyStoreError, ProjectStoreError, TeamStoreError, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 
@@ -111,22 +111,6 @@ impl StoreError {
             }
         }
     }
-
-    /// The text for logs: this error and every cause under it.
-    fn detail(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(error) = cause {
-            // A variant that prints its cause already (`database error: …`) is not repeated.
-            let said = error.to_string();
-            if !text.ends_with(&said) {
-                text.push_str(": ");
-                text.push_str(&said);
-            }
-            cause = error.source();
-        }
-        text
-    }
 }
 
 /// A stored value that does not parse.
@@ -134,120 +118,67 @@ pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
 }
 
-impl From<StoreError> for WorkspaceStoreError {
+/// The port's view of a failure: a value the database refused (the request's fault), or a
+/// backend that failed. The error itself is kept as the cause, for the log.
+impl From<StoreError> for BackendFailure {
     fn from(error: StoreError) -> Self {
         if error.refuses_value() {
-            return Self::Refused(error.detail());
+            Self::refused(error)
+        } else {
+            Self::unavailable(error)
         }
-        Self::Unavailable(error.detail())
     }
 }
+
+/// Ports whose outcomes the store decides where it writes (a code already taken): any other
+/// error is a backend failure.
+macro_rules! backend_failures {
+    ($($port_error:ty),*) => {
+        $(impl From<StoreError> for $port_error {
+            fn from(error: StoreError) -> Self {
+                Self::Backend(error.into())
+            }
+        })*
+    };
+}
+
+backend_failures!(
+    WorkspaceStoreError,
+    ProjectStoreError,
+    TeamStoreError,
+    ApplicationStoreError
+);
 
 impl From<StoreError> for KeyStoreError {
     fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
         if error.is_foreign_key_violation() {
             Self::OwnerNotFound
         } else {
-            Self::Unavailable(error.detail())
+            Self::Backend(error.into())
         }
-    }
-}
-
-impl From<StoreError> for IncidentStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for IntegrationStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for HookStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for ProjectStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for TeamStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for ApplicationStoreError {
-    fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
-        Self::Unavailable(error.detail())
     }
 }
 
 impl From<StoreError> for EnvironmentStoreError {
     fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
         match error {
             StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
             StoreError::EnvironmentLimit(limit) => Self::LimitReached { limit },
-            other => Self::Unavailable(other.detail()),
+            other => Self::Backend(other.into()),
         }
     }
 }
 
 impl From<StoreError> for DeploymentStoreError {
     fn from(error: StoreError) -> Self {
-        if error.refuses_value() {
-            return Self::Refused(error.detail());
-        }
         match error {
             StoreError::Conflict(key) => Self::Conflict(key),
             StoreError::ApplicationNotFound(code) => Self::ApplicationNotFound(code),
             StoreError::EnvironmentNotFound(code) => Self::EnvironmentNotFound(code),
             StoreError::EnvironmentLimit(limit) => Self::EnvironmentLimitReached { limit },
             StoreError::UnknownCursor => Self::UnknownCursor,
-            other => Self::Unavailable(other.detail()),
+            other => Self::Backend(other.into()),
         }
-    }
-}
-
-impl From<StoreError> for PipelineEventStoreError {
-    fn from(error: StoreError) -> Self {
-        Self::Unavailable(error.detail())
-    }
-}
-
-impl From<StoreError> for ReferenceStoreError {
-    fn from(error: StoreError) -> Self {
-        Self::Unavailable(error.detail())
     }
 }
 
@@ -269,8 +200,9 @@ mod tests {
             )
         };
         let failed = StoreError::Batch(BatchFailure::Commit(Arc::new(driver())));
+        let detail = |error: StoreError| BackendFailure::from(error).detail();
         assert_eq!(
-            failed.detail(),
+            detail(StoreError::Batch(BatchFailure::Commit(Arc::new(driver())))),
             "the commit failed: could not write to file"
         );
         assert!(
@@ -278,12 +210,12 @@ mod tests {
             "the cause is kept"
         );
         assert_eq!(
-            StoreError::Db(driver()).detail(),
+            detail(StoreError::Db(driver())),
             "database error: could not write to file"
         );
         let raced = StoreError::Raced(Box::new(StoreError::Db(driver())));
         assert_eq!(
-            raced.detail(),
+            detail(raced),
             "a concurrent write won the race: database error: could not write to file"
         );
     }

@@ -41,7 +41,6 @@ use shiplog_app::ingest::{
     StoredDeployment, decide,
 };
 use shiplog_app::model::ReferenceStatus;
-use shiplog_app::ports::DeploymentStoreError;
 use shiplog_domain::ids::CommitSha;
 use shiplog_domain::lifecycle::Lifecycle;
 use shiplog_domain::reference::{self, Reference, ReferenceKey};
@@ -786,11 +785,8 @@ fn write_deployment(
         .map(|id| load_for_update(conn, id))
         .transpose()?;
     let loaded = existing.as_ref().map(|row| stored(conn, row)).transpose()?;
-    let decision =
-        decide(loaded.as_ref(), deployment, &plan.event).map_err(|error| match error {
-            DeploymentStoreError::Conflict(key) => StoreError::Conflict(key),
-            other => StoreError::Unavailable(other.to_string()),
-        })?;
+    let decision = decide(loaded.as_ref(), deployment, &plan.event)
+        .map_err(|conflict| StoreError::Conflict(conflict.0))?;
     let now = plan.event.received_at.unix_micros();
     let lifecycle = &decision.lifecycle;
     let id = decision.id.to_string();

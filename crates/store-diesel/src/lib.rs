@@ -44,12 +44,11 @@ use shiplog_app::model::{
     ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
 };
 use shiplog_app::ports::{
-    ApplicationStore, ApplicationStoreError, AssignmentPlan, DeploymentPage, DeploymentQuery,
-    DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
-    EnvironmentStoreError, HookStore, HookStoreError, IncidentStore, IncidentStoreError,
-    IntegrationStore, IntegrationStoreError, KeyRef, KeyStore, KeyStoreError, PipelineEventStore,
-    PipelineEventStoreError, ProjectStore, ProjectStoreError, ReferenceStore, ReferenceStoreError,
-    TeamStore, TeamStoreError, WorkspaceStore, WorkspaceStoreError,
+    ApplicationStore, ApplicationStoreError, AssignmentPlan, BackendFailure, DeploymentPage,
+    DeploymentQuery, DeploymentStore, DeploymentStoreError, DoraData, DoraQuery, EnvironmentStore,
+    EnvironmentStoreError, HookStore, IncidentStore, IntegrationStore, KeyRef, KeyStore,
+    KeyStoreError, PipelineEventStore, ProjectStore, ProjectStoreError, ReferenceStore, TeamStore,
+    TeamStoreError, WorkspaceStore, WorkspaceStoreError,
 };
 use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, TeamCode, WorkspaceCode};
 use shiplog_domain::key::{KeyHash, SigningKeyId};
@@ -999,7 +998,7 @@ impl IncidentStore for Store {
     async fn upsert_incident(
         &self,
         update: shiplog_app::incidents::IncidentUpdate,
-    ) -> Result<(shiplog_app::incidents::Incident, bool), IncidentStoreError> {
+    ) -> Result<(shiplog_app::incidents::Incident, bool), BackendFailure> {
         Ok(self
             .write(move |conn| incidents::upsert(conn, &update))
             .await?)
@@ -1011,7 +1010,7 @@ impl IncidentStore for Store {
         id: shiplog_app::ids::IncidentId,
         patch: shiplog_app::incidents::IncidentPatch,
         at: Timestamp,
-    ) -> Result<Option<shiplog_app::incidents::Incident>, IncidentStoreError> {
+    ) -> Result<Option<shiplog_app::incidents::Incident>, BackendFailure> {
         Ok(self
             .write(move |conn| incidents::patch(conn, workspace, id, &patch, at))
             .await?)
@@ -1021,7 +1020,7 @@ impl IncidentStore for Store {
         &self,
         workspace: WorkspaceId,
         id: shiplog_app::ids::IncidentId,
-    ) -> Result<Option<shiplog_app::incidents::Incident>, IncidentStoreError> {
+    ) -> Result<Option<shiplog_app::incidents::Incident>, BackendFailure> {
         Ok(self
             .read(move |conn| incidents::get(conn, workspace, id))
             .await?)
@@ -1031,7 +1030,7 @@ impl IncidentStore for Store {
         &self,
         workspace: WorkspaceId,
         query: shiplog_app::incidents::IncidentQuery,
-    ) -> Result<Vec<shiplog_app::incidents::Incident>, IncidentStoreError> {
+    ) -> Result<Vec<shiplog_app::incidents::Incident>, BackendFailure> {
         Ok(self
             .read(move |conn| incidents::list(conn, workspace, &query))
             .await?)
@@ -1043,7 +1042,7 @@ impl IntegrationStore for Store {
     async fn create_integration(
         &self,
         integration: IntegrationRecord,
-    ) -> Result<(), IntegrationStoreError> {
+    ) -> Result<(), BackendFailure> {
         Ok(self
             .write(move |conn| integrations::create(conn, &integration))
             .await?)
@@ -1053,7 +1052,7 @@ impl IntegrationStore for Store {
         &self,
         workspace: WorkspaceId,
         id: IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError> {
+    ) -> Result<Option<IntegrationRecord>, BackendFailure> {
         Ok(self
             .read(move |conn| integrations::get(conn, workspace, id))
             .await?)
@@ -1062,14 +1061,14 @@ impl IntegrationStore for Store {
     async fn integration_by_id(
         &self,
         id: IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, IntegrationStoreError> {
+    ) -> Result<Option<IntegrationRecord>, BackendFailure> {
         Ok(self.read(move |conn| integrations::by_id(conn, id)).await?)
     }
 
     async fn integrations(
         &self,
         workspace: WorkspaceId,
-    ) -> Result<Vec<IntegrationRecord>, IntegrationStoreError> {
+    ) -> Result<Vec<IntegrationRecord>, BackendFailure> {
         Ok(self
             .read(move |conn| integrations::list(conn, workspace))
             .await?)
@@ -1078,7 +1077,7 @@ impl IntegrationStore for Store {
     async fn update_integration(
         &self,
         integration: IntegrationRecord,
-    ) -> Result<bool, IntegrationStoreError> {
+    ) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| integrations::update(conn, &integration))
             .await?)
@@ -1088,7 +1087,7 @@ impl IntegrationStore for Store {
         &self,
         workspace: WorkspaceId,
         id: IntegrationId,
-    ) -> Result<bool, IntegrationStoreError> {
+    ) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| integrations::delete(conn, workspace, id))
             .await?)
@@ -1098,7 +1097,7 @@ impl IntegrationStore for Store {
         &self,
         received: ReceivedDelivery,
         keep: u32,
-    ) -> Result<(), IntegrationStoreError> {
+    ) -> Result<(), BackendFailure> {
         Ok(self
             .write(move |conn| integrations::record_received(conn, &received, keep))
             .await?)
@@ -1109,7 +1108,7 @@ impl IntegrationStore for Store {
         workspace: WorkspaceId,
         id: IntegrationId,
         limit: u32,
-    ) -> Result<Vec<ReceivedDelivery>, IntegrationStoreError> {
+    ) -> Result<Vec<ReceivedDelivery>, BackendFailure> {
         Ok(self
             .read(move |conn| integrations::received(conn, workspace, id, limit))
             .await?)
@@ -1122,7 +1121,7 @@ impl PipelineEventStore for Store {
         &self,
         workspace: WorkspaceId,
         deployment: DeploymentId,
-    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError> {
+    ) -> Result<Vec<PipelineEventRecord>, BackendFailure> {
         Ok(self
             .read(move |conn| queries::events_for_deployment(conn, workspace, deployment))
             .await?)
@@ -1134,7 +1133,7 @@ impl PipelineEventStore for Store {
         project: ProjectId,
         commit: CommitSha,
         limit: u32,
-    ) -> Result<Vec<PipelineEventRecord>, PipelineEventStoreError> {
+    ) -> Result<Vec<PipelineEventRecord>, BackendFailure> {
         Ok(self
             .read(move |conn| queries::events_for_commit(conn, workspace, project, &commit, limit))
             .await?)
@@ -1148,7 +1147,7 @@ impl ReferenceStore for Store {
         workspace: WorkspaceId,
         project: ProjectId,
         key: &ReferenceKey,
-    ) -> Result<Option<ReferenceView>, ReferenceStoreError> {
+    ) -> Result<Option<ReferenceView>, BackendFailure> {
         let key = key.clone();
         Ok(self
             .read(move |conn| queries::get_reference(conn, workspace, project, &key))
@@ -1158,7 +1157,7 @@ impl ReferenceStore for Store {
 
 #[async_trait]
 impl HookStore for Store {
-    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, HookStoreError> {
+    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| hooks::create_hook(conn, &hook, max_per_project))
             .await?)
@@ -1168,7 +1167,7 @@ impl HookStore for Store {
         &self,
         workspace: WorkspaceId,
         id: HookId,
-    ) -> Result<Option<Hook>, HookStoreError> {
+    ) -> Result<Option<Hook>, BackendFailure> {
         Ok(self
             .read(move |conn| hooks::get_hook(conn, workspace, id))
             .await?)
@@ -1178,13 +1177,13 @@ impl HookStore for Store {
         &self,
         workspace: WorkspaceId,
         filter: HookFilter,
-    ) -> Result<Vec<Hook>, HookStoreError> {
+    ) -> Result<Vec<Hook>, BackendFailure> {
         Ok(self
             .read(move |conn| hooks::list_hooks(conn, workspace, filter))
             .await?)
     }
 
-    async fn update_hook(&self, hook: Hook) -> Result<bool, HookStoreError> {
+    async fn update_hook(&self, hook: Hook) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| hooks::update_hook(conn, &hook))
             .await?)
@@ -1194,7 +1193,7 @@ impl HookStore for Store {
         &self,
         workspace: WorkspaceId,
         id: HookId,
-    ) -> Result<bool, HookStoreError> {
+    ) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| hooks::delete_hook(conn, workspace, id))
             .await?)
@@ -1203,7 +1202,7 @@ impl HookStore for Store {
     async fn claim_deliveries(
         &self,
         claim: DeliveryClaim,
-    ) -> Result<Vec<ClaimedDelivery>, HookStoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, BackendFailure> {
         let ids = self.write(move |conn| hooks::claim(conn, &claim)).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -1213,7 +1212,7 @@ impl HookStore for Store {
             .await?)
     }
 
-    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), HookStoreError> {
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), BackendFailure> {
         Ok(self
             .write(move |conn| hooks::record_attempt(conn, &record))
             .await?)
@@ -1224,7 +1223,7 @@ impl HookStore for Store {
         workspace: WorkspaceId,
         hook: HookId,
         limit: u32,
-    ) -> Result<Vec<Delivery>, HookStoreError> {
+    ) -> Result<Vec<Delivery>, BackendFailure> {
         Ok(self
             .read(move |conn| {
                 hooks::deliveries(conn, workspace, hooks::DeliveriesOf::Hook(hook), limit)
@@ -1237,7 +1236,7 @@ impl HookStore for Store {
         workspace: WorkspaceId,
         deployment: DeploymentId,
         limit: u32,
-    ) -> Result<Vec<Delivery>, HookStoreError> {
+    ) -> Result<Vec<Delivery>, BackendFailure> {
         Ok(self
             .read(move |conn| {
                 let of = hooks::DeliveriesOf::Deployment(deployment);
@@ -1250,7 +1249,7 @@ impl HookStore for Store {
         &self,
         workspace: WorkspaceId,
         id: DeliveryId,
-    ) -> Result<Option<Delivery>, HookStoreError> {
+    ) -> Result<Option<Delivery>, BackendFailure> {
         Ok(self
             .read(move |conn| hooks::delivery(conn, workspace, id))
             .await?)
@@ -1261,7 +1260,7 @@ impl HookStore for Store {
         workspace: WorkspaceId,
         id: DeliveryId,
         at: Timestamp,
-    ) -> Result<bool, HookStoreError> {
+    ) -> Result<bool, BackendFailure> {
         Ok(self
             .write(move |conn| hooks::redeliver(conn, workspace, id, at))
             .await?)
@@ -1271,7 +1270,7 @@ impl HookStore for Store {
         &self,
         workspace: WorkspaceId,
         delivery: Delivery,
-    ) -> Result<(), HookStoreError> {
+    ) -> Result<(), BackendFailure> {
         Ok(self
             .write(move |conn| hooks::record_test_delivery(conn, workspace, &delivery))
             .await?)

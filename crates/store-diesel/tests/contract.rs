@@ -828,10 +828,14 @@ async fn a_value_the_database_refuses_is_not_unavailability(url: &str) {
     .await;
     match result {
         Ok(()) => assert!(url.starts_with("sqlite"), "PostgreSQL cannot hold U+0000"),
-        Err(shiplog_app::ports::ProjectStoreError::Refused(_)) => {}
+        Err(shiplog_app::ports::ProjectStoreError::Backend(failure)) if failure.is_refused() => {
+            assert!(failure.detail().contains("database error"), "{failure:?}");
+        }
         Err(other) => panic!("a refused value reported as {other:?}"),
     }
-    let app_error = AppError::from(shiplog_app::ports::ProjectStoreError::Refused("x".into()));
+    let app_error = AppError::from(shiplog_app::ports::ProjectStoreError::Backend(
+        shiplog_app::ports::BackendFailure::refused("x"),
+    ));
     assert_eq!(
         app_error.code().kind(),
         shiplog_app::error::ErrorKind::InvalidInput

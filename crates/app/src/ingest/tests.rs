@@ -5,6 +5,7 @@ use shiplog_domain::key::Role;
 
 use super::*;
 use crate::model::Application;
+use crate::ports::DeploymentStoreError;
 use crate::testing::{TestPorts, admin, ids, ingester, now, project, reader, workspace};
 
 fn at(s: &str) -> Timestamp {
@@ -258,7 +259,9 @@ async fn the_same_event_twice_has_the_same_fingerprint_whenever_it_arrives() {
             seen.lock()
                 .unwrap()
                 .push((plan.event.fingerprint.clone(), plan.deployment.unwrap().key));
-            Err(DeploymentStoreError::Unavailable("not needed".into()))
+            Err(DeploymentStoreError::Backend(
+                crate::ports::BackendFailure::unavailable("not needed"),
+            ))
         });
     }
     let _ = first_ports
@@ -687,7 +690,7 @@ fn an_exclusive_key_with_another_payload_is_a_conflict() {
         &event(DeploymentStatus::Failed, "failed", "other"),
     )
     .unwrap_err();
-    assert_eq!(err, DeploymentStoreError::Conflict("k-1".into()));
+    assert_eq!(err, IdempotencyConflict("k-1".into()));
     let same = decide(
         Some(&existing),
         &plan,
