@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use async_trait::async_trait;
 use diesel::prelude::*;
 use shiplog_app::hooks::{
     Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, DeliveryOutcome,
@@ -16,14 +17,19 @@ use shiplog_app::hooks::{
 use shiplog_app::ids::{
     ApplicationId, DeliveryId, DeploymentId, EnvironmentId, HookId, ProjectId, WorkspaceId,
 };
+use shiplog_app::ports::{BackendFailure, HookStore};
 use shiplog_domain::hook::{HookEvent, delivery_id};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
 
+use crate::Store;
+use crate::applications::ApplicationRow;
+use crate::columns::{opt_time, status, time, uuid};
 use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::environments::EnvironmentRow;
 use crate::error::{StoreError, corrupt};
-use crate::queries;
-use crate::rows::{ApplicationRow, EnvironmentRow, ProjectRow, opt_time, status, time, uuid};
+use crate::projects::ProjectRow;
 use crate::schema::{
     applications, environments, hook_attempts, hook_deliveries, hooks, outbox_events, projects,
 };
@@ -356,6 +362,136 @@ macro_rules! claim_sql {
         )
     };
 }
+
+#[async_trait]
+impl HookStore for Store {
+    async fn create_hook(&self, hook: Hook, max_per_project: u32) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::create_hook(conn, &hook, max_per_project))
+            .await?)
+    }
+
+    async fn hook(
+        &self,
+        workspace: WorkspaceId,
+        id: HookId,
+    ) -> Result<Option<Hook>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::hooks::get_hook(conn, workspace, id))
+            .await?)
+    }
+
+    async fn hooks(
+        &self,
+        workspace: WorkspaceId,
+        filter: HookFilter,
+    ) -> Result<Vec<Hook>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::hooks::list_hooks(conn, workspace, filter))
+            .await?)
+    }
+
+    async fn update_hook(&self, hook: Hook) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::update_hook(conn, &hook))
+            .await?)
+    }
+
+    async fn delete_hook(
+        &self,
+        workspace: WorkspaceId,
+        id: HookId,
+    ) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::delete_hook(conn, workspace, id))
+            .await?)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        claim: DeliveryClaim,
+    ) -> Result<Vec<ClaimedDelivery>, BackendFailure> {
+        let ids = self
+            .write(move |conn| crate::hooks::claim(conn, &claim))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read(move |conn| crate::hooks::load_claimed(conn, &ids))
+            .await?)
+    }
+
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::record_attempt(conn, &record))
+            .await?)
+    }
+
+    async fn deliveries(
+        &self,
+        workspace: WorkspaceId,
+        hook: HookId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, BackendFailure> {
+        Ok(self
+            .read(move |conn| {
+                crate::hooks::deliveries(
+                    conn,
+                    workspace,
+                    crate::hooks::DeliveriesOf::Hook(hook),
+                    limit,
+                )
+            })
+            .await?)
+    }
+
+    async fn deployment_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, BackendFailure> {
+        Ok(self
+            .read(move |conn| {
+                let of = crate::hooks::DeliveriesOf::Deployment(deployment);
+                crate::hooks::deliveries(conn, workspace, of, limit)
+            })
+            .await?)
+    }
+
+    async fn delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+    ) -> Result<Option<Delivery>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::hooks::delivery(conn, workspace, id))
+            .await?)
+    }
+
+    async fn redeliver(
+        &self,
+        workspace: WorkspaceId,
+        id: DeliveryId,
+        at: Timestamp,
+    ) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::redeliver(conn, workspace, id, at))
+            .await?)
+    }
+
+    async fn record_test_delivery(
+        &self,
+        workspace: WorkspaceId,
+        delivery: Delivery,
+    ) -> Result<(), BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::hooks::record_test_delivery(conn, workspace, &delivery))
+            .await?)
+    }
+}
+
 #[cfg(test)]
 pub(crate) use claim_sql;
 
@@ -436,7 +572,7 @@ pub(crate) fn load_claimed(
         .map(|row| (row.0.clone(), row))
         .collect();
     let deployment_ids: Vec<&str> = outbox.values().map(|o| o.1.as_str()).collect();
-    let deployments = queries::deployments_by_id(conn, &deployment_ids)?;
+    let deployments = crate::deployments::deployments_by_id(conn, &deployment_ids)?;
     let project_ids: Vec<String> = hooks.values().map(|h| h.project.id.to_string()).collect();
     let projects = projects::table
         .filter(projects::id.eq_any(&project_ids))
@@ -484,7 +620,7 @@ pub(crate) fn load_claimed(
             .get(outbox_id)
             .ok_or_else(|| corrupt("delivery's outbox event", outbox_id))?;
         // Deliveries of one status change share a deployment (one per hook).
-        let queries::Placed {
+        let crate::deployments::Placed {
             deployment,
             environment_id,
         } = deployments

@@ -1,6 +1,7 @@
 //! Incidents (`incidents`): one row per source and external id, updates folded in with the app's
 //! pure `merge`/`patched` inside the write transaction.
 
+use async_trait::async_trait;
 use diesel::prelude::*;
 use shiplog_app::ids::{
     ApplicationId, DeploymentId, EnvironmentId, IncidentId, IntegrationId, ProjectId, WorkspaceId,
@@ -9,14 +10,16 @@ use shiplog_app::incidents::{
     Incident, IncidentBlame, IncidentPatch, IncidentQuery, IncidentStatus, IncidentUpdate, Named,
     merge, patched,
 };
+use shiplog_app::ports::{BackendFailure, IncidentStore};
 use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug};
 use shiplog_domain::incident::{IncidentSource, IncidentState};
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::timestamp::Timestamp;
 
+use crate::Store;
+use crate::columns::{opt_time, time, uuid};
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::rows::{opt_time, time, uuid};
 use crate::schema::{applications, environments, incidents, projects};
 
 #[derive(Queryable, Selectable)]
@@ -293,4 +296,48 @@ pub(crate) fn patch(
     let changed = patched(current, change.clone(), at);
     write_row(conn, &changed, false)?;
     Ok(Some(changed))
+}
+
+#[async_trait]
+impl IncidentStore for Store {
+    async fn upsert_incident(
+        &self,
+        update: shiplog_app::incidents::IncidentUpdate,
+    ) -> Result<(shiplog_app::incidents::Incident, bool), BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::incidents::upsert(conn, &update))
+            .await?)
+    }
+
+    async fn patch_incident(
+        &self,
+        workspace: WorkspaceId,
+        id: shiplog_app::ids::IncidentId,
+        patch: shiplog_app::incidents::IncidentPatch,
+        at: Timestamp,
+    ) -> Result<Option<shiplog_app::incidents::Incident>, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::incidents::patch(conn, workspace, id, &patch, at))
+            .await?)
+    }
+
+    async fn incident(
+        &self,
+        workspace: WorkspaceId,
+        id: shiplog_app::ids::IncidentId,
+    ) -> Result<Option<shiplog_app::incidents::Incident>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::incidents::get(conn, workspace, id))
+            .await?)
+    }
+
+    async fn incidents(
+        &self,
+        workspace: WorkspaceId,
+        query: shiplog_app::incidents::IncidentQuery,
+    ) -> Result<Vec<shiplog_app::incidents::Incident>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::incidents::list(conn, workspace, &query))
+            .await?)
+    }
 }

@@ -1,15 +1,18 @@
 //! Integrations (`integrations`) and what each received (`integration_deliveries`, trimmed to
 //! the newest deliveries on every insert).
 
+use async_trait::async_trait;
 use diesel::prelude::*;
 use shiplog_app::ids::{IntegrationId, ProjectId, ReceivedId, WorkspaceId};
 use shiplog_app::integrations::{IntegrationRecord, ReceivedDelivery};
+use shiplog_app::ports::{BackendFailure, IntegrationStore};
 use shiplog_domain::integration::{IntegrationProvider, Verdict};
 use shiplog_domain::key::SigningSecret;
 
+use crate::Store;
+use crate::columns::{opt_time, time, uuid};
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::rows::{opt_time, time, uuid};
 use crate::schema::{integration_deliveries, integrations};
 
 #[derive(Queryable, Selectable)]
@@ -229,4 +232,84 @@ pub(crate) fn received(
             },
         )
         .collect()
+}
+
+#[async_trait]
+impl IntegrationStore for Store {
+    async fn create_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<(), BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::integrations::create(conn, &integration))
+            .await?)
+    }
+
+    async fn integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::integrations::get(conn, workspace, id))
+            .await?)
+    }
+
+    async fn integration_by_id(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::integrations::by_id(conn, id))
+            .await?)
+    }
+
+    async fn integrations(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<IntegrationRecord>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::integrations::list(conn, workspace))
+            .await?)
+    }
+
+    async fn update_integration(
+        &self,
+        integration: IntegrationRecord,
+    ) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::integrations::update(conn, &integration))
+            .await?)
+    }
+
+    async fn delete_integration(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<bool, BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::integrations::delete(conn, workspace, id))
+            .await?)
+    }
+
+    async fn record_received(
+        &self,
+        received: ReceivedDelivery,
+        keep: u32,
+    ) -> Result<(), BackendFailure> {
+        Ok(self
+            .write(move |conn| crate::integrations::record_received(conn, &received, keep))
+            .await?)
+    }
+
+    async fn received(
+        &self,
+        workspace: WorkspaceId,
+        id: IntegrationId,
+        limit: u32,
+    ) -> Result<Vec<ReceivedDelivery>, BackendFailure> {
+        Ok(self
+            .read(move |conn| crate::integrations::received(conn, workspace, id, limit))
+            .await?)
+    }
 }

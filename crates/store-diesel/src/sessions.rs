@@ -4,9 +4,9 @@ use diesel::prelude::*;
 use shiplog_app::model::{SessionGrant, SessionRecord};
 use shiplog_domain::key::{KeyHash, Role};
 
+use crate::columns::{opt_time, time, uuid};
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::rows::{opt_time, time, uuid};
 use crate::schema::{api_keys, sessions};
 
 /// Inserts the session, then deletes its key's sessions beyond the newest `keep` (the write

@@ -14,10 +14,10 @@ use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
+use crate::columns::{Shared, ShortText, opt_time, time};
 use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
-use crate::dora_days;
+use crate::deployments::dora_days;
 use crate::error::{StoreError, corrupt};
-use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
 
 /// Per application of one environment: its last failure and last success before the window and
@@ -673,6 +673,6 @@ pub(crate) fn window_record(
         application: shared.get(application),
         environment: Arc::clone(environment),
         started_at: opt_time(started)?,
-        rework: rows::rework(signal.as_ref().map(ShortText::as_str))?,
+        rework: crate::columns::rework(signal.as_ref().map(ShortText::as_str))?,
     })
 }

@@ -41,10 +41,12 @@ use shiplog_domain::dora::{DeploymentRecord as DoraRecord, Outcome, ReworkReason
 use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
+use crate::columns::{Shared, ShortText, opt_time, time};
 use crate::conn::{DbConn, Native};
+use crate::deployments::dora::WindowRow;
+use crate::deployments::dora::finished_in;
+use crate::deployments::dora::window_rows;
 use crate::error::{StoreError, corrupt};
-use crate::queries::{WindowRow, finished_in, window_rows};
-use crate::rows::{self, Shared, ShortText, opt_time, time};
 use crate::schema::{deployments, dora_days, instance_settings};
 
 /// A day in microseconds; `day` is `deployed_at / DAY`.
@@ -343,7 +345,7 @@ impl Packed {
                 .filter(|(on, _)| *on)
                 .fold(0, |flags, (_, flag)| flags | flag);
                 out.push(flags);
-                let reason = rows::rework(rework.as_ref().map(ShortText::as_str))?;
+                let reason = crate::columns::rework(rework.as_ref().map(ShortText::as_str))?;
                 out.push(reason.map_or(0, reason_number));
                 out.extend_from_slice(&at.to_le_bytes());
                 for time in [commit_time, *started].into_iter().flatten() {
@@ -508,7 +510,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queries::FINISHED;
+    use crate::deployments::dora::FINISHED;
 
     fn short(text: &str) -> ShortText {
         ShortText::new(text).unwrap()
@@ -574,7 +576,9 @@ mod tests {
             .into_iter()
             .map(|(project, row)| {
                 let app = row.1.as_str().to_owned();
-                let record = crate::queries::window_record(row, &environment, &mut shared).unwrap();
+                let record =
+                    crate::deployments::dora::window_record(row, &environment, &mut shared)
+                        .unwrap();
                 (project.as_str().to_owned(), app, record)
             })
             .collect();
@@ -625,8 +629,8 @@ mod tests {
     #[test]
     fn the_triggers_count_the_statuses_a_query_counts() {
         for up in [
-            include_str!("../../../migrations/sqlite/2026-11-29-000017_dora_days/up.sql"),
-            include_str!("../../../migrations/postgres/2026-11-29-000017_dora_days/up.sql"),
+            include_str!("../../../../migrations/sqlite/2026-11-29-000017_dora_days/up.sql"),
+            include_str!("../../../../migrations/postgres/2026-11-29-000017_dora_days/up.sql"),
         ] {
             let words = format!("IN ('{}', '{}')", FINISHED[0], FINISHED[1]);
             assert!(up.matches(&words).count() >= 4, "{words} in {up}");

@@ -5,9 +5,9 @@ use diesel::prelude::*;
 use shiplog_app::ids::WorkspaceId;
 use shiplog_app::ports::EventChanges;
 
+use crate::columns::uuid;
 use crate::conn::{DbConn, Native};
 use crate::error::StoreError;
-use crate::rows::uuid;
 use crate::schema::pipeline_events;
 
 pub(crate) fn after(

@@ -13,19 +13,21 @@ use shiplog_domain::ids::{
 };
 use shiplog_domain::reference::{Reference, ReferenceKey};
 
+use crate::columns::{opt_time, status, time, uuid};
 use crate::conn::DbConn;
+use crate::deployments::DeploymentRow;
+use crate::deployments::EventRow;
 use crate::error::{StoreError, corrupt};
-use crate::rows::{DeploymentRow, EventRow, opt_time, status, time, uuid};
 use crate::schema::{
     applications, deployment_references, deployments, environments, pipeline_events, projects,
 };
 
 /// A deployment row with what the API shows beside it.
-pub(super) type JoinedRow = (DeploymentRow, i64, String, String, String, String);
+pub(crate) type JoinedRow = (DeploymentRow, i64, String, String, String, String);
 
 /// The deployments of joined rows, in their order, with their references: one query for the
 /// references of them all, however many there are.
-pub(super) fn to_deployments(
+pub(crate) fn to_deployments(
     conn: &mut DbConn,
     joined: Vec<JoinedRow>,
 ) -> Result<Vec<Deployment>, StoreError> {
@@ -103,7 +105,7 @@ macro_rules! joined_deployments {
             ))
     };
 }
-pub(super) use joined_deployments;
+pub(crate) use joined_deployments;
 
 /// One deployment of a workspace.
 pub(crate) fn get_deployment(

@@ -6,14 +6,15 @@ use shiplog_app::model::{ReferenceStatus, ReferenceView};
 use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::reference::ReferenceKey;
 
+use crate::columns::opt_time;
 use crate::conn::DbConn;
+use crate::deployments::DeploymentRow;
 use crate::error::{StoreError, corrupt};
-use crate::rows::{DeploymentRow, opt_time};
 use crate::schema::{
     applications, change_references, deployment_references, deployments, environments, projects,
 };
 
-use super::deployments::{JoinedRow, joined_deployments, to_deployments};
+use crate::deployments::list::{JoinedRow, joined_deployments, to_deployments};
 
 /// A reference of a project with the deployments that carried it, newest first.
 pub(crate) fn get_reference(

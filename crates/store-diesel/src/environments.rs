@@ -1,22 +1,28 @@
+//! Environments of a workspace: their rows, creation, assignment, the environments board,
+//! and the `EnvironmentStore` port.
+//!
 //! Environments: creation, assignments, and the board.
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use diesel::prelude::*;
-use shiplog_app::ids::{ProjectId, WorkspaceId};
+use shiplog_app::ids::{EnvironmentId, ProjectId, TeamId, WorkspaceId};
 use shiplog_app::model::{BoardEntry, Deployment, Environment};
-use shiplog_app::ports::AssignmentPlan;
+use shiplog_app::ports::{AssignmentPlan, EnvironmentStore, EnvironmentStoreError};
+use shiplog_domain::environment::EnvironmentKind;
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
+use crate::Store;
+use crate::columns::{opt_time, parse_or_corrupt, time, uuid};
 use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::deployments::DeploymentRow;
+use crate::deployments::ingest::{check_environment_limit, next_position};
+use crate::deployments::list::{JoinedRow, joined_deployments, to_deployments};
 use crate::error::{StoreError, corrupt};
-use crate::ingest::{check_environment_limit, next_position};
-use crate::rows::{DeploymentRow, EnvironmentRow, opt_time};
 use crate::schema::{application_environments, applications, deployments, environments, projects};
-
-use super::deployments::{JoinedRow, joined_deployments, to_deployments};
 
 /// Creates an environment, checking the workspace's limit in the same transaction.
 pub(crate) fn create_environment(
@@ -201,4 +207,136 @@ pub(crate) fn board(
         });
     }
     Ok(entries)
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = environments)]
+pub(crate) struct EnvironmentRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub url: Option<String>,
+    pub position: i32,
+    pub team_id: Option<String>,
+    pub created_at: i64,
+}
+
+impl EnvironmentRow {
+    pub(crate) fn from_record(e: &Environment) -> Self {
+        Self {
+            id: e.id.to_string(),
+            workspace_id: e.workspace.to_string(),
+            code: e.code.to_string(),
+            name: e.name.clone(),
+            kind: e.kind.as_str().to_owned(),
+            url: e.url.clone(),
+            position: e.position,
+            team_id: e.team.map(|t| t.to_string()),
+            created_at: e.created_at.unix_micros(),
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<Environment, StoreError> {
+        Ok(Environment {
+            id: EnvironmentId::from_uuid(uuid(&self.id)?),
+            workspace: WorkspaceId::from_uuid(uuid(&self.workspace_id)?),
+            code: parse_or_corrupt!(EnvironmentCode, &self.code, "environment code")?,
+            name: self.name,
+            kind: parse_or_corrupt!(EnvironmentKind, &self.kind, "environment kind")?,
+            url: self.url,
+            position: self.position,
+            team: self
+                .team_id
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(TeamId::from_uuid),
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl EnvironmentStore for Store {
+    async fn create(
+        &self,
+        environment: Environment,
+        position: Option<i32>,
+    ) -> Result<Environment, EnvironmentStoreError> {
+        let code = environment.code.clone();
+        self.write(move |conn| {
+            crate::environments::create_environment(conn, &environment, position)
+        })
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                EnvironmentStoreError::CodeTaken(code)
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        code: &EnvironmentCode,
+    ) -> Result<Option<Environment>, EnvironmentStoreError> {
+        let code = code.to_string();
+        Ok(self
+            .read(move |conn| {
+                environments::table
+                    .filter(environments::workspace_id.eq(workspace.to_string()))
+                    .filter(environments::code.eq(&code))
+                    .select(EnvironmentRow::as_select())
+                    .first::<EnvironmentRow>(conn)
+                    .optional()?
+                    .map(EnvironmentRow::into_record)
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<Environment>, EnvironmentStoreError> {
+        Ok(self
+            .read(move |conn| {
+                environments::table
+                    .filter(environments::workspace_id.eq(workspace.to_string()))
+                    .order((environments::position.asc(), environments::code.asc()))
+                    .select(EnvironmentRow::as_select())
+                    .load::<EnvironmentRow>(conn)?
+                    .into_iter()
+                    .map(EnvironmentRow::into_record)
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn assign(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+        plans: Vec<AssignmentPlan>,
+        at: Timestamp,
+    ) -> Result<usize, EnvironmentStoreError> {
+        Ok(self
+            .write(move |conn| crate::environments::assign(conn, workspace, project, &plans, at))
+            .await?)
+    }
+
+    async fn board(
+        &self,
+        workspace: WorkspaceId,
+        project: ProjectId,
+    ) -> Result<Vec<BoardEntry>, EnvironmentStoreError> {
+        Ok(self
+            .read(move |conn| crate::environments::board(conn, workspace, project))
+            .await?)
+    }
 }

@@ -48,10 +48,13 @@ use shiplog_domain::sighting::{Affected, Sightings};
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
+use crate::applications::ApplicationRow;
+use crate::columns::{opt_time, status, time, uuid};
 use crate::conn::{DbConn, Native, keeps_prepared, sqlite_keeps_prepared};
+use crate::deployments::DeploymentRow;
+use crate::environments::EnvironmentRow;
 use crate::error::{StoreError, corrupt};
 use crate::exec::known;
-use crate::rows::{ApplicationRow, DeploymentRow, EnvironmentRow, opt_time, status, time, uuid};
 use crate::schema::{
     applications, change_references, commit_references, commit_sightings, deployment_references,
     deployments, environments, pipeline_events, workspaces,
