@@ -595,4 +595,48 @@ mod tests {
         let err = DatabaseUrl::parse("mysql://root:hunter2@db/x").unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
     }
+
+    /// SQLite reads `$n` as a named parameter and numbers named parameters in order of first
+    /// appearance, while diesel binds by position: a raw statement whose `$3` appears before
+    /// its `$2` would bind the wrong values on SQLite only.
+    #[test]
+    fn raw_statements_name_their_parameters_in_order() {
+        for (name, sql) in [
+            ("BOARD_SQL", crate::environments::BOARD_SQL),
+            ("DORA_EDGES_SQL", crate::deployments::dora::DORA_EDGES_SQL),
+            ("LOOKUP_SQL", crate::deployments::ingest::LOOKUP_SQL),
+            (
+                "SIGHTING_SQL",
+                crate::deployments::ingest::sightings::SIGHTING_SQL,
+            ),
+            (
+                "RESTART_SQL",
+                crate::deployments::ingest::sightings::RESTART_SQL,
+            ),
+            (
+                "RESTART_OWNER_SQL",
+                crate::deployments::ingest::sightings::RESTART_OWNER_SQL,
+            ),
+            (
+                "SHARE_SQL",
+                crate::deployments::ingest::sightings::SHARE_SQL,
+            ),
+            ("claim_sql", crate::hooks::claim_sql!("")),
+        ] {
+            let mut highest = 0u32;
+            let mut rest = sql;
+            while let Some(at) = rest.find('$') {
+                rest = rest.get(at + 1..).unwrap_or_default();
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let n: u32 = digits.parse().unwrap();
+                assert!(
+                    n <= highest + 1,
+                    "{name}: ${n} appears before ${}",
+                    highest + 1
+                );
+                highest = highest.max(n);
+            }
+            assert!(highest > 0, "{name} has parameters");
+        }
+    }
 }
