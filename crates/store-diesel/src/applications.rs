@@ -11,6 +11,7 @@ use shiplog_domain::repo::RepoIdentity;
 
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
+use crate::conn::Native;
 use crate::error::{StoreError, corrupt};
 use crate::schema::applications;
 
@@ -81,7 +82,7 @@ impl ApplicationStore for Store {
                     applications::source_provider.eq(&provider),
                     applications::source_token.eq(token.reveal()),
                 ))
-                .execute(conn)?;
+                .execute_on(conn)?;
                 Ok(updated > 0)
             })
             .await?)
@@ -93,7 +94,7 @@ impl ApplicationStore for Store {
         self.write(move |conn| {
             diesel::insert_into(applications::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute_on(conn)?;
             Ok(())
         })
         .await

@@ -1,4 +1,28 @@
-//! Connections: which backend a URL names, and how each connection is set up for durability.
+//! Connections: which backend a URL names, how each connection is set up, and how a statement
+//! runs on it.
+//!
+//! ## How a statement runs: the rule
+//!
+//! Every statement of this crate is written once and runs on a `&mut DbConn` in one of three
+//! ways, chosen in this order:
+//!
+//! 1. **[`Native`]** (`execute_on`, `load_on`, `get_result_on`, `first_on`): for every statement
+//!    whose type does not name a backend, which is most of them and every one of the ingest's.
+//!    It runs on the backend's own connection type, not through the `MultiConnection` wrapper,
+//!    which rebuilds a statement's SQL on every run. A statement one backend cannot run fails
+//!    the build here.
+//! 2. **The `DbConn` wrapper** (diesel's `RunQueryDsl` on `DbConn`): only for a query whose
+//!    type names the backend, which diesel needs it for: boxed for optional filters
+//!    (`into_boxed`) or selecting a row struct (`as_select`). None is on the ingest path.
+//! 3. **[`per_backend!`]**: for code that differs per backend (`FOR UPDATE`, the claim's
+//!    `SKIP LOCKED`, the packer's fence, PostgreSQL's one-statement ingest write, SQLite's
+//!    `BEGIN IMMEDIATE`): one arm per backend, each with the backend's own connection. Nothing
+//!    else in this crate names a backend's variant of `DbConn` (`tests::one_style_per_backend`).
+//!
+//! Whether a statement is kept prepared is a separate, second choice: a raw SQL text that runs
+//! often is wrapped in [`sqlite_keeps_prepared`], or in [`keeps_prepared`] when its plan may be
+//! generic on PostgreSQL too (see "Statements kept prepared" below). Raw SQL texts are
+//! constants whose `$n` appear in order (`tests::raw_statements_name_their_parameters_in_order`).
 //!
 //! **SQLite's build.** The bundled SQLite is compiled (`.cargo/config.toml`, `LIBSQLITE3_FLAGS`) in
 //! multi-thread mode (`SQLITE_THREADSAFE=2`) and without memory statistics
@@ -55,8 +79,7 @@ use std::path::PathBuf;
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::Limit;
-use diesel::pg::Pg;
-use diesel::pg::PgConnection;
+use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl, LoadQuery};
 use diesel::sqlite::{Sqlite, SqliteConnection};
@@ -81,18 +104,35 @@ mod multi {
     }
 }
 
-/// Runs a statement written once on the backend's own connection type.
+/// Code that differs per backend, the one way it is written in this crate (rule 3 above): an
+/// arm for SQLite, then one for PostgreSQL, each binding the backend's own connection type (or
+/// `_`, which leaves the `DbConn` free for the arm's own statements).
 ///
-/// The one way per-backend code is written in this crate: a statement is built once (diesel's
-/// query builder values do not depend on the backend until they run) and run with one of these
-/// methods, which match on the connection and execute it natively. The bounds require that the
-/// statement compiles for both backends, so a statement one backend cannot run fails the build
-/// instead of a request. Running natively rather than through the `MultiConnection` wrapper
-/// matters on the ingest path: the wrapper rebuilds a statement's SQL on every execution (a
-/// one-off probe timed a wide insert at 20 µs through it against 9 µs natively; see
-/// docs/benchmarks.md). Statements that differ per backend (`FOR UPDATE`, `SKIP LOCKED`) match
-/// on [`DbConn`] where they are written, with one arm per backend. Queries boxed for
-/// `MultiBackend` (`into_boxed`) run on `DbConn` itself.
+/// ```text
+/// let sql = per_backend!(conn, {
+///     sqlite(_) => claim_sql!(""),
+///     postgres(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
+/// });
+/// ```
+macro_rules! per_backend {
+    ($conn:expr, { sqlite($sqlite:pat) => $on_sqlite:expr, postgres($postgres:pat) => $on_postgres:expr $(,)? }) => {
+        match $conn {
+            $crate::conn::DbConn::Sqlite($sqlite) => $on_sqlite,
+            $crate::conn::DbConn::Postgresql($postgres) => $on_postgres,
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// Runs a statement written once on the backend's own connection type (rule 1 above).
+///
+/// A statement is built once (diesel's query builder values do not depend on the backend until
+/// they run) and run with one of these methods, which match on the connection and execute it
+/// natively. The bounds require that the statement compiles for both backends, so a statement
+/// one backend cannot run fails the build instead of a request. Running natively rather than
+/// through the `MultiConnection` wrapper matters on the ingest path: the wrapper rebuilds a
+/// statement's SQL on every execution (a one-off probe timed a wide insert at 20 µs through it
+/// against 9 µs natively; see docs/benchmarks.md).
 pub(crate) trait Native: Sized {
     /// `RunQueryDsl::execute`, natively.
     fn execute_on(self, conn: &mut DbConn) -> QueryResult<usize>
@@ -638,5 +678,42 @@ mod tests {
             }
             assert!(highest > 0, "{name} has parameters");
         }
+    }
+
+    /// Rule 3: outside this module, no code but tests names a backend's variant of `DbConn`;
+    /// per-backend code goes through `per_backend!`.
+    #[test]
+    fn one_style_per_backend() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 20, "{files:?}");
+        let mut offending = Vec::new();
+        for file in files {
+            if file.ends_with("conn.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = text
+                .split("\n#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
+            for (number, line) in code.lines().enumerate() {
+                if line.contains("DbConn::Sqlite") || line.contains("DbConn::Postgresql") {
+                    offending.push(format!("{}:{}: {line}", file.display(), number + 1));
+                }
+            }
+        }
+        assert!(offending.is_empty(), "{offending:#?}");
     }
 }

@@ -38,7 +38,7 @@ pub(crate) fn create_environment(
     };
     diesel::insert_into(environments::table)
         .values(&row)
-        .execute(conn)?;
+        .execute_on(conn)?;
     row.into_record()
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn assign(
             .filter(applications::project_id.eq(&project_id))
             .filter(applications::code.eq(plan.application.code.as_str()))
             .select(applications::id)
-            .first::<String>(conn)
+            .first_on::<String>(conn)
             .optional()?
         {
             Some(id) => id,
@@ -73,7 +73,7 @@ pub(crate) fn assign(
                         applications::name.eq(&plan.application.name),
                         applications::created_at.eq(now.unix_micros()),
                     ))
-                    .execute(conn)?;
+                    .execute_on(conn)?;
                 id
             }
         };
@@ -85,7 +85,7 @@ pub(crate) fn assign(
                         .filter(environments::workspace_id.eq(workspace.to_string()))
                         .filter(environments::code.eq(code.as_str()))
                         .select(environments::id)
-                        .first::<String>(conn)
+                        .first_on::<String>(conn)
                         .optional()?
                         .ok_or_else(|| StoreError::EnvironmentNotFound(code.clone()))?;
                     environment_ids.insert(code.clone(), id.clone());
@@ -96,7 +96,7 @@ pub(crate) fn assign(
                 .filter(application_environments::application_id.eq(&application))
                 .filter(application_environments::environment_id.eq(&environment))
                 .count()
-                .get_result::<i64>(conn)?;
+                .get_result_on::<i64>(conn)?;
             if exists == 0 {
                 diesel::insert_into(application_environments::table)
                     .values((
@@ -104,7 +104,7 @@ pub(crate) fn assign(
                         application_environments::environment_id.eq(&environment),
                         application_environments::created_at.eq(now.unix_micros()),
                     ))
-                    .execute(conn)?;
+                    .execute_on(conn)?;
                 added += 1;
             }
         }

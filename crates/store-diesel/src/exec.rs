@@ -46,8 +46,7 @@
 //! makes safe.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{DatabaseUrl, DbConn};
+use crate::conn::{DatabaseUrl, DbConn, per_backend};
 use crate::error::StoreError;
 
 /// Tuning of the writer and the readers.
@@ -276,16 +275,12 @@ impl Drop for Writer {
 }
 
 fn begin(conn: &mut DbConn) -> Result<(), DieselError> {
-    match conn {
+    per_backend!(conn, {
         // BEGIN IMMEDIATE takes the write lock up front, so a second process waits on the busy
         // timeout instead of failing on a lock upgrade half-way through the batch.
-        DbConn::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-        }
-        DbConn::Postgresql(_) => {
-            <DbConn as Connection>::TransactionManager::begin_transaction(conn)
-        }
-    }
+        sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE"),
+        postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn),
+    })
 }
 
 /// Whether an error means the connection itself is gone.
@@ -445,6 +440,7 @@ pub(crate) mod checkpoints {
     use std::sync::mpsc as std_mpsc;
     use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+    use crate::conn::per_backend;
     use diesel::connection::SimpleConnection;
 
     use crate::conn::{DatabaseUrl, DbConn};
@@ -545,9 +541,12 @@ pub(crate) mod checkpoints {
             let made = self.done.count();
             if made > self.finished {
                 self.finished = made;
-                if let DbConn::Sqlite(sqlite) = conn {
-                    let _ = sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
-                }
+                per_backend!(conn, {
+                    sqlite(sqlite) => {
+                        let _ = sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
+                    },
+                    postgres(_) => {},
+                });
             }
         }
 
@@ -576,18 +575,25 @@ pub(crate) mod checkpoints {
     /// never (0). On failure the setting stays as it was: both may then checkpoint, which is
     /// only slower, or the log waits for the checkpointer.
     pub(crate) fn autocheckpoint(conn: &mut DbConn, pages: u32) {
-        if let DbConn::Sqlite(sqlite) = conn {
-            let _ = sqlite.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"));
-        }
+        per_backend!(conn, {
+            sqlite(sqlite) => {
+                let _ = sqlite.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"));
+            },
+            postgres(_) => {},
+        });
     }
 
     fn checkpoint(url: &DatabaseUrl, conn: &mut Option<DbConn>, done: &Done) {
         if conn.is_none() {
             *conn = url.connect().ok();
         }
-        let Some(DbConn::Sqlite(sqlite)) = conn.as_mut() else {
+        let Some(connection) = conn.as_mut() else {
             return;
         };
+        let sqlite = per_backend!(connection, {
+            sqlite(sqlite) => sqlite,
+            postgres(_) => return,
+        });
         match sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
             Ok(()) => done.add(),
             // A fresh connection next time.

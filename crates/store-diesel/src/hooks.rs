@@ -26,7 +26,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::Store;
 use crate::applications::ApplicationRow;
 use crate::columns::{opt_time, status, time, uuid};
-use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::conn::{DbConn, Native, per_backend, sqlite_keeps_prepared};
 use crate::environments::EnvironmentRow;
 use crate::error::{StoreError, corrupt};
 use crate::projects::ProjectRow;
@@ -253,7 +253,7 @@ pub(crate) fn create_hook(conn: &mut DbConn, hook: &Hook, max: u32) -> Result<bo
     }
     diesel::insert_into(hooks::table)
         .values(HookRow::from_record(hook)?)
-        .execute(conn)?;
+        .execute_on(conn)?;
     Ok(true)
 }
 
@@ -265,7 +265,7 @@ pub(crate) fn update_hook(conn: &mut DbConn, hook: &Hook) -> Result<bool, StoreE
             .filter(hooks::id.eq(&row.id)),
     )
     .set(&row)
-    .execute(conn)?;
+    .execute_on(conn)?;
     Ok(changed > 0)
 }
 
@@ -282,7 +282,7 @@ pub(crate) fn delete_hook(
             .filter(hooks::workspace_id.eq(workspace.to_string()))
             .filter(hooks::id.eq(&id)),
     )
-    .execute(conn)?;
+    .execute_on(conn)?;
     Ok(deleted > 0)
 }
 
@@ -508,10 +508,10 @@ pub(crate) fn claim(conn: &mut DbConn, claim: &DeliveryClaim) -> Result<Vec<Stri
     // come before the second of any, and a workspace never holds more than `per_workspace`
     // live leases (counting every server's). The statement differs per backend: PostgreSQL
     // skips rows another server has locked (and re-checks the lease of one it waited for).
-    let sql = match conn {
-        DbConn::Sqlite(_) => claim_sql!(""),
-        DbConn::Postgresql(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
-    };
+    let sql = per_backend!(conn, {
+        sqlite(_) => claim_sql!(""),
+        postgres(_) => claim_sql!("FOR UPDATE OF d SKIP LOCKED"),
+    });
     let rows = sqlite_keeps_prepared(
         diesel::sql_query(sql)
             .bind::<diesel::sql_types::Text, _>(&claim.owner)
@@ -673,7 +673,7 @@ fn insert_attempt(conn: &mut DbConn, delivery: &str, attempt: &Attempt) -> Resul
             hook_attempts::error.eq(attempt.error.as_deref()),
             hook_attempts::response_body.eq(attempt.response_body.as_deref()),
         ))
-        .execute(conn)?;
+        .execute_on(conn)?;
     Ok(())
 }
 
@@ -700,7 +700,7 @@ pub(crate) fn record_attempt(conn: &mut DbConn, record: &AttemptRecord) -> Resul
         hook_deliveries::lease_until.eq(None::<i64>),
         hook_deliveries::updated_at.eq(record.at.unix_micros()),
     ))
-    .execute(conn)?;
+    .execute_on(conn)?;
     if let Some(reason) = &record.disable_hook {
         diesel::update(hooks::table.filter(hooks::id.eq(record.hook.to_string())))
             .set((
@@ -708,7 +708,7 @@ pub(crate) fn record_attempt(conn: &mut DbConn, record: &AttemptRecord) -> Resul
                 hooks::disabled_reason.eq(Some(reason)),
                 hooks::updated_at.eq(record.at.unix_micros()),
             ))
-            .execute(conn)?;
+            .execute_on(conn)?;
     }
     Ok(())
 }
@@ -856,7 +856,7 @@ pub(crate) fn redeliver(
         hook_deliveries::lease_until.eq(None::<i64>),
         hook_deliveries::updated_at.eq(at.unix_micros()),
     ))
-    .execute(conn)?;
+    .execute_on(conn)?;
     Ok(changed > 0)
 }
 
@@ -883,7 +883,7 @@ pub(crate) fn record_test_delivery(
             hook_deliveries::created_at.eq(delivery.created_at.unix_micros()),
             hook_deliveries::updated_at.eq(delivery.updated_at.unix_micros()),
         ))
-        .execute(conn)?;
+        .execute_on(conn)?;
     for attempt in &delivery.attempts {
         insert_attempt(conn, &id, attempt)?;
     }

@@ -189,7 +189,7 @@ pub(crate) fn list(
             .filter(incidents::workspace_id.eq(&workspace_id))
             .filter(incidents::id.eq(after.to_string()))
             .select(incidents::opened_at)
-            .first(conn)
+            .first_on(conn)
             .optional()?;
         let Some(opened) = position else {
             return Ok(Vec::new());

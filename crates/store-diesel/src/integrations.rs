@@ -170,7 +170,7 @@ pub(crate) fn record_received(
         .order(integration_deliveries::seq.desc())
         .offset(i64::from(keep.saturating_sub(1)))
         .select(integration_deliveries::seq)
-        .first(conn)
+        .first_on(conn)
         .optional()?;
     if let Some(oldest) = kept {
         diesel::delete(
@@ -214,7 +214,7 @@ pub(crate) fn received(
             integration_deliveries::verdict,
             integration_deliveries::reason,
         ))
-        .load(conn)?;
+        .load_on(conn)?;
     rows.into_iter()
         .map(
             |(id, integration, workspace, received_at, event, delivery, verdict, reason)| {

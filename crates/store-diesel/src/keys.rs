@@ -156,7 +156,7 @@ impl KeyStore for Store {
             .write(move |conn| {
                 diesel::insert_into(api_keys::table)
                     .values(&row)
-                    .execute(conn)?;
+                    .execute_on(conn)?;
                 Ok(())
             })
             .await?)
@@ -191,7 +191,7 @@ impl KeyStore for Store {
             .write(move |conn| {
                 diesel::insert_into(signing_keys::table)
                     .values(&row)
-                    .execute(conn)?;
+                    .execute_on(conn)?;
                 Ok(())
             })
             .await?)
@@ -266,13 +266,13 @@ impl KeyStore for Store {
                             .filter(api_keys::workspace_id.eq(&workspace))
                             .filter(api_keys::id.eq(id.to_string())),
                     )
-                    .execute(conn)?,
+                    .execute_on(conn)?,
                     KeyRef::Signing(id) => diesel::delete(
                         signing_keys::table
                             .filter(signing_keys::workspace_id.eq(&workspace))
                             .filter(signing_keys::id.eq(id.to_string())),
                     )
-                    .execute(conn)?,
+                    .execute_on(conn)?,
                 };
                 Ok(deleted > 0)
             })
@@ -289,14 +289,14 @@ impl KeyStore for Store {
                     KeyRef::Api(id) => {
                         diesel::update(api_keys::table.filter(api_keys::id.eq(id.to_string())))
                             .set(api_keys::last_used_at.eq(at))
-                            .execute(conn)?;
+                            .execute_on(conn)?;
                     }
                     KeyRef::Signing(id) => {
                         diesel::update(
                             signing_keys::table.filter(signing_keys::id.eq(id.to_string())),
                         )
                         .set(signing_keys::last_used_at.eq(at))
-                        .execute(conn)?;
+                        .execute_on(conn)?;
                     }
                 }
                 Ok(())
@@ -313,7 +313,7 @@ impl KeyStore for Store {
                 let stored = instance_settings::table
                     .filter(instance_settings::name.eq(MASTER_KEY_HASH))
                     .select(instance_settings::value)
-                    .first::<String>(conn)
+                    .first_on::<String>(conn)
                     .optional()?;
                 stored
                     .map(|hex| {

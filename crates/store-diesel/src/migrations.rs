@@ -3,7 +3,7 @@
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::conn::{DatabaseUrl, DbConn, OpenError};
+use crate::conn::{DatabaseUrl, DbConn, OpenError, per_backend};
 
 /// The SQLite migrations (`migrations/sqlite`).
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -17,7 +17,7 @@ fn with_lock<T>(
     conn: &mut DbConn,
     run: impl FnOnce(&mut DbConn) -> Result<T, String>,
 ) -> Result<T, String> {
-    let postgres = matches!(conn, DbConn::Postgresql(_));
+    let postgres = per_backend!(conn, { sqlite(_) => false, postgres(_) => true });
     if postgres {
         conn.batch_execute(&format!("SELECT pg_advisory_lock({POSTGRES_LOCK})"))
             .map_err(|e| e.to_string())?;
@@ -57,10 +57,10 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<Applied>, String> {
         let mut applied = Vec::new();
         while pending(conn)? > 0 {
             let started = std::time::Instant::now();
-            let version = match conn {
-                DbConn::Sqlite(c) => c.run_next_migration(SQLITE).map(|v| v.to_string()),
-                DbConn::Postgresql(c) => c.run_next_migration(POSTGRES).map(|v| v.to_string()),
-            }
+            let version = per_backend!(conn, {
+                sqlite(c) => c.run_next_migration(SQLITE).map(|v| v.to_string()),
+                postgres(c) => c.run_next_migration(POSTGRES).map(|v| v.to_string()),
+            })
             .map_err(|e| e.to_string())?;
             applied.push(Applied {
                 version,
@@ -75,8 +75,8 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<Applied>, String> {
 /// migrated it.
 pub fn unknown(conn: &mut DbConn) -> Result<Vec<String>, String> {
     use diesel::migration::MigrationSource;
-    let (applied, known) = match conn {
-        DbConn::Sqlite(c) => (
+    let (applied, known) = per_backend!(conn, {
+        sqlite(c) => (
             c.applied_migrations(),
             MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE).map(|m| {
                 m.iter()
@@ -84,7 +84,7 @@ pub fn unknown(conn: &mut DbConn) -> Result<Vec<String>, String> {
                     .collect::<Vec<_>>()
             }),
         ),
-        DbConn::Postgresql(c) => (
+        postgres(c) => (
             c.applied_migrations(),
             MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES).map(|m| {
                 m.iter()
@@ -92,7 +92,7 @@ pub fn unknown(conn: &mut DbConn) -> Result<Vec<String>, String> {
                     .collect::<Vec<_>>()
             }),
         ),
-    };
+    });
     let applied = applied.map_err(|e| e.to_string())?;
     let known = known.map_err(|e| e.to_string())?;
     let mut unknown: Vec<String> = applied
@@ -121,10 +121,10 @@ pub fn refuse_unknown(conn: &mut DbConn) -> Result<(), String> {
 /// Reverts every applied migration (tests and disaster recovery only: it drops all data).
 pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, String> {
     with_lock(conn, |conn| {
-        match conn {
-            DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE).map(names),
-            DbConn::Postgresql(c) => c.revert_all_migrations(POSTGRES).map(names),
-        }
+        per_backend!(conn, {
+            sqlite(c) => c.revert_all_migrations(SQLITE).map(names),
+            postgres(c) => c.revert_all_migrations(POSTGRES).map(names),
+        })
         .map_err(|e| e.to_string())
     })
 }
@@ -133,20 +133,20 @@ pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, String> {
 /// conversion, and disaster recovery).
 pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
     with_lock(conn, |conn| {
-        match conn {
-            DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|v| v.to_string()),
-            DbConn::Postgresql(c) => c.revert_last_migration(POSTGRES).map(|v| v.to_string()),
-        }
+        per_backend!(conn, {
+            sqlite(c) => c.revert_last_migration(SQLITE).map(|v| v.to_string()),
+            postgres(c) => c.revert_last_migration(POSTGRES).map(|v| v.to_string()),
+        })
         .map_err(|e| e.to_string())
     })
 }
 
 /// How many migrations are not applied yet.
 pub fn pending(conn: &mut DbConn) -> Result<usize, String> {
-    match conn {
-        DbConn::Sqlite(c) => c.pending_migrations(SQLITE).map(|m| m.len()),
-        DbConn::Postgresql(c) => c.pending_migrations(POSTGRES).map(|m| m.len()),
-    }
+    per_backend!(conn, {
+        sqlite(c) => c.pending_migrations(SQLITE).map(|m| m.len()),
+        postgres(c) => c.pending_migrations(POSTGRES).map(|m| m.len()),
+    })
     .map_err(|e| e.to_string())
 }
 

@@ -9,6 +9,7 @@ use shiplog_domain::ids::ProjectSlug;
 
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
+use crate::conn::Native;
 use crate::error::StoreError;
 use crate::schema::projects;
 
@@ -77,7 +78,7 @@ impl ProjectStore for Store {
         self.write(move |conn| {
             diesel::insert_into(projects::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute_on(conn)?;
             Ok(())
         })
         .await
@@ -152,7 +153,7 @@ impl ProjectStore for Store {
                     .filter(projects::id.eq(project.to_string())),
             )
             .set(projects::hotfix_patterns.eq(column.clone()))
-            .execute(conn)?;
+            .execute_on(conn)?;
             Ok(())
         })
         .await?;

@@ -9,6 +9,7 @@ use shiplog_domain::ids::TeamCode;
 
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
+use crate::conn::Native;
 use crate::error::StoreError;
 use crate::schema::teams;
 
@@ -53,7 +54,7 @@ impl TeamStore for Store {
         self.write(move |conn| {
             diesel::insert_into(teams::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute_on(conn)?;
             Ok(())
         })
         .await

@@ -9,6 +9,7 @@ use shiplog_domain::ids::WorkspaceCode;
 
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
+use crate::conn::Native;
 use crate::error::StoreError;
 use crate::schema::workspaces;
 
@@ -55,7 +56,7 @@ impl WorkspaceStore for Store {
         self.write(move |conn| {
             diesel::insert_into(workspaces::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute_on(conn)?;
             Ok(())
         })
         .await

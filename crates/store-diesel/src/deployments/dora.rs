@@ -15,7 +15,7 @@ use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
 use crate::columns::{Shared, ShortText, opt_time, time};
-use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
+use crate::conn::{DbConn, Native, per_backend, sqlite_keeps_prepared};
 use crate::deployments::dora_days;
 use crate::error::{StoreError, corrupt};
 use crate::schema::{applications, deployment_references, deployments, environments, incidents};
@@ -248,7 +248,7 @@ fn dora_incidents(
                     let mut ids: Vec<String> = applications::table
                         .filter(applications::project_id.eq(&project_id))
                         .select(applications::id)
-                        .load(conn)?;
+                        .load_on(conn)?;
                     if !wanted.is_empty() {
                         ids.retain(|a| wanted.contains(&a.as_str()));
                     }
@@ -536,31 +536,34 @@ impl Stretch<'_> {
         // 18.9 / 19.4 ms. SQLite keeps the boxed query with only the filters asked for, read whole
         // into a vector of records sized once: the unboxed query streamed into a growing vector
         // was 10 to 15 ms slower there over 1,000,000 deployments.
-        if let DbConn::Postgresql(pg) = conn {
-            let window = finished_in(environment_text, from, to)
-                .select(window_columns())
-                .filter(
-                    application
-                        .into_sql::<Nullable<Text>>()
-                        .is_null()
-                        .or(deployments::application_id.nullable().eq(application)),
-                )
-                .filter(
-                    project
-                        .into_sql::<Nullable<Text>>()
-                        .is_null()
-                        .or(deployments::project_id.nullable().eq(project)),
-                );
-            for row in window.load_iter::<WindowRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-                data.records.push(window_record(row?, environment, shared)?);
-            }
-        } else {
-            let rows = window_rows(conn, environment_text, project, application, (from, to))?;
-            data.records.reserve(rows.len());
-            for row in rows {
-                data.records.push(window_record(row, environment, shared)?);
-            }
-        }
+        per_backend!(conn, {
+            sqlite(_) => {
+                let rows = window_rows(conn, environment_text, project, application, (from, to))?;
+                data.records.reserve(rows.len());
+                for row in rows {
+                    data.records.push(window_record(row, environment, shared)?);
+                }
+            },
+            postgres(pg) => {
+                let window = finished_in(environment_text, from, to)
+                    .select(window_columns())
+                    .filter(
+                        application
+                            .into_sql::<Nullable<Text>>()
+                            .is_null()
+                            .or(deployments::application_id.nullable().eq(application)),
+                    )
+                    .filter(
+                        project
+                            .into_sql::<Nullable<Text>>()
+                            .is_null()
+                            .or(deployments::project_id.nullable().eq(project)),
+                    );
+                for row in window.load_iter::<WindowRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                    data.records.push(window_record(row?, environment, shared)?);
+                }
+            },
+        });
         Ok(())
     }
 }

@@ -42,10 +42,8 @@ use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 
 use crate::columns::{Shared, ShortText, opt_time, time};
-use crate::conn::{DbConn, Native};
-use crate::deployments::dora::WindowRow;
-use crate::deployments::dora::finished_in;
-use crate::deployments::dora::window_rows;
+use crate::conn::{DbConn, Native, per_backend};
+use crate::deployments::dora::{WindowRow, finished_in, window_rows};
 use crate::error::{StoreError, corrupt};
 use crate::schema::{deployments, dora_days, instance_settings};
 
@@ -95,15 +93,15 @@ struct Clock {
 pub(crate) fn prepare(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
     use diesel::sql_types::{BigInt, Text};
 
-    let clock: Clock = match conn {
-        DbConn::Sqlite(c) => {
+    let clock: Clock = per_backend!(conn, {
+        sqlite(c) => {
             diesel::sql_query("SELECT CAST(unixepoch() AS BIGINT) * 1000000 AS now").get_result(c)
-        }
-        DbConn::Postgresql(c) => diesel::sql_query(
+        },
+        postgres(c) => diesel::sql_query(
             "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now",
         )
         .get_result(c),
-    }?;
+    })?;
     let horizon = horizon(now.min(clock.now));
     let scanned: Option<String> = instance_settings::table
         .filter(instance_settings::name.eq(SCANNED))
@@ -136,18 +134,21 @@ pub(crate) fn prepare(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
             .set(instance_settings::value.eq(until.to_string()))
             .execute_on(conn)?;
     }
-    if let DbConn::Postgresql(_) = conn {
-        diesel::update(
-            dora_days::table
-                .filter(dora_days::state.eq(STALE))
-                .filter(dora_days::day.lt(horizon)),
-        )
-        .set((
-            dora_days::state.eq(PENDING),
-            dora_days::fence.eq(None::<i64>),
-        ))
-        .execute_on(conn)?;
-    }
+    per_backend!(conn, {
+        sqlite(_) => {},
+        postgres(_) => {
+            diesel::update(
+                dora_days::table
+                    .filter(dora_days::state.eq(STALE))
+                    .filter(dora_days::day.lt(horizon)),
+            )
+            .set((
+                dora_days::state.eq(PENDING),
+                dora_days::fence.eq(None::<i64>),
+            ))
+            .execute_on(conn)?;
+        },
+    });
     Ok(horizon)
 }
 
@@ -212,9 +213,9 @@ pub(crate) fn pack(
         ))
         .order(dora_days::day.asc())
         .limit(max);
-    let due: Vec<(String, i64, i64)> = match conn {
-        DbConn::Sqlite(c) => due.filter(dora_days::state.ne(PACKED)).load(c)?,
-        DbConn::Postgresql(c) => {
+    let due: Vec<(String, i64, i64)> = per_backend!(conn, {
+        sqlite(c) => due.filter(dora_days::state.ne(PACKED)).load(c)?,
+        postgres(c) => {
             let oldest: Oldest = diesel::sql_query(
                 "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
             )
@@ -222,8 +223,8 @@ pub(crate) fn pack(
             due.filter(dora_days::state.eq(PENDING))
                 .filter(dora_days::fence.le(oldest.xmin))
                 .load(c)?
-        }
-    };
+        },
+    });
     let mut packed = 0;
     for (environment, day, version) in &due {
         let records = Packed::read(conn, environment, *day)?;

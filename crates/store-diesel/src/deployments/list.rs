@@ -14,9 +14,8 @@ use shiplog_domain::ids::{
 use shiplog_domain::reference::{Reference, ReferenceKey};
 
 use crate::columns::{opt_time, status, time, uuid};
-use crate::conn::DbConn;
-use crate::deployments::DeploymentRow;
-use crate::deployments::EventRow;
+use crate::conn::{DbConn, Native};
+use crate::deployments::{DeploymentRow, EventRow};
 use crate::error::{StoreError, corrupt};
 use crate::schema::{
     applications, deployment_references, deployments, environments, pipeline_events, projects,
@@ -191,7 +190,7 @@ pub(crate) fn list_deployments(
             .filter(deployments::workspace_id.eq(workspace.to_string()))
             .filter(deployments::id.eq(cursor.last().to_string()))
             .select(deployments::seq)
-            .first::<i64>(conn)
+            .first_on::<i64>(conn)
             .optional()?
             .ok_or(StoreError::UnknownCursor)?;
         select = select.filter(deployments::seq.lt(position));

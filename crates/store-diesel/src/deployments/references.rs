@@ -7,14 +7,13 @@ use shiplog_domain::ids::EnvironmentCode;
 use shiplog_domain::reference::ReferenceKey;
 
 use crate::columns::opt_time;
-use crate::conn::DbConn;
+use crate::conn::{DbConn, Native};
 use crate::deployments::DeploymentRow;
+use crate::deployments::list::{JoinedRow, joined_deployments, to_deployments};
 use crate::error::{StoreError, corrupt};
 use crate::schema::{
     applications, change_references, deployment_references, deployments, environments, projects,
 };
-
-use crate::deployments::list::{JoinedRow, joined_deployments, to_deployments};
 
 /// A reference of a project with the deployments that carried it, newest first.
 pub(crate) fn get_reference(
@@ -42,7 +41,7 @@ pub(crate) fn get_reference(
         .filter(deployment_references::project_id.eq(&project_id))
         .filter(deployment_references::ref_key.eq(key.as_str()))
         .select(deployment_references::deployment_id)
-        .load(conn)?;
+        .load_on(conn)?;
     let carried = if ids.is_empty() {
         Vec::new()
     } else {

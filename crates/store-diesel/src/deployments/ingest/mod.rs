@@ -25,20 +25,19 @@ use shiplog_domain::sighting::Sightings;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
-use crate::applications::ApplicationRow;
-use crate::columns::{opt_time, status, time, uuid};
-use crate::conn::{DbConn, Native, keeps_prepared};
-use crate::deployments::DeploymentRow;
-use crate::environments::EnvironmentRow;
-use crate::error::StoreError;
-use crate::exec::known;
-use crate::schema::{applications, deployments, environments, pipeline_events, workspaces};
-
 use self::postgres::{PgWrite, write_all_pg};
 use self::references::{
     Linking, mark_deployed, references_of, relink, with_commit_references, write_references,
 };
 use self::sightings::{SightingRow, sight_commit};
+use crate::applications::ApplicationRow;
+use crate::columns::{opt_time, status, time, uuid};
+use crate::conn::{DbConn, Native, keeps_prepared, per_backend};
+use crate::deployments::DeploymentRow;
+use crate::environments::EnvironmentRow;
+use crate::error::StoreError;
+use crate::exec::known;
+use crate::schema::{applications, deployments, environments, pipeline_events, workspaces};
 
 pub(crate) use references::link_commit_references;
 pub(crate) use sightings::sight_commits;
@@ -54,7 +53,7 @@ pub(crate) use sightings::sight_commits;
 /// (a one-off probe timed wide inserts at 20 µs through it against 9 µs direct; see
 /// docs/benchmarks.md).
 pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestReceipt, StoreError> {
-    let postgres = matches!(conn, DbConn::Postgresql(_));
+    let postgres = per_backend!(conn, { sqlite(_) => false, postgres(_) => true });
     ingest_once(conn, plan).map_err(|error| {
         // The writer pool reruns the whole transaction (see `StoreError::is_transient`).
         if postgres && error.is_unique_violation() {
@@ -150,13 +149,13 @@ impl Lookup {
 /// unique key instead: the loser's insert fails and its job is rerun (`StoreError::Raced`).
 fn load_for_update(conn: &mut DbConn, id: &str) -> Result<DeploymentRow, StoreError> {
     let row = deployments::table.filter(deployments::id.eq(id));
-    Ok(match conn {
-        DbConn::Sqlite(c) => row.select(DeploymentRow::as_select()).first(c)?,
-        DbConn::Postgresql(c) => row
+    Ok(per_backend!(conn, {
+        sqlite(c) => row.select(DeploymentRow::as_select()).first(c)?,
+        postgres(c) => row
             .select(DeploymentRow::as_select())
             .for_update()
             .first(c)?,
-    })
+    }))
 }
 
 /// The references an event's deployment names, as the receipt lists them.
@@ -523,12 +522,32 @@ fn write_deployment(
     };
     // PostgreSQL inserts the new references inside its one write statement; SQLite in
     // `write_references`, which finds them itself.
-    let new = match conn {
-        DbConn::Postgresql(_) => relink(conn, &id, &known, &decision.references)?,
-        DbConn::Sqlite(_) => Vec::new(),
-    };
-    let event_written = match conn {
-        DbConn::Postgresql(pg) => {
+    let new = per_backend!(conn, {
+        sqlite(_) => Vec::new(),
+        postgres(_) => relink(conn, &id, &known, &decision.references)?,
+    });
+    let event_written = per_backend!(conn, {
+        sqlite(_) => {
+            if decision.create {
+                diesel::insert_into(deployments::table)
+                    .values(&row)
+                    .execute_on(conn)?;
+            } else {
+                diesel::update(deployments::table.filter(deployments::id.eq(&id)))
+                    .set(&row)
+                    .execute_on(conn)?;
+            }
+            write_references(conn, &linking, &id, &known, &decision.references)?;
+            mark_deployed(
+                conn,
+                &linking.project,
+                &decision.deployed_references,
+                row.deployed_at,
+                &row.environment_id,
+            )?;
+            false
+        },
+        postgres(pg) => {
             let settled = write_all_pg(
                 pg,
                 PgWrite {
@@ -556,28 +575,8 @@ fn write_deployment(
                 &row.environment_id,
             )?;
             true
-        }
-        DbConn::Sqlite(_) => {
-            if decision.create {
-                diesel::insert_into(deployments::table)
-                    .values(&row)
-                    .execute_on(conn)?;
-            } else {
-                diesel::update(deployments::table.filter(deployments::id.eq(&id)))
-                    .set(&row)
-                    .execute_on(conn)?;
-            }
-            write_references(conn, &linking, &id, &known, &decision.references)?;
-            mark_deployed(
-                conn,
-                &linking.project,
-                &decision.deployed_references,
-                row.deployed_at,
-                &row.environment_id,
-            )?;
-            false
-        }
-    };
+        },
+    });
     if let Some(transition) = decision.transition
         && lookup.project_has_hooks
     {

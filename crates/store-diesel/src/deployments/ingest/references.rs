@@ -12,7 +12,7 @@ use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::columns::status;
-use crate::conn::{DbConn, Native, keeps_prepared};
+use crate::conn::{DbConn, Native, keeps_prepared, per_backend};
 use crate::error::{StoreError, corrupt};
 use crate::schema::{change_references, commit_references, deployment_references, deployments};
 
@@ -234,13 +234,13 @@ pub(super) fn write_references(
         .collect();
     if !links.is_empty() {
         let insert = diesel::insert_into(deployment_references::table).values(links);
-        match conn {
-            DbConn::Sqlite(c) => insert.execute(c)?,
-            DbConn::Postgresql(c) => {
+        per_backend!(conn, {
+            sqlite(c) => insert.execute(c)?,
+            postgres(c) => {
                 keeps_prepared(insert.returning(deployment_references::ref_key))
                     .write::<_, String>(c)?
-            }
-        };
+            },
+        });
     }
     if !references.is_empty() {
         // A reference seen before keeps its row (and its status).
@@ -260,11 +260,11 @@ pub(super) fn write_references(
         let insert = diesel::insert_into(change_references::table)
             .values(rows)
             .on_conflict_do_nothing();
-        match conn {
-            DbConn::Sqlite(c) => insert.execute(c)?,
-            DbConn::Postgresql(c) => keeps_prepared(insert.returning(change_references::ref_key))
+        per_backend!(conn, {
+            sqlite(c) => insert.execute(c)?,
+            postgres(c) => keeps_prepared(insert.returning(change_references::ref_key))
                 .write::<_, String>(c)?,
-        };
+        });
     }
     Ok(())
 }

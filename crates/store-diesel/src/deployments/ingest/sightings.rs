@@ -20,7 +20,7 @@ use shiplog_domain::timestamp::Timestamp;
 
 use super::Lookup;
 use crate::columns::{opt_time, time};
-use crate::conn::{DbConn, Native, keeps_prepared, sqlite_keeps_prepared};
+use crate::conn::{DbConn, Native, keeps_prepared, per_backend, sqlite_keeps_prepared};
 use crate::error::StoreError;
 use crate::schema::commit_sightings;
 
@@ -174,22 +174,22 @@ pub(super) fn fold_sighting(
     if let Some(before) = &before
         && before.with(at, deployment.cloned()) == *before
     {
-        return match conn {
+        return per_backend!(conn, {
             // The single writer: what the lookup read is current.
-            DbConn::Sqlite(_) => Ok(before.clone()),
+            sqlite(_) => Ok(before.clone()),
             // A shared lock: events that change nothing do not wait for each other, while a
             // writer that moves the starts waits for this transaction (and then finds its
             // deployment to rewrite), or this one waits for it and reads what it wrote. Moves
             // only go earlier, so an event absorbed by what the lookup read is absorbed by what
             // is there now.
-            DbConn::Postgresql(_) => keeps_prepared(
+            postgres(_) => keeps_prepared(
                 diesel::sql_query(SHARE_SQL)
                     .bind::<Text, _>(workspace)
                     .bind::<Text, _>(sha),
             )
             .get_result_on::<SightingRow>(conn)?
             .into_sightings(),
-        };
+        });
     }
     let after = keeps_prepared(
         diesel::sql_query(SIGHTING_SQL)
