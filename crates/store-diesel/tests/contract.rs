@@ -1676,7 +1676,7 @@ contract!(
 /// PostgreSQL only: a change request that another transaction creates while an ingest of a
 /// success that deploys it is under way (after the ingest's write statement took its snapshot,
 /// before it inserted the request) is still marked deployed. The ingest's single write
-/// statement (`ingest::write_all_pg`) waits for the other transaction on the request's key and
+/// statement (`ingest::postgres::write_all_pg`) waits for the other transaction on the request's key and
 /// then neither inserts the row nor sees it; the follow-up statement marks it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed() {

@@ -322,7 +322,7 @@ async fn one_ingest_costs_a_known_number_of_statements() {
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         let statements = one_ingest(db.url()).await;
         // BEGIN, the lookup, the commit's sightings, one statement for the deployment, its
-        // references, the change references and the event (`ingest::write_all_pg`), COMMIT.
+        // references, the change references and the event (`ingest::postgres::write_all_pg`), COMMIT.
         check("postgres", &statements, 5);
         // PostgreSQL parses and plans a statement diesel does not keep on every run (the raw
         // lookup planned that way was a tenth of the server's time under `bench http`).

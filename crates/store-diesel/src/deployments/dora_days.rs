@@ -10,7 +10,7 @@
 //! before it has been over for an hour ([`PACK_AFTER`]) by the same clock, and [`prepare`] finds
 //! their days once it has. [`crate::Store::pack_dora_days`], which the server calls in the
 //! background, packs the days over for an hour. A query reads a window's packed days and the
-//! deployments of every other part of the window (`queries::dora`): a stale or unpacked day is
+//! deployments of every other part of the window (`deployments::dora`): a stale or unpacked day is
 //! read from `deployments`, as before, so packing changes how fast a report comes, never what
 //! it says.
 //!
@@ -255,7 +255,7 @@ pub(crate) fn unpacked(conn: &mut DbConn, horizon: i64) -> Result<usize, StoreEr
 }
 
 /// A finished deployment as a day is packed from `deployments`: its project, and what a DORA
-/// query reads of it (read per project through `queries::window_rows`, the very function a
+/// query reads of it (read per project through `dora::window_rows`, the very function a
 /// query's stretches read through; see there why).
 type DayRow = (ShortText, WindowRow);
 

@@ -2,7 +2,7 @@
 //! event's: SQLite runs the deployment's insert or update, its references, the project's request
 //! rows, the requests it deploys and the event as five statements inside its single writer, while
 //! PostgreSQL, where every statement is a round trip and an executor start, runs them as one
-//! statement of data-modifying `WITH` clauses (`ingest::write_all_pg`, `PG_CREATE_SQL` and its
+//! statement of data-modifying `WITH` clauses (`write_all_pg`, `PG_CREATE_SQL` and its
 //! siblings: one text per new-or-known deployment, with or without references, so an event without
 //! references opens neither references table). Its clauses share one snapshot, so a request row is
 //! inserted already deployed instead of inserted and then marked; a request another transaction
@@ -15,7 +15,7 @@
 //! two rows, and the application's key already reaches both (a deleted project or workspace still
 //! cascades through it). Statements bind status words from `DeploymentStatus`; the only SQL
 //! that spells them is migration 000017's triggers (`'success'`, `'failed'`: the finished
-//! statuses, `queries::dora::FINISHED`), which a change to those words must follow.
+//! statuses, `deployments::dora::FINISHED`), which a change to those words must follow.
 
 use diesel::prelude::*;
 use shiplog_app::ingest::IngestPlan;
