@@ -644,6 +644,10 @@ mod tests {
         for (name, sql) in [
             ("BOARD_SQL", crate::environments::BOARD_SQL),
             ("DORA_EDGES_SQL", crate::deployments::dora::DORA_EDGES_SQL),
+            (
+                "ROWS_FOR_DAYS_SQL",
+                crate::deployments::dora_days::ROWS_FOR_DAYS_SQL,
+            ),
             ("LOOKUP_SQL", crate::deployments::ingest::LOOKUP_SQL),
             (
                 "SIGHTING_SQL",

@@ -74,6 +74,20 @@ const fn horizon(now: i64) -> i64 {
 /// days written without a row (see [`prepare`]).
 const SCANNED: &str = "dora_days_scanned";
 
+/// Adds the row of each day in `[$1, $2)` (days of `$3` microseconds) for each environment
+/// with a finished deployment (`$4`, `$5`) that day; rows that exist stay as they are. Both
+/// backends run it: `WITH RECURSIVE` lists the days.
+pub(crate) const ROWS_FOR_DAYS_SQL: &str = "\
+    WITH RECURSIVE days (day) AS ( \
+      SELECT CAST($1 AS BIGINT) WHERE $1 < $2 \
+      UNION ALL SELECT day + 1 FROM days WHERE day + 1 < $2) \
+    INSERT INTO dora_days (environment_id, day) \
+    SELECT e.id, days.day FROM days, environments e \
+    WHERE EXISTS (SELECT 1 FROM deployments d \
+      WHERE d.environment_id = e.id AND d.deployed_at >= days.day * $3 \
+        AND d.deployed_at < (days.day + 1) * $3 AND d.status IN ($4, $5)) \
+    ON CONFLICT DO NOTHING";
+
 /// The most days one call looks through for days without a row.
 const SCAN_DAYS: i64 = 366;
 
@@ -113,23 +127,16 @@ pub(crate) fn prepare(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
         None => horizon,
     };
     let until = horizon.min(scanned.saturating_add(SCAN_DAYS));
-    for day in scanned..until {
-        let from = day.saturating_mul(DAY);
-        diesel::sql_query(
-            "INSERT INTO dora_days (environment_id, day) \
-             SELECT e.id, $1 FROM environments e WHERE EXISTS (SELECT 1 FROM deployments d \
-               WHERE d.environment_id = e.id AND d.deployed_at >= $2 AND d.deployed_at < $3 \
-                 AND d.status IN ($4, $5)) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(from)
-        .bind::<BigInt, _>(from.saturating_add(DAY))
-        .bind::<Text, _>(DeploymentStatus::Success.as_str())
-        .bind::<Text, _>(DeploymentStatus::Failed.as_str())
-        .execute_on(conn)?;
-    }
     if until > scanned {
+        // One statement for the whole range: each day of it, each environment with a finished
+        // deployment that day (one seek of `deployments_by_environment_time` each).
+        diesel::sql_query(ROWS_FOR_DAYS_SQL)
+            .bind::<BigInt, _>(scanned)
+            .bind::<BigInt, _>(until)
+            .bind::<BigInt, _>(DAY)
+            .bind::<Text, _>(DeploymentStatus::Success.as_str())
+            .bind::<Text, _>(DeploymentStatus::Failed.as_str())
+            .execute_on(conn)?;
         diesel::update(instance_settings::table.filter(instance_settings::name.eq(SCANNED)))
             .set(instance_settings::value.eq(until.to_string()))
             .execute_on(conn)?;
