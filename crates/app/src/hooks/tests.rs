@@ -12,6 +12,8 @@ use super::template::{VARIABLES, Variables, render, validate};
 use super::*;
 use crate::error::ErrorCode;
 use crate::ids::DeploymentId;
+use crate::ids::{ProjectId, WorkspaceId};
+use crate::model::Environment;
 use crate::testing::{ids, now, sample_deployment};
 
 fn hook(target_url: &str) -> Hook {
