@@ -42,6 +42,7 @@ pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod payload;
 pub mod providers;
 pub mod routes;

@@ -87,6 +87,12 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// Every dashboard route, by path.
+///
+/// A plain list rather than the API's `routes!` table: what that table generates does not
+/// apply to pages. They are not OpenAPI operations, and their access is a session checked by
+/// the [`session::Viewer`] extractor (a missing one redirects to the sign-in form), not a key
+/// checked before the handler. Query parameters are read as the API reads them
+/// (`shiplog_http::params`), and each resource gets the API's panic guard.
 fn routes() -> Vec<(&'static str, Vec<Route>)> {
     vec![
         ("/", vec![web::get().to(pages::projects::index)]),

@@ -178,17 +178,15 @@ pub(crate) fn field<T, E: std::fmt::Display>(
     parsed.map_err(|e| ApiError::field(name, e))
 }
 
-/// An optional query parameter: absent or blank is `None`, else `parse` must accept it and a
+/// An optional query parameter ([`crate::params::optional`], as the dashboard reads them): a
 /// refusal is a 400 naming the parameter.
 pub(crate) fn optional<T, E: std::fmt::Display>(
     name: &str,
     value: Option<String>,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, ApiError> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| field(name, parse(&v)))
-        .transpose()
+    crate::params::optional(name, value.as_deref(), parse)
+        .map_err(|refused| ApiError::field(&refused.name, refused.reason))
 }
 
 /// Parses a JSON body; a 400 names the field otherwise.

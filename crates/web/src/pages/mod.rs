@@ -42,16 +42,15 @@ pub(crate) fn refused(field: &str, message: impl std::fmt::Display) -> PageError
     }
 }
 
-/// An optional filter: absent or blank is `None`, else `parse` must accept it.
+/// An optional filter, read as the API reads its parameters ([`shiplog_http::params`]): absent
+/// or blank is `None`, else `parse` must accept it, and a refusal is a 400 page naming it.
 pub(crate) fn filter<T, E: std::fmt::Display>(
     field: &str,
     value: Option<&String>,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, PageError> {
-    given(value)
-        .map(parse)
-        .transpose()
-        .map_err(|e| refused(field, e))
+    shiplog_http::params::optional(field, given(value), parse)
+        .map_err(|no| refused(&no.name, no.reason))
 }
 
 /// The project, environment and application a page is filtered to.
