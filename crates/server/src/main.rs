@@ -285,17 +285,18 @@ mod tests {
         assert!(checked >= 5, "{checked}");
     }
 
-    /// The README's configuration table lists exactly the variables the command line reads.
+    /// docs/operations.md's configuration table lists exactly the variables the command line
+    /// reads.
     #[test]
-    fn the_readme_lists_every_variable() {
+    fn the_operations_guide_lists_every_variable() {
         let mut cli = BTreeSet::new();
         variables(&Cli::command(), &mut cli);
-        let readme = include_str!("../../../README.md");
-        let table = readme
+        let guide = include_str!("../../../docs/operations.md");
+        let table = guide
             .split("## Configuration")
             .nth(1)
             .and_then(|rest| rest.split("\n## ").next())
-            .expect("README.md has a ## Configuration section");
+            .expect("docs/operations.md has a ## Configuration section");
         let documented: BTreeSet<String> = table
             .lines()
             .filter_map(|line| line.strip_prefix("| `SHIPLOG_"))
