@@ -12,7 +12,7 @@ use shiplog_domain::repo::RepoIdentity;
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
 use crate::conn::Native;
-use crate::error::{StoreError, corrupt};
+use crate::error::{StoreError, corrupt, taken_or};
 use crate::schema::applications;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -98,13 +98,7 @@ impl ApplicationStore for Store {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                ApplicationStoreError::CodeTaken(code)
-            } else {
-                e.into()
-            }
-        })
+        .map_err(taken_or(|| ApplicationStoreError::CodeTaken(code)))
     }
 
     async fn get(

@@ -21,7 +21,7 @@ use crate::conn::{DbConn, Native, sqlite_keeps_prepared};
 use crate::deployments::DeploymentRow;
 use crate::deployments::ingest::{check_environment_limit, next_position};
 use crate::deployments::list::{JoinedRow, joined_deployments, to_deployments};
-use crate::error::{StoreError, corrupt};
+use crate::error::{StoreError, corrupt, taken_or};
 use crate::schema::{application_environments, applications, deployments, environments, projects};
 
 /// Creates an environment, checking the workspace's limit in the same transaction.
@@ -271,13 +271,7 @@ impl EnvironmentStore for Store {
             crate::environments::create_environment(conn, &environment, position)
         })
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                EnvironmentStoreError::CodeTaken(code)
-            } else {
-                e.into()
-            }
-        })
+        .map_err(taken_or(|| EnvironmentStoreError::CodeTaken(code)))
     }
 
     async fn get(

@@ -113,6 +113,20 @@ impl StoreError {
     }
 }
 
+/// How a write that may clash on a unique key is told to its port: the clash as `taken` (a
+/// code or slug already in use), any other failure as the port's usual error.
+pub(crate) fn taken_or<E: From<StoreError>>(
+    taken: impl FnOnce() -> E,
+) -> impl FnOnce(StoreError) -> E {
+    move |error| {
+        if error.is_unique_violation() {
+            taken()
+        } else {
+            error.into()
+        }
+    }
+}
+
 /// A stored value that does not parse.
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))

@@ -10,7 +10,7 @@ use shiplog_domain::ids::ProjectSlug;
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
 use crate::conn::Native;
-use crate::error::StoreError;
+use crate::error::{StoreError, taken_or};
 use crate::schema::projects;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -82,13 +82,7 @@ impl ProjectStore for Store {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                ProjectStoreError::SlugTaken(slug)
-            } else {
-                e.into()
-            }
-        })
+        .map_err(taken_or(|| ProjectStoreError::SlugTaken(slug)))
     }
 
     async fn get(

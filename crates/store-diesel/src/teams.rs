@@ -10,7 +10,7 @@ use shiplog_domain::ids::TeamCode;
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
 use crate::conn::Native;
-use crate::error::StoreError;
+use crate::error::{StoreError, taken_or};
 use crate::schema::teams;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -58,13 +58,7 @@ impl TeamStore for Store {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                TeamStoreError::CodeTaken(code)
-            } else {
-                e.into()
-            }
-        })
+        .map_err(taken_or(|| TeamStoreError::CodeTaken(code)))
     }
 
     async fn get(

@@ -10,7 +10,7 @@ use shiplog_domain::ids::WorkspaceCode;
 use crate::Store;
 use crate::columns::{parse_or_corrupt, time, uuid};
 use crate::conn::Native;
-use crate::error::StoreError;
+use crate::error::{StoreError, taken_or};
 use crate::schema::workspaces;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -60,13 +60,7 @@ impl WorkspaceStore for Store {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                WorkspaceStoreError::CodeTaken(code)
-            } else {
-                e.into()
-            }
-        })
+        .map_err(taken_or(|| WorkspaceStoreError::CodeTaken(code)))
     }
 
     async fn by_code(
