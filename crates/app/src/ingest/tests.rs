@@ -3,6 +3,9 @@ use std::sync::{Arc, Mutex};
 use shiplog_domain::ids::ProjectSlug;
 use shiplog_domain::key::Role;
 
+use shiplog_domain::dora::ReworkReason;
+use shiplog_domain::lifecycle::Lifecycle;
+
 use super::*;
 use crate::model::Application;
 use crate::ports::DeploymentStoreError;
