@@ -1,9 +1,8 @@
 use std::sync::{Arc, Mutex};
 
+use shiplog_domain::dora::ReworkReason;
 use shiplog_domain::ids::ProjectSlug;
 use shiplog_domain::key::Role;
-
-use shiplog_domain::dora::ReworkReason;
 use shiplog_domain::lifecycle::Lifecycle;
 
 use super::*;
