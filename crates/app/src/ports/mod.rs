@@ -15,15 +15,14 @@ use async_trait::async_trait;
 use shiplog_domain::ids::{
     ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug, TeamCode, WorkspaceCode,
 };
-use shiplog_domain::key::{KeyHash, SigningKeyId, SigningSecret};
+use shiplog_domain::key::{KeyHash, SigningKeyId};
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::repo::RepoIdentity;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::hooks::{
-    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, OutgoingRequest,
-    SecretText, SendResult,
+    AttemptRecord, ClaimedDelivery, Delivery, DeliveryClaim, Hook, HookFilter, SecretText,
 };
 use crate::ids::{
     ApiKeyId, ApplicationId, DeliveryId, DeploymentId, HookId, IntegrationId, ProjectId,
@@ -39,6 +38,17 @@ use crate::pagination::Cursor;
 
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
+
+mod runtime;
+
+pub use runtime::{
+    ChangeNotifier, Clock, HookSender, IdGenerator, Inline, Offload, SignatureError,
+    SignatureVerifier, Silent, WebhookSigner,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use runtime::{
+    MockClock, MockHookSender, MockIdGenerator, MockSignatureVerifier, MockWebhookSigner,
+};
 
 /// A backend that could not do what was asked: the database is down or failed, or refused a
 /// value of the request. The cause chain is kept for the log ([`BackendFailure::detail`]);
@@ -581,78 +591,6 @@ pub trait ReferenceStore: Send + Sync {
     ) -> Result<Option<ReferenceView>, BackendFailure>;
 }
 
-/// The time. The only way use cases learn it, so tests control it.
-#[cfg_attr(any(test, feature = "mocks"), automock)]
-pub trait Clock: Send + Sync {
-    /// Now, in UTC.
-    fn now(&self) -> Timestamp;
-}
-
-/// Fresh identifiers and secrets.
-#[cfg_attr(any(test, feature = "mocks"), automock)]
-pub trait IdGenerator: Send + Sync {
-    /// A new unique id (time-ordered ids keep indexes compact).
-    fn uuid(&self) -> uuid::Uuid;
-    /// 32 bytes from a cryptographically secure source, for API keys and secrets.
-    fn secret_bytes(&self) -> [u8; 32];
-}
-
-/// Checks the signature of a signed request (the Envtracker scheme).
-#[cfg_attr(any(test, feature = "mocks"), automock)]
-pub trait SignatureVerifier: Send + Sync {
-    /// Accepts when one of the space-separated `signatures` (`sha256=<hex>`) is the HMAC-SHA256
-    /// of `"<timestamp>.<body>"` under `secret`, and `timestamp` (Unix seconds) is within the
-    /// allowed skew of `now`. Comparison is constant-time.
-    fn verify(
-        &self,
-        secret: &SigningSecret,
-        timestamp: &str,
-        body: &[u8],
-        signatures: &str,
-        now: Timestamp,
-    ) -> Result<(), SignatureError>;
-
-    /// Accepts when `header` (`sha256=<hex>`, GitHub's `X-Hub-Signature-256`) is the
-    /// HMAC-SHA256 of the raw `body` under `secret`. Comparison is constant-time.
-    fn verify_hub_signature(
-        &self,
-        secret: &SigningSecret,
-        body: &[u8],
-        header: &str,
-    ) -> Result<(), SignatureError>;
-
-    /// Accepts when one of the comma-separated signatures of `header` (`v1=<hex>`, PagerDuty's
-    /// `X-PagerDuty-Signature`, several during a secret's rotation) is the HMAC-SHA256 of the
-    /// raw `body` under `secret`. Comparison is constant-time.
-    fn verify_pagerduty_signature(
-        &self,
-        secret: &SigningSecret,
-        body: &[u8],
-        header: &str,
-    ) -> Result<(), SignatureError>;
-}
-
-/// Why a signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// The timestamp is not Unix seconds, or no signature has the `sha256=<hex>` form.
-    #[error("malformed signature headers: {0}")]
-    Malformed(String),
-    /// The timestamp is too far from the server's clock.
-    #[error(
-        "timestamp is {skew_seconds} s from the server clock (at most {max_seconds} s allowed)"
-    )]
-    Expired {
-        /// How far off it is.
-        skew_seconds: i64,
-        /// The allowed skew.
-        max_seconds: i64,
-    },
-    /// No signature matches.
-    #[error("invalid signature")]
-    Mismatch,
-}
-
 /// Outgoing hooks and their deliveries (the outbox). Delivery rows themselves are written by
 /// [`DeploymentStore::ingest`], in the transaction of the status change that raises them.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
@@ -725,39 +663,6 @@ pub trait HookStore: Send + Sync {
         workspace: WorkspaceId,
         delivery: Delivery,
     ) -> Result<(), BackendFailure>;
-}
-
-/// Sends one HTTP request of a delivery.
-#[cfg_attr(any(test, feature = "mocks"), automock)]
-#[async_trait]
-pub trait HookSender: Send + Sync {
-    /// Sends `request` and reports what happened; never fails, a refused target or a network
-    /// error is in [`SendResult::error`]. Bounded in time (15 s) and in the body it reads.
-    async fn send(&self, request: OutgoingRequest) -> SendResult;
-    /// Checks a rendered target URL before it is saved or sent: an `http` or `https` URL whose
-    /// host is not a private, loopback, link-local or metadata address (unless the operator
-    /// allows them). Names are resolved only when sending.
-    fn check_target(&self, url: &str) -> Result<(), String>;
-}
-
-/// Signs outgoing deliveries (Standard Webhooks).
-#[cfg_attr(any(test, feature = "mocks"), automock)]
-pub trait WebhookSigner: Send + Sync {
-    /// A new secret in the scheme's text form (`whsec_…`), from 32 random bytes.
-    fn new_secret(&self, bytes: [u8; 32]) -> String;
-    /// The `webhook-signature` value for a message id, Unix timestamp and body; `None` when the
-    /// stored secret is unreadable.
-    fn sign(&self, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String>;
-}
-
-/// Runs CPU-bound work (rendering hook templates) where blocking is allowed, so that one
-/// workspace's template never holds an async executor thread that serves the others.
-pub trait Offload: Send + Sync {
-    /// Runs `job` off the async executor; the future resolves once it has run.
-    fn run(
-        &self,
-        job: Box<dyn FnOnce() + Send + 'static>,
-    ) -> futures_util::future::BoxFuture<'static, ()>;
 }
 
 /// Integrations and the deliveries they received.
@@ -843,34 +748,4 @@ pub trait IncidentStore: Send + Sync {
         workspace: WorkspaceId,
         query: crate::incidents::IncidentQuery,
     ) -> Result<Vec<crate::incidents::Incident>, BackendFailure>;
-}
-
-/// Told when a workspace's deployments change (after the change is committed), so that live
-/// views (the dashboard's deployments list) refresh at once instead of at their next poll.
-/// Must return at once: it runs on the ingest path.
-pub trait ChangeNotifier: Send + Sync {
-    /// A deployment of `workspace` was created or changed.
-    fn deployments_changed(&self, workspace: WorkspaceId);
-}
-
-/// Tells nobody: live views find changes by polling alone.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Silent;
-
-impl ChangeNotifier for Silent {
-    fn deployments_changed(&self, _: WorkspaceId) {}
-}
-
-/// Runs each job in place: for tests, and for embedders with no executor to protect.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Inline;
-
-impl Offload for Inline {
-    fn run(
-        &self,
-        job: Box<dyn FnOnce() + Send + 'static>,
-    ) -> futures_util::future::BoxFuture<'static, ()> {
-        job();
-        Box::pin(std::future::ready(()))
-    }
 }
