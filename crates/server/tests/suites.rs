@@ -2,6 +2,7 @@
 //! module each, in one test binary; what they share is `common`.
 
 mod admin_cli;
+mod backup;
 mod common;
 mod faults;
 mod migrate;

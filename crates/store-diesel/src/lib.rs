@@ -35,6 +35,7 @@ use shiplog_app::ports::KeyRef;
 use shiplog_domain::timestamp::Timestamp;
 
 mod applications;
+pub mod backup;
 pub mod cache;
 mod columns;
 pub mod conn;
