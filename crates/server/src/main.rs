@@ -102,6 +102,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit (SQLite also migrates on start).
     Migrate {
+        /// List the pending migrations and what each will change, and write nothing.
+        #[arg(long)]
+        plan: bool,
         /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
         #[arg(
             long,
@@ -144,7 +147,14 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Migrate { database_url } => migrate(&database_url),
+        Command::Migrate {
+            database_url,
+            plan: true,
+        } => migrate_plan(&database_url),
+        Command::Migrate {
+            database_url,
+            plan: false,
+        } => migrate(&database_url),
         Command::Backup { database_url, to } => backup(&database_url, &to),
         Command::Restore { database_url, from } => restore(&database_url, &from),
         Command::Admin { access, action } => admin::admin(access, action),
@@ -262,6 +272,43 @@ fn migrate(database_url: &str) -> ExitCode {
         }
         Err(error) => {
             eprintln!("shiplog migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate_plan(database_url: &str) -> ExitCode {
+    let planned = DatabaseUrl::parse(database_url)
+        .map_err(|e| e.to_string())
+        .and_then(|url| {
+            let mut conn = url.connect().map_err(|e| e.to_string())?;
+            migrations::refuse_unknown(&mut conn)?;
+            migrations::plan(&mut conn).map(|planned| (url, planned))
+        });
+    match planned {
+        Ok((url, planned)) if planned.is_empty() => {
+            println!("{url}: schema up to date, nothing to apply");
+            ExitCode::SUCCESS
+        }
+        Ok((url, planned)) => {
+            println!(
+                "{url}: {} pending migration(s); nothing was written (run `shiplog migrate`):",
+                planned.len()
+            );
+            for migration in planned {
+                let rows = migration
+                    .rewrites
+                    .map(|(table, n)| format!(" [{table}: {n} rows now]"))
+                    .unwrap_or_default();
+                println!("  {}: {}{rows}", migration.name, migration.what);
+                for detail in migration.details {
+                    println!("    {detail}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("shiplog migrate --plan: {message}");
             ExitCode::FAILURE
         }
     }

@@ -37,6 +37,56 @@ fn migrates_then_has_nothing_to_do(url: &str) {
     );
 }
 
+/// `migrate --plan` lists what is pending, with what each migration changes, and writes
+/// nothing.
+fn the_plan_lists_pending_migrations_and_writes_nothing(url: &str) {
+    let applied = shiplog(&["migrate"], Some(url));
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    migrations::revert_last(&mut conn).unwrap();
+    migrations::revert_last(&mut conn).unwrap();
+    let plan = shiplog(&["migrate", "--plan"], Some(url));
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let said = text(&plan.stdout);
+    assert!(
+        said.contains("2 pending migration(s); nothing was written"),
+        "{said}"
+    );
+    assert!(said.contains("000017_dora_days: adds dora_days"), "{said}");
+    assert!(said.contains("[deployments: 0 rows now]"), "{said}");
+    assert!(
+        said.contains("000018_lead_time_start: marks every packed DORA day"),
+        "{said}"
+    );
+    assert_eq!(
+        migrations::pending(&mut conn).unwrap(),
+        2,
+        "nothing applied"
+    );
+    let up_to_date = shiplog(&["migrate"], Some(url));
+    assert!(up_to_date.status.success(), "{}", text(&up_to_date.stderr));
+    let none = shiplog(&["migrate", "--plan"], Some(url));
+    assert!(
+        text(&none.stdout).contains("nothing to apply"),
+        "{}",
+        text(&none.stdout)
+    );
+}
+
+#[test]
+fn plan_sqlite() {
+    let db = TestDb::sqlite();
+    the_plan_lists_pending_migrations_and_writes_nothing(db.url());
+}
+
+#[test]
+fn plan_postgres() {
+    let Some(db) = TestDb::postgres_unmigrated() else {
+        return;
+    };
+    the_plan_lists_pending_migrations_and_writes_nothing(db.url());
+}
+
 #[test]
 fn migrate_sqlite() {
     let db = TestDb::sqlite();

@@ -141,6 +141,159 @@ pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
     })
 }
 
+/// A migration not applied yet, as `shiplog migrate --plan` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Its name (`2026-11-29-000017_dora_days`).
+    pub name: String,
+    /// What it changes.
+    pub what: &'static str,
+    /// The table it rewrites row by row, and how many rows that table holds now.
+    pub rewrites: Option<(&'static str, i64)>,
+    /// What it will do to this database's rows, one line each (000006: the environments it
+    /// merges).
+    pub details: Vec<String>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Merge {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    workspace: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    code: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    copies: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    production: i64,
+}
+
+/// The environments migration 000006 will merge: codes that several environments of one
+/// workspace share.
+fn merges(conn: &mut DbConn) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    let sql = "SELECT w.code AS workspace, e.code AS code, COUNT(*) AS copies, \
+               SUM(CASE WHEN e.kind = 'production' THEN 1 ELSE 0 END) AS production \
+               FROM environments e JOIN workspaces w ON w.id = e.workspace_id \
+               GROUP BY w.code, e.code HAVING COUNT(*) > 1 ORDER BY w.code, e.code";
+    let rows: Result<Vec<Merge>, _> = per_backend!(conn, {
+        sqlite(c) => diesel::sql_query(sql).load(c),
+        postgres(c) => diesel::sql_query(sql).load(c),
+    });
+    rows.unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let kind = if m.production > 0 {
+                ", kind production"
+            } else {
+                ""
+            };
+            format!(
+                "workspace {}: the {} environments named {} become one (the oldest{kind})",
+                m.workspace, m.copies, m.code
+            )
+        })
+        .collect()
+}
+
+/// What the migrations that rewrite or convert data do, by number; every other one only adds
+/// tables, columns, indexes or triggers (docs/upgrading.md has the timings).
+const CONVERTING: [(&str, &str, Option<&str>); 7] = [
+    (
+        "000006",
+        "makes environments the workspace's: the environments of one code in several projects \
+         become the oldest of them (production if any was), and what named the others names it",
+        Some("environments"),
+    ),
+    (
+        "000009",
+        "computes every deployment's lead-time start from its commit's recorded events",
+        Some("deployments"),
+    ),
+    (
+        "000014",
+        "computes every deployment's rework signal from its branch, ref and message",
+        Some("deployments"),
+    ),
+    (
+        "000015",
+        "PostgreSQL: rebuilds the unique keys of deployments and pipeline events (ingest waits)",
+        Some("deployments"),
+    ),
+    (
+        "000016",
+        "PostgreSQL: drops five foreign keys (no scan)",
+        None,
+    ),
+    (
+        "000017",
+        "adds dora_days and its triggers, and lists every past day to pack (one scan of \
+         deployments; the server packs them in the background)",
+        Some("deployments"),
+    ),
+    (
+        "000018",
+        "marks every packed DORA day to be packed again (the server repacks in the background)",
+        Some("dora_days"),
+    ),
+];
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The migrations not applied yet, oldest first, with what each will change; writes nothing.
+pub fn plan(conn: &mut DbConn) -> Result<Vec<Planned>, String> {
+    use diesel::RunQueryDsl;
+    use diesel::migration::Migration;
+
+    let names: Vec<String> = per_backend!(conn, {
+        sqlite(c) => c
+            .pending_migrations(SQLITE)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        postgres(c) => c
+            .pending_migrations(POSTGRES)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+    })
+    .map_err(|e| e.to_string())?;
+    let mut planned = Vec::new();
+    for name in names {
+        let converting = CONVERTING
+            .iter()
+            .find(|(number, _, _)| name.contains(&format!("-{number}_")));
+        let (what, table) = converting.map_or(
+            (
+                "adds tables, columns, indexes or triggers; rewrites no row",
+                None,
+            ),
+            |(_, what, table)| (*what, *table),
+        );
+        // A table a pending migration creates has no rows to count yet.
+        let rewrites = table.and_then(|table| {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            per_backend!(conn, {
+                sqlite(c) => diesel::sql_query(sql).get_result::<Count>(c),
+                postgres(c) => diesel::sql_query(sql).get_result::<Count>(c),
+            })
+            .ok()
+            .map(|count| (table, count.n))
+        });
+        let details = if name.contains("-000006_") {
+            merges(conn)
+        } else {
+            Vec::new()
+        };
+        planned.push(Planned {
+            name,
+            what,
+            rewrites,
+            details,
+        });
+    }
+    Ok(planned)
+}
+
 /// How many migrations are not applied yet.
 pub fn pending(conn: &mut DbConn) -> Result<usize, String> {
     per_backend!(conn, {

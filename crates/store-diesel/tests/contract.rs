@@ -1036,10 +1036,27 @@ async fn per_project_environments_merge_by_code(url: &str) {
         reverted += 1;
     }
     conn.batch_execute(PER_PROJECT_ROWS).unwrap();
+    // `shiplog migrate --plan` says which environments will merge, and writes nothing.
+    let plan = migrations::plan(&mut conn).unwrap();
+    assert_eq!(plan.len(), reverted + 1);
+    assert!(
+        plan[0].name.ends_with("000006_workspace_environments"),
+        "{plan:?}"
+    );
+    assert_eq!(
+        plan[0].details,
+        [
+            "workspace acme: the 2 environments named prod become one (the oldest, kind production)",
+            "workspace acme: the 2 environments named qa become one (the oldest)",
+        ]
+    );
+    assert_eq!(plan[0].rewrites, Some(("environments", 5)));
+    assert_eq!(migrations::pending(&mut conn).unwrap(), reverted + 1);
     assert_eq!(
         migrations::run_pending(&mut conn).unwrap().len(),
         reverted + 1
     );
+    assert!(migrations::plan(&mut conn).unwrap().is_empty());
 
     #[derive(QueryableByName, Debug, PartialEq)]
     struct Pair {
