@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shiplog_domain::event::PipelineEvent;
@@ -47,6 +48,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     events: Family<EventLabels, Counter>,
+    dora_days_packed: Counter,
+    dora_days_waiting: Gauge,
 }
 
 impl Default for Metrics {
@@ -72,11 +75,26 @@ impl Default for Metrics {
             "Pipeline events recorded (duplicates included), by API, event and resulting status",
             events.clone(),
         );
+        let dora_days_packed = Counter::default();
+        let dora_days_waiting = Gauge::default();
+        registry.register(
+            "shiplog_dora_days_packed",
+            "DORA days this server packed (their deployments stored as one row a query reads)",
+            dora_days_packed.clone(),
+        );
+        registry.register(
+            "shiplog_dora_days_waiting",
+            "DORA days over for an hour and not packed yet, after this server's last packing \
+             round (0: packing is done; reports are exact either way)",
+            dora_days_waiting.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             events,
+            dora_days_packed,
+            dora_days_waiting,
         }
     }
 }
@@ -116,6 +134,14 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Records one round of the DORA packer: the days it packed, and those still waiting.
+    pub fn dora_packing(&self, packed: usize, waiting: usize) {
+        self.dora_days_packed
+            .inc_by(u64::try_from(packed).unwrap_or(u64::MAX));
+        self.dora_days_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
     /// Counts one recorded pipeline event.

@@ -270,10 +270,15 @@ const PACK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs the DORA packer until the process ends: packs the DORA records of days over for an
 /// hour (`Store::pack_dora_days`), round after round while there are more (after an upgrade,
-/// every past day), else once a minute. A failed round is logged and retried.
-pub async fn run_dora_packer(store: Store) {
+/// every past day), else once a minute. A failed round is logged and retried. Each round goes to
+/// `metrics` (`shiplog_dora_days_packed`, `shiplog_dora_days_waiting`).
+pub async fn run_dora_packer(store: Store, metrics: Arc<shiplog_http::metrics::Metrics>) {
     loop {
-        match store.pack_dora_days(SystemClock.now(), PACK_ROUND).await {
+        let round = store.pack_dora_days(SystemClock.now(), PACK_ROUND).await;
+        if let Ok(packing) = &round {
+            metrics.dora_packing(packing.packed, packing.waiting);
+        }
+        match round {
             Ok(packing) if packing.packed >= PACK_ROUND => {}
             Ok(packing) => {
                 if packing.packed > 0 {
@@ -366,7 +371,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if config.hooks.worker {
         actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
     }
-    actix_web::rt::spawn(run_dora_packer(store.clone()));
     actix_web::rt::spawn(changes.clone().run_shared_poll(app.clone()));
     if config.hooks.public_url.is_none() && address.ip().is_loopback() {
         tracing::warn!(
@@ -376,10 +380,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              reach; set SHIPLOG_PUBLIC_URL to the address people and providers use"
         );
     }
+    let metrics = Arc::new(shiplog_http::metrics::Metrics::default());
+    actix_web::rt::spawn(run_dora_packer(store.clone(), metrics.clone()));
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),
-        metrics: Arc::new(shiplog_http::metrics::Metrics::default()),
+        metrics,
         metrics_token: config
             .metrics_token
             .clone()

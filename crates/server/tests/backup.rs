@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use shiplog_server::{Config, HookOptions, start};
 
-const MASTER: &str = "backup-master-key-0123456789";
+use crate::common::{MASTER, server};
 
 fn shiplog(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shiplog"))
@@ -19,23 +18,6 @@ fn shiplog(args: &[&str]) -> Output {
         .env_remove("SHIPLOG_DATABASE_URL")
         .output()
         .unwrap()
-}
-
-async fn server(database: &Path) -> String {
-    let running = start(Config {
-        database_url: database.display().to_string(),
-        bind: "127.0.0.1:0".to_owned(),
-        admin_key: Some(MASTER.to_owned()),
-        migrate_on_start: true,
-        workers: 1,
-        hooks: HookOptions::default(),
-        metrics_token: None,
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.address);
-    actix_web::rt::spawn(running.server);
-    base
 }
 
 async fn call(method: &str, url: String, key: &str, body: Option<Value>) -> (u16, Value) {

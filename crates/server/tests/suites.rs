@@ -7,3 +7,4 @@ mod common;
 mod faults;
 mod migrate;
 mod notify;
+mod packing;

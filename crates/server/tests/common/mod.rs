@@ -16,3 +16,24 @@ pub(crate) async fn sign_in(client: &awc::Client, base: &str, key: &str) -> Stri
         .unwrap()
         .to_owned()
 }
+
+/// The master key of the servers [`server`] starts.
+pub(crate) const MASTER: &str = "suites-master-key-0123456789";
+
+/// A server on the SQLite file `database`, in this process; returns its address.
+pub(crate) async fn server(database: &std::path::Path) -> String {
+    let running = shiplog_server::start(shiplog_server::Config {
+        database_url: database.display().to_string(),
+        bind: "127.0.0.1:0".to_owned(),
+        admin_key: Some(MASTER.to_owned()),
+        migrate_on_start: true,
+        workers: 1,
+        hooks: shiplog_server::HookOptions::default(),
+        metrics_token: None,
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.address);
+    actix_web::rt::spawn(running.server);
+    base
+}
