@@ -39,18 +39,26 @@ struct Cli {
     command: Command,
 }
 
+/// The database every command that opens one names.
+#[derive(Debug, clap::Args)]
+struct Database {
+    /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
+    #[arg(
+        long = "database-url",
+        value_name = "DATABASE_URL",
+        env = "SHIPLOG_DATABASE_URL",
+        default_value = "shiplog.db",
+        hide_env_values = true
+    )]
+    url: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests first).
     Serve {
-        /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(
-            long,
-            env = "SHIPLOG_DATABASE_URL",
-            default_value = "shiplog.db",
-            hide_env_values = true
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
         /// Address to listen on.
         #[arg(long, env = "SHIPLOG_BIND", default_value = "127.0.0.1:8080")]
         bind: String,
@@ -105,40 +113,22 @@ enum Command {
         /// List the pending migrations and what each will change, and write nothing.
         #[arg(long)]
         plan: bool,
-        /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(
-            long,
-            env = "SHIPLOG_DATABASE_URL",
-            default_value = "shiplog.db",
-            hide_env_values = true
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
     },
     /// Copy an SQLite database into a new file while the server keeps running, and check the
     /// copy (PostgreSQL: use pg_dump, which this explains).
     Backup {
-        /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(
-            long,
-            env = "SHIPLOG_DATABASE_URL",
-            default_value = "shiplog.db",
-            hide_env_values = true
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
         /// The backup file to write; it must not exist.
         #[arg(long)]
         to: std::path::PathBuf,
     },
     /// Put a checked backup in place of an SQLite database. Stop the server first.
     Restore {
-        /// Database: a file path or sqlite://path for embedded SQLite, postgres://… for PostgreSQL.
-        #[arg(
-            long,
-            env = "SHIPLOG_DATABASE_URL",
-            default_value = "shiplog.db",
-            hide_env_values = true
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
         /// The backup file (made by `shiplog backup`).
         #[arg(long)]
         from: std::path::PathBuf,
@@ -148,15 +138,15 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Migrate {
-            database_url,
+            database,
             plan: true,
-        } => migrate_plan(&database_url),
+        } => migrate_plan(&database.url),
         Command::Migrate {
-            database_url,
+            database,
             plan: false,
-        } => migrate(&database_url),
-        Command::Backup { database_url, to } => backup(&database_url, &to),
-        Command::Restore { database_url, from } => restore(&database_url, &from),
+        } => migrate(&database.url),
+        Command::Backup { database, to } => backup(&database.url, &to),
+        Command::Restore { database, from } => restore(&database.url, &from),
         Command::Admin { access, action } => admin::admin(access, action),
         Command::Notify(args) => notify_command::notify(*args),
         Command::Completions { shell } => {
@@ -165,7 +155,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve {
-            database_url,
+            database,
             bind,
             admin_key,
             no_migrate_on_start,
@@ -182,7 +172,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             serve(Config {
-                database_url,
+                database_url: database.url,
                 bind,
                 admin_key,
                 migrate_on_start: !no_migrate_on_start,
