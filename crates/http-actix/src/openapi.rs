@@ -421,7 +421,7 @@ pub(crate) struct Refusals;
 
 impl Modify for Refusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, ResponseBuilder};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         for (method, pattern, access, dialect) in crate::routes::ROUTES {
             let description = match (access, dialect) {
                 (Access::Public, _) => continue,
@@ -438,22 +438,16 @@ impl Modify for Refusals {
                 Dialect::Clienwork | Dialect::Envtracker => "CompatError",
                 Dialect::Hivel => "HivelError",
             };
-            let method = match *method {
-                "get" => HttpMethod::Get,
-                "post" => HttpMethod::Post,
-                "put" => HttpMethod::Put,
-                "patch" => HttpMethod::Patch,
-                _ => HttpMethod::Delete,
-            };
             let Some(item) = openapi.paths.paths.get_mut(&openapi_path(pattern)) else {
                 continue;
             };
-            let operation = match method {
-                HttpMethod::Get => item.get.as_mut(),
-                HttpMethod::Post => item.post.as_mut(),
-                HttpMethod::Put => item.put.as_mut(),
-                HttpMethod::Patch => item.patch.as_mut(),
-                _ => item.delete.as_mut(),
+            let operation = match *method {
+                "get" => item.get.as_mut(),
+                "post" => item.post.as_mut(),
+                "put" => item.put.as_mut(),
+                "patch" => item.patch.as_mut(),
+                "delete" => item.delete.as_mut(),
+                _ => None,
             };
             if let Some(operation) = operation {
                 operation
