@@ -195,8 +195,9 @@ fn merges(conn: &mut DbConn) -> Vec<String> {
         .collect()
 }
 
-/// What the migrations that rewrite or convert data do, by number; every other one only adds
-/// tables, columns, indexes or triggers (docs/upgrading.md has the timings).
+/// What the migrations that rewrite or convert data do, by number, and the table they rewrite;
+/// every other one only adds tables, columns, indexes or triggers (docs/upgrading.md has the
+/// timings). Those marked PostgreSQL change nothing on SQLite ([`POSTGRES_ONLY`]).
 const CONVERTING: [(&str, &str, Option<&str>); 7] = [
     (
         "000006",
@@ -216,14 +217,10 @@ const CONVERTING: [(&str, &str, Option<&str>); 7] = [
     ),
     (
         "000015",
-        "PostgreSQL: rebuilds the unique keys of deployments and pipeline events (ingest waits)",
+        "rebuilds the unique keys of deployments and pipeline events (ingest waits)",
         Some("deployments"),
     ),
-    (
-        "000016",
-        "PostgreSQL: drops five foreign keys (no scan)",
-        None,
-    ),
+    ("000016", "drops five foreign keys (no scan)", None),
     (
         "000017",
         "adds dora_days and its triggers, and lists every past day to pack (one scan of \
@@ -236,6 +233,9 @@ const CONVERTING: [(&str, &str, Option<&str>); 7] = [
         Some("dora_days"),
     ),
 ];
+
+/// The migrations that change nothing on SQLite (their SQLite files only say why).
+const POSTGRES_ONLY: [&str; 2] = ["000015", "000016"];
 
 #[derive(diesel::QueryableByName)]
 struct Count {
@@ -257,18 +257,22 @@ pub fn plan(conn: &mut DbConn) -> Result<Vec<Planned>, String> {
             .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
     })
     .map_err(|e| e.to_string())?;
+    let sqlite = per_backend!(conn, { sqlite(_) => true, postgres(_) => false });
     let mut planned = Vec::new();
     for name in names {
-        let converting = CONVERTING
-            .iter()
-            .find(|(number, _, _)| name.contains(&format!("-{number}_")));
-        let (what, table) = converting.map_or(
-            (
+        let numbered = |number: &str| name.contains(&format!("-{number}_"));
+        let converting = CONVERTING.iter().find(|(number, _, _)| numbered(number));
+        let (what, table) = match converting {
+            _ if sqlite && POSTGRES_ONLY.iter().any(|number| numbered(number)) => (
+                "changes nothing on SQLite (it changes PostgreSQL only)",
+                None,
+            ),
+            Some((_, what, table)) => (*what, *table),
+            None => (
                 "adds tables, columns, indexes or triggers; rewrites no row",
                 None,
             ),
-            |(_, what, table)| (*what, *table),
-        );
+        };
         // A table a pending migration creates has no rows to count yet.
         let rewrites = table.and_then(|table| {
             let sql = format!("SELECT COUNT(*) AS n FROM {table}");
@@ -279,7 +283,7 @@ pub fn plan(conn: &mut DbConn) -> Result<Vec<Planned>, String> {
             .ok()
             .map(|count| (table, count.n))
         });
-        let details = if name.contains("-000006_") {
+        let details = if numbered("000006") {
             merges(conn)
         } else {
             Vec::new()
