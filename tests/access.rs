@@ -253,6 +253,7 @@ async fn metrics_can_require_a_bearer_token() {
         workers: 1,
         hooks: shiplog_server::HookOptions::default(),
         metrics_token: Some("metrics-token-0123456789".to_owned()),
+        tls: None,
     })
     .await
     .unwrap();

@@ -46,6 +46,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             ..HookOptions::default()
         },
         metrics_token: None,
+        tls: None,
     })
     .await
     .unwrap();

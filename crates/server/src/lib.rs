@@ -10,6 +10,7 @@
 //! generated master key, once, on first start, and never prints a database password.
 
 pub mod notify;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Config {
     pub hooks: HookOptions,
     /// A bearer token `/metrics` then requires (`SHIPLOG_METRICS_TOKEN`); `None`: open.
     pub metrics_token: Option<String>,
+    /// Serve HTTPS with these PEM files (`SHIPLOG_TLS_CERT`, `SHIPLOG_TLS_KEY`); `None`: HTTP.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// How outgoing hooks are sent.
@@ -327,6 +330,19 @@ async fn stop_on_signals(
 
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    // A certificate that cannot be read stops the start before anything else happens.
+    let certificate = config
+        .tls
+        .clone()
+        .map(tls::Certificate::load)
+        .transpose()
+        .map_err(StartError)?
+        .map(Arc::new);
+    let scheme = if certificate.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listener = TcpListener::bind(&config.bind)
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;
     let address = listener
@@ -340,7 +356,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .hooks
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{address}")),
+                .unwrap_or_else(|| format!("{scheme}://{address}")),
         ),
         ..config.hooks.clone()
     };
@@ -376,8 +392,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tracing::warn!(
             %address,
             "SHIPLOG_PUBLIC_URL is unset and the server listens on loopback: hook deliveries \
-             and integrations' webhook URLs will name http://{address}, which no provider can \
-             reach; set SHIPLOG_PUBLIC_URL to the address people and providers use"
+             and integrations' webhook URLs will name {scheme}://{address}, which no provider \
+             can reach; set SHIPLOG_PUBLIC_URL to the address people and providers use"
         );
     }
     let metrics = Arc::new(shiplog_http::metrics::Metrics::default());
@@ -396,7 +412,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         public_url: config.hooks.public_url.clone(),
         changes: changes.clone(),
     };
-    let server = actix_web::HttpServer::new(move || {
+    let http = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::from_fn(
                 shiplog_http::logging::request_span,
@@ -408,11 +424,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .shutdown_timeout(30)
     // `stop_on_signals` below does what actix would, and first ends the live feeds, which
     // would otherwise hold a graceful stop for the whole time-out.
-    .disable_signals()
-    .listen(listener)
-    .map_err(|e| StartError(format!("cannot serve on {address}: {e}")))?
-    .run();
+    .disable_signals();
+    let http = match &certificate {
+        Some(certificate) => {
+            http.listen_rustls_0_23(listener, certificate.server_config().map_err(StartError)?)
+        }
+        None => http.listen(listener),
+    };
+    let server = http
+        .map_err(|e| StartError(format!("cannot serve on {address}: {e}")))?
+        .run();
     actix_web::rt::spawn(stop_on_signals(server.handle(), changes));
+    actix_web::rt::spawn(tls::reload_on_sighup(certificate));
     Ok(Running {
         address,
         server,

@@ -53,6 +53,26 @@ struct Database {
     url: String,
 }
 
+/// HTTPS served directly, for `serve` and `health`.
+#[derive(Debug, clap::Args)]
+struct Tls {
+    /// Serve HTTPS with this PEM certificate chain (leaf first); SIGHUP reads it again.
+    #[arg(long, env = "SHIPLOG_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of that certificate; SIGHUP reads it again.
+    #[arg(long, env = "SHIPLOG_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl Tls {
+    fn files(self) -> Option<shiplog_server::tls::TlsFiles> {
+        match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(shiplog_server::tls::TlsFiles { cert, key }),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests first).
@@ -87,12 +107,23 @@ enum Command {
         /// A bearer token `/metrics` requires (`Authorization: Bearer …`); unset: open.
         #[arg(long, env = "SHIPLOG_METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
+        #[command(flatten)]
+        tls: Tls,
         /// Log level: error, warn, info, debug or trace.
         #[arg(long, env = "SHIPLOG_LOG", default_value = "info")]
         log: String,
         /// Log format: `text` for people, `json` for log collectors.
         #[arg(long, env = "SHIPLOG_LOG_FORMAT", default_value = "text")]
         log_format: String,
+    },
+    /// Ask the server listening on the bind address whether it is ready (`/readyz`): exit 0
+    /// if so, 1 if not. The container image's health check.
+    Health {
+        /// The address the server listens on (as `serve --bind`; 0.0.0.0 asks 127.0.0.1).
+        #[arg(long, env = "SHIPLOG_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        #[command(flatten)]
+        tls: Tls,
     },
     /// Administration from the command line: workspaces, keys, projects, teams.
     Admin {
@@ -148,6 +179,7 @@ fn main() -> ExitCode {
         Command::Backup { database, to } => backup(&database.url, &to),
         Command::Restore { database, from } => restore(&database.url, &from),
         Command::Admin { access, action } => admin::admin(access, action),
+        Command::Health { bind, tls } => health(&bind, tls.files().is_some()),
         Command::Notify(args) => notify_command::notify(*args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -166,6 +198,7 @@ fn main() -> ExitCode {
             no_hook_worker,
             public_url,
             metrics_token,
+            tls,
         } => {
             if let Err(message) = init_logging(&log, &log_format) {
                 eprintln!("shiplog serve: {message}");
@@ -184,6 +217,7 @@ fn main() -> ExitCode {
                     ..HookOptions::default()
                 },
                 metrics_token: metrics_token.filter(|t| !t.trim().is_empty()),
+                tls: tls.files(),
             })
         }
     }
@@ -235,6 +269,56 @@ fn serve(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("shiplog serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shiplog health`: GET /readyz of the server at `bind`, on loopback when it listens on every
+/// address. Over HTTPS the certificate is not checked: it names the public host, and this asks
+/// the server on the same machine.
+fn health(bind: &str, https: bool) -> ExitCode {
+    let address = match bind.parse::<std::net::SocketAddr>() {
+        Ok(address) if address.ip().is_unspecified() => {
+            let loopback: std::net::IpAddr = if address.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            std::net::SocketAddr::new(loopback, address.port()).to_string()
+        }
+        _ => bind.to_owned(),
+    };
+    let url = format!(
+        "{}://{address}/readyz",
+        if https { "https" } else { "http" }
+    );
+    let asked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(4))
+                    .danger_accept_invalid_certs(https)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                Ok(response.status())
+            })
+        });
+    match asked {
+        Ok(status) if status.is_success() => {
+            println!("{url}: ready");
+            ExitCode::SUCCESS
+        }
+        Ok(status) => {
+            eprintln!("shiplog health: {url} answered {status}: not ready");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("shiplog health: cannot ask {url}: {error}");
             ExitCode::FAILURE
         }
     }

@@ -24,6 +24,7 @@ async fn server(db: &TestDb) -> (String, String, String) {
         workers: 1,
         hooks: HookOptions::default(),
         metrics_token: None,
+        tls: None,
     })
     .await
     .unwrap();

@@ -8,3 +8,4 @@ mod faults;
 mod migrate;
 mod notify;
 mod packing;
+mod tls;

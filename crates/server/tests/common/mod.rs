@@ -30,6 +30,7 @@ pub(crate) async fn server(database: &std::path::Path) -> String {
         workers: 1,
         hooks: shiplog_server::HookOptions::default(),
         metrics_token: None,
+        tls: None,
     })
     .await
     .unwrap();
