@@ -5,16 +5,21 @@
 //! - `ci`: everything CI checks, in order: formatting, clippy (warnings are errors), the
 //!   architecture check, `tidy`, the domain crate's docs and `cargo publish --dry-run`, every test of the workspace (after installing Chromium for the browser
 //!   tests when it is missing), and schemathesis against the OpenAPI
-//!   document of a running server (`schemathesis`, also a task of its own).
+//!   document of a running server (`schemathesis`, also a task of its own), then the release
+//!   archive and the container image, each tried with the README's walkthrough
+//!   (`release-check`, see [`dist`]).
 //! - `arch`: the architecture check alone (see [`arch`]).
 //! - `tidy`: the documents name only paths, crates and items that exist (see [`tidy`]).
 //! - `codegen`: rewrites generated documentation (`docs/status-normalization.md`).
+//! - `dist`, `image`, `release-check`: the release archive, the container image, and both
+//!   tried as users would (see [`dist`]).
 //!
 //! It must never be a dependency of a shiplog crate, and it never changes tracked files except
 //! through `codegen`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod arch;
+mod dist;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +37,9 @@ fn main() -> ExitCode {
         "codegen" => codegen(),
         "schemathesis" => schemathesis(),
         "bench" => bench(args.get(1).map(String::as_str)),
+        "dist" => dist::dist(&workspace_root()).map(|_| ()),
+        "image" => dist::image(&workspace_root()).map(|_| ()),
+        "release-check" => dist::release_check(&workspace_root()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -41,6 +49,9 @@ fn main() -> ExitCode {
                  tidy      check that the documents name only paths, crates and items that exist\n  \
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
                  schemathesis  every schemathesis check against a running server (SQLite)\n  \
+                 dist      the release archive and SHA256SUMS in target/dist\n  \
+                 image     the container image localhost/shiplog:<version> and its OCI archive\n  \
+                 release-check  both built, then the README walkthrough against each\n  \
                  bench store   durable ingests/s on SQLite and PostgreSQL beside the fsync rate
                  bench dora    the DORA metrics query over 1,000,000 deployments, both backends
                  bench http    ingests/s through HTTP against the release binary, both backends,
@@ -130,6 +141,7 @@ fn ci() -> Result<()> {
         return Err("no test ran".to_owned());
     }
     schemathesis()?;
+    dist::release_check(&workspace_root())?;
     println!("\nxtask ci: all checks passed");
     // The plain closing line CI reads.
     println!(
@@ -248,13 +260,15 @@ fn browser() -> Result<()> {
     )
 }
 
+/// Whether a command of that name is on `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
 /// Installs the Debian packages whose commands are missing (`(command, package)`), with
 /// `apt-get` when running as root; else says so, and fails under `CI=true`.
 fn debian_packages(needed: &[(&str, &str)], why: &str) -> Result<()> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-    };
     let missing: Vec<&str> = needed
         .iter()
         .filter(|(command, _)| !on_path(command))
