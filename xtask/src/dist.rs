@@ -6,9 +6,9 @@
 //! - `cargo xtask image`: the container image `localhost/shiplog:<version>` (podman, from
 //!   `packaging/Containerfile` over a root filesystem made here, nothing pulled) and its OCI
 //!   archive `target/dist/shiplog-<version>-oci.tar`.
-//! - `cargo xtask release-check` (part of `ci`): builds both, then runs the README's
-//!   walkthrough against the unpacked archive's binary and against a container of the loaded
-//!   OCI archive, and stops each with SIGTERM.
+//! - `cargo xtask release-check` (part of `ci`): checks docs/deploy/'s examples, builds both,
+//!   then runs the README's walkthrough against the unpacked archive's binary and against a
+//!   container of the loaded OCI archive, and stops each with SIGTERM.
 //!
 //! Both refuse a binary that loads any library but glibc's: a machine without Rust, libpq or
 //! OpenSSL must be able to run it.
@@ -494,6 +494,7 @@ fn check_archive(root: &Path, archive: &Path) -> Result<()> {
         }
     }
     let binary = top.join("shiplog");
+    verify_unit(&top, &binary)?;
     let version = version(root)?;
     let said = run(Command::new(&binary).arg("--version"))?;
     if !said.contains(&version) || !said.contains("commit ") {
@@ -544,6 +545,38 @@ fn check_archive(root: &Path, archive: &Path) -> Result<()> {
     outcome
 }
 
+/// The archive's systemd unit, as `systemd-analyze verify` reads it, pointed at the unpacked
+/// binary and environment file (where systemd is installed; it warns of unknown keys on
+/// standard error without failing, so any warning fails here).
+fn verify_unit(top: &Path, binary: &Path) -> Result<()> {
+    if !crate::on_path("systemd-analyze") {
+        println!("systemd-analyze is not installed: shiplog.service not verified");
+        return Ok(());
+    }
+    let unit = std::fs::read_to_string(top.join("shiplog.service"))
+        .map_err(|e| format!("shiplog.service: {e}"))?
+        .replace("/usr/local/bin/shiplog", &binary.display().to_string())
+        .replace(
+            "/etc/shiplog/shiplog.env",
+            &top.join("shiplog.env").display().to_string(),
+        );
+    let checked = top.join("check");
+    std::fs::create_dir_all(&checked).map_err(|e| format!("{checked:?}: {e}"))?;
+    let path = checked.join("shiplog.service");
+    std::fs::write(&path, unit).map_err(|e| format!("{path:?}: {e}"))?;
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("systemd-analyze: {e}"))?;
+    let warned = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || !warned.trim().is_empty() {
+        return Err(format!("systemd-analyze verify shiplog.service: {warned}"));
+    }
+    println!("shiplog.service: systemd-analyze verify found nothing to say");
+    Ok(())
+}
+
 /// The OCI archive loaded as a user would, run as the README says, walked through, checked
 /// (user, data volume, health check), stopped with SIGTERM.
 fn check_image(root: &Path, tag: &str) -> Result<()> {
@@ -579,6 +612,15 @@ fn check_image(root: &Path, tag: &str) -> Result<()> {
         let key = master_key(&logs).ok_or_else(|| format!("no master key in the logs: {logs}"))?;
         walkthrough(root, &address, &key)?;
         run(podman(root).args(["healthcheck", "run", &name]))?;
+        // Any other command runs in the same container, as docs/operations.md shows.
+        run(podman(root).args([
+            "exec",
+            &name,
+            "shiplog",
+            "backup",
+            "--to",
+            "/data/backup.db",
+        ]))?;
         let owner = std::os::unix::fs::MetadataExt::uid(
             &std::fs::metadata(data.join("shiplog.db")).map_err(|e| format!("/data: {e}"))?,
         );
@@ -605,8 +647,24 @@ fn check_image(root: &Path, tag: &str) -> Result<()> {
     outcome
 }
 
-/// `cargo xtask release-check`: the archive and the image, built and tried as users would.
+/// docs/deploy/'s compose file and Kubernetes manifest, checked by `tests/deploy/check.py`
+/// with the Compose Specification's schema and Kubernetes' own.
+fn check_deploy_examples(root: &Path) -> Result<()> {
+    let Some(bin) = crate::python_tools()? else {
+        return Ok(());
+    };
+    let said = run(Command::new(bin.join("python"))
+        .arg(root.join("tests").join("deploy").join("check.py"))
+        .arg(root)
+        .arg(version(root)?))?;
+    print!("{said}");
+    Ok(())
+}
+
+/// `cargo xtask release-check`: the archive and the image, built and tried as users would,
+/// and the deployment examples checked.
 pub(crate) fn release_check(root: &Path) -> Result<()> {
+    check_deploy_examples(root)?;
     let archive = dist(root)?;
     check_archive(root, &archive)?;
     let tag = image(root)?;
@@ -642,6 +700,33 @@ mod tests {
                        only now;\n\n    shiplog_abc123\n\nSet SHIPLOG_ADMIN_KEY to choose.\n";
         assert_eq!(master_key(printed).as_deref(), Some("shiplog_abc123"));
         assert_eq!(master_key("shiplog listening"), None);
+    }
+
+    /// The README and the deployment examples name the files and image of this version.
+    #[test]
+    fn the_docs_name_this_version_s_release() {
+        let root = crate::workspace_root();
+        let version = version(&root).unwrap();
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        let readme = read("README.md");
+        for name in [
+            format!("shiplog-{version}-{TARGET}.tar.gz"),
+            format!("./shiplog-{version}-{TARGET}/shiplog serve"),
+            format!("shiplog-{version}-oci.tar"),
+            format!("localhost/shiplog:{version}"),
+        ] {
+            assert!(readme.contains(&name), "README.md does not name {name}");
+        }
+        for path in [
+            "docs/operations.md",
+            "docs/deploy/compose.yaml",
+            "docs/deploy/kubernetes.yaml",
+        ] {
+            assert!(
+                read(path).contains(&format!("localhost/shiplog:{version}")),
+                "{path}"
+            );
+        }
     }
 
     #[test]

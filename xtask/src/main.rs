@@ -312,47 +312,58 @@ fn debian_packages(needed: &[(&str, &str)], why: &str) -> Result<()> {
     Ok(())
 }
 
-/// The schemathesis release the contract is checked with (pinned: its checks change between
-/// releases).
-const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// The Python tools CI uses, pinned (their checks change between releases): schemathesis
+/// against the OpenAPI document, kubernetes-validate for docs/deploy/kubernetes.yaml (with
+/// PyYAML and jsonschema, which schemathesis brings, for docs/deploy/compose.yaml).
+const PYTHON_TOOLS: [&str; 2] = ["schemathesis==4.32.5", "kubernetes-validate==1.37.0"];
 
-/// Runs every schemathesis check against a fresh server (`tests/schemathesis/run.py`), from a
-/// Python virtual environment in `target/` that it creates the first time. Without Python or
-/// the package index it says so and skips, except under `CI=true`, where it fails.
+/// The Python virtual environment in `target/` with [`PYTHON_TOOLS`], created the first time;
+/// its `bin` directory. Without Python or the package index: `None` after saying so, except
+/// under `CI=true`, where it fails.
+fn python_tools() -> Result<Option<PathBuf>> {
+    let venv = workspace_root().join("target").join("python-venv");
+    let bin = venv.join("bin");
+    if bin.join("schemathesis").is_file() && bin.join("kubernetes-validate").is_file() {
+        return Ok(Some(bin));
+    }
+    println!(
+        "\n$ python3 -m venv target/python-venv && pip install {}",
+        PYTHON_TOOLS.join(" ")
+    );
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(PYTHON_TOOLS)
+            .status()
+            .is_ok_and(|s| s.success());
+    if created {
+        return Ok(Some(bin));
+    }
+    let why = format!(
+        "cannot install {} into target/python-venv (python3 -m venv and pip from the package index)",
+        PYTHON_TOOLS.join(" ")
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        return Err(why);
+    }
+    println!("xtask: SKIPPED the checks that need them: {why}; under CI=true this fails");
+    Ok(None)
+}
+
+/// Runs every schemathesis check against a fresh server (`tests/schemathesis/run.py`), with
+/// [`python_tools`].
 fn schemathesis() -> Result<()> {
     let root = workspace_root();
-    let venv = root.join("target").join("schemathesis-venv");
-    let command = venv.join("bin").join("schemathesis");
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !command.is_file() {
-        println!("\n$ python3 -m venv target/schemathesis-venv && pip install {SCHEMATHESIS}");
-        let created = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin").join("pip"))
-                .args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    SCHEMATHESIS,
-                ])
-                .status()
-                .is_ok_and(|s| s.success());
-        if !created {
-            let why = format!(
-                "cannot install {SCHEMATHESIS} into target/schemathesis-venv (python3 -m venv and pip from the package index)"
-            );
-            if ci {
-                return Err(why);
-            }
-            println!("xtask: SKIPPED schemathesis: {why}; under CI=true this fails");
-            return Ok(());
-        }
-    }
+    let Some(bin) = python_tools()? else {
+        return Ok(());
+    };
+    let command = bin.join("schemathesis");
     cargo(&["build", "-p", "shiplog-server"])?;
-    let python = venv.join("bin").join("python");
+    let python = bin.join("python");
     let status = Command::new(&python)
         .arg(root.join("tests").join("schemathesis").join("run.py"))
         .arg(root.join("target").join("debug").join("shiplog"))

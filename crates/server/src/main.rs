@@ -496,6 +496,33 @@ mod tests {
         assert_eq!(documented, cli);
     }
 
+    /// The release archive's example environment file (`packaging/shiplog.env`) names only
+    /// variables the command line reads, commented out or not, and sets the ones a service
+    /// needs.
+    #[test]
+    fn the_packaged_environment_file_names_only_real_variables() {
+        let mut cli = BTreeSet::new();
+        variables(&Cli::command(), &mut cli);
+        let file = include_str!("../../../packaging/shiplog.env");
+        let named: Vec<&str> = file
+            .lines()
+            .map(|line| line.trim_start_matches('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("SHIPLOG_"))
+            .collect();
+        assert!(named.len() >= 6, "{named:?}");
+        for name in &named {
+            assert!(
+                cli.contains(*name),
+                "shiplog.env names {name}, which shiplog does not read"
+            );
+        }
+        for set in ["SHIPLOG_BIND=", "SHIPLOG_DATABASE_URL="] {
+            assert!(file.lines().any(|l| l.starts_with(set)), "{set}");
+        }
+    }
+
     /// The GitHub Action passes only variables `shiplog notify` reads, runs `notify`, and every
     /// input it declares is documented in the GitHub Actions guide.
     #[test]
