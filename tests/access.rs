@@ -254,6 +254,7 @@ async fn metrics_can_require_a_bearer_token() {
         hooks: shiplog_server::HookOptions::default(),
         metrics_token: Some("metrics-token-0123456789".to_owned()),
         tls: None,
+        retention: None,
     })
     .await
     .unwrap();

@@ -20,4 +20,5 @@ mod incidents;
 mod integrations;
 mod jenkins;
 mod keys;
+mod lifecycle;
 mod native;

@@ -83,6 +83,8 @@ async fn world(url: &str, clock: Arc<ManualClock>) -> World {
         workspace: workspace.id,
         role: Role::Admin,
         project: None,
+        actor: shiplog_app::audit::Actor::Master,
+        address: None,
     };
     app.create_project(&admin, ProjectSlug::parse("web").unwrap(), "Web")
         .await
@@ -297,6 +299,8 @@ async fn a_restart_in_the_middle_of_retries_loses_nothing() {
             workspace,
             role: Role::Admin,
             project: None,
+            actor: shiplog_app::audit::Actor::Master,
+            address: None,
         },
     };
     clock.advance(299);

@@ -47,6 +47,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         },
         metrics_token: None,
         tls: None,
+        retention: None,
     })
     .await
     .unwrap();

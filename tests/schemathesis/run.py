@@ -71,10 +71,21 @@ def seed(base):
         "name": "status", "target_url": "https://example.com/statuses/{{ deployment.commit_sha }}",
         "trigger_when": {"events": ["deployment.succeeded"]},
     })
+    # What the DELETE operations delete (each once; their later examples find nothing): a
+    # project of its own with a deployment to an environment of its own.
+    call(base, "POST", "/api/v1/projects", key, {"slug": "doomed", "name": "Doomed"})
+    doomed = call(base, "POST", "/api/webhooks/ci", key, {
+        "event": "deploy.completed", "project_slug": "doomed", "status": "success",
+        "environment": "doomed-env", "commit_sha": "4f786850e387550fdab836ed7e6dc881de23001b",
+        "url": "https://ci.example/runs/2",
+    })
+    doomed_applications = call(base, "GET", "/api/v1/projects/doomed/applications", key)
     return key, {
         "deployment": deployed["deployment_id"],
         "application": applications["items"][0]["id"],
         "hook": hook["id"],
+        "doomed_deployment": doomed["deployment_id"],
+        "doomed_application": doomed_applications["items"][0]["id"],
     }
 
 
@@ -121,6 +132,26 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 [[operations]]
 include-path-regex = "^/api/v1/workspaces$"
 headers = {{ Authorization = "Bearer {MASTER}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/projects/[^/]+$"
+include-method = "DELETE"
+parameters = {{ "path.slug" = "doomed" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/environments/[^/]+$"
+include-method = "DELETE"
+parameters = {{ "path.code" = "doomed-env" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/deployments/[^/]+$"
+include-method = "DELETE"
+parameters = {{ "path.id" = "{ids['doomed_deployment']}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/applications/[^/]+$"
+include-method = "DELETE"
+parameters = {{ "path.id" = "{ids['doomed_application']}" }}
 
 [parameters]
 "path.code" = "acme"

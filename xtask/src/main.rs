@@ -56,7 +56,8 @@ fn main() -> ExitCode {
                  bench dora    the DORA metrics query over 1,000,000 deployments, both backends
                  bench http    ingests/s through HTTP against the release binary, both backends,
                                beside echo, fsync and INSERT references
-                 bench dashboard  the dashboard's board and lists over the bench dora history"
+                 bench dashboard  the dashboard's board and lists over the bench dora history
+                 bench lifecycle  backup, restore, retention and deletion over that history"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -381,10 +382,11 @@ fn bench(which: Option<&str>) -> Result<()> {
     match which {
         Some("store") => cargo(&["bench", "-p", "shiplog-store", "--bench", "store"]),
         Some("dora") => cargo(&["bench", "-p", "shiplog-store", "--bench", "dora"]),
+        Some("lifecycle") => cargo(&["bench", "-p", "shiplog-store", "--bench", "lifecycle"]),
         Some("http") => cargo(&["bench", "-p", "shiplog-server", "--bench", "http"]),
         Some("dashboard") => cargo(&["bench", "-p", "shiplog-blackbox", "--bench", "dashboard"]),
         other => Err(format!(
-            "unknown benchmark {other:?}: use `cargo xtask bench http`, `store`, `dora` or `dashboard`"
+            "unknown benchmark {other:?}: use `cargo xtask bench http`, `store`, `dora`, `dashboard` or `lifecycle`"
         )),
     }
 }

@@ -25,7 +25,25 @@ pub const MAX_ENVIRONMENT_LIMIT: u32 = 1_000_000;
 
 /// Proof that a request carried the master key. Only [`App::authenticate_master`] makes one.
 #[derive(Debug)]
-pub struct Master(());
+pub struct Master {
+    address: Option<String>,
+}
+
+impl Master {
+    /// The same proof, noting the client's address for the audit log (set by the adapter
+    /// that authenticated the request).
+    pub fn from_address(self, address: Option<String>) -> Self {
+        Self { address }
+    }
+
+    /// Who is acting, for the audit log.
+    pub fn origin(&self) -> crate::audit::Origin {
+        crate::audit::Origin {
+            actor: crate::audit::Actor::Master,
+            address: self.address.clone(),
+        }
+    }
+}
 
 /// Who may manage a workspace's keys: the master key, or an admin key of that workspace.
 #[derive(Debug, Clone, Copy)]
@@ -165,7 +183,7 @@ impl App {
             .ok_or(AppError::Unauthenticated(AuthFailure::MissingCredentials))?;
         let stored = self.ports.keys.master_key_hash().await?;
         if stored == Some(KeyHash::of(presented)) {
-            Ok(Master(()))
+            Ok(Master { address: None })
         } else {
             Err(AppError::Unauthenticated(AuthFailure::InvalidApiKey))
         }
@@ -188,7 +206,7 @@ impl App {
     /// Creates a workspace (master key only).
     pub async fn create_workspace(
         &self,
-        _master: &Master,
+        master: &Master,
         request: CreateWorkspace,
     ) -> Result<Workspace, AppError> {
         if request
@@ -208,6 +226,17 @@ impl App {
             created_at: self.ports.clock.now(),
         };
         self.ports.workspaces.create(workspace.clone()).await?;
+        self.audit(
+            master.origin(),
+            Some(workspace.id),
+            crate::audit::AuditAction::WorkspaceCreated,
+            crate::audit::AuditTarget {
+                kind: "workspace",
+                id: workspace.id.to_string(),
+                name: Some(workspace.code.to_string()),
+            },
+        )
+        .await;
         Ok(workspace)
     }
 
@@ -234,6 +263,17 @@ impl App {
             last_used_at: None,
         };
         self.ports.keys.create_api_key(record.clone()).await?;
+        self.audit(
+            admin.origin(),
+            Some(workspace_id),
+            crate::audit::AuditAction::ApiKeyCreated,
+            crate::audit::AuditTarget {
+                kind: "api_key",
+                id: record.id.to_string(),
+                name: Some(format!("{} ({})", record.name, record.role.as_str())),
+            },
+        )
+        .await;
         Ok(IssuedKey { record, secret })
     }
 
@@ -263,6 +303,17 @@ impl App {
             last_used_at: None,
         };
         self.ports.keys.create_signing_key(record.clone()).await?;
+        self.audit(
+            admin.origin(),
+            Some(workspace_id),
+            crate::audit::AuditAction::SigningKeyCreated,
+            crate::audit::AuditTarget {
+                kind: "signing_key",
+                id: record.id.to_string(),
+                name: Some(format!("{} ({})", record.name, record.role.as_str())),
+            },
+        )
+        .await;
         Ok(record)
     }
 
@@ -335,6 +386,22 @@ impl App {
             KeyRef::Api(ApiKeyId::parse(id).ok_or_else(not_found)?)
         };
         if self.ports.keys.delete_key(workspace, key).await? {
+            let (action, kind) = if signing {
+                (crate::audit::AuditAction::SigningKeyRevoked, "signing_key")
+            } else {
+                (crate::audit::AuditAction::ApiKeyRevoked, "api_key")
+            };
+            self.audit(
+                admin.origin(),
+                Some(workspace),
+                action,
+                crate::audit::AuditTarget {
+                    kind,
+                    id: id.to_owned(),
+                    name: None,
+                },
+            )
+            .await;
             Ok(())
         } else {
             Err(not_found())
@@ -361,7 +428,7 @@ impl App {
     }
 
     /// The workspace `admin` may manage, by code; another workspace is not found.
-    async fn administered(
+    pub(crate) async fn administered(
         &self,
         admin: WorkspaceAdmin<'_>,
         workspace: &WorkspaceCode,
@@ -415,7 +482,10 @@ impl App {
         Ok((found_id, project))
     }
 
-    fn require_workspace_admin(caller: &Principal, action: &'static str) -> Result<(), AppError> {
+    pub(crate) fn require_workspace_admin(
+        caller: &Principal,
+        action: &'static str,
+    ) -> Result<(), AppError> {
         caller.require(Capability::Administer, action)?;
         if caller.project.is_some() {
             return Err(AppError::Forbidden {

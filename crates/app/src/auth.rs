@@ -27,6 +27,10 @@ pub struct Principal {
     pub role: Role,
     /// The one project they are limited to, if any.
     pub project: Option<ProjectId>,
+    /// Who they are, for the audit log.
+    pub actor: crate::audit::Actor,
+    /// The client's address, set by the adapter that authenticated the request.
+    pub address: Option<String>,
 }
 
 /// What a use case needs.
@@ -65,6 +69,11 @@ impl Principal {
             workspace: key.workspace,
             role: key.role,
             project: key.project,
+            actor: crate::audit::Actor::ApiKey {
+                id: key.id.to_string(),
+                name: key.name.clone(),
+            },
+            address: None,
         }
     }
 
@@ -236,6 +245,10 @@ impl App {
             workspace: key.workspace,
             role: key.role,
             project: key.project,
+            actor: crate::audit::Actor::SigningKey {
+                id: key.id.to_string(),
+            },
+            address: None,
         })
     }
 }
@@ -357,6 +370,8 @@ mod tests {
             workspace: WorkspaceId::from_uuid(ids(2)),
             role: Role::Ingest,
             project: None,
+            actor: crate::audit::Actor::Master,
+            address: None,
         };
         let acme = WorkspaceCode::parse("acme").unwrap();
         assert_eq!(app.require_own_workspace(&caller, &acme).await, Ok(()));
@@ -392,6 +407,8 @@ mod tests {
             workspace: WorkspaceId::from_uuid(ids(1)),
             role: Role::Ingest,
             project: Some(ProjectId::from_uuid(ids(5))),
+            actor: crate::audit::Actor::Master,
+            address: None,
         };
         assert!(ingest.require(Capability::Ingest, "send events").is_ok());
         let err = ingest

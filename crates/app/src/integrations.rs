@@ -207,11 +207,34 @@ impl IntegrationRecord {
             workspace: self.workspace,
             role: shiplog_domain::key::Role::Ingest,
             project: self.project,
+            actor: crate::audit::Actor::Integration {
+                id: self.id.to_string(),
+            },
+            address: None,
         }
     }
 }
 
 impl App {
+    async fn audit_integration(
+        &self,
+        caller: &Principal,
+        action: crate::audit::AuditAction,
+        record: &IntegrationRecord,
+    ) {
+        self.audit(
+            caller.origin(),
+            Some(caller.workspace),
+            action,
+            crate::audit::AuditTarget {
+                kind: "integration",
+                id: record.id.to_string(),
+                name: Some(record.name.clone()),
+            },
+        )
+        .await;
+    }
+
     fn integration_view(
         &self,
         record: &IntegrationRecord,
@@ -338,6 +361,12 @@ impl App {
             .integrations
             .create_integration(record.clone())
             .await?;
+        self.audit_integration(
+            caller,
+            crate::audit::AuditAction::IntegrationCreated,
+            &record,
+        )
+        .await;
         Ok(IntegrationSecret {
             integration: self.integration_view(&record, project.map(|p| p.slug)),
             secret: secret.reveal().to_owned(),
@@ -422,6 +451,12 @@ impl App {
         {
             return Err(AppError::IntegrationNotFound(id.chars().take(80).collect()));
         }
+        self.audit_integration(
+            caller,
+            crate::audit::AuditAction::IntegrationSecretRotated,
+            &record,
+        )
+        .await;
         let project = self.integration_project(caller, &record).await?;
         Ok(IntegrationSecret {
             integration: self.integration_view(&record, project),
@@ -439,6 +474,12 @@ impl App {
             .delete_integration(caller.workspace, record.id)
             .await?
         {
+            self.audit_integration(
+                caller,
+                crate::audit::AuditAction::IntegrationDeleted,
+                &record,
+            )
+            .await;
             Ok(())
         } else {
             Err(AppError::IntegrationNotFound(id.chars().take(80).collect()))

@@ -34,6 +34,7 @@
 use std::sync::Arc;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod deployments;
 pub mod environments;
@@ -43,6 +44,7 @@ pub mod ids;
 pub mod incidents;
 pub mod ingest;
 pub mod integrations;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod pagination;
@@ -85,6 +87,8 @@ pub struct Ports {
     pub integrations: Arc<dyn ports::IntegrationStore>,
     /// Incidents.
     pub incidents: Arc<dyn ports::IncidentStore>,
+    /// Deletions, retention and the audit log.
+    pub lifecycle: Arc<dyn ports::LifecycleStore>,
     /// The HTTP client of deliveries.
     pub sender: Arc<dyn ports::HookSender>,
     /// Delivery signatures.

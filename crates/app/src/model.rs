@@ -320,6 +320,10 @@ pub struct SessionGrant {
     pub key_expires_at: Option<Timestamp>,
     /// When the session ends.
     pub expires_at: Timestamp,
+    /// The key the session was signed in with.
+    pub api_key: crate::ids::ApiKeyId,
+    /// That key's name.
+    pub key_name: String,
 }
 
 /// A signing key for the Envtracker-style endpoints.

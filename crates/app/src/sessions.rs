@@ -89,6 +89,11 @@ impl App {
             workspace: grant.workspace,
             role: grant.role,
             project: grant.project,
+            actor: crate::audit::Actor::ApiKey {
+                id: grant.api_key.to_string(),
+                name: grant.key_name,
+            },
+            address: None,
         })
     }
 
@@ -196,6 +201,8 @@ mod tests {
                     project: None,
                     key_expires_at,
                     expires_at,
+                    api_key: crate::ids::ApiKeyId::from_uuid(uuid::Uuid::from_u128(5)),
+                    key_name: "ci".to_owned(),
                 }))
             });
             let got = ports.app().session_principal(Some("abc")).await;

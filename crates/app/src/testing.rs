@@ -19,8 +19,8 @@ use crate::model::{Deployment, DeploymentFields, Project, ProjectLookup};
 use crate::ports::{
     MockApplicationStore, MockClock, MockDeploymentStore, MockEnvironmentStore, MockHookSender,
     MockHookStore, MockIdGenerator, MockIncidentStore, MockIntegrationStore, MockKeyStore,
-    MockPipelineEventStore, MockProjectStore, MockReferenceStore, MockSignatureVerifier,
-    MockTeamStore, MockWebhookSigner, MockWorkspaceStore,
+    MockLifecycleStore, MockPipelineEventStore, MockProjectStore, MockReferenceStore,
+    MockSignatureVerifier, MockTeamStore, MockWebhookSigner, MockWorkspaceStore,
 };
 use crate::{App, Ports};
 
@@ -43,6 +43,11 @@ fn principal(role: Role) -> Principal {
         workspace: workspace(),
         role,
         project: None,
+        actor: crate::audit::Actor::ApiKey {
+            id: ids(7).to_string(),
+            name: format!("{} key", role.as_str()),
+        },
+        address: Some("192.0.2.7".to_owned()),
     }
 }
 
@@ -109,6 +114,7 @@ pub(crate) struct TestPorts {
     pub hooks: MockHookStore,
     pub integrations: MockIntegrationStore,
     pub incidents: MockIncidentStore,
+    pub lifecycle: MockLifecycleStore,
     pub sender: MockHookSender,
     pub signer: MockWebhookSigner,
 }
@@ -131,6 +137,13 @@ impl TestPorts {
             hooks: MockHookStore::new(),
             integrations: MockIntegrationStore::new(),
             incidents: MockIncidentStore::new(),
+            lifecycle: {
+                // Audit entries are written after changes; a test that checks them replaces
+                // this mock with one expecting them.
+                let mut lifecycle = MockLifecycleStore::new();
+                lifecycle.expect_record_audit().returning(|_| Ok(()));
+                lifecycle
+            },
             sender: MockHookSender::new(),
             signer: MockWebhookSigner::new(),
         }
@@ -173,6 +186,7 @@ impl TestPorts {
             ids: Arc::new(self.ids),
             signatures: Arc::new(self.signatures),
             hooks: Arc::new(self.hooks),
+            lifecycle: Arc::new(self.lifecycle),
             integrations: Arc::new(self.integrations),
             incidents: Arc::new(self.incidents),
             sender: Arc::new(self.sender),

@@ -81,11 +81,29 @@ async fn authenticate(
 ) -> Result<Option<Credentials>, AppError> {
     let app = &state.app;
     let key = || auth::presented_key(request);
+    // The TCP peer, for the audit log: behind a proxy, the proxy's address (forwarded headers
+    // are the client's word and are not taken).
+    let address = request.peer_addr().map(|peer| peer.ip().to_string());
+    let with_address = |mut principal: Principal| {
+        principal.address = address.clone();
+        principal
+    };
     Ok(Some(match access {
         Access::Public => return Ok(None),
-        Access::Master => Credentials::Master(app.authenticate_master(key().as_deref()).await?),
-        Access::Admin => Credentials::Admin(app.authenticate_admin(key().as_deref()).await?),
-        Access::Key => Credentials::Key(app.authenticate(key().as_deref()).await?),
+        Access::Master => Credentials::Master(
+            app.authenticate_master(key().as_deref())
+                .await?
+                .from_address(address.clone()),
+        ),
+        Access::Admin => {
+            Credentials::Admin(match app.authenticate_admin(key().as_deref()).await? {
+                AdminCredentials::Master(master) => {
+                    AdminCredentials::Master(master.from_address(address.clone()))
+                }
+                AdminCredentials::Key(principal) => AdminCredentials::Key(with_address(principal)),
+            })
+        }
+        Access::Key => Credentials::Key(with_address(app.authenticate(key().as_deref()).await?)),
         Access::Signed => Credentials::Signed(
             app.signing_key_for(
                 header(request, "x-webhook-key"),

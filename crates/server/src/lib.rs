@@ -46,6 +46,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Serve HTTPS with these PEM files (`SHIPLOG_TLS_CERT`, `SHIPLOG_TLS_KEY`); `None`: HTTP.
     pub tls: Option<tls::TlsFiles>,
+    /// Retention (`SHIPLOG_RETENTION_DAYS`); `None`: everything is kept.
+    pub retention: Option<shiplog_app::lifecycle::Retention>,
 }
 
 /// How outgoing hooks are sent.
@@ -191,7 +193,8 @@ pub async fn open_app_with(
         references: shared.clone(),
         hooks: shared.clone(),
         integrations: shared.clone(),
-        incidents: shared,
+        incidents: shared.clone(),
+        lifecycle: shared,
         clock,
         ids: Arc::new(SystemIds),
         signatures: Arc::new(EnvtrackerVerifier::default()),
@@ -301,6 +304,47 @@ pub async fn run_dora_packer(store: Store, metrics: Arc<shiplog_http::metrics::M
     }
 }
 
+/// How often retention runs when the last round found less than a full batch.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Rows of each kind one retention round removes at most: one short write job each.
+pub const RETENTION_BATCH: u32 = 500;
+
+/// Runs retention until the process ends: a pass of rounds (each at most [`RETENTION_BATCH`]
+/// rows of each kind, each kind its own short transaction, so ingests interleave), round after
+/// round while one removes a full batch of anything; then the pass is logged and recorded in
+/// the audit log, and the next starts ten minutes later. A failed round is logged and the pass
+/// retried then.
+pub async fn run_retention(app: App, retention: shiplog_app::lifecycle::Retention) {
+    let mut pass = shiplog_app::ports::Pruned::default();
+    loop {
+        match app.prune(retention).await {
+            Ok(round) => {
+                pass = pass.plus(round);
+                if round.any_full(retention.batch) {
+                    // Let what waits for the writer go first.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                if pass.total() > 0 {
+                    tracing::info!(
+                        events = pass.events,
+                        deliveries = pass.deliveries,
+                        received = pass.received,
+                        sessions = pass.sessions,
+                        audit = pass.audit,
+                        deployments = pass.deployments,
+                        "retention removed old rows"
+                    );
+                    app.record_retention(retention, pass).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "retention round failed"),
+        }
+        pass = shiplog_app::ports::Pruned::default();
+        tokio::time::sleep(RETENTION_INTERVAL).await;
+    }
+}
+
 /// The signals actix would handle, handled the same way after ending the dashboard's live
 /// feeds (which would otherwise hold a graceful stop for its whole time-out): SIGTERM stops
 /// gracefully (requests in flight finish, within the 30 s shutdown time-out), SIGINT and
@@ -395,6 +439,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              and integrations' webhook URLs will name {scheme}://{address}, which no provider \
              can reach; set SHIPLOG_PUBLIC_URL to the address people and providers use"
         );
+    }
+    if let Some(retention) = config.retention {
+        actix_web::rt::spawn(run_retention(app.clone(), retention));
     }
     let metrics = Arc::new(shiplog_http::metrics::Metrics::default());
     actix_web::rt::spawn(run_dora_packer(store.clone(), metrics.clone()));

@@ -109,6 +109,15 @@ enum Command {
         metrics_token: Option<String>,
         #[command(flatten)]
         tls: Tls,
+        /// Remove pipeline events, finished hook deliveries, integrations' logs, expired
+        /// sessions and audit entries older than this many days, in the background; unset:
+        /// keep everything. Deployments stay unless --deployment-retention-days says otherwise.
+        #[arg(long, env = "SHIPLOG_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        retention_days: Option<u32>,
+        /// Remove deployments finished longer ago than this many days too (with their events,
+        /// references and deliveries; DORA figures then lose them). Needs --retention-days.
+        #[arg(long, env = "SHIPLOG_DEPLOYMENT_RETENTION_DAYS", requires = "retention_days", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        deployment_retention_days: Option<u32>,
         /// Log level: error, warn, info, debug or trace.
         #[arg(long, env = "SHIPLOG_LOG", default_value = "info")]
         log: String,
@@ -199,6 +208,8 @@ fn main() -> ExitCode {
             public_url,
             metrics_token,
             tls,
+            retention_days,
+            deployment_retention_days,
         } => {
             if let Err(message) = init_logging(&log, &log_format) {
                 eprintln!("shiplog serve: {message}");
@@ -218,6 +229,11 @@ fn main() -> ExitCode {
                 },
                 metrics_token: metrics_token.filter(|t| !t.trim().is_empty()),
                 tls: tls.files(),
+                retention: retention_days.map(|days| shiplog_app::lifecycle::Retention {
+                    days,
+                    deployment_days: deployment_retention_days,
+                    batch: shiplog_server::RETENTION_BATCH,
+                }),
             })
         }
     }

@@ -25,6 +25,7 @@ async fn server(db: &TestDb) -> (String, String, String) {
         hooks: HookOptions::default(),
         metrics_token: None,
         tls: None,
+        retention: None,
     })
     .await
     .unwrap();

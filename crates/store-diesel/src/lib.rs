@@ -47,6 +47,7 @@ mod hooks;
 mod incidents;
 mod integrations;
 mod keys;
+mod lifecycle;
 pub mod migrations;
 mod projects;
 mod schema;
@@ -217,6 +218,14 @@ impl Store {
             KeyRef::Api(id) => self.inner.api_keys.forget(|k| k.id == id),
             KeyRef::Signing(id) => self.inner.signing_keys.forget(|k| k.id == id),
         }
+    }
+
+    /// Drops this process's copies of projects and keys (after a deletion: a deleted project,
+    /// or a deleted workspace's keys, must not be found here).
+    fn forget_projects(&self) {
+        self.inner.projects.forget(|_| true);
+        self.inner.api_keys.forget(|_| true);
+        self.inner.signing_keys.forget(|_| true);
     }
 
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>

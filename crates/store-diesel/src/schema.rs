@@ -319,6 +319,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        workspace_id -> Nullable<Text>,
+        workspace_code -> Nullable<Text>,
+        at -> BigInt,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
+        action -> Text,
+        target_kind -> Text,
+        target_id -> Text,
+        target_name -> Nullable<Text>,
+        address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     commit_references (project_id, commit_sha, ref_key) {
         project_id -> Text,
         commit_sha -> Text,
@@ -361,7 +379,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     integration_deliveries,
     incidents,
     commit_references,
-    dora_days
+    dora_days,
+    audit_events
 );
 
 diesel::joinable!(deployments -> projects (project_id));

@@ -41,7 +41,15 @@ pub(crate) fn create(
 /// The session and what its key grants, in one read (a revoked key's sessions are gone: the
 /// foreign key cascades).
 pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGrant>, StoreError> {
-    type Row = (String, String, Option<String>, Option<i64>, i64);
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        i64,
+        String,
+        String,
+    );
     let row: Option<Row> = sessions::table
         .inner_join(api_keys::table.on(api_keys::id.eq(sessions::api_key_id)))
         .filter(sessions::hash.eq(hash.as_str()))
@@ -51,22 +59,28 @@ pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGra
             api_keys::project_id,
             api_keys::expires_at,
             sessions::expires_at,
+            api_keys::id,
+            api_keys::name,
         ))
         .first_on(conn)
         .optional()?;
-    row.map(|(workspace, role, project, key_expires_at, expires_at)| {
-        Ok(SessionGrant {
-            workspace: shiplog_app::ids::WorkspaceId::from_uuid(uuid(&workspace)?),
-            role: Role::parse(&role).map_err(|_| corrupt("key role", &role))?,
-            project: project
-                .as_deref()
-                .map(uuid)
-                .transpose()?
-                .map(shiplog_app::ids::ProjectId::from_uuid),
-            key_expires_at: opt_time(key_expires_at)?,
-            expires_at: time(expires_at)?,
-        })
-    })
+    row.map(
+        |(workspace, role, project, key_expires_at, expires_at, key, key_name)| {
+            Ok(SessionGrant {
+                workspace: shiplog_app::ids::WorkspaceId::from_uuid(uuid(&workspace)?),
+                role: Role::parse(&role).map_err(|_| corrupt("key role", &role))?,
+                project: project
+                    .as_deref()
+                    .map(uuid)
+                    .transpose()?
+                    .map(shiplog_app::ids::ProjectId::from_uuid),
+                key_expires_at: opt_time(key_expires_at)?,
+                expires_at: time(expires_at)?,
+                api_key: shiplog_app::ids::ApiKeyId::from_uuid(uuid(&key)?),
+                key_name,
+            })
+        },
+    )
     .transpose()
 }
 

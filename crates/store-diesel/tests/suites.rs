@@ -5,5 +5,6 @@
 mod contract;
 mod dora;
 mod durability;
+mod lifecycle;
 mod migrations;
 mod support;

@@ -73,6 +73,8 @@ impl FromRequest for Viewer {
             .uri()
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        // The TCP peer, for the audit log (as the API records it).
+        let address = request.peer_addr().map(|peer| peer.ip().to_string());
         Box::pin(async move {
             let state = state.ok_or_else(|| PageError::Internal("no dashboard state".into()))?;
             let sign_in = PageError::SignIn { next: wanted };
@@ -80,7 +82,8 @@ impl FromRequest for Viewer {
                 return Err(sign_in);
             };
             match state.app.session_principal(Some(&presented)).await {
-                Ok(principal) => {
+                Ok(mut principal) => {
+                    principal.address = address;
                     let secret = SessionSecret::presented(&presented);
                     Ok(Viewer {
                         principal,

@@ -72,10 +72,26 @@ impl App {
                 limit: MAX_HOOKS_PER_PROJECT,
             });
         }
+        self.audit_hook(caller, crate::audit::AuditAction::HookCreated, &hook)
+            .await;
         Ok(CreatedHook {
             hook: HookView::from(&hook),
             signing_secret: hook.signing_secret.reveal().to_owned(),
         })
+    }
+
+    async fn audit_hook(&self, caller: &Principal, action: crate::audit::AuditAction, hook: &Hook) {
+        self.audit(
+            caller.origin(),
+            Some(caller.workspace),
+            action,
+            crate::audit::AuditTarget {
+                kind: "hook",
+                id: hook.id.to_string(),
+                name: Some(hook.name.clone()),
+            },
+        )
+        .await;
     }
 
     /// Devopness-compatible creation: `POST /pipelines/{pipeline_id}/hooks/outgoing`, where the
@@ -280,6 +296,8 @@ impl App {
         if !self.ports.hooks.update_hook(hook.clone()).await? {
             return Err(AppError::HookNotFound(id.to_owned()));
         }
+        self.audit_hook(caller, crate::audit::AuditAction::HookReplaced, &hook)
+            .await;
         Ok(HookView::from(&hook))
     }
 
@@ -301,6 +319,12 @@ impl App {
         if !self.ports.hooks.update_hook(hook.clone()).await? {
             return Err(AppError::HookNotFound(id.to_owned()));
         }
+        let action = if enabled {
+            crate::audit::AuditAction::HookEnabled
+        } else {
+            crate::audit::AuditAction::HookDisabled
+        };
+        self.audit_hook(caller, action, &hook).await;
         Ok(HookView::from(&hook))
     }
 
@@ -349,6 +373,8 @@ impl App {
             .delete_hook(caller.workspace, hook.id)
             .await?
         {
+            self.audit_hook(caller, crate::audit::AuditAction::HookDeleted, &hook)
+                .await;
             Ok(())
         } else {
             Err(AppError::HookNotFound(id.to_owned()))

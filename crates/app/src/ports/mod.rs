@@ -749,3 +749,108 @@ pub trait IncidentStore: Send + Sync {
         query: crate::incidents::IncidentQuery,
     ) -> Result<Vec<crate::incidents::Incident>, BackendFailure>;
 }
+
+/// What a deletion removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// One deployment, with its events, references, outbox rows and deliveries.
+    Deployment(DeploymentId),
+    /// An application with its deployments (as above), assignments and hooks.
+    Application(ApplicationId),
+    /// An environment with its deployments, assignments, hooks and packed DORA days.
+    Environment(crate::ids::EnvironmentId),
+    /// A project with everything of it: applications, deployments, change requests, hooks,
+    /// integrations, incidents, keys limited to it.
+    Project(ProjectId),
+    /// A workspace with everything of it.
+    Workspace,
+}
+
+/// How many rows one retention round removed, table by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Pipeline events (only those of no deployment unless deployments go too).
+    pub events: u64,
+    /// Hook deliveries with their attempts.
+    pub deliveries: u64,
+    /// Integrations' logs of received deliveries.
+    pub received: u64,
+    /// Expired dashboard sessions.
+    pub sessions: u64,
+    /// Audit entries.
+    pub audit: u64,
+    /// Deployments (only with a deployment retention).
+    pub deployments: u64,
+}
+
+impl Pruned {
+    /// Both rounds' rows added up.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            events: self.events + other.events,
+            deliveries: self.deliveries + other.deliveries,
+            received: self.received + other.received,
+            sessions: self.sessions + other.sessions,
+            audit: self.audit + other.audit,
+            deployments: self.deployments + other.deployments,
+        }
+    }
+
+    /// Whether a round removed a full batch of some kind (more may be waiting).
+    pub fn any_full(&self, batch: u32) -> bool {
+        [
+            self.events,
+            self.deliveries,
+            self.received,
+            self.sessions,
+            self.audit,
+            self.deployments,
+        ]
+        .into_iter()
+        .any(|n| n >= u64::from(batch))
+    }
+
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.events
+            + self.deliveries
+            + self.received
+            + self.sessions
+            + self.audit
+            + self.deployments
+    }
+}
+
+/// Deletions, retention and the audit log.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait LifecycleStore: Send + Sync {
+    /// Removes what `deletion` names from `workspace` and what belongs to it, and writes
+    /// `audit`, in one transaction; packed DORA days it touched are packed again. `false`
+    /// (nothing written) when the workspace has no such record.
+    async fn delete(
+        &self,
+        workspace: WorkspaceId,
+        deletion: Deletion,
+        audit: crate::audit::AuditEntry,
+    ) -> Result<bool, BackendFailure>;
+    /// Writes one entry.
+    async fn record_audit(&self, entry: crate::audit::AuditEntry) -> Result<(), BackendFailure>;
+    /// Entries of a workspace (every workspace's and the instance's with `None`), newest
+    /// first, older than `before` (a `seq`), at most `limit`.
+    async fn audit(
+        &self,
+        workspace: Option<WorkspaceId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditRecord>, BackendFailure>;
+    /// One retention round: removes at most `batch` rows of each kind older than `before`
+    /// (deployments older than `deployments_before`, when given), each kind in its own short
+    /// transaction.
+    async fn prune(
+        &self,
+        before: Timestamp,
+        deployments_before: Option<Timestamp>,
+        batch: u32,
+    ) -> Result<Pruned, BackendFailure>;
+}

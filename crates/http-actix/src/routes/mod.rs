@@ -17,6 +17,7 @@ pub mod hivel;
 pub mod hooks;
 pub mod incidents;
 pub mod integrations;
+pub mod lifecycle;
 pub mod native;
 
 /// What a handler answers.
@@ -85,6 +86,7 @@ routes! {
         [Signed, Envtracker] => envtracker::legacy_notify,
     post "/api/v1/workspaces" [Master, Native] => native::create_workspace,
     get "/api/v1/workspaces" [Master, Native] => native::list_workspaces,
+    delete "/api/v1/workspaces/{code}" [Master, Native] => lifecycle::delete_workspace,
     post "/api/v1/workspaces/{code}/api-keys" [Admin, Native] => native::create_api_key,
     get "/api/v1/workspaces/{code}/api-keys" [Admin, Native] => native::list_api_keys,
     delete "/api/v1/workspaces/{code}/api-keys/{id}" [Admin, Native] => native::revoke_api_key,
@@ -95,10 +97,15 @@ routes! {
     post "/api/v1/projects" [Key, Native] => native::create_project,
     get "/api/v1/projects" [Key, Native] => native::list_projects,
     patch "/api/v1/projects/{slug}" [Key, Native] => native::update_project,
+    delete "/api/v1/projects/{slug}" [Key, Native] => lifecycle::delete_project,
     post "/api/v1/teams" [Key, Native] => native::create_team,
     get "/api/v1/teams" [Key, Native] => native::list_teams,
     get "/api/v1/deployments" [Key, Native] => native::list_deployments,
     get "/api/v1/deployments/{id}" [Key, Native] => native::get_deployment,
+    delete "/api/v1/deployments/{id}" [Key, Native] => lifecycle::delete_deployment,
+    delete "/api/v1/applications/{id}" [Key, Native] => lifecycle::delete_application,
+    delete "/api/v1/environments/{code}" [Key, Native] => lifecycle::delete_environment,
+    get "/api/v1/audit" [Admin, Native] => lifecycle::audit_log,
     get "/api/v1/projects/{slug}/environments" [Key, Native] => native::environment_board,
     get "/api/v1/projects/{slug}/references/{key:.+}" [Key, Native] => native::get_reference,
     get "/api/v1/metrics/dora" [Key, Native] => native::dora,

@@ -31,6 +31,7 @@ pub(crate) async fn server(database: &std::path::Path) -> String {
         hooks: shiplog_server::HookOptions::default(),
         metrics_token: None,
         tls: None,
+        retention: None,
     })
     .await
     .unwrap();

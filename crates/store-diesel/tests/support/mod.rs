@@ -120,6 +120,11 @@ pub fn app(store: &Store) -> App {
 
 /// The use cases over a real store, their clock starting at `start`.
 pub fn app_at(store: &Store, start: Timestamp) -> App {
+    app_at_ids(store, start, 1)
+}
+
+/// As [`app_at`], its ids counting from `first_id` (two apps over one store need apart ids).
+pub fn app_at_ids(store: &Store, start: Timestamp, first_id: u64) -> App {
     let s = Arc::new(store.clone());
     App::new(Ports {
         workspaces: s.clone(),
@@ -133,11 +138,12 @@ pub fn app_at(store: &Store, start: Timestamp) -> App {
         references: s.clone(),
         hooks: s.clone(),
         integrations: s.clone(),
-        incidents: s,
+        incidents: s.clone(),
+        lifecycle: s,
         sender: Arc::new(NoSender),
         signer: Arc::new(PlainSigner),
         clock: Arc::new(TickingClock(AtomicI64::new(start.unix_micros()))),
-        ids: Arc::new(SeqIds(AtomicU64::new(1))),
+        ids: Arc::new(SeqIds(AtomicU64::new(first_id))),
         signatures: Arc::new(NoSignatures),
     })
 }
@@ -163,6 +169,8 @@ pub fn tenant_ids(n: u128) -> Tenant {
             workspace,
             role: Role::Admin,
             project: None,
+            actor: shiplog_app::audit::Actor::Master,
+            address: None,
         },
     }
 }

@@ -1,0 +1,469 @@
+//! Deletions, retention and the audit log (`audit_events`).
+//!
+//! A deletion is one write job: it clears the blame of incidents that name a deployment going
+//! (that column has no foreign key), deletes the record, and the foreign keys cascade to what
+//! belongs to it (events, references, outbox rows, deliveries and their attempts, assignments,
+//! hooks, packed DORA days); the `dora_days` triggers mark the days of every deployment removed
+//! to be packed again. The audit entry is written in the same transaction.
+//!
+//! Retention removes the oldest rows first, at most a batch of each kind per write job, so the
+//! writer is never held longer than one small batch and ingests interleave with it.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use shiplog_app::audit::{Actor, AuditAction, AuditEntry, AuditRecord, AuditTarget};
+use shiplog_app::ids::WorkspaceId;
+use shiplog_app::ports::{BackendFailure, Deletion, LifecycleStore, Pruned};
+use shiplog_domain::timestamp::Timestamp;
+
+use crate::Store;
+use crate::columns::{time, uuid};
+use crate::conn::{DbConn, Native};
+use crate::error::{StoreError, corrupt};
+use crate::schema::{
+    applications, audit_events, deployments, environments, hook_deliveries, incidents,
+    integration_deliveries, pipeline_events, projects, sessions, workspaces,
+};
+
+/// Deletes what `deletion` names of `workspace`; `false` when it has no such record.
+pub(crate) fn delete(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    deletion: Deletion,
+    audit: &AuditEntry,
+) -> Result<bool, StoreError> {
+    let ws = workspace.to_string();
+    // Only this workspace's incidents can blame its deployments.
+    let unblame = |conn: &mut DbConn, ids: Vec<String>| -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            diesel::update(
+                incidents::table
+                    .filter(incidents::workspace_id.eq(&ws))
+                    .filter(incidents::blamed_deployment_id.eq_any(chunk)),
+            )
+            .set(incidents::blamed_deployment_id.eq(None::<String>))
+            .execute_on(conn)?;
+        }
+        Ok(())
+    };
+    let found = match deletion {
+        Deletion::Deployment(id) => {
+            let id = id.to_string();
+            let ours: Option<String> = deployments::table
+                .filter(deployments::workspace_id.eq(&ws))
+                .filter(deployments::id.eq(&id))
+                .select(deployments::id)
+                .first_on(conn)
+                .optional()?;
+            if ours.is_none() {
+                return Ok(false);
+            }
+            unblame(conn, vec![id.clone()])?;
+            diesel::delete(
+                deployments::table
+                    .filter(deployments::workspace_id.eq(&ws))
+                    .filter(deployments::id.eq(&id)),
+            )
+            .execute_on(conn)?
+                > 0
+        }
+        Deletion::Application(id) => {
+            let id = id.to_string();
+            let going = going_of(conn, &ws, Scope::Application(&id))?;
+            unblame(conn, going)?;
+            diesel::delete(
+                applications::table
+                    .filter(applications::workspace_id.eq(&ws))
+                    .filter(applications::id.eq(&id)),
+            )
+            .execute_on(conn)?
+                > 0
+        }
+        Deletion::Environment(id) => {
+            let id = id.to_string();
+            let going = going_of(conn, &ws, Scope::Environment(&id))?;
+            unblame(conn, going)?;
+            diesel::delete(
+                environments::table
+                    .filter(environments::workspace_id.eq(&ws))
+                    .filter(environments::id.eq(&id)),
+            )
+            .execute_on(conn)?
+                > 0
+        }
+        Deletion::Project(id) => {
+            let id = id.to_string();
+            // A project's incidents go with it; another project's may blame one of its
+            // deployments only within the workspace, and are cleared.
+            let going = going_of(conn, &ws, Scope::Project(&id))?;
+            unblame(conn, going)?;
+            diesel::delete(
+                projects::table
+                    .filter(projects::workspace_id.eq(&ws))
+                    .filter(projects::id.eq(&id)),
+            )
+            .execute_on(conn)?
+                > 0
+        }
+        Deletion::Workspace => {
+            // Deployments, events and change requests lost their workspace keys on PostgreSQL
+            // (migration 000016); they go through their projects' and applications' keys.
+            diesel::delete(workspaces::table.filter(workspaces::id.eq(&ws))).execute_on(conn)? > 0
+        }
+    };
+    if found {
+        record(conn, audit)?;
+    }
+    Ok(found)
+}
+
+/// Which deployments a deletion takes with it.
+enum Scope<'a> {
+    Application(&'a str),
+    Environment(&'a str),
+    Project(&'a str),
+}
+
+/// Of the deployments the workspace's incidents blame, those of `scope`: the ones going.
+fn going_of(conn: &mut DbConn, ws: &str, scope: Scope<'_>) -> Result<Vec<String>, StoreError> {
+    let blamed: Vec<String> = incidents::table
+        .filter(incidents::workspace_id.eq(ws))
+        .filter(incidents::blamed_deployment_id.is_not_null())
+        .select(incidents::blamed_deployment_id.assume_not_null())
+        .load_on(conn)?;
+    let mut going = Vec::new();
+    for chunk in blamed.chunks(500) {
+        let of = deployments::table
+            .filter(deployments::id.eq_any(chunk))
+            .select(deployments::id);
+        going.extend(match scope {
+            Scope::Application(id) => of
+                .filter(deployments::application_id.eq(id))
+                .load_on(conn)?,
+            Scope::Environment(id) => of
+                .filter(deployments::environment_id.eq(id))
+                .load_on(conn)?,
+            Scope::Project(id) => of.filter(deployments::project_id.eq(id)).load_on(conn)?,
+        });
+    }
+    Ok(going)
+}
+
+/// Writes one audit entry.
+pub(crate) fn record(conn: &mut DbConn, entry: &AuditEntry) -> Result<(), StoreError> {
+    // The workspace's code, kept with the entry so it reads the same after a deletion.
+    let code = match (&entry.workspace_code, entry.workspace) {
+        (Some(code), _) => Some(code.clone()),
+        (None, Some(workspace)) => workspaces::table
+            .filter(workspaces::id.eq(workspace.to_string()))
+            .select(workspaces::code)
+            .first_on(conn)
+            .optional()?,
+        (None, None) => None,
+    };
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(entry.id.to_string()),
+            audit_events::workspace_id.eq(entry.workspace.map(|w| w.to_string())),
+            audit_events::workspace_code.eq(code),
+            audit_events::at.eq(entry.at.unix_micros()),
+            audit_events::actor_kind.eq(entry.actor.kind()),
+            audit_events::actor_id.eq(entry.actor.id()),
+            audit_events::actor_name.eq(entry.actor.name()),
+            audit_events::action.eq(entry.action.as_str()),
+            audit_events::target_kind.eq(entry.target.kind),
+            audit_events::target_id.eq(&entry.target.id),
+            audit_events::target_name.eq(entry.target.name.as_deref()),
+            audit_events::address.eq(entry.address.as_deref()),
+        ))
+        .execute_on(conn)?;
+    Ok(())
+}
+
+type AuditRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// The kinds of target the log names, as stored.
+const TARGET_KINDS: [&str; 10] = [
+    "workspace",
+    "api_key",
+    "signing_key",
+    "hook",
+    "integration",
+    "deployment",
+    "application",
+    "environment",
+    "project",
+    "retention",
+];
+
+/// System actors' names, as stored.
+const SYSTEM_ACTORS: [&str; 1] = ["retention"];
+
+fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
+    let (seq, id, workspace, workspace_code, at, kind, actor_id, actor_name, action, target_kind) = (
+        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9,
+    );
+    let (target_id, target_name, address) = (row.10, row.11, row.12);
+    let missing = |what: &str| corrupt(what, "missing");
+    let actor = match kind.as_str() {
+        "master" => Actor::Master,
+        "api_key" => Actor::ApiKey {
+            id: actor_id.ok_or_else(|| missing("audit actor id"))?,
+            name: actor_name.unwrap_or_default(),
+        },
+        "signing_key" => Actor::SigningKey {
+            id: actor_id.ok_or_else(|| missing("audit actor id"))?,
+        },
+        "integration" => Actor::Integration {
+            id: actor_id.ok_or_else(|| missing("audit actor id"))?,
+        },
+        "system" => Actor::System {
+            name: SYSTEM_ACTORS
+                .into_iter()
+                .find(|n| Some(*n) == actor_name.as_deref())
+                .ok_or_else(|| {
+                    corrupt("audit system actor", actor_name.as_deref().unwrap_or(""))
+                })?,
+        },
+        other => return Err(corrupt("audit actor kind", other)),
+    };
+    Ok(AuditRecord {
+        seq,
+        entry: AuditEntry {
+            id: uuid(&id)?,
+            workspace: workspace
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(WorkspaceId::from_uuid),
+            workspace_code,
+            at: time(at)?,
+            actor,
+            action: AuditAction::parse(&action).ok_or_else(|| corrupt("audit action", &action))?,
+            target: AuditTarget {
+                kind: TARGET_KINDS
+                    .into_iter()
+                    .find(|k| *k == target_kind)
+                    .ok_or_else(|| corrupt("audit target kind", &target_kind))?,
+                id: target_id,
+                name: target_name,
+            },
+            address,
+        },
+    })
+}
+
+/// Entries newest first.
+pub(crate) fn list(
+    conn: &mut DbConn,
+    workspace: Option<WorkspaceId>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut query = audit_events::table
+        .select((
+            audit_events::seq,
+            audit_events::id,
+            audit_events::workspace_id,
+            audit_events::workspace_code,
+            audit_events::at,
+            audit_events::actor_kind,
+            audit_events::actor_id,
+            audit_events::actor_name,
+            audit_events::action,
+            audit_events::target_kind,
+            audit_events::target_id,
+            audit_events::target_name,
+            audit_events::address,
+        ))
+        .order(audit_events::seq.desc())
+        .limit(i64::from(limit))
+        .into_boxed();
+    if let Some(workspace) = workspace {
+        query = query.filter(audit_events::workspace_id.eq(workspace.to_string()));
+    }
+    if let Some(before) = before {
+        query = query.filter(audit_events::seq.lt(before));
+    }
+    let rows: Vec<AuditRow> = query.load(conn)?;
+    rows.into_iter().map(audit_record).collect()
+}
+
+/// One batch of one kind of row older than `before`: how many went.
+pub(crate) fn prune_batch(
+    conn: &mut DbConn,
+    kind: PruneKind,
+    before: Timestamp,
+    batch: u32,
+) -> Result<u64, StoreError> {
+    let before = before.unix_micros();
+    let limit = i64::from(batch);
+    let removed = match kind {
+        PruneKind::Events => {
+            let seqs: Vec<i64> = pipeline_events::table
+                .filter(pipeline_events::received_at.lt(before))
+                .order(pipeline_events::received_at)
+                .select(pipeline_events::seq)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(pipeline_events::table.filter(pipeline_events::seq.eq_any(seqs)))
+                .execute_on(conn)?
+        }
+        PruneKind::Deliveries => {
+            // Finished deliveries only: one still being retried stays until it ends.
+            let seqs: Vec<i64> = hook_deliveries::table
+                .filter(hook_deliveries::created_at.lt(before))
+                .filter(hook_deliveries::status.ne("pending"))
+                .order(hook_deliveries::created_at)
+                .select(hook_deliveries::seq)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(hook_deliveries::table.filter(hook_deliveries::seq.eq_any(seqs)))
+                .execute_on(conn)?
+        }
+        PruneKind::Received => {
+            let seqs: Vec<i64> = integration_deliveries::table
+                .filter(integration_deliveries::received_at.lt(before))
+                .order(integration_deliveries::received_at)
+                .select(integration_deliveries::seq)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(
+                integration_deliveries::table.filter(integration_deliveries::seq.eq_any(seqs)),
+            )
+            .execute_on(conn)?
+        }
+        PruneKind::Sessions => {
+            let hashes: Vec<String> = sessions::table
+                .filter(sessions::expires_at.lt(before))
+                .order(sessions::expires_at)
+                .select(sessions::hash)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(sessions::table.filter(sessions::hash.eq_any(hashes)))
+                .execute_on(conn)?
+        }
+        PruneKind::Audit => {
+            let seqs: Vec<i64> = audit_events::table
+                .filter(audit_events::at.lt(before))
+                .order(audit_events::seq)
+                .select(audit_events::seq)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(audit_events::table.filter(audit_events::seq.eq_any(seqs)))
+                .execute_on(conn)?
+        }
+        PruneKind::Deployments => {
+            // Finished deployments by their finish; the cascade takes their events,
+            // references and deliveries, and the triggers repack their days.
+            let ids: Vec<String> = deployments::table
+                .filter(deployments::finished_at.lt(before))
+                .order(deployments::finished_at)
+                .select(deployments::id)
+                .limit(limit)
+                .load_on(conn)?;
+            for chunk in ids.chunks(500) {
+                diesel::update(
+                    incidents::table.filter(incidents::blamed_deployment_id.eq_any(chunk)),
+                )
+                .set(incidents::blamed_deployment_id.eq(None::<String>))
+                .execute_on(conn)?;
+            }
+            diesel::delete(deployments::table.filter(deployments::id.eq_any(ids)))
+                .execute_on(conn)?
+        }
+    };
+    Ok(u64::try_from(removed).unwrap_or(0))
+}
+
+/// The kinds of row retention removes, each in its own batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PruneKind {
+    Events,
+    Deliveries,
+    Received,
+    Sessions,
+    Audit,
+    Deployments,
+}
+
+#[async_trait]
+impl LifecycleStore for Store {
+    async fn delete(
+        &self,
+        workspace: WorkspaceId,
+        deletion: Deletion,
+        audit: AuditEntry,
+    ) -> Result<bool, BackendFailure> {
+        let deleted = self
+            .write(move |conn| delete(conn, workspace, deletion, &audit))
+            .await?;
+        if deleted {
+            // A deleted project must not be found in this server's copies.
+            self.forget_projects();
+        }
+        Ok(deleted)
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), BackendFailure> {
+        Ok(self.write(move |conn| record(conn, &entry)).await?)
+    }
+
+    async fn audit(
+        &self,
+        workspace: Option<WorkspaceId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, BackendFailure> {
+        Ok(self
+            .read(move |conn| list(conn, workspace, before, limit))
+            .await?)
+    }
+
+    async fn prune(
+        &self,
+        before: Timestamp,
+        deployments_before: Option<Timestamp>,
+        batch: u32,
+    ) -> Result<Pruned, BackendFailure> {
+        let mut pruned = Pruned::default();
+        let mut kinds = vec![
+            (PruneKind::Events, before),
+            (PruneKind::Deliveries, before),
+            (PruneKind::Received, before),
+            (PruneKind::Sessions, before),
+            (PruneKind::Audit, before),
+        ];
+        if let Some(deployments_before) = deployments_before {
+            kinds.push((PruneKind::Deployments, deployments_before));
+        }
+        for (kind, before) in kinds {
+            let removed = self
+                .write(move |conn| prune_batch(conn, kind, before, batch))
+                .await?;
+            match kind {
+                PruneKind::Events => pruned.events = removed,
+                PruneKind::Deliveries => pruned.deliveries = removed,
+                PruneKind::Received => pruned.received = removed,
+                PruneKind::Sessions => pruned.sessions = removed,
+                PruneKind::Audit => pruned.audit = removed,
+                PruneKind::Deployments => pruned.deployments = removed,
+            }
+        }
+        Ok(pruned)
+    }
+}

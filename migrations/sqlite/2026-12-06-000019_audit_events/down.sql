@@ -1,0 +1,3 @@
+DROP INDEX hook_deliveries_by_time;
+DROP INDEX pipeline_events_by_time;
+DROP TABLE audit_events;
