@@ -513,6 +513,12 @@ async fn walk(backend: Backend, name: &'static str) {
     assert_eq!(status, 401, "unsigned");
     walk.open(&format!("/integrations/{integration}")).await;
     assert!(walk.text("main table").await.contains("rejected"));
+    // This server has no SHIPLOG_PUBLIC_URL: the page says the URL may not be reachable.
+    assert!(
+        walk.text("#public-url-unset")
+            .await
+            .contains("SHIPLOG_PUBLIC_URL is not set"),
+    );
     walk.check("integration").await;
 
     // An incident left open for weeks is named on the DORA page, for someone to close.

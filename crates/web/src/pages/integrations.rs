@@ -20,6 +20,18 @@ fn verdict(verdict: Verdict) -> Markup {
     layout::badge(icon, class, verdict.as_str())
 }
 
+/// Beside a webhook URL when `SHIPLOG_PUBLIC_URL` is unset: the URL then names the address the
+/// server listens on, which a provider outside this machine may not reach.
+fn unreachable_warning(state: &WebState) -> Markup {
+    html! {
+        @if state.public_url.is_none() {
+            p.problem #public-url-unset role="note" {
+                "SHIPLOG_PUBLIC_URL is not set, so webhook URLs name the address this server listens on, which a provider may not reach. Set SHIPLOG_PUBLIC_URL to the address providers use (docs/operations.md)."
+            }
+        }
+    }
+}
+
 /// `GET /integrations`.
 pub(crate) async fn list(state: web::Data<WebState>, viewer: Viewer) -> Page {
     let integrations = state.app.list_integrations(&viewer.principal).await?;
@@ -27,6 +39,7 @@ pub(crate) async fn list(state: web::Data<WebState>, viewer: Viewer) -> Page {
         h1 { "Integrations" }
         p.muted { "Providers' own webhooks (GitHub, GitLab, Jenkins, Argo CD) received at a URL of their own. An admin key creates one with "
             code { "POST /api/v1/integrations" } "; see docs/ci/." }
+        (unreachable_warning(&state))
         @if integrations.is_empty() {
             p.empty { "No integration yet." }
         } @else {
@@ -71,7 +84,7 @@ pub(crate) async fn show(
         p { a href="/integrations" { "All integrations" } }
         dl.fields {
             dt { "Provider" } dd { (integration.provider.as_str()) }
-            dt { "Webhook URL" } dd { code { (integration.webhook_url) } }
+            dt { "Webhook URL" } dd { code { (integration.webhook_url) } (unreachable_warning(&state)) }
             dt { "Created" } dd { (layout::time(integration.created_at)) }
             @if let Some(at) = integration.previous_secret_valid_until {
                 dt { "Previous secret valid until" } dd { (layout::time(at)) }
