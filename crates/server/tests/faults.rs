@@ -6,7 +6,6 @@ use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -18,13 +17,6 @@ const MASTER: &str = "faults-master-key-0123456789";
 const WRITERS: usize = 16;
 /// How many acknowledged events to wait for before the kill.
 const ACKNOWLEDGED_BEFORE_KILL: usize = 120;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
 
 /// A running `shiplog serve`.
 struct Server {
@@ -40,7 +32,7 @@ impl Drop for Server {
 }
 
 async fn serve(database_url: &str) -> Server {
-    let port = free_port();
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
         .arg("serve")
         .env("SHIPLOG_DATABASE_URL", database_url)

@@ -3,8 +3,9 @@
 //! HTTPS, SIGHUP swaps in a renewed certificate, a broken renewal keeps the previous one, and
 //! SIGTERM still stops it cleanly. A certificate that cannot be read stops the start.
 
+use crate::common;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -32,13 +33,6 @@ fn self_signed() -> SelfSigned {
 fn install(certificate: &SelfSigned, dir: &Path) {
     std::fs::write(dir.join("cert.pem"), &certificate.cert_pem).unwrap();
     std::fs::write(dir.join("key.pem"), &certificate.key_pem).unwrap();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 /// The server, its log lines as they come, killed if the test fails half-way.
@@ -149,7 +143,7 @@ async fn https_with_a_self_signed_certificate_reloaded_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
     let first = self_signed();
     install(&first, dir.path());
-    let port = free_port();
+    let port = common::free_port();
     let mut server = serve(dir.path(), port);
     let listening = server.wait_for("shiplog listening");
     assert!(
@@ -197,7 +191,7 @@ async fn https_with_a_self_signed_certificate_reloaded_on_sighup() {
 #[test]
 fn a_certificate_that_cannot_be_read_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path(), free_port());
+    let mut server = serve(dir.path(), common::free_port());
     let status = server.child.wait().unwrap();
     assert!(!status.success());
     // The reader ends at the end of the pipe, after the last line.

@@ -1640,30 +1640,7 @@ async fn the_change_source_names_the_workspaces_that_recorded_events(url: &str) 
     assert_eq!(capped.position, two.position, "skipped ahead to the newest");
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = shiplog_store::testdb::TestDb::sqlite();
-                    super::$name(db.url()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = shiplog_store::testdb::TestDb::postgres() else { return };
-                    super::$name(db.url()).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+on_both_backends!(
     the_change_source_names_the_workspaces_that_recorded_events,
     idempotent_reinsert,
     conflicting_reinsert,

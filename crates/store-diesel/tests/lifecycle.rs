@@ -406,30 +406,7 @@ async fn retention_removes_old_rows_in_batches_and_keeps_deployments(url: &str) 
     assert_eq!(support::count_deployments(&recent, &t.admin).await, 13);
 }
 
-macro_rules! lifecycle {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = shiplog_store::testdb::TestDb::sqlite();
-                    super::$name(db.url()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = shiplog_store::testdb::TestDb::postgres() else { return };
-                    super::$name(db.url()).await;
-                }
-            )*
-        }
-    };
-}
-
-lifecycle!(
+on_both_backends!(
     deletions_leave_dora_as_if_the_records_never_were,
     retention_removes_old_rows_in_batches_and_keeps_deployments,
 );

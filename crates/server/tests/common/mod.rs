@@ -39,3 +39,11 @@ pub(crate) async fn server(database: &std::path::Path) -> String {
     actix_web::rt::spawn(running.server);
     base
 }
+
+/// A port nothing listens on now, for a server started as its own process.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}

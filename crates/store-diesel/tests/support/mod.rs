@@ -301,3 +301,30 @@ pub async fn pack_all(store: &Store, now: Timestamp) -> usize {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// Runs each named `async fn(url: &str)` as a test on a fresh SQLite database and on a fresh
+/// PostgreSQL database (skipped where PostgreSQL cannot be used), in modules `sqlite` and
+/// `postgres`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = shiplog_store::testdb::TestDb::sqlite();
+                    super::$name(db.url()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = shiplog_store::testdb::TestDb::postgres() else { return };
+                    super::$name(db.url()).await;
+                }
+            )*
+        }
+    };
+}
