@@ -350,15 +350,11 @@ pub async fn run_retention(app: App, retention: shiplog_app::lifecycle::Retentio
 /// gracefully (requests in flight finish, within the 30 s shutdown time-out), SIGINT and
 /// SIGQUIT at once.
 async fn stop_on_signals(
+    stops: Option<StopSignals>,
     server: actix_web::dev::ServerHandle,
     changes: Arc<shiplog_web::live::LiveChanges>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-    ) else {
+    let Some((mut term, mut int, mut quit)) = stops else {
         tracing::error!("cannot listen for SIGTERM, SIGINT and SIGQUIT");
         return;
     };
@@ -370,6 +366,27 @@ async fn stop_on_signals(
     tracing::info!(graceful, "stopping: live feeds closed");
     changes.close_all();
     server.stop(graceful).await;
+}
+
+/// SIGTERM, SIGINT and SIGQUIT, listened for.
+type StopSignals = (
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+);
+
+/// Listens for the stopping signals from now on: before the server says it listens, so that a
+/// SIGTERM sent as soon as it does stops it gracefully rather than by the signal's default.
+fn stop_signals() -> Option<StopSignals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) {
+        (Ok(term), Ok(int), Ok(quit)) => Some((term, int, quit)),
+        _ => None,
+    }
 }
 
 /// Opens the store, sets the master key, binds and returns the server (not yet awaited).
@@ -387,6 +404,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     } else {
         "http"
     };
+    // Caught from here on: a signal right after the server says it listens must not end it by
+    // the signal's default.
+    let hangups = tls::hangups();
+    let stops = stop_signals();
     let listener = TcpListener::bind(&config.bind)
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.bind)))?;
     let address = listener
@@ -481,8 +502,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let server = http
         .map_err(|e| StartError(format!("cannot serve on {address}: {e}")))?
         .run();
-    actix_web::rt::spawn(stop_on_signals(server.handle(), changes));
-    actix_web::rt::spawn(tls::reload_on_sighup(certificate));
+    actix_web::rt::spawn(stop_on_signals(stops, server.handle(), changes));
+    if let Some(hangups) = hangups {
+        actix_web::rt::spawn(tls::reload_on_sighup(hangups, certificate));
+    }
     Ok(Running {
         address,
         server,

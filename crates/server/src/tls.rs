@@ -106,14 +106,25 @@ fn read(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Str
     })
 }
 
+/// Listens for SIGHUP from now on: call it before the server says it is listening, so that a
+/// SIGHUP sent as soon as it does is caught rather than ending the process.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            None
+        }
+    }
+}
+
 /// Reloads `certificate` at every SIGHUP (`systemctl reload shiplog`). Without TLS a SIGHUP
 /// is logged and otherwise ignored, rather than ending the process as it would by default.
-pub async fn reload_on_sighup(certificate: Option<Arc<Certificate>>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot listen for SIGHUP: the TLS certificate will not be reloaded");
-        return;
-    };
+pub async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    certificate: Option<Arc<Certificate>>,
+) {
     while hangups.recv().await.is_some() {
         match &certificate {
             None => tracing::info!("SIGHUP: nothing to reload (no SHIPLOG_TLS_CERT)"),

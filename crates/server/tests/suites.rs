@@ -8,4 +8,5 @@ mod faults;
 mod migrate;
 mod notify;
 mod packing;
+mod retention;
 mod tls;

@@ -89,15 +89,23 @@ fn serve(dir: &Path, port: u16) -> Server {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    Server {
+        child,
+        lines: lines_of(stderr),
+    }
+}
+
+/// A child's output, line by line as it comes.
+fn lines_of(stream: std::process::ChildStderr) -> Receiver<String> {
     let (send, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
             if send.send(line).is_err() {
                 break;
             }
         }
     });
-    Server { child, lines }
+    lines
 }
 
 /// GET /readyz over a new connection that trusts only `trusted`; the certificate the server
@@ -186,6 +194,40 @@ async fn https_with_a_self_signed_certificate_reloaded_on_sighup() {
     server.signal("TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Without TLS, SIGHUP (a `systemctl reload`) is logged and the server goes on serving, where
+/// the signal's default would end the process.
+#[actix_web::test]
+async fn sighup_without_tls_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+        .arg("serve")
+        .env("SHIPLOG_DATABASE_URL", dir.path().join("shiplog.db"))
+        .env("SHIPLOG_BIND", format!("127.0.0.1:{port}"))
+        .env("SHIPLOG_ADMIN_KEY", MASTER)
+        .env("SHIPLOG_LOG", "info")
+        .env("SHIPLOG_NO_HOOK_WORKER", "true")
+        .env_remove("SHIPLOG_TLS_CERT")
+        .env_remove("SHIPLOG_TLS_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server {
+        child,
+        lines: lines_of(stderr),
+    };
+    server.wait_for("shiplog listening");
+    server.signal("HUP");
+    let said = server.wait_for("SIGHUP");
+    assert!(said.contains("nothing to reload"), "{said}");
+    let answered = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
 }
 
 #[test]
