@@ -118,12 +118,14 @@ pub async fn delete_workspace(
 #[into_params(parameter_in = Query)]
 pub struct AuditFilters {
     /// Master key: only this workspace's entries (its code); an admin key reads its own
-    /// workspace's in any case.
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    /// workspace's in any case. Blank counts as absent.
+    #[param(pattern = "^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     workspace: Option<String>,
     /// Entries older than this: the previous page's `next` (also in the `Link` header).
+    #[param(pattern = "^$|^[1-9][0-9]{0,17}$")]
     before: Option<String>,
     /// Entries per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 
@@ -230,7 +232,7 @@ pub async fn audit_log(
         .audit_log(
             admin.as_admin(),
             workspace.as_ref(),
-            filters.before.as_deref(),
+            filters.before.as_deref().filter(|b| !b.trim().is_empty()),
             limit,
         )
         .await?;
