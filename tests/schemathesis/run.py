@@ -72,7 +72,12 @@ def seed(base):
         "trigger_when": {"events": ["deployment.succeeded"]},
     })
     # What the DELETE operations delete (each once; their later examples find nothing): a
-    # project of its own with a deployment to an environment of its own.
+    # deployment of a project of its own to an environment of its own. `DELETE
+    # /api/v1/projects/{slug}` is left out: its path is PATCH's too, and the stateful phase
+    # gives a path's parameter values to every method of it, so any slug set for DELETE is the
+    # one its PATCH reads back (a 404 it reports as "created resource not found"), and the
+    # default slug is the project every other operation needs. tests/lifecycle.rs deletes
+    # projects.
     call(base, "POST", "/api/v1/projects", key, {"slug": "doomed", "name": "Doomed"})
     doomed = call(base, "POST", "/api/webhooks/ci", key, {
         "event": "deploy.completed", "project_slug": "doomed", "status": "success",
@@ -133,10 +138,6 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 include-path-regex = "^/api/v1/workspaces$"
 headers = {{ Authorization = "Bearer {MASTER}" }}
 
-[[operations]]
-include-path-regex = "^/api/v1/projects/[^/]+$"
-include-method = "DELETE"
-parameters = {{ "path.slug" = "doomed" }}
 
 [[operations]]
 include-path-regex = "^/api/v1/environments/[^/]+$"
@@ -195,6 +196,7 @@ def main():
             command = [schemathesis, "run", base + "/api/v1/openapi.json",
                        "-H", "Authorization: Bearer " + key,
                        "--checks", "all", "--seed", str(seed_value),
+                       "--exclude-name", "DELETE /api/v1/projects/{slug}",
                        "--max-examples", str(EXAMPLES),
                        "--workers", "1", "--no-color", "--generation-database", "none"]
             print("$ schemathesis run", base + "/api/v1/openapi.json", "--checks all --seed",
