@@ -336,10 +336,11 @@ impl App {
                 kind: "retention",
                 id: days_before(now, retention.days).to_string(),
                 name: Some(format!(
-                    "{} events, {} deliveries, {} received, {} sessions, {} audit entries, \
-                     {} deployments",
+                    "{} events, {} deliveries, {} status changes, {} received, {} sessions, \
+                     {} audit entries, {} deployments",
                     pruned.events,
                     pruned.deliveries,
+                    pruned.status_changes,
                     pruned.received,
                     pruned.sessions,
                     pruned.audit,

@@ -329,6 +329,7 @@ pub async fn run_retention(app: App, retention: shiplog_app::lifecycle::Retentio
                     tracing::info!(
                         events = pass.events,
                         deliveries = pass.deliveries,
+                        status_changes = pass.status_changes,
                         received = pass.received,
                         sessions = pass.sessions,
                         audit = pass.audit,

@@ -125,7 +125,9 @@ async fn the_retention_loop_removes_old_events_and_records_the_pass() {
     assert_eq!(
         entry.entry.target.name.as_deref(),
         // The audit entries of the workspace's and the key's creation, 60 days old, go too.
-        Some("5 events, 0 deliveries, 0 received, 0 sessions, 2 audit entries, 0 deployments"),
+        Some(
+            "5 events, 0 deliveries, 0 status changes, 0 received, 0 sessions, 2 audit entries, 0 deployments"
+        ),
         "three rounds of at most 2, recorded as one pass"
     );
     let page = past

@@ -22,7 +22,7 @@ use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
 use crate::schema::{
     applications, audit_events, deployments, environments, hook_deliveries, incidents,
-    integration_deliveries, pipeline_events, projects, sessions, workspaces,
+    integration_deliveries, outbox_events, pipeline_events, projects, sessions, workspaces,
 };
 
 /// Deletes what `deletion` names of `workspace`; `false` when it has no such record.
@@ -335,6 +335,21 @@ pub(crate) fn prune_batch(
             diesel::delete(hook_deliveries::table.filter(hook_deliveries::seq.eq_any(seqs)))
                 .execute_on(conn)?
         }
+        PruneKind::Outbox => {
+            // Status changes whose deliveries are all gone (retention removed them, or their
+            // hooks were deleted); one with a delivery left is read when that is sent.
+            let delivered = hook_deliveries::table
+                .filter(hook_deliveries::outbox_event_id.eq(outbox_events::id.nullable()));
+            let seqs: Vec<i64> = outbox_events::table
+                .filter(outbox_events::created_at.lt(before))
+                .filter(diesel::dsl::not(diesel::dsl::exists(delivered)))
+                .order(outbox_events::seq)
+                .select(outbox_events::seq)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete(outbox_events::table.filter(outbox_events::seq.eq_any(seqs)))
+                .execute_on(conn)?
+        }
         PruneKind::Received => {
             let seqs: Vec<i64> = integration_deliveries::table
                 .filter(integration_deliveries::received_at.lt(before))
@@ -395,6 +410,7 @@ pub(crate) fn prune_batch(
 pub(crate) enum PruneKind {
     Events,
     Deliveries,
+    Outbox,
     Received,
     Sessions,
     Audit,
@@ -444,6 +460,7 @@ impl LifecycleStore for Store {
         let mut kinds = vec![
             (PruneKind::Events, before),
             (PruneKind::Deliveries, before),
+            (PruneKind::Outbox, before),
             (PruneKind::Received, before),
             (PruneKind::Sessions, before),
             (PruneKind::Audit, before),
@@ -458,6 +475,7 @@ impl LifecycleStore for Store {
             match kind {
                 PruneKind::Events => pruned.events = removed,
                 PruneKind::Deliveries => pruned.deliveries = removed,
+                PruneKind::Outbox => pruned.status_changes = removed,
                 PruneKind::Received => pruned.received = removed,
                 PruneKind::Sessions => pruned.sessions = removed,
                 PruneKind::Audit => pruned.audit = removed,

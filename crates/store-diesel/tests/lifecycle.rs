@@ -334,9 +334,45 @@ async fn retention_removes_old_rows_in_batches_and_keeps_deployments(url: &str) 
     let t = tenant(&store, "acme", 1).await;
     // Received long ago (the clock of the ingest), then recently.
     let old = app_at(&store, at("2025-01-10T00:00:00Z"));
+    // A hook: each success gets a delivery and its status change (the outbox).
+    old.create_hook(
+        &t.admin,
+        shiplog_app::model::ProjectLookup::parse("web").unwrap(),
+        shiplog_app::hooks::HookInput {
+            name: "ci".into(),
+            events: vec!["deployment.succeeded".into()],
+            target_url: Some("https://hooks.example/{{ deployment.id }}".into()),
+            ..shiplog_app::hooks::HookInput::default()
+        },
+    )
+    .await
+    .unwrap();
     for command in history(1) {
         old.ingest(&t.admin, command).await.unwrap();
     }
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    let deliveries = |conn: &mut shiplog_store::conn::DbConn| {
+        (
+            count(conn, "SELECT COUNT(*) AS n FROM hook_deliveries"),
+            count(conn, "SELECT COUNT(*) AS n FROM outbox_events"),
+        )
+    };
+    assert_eq!(
+        deliveries(&mut conn),
+        (15, 15),
+        "15 successes in the history"
+    );
+    // The worker sent all but one; a delivery still being retried stays, and its change.
+    let sql = "UPDATE hook_deliveries SET status = 'delivered' WHERE seq <> (SELECT MIN(seq) FROM hook_deliveries)";
+    match &mut conn {
+        shiplog_store::conn::DbConn::Sqlite(c) => {
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), c)
+        }
+        shiplog_store::conn::DbConn::Postgresql(c) => {
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), c)
+        }
+    }
+    .unwrap();
     let recent = support::app_at_ids(&store, at("2025-03-10T00:00:00Z"), 1_000_000);
     recent
         .ingest(
@@ -347,7 +383,6 @@ async fn retention_removes_old_rows_in_batches_and_keeps_deployments(url: &str) 
         .unwrap();
     support::pack_all(&store, at("2025-03-20T00:00:00Z")).await;
     let before = dora(&recent, &t, None).await;
-    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
     let events = |conn: &mut shiplog_store::conn::DbConn| {
         count(conn, "SELECT COUNT(*) AS n FROM pipeline_events")
     };
@@ -377,6 +412,11 @@ async fn retention_removes_old_rows_in_batches_and_keeps_deployments(url: &str) 
     );
     assert_eq!(events(&mut conn), 1, "the recent event stays");
     assert_eq!(
+        deliveries(&mut conn),
+        (2, 2),
+        "the pending old delivery and the recent one stay, with their changes"
+    );
+    assert_eq!(
         support::count_deployments(&recent, &t.admin).await,
         22,
         "deployments stay"
@@ -391,7 +431,10 @@ async fn retention_removes_old_rows_in_batches_and_keeps_deployments(url: &str) 
     assert_eq!(log[0].entry.actor, Actor::System { name: "retention" });
     assert_eq!(
         log[0].entry.target.name.as_deref(),
-        Some("21 events, 0 deliveries, 0 received, 0 sessions, 0 audit entries, 0 deployments")
+        // The hook's creation, two months old, is an audit entry retention removes too.
+        Some(
+            "21 events, 14 deliveries, 14 status changes, 0 received, 0 sessions, 1 audit entries, 0 deployments"
+        )
     );
 
     // With a deployment retention, deployments finished before the cut-off go too.

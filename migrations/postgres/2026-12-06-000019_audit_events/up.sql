@@ -21,3 +21,5 @@ CREATE INDEX audit_events_by_time ON audit_events (at);
 -- Retention removes the oldest rows of these tables in batches, by time.
 CREATE INDEX pipeline_events_by_time ON pipeline_events (received_at);
 CREATE INDEX hook_deliveries_by_time ON hook_deliveries (created_at);
+-- A status change's outbox row goes once none of its deliveries is left.
+CREATE INDEX hook_deliveries_by_outbox_event ON hook_deliveries (outbox_event_id);

@@ -773,6 +773,8 @@ pub struct Pruned {
     pub events: u64,
     /// Hook deliveries with their attempts.
     pub deliveries: u64,
+    /// Deployments' status changes (the outbox) whose deliveries are all gone.
+    pub status_changes: u64,
     /// Integrations' logs of received deliveries.
     pub received: u64,
     /// Expired dashboard sessions.
@@ -789,6 +791,7 @@ impl Pruned {
         Self {
             events: self.events + other.events,
             deliveries: self.deliveries + other.deliveries,
+            status_changes: self.status_changes + other.status_changes,
             received: self.received + other.received,
             sessions: self.sessions + other.sessions,
             audit: self.audit + other.audit,
@@ -801,6 +804,7 @@ impl Pruned {
         [
             self.events,
             self.deliveries,
+            self.status_changes,
             self.received,
             self.sessions,
             self.audit,
@@ -814,6 +818,7 @@ impl Pruned {
     pub fn total(&self) -> u64 {
         self.events
             + self.deliveries
+            + self.status_changes
             + self.received
             + self.sessions
             + self.audit
