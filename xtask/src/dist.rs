@@ -127,8 +127,28 @@ fn check_libraries(binary: &Path) -> Result<()> {
             binary.display()
         ));
     }
-    println!("{}: loads only {needed:?}", binary.display());
+    let symbols = run(Command::new("objdump").arg("-T").arg(binary))?;
+    println!(
+        "{}: {} bytes, loads only {needed:?}, needs glibc {} or newer",
+        binary.display(),
+        std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0),
+        newest_glibc(&symbols).unwrap_or_else(|| "(unknown)".to_owned())
+    );
     Ok(())
+}
+
+/// The newest `GLIBC_x.y` symbol version `objdump -T` names: the oldest glibc that can load
+/// the binary.
+fn newest_glibc(symbols: &str) -> Option<String> {
+    symbols
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let parts: Option<Vec<u32>> = version.split('.').map(|p| p.parse().ok()).collect();
+            parts.map(|parts| (parts, version))
+        })
+        .max_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, version)| version.to_owned())
 }
 
 /// `cargo xtask dist`: builds the release binary and the archive; returns the archive's path.
@@ -213,6 +233,12 @@ fn podman(root: &Path) -> Command {
 /// `cargo xtask image`: the release archive's binary in an image of its own making; returns
 /// the image's name.
 pub(crate) fn image(root: &Path) -> Result<String> {
+    dist(root)?;
+    build_image(root)
+}
+
+/// The image of the release binary [`dist`] built and checked; returns the image's name.
+fn build_image(root: &Path) -> Result<String> {
     crate::debian_packages(
         &[("podman", "podman"), ("runc", "runc")],
         "the container image is built and run with podman",
@@ -220,7 +246,6 @@ pub(crate) fn image(root: &Path) -> Result<String> {
     if !crate::on_path("podman") {
         return Err("podman is not installed: it builds the image".to_owned());
     }
-    dist(root)?;
     let version = version(root)?;
     let binary = root.join("target").join("release").join("shiplog");
     let context = dist_dir(root).join("image");
@@ -667,7 +692,7 @@ pub(crate) fn release_check(root: &Path) -> Result<()> {
     check_deploy_examples(root)?;
     let archive = dist(root)?;
     check_archive(root, &archive)?;
-    let tag = image(root)?;
+    let tag = build_image(root)?;
     check_image(root, &tag)
 }
 
@@ -681,6 +706,15 @@ mod tests {
                        0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n \
                        0x000000000000000c (INIT)               0x1000\n";
         assert_eq!(parse_needed(readelf), ["libpq.so.5", "libc.so.6"]);
+    }
+
+    #[test]
+    fn the_newest_glibc_version_is_read_from_objdump() {
+        let symbols = "0000 DF *UND* 0000 (GLIBC_2.2.5) memcpy\n\
+                       0000 DF *UND* 0000 (GLIBC_2.34) __libc_start_main\n\
+                       0000 DF *UND* 0000 (GLIBC_2.17) clock_gettime\n";
+        assert_eq!(newest_glibc(symbols).as_deref(), Some("2.34"));
+        assert_eq!(newest_glibc("no versions here"), None);
     }
 
     #[test]

@@ -42,6 +42,17 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The parts of shiplog that act as [`Actor::System`].
+    pub const SYSTEM: [&'static str; 1] = ["retention"];
+
+    /// The system actor a stored name stands for.
+    pub fn system(name: &str) -> Option<Self> {
+        Self::SYSTEM
+            .into_iter()
+            .find(|n| *n == name)
+            .map(|name| Self::System { name })
+    }
+
     /// `master`, `api_key`, `signing_key`, `integration` or `system`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -163,6 +174,27 @@ pub struct AuditTarget {
     pub id: String,
     /// Its name, code or slug when it has one; for retention, what was removed.
     pub name: Option<String>,
+}
+
+impl AuditTarget {
+    /// Every kind of target, as stored and shown.
+    pub const KINDS: [&'static str; 10] = [
+        "workspace",
+        "api_key",
+        "signing_key",
+        "hook",
+        "integration",
+        "deployment",
+        "application",
+        "environment",
+        "project",
+        "retention",
+    ];
+
+    /// The kind a stored name stands for.
+    pub fn kind_of(name: &str) -> Option<&'static str> {
+        Self::KINDS.into_iter().find(|kind| *kind == name)
+    }
 }
 
 /// One change, as recorded.

@@ -18,7 +18,7 @@ use crate::admin::{Master, WorkspaceAdmin};
 use crate::audit::{Actor, AuditAction, AuditEntry, AuditRecord, AuditTarget, Origin};
 use crate::auth::{Capability, Principal};
 use crate::error::AppError;
-use crate::ids::{ApplicationId, DeploymentId, WorkspaceId};
+use crate::ids::{ApplicationId, WorkspaceId};
 use crate::model::ProjectLookup;
 use crate::ports::{Deletion, Pruned};
 
@@ -109,14 +109,12 @@ impl App {
     /// Deletes one deployment with its events, references and deliveries (admins).
     pub async fn delete_deployment(&self, caller: &Principal, id: &str) -> Result<(), AppError> {
         caller.require(Capability::Administer, "delete deployments")?;
-        let not_found = || AppError::DeploymentNotFound(id.chars().take(80).collect());
-        let deployment_id = DeploymentId::parse(id).ok_or_else(not_found)?;
         // Found and visible to this key, else "not found" (a key limited to one project
         // learns nothing of the others').
-        let deployment = self.get_deployment_as_admin(caller, id).await?;
+        let deployment = self.get_deployment(caller, id).await?;
         let target = AuditTarget {
             kind: "deployment",
-            id: deployment_id.to_string(),
+            id: deployment.id.to_string(),
             name: Some(format!(
                 "{}/{} in {}",
                 deployment.project, deployment.application, deployment.environment
@@ -126,20 +124,14 @@ impl App {
             .delete_in(
                 caller.origin(),
                 caller.workspace,
-                Deletion::Deployment(deployment_id),
+                Deletion::Deployment(deployment.id),
                 AuditAction::DeploymentDeleted,
                 target,
             )
             .await?;
-        deleted.then_some(()).ok_or_else(not_found)
-    }
-
-    async fn get_deployment_as_admin(
-        &self,
-        caller: &Principal,
-        id: &str,
-    ) -> Result<crate::model::Deployment, AppError> {
-        self.get_deployment(caller, id).await
+        deleted
+            .then_some(())
+            .ok_or_else(|| AppError::DeploymentNotFound(id.chars().take(80).collect()))
     }
 
     /// Deletes an application with its deployments, assignments and hooks (admins).
@@ -303,8 +295,7 @@ impl App {
     }
 
     /// One retention round: at most `retention.batch` rows of each kind older than the
-    /// cut-offs. The caller goes on while a round removes a full batch of anything, then
-    /// reports the pass with [`App::record_retention`].
+    /// cut-offs, each kind in its own write job.
     pub async fn prune(&self, retention: Retention) -> Result<Pruned, AppError> {
         let now = self.ports.clock.now();
         Ok(self
@@ -316,6 +307,22 @@ impl App {
                 retention.batch,
             )
             .await?)
+    }
+
+    /// One retention pass: rounds ([`App::prune`]) while a round removes a full batch of
+    /// anything, each round's write jobs queued behind what already waits for the writer, then
+    /// the pass recorded ([`App::record_retention`]). What it removed.
+    pub async fn retention_pass(&self, retention: Retention) -> Result<Pruned, AppError> {
+        let mut pass = Pruned::default();
+        loop {
+            let round = self.prune(retention).await?;
+            pass = pass.plus(round);
+            if !round.any_full(retention.batch) {
+                break;
+            }
+        }
+        self.record_retention(retention, pass).await;
+        Ok(pass)
     }
 
     /// Records a retention pass that removed anything in the audit log, as the system, with

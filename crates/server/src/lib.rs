@@ -309,39 +309,26 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(6
 /// Rows of each kind one retention round removes at most: one short write job each.
 pub const RETENTION_BATCH: u32 = 500;
 
-/// Runs retention until the process ends: a pass of rounds (each at most [`RETENTION_BATCH`]
-/// rows of each kind, each kind its own short transaction, so ingests interleave), round after
-/// round while one removes a full batch of anything; then the pass is logged and recorded in
-/// the audit log, and the next starts ten minutes later. A failed round is logged and the pass
-/// retried then.
+/// Runs retention until the process ends: a pass ([`App::retention_pass`], rounds of at most
+/// [`RETENTION_BATCH`] rows of each kind, each its own short write job, so ingests interleave),
+/// logged when it removed anything, then the next ten minutes later. A failed pass is logged
+/// and retried then.
 pub async fn run_retention(app: App, retention: shiplog_app::lifecycle::Retention) {
-    let mut pass = shiplog_app::ports::Pruned::default();
     loop {
-        match app.prune(retention).await {
-            Ok(round) => {
-                pass = pass.plus(round);
-                if round.any_full(retention.batch) {
-                    // Let what waits for the writer go first.
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                if pass.total() > 0 {
-                    tracing::info!(
-                        events = pass.events,
-                        deliveries = pass.deliveries,
-                        status_changes = pass.status_changes,
-                        received = pass.received,
-                        sessions = pass.sessions,
-                        audit = pass.audit,
-                        deployments = pass.deployments,
-                        "retention removed old rows"
-                    );
-                    app.record_retention(retention, pass).await;
-                }
-            }
-            Err(error) => tracing::warn!(%error, "retention round failed"),
+        match app.retention_pass(retention).await {
+            Ok(pass) if pass.total() > 0 => tracing::info!(
+                events = pass.events,
+                deliveries = pass.deliveries,
+                status_changes = pass.status_changes,
+                received = pass.received,
+                sessions = pass.sessions,
+                audit = pass.audit,
+                deployments = pass.deployments,
+                "retention removed old rows"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "retention pass failed"),
         }
-        pass = shiplog_app::ports::Pruned::default();
         tokio::time::sleep(RETENTION_INTERVAL).await;
     }
 }

@@ -163,26 +163,23 @@ impl KeyStore for Store {
     }
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, KeyStoreError> {
-        let hash = hash.as_str().to_owned();
-        if let Some(found) = self.inner.api_keys.get(&hash) {
-            return Ok(Some(found));
-        }
-        let key = hash.clone();
-        let found = self
-            .read(move |conn| {
-                api_keys::table
-                    .filter(api_keys::key_hash.eq(&key))
-                    .select(ApiKeyRow::as_select())
-                    .first::<ApiKeyRow>(conn)
-                    .optional()?
-                    .map(ApiKeyRow::into_record)
-                    .transpose()
-            })
-            .await?;
-        if let Some(record) = &found {
-            self.inner.api_keys.put(hash, record.clone());
-        }
-        Ok(found)
+        let key = hash.as_str().to_owned();
+        let hash = key.clone();
+        Ok(self
+            .read_through(
+                |inner| &inner.api_keys,
+                key,
+                move |conn| {
+                    api_keys::table
+                        .filter(api_keys::key_hash.eq(&hash))
+                        .select(ApiKeyRow::as_select())
+                        .first::<ApiKeyRow>(conn)
+                        .optional()?
+                        .map(ApiKeyRow::into_record)
+                        .transpose()
+                },
+            )
+            .await?)
     }
 
     async fn create_signing_key(&self, key: SigningKeyRecord) -> Result<(), KeyStoreError> {
@@ -201,26 +198,23 @@ impl KeyStore for Store {
         &self,
         id: &SigningKeyId,
     ) -> Result<Option<SigningKeyRecord>, KeyStoreError> {
-        let id = id.to_string();
-        if let Some(found) = self.inner.signing_keys.get(&id) {
-            return Ok(Some(found));
-        }
-        let key = id.clone();
-        let found = self
-            .read(move |conn| {
-                signing_keys::table
-                    .filter(signing_keys::key_id.eq(&key))
-                    .select(SigningKeyRow::as_select())
-                    .first::<SigningKeyRow>(conn)
-                    .optional()?
-                    .map(SigningKeyRow::into_record)
-                    .transpose()
-            })
-            .await?;
-        if let Some(record) = &found {
-            self.inner.signing_keys.put(id, record.clone());
-        }
-        Ok(found)
+        let key = id.to_string();
+        let id = key.clone();
+        Ok(self
+            .read_through(
+                |inner| &inner.signing_keys,
+                key,
+                move |conn| {
+                    signing_keys::table
+                        .filter(signing_keys::key_id.eq(&id))
+                        .select(SigningKeyRow::as_select())
+                        .first::<SigningKeyRow>(conn)
+                        .optional()?
+                        .map(SigningKeyRow::into_record)
+                        .transpose()
+                },
+            )
+            .await?)
     }
 
     async fn api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKeyRecord>, KeyStoreError> {

@@ -222,10 +222,34 @@ impl Store {
 
     /// Drops this process's copies of projects and keys (after a deletion: a deleted project,
     /// or a deleted workspace's keys, must not be found here).
-    fn forget_projects(&self) {
+    fn forget_all_copies(&self) {
         self.inner.projects.forget(|_| true);
         self.inner.api_keys.forget(|_| true);
         self.inner.signing_keys.forget(|_| true);
+    }
+
+    /// What `load` finds, read through one of this process's copies (`cache`): a copy kept
+    /// less than [`cache::TTL`] ago is answered without a database round trip; a row read is
+    /// kept (only found rows are, so one created elsewhere is seen at once).
+    async fn read_through<K, V, F>(
+        &self,
+        cache: fn(&Inner) -> &cache::Recent<K, V>,
+        key: K,
+        load: F,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: Eq + std::hash::Hash,
+        V: Clone + Send + 'static,
+        F: FnMut(&mut conn::DbConn) -> Result<Option<V>, StoreError> + Send + 'static,
+    {
+        if let Some(found) = cache(&self.inner).get(&key) {
+            return Ok(Some(found));
+        }
+        let found = self.read(load).await?;
+        if let Some(value) = &found {
+            cache(&self.inner).put(key, value.clone());
+        }
+        Ok(found)
     }
 
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>

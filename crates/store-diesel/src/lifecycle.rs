@@ -25,6 +25,41 @@ use crate::schema::{
     integration_deliveries, outbox_events, pipeline_events, projects, sessions, workspaces,
 };
 
+/// Deletes the row of `$table` with id `$id` in workspace `$ws`; whether there was one.
+macro_rules! delete_of_workspace {
+    ($conn:expr, $table:ident, $ws:expr, $id:expr) => {
+        diesel::delete(
+            $table::table
+                .filter($table::workspace_id.eq($ws))
+                .filter($table::id.eq($id)),
+        )
+        .execute_on($conn)?
+            > 0
+    };
+}
+
+/// Clears the blame of incidents (of `workspace`, when given: only its incidents can blame its
+/// deployments) that name one of `deployments`; that column has no foreign key.
+fn clear_blame(
+    conn: &mut DbConn,
+    workspace: Option<&str>,
+    deployments: &[String],
+) -> Result<(), StoreError> {
+    let cleared = || incidents::blamed_deployment_id.eq(None::<String>);
+    for chunk in deployments.chunks(500) {
+        let blaming = incidents::table.filter(incidents::blamed_deployment_id.eq_any(chunk));
+        match workspace {
+            Some(workspace) => {
+                diesel::update(blaming.filter(incidents::workspace_id.eq(workspace)))
+                    .set(cleared())
+                    .execute_on(conn)?
+            }
+            None => diesel::update(blaming).set(cleared()).execute_on(conn)?,
+        };
+    }
+    Ok(())
+}
+
 /// Deletes what `deletion` names of `workspace`; `false` when it has no such record.
 pub(crate) fn delete(
     conn: &mut DbConn,
@@ -33,19 +68,6 @@ pub(crate) fn delete(
     audit: &AuditEntry,
 ) -> Result<bool, StoreError> {
     let ws = workspace.to_string();
-    // Only this workspace's incidents can blame its deployments.
-    let unblame = |conn: &mut DbConn, ids: Vec<String>| -> Result<(), StoreError> {
-        for chunk in ids.chunks(500) {
-            diesel::update(
-                incidents::table
-                    .filter(incidents::workspace_id.eq(&ws))
-                    .filter(incidents::blamed_deployment_id.eq_any(chunk)),
-            )
-            .set(incidents::blamed_deployment_id.eq(None::<String>))
-            .execute_on(conn)?;
-        }
-        Ok(())
-    };
     let found = match deletion {
         Deletion::Deployment(id) => {
             let id = id.to_string();
@@ -58,52 +80,28 @@ pub(crate) fn delete(
             if ours.is_none() {
                 return Ok(false);
             }
-            unblame(conn, vec![id.clone()])?;
-            diesel::delete(
-                deployments::table
-                    .filter(deployments::workspace_id.eq(&ws))
-                    .filter(deployments::id.eq(&id)),
-            )
-            .execute_on(conn)?
-                > 0
+            clear_blame(conn, Some(&ws), std::slice::from_ref(&id))?;
+            delete_of_workspace!(conn, deployments, &ws, &id)
         }
         Deletion::Application(id) => {
             let id = id.to_string();
             let going = going_of(conn, &ws, Scope::Application(&id))?;
-            unblame(conn, going)?;
-            diesel::delete(
-                applications::table
-                    .filter(applications::workspace_id.eq(&ws))
-                    .filter(applications::id.eq(&id)),
-            )
-            .execute_on(conn)?
-                > 0
+            clear_blame(conn, Some(&ws), &going)?;
+            delete_of_workspace!(conn, applications, &ws, &id)
         }
         Deletion::Environment(id) => {
             let id = id.to_string();
             let going = going_of(conn, &ws, Scope::Environment(&id))?;
-            unblame(conn, going)?;
-            diesel::delete(
-                environments::table
-                    .filter(environments::workspace_id.eq(&ws))
-                    .filter(environments::id.eq(&id)),
-            )
-            .execute_on(conn)?
-                > 0
+            clear_blame(conn, Some(&ws), &going)?;
+            delete_of_workspace!(conn, environments, &ws, &id)
         }
         Deletion::Project(id) => {
             let id = id.to_string();
             // A project's incidents go with it; another project's may blame one of its
             // deployments only within the workspace, and are cleared.
             let going = going_of(conn, &ws, Scope::Project(&id))?;
-            unblame(conn, going)?;
-            diesel::delete(
-                projects::table
-                    .filter(projects::workspace_id.eq(&ws))
-                    .filter(projects::id.eq(&id)),
-            )
-            .execute_on(conn)?
-                > 0
+            clear_blame(conn, Some(&ws), &going)?;
+            delete_of_workspace!(conn, projects, &ws, &id)
         }
         Deletion::Workspace => {
             // Deployments, events and change requests lost their workspace keys on PostgreSQL
@@ -196,23 +194,6 @@ type AuditRow = (
     Option<String>,
 );
 
-/// The kinds of target the log names, as stored.
-const TARGET_KINDS: [&str; 10] = [
-    "workspace",
-    "api_key",
-    "signing_key",
-    "hook",
-    "integration",
-    "deployment",
-    "application",
-    "environment",
-    "project",
-    "retention",
-];
-
-/// System actors' names, as stored.
-const SYSTEM_ACTORS: [&str; 1] = ["retention"];
-
 fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
     let (seq, id, workspace, workspace_code, at, kind, actor_id, actor_name, action, target_kind) = (
         row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9,
@@ -231,14 +212,10 @@ fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
         "integration" => Actor::Integration {
             id: actor_id.ok_or_else(|| missing("audit actor id"))?,
         },
-        "system" => Actor::System {
-            name: SYSTEM_ACTORS
-                .into_iter()
-                .find(|n| Some(*n) == actor_name.as_deref())
-                .ok_or_else(|| {
-                    corrupt("audit system actor", actor_name.as_deref().unwrap_or(""))
-                })?,
-        },
+        "system" => {
+            let name = actor_name.unwrap_or_default();
+            Actor::system(&name).ok_or_else(|| corrupt("audit system actor", &name))?
+        }
         other => return Err(corrupt("audit actor kind", other)),
     };
     Ok(AuditRecord {
@@ -255,9 +232,7 @@ fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
             actor,
             action: AuditAction::parse(&action).ok_or_else(|| corrupt("audit action", &action))?,
             target: AuditTarget {
-                kind: TARGET_KINDS
-                    .into_iter()
-                    .find(|k| *k == target_kind)
+                kind: AuditTarget::kind_of(&target_kind)
                     .ok_or_else(|| corrupt("audit target kind", &target_kind))?,
                 id: target_id,
                 name: target_name,
@@ -312,76 +287,52 @@ pub(crate) fn prune_batch(
 ) -> Result<u64, StoreError> {
     let before = before.unix_micros();
     let limit = i64::from(batch);
+    // The oldest `limit` rows of a table that `$filter`s keep, by `$order`, then those rows
+    // by their key.
+    macro_rules! delete_oldest {
+        ($table:ident, $key:ident: $ty:ty, by $order:ident, $($filter:expr),+) => {{
+            let keys: Vec<$ty> = $table::table
+                $(.filter($filter))+
+                .order($table::$order)
+                .select($table::$key)
+                .limit(limit)
+                .load_on(conn)?;
+            diesel::delete($table::table.filter($table::$key.eq_any(keys))).execute_on(conn)?
+        }};
+    }
     let removed = match kind {
-        PruneKind::Events => {
-            let seqs: Vec<i64> = pipeline_events::table
-                .filter(pipeline_events::received_at.lt(before))
-                .order(pipeline_events::received_at)
-                .select(pipeline_events::seq)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(pipeline_events::table.filter(pipeline_events::seq.eq_any(seqs)))
-                .execute_on(conn)?
-        }
-        PruneKind::Deliveries => {
-            // Finished deliveries only: one still being retried stays until it ends.
-            let seqs: Vec<i64> = hook_deliveries::table
-                .filter(hook_deliveries::created_at.lt(before))
-                .filter(hook_deliveries::status.ne("pending"))
-                .order(hook_deliveries::created_at)
-                .select(hook_deliveries::seq)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(hook_deliveries::table.filter(hook_deliveries::seq.eq_any(seqs)))
-                .execute_on(conn)?
-        }
-        PruneKind::Outbox => {
-            // Status changes whose deliveries are all gone (retention removed them, or their
-            // hooks were deleted); one with a delivery left is read when that is sent.
-            let delivered = hook_deliveries::table
-                .filter(hook_deliveries::outbox_event_id.eq(outbox_events::id.nullable()));
-            let seqs: Vec<i64> = outbox_events::table
-                .filter(outbox_events::created_at.lt(before))
-                .filter(diesel::dsl::not(diesel::dsl::exists(delivered)))
-                .order(outbox_events::seq)
-                .select(outbox_events::seq)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(outbox_events::table.filter(outbox_events::seq.eq_any(seqs)))
-                .execute_on(conn)?
-        }
-        PruneKind::Received => {
-            let seqs: Vec<i64> = integration_deliveries::table
-                .filter(integration_deliveries::received_at.lt(before))
-                .order(integration_deliveries::received_at)
-                .select(integration_deliveries::seq)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(
-                integration_deliveries::table.filter(integration_deliveries::seq.eq_any(seqs)),
-            )
-            .execute_on(conn)?
-        }
-        PruneKind::Sessions => {
-            let hashes: Vec<String> = sessions::table
-                .filter(sessions::expires_at.lt(before))
-                .order(sessions::expires_at)
-                .select(sessions::hash)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(sessions::table.filter(sessions::hash.eq_any(hashes)))
-                .execute_on(conn)?
-        }
-        PruneKind::Audit => {
-            let seqs: Vec<i64> = audit_events::table
-                .filter(audit_events::at.lt(before))
-                .order(audit_events::seq)
-                .select(audit_events::seq)
-                .limit(limit)
-                .load_on(conn)?;
-            diesel::delete(audit_events::table.filter(audit_events::seq.eq_any(seqs)))
-                .execute_on(conn)?
-        }
+        PruneKind::Events => delete_oldest!(
+            pipeline_events, seq: i64, by received_at,
+            pipeline_events::received_at.lt(before)
+        ),
+        // Finished deliveries only: one still being retried stays until it ends.
+        PruneKind::Deliveries => delete_oldest!(
+            hook_deliveries, seq: i64, by created_at,
+            hook_deliveries::created_at.lt(before),
+            hook_deliveries::status.ne("pending")
+        ),
+        // Status changes whose deliveries are all gone (retention removed them, or their hooks
+        // were deleted); one with a delivery left is read when that is sent.
+        PruneKind::Outbox => delete_oldest!(
+            outbox_events, seq: i64, by seq,
+            outbox_events::created_at.lt(before),
+            diesel::dsl::not(diesel::dsl::exists(
+                hook_deliveries::table
+                    .filter(hook_deliveries::outbox_event_id.eq(outbox_events::id.nullable()))
+            ))
+        ),
+        PruneKind::Received => delete_oldest!(
+            integration_deliveries, seq: i64, by received_at,
+            integration_deliveries::received_at.lt(before)
+        ),
+        PruneKind::Sessions => delete_oldest!(
+            sessions, hash: String, by expires_at,
+            sessions::expires_at.lt(before)
+        ),
+        PruneKind::Audit => delete_oldest!(
+            audit_events, seq: i64, by seq,
+            audit_events::at.lt(before)
+        ),
         PruneKind::Deployments => {
             // Finished deployments by their finish; the cascade takes their events,
             // references and deliveries, and the triggers repack their days.
@@ -391,13 +342,7 @@ pub(crate) fn prune_batch(
                 .select(deployments::id)
                 .limit(limit)
                 .load_on(conn)?;
-            for chunk in ids.chunks(500) {
-                diesel::update(
-                    incidents::table.filter(incidents::blamed_deployment_id.eq_any(chunk)),
-                )
-                .set(incidents::blamed_deployment_id.eq(None::<String>))
-                .execute_on(conn)?;
-            }
+            clear_blame(conn, None, &ids)?;
             diesel::delete(deployments::table.filter(deployments::id.eq_any(ids)))
                 .execute_on(conn)?
         }
@@ -430,7 +375,7 @@ impl LifecycleStore for Store {
             .await?;
         if deleted {
             // A deleted project must not be found in this server's copies.
-            self.forget_projects();
+            self.forget_all_copies();
         }
         Ok(deleted)
     }

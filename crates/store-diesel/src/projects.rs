@@ -90,32 +90,30 @@ impl ProjectStore for Store {
         workspace: WorkspaceId,
         lookup: &ProjectLookup,
     ) -> Result<Option<Project>, ProjectStoreError> {
-        let cached = (workspace, project_cache_key(lookup));
-        if let Some(found) = self.inner.projects.get(&cached) {
-            return Ok(Some(found));
-        }
         let lookup = lookup.clone();
-        let found = self
-            .read(move |conn| {
-                let query = projects::table
-                    .filter(projects::workspace_id.eq(workspace.to_string()))
-                    .select(ProjectRow::as_select())
-                    .into_boxed();
-                let query = match &lookup {
-                    ProjectLookup::Id(id) => query.filter(projects::id.eq(id.to_string())),
-                    ProjectLookup::Slug(slug) => query.filter(projects::slug.eq(slug.to_string())),
-                };
-                query
-                    .first::<ProjectRow>(conn)
-                    .optional()?
-                    .map(ProjectRow::into_record)
-                    .transpose()
-            })
-            .await?;
-        if let Some(project) = &found {
-            self.inner.projects.put(cached, project.clone());
-        }
-        Ok(found)
+        Ok(self
+            .read_through(
+                |inner| &inner.projects,
+                (workspace, project_cache_key(&lookup)),
+                move |conn| {
+                    let query = projects::table
+                        .filter(projects::workspace_id.eq(workspace.to_string()))
+                        .select(ProjectRow::as_select())
+                        .into_boxed();
+                    let query = match &lookup {
+                        ProjectLookup::Id(id) => query.filter(projects::id.eq(id.to_string())),
+                        ProjectLookup::Slug(slug) => {
+                            query.filter(projects::slug.eq(slug.to_string()))
+                        }
+                    };
+                    query
+                        .first::<ProjectRow>(conn)
+                        .optional()?
+                        .map(ProjectRow::into_record)
+                        .transpose()
+                },
+            )
+            .await?)
     }
 
     async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Project>, ProjectStoreError> {

@@ -801,6 +801,15 @@ impl Pruned {
 
     /// Whether a round removed a full batch of some kind (more may be waiting).
     pub fn any_full(&self, batch: u32) -> bool {
+        self.counts().into_iter().any(|n| n >= u64::from(batch))
+    }
+
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.counts().into_iter().sum()
+    }
+
+    fn counts(&self) -> [u64; 7] {
         [
             self.events,
             self.deliveries,
@@ -810,19 +819,6 @@ impl Pruned {
             self.audit,
             self.deployments,
         ]
-        .into_iter()
-        .any(|n| n >= u64::from(batch))
-    }
-
-    /// Rows removed in all.
-    pub fn total(&self) -> u64 {
-        self.events
-            + self.deliveries
-            + self.status_changes
-            + self.received
-            + self.sessions
-            + self.audit
-            + self.deployments
     }
 }
 
