@@ -217,7 +217,11 @@ mod tests {
                 q.project == Some(project().id)
                     && q.status == Some(DeploymentStatus::Failed)
                     && q.limit == 10
-                    && q.cursor == Some(Cursor::after(DeploymentId::from_uuid(ids(42))))
+                    && q.cursor
+                        == Some(Cursor::after(
+                            DeploymentId::from_uuid(ids(42)),
+                            Timestamp::UNIX_EPOCH,
+                        ))
                     && q.environment.as_ref().map(EnvironmentCode::as_str) == Some("production")
             })
             .returning(|_, _| {
@@ -235,7 +239,10 @@ mod tests {
                     environment: Some(EnvironmentCode::parse("production").unwrap()),
                     status: Some(DeploymentStatus::Failed),
                     limit: Some(10),
-                    cursor: Some(Cursor::after(DeploymentId::from_uuid(ids(42))).to_string()),
+                    cursor: Some(
+                        Cursor::after(DeploymentId::from_uuid(ids(42)), Timestamp::UNIX_EPOCH)
+                            .to_string(),
+                    ),
                     ..ListDeployments::default()
                 },
             )

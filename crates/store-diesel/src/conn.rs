@@ -63,7 +63,7 @@
 //! through the one index its conditions can use: the lookup finds an event by `(fingerprint,
 //! workspace_id)` and a deployment by `(idempotency_key, workspace_id)` (PostgreSQL migration
 //! 000015 put the workspace last in these unique keys) and compares the workspace with `IS NOT
-//! DISTINCT FROM`, which no PostgreSQL index serves, so that `deployments_by_workspace` or
+//! DISTINCT FROM`, which no PostgreSQL index serves, so that `deployments_by_workspace_time` or
 //! `pipeline_events_by_commit` can never tie with the unique key. `ingest::tests` checks the
 //! generic plan on a fresh database (and SQLite's plan). Planning the lookup with its values on
 //! every ingest took 0.11 to 0.25 ms of PostgreSQL's time, five to ten times its execution (0.02

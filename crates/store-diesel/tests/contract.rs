@@ -201,6 +201,88 @@ async fn pagination_is_stable_under_concurrent_inserts(url: &str) {
     assert!(first_page_top.is_some());
 }
 
+/// Listings follow each deployment's own time (finished, else started), newest first, however
+/// the records arrive: an import of older history lands under the newer ones, and a cursor
+/// keeps its place while older and newer records arrive between pages.
+async fn listings_follow_each_deployments_own_time(url: &str) {
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let finished = |run: &str, hour: u32| {
+        let mut command = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), run);
+        command.finished_at = Some(at(&format!("2024-06-01T{hour:02}:00:00Z")));
+        command
+    };
+    let mut ids = std::collections::HashMap::new();
+    for (run, hour) in [("e", 5), ("a", 1), ("d", 4), ("b", 2), ("f", 6), ("c", 3)] {
+        let r = app.ingest(&t.admin, finished(run, hour)).await.unwrap();
+        ids.insert(r.deployment.unwrap(), run);
+    }
+    let mut running = deploy(PipelineEvent::DEPLOY_STARTED, Some("running"), "g");
+    running.started_at = Some(at("2024-06-01T03:30:00Z"));
+    let r = app.ingest(&t.admin, running).await.unwrap();
+    ids.insert(r.deployment.unwrap(), "g");
+    let page = |cursor: Option<String>| {
+        let app = app.clone();
+        let admin = t.admin.clone();
+        async move {
+            app.list_deployments(
+                &admin,
+                ListDeployments {
+                    limit: Some(2),
+                    cursor,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let first = page(None).await;
+    fn runs<'a>(
+        ids: &std::collections::HashMap<shiplog_app::ids::DeploymentId, &'a str>,
+        items: &[shiplog_app::model::Deployment],
+    ) -> Vec<&'a str> {
+        items
+            .iter()
+            .map(|d| ids.get(&d.id).copied().unwrap_or("?"))
+            .collect()
+    }
+    assert_eq!(runs(&ids, &first.items), ["f", "e"]);
+    let cursor = first.next_cursor.unwrap();
+    assert_eq!(cursor.at(), Some(at("2024-06-01T05:00:00Z")));
+    // Between pages: a newer record (before the cursor) and older history (after it).
+    for (run, hour) in [("h", 7), ("z", 0)] {
+        let r = app.ingest(&t.admin, finished(run, hour)).await.unwrap();
+        ids.insert(r.deployment.unwrap(), run);
+    }
+    let mut seen = runs(&ids, &first.items);
+    let mut next = Some(cursor.to_string());
+    while let Some(cursor) = next {
+        let p = page(Some(cursor)).await;
+        seen.extend(runs(&ids, &p.items));
+        next = p.next_cursor.map(|c| c.to_string());
+    }
+    assert_eq!(
+        seen,
+        ["f", "e", "d", "g", "c", "b", "a", "z"],
+        "by each deployment's own time, each once; the running one by its start"
+    );
+    // A cursor from before listings were in time order (the id alone) continues alike.
+    let id_only = format!("d{}", cursor.last().as_uuid().simple());
+    let p = page(Some(id_only)).await;
+    assert_eq!(runs(&ids, &p.items), ["d", "g"]);
+    // The whole list, newest first, begins with the newer record that arrived between pages.
+    let all = app
+        .list_deployments(&t.admin, ListDeployments::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        runs(&ids, &all.items),
+        ["h", "f", "e", "d", "g", "c", "b", "a", "z"]
+    );
+}
+
 async fn workspaces_are_isolated(url: &str) {
     let store = open(url);
     let a = tenant(&store, "acme", 1).await;
@@ -1646,6 +1728,7 @@ on_both_backends!(
     conflicting_reinsert,
     out_of_order_lifecycle,
     pagination_is_stable_under_concurrent_inserts,
+    listings_follow_each_deployments_own_time,
     workspaces_are_isolated,
     references_become_deployed_on_success,
     a_refused_event_writes_nothing,

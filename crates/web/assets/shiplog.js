@@ -1,6 +1,7 @@
 // shiplog dashboard: progressive enhancement only; every page works without this file.
 // 1. Times are shown in the viewer's time zone (UTC stays in the tooltip).
-// 2. The deployments list adds and updates rows as the server's live feed sends them.
+// 2. The deployments list adds and updates rows as the server's live feed sends them, each in
+//    its place by its own time (newest first, ties by id, as the server orders the list).
 "use strict";
 
 function localizeTimes(root) {
@@ -27,10 +28,14 @@ function followLiveFeed(table) {
     localizeTimes(row);
     const existing = document.getElementById(row.id);
     if (existing) {
-      existing.replaceWith(row);
-    } else {
-      body.prepend(row);
+      existing.remove();
     }
+    const after = (other) => {
+      const [a, b] = [BigInt(row.dataset.at || "0"), BigInt(other.dataset.at || "0")];
+      return a !== b ? a > b : row.id > other.id;
+    };
+    // The feed sends only rows of the page's filters' first page, so each belongs in view.
+    body.insertBefore(row, Array.from(body.rows).find(after) ?? null);
     row.classList.add("arrived");
   });
 }

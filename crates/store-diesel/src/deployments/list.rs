@@ -157,7 +157,9 @@ pub(crate) fn deployments_by_id(
         .collect())
 }
 
-/// A page of deployments, newest first.
+/// A page of deployments, newest first by their own time (`deployed_at`: finished, else
+/// started, else created), ties broken by id; `deployments_by_workspace_time` and
+/// `deployments_by_project_time` serve it.
 pub(crate) fn list_deployments(
     conn: &mut DbConn,
     workspace: WorkspaceId,
@@ -185,25 +187,36 @@ pub(crate) fn list_deployments(
         select = select.filter(deployments::deployed_at.lt(until.unix_micros()));
     }
     if let Some(cursor) = query.cursor {
-        // The cursor's deployment, in this workspace only: elsewhere it means nothing.
-        let position = deployments::table
-            .filter(deployments::workspace_id.eq(workspace.to_string()))
-            .filter(deployments::id.eq(cursor.last().to_string()))
-            .select(deployments::seq)
-            .first_on::<i64>(conn)
-            .optional()?
-            .ok_or(StoreError::UnknownCursor)?;
-        select = select.filter(deployments::seq.lt(position));
+        let at = match cursor.at() {
+            Some(at) => at.unix_micros(),
+            // A cursor from before listings were in time order names only its deployment, in
+            // this workspace only: elsewhere it means nothing.
+            None => deployments::table
+                .filter(deployments::workspace_id.eq(workspace.to_string()))
+                .filter(deployments::id.eq(cursor.last().to_string()))
+                .select(deployments::deployed_at)
+                .first_on::<i64>(conn)
+                .optional()?
+                .ok_or(StoreError::UnknownCursor)?,
+        };
+        let last = cursor.last().to_string();
+        select = select.filter(
+            deployments::deployed_at.lt(at).or(deployments::deployed_at
+                .eq(at)
+                .and(deployments::id.lt(last))),
+        );
     }
     let limit = i64::from(query.limit.max(1));
     let mut rows = select
-        .order(deployments::seq.desc())
+        .order((deployments::deployed_at.desc(), deployments::id.desc()))
         .limit(limit + 1)
         .load::<JoinedRow>(conn)?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = match rows.last() {
-        Some((row, ..)) if more => Some(Cursor::after(row.deployment_id()?)),
+        Some((row, ..)) if more => {
+            Some(Cursor::after(row.deployment_id()?, time(row.deployed_at)?))
+        }
         _ => None,
     };
     let items = to_deployments(conn, rows)?;

@@ -47,7 +47,7 @@ pub(crate) fn get_reference(
     } else {
         joined_deployments!()
             .filter(deployments::id.eq_any(&ids))
-            .order(deployments::seq.desc())
+            .order((deployments::deployed_at.desc(), deployments::id.desc()))
             .load::<JoinedRow>(conn)?
     };
     let deployments = to_deployments(conn, carried)?;

@@ -192,11 +192,14 @@ fn filter_form(filters: &Filters) -> Markup {
     }
 }
 
-/// One row of the list, as the page and the live feed show it.
+/// One row of the list, as the page and the live feed show it: its time is the one the list is
+/// ordered by (finished, else started), which the script also reads (`data-at`, microseconds)
+/// to put a row that arrives live in its place.
 fn row(deployment: &Deployment) -> Markup {
+    let at = deployment.deployed_at();
     html! {
-        tr id=(format!("d-{}", deployment.id)) {
-            td { a href=(layout::deployment_href(deployment)) { (layout::time(deployment.started_at.unwrap_or(deployment.created_at))) } }
+        tr id=(format!("d-{}", deployment.id)) data-at=(at.unix_micros()) {
+            td { a href=(layout::deployment_href(deployment)) { (layout::time(at)) } }
             td { (layout::status(deployment.status)) }
             td { a href=(format!("/projects/{}", deployment.project)) { (deployment.project) } }
             td { (deployment.application) }
@@ -273,7 +276,7 @@ impl Feed {
             Err(error) => return Some(Err(error)),
         };
         let mut out = String::new();
-        // Oldest first, so the browser prepends them in order.
+        // Oldest first; the browser puts each row in its place by its time.
         for deployment in page.items.iter().rev() {
             let id = deployment.id.to_string();
             let changed = match self.sent.get(&id) {
