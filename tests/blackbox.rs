@@ -16,6 +16,7 @@ mod gitlab;
 mod hivel;
 mod hook_worker;
 mod hooks;
+mod import;
 mod incidents;
 mod integrations;
 mod jenkins;

@@ -9,7 +9,7 @@ use shiplog_blackbox::{TestApp, on_both_backends};
 
 const PING: &str = include_str!("fixtures/github/ping.json");
 const DEPLOYMENT: &str = include_str!("fixtures/github/deployment.json");
-const DEPLOYMENT_STATUS: &str = include_str!("fixtures/github/deployment_status.json");
+pub(crate) const DEPLOYMENT_STATUS: &str = include_str!("fixtures/github/deployment_status.json");
 const RUN_REQUESTED: &str = include_str!("fixtures/github/workflow_run_requested.json");
 const RUN_COMPLETED: &str = include_str!("fixtures/github/workflow_run.json");
 const JOB_FAILED: &str = include_str!("fixtures/github/workflow_job_failure.json");
@@ -166,13 +166,13 @@ async fn a_push_gives_its_commits_times_in_either_order(app: &TestApp) {
     );
 }
 
-async fn integration(app: &TestApp) -> (String, String) {
+pub(crate) async fn integration(app: &TestApp) -> (String, String) {
     app.integration(json!({"provider": "github", "name": "Hello-World", "project": "my-project"}))
         .await
 }
 
 /// Posts `body` as GitHub would: its event, a delivery id, and the signature under `secret`.
-async fn deliver(
+pub(crate) async fn deliver(
     app: &TestApp,
     id: &str,
     event: &str,

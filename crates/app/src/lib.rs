@@ -41,6 +41,7 @@ pub mod environments;
 pub mod error;
 pub mod hooks;
 pub mod ids;
+pub mod import;
 pub mod incidents;
 pub mod ingest;
 pub mod integrations;

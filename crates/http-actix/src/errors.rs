@@ -41,6 +41,16 @@ pub enum ApiError {
         /// The field and the fix.
         message: String,
     },
+    /// A refusal with its own status (415 for a media type not read, 408 for a body that
+    /// stopped arriving: its connection is closed).
+    Status {
+        /// The status.
+        status: StatusCode,
+        /// A stable code.
+        code: &'static str,
+        /// What to do.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -51,13 +61,31 @@ impl ApiError {
             message: format!("{name}: {error}"),
         }
     }
+
+    /// A body in a media type the route does not read.
+    pub fn unsupported_media_type(message: String) -> Self {
+        Self::Status {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message,
+        }
+    }
+
+    /// A body that stopped arriving.
+    pub fn body_timeout(message: String) -> Self {
+        Self::Status {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "body_timeout",
+            message,
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::App(error) => std::fmt::Display::fmt(error, f),
-            Self::BadRequest { message, .. } => f.write_str(message),
+            Self::BadRequest { message, .. } | Self::Status { message, .. } => f.write_str(message),
         }
     }
 }
@@ -73,6 +101,7 @@ impl ResponseError for ApiError {
         match self {
             Self::App(error) => status(error.code().kind()),
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Status { status, .. } => *status,
         }
     }
 
@@ -82,9 +111,13 @@ impl ResponseError for ApiError {
         }
         let code = match self {
             Self::App(error) => error.code().as_str(),
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Status { code, .. } => code,
         };
-        refusal(self.status_code()).json(crate::openapi::schemas::ErrorBody::new(
+        let mut builder = refusal(self.status_code());
+        if self.status_code() == StatusCode::REQUEST_TIMEOUT {
+            builder.force_close();
+        }
+        builder.json(crate::openapi::schemas::ErrorBody::new(
             code,
             self.to_string(),
         ))

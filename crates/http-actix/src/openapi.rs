@@ -501,6 +501,10 @@ impl Modify for Described {
                 ("operations", "Health, readiness, metrics, this document."),
                 ("admin", "Workspaces, keys, projects, teams."),
                 ("read", "Deployments, the environments board, references."),
+                (
+                    "import",
+                    "History: past deployments as NDJSON, deduplicated with what arrives live.",
+                ),
                 ("clienwork", "Clienwork-compatible ingest."),
                 ("hivel", "Hivel-compatible ingest."),
                 ("envtracker", "Envtracker-compatible signed endpoints."),

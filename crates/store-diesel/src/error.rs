@@ -84,6 +84,18 @@ impl StoreError {
         )
     }
 
+    /// Whether the error is about one ingest plan (its conflict, its missing application or
+    /// environment, a value the database refuses) rather than about the database.
+    pub(crate) fn refuses_the_plan(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_)
+                | Self::ApplicationNotFound(_)
+                | Self::EnvironmentNotFound(_)
+                | Self::EnvironmentLimit(_)
+        ) || self.refuses_value()
+    }
+
     /// Whether the database refused a value of the request (text it cannot hold, a number out
     /// of its range, a constraint on a column): the client's error, never an outage.
     pub(crate) fn refuses_value(&self) -> bool {

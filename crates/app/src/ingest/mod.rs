@@ -225,6 +225,9 @@ pub struct IngestPlan {
     pub event: EventPlan,
     /// The deployment, for deploy events.
     pub deployment: Option<DeploymentPlan>,
+    /// Whether a status change raises the project's hooks: yes for what happens now, no for
+    /// imported history (a hook would report a years-old deployment as news).
+    pub raise_hooks: bool,
 }
 
 /// What the store answers; also what a duplicate gets again.
@@ -342,6 +345,22 @@ impl App {
         command: IngestCommand,
     ) -> Result<IngestReceipt, AppError> {
         caller.require(Capability::Ingest, "send pipeline events")?;
+        let (plan, references_not_linked) = self.plan_ingest(caller, command).await?;
+        let mut receipt = self.ports.deployments.ingest(plan).await?;
+        receipt.references_not_linked = references_not_linked;
+        if receipt.deployment.is_some() && !receipt.duplicate {
+            self.notifier.deployments_changed(caller.workspace);
+        }
+        Ok(receipt)
+    }
+
+    /// What the store must apply for one event, checked and resolved, and how many references
+    /// it named beyond those it can link. The caller checked the capability.
+    pub(crate) async fn plan_ingest(
+        &self,
+        caller: &Principal,
+        command: IngestCommand,
+    ) -> Result<(IngestPlan, usize), AppError> {
         let received_at = self.ports.clock.now();
         let fields = validate_fields(command.fields)?;
         not_in_the_future("started_at", command.started_at, received_at)?;
@@ -513,13 +532,9 @@ impl App {
             environment,
             event,
             deployment,
+            raise_hooks: true,
         };
-        let mut receipt = self.ports.deployments.ingest(plan).await?;
-        receipt.references_not_linked = references_not_linked;
-        if receipt.deployment.is_some() && !receipt.duplicate {
-            self.notifier.deployments_changed(caller.workspace);
-        }
-        Ok(receipt)
+        Ok((plan, references_not_linked))
     }
 
     /// The project named, else the key's project, else the one project that registered the

@@ -438,6 +438,15 @@ pub trait DeploymentStore: Send + Sync {
     /// first receipt is returned), and for deploy events loads the deployment by idempotency key
     /// and writes what [`crate::ingest::decide`] returns.
     async fn ingest(&self, plan: IngestPlan) -> Result<IngestReceipt, DeploymentStoreError>;
+    /// Applies many plans as [`DeploymentStore::ingest`] applies one, in their order, in as few
+    /// transactions as it can (a history import's batch), each plan's receipt or refusal in its
+    /// place: a plan the store refuses is written by no transaction, the others are. Durably
+    /// committed before it returns. After an outer error (the database unavailable) some plans
+    /// may be committed: applying them again is harmless, ingest being idempotent.
+    async fn ingest_many(
+        &self,
+        plans: Vec<IngestPlan>,
+    ) -> Result<Vec<Result<IngestReceipt, DeploymentStoreError>>, DeploymentStoreError>;
     /// One deployment of `workspace`.
     async fn get(
         &self,

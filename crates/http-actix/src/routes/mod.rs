@@ -15,6 +15,7 @@ pub mod envtracker;
 pub mod health;
 pub mod hivel;
 pub mod hooks;
+pub mod import;
 pub mod incidents;
 pub mod integrations;
 pub mod lifecycle;
@@ -84,6 +85,7 @@ routes! {
     put "/webhook/assign-apps" [Signed, Envtracker] => envtracker::assign_apps,
     put "/v1/company/{company}/project/{project}/applications/{application}/env/{environment}"
         [Signed, Envtracker] => envtracker::legacy_notify,
+    post "/api/v1/import" [Key, Native] => import::import,
     post "/api/v1/workspaces" [Master, Native] => native::create_workspace,
     get "/api/v1/workspaces" [Master, Native] => native::list_workspaces,
     delete "/api/v1/workspaces/{code}" [Master, Native] => lifecycle::delete_workspace,

@@ -180,6 +180,13 @@ impl DeploymentStore for Store {
             .await?)
     }
 
+    async fn ingest_many(
+        &self,
+        plans: Vec<IngestPlan>,
+    ) -> Result<Vec<Result<IngestReceipt, DeploymentStoreError>>, DeploymentStoreError> {
+        Ok(crate::deployments::ingest::ingest_many(self, plans).await?)
+    }
+
     async fn changes_after(
         &self,
         after: Option<i64>,
