@@ -16,7 +16,7 @@ use shiplog_domain::timestamp::Timestamp;
 use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::{AppError, ErrorKind};
-use crate::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand};
+use crate::ingest::{ApplicationRef, Correlation, EnvironmentRef, IngestCommand, IngestPlan};
 use crate::model::{DeploymentFields, ProjectLookup};
 
 /// How many refused lines an outcome lists; beyond that it only counts them.
@@ -104,8 +104,8 @@ impl Source {
     }
 }
 
-/// The parts of the key the provider's webhook derives for the same deployment
-/// (`shiplog-http`'s `providers` build theirs from the same names).
+/// The parts of a source's deployment key: the providers' webhooks (`shiplog-http`) derive
+/// their keys through this too, so an imported record and a webhook of one deployment meet.
 pub fn source_key_parts<'a>(
     source: Source,
     repository: &'a str,
@@ -314,57 +314,95 @@ fn refuses_the_record(error: &AppError) -> bool {
 /// not be read.
 pub type ImportLine = (u64, Result<ImportRecord, AppError>);
 
+/// A batch of records checked and resolved, ready to be written ([`App::write_import`]).
+#[derive(Debug)]
+pub struct PlannedImport {
+    plans: Vec<IngestPlan>,
+    lines: Vec<u64>,
+}
+
+impl ImportOutcome {
+    /// Adds what another batch did.
+    pub fn merge(&mut self, other: Self) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejected_count += other.rejected_count;
+        let room = MAX_LISTED_REJECTIONS.saturating_sub(self.rejected.len());
+        self.rejected.extend(other.rejected.into_iter().take(room));
+    }
+}
+
 impl App {
     /// Refuses a caller who may not import (a read key), before any record is read.
     pub fn may_import(&self, caller: &Principal) -> Result<(), AppError> {
         caller.require(Capability::Ingest, "import deployments")
     }
 
-    /// Imports one batch of records (an adapter reads a stream in batches, in bounded memory),
-    /// adding to `outcome`. The error is the caller's (not allowed to send events) or the
-    /// store's (unavailable); a refused record is counted in `outcome` instead.
-    pub async fn import(
+    /// Checks and resolves one batch of records (an adapter reads a stream in batches, in
+    /// bounded memory); a record refused here is counted in `outcome`. The error is the
+    /// caller's (not allowed to send events) or the store's (unavailable). The batch is then
+    /// written by [`App::write_import`], which an adapter may run while it plans the next.
+    pub async fn plan_import(
         &self,
         caller: &Principal,
         lines: Vec<ImportLine>,
         outcome: &mut ImportOutcome,
-    ) -> Result<(), AppError> {
-        caller.require(Capability::Ingest, "import deployments")?;
-        let mut plans = Vec::with_capacity(lines.len());
-        let mut numbers = Vec::with_capacity(lines.len());
+    ) -> Result<PlannedImport, AppError> {
+        self.may_import(caller)?;
+        let mut planned = PlannedImport {
+            plans: Vec::with_capacity(lines.len()),
+            lines: Vec::with_capacity(lines.len()),
+        };
         for (line, record) in lines {
-            let planned = match record.and_then(command_of) {
+            let plan = match record.and_then(command_of) {
                 Ok(command) => self.plan_ingest(caller, command).await,
                 Err(error) => Err(error),
             };
-            match planned {
+            match plan {
                 Ok((mut plan, _)) => {
                     plan.raise_hooks = false;
-                    plans.push(plan);
-                    numbers.push(line);
+                    planned.plans.push(plan);
+                    planned.lines.push(line);
                 }
                 Err(error) if refuses_the_record(&error) => outcome.reject(line, &error),
                 Err(error) => return Err(error),
             }
         }
-        if plans.is_empty() {
-            return Ok(());
+        Ok(planned)
+    }
+
+    /// How many planned batches an adapter may have written at once.
+    pub fn import_writes(&self) -> usize {
+        self.ports.deployments.concurrent_writes().max(1)
+    }
+
+    /// Says an import ended (after its last batch was written), so past days are packed soon.
+    pub fn import_ended(&self, caller: &Principal) {
+        self.notifier.history_imported(caller.workspace);
+    }
+
+    /// Writes a planned batch in as few transactions as the store can; what it did, a record
+    /// the store refused counted by its line.
+    pub async fn write_import(
+        &self,
+        caller: &Principal,
+        planned: PlannedImport,
+    ) -> Result<ImportOutcome, AppError> {
+        let mut outcome = ImportOutcome::default();
+        if planned.plans.is_empty() {
+            return Ok(outcome);
         }
-        let written = self.ports.deployments.ingest_many(plans).await?;
-        let mut changed = false;
-        for (line, result) in numbers.into_iter().zip(written) {
+        let written = self.ports.deployments.ingest_many(planned.plans).await?;
+        for (line, result) in planned.lines.into_iter().zip(written) {
             match result {
                 Ok(receipt) if receipt.duplicate => outcome.duplicates += 1,
-                Ok(_) => {
-                    outcome.accepted += 1;
-                    changed = true;
-                }
+                Ok(_) => outcome.accepted += 1,
                 Err(error) => outcome.reject(line, &AppError::from(error)),
             }
         }
-        if changed {
+        if outcome.accepted > 0 {
             self.notifier.deployments_changed(caller.workspace);
         }
-        Ok(())
+        Ok(outcome)
     }
 }

@@ -9,6 +9,7 @@
 //! It never holds business rules or SQL; it only wires. It never prints a secret except the
 //! generated master key, once, on first start, and never prints a database password.
 
+pub mod import;
 pub mod notify;
 pub mod tls;
 
@@ -268,6 +269,22 @@ pub async fn run_delivery_worker(app: App, poll_interval: std::time::Duration) {
     }
 }
 
+/// Who hears of changes: the dashboard's live feeds, and the DORA packer when an import ends.
+struct Notifiers {
+    live: Arc<shiplog_web::live::LiveChanges>,
+    packer: Arc<tokio::sync::Notify>,
+}
+
+impl shiplog_app::ports::ChangeNotifier for Notifiers {
+    fn deployments_changed(&self, workspace: shiplog_app::ids::WorkspaceId) {
+        self.live.deployments_changed(workspace);
+    }
+
+    fn history_imported(&self, _: shiplog_app::ids::WorkspaceId) {
+        self.packer.notify_one();
+    }
+}
+
 /// How many days one round of the DORA packer packs at most before it looks again.
 const PACK_ROUND: usize = 64;
 
@@ -276,9 +293,14 @@ const PACK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs the DORA packer until the process ends: packs the DORA records of days over for an
 /// hour (`Store::pack_dora_days`), round after round while there are more (after an upgrade,
-/// every past day), else once a minute. A failed round is logged and retried. Each round goes to
-/// `metrics` (`shiplog_dora_days_packed`, `shiplog_dora_days_waiting`).
-pub async fn run_dora_packer(store: Store, metrics: Arc<shiplog_http::metrics::Metrics>) {
+/// every past day), else once a minute or as soon as `wake` is notified (a history import
+/// ended). A failed round is logged and retried. Each round goes to `metrics`
+/// (`shiplog_dora_days_packed`, `shiplog_dora_days_waiting`).
+pub async fn run_dora_packer(
+    store: Store,
+    metrics: Arc<shiplog_http::metrics::Metrics>,
+    wake: Arc<tokio::sync::Notify>,
+) {
     loop {
         let round = store.pack_dora_days(SystemClock.now(), PACK_ROUND).await;
         if let Ok(packing) = &round {
@@ -294,7 +316,10 @@ pub async fn run_dora_packer(store: Store, metrics: Arc<shiplog_http::metrics::M
                         "DORA days packed"
                     );
                 }
-                tokio::time::sleep(PACK_INTERVAL).await;
+                tokio::select! {
+                    () = tokio::time::sleep(PACK_INTERVAL) => {}
+                    () = wake.notified() => {}
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, "DORA packing round failed");
@@ -434,9 +459,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         Err(error) => tracing::warn!(%error, "the stored hooks could not be checked at start"),
     }
-    // Ingest tells the dashboard's live feeds at once that a workspace's deployments changed.
+    // Ingest tells the dashboard's live feeds at once that a workspace's deployments changed,
+    // and an import's end wakes the DORA packer.
     let changes = Arc::new(shiplog_web::live::LiveChanges::default());
-    let app = app.with_notifier(changes.clone());
+    let packer = Arc::new(tokio::sync::Notify::new());
+    let app = app.with_notifier(Arc::new(Notifiers {
+        live: changes.clone(),
+        packer: packer.clone(),
+    }));
     if config.hooks.worker {
         actix_web::rt::spawn(run_delivery_worker(app.clone(), config.hooks.poll_interval));
     }
@@ -453,7 +483,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         actix_web::rt::spawn(run_retention(app.clone(), retention));
     }
     let metrics = Arc::new(shiplog_http::metrics::Metrics::default());
-    actix_web::rt::spawn(run_dora_packer(store.clone(), metrics.clone()));
+    actix_web::rt::spawn(run_dora_packer(store.clone(), metrics.clone(), packer));
     let state = HttpState {
         app,
         readiness: Arc::new(StoreReadiness(store)),

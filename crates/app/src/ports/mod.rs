@@ -447,6 +447,11 @@ pub trait DeploymentStore: Send + Sync {
         &self,
         plans: Vec<IngestPlan>,
     ) -> Result<Vec<Result<IngestReceipt, DeploymentStoreError>>, DeploymentStoreError>;
+    /// How many [`DeploymentStore::ingest_many`] calls are worth running at once: 1 where one
+    /// writer applies everything (SQLite), more where transactions run side by side.
+    fn concurrent_writes(&self) -> usize {
+        1
+    }
     /// One deployment of `workspace`.
     async fn get(
         &self,

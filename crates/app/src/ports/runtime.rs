@@ -122,6 +122,11 @@ pub trait Offload: Send + Sync {
 pub trait ChangeNotifier: Send + Sync {
     /// A deployment of `workspace` was created or changed.
     fn deployments_changed(&self, workspace: WorkspaceId);
+    /// An import of history into `workspace` ended: its past days' DORA records are worth
+    /// packing now rather than at the packer's next round.
+    fn history_imported(&self, workspace: WorkspaceId) {
+        let _ = workspace;
+    }
 }
 
 /// Tells nobody: live views find changes by polling alone.

@@ -13,6 +13,7 @@
 //! run already reports the build. Any other event is ignored, with the list of those read.
 
 use serde_json::Value;
+use shiplog_app::import::{Source, source_key_parts};
 use shiplog_app::integrations::Translation;
 use shiplog_app::model::DeploymentFields;
 use shiplog_domain::ids::CommitSha;
@@ -149,7 +150,12 @@ pub(super) fn workflow_run(settings: &Value, payload: &Value) -> Translation {
         environment,
         completed,
         status.to_owned(),
-        Some(&["github-run", repository, &id, &attempt]),
+        Some(&source_key_parts(
+            Source::GithubRun,
+            repository,
+            &id,
+            &attempt,
+        )),
     );
     let time = |path: &[&str]| text(run, path).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time(&["run_started_at"]).or_else(|| time(&["created_at"]));
@@ -253,7 +259,12 @@ pub(super) fn deployment(payload: &Value, state: Option<&str>) -> Translation {
         Some(environment),
         terminal,
         state.to_owned(),
-        Some(&["github-deployment", repository, &id]),
+        Some(&source_key_parts(
+            Source::GithubDeployment,
+            repository,
+            &id,
+            "",
+        )),
     );
     let time = |path: &[&str]| text(payload, path).and_then(|t| Timestamp::parse(t).ok());
     command.started_at = time(&["deployment", "created_at"]);

@@ -9,6 +9,7 @@
 //! takes its kind from GitLab's tier. Any other event is ignored, with the list of those read.
 
 use serde_json::Value;
+use shiplog_app::import::{Source, source_key_parts};
 use shiplog_app::ingest::IngestCommand;
 use shiplog_app::integrations::Translation;
 use shiplog_app::model::DeploymentFields;
@@ -34,9 +35,10 @@ pub(super) const GITLAB_EVENTS: &str =
     "Deployment Hook, Job Hook, Pipeline Hook, Push Hook and Merge Request Hook";
 
 /// The key of one GitLab job's deployment: a Deployment Hook names its job (`deployable_id`),
-/// a Job Hook is the job, so both update one record when both are enabled.
-pub(super) fn gitlab_job_key<'a>(project: &'a str, job: &'a str) -> [&'a str; 3] {
-    ["gitlab-job", project, job]
+/// a Job Hook is the job, so both update one record when both are enabled (and an import of
+/// the same job, `shiplog_app::import::Source::GitlabJob`).
+pub(super) fn gitlab_job_key<'a>(project: &'a str, job: &'a str) -> Vec<&'a str> {
+    source_key_parts(Source::GitlabJob, project, job, "")
 }
 
 /// Sets the kind of an environment created on first use from GitLab's tier (`production`,
@@ -136,7 +138,7 @@ pub(super) fn gitlab_deployment(payload: &Value) -> Translation {
         .map(Value::to_string);
     let key = match &job {
         Some(job) => gitlab_job_key(project, job),
-        None => ["gitlab-deployment", project, &id],
+        None => source_key_parts(Source::GitlabDeployment, project, &id, ""),
     };
     let mut command = record(
         Provider::GitlabCi,

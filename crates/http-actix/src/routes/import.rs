@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use actix_web::web::{Data, Payload};
+use actix_web::web::{Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use shiplog_app::auth::Principal;
 use shiplog_app::error::AppError;
-use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord};
+use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord, PlannedImport};
 use shiplog_domain::timestamp::Timestamp;
 
 use super::Reply;
@@ -171,17 +172,30 @@ impl From<ImportOutcome> for ImportResultBody {
     }
 }
 
-/// One line's record, or why it cannot be read.
-fn read_line(line: &[u8]) -> Result<ImportRecord, AppError> {
+/// `?project=`: the project of the lines that name none.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The project (slug) of every line that names none; default: the key's own project.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    project: Option<String>,
+}
+
+/// One line's record, or why it cannot be read; `project` fills in a line's missing project.
+fn read_line(line: &[u8], project: Option<&str>) -> Result<ImportRecord, AppError> {
     if line.first() != Some(&b'{') {
         return Err(AppError::invalid(
             "line",
             "is not a JSON object: send one deployment per line, like {\"application\": \"web\", …}",
         ));
     }
-    crate::json::parse::<ImportLineBody>(line)
+    let mut record = crate::json::parse::<ImportLineBody>(line)
         .map(ImportRecord::from)
-        .map_err(|message| AppError::invalid("line", message))
+        .map_err(|message| AppError::invalid("line", message))?;
+    if record.project.is_none() {
+        record.project = project.map(str::to_owned);
+    }
+    Ok(record)
 }
 
 /// Cuts a byte stream into lines, remembering a partial one between chunks; a line longer
@@ -191,6 +205,7 @@ struct Lines {
     partial: Vec<u8>,
     number: u64,
     too_long: bool,
+    project: Option<String>,
 }
 
 impl Lines {
@@ -234,7 +249,7 @@ impl Lines {
         }
         let text = line.trim_ascii();
         if !text.is_empty() {
-            out.push((self.number, read_line(text)));
+            out.push((self.number, read_line(text, self.project.as_deref())));
         }
     }
 
@@ -246,9 +261,31 @@ impl Lines {
     }
 }
 
-/// `POST /api/v1/import` (ingest or admin key): past deployments as NDJSON, one per line →
+/// A batch being written by a task of its own.
+struct Writing(actix_web::rt::task::JoinHandle<Result<ImportOutcome, AppError>>);
+
+impl Writing {
+    fn start(state: &HttpState, caller: &Principal, planned: PlannedImport) -> Self {
+        let (app, caller) = (state.app.clone(), caller.clone());
+        Self(actix_web::rt::spawn(async move {
+            app.write_import(&caller, planned).await
+        }))
+    }
+
+    async fn finish(self) -> Result<ImportOutcome, AppError> {
+        self.0.await.map_err(|error| {
+            AppError::from(shiplog_app::ports::BackendFailure::unavailable(format!(
+                "an import batch's write stopped: {error}"
+            )))
+        })?
+    }
+}
+
+/// `POST /api/v1/import?project=` (ingest or admin key): past deployments as NDJSON, one per
+/// line →
 /// `{accepted, duplicates, rejected_count, rejected: [{line, code, error}]}`.
 #[utoipa::path(post, path = "/api/v1/import", tag = "import",
+    params(ImportQuery),
     request_body(content = ImportLineBody, content_type = "application/x-ndjson",
         description = "One JSON object per line, each a deployment; any number of lines."),
     responses(
@@ -263,6 +300,7 @@ pub async fn import(
     state: Data<HttpState>,
     Caller(caller): Caller,
     request: HttpRequest,
+    query: Query<ImportQuery>,
     mut payload: Payload,
 ) -> Reply {
     let media = request
@@ -281,8 +319,15 @@ pub async fn import(
     // Refuse a read key before reading any of the body.
     state.app.may_import(&caller)?;
     let mut outcome = ImportOutcome::default();
-    let mut lines = Lines::default();
+    let mut lines = Lines {
+        project: query.into_inner().project,
+        ..Lines::default()
+    };
     let mut batch = Vec::with_capacity(BATCH);
+    // Batches are written by tasks of their own while the next is read and planned: as many
+    // at once as the store runs side by side.
+    let mut writing: std::collections::VecDeque<Writing> = std::collections::VecDeque::new();
+    let at_once = state.app.import_writes();
     loop {
         let chunk = match actix_web::rt::time::timeout(IDLE_TIMEOUT, payload.next()).await {
             Err(_) => {
@@ -304,12 +349,23 @@ pub async fn import(
         lines.feed(&chunk, &mut batch);
         if batch.len() >= BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            state.app.import(&caller, full, &mut outcome).await?;
+            let planned = state.app.plan_import(&caller, full, &mut outcome).await?;
+            if writing.len() >= at_once
+                && let Some(oldest) = writing.pop_front()
+            {
+                outcome.merge(oldest.finish().await?);
+            }
+            writing.push_back(Writing::start(&state, &caller, planned));
         }
     }
     lines.end(&mut batch);
-    if !batch.is_empty() {
-        state.app.import(&caller, batch, &mut outcome).await?;
+    let planned = state.app.plan_import(&caller, batch, &mut outcome).await?;
+    writing.push_back(Writing::start(&state, &caller, planned));
+    while let Some(oldest) = writing.pop_front() {
+        outcome.merge(oldest.finish().await?);
+    }
+    if outcome.accepted > 0 {
+        state.app.import_ended(&caller);
     }
     Ok(HttpResponse::Ok().json(ImportResultBody::from(outcome)))
 }

@@ -187,6 +187,13 @@ impl DeploymentStore for Store {
         Ok(crate::deployments::ingest::ingest_many(self, plans).await?)
     }
 
+    /// SQLite: 1, its single writer applies every write. PostgreSQL: 2, so that a history
+    /// import keeps two of the writer pool's transactions (and two server processes) busy, one
+    /// per core of the reference machine (docs/benchmarks.md, `bench import`).
+    fn concurrent_writes(&self) -> usize {
+        if self.url().is_postgres() { 2 } else { 1 }
+    }
+
     async fn changes_after(
         &self,
         after: Option<i64>,
