@@ -20,6 +20,7 @@ use shiplog_store::{DatabaseUrl, migrations};
 use shiplog_server::{Config, HookOptions, start};
 
 mod admin;
+mod import_command;
 mod notify_command;
 
 /// shiplog: a self-hosted deployment tracking server.
@@ -143,6 +144,11 @@ enum Command {
     },
     /// Report a deploy (or a build or test) to shiplog from any CI; `--` wraps a command.
     Notify(Box<notify_command::Notify>),
+    /// Import past deployments from GitHub, GitLab or an NDJSON file.
+    Import {
+        #[command(subcommand)]
+        source: import_command::Import,
+    },
     /// Print a completion script for a shell: `shiplog completions bash > /etc/bash_completion.d/shiplog`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -190,6 +196,7 @@ fn main() -> ExitCode {
         Command::Admin { access, action } => admin::admin(access, action),
         Command::Health { bind, tls } => health(&bind, tls.files().is_some()),
         Command::Notify(args) => notify_command::notify(*args),
+        Command::Import { source } => import_command::import(source),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "shiplog", &mut std::io::stdout());
@@ -448,6 +455,13 @@ mod tests {
     use clap::CommandFactory;
 
     use super::Cli;
+
+    /// clap's own checks of every subcommand (unique argument ids, valid defaults), which it
+    /// otherwise runs only when that subcommand is parsed.
+    #[test]
+    fn the_command_line_passes_clap_checks() {
+        Cli::command().debug_assert();
+    }
 
     fn variables(command: &clap::Command, into: &mut BTreeSet<String>) {
         for arg in command.get_arguments() {

@@ -5,6 +5,7 @@ mod admin_cli;
 mod backup;
 mod common;
 mod faults;
+mod import;
 mod migrate;
 mod notify;
 mod packing;
