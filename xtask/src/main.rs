@@ -56,6 +56,8 @@ fn main() -> ExitCode {
                  bench dora    the DORA metrics query over 1,000,000 deployments, both backends
                  bench http    ingests/s through HTTP against the release binary, both backends,
                                beside echo, fsync and INSERT references
+                 bench import  1,000,000 deployments through POST /api/v1/import, both backends,
+                               beside a live ingest and the same-run references
                  bench dashboard  the dashboard's board and lists over the bench dora history
                  bench lifecycle  backup, restore, retention and deletion over that history"
             );
@@ -384,9 +386,10 @@ fn bench(which: Option<&str>) -> Result<()> {
         Some("dora") => cargo(&["bench", "-p", "shiplog-store", "--bench", "dora"]),
         Some("lifecycle") => cargo(&["bench", "-p", "shiplog-store", "--bench", "lifecycle"]),
         Some("http") => cargo(&["bench", "-p", "shiplog-server", "--bench", "http"]),
+        Some("import") => cargo(&["bench", "-p", "shiplog-server", "--bench", "import"]),
         Some("dashboard") => cargo(&["bench", "-p", "shiplog-blackbox", "--bench", "dashboard"]),
         other => Err(format!(
-            "unknown benchmark {other:?}: use `cargo xtask bench http`, `store`, `dora`, `dashboard` or `lifecycle`"
+            "unknown benchmark {other:?}: use `cargo xtask bench http`, `import`, `store`, `dora`, `dashboard` or `lifecycle`"
         )),
     }
 }

@@ -1,0 +1,185 @@
+//! What the HTTP-level benchmarks share: the server they start, the references they measure,
+//! and how they set up and count.
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde_json::Value;
+use shiplog_store::conn::DbConn;
+
+/// The master key every benchmark server is started with.
+pub(crate) const MASTER: &str = "bench-master-key-0123456789";
+/// The server's HTTP workers, and the echo reference's.
+pub(crate) const WORKERS: usize = 2;
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+pub(crate) fn wait_until_up(base: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("{base}{path}");
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::default();
+        loop {
+            if client.get(&url).send().await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} did not answer");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// Single-row autocommit INSERTs from `clients` threads, each with its own connection.
+pub(crate) fn insert_rate(url: &str, clients: usize, duration: Duration) -> f64 {
+    let mut admin = PgConnection::establish(url).unwrap();
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_probe; \
+             CREATE TABLE bench_probe (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)",
+        )
+        .unwrap();
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                conn.batch_execute("SET synchronous_commit = on").unwrap();
+                let mut count = 0u64;
+                while Instant::now() < deadline {
+                    conn.batch_execute("INSERT INTO bench_probe (body) VALUES ('x')")
+                        .unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    // Leave nothing behind that the rows measured next would pay for (the table's dirty pages,
+    // a checkpoint half-way through shiplog's rows).
+    admin
+        .batch_execute("DROP TABLE bench_probe; CHECKPOINT")
+        .unwrap();
+    rate
+}
+
+/// A running `shiplog serve`.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+}
+
+impl Server {
+    pub(crate) fn start(database_url: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .arg("serve")
+            .env("SHIPLOG_DATABASE_URL", database_url)
+            .env("SHIPLOG_BIND", format!("127.0.0.1:{port}"))
+            .env("SHIPLOG_ADMIN_KEY", MASTER)
+            .env("SHIPLOG_WORKERS", WORKERS.to_string())
+            .env("SHIPLOG_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until_up(&server.base, "/healthz");
+        server
+    }
+
+    /// The peak resident set of the process so far, in MiB (`VmHWM`).
+    pub(crate) fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one set-up request; panics unless it answers 2xx.
+pub(crate) fn setup(
+    base: &str,
+    put: bool,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> Value {
+    let url = format!("{base}{path}");
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::default();
+        let mut builder = if put {
+            client.put(&url)
+        } else {
+            client.post(&url)
+        };
+        for (name, value) in headers {
+            builder = builder.insert_header((name, value));
+        }
+        let mut response = builder.send_json(&body).await.unwrap();
+        let answer: Value =
+            serde_json::from_slice(&response.body().await.unwrap()).unwrap_or(Value::Null);
+        assert!(
+            response.status().is_success(),
+            "{url}: {} {answer}",
+            response.status()
+        );
+        answer
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Deployments in the database.
+pub(crate) fn stored(database_url: &str) -> u64 {
+    let conn = shiplog_store::DatabaseUrl::parse(database_url)
+        .unwrap()
+        .connect()
+        .unwrap();
+    let query = diesel::sql_query("SELECT count(*) AS n FROM deployments");
+    let count = match conn {
+        DbConn::Sqlite(mut c) => query.get_result::<Count>(&mut c),
+        DbConn::Postgresql(mut c) => query.get_result::<Count>(&mut c),
+    };
+    u64::try_from(count.unwrap().n).unwrap()
+}
