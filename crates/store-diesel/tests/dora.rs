@@ -12,7 +12,10 @@
 //! hotfix patterns (the migration test checks the SQL backfill of migration 000014 gives the
 //! same signals as ingest). Each case also packs the store's DORA days (`Store::pack_dora_days`)
 //! at random points of its arrival order, so that later events change packed days, and compares
-//! again once every day is packed, over a window from midnight and one that is not.
+//! again once every day is packed, over a window from midnight and one that is not. In import
+//! mode, some deployments arrive as history through `App::plan_import` and `App::write_import`
+//! (in batches of the imports that follow each other in the arrival order), some live, some
+//! both: the reports and the number of deployments are still the definitions'.
 
 use crate::support;
 
@@ -23,6 +26,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use shiplog_app::App;
+use shiplog_app::deployments::ListDeployments;
+use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord};
 use shiplog_app::ingest::{ApplicationRef, IngestCommand};
 use shiplog_app::metrics::DoraRequest;
 use shiplog_app::model::ProjectLookup;
@@ -105,6 +110,20 @@ struct Case {
     packs: Vec<usize>,
     /// Minutes by which a second window's ends are moved off midnight.
     shift: i64,
+    /// Per deployment, in import mode: its completion arrives live (0), as an imported record
+    /// (1), or both (2).
+    imported: Vec<u8>,
+}
+
+/// How a case is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One event at a time.
+    InOrder,
+    /// All at once, each from its own task.
+    AtOnce,
+    /// One at a time, completions also or instead as imported history.
+    Imported,
 }
 
 fn minutes(n: i64) -> Timestamp {
@@ -154,6 +173,7 @@ fn case() -> impl Strategy<Value = Case> {
             }
             sends.extend((0..builds.len()).map(Send::Build));
             let count = sends.len();
+            let imported = proptest::collection::vec(0u8..3, deploys.len());
             (
                 Just(deploys),
                 Just(builds),
@@ -161,20 +181,24 @@ fn case() -> impl Strategy<Value = Case> {
                 proptest::collection::vec(0..count, 0..4),
                 proptest::collection::vec(0..=count, 0..3),
                 0i64..24 * 60,
+                imported,
             )
         })
-        .prop_map(|(deploys, builds, mut order, repeats, packs, shift)| {
-            // Repeated deliveries of events already sent, at the end.
-            let again: Vec<Send> = repeats.iter().map(|&i| order[i]).collect();
-            order.extend(again);
-            Case {
-                deploys,
-                builds,
-                order,
-                packs,
-                shift,
-            }
-        })
+        .prop_map(
+            |(deploys, builds, mut order, repeats, packs, shift, imported)| {
+                // Repeated deliveries of events already sent, at the end.
+                let again: Vec<Send> = repeats.iter().map(|&i| order[i]).collect();
+                order.extend(again);
+                Case {
+                    deploys,
+                    builds,
+                    order,
+                    packs,
+                    shift,
+                    imported,
+                }
+            },
+        )
 }
 
 fn command(case: &Case, send: Send) -> IngestCommand {
@@ -217,6 +241,29 @@ fn command(case: &Case, send: Send) -> IngestCommand {
             }
             command
         }
+    }
+}
+
+/// Deployment `i`'s completion as a record of imported history: what its live event says, keyed
+/// by its run as the live event is.
+fn record(case: &Case, i: usize) -> ImportRecord {
+    let d = &case.deploys[i];
+    let (branch, git_ref, message, _) = SIGNALS[d.signal];
+    ImportRecord {
+        project: Some("web".to_owned()),
+        application: Some(APPS[d.app].to_owned()),
+        environment: Some("production".to_owned()),
+        status: Some(if d.failed { "failure" } else { "success" }.to_owned()),
+        provider: Some("github".to_owned()),
+        started_at: d.started.map(minutes),
+        finished_at: Some(minutes(d.finished)),
+        commit_sha: Some(COMMITS[d.commit].to_owned()),
+        commit_timestamp: d.commit_timestamp.map(minutes),
+        git_ref: git_ref.map(str::to_owned),
+        branch: branch.map(str::to_owned),
+        commit_message: message.map(str::to_owned),
+        url: Some(format!("https://ci.example/runs/d{i}")),
+        ..ImportRecord::default()
     }
 }
 
@@ -268,16 +315,40 @@ fn packing_time() -> Timestamp {
     minutes(60 * 24 * 60)
 }
 
+/// Imports the waiting records as one batch; none may be refused.
+async fn flush(
+    app: &App,
+    t: &support::Tenant,
+    batch: &mut Vec<ImportLine>,
+) -> Result<(), TestCaseError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut outcome = ImportOutcome::default();
+    let planned = app
+        .plan_import(&t.admin, std::mem::take(batch), &mut outcome)
+        .await
+        .map_err(|e| TestCaseError::fail(format!("import refused: {e}")))?;
+    outcome.merge(
+        app.write_import(&t.admin, planned)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("import failed: {e}")))?,
+    );
+    prop_assert_eq!(outcome.rejected_count, 0, "{:?}", outcome.rejected);
+    Ok(())
+}
+
 /// Sends a case one event at a time, packing the store's DORA days where the case says
-/// (`concurrent`: all at once, each from its own task, so that on PostgreSQL the writer pool's
-/// transactions on one commit overlap, with packing rounds running beside them), and compares
-/// the reports over two windows before and after every day is packed.
+/// (`Mode::AtOnce`: all at once, each from its own task, so that on PostgreSQL the writer pool's
+/// transactions on one commit overlap, with packing rounds running beside them;
+/// `Mode::Imported`: completions also or instead as imported history), and compares the
+/// reports over two windows before and after every day is packed.
 async fn check(
     app: &App,
     store: &shiplog_store::Store,
     n: u32,
     case: &Case,
-    concurrent: bool,
+    mode: Mode,
 ) -> Result<(), TestCaseError> {
     let t = tenant(store, &format!("case-{n}"), u128::from(n)).await;
     let pack = |store: shiplog_store::Store| async move {
@@ -287,42 +358,75 @@ async fn check(
             .map(|_| ())
             .map_err(|e| TestCaseError::fail(format!("packing failed: {e}")))
     };
-    if concurrent {
-        let packer = {
-            let (store, rounds) = (store.clone(), case.packs.len());
-            tokio::spawn(async move {
-                for _ in 0..rounds {
+    match mode {
+        Mode::AtOnce => {
+            let packer = {
+                let (store, rounds) = (store.clone(), case.packs.len());
+                tokio::spawn(async move {
+                    for _ in 0..rounds {
+                        pack(store.clone()).await?;
+                    }
+                    Ok::<_, TestCaseError>(())
+                })
+            };
+            let tasks: Vec<_> = case
+                .order
+                .iter()
+                .map(|&send| {
+                    let (app, admin, command) = (app.clone(), t.admin.clone(), command(case, send));
+                    tokio::spawn(async move { (send, app.ingest(&admin, command).await) })
+                })
+                .collect();
+            for task in tasks {
+                let (send, result) = task.await.unwrap();
+                result.map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
+            }
+            packer.await.unwrap()?;
+        }
+        Mode::InOrder | Mode::Imported => {
+            // Imported records waiting to go as one batch: (line, record).
+            let mut batch: Vec<ImportLine> = Vec::new();
+            for (i, &send) in case.order.iter().enumerate() {
+                let imported = match send {
+                    Send::Completed(d) if mode == Mode::Imported => case.imported[d],
+                    _ => 0,
+                };
+                if imported == 0 || case.packs.contains(&i) {
+                    flush(app, &t, &mut batch).await?;
+                }
+                if case.packs.contains(&i) {
                     pack(store.clone()).await?;
                 }
-                Ok::<_, TestCaseError>(())
-            })
-        };
-        let tasks: Vec<_> = case
-            .order
-            .iter()
-            .map(|&send| {
-                let (app, admin, command) = (app.clone(), t.admin.clone(), command(case, send));
-                tokio::spawn(async move { (send, app.ingest(&admin, command).await) })
-            })
-            .collect();
-        for task in tasks {
-            let (send, result) = task.await.unwrap();
-            result.map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
-        }
-        packer.await.unwrap()?;
-    } else {
-        for (i, &send) in case.order.iter().enumerate() {
-            if case.packs.contains(&i) {
+                if let (1 | 2, Send::Completed(d)) = (imported, send) {
+                    batch.push((i as u64 + 1, Ok(record(case, d))));
+                }
+                if imported != 1 {
+                    app.ingest(&t.admin, command(case, send))
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
+                }
+            }
+            flush(app, &t, &mut batch).await?;
+            if case.packs.contains(&case.order.len()) {
                 pack(store.clone()).await?;
             }
-            app.ingest(&t.admin, command(case, send))
-                .await
-                .map_err(|e| TestCaseError::fail(format!("{send:?} refused: {e}")))?;
-        }
-        if case.packs.contains(&case.order.len()) {
-            pack(store.clone()).await?;
         }
     }
+    let listed = app
+        .list_deployments(
+            &t.admin,
+            ListDeployments {
+                limit: Some(200),
+                ..ListDeployments::default()
+            },
+        )
+        .await
+        .map_err(|e| TestCaseError::fail(format!("listing refused: {e}")))?;
+    prop_assert_eq!(
+        listed.items.len(),
+        case.deploys.len(),
+        "one deployment each"
+    );
     let history = History::new(expected(case));
     let midnight = Window::new(minutes(-24 * 60), minutes(15 * 24 * 60)).unwrap();
     let shifted = Window::new(
@@ -378,7 +482,7 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
-fn property(url: &str, cases: u32, concurrent: bool) {
+fn property(url: &str, cases: u32, mode: Mode) {
     let runtime = runtime();
     let store = open(url);
     // One App for every case: its ids are unique within it, and each case is its own workspace.
@@ -388,7 +492,7 @@ fn property(url: &str, cases: u32, concurrent: bool) {
     runner
         .run(&case(), |case| {
             let n = next.fetch_add(1, Ordering::Relaxed);
-            runtime.block_on(check(&app, &store, n, &case, concurrent))
+            runtime.block_on(check(&app, &store, n, &case, mode))
         })
         .unwrap();
 }
@@ -415,7 +519,7 @@ fn backfill(url: &str, cases: u32) {
         let case = case().new_tree(&mut runner).unwrap().current();
         n += 1;
         runtime
-            .block_on(check(&app, &store, n, &case, false))
+            .block_on(check(&app, &store, n, &case, Mode::InOrder))
             .unwrap();
         tenants.push(support::tenant_ids(u128::from(n)));
     }
@@ -459,7 +563,7 @@ fn postgres_migration_gives_the_starts_ingest_kept() {
 #[test]
 fn sqlite_dora_equals_the_definitions_in_any_arrival_order() {
     let db = shiplog_store::testdb::TestDb::sqlite();
-    property(db.url(), 48, false);
+    property(db.url(), 48, Mode::InOrder);
 }
 
 #[test]
@@ -467,7 +571,7 @@ fn postgres_dora_equals_the_definitions_in_any_arrival_order() {
     let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
         return;
     };
-    property(db.url(), 24, false);
+    property(db.url(), 24, Mode::InOrder);
 }
 
 #[test]
@@ -475,5 +579,19 @@ fn postgres_dora_equals_the_definitions_when_events_of_a_commit_arrive_at_once()
     let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
         return;
     };
-    property(db.url(), 24, true);
+    property(db.url(), 24, Mode::AtOnce);
+}
+
+#[test]
+fn sqlite_dora_is_the_same_when_history_is_imported_in_any_interleaving() {
+    let db = shiplog_store::testdb::TestDb::sqlite();
+    property(db.url(), 32, Mode::Imported);
+}
+
+#[test]
+fn postgres_dora_is_the_same_when_history_is_imported_in_any_interleaving() {
+    let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
+        return;
+    };
+    property(db.url(), 16, Mode::Imported);
 }
