@@ -293,7 +293,7 @@ impl Writing {
         (status = 400, description = "The body broke off unreadable; the batches before it are stored", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "A read key", body = crate::openapi::schemas::ErrorBody),
         (status = 408, description = "The body paused for 30 seconds; what was answered before is stored", body = crate::openapi::schemas::ErrorBody),
-        (status = 415, description = "Not NDJSON", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "A body said to be something else than NDJSON (none: read as NDJSON)", body = crate::openapi::schemas::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn import(
@@ -310,10 +310,11 @@ pub async fn import(
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    if !MEDIA_TYPES.contains(&media.as_str()) {
+    // A body without a media type is read as NDJSON; one that says it is something else is
+    // refused before it is read.
+    if !media.is_empty() && !MEDIA_TYPES.contains(&media.as_str()) {
         return Err(ApiError::unsupported_media_type(format!(
-            "send the records as newline-delimited JSON with Content-Type: application/x-ndjson (got {})",
-            if media.is_empty() { "none" } else { &media }
+            "send the records as newline-delimited JSON with Content-Type: application/x-ndjson (got {media})"
         )));
     }
     // Refuse a read key before reading any of the body.
