@@ -138,16 +138,22 @@ async fn both_timestamp_formats_and_status_normalization(app: &TestApp) {
     let (_, page) = app
         .get("/api/v1/deployments?limit=10", &app.admin_key)
         .await;
-    let statuses: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .map(|d| d["status"].as_str().unwrap())
+    // Listed by their own times (the listing's order is tested elsewhere): found by their ids.
+    let by_id = |n: u32| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["external_id"] == format!("d-{n}"))
+            .unwrap_or_else(|| panic!("d-{n} is listed: {page}"))
+            .clone()
+    };
+    let statuses: Vec<String> = (1..=4)
+        .map(|n| by_id(n)["status"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(statuses, expected_statuses, "oldest first");
-    assert_eq!(page["items"][3]["started_at"], "2023-11-19T09:20:32Z");
-    assert_eq!(page["items"][2]["started_at"], "2023-11-19T09:20:32.846Z");
+    assert_eq!(statuses, expected_statuses, "d-1 to d-4");
+    assert_eq!(by_id(1)["started_at"], "2023-11-19T09:20:32Z");
+    assert_eq!(by_id(2)["started_at"], "2023-11-19T09:20:32.846Z");
 }
 
 async fn validation_errors_in_hivels_words(app: &TestApp) {

@@ -198,7 +198,7 @@ fn merges(conn: &mut DbConn) -> Vec<String> {
 /// What the migrations that rewrite or convert data do, by number, and the table they rewrite;
 /// every other one only adds tables, columns, indexes or triggers (docs/upgrading.md has the
 /// timings). Those marked PostgreSQL change nothing on SQLite ([`POSTGRES_ONLY`]).
-const CONVERTING: [(&str, &str, Option<&str>); 7] = [
+const CONVERTING: [(&str, &str, Option<&str>); 8] = [
     (
         "000006",
         "makes environments the workspace's: the environments of one code in several projects \
@@ -231,6 +231,12 @@ const CONVERTING: [(&str, &str, Option<&str>); 7] = [
         "000018",
         "marks every packed DORA day to be packed again (the server repacks in the background)",
         Some("dora_days"),
+    ),
+    (
+        "000020",
+        "builds the deployments' time-order indexes for listings (one scan of deployments per \
+         index; ingest waits)",
+        Some("deployments"),
     ),
 ];
 

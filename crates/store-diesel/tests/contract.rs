@@ -378,10 +378,38 @@ async fn references_become_deployed_on_success(url: &str) {
         "only the reference after the keyword closes"
     );
     let err = app
-        .get_reference(&t.admin, web, "PR-404")
+        .get_reference(&t.admin, web.clone(), "PR-404")
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::ReferenceNotFound(_)));
+
+    // History arriving later: an older success to staging that closed PR-1 first. The request
+    // was deployed by its first success, there and then.
+    let mut older = deploy(PipelineEvent::DEPLOY_COMPLETED, Some("success"), "8");
+    older.environment = Some(shiplog_app::ingest::EnvironmentRef {
+        name: "staging".into(),
+        create_if_missing: true,
+        kind: None,
+    });
+    older.finished_at = Some(at("2024-06-01T12:00:00Z"));
+    app.ingest(&t.admin, older.clone()).await.unwrap();
+    let first = app
+        .get_reference(&t.admin, web.clone(), "PR-1")
+        .await
+        .unwrap();
+    assert_eq!(first.deployed_at, Some(at("2024-06-01T12:00:00Z")));
+    assert_eq!(
+        first.deployed_to.as_ref().map(EnvironmentCode::as_str),
+        Some("staging")
+    );
+    assert_eq!(first.deployments.len(), 2);
+    // A later success changes neither.
+    let mut later = older;
+    later.fields.run_url = Some("https://ci.example/runs/later".into());
+    later.finished_at = Some(at("2024-06-02T12:00:00Z"));
+    app.ingest(&t.admin, later).await.unwrap();
+    let still = app.get_reference(&t.admin, web, "PR-1").await.unwrap();
+    assert_eq!(still.deployed_at, Some(at("2024-06-01T12:00:00Z")));
 }
 
 async fn a_refused_event_writes_nothing(url: &str) {

@@ -41,7 +41,9 @@ macro_rules! deployment_columns {
 /// (`d`) when it has references: its new references (`$30` to `$32`: keys, closing flags,
 /// positions), a request row for each of its references the project did not know (`$33`),
 /// created deployed when it is among those the deployment deploys (`$34`, status words `$35`
-/// open and `$36` deployed, dated `$37`), and the project's open rows of those marked deployed.
+/// open and `$36` deployed, dated `$37`), and the project's rows of those marked deployed: the
+/// open ones, and those deployed later than this deployment (its first success deploys a
+/// request, whichever arrives first).
 macro_rules! pg_references_clauses {
     () => {
         "l AS (INSERT INTO deployment_references \
@@ -57,7 +59,8 @@ macro_rules! pg_references_clauses {
                ON CONFLICT (project_id, ref_key) DO NOTHING RETURNING ref_key), \
          m AS (UPDATE change_references SET status = $36, deployed_at = $14, \
                  deployed_environment_id = $5 \
-               WHERE project_id = $3 AND ref_key = ANY ($34) AND status = $35 \
+               WHERE project_id = $3 AND ref_key = ANY ($34) \
+                 AND (status = $35 OR (status = $36 AND deployed_at > $14)) \
                RETURNING ref_key), \
          past AS (SELECT ref_key FROM change_references \
                   WHERE project_id = $3 AND ref_key = ANY ($34) AND status <> $35), "

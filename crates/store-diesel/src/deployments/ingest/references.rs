@@ -141,8 +141,10 @@ pub(super) struct Linking {
     pub(super) now: i64,
 }
 
-/// Marks open references deployed by a successful deployment (at `deployed_at`, in
-/// `environment`): the app's `decide` says which (`deployed_references`).
+/// Marks references deployed by a successful deployment (at `deployed_at`, in `environment`):
+/// the app's `decide` says which (`deployed_references`). An open one becomes deployed; one
+/// deployed later than this (a newer deployment arrived first, and this older one is history
+/// arriving now) takes this earlier time and place: a request is deployed by its first success.
 pub(super) fn mark_deployed(
     conn: &mut DbConn,
     project: &str,
@@ -158,7 +160,13 @@ pub(super) fn mark_deployed(
         change_references::table
             .filter(change_references::project_id.eq(project))
             .filter(change_references::ref_key.eq_any(keys))
-            .filter(change_references::status.eq(ReferenceStatus::Open.as_str())),
+            .filter(
+                change_references::status
+                    .eq(ReferenceStatus::Open.as_str())
+                    .or(change_references::status
+                        .eq(ReferenceStatus::Deployed.as_str())
+                        .and(change_references::deployed_at.gt(deployed_at))),
+            ),
     )
     .set((
         change_references::status.eq(ReferenceStatus::Deployed.as_str()),
