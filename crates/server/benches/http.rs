@@ -40,7 +40,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use shiplog_store::testdb::TestDb;
 
-use support::{MASTER, Server, WORKERS, free_port, insert_rate, setup, stored, wait_until_up};
+use support::{
+    MASTER, Server, WORKERS, acme_web, free_port, insert_rate, setup, stored, wait_until_up,
+};
 /// What the echo reference answers: the size and shape of shiplog's Clienwork answer.
 const ECHO_BODY: &str = r##"{"success":true,"deployment_id":"00000000-0000-0000-0000-000000000000","linked_requests":["PR-12","#34"],"message":"Processed deploy.completed event. Linked 2 request(s).","references_not_linked":0}"##;
 /// Load-generator threads (each runs its share of the connections).
@@ -364,32 +366,9 @@ fn echo_server() -> String {
 fn bootstrap(base: &str) -> Vec<Dialect> {
     let master = [("Authorization", format!("Bearer {MASTER}"))];
     let master: Vec<(&str, &str)> = master.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    setup(
-        base,
-        false,
-        "/api/v1/workspaces",
-        &master,
-        json!({"code": "acme"}),
-    );
-    let admin = setup(
-        base,
-        false,
-        "/api/v1/workspaces/acme/api-keys",
-        &master,
-        json!({"name": "bench-admin", "role": "admin"}),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (admin, ingest) = acme_web(base);
     let bearer = format!("Bearer {admin}");
     let auth = [("Authorization", bearer.as_str())];
-    setup(
-        base,
-        false,
-        "/api/v1/projects",
-        &auth,
-        json!({"slug": "web"}),
-    );
     setup(
         base,
         false,
@@ -397,16 +376,6 @@ fn bootstrap(base: &str) -> Vec<Dialect> {
         &auth,
         json!({"code": "engineering", "name": "Engineering"}),
     );
-    let ingest = setup(
-        base,
-        false,
-        "/api/v1/workspaces/acme/api-keys",
-        &master,
-        json!({"name": "bench-ci", "role": "ingest", "project": "web"}),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let signing = setup(
         base,
         false,

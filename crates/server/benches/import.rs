@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use shiplog_store::conn::DbConn;
 use shiplog_store::testdb::TestDb;
 
-use support::{MASTER, Server, insert_rate, setup, stored};
+use support::{Server, acme_web, insert_rate, stored};
 
 const APPLICATIONS: [&str; 5] = ["api", "web", "worker", "billing", "search"];
 const ENVIRONMENTS: [&str; 3] = ["production", "staging", "preview"];
@@ -201,48 +201,6 @@ fn unpacked_days(database_url: &str) -> i64 {
     count.unwrap().n
 }
 
-/// The admin key and an ingest key of workspace `acme`, project `web`.
-fn bootstrap(base: &str) -> (String, String) {
-    let master = format!("Bearer {MASTER}");
-    let master = [("Authorization", master.as_str())];
-    setup(
-        base,
-        false,
-        "/api/v1/workspaces",
-        &master,
-        json!({"code": "acme"}),
-    );
-    let admin = setup(
-        base,
-        false,
-        "/api/v1/workspaces/acme/api-keys",
-        &master,
-        json!({"name": "bench-admin", "role": "admin"}),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bearer = format!("Bearer {admin}");
-    setup(
-        base,
-        false,
-        "/api/v1/projects",
-        &[("Authorization", bearer.as_str())],
-        json!({"slug": "web"}),
-    );
-    let ingest = setup(
-        base,
-        false,
-        "/api/v1/workspaces/acme/api-keys",
-        &master,
-        json!({"name": "bench-import", "role": "ingest", "project": "web"}),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (admin, ingest)
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let records: u64 = std::env::var("SHIPLOG_BENCH_IMPORT_RECORDS")
@@ -291,7 +249,7 @@ fn main() {
             (fsync, "fsync")
         };
         let server = Server::start(db.url());
-        let (admin, ingest) = bootstrap(&server.base);
+        let (admin, ingest) = acme_web(&server.base);
         let stop = Arc::new(AtomicBool::new(false));
         let live = live_ingests(&server.base, &ingest, stop.clone());
         let (answer, elapsed) = import(&server.base, &ingest, &history);

@@ -183,3 +183,40 @@ pub(crate) fn stored(database_url: &str) -> u64 {
     };
     u64::try_from(count.unwrap().n).unwrap()
 }
+
+/// Workspace `acme`, its admin key, project `web` and an ingest key limited to it: (admin
+/// key, ingest key).
+pub(crate) fn acme_web(base: &str) -> (String, String) {
+    let master = format!("Bearer {MASTER}");
+    let master = [("Authorization", master.as_str())];
+    setup(
+        base,
+        false,
+        "/api/v1/workspaces",
+        &master,
+        serde_json::json!({"code": "acme"}),
+    );
+    let key = |body: Value| {
+        setup(
+            base,
+            false,
+            "/api/v1/workspaces/acme/api-keys",
+            &master,
+            body,
+        )["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let admin = key(serde_json::json!({"name": "bench-admin", "role": "admin"}));
+    let bearer = format!("Bearer {admin}");
+    setup(
+        base,
+        false,
+        "/api/v1/projects",
+        &[("Authorization", bearer.as_str())],
+        serde_json::json!({"slug": "web"}),
+    );
+    let ingest = key(serde_json::json!({"name": "bench-ci", "role": "ingest", "project": "web"}));
+    (admin, ingest)
+}

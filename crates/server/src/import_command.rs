@@ -28,6 +28,20 @@ pub(crate) struct Destination {
     state: Option<PathBuf>,
 }
 
+impl Destination {
+    /// Where an import of `source` saves its state: `--state`, else the default for `source`;
+    /// none for a dry run, which neither reads nor writes one.
+    fn state_file(&self, source: &str) -> Option<PathBuf> {
+        (!self.dry_run).then(|| self.state.clone().unwrap_or_else(|| default_state(source)))
+    }
+}
+
+/// Ends the progress output; the summary, or why the import stopped.
+fn finished(sender: Sender, outcome: Result<(), String>) -> Result<import::Summary, String> {
+    sender.progress.finish();
+    outcome.map(|()| sender.summary)
+}
+
 /// Import past deployments into shiplog: from GitHub, GitLab, or an NDJSON file.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Import {
@@ -162,20 +176,16 @@ async fn run(command: Import) -> Result<import::Summary, String> {
                 environment_map,
                 application,
             };
-            let state = destination
-                .state
-                .clone()
-                .unwrap_or_else(|| default_state(&format!("github-{}", options.repo)));
+            let state = destination.state_file(&format!("github-{}", options.repo));
             let mut sender = sender(&destination, &format!("github {}", options.repo), None)?;
             let outcome = import::github::import(
                 &options,
                 token("GITHUB_TOKEN"),
-                (!destination.dry_run).then_some(state.as_path()),
+                state.as_deref(),
                 &mut sender,
             )
             .await;
-            sender.progress.finish();
-            outcome.map(|()| sender.summary)
+            finished(sender, outcome)
         }
         Import::Gitlab {
             project,
@@ -192,27 +202,22 @@ async fn run(command: Import) -> Result<import::Summary, String> {
                 environment_map,
                 application,
             };
-            let state = destination
-                .state
-                .clone()
-                .unwrap_or_else(|| default_state(&format!("gitlab-{}", options.project)));
+            let state = destination.state_file(&format!("gitlab-{}", options.project));
             let mut sender = sender(&destination, &format!("gitlab {}", options.project), None)?;
             let outcome = import::gitlab::import(
                 &options,
                 token("GITLAB_TOKEN"),
-                (!destination.dry_run).then_some(state.as_path()),
+                state.as_deref(),
                 &mut sender,
             )
             .await;
-            sender.progress.finish();
-            outcome.map(|()| sender.summary)
+            finished(sender, outcome)
         }
         Import::File { path, destination } => {
             let total = import::file::count_lines(&path);
             let mut sender = sender(&destination, &path, total)?;
             let outcome = import::file::import(&path, &mut sender).await;
-            sender.progress.finish();
-            outcome.map(|()| sender.summary)
+            finished(sender, outcome)
         }
     }
 }

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 use shiplog_store::testdb::TestDb;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
-const MASTER: &str = "import-master-key-0123456789";
+use crate::common::{self, MASTER};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
 const DEPLOYMENTS: &str = include_str!("../../../tests/fixtures/github-api/deployment-items.json");
 const STATUSES: &str =
@@ -43,21 +43,7 @@ fn day(n: u64, hour: u32) -> String {
 /// A server with workspace `acme`, project `shop`; returns its address, an admin key and an
 /// ingest key limited to `shop`.
 async fn shiplog(db: &TestDb) -> (String, String, String) {
-    let running = shiplog_server::start(shiplog_server::Config {
-        database_url: db.url().to_owned(),
-        bind: "127.0.0.1:0".to_owned(),
-        admin_key: Some(MASTER.to_owned()),
-        migrate_on_start: true,
-        workers: 1,
-        hooks: shiplog_server::HookOptions::default(),
-        metrics_token: None,
-        tls: None,
-        retention: None,
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.address);
-    actix_web::rt::spawn(running.server);
+    let base = common::server_at(db.url()).await;
     let post = |path: &str, key: &str, body: Value| {
         let (url, key) = (format!("{base}{path}"), key.to_owned());
         async move {

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{Api, Sender, State, map_environment, next_link, percent};
+use super::{Api, Sender, State, map_environment, next_link, percent, text, without_nulls};
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -37,13 +37,6 @@ pub struct Options {
 
 /// The outcome words of GitHub's deployment states.
 const FINISHED: [&str; 4] = ["success", "failure", "error", "inactive"];
-
-fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
 
 /// Imports the repository's history; `state_path` is where it resumes and is saved (none: a
 /// dry run, which neither reads nor writes it).
@@ -277,12 +270,4 @@ async fn runs(
         page = next_link(&headers);
     }
     sender.flush().await
-}
-
-/// The record without its absent fields.
-pub(super) fn without_nulls(mut record: Value) -> Value {
-    if let Some(object) = record.as_object_mut() {
-        object.retain(|_, v| !v.is_null());
-    }
-    record
 }

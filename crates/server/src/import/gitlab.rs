@@ -12,8 +12,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::github::without_nulls;
-use super::{Api, Sender, State, map_environment, percent};
+use super::{Api, Sender, State, map_environment, percent, text, without_nulls};
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -32,13 +31,6 @@ pub struct Options {
 
 /// GitLab's finished deployment statuses.
 const FINISHED: [&str; 3] = ["success", "failed", "canceled"];
-
-fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
 
 /// Imports the project's history; `state_path` is where it resumes and is saved (none: a dry
 /// run, which neither reads nor writes it).

@@ -474,6 +474,22 @@ pub fn default_state(source: &str) -> PathBuf {
     PathBuf::from(format!(".shiplog-import-{name}.json"))
 }
 
+/// The non-empty text at `path` in a provider's JSON.
+pub(crate) fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The record without its absent fields.
+pub(crate) fn without_nulls(mut record: Value) -> Value {
+    if let Some(object) = record.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    record
+}
+
 /// `--environment-map FROM=TO` pairs.
 pub fn map_environment(map: &[(String, String)], name: &str) -> String {
     map.iter()

@@ -22,8 +22,14 @@ pub(crate) const MASTER: &str = "suites-master-key-0123456789";
 
 /// A server on the SQLite file `database`, in this process; returns its address.
 pub(crate) async fn server(database: &std::path::Path) -> String {
+    server_at(&database.display().to_string()).await
+}
+
+/// A server on the database at `url` (SQLite or PostgreSQL), in this process; returns its
+/// address.
+pub(crate) async fn server_at(url: &str) -> String {
     let running = shiplog_server::start(shiplog_server::Config {
-        database_url: database.display().to_string(),
+        database_url: url.to_owned(),
         bind: "127.0.0.1:0".to_owned(),
         admin_key: Some(MASTER.to_owned()),
         migrate_on_start: true,
