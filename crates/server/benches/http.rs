@@ -38,7 +38,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use shiplog_store::testdb::TestDb;
 
 use support::{
     MASTER, Server, WORKERS, acme_web, free_port, insert_rate, setup, stored, wait_until_up,
@@ -209,11 +208,7 @@ impl Load {
     }
 
     fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p * self.latencies_us.len() as f64).ceil() as usize).max(1) - 1;
-        f64::from(self.latencies_us[rank.min(self.latencies_us.len() - 1)]) / 1000.0
+        support::percentile_ms(&self.latencies_us, p)
     }
 }
 
@@ -471,12 +466,7 @@ fn main() {
 
     let mut failures = Vec::new();
     for backend in &settings.backends {
-        let db = match backend.as_str() {
-            "sqlite" => Some(TestDb::sqlite()),
-            "postgres" => TestDb::postgres_durable(),
-            other => panic!("unknown backend {other:?}: use sqlite or postgres"),
-        };
-        let Some(db) = db else {
+        let Some(db) = support::database(backend) else {
             println!("\n{backend}: skipped (no PostgreSQL server could be started)");
             continue;
         };

@@ -35,13 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use serde_json::{Value, json};
-use shiplog_store::conn::DbConn;
-use shiplog_store::testdb::TestDb;
 
-use support::{Server, acme_web, insert_rate, stored};
+use support::{Server, acme_web, count, database, insert_rate, percentile_ms, stored};
 
 const APPLICATIONS: [&str; 5] = ["api", "web", "worker", "billing", "search"];
 const ENVIRONMENTS: [&str; 3] = ["production", "staging", "preview"];
@@ -170,35 +166,13 @@ fn live_ingests(base: &str, key: &str, stop: Arc<AtomicBool>) -> std::thread::Jo
     })
 }
 
-fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).max(1) - 1;
-    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Imported days not packed yet (before today).
 fn unpacked_days(database_url: &str) -> i64 {
-    let conn = shiplog_store::DatabaseUrl::parse(database_url)
-        .unwrap()
-        .connect()
-        .unwrap();
     let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
-    let query = diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM dora_days WHERE state <> 2 AND day < {today}"
-    ));
-    let count = match conn {
-        DbConn::Sqlite(mut c) => query.get_result::<Count>(&mut c),
-        DbConn::Postgresql(mut c) => query.get_result::<Count>(&mut c),
-    };
-    count.unwrap().n
+    count(
+        database_url,
+        &format!("SELECT count(*) AS n FROM dora_days WHERE state <> 2 AND day < {today}"),
+    )
 }
 
 fn main() {
@@ -234,12 +208,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failures = Vec::new();
     for backend in &backends {
-        let db = match backend.as_str() {
-            "sqlite" => Some(TestDb::sqlite()),
-            "postgres" => TestDb::postgres_durable(),
-            other => panic!("unknown backend {other:?}: use sqlite or postgres"),
-        };
-        let Some(db) = db else {
+        let Some(db) = database(backend) else {
             println!("| {backend} | skipped: no PostgreSQL server could be started |");
             continue;
         };

@@ -170,18 +170,42 @@ struct Count {
     n: i64,
 }
 
-/// Deployments in the database.
-pub(crate) fn stored(database_url: &str) -> u64 {
+/// The one count `sql` answers (as `n`), on a connection of its own.
+pub(crate) fn count(database_url: &str, sql: &str) -> i64 {
     let conn = shiplog_store::DatabaseUrl::parse(database_url)
         .unwrap()
         .connect()
         .unwrap();
-    let query = diesel::sql_query("SELECT count(*) AS n FROM deployments");
+    let query = diesel::sql_query(sql);
     let count = match conn {
         DbConn::Sqlite(mut c) => query.get_result::<Count>(&mut c),
         DbConn::Postgresql(mut c) => query.get_result::<Count>(&mut c),
     };
-    u64::try_from(count.unwrap().n).unwrap()
+    count.unwrap().n
+}
+
+/// Deployments in the database.
+pub(crate) fn stored(database_url: &str) -> u64 {
+    u64::try_from(count(database_url, "SELECT count(*) AS n FROM deployments")).unwrap()
+}
+
+/// A fresh database of the backend named (`sqlite`, or `postgres` on the throwaway cluster with
+/// fsync on); `None` where PostgreSQL cannot be started.
+pub(crate) fn database(backend: &str) -> Option<shiplog_store::testdb::TestDb> {
+    match backend {
+        "sqlite" => Some(shiplog_store::testdb::TestDb::sqlite()),
+        "postgres" => shiplog_store::testdb::TestDb::postgres_durable(),
+        other => panic!("unknown backend {other:?}: use sqlite or postgres"),
+    }
+}
+
+/// The `p` percentile (nearest rank) of sorted microsecond latencies, in milliseconds.
+pub(crate) fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted_us.len() as f64).ceil() as usize).max(1) - 1;
+    f64::from(sorted_us[rank.min(sorted_us.len() - 1)]) / 1000.0
 }
 
 /// Workspace `acme`, its admin key, project `web` and an ingest key limited to it: (admin
