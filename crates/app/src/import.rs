@@ -321,6 +321,13 @@ pub struct PlannedImport {
     lines: Vec<u64>,
 }
 
+impl PlannedImport {
+    /// The plans, in line order: what [`App::write_import`] hands the store.
+    pub fn plans(&self) -> &[IngestPlan] {
+        &self.plans
+    }
+}
+
 impl ImportOutcome {
     /// Adds what another batch did.
     pub fn merge(&mut self, other: Self) {

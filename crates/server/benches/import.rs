@@ -207,6 +207,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failures = Vec::new();
+    let mut notes = Vec::new();
     for backend in &backends {
         let Some(db) = database(backend) else {
             println!("| {backend} | skipped: no PostgreSQL server could be started |");
@@ -225,6 +226,16 @@ fn main() {
         stop.store(true, Ordering::Relaxed);
         let latencies = live.join().unwrap();
         let rss = server.peak_rss_mib();
+        let busiest: Vec<String> = server
+            .cpu_by_thread()
+            .iter()
+            .take(4)
+            .map(|(name, seconds)| format!("{name} {seconds:.1} s"))
+            .collect();
+        notes.push(format!(
+            "{backend}: server CPU by thread during the import: {}",
+            busiest.join(", ")
+        ));
         let accepted = answer["accepted"].as_u64().unwrap_or(0);
         let live_count = latencies.len() as u64;
         let in_database = stored(db.url());
@@ -261,6 +272,10 @@ fn main() {
                 "{backend}: {records} records, {accepted} accepted, {imported} stored: {answer}"
             ));
         }
+    }
+    println!();
+    for note in notes {
+        println!("{note}");
     }
     assert!(failures.is_empty(), "the benchmark failed: {failures:#?}");
 }

@@ -1750,7 +1750,310 @@ async fn the_change_source_names_the_workspaces_that_recorded_events(url: &str) 
     assert_eq!(capped.position, two.position, "skipped ahead to the newest");
 }
 
+/// Every table an ingest writes, as lines of text sorted (each column cast to text, `-` for
+/// NULL), for comparing two databases of one backend.
+fn dump(url: &str) -> Vec<String> {
+    use diesel::prelude::*;
+
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+
+    let tables: [(&str, &[&str]); 8] = [
+        (
+            "deployments",
+            &[
+                "id",
+                "workspace_id",
+                "project_id",
+                "application_id",
+                "environment_id",
+                "idempotency_key",
+                "payload_fingerprint",
+                "status",
+                "provider",
+                "provider_status",
+                "status_at",
+                "started_at",
+                "finished_at",
+                "deployed_at",
+                "external_id",
+                "commit_sha",
+                "commit_message",
+                "commit_timestamp",
+                "git_ref",
+                "branch",
+                "run_url",
+                "deployed_by",
+                "build_number",
+                "image",
+                "logs_url",
+                "created_at",
+                "updated_at",
+                "commit_seen_at",
+                "rework",
+            ],
+        ),
+        (
+            "pipeline_events",
+            &[
+                "id",
+                "workspace_id",
+                "project_id",
+                "application_id",
+                "environment_id",
+                "deployment_id",
+                "event",
+                "provider",
+                "provider_status",
+                "status",
+                "commit_sha",
+                "occurred_at",
+                "received_at",
+                "fingerprint",
+            ],
+        ),
+        (
+            "deployment_references",
+            &[
+                "deployment_id",
+                "ref_key",
+                "project_id",
+                "closing",
+                "position",
+            ],
+        ),
+        (
+            "change_references",
+            &[
+                "project_id",
+                "ref_key",
+                "workspace_id",
+                "status",
+                "deployed_at",
+                "deployed_environment_id",
+                "created_at",
+            ],
+        ),
+        (
+            "commit_sightings",
+            &[
+                "workspace_id",
+                "commit_sha",
+                "first_at",
+                "first_deployment_id",
+                "other_at",
+            ],
+        ),
+        ("dora_days", &["environment_id", "day", "state", "version"]),
+        (
+            "applications",
+            &["id", "project_id", "code", "name", "repo"],
+        ),
+        (
+            "environments",
+            &["id", "workspace_id", "code", "name", "kind", "position"],
+        ),
+    ];
+    let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
+    let mut lines = Vec::new();
+    for (table, columns) in tables {
+        let line = columns
+            .iter()
+            .map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let mut rows: Vec<String> =
+            diesel::sql_query(format!("SELECT '{table}|' || {line} AS line FROM {table}"))
+                .load::<Line>(&mut conn)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.line)
+                .collect();
+        assert!(
+            !rows.is_empty(),
+            "{table} is empty: the history must write it"
+        );
+        rows.sort();
+        lines.extend(rows);
+    }
+    lines
+}
+
+/// A batch written by `ingest_many`, which writes the plans that depend on nothing before them
+/// set-wise, leaves every table exactly as the same plans applied one by one (`ingest`, the live
+/// path) leave a second database, and answers each plan alike. The history mixes what the set-wise
+/// write takes (new deployments, references shared between them, a request deployed by the
+/// earlier of two successes that arrive newest first) with what it must leave to the plan-by-plan
+/// path: a key, a fingerprint and a commit repeated within the batch, a key, a fingerprint and a
+/// commit stored before it, a commit a merged change request named, a deployment without a
+/// commit.
+async fn set_wise_batches_write_what_plan_by_plan_writes(url: &str) {
+    use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord};
+    use shiplog_app::ports::DeploymentStore;
+    use shiplog_domain::ids::CommitSha;
+    use shiplog_domain::reference::ReferenceKey;
+
+    let other = if url.starts_with("postgres") {
+        shiplog_store::testdb::TestDb::postgres().unwrap()
+    } else {
+        shiplog_store::testdb::TestDb::sqlite()
+    };
+    let (set_wise, one_by_one) = (open(url), open(other.url()));
+    let t = tenant(&set_wise, "acme", 1).await;
+    tenant(&one_by_one, "acme", 1).await;
+    let app = app(&set_wise);
+
+    let record =
+        |app_code: &str, environment: &str, status: &str, minute: i64, sha: Option<&str>| {
+            let started = at("2024-03-01T10:00:00Z").unix_micros() + minute * 60_000_000;
+            let time =
+                |micros| shiplog_domain::timestamp::Timestamp::from_unix_micros(micros).unwrap();
+            ImportRecord {
+                project: Some("web".to_owned()),
+                application: Some(app_code.to_owned()),
+                environment: Some(environment.to_owned()),
+                status: Some(status.to_owned()),
+                provider: Some("github".to_owned()),
+                started_at: Some(time(started)),
+                finished_at: Some(time(started + 240_000_000)),
+                commit_sha: sha.map(str::to_owned),
+                commit_timestamp: sha.map(|_| time(started - 3_600_000_000)),
+                git_ref: Some("refs/heads/main".to_owned()),
+                commit_message: Some(format!("Change at {minute}, fixes #PR-{}", minute / 100)),
+                url: Some(format!("https://ci.example/runs/{minute}")),
+                external_id: Some(format!("run-{minute}")),
+                ..ImportRecord::default()
+            }
+        };
+    let plan = |records: Vec<ImportRecord>| {
+        let app = &app;
+        let admin = t.admin.clone();
+        async move {
+            let lines: Vec<ImportLine> = records
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64 + 1, Ok(r)))
+                .collect();
+            let mut outcome = ImportOutcome::default();
+            let planned = app.plan_import(&admin, lines, &mut outcome).await.unwrap();
+            assert_eq!(outcome.rejected_count, 0, "{:?}", outcome.rejected);
+            planned.plans().to_vec()
+        }
+    };
+
+    // Stored before the batch, in both databases.
+    let before = plan(vec![
+        record("api", "production", "success", 10_000, Some("aaaa0001")),
+        record("api", "staging", "success", 10_100, Some("aaaa0002")),
+    ])
+    .await;
+    for store in [&set_wise, &one_by_one] {
+        for p in &before {
+            store.ingest(p.clone()).await.unwrap();
+        }
+        // A merged change request named commit bbbb0009.
+        store
+            .link_commit_references(
+                t.workspace,
+                t.project,
+                vec![CommitSha::parse("bbbb0009").unwrap()],
+                ReferenceKey::parse("PR-77").unwrap(),
+                at("2024-03-01T00:00:00Z"),
+            )
+            .await
+            .unwrap();
+    }
+
+    let mut records = Vec::new();
+    // Independent: two successes of one request, the later one first; a failure of another.
+    records.push(record(
+        "web",
+        "production",
+        "success",
+        250,
+        Some("bbbb0001"),
+    ));
+    records.push(record("web", "staging", "success", 210, Some("bbbb0002")));
+    records.push(record(
+        "worker",
+        "production",
+        "failure",
+        320,
+        Some("bbbb0003"),
+    ));
+    // A key twice in the batch: started, then finished.
+    let mut started = record("web", "preview", "in_progress", 400, Some("bbbb0004"));
+    started.finished_at = None;
+    records.push(started);
+    // A fingerprint twice: the same record again.
+    records.push(record("api", "preview", "success", 500, Some("bbbb0005")));
+    records.push(record("api", "preview", "success", 500, Some("bbbb0005")));
+    records.push(record("web", "preview", "success", 400, Some("bbbb0004")));
+    // A commit twice, to two environments.
+    records.push(record(
+        "web",
+        "production",
+        "success",
+        600,
+        Some("bbbb0006"),
+    ));
+    records.push(record("web", "staging", "success", 610, Some("bbbb0006")));
+    // A key, a fingerprint and a commit stored before the batch.
+    records.push(record(
+        "api",
+        "production",
+        "success",
+        10_000,
+        Some("aaaa0001"),
+    ));
+    let mut known_key = record("api", "staging", "failure", 10_100, Some("aaaa0002"));
+    known_key.finished_at = None;
+    records.push(known_key);
+    records.push(record(
+        "api",
+        "production",
+        "success",
+        700,
+        Some("aaaa0002"),
+    ));
+    // The commit the merged request named; a deployment without a commit.
+    records.push(record(
+        "worker",
+        "staging",
+        "success",
+        800,
+        Some("bbbb0009"),
+    ));
+    records.push(record("worker", "preview", "success", 900, None));
+    // More independent ones, some naming the requests above.
+    for minute in (1000..1400).step_by(25) {
+        let environment = ["production", "staging", "preview"][(minute / 25 % 3) as usize];
+        let sha = format!("cccc{minute:04}");
+        records.push(record("search", environment, "success", minute, Some(&sha)));
+    }
+    let batch = plan(records).await;
+
+    let answers = set_wise.ingest_many(batch.clone()).await.unwrap();
+    let mut expected = Vec::new();
+    for p in &batch {
+        expected.push(one_by_one.ingest(p.clone()).await);
+    }
+    assert_eq!(answers.len(), expected.len());
+    for (i, (got, want)) in answers.iter().zip(&expected).enumerate() {
+        assert_eq!(format!("{got:?}"), format!("{want:?}"), "plan {i}'s answer");
+    }
+    let (got, want) = (dump(url), dump(other.url()));
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w);
+    }
+    assert_eq!(got.len(), want.len());
+}
+
 on_both_backends!(
+    set_wise_batches_write_what_plan_by_plan_writes,
     the_change_source_names_the_workspaces_that_recorded_events,
     idempotent_reinsert,
     conflicting_reinsert,
@@ -1855,6 +2158,112 @@ async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed(
         request.deployed_to.as_ref().map(EnvironmentCode::as_str),
         Some("production")
     );
+}
+
+/// PostgreSQL only: a commit that a concurrent transaction sees first while an import batch that
+/// deploys it is being written (after the batch read that nobody had seen it, before it inserted
+/// the commit's sighting) is folded in as any event is: the batch waits for the other transaction
+/// on the commit's key, then neither fails nor overwrites it, and the imported deployment's lead
+/// time starts at the other event, the first one that is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_commit_seen_first_by_a_concurrent_transaction_is_folded_in() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord};
+
+    let Some(db) = shiplog_store::testdb::TestDb::postgres() else {
+        return;
+    };
+    let store = open(db.url());
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let seen_at = at("2024-05-01T09:00:00Z");
+
+    let mut other = diesel::PgConnection::establish(db.url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    // A build event of the commit, of no deployment, an hour before the import's deploy.
+    diesel::sql_query(
+        "INSERT INTO commit_sightings (workspace_id, commit_sha, first_at) VALUES ($1, 'dddd0001', $2)",
+    )
+    .bind::<Text, _>(t.workspace.to_string())
+    .bind::<BigInt, _>(seen_at.unix_micros())
+    .execute(&mut other)
+    .unwrap();
+
+    let record = ImportRecord {
+        project: Some("web".to_owned()),
+        application: Some("api".to_owned()),
+        environment: Some("production".to_owned()),
+        status: Some("success".to_owned()),
+        started_at: Some(at("2024-05-01T10:00:00Z")),
+        finished_at: Some(at("2024-05-01T10:05:00Z")),
+        commit_sha: Some("dddd0001".to_owned()),
+        external_id: Some("run-1".to_owned()),
+        ..ImportRecord::default()
+    };
+    let lines: Vec<ImportLine> = vec![(1, Ok(record))];
+    let mut outcome = ImportOutcome::default();
+    let planned = app
+        .plan_import(&t.admin, lines, &mut outcome)
+        .await
+        .unwrap();
+    let import = tokio::spawn({
+        let app = app.clone();
+        let admin = t.admin.clone();
+        async move { app.write_import(&admin, planned).await }
+    });
+
+    let mut watcher = diesel::PgConnection::establish(db.url()).unwrap();
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watcher)
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        assert!(
+            !import.is_finished(),
+            "the import finished without waiting for the other transaction"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+
+    let outcome = import.await.unwrap().unwrap();
+    assert_eq!((outcome.accepted, outcome.rejected_count), (1, 0));
+    #[derive(QueryableByName)]
+    struct Started {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        commit_seen_at: Option<i64>,
+        #[diesel(sql_type = BigInt)]
+        first_at: i64,
+        #[diesel(sql_type = Nullable<Text>)]
+        first_deployment_id: Option<String>,
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let started: Started = diesel::sql_query(
+        "SELECT d.commit_seen_at, s.first_at, s.first_deployment_id, d.id FROM deployments d \
+         JOIN commit_sightings s ON s.workspace_id = d.workspace_id AND s.commit_sha = d.commit_sha",
+    )
+    .get_result(&mut watcher)
+    .unwrap();
+    assert_eq!(started.commit_seen_at, Some(seen_at.unix_micros()));
+    assert_eq!(started.first_at, seen_at.unix_micros());
+    assert_eq!(started.first_deployment_id, None, "{}", started.id);
 }
 
 /// PostgreSQL only: a day changed by a transaction that was still running when the packer

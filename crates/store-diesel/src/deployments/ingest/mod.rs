@@ -9,6 +9,7 @@
 //! `sightings` dates commits, `references` links requests, `postgres` is the one-statement
 //! PostgreSQL write.
 
+mod batch;
 mod postgres;
 mod references;
 pub(crate) mod sightings;
@@ -16,7 +17,7 @@ pub(crate) mod sightings;
 use diesel::prelude::*;
 use shiplog_app::ids::{DeploymentId, EventId};
 use shiplog_app::ingest::{
-    ApplicationTarget, DeploymentPlan, EnvironmentTarget, IngestPlan, IngestReceipt,
+    ApplicationTarget, Decision, DeploymentPlan, EnvironmentTarget, IngestPlan, IngestReceipt,
     StoredDeployment, decide,
 };
 use shiplog_domain::lifecycle::Lifecycle;
@@ -66,65 +67,56 @@ pub(crate) fn ingest(conn: &mut DbConn, plan: &IngestPlan) -> Result<IngestRecei
 
 /// Applies plans in order in one write job (one transaction on PostgreSQL; on SQLite one job of
 /// the writer's group commit), so a history import pays one commit per batch instead of one per
-/// deployment. A plan that fails rolls its whole job back (a failed statement leaves no usable
-/// transaction on PostgreSQL, and a half-applied plan on SQLite); the plans before it are then
-/// applied again as one job, the failed one alone (its error is its own answer), and the rest
-/// carry on as the next job. Refusals are rare (the use case validated every plan), so nearly
-/// every batch commits once. Any other error (the database unavailable, a commit that failed)
-/// ends the call; a transient one is rerun by the writer pool first, as for one plan.
+/// deployment, and writes the plans that depend on nothing before them set-wise
+/// ([`batch::apply`]). A plan that fails rolls its whole job back (a failed statement leaves no
+/// usable transaction on PostgreSQL, and a half-applied plan on SQLite); the plans before it are
+/// then applied again as one job, the failed one alone (its error is its own answer), and the
+/// rest carry on as the next job. A value refused by a multi-row insert names no plan: that job
+/// is rerun plan by plan, which finds it. Refusals are rare (the use case validated every plan),
+/// so nearly every batch commits once. Any other error (the database unavailable, a commit that
+/// failed) ends the call; a transient one is rerun by the writer pool first, as for one plan.
 pub(crate) async fn ingest_many(
     store: &crate::Store,
     plans: Vec<IngestPlan>,
 ) -> Result<Vec<Result<IngestReceipt, shiplog_app::ports::DeploymentStoreError>>, StoreError> {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     let plans = Arc::new(plans);
     let mut answers = Vec::with_capacity(plans.len());
     let mut start = 0;
+    let mut set_wise = true;
     while start < plans.len() {
-        let failed_at = Arc::new(AtomicUsize::new(usize::MAX));
+        let failure = Arc::new(batch::Failure::new());
         let job = {
-            let (plans, failed_at) = (plans.clone(), failed_at.clone());
+            let (plans, failure) = (plans.clone(), failure.clone());
             move |conn: &mut DbConn| {
-                // A rerun job (a transient failure, or SQLite's rerun in savepoints) starts over.
-                failed_at.store(usize::MAX, Ordering::Relaxed);
-                let mut receipts = Vec::with_capacity(plans.len() - start);
-                for (index, plan) in plans.iter().enumerate().skip(start) {
-                    match ingest(conn, plan) {
-                        Ok(receipt) => receipts.push(receipt),
-                        Err(error) => {
-                            if error.refuses_the_plan() {
-                                failed_at.store(index, Ordering::Relaxed);
-                            }
-                            return Err(error);
-                        }
-                    }
-                }
-                Ok(receipts)
+                let rest = plans.get(start..).unwrap_or_default();
+                batch::apply(conn, rest, start, set_wise, &failure)
             }
         };
         match store.write(job).await {
             Ok(receipts) => {
                 answers.extend(receipts.into_iter().map(Ok));
                 start = plans.len();
+                set_wise = true;
             }
             Err(error) => {
-                let failed = failed_at.load(Ordering::Relaxed);
+                if failure.set_refused.load(Ordering::Relaxed) {
+                    set_wise = false;
+                    continue;
+                }
+                let failed = failure.refused.load(Ordering::Relaxed);
                 if failed == usize::MAX {
                     return Err(error);
                 }
                 if failed > start {
                     let before = plans.clone();
-                    let end = failed;
+                    let (end, set_wise) = (failed, set_wise);
                     let receipts = store
                         .write(move |conn| {
-                            before
-                                .get(start..end)
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|plan| ingest(conn, plan))
-                                .collect::<Result<Vec<_>, _>>()
+                            let plans = before.get(start..end).unwrap_or_default();
+                            batch::apply(conn, plans, start, set_wise, &batch::Failure::new())
                         })
                         .await?;
                     answers.extend(receipts.into_iter().map(Ok));
@@ -535,57 +527,15 @@ fn write_deployment(
         )));
     }
 
-    let mut row = match existing {
-        Some(row) => row,
-        None => DeploymentRow {
-            id: id.clone(),
-            workspace_id: workspace.clone(),
-            project_id: plan.project.to_string(),
-            application_id: application_id.to_owned(),
-            environment_id: environment_id.to_owned(),
-            idempotency_key: deployment.key.to_string(),
-            payload_fingerprint: plan.event.fingerprint.to_string(),
-            status: String::new(),
-            provider: String::new(),
-            provider_status: String::new(),
-            status_at: 0,
-            started_at: None,
-            finished_at: None,
-            deployed_at: now,
-            external_id: None,
-            commit_sha: None,
-            commit_message: None,
-            commit_timestamp: None,
-            git_ref: None,
-            branch: None,
-            run_url: None,
-            deployed_by: None,
-            build_number: None,
-            image: None,
-            logs_url: None,
-            created_at: now,
-            updated_at: now,
-            commit_seen_at: None,
-            rework: None,
-        },
-    };
-    row.status = lifecycle.status.as_str().to_owned();
-    row.provider = decision.provider.as_str().to_owned();
-    row.provider_status = lifecycle.provider_status.clone();
-    row.status_at = lifecycle.status_at.unix_micros();
-    row.started_at = lifecycle.started_at.map(Timestamp::unix_micros);
-    row.finished_at = lifecycle.finished_at.map(Timestamp::unix_micros);
-    row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
-    row.set_fields(&decision.fields);
-    row.rework = decision.rework.map(|r| r.as_str().to_owned());
-    row.updated_at = now;
-    // The event names the deployment's commit (an event without one leaves the
-    // commit, and its start, as they were).
-    if let Some(sightings) = &sightings
-        && row.commit_sha.as_deref() == plan.event.commit_sha.as_ref().map(|s| s.as_str())
-    {
-        row.commit_seen_at = sightings.seen_before(&id).map(Timestamp::unix_micros);
-    }
+    let row = settled_row(
+        existing,
+        plan,
+        deployment,
+        &decision,
+        application_id,
+        environment_id,
+        sightings.as_ref(),
+    );
     // The references it had: none when it is new.
     let known = loaded.map(|d| d.references).unwrap_or_default();
     let linking = Linking {
@@ -673,6 +623,71 @@ fn write_deployment(
         created: decision.create,
         event_written,
     })
+}
+
+/// The deployment's row after `decision`: `existing` changed, or a new row. `sightings` are its
+/// commit's after this event (`None`: the event named no commit), which date its lead-time
+/// start when the event names the deployment's commit.
+fn settled_row(
+    existing: Option<DeploymentRow>,
+    plan: &IngestPlan,
+    deployment: &DeploymentPlan,
+    decision: &Decision,
+    application_id: &str,
+    environment_id: &str,
+    sightings: Option<&Sightings<String>>,
+) -> DeploymentRow {
+    let now = plan.event.received_at.unix_micros();
+    let mut row = existing.unwrap_or_else(|| DeploymentRow {
+        id: decision.id.to_string(),
+        workspace_id: plan.workspace.to_string(),
+        project_id: plan.project.to_string(),
+        application_id: application_id.to_owned(),
+        environment_id: environment_id.to_owned(),
+        idempotency_key: deployment.key.to_string(),
+        payload_fingerprint: plan.event.fingerprint.to_string(),
+        status: String::new(),
+        provider: String::new(),
+        provider_status: String::new(),
+        status_at: 0,
+        started_at: None,
+        finished_at: None,
+        deployed_at: now,
+        external_id: None,
+        commit_sha: None,
+        commit_message: None,
+        commit_timestamp: None,
+        git_ref: None,
+        branch: None,
+        run_url: None,
+        deployed_by: None,
+        build_number: None,
+        image: None,
+        logs_url: None,
+        created_at: now,
+        updated_at: now,
+        commit_seen_at: None,
+        rework: None,
+    });
+    let lifecycle = &decision.lifecycle;
+    row.status = lifecycle.status.as_str().to_owned();
+    row.provider = decision.provider.as_str().to_owned();
+    row.provider_status = lifecycle.provider_status.clone();
+    row.status_at = lifecycle.status_at.unix_micros();
+    row.started_at = lifecycle.started_at.map(Timestamp::unix_micros);
+    row.finished_at = lifecycle.finished_at.map(Timestamp::unix_micros);
+    row.deployed_at = row.finished_at.or(row.started_at).unwrap_or(row.created_at);
+    row.set_fields(&decision.fields);
+    row.rework = decision.rework.map(|r| r.as_str().to_owned());
+    row.updated_at = now;
+    // The event names the deployment's commit (an event without one leaves the
+    // commit, and its start, as they were).
+    if let Some(sightings) = sightings
+        && row.commit_sha.as_deref() == plan.event.commit_sha.as_ref().map(|s| s.as_str())
+    {
+        row.commit_seen_at = sightings.seen_before(&row.id).map(Timestamp::unix_micros);
+    }
+    row
 }
 
 #[cfg(test)]
