@@ -2081,6 +2081,41 @@ on_both_backends!(
     the_packer_finds_days_the_triggers_leave_alone,
 );
 
+/// Waits until a backend of `url`'s database waits for a lock, which `task` (what should be
+/// waiting) must not finish before: a bounded wait on that condition, polled from a connection
+/// of its own.
+async fn until_blocked<T>(url: &str, task: &tokio::task::JoinHandle<T>, what: &str) {
+    use diesel::prelude::*;
+
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut watcher = diesel::PgConnection::establish(url).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watcher)
+        .unwrap();
+        if waiting.n > 0 {
+            return;
+        }
+        assert!(
+            !task.is_finished(),
+            "the {what} finished without waiting for the other transaction"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the {what} never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// PostgreSQL only: a change request that another transaction creates while an ingest of a
 /// success that deploys it is under way (after the ingest's write statement took its snapshot,
 /// before it inserted the request) is still marked deployed. The ingest's single write
@@ -2117,35 +2152,8 @@ async fn a_request_created_by_a_concurrent_transaction_is_still_marked_deployed(
         async move { app.ingest(&admin, command).await }
     });
 
-    // The ingest's statement waits for `other` on the request's key: seen from a third
-    // connection as a backend waiting for a lock (a bounded wait on that condition).
-    let mut watcher = diesel::PgConnection::establish(db.url()).unwrap();
-    #[derive(QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let waiting: Waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result(&mut watcher)
-        .unwrap();
-        if waiting.n > 0 {
-            break;
-        }
-        assert!(
-            !ingest.is_finished(),
-            "the ingest finished without waiting for the other transaction"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the ingest never waited"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // The ingest's statement waits for `other` on the request's key.
+    until_blocked(db.url(), &ingest, "ingest").await;
     diesel::sql_query("COMMIT").execute(&mut other).unwrap();
 
     ingest.await.unwrap().unwrap();
@@ -2213,33 +2221,8 @@ async fn an_imported_commit_seen_first_by_a_concurrent_transaction_is_folded_in(
         async move { app.write_import(&admin, planned).await }
     });
 
-    let mut watcher = diesel::PgConnection::establish(db.url()).unwrap();
-    #[derive(QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let waiting: Waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result(&mut watcher)
-        .unwrap();
-        if waiting.n > 0 {
-            break;
-        }
-        assert!(
-            !import.is_finished(),
-            "the import finished without waiting for the other transaction"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the import never waited"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // The batch's insert of the commit's sighting waits for `other` on the commit's key.
+    until_blocked(db.url(), &import, "import").await;
     diesel::sql_query("COMMIT").execute(&mut other).unwrap();
 
     let outcome = import.await.unwrap().unwrap();
@@ -2259,7 +2242,7 @@ async fn an_imported_commit_seen_first_by_a_concurrent_transaction_is_folded_in(
         "SELECT d.commit_seen_at, s.first_at, s.first_deployment_id, d.id FROM deployments d \
          JOIN commit_sightings s ON s.workspace_id = d.workspace_id AND s.commit_sha = d.commit_sha",
     )
-    .get_result(&mut watcher)
+    .get_result(&mut other)
     .unwrap();
     assert_eq!(started.commit_seen_at, Some(seen_at.unix_micros()));
     assert_eq!(started.first_at, seen_at.unix_micros());

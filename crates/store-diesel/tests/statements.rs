@@ -120,6 +120,48 @@ async fn one_repeat_ingest(url: &str) -> Vec<String> {
     .await
 }
 
+/// One import batch of `records` deployments that depend on nothing before them (new keys,
+/// events and commits, each naming a change request), after a first batch created their
+/// application and environment.
+async fn one_import_batch(url: &str, records: usize) -> Vec<String> {
+    use shiplog_app::import::{ImportLine, ImportOutcome, ImportRecord};
+
+    let store = one_writer_store(url);
+    let t = tenant(&store, "acme", 1).await;
+    let app = app(&store);
+    let batch = |from: usize, count: usize| -> Vec<ImportLine> {
+        (from..from + count)
+            .map(|i| {
+                let record = ImportRecord {
+                    project: Some("web".to_owned()),
+                    application: Some("api".to_owned()),
+                    environment: Some("production".to_owned()),
+                    status: Some("success".to_owned()),
+                    started_at: Some(support::at("2024-05-01T10:00:00Z")),
+                    finished_at: Some(support::at("2024-05-01T10:05:00Z")),
+                    commit_sha: Some(format!("{:012x}", i + 1)),
+                    commit_message: Some(format!("Change {i}, fixes #PR-{i}")),
+                    external_id: Some(format!("run-{i}")),
+                    ..ImportRecord::default()
+                };
+                (i as u64 + 1, Ok(record))
+            })
+            .collect()
+    };
+    let import = |lines: Vec<ImportLine>| {
+        let (app, admin) = (&app, t.admin.clone());
+        async move {
+            let count = lines.len() as u64;
+            let mut outcome = ImportOutcome::default();
+            let planned = app.plan_import(&admin, lines, &mut outcome).await.unwrap();
+            let written = app.write_import(&admin, planned).await.unwrap();
+            assert_eq!((written.accepted, written.rejected_count), (count, 0));
+        }
+    };
+    import(batch(0, 1)).await;
+    statements_of(import(batch(1, records))).await
+}
+
 fn check(backend: &str, statements: &[String], expected: usize) {
     assert_eq!(
         statements.len(),
@@ -344,6 +386,7 @@ async fn one_ingest_costs_a_known_number_of_statements() {
         );
     }
     check_scaling("postgres", TestDb::postgres).await;
+    check_import_batches().await;
     if let Some(db) = shiplog_store::testdb::TestDb::postgres() {
         check(
             "postgres authentication",
@@ -351,4 +394,27 @@ async fn one_ingest_costs_a_known_number_of_statements() {
             0,
         );
     }
+}
+
+/// An import batch costs the same statements whatever its size: BEGIN, four reads (the
+/// batch's fingerprints, keys, commits' sightings, and commits named by merged requests), one
+/// insert each of sightings, deployments, references and request rows, the update that marks
+/// the closed requests deployed (on SQLite, where a statement is a function call, one prepared
+/// update per request), the events' insert, COMMIT.
+async fn check_import_batches() {
+    let (few, many) = (
+        one_import_batch(TestDb::sqlite().url(), 3).await,
+        one_import_batch(TestDb::sqlite().url(), 40).await,
+    );
+    check("sqlite import of 3", &few, 11 + 3);
+    check("sqlite import of 40", &many, 11 + 40);
+    let Some([a, b]) = (|| Some([TestDb::postgres()?, TestDb::postgres()?]))() else {
+        return;
+    };
+    let (few, many) = (
+        one_import_batch(a.url(), 3).await,
+        one_import_batch(b.url(), 40).await,
+    );
+    check("postgres import of 3", &few, 12);
+    check("postgres import of 40", &many, 12);
 }
