@@ -10,6 +10,7 @@ mod clienwork;
 mod dashboard;
 mod dora;
 mod envtracker;
+mod export;
 mod fuzz_ingest;
 mod github;
 mod gitlab;

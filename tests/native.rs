@@ -117,23 +117,7 @@ async fn deployments_page_with_cursors_and_filters(app: &TestApp) {
         created.push(deploy(app, &app.admin_key, "my-project", run).await);
     }
     created.reverse();
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/deployments?limit=2".to_owned();
-    loop {
-        let (status, page) = app.get(&path, &app.admin_key).await;
-        assert_eq!(status, 200, "{page}");
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/api/v1/deployments?limit=2&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let seen = app.listed_ids("", 2).await;
     assert_eq!(seen, created, "newest first, each once");
 
     // A cursor is the page's last deployment's time and id, and counts nothing.

@@ -382,6 +382,29 @@ impl TestApp {
         )
     }
 
+    /// The ids of every deployment `filters` (a query string, possibly empty) lists, newest
+    /// first, read `limit` at a time through `next_cursor` as clients page.
+    pub async fn listed_ids(&self, filters: &str, limit: u32) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/api/v1/deployments?{filters}&limit={limit}{cursor}");
+            let (status, page) = self.get(&path, &self.admin_key).await;
+            assert_eq!(status, 200, "{page}");
+            ids.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["id"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return ids,
+            }
+        }
+    }
+
     /// The deployments of `my-project`, newest first.
     pub async fn deployments(&self) -> Vec<Value> {
         let (status, body) = self

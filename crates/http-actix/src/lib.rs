@@ -37,6 +37,7 @@ use shiplog_app::App;
 
 pub mod access;
 pub mod auth;
+pub mod csv_export;
 pub mod errors;
 pub mod json;
 pub mod logging;

@@ -522,11 +522,16 @@ impl DeploymentFilters {
     }
 }
 
-/// `GET /api/v1/deployments` → `{items, next_cursor}`, newest first.
+/// `GET /api/v1/deployments` → `{items, next_cursor}`, newest first; with `Accept: text/csv`,
+/// every deployment the filters match as CSV ([`export_deployments`]).
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "read",
     params(DeploymentFilters),
     responses(
-        (status = 200, description = "A page, newest first", body = crate::openapi::schemas::DeploymentPage),
+        (status = 200, description = "A page, newest first; with `Accept: text/csv`, every deployment the filters match (from `cursor` on, at most `limit` rows if sent), newest first, as CSV with a header row",
+            content(
+                (crate::openapi::schemas::DeploymentPage = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "A bad filter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
@@ -535,14 +540,91 @@ impl DeploymentFilters {
 pub async fn list_deployments(
     state: Data<HttpState>,
     Caller(principal): Caller,
+    request: actix_web::HttpRequest,
     filters: Query<DeploymentFilters>,
 ) -> Reply {
     let list = filters.into_inner().parse()?;
+    if crate::csv_export::wanted(&request) {
+        return export_deployments(state, principal, list).await;
+    }
     let page = state.app.list_deployments(&principal, list).await?;
     Ok(HttpResponse::Ok().json(schemas::DeploymentPage {
         items: page.items,
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
+}
+
+/// Every deployment `list`'s filters match, newest first, as CSV: read 200 at a time while the
+/// response streams, so an export of any size is held one page at a time. `limit`, when sent,
+/// caps the rows (any whole number); `cursor` starts after that page, as in JSON. The first
+/// page is read before the answer starts, so a bad filter or cursor is still a 4xx with an error
+/// body; a failure later ends the stream early (the client sees a cut-off download, and the
+/// server logs it).
+async fn export_deployments(
+    state: Data<HttpState>,
+    principal: shiplog_app::auth::Principal,
+    mut list: ListDeployments,
+) -> Reply {
+    use actix_web::web::Bytes;
+    use futures_util::StreamExt;
+
+    const PAGE: u32 = 200;
+    let mut remaining = list.limit.take().map_or(usize::MAX, |l| l as usize);
+    list.limit = Some(PAGE);
+    let first = state.app.list_deployments(&principal, list.clone()).await?;
+    let take = |items: &mut Vec<shiplog_app::model::Deployment>, remaining: &mut usize| {
+        items.truncate(*remaining);
+        *remaining -= items.len();
+    };
+    let mut items = first.items;
+    take(&mut items, &mut remaining);
+    let head = crate::csv_export::deployments(&items, true).map_err(|e| {
+        ApiError::from(shiplog_app::error::AppError::from(
+            shiplog_app::ports::BackendFailure::unavailable(format!("CSV export: {e}")),
+        ))
+    })?;
+    let next = first
+        .next_cursor
+        .filter(|_| remaining > 0)
+        .map(|c| c.to_string());
+    let rest = futures_util::stream::unfold((next, remaining), move |(cursor, mut remaining)| {
+        let (state, principal, mut list) = (state.clone(), principal.clone(), list.clone());
+        async move {
+            let cursor = cursor?;
+            list.cursor = Some(cursor);
+            let page = match state.app.list_deployments(&principal, list).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%error, "a CSV export of deployments stopped early");
+                    return Some((
+                        Err(actix_web::error::ErrorServiceUnavailable(error.to_string())),
+                        (None, 0),
+                    ));
+                }
+            };
+            let mut items = page.items;
+            items.truncate(remaining);
+            remaining -= items.len();
+            let next = page
+                .next_cursor
+                .filter(|_| remaining > 0)
+                .map(|c| c.to_string());
+            let rows = crate::csv_export::deployments(&items, false)
+                .map(Bytes::from)
+                .map_err(actix_web::error::ErrorInternalServerError);
+            Some((rows, (next, remaining)))
+        }
+    });
+    let body =
+        futures_util::stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(head)) })
+            .chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type(crate::csv_export::MEDIA_TYPE)
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"deployments.csv\"",
+        ))
+        .streaming(body))
 }
 
 /// `GET /api/v1/deployments/{id}`.

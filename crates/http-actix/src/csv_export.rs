@@ -1,0 +1,164 @@
+//! CSV exports: what a listing answers as JSON, as rows a spreadsheet opens (`Accept: text/csv`).
+//!
+//! Written by the `csv` crate (quoting and escaping as RFC 4180 says). A cell a spreadsheet would
+//! read as a formula (one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return, which
+//! a commit message or a branch name may) is written with a `'` before it, as OWASP advises
+//! against CSV injection; every other cell is written as stored. Times are RFC 3339 in UTC
+//! (`…Z`), so each names its zone.
+
+use shiplog_app::model::Deployment;
+use shiplog_domain::timestamp::Timestamp;
+
+/// The media type of an export.
+pub const MEDIA_TYPE: &str = "text/csv; charset=utf-8";
+
+/// Whether a request's `Accept` header asks for CSV (`text/csv`, with or without parameters,
+/// anywhere in its list).
+pub fn wanted(request: &actix_web::HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(actix_web::http::header::ACCEPT)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
+/// The columns of a deployments export, in order.
+pub const DEPLOYMENT_COLUMNS: [&str; 24] = [
+    "id",
+    "project",
+    "application",
+    "environment",
+    "environment_kind",
+    "status",
+    "provider",
+    "provider_status",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "commit_sha",
+    "commit_timestamp",
+    "ref",
+    "branch",
+    "commit_message",
+    "external_id",
+    "run_url",
+    "deployed_by",
+    "build_number",
+    "image",
+    "references",
+    "rework",
+    "created_at",
+];
+
+/// A cell a spreadsheet takes as text, never as a formula.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn time(at: Option<Timestamp>) -> String {
+    at.map(Timestamp::to_rfc3339).unwrap_or_default()
+}
+
+/// Deployments as CSV rows, after the header row when `header`.
+pub fn deployments(items: &[Deployment], header: bool) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(items.len() * 256));
+    if header {
+        out.write_record(DEPLOYMENT_COLUMNS)?;
+    }
+    for d in items {
+        let f = &d.fields;
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let duration = match (d.started_at, d.finished_at) {
+            (Some(started), Some(finished)) if finished >= started => {
+                finished.since(started).whole_seconds().to_string()
+            }
+            _ => String::new(),
+        };
+        let references = d
+            .references
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let row: [String; 24] = [
+            d.id.to_string(),
+            d.project.to_string(),
+            d.application.to_string(),
+            d.environment.to_string(),
+            d.environment_kind.as_str().to_owned(),
+            d.status.as_str().to_owned(),
+            d.provider.as_str().to_owned(),
+            d.provider_status.clone(),
+            time(d.started_at),
+            time(d.finished_at),
+            duration,
+            f.commit_sha
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            time(f.commit_timestamp),
+            text(&f.git_ref),
+            text(&f.branch),
+            text(&f.commit_message),
+            text(&f.external_id),
+            text(&f.run_url),
+            text(&f.deployed_by),
+            text(&f.build_number),
+            text(&f.image),
+            references,
+            d.rework
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            d.created_at.to_rfc3339(),
+        ];
+        out.write_record(row.iter().map(|value| cell(value).into_owned()))?;
+    }
+    out.into_inner().map_err(|error| error.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn formulas_are_written_as_text_and_the_rest_as_is() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("-1+2"), "'-1+2");
+        assert_eq!(cell("@sum"), "'@sum");
+        assert_eq!(cell("fix: login (#PR-1)"), "fix: login (#PR-1)");
+        assert_eq!(cell(""), "");
+    }
+
+    #[test]
+    fn the_accept_header_asks_for_csv_anywhere_in_its_list() {
+        let ask = |accept: &str| {
+            wanted(
+                &actix_web::test::TestRequest::default()
+                    .insert_header(("Accept", accept))
+                    .to_http_request(),
+            )
+        };
+        assert!(ask("text/csv"));
+        assert!(ask("application/json;q=0.5, Text/CSV;charset=utf-8"));
+        assert!(!ask("application/json"));
+        assert!(!ask("text/csv-schema"));
+        assert!(!wanted(
+            &actix_web::test::TestRequest::default().to_http_request()
+        ));
+    }
+}
