@@ -963,7 +963,87 @@ async fn a_later_deployment_of_the_same_commit_does_not_date_it(app: &TestApp) {
     );
 }
 
+/// `Accept: text/csv` answers the same figures as the JSON: one row per bucket of the series, or
+/// the window's one row without `interval`, each column equal to its JSON field.
+async fn the_dora_figures_export_as_csv(app: &TestApp) {
+    send_history(app).await;
+    let window = "project=my-project&from=2025-03-01T00:00:00Z&to=2025-03-15T00:00:00Z";
+    for (query, json_rows) in [
+        (format!("{window}&interval=week"), None),
+        (window.to_owned(), Some(())),
+    ] {
+        let body = metrics(app, &query).await;
+        let reports: Vec<Value> = match json_rows {
+            None => body["series"].as_array().unwrap().clone(),
+            Some(()) => vec![body.clone()],
+        };
+        let (status, media, rows) =
+            crate::export::csv(app, &format!("/api/v1/metrics/dora?{query}")).await;
+        assert_eq!(status, 200);
+        assert!(media.starts_with("text/csv"), "{media}");
+        assert_eq!(rows.len(), reports.len() + 1, "{query}: {rows:?}");
+        let header = &rows[0];
+        let cell = |row: &[String], name: &str| {
+            row[header.iter().position(|h| h == name).unwrap()].clone()
+        };
+        let text = |value: &Value| match value {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for (row, report) in rows[1..].iter().zip(&reports) {
+            for (column, field) in [
+                ("from", &report["window"]["from"]),
+                ("to", &report["window"]["to"]),
+                (
+                    "deployment_frequency_band",
+                    &report["deployment_frequency"]["band"],
+                ),
+                ("lead_time_samples", &report["lead_time"]["samples"]),
+                ("lead_time_band", &report["lead_time"]["band"]),
+                ("failed", &report["change_failure_rate"]["failed"]),
+                ("succeeded", &report["change_failure_rate"]["succeeded"]),
+                ("recovery_samples", &report["recovery_time"]["samples"]),
+                ("rework", &report["rework_rate"]["rework"]),
+            ] {
+                assert_eq!(cell(row, column), text(field), "{query}: {column}");
+            }
+            for (column, field) in [
+                (
+                    "deployments_per_day",
+                    &report["deployment_frequency"]["per_day"],
+                ),
+                (
+                    "lead_time_median_seconds",
+                    &report["lead_time"]["median_seconds"],
+                ),
+                (
+                    "change_failure_rate",
+                    &report["change_failure_rate"]["value"],
+                ),
+                (
+                    "recovery_median_seconds",
+                    &report["recovery_time"]["median_seconds"],
+                ),
+            ] {
+                let csv_value = cell(row, column);
+                match field.as_f64() {
+                    Some(expected) => {
+                        let got: f64 = csv_value.parse().unwrap();
+                        assert!(
+                            (got - expected).abs() < 1e-9,
+                            "{query}: {column} {got} {expected}"
+                        );
+                    }
+                    None => assert_eq!(csv_value, "", "{query}: {column}"),
+                }
+            }
+        }
+    }
+}
+
 on_both_backends!(
+    the_dora_figures_export_as_csv,
     a_later_deployment_of_the_same_commit_does_not_date_it,
     deploy_days_per_week_never_exceed_seven,
     rework_rate_counts_each_reason_worked_out_by_hand,

@@ -2,7 +2,7 @@
 //! filters match, in the JSON listing's order, read back by the `csv` crate's reader (quoting,
 //! commas, quotes and line breaks in cells survive; a cell a spreadsheet would run as a formula
 //! does not), across more than one internal page, capped by `limit`; a bad filter is still a
-//! JSON 400.
+//! JSON 400. (The DORA series' export is tested beside its JSON, in `tests/dora.rs`.)
 
 use serde_json::{Value, json};
 use shiplog_blackbox::{TestApp, on_both_backends};
@@ -50,7 +50,7 @@ async fn history(app: &TestApp, count: u32, message: impl Fn(u32) -> String) {
 }
 
 /// The CSV answer to `path`: status, content type, rows (the header first).
-async fn csv(app: &TestApp, path: &str) -> (u16, String, Vec<Vec<String>>) {
+pub(crate) async fn csv(app: &TestApp, path: &str) -> (u16, String, Vec<Vec<String>>) {
     let mut response = app
         .client
         .get(format!("{}{path}", app.base))

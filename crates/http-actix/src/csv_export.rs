@@ -1,4 +1,5 @@
-//! CSV exports: what a listing answers as JSON, as rows a spreadsheet opens (`Accept: text/csv`).
+//! CSV exports: what a listing or the DORA series answers as JSON, as rows a spreadsheet opens
+//! (`Accept: text/csv`).
 //!
 //! Written by the `csv` crate (quoting and escaping as RFC 4180 says). A cell a spreadsheet would
 //! read as a formula (one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return, which
@@ -26,6 +27,13 @@ pub fn wanted(request: &actix_web::HttpRequest) -> bool {
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
         })
+}
+
+/// A CSV writer's failure (writing into memory, so nothing a request can cause) as an answer.
+pub fn failed(error: csv::Error) -> crate::errors::ApiError {
+    crate::errors::ApiError::from(shiplog_app::error::AppError::from(
+        shiplog_app::ports::BackendFailure::unavailable(format!("CSV export: {error}")),
+    ))
 }
 
 /// The columns of a deployments export, in order.
@@ -125,6 +133,72 @@ pub fn deployments(items: &[Deployment], header: bool) -> Result<Vec<u8>, csv::E
             d.created_at.to_rfc3339(),
         ];
         out.write_record(row.iter().map(|value| cell(value).into_owned()))?;
+    }
+    out.into_inner().map_err(|error| error.into_error().into())
+}
+
+/// The columns of a DORA export, in order: the bucket, then each metric's figure, sample and
+/// band (empty where the metric has no figure: no sample, or too few).
+pub const DORA_COLUMNS: [&str; 20] = [
+    "from",
+    "to",
+    "deployments_per_day",
+    "median_deploy_days_per_week",
+    "deployment_frequency_band",
+    "lead_time_median_seconds",
+    "lead_time_samples",
+    "lead_time_band",
+    "change_failure_rate",
+    "failed",
+    "succeeded",
+    "change_failure_rate_band",
+    "recovery_median_seconds",
+    "recovery_samples",
+    "recovery_band",
+    "rework_rate",
+    "rework",
+    "rework_samples",
+    "rework_band",
+    "excluded_from_lead_time",
+];
+
+/// DORA reports as CSV, one row each (a series' buckets, or the window's one report), after a
+/// header row.
+pub fn dora(reports: &[shiplog_domain::dora::Report]) -> Result<Vec<u8>, csv::Error> {
+    use shiplog_domain::dora::Band;
+
+    let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
+    let band = |band: Option<Band>| band.map(|b| b.as_str().to_owned()).unwrap_or_default();
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(DORA_COLUMNS)?;
+    for r in reports {
+        let row: [String; 20] = [
+            r.window.from.to_rfc3339(),
+            r.window.to.to_rfc3339(),
+            r.deployment_frequency.per_day.to_string(),
+            r.deployment_frequency
+                .median_deploy_days_per_week
+                .to_string(),
+            r.deployment_frequency.band.as_str().to_owned(),
+            number(r.lead_time.median_seconds),
+            r.lead_time.samples.to_string(),
+            band(r.lead_time.band),
+            number(r.change_failure_rate.value),
+            r.change_failure_rate.failed.to_string(),
+            r.change_failure_rate.succeeded.to_string(),
+            band(r.change_failure_rate.band),
+            number(r.recovery_time.median_seconds),
+            r.recovery_time.samples.to_string(),
+            band(r.recovery_time.band),
+            number(r.rework_rate.value),
+            r.rework_rate.rework.to_string(),
+            r.rework_rate.samples.to_string(),
+            band(r.rework_rate.band),
+            r.lead_time.excluded.to_string(),
+        ];
+        out.write_record(row)?;
     }
     out.into_inner().map_err(|error| error.into_error().into())
 }

@@ -578,11 +578,7 @@ async fn export_deployments(
     };
     let mut items = first.items;
     take(&mut items, &mut remaining);
-    let head = crate::csv_export::deployments(&items, true).map_err(|e| {
-        ApiError::from(shiplog_app::error::AppError::from(
-            shiplog_app::ports::BackendFailure::unavailable(format!("CSV export: {e}")),
-        ))
-    })?;
+    let head = crate::csv_export::deployments(&items, true).map_err(crate::csv_export::failed)?;
     let next = first
         .next_cursor
         .filter(|_| remaining > 0)
@@ -765,7 +761,11 @@ impl DoraParams {
 #[utoipa::path(get, path = "/api/v1/metrics/dora", tag = "read",
     params(DoraParams),
     responses(
-        (status = 200, description = "The metrics of the window (and the series when asked)", body = shiplog_app::metrics::DoraView),
+        (status = 200, description = "The metrics of the window (and the series when asked); with `Accept: text/csv`, a header row and one row per bucket of the series (`interval`), else the window's one row",
+            content(
+                (shiplog_app::metrics::DoraView = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "A bad parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "Unknown project", body = crate::openapi::schemas::ErrorBody),
@@ -774,9 +774,21 @@ impl DoraParams {
 pub async fn dora(
     state: Data<HttpState>,
     Caller(principal): Caller,
+    request: actix_web::HttpRequest,
     params: Query<DoraParams>,
 ) -> Reply {
-    let request = params.into_inner().parse()?;
-    let view = state.app.dora(&principal, request).await?;
+    let dora = params.into_inner().parse()?;
+    let view = state.app.dora(&principal, dora).await?;
+    if crate::csv_export::wanted(&request) {
+        let reports = view.series.unwrap_or_else(|| vec![view.report.clone()]);
+        let body = crate::csv_export::dora(&reports).map_err(crate::csv_export::failed)?;
+        return Ok(HttpResponse::Ok()
+            .content_type(crate::csv_export::MEDIA_TYPE)
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"dora.csv\"",
+            ))
+            .body(body));
+    }
     Ok(HttpResponse::Ok().json(view))
 }
