@@ -44,23 +44,14 @@ fn day(n: u64, hour: u32) -> String {
 /// ingest key limited to `shop`.
 async fn shiplog(db: &TestDb) -> (String, String, String) {
     let base = common::server_at(db.url()).await;
-    let post = |path: &str, key: &str, body: Value| {
-        let (url, key) = (format!("{base}{path}"), key.to_owned());
-        async move {
-            let mut response = awc::Client::default()
-                .post(url)
-                .bearer_auth(key)
-                .send_json(&body)
-                .await
-                .unwrap();
-            let value: Value = response.json().await.unwrap();
-            assert!(response.status().is_success(), "{value}");
-            value
-        }
-    };
-    post("/api/v1/workspaces", MASTER, json!({"code": "acme"})).await;
-    let admin = post(
-        "/api/v1/workspaces/acme/api-keys",
+    common::post(
+        format!("{base}/api/v1/workspaces"),
+        MASTER,
+        json!({"code": "acme"}),
+    )
+    .await;
+    let admin = common::post(
+        format!("{base}/api/v1/workspaces/acme/api-keys"),
         MASTER,
         json!({"role": "admin"}),
     )
@@ -68,9 +59,14 @@ async fn shiplog(db: &TestDb) -> (String, String, String) {
         .as_str()
         .unwrap()
         .to_owned();
-    post("/api/v1/projects", &admin, json!({"slug": "shop"})).await;
-    let ingest = post(
-        "/api/v1/workspaces/acme/api-keys",
+    common::post(
+        format!("{base}/api/v1/projects"),
+        &admin,
+        json!({"slug": "shop"}),
+    )
+    .await;
+    let ingest = common::post(
+        format!("{base}/api/v1/workspaces/acme/api-keys"),
         &admin,
         json!({"role": "ingest", "project": "shop"}),
     )
@@ -214,6 +210,11 @@ impl GitHub {
     }
 }
 
+/// A request's header as text.
+fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 impl Respond for GitHub {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let path = request.url.path().to_owned();
@@ -222,12 +223,7 @@ impl Respond for GitHub {
             .lock()
             .unwrap()
             .push(format!("{path}?{query}"));
-        if request
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            != Some("Bearer ghp_mock")
-        {
+        if header(request, "authorization") != Some("Bearer ghp_mock") {
             return ResponseTemplate::new(401)
                 .set_body_json(json!({"message": "Requires authentication"}));
         }
@@ -543,12 +539,7 @@ struct GitLab {
 
 impl Respond for GitLab {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        if request
-            .headers
-            .get("private-token")
-            .and_then(|v| v.to_str().ok())
-            != Some("glpat-mock")
-        {
+        if header(request, "private-token") != Some("glpat-mock") {
             return ResponseTemplate::new(401)
                 .set_body_json(json!({"message": "401 Unauthorized"}));
         }

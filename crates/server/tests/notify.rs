@@ -31,45 +31,30 @@ async fn server(db: &TestDb) -> (String, String, String) {
     .unwrap();
     let base = format!("http://{}", running.address);
     actix_web::rt::spawn(running.server);
-    let client = awc::Client::default();
-    let post = |path: String, key: String, body: Value| {
-        let client = client.clone();
-        async move {
-            let mut response = client
-                .post(path)
-                .bearer_auth(key)
-                .send_json(&body)
-                .await
-                .unwrap();
-            let value: Value = response.json().await.unwrap();
-            assert!(response.status().is_success(), "{value}");
-            value
-        }
-    };
-    post(
+    common::post(
         format!("{base}/api/v1/workspaces"),
-        MASTER.into(),
+        MASTER,
         json!({"code": "acme"}),
     )
     .await;
-    let admin = post(
+    let admin = common::post(
         format!("{base}/api/v1/workspaces/acme/api-keys"),
-        MASTER.into(),
+        MASTER,
         json!({"role": "admin"}),
     )
     .await["key"]
         .as_str()
         .unwrap()
         .to_owned();
-    post(
+    common::post(
         format!("{base}/api/v1/projects"),
-        admin.clone(),
+        &admin,
         json!({"slug": "shop", "name": "Shop"}),
     )
     .await;
-    let ingest = post(
+    let ingest = common::post(
         format!("{base}/api/v1/workspaces/acme/api-keys"),
-        admin.clone(),
+        &admin,
         json!({"role": "ingest"}),
     )
     .await["key"]

@@ -6,19 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{MASTER, server};
-
-async fn post(url: String, key: &str, body: serde_json::Value) -> serde_json::Value {
-    let mut response = awc::Client::default()
-        .post(url)
-        .bearer_auth(key)
-        .send_json(&body)
-        .await
-        .unwrap();
-    let value: serde_json::Value = response.json().await.unwrap();
-    assert!(response.status().is_success(), "{value}");
-    value
-}
+use crate::common::{MASTER, post, server};
 
 async fn metrics(base: &str) -> String {
     let mut response = awc::Client::default()

@@ -572,17 +572,8 @@ async fn export_deployments(
     let mut remaining = list.limit.take().map_or(usize::MAX, |l| l as usize);
     list.limit = Some(PAGE);
     let first = state.app.list_deployments(&principal, list.clone()).await?;
-    let take = |items: &mut Vec<shiplog_app::model::Deployment>, remaining: &mut usize| {
-        items.truncate(*remaining);
-        *remaining -= items.len();
-    };
-    let mut items = first.items;
-    take(&mut items, &mut remaining);
+    let (items, next) = rows_of(first, &mut remaining);
     let head = crate::csv_export::deployments(&items, true).map_err(crate::csv_export::failed)?;
-    let next = first
-        .next_cursor
-        .filter(|_| remaining > 0)
-        .map(|c| c.to_string());
     let rest = futures_util::stream::unfold((next, remaining), move |(cursor, mut remaining)| {
         let (state, principal, mut list) = (state.clone(), principal.clone(), list.clone());
         async move {
@@ -598,13 +589,7 @@ async fn export_deployments(
                     ));
                 }
             };
-            let mut items = page.items;
-            items.truncate(remaining);
-            remaining -= items.len();
-            let next = page
-                .next_cursor
-                .filter(|_| remaining > 0)
-                .map(|c| c.to_string());
+            let (items, next) = rows_of(page, &mut remaining);
             let rows = crate::csv_export::deployments(&items, false)
                 .map(Bytes::from)
                 .map_err(actix_web::error::ErrorInternalServerError);
@@ -621,6 +606,22 @@ async fn export_deployments(
             "attachment; filename=\"deployments.csv\"",
         ))
         .streaming(body))
+}
+
+/// A page's deployments, at most `remaining` of them (counted off), and the cursor of the next
+/// page while rows remain.
+fn rows_of(
+    page: shiplog_app::ports::DeploymentPage,
+    remaining: &mut usize,
+) -> (Vec<shiplog_app::model::Deployment>, Option<String>) {
+    let mut items = page.items;
+    items.truncate(*remaining);
+    *remaining -= items.len();
+    let next = page
+        .next_cursor
+        .filter(|_| *remaining > 0)
+        .map(|c| c.to_string());
+    (items, next)
 }
 
 /// `GET /api/v1/deployments/{id}`.

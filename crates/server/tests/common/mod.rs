@@ -17,6 +17,19 @@ pub(crate) async fn sign_in(client: &awc::Client, base: &str, key: &str) -> Stri
         .to_owned()
 }
 
+/// POSTs `body` as JSON to `url` with `key`; panics unless it answers 2xx; returns the answer.
+pub(crate) async fn post(url: String, key: &str, body: serde_json::Value) -> serde_json::Value {
+    let mut response = awc::Client::default()
+        .post(url)
+        .bearer_auth(key)
+        .send_json(&body)
+        .await
+        .unwrap();
+    let value: serde_json::Value = response.json().await.unwrap();
+    assert!(response.status().is_success(), "{value}");
+    value
+}
+
 /// The master key of the servers [`server`] starts.
 pub(crate) const MASTER: &str = "suites-master-key-0123456789";
 

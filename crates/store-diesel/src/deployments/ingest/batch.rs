@@ -41,7 +41,6 @@ diesel::infix_operator!(SameAs, " IS NOT DISTINCT FROM ");
 const MAX_BINDS: usize = 30_000;
 
 /// How [`apply`] failed, for its caller to rerun what it can.
-#[derive(Default)]
 pub(super) struct Failure {
     /// The plan the store refused, when one was.
     pub(super) refused: AtomicUsize,
