@@ -6,6 +6,7 @@
 mod access;
 mod argocd;
 mod browser;
+mod changes;
 mod clienwork;
 mod dashboard;
 mod dora;

@@ -237,7 +237,7 @@ fn deploy(run: u32, sha: &str, status: &str, environment: &str) -> Value {
         "ref": "refs/heads/main", "commit_sha": sha,
         "commit_message": format!("feat: step {run} #PR-{run}"),
         "environment": environment, "url": format!("https://ci.example.com/runs/{run}"),
-        "deployed_by": "ana",
+        "deployed_by": "ana", "repo_url": "https://github.com/acme/my-project",
     })
 }
 
@@ -437,6 +437,32 @@ async fn walk(backend: Backend, name: &'static str) {
     let before = target.received_requests().await.unwrap().len();
     walk.open(&format!("/deployments/{last}")).await;
     assert!(walk.text("dl.fields").await.contains(shas[3]));
+    // What it changed since deploy 3 (deploy 2 failed): its own commit, with the forge's links.
+    let changed = walk.text("section.changes").await;
+    assert!(
+        changed.contains("Brings 1 commit since the previous successful deployment")
+            && changed.contains("PR-4")
+            && changed.contains("Run by: ana"),
+        "{changed}"
+    );
+    let compare: String = walk
+        .client
+        .find(Locator::Css(
+            "section.changes p.change-kind a[rel~='noopener']",
+        ))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        compare,
+        format!(
+            "https://github.com/acme/my-project/compare/{}...{}",
+            shas[2], shas[3]
+        )
+    );
     assert!(walk.text("section.delivery").await.contains("HTTP 200"));
     walk.check("deployment").await;
     walk.client

@@ -1,7 +1,10 @@
 //! Reading deployments and references.
 
+use shiplog_domain::changes::{ChangeKind, Forge};
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::repo::RepoIdentity;
+use shiplog_domain::sighting::lead_time_start;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
@@ -10,20 +13,26 @@ use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::hooks::Delivery;
 use crate::ids::DeploymentId;
-use crate::model::{Deployment, PipelineEventRecord, ProjectLookup, ReferenceView};
+use crate::model::{
+    ChangedCommit, ChangedFrom, Changes, Deployment, DeploymentCard, PipelineEventRecord,
+    ProjectLookup, ReferenceView,
+};
 use crate::pagination::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::ports::{DeploymentPage, DeploymentQuery};
+use crate::ports::{ChangesData, DeploymentPage, DeploymentQuery};
 
 /// How many events of a deployment's commit [`App::deployment_detail`] shows at most.
 pub const DETAIL_EVENTS: u32 = 200;
 /// How many deliveries of a deployment [`App::deployment_detail`] shows at most.
 pub const DETAIL_DELIVERIES: u32 = 50;
 
+/// How many commits a deployment's [`Changes`] list at most.
+pub const CHANGE_COMMITS: u32 = 100;
+
 /// A deployment with what explains it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentDetail {
-    /// The deployment.
-    pub deployment: Deployment,
+    /// The deployment, with what it changed.
+    pub card: DeploymentCard,
     /// The pipeline events of its commit (and its own), oldest first.
     pub events: Vec<PipelineEventRecord>,
     /// The outgoing deliveries made for it, newest first, with their attempts.
@@ -141,6 +150,33 @@ impl App {
         Ok(deployment)
     }
 
+    /// One deployment as one reads it alone: with its duration, its lead time, its commit's
+    /// address and what it changed since the previous successful deployment of its
+    /// application to its environment.
+    pub async fn deployment_card(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<DeploymentCard, AppError> {
+        let deployment = self.get_deployment(caller, id).await?;
+        let data = self
+            .ports
+            .deployments
+            .changes(caller.workspace, deployment.id, CHANGE_COMMITS)
+            .await?
+            .ok_or_else(|| AppError::DeploymentNotFound(id.chars().take(80).collect()))?;
+        let application = self
+            .ports
+            .applications
+            .by_id(caller.workspace, deployment.application_id)
+            .await?;
+        let forge = application.as_ref().and_then(|a| {
+            let repo = a.repo.as_ref()?;
+            Some((Forge::of(repo, a.source_provider.as_deref())?, repo.clone()))
+        });
+        Ok(card(deployment, data, forge.as_ref()))
+    }
+
     /// One deployment with what explains it: the pipeline events of its commit in its project
     /// (builds, tests and deploys everywhere, with its own events when they name no commit),
     /// oldest first, and the outgoing deliveries made for it, newest first.
@@ -149,7 +185,8 @@ impl App {
         caller: &Principal,
         id: &str,
     ) -> Result<DeploymentDetail, AppError> {
-        let deployment = self.get_deployment(caller, id).await?;
+        let card = self.deployment_card(caller, id).await?;
+        let deployment = &card.deployment;
         let mut events = self
             .ports
             .events
@@ -174,7 +211,7 @@ impl App {
             .deployment_deliveries(caller.workspace, deployment.id, DETAIL_DELIVERIES)
             .await?;
         Ok(DeploymentDetail {
-            deployment,
+            card,
             events,
             deliveries,
         })
@@ -200,11 +237,210 @@ impl App {
     }
 }
 
+/// The card of `deployment` from what the store read; `forge` is its application's forge and
+/// repository, when known.
+fn card(
+    deployment: Deployment,
+    data: ChangesData,
+    forge: Option<&(Forge, RepoIdentity)>,
+) -> DeploymentCard {
+    let url = |sha: &shiplog_domain::ids::CommitSha| {
+        forge.map(|(forge, repo)| forge.commit_url(repo, sha))
+    };
+    let limit = usize::try_from(CHANGE_COMMITS).unwrap_or(usize::MAX);
+    let kind = data.span.kind;
+    let own = data.commit.as_ref();
+    let (commits, commits_truncated, change_requests, triggered_by) = if kind == ChangeKind::First {
+        // Everything is new: its own commit stands for the change.
+        (
+            own.map(|c| ChangedCommit {
+                sha: c.sha.clone(),
+                first_seen_at: c.first_seen,
+                url: url(&c.sha),
+            })
+            .into_iter()
+            .collect(),
+            false,
+            deployment
+                .references
+                .iter()
+                .map(|r| r.key.clone())
+                .collect(),
+            deployment.fields.deployed_by.iter().cloned().collect(),
+        )
+    } else {
+        (
+            data.commits
+                .iter()
+                .take(limit)
+                .map(|(sha, at)| ChangedCommit {
+                    sha: sha.clone(),
+                    first_seen_at: Some(*at),
+                    url: url(sha),
+                })
+                .collect(),
+            data.commits.len() > limit,
+            data.references,
+            data.triggered_by,
+        )
+    };
+    let before = data
+        .previous
+        .as_ref()
+        .and_then(|p| p.commit.as_ref())
+        .map(|c| &c.sha);
+    let compare_url = match (forge, before, own) {
+        (Some((forge, repo)), Some(before), Some(own)) => match kind {
+            ChangeKind::Forward => Some(forge.compare_url(repo, before, &own.sha)),
+            ChangeKind::Rollback => Some(forge.compare_url(repo, &own.sha, before)),
+            ChangeKind::First | ChangeKind::Redeploy | ChangeKind::Unknown => None,
+        },
+        _ => None,
+    };
+    let lead_time_seconds = match (deployment.status, deployment.finished_at) {
+        (DeploymentStatus::Success, Some(finished)) => lead_time_start(
+            deployment.fields.commit_timestamp,
+            data.commit_seen_at,
+            finished,
+        )
+        .filter(|start| *start <= finished)
+        .map(|start| finished.since(start).whole_seconds()),
+        _ => None,
+    };
+    DeploymentCard {
+        duration_seconds: deployment.duration_seconds(),
+        lead_time_seconds,
+        commit_url: deployment.fields.commit_sha.as_ref().and_then(url),
+        changes: Changes {
+            kind,
+            since: data.previous.map(|p| ChangedFrom {
+                id: p.id,
+                commit_sha: p.commit.map(|c| c.sha),
+                deployed_at: p.deployed_at,
+            }),
+            commits,
+            commits_truncated,
+            change_requests,
+            triggered_by,
+            compare_url,
+        },
+        deployment,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::ProjectId;
     use crate::testing::{TestPorts, admin, ids, ingester, project, sample_deployment};
+
+    fn seen(sha: &str, at: i64) -> shiplog_domain::changes::SeenCommit {
+        shiplog_domain::changes::SeenCommit {
+            sha: shiplog_domain::ids::CommitSha::parse(sha).unwrap(),
+            first_seen: Some(Timestamp::from_unix_seconds(at).unwrap()),
+        }
+    }
+
+    fn data(
+        kind: ChangeKind,
+        own: Option<&str>,
+        before: Option<&str>,
+        commits: usize,
+    ) -> ChangesData {
+        ChangesData {
+            commit: own.map(|sha| seen(sha, 100)),
+            commit_seen_at: None,
+            previous: before.map(|sha| crate::ports::PreviousDeployment {
+                id: DeploymentId::from_uuid(ids(9)),
+                commit: Some(seen(sha, 50)),
+                deployed_at: Timestamp::from_unix_seconds(60).unwrap(),
+            }),
+            span: shiplog_domain::changes::Span { kind, range: None },
+            commits: (0..commits)
+                .map(|i| {
+                    let c = seen(&format!("{:0>8x}", i + 1), 51 + i64::try_from(i).unwrap());
+                    (c.sha, c.first_seen.unwrap())
+                })
+                .collect(),
+            references: vec![],
+            triggered_by: vec![],
+        }
+    }
+
+    #[test]
+    fn a_card_links_the_forge_and_caps_its_commits() {
+        let github = Some((Forge::GitHub, RepoIdentity::parse("acme/shop").unwrap()));
+        let mut deployment = sample_deployment();
+        deployment.fields.commit_sha = Some(shiplog_domain::ids::CommitSha::parse("bbbb").unwrap());
+        // A rollback compares its own (older) commit with the one it replaces.
+        let rollback = card(
+            deployment.clone(),
+            data(ChangeKind::Rollback, Some("bbbb"), Some("aaaa"), 2),
+            github.as_ref(),
+        );
+        assert_eq!(
+            rollback.changes.compare_url.as_deref(),
+            Some("https://github.com/acme/shop/compare/bbbb...aaaa")
+        );
+        assert_eq!(
+            rollback.commit_url.as_deref(),
+            Some("https://github.com/acme/shop/commit/bbbb")
+        );
+        let forward = card(
+            deployment.clone(),
+            data(ChangeKind::Forward, Some("bbbb"), Some("aaaa"), 101),
+            github.as_ref(),
+        );
+        assert_eq!(
+            forward.changes.compare_url.as_deref(),
+            Some("https://github.com/acme/shop/compare/aaaa...bbbb")
+        );
+        assert_eq!(forward.changes.commits.len(), 100);
+        assert!(forward.changes.commits_truncated);
+        let unknown_forge = card(
+            deployment.clone(),
+            data(ChangeKind::Forward, Some("bbbb"), Some("aaaa"), 100),
+            None,
+        );
+        assert!(!unknown_forge.changes.commits_truncated);
+        assert_eq!(unknown_forge.changes.compare_url, None);
+        assert_eq!(unknown_forge.commit_url, None);
+        assert_eq!(unknown_forge.changes.commits[0].url, None);
+        // A first deployment stands for itself: its commit, references and person.
+        deployment.fields.deployed_by = Some("ana".into());
+        deployment.references = shiplog_domain::reference::parse_references("fix #PR-3");
+        let first = card(
+            deployment,
+            data(ChangeKind::First, Some("bbbb"), None, 0),
+            github.as_ref(),
+        );
+        assert_eq!(first.changes.since, None);
+        assert_eq!(first.changes.commits.len(), 1);
+        assert_eq!(first.changes.triggered_by, ["ana"]);
+        assert_eq!(first.changes.change_requests.len(), 1);
+        assert_eq!(first.changes.compare_url, None);
+    }
+
+    #[test]
+    fn lead_time_counts_for_successes_and_never_runs_backwards() {
+        let mut deployment = sample_deployment();
+        let finished = deployment.finished_at.unwrap();
+        let hour_before =
+            Timestamp::from_unix_micros(finished.unix_micros() - 3_600_000_000).unwrap();
+        let mut seen_before = data(ChangeKind::Unknown, None, None, 0);
+        seen_before.commit_seen_at = Some(hour_before);
+        let lead = |d: &Deployment, data: &ChangesData| {
+            card(d.clone(), data.clone(), None).lead_time_seconds
+        };
+        assert_eq!(lead(&deployment, &seen_before), Some(3600));
+        // A commit time sent after the finish (clock skew) gives no lead time on the card.
+        deployment.fields.commit_timestamp =
+            Some(Timestamp::from_unix_micros(finished.unix_micros() + 1).unwrap());
+        assert_eq!(lead(&deployment, &seen_before), None);
+        deployment.fields.commit_timestamp = None;
+        deployment.status = DeploymentStatus::Failed;
+        assert_eq!(lead(&deployment, &seen_before), None);
+    }
 
     #[tokio::test]
     async fn filters_reach_the_store_validated() {

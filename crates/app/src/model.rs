@@ -237,6 +237,80 @@ pub struct Deployment {
     pub rework: Option<ReworkReason>,
 }
 
+/// A deployment as one reads it alone (`GET /api/v1/deployments/{id}`, its dashboard page):
+/// the record, how long it took, its lead time, its commit's address and what it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentCard {
+    /// The deployment, every field as listings show it.
+    #[serde(flatten)]
+    pub deployment: Deployment,
+    /// From its start to its finish, in whole seconds; `null` until both are known.
+    pub duration_seconds: Option<i64>,
+    /// For a successful deployment, its lead time for changes in whole seconds (from its
+    /// commit's time, else the commit's first sighting in another event, to its finish, as
+    /// the DORA figures count it); `null` when it failed, is not finished or that start is
+    /// unknown.
+    pub lead_time_seconds: Option<i64>,
+    /// Its commit's page at the forge (GitHub, GitLab or Bitbucket, told from its
+    /// application's repository); `null` when the repository or forge is unknown.
+    pub commit_url: Option<String>,
+    /// What it changed since the previous successful deployment of its application to its
+    /// environment.
+    pub changes: Changes,
+}
+
+/// What a deployment changed since the previous successful deployment of its application to
+/// its environment. Commits are ordered by when shiplog first saw them (shiplog does not read
+/// repositories): the change holds the commits first seen after the previous deployment's
+/// commit, up to its own, that an event of its application names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Changes {
+    /// `first` (no earlier success: its own commit is listed), `forward`, `redeploy` (the same
+    /// commit), `rollback` (an older commit: `commits` are those it takes away) or `unknown`
+    /// (a commit is missing on either side).
+    pub kind: shiplog_domain::changes::ChangeKind,
+    /// The deployment the change is measured from; `null` for the first.
+    pub since: Option<ChangedFrom>,
+    /// The commits, oldest sighting first, at most 100.
+    pub commits: Vec<ChangedCommit>,
+    /// Whether more commits than listed are part of the change.
+    pub commits_truncated: bool,
+    /// The change requests of those commits (named by their deployments or merged requests
+    /// that carry them), in key order.
+    pub change_requests: Vec<ReferenceKey>,
+    /// Who ran the deployments of those commits (`deployed_by`), each once.
+    pub triggered_by: Vec<String>,
+    /// The forge's page comparing the two commits (older first); `null` when there is no
+    /// range or the forge is unknown.
+    pub compare_url: Option<String>,
+}
+
+/// The deployment a change is measured from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangedFrom {
+    /// Its id.
+    pub id: DeploymentId,
+    /// Its commit; `null` when it named none.
+    pub commit_sha: Option<CommitSha>,
+    /// When it finished (else started).
+    pub deployed_at: Timestamp,
+}
+
+/// One commit of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangedCommit {
+    /// The commit.
+    pub sha: CommitSha,
+    /// When shiplog first saw it (an event or a push); `null` if never.
+    pub first_seen_at: Option<Timestamp>,
+    /// Its page at the forge; `null` when the forge is unknown.
+    pub url: Option<String>,
+}
+
 /// A pipeline event as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineEventRecord {
@@ -492,5 +566,16 @@ impl Deployment {
         self.finished_at
             .or(self.started_at)
             .unwrap_or(self.created_at)
+    }
+
+    /// How long it took, in whole seconds: from its start to its finish, when both are known
+    /// and in that order.
+    pub fn duration_seconds(&self) -> Option<i64> {
+        match (self.started_at, self.finished_at) {
+            (Some(started), Some(finished)) if finished >= started => {
+                Some(finished.since(started).whole_seconds())
+            }
+            _ => None,
+        }
     }
 }

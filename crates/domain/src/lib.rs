@@ -8,6 +8,7 @@
 //! - [`mod@reference`]: change requests named in commit messages (`#PR-123`, `fixes #42`, …).
 //! - [`timestamp`]: RFC 3339 and epoch seconds/milliseconds → one UTC [`timestamp::Timestamp`].
 //! - [`repo`]: every spelling of a Git remote → one [`repo::RepoIdentity`].
+//! - [`changes`]: what a deployment changed since the previous one, and the forge's addresses.
 //! - [`environment`]: environment kinds, explicit or guessed from a free name.
 //! - [`event`]: pipeline events (`build|test|deploy` × `started|completed`).
 //! - [`lifecycle`]: how out-of-order and repeated observations settle a deployment's status.
@@ -43,6 +44,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod changes;
 pub mod dora;
 pub mod environment;
 pub mod event;

@@ -88,12 +88,10 @@ pub fn deployments(items: &[Deployment], header: bool) -> Result<Vec<u8>, csv::E
     for d in items {
         let f = &d.fields;
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let duration = match (d.started_at, d.finished_at) {
-            (Some(started), Some(finished)) if finished >= started => {
-                finished.since(started).whole_seconds().to_string()
-            }
-            _ => String::new(),
-        };
+        let duration = d
+            .duration_seconds()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         let references = d
             .references
             .iter()

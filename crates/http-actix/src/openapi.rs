@@ -831,6 +831,41 @@ mod tests {
         let doc = doc();
         let deployment = serde_json::to_value(sample_deployment()).unwrap();
         assert_eq!(properties(&doc, "Deployment"), keys(&deployment));
+        let sha = shiplog_domain::ids::CommitSha::parse("abcd").unwrap();
+        let card = serde_json::to_value(shiplog_app::model::DeploymentCard {
+            deployment: sample_deployment(),
+            duration_seconds: Some(1),
+            lead_time_seconds: None,
+            commit_url: None,
+            changes: shiplog_app::model::Changes {
+                kind: shiplog_domain::changes::ChangeKind::Forward,
+                since: Some(shiplog_app::model::ChangedFrom {
+                    id: sample_deployment().id,
+                    commit_sha: Some(sha.clone()),
+                    deployed_at: Timestamp::UNIX_EPOCH,
+                }),
+                commits: vec![shiplog_app::model::ChangedCommit {
+                    sha,
+                    first_seen_at: None,
+                    url: None,
+                }],
+                commits_truncated: false,
+                change_requests: vec![],
+                triggered_by: vec![],
+                compare_url: None,
+            },
+        })
+        .unwrap();
+        assert_eq!(properties(&doc, "DeploymentCard"), keys(&card));
+        assert_eq!(properties(&doc, "Changes"), keys(&card["changes"]));
+        assert_eq!(
+            properties(&doc, "ChangedFrom"),
+            keys(&card["changes"]["since"])
+        );
+        assert_eq!(
+            properties(&doc, "ChangedCommit"),
+            keys(&card["changes"]["commits"][0])
+        );
         assert_eq!(
             properties(&doc, "Reference"),
             keys(&deployment["references"][0])

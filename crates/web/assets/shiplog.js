@@ -1,5 +1,5 @@
 // shiplog dashboard: progressive enhancement only; every page works without this file.
-// 1. Times are shown in the viewer's time zone (UTC stays in the tooltip).
+// 1. Times are shown in the viewer's time zone, named (UTC stays in the tooltip).
 // 2. The deployments list adds and updates rows as the server's live feed sends them, each in
 //    its place by its own time (newest first, ties by id, as the server orders the list).
 "use strict";
@@ -10,6 +10,7 @@ function localizeTimes(root) {
     if (!Number.isNaN(at.getTime())) {
       element.textContent = at.toLocaleString(undefined, {
         year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short",
       });
     }
   }

@@ -91,6 +91,17 @@ pub fn time(at: Timestamp) -> Markup {
     }
 }
 
+/// A duration in seconds, in the largest unit that keeps it readable.
+pub fn duration(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "—".to_owned(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        Some(s) if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        Some(s) => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
 /// A badge: an icon and the word, so that meaning never rests on colour alone; `class` colours
 /// it (`status-success`, `status-failed`, …).
 pub fn badge(icon: &str, class: &str, word: &str) -> Markup {
@@ -138,4 +149,18 @@ pub fn version(deployment: &Deployment) -> Markup {
 /// The link to a deployment's page.
 pub fn deployment_href(deployment: &Deployment) -> String {
     format!("/deployments/{}", deployment.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_a_sensible_unit() {
+        assert_eq!(duration(None), "—");
+        assert_eq!(duration(Some(42.0)), "42 s");
+        assert_eq!(duration(Some(1800.0)), "30 min");
+        assert_eq!(duration(Some(36_000.0)), "10.0 h");
+        assert_eq!(duration(Some(864_000.0)), "10.0 days");
+    }
 }

@@ -494,6 +494,15 @@ pub trait DeploymentStore: Send + Sync {
         key: ReferenceKey,
         at: Timestamp,
     ) -> Result<usize, DeploymentStoreError>;
+    /// What the store knows of the change `deployment` made (see [`ChangesData`]), reading at
+    /// most `limit` + 1 commits; `None` if it is not a deployment of `workspace`. One read
+    /// transaction, so the parts agree.
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+        limit: u32,
+    ) -> Result<Option<ChangesData>, DeploymentStoreError>;
     /// Where the record of pipeline events stands, and which workspaces recorded events after
     /// `after` (a position from an earlier answer), reading at most `limit` events; with
     /// `after` `None`, only the position. The live feeds' one shared change source: every
@@ -503,6 +512,42 @@ pub trait DeploymentStore: Send + Sync {
         after: Option<i64>,
         limit: u32,
     ) -> Result<EventChanges, DeploymentStoreError>;
+}
+
+/// What [`DeploymentStore::changes`] reads for one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesData {
+    /// Its own commit with its first sighting; `None` when it names no commit.
+    pub commit: Option<shiplog_domain::changes::SeenCommit>,
+    /// Its stored `commit_seen_at`: when its commit was first seen in another event, the
+    /// start of its lead time when no commit timestamp was sent.
+    pub commit_seen_at: Option<Timestamp>,
+    /// The previous successful deployment of its application to its environment (by the
+    /// time deployments are ordered by, finished else started).
+    pub previous: Option<PreviousDeployment>,
+    /// The span between the two commits ([`shiplog_domain::changes::Span::between`]).
+    pub span: shiplog_domain::changes::Span,
+    /// The commits first seen in the span's range that its application's pipelines ran (an
+    /// event of the application names them) by the later of the range's end and its own time,
+    /// oldest sighting first: at most the limit + 1. Empty when the span has no range.
+    pub commits: Vec<(CommitSha, Timestamp)>,
+    /// The change requests of those commits (named by their deployments, or merged requests
+    /// that carry them), in key order; empty when the span has no range.
+    pub references: Vec<ReferenceKey>,
+    /// Who ran the deployments of those commits (their `deployed_by`), sorted, each once;
+    /// empty when the span has no range.
+    pub triggered_by: Vec<String>,
+}
+
+/// The deployment a change is measured from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousDeployment {
+    /// Its id.
+    pub id: DeploymentId,
+    /// Its commit and first sighting; `None` when it names no commit.
+    pub commit: Option<shiplog_domain::changes::SeenCommit>,
+    /// When it finished (else started).
+    pub deployed_at: Timestamp,
 }
 
 /// What [`DeploymentStore::changes_after`] answers.

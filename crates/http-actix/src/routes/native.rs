@@ -624,11 +624,13 @@ fn rows_of(
     (items, next)
 }
 
-/// `GET /api/v1/deployments/{id}`.
+/// `GET /api/v1/deployments/{id}`: the deployment with its duration, its lead time, its
+/// commit's address and what it changed since the previous successful deployment of its
+/// application to its environment (`changes`).
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "read",
     params(("id" = String, Path, description = "The deployment id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The deployment", body = shiplog_app::model::Deployment),
+        (status = 200, description = "The deployment, with what it changed", body = shiplog_app::model::DeploymentCard),
         (status = 400, description = "A malformed parameter, named", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "The key's role or project does not allow it", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such deployment visible to this key", body = crate::openapi::schemas::ErrorBody),
@@ -639,8 +641,8 @@ pub async fn get_deployment(
     Caller(principal): Caller,
     id: Path<String>,
 ) -> Reply {
-    let deployment = state.app.get_deployment(&principal, &id).await?;
-    Ok(HttpResponse::Ok().json(deployment))
+    let card = state.app.deployment_card(&principal, &id).await?;
+    Ok(HttpResponse::Ok().json(card))
 }
 
 /// `GET /api/v1/projects/{slug}/references/{key}`: the change request's status (`open`, or

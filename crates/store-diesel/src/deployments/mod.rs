@@ -8,6 +8,7 @@ pub(crate) mod dora_days;
 pub(crate) mod ingest;
 pub(crate) mod list;
 pub(crate) mod references;
+pub(crate) mod what_changed;
 
 pub(crate) use list::{Placed, deployments_by_id};
 
@@ -17,8 +18,8 @@ use shiplog_app::ids::{ApplicationId, DeploymentId, EventId, ProjectId, Workspac
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{Deployment, DeploymentFields, PipelineEventRecord, ReferenceView};
 use shiplog_app::ports::{
-    BackendFailure, DeploymentPage, DeploymentQuery, DeploymentStore, DeploymentStoreError,
-    DoraData, DoraQuery, PipelineEventStore, ReferenceStore,
+    BackendFailure, ChangesData, DeploymentPage, DeploymentQuery, DeploymentStore,
+    DeploymentStoreError, DoraData, DoraQuery, PipelineEventStore, ReferenceStore,
 };
 use shiplog_domain::dora::ReworkReason;
 use shiplog_domain::event::PipelineEvent;
@@ -231,6 +232,19 @@ impl DeploymentStore for Store {
     ) -> Result<DoraData, DeploymentStoreError> {
         Ok(self
             .read(move |conn| crate::deployments::dora::dora(conn, workspace, &query))
+            .await?)
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        deployment: DeploymentId,
+        limit: u32,
+    ) -> Result<Option<ChangesData>, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| {
+                crate::deployments::what_changed::changes(conn, workspace, deployment, limit)
+            })
             .await?)
     }
 

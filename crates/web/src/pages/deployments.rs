@@ -23,7 +23,8 @@ use shiplog_app::App;
 use shiplog_app::auth::Principal;
 use shiplog_app::deployments::{DeploymentDetail, ListDeployments};
 use shiplog_app::error::AppError;
-use shiplog_app::model::Deployment;
+use shiplog_app::model::{Changes, Deployment};
+use shiplog_domain::changes::ChangeKind;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
 
@@ -386,37 +387,57 @@ pub(crate) async fn show(
     id: web::Path<String>,
 ) -> Page {
     let DeploymentDetail {
-        deployment,
+        card,
         events,
         deliveries,
     } = state.app.deployment_detail(&viewer.principal, &id).await?;
+    let deployment = &card.deployment;
     let fields = &deployment.fields;
     let title = format!("{} to {}", deployment.application, deployment.environment);
     let body = html! {
         h1 { (deployment.application) " to " (deployment.environment) " " (layout::status(deployment.status)) }
+        // What an on-call engineer asks first: when, how long, which commit, from which run.
+        dl.fields.summary {
+            dt { "Finished" } dd { @match deployment.finished_at { Some(at) => (layout::time(at)), None => span.muted { "not yet" } } }
+            dt { "Took" } dd { @match card.duration_seconds {
+                Some(seconds) => (layout::duration(Some(seconds as f64))),
+                None => span.muted { "not known: its start or finish was not reported" },
+            } }
+            dt { "Lead time" } dd { @match card.lead_time_seconds {
+                Some(seconds) => { (layout::duration(Some(seconds as f64))) " from its commit to its finish" },
+                None => span.muted { "none: it counts for a successful deployment whose commit time is known" },
+            } }
+            dt { "Commit" } dd { @match &fields.commit_sha {
+                Some(sha) => @match &card.commit_url {
+                    Some(url) => a href=(url) rel="noopener noreferrer" { code { (sha.as_str()) } },
+                    None => code { (sha.as_str()) },
+                },
+                None => span.muted { "not reported" },
+            } }
+            @if let Some(v) = &fields.run_url { dt { "Run" } dd { (external_link(v)) } }
+            @if let Some(v) = &fields.deployed_by { dt { "By" } dd { (v) } }
+        }
+        (what_changed(deployment, &card.changes))
+        h2 { "Details" }
         dl.fields {
             dt { "Project" } dd { a href=(format!("/projects/{}", deployment.project)) { (deployment.project) } }
             dt { "Environment" } dd { (deployment.environment) " (" (deployment.environment_kind.as_str()) ")" }
             dt { "Status" } dd { (layout::status(deployment.status)) " — " (deployment.provider.as_str()) " said " code { (deployment.provider_status) } }
-            dt { "Commit" } dd { @match &fields.commit_sha { Some(sha) => code { (sha.as_str()) }, None => span.muted { "not reported" } } }
             @if let Some(message) = &fields.commit_message { dt { "Message" } dd { pre.message { (message) } } }
             @if let Some(at) = fields.commit_timestamp { dt { "Committed" } dd { (layout::time(at)) } }
             @if let Some(v) = &fields.git_ref { dt { "Ref" } dd { code { (v) } } }
             @if let Some(v) = &fields.branch { dt { "Branch" } dd { code { (v) } } }
             @if let Some(v) = &fields.image { dt { "Image" } dd { code { (v) } } }
             @if let Some(v) = &fields.build_number { dt { "Build" } dd { (v) } }
-            @if let Some(v) = &fields.deployed_by { dt { "By" } dd { (v) } }
-            @if let Some(v) = &fields.run_url { dt { "Run" } dd { (external_link(v)) } }
             @if let Some(v) = &fields.logs_url { dt { "Logs" } dd { (external_link(v)) } }
             @if let Some(v) = &fields.external_id { dt { "Provider's id" } dd { code { (v) } } }
             @if let Some(reason) = deployment.rework { dt { "Rework" } dd { (reason.describe()) } }
             dt { "Started" } dd { @match deployment.started_at { Some(at) => (layout::time(at)), None => span.muted { "not reported" } } }
-            dt { "Finished" } dd { @match deployment.finished_at { Some(at) => (layout::time(at)), None => span.muted { "not yet" } } }
             dt { "First heard of" } dd { (layout::time(deployment.created_at)) }
             dt { "Idempotency key" } dd { code { (deployment.idempotency_key.as_str()) } }
             dt { "Id" } dd { code { (deployment.id) } }
         }
-        h2 { "Change requests" }
+        h2 { "Change requests its commit names" }
         @if deployment.references.is_empty() {
             p.muted { "Its commit message names none." }
         } @else {
@@ -453,13 +474,92 @@ pub(crate) async fn show(
             p.muted { "No hook was sent anything for this deployment." }
         }
         @for delivery in &deliveries {
-            (hooks::delivery_section(delivery, &viewer, &layout::deployment_href(&deployment)))
+            (hooks::delivery_section(delivery, &viewer, &layout::deployment_href(deployment)))
         }
     };
     Ok(html_response(
         StatusCode::OK,
         layout::page(&Shell::signed_in(&title, &viewer), body),
     ))
+}
+
+/// The "What it changed" section: the kind of change in words, its commits, change requests
+/// and people, and the forge's compare page.
+fn what_changed(deployment: &Deployment, changes: &Changes) -> Markup {
+    let place = format!("{} to {}", deployment.application, deployment.environment);
+    let since = changes.since.as_ref().map(|from| {
+        html! {
+            a href=(format!("/deployments/{}", from.id)) {
+                "the previous successful deployment"
+            }
+            " (" (layout::time(from.deployed_at))
+            @if let Some(sha) = &from.commit_sha { ", " code { (short(sha.as_str())) } }
+            ")"
+        }
+    });
+    let count = changes.commits.len();
+    let commits = if changes.commits_truncated {
+        format!("more than {count} commits")
+    } else if count == 1 {
+        "1 commit".to_owned()
+    } else {
+        format!("{count} commits")
+    };
+    html! {
+        section.changes aria-labelledby="what-changed" {
+            h2 #what-changed { "What it changed" }
+            p.change-kind {
+                @match changes.kind {
+                    ChangeKind::First => { "No earlier successful deployment of " (place) " is known: its own commit is listed." }
+                    ChangeKind::Forward => { "Brings " (commits) " since " (since.clone().unwrap_or_default()) "." }
+                    ChangeKind::Rollback => { "Rolls back to an older commit: takes away " (commits) " that " (since.clone().unwrap_or_default()) " had deployed." }
+                    ChangeKind::Redeploy => { "Deploys the same commit again as " (since.clone().unwrap_or_default()) ": the code did not change." }
+                    ChangeKind::Unknown => { "Cannot be told: it or " (since.clone().unwrap_or_default()) " names no commit shiplog has seen." }
+                }
+                @if let Some(url) = &changes.compare_url {
+                    " " a.compare href=(url) rel="noopener noreferrer" { "Compare the two commits at the forge" }
+                }
+            }
+            @if !changes.commits.is_empty() {
+                div.scroll {
+                    table.commits {
+                        caption.visually-hidden { "Commits, oldest first" }
+                        thead { tr { th scope="col" { "Commit" } th scope="col" { "First seen" } } }
+                        tbody {
+                            @for commit in &changes.commits {
+                                tr {
+                                    td { @match &commit.url {
+                                        Some(url) => a href=(url) rel="noopener noreferrer" { code title=(commit.sha.as_str()) { (short(commit.sha.as_str())) } },
+                                        None => code title=(commit.sha.as_str()) { (short(commit.sha.as_str())) },
+                                    } }
+                                    td { @match commit.first_seen_at { Some(at) => (layout::time(at)), None => span.muted { "never" } } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if changes.commits_truncated {
+                    p.muted { "Only the oldest " (count) " are listed." }
+                }
+            }
+            @if !changes.change_requests.is_empty() {
+                p { "Change requests: "
+                    @for (i, key) in changes.change_requests.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        a href=(format!("/projects/{}/references/{}", deployment.project, encode(key.as_str()))) { (key.as_str()) }
+                    }
+                }
+            }
+            @if !changes.triggered_by.is_empty() {
+                p { "Run by: " (changes.triggered_by.join(", ")) }
+            }
+        }
+    }
+}
+
+/// The first seven characters of a commit hash.
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 /// A link to a provider's page; only http(s) addresses become links.

@@ -215,17 +215,6 @@ fn band(band: Option<Band>) -> Markup {
     }
 }
 
-/// A duration in seconds, in the largest unit that keeps it readable.
-fn duration(seconds: Option<f64>) -> String {
-    match seconds {
-        None => "—".to_owned(),
-        Some(s) if s < 120.0 => format!("{s:.0} s"),
-        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
-        Some(s) if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
-        Some(s) => format!("{:.1} days", s / 86_400.0),
-    }
-}
-
 fn figures(view: &DoraView, explain: &str) -> Markup {
     let report = &view.report;
     let frequency = &report.deployment_frequency;
@@ -245,9 +234,9 @@ fn figures(view: &DoraView, explain: &str) -> Markup {
             }
             section.figure #lead-time {
                 h2 { "Lead time for changes" }
-                p.value { "median " (duration(lead.median_seconds)) }
+                p.value { "median " (layout::duration(lead.median_seconds)) }
                 p { (band(lead.band)) }
-                p { (lead.samples) " measured, p90 " (duration(lead.p90_seconds)) }
+                p { (lead.samples) " measured, p90 " (layout::duration(lead.p90_seconds)) }
                 p { (lead.excluded) " excluded: "
                     (lead.exclusions.no_commit) " without a commit, "
                     (lead.exclusions.no_commit_time) " without a commit time, "
@@ -266,7 +255,7 @@ fn figures(view: &DoraView, explain: &str) -> Markup {
             }
             section.figure #recovery-time {
                 h2 { "Failed deployment recovery time" }
-                p.value { "median " (duration(recovery.median_seconds)) }
+                p.value { "median " (layout::duration(recovery.median_seconds)) }
                 p { (band(recovery.band)) }
                 p { (count(recovery.samples, "recovery")) ": "
                     (recovery.from_deployments) " after failed deployments, "
@@ -442,7 +431,7 @@ pub(crate) async fn deployments(
                                         None => span.muted { "not recovered yet (excluded)" },
                                     }
                                 }
-                                td { (duration(failure.recovery_seconds)) }
+                                td { (layout::duration(failure.recovery_seconds)) }
                             }
                         }
                     }
@@ -471,8 +460,8 @@ pub(crate) async fn deployments(
                                 td { (layout::time(incident.opened_at)) }
                                 td {
                                     @match (incident.recovery_seconds, incident.in_recovery_time) {
-                                        (Some(s), true) => (duration(Some(s))),
-                                        (Some(s), false) => { (duration(Some(s))) span.muted { " (opened outside the window)" } },
+                                        (Some(s), true) => (layout::duration(Some(s))),
+                                        (Some(s), false) => { (layout::duration(Some(s))) span.muted { " (opened outside the window)" } },
                                         (None, _) => span.muted { "still open (excluded)" },
                                     }
                                 }
@@ -516,7 +505,7 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
                             @if lead_time {
                                 td {
                                     @match (row.lead_time_seconds, row.lead_time_excluded) {
-                                        (Some(s), _) => (duration(Some(s))),
+                                        (Some(s), _) => (layout::duration(Some(s))),
                                         (None, Some(why)) => span.muted { "excluded: " (why.describe()) },
                                         (None, None) => "—",
                                     }
@@ -560,15 +549,6 @@ fn more(total: usize) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_in_a_sensible_unit() {
-        assert_eq!(duration(None), "—");
-        assert_eq!(duration(Some(42.0)), "42 s");
-        assert_eq!(duration(Some(1800.0)), "30 min");
-        assert_eq!(duration(Some(36_000.0)), "10.0 h");
-        assert_eq!(duration(Some(864_000.0)), "10.0 days");
-    }
 
     #[test]
     fn bars_fill_the_height_for_the_largest_bucket() {

@@ -1,0 +1,220 @@
+//! What a deployment changed (`DeploymentStore::changes`): the previous successful deployment
+//! of its application to its environment, the two commits' first sightings, and the commits
+//! first seen in between that an event of the application names, with their change requests
+//! and who ran their deployments. One read transaction, so the parts agree.
+//!
+//! The commits are found from their sightings (`commit_sightings_by_time`, one row per commit,
+//! migration 000021), then checked against the application's events through
+//! `pipeline_events_by_commit`; a range holds the commits first seen workspace-wide between two
+//! deployments, usually a few.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::prelude::*;
+use shiplog_app::ids::{DeploymentId, WorkspaceId};
+use shiplog_app::ports::{ChangesData, PreviousDeployment};
+use shiplog_domain::changes::{ChangeKind, SeenCommit, Span};
+use shiplog_domain::ids::CommitSha;
+use shiplog_domain::reference::ReferenceKey;
+use shiplog_domain::status::DeploymentStatus;
+
+use crate::columns::{opt_time, parse_or_corrupt, time, uuid};
+use crate::conn::{DbConn, Native};
+use crate::error::StoreError;
+use crate::schema::{
+    commit_references, commit_sightings, deployment_references, deployments, pipeline_events,
+};
+
+/// How many ids one `IN` list binds at most (SQLite allows 32,766 parameters per statement).
+const CHUNK: usize = 500;
+
+pub(crate) fn changes(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    deployment: DeploymentId,
+    limit: u32,
+) -> Result<Option<ChangesData>, StoreError> {
+    conn.transaction(|conn| read(conn, workspace, deployment, limit))
+}
+
+type Own = (String, String, String, i64, Option<String>, Option<i64>);
+
+fn read(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    deployment: DeploymentId,
+    limit: u32,
+) -> Result<Option<ChangesData>, StoreError> {
+    let workspace_id = workspace.to_string();
+    let id = deployment.to_string();
+    let own: Option<Own> = deployments::table
+        .filter(deployments::id.eq(&id))
+        .filter(deployments::workspace_id.eq(&workspace_id))
+        .select((
+            deployments::project_id,
+            deployments::application_id,
+            deployments::environment_id,
+            deployments::deployed_at,
+            deployments::commit_sha,
+            deployments::commit_seen_at,
+        ))
+        .first_on(conn)
+        .optional()?;
+    let Some((project_id, application_id, environment_id, at, commit, commit_seen_at)) = own else {
+        return Ok(None);
+    };
+    let previous: Option<(String, Option<String>, i64)> = deployments::table
+        .filter(deployments::application_id.eq(&application_id))
+        .filter(deployments::environment_id.eq(&environment_id))
+        .filter(deployments::status.eq(DeploymentStatus::Success.as_str()))
+        .filter(
+            deployments::deployed_at
+                .lt(at)
+                .or(deployments::deployed_at.eq(at).and(deployments::id.lt(&id))),
+        )
+        .order((deployments::deployed_at.desc(), deployments::id.desc()))
+        .select((
+            deployments::id,
+            deployments::commit_sha,
+            deployments::deployed_at,
+        ))
+        .first_on(conn)
+        .optional()?;
+    let named: Vec<String> = commit
+        .iter()
+        .chain(previous.as_ref().and_then(|p| p.1.as_ref()))
+        .cloned()
+        .collect();
+    let sightings: BTreeMap<String, i64> = commit_sightings::table
+        .filter(commit_sightings::workspace_id.eq(&workspace_id))
+        .filter(commit_sightings::commit_sha.eq_any(&named))
+        .select((commit_sightings::commit_sha, commit_sightings::first_at))
+        .load_on(conn)?
+        .into_iter()
+        .collect();
+    let seen = |sha: &String| -> Result<SeenCommit, StoreError> {
+        Ok(SeenCommit {
+            sha: parse_or_corrupt!(CommitSha, sha, "commit_sha")?,
+            first_seen: opt_time(sightings.get(sha).copied())?,
+        })
+    };
+    let commit = commit.as_ref().map(seen).transpose()?;
+    let previous = previous
+        .map(|(id, sha, deployed_at)| -> Result<_, StoreError> {
+            Ok(PreviousDeployment {
+                id: DeploymentId::from_uuid(uuid(&id)?),
+                commit: sha.as_ref().map(seen).transpose()?,
+                deployed_at: time(deployed_at)?,
+            })
+        })
+        .transpose()?;
+    let span = Span::between(
+        previous.as_ref().map(|p| p.commit.as_ref()),
+        commit.as_ref(),
+    );
+    let mut data = ChangesData {
+        commit,
+        commit_seen_at: opt_time(commit_seen_at)?,
+        previous,
+        span,
+        commits: Vec::new(),
+        references: Vec::new(),
+        triggered_by: Vec::new(),
+    };
+    let Some((from, to)) = span.range else {
+        return Ok(Some(data));
+    };
+    // The older of the two commits is where the change starts, the newer where it ends.
+    let (older, newer) = match (
+        &data.commit,
+        data.previous.as_ref().and_then(|p| p.commit.as_ref()),
+    ) {
+        (Some(own), Some(before)) if span.kind == ChangeKind::Rollback => (own, before),
+        (Some(own), Some(before)) => (before, own),
+        _ => return Ok(Some(data)),
+    };
+    let upper = to.unix_micros().max(at);
+    let rows: Vec<(String, i64, Option<String>)> = commit_sightings::table
+        .inner_join(
+            pipeline_events::table.on(pipeline_events::workspace_id
+                .eq(commit_sightings::workspace_id)
+                .and(pipeline_events::commit_sha.eq(commit_sightings::commit_sha.nullable()))),
+        )
+        .filter(commit_sightings::workspace_id.eq(&workspace_id))
+        .filter(commit_sightings::first_at.ge(from.unix_micros()))
+        .filter(commit_sightings::first_at.le(to.unix_micros()))
+        .filter(pipeline_events::application_id.eq(&application_id))
+        .filter(pipeline_events::occurred_at.le(upper))
+        .select((
+            commit_sightings::commit_sha,
+            commit_sightings::first_at,
+            pipeline_events::deployment_id,
+        ))
+        .load_on(conn)?;
+    let mut commits: BTreeMap<String, i64> = BTreeMap::new();
+    let mut deployed: BTreeSet<String> = BTreeSet::new();
+    for (sha, first_at, deployment) in rows {
+        let sha_ok = parse_or_corrupt!(CommitSha, &sha, "commit_sha")?;
+        if sha_ok.matches(&older.sha) {
+            continue;
+        }
+        deployed.extend(deployment);
+        commits.insert(sha, first_at);
+    }
+    // The newer commit ends the change even when no event of the application names it.
+    if let Some(at) = newer.first_seen {
+        commits.insert(newer.sha.to_string(), at.unix_micros());
+    }
+    if span.kind == ChangeKind::Forward {
+        deployed.insert(id);
+    }
+    let mut ordered: Vec<(i64, String)> = commits.iter().map(|(s, at)| (*at, s.clone())).collect();
+    ordered.sort();
+    let shas: Vec<String> = ordered.iter().map(|(_, s)| s.clone()).collect();
+    data.commits = ordered
+        .into_iter()
+        .take(
+            usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        )
+        .map(|(at, sha)| -> Result<_, StoreError> {
+            Ok((parse_or_corrupt!(CommitSha, &sha, "commit_sha")?, time(at)?))
+        })
+        .collect::<Result<_, _>>()?;
+    let deployed: Vec<String> = deployed.into_iter().collect();
+    let mut references: BTreeSet<String> = BTreeSet::new();
+    let mut people: BTreeSet<String> = BTreeSet::new();
+    for ids in deployed.chunks(CHUNK) {
+        references.extend(
+            deployment_references::table
+                .filter(deployment_references::deployment_id.eq_any(ids))
+                .select(deployment_references::ref_key)
+                .load_on::<String>(conn)?,
+        );
+        people.extend(
+            deployments::table
+                .filter(deployments::id.eq_any(ids))
+                .filter(deployments::workspace_id.eq(&workspace_id))
+                .select(deployments::deployed_by)
+                .load_on::<Option<String>>(conn)?
+                .into_iter()
+                .flatten(),
+        );
+    }
+    for shas in shas.chunks(CHUNK) {
+        references.extend(
+            commit_references::table
+                .filter(commit_references::project_id.eq(&project_id))
+                .filter(commit_references::commit_sha.eq_any(shas))
+                .select(commit_references::ref_key)
+                .load_on::<String>(conn)?,
+        );
+    }
+    data.references = references
+        .iter()
+        .map(|key| parse_or_corrupt!(ReferenceKey, key, "ref_key"))
+        .collect::<Result<_, _>>()?;
+    data.triggered_by = people.into_iter().collect();
+    Ok(Some(data))
+}
