@@ -172,6 +172,17 @@ impl Walk<'_> {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
+    /// Scrolls the element of id `id` to the top of the window.
+    async fn scroll_to(&self, id: &str) {
+        self.client
+            .execute(
+                "document.getElementById(arguments[0]).scrollIntoView();",
+                vec![json!(id)],
+            )
+            .await
+            .unwrap();
+    }
+
     /// Saves a screenshot, and fails on anything the page logged as an error (a script error, a
     /// refused resource, a Content-Security-Policy violation).
     async fn check(&self, name: &str) {
@@ -344,7 +355,13 @@ async fn walk(backend: Backend, name: &'static str) {
         "{frequency}"
     );
     let failures = walk.text("#change-failure-rate").await;
-    assert!(failures.contains("2 failed of 6 finished"), "{failures}");
+    assert!(
+        failures.contains(
+            "2 of 6 finished deployments counted as failed: 1 failed, \
+             1 succeeded but caused an incident (1 incident linked)"
+        ),
+        "{failures}"
+    );
     // Rework: the hotfix, the revert, and deploy 3, the success that ended deploy 2's failure.
     assert_eq!(walk.text("#rework-rate .value").await, "50.0 %");
     let rework = walk.text("#rework-rate").await;
@@ -353,15 +370,62 @@ async fn walk(backend: Backend, name: &'static str) {
         "{rework}"
     );
     assert!(
-        rework.contains("marked 0 · hotfix branch 1 · revert 1 · during an incident 0"),
+        rework.contains("1 from a hotfix branch, 1 a revert, 1 during a failure"),
         "{rework}"
     );
     assert!(rework.to_lowercase().contains("no band"), "{rework}");
+    // One recovery (deploy 3 ended deploy 2's failure; the incident is open): too few for a
+    // band. No lead time was measured (no commit was seen before its deployment).
+    // (Bands are shown in capitals: compare in lower case.)
+    let recovery = walk.text("#recovery-time").await.to_lowercase();
     assert!(
-        failures.contains("1 succeeded but caused 1 incident"),
+        recovery.contains("1 recovery: 1 after a failed deployment")
+            && recovery.contains("too few for a band (fewer than 5)"),
+        "{recovery}"
+    );
+    assert!(
+        walk.text("#lead-time")
+            .await
+            .to_lowercase()
+            .contains("no band: nothing measured")
+    );
+    // The 30 days before had nothing: more deployments is better, a higher failure rate
+    // cannot be compared with none.
+    assert!(
+        frequency.contains("Previous 30 days: 0.00 per day · better"),
+        "{frequency}"
+    );
+    assert!(
+        failures.contains("Previous 30 days: — · nothing to compare"),
         "{failures}"
     );
+    // A chart per metric; this week's bar of successes says 5, and so does the table.
+    assert_eq!(walk.count("section.trend svg").await, 5);
+    let last_bar: Value = walk
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#trend-deployment-frequency text.value')]\
+             .pop().textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(last_bar, json!("5"));
+    let weeks = walk.text("details.trend-table tbody tr:last-child").await;
+    assert!(weeks.contains("5"), "{weeks}");
+    // The same figures per application and per team (production has no team).
+    let by_application = walk.text("#by-application tbody").await;
+    assert!(
+        by_application.contains("my-project") && by_application.contains("33.3 % (6)"),
+        "{by_application}"
+    );
+    assert!(walk.text("#by-team tbody").await.contains("no team"));
     walk.check("dora").await;
+    walk.scroll_to("trends-heading").await;
+    walk.check("dora-trends").await;
+    walk.scroll_to("by-application").await;
+    walk.check("dora-breakdown").await;
+    walk.scroll_to("main").await;
     // The figure links to the deployments behind it: the one failure, by its page.
     walk.client
         .find(Locator::Css("#change-failure-rate a.behind"))

@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 pub use shiplog_domain::dora::DEFAULT_LINK_HOURS;
+use std::collections::BTreeMap;
+
 use shiplog_domain::dora::{
-    Explanation, History, Interval, LONG_OPEN_INCIDENT_DAYS, LongOpenIncident, Report, Window,
-    open_too_long,
+    Explanation, History, IncidentRecord, Interval, LONG_OPEN_INCIDENT_DAYS, LongOpenIncident,
+    Report, Window, open_too_long,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
@@ -13,7 +15,7 @@ use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::AppError;
 use crate::model::ProjectLookup;
-use crate::ports::DoraQuery;
+use crate::ports::{DoraData, DoraQuery};
 
 /// The window when none is asked for.
 pub const DEFAULT_WINDOW_DAYS: u32 = 30;
@@ -42,6 +44,8 @@ pub struct DoraRequest {
     /// How long before an incident that names no cause its deployment is looked for, in hours
     /// (1 to [`MAX_LINK_HOURS`]); [`DEFAULT_LINK_HOURS`] unless asked.
     pub link_hours: u32,
+    /// Also the window's figures per application (with a project) and per team.
+    pub breakdown: bool,
 }
 
 impl Default for DoraRequest {
@@ -55,6 +59,7 @@ impl Default for DoraRequest {
             interval: None,
             explain: false,
             link_hours: DEFAULT_LINK_HOURS,
+            breakdown: false,
         }
     }
 }
@@ -98,18 +103,21 @@ pub const DEFINITIONS: Definitions = Definitions {
         earliest known time (its commit timestamp, else the first pipeline event seen for it \
         other than the deployment's own, by its finish); excluded: no commit, no commit time, \
         commit timestamp after the finish; median and p90 \
-        (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low",
+        (nearest rank); band by median: elite < 1 h, high < 1 day, medium < 1 week, else low; \
+        no band below 5 measured deployments",
     change_failure_rate: "failed / (successful + failed) deployments finished in the window; \
         a deployment counts as failed if it failed or an incident is linked to it: the \
         deployment the incident names (or, at each place, the last one finished by its opening \
         that carries the commit or reference it names), else the last successful deployment of \
         its application and environment within incident_link_hours before it opened; band: \
-        elite <= 5 %, high <= 10 %, medium <= 15 %, else low",
+        elite <= 5 %, high <= 10 %, medium <= 15 %, else low; no band below 5 finished \
+        deployments",
     recovery_time: "per application and environment, consecutive failed deployments are one \
         failure, from the first to the next success there; and each incident, from its opening \
         to its resolution; a failure counts in the window its first failed deployment is in, \
         an incident in the window it opened in; unrecovered ones are excluded; median over \
-        both; band: elite < 1 h, high < 1 day, medium < 1 week, else low",
+        both; band: elite < 1 h, high < 1 day, medium < 1 week, else low; no band below 5 \
+        recoveries",
     rework_rate: "rework / (successful + failed) deployments finished in the window; a \
         deployment is rework, for the first of these reasons: its sender marked it (marked), \
         its branch or ref matches its project's hotfix patterns (hotfix_ref), its commit \
@@ -135,6 +143,9 @@ pub struct DoraView {
     /// (`explain=true`): each with how it was counted or why it was excluded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// The window's figures per application and per team, when asked for (`breakdown=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<DoraBreakdown>,
     /// Incidents of the scope still open after 7 days (`LONG_OPEN_INCIDENT_DAYS`), oldest
     /// first: each counts as open for every later deployment's rework and keeps its recovery
     /// unmeasured, so close it (`PATCH /api/v1/incidents/{id}`) if it is over.
@@ -143,7 +154,135 @@ pub struct DoraView {
     pub definitions: Definitions,
 }
 
+/// The window's figures of each application and team of the scope.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DoraBreakdown {
+    /// Per application with a deployment counted, by code: the same figures as asking for
+    /// that application alone. Empty without a project (codes are unique per project only).
+    pub by_application: Vec<DoraShare>,
+    /// Per team, by code, from the deployments to the counted environments each team owns;
+    /// `team` is `null` for environments of no team.
+    pub by_team: Vec<DoraShare>,
+}
+
+/// The figures of one application or team.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DoraShare {
+    /// The application's or team's code; `null`: environments of no team.
+    pub code: Option<String>,
+    /// Its figures over the window.
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// The report of the records `keep` accepts (by application and environment id), with the
+/// incidents about them (an incident of no application or environment is about all).
+fn share(
+    data: &DoraData,
+    window: Window,
+    link_hours: u32,
+    keep: impl Fn(&str, &str) -> bool,
+    about: impl Fn(&IncidentRecord) -> bool,
+) -> Report {
+    let records = data
+        .records
+        .iter()
+        .filter(|r| keep(&r.application, &r.environment))
+        .cloned();
+    let incidents: Vec<IncidentRecord> = data
+        .incidents
+        .iter()
+        .filter(|i| about(i))
+        .cloned()
+        .collect();
+    History::new(records)
+        .with_incidents(incidents, link_hours)
+        .report(window)
+}
+
 impl App {
+    /// The per-application and per-team figures of `data`.
+    async fn breakdown(
+        &self,
+        caller: &Principal,
+        project: Option<&crate::model::Project>,
+        data: &DoraData,
+        window: Window,
+        link_hours: u32,
+    ) -> Result<DoraBreakdown, AppError> {
+        let mut by_application = Vec::new();
+        if let Some(project) = project {
+            let mut applications = self
+                .ports
+                .applications
+                .list(caller.workspace, project.id)
+                .await?;
+            applications.sort_by(|a, b| a.code.cmp(&b.code));
+            for application in applications {
+                let id = application.id.to_string();
+                if !data.records.iter().any(|r| *r.application == *id) {
+                    continue;
+                }
+                by_application.push(DoraShare {
+                    code: Some(application.code.to_string()),
+                    report: share(
+                        data,
+                        window,
+                        link_hours,
+                        |a, _| a == id,
+                        |i| {
+                            i.applications
+                                .as_ref()
+                                .is_none_or(|apps| apps.contains(&id))
+                        },
+                    ),
+                });
+            }
+        }
+        let environments = self.ports.environments.list(caller.workspace).await?;
+        let mut teams: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        let codes: BTreeMap<_, _> = self
+            .ports
+            .teams
+            .list(caller.workspace)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.code.to_string()))
+            .collect();
+        for environment in environments {
+            let id = environment.id.to_string();
+            if !data.records.iter().any(|r| *r.environment == *id) {
+                continue;
+            }
+            let team = environment.team.and_then(|t| codes.get(&t).cloned());
+            match teams.iter_mut().find(|(code, _)| *code == team) {
+                Some((_, ids)) => ids.push(id),
+                None => teams.push((team, vec![id])),
+            }
+        }
+        // Teams by code, environments of no team last.
+        teams.sort_by(|a, b| (a.0.is_none(), &a.0).cmp(&(b.0.is_none(), &b.0)));
+        let by_team = teams
+            .into_iter()
+            .map(|(code, ids)| DoraShare {
+                report: share(
+                    data,
+                    window,
+                    link_hours,
+                    |_, e| ids.iter().any(|id| id == e),
+                    |i| i.environment.as_ref().is_none_or(|e| ids.contains(e)),
+                ),
+                code,
+            })
+            .collect();
+        Ok(DoraBreakdown {
+            by_application,
+            by_team,
+        })
+    }
+
     /// The DORA metrics of a scope and window, computed now from committed data.
     pub async fn dora(
         &self,
@@ -202,6 +341,14 @@ impl App {
             self.ports.clock.now(),
             LONG_OPEN_INCIDENT_DAYS,
         );
+        let breakdown = if request.breakdown {
+            Some(
+                self.breakdown(caller, project.as_ref(), &data, window, request.link_hours)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let history = History::new(data.records).with_incidents(data.incidents, request.link_hours);
         Ok(DoraView {
             scope: DoraScope {
@@ -213,6 +360,7 @@ impl App {
             report: history.report(window),
             series: request.interval.map(|i| history.series(window, i)),
             explanation: request.explain.then(|| history.explain(window)),
+            breakdown,
             incidents_open_too_long,
             definitions: DEFINITIONS,
         })

@@ -950,6 +950,13 @@ mod tests {
             report: history.report(window),
             series: Some(history.series(window, shiplog_domain::dora::Interval::Week)),
             explanation: Some(history.explain(window)),
+            breakdown: Some(shiplog_app::metrics::DoraBreakdown {
+                by_application: vec![shiplog_app::metrics::DoraShare {
+                    code: Some("a".into()),
+                    report: history.report(window),
+                }],
+                by_team: vec![],
+            }),
             incidents_open_too_long: vec![shiplog_domain::dora::LongOpenIncident {
                 id: "i".into(),
                 title: "down".into(),
@@ -977,6 +984,11 @@ mod tests {
             keys(&dora["explanation"]["incidents"][0]["deployments"][0])
         );
         assert_eq!(properties(&doc, "DoraReport"), keys(&dora["series"][0]));
+        assert_eq!(properties(&doc, "DoraBreakdown"), keys(&dora["breakdown"]));
+        assert_eq!(
+            properties(&doc, "DoraShare"),
+            keys(&dora["breakdown"]["by_application"][0])
+        );
         for (schema, field) in [
             ("DoraScope", "scope"),
             ("DoraWindow", "window"),

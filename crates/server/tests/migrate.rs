@@ -43,14 +43,14 @@ fn the_plan_lists_pending_migrations_and_writes_nothing(url: &str) {
     let applied = shiplog(&["migrate"], Some(url));
     assert!(applied.status.success(), "{}", text(&applied.stderr));
     let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
-    for _ in 0..4 {
+    for _ in 0..5 {
         migrations::revert_last(&mut conn).unwrap();
     }
     let plan = shiplog(&["migrate", "--plan"], Some(url));
     assert!(plan.status.success(), "{}", text(&plan.stderr));
     let said = text(&plan.stdout);
     assert!(
-        said.contains("4 pending migration(s); nothing was written"),
+        said.contains("5 pending migration(s); nothing was written"),
         "{said}"
     );
     assert!(said.contains("000017_dora_days: adds dora_days"), "{said}");
@@ -67,9 +67,13 @@ fn the_plan_lists_pending_migrations_and_writes_nothing(url: &str) {
         said.contains("000020_time_order: builds the deployments' time-order indexes"),
         "{said}"
     );
+    assert!(
+        said.contains("000021_changes: builds the commit sightings' time index"),
+        "{said}"
+    );
     assert_eq!(
         migrations::pending(&mut conn).unwrap(),
-        4,
+        5,
         "nothing applied"
     );
     let up_to_date = shiplog(&["migrate"], Some(url));

@@ -46,7 +46,7 @@ mod report;
 
 use std::sync::OnceLock;
 
-use self::report::{count, duration_band, frequency, median, nearest_rank, ratio, seconds};
+use self::report::{banded, count, duration_band, frequency, median, nearest_rank, ratio, seconds};
 use crate::timestamp::Timestamp;
 
 pub use records::{
@@ -55,7 +55,8 @@ pub use records::{
 };
 pub use report::{
     Band, FailureRate, Frequency, Interval, LONG_OPEN_INCIDENT_DAYS, LeadTime, LeadTimeExclusions,
-    LongOpenIncident, Recovery, RecoveryExclusions, Report, Rework, ReworkReasons, open_too_long,
+    LongOpenIncident, MIN_BAND_SAMPLES, Recovery, RecoveryExclusions, Report, Rework,
+    ReworkReasons, open_too_long,
 };
 
 pub use explain::{
@@ -599,7 +600,7 @@ impl History {
                 + exclusions.no_commit_time
                 + exclusions.commit_after_deployment,
             exclusions,
-            band: lead_median.map(duration_band),
+            band: banded(count(leads.len()), lead_median.map(duration_band)),
         };
 
         // Successes with an incident linked count as failed.
@@ -624,17 +625,20 @@ impl History {
             succeeded: succeeded - failed_by_incident,
             samples,
             excluded: 0,
-            band: rate.map(|r| {
-                if r <= 0.05 {
-                    Band::Elite
-                } else if r <= 0.10 {
-                    Band::High
-                } else if r <= 0.15 {
-                    Band::Medium
-                } else {
-                    Band::Low
-                }
-            }),
+            band: banded(
+                samples,
+                rate.map(|r| {
+                    if r <= 0.05 {
+                        Band::Elite
+                    } else if r <= 0.10 {
+                        Band::High
+                    } else if r <= 0.15 {
+                        Band::Medium
+                    } else {
+                        Band::Low
+                    }
+                }),
+            ),
         };
 
         let mut recoveries = Vec::new();
@@ -667,7 +671,7 @@ impl History {
             excluded: recovery_exclusions.unrecovered_failures
                 + recovery_exclusions.unresolved_incidents,
             exclusions: recovery_exclusions,
-            band: recovery_median.map(duration_band),
+            band: banded(count(recoveries.len()), recovery_median.map(duration_band)),
         };
 
         Report {
@@ -1207,7 +1211,8 @@ mod tests {
         assert_eq!(l.excluded, 2);
         assert_eq!(l.exclusions.no_commit, 1);
         assert_eq!(l.exclusions.commit_after_deployment, 1);
-        assert_eq!(l.band, Some(Band::High));
+        // Three measured lead times are fewer than MIN_BAND_SAMPLES: no band.
+        assert_eq!(l.band, None);
         // Failure rate: 5 / 10 = 0.5 -> low.
         let c = &report.change_failure_rate;
         assert_eq!((c.failed, c.succeeded, c.samples), (5, 5, 10));
@@ -1221,7 +1226,8 @@ mod tests {
         assert_eq!(r.samples, 3);
         assert_eq!(r.excluded, 1);
         assert_eq!(r.median_seconds, Some(10800.0));
-        assert_eq!(r.band, Some(Band::High));
+        // Three recoveries: too few for a band.
+        assert_eq!(r.band, None);
     }
 
     #[test]
@@ -1328,6 +1334,49 @@ mod tests {
         assert_eq!(rate(1, 9), Some(Band::High), "10 %");
         assert_eq!(rate(3, 17), Some(Band::Medium), "15 %");
         assert_eq!(rate(4, 16), Some(Band::Low), "20 %");
+    }
+
+    #[test]
+    fn a_band_needs_enough_measurements() {
+        // `n` successes, each an hour after its commit, and as many failures, each recovered by
+        // the next success of its place half an hour later.
+        let report = |n: usize| {
+            let mut records = Vec::new();
+            for i in 0..n {
+                let day = format!("2025-03-{:02}", 2 + i);
+                let mut failed = deploy(
+                    &format!("f{i}"),
+                    API,
+                    Failed,
+                    &format!("{day}T10:00:00Z"),
+                    None,
+                );
+                failed.has_commit = false;
+                records.push(failed);
+                records.push(deploy(
+                    &format!("s{i}"),
+                    API,
+                    Succeeded,
+                    &format!("{day}T10:30:00Z"),
+                    Some(&format!("{day}T10:00:00Z")),
+                ));
+            }
+            History::new(records).report(window())
+        };
+        let few = report(2);
+        assert_eq!(few.lead_time.samples, 2);
+        assert_eq!(few.lead_time.median_seconds, Some(1800.0));
+        assert_eq!(few.lead_time.band, None, "2 lead times");
+        assert_eq!(few.recovery_time.band, None, "2 recoveries");
+        assert_eq!(few.change_failure_rate.samples, 4);
+        assert_eq!(few.change_failure_rate.band, None, "4 finished deployments");
+        let enough = report(usize::try_from(MIN_BAND_SAMPLES).unwrap());
+        assert_eq!(enough.lead_time.band, Some(Band::Elite));
+        assert_eq!(enough.recovery_time.band, Some(Band::Elite));
+        assert_eq!(enough.change_failure_rate.band, Some(Band::Low));
+        // Frequency is measured over the window: one success in 14 days (1/14 a day) still
+        // has its band.
+        assert_eq!(report(1).deployment_frequency.band, Band::Medium);
     }
 
     #[test]

@@ -101,6 +101,17 @@ pub enum Band {
     Low,
 }
 
+/// The fewest measurements a median or a rate is given a band for: lead time (measured
+/// deployments), change failure rate (finished deployments) and recovery time (recoveries).
+/// A band of one or two values says little of how a team performs (one quick deployment would
+/// be "elite"). Deployment frequency is measured over the whole window, so it always has one.
+pub const MIN_BAND_SAMPLES: u64 = 5;
+
+/// `band`, when the figure rests on at least [`MIN_BAND_SAMPLES`] measurements.
+pub(super) fn banded(samples: u64, band: Option<Band>) -> Option<Band> {
+    band.filter(|_| samples >= MIN_BAND_SAMPLES)
+}
+
 impl Band {
     /// The band as the API writes it (`elite`, `high`, `medium`, `low`).
     pub const fn as_str(self) -> &'static str {
@@ -156,7 +167,7 @@ pub struct LeadTime {
     pub excluded: u64,
     /// Why they could not.
     pub exclusions: LeadTimeExclusions,
-    /// The band of the median; `None` without samples.
+    /// The band of the median; `None` with fewer than [`MIN_BAND_SAMPLES`] samples.
     pub band: Option<Band>,
 }
 
@@ -180,7 +191,7 @@ pub struct FailureRate {
     pub samples: u64,
     /// Always 0: other statuses are not deployments that finished.
     pub excluded: u64,
-    /// The band; `None` without deployments.
+    /// The band; `None` with fewer than [`MIN_BAND_SAMPLES`] finished deployments.
     pub band: Option<Band>,
 }
 
@@ -200,7 +211,7 @@ pub struct Recovery {
     pub excluded: u64,
     /// Why they were excluded.
     pub exclusions: RecoveryExclusions,
-    /// The band of the median; `None` without samples.
+    /// The band of the median; `None` with fewer than [`MIN_BAND_SAMPLES`] samples.
     pub band: Option<Band>,
 }
 

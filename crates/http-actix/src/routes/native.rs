@@ -723,10 +723,23 @@ pub struct DoraParams {
     /// how it was counted or why it was excluded.
     #[param(pattern = "^$|^(true|false)$")]
     explain: Option<String>,
+    /// `true`: also `breakdown`, the window's figures per application (with a project) and per
+    /// team.
+    #[param(pattern = "^$|^(true|false)$")]
+    breakdown: Option<String>,
     /// How long before an incident that names no cause its deployment is looked for, in hours
     /// (1 to 720); default 24.
     #[param(pattern = "^$|^[0-9]{1,9}$")]
     incident_link_hours: Option<String>,
+}
+
+/// `true` or `false`.
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean: send true or false")),
+    }
 }
 
 impl DoraParams {
@@ -742,12 +755,8 @@ impl DoraParams {
                 "week" => Ok(Interval::Week),
                 other => Err(format!("{other:?} is not an interval: send day or week")),
             })?,
-            explain: optional("explain", self.explain, |v| match v.trim() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(format!("{other:?} is not a boolean: send true or false")),
-            })?
-            .unwrap_or(false),
+            explain: optional("explain", self.explain, boolean)?.unwrap_or(false),
+            breakdown: optional("breakdown", self.breakdown, boolean)?.unwrap_or(false),
             link_hours: optional("incident_link_hours", self.incident_link_hours, |v| {
                 v.trim()
                     .parse::<u32>()

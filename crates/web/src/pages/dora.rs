@@ -1,5 +1,9 @@
-//! `GET /dora`: the five DORA metrics of a scope over whole UTC days, with a chart per day or
-//! week, and links to the deployments behind each figure.
+//! `GET /dora`: the five DORA metrics of a scope over whole UTC days, each beside the same
+//! figure for the period before, a chart per metric week by week ([`super::trends`]), the
+//! figures per application and per team, and links to the deployments behind each figure.
+//!
+//! Bands: a figure resting on fewer than [`MIN_BAND_SAMPLES`] measurements says "too few for a
+//! band" ([`shiplog_domain::dora::MIN_BAND_SAMPLES`]).
 //!
 //! The window ends at the end of today (UTC) and spans the chosen number of whole days. Each
 //! figure links to `GET /dora/deployments`, the same window's explanation
@@ -10,17 +14,30 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
 use serde::Deserialize;
-use shiplog_app::metrics::{DoraRequest, DoraView};
-use shiplog_domain::dora::{Band, Explained, Explanation, IncidentLink, Interval, Outcome, Report};
+use shiplog_app::metrics::{DoraRequest, DoraShare, DoraView};
+use shiplog_domain::dora::{
+    Band, Explained, Explanation, IncidentLink, Interval, MIN_BAND_SAMPLES, Outcome, Report,
+};
 use shiplog_domain::timestamp::Timestamp;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::{given, refused};
+use crate::pages::{given, refused, trends};
 use crate::session::{Page, PageError, Viewer, encode, html_response};
 
 /// The windows offered, in days.
 const WINDOWS: [u32; 4] = [7, 30, 90, 365];
+
+/// Which of the page's DORA requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// The figures, with the weekly series and the breakdown.
+    Figures,
+    /// The same window's figures, before them: for comparison.
+    Previous,
+    /// The deployments and incidents behind the figures.
+    Explanation,
+}
 
 /// The page's query.
 #[derive(Debug, Default, Deserialize)]
@@ -29,17 +46,6 @@ pub(crate) struct Query {
     environment: Option<String>,
     application: Option<String>,
     days: Option<u32>,
-}
-
-/// The UTC day of a time, as the deployments list's filters take it.
-fn day(at: Timestamp) -> String {
-    let date = at.as_offset_date_time().date();
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 impl Query {
@@ -53,14 +59,20 @@ impl Query {
         }
     }
 
-    /// The request: the last `days` whole UTC days up to the end of today.
-    fn request(&self, now: Timestamp, explain: bool) -> Result<DoraRequest, PageError> {
+    /// The request of the figures page (`Page::Figures`: with its weekly series and
+    /// breakdown), of the explanation (`Page::Explanation`), or of the period before the
+    /// figures' (`Page::Previous`): the last `days` whole UTC days up to the end of today, or
+    /// the `days` before those.
+    fn request(&self, now: Timestamp, page: Wanted) -> Result<DoraRequest, PageError> {
         let days = self.days()?;
-        let end = now
+        let mut end = now
             .as_offset_date_time()
             .date()
             .next_day()
             .ok_or_else(|| refused("days", "the calendar ends here"))?;
+        if page == Wanted::Previous {
+            end -= time::Duration::days(i64::from(days));
+        }
         let start = end - time::Duration::days(i64::from(days));
         let utc = |date: time::Date| {
             Timestamp::from_offset(date.midnight().assume_utc()).map_err(|e| refused("days", e))
@@ -76,13 +88,10 @@ impl Query {
             application: scope.application,
             from: Some(utc(start)?),
             to: Some(utc(end)?),
-            interval: (!explain).then_some(if days <= 90 {
-                Interval::Day
-            } else {
-                Interval::Week
-            }),
-            explain,
+            interval: (page == Wanted::Figures).then_some(Interval::Week),
+            explain: page == Wanted::Explanation,
             link_hours: shiplog_app::metrics::DEFAULT_LINK_HOURS,
+            breakdown: page == Wanted::Figures,
         })
     }
 
@@ -109,15 +118,23 @@ pub(crate) async fn show(
     query: web::Query<Query>,
 ) -> Page {
     let days = query.days()?;
-    let request = query.request(state.app.now(), false)?;
-    let view = state.app.dora(&viewer.principal, request).await?;
+    let now = state.app.now();
+    let view = state
+        .app
+        .dora(&viewer.principal, query.request(now, Wanted::Figures)?)
+        .await?;
+    let previous = state
+        .app
+        .dora(&viewer.principal, query.request(now, Wanted::Previous)?)
+        .await?;
     let body = html! {
         h1 { "DORA metrics" }
         (filter_form(&query, days))
         (measured(&view))
         (open_too_long(&view))
-        (figures(&view, &format!("/dora/deployments?{}", query.query_string(days))))
-        (charts(&view, days))
+        (figures(&view, &previous.report, days, &format!("/dora/deployments?{}", query.query_string(days))))
+        (trends(&view))
+        (breakdown(&view))
         p.muted { "How each figure is computed: " a href="#definitions" { "definitions" } "." }
         section #definitions {
             h2 { "Definitions" }
@@ -206,143 +223,268 @@ fn behind(explain: &str, anchor: &str, what: &str) -> Markup {
     }
 }
 
-fn band(band: Option<Band>) -> Markup {
+/// A figure's band, or why it has none: too few measurements, or nothing measured.
+fn band(band: Option<Band>, samples: u64) -> Markup {
     html! {
         @match band {
             Some(band) => span class=(format!("band band-{}", band.as_str())) { (band.as_str()) },
-            None => span.band.muted { "no band" },
+            None if samples == 0 => span.band.muted { "no band: nothing measured" },
+            None => span.band.muted { "too few for a band (fewer than " (MIN_BAND_SAMPLES) ")" },
         }
     }
 }
 
-fn figures(view: &DoraView, explain: &str) -> Markup {
+/// Whether a figure went up or down since the previous period, and whether that is better.
+fn compared(now: Option<f64>, before: Option<f64>, higher_is_better: bool) -> &'static str {
+    match (now, before) {
+        (Some(now), Some(before)) if (now - before).abs() < 1e-9 => "unchanged",
+        (Some(now), Some(before)) if (now > before) == higher_is_better => "better",
+        (Some(_), Some(_)) => "worse",
+        _ => "nothing to compare",
+    }
+}
+
+/// The previous period's value of a figure, and how this one compares.
+fn previously(days: u32, value: String, comparison: &'static str) -> Markup {
+    html! {
+        p.previous { "Previous " (days) " days: " (value) " · " span class=(format!("trend-{}", comparison.replace(' ', "-"))) { (comparison) } }
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+}
+
+/// "3 of them: 1 this, 2 that", leaving out the parts that are zero.
+fn parts(parts: &[(u64, &str, &str)]) -> String {
+    parts
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| plural(*n, one, many))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup {
     let report = &view.report;
     let frequency = &report.deployment_frequency;
     let lead = &report.lead_time;
     let failures = &report.change_failure_rate;
     let recovery = &report.recovery_time;
     let rework = &report.rework_rate;
+    let not_measured = parts(&[
+        (
+            lead.exclusions.no_commit,
+            "without a commit",
+            "without a commit",
+        ),
+        (
+            lead.exclusions.no_commit_time,
+            "without a commit time",
+            "without a commit time",
+        ),
+        (
+            lead.exclusions.commit_after_deployment,
+            "committed after it finished",
+            "committed after they finished",
+        ),
+    ]);
+    let failed_how = parts(&[
+        (failures.failed_deployments, "failed", "failed"),
+        (
+            failures.failed_by_incident,
+            "succeeded but caused an incident",
+            "succeeded but caused incidents",
+        ),
+    ]);
+    let recovered_from = parts(&[
+        (
+            recovery.from_deployments,
+            "after a failed deployment",
+            "after failed deployments",
+        ),
+        (recovery.from_incidents, "of an incident", "of incidents"),
+    ]);
+    let unrecovered = parts(&[
+        (
+            recovery.exclusions.unrecovered_failures,
+            "failure",
+            "failures",
+        ),
+        (
+            recovery.exclusions.unresolved_incidents,
+            "open incident",
+            "open incidents",
+        ),
+    ]);
+    let reasons = parts(&[
+        (
+            rework.reasons.marked,
+            "marked by its sender",
+            "marked by their sender",
+        ),
+        (
+            rework.reasons.hotfix_ref,
+            "from a hotfix branch",
+            "from hotfix branches",
+        ),
+        (rework.reasons.revert, "a revert", "reverts"),
+        (
+            rework.reasons.open_incident,
+            "during an incident",
+            "during incidents",
+        ),
+        (
+            rework.reasons.open_failure,
+            "during a failure",
+            "during failures",
+        ),
+    ]);
     html! {
         div.figures {
             section.figure #deployment-frequency {
                 h2 { "Deployment frequency" }
                 p.value { (format!("{:.2}", frequency.per_day)) " per day" }
-                p { (band(Some(frequency.band))) }
-                p { (count(frequency.samples, "successful deployment")) "; median "
+                p { (band(Some(frequency.band), frequency.samples)) }
+                p { (plural(frequency.samples, "successful deployment", "successful deployments")) "; median "
                     (format!("{:.1}", frequency.median_deploy_days_per_week)) " deploy days a week" }
+                (previously(days, format!("{:.2} per day", before.deployment_frequency.per_day),
+                    compared(Some(frequency.per_day), Some(before.deployment_frequency.per_day), true)))
                 p { (behind(explain, "successes", "The successful deployments")) }
             }
             section.figure #lead-time {
                 h2 { "Lead time for changes" }
                 p.value { "median " (layout::duration(lead.median_seconds)) }
-                p { (band(lead.band)) }
-                p { (lead.samples) " measured, p90 " (layout::duration(lead.p90_seconds)) }
-                p { (lead.excluded) " excluded: "
-                    (lead.exclusions.no_commit) " without a commit, "
-                    (lead.exclusions.no_commit_time) " without a commit time, "
-                    (lead.exclusions.commit_after_deployment) " committed after they finished" }
+                p { (band(lead.band, lead.samples)) }
+                p { (plural(lead.samples, "lead time measured", "lead times measured"))
+                    @if lead.samples > 0 { "; 90 % within " (layout::duration(lead.p90_seconds)) } }
+                @if lead.excluded > 0 {
+                    p { (lead.excluded) " not measured: " (not_measured) }
+                }
+                (previously(days, layout::duration(before.lead_time.median_seconds),
+                    compared(lead.median_seconds, before.lead_time.median_seconds, false)))
                 p { (behind(explain, "successes", "Each lead time, and why any was excluded")) }
             }
             section.figure #change-failure-rate {
                 h2 { "Change failure rate" }
-                p.value { @match failures.value { Some(v) => (format!("{:.1} %", v * 100.0)), None => "—" } }
-                p { (band(failures.band)) }
-                p { (failures.failed) " failed of " (failures.samples) " finished deployments: "
-                    (failures.failed_deployments) " failed, "
-                    (failures.failed_by_incident) " succeeded but caused "
-                    (count(failures.incidents, "incident")) }
+                p.value { (percent(failures.value)) }
+                p { (band(failures.band, failures.samples)) }
+                p { (failures.failed) " of " (plural(failures.samples, "finished deployment", "finished deployments"))
+                    " counted as failed"
+                    @if failures.failed > 0 { ": " (failed_how) }
+                    @if failures.incidents > 0 { " (" (plural(failures.incidents, "incident", "incidents")) " linked)" } }
+                (previously(days, percent(before.change_failure_rate.value),
+                    compared(failures.value, before.change_failure_rate.value, false)))
                 p { (behind(explain, "failures", "The failed deployments and their incidents")) }
             }
             section.figure #recovery-time {
                 h2 { "Failed deployment recovery time" }
                 p.value { "median " (layout::duration(recovery.median_seconds)) }
-                p { (band(recovery.band)) }
-                p { (count(recovery.samples, "recovery")) ": "
-                    (recovery.from_deployments) " after failed deployments, "
-                    (recovery.from_incidents) " of incidents" }
-                p { (recovery.excluded) " not recovered yet (excluded): "
-                    (count(recovery.exclusions.unrecovered_failures, "failure")) ", "
-                    (count(recovery.exclusions.unresolved_incidents, "open incident")) }
+                p { (band(recovery.band, recovery.samples)) }
+                p { (plural(recovery.samples, "recovery", "recoveries"))
+                    @if recovery.samples > 0 { ": " (recovered_from) } }
+                @if recovery.excluded > 0 {
+                    p { "Not recovered yet, so not measured: " (unrecovered) }
+                }
+                (previously(days, layout::duration(before.recovery_time.median_seconds),
+                    compared(recovery.median_seconds, before.recovery_time.median_seconds, false)))
                 p { (behind(explain, "recoveries", "Each failure and incident, and what ended it")) }
             }
             section.figure #rework-rate {
                 h2 { "Deployment rework rate" }
-                p.value { @match rework.value { Some(v) => (format!("{:.1} %", v * 100.0)), None => "—" } }
+                p.value { (percent(rework.value)) }
                 p { span.band.muted title="DORA publishes no performance bands for rework rate" { "no band (DORA gives none)" } }
-                p { (rework.rework) " of " (rework.samples) " finished deployments were rework. By reason: marked "
-                    (rework.reasons.marked) " · hotfix branch "
-                    (rework.reasons.hotfix_ref) " · revert "
-                    (rework.reasons.revert) " · during an incident "
-                    (rework.reasons.open_incident) " · during a failure "
-                    (rework.reasons.open_failure) }
+                p { (rework.rework) " of " (plural(rework.samples, "finished deployment", "finished deployments"))
+                    " were rework"
+                    @if rework.rework > 0 { ": " (reasons) } }
+                (previously(days, percent(before.rework_rate.value),
+                    compared(rework.value, before.rework_rate.value, false)))
                 p { (behind(explain, "rework", "The rework deployments, each with its reason")) }
             }
         }
     }
 }
 
-/// Bar charts of the series: successful and failed deployments per bucket. Drawn as SVG with
-/// presentation attributes only (the Content-Security-Policy allows no inline style).
-fn charts(view: &DoraView, days: u32) -> Markup {
+/// A chart per metric over the window's weeks, and their figures as a table.
+fn trends(view: &DoraView) -> Markup {
     let Some(series) = &view.series else {
         return html! {};
     };
-    let unit = if days <= 90 { "day" } else { "week" };
-    let most = series
-        .iter()
-        .map(|r| r.change_failure_rate.samples)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let width = 720.0_f64;
-    let height = 120.0_f64;
-    let count = series.len().max(1);
-    let slot = width / count as f64;
-    let bar = (slot * 0.8).max(1.0);
     html! {
-        section.chart {
-            h2 { "Deployments per " (unit) }
-            p.legend {
-                span.key.key-success aria-hidden="true" {} " successful "
-                span.key.key-failed aria-hidden="true" {} " failed"
+        section.trends aria-labelledby="trends-heading" {
+            h2 #trends-heading { "Week by week" }
+            div.trend-grid {
+                @for trend in trends::of(series) { (trends::chart(&trend)) }
             }
-            svg viewBox=(format!("0 0 {width} {height}")) preserveAspectRatio="none" role="img"
-                aria-label=(format!("successful and failed deployments per {unit}, {} {unit}s", series.len())) {
-                @for (i, report) in series.iter().enumerate() {
-                    @let x = i as f64 * slot;
-                    @let ok = bar_height(report.change_failure_rate.succeeded, most, height);
-                    @let failed = bar_height(report.change_failure_rate.failed, most, height);
-                    g {
-                        title { (bucket_title(report, unit)) }
-                        rect.success x=(format!("{x:.1}")) y=(format!("{:.1}", height - ok)) width=(format!("{bar:.1}")) height=(format!("{ok:.1}")) {}
-                        rect.failed x=(format!("{x:.1}")) y=(format!("{:.1}", height - ok - failed)) width=(format!("{bar:.1}")) height=(format!("{failed:.1}")) {}
-                    }
-                }
+            (trends::table(series))
+        }
+    }
+}
+
+/// The window's figures per application and per team.
+fn breakdown(view: &DoraView) -> Markup {
+    let Some(breakdown) = &view.breakdown else {
+        return html! {};
+    };
+    html! {
+        section #by-application {
+            h2 { "By application" }
+            @if view.scope.project.is_none() {
+                p.muted { "Choose a project to see its applications' figures." }
+            } @else if breakdown.by_application.is_empty() {
+                p.muted { "No deployment was counted." }
+            } @else {
+                (share_table("Application", &breakdown.by_application, "no application"))
+            }
+        }
+        section #by-team {
+            h2 { "By team" }
+            p.muted { "Each environment belongs to a team; a team's figures are those of its environments counted here." }
+            @if breakdown.by_team.is_empty() {
+                p.muted { "No deployment was counted." }
+            } @else {
+                (share_table("Team", &breakdown.by_team, "no team"))
             }
         }
     }
 }
 
-/// "1 thing", "2 things".
-fn count(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
+fn share_table(what: &str, shares: &[DoraShare], nameless: &str) -> Markup {
+    html! {
+        div.scroll { table.breakdown {
+            thead { tr {
+                th scope="col" { (what) }
+                th scope="col" { "Deployments a day" }
+                th scope="col" { "Lead time (median)" }
+                th scope="col" { "Change failure rate" }
+                th scope="col" { "Recovery time (median)" }
+                th scope="col" { "Rework rate" }
+            } }
+            tbody {
+                @for share in shares {
+                    @let r = &share.report;
+                    tr {
+                        th scope="row" { @match &share.code { Some(code) => code { (code) }, None => span.muted { (nameless) } } }
+                        td { (format!("{:.2}", r.deployment_frequency.per_day)) " (" (r.deployment_frequency.samples) ")" }
+                        td { (layout::duration(r.lead_time.median_seconds)) " (" (r.lead_time.samples) ")" }
+                        td { (percent(r.change_failure_rate.value)) " (" (r.change_failure_rate.samples) ")" }
+                        td { (layout::duration(r.recovery_time.median_seconds)) " (" (r.recovery_time.samples) ")" }
+                        td { (percent(r.rework_rate.value)) " (" (r.rework_rate.samples) ")" }
+                    }
+                }
+            }
+        } }
+        p.muted { "In brackets: how many deployments, lead times or recoveries each figure rests on." }
     }
 }
 
-fn bar_height(count: u64, most: u64, height: f64) -> f64 {
-    count as f64 / most as f64 * (height - 4.0)
-}
-
-fn bucket_title(report: &Report, unit: &str) -> String {
-    format!(
-        "{unit} of {}: {} successful, {} failed",
-        day(report.window.from),
-        report.change_failure_rate.succeeded,
-        report.change_failure_rate.failed
-    )
+/// "1 thing", "2 things".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// How many rows of each kind the explanation page shows.
@@ -356,7 +498,7 @@ pub(crate) async fn deployments(
     query: web::Query<Query>,
 ) -> Page {
     let days = query.days()?;
-    let request = query.request(state.app.now(), true)?;
+    let request = query.request(state.app.now(), Wanted::Explanation)?;
     let view = state.app.dora(&viewer.principal, request).await?;
     let explanation = view.explanation.clone().unwrap_or(Explanation {
         deployments: Vec::new(),
@@ -515,7 +657,7 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
                                     @if row.outcome == Outcome::Failed { "it failed" }
                                     @if !row.incidents.is_empty() {
                                         @if row.outcome == Outcome::Failed { "; " }
-                                        (count(u64::try_from(row.incidents.len()).unwrap_or(u64::MAX), "incident")) " linked"
+                                        (plural(u64::try_from(row.incidents.len()).unwrap_or(u64::MAX), "incident", "incidents")) " linked"
                                     }
                                 }
                             }
@@ -551,8 +693,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bars_fill_the_height_for_the_largest_bucket() {
-        assert!((bar_height(5, 5, 120.0) - 116.0).abs() < 1e-9);
-        assert!(bar_height(0, 5, 120.0).abs() < 1e-9);
+    fn figures_compare_with_the_previous_period_by_which_way_is_better() {
+        assert_eq!(compared(Some(2.0), Some(1.0), true), "better");
+        assert_eq!(compared(Some(2.0), Some(1.0), false), "worse");
+        assert_eq!(compared(Some(1.0), Some(1.0), false), "unchanged");
+        assert_eq!(compared(None, Some(1.0), false), "nothing to compare");
+    }
+
+    #[test]
+    fn wording_counts_in_plain_words() {
+        assert_eq!(plural(3, "recovery", "recoveries"), "3 recoveries");
+        assert_eq!(plural(1, "recovery", "recoveries"), "1 recovery");
+        assert_eq!(
+            parts(&[
+                (0, "failed", "failed"),
+                (2, "caused an incident", "caused incidents")
+            ]),
+            "2 caused incidents"
+        );
     }
 }

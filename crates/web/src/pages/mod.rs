@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod projects;
 pub mod references;
 pub mod snippets;
+pub(crate) mod trends;
 
 /// This server's address as people reach it: `SHIPLOG_PUBLIC_URL` when set, else the scheme
 /// and host the browser used.
