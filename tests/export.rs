@@ -161,4 +161,173 @@ async fn deployments_export_as_csv_with_their_filters(app: &TestApp) {
     assert!(error.to_string().contains("status"), "{error}");
 }
 
-on_both_backends!(deployments_export_as_csv_with_their_filters);
+/// Reads CSV text into rows (the header first).
+fn rows(text: &str) -> Vec<Vec<String>> {
+    ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The dashboard's window of `days` whole UTC days up to the end of today, as API parameters.
+fn dashboard_window(days: i64) -> String {
+    let end = time::OffsetDateTime::now_utc()
+        .date()
+        .next_day()
+        .unwrap()
+        .midnight()
+        .assume_utc();
+    let format = time::format_description::well_known::Rfc3339;
+    let start = end - time::Duration::days(days);
+    format!(
+        "from={}&to={}",
+        start.format(&format).unwrap(),
+        end.format(&format).unwrap()
+    )
+}
+
+async fn the_dashboard_downloads_what_the_api_exports(app: &TestApp) {
+    history(app, 30, |i| format!("Release {i}")).await;
+    // Recent deployments (now), a failure among them, and an incident, so that the DORA
+    // page's window and each table behind it have rows.
+    for (run, status) in [
+        (1, "success"),
+        (2, "failed"),
+        (3, "success"),
+        (4, "success"),
+    ] {
+        app.clienwork(
+            &app.admin_key,
+            json!({"event": "deploy.completed", "project_slug": "my-project", "status": status,
+                   "environment": "production", "url": format!("https://ci.example/runs/{run}"),
+                   "commit_message": "=cmd|' /C calc'!A0"}),
+        )
+        .await;
+    }
+    let (status, incident) = app
+        .post(
+            "/api/v1/incidents",
+            &app.admin_key,
+            json!({"project": "my-project", "environment": "production", "external_id": "INC-9",
+                   "title": "=1+1 checkout down"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{incident}");
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+
+    // The list links to the download of its filters; the download is the API's export.
+    let (status, _, page) = app
+        .page("/deployments?environment=production", Some(&cookie))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("href=\"/deployments.csv?environment=production\""),
+        "{page}"
+    );
+    let (status, headers, text) = app
+        .page("/deployments.csv?environment=production", Some(&cookie))
+        .await;
+    assert_eq!(status, 200);
+    let media = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(media.starts_with("text/csv"), "{media}");
+    let (_, _, api) = csv(app, "/api/v1/deployments?environment=production").await;
+    assert_eq!(rows(&text), api);
+    assert_eq!(api.len() - 1, 15 + 4);
+
+    // The DORA page's weekly figures, and each table behind them, are the API's.
+    let window = dashboard_window(30);
+    let (_, _, page) = app
+        .page("/dora?project=my-project&days=30", Some(&cookie))
+        .await;
+    assert!(
+        page.contains("href=\"/dora.csv?days=30&amp;project=my-project\""),
+        "{page}"
+    );
+    let (status, _, weekly) = app
+        .page("/dora.csv?days=30&project=my-project", Some(&cookie))
+        .await;
+    assert_eq!(status, 200, "{weekly}");
+    let (_, _, api) = csv(
+        app,
+        &format!("/api/v1/metrics/dora?project=my-project&{window}&interval=week"),
+    )
+    .await;
+    assert_eq!(rows(&weekly), api);
+    assert_eq!(api.len() - 1, 5, "4 weeks and 2 days");
+
+    let explained = format!("/api/v1/metrics/dora?project=my-project&{window}&explain=true");
+    let (_, _, deployments) = csv(app, &explained).await;
+    let column = |name: &str| deployments[0].iter().position(|h| h == name).unwrap();
+    let subset = |keep: &dyn Fn(&Vec<String>) -> bool| -> Vec<Vec<String>> {
+        std::iter::once(deployments[0].clone())
+            .chain(deployments[1..].iter().filter(|r| keep(r)).cloned())
+            .collect()
+    };
+    let (_, _, failures) = csv(app, &format!("{explained}&table=failures")).await;
+    let (_, _, incidents) = csv(app, &format!("{explained}&table=incidents")).await;
+    for (table, wanted) in [
+        (
+            "successes",
+            subset(&|r| r[column("outcome")] == "succeeded"),
+        ),
+        (
+            "failures",
+            subset(&|r| r[column("counts_as_failure")] == "true"),
+        ),
+        ("rework", subset(&|r| !r[column("rework")].is_empty())),
+        ("recoveries", failures.clone()),
+        ("incidents", incidents.clone()),
+    ] {
+        let path = format!("/dora/deployments.csv?days=30&project=my-project&table={table}");
+        let (_, _, page) = app
+            .page(
+                "/dora/deployments?days=30&project=my-project",
+                Some(&cookie),
+            )
+            .await;
+        assert!(
+            page.contains(&path.replace('&', "&amp;")),
+            "{table}: {page}"
+        );
+        let (status, _, text) = app.page(&path, Some(&cookie)).await;
+        assert_eq!(status, 200, "{table}: {text}");
+        assert_eq!(rows(&text), wanted, "{table}");
+        assert!(wanted.len() > 1, "{table} has rows");
+    }
+    // Text a spreadsheet would run is written as text.
+    assert_eq!(incidents[1][1], "'=1+1 checkout down");
+    let (status, _, refused) = app
+        .page(
+            "/dora/deployments.csv?days=30&table=everything",
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("table"), "{refused}");
+    let (status, body) = app
+        .get("/api/v1/metrics/dora?table=failures", &app.admin_key)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("table: "),
+        "{body}"
+    );
+
+    // Without a session, a download is the sign-in's redirect, not data.
+    let (status, _, _) = app.page("/deployments.csv", None).await;
+    assert_eq!(status, 303);
+}
+
+on_both_backends!(
+    deployments_export_as_csv_with_their_filters,
+    the_dashboard_downloads_what_the_api_exports
+);

@@ -7,7 +7,16 @@
 //! against CSV injection; every other cell is written as stored. Times are RFC 3339 in UTC
 //! (`…Z`), so each names its zone.
 
+use actix_web::HttpResponse;
+use actix_web::web::Bytes;
+use futures_util::StreamExt as _;
+use shiplog_app::App;
+use shiplog_app::auth::Principal;
+use shiplog_app::deployments::ListDeployments;
+use shiplog_app::error::AppError;
 use shiplog_app::model::Deployment;
+use shiplog_app::ports::DeploymentPage;
+use shiplog_domain::dora::{Explained, ExplainedFailure, ExplainedIncident};
 use shiplog_domain::timestamp::Timestamp;
 
 /// The media type of an export.
@@ -29,11 +38,89 @@ pub fn wanted(request: &actix_web::HttpRequest) -> bool {
         })
 }
 
-/// A CSV writer's failure (writing into memory, so nothing a request can cause) as an answer.
-pub fn failed(error: csv::Error) -> crate::errors::ApiError {
-    crate::errors::ApiError::from(shiplog_app::error::AppError::from(
-        shiplog_app::ports::BackendFailure::unavailable(format!("CSV export: {error}")),
-    ))
+/// A CSV writer's failure (writing into memory, so nothing a request can cause) as an error.
+pub fn failed(error: csv::Error) -> AppError {
+    AppError::from(shiplog_app::ports::BackendFailure::unavailable(format!(
+        "CSV export: {error}"
+    )))
+}
+
+/// A whole export as a download named `filename`.
+pub fn download(body: Vec<u8>, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(MEDIA_TYPE)
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
+/// Every deployment `list` matches, newest first, as a streamed CSV download: read 200 at a
+/// time, so memory holds one page whatever the export's size. `list.limit`, when set, caps the
+/// rows; `list.cursor` starts after that page. The first page is read before the answer
+/// starts, so a bad filter or cursor is still an error the caller answers as usual; a failure
+/// later ends the stream early (the client sees a cut-off download, and the server logs it).
+/// The API (`Accept: text/csv`) and the dashboard's download link both answer with it.
+pub async fn deployments_download(
+    app: App,
+    principal: Principal,
+    mut list: ListDeployments,
+) -> Result<HttpResponse, AppError> {
+    const PAGE: u32 = 200;
+    let mut remaining = list
+        .limit
+        .take()
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    list.limit = Some(PAGE);
+    let first = app.list_deployments(&principal, list.clone()).await?;
+    let (items, next) = rows_of(first, &mut remaining);
+    let head = deployments(&items, true).map_err(failed)?;
+    let rest = futures_util::stream::unfold((next, remaining), move |(cursor, mut remaining)| {
+        let (app, principal, mut list) = (app.clone(), principal.clone(), list.clone());
+        async move {
+            let cursor = cursor?;
+            list.cursor = Some(cursor);
+            let page = match app.list_deployments(&principal, list).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%error, "a CSV export of deployments stopped early");
+                    return Some((
+                        Err(actix_web::error::ErrorServiceUnavailable(error.to_string())),
+                        (None, 0),
+                    ));
+                }
+            };
+            let (items, next) = rows_of(page, &mut remaining);
+            let rows = deployments(&items, false)
+                .map(Bytes::from)
+                .map_err(actix_web::error::ErrorInternalServerError);
+            Some((rows, (next, remaining)))
+        }
+    });
+    let body =
+        futures_util::stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(head)) })
+            .chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type(MEDIA_TYPE)
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"deployments.csv\"",
+        ))
+        .streaming(body))
+}
+
+/// A page's deployments, at most `remaining` of them (counted off), and the cursor of the next
+/// page while rows remain.
+fn rows_of(page: DeploymentPage, remaining: &mut usize) -> (Vec<Deployment>, Option<String>) {
+    let mut items = page.items;
+    items.truncate(*remaining);
+    *remaining -= items.len();
+    let next = page
+        .next_cursor
+        .filter(|_| *remaining > 0)
+        .map(|c| c.to_string());
+    (items, next)
 }
 
 /// The columns of a deployments export, in order.
@@ -199,6 +286,159 @@ pub fn dora(reports: &[shiplog_domain::dora::Report]) -> Result<Vec<u8>, csv::Er
         out.write_record(row)?;
     }
     out.into_inner().map_err(|error| error.into_error().into())
+}
+
+/// Writes `header` then `rows`; each text cell goes through [`cell`], numbers as they are.
+fn table(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(header)?;
+    for row in rows {
+        out.write_record(row.iter().map(|value| cell(value).into_owned()))?;
+    }
+    out.into_inner().map_err(|error| error.into_error().into())
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The columns of the deployments behind DORA figures.
+pub const EXPLAINED_COLUMNS: [&str; 8] = [
+    "id",
+    "finished_at",
+    "outcome",
+    "counts_as_failure",
+    "incidents",
+    "lead_time_seconds",
+    "lead_time_excluded",
+    "rework",
+];
+
+/// The deployments behind DORA figures, one row each, as `explanation.deployments` has them
+/// (linked incidents by id, space-separated).
+pub fn explained(rows: &[&Explained]) -> Result<Vec<u8>, csv::Error> {
+    table(
+        &EXPLAINED_COLUMNS,
+        rows.iter().map(|d| {
+            vec![
+                d.id.clone(),
+                d.finished_at.to_rfc3339(),
+                d.outcome.as_str().to_owned(),
+                d.counts_as_failure.to_string(),
+                d.incidents
+                    .iter()
+                    .map(|l| l.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                number(d.lead_time_seconds),
+                d.lead_time_excluded
+                    .map(|e| e.as_str().to_owned())
+                    .unwrap_or_default(),
+                d.rework.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            ]
+        }),
+    )
+}
+
+/// A table of a DORA explanation (`table=` of `GET /api/v1/metrics/dora?explain=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `explanation.deployments`.
+    Deployments,
+    /// `explanation.failures`.
+    Failures,
+    /// `explanation.incidents`.
+    Incidents,
+}
+
+impl Table {
+    /// Reads `deployments`, `failures` or `incidents`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "deployments" => Ok(Self::Deployments),
+            "failures" => Ok(Self::Failures),
+            "incidents" => Ok(Self::Incidents),
+            other => Err(format!(
+                "{other:?} is not a table: send deployments, failures or incidents"
+            )),
+        }
+    }
+}
+
+/// One table of an explanation (the deployments when `None`), and its file name.
+pub fn explanation(
+    explanation: &shiplog_domain::dora::Explanation,
+    table: Option<Table>,
+) -> (Result<Vec<u8>, csv::Error>, &'static str) {
+    match table.unwrap_or(Table::Deployments) {
+        Table::Deployments => (
+            explained(&explanation.deployments.iter().collect::<Vec<_>>()),
+            "dora-deployments.csv",
+        ),
+        Table::Failures => (failures(&explanation.failures), "dora-failures.csv"),
+        Table::Incidents => (incidents(&explanation.incidents), "dora-incidents.csv"),
+    }
+}
+
+/// The columns of the failures behind the recovery time.
+pub const FAILURE_COLUMNS: [&str; 4] = [
+    "first_failure",
+    "started_at",
+    "recovered_by",
+    "recovery_seconds",
+];
+
+/// The failures (runs of failed deployments) behind the recovery time, one row each.
+pub fn failures(rows: &[ExplainedFailure]) -> Result<Vec<u8>, csv::Error> {
+    table(
+        &FAILURE_COLUMNS,
+        rows.iter().map(|f| {
+            vec![
+                f.first_failure.clone(),
+                f.started_at.to_rfc3339(),
+                f.recovered_by.clone().unwrap_or_default(),
+                number(f.recovery_seconds),
+            ]
+        }),
+    )
+}
+
+/// The columns of the incidents behind DORA figures.
+pub const INCIDENT_COLUMNS: [&str; 7] = [
+    "id",
+    "title",
+    "opened_at",
+    "resolved_at",
+    "in_recovery_time",
+    "recovery_seconds",
+    "deployments",
+];
+
+/// The incidents behind DORA figures, one row each (linked deployments by id, space-separated).
+pub fn incidents(rows: &[ExplainedIncident]) -> Result<Vec<u8>, csv::Error> {
+    table(
+        &INCIDENT_COLUMNS,
+        rows.iter().map(|i| {
+            vec![
+                i.id.clone(),
+                i.title.clone(),
+                i.opened_at.to_rfc3339(),
+                time(i.resolved_at),
+                i.in_recovery_time.to_string(),
+                number(i.recovery_seconds),
+                i.deployments
+                    .iter()
+                    .map(|l| l.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]

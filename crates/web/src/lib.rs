@@ -128,6 +128,10 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             vec![web::get().to(pages::deployments::list)],
         ),
         (
+            "/deployments.csv",
+            vec![web::get().to(pages::deployments::download)],
+        ),
+        (
             "/deployments/live",
             vec![web::get().to(pages::deployments::live)],
         ),
@@ -136,6 +140,7 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             vec![web::get().to(pages::deployments::show)],
         ),
         ("/dora", vec![web::get().to(pages::dora::show)]),
+        ("/dora.csv", vec![web::get().to(pages::dora::download)]),
         (
             "/integrations",
             vec![web::get().to(pages::integrations::list)],
@@ -147,6 +152,10 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
         (
             "/dora/deployments",
             vec![web::get().to(pages::dora::deployments)],
+        ),
+        (
+            "/dora/deployments.csv",
+            vec![web::get().to(pages::dora::deployments_download)],
         ),
     ]
 }

@@ -19,6 +19,16 @@ pub enum LeadExclusion {
 }
 
 impl LeadExclusion {
+    /// The reason as the API writes it (`no_commit`, `no_commit_time`,
+    /// `commit_after_deployment`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NoCommit => "no_commit",
+            Self::NoCommitTime => "no_commit_time",
+            Self::CommitAfterDeployment => "commit_after_deployment",
+        }
+    }
+
     /// The reason in words.
     pub const fn describe(self) -> &'static str {
         match self {

@@ -999,6 +999,16 @@ mod tests {
             assert_eq!(ReworkReason::parse(reason.as_str()), Some(reason));
         }
         assert_eq!(ReworkReason::parse("hotfix"), None);
+        for outcome in [Outcome::Failed, Outcome::Succeeded] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+        for exclusion in [
+            LeadExclusion::NoCommit,
+            LeadExclusion::NoCommitTime,
+            LeadExclusion::CommitAfterDeployment,
+        ] {
+            assert_eq!(serde_json::to_value(exclusion).unwrap(), exclusion.as_str());
+        }
     }
 
     #[test]

@@ -19,6 +19,16 @@ pub enum Outcome {
     Succeeded,
 }
 
+impl Outcome {
+    /// The outcome as the API writes it (`failed`, `succeeded`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Succeeded => "succeeded",
+        }
+    }
+}
+
 /// One finished deployment, as the metrics need it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeploymentRecord {

@@ -523,7 +523,7 @@ impl DeploymentFilters {
 }
 
 /// `GET /api/v1/deployments` → `{items, next_cursor}`, newest first; with `Accept: text/csv`,
-/// every deployment the filters match as CSV ([`export_deployments`]).
+/// every deployment the filters match as CSV ([`crate::csv_export::deployments_download`]).
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "read",
     params(DeploymentFilters),
     responses(
@@ -545,83 +545,15 @@ pub async fn list_deployments(
 ) -> Reply {
     let list = filters.into_inner().parse()?;
     if crate::csv_export::wanted(&request) {
-        return export_deployments(state, principal, list).await;
+        return Ok(
+            crate::csv_export::deployments_download(state.app.clone(), principal, list).await?,
+        );
     }
     let page = state.app.list_deployments(&principal, list).await?;
     Ok(HttpResponse::Ok().json(schemas::DeploymentPage {
         items: page.items,
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
-}
-
-/// Every deployment `list`'s filters match, newest first, as CSV: read 200 at a time while the
-/// response streams, so an export of any size is held one page at a time. `limit`, when sent,
-/// caps the rows (any whole number); `cursor` starts after that page, as in JSON. The first
-/// page is read before the answer starts, so a bad filter or cursor is still a 4xx with an error
-/// body; a failure later ends the stream early (the client sees a cut-off download, and the
-/// server logs it).
-async fn export_deployments(
-    state: Data<HttpState>,
-    principal: shiplog_app::auth::Principal,
-    mut list: ListDeployments,
-) -> Reply {
-    use actix_web::web::Bytes;
-    use futures_util::StreamExt;
-
-    const PAGE: u32 = 200;
-    let mut remaining = list.limit.take().map_or(usize::MAX, |l| l as usize);
-    list.limit = Some(PAGE);
-    let first = state.app.list_deployments(&principal, list.clone()).await?;
-    let (items, next) = rows_of(first, &mut remaining);
-    let head = crate::csv_export::deployments(&items, true).map_err(crate::csv_export::failed)?;
-    let rest = futures_util::stream::unfold((next, remaining), move |(cursor, mut remaining)| {
-        let (state, principal, mut list) = (state.clone(), principal.clone(), list.clone());
-        async move {
-            let cursor = cursor?;
-            list.cursor = Some(cursor);
-            let page = match state.app.list_deployments(&principal, list).await {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::error!(%error, "a CSV export of deployments stopped early");
-                    return Some((
-                        Err(actix_web::error::ErrorServiceUnavailable(error.to_string())),
-                        (None, 0),
-                    ));
-                }
-            };
-            let (items, next) = rows_of(page, &mut remaining);
-            let rows = crate::csv_export::deployments(&items, false)
-                .map(Bytes::from)
-                .map_err(actix_web::error::ErrorInternalServerError);
-            Some((rows, (next, remaining)))
-        }
-    });
-    let body =
-        futures_util::stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(head)) })
-            .chain(rest);
-    Ok(HttpResponse::Ok()
-        .content_type(crate::csv_export::MEDIA_TYPE)
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            "attachment; filename=\"deployments.csv\"",
-        ))
-        .streaming(body))
-}
-
-/// A page's deployments, at most `remaining` of them (counted off), and the cursor of the next
-/// page while rows remain.
-fn rows_of(
-    page: shiplog_app::ports::DeploymentPage,
-    remaining: &mut usize,
-) -> (Vec<shiplog_app::model::Deployment>, Option<String>) {
-    let mut items = page.items;
-    items.truncate(*remaining);
-    *remaining -= items.len();
-    let next = page
-        .next_cursor
-        .filter(|_| *remaining > 0)
-        .map(|c| c.to_string());
-    (items, next)
 }
 
 /// `GET /api/v1/deployments/{id}`: the deployment with its duration, its lead time, its
@@ -727,6 +659,10 @@ pub struct DoraParams {
     /// team.
     #[param(pattern = "^$|^(true|false)$")]
     breakdown: Option<String>,
+    /// With `explain=true` and `Accept: text/csv`: which table of the explanation to answer,
+    /// `deployments` (the default), `failures` or `incidents`.
+    #[param(pattern = "^$|^(deployments|failures|incidents)$")]
+    table: Option<String>,
     /// How long before an incident that names no cause its deployment is looked for, in hours
     /// (1 to 720); default 24.
     #[param(pattern = "^$|^[0-9]{1,9}$")]
@@ -773,7 +709,7 @@ impl DoraParams {
 #[utoipa::path(get, path = "/api/v1/metrics/dora", tag = "read",
     params(DoraParams),
     responses(
-        (status = 200, description = "The metrics of the window (and the series when asked); with `Accept: text/csv`, a header row and one row per bucket of the series (`interval`), else the window's one row",
+        (status = 200, description = "The metrics of the window (and the series when asked); with `Accept: text/csv`, a header row and one row per bucket of the series (`interval`), else the window's one row, or with `explain=true` one row per entry of the explanation's `table`",
             content(
                 (shiplog_app::metrics::DoraView = "application/json"),
                 (String = "text/csv"),
@@ -789,18 +725,32 @@ pub async fn dora(
     request: actix_web::HttpRequest,
     params: Query<DoraParams>,
 ) -> Reply {
-    let dora = params.into_inner().parse()?;
+    let params = params.into_inner();
+    let table = optional(
+        "table",
+        params.table.clone(),
+        crate::csv_export::Table::parse,
+    )?;
+    let dora = params.parse()?;
+    if table.is_some() && !dora.explain {
+        return Err(ApiError::from(shiplog_app::error::AppError::invalid(
+            "table",
+            "names a table of the explanation: send it with explain=true",
+        )));
+    }
     let view = state.app.dora(&principal, dora).await?;
     if crate::csv_export::wanted(&request) {
-        let reports = view.series.unwrap_or_else(|| vec![view.report.clone()]);
-        let body = crate::csv_export::dora(&reports).map_err(crate::csv_export::failed)?;
-        return Ok(HttpResponse::Ok()
-            .content_type(crate::csv_export::MEDIA_TYPE)
-            .insert_header((
-                actix_web::http::header::CONTENT_DISPOSITION,
-                "attachment; filename=\"dora.csv\"",
-            ))
-            .body(body));
+        let (body, name) = match &view.explanation {
+            Some(explanation) => crate::csv_export::explanation(explanation, table),
+            None => (
+                crate::csv_export::dora(&view.series.unwrap_or_else(|| vec![view.report.clone()])),
+                "dora.csv",
+            ),
+        };
+        return Ok(crate::csv_export::download(
+            body.map_err(crate::csv_export::failed)?,
+            name,
+        ));
     }
     Ok(HttpResponse::Ok().json(view))
 }

@@ -110,6 +110,23 @@ impl Filters {
     }
 }
 
+/// `GET /deployments.csv`: every deployment the filters match, as CSV (streamed; the API's
+/// `GET /api/v1/deployments` with `Accept: text/csv` answers the same).
+pub(crate) async fn download(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    filters: web::Query<Filters>,
+) -> Page {
+    let mut request = filters.request()?;
+    request.cursor = None;
+    Ok(shiplog_http::csv_export::deployments_download(
+        state.app.clone(),
+        viewer.principal.clone(),
+        request,
+    )
+    .await?)
+}
+
 /// `GET /deployments`.
 pub(crate) async fn list(
     state: web::Data<WebState>,
@@ -157,6 +174,11 @@ pub(crate) async fn list(
         }
         @if live.is_some() {
             p.muted.live-note { "New deployments appear here as they arrive." }
+        }
+        p.download {
+            a href=(if query.is_empty() { "/deployments.csv".to_owned() } else { format!("/deployments.csv?{query}") }) download {
+                "Download every deployment these filters match as CSV"
+            }
         }
         @if let Some(cursor) = &page.next_cursor {
             @let separator = if query.is_empty() { "" } else { "&" };

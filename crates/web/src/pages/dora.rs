@@ -24,6 +24,7 @@ use crate::WebState;
 use crate::layout::{self, Shell};
 use crate::pages::{given, refused, trends};
 use crate::session::{Page, PageError, Viewer, encode, html_response};
+use shiplog_http::csv_export;
 
 /// The windows offered, in days.
 const WINDOWS: [u32; 4] = [7, 30, 90, 365];
@@ -133,7 +134,7 @@ pub(crate) async fn show(
         (measured(&view))
         (open_too_long(&view))
         (figures(&view, &previous.report, days, &format!("/dora/deployments?{}", query.query_string(days))))
-        (trends(&view))
+        (trends(&view, &query.query_string(days)))
         (breakdown(&view))
         p.muted { "How each figure is computed: " a href="#definitions" { "definitions" } "." }
         section #definitions {
@@ -406,7 +407,7 @@ fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup
 }
 
 /// A chart per metric over the window's weeks, and their figures as a table.
-fn trends(view: &DoraView) -> Markup {
+fn trends(view: &DoraView, query: &str) -> Markup {
     let Some(series) = &view.series else {
         return html! {};
     };
@@ -417,8 +418,74 @@ fn trends(view: &DoraView) -> Markup {
                 @for trend in trends::of(series) { (trends::chart(&trend)) }
             }
             (trends::table(series))
+            (csv_link(&format!("/dora.csv?{query}"), "the weekly figures"))
         }
     }
+}
+
+/// A link that downloads `what` as CSV.
+fn csv_link(href: &str, what: &str) -> Markup {
+    html! {
+        p.download { a href=(href) download { "Download " (what) " as CSV" } }
+    }
+}
+
+/// The tables of the explanation page, as `table=` names them.
+const TABLES: [&str; 5] = ["successes", "failures", "rework", "recoveries", "incidents"];
+
+/// What `GET /dora/deployments.csv` reads besides the page's query.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TableQuery {
+    table: Option<String>,
+}
+
+/// `GET /dora.csv`: the figures page's weekly series as CSV, as the API answers
+/// `GET /api/v1/metrics/dora?interval=week` with `Accept: text/csv`.
+pub(crate) async fn download(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    query: web::Query<Query>,
+) -> Page {
+    let mut request = query.request(state.app.now(), Wanted::Figures)?;
+    request.breakdown = false;
+    let view = state.app.dora(&viewer.principal, request).await?;
+    let series = view.series.unwrap_or_else(|| vec![view.report.clone()]);
+    let body = csv_export::dora(&series).map_err(csv_export::failed)?;
+    Ok(csv_export::download(body, "dora-weekly.csv"))
+}
+
+/// `GET /dora/deployments.csv?table=…`: one table of the explanation page as CSV (the
+/// deployments tables in the columns of the API's `table=deployments`).
+pub(crate) async fn deployments_download(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    query: web::Query<Query>,
+    table: web::Query<TableQuery>,
+) -> Page {
+    let table = given(table.table.as_ref()).unwrap_or("");
+    if !TABLES.contains(&table) {
+        return Err(refused(
+            "table",
+            "choose successes, failures, rework, recoveries or incidents",
+        ));
+    }
+    let request = query.request(state.app.now(), Wanted::Explanation)?;
+    let view = state.app.dora(&viewer.principal, request).await?;
+    let Some(explanation) = view.explanation else {
+        return Err(refused("table", "nothing to explain"));
+    };
+    let rows = |keep: fn(&Explained) -> bool| -> Vec<&Explained> {
+        explanation.deployments.iter().filter(|d| keep(d)).collect()
+    };
+    let body = match table {
+        "successes" => csv_export::explained(&rows(|d| d.outcome == Outcome::Succeeded)),
+        "failures" => csv_export::explained(&rows(|d| d.counts_as_failure)),
+        "rework" => csv_export::explained(&rows(|d| d.rework.is_some())),
+        "recoveries" => csv_export::failures(&explanation.failures),
+        _ => csv_export::incidents(&explanation.incidents),
+    }
+    .map_err(csv_export::failed)?;
+    Ok(csv_export::download(body, &format!("dora-{table}.csv")))
 }
 
 /// The window's figures per application and per team.
@@ -526,16 +593,19 @@ pub(crate) async fn deployments(
         (measured(&view))
         section #successes {
             h2 { "Successful deployments: " (successes.len()) }
+            (csv_link(&format!("/dora/deployments.csv?{}&table=successes", query.query_string(days)), "this table"))
             p.muted { "Each counts in the deployment frequency; its lead time is measured unless the reason is given." }
             (explained_table(&successes, true))
         }
         section #failures {
             h2 { "Failed deployments: " (failures.len()) }
+            (csv_link(&format!("/dora/deployments.csv?{}&table=failures", query.query_string(days)), "this table"))
             p.muted { "Each counts in the change failure rate: it failed, or an incident is linked to it." }
             (explained_table(&failures, false))
         }
         section #rework {
             h2 { "Rework deployments: " (rework.len()) }
+            (csv_link(&format!("/dora/deployments.csv?{}&table=rework", query.query_string(days)), "this table"))
             p.muted { "Each counts in the deployment rework rate, for the first reason that applies: marked by its sender, a hotfix branch or ref, a revert, started during an open incident, started during a failure of its application and environment." }
             @if rework.is_empty() {
                 p.muted { "None." }
@@ -557,6 +627,7 @@ pub(crate) async fn deployments(
         }
         section #recoveries {
             h2 { "Failures: " (explanation.failures.len()) }
+            (csv_link(&format!("/dora/deployments.csv?{}&table=recoveries", query.query_string(days)), "this table"))
             p.muted { "A run of failed deployments of one application in one environment, from its first failure to the next success there. Not recovered yet: excluded from the recovery time." }
             @if explanation.failures.is_empty() {
                 p.muted { "None." }
@@ -583,6 +654,7 @@ pub(crate) async fn deployments(
         }
         section #incidents {
             h2 { "Incidents: " (explanation.incidents.len()) }
+            (csv_link(&format!("/dora/deployments.csv?{}&table=incidents", query.query_string(days)), "this table"))
             p.muted { "Incidents opened in the window count in the recovery time, from opening to resolution (open ones are excluded). An incident linked to a deployment makes it a failure: the deployment it names, or else the last successful one of its place within "
                 (view.scope.incident_link_hours) " hours before it opened." }
             @if explanation.incidents.is_empty() {
