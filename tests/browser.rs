@@ -110,6 +110,26 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session")
 }
 
+/// axe-core's script (`cargo xtask ci` installs it into `target/node-tools`), to inject into
+/// each page; `None` (the check skips) when it is missing, except under `CI=true`.
+fn axe() -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/node-tools/node_modules/axe-core/axe.min.js");
+        let script = std::fs::read_to_string(&path).ok();
+        if script.is_none() {
+            let reason = "axe-core is not installed (cargo xtask tools installs it)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true and the accessibility checks cannot run: {reason}");
+            }
+            shiplog_store::testdb::skip(reason);
+        }
+        script
+    })
+    .as_deref()
+}
+
 /// Where screenshots go.
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -207,6 +227,45 @@ impl Walk<'_> {
             .filter(|entry| entry["level"] == "SEVERE")
             .collect();
         assert!(severe.is_empty(), "{name} logged errors: {severe:?}");
+        self.accessible(name).await;
+    }
+
+    /// Runs axe-core on the page and fails on any serious or critical violation.
+    async fn accessible(&self, name: &str) {
+        let Some(axe) = axe() else { return };
+        self.client.execute(axe, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then((r) => done(r.violations
+                     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                     .map((v) => ({rule: v.id, impact: v.impact, help: v.help,
+                                   where: v.nodes.slice(0, 3).map((n) => n.target.join(' '))}))))
+                   .catch((e) => done([{rule: 'axe failed', help: String(e)}]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found, json!([]), "{name}: accessibility violations");
+    }
+
+    /// Fails when the page is wider than the window (sideways page scroll); a wide table may
+    /// scroll inside its own box.
+    async fn fits(&self, name: &str) {
+        let widths = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            widths[0].as_i64() <= widths[1].as_i64(),
+            "{name} scrolls sideways at phone width: {widths}"
+        );
     }
 
     async fn sign_in(&self, key: &str) {
@@ -634,11 +693,33 @@ async fn walk(backend: Backend, name: &'static str) {
     );
     walk.check("dora-open-incident").await;
 
-    // At phone width the board still fits.
+    // At phone width every page fits: no sideways page scroll (wide tables scroll in their box).
     walk.client.set_window_size(390, 844).await.unwrap();
     walk.open("/projects/my-project").await;
     walk.text("table.board").await;
+    walk.fits("board").await;
     walk.check("board-phone").await;
+    for (path, name) in [
+        ("/".to_owned(), "projects"),
+        ("/deployments".to_owned(), "deployments"),
+        (format!("/deployments/{last}"), "deployment"),
+        ("/dora?project=my-project&days=30".to_owned(), "dora"),
+        (
+            "/dora/deployments?project=my-project&days=30".to_owned(),
+            "dora-deployments",
+        ),
+        (
+            "/projects/my-project/references/PR-4".to_owned(),
+            "reference",
+        ),
+        (format!("/hooks/{hook}"), "hook"),
+        ("/integrations".to_owned(), "integrations"),
+    ] {
+        walk.open(&path).await;
+        walk.text("main h1").await;
+        walk.fits(name).await;
+        walk.check(&format!("{name}-phone")).await;
+    }
 
     walk.client.close().await.unwrap();
 }

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         "tidy" => tidy::run(&workspace_root()),
         "codegen" => codegen(),
         "schemathesis" => schemathesis(),
+        "tools" => browser(),
         "bench" => bench(args.get(1).map(String::as_str)),
         "dist" => dist::dist(&workspace_root()).map(|_| ()),
         "image" => dist::image(&workspace_root()).map(|_| ()),
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
                  tidy      check that the documents name only paths, crates and items that exist\n  \
                  codegen   rewrite generated docs (docs/status-normalization.md)\n  \
                  schemathesis  every schemathesis check against a running server (SQLite)\n  \
+                 tools     install what the browser tests need (Chromium, chromedriver, Go, axe-core)\n  \
                  dist      the release archive and SHA256SUMS in target/dist\n  \
                  image     the container image localhost/shiplog:<version> and its OCI archive\n  \
                  release-check  both built, then the README walkthrough against each\n  \
@@ -260,7 +262,43 @@ fn browser() -> Result<()> {
             ("go", "golang-go"),
         ],
         "the browser tests need Chromium and its driver, the Argo CD template test Go",
-    )
+    )?;
+    node_tools()
+}
+
+/// The npm packages the browser tests use, pinned: axe-core, the accessibility rules every
+/// page is checked against (`tests/browser.rs`).
+const NODE_TOOLS: [&str; 1] = ["axe-core@4.14.1"];
+
+/// Installs [`NODE_TOOLS`] into `target/node-tools` with npm, the first time. Without npm or
+/// the registry the accessibility checks skip, except under `CI=true`, where this fails.
+fn node_tools() -> Result<()> {
+    let prefix = workspace_root().join("target").join("node-tools");
+    if prefix.join("node_modules/axe-core/axe.min.js").is_file() {
+        return Ok(());
+    }
+    println!(
+        "\n$ npm install --prefix target/node-tools {}",
+        NODE_TOOLS.join(" ")
+    );
+    let installed = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&prefix)
+        .args(NODE_TOOLS)
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(());
+    }
+    let why = format!(
+        "cannot install {} into target/node-tools (npm and its registry)",
+        NODE_TOOLS.join(" ")
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        return Err(why);
+    }
+    println!("xtask: {why}; the accessibility checks will skip, and under CI=true this fails");
+    Ok(())
 }
 
 /// Whether a command of that name is on `PATH`.

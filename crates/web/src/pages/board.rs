@@ -63,7 +63,7 @@ fn table(board: &[BoardEnvironment]) -> Markup {
         .flat_map(|environment| environment.applications.iter().map(|a| &a.application))
         .collect();
     html! {
-        div.scroll {
+        div.scroll tabindex="0" {
             table.board {
                 thead {
                     tr {

@@ -154,7 +154,7 @@ pub(crate) async fn list(
         @if page.items.is_empty() {
             p.empty { "No deployment matches these filters." }
         }
-        div.scroll {
+        div.scroll tabindex="0" {
             table.deployments data-live=[live.as_deref()] {
                 thead {
                     tr {
@@ -543,7 +543,7 @@ fn what_changed(deployment: &Deployment, changes: &Changes) -> Markup {
                 }
             }
             @if !changes.commits.is_empty() {
-                div.scroll {
+                div.scroll tabindex="0" {
                     table.commits {
                         caption.visually-hidden { "Commits, oldest first" }
                         thead { tr { th scope="col" { "Commit" } th scope="col" { "First seen" } } }

@@ -518,7 +518,7 @@ fn breakdown(view: &DoraView) -> Markup {
 
 fn share_table(what: &str, shares: &[DoraShare], nameless: &str) -> Markup {
     html! {
-        div.scroll { table.breakdown {
+        div.scroll tabindex="0" { table.breakdown {
             thead { tr {
                 th scope="col" { (what) }
                 th scope="col" { "Deployments a day" }
@@ -610,7 +610,7 @@ pub(crate) async fn deployments(
             @if rework.is_empty() {
                 p.muted { "None." }
             } @else {
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr { th scope="col" { "Finished" } th scope="col" { "Outcome" } th scope="col" { "Why it is rework" } } }
                     tbody {
                         @for row in rework.iter().take(EXPLAINED_ROWS) {
@@ -632,7 +632,7 @@ pub(crate) async fn deployments(
             @if explanation.failures.is_empty() {
                 p.muted { "None." }
             } @else {
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr { th scope="col" { "Started (first failure)" } th scope="col" { "Ended by" } th scope="col" { "Recovery time" } } }
                     tbody {
                         @for failure in explanation.failures.iter().take(EXPLAINED_ROWS) {
@@ -660,7 +660,7 @@ pub(crate) async fn deployments(
             @if explanation.incidents.is_empty() {
                 p.muted { "None." }
             } @else {
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr {
                         th scope="col" { "Incident" }
                         th scope="col" { "Opened" }
@@ -707,7 +707,7 @@ fn explained_table(rows: &[&Explained], lead_time: bool) -> Markup {
         @if rows.is_empty() {
             p.muted { "None." }
         } @else {
-            div.scroll { table {
+            div.scroll tabindex="0" { table {
                 thead { tr {
                     th scope="col" { "Finished" }
                     @if lead_time { th scope="col" { "Lead time" } } @else { th scope="col" { "Why" } }

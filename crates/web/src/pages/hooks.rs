@@ -67,7 +67,7 @@ pub(crate) async fn list(
             p.empty { "No hook yet. An admin key creates one with "
                 code { (format!("POST /api/v1/projects/{project}/hooks")) } " (see docs/hooks.md)." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" {
                 table {
                     thead { tr {
                         th scope="col" { "Hook" } th scope="col" { "Events" } th scope="col" { "Target" }

@@ -43,7 +43,7 @@ pub(crate) async fn list(state: web::Data<WebState>, viewer: Viewer) -> Page {
         @if integrations.is_empty() {
             p.empty { "No integration yet." }
         } @else {
-            div.scroll { table {
+            div.scroll tabindex="0" { table {
                 thead { tr {
                     th scope="col" { "Integration" } th scope="col" { "Provider" }
                     th scope="col" { "Project" } th scope="col" { "Webhook URL" }
@@ -94,7 +94,7 @@ pub(crate) async fn show(
         @if received.is_empty() {
             p.muted { "Nothing received yet. Check the provider's webhook settings: URL, secret, events." }
         } @else {
-            div.scroll { table {
+            div.scroll tabindex="0" { table {
                 thead { tr {
                     th scope="col" { "Received" } th scope="col" { "Event" }
                     th scope="col" { "Verdict" } th scope="col" { "Why" }

@@ -208,7 +208,7 @@ pub(crate) fn table(series: &[Report]) -> Markup {
     html! {
         details.trend-table open[series.len() <= 6] {
             summary { "The weekly figures as a table" }
-            div.scroll {
+            div.scroll tabindex="0" {
                 table {
                     thead { tr {
                         th scope="col" { "Week starting" }
