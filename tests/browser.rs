@@ -286,7 +286,7 @@ impl Walk<'_> {
             .click()
             .await
             .unwrap();
-        self.shows("main h1", "Projects").await;
+        self.shows("main h1", "Overview").await;
     }
 
     async fn sign_out(&self) {
@@ -629,6 +629,47 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.check("hook").await;
     walk.open("/projects/my-project/hooks").await;
     walk.check("hooks").await;
+
+    // The overview: a run under way, a failure not followed by a success, the open incident,
+    // and production one commit (and its change request) behind staging, which runs deploy 5.
+    let mut running = deploy(
+        8,
+        "8888888aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "running",
+        "production",
+    );
+    running["event"] = json!("deploy.started");
+    app.clienwork(&app.admin_key, running).await;
+    app.clienwork(
+        &app.admin_key,
+        deploy(
+            9,
+            "9999999aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "failed",
+            "staging",
+        ),
+    )
+    .await;
+    walk.open("/").await;
+    let deploying = walk.text("#deploying-now").await;
+    assert!(deploying.contains("8888888"), "{deploying}");
+    let attention = walk.text("#attention").await;
+    assert!(
+        attention.contains("9999999")
+            && attention.contains("Checkout returns 500")
+            && !attention.contains("2222222"),
+        "deploy 2's failure was followed by a success: {attention}"
+    );
+    let matrix = walk.text("#where-is-what").await;
+    assert!(
+        matrix.contains("1 commit, 1 change request behind staging"),
+        "{matrix}"
+    );
+    assert_eq!(walk.count("#where-is-what .behind-by").await, 1);
+    assert!(walk.text("#figures").await.contains("My Project"));
+    walk.check("overview").await;
+    walk.scroll_to("where-is-what").await;
+    walk.check("overview-matrix").await;
 
     // A reader sees the same hook without the button.
     walk.sign_out().await;

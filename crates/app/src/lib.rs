@@ -48,6 +48,7 @@ pub mod integrations;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod overview;
 pub mod pagination;
 pub mod ports;
 pub mod sessions;

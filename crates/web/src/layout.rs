@@ -52,7 +52,7 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                     a.brand href="/" { "shiplog" }
                     @if let Some(viewer) = shell.viewer {
                         nav aria-label="Main" {
-                            a href="/" { "Projects" }
+                            a href="/" { "Overview" }
                             a href="/deployments" { "Deployments" }
                             a href="/dora" { "DORA" }
                             a href="/integrations" { "Integrations" }

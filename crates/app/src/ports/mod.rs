@@ -503,6 +503,23 @@ pub trait DeploymentStore: Send + Sync {
         deployment: DeploymentId,
         limit: u32,
     ) -> Result<Option<ChangesData>, DeploymentStoreError>;
+    /// When each of `commits` was first seen (its sighting), for those ever seen.
+    async fn first_seen(
+        &self,
+        workspace: WorkspaceId,
+        commits: Vec<CommitSha>,
+    ) -> Result<Vec<(CommitSha, Timestamp)>, DeploymentStoreError>;
+    /// How far the commit `behind` is from `ahead` in `application`: the span between their
+    /// first sightings, how many commits it holds (those an event of the application names,
+    /// the newer commit included) and their change requests, as [`DeploymentStore::changes`]
+    /// counts them. `None` if the application is not of `workspace`.
+    async fn lag(
+        &self,
+        workspace: WorkspaceId,
+        application: ApplicationId,
+        behind: CommitSha,
+        ahead: CommitSha,
+    ) -> Result<Option<CommitLag>, DeploymentStoreError>;
     /// Where the record of pipeline events stands, and which workspaces recorded events after
     /// `after` (a position from an earlier answer), reading at most `limit` events; with
     /// `after` `None`, only the position. The live feeds' one shared change source: every
@@ -537,6 +554,18 @@ pub struct ChangesData {
     /// Who ran the deployments of those commits (their `deployed_by`), sorted, each once;
     /// empty when the span has no range.
     pub triggered_by: Vec<String>,
+}
+
+/// What [`DeploymentStore::lag`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitLag {
+    /// `Forward`: `behind` is older, by `commits`; `Rollback`: it is newer; `Redeploy`: the
+    /// same commit; `Unknown`: a commit was never seen.
+    pub span: shiplog_domain::changes::Span,
+    /// The commits between them (the newer included).
+    pub commits: u32,
+    /// Their change requests, in key order.
+    pub change_requests: Vec<ReferenceKey>,
 }
 
 /// The deployment a change is measured from.

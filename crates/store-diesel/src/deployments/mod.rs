@@ -18,7 +18,7 @@ use shiplog_app::ids::{ApplicationId, DeploymentId, EventId, ProjectId, Workspac
 use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{Deployment, DeploymentFields, PipelineEventRecord, ReferenceView};
 use shiplog_app::ports::{
-    BackendFailure, ChangesData, DeploymentPage, DeploymentQuery, DeploymentStore,
+    BackendFailure, ChangesData, CommitLag, DeploymentPage, DeploymentQuery, DeploymentStore,
     DeploymentStoreError, DoraData, DoraQuery, PipelineEventStore, ReferenceStore,
 };
 use shiplog_domain::dora::ReworkReason;
@@ -244,6 +244,32 @@ impl DeploymentStore for Store {
         Ok(self
             .read(move |conn| {
                 crate::deployments::what_changed::changes(conn, workspace, deployment, limit)
+            })
+            .await?)
+    }
+
+    async fn first_seen(
+        &self,
+        workspace: WorkspaceId,
+        commits: Vec<CommitSha>,
+    ) -> Result<Vec<(CommitSha, Timestamp)>, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| {
+                crate::deployments::what_changed::first_seen(conn, workspace, &commits)
+            })
+            .await?)
+    }
+
+    async fn lag(
+        &self,
+        workspace: WorkspaceId,
+        application: ApplicationId,
+        behind: CommitSha,
+        ahead: CommitSha,
+    ) -> Result<Option<CommitLag>, DeploymentStoreError> {
+        Ok(self
+            .read(move |conn| {
+                crate::deployments::what_changed::lag(conn, workspace, application, &behind, &ahead)
             })
             .await?)
     }

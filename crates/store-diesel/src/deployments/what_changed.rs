@@ -11,18 +11,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
-use shiplog_app::ids::{DeploymentId, WorkspaceId};
-use shiplog_app::ports::{ChangesData, PreviousDeployment};
+use shiplog_app::ids::{ApplicationId, DeploymentId, WorkspaceId};
+use shiplog_app::ports::{ChangesData, CommitLag, PreviousDeployment};
 use shiplog_domain::changes::{ChangeKind, SeenCommit, Span};
 use shiplog_domain::ids::CommitSha;
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::status::DeploymentStatus;
+use shiplog_domain::timestamp::Timestamp;
 
 use crate::columns::{opt_time, parse_or_corrupt, time, uuid};
 use crate::conn::{DbConn, Native};
 use crate::error::StoreError;
 use crate::schema::{
-    commit_references, commit_sightings, deployment_references, deployments, pipeline_events,
+    applications, commit_references, commit_sightings, deployment_references, deployments,
+    pipeline_events,
 };
 
 /// How many ids one `IN` list binds at most (SQLite allows 32,766 parameters per statement).
@@ -134,16 +136,60 @@ fn read(
         _ => return Ok(Some(data)),
     };
     let upper = to.unix_micros().max(at);
+    let mut read = span_commits(
+        conn,
+        (&workspace_id, &application_id),
+        (older, newer),
+        (from, to),
+        upper,
+    )?;
+    if span.kind == ChangeKind::Forward {
+        read.deployed.insert(id);
+    }
+    data.commits = read
+        .ordered
+        .iter()
+        .take(
+            usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        )
+        .map(|(at, sha)| -> Result<_, StoreError> {
+            Ok((parse_or_corrupt!(CommitSha, sha, "commit_sha")?, time(*at)?))
+        })
+        .collect::<Result<_, _>>()?;
+    let (references, people) = references_and_people(conn, &workspace_id, &project_id, &read)?;
+    data.references = references;
+    data.triggered_by = people;
+    Ok(Some(data))
+}
+
+/// The commits a span holds: first seen in `(older, newer]` by sighting (`range`), named by
+/// an event of the application by `upper`, oldest sighting first, and the deployments those
+/// events belong to. The newer commit ends the span even when no event of the application
+/// names it.
+struct SpanCommits {
+    ordered: Vec<(i64, String)>,
+    deployed: BTreeSet<String>,
+}
+
+fn span_commits(
+    conn: &mut DbConn,
+    (workspace_id, application_id): (&str, &str),
+    (older, newer): (&SeenCommit, &SeenCommit),
+    (from, to): (Timestamp, Timestamp),
+    upper: i64,
+) -> Result<SpanCommits, StoreError> {
     let rows: Vec<(String, i64, Option<String>)> = commit_sightings::table
         .inner_join(
             pipeline_events::table.on(pipeline_events::workspace_id
                 .eq(commit_sightings::workspace_id)
                 .and(pipeline_events::commit_sha.eq(commit_sightings::commit_sha.nullable()))),
         )
-        .filter(commit_sightings::workspace_id.eq(&workspace_id))
+        .filter(commit_sightings::workspace_id.eq(workspace_id))
         .filter(commit_sightings::first_at.ge(from.unix_micros()))
         .filter(commit_sightings::first_at.le(to.unix_micros()))
-        .filter(pipeline_events::application_id.eq(&application_id))
+        .filter(pipeline_events::application_id.eq(application_id))
         .filter(pipeline_events::occurred_at.le(upper))
         .select((
             commit_sightings::commit_sha,
@@ -154,35 +200,30 @@ fn read(
     let mut commits: BTreeMap<String, i64> = BTreeMap::new();
     let mut deployed: BTreeSet<String> = BTreeSet::new();
     for (sha, first_at, deployment) in rows {
-        let sha_ok = parse_or_corrupt!(CommitSha, &sha, "commit_sha")?;
-        if sha_ok.matches(&older.sha) {
+        if parse_or_corrupt!(CommitSha, &sha, "commit_sha")?.matches(&older.sha) {
             continue;
         }
         deployed.extend(deployment);
         commits.insert(sha, first_at);
     }
-    // The newer commit ends the change even when no event of the application names it.
     if let Some(at) = newer.first_seen {
         commits.insert(newer.sha.to_string(), at.unix_micros());
     }
-    if span.kind == ChangeKind::Forward {
-        deployed.insert(id);
-    }
-    let mut ordered: Vec<(i64, String)> = commits.iter().map(|(s, at)| (*at, s.clone())).collect();
+    let mut ordered: Vec<(i64, String)> = commits.into_iter().map(|(s, at)| (at, s)).collect();
     ordered.sort();
-    let shas: Vec<String> = ordered.iter().map(|(_, s)| s.clone()).collect();
-    data.commits = ordered
-        .into_iter()
-        .take(
-            usize::try_from(limit)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1),
-        )
-        .map(|(at, sha)| -> Result<_, StoreError> {
-            Ok((parse_or_corrupt!(CommitSha, &sha, "commit_sha")?, time(at)?))
-        })
-        .collect::<Result<_, _>>()?;
-    let deployed: Vec<String> = deployed.into_iter().collect();
+    Ok(SpanCommits { ordered, deployed })
+}
+
+/// The change requests of a span's commits (named by their deployments, or merged requests
+/// that carry them), in key order, and who ran those deployments, sorted.
+fn references_and_people(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    project_id: &str,
+    span: &SpanCommits,
+) -> Result<(Vec<ReferenceKey>, Vec<String>), StoreError> {
+    let deployed: Vec<&String> = span.deployed.iter().collect();
+    let shas: Vec<&String> = span.ordered.iter().map(|(_, s)| s).collect();
     let mut references: BTreeSet<String> = BTreeSet::new();
     let mut people: BTreeSet<String> = BTreeSet::new();
     for ids in deployed.chunks(CHUNK) {
@@ -195,7 +236,7 @@ fn read(
         people.extend(
             deployments::table
                 .filter(deployments::id.eq_any(ids))
-                .filter(deployments::workspace_id.eq(&workspace_id))
+                .filter(deployments::workspace_id.eq(workspace_id))
                 .select(deployments::deployed_by)
                 .load_on::<Option<String>>(conn)?
                 .into_iter()
@@ -205,16 +246,101 @@ fn read(
     for shas in shas.chunks(CHUNK) {
         references.extend(
             commit_references::table
-                .filter(commit_references::project_id.eq(&project_id))
+                .filter(commit_references::project_id.eq(project_id))
                 .filter(commit_references::commit_sha.eq_any(shas))
                 .select(commit_references::ref_key)
                 .load_on::<String>(conn)?,
         );
     }
-    data.references = references
+    let references = references
         .iter()
         .map(|key| parse_or_corrupt!(ReferenceKey, key, "ref_key"))
         .collect::<Result<_, _>>()?;
-    data.triggered_by = people.into_iter().collect();
-    Ok(Some(data))
+    Ok((references, people.into_iter().collect()))
+}
+
+/// When each of `commits` was first seen (`DeploymentStore::first_seen`).
+pub(crate) fn first_seen(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    commits: &[CommitSha],
+) -> Result<Vec<(CommitSha, Timestamp)>, StoreError> {
+    let workspace_id = workspace.to_string();
+    let mut seen = Vec::new();
+    for chunk in commits.chunks(CHUNK) {
+        let shas: Vec<&str> = chunk.iter().map(CommitSha::as_str).collect();
+        let rows: Vec<(String, i64)> = commit_sightings::table
+            .filter(commit_sightings::workspace_id.eq(&workspace_id))
+            .filter(commit_sightings::commit_sha.eq_any(&shas))
+            .select((commit_sightings::commit_sha, commit_sightings::first_at))
+            .load_on(conn)?;
+        for (sha, at) in rows {
+            seen.push((parse_or_corrupt!(CommitSha, &sha, "commit_sha")?, time(at)?));
+        }
+    }
+    Ok(seen)
+}
+
+/// How far the commit `behind` is from `ahead` for `application` (`DeploymentStore::lag`).
+pub(crate) fn lag(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    application: ApplicationId,
+    behind: &CommitSha,
+    ahead: &CommitSha,
+) -> Result<Option<CommitLag>, StoreError> {
+    conn.transaction(|conn| {
+        let workspace_id = workspace.to_string();
+        let application_id = application.to_string();
+        let project: Option<String> = applications::table
+            .filter(applications::id.eq(&application_id))
+            .filter(applications::workspace_id.eq(&workspace_id))
+            .select(applications::project_id)
+            .first_on(conn)
+            .optional()?;
+        let Some(project_id) = project else {
+            return Ok(None);
+        };
+        let named = [behind.to_string(), ahead.to_string()];
+        let sightings: BTreeMap<String, i64> = commit_sightings::table
+            .filter(commit_sightings::workspace_id.eq(&workspace_id))
+            .filter(commit_sightings::commit_sha.eq_any(&named))
+            .select((commit_sightings::commit_sha, commit_sightings::first_at))
+            .load_on(conn)?
+            .into_iter()
+            .collect();
+        let seen = |sha: &CommitSha| -> Result<SeenCommit, StoreError> {
+            Ok(SeenCommit {
+                sha: sha.clone(),
+                first_seen: opt_time(sightings.get(sha.as_str()).copied())?,
+            })
+        };
+        let (was, is) = (seen(behind)?, seen(ahead)?);
+        let span = Span::between(Some(Some(&was)), Some(&is));
+        let Some((from, to)) = span.range else {
+            return Ok(Some(CommitLag {
+                span,
+                commits: 0,
+                change_requests: Vec::new(),
+            }));
+        };
+        let ends = if span.kind == ChangeKind::Rollback {
+            (&is, &was)
+        } else {
+            (&was, &is)
+        };
+        let read = span_commits(
+            conn,
+            (&workspace_id, &application_id),
+            ends,
+            (from, to),
+            i64::MAX,
+        )?;
+        let (change_requests, _) = references_and_people(conn, &workspace_id, &project_id, &read)?;
+        Ok(Some(CommitLag {
+            span,
+            commits: u32::try_from(read.ordered.len()).unwrap_or(u32::MAX),
+            change_requests,
+        }))
+    })
 }

@@ -236,7 +236,11 @@ fn band(band: Option<Band>, samples: u64) -> Markup {
 }
 
 /// Whether a figure went up or down since the previous period, and whether that is better.
-fn compared(now: Option<f64>, before: Option<f64>, higher_is_better: bool) -> &'static str {
+pub(crate) fn compared(
+    now: Option<f64>,
+    before: Option<f64>,
+    higher_is_better: bool,
+) -> &'static str {
     match (now, before) {
         (Some(now), Some(before)) if (now - before).abs() < 1e-9 => "unchanged",
         (Some(now), Some(before)) if (now > before) == higher_is_better => "better",
@@ -252,7 +256,7 @@ fn previously(days: u32, value: String, comparison: &'static str) -> Markup {
     }
 }
 
-fn percent(value: Option<f64>) -> String {
+pub(crate) fn percent(value: Option<f64>) -> String {
     value.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0))
 }
 
