@@ -671,6 +671,87 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.scroll_to("where-is-what").await;
     walk.check("overview-matrix").await;
 
+    // Keys in the browser: an admin creates an ingest key, sees its secret once, copies it,
+    // uses it, and revokes it; a signing key shows its id and secret once.
+    walk.open("/keys").await;
+    walk.check("keys").await;
+    let form = "form[action='/keys']";
+    walk.client
+        .find(Locator::Css(&format!("{form} input[name='name']")))
+        .await
+        .unwrap()
+        .send_keys("pipeline")
+        .await
+        .unwrap();
+    walk.client
+        .find(Locator::Css(&format!("{form} button[type='submit']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "API key created").await;
+    let secret = walk.text("code#secret").await;
+    assert!(secret.starts_with("shiplog_"), "{secret}");
+    walk.client
+        .find(Locator::Css("button[data-copy='secret']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let copied = walk.shows("button[data-copy='secret']", "").await;
+    assert!(
+        copied == "Copied" || copied == "Selected: copy it now",
+        "{copied}"
+    );
+    walk.check("key-created").await;
+    let event = deploy(
+        10,
+        "aaaa000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "success",
+        "staging",
+    );
+    assert_eq!(
+        app.post("/api/webhooks/ci", &secret, event.clone()).await.0,
+        200
+    );
+    walk.open("/keys").await;
+    let row = walk.text("#api-keys tbody tr:last-child").await;
+    assert!(row.contains("pipeline") && row.contains("ingest"), "{row}");
+    walk.client
+        .find(Locator::Css("#api-keys tbody tr:last-child form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Keys of").await;
+    assert!(!walk.text("#api-keys").await.contains("pipeline"));
+    assert_eq!(app.post("/api/webhooks/ci", &secret, event).await.0, 401);
+    walk.client
+        .find(Locator::Css(
+            "form[action='/signing-keys'] input[name='name']",
+        ))
+        .await
+        .unwrap()
+        .send_keys("envtracker")
+        .await
+        .unwrap();
+    walk.client
+        .find(Locator::Css(
+            "form[action='/signing-keys'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Signing key created").await;
+    assert!(walk.text("code#key-id").await.starts_with("whk_"));
+    walk.open("/keys").await;
+    assert!(walk.text("#signing-keys").await.contains("envtracker"));
+
     // A reader sees the same hook without the button.
     walk.sign_out().await;
     let reader = app.key("read", None).await;

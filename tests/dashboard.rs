@@ -80,6 +80,8 @@ async fn every_page_needs_a_session_and_carries_the_security_headers(app: &TestA
         "/dora/deployments?project=my-project&days=7".to_owned(),
         "/projects/my-project/references/PR-7".to_owned(),
         "/projects/my-project/hooks".to_owned(),
+        "/keys".to_owned(),
+        "/deployments.csv".to_owned(),
     ];
     for path in &pages {
         let (status, headers, _) = app.page(path, None).await;
@@ -403,7 +405,119 @@ async fn live_feeds_are_limited_and_scoped(app: &TestApp) {
     }
 }
 
+/// How many API keys workspace `acme` has, as the API lists them.
+async fn api_keys(app: &TestApp) -> usize {
+    let (status, body) = app
+        .get("/api/v1/workspaces/acme/api-keys", &app.admin_key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().len()
+}
+
+async fn keys_need_an_admin_session_and_the_csrf_token(app: &TestApp) {
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let (status, _, page) = app.page("/keys", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains(&app.admin_key),
+        "a listing never shows a secret"
+    );
+    // The key this session signed in with has no revoke button: it would end the session.
+    assert!(page.contains("this session's key"), "{page}");
+    let csrf = csrf_of(&page);
+    let before = api_keys(app).await;
+    // A forged token: refused before anything is written.
+    let (status, _, _) = app
+        .form(
+            "/keys",
+            Some(&cookie),
+            "csrf=forged&name=x&role=read&project=",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(api_keys(app).await, before);
+    // Bad input names the field and writes nothing.
+    let (status, _, refused) = app
+        .form(
+            "/keys",
+            Some(&cookie),
+            &format!("csrf={csrf}&name=x&role=root&project="),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("role"), "{refused}");
+    assert_eq!(api_keys(app).await, before);
+    // The real token: created, its secret shown once on a page no cache keeps.
+    let (status, headers, created) = app
+        .form(
+            "/keys",
+            Some(&cookie),
+            &format!("csrf={csrf}&name=ci&role=ingest&project=my-project&expires="),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(header(&headers, "cache-control"), "no-store");
+    assert!(created.contains("shiplog_"), "{created}");
+    assert_eq!(api_keys(app).await, before + 1);
+    let (_, _, listed) = app.page("/keys", Some(&cookie)).await;
+    let secret = created
+        .split("id=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap();
+    assert!(!listed.contains(secret), "the secret is not shown again");
+    assert!(listed.contains("my-project"), "{listed}");
+    // Revoking needs the token too.
+    let (_, body) = app
+        .get("/api/v1/workspaces/acme/api-keys", &app.admin_key)
+        .await;
+    let id = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = format!("/keys/{id}/revoke");
+    let (status, _, _) = app
+        .form(&revoke, Some(&cookie), "csrf=forged&kind=api")
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(api_keys(app).await, before + 1);
+    let (status, headers, _) = app
+        .form(&revoke, Some(&cookie), &format!("csrf={csrf}&kind=api"))
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), "/keys");
+    assert_eq!(api_keys(app).await, before);
+    // A reader's session sees no key page and cannot create one, even with its own token.
+    let reader = app.key("read", None).await;
+    let (_, _, reader_cookie) = app.sign_in(&reader).await;
+    let reader_cookie = reader_cookie.unwrap();
+    let (status, _, page) = app.page("/keys", Some(&reader_cookie)).await;
+    assert_eq!(status, 403, "{page}");
+    let (_, _, home) = app.page("/", Some(&reader_cookie)).await;
+    assert!(
+        !home.contains("href=\"/keys\""),
+        "no Keys link for a reader"
+    );
+    let before = api_keys(app).await;
+    let (status, _, _) = app
+        .form(
+            "/keys",
+            Some(&reader_cookie),
+            &format!("csrf={}&name=x&role=admin&project=", csrf_of(&home)),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(api_keys(app).await, before);
+}
+
 on_both_backends!(
+    keys_need_an_admin_session_and_the_csrf_token,
     signing_in_opens_a_session_in_a_safe_cookie,
     wrong_and_ingest_keys_cannot_sign_in,
     every_page_needs_a_session_and_carries_the_security_headers,

@@ -3,9 +3,11 @@
 //!
 //! Each page goes through the dashboard's actix service in-process (no socket): the session
 //! check, the use case's store reads, and the HTML rendering, which is the server-side time a
-//! browser waits for. Pages: the environments board of the project (50 applications × 4
-//! environments), the first page of the deployments list, and a filtered list (production,
-//! failed). Prints p50 and p90 of `SHIPLOG_BENCH_RUNS` timed runs (default 15) and the page's
+//! browser waits for. Pages: the overview, the environments board of the project (50
+//! applications × 4 environments), the first page of the deployments list, a filtered list
+//! (production, failed), the newest successful deployment's page (with what it changed), the
+//! DORA page over 30 and 365 days (with the previous period and the breakdown) and the
+//! deployments behind its 30-day figures. Prints p50 and p90 of `SHIPLOG_BENCH_RUNS` timed runs (default 15) and the page's
 //! size.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs as a smoke test on 20,000
@@ -36,12 +38,20 @@ use shiplog_store::DatabaseUrl;
 use shiplog_web::WebState;
 use support::{app, open, tenant};
 
-const PAGES: [(&str, &str); 3] = [
+const PAGES: [(&str, &str); 8] = [
+    ("overview", "/"),
     ("board", "/projects/web"),
     ("deployments", "/deployments"),
     (
         "deployments, production, failed",
         "/deployments?environment=production&status=failed",
+    ),
+    ("a deployment (the newest success)", "/deployments/{newest}"),
+    ("DORA, 30 days", "/dora?project=web&days=30"),
+    ("DORA, 365 days", "/dora?project=web&days=365"),
+    (
+        "behind the DORA figures, 30 days",
+        "/dora/deployments?project=web&days=30",
     ),
 ];
 
@@ -87,6 +97,20 @@ fn main() {
                 )
                 .await
                 .unwrap();
+            let newest = app
+                .list_deployments(
+                    &app.authenticate(Some(key.secret.reveal())).await.unwrap(),
+                    shiplog_app::deployments::ListDeployments {
+                        status: Some(shiplog_domain::status::DeploymentStatus::Success),
+                        limit: Some(1),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .items[0]
+                .id
+                .to_string();
             let session = app.sign_in(Some(key.secret.reveal())).await.unwrap();
             let cookie = format!("shiplog_session={}", session.secret.reveal());
             let service = init_service(actix_web::App::new().configure(shiplog_web::configure(
@@ -98,6 +122,8 @@ fn main() {
             )))
             .await;
             for (name, path) in PAGES {
+                let path = path.replace("{newest}", &newest);
+                let path = path.as_str();
                 let mut size = 0;
                 let mut times = Vec::with_capacity(runs);
                 for run in 0..=runs {
@@ -107,8 +133,9 @@ fn main() {
                         .to_request();
                     let started = Instant::now();
                     let response = call_service(&service, request).await;
-                    assert_eq!(response.status(), 200, "{path}");
+                    let status = response.status();
                     let body = read_body(response).await;
+                    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
                     let elapsed = started.elapsed();
                     assert!(body.len() > 1000, "{path} rendered a page");
                     size = body.len();

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
                                beside echo, fsync and INSERT references
                  bench import  1,000,000 deployments through POST /api/v1/import, both backends,
                                beside a live ingest and the same-run references
-                 bench dashboard  the dashboard's board and lists over the bench dora history
+                 bench dashboard  the dashboard's pages over the bench dora history
                  bench lifecycle  backup, restore, retention and deletion over that history"
             );
             return if task == "help" || task == "--help" {

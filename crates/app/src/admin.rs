@@ -408,6 +408,17 @@ impl App {
         }
     }
 
+    /// The caller's own workspace (the dashboard's administration pages name it by code).
+    pub async fn caller_workspace(&self, caller: &Principal) -> Result<Workspace, AppError> {
+        self.ports
+            .workspaces
+            .list()
+            .await?
+            .into_iter()
+            .find(|w| w.id == caller.workspace)
+            .ok_or_else(|| AppError::NotFoundWorkspace(caller.workspace.to_string()))
+    }
+
     /// Every workspace (master key only).
     pub async fn list_workspaces(&self, _master: &Master) -> Result<Vec<Workspace>, AppError> {
         Ok(self.ports.workspaces.list().await?)

@@ -31,6 +31,12 @@ pub const OVERVIEW_ROWS: u32 = 20;
 pub const OVERVIEW_PROJECTS: usize = 12;
 /// How many failures are read to find the unrecovered ones.
 const FAILURES_READ: u32 = 200;
+/// How recent a running or pending deployment is to count as deploying now, in days: an
+/// older one is most likely a run whose end was never reported.
+pub const DEPLOYING_DAYS: i64 = 1;
+/// How many of the newest deployments of the last [`DEPLOYING_DAYS`] are read to find those
+/// running or pending.
+pub const DEPLOYING_READ: u32 = 200;
 /// The DORA window of the overview, in days (and the period it is compared with).
 pub const OVERVIEW_DAYS: i64 = 30;
 
@@ -46,7 +52,8 @@ pub struct OverviewFilter {
 /// What [`App::overview`] answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Overview {
-    /// Deployments running or pending, newest first.
+    /// Deployments running or pending among the [`DEPLOYING_READ`] newest of the last
+    /// [`DEPLOYING_DAYS`] (by their start, else when heard of), newest first.
     pub deploying: Vec<Deployment>,
     /// The latest failure of each application and environment that no success has followed,
     /// newest first.
@@ -129,17 +136,31 @@ impl App {
                 .as_deref()
                 .is_none_or(|part| code.as_str().contains(&part.to_ascii_lowercase()))
         };
-        let listing = |status| ListDeployments {
-            project: filter.project.clone(),
-            status: Some(status),
-            limit: Some(OVERVIEW_ROWS),
-            ..ListDeployments::default()
+        let now = self.ports.clock.now();
+        let days = |n: i64| {
+            now.checked_add(time::Duration::days(-n))
+                .unwrap_or(Timestamp::UNIX_EPOCH)
         };
-        let mut deploying = Vec::new();
-        for status in [DeploymentStatus::Running, DeploymentStatus::Pending] {
-            deploying.extend(self.list_deployments(caller, listing(status)).await?.items);
-        }
-        deploying.retain(|d| wanted_application(&d.application));
+        // The newest deployments of the last day, not a status filter: the time index bounds
+        // this read, where a rare status (nothing pending) would walk the whole history.
+        let mut deploying = self
+            .list_deployments(
+                caller,
+                ListDeployments {
+                    project: filter.project.clone(),
+                    since: Some(days(DEPLOYING_DAYS)),
+                    limit: Some(DEPLOYING_READ),
+                    ..ListDeployments::default()
+                },
+            )
+            .await?
+            .items;
+        deploying.retain(|d| {
+            matches!(
+                d.status,
+                DeploymentStatus::Running | DeploymentStatus::Pending
+            ) && wanted_application(&d.application)
+        });
         deploying.sort_by_key(|d| std::cmp::Reverse(d.deployed_at()));
         deploying.truncate(OVERVIEW_ROWS as usize);
 
@@ -308,11 +329,6 @@ impl App {
             .await?
             .items;
 
-        let now = self.ports.clock.now();
-        let days = |n: i64| {
-            now.checked_add(time::Duration::days(-n))
-                .unwrap_or(Timestamp::UNIX_EPOCH)
-        };
         let projects_left_out = projects.len().saturating_sub(OVERVIEW_PROJECTS);
         let mut figures = Vec::new();
         for project in projects.into_iter().take(OVERVIEW_PROJECTS) {
@@ -322,18 +338,16 @@ impl App {
                 to: Some(to),
                 ..DoraRequest::default()
             };
-            let now_figures = self
-                .dora(caller, window(days(OVERVIEW_DAYS), now))
-                .await?
-                .report;
-            let before = self
-                .dora(caller, window(days(2 * OVERVIEW_DAYS), days(OVERVIEW_DAYS)))
-                .await?
-                .report;
+            // The two windows are read side by side (two reader connections).
+            let (now_figures, before) = futures_util::future::try_join(
+                self.dora(caller, window(days(OVERVIEW_DAYS), now)),
+                self.dora(caller, window(days(2 * OVERVIEW_DAYS), days(OVERVIEW_DAYS))),
+            )
+            .await?;
             figures.push(ProjectFigures {
                 project,
-                now: now_figures,
-                before,
+                now: now_figures.report,
+                before: before.report,
             });
         }
         Ok(Overview {

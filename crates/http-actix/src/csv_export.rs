@@ -45,7 +45,7 @@ pub fn failed(error: csv::Error) -> AppError {
     )))
 }
 
-/// A whole export as a download named `filename`.
+/// A whole export as a download named `filename`, which no cache keeps.
 pub fn download(body: Vec<u8>, filename: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(MEDIA_TYPE)
@@ -53,6 +53,7 @@ pub fn download(body: Vec<u8>, filename: &str) -> HttpResponse {
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .body(body)
 }
 
@@ -107,6 +108,7 @@ pub async fn deployments_download(
             actix_web::http::header::CONTENT_DISPOSITION,
             "attachment; filename=\"deployments.csv\"",
         ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .streaming(body))
 }
 

@@ -41,8 +41,33 @@ function followLiveFeed(table) {
   });
 }
 
+// 3. A secret shown once has a copy button; where the clipboard is not allowed, the secret is
+//    selected instead, for the person to copy.
+function copyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      if (!source) {
+        return;
+      }
+      try {
+        await navigator.clipboard.writeText(source.textContent);
+        button.textContent = "Copied";
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        button.textContent = "Selected: copy it now";
+      }
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localizeTimes(document);
+  copyButtons(document);
   for (const table of document.querySelectorAll("table[data-live]")) {
     followLiveFeed(table);
   }

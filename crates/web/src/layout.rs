@@ -56,6 +56,7 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                             a href="/deployments" { "Deployments" }
                             a href="/dora" { "DORA" }
                             a href="/integrations" { "Integrations" }
+                            @if viewer.is_admin() { a href="/keys" { "Keys" } }
                         }
                         form.sign-out method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(viewer.csrf);

@@ -146,6 +146,21 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             vec![web::get().to(pages::integrations::list)],
         ),
         (
+            "/keys",
+            vec![
+                web::get().to(pages::keys::list),
+                web::post().to(pages::keys::create_api_key),
+            ],
+        ),
+        (
+            "/signing-keys",
+            vec![web::post().to(pages::keys::create_signing_key)],
+        ),
+        (
+            "/keys/{id}/revoke",
+            vec![web::post().to(pages::keys::revoke)],
+        ),
+        (
             "/integrations/{id}",
             vec![web::get().to(pages::integrations::show)],
         ),

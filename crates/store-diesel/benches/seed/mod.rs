@@ -128,15 +128,18 @@ INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, envir
 SELECT {event}, '{workspace}', '{project}', {app}, {env},
   {dep}, 'deploy.completed', 'github-actions', 'success',
   CASE WHEN i % 10 = 9 THEN NULL ELSE {commit} END,
-  {START} + i * {step}, {START} + i * {step}, 'evfp-' || i
+  {START} + i * {step}, {START} + i * {step}, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee' || {tail}
 FROM g;
 {rows}
 INSERT INTO pipeline_events (id, workspace_id, project_id, application_id, event, provider,
   status, commit_sha, occurred_at, received_at, fingerprint)
 SELECT {build}, '{workspace}', '{project}', {app}, 'build.started',
   'github-actions', 'running', {commit},
-  {START} + i * {step} - (i % 53) * 1800000000, {START} + i * {step}, 'buildfp-' || i
+  {START} + i * {step} - (i % 53) * 1800000000, {START} + i * {step}, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' || {tail}
 FROM g WHERE i % 10 <> 9 AND i % 2 = 1;
+INSERT INTO commit_sightings (workspace_id, commit_sha, first_at)
+SELECT workspace_id, commit_sha, MIN(occurred_at) FROM pipeline_events
+WHERE commit_sha IS NOT NULL GROUP BY workspace_id, commit_sha;
 ANALYZE;
 "
     ));

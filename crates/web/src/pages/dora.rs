@@ -120,14 +120,16 @@ pub(crate) async fn show(
 ) -> Page {
     let days = query.days()?;
     let now = state.app.now();
-    let view = state
-        .app
-        .dora(&viewer.principal, query.request(now, Wanted::Figures)?)
-        .await?;
-    let previous = state
-        .app
-        .dora(&viewer.principal, query.request(now, Wanted::Previous)?)
-        .await?;
+    // The two windows are read side by side (two reader connections).
+    let (view, previous) = futures_util::future::try_join(
+        state
+            .app
+            .dora(&viewer.principal, query.request(now, Wanted::Figures)?),
+        state
+            .app
+            .dora(&viewer.principal, query.request(now, Wanted::Previous)?),
+    )
+    .await?;
     let body = html! {
         h1 { "DORA metrics" }
         (filter_form(&query, days))

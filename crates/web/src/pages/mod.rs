@@ -13,6 +13,7 @@ pub mod deployments;
 pub mod dora;
 pub mod hooks;
 pub mod integrations;
+pub mod keys;
 pub mod projects;
 pub mod references;
 pub mod snippets;
