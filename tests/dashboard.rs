@@ -516,7 +516,58 @@ async fn keys_need_an_admin_session_and_the_csrf_token(app: &TestApp) {
     assert_eq!(api_keys(app).await, before);
 }
 
+async fn the_overview_says_how_far_each_environment_lags(app: &TestApp) {
+    // Commits 1, 2, 3 deployed in that order; production runs 1, staging 2, dev 3 (the newest).
+    for (run, environment, sha, minute) in [
+        (
+            1,
+            "production",
+            "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            0,
+        ),
+        (2, "staging", "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 10),
+        (3, "dev", "3333333ccccccccccccccccccccccccccccccccc", 20),
+    ] {
+        app.clienwork(
+            &app.admin_key,
+            json!({"event": "deploy.completed", "project_slug": "my-project", "status": "success",
+                   "environment": environment, "commit_sha": sha,
+                   "commit_message": format!("feat: step {run} #PR-{run}"),
+                   "url": format!("https://ci.example.com/runs/{run}"),
+                   "finished_at": format!("2026-03-01T10:{minute:02}:00Z")}),
+        )
+        .await;
+    }
+    // A commit built between production's and staging's, deployed nowhere: production lacks
+    // it, staging does not.
+    app.clienwork(
+        &app.admin_key,
+        json!({"event": "build.completed", "project_slug": "my-project", "status": "success",
+               "commit_sha": "1555555aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+               "finished_at": "2026-03-01T10:05:00Z"}),
+    )
+    .await;
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let (status, _, page) = app.page("/", Some(&cookie.unwrap())).await;
+    assert_eq!(status, 200);
+    let cells: Vec<&str> = page
+        .split("class=\"behind-by\">")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap())
+        .collect();
+    // Columns in position order: production, staging, dev (created in that order).
+    assert_eq!(
+        cells,
+        [
+            "3 commits, 2 change requests behind dev",
+            "1 commit, 1 change request behind dev"
+        ],
+        "{page}"
+    );
+}
+
 on_both_backends!(
+    the_overview_says_how_far_each_environment_lags,
     keys_need_an_admin_session_and_the_csrf_token,
     signing_in_opens_a_session_in_a_safe_cookie,
     wrong_and_ingest_keys_cannot_sign_in,

@@ -246,22 +246,23 @@ impl App {
             if let Some((_, lead, ahead)) = newest
                 && let Some((_, ahead_env, _)) = columns.get(lead)
             {
-                for (i, commit) in &commits {
-                    if *i == lead || commit.matches(ahead) {
-                        continue;
-                    }
-                    let lag = self
-                        .ports
-                        .deployments
-                        .lag(
-                            caller.workspace,
-                            application_id,
-                            commit.clone(),
-                            ahead.clone(),
-                        )
-                        .await?;
-                    if let Some(lag) = lag
-                        && lag.span.kind == ChangeKind::Forward
+                let others: Vec<&(usize, shiplog_domain::ids::CommitSha)> = commits
+                    .iter()
+                    .filter(|(i, commit)| *i != lead && !commit.matches(ahead))
+                    .collect();
+                let lags = self
+                    .ports
+                    .deployments
+                    .lags(
+                        caller.workspace,
+                        application_id,
+                        others.iter().map(|(_, commit)| commit.clone()).collect(),
+                        ahead.clone(),
+                    )
+                    .await?
+                    .unwrap_or_default();
+                for ((i, _), lag) in others.into_iter().zip(lags) {
+                    if lag.span.kind == ChangeKind::Forward
                         && let Some(Some(place)) = row.get_mut(*i)
                     {
                         place.behind = Some(Behind {

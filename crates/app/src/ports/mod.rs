@@ -509,17 +509,18 @@ pub trait DeploymentStore: Send + Sync {
         workspace: WorkspaceId,
         commits: Vec<CommitSha>,
     ) -> Result<Vec<(CommitSha, Timestamp)>, DeploymentStoreError>;
-    /// How far the commit `behind` is from `ahead` in `application`: the span between their
-    /// first sightings, how many commits it holds (those an event of the application names,
-    /// the newer commit included) and their change requests, as [`DeploymentStore::changes`]
-    /// counts them. `None` if the application is not of `workspace`.
-    async fn lag(
+    /// How far each of `behind` is from `ahead` in `application`, in the order given: the
+    /// span between their first sightings and, when `behind` is older (`Forward`), how many
+    /// commits it lacks (those an event of the application names, `ahead` included) and their
+    /// change requests, as [`DeploymentStore::changes`] counts a change. `None` if the
+    /// application is not of `workspace`. One read transaction.
+    async fn lags(
         &self,
         workspace: WorkspaceId,
         application: ApplicationId,
-        behind: CommitSha,
+        behind: Vec<CommitSha>,
         ahead: CommitSha,
-    ) -> Result<Option<CommitLag>, DeploymentStoreError>;
+    ) -> Result<Option<Vec<CommitLag>>, DeploymentStoreError>;
     /// Where the record of pipeline events stands, and which workspaces recorded events after
     /// `after` (a position from an earlier answer), reading at most `limit` events; with
     /// `after` `None`, only the position. The live feeds' one shared change source: every
@@ -556,13 +557,13 @@ pub struct ChangesData {
     pub triggered_by: Vec<String>,
 }
 
-/// What [`DeploymentStore::lag`] answers.
+/// One answer of [`DeploymentStore::lags`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitLag {
     /// `Forward`: `behind` is older, by `commits`; `Rollback`: it is newer; `Redeploy`: the
     /// same commit; `Unknown`: a commit was never seen.
     pub span: shiplog_domain::changes::Span,
-    /// The commits between them (the newer included).
+    /// The commits `behind` lacks (`ahead` included); 0 unless `Forward`.
     pub commits: u32,
     /// Their change requests, in key order.
     pub change_requests: Vec<ReferenceKey>,

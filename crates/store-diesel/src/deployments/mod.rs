@@ -260,16 +260,22 @@ impl DeploymentStore for Store {
             .await?)
     }
 
-    async fn lag(
+    async fn lags(
         &self,
         workspace: WorkspaceId,
         application: ApplicationId,
-        behind: CommitSha,
+        behind: Vec<CommitSha>,
         ahead: CommitSha,
-    ) -> Result<Option<CommitLag>, DeploymentStoreError> {
+    ) -> Result<Option<Vec<CommitLag>>, DeploymentStoreError> {
         Ok(self
             .read(move |conn| {
-                crate::deployments::what_changed::lag(conn, workspace, application, &behind, &ahead)
+                crate::deployments::what_changed::lags(
+                    conn,
+                    workspace,
+                    application,
+                    &behind,
+                    &ahead,
+                )
             })
             .await?)
     }

@@ -143,8 +143,10 @@ fn read(
         (from, to),
         upper,
     )?;
-    if span.kind == ChangeKind::Forward {
-        read.deployed.insert(id);
+    if span.kind == ChangeKind::Forward
+        && let Some(own) = &data.commit
+    {
+        read.deployed.insert(id, own.sha.to_string());
     }
     data.commits = read
         .ordered
@@ -170,7 +172,8 @@ fn read(
 /// names it.
 struct SpanCommits {
     ordered: Vec<(i64, String)>,
-    deployed: BTreeSet<String>,
+    /// Each deployment named by the span's events, with its commit.
+    deployed: BTreeMap<String, String>,
 }
 
 fn span_commits(
@@ -198,12 +201,14 @@ fn span_commits(
         ))
         .load_on(conn)?;
     let mut commits: BTreeMap<String, i64> = BTreeMap::new();
-    let mut deployed: BTreeSet<String> = BTreeSet::new();
+    let mut deployed: BTreeMap<String, String> = BTreeMap::new();
     for (sha, first_at, deployment) in rows {
         if parse_or_corrupt!(CommitSha, &sha, "commit_sha")?.matches(&older.sha) {
             continue;
         }
-        deployed.extend(deployment);
+        if let Some(deployment) = deployment {
+            deployed.insert(deployment, sha.clone());
+        }
         commits.insert(sha, first_at);
     }
     if let Some(at) = newer.first_seen {
@@ -222,7 +227,7 @@ fn references_and_people(
     project_id: &str,
     span: &SpanCommits,
 ) -> Result<(Vec<ReferenceKey>, Vec<String>), StoreError> {
-    let deployed: Vec<&String> = span.deployed.iter().collect();
+    let deployed: Vec<&String> = span.deployed.keys().collect();
     let shas: Vec<&String> = span.ordered.iter().map(|(_, s)| s).collect();
     let mut references: BTreeSet<String> = BTreeSet::new();
     let mut people: BTreeSet<String> = BTreeSet::new();
@@ -281,14 +286,16 @@ pub(crate) fn first_seen(
     Ok(seen)
 }
 
-/// How far the commit `behind` is from `ahead` for `application` (`DeploymentStore::lag`).
-pub(crate) fn lag(
+/// How far each of `behind` is from `ahead` for `application` (`DeploymentStore::lags`): one
+/// read of the commits between the oldest of them and `ahead` (the spans share their end),
+/// split per commit, and one read of those commits' change requests.
+pub(crate) fn lags(
     conn: &mut DbConn,
     workspace: WorkspaceId,
     application: ApplicationId,
-    behind: &CommitSha,
+    behind: &[CommitSha],
     ahead: &CommitSha,
-) -> Result<Option<CommitLag>, StoreError> {
+) -> Result<Option<Vec<CommitLag>>, StoreError> {
     conn.transaction(|conn| {
         let workspace_id = workspace.to_string();
         let application_id = application.to_string();
@@ -301,46 +308,95 @@ pub(crate) fn lag(
         let Some(project_id) = project else {
             return Ok(None);
         };
-        let named = [behind.to_string(), ahead.to_string()];
-        let sightings: BTreeMap<String, i64> = commit_sightings::table
-            .filter(commit_sightings::workspace_id.eq(&workspace_id))
-            .filter(commit_sightings::commit_sha.eq_any(&named))
-            .select((commit_sightings::commit_sha, commit_sightings::first_at))
-            .load_on(conn)?
-            .into_iter()
-            .collect();
-        let seen = |sha: &CommitSha| -> Result<SeenCommit, StoreError> {
-            Ok(SeenCommit {
-                sha: sha.clone(),
-                first_seen: opt_time(sightings.get(sha.as_str()).copied())?,
-            })
+        let named: Vec<CommitSha> = behind.iter().chain([ahead]).cloned().collect();
+        let sightings: BTreeMap<CommitSha, Timestamp> =
+            first_seen(conn, workspace, &named)?.into_iter().collect();
+        let seen = |sha: &CommitSha| SeenCommit {
+            sha: sha.clone(),
+            first_seen: sightings.get(sha).copied(),
         };
-        let (was, is) = (seen(behind)?, seen(ahead)?);
-        let span = Span::between(Some(Some(&was)), Some(&is));
-        let Some((from, to)) = span.range else {
-            return Ok(Some(CommitLag {
-                span,
+        let is = seen(ahead);
+        let spans: Vec<(SeenCommit, Span)> = behind
+            .iter()
+            .map(|sha| {
+                let was = seen(sha);
+                let span = Span::between(Some(Some(&was)), Some(&is));
+                (was, span)
+            })
+            .collect();
+        let forward = |span: &Span| span.kind == ChangeKind::Forward;
+        let oldest = spans
+            .iter()
+            .filter(|(_, span)| forward(span))
+            .filter_map(|(was, span)| Some((span.range?.0, was)))
+            .min_by_key(|(from, _)| *from);
+        let mut lags: Vec<CommitLag> = spans
+            .iter()
+            .map(|(_, span)| CommitLag {
+                span: *span,
                 commits: 0,
                 change_requests: Vec::new(),
-            }));
-        };
-        let ends = if span.kind == ChangeKind::Rollback {
-            (&is, &was)
-        } else {
-            (&was, &is)
+            })
+            .collect();
+        let (Some((from, oldest)), Some(to)) = (oldest, is.first_seen) else {
+            return Ok(Some(lags));
         };
         let read = span_commits(
             conn,
             (&workspace_id, &application_id),
-            ends,
+            (oldest, &is),
             (from, to),
             i64::MAX,
         )?;
-        let (change_requests, _) = references_and_people(conn, &workspace_id, &project_id, &read)?;
-        Ok(Some(CommitLag {
-            span,
-            commits: u32::try_from(read.ordered.len()).unwrap_or(u32::MAX),
-            change_requests,
-        }))
+        // Each commit's change requests: by the deployments that carried it, and by the
+        // merged requests that name it.
+        let mut requests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let deployed: Vec<&String> = read.deployed.keys().collect();
+        for ids in deployed.chunks(CHUNK) {
+            let rows: Vec<(String, String)> = deployment_references::table
+                .filter(deployment_references::deployment_id.eq_any(ids))
+                .select((
+                    deployment_references::deployment_id,
+                    deployment_references::ref_key,
+                ))
+                .load_on(conn)?;
+            for (deployment, key) in rows {
+                if let Some(sha) = read.deployed.get(&deployment) {
+                    requests.entry(sha.clone()).or_default().insert(key);
+                }
+            }
+        }
+        let shas: Vec<&String> = read.ordered.iter().map(|(_, sha)| sha).collect();
+        for chunk in shas.chunks(CHUNK) {
+            let rows: Vec<(String, String)> = commit_references::table
+                .filter(commit_references::project_id.eq(&project_id))
+                .filter(commit_references::commit_sha.eq_any(chunk))
+                .select((commit_references::commit_sha, commit_references::ref_key))
+                .load_on(conn)?;
+            for (sha, key) in rows {
+                requests.entry(sha).or_default().insert(key);
+            }
+        }
+        for ((was, span), lag) in spans.iter().zip(lags.iter_mut()) {
+            let (true, Some(since)) = (forward(span), was.first_seen) else {
+                continue;
+            };
+            let mut keys: BTreeSet<&String> = BTreeSet::new();
+            let mut commits = 0u32;
+            for (at, sha) in &read.ordered {
+                let commit = parse_or_corrupt!(CommitSha, sha, "commit_sha")?;
+                if *at < since.unix_micros() || commit.matches(&was.sha) {
+                    continue;
+                }
+                commits = commits.saturating_add(1);
+                keys.extend(requests.get(sha).into_iter().flatten());
+            }
+            lag.commits = commits;
+            lag.change_requests = keys
+                .into_iter()
+                .map(|key| parse_or_corrupt!(ReferenceKey, key, "ref_key"))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(Some(lags))
     })
 }
