@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use shiplog_domain::changes::ChangeKind;
 use shiplog_domain::dora::Report;
 use shiplog_domain::environment::EnvironmentKind;
-use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
+use shiplog_domain::ids::{ApplicationCode, CommitSha, EnvironmentCode, ProjectSlug};
 use shiplog_domain::reference::ReferenceKey;
 use shiplog_domain::status::DeploymentStatus;
 use shiplog_domain::timestamp::Timestamp;
@@ -21,9 +21,11 @@ use crate::App;
 use crate::auth::Principal;
 use crate::deployments::ListDeployments;
 use crate::error::AppError;
+use crate::ids::ApplicationId;
 use crate::incidents::{IncidentFilter, IncidentStatus, IncidentView};
 use crate::metrics::DoraRequest;
 use crate::model::{Deployment, Project, ProjectLookup};
+use crate::ports::LagQuery;
 
 /// How many deployments, failures and incidents each list of the overview shows at most.
 pub const OVERVIEW_ROWS: u32 = 20;
@@ -115,7 +117,95 @@ pub struct ProjectFigures {
     pub before: Report,
 }
 
+/// The commit of each version in a row, by column.
+fn commits_of(row: &PlaceRow) -> Vec<(usize, CommitSha)> {
+    row.cells
+        .iter()
+        .enumerate()
+        .filter_map(|(i, place)| {
+            let sha = place
+                .as_ref()?
+                .current
+                .as_ref()?
+                .fields
+                .commit_sha
+                .clone()?;
+            Some((i, sha))
+        })
+        .collect()
+}
+
 impl App {
+    /// Marks each place that lacks commits of its application's newest version (the one whose
+    /// commit was first seen last): one read of sightings, one read of the lags.
+    async fn lags(
+        &self,
+        caller: &Principal,
+        columns: &[(i32, EnvironmentCode, EnvironmentKind)],
+        rows: &[(ProjectSlug, ApplicationCode, ApplicationId)],
+        places: &mut [PlaceRow],
+    ) -> Result<(), AppError> {
+        let all: Vec<CommitSha> = places
+            .iter()
+            .flat_map(|row| commits_of(row).into_iter().map(|(_, sha)| sha))
+            .collect();
+        let seen = self
+            .ports
+            .deployments
+            .first_seen(caller.workspace, all)
+            .await?;
+        let sighting = |sha: &CommitSha| seen.iter().find(|(s, _)| s == sha).map(|(_, at)| *at);
+        // Per row: the leading column, and the columns compared with it.
+        let mut asked: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+        let mut queries = Vec::new();
+        for (r, (row, (_, _, application))) in places.iter().zip(rows).enumerate() {
+            let commits = commits_of(row);
+            let newest = commits
+                .iter()
+                .filter_map(|(i, sha)| Some((sighting(sha)?, *i, sha)))
+                .max_by_key(|(at, i, _)| (*at, std::cmp::Reverse(*i)));
+            let Some((_, lead, ahead)) = newest else {
+                continue;
+            };
+            let others: Vec<&(usize, CommitSha)> = commits
+                .iter()
+                .filter(|(i, commit)| *i != lead && !commit.matches(ahead))
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            asked.push((r, lead, others.iter().map(|(i, _)| *i).collect()));
+            queries.push(LagQuery {
+                application: *application,
+                behind: others.iter().map(|(_, sha)| sha.clone()).collect(),
+                ahead: ahead.clone(),
+            });
+        }
+        let answers = self
+            .ports
+            .deployments
+            .lags(caller.workspace, queries)
+            .await?;
+        for ((r, lead, compared), lags) in asked.into_iter().zip(answers) {
+            let Some((_, ahead_env, _)) = columns.get(lead) else {
+                continue;
+            };
+            for (i, lag) in compared.into_iter().zip(lags.into_iter().flatten()) {
+                if lag.span.kind == ChangeKind::Forward
+                    && let Some(Some(place)) =
+                        places.get_mut(r).and_then(|row| row.cells.get_mut(i))
+                {
+                    place.behind = Some(Behind {
+                        environment: ahead_env.clone(),
+                        commits: lag.commits,
+                        change_requests: lag.change_requests,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The overview of what `caller` may see, narrowed by `filter`.
     pub async fn overview(
         &self,
@@ -166,7 +256,7 @@ impl App {
 
         // The matrix, from each project's board.
         let mut columns: Vec<(i32, EnvironmentCode, EnvironmentKind)> = Vec::new();
-        let mut rows: Vec<(ProjectSlug, ApplicationCode, crate::ids::ApplicationId)> = Vec::new();
+        let mut rows: Vec<(ProjectSlug, ApplicationCode, ApplicationId)> = Vec::new();
         let mut cells: HashMap<(ProjectSlug, ApplicationCode, EnvironmentCode), Place> =
             HashMap::new();
         for project in &projects {
@@ -204,81 +294,20 @@ impl App {
         }
         columns.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        let mut places = Vec::new();
-        for (project, application, application_id) in rows {
-            let mut row: Vec<Option<Place>> = columns
-                .iter()
-                .map(|(_, code, _)| {
-                    cells.remove(&(project.clone(), application.clone(), code.clone()))
-                })
-                .collect();
-            // Each environment against the one whose version's commit was seen last (the
-            // newest), if it lacks commits that one has.
-            let commits: Vec<(usize, shiplog_domain::ids::CommitSha)> = row
-                .iter()
-                .enumerate()
-                .filter_map(|(i, place)| {
-                    let sha = place
-                        .as_ref()?
-                        .current
-                        .as_ref()?
-                        .fields
-                        .commit_sha
-                        .clone()?;
-                    Some((i, sha))
-                })
-                .collect();
-            let seen = self
-                .ports
-                .deployments
-                .first_seen(
-                    caller.workspace,
-                    commits.iter().map(|(_, sha)| sha.clone()).collect(),
-                )
-                .await?;
-            let sighting = |sha: &shiplog_domain::ids::CommitSha| {
-                seen.iter().find(|(s, _)| s == sha).map(|(_, at)| *at)
-            };
-            let newest = commits
-                .iter()
-                .filter_map(|(i, sha)| Some((sighting(sha)?, *i, sha)))
-                .max_by_key(|(at, i, _)| (*at, std::cmp::Reverse(*i)));
-            if let Some((_, lead, ahead)) = newest
-                && let Some((_, ahead_env, _)) = columns.get(lead)
-            {
-                let others: Vec<&(usize, shiplog_domain::ids::CommitSha)> = commits
+        let mut places: Vec<PlaceRow> = rows
+            .iter()
+            .map(|(project, application, _)| PlaceRow {
+                project: project.clone(),
+                application: application.clone(),
+                cells: columns
                     .iter()
-                    .filter(|(i, commit)| *i != lead && !commit.matches(ahead))
-                    .collect();
-                let lags = self
-                    .ports
-                    .deployments
-                    .lags(
-                        caller.workspace,
-                        application_id,
-                        others.iter().map(|(_, commit)| commit.clone()).collect(),
-                        ahead.clone(),
-                    )
-                    .await?
-                    .unwrap_or_default();
-                for ((i, _), lag) in others.into_iter().zip(lags) {
-                    if lag.span.kind == ChangeKind::Forward
-                        && let Some(Some(place)) = row.get_mut(*i)
-                    {
-                        place.behind = Some(Behind {
-                            environment: ahead_env.clone(),
-                            commits: lag.commits,
-                            change_requests: lag.change_requests,
-                        });
-                    }
-                }
-            }
-            places.push(PlaceRow {
-                project,
-                application,
-                cells: row,
-            });
-        }
+                    .map(|(_, code, _)| {
+                        cells.remove(&(project.clone(), application.clone(), code.clone()))
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.lags(caller, &columns, &rows, &mut places).await?;
 
         // Failures no success has followed: newer than the place's current version.
         let mut failing: Vec<Deployment> = Vec::new();

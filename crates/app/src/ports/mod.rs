@@ -509,18 +509,16 @@ pub trait DeploymentStore: Send + Sync {
         workspace: WorkspaceId,
         commits: Vec<CommitSha>,
     ) -> Result<Vec<(CommitSha, Timestamp)>, DeploymentStoreError>;
-    /// How far each of `behind` is from `ahead` in `application`, in the order given: the
-    /// span between their first sightings and, when `behind` is older (`Forward`), how many
-    /// commits it lacks (those an event of the application names, `ahead` included) and their
-    /// change requests, as [`DeploymentStore::changes`] counts a change. `None` if the
-    /// application is not of `workspace`. One read transaction.
+    /// For each query, in order: how far each of its `behind` commits is from `ahead` in its
+    /// application: the span between their first sightings and, when `behind` is older
+    /// (`Forward`), how many commits it lacks (those an event of the application names,
+    /// `ahead` included) and their change requests, as [`DeploymentStore::changes`] counts a
+    /// change; `None` for an application not of `workspace`. One read transaction.
     async fn lags(
         &self,
         workspace: WorkspaceId,
-        application: ApplicationId,
-        behind: Vec<CommitSha>,
-        ahead: CommitSha,
-    ) -> Result<Option<Vec<CommitLag>>, DeploymentStoreError>;
+        queries: Vec<LagQuery>,
+    ) -> Result<Vec<Option<Vec<CommitLag>>>, DeploymentStoreError>;
     /// Where the record of pipeline events stands, and which workspaces recorded events after
     /// `after` (a position from an earlier answer), reading at most `limit` events; with
     /// `after` `None`, only the position. The live feeds' one shared change source: every
@@ -555,6 +553,17 @@ pub struct ChangesData {
     /// Who ran the deployments of those commits (their `deployed_by`), sorted, each once;
     /// empty when the span has no range.
     pub triggered_by: Vec<String>,
+}
+
+/// One application's versions to compare ([`DeploymentStore::lags`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LagQuery {
+    /// The application.
+    pub application: ApplicationId,
+    /// The commits that may lag.
+    pub behind: Vec<CommitSha>,
+    /// The newest commit.
+    pub ahead: CommitSha,
 }
 
 /// One answer of [`DeploymentStore::lags`].

@@ -19,7 +19,7 @@ use shiplog_app::ingest::{IngestPlan, IngestReceipt};
 use shiplog_app::model::{Deployment, DeploymentFields, PipelineEventRecord, ReferenceView};
 use shiplog_app::ports::{
     BackendFailure, ChangesData, CommitLag, DeploymentPage, DeploymentQuery, DeploymentStore,
-    DeploymentStoreError, DoraData, DoraQuery, PipelineEventStore, ReferenceStore,
+    DeploymentStoreError, DoraData, DoraQuery, LagQuery, PipelineEventStore, ReferenceStore,
 };
 use shiplog_domain::dora::ReworkReason;
 use shiplog_domain::event::PipelineEvent;
@@ -263,20 +263,10 @@ impl DeploymentStore for Store {
     async fn lags(
         &self,
         workspace: WorkspaceId,
-        application: ApplicationId,
-        behind: Vec<CommitSha>,
-        ahead: CommitSha,
-    ) -> Result<Option<Vec<CommitLag>>, DeploymentStoreError> {
+        queries: Vec<LagQuery>,
+    ) -> Result<Vec<Option<Vec<CommitLag>>>, DeploymentStoreError> {
         Ok(self
-            .read(move |conn| {
-                crate::deployments::what_changed::lags(
-                    conn,
-                    workspace,
-                    application,
-                    &behind,
-                    &ahead,
-                )
-            })
+            .read(move |conn| crate::deployments::what_changed::lags(conn, workspace, &queries))
             .await?)
     }
 

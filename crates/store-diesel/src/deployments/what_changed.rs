@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
-use shiplog_app::ids::{ApplicationId, DeploymentId, WorkspaceId};
-use shiplog_app::ports::{ChangesData, CommitLag, PreviousDeployment};
+use shiplog_app::ids::{DeploymentId, WorkspaceId};
+use shiplog_app::ports::{ChangesData, CommitLag, LagQuery, PreviousDeployment};
 use shiplog_domain::changes::{ChangeKind, SeenCommit, Span};
 use shiplog_domain::ids::CommitSha;
 use shiplog_domain::reference::ReferenceKey;
@@ -286,117 +286,146 @@ pub(crate) fn first_seen(
     Ok(seen)
 }
 
-/// How far each of `behind` is from `ahead` for `application` (`DeploymentStore::lags`): one
-/// read of the commits between the oldest of them and `ahead` (the spans share their end),
-/// split per commit, and one read of those commits' change requests.
+/// How far each query's `behind` commits are from its `ahead` (`DeploymentStore::lags`), in
+/// one transaction: one read of the applications' projects and one of the commits' sightings
+/// for all queries, then per application one read of the commits between its oldest version
+/// and `ahead` (the spans share their end), split per version, and one of their change
+/// requests.
 pub(crate) fn lags(
     conn: &mut DbConn,
     workspace: WorkspaceId,
-    application: ApplicationId,
-    behind: &[CommitSha],
-    ahead: &CommitSha,
-) -> Result<Option<Vec<CommitLag>>, StoreError> {
+    queries: &[LagQuery],
+) -> Result<Vec<Option<Vec<CommitLag>>>, StoreError> {
     conn.transaction(|conn| {
         let workspace_id = workspace.to_string();
-        let application_id = application.to_string();
-        let project: Option<String> = applications::table
-            .filter(applications::id.eq(&application_id))
-            .filter(applications::workspace_id.eq(&workspace_id))
-            .select(applications::project_id)
-            .first_on(conn)
-            .optional()?;
-        let Some(project_id) = project else {
-            return Ok(None);
-        };
-        let named: Vec<CommitSha> = behind.iter().chain([ahead]).cloned().collect();
+        let ids: Vec<String> = queries.iter().map(|q| q.application.to_string()).collect();
+        let mut projects: BTreeMap<String, String> = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            projects.extend(
+                applications::table
+                    .filter(applications::id.eq_any(chunk))
+                    .filter(applications::workspace_id.eq(&workspace_id))
+                    .select((applications::id, applications::project_id))
+                    .load_on::<(String, String)>(conn)?,
+            );
+        }
+        let named: Vec<CommitSha> = queries
+            .iter()
+            .flat_map(|q| q.behind.iter().chain([&q.ahead]).cloned())
+            .collect();
         let sightings: BTreeMap<CommitSha, Timestamp> =
             first_seen(conn, workspace, &named)?.into_iter().collect();
-        let seen = |sha: &CommitSha| SeenCommit {
-            sha: sha.clone(),
-            first_seen: sightings.get(sha).copied(),
-        };
-        let is = seen(ahead);
-        let spans: Vec<(SeenCommit, Span)> = behind
+        queries
             .iter()
-            .map(|sha| {
-                let was = seen(sha);
-                let span = Span::between(Some(Some(&was)), Some(&is));
-                (was, span)
+            .zip(&ids)
+            .map(|(query, application_id)| {
+                let Some(project_id) = projects.get(application_id) else {
+                    return Ok(None);
+                };
+                one_lag(
+                    conn,
+                    (&workspace_id, project_id, application_id),
+                    &sightings,
+                    query,
+                )
+                .map(Some)
             })
-            .collect();
-        let forward = |span: &Span| span.kind == ChangeKind::Forward;
-        let oldest = spans
-            .iter()
-            .filter(|(_, span)| forward(span))
-            .filter_map(|(was, span)| Some((span.range?.0, was)))
-            .min_by_key(|(from, _)| *from);
-        let mut lags: Vec<CommitLag> = spans
-            .iter()
-            .map(|(_, span)| CommitLag {
-                span: *span,
-                commits: 0,
-                change_requests: Vec::new(),
-            })
-            .collect();
-        let (Some((from, oldest)), Some(to)) = (oldest, is.first_seen) else {
-            return Ok(Some(lags));
-        };
-        let read = span_commits(
-            conn,
-            (&workspace_id, &application_id),
-            (oldest, &is),
-            (from, to),
-            i64::MAX,
-        )?;
-        // Each commit's change requests: by the deployments that carried it, and by the
-        // merged requests that name it.
-        let mut requests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let deployed: Vec<&String> = read.deployed.keys().collect();
-        for ids in deployed.chunks(CHUNK) {
-            let rows: Vec<(String, String)> = deployment_references::table
-                .filter(deployment_references::deployment_id.eq_any(ids))
-                .select((
-                    deployment_references::deployment_id,
-                    deployment_references::ref_key,
-                ))
-                .load_on(conn)?;
-            for (deployment, key) in rows {
-                if let Some(sha) = read.deployed.get(&deployment) {
-                    requests.entry(sha.clone()).or_default().insert(key);
-                }
-            }
-        }
-        let shas: Vec<&String> = read.ordered.iter().map(|(_, sha)| sha).collect();
-        for chunk in shas.chunks(CHUNK) {
-            let rows: Vec<(String, String)> = commit_references::table
-                .filter(commit_references::project_id.eq(&project_id))
-                .filter(commit_references::commit_sha.eq_any(chunk))
-                .select((commit_references::commit_sha, commit_references::ref_key))
-                .load_on(conn)?;
-            for (sha, key) in rows {
-                requests.entry(sha).or_default().insert(key);
-            }
-        }
-        for ((was, span), lag) in spans.iter().zip(lags.iter_mut()) {
-            let (true, Some(since)) = (forward(span), was.first_seen) else {
-                continue;
-            };
-            let mut keys: BTreeSet<&String> = BTreeSet::new();
-            let mut commits = 0u32;
-            for (at, sha) in &read.ordered {
-                let commit = parse_or_corrupt!(CommitSha, sha, "commit_sha")?;
-                if *at < since.unix_micros() || commit.matches(&was.sha) {
-                    continue;
-                }
-                commits = commits.saturating_add(1);
-                keys.extend(requests.get(sha).into_iter().flatten());
-            }
-            lag.commits = commits;
-            lag.change_requests = keys
-                .into_iter()
-                .map(|key| parse_or_corrupt!(ReferenceKey, key, "ref_key"))
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(Some(lags))
+            .collect()
     })
+}
+
+/// One query of [`lags`].
+fn one_lag(
+    conn: &mut DbConn,
+    (workspace_id, project_id, application_id): (&str, &str, &str),
+    sightings: &BTreeMap<CommitSha, Timestamp>,
+    LagQuery { behind, ahead, .. }: &LagQuery,
+) -> Result<Vec<CommitLag>, StoreError> {
+    let seen = |sha: &CommitSha| SeenCommit {
+        sha: sha.clone(),
+        first_seen: sightings.get(sha).copied(),
+    };
+    let is = seen(ahead);
+    let spans: Vec<(SeenCommit, Span)> = behind
+        .iter()
+        .map(|sha| {
+            let was = seen(sha);
+            let span = Span::between(Some(Some(&was)), Some(&is));
+            (was, span)
+        })
+        .collect();
+    let forward = |span: &Span| span.kind == ChangeKind::Forward;
+    let oldest = spans
+        .iter()
+        .filter(|(_, span)| forward(span))
+        .filter_map(|(was, span)| Some((span.range?.0, was)))
+        .min_by_key(|(from, _)| *from);
+    let mut lags: Vec<CommitLag> = spans
+        .iter()
+        .map(|(_, span)| CommitLag {
+            span: *span,
+            commits: 0,
+            change_requests: Vec::new(),
+        })
+        .collect();
+    let (Some((from, oldest)), Some(to)) = (oldest, is.first_seen) else {
+        return Ok(lags);
+    };
+    let read = span_commits(
+        conn,
+        (workspace_id, application_id),
+        (oldest, &is),
+        (from, to),
+        i64::MAX,
+    )?;
+    // Each commit's change requests: by the deployments that carried it, and by the
+    // merged requests that name it.
+    let mut requests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let deployed: Vec<&String> = read.deployed.keys().collect();
+    for ids in deployed.chunks(CHUNK) {
+        let rows: Vec<(String, String)> = deployment_references::table
+            .filter(deployment_references::deployment_id.eq_any(ids))
+            .select((
+                deployment_references::deployment_id,
+                deployment_references::ref_key,
+            ))
+            .load_on(conn)?;
+        for (deployment, key) in rows {
+            if let Some(sha) = read.deployed.get(&deployment) {
+                requests.entry(sha.clone()).or_default().insert(key);
+            }
+        }
+    }
+    let shas: Vec<&String> = read.ordered.iter().map(|(_, sha)| sha).collect();
+    for chunk in shas.chunks(CHUNK) {
+        let rows: Vec<(String, String)> = commit_references::table
+            .filter(commit_references::project_id.eq(project_id))
+            .filter(commit_references::commit_sha.eq_any(chunk))
+            .select((commit_references::commit_sha, commit_references::ref_key))
+            .load_on(conn)?;
+        for (sha, key) in rows {
+            requests.entry(sha).or_default().insert(key);
+        }
+    }
+    for ((was, span), lag) in spans.iter().zip(lags.iter_mut()) {
+        let (true, Some(since)) = (forward(span), was.first_seen) else {
+            continue;
+        };
+        let mut keys: BTreeSet<&String> = BTreeSet::new();
+        let mut commits = 0u32;
+        for (at, sha) in &read.ordered {
+            let commit = parse_or_corrupt!(CommitSha, sha, "commit_sha")?;
+            if *at < since.unix_micros() || commit.matches(&was.sha) {
+                continue;
+            }
+            commits = commits.saturating_add(1);
+            keys.extend(requests.get(sha).into_iter().flatten());
+        }
+        lag.commits = commits;
+        lag.change_requests = keys
+            .into_iter()
+            .map(|key| parse_or_corrupt!(ReferenceKey, key, "ref_key"))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(lags)
 }
