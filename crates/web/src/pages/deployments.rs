@@ -154,24 +154,7 @@ pub(crate) async fn list(
         @if page.items.is_empty() {
             p.empty { "No deployment matches these filters." }
         }
-        div.scroll tabindex="0" {
-            table.deployments data-live=[live.as_deref()] {
-                thead {
-                    tr {
-                        th scope="col" { "When" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Project" }
-                        th scope="col" { "Application" }
-                        th scope="col" { "Environment" }
-                        th scope="col" { "Version" }
-                        th scope="col" { "By" }
-                    }
-                }
-                tbody {
-                    @for deployment in &page.items { (row(deployment)) }
-                }
-            }
-        }
+        (table(&page.items, live.as_deref()))
         @if live.is_some() {
             p.muted.live-note { "New deployments appear here as they arrive." }
         }
@@ -211,6 +194,31 @@ fn filter_form(filters: &Filters) -> Markup {
             label { "To (UTC day)" input type="date" name="until" value=(value(&filters.until)); }
             button type="submit" { "Filter" }
             a href="/deployments" { "Clear" }
+        }
+    }
+}
+
+/// A table of deployments, newest first, as the list shows them (the overview's lists too);
+/// `live` is the feed that adds rows to it.
+pub(crate) fn table(rows: &[Deployment], live: Option<&str>) -> Markup {
+    html! {
+        div.scroll tabindex="0" {
+            table.deployments data-live=[live] {
+                thead {
+                    tr {
+                        th scope="col" { "When" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Project" }
+                        th scope="col" { "Application" }
+                        th scope="col" { "Environment" }
+                        th scope="col" { "Version" }
+                        th scope="col" { "By" }
+                    }
+                }
+                tbody {
+                    @for deployment in rows { (row(deployment)) }
+                }
+            }
         }
     }
 }

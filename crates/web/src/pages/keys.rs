@@ -48,10 +48,23 @@ fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
     }
 }
 
+/// The workspace an admin session manages, after the form's CSRF token (when it is a form)
+/// and the role are checked, in that order.
+async fn administered(
+    state: &WebState,
+    viewer: &Viewer,
+    csrf: Option<&str>,
+) -> Result<shiplog_app::model::Workspace, PageError> {
+    if let Some(csrf) = csrf {
+        viewer.check_csrf(csrf)?;
+    }
+    admin_only(viewer)?;
+    Ok(state.app.caller_workspace(&viewer.principal).await?)
+}
+
 /// `GET /keys`.
 pub(crate) async fn list(state: web::Data<WebState>, viewer: Viewer) -> Page {
-    admin_only(&viewer)?;
-    let workspace = state.app.caller_workspace(&viewer.principal).await?;
+    let workspace = administered(&state, &viewer, None).await?;
     let (api, signing) = state
         .app
         .list_keys(WorkspaceAdmin::Key(&viewer.principal), &workspace.code)
@@ -219,9 +232,7 @@ pub(crate) async fn create_api_key(
     viewer: Viewer,
     form: web::Form<CreateForm>,
 ) -> Page {
-    viewer.check_csrf(&form.csrf)?;
-    admin_only(&viewer)?;
-    let workspace = state.app.caller_workspace(&viewer.principal).await?;
+    let workspace = administered(&state, &viewer, Some(&form.csrf)).await?;
     let issued = state
         .app
         .create_api_key(
@@ -248,9 +259,7 @@ pub(crate) async fn create_signing_key(
     viewer: Viewer,
     form: web::Form<CreateForm>,
 ) -> Page {
-    viewer.check_csrf(&form.csrf)?;
-    admin_only(&viewer)?;
-    let workspace = state.app.caller_workspace(&viewer.principal).await?;
+    let workspace = administered(&state, &viewer, Some(&form.csrf)).await?;
     let record = state
         .app
         .create_signing_key(
@@ -279,14 +288,12 @@ pub(crate) async fn revoke(
     id: web::Path<String>,
     form: web::Form<RevokeForm>,
 ) -> Page {
-    viewer.check_csrf(&form.csrf)?;
-    admin_only(&viewer)?;
+    let workspace = administered(&state, &viewer, Some(&form.csrf)).await?;
     let signing = match form.kind.as_str() {
         "api" => false,
         "signing" => true,
         _ => return Err(refused("kind", "send api or signing")),
     };
-    let workspace = state.app.caller_workspace(&viewer.principal).await?;
     state
         .app
         .revoke_key(

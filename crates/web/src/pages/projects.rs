@@ -8,12 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
 use serde::Deserialize;
-use shiplog_app::model::Deployment;
 use shiplog_app::overview::{OVERVIEW_DAYS, Overview, OverviewFilter, Place};
 use shiplog_domain::ids::ProjectSlug;
 
 use crate::WebState;
 use crate::layout::{self, Shell};
+use crate::pages::deployments;
 use crate::pages::dora::{compared, percent};
 use crate::pages::{filter, given};
 use crate::session::{Page, Viewer, encode, html_response};
@@ -87,36 +87,6 @@ pub(crate) async fn index(
     ))
 }
 
-/// A short table of deployments.
-fn deployments(rows: &[Deployment]) -> Markup {
-    html! {
-        div.scroll tabindex="0" {
-            table {
-                thead { tr {
-                    th scope="col" { "When" }
-                    th scope="col" { "Status" }
-                    th scope="col" { "Project" }
-                    th scope="col" { "Application" }
-                    th scope="col" { "Environment" }
-                    th scope="col" { "Version" }
-                } }
-                tbody {
-                    @for d in rows {
-                        tr {
-                            td { a href=(layout::deployment_href(d)) { (layout::time(d.deployed_at())) } }
-                            td { (layout::status(d.status)) }
-                            td { (d.project) }
-                            td { (d.application) }
-                            td { (d.environment) }
-                            td { (layout::version(d)) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn deploying(overview: &Overview) -> Markup {
     html! {
         section #deploying-now aria-labelledby="deploying-heading" {
@@ -124,7 +94,7 @@ fn deploying(overview: &Overview) -> Markup {
             @if overview.deploying.is_empty() {
                 p.muted { "Nothing is running or waiting to run." }
             } @else {
-                (deployments(&overview.deploying))
+                (deployments::table(&overview.deploying, None))
             }
         }
     }
@@ -139,7 +109,7 @@ fn attention(overview: &Overview) -> Markup {
             }
             @if !overview.failing.is_empty() {
                 h3 { "Failed, and not deployed successfully since" }
-                (deployments(&overview.failing))
+                (deployments::table(&overview.failing, None))
             }
             @if !overview.open_incidents.is_empty() {
                 h3 { "Open incidents" }
