@@ -752,6 +752,89 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.open("/keys").await;
     assert!(walk.text("#signing-keys").await.contains("envtracker"));
 
+    // An integration made in the browser: its URL and secret shown once, with the warning
+    // that this server has no public address; a delivery signed with that secret is taken;
+    // rotating shows a new secret, which works too.
+    walk.open("/integrations").await;
+    walk.client
+        .find(Locator::Css(
+            "form[action='/integrations'] input[name='name']",
+        ))
+        .await
+        .unwrap()
+        .send_keys("acme/web")
+        .await
+        .unwrap();
+    walk.client
+        .find(Locator::Css(
+            "form[action='/integrations'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Integration created").await;
+    let url = walk.text("code#webhook-url").await;
+    let secret = walk.text("code#secret").await;
+    assert!(
+        walk.text("#public-url-unset")
+            .await
+            .contains("SHIPLOG_PUBLIC_URL")
+    );
+    walk.check("integration-created").await;
+    let integration = url
+        .split("/api/v1/integrations/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    // GitHub's own ping payload (tests/fixtures/github, with its licence note there).
+    let ping = include_str!("fixtures/github/ping.json");
+    let (status, body) =
+        crate::github::deliver(&app, &integration, "ping", "walk-1", ping, Some(&secret)).await;
+    assert!(status < 300, "{status} {body}");
+    walk.open(&format!("/integrations/{integration}")).await;
+    walk.client
+        .find(Locator::Css("form.rotate button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Secret rotated").await;
+    let rotated = walk.text("code#secret").await;
+    assert_ne!(rotated, secret);
+    let (status, body) =
+        crate::github::deliver(&app, &integration, "ping", "walk-2", ping, Some(&rotated)).await;
+    assert!(status < 300, "{status} {body}");
+
+    // A hook disabled and enabled again from its page.
+    let enabled = |on: bool| move |body: &Value| body["enabled"] == json!(on);
+    walk.open(&format!("/hooks/{hook}")).await;
+    walk.client
+        .find(Locator::Css(&format!(
+            "form[action='/hooks/{hook}/enabled'] button"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("dl.fields", "disabled").await;
+    until(&app, &format!("/api/v1/hooks/{hook}"), enabled(false)).await;
+    walk.client
+        .find(Locator::Css(&format!(
+            "form[action='/hooks/{hook}/enabled'] button"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("dl.fields", "Disable").await;
+    until(&app, &format!("/api/v1/hooks/{hook}"), enabled(true)).await;
+
     // A reader sees the same hook without the button.
     walk.sign_out().await;
     let reader = app.key("read", None).await;

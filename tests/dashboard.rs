@@ -566,7 +566,112 @@ async fn the_overview_says_how_far_each_environment_lags(app: &TestApp) {
     );
 }
 
+/// How many integrations workspace `acme` has, as the API lists them.
+async fn integration_count(app: &TestApp) -> usize {
+    let (_, body) = app.get("/api/v1/integrations", &app.admin_key).await;
+    body["items"].as_array().unwrap().len()
+}
+
+async fn integration_and_hook_forms_need_an_admin_session_and_the_csrf_token(app: &TestApp) {
+    let (status, hook) = app
+        .post(
+            "/api/v1/projects/my-project/hooks",
+            &app.admin_key,
+            json!({"name": "Chat", "target_url": "https://chat.example.com/notify",
+                   "trigger_when": {"events": ["deployment.succeeded"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_owned();
+    let (_, _, cookie) = app.sign_in(&app.admin_key).await;
+    let cookie = cookie.unwrap();
+    let (_, _, page) = app.page("/integrations", Some(&cookie)).await;
+    let csrf = csrf_of(&page);
+    // Forged tokens: refused, nothing written.
+    let (status, _, _) = app
+        .form(
+            "/integrations",
+            Some(&cookie),
+            "csrf=forged&provider=github&name=x&project=",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(integration_count(app).await, 0);
+    let enabled = format!("/hooks/{hook}/enabled");
+    let (status, _, _) = app
+        .form(&enabled, Some(&cookie), "csrf=forged&enabled=false")
+        .await;
+    assert_eq!(status, 403);
+    let (_, body) = app
+        .get(&format!("/api/v1/hooks/{hook}"), &app.admin_key)
+        .await;
+    assert_eq!(body["enabled"], true);
+    // A bad provider names the field.
+    let (status, _, refused) = app
+        .form(
+            "/integrations",
+            Some(&cookie),
+            &format!("csrf={csrf}&provider=svn&name=x&project="),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("provider"), "{refused}");
+    // The real token: created, URL and secret shown once on a page no cache keeps.
+    let (status, headers, created) = app
+        .form(
+            "/integrations",
+            Some(&cookie),
+            &format!("csrf={csrf}&provider=gitlab&name=web&project=my-project"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(header(&headers, "cache-control"), "no-store");
+    assert!(created.contains("id=\"webhook-url\""), "{created}");
+    assert_eq!(integration_count(app).await, 1);
+    let (status, _, _) = app
+        .form(
+            &enabled,
+            Some(&cookie),
+            &format!("csrf={csrf}&enabled=false"),
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, body) = app
+        .get(&format!("/api/v1/hooks/{hook}"), &app.admin_key)
+        .await;
+    assert_eq!(body["enabled"], false);
+    // A reader: no form on the pages, and its own token does not make it an admin.
+    let reader = app.key("read", None).await;
+    let (_, _, reader_cookie) = app.sign_in(&reader).await;
+    let reader_cookie = reader_cookie.unwrap();
+    let (_, _, page) = app.page("/integrations", Some(&reader_cookie)).await;
+    assert!(!page.contains("action=\"/integrations\""), "{page}");
+    let (_, _, hook_page) = app
+        .page(&format!("/hooks/{hook}"), Some(&reader_cookie))
+        .await;
+    assert!(!hook_page.contains(&enabled), "{hook_page}");
+    let reader_csrf = csrf_of(&page);
+    let (status, _, _) = app
+        .form(
+            "/integrations",
+            Some(&reader_cookie),
+            &format!("csrf={reader_csrf}&provider=github&name=x&project="),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = app
+        .form(
+            &enabled,
+            Some(&reader_cookie),
+            &format!("csrf={reader_csrf}&enabled=true"),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(integration_count(app).await, 1);
+}
+
 on_both_backends!(
+    integration_and_hook_forms_need_an_admin_session_and_the_csrf_token,
     the_overview_says_how_far_each_environment_lags,
     keys_need_an_admin_session_and_the_csrf_token,
     signing_in_opens_a_session_in_a_safe_cookie,

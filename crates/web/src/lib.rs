@@ -143,7 +143,18 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
         ("/dora.csv", vec![web::get().to(pages::dora::download)]),
         (
             "/integrations",
-            vec![web::get().to(pages::integrations::list)],
+            vec![
+                web::get().to(pages::integrations::list),
+                web::post().to(pages::integrations::create),
+            ],
+        ),
+        (
+            "/integrations/{id}/rotate",
+            vec![web::post().to(pages::integrations::rotate)],
+        ),
+        (
+            "/hooks/{id}/enabled",
+            vec![web::post().to(pages::hooks::set_enabled)],
         ),
         (
             "/keys",

@@ -1,6 +1,6 @@
 //! Hooks: a project's hooks with their last delivery (`GET /projects/{slug}/hooks`), one hook's
-//! deliveries and attempts (`GET /hooks/{id}`), and redelivery for admins
-//! (`POST /deliveries/{id}/redeliver`).
+//! deliveries and attempts (`GET /hooks/{id}`), and for admins redelivery
+//! (`POST /deliveries/{id}/redeliver`) and enabling or disabling (`POST /hooks/{id}/enabled`).
 
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -122,7 +122,16 @@ pub(crate) async fn show(
         dl.fields {
             dt { "Target" } dd { code { (hook.method.as_str()) " " (hook.target_url) } }
             dt { "Events" } dd { (hook.events.join(", ")) }
-            dt { "State" } dd { @if hook.enabled { "enabled" } @else { "disabled" } }
+            dt { "State" } dd {
+                @if hook.enabled { "enabled" } @else { "disabled" }
+                @if viewer.is_admin() {
+                    form.inline method="post" action=(format!("/hooks/{}/enabled", hook.id)) {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        input type="hidden" name="enabled" value=(if hook.enabled { "false" } else { "true" });
+                        button type="submit" { @if hook.enabled { "Disable" } @else { "Enable" } }
+                    }
+                }
+            }
             @if let Some(reason) = &hook.disabled_reason { dt { "Why disabled" } dd { (reason) } }
         }
         h2 { "Deliveries" }
@@ -187,6 +196,34 @@ pub(crate) async fn redeliver(
         _ => format!("/hooks/{}", delivery.hook),
     };
     Ok(redirect(&format!("{back}#delivery-{}", delivery.id)))
+}
+
+/// The enable/disable button's form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnabledForm {
+    csrf: String,
+    /// `true` or `false`.
+    enabled: String,
+}
+
+/// `POST /hooks/{id}/enabled` (admins): enables or disables the hook; back to its page.
+pub(crate) async fn set_enabled(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+    form: web::Form<EnabledForm>,
+) -> Page {
+    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(crate::pages::refused("enabled", "send true or false")),
+    };
+    let hook = state
+        .app
+        .set_hook_enabled(&viewer.principal, &id, enabled)
+        .await?;
+    Ok(redirect(&format!("/hooks/{}", hook.id)))
 }
 
 /// The redeliver button's form.

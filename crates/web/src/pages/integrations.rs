@@ -1,15 +1,41 @@
 //! Integrations: each with its provider, project and webhook URL (`GET /integrations`), and the
 //! deliveries it received with their verdicts (`GET /integrations/{id}`), so an operator can see
-//! why a provider's webhook did nothing.
+//! why a provider's webhook did nothing. Admin sessions create one (`POST /integrations`: its
+//! URL and secret shown once) and rotate its secret (`POST /integrations/{id}/rotate`), each
+//! form CSRF-checked first.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
-use shiplog_domain::integration::Verdict;
+use serde::Deserialize;
+use shiplog_app::integrations::{IntegrationSecret, NewIntegration};
+use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::integration::ROTATION_GRACE_HOURS;
+use shiplog_domain::integration::{IntegrationProvider, Verdict};
 
 use crate::WebState;
 use crate::layout::{self, Shell};
+use crate::pages::keys::{admin_form, created, secret};
+use crate::pages::{filter, given};
 use crate::session::{Page, Viewer, html_response};
+
+/// The create form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateForm {
+    csrf: String,
+    provider: String,
+    name: Option<String>,
+    project: Option<String>,
+}
+
+/// The rotate form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RotateForm {
+    csrf: String,
+    /// The provider's own secret, for a provider that chooses it (PagerDuty); blank: shiplog
+    /// makes one.
+    secret: Option<String>,
+}
 
 fn verdict(verdict: Verdict) -> Markup {
     let (icon, class) = match verdict {
@@ -35,11 +61,36 @@ fn unreachable_warning(state: &WebState) -> Markup {
 /// `GET /integrations`.
 pub(crate) async fn list(state: web::Data<WebState>, viewer: Viewer) -> Page {
     let integrations = state.app.list_integrations(&viewer.principal).await?;
+    let projects = if viewer.is_admin() {
+        state.app.list_projects(&viewer.principal).await?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         h1 { "Integrations" }
         p.muted { "Providers' own webhooks (GitHub, GitLab, Jenkins, Argo CD) received at a URL of their own. An admin key creates one with "
             code { "POST /api/v1/integrations" } "; see docs/ci/." }
         (unreachable_warning(&state))
+        @if viewer.is_admin() {
+            form.filters.create method="post" action="/integrations" {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                label { "Provider"
+                    select name="provider" {
+                        @for provider in IntegrationProvider::ALL {
+                            option value=(provider.as_str()) { (provider.as_str()) }
+                        }
+                    }
+                }
+                label { "Name" input name="name" required maxlength="200" placeholder="e.g. acme/shop"; }
+                label { "Project"
+                    select name="project" {
+                        option value="" { "any (by repository)" }
+                        @for project in &projects { option value=(project.slug) { (project.name) } }
+                    }
+                }
+                button type="submit" { "Create an integration" }
+            }
+        }
         @if integrations.is_empty() {
             p.empty { "No integration yet." }
         } @else {
@@ -90,6 +141,14 @@ pub(crate) async fn show(
                 dt { "Previous secret valid until" } dd { (layout::time(at)) }
             }
         }
+        @if viewer.is_admin() {
+            form.filters.rotate method="post" action=(format!("/integrations/{}/rotate", integration.id)) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                label { "The provider's own secret (PagerDuty; else leave blank)" input name="secret" autocomplete="off"; }
+                button type="submit" { "Rotate the secret" }
+            }
+            p.muted { "The previous secret keeps working for " (ROTATION_GRACE_HOURS) " hours, so the provider can be given the new one meanwhile." }
+        }
         h2 { "Received (the last 100)" }
         @if received.is_empty() {
             p.muted { "Nothing received yet. Check the provider's webhook settings: URL, secret, events." }
@@ -116,4 +175,64 @@ pub(crate) async fn show(
         StatusCode::OK,
         layout::page(&Shell::signed_in(&title, &viewer), body),
     ))
+}
+
+/// The page of a secret just made: the webhook URL and the secret, each with a copy button.
+fn shown_once(state: &WebState, viewer: &Viewer, title: &str, made: &IntegrationSecret) -> Page {
+    let integration = &made.integration;
+    created(
+        viewer,
+        title,
+        (
+            &format!("/integrations/{}", integration.id),
+            "The integration's page",
+        ),
+        html! {
+            dt { "Integration" } dd { (integration.name) " (" (integration.provider.as_str()) ")" }
+            dt { "Webhook URL" } dd { (secret("webhook-url", &integration.webhook_url)) (unreachable_warning(state)) }
+            dt { "Secret" } dd { (secret("secret", &made.secret)) }
+            dt { "Set up" } dd { "Give the provider both, as docs/ci/ shows for " (integration.provider.as_str()) "." }
+        },
+    )
+}
+
+/// `POST /integrations`.
+pub(crate) async fn create(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    form: web::Form<CreateForm>,
+) -> Page {
+    admin_form(&viewer, &form.csrf)?;
+    let made = state
+        .app
+        .create_integration(
+            &viewer.principal,
+            NewIntegration {
+                provider: form.provider.clone(),
+                name: given(form.name.as_ref()).unwrap_or("").to_owned(),
+                project: filter("project", form.project.as_ref(), ProjectSlug::parse)?,
+                settings: None,
+            },
+        )
+        .await?;
+    shown_once(&state, &viewer, "Integration created", &made)
+}
+
+/// `POST /integrations/{id}/rotate`.
+pub(crate) async fn rotate(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+    form: web::Form<RotateForm>,
+) -> Page {
+    admin_form(&viewer, &form.csrf)?;
+    let made = state
+        .app
+        .rotate_integration_secret(
+            &viewer.principal,
+            &id,
+            given(form.secret.as_ref()).map(str::to_owned),
+        )
+        .await?;
+    shown_once(&state, &viewer, "Secret rotated", &made)
 }

@@ -37,13 +37,13 @@ pub(crate) struct RevokeForm {
 }
 
 /// Only admin sessions see these pages: a reader gets a clear 403 page.
-fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
+pub(crate) fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
     if viewer.is_admin() {
         Ok(())
     } else {
         Err(PageError::Refused {
             status: StatusCode::FORBIDDEN,
-            message: "Only an admin key's session manages keys. Sign in with an admin key.".into(),
+            message: "Only an admin key's session may do this. Sign in with an admin key.".into(),
         })
     }
 }
@@ -55,11 +55,17 @@ async fn administered(
     viewer: &Viewer,
     csrf: Option<&str>,
 ) -> Result<shiplog_app::model::Workspace, PageError> {
-    if let Some(csrf) = csrf {
-        viewer.check_csrf(csrf)?;
+    match csrf {
+        Some(csrf) => admin_form(viewer, csrf)?,
+        None => admin_only(viewer)?,
     }
-    admin_only(viewer)?;
     Ok(state.app.caller_workspace(&viewer.principal).await?)
+}
+
+/// A form only admin sessions send: its CSRF token first, then the role.
+pub(crate) fn admin_form(viewer: &Viewer, csrf: &str) -> Result<(), PageError> {
+    viewer.check_csrf(csrf)?;
+    admin_only(viewer)
 }
 
 /// `GET /keys`.
@@ -204,13 +210,19 @@ impl CreateForm {
     }
 }
 
-/// The page that shows a new secret once.
-fn created(viewer: &Viewer, title: &str, rows: Markup) -> Page {
+/// The page that shows a new secret once (a 201: the thing was created), then links to
+/// `next`.
+pub(crate) fn created(
+    viewer: &Viewer,
+    title: &str,
+    (next, label): (&str, &str),
+    rows: Markup,
+) -> Page {
     let body = html! {
         h1 { (title) }
         p.problem role="status" { "Copy the secret now: it is not shown again, and shiplog cannot show it later." }
         dl.fields.secret { (rows) }
-        p { a href="/keys" { "Back to the keys" } }
+        p { a href=(next) { (label) } }
     };
     Ok(html_response(
         StatusCode::CREATED,
@@ -219,7 +231,7 @@ fn created(viewer: &Viewer, title: &str, rows: Markup) -> Page {
 }
 
 /// A secret with its copy button (the script copies the element named by `data-copy`).
-fn secret(id: &str, value: &str) -> Markup {
+pub(crate) fn secret(id: &str, value: &str) -> Markup {
     html! {
         code #(id) { (value) } " "
         button.copy type="button" data-copy=(id) { "Copy" }
@@ -244,6 +256,7 @@ pub(crate) async fn create_api_key(
     created(
         &viewer,
         "API key created",
+        ("/keys", "Back to the keys"),
         html! {
             dt { "Name" } dd { (issued.record.name) }
             dt { "Role" } dd { (issued.record.role.as_str()) }
@@ -271,6 +284,7 @@ pub(crate) async fn create_signing_key(
     created(
         &viewer,
         "Signing key created",
+        ("/keys", "Back to the keys"),
         html! {
             dt { "Name" } dd { (record.name) }
             dt { "Role" } dd { (record.role.as_str()) }
