@@ -809,6 +809,63 @@ async fn walk(backend: Backend, name: &'static str) {
         crate::github::deliver(&app, &integration, "ping", "walk-2", ping, Some(&rotated)).await;
     assert!(status < 300, "{status} {body}");
 
+    // A hook made from a preset in the browser (Slack, its webhook URL a local receiver), its
+    // signing secret shown once, then a test delivery sent from its page.
+    let slack = receiver(ResponseTemplate::new(200)).await;
+    walk.open("/projects/my-project/hooks").await;
+    let preset = "form[action='/projects/my-project/hooks']";
+    for (field, value) in [
+        ("name", "Team chat".to_owned()),
+        ("token", format!("{}/slack", slack.uri())),
+    ] {
+        walk.client
+            .find(Locator::Css(&format!("{preset} input[name='{field}']")))
+            .await
+            .unwrap()
+            .send_keys(&value)
+            .await
+            .unwrap();
+    }
+    walk.client
+        .find(Locator::Css(&format!(
+            "{preset} select[name='preset'] option[value='slack']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.client
+        .find(Locator::Css(&format!("{preset} button[type='submit']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Hook created").await;
+    assert!(walk.text("code#secret").await.starts_with("whsec_"));
+    walk.check("hook-created").await;
+    walk.client
+        .find(Locator::Css("main a[href^='/hooks/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("main h1", "Hook Team chat").await;
+    walk.client
+        .find(Locator::Css("form[action$='/test'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    walk.shows("section.delivery", "hook.test").await;
+    let requests = slack.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "the test delivery reached the receiver");
+    assert_eq!(requests[0].url.path(), "/slack");
+    walk.check("hook-tested").await;
+
     // A hook disabled and enabled again from its page.
     let enabled = |on: bool| move |body: &Value| body["enabled"] == json!(on);
     walk.open(&format!("/hooks/{hook}")).await;

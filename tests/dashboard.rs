@@ -668,6 +668,46 @@ async fn integration_and_hook_forms_need_an_admin_session_and_the_csrf_token(app
         .await;
     assert_eq!(status, 403);
     assert_eq!(integration_count(app).await, 1);
+    // Hooks from a preset and test sends: forged token or reader, refused.
+    let hooks = "/projects/my-project/hooks";
+    let preset =
+        "name=x&preset=slack&repository=&token=https%3A%2F%2Fchat.example.com%2Fx&environment=";
+    let (status, _, _) = app
+        .form(hooks, Some(&cookie), &format!("csrf=forged&{preset}"))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = app
+        .form(
+            hooks,
+            Some(&reader_cookie),
+            &format!("csrf={reader_csrf}&{preset}"),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, listed) = app
+        .get("/api/v1/projects/my-project/hooks", &app.admin_key)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let (status, _, refused) = app
+        .form(
+            hooks,
+            Some(&cookie),
+            &format!("csrf={csrf}&name=x&preset=teams&token=t&repository=&environment="),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("preset"), "{refused}");
+    let test = format!("/hooks/{hook}/test");
+    let (status, _, _) = app.form(&test, Some(&cookie), "csrf=forged").await;
+    assert_eq!(status, 403);
+    let (status, _, _) = app
+        .form(&test, Some(&reader_cookie), &format!("csrf={reader_csrf}"))
+        .await;
+    assert_eq!(status, 403);
+    let (_, deliveries) = app
+        .get(&format!("/api/v1/hooks/{hook}/deliveries"), &app.admin_key)
+        .await;
+    assert_eq!(deliveries["items"], json!([]), "no test was sent");
 }
 
 on_both_backends!(

@@ -116,8 +116,12 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
         ),
         (
             "/projects/{slug}/hooks",
-            vec![web::get().to(pages::hooks::list)],
+            vec![
+                web::get().to(pages::hooks::list),
+                web::post().to(pages::hooks::create),
+            ],
         ),
+        ("/hooks/{id}/test", vec![web::post().to(pages::hooks::test)]),
         ("/hooks/{id}", vec![web::get().to(pages::hooks::show)]),
         (
             "/deliveries/{id}/redeliver",

@@ -1,13 +1,15 @@
 //! Hooks: a project's hooks with their last delivery (`GET /projects/{slug}/hooks`), one hook's
-//! deliveries and attempts (`GET /hooks/{id}`), and for admins redelivery
+//! deliveries and attempts (`GET /hooks/{id}`), and for admins: a hook from a preset
+//! (`POST /projects/{slug}/hooks`), a test delivery (`POST /hooks/{id}/test`), redelivery
 //! (`POST /deliveries/{id}/redeliver`) and enabling or disabling (`POST /hooks/{id}/enabled`).
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 use maud::{Markup, html};
-use shiplog_app::hooks::{Delivery, DeliveryStatus, HookPage};
+use shiplog_app::hooks::presets::{PresetInput, PresetKind};
+use shiplog_app::hooks::{Delivery, DeliveryStatus, HookInput, HookPage};
 use shiplog_app::model::ProjectLookup;
-use shiplog_domain::ids::ProjectSlug;
+use shiplog_domain::ids::{EnvironmentCode, ProjectSlug};
 
 use crate::WebState;
 use crate::layout::{self, Shell};
@@ -63,9 +65,10 @@ pub(crate) async fn list(
     let title = format!("{project} · hooks");
     let body = html! {
         h1 { "Hooks of " a href=(format!("/projects/{project}")) { code { (project) } } }
+        @if viewer.is_admin() { (preset_form(&project, &viewer)) }
         @if hooks.is_empty() {
-            p.empty { "No hook yet. An admin key creates one with "
-                code { (format!("POST /api/v1/projects/{project}/hooks")) } " (see docs/hooks.md)." }
+            p.empty { "No hook yet. An admin creates one here from a preset, or with "
+                code { (format!("POST /api/v1/projects/{project}/hooks")) } " for any request (see docs/hooks.md)." }
         } @else {
             div.scroll tabindex="0" {
                 table {
@@ -122,6 +125,15 @@ pub(crate) async fn show(
         dl.fields {
             dt { "Target" } dd { code { (hook.method.as_str()) " " (hook.target_url) } }
             dt { "Events" } dd { (hook.events.join(", ")) }
+            @if viewer.is_admin() {
+                dt { "Try it" } dd {
+                    form.inline method="post" action=(format!("/hooks/{}/test", hook.id)) {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        button type="submit" { "Send a test delivery" }
+                    }
+                    span.muted { " a " code { (shiplog_app::hooks::TEST_EVENT) } " delivery with sample values, sent now and listed below" }
+                }
+            }
             dt { "State" } dd {
                 @if hook.enabled { "enabled" } @else { "disabled" }
                 @if viewer.is_admin() {
@@ -196,6 +208,119 @@ pub(crate) async fn redeliver(
         _ => format!("/hooks/{}", delivery.hook),
     };
     Ok(redirect(&format!("{back}#delivery-{}", delivery.id)))
+}
+
+/// The form that creates a hook from a preset (`POST /projects/{slug}/hooks`).
+fn preset_form(project: &ProjectSlug, viewer: &Viewer) -> Markup {
+    html! {
+        form.filters.create method="post" action=(format!("/projects/{project}/hooks")) {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            label { "Name" input name="name" required maxlength="200" placeholder="e.g. GitHub status"; }
+            label { "Preset"
+                select name="preset" {
+                    option value="github" { "GitHub commit status" }
+                    option value="gitlab" { "GitLab commit status" }
+                    option value="bitbucket" { "Bitbucket build status" }
+                    option value="slack" { "Slack message" }
+                }
+            }
+            label { "Repository (optional)" input name="repository" placeholder="owner/name; default: the application's"; }
+            label { "Token, or Slack's webhook URL" input type="password" name="token" autocomplete="off" required; }
+            label { "Environment (optional)" input name="environment" placeholder="any"; }
+            button type="submit" { "Create a hook" }
+        }
+    }
+}
+
+/// The preset form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PresetForm {
+    csrf: String,
+    name: Option<String>,
+    preset: String,
+    repository: Option<String>,
+    /// The provider token, or for Slack the incoming-webhook URL; stored as a secret.
+    token: Option<String>,
+    environment: Option<String>,
+}
+
+/// `POST /projects/{slug}/hooks` (admins): a hook from a preset; its signing secret shown once.
+pub(crate) async fn create(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    slug: web::Path<String>,
+    form: web::Form<PresetForm>,
+) -> Page {
+    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    let project = ProjectSlug::parse(&slug).map_err(|_| PageError::Refused {
+        status: StatusCode::NOT_FOUND,
+        message: "There is no such project.".into(),
+    })?;
+    let kind = PresetKind::parse(&form.preset)?;
+    let token = crate::pages::given(form.token.as_ref()).map(str::to_owned);
+    let slack = kind == PresetKind::Slack;
+    let created = state
+        .app
+        .create_hook(
+            &viewer.principal,
+            ProjectLookup::Slug(project),
+            HookInput {
+                name: crate::pages::given(form.name.as_ref())
+                    .unwrap_or("")
+                    .to_owned(),
+                environment: crate::pages::filter(
+                    "environment",
+                    form.environment.as_ref(),
+                    EnvironmentCode::parse,
+                )?,
+                preset: Some(PresetInput {
+                    kind,
+                    repository: crate::pages::given(form.repository.as_ref()).map(str::to_owned),
+                    context: None,
+                    access_token: if slack { None } else { token.clone() },
+                    api_url: None,
+                    webhook_url: if slack { token } else { None },
+                }),
+                ..HookInput::default()
+            },
+        )
+        .await?;
+    let hook = &created.hook;
+    crate::pages::keys::created(
+        &viewer,
+        "Hook created",
+        (
+            &format!("/hooks/{}", hook.id),
+            "The hook's page: send it a test",
+        ),
+        html! {
+            dt { "Hook" } dd { (hook.name) }
+            dt { "Events" } dd { (hook.events.join(", ")) }
+            dt { "Signing secret" } dd { (crate::pages::keys::secret("secret", &created.signing_secret)) }
+            dt { "Verify" } dd { "Each delivery is signed with it (Standard Webhooks; docs/hooks.md)." }
+        },
+    )
+}
+
+/// `POST /hooks/{id}/test` (admins): one test delivery now; back to the hook, at it.
+pub(crate) async fn test(
+    state: web::Data<WebState>,
+    viewer: Viewer,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Page {
+    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    let delivery = state.app.test_hook(&viewer.principal, &id).await?;
+    Ok(redirect(&format!(
+        "/hooks/{}#delivery-{}",
+        delivery.hook, delivery.id
+    )))
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
 }
 
 /// The enable/disable button's form.
