@@ -192,6 +192,28 @@ impl Walk<'_> {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
+    /// Clicks the element `css` names.
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Types `text` into the field `css` names.
+    async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} to type into: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
     /// Scrolls the element of id `id` to the top of the window.
     async fn scroll_to(&self, id: &str) {
         self.client
@@ -486,13 +508,7 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.check("dora-breakdown").await;
     walk.scroll_to("main").await;
     // The figure links to the deployments behind it: the one failure, by its page.
-    walk.client
-        .find(Locator::Css("#change-failure-rate a.behind"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("#change-failure-rate a.behind").await;
     walk.shows("main h1", "Behind the DORA figures").await;
     assert_eq!(walk.count("#failures tbody tr").await, 2);
     assert_eq!(walk.count("#successes tbody tr").await, 5);
@@ -588,13 +604,7 @@ async fn walk(backend: Backend, name: &'static str) {
     );
     assert!(walk.text("section.delivery").await.contains("HTTP 200"));
     walk.check("deployment").await;
-    walk.client
-        .find(Locator::Css("section.delivery form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("section.delivery form button").await;
     // Back on the deployment's page, at the delivery.
     walk.shows("main h1", "my-project to production").await;
     let started = Instant::now();
@@ -676,30 +686,13 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.open("/keys").await;
     walk.check("keys").await;
     let form = "form[action='/keys']";
-    walk.client
-        .find(Locator::Css(&format!("{form} input[name='name']")))
-        .await
-        .unwrap()
-        .send_keys("pipeline")
-        .await
-        .unwrap();
-    walk.client
-        .find(Locator::Css(&format!("{form} button[type='submit']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.type_into(&format!("{form} input[name='name']"), "pipeline")
+        .await;
+    walk.click(&format!("{form} button[type='submit']")).await;
     walk.shows("main h1", "API key created").await;
     let secret = walk.text("code#secret").await;
     assert!(secret.starts_with("shiplog_"), "{secret}");
-    walk.client
-        .find(Locator::Css("button[data-copy='secret']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("button[data-copy='secret']").await;
     let copied = walk.shows("button[data-copy='secret']", "").await;
     assert!(
         copied == "Copied" || copied == "Selected: copy it now",
@@ -719,34 +712,18 @@ async fn walk(backend: Backend, name: &'static str) {
     walk.open("/keys").await;
     let row = walk.text("#api-keys tbody tr:last-child").await;
     assert!(row.contains("pipeline") && row.contains("ingest"), "{row}");
-    walk.client
-        .find(Locator::Css("#api-keys tbody tr:last-child form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("#api-keys tbody tr:last-child form button")
+        .await;
     walk.shows("main h1", "Keys of").await;
     assert!(!walk.text("#api-keys").await.contains("pipeline"));
     assert_eq!(app.post("/api/webhooks/ci", &secret, event).await.0, 401);
-    walk.client
-        .find(Locator::Css(
-            "form[action='/signing-keys'] input[name='name']",
-        ))
-        .await
-        .unwrap()
-        .send_keys("envtracker")
-        .await
-        .unwrap();
-    walk.client
-        .find(Locator::Css(
-            "form[action='/signing-keys'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.type_into(
+        "form[action='/signing-keys'] input[name='name']",
+        "envtracker",
+    )
+    .await;
+    walk.click("form[action='/signing-keys'] button[type='submit']")
+        .await;
     walk.shows("main h1", "Signing key created").await;
     assert!(walk.text("code#key-id").await.starts_with("whk_"));
     walk.open("/keys").await;
@@ -756,24 +733,13 @@ async fn walk(backend: Backend, name: &'static str) {
     // that this server has no public address; a delivery signed with that secret is taken;
     // rotating shows a new secret, which works too.
     walk.open("/integrations").await;
-    walk.client
-        .find(Locator::Css(
-            "form[action='/integrations'] input[name='name']",
-        ))
-        .await
-        .unwrap()
-        .send_keys("acme/web")
-        .await
-        .unwrap();
-    walk.client
-        .find(Locator::Css(
-            "form[action='/integrations'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.type_into(
+        "form[action='/integrations'] input[name='name']",
+        "acme/web",
+    )
+    .await;
+    walk.click("form[action='/integrations'] button[type='submit']")
+        .await;
     walk.shows("main h1", "Integration created").await;
     let url = walk.text("code#webhook-url").await;
     let secret = walk.text("code#secret").await;
@@ -795,13 +761,7 @@ async fn walk(backend: Backend, name: &'static str) {
         crate::github::deliver(&app, &integration, "ping", "walk-1", ping, Some(&secret)).await;
     assert!(status < 300, "{status} {body}");
     walk.open(&format!("/integrations/{integration}")).await;
-    walk.client
-        .find(Locator::Css("form.rotate button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("form.rotate button").await;
     walk.shows("main h1", "Secret rotated").await;
     let rotated = walk.text("code#secret").await;
     assert_ne!(rotated, secret);
@@ -818,48 +778,20 @@ async fn walk(backend: Backend, name: &'static str) {
         ("name", "Team chat".to_owned()),
         ("token", format!("{}/slack", slack.uri())),
     ] {
-        walk.client
-            .find(Locator::Css(&format!("{preset} input[name='{field}']")))
-            .await
-            .unwrap()
-            .send_keys(&value)
-            .await
-            .unwrap();
+        walk.type_into(&format!("{preset} input[name='{field}']"), &value)
+            .await;
     }
-    walk.client
-        .find(Locator::Css(&format!(
-            "{preset} select[name='preset'] option[value='slack']"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    walk.client
-        .find(Locator::Css(&format!("{preset} button[type='submit']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click(&format!(
+        "{preset} select[name='preset'] option[value='slack']"
+    ))
+    .await;
+    walk.click(&format!("{preset} button[type='submit']")).await;
     walk.shows("main h1", "Hook created").await;
     assert!(walk.text("code#secret").await.starts_with("whsec_"));
     walk.check("hook-created").await;
-    walk.client
-        .find(Locator::Css("main a[href^='/hooks/']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("main a[href^='/hooks/']").await;
     walk.shows("main h1", "Hook Team chat").await;
-    walk.client
-        .find(Locator::Css("form[action$='/test'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click("form[action$='/test'] button").await;
     walk.shows("section.delivery", "hook.test").await;
     let requests = slack.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "the test delivery reached the receiver");
@@ -869,26 +801,12 @@ async fn walk(backend: Backend, name: &'static str) {
     // A hook disabled and enabled again from its page.
     let enabled = |on: bool| move |body: &Value| body["enabled"] == json!(on);
     walk.open(&format!("/hooks/{hook}")).await;
-    walk.client
-        .find(Locator::Css(&format!(
-            "form[action='/hooks/{hook}/enabled'] button"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click(&format!("form[action='/hooks/{hook}/enabled'] button"))
+        .await;
     walk.shows("dl.fields", "disabled").await;
     until(&app, &format!("/api/v1/hooks/{hook}"), enabled(false)).await;
-    walk.client
-        .find(Locator::Css(&format!(
-            "form[action='/hooks/{hook}/enabled'] button"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    walk.click(&format!("form[action='/hooks/{hook}/enabled'] button"))
+        .await;
     walk.shows("dl.fields", "Disable").await;
     until(&app, &format!("/api/v1/hooks/{hook}"), enabled(true)).await;
 
