@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{Value, json};
 use shiplog_store::testdb::TestDb;
 
-use crate::common::{self, MASTER};
+use crate::common;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
 const DEPLOYMENTS: &str = include_str!("../../../tests/fixtures/github-api/deployment-items.json");
@@ -44,36 +44,7 @@ fn day(n: u64, hour: u32) -> String {
 /// ingest key limited to `shop`.
 async fn shiplog(db: &TestDb) -> (String, String, String) {
     let base = common::server_at(db.url()).await;
-    common::post(
-        format!("{base}/api/v1/workspaces"),
-        MASTER,
-        json!({"code": "acme"}),
-    )
-    .await;
-    let admin = common::post(
-        format!("{base}/api/v1/workspaces/acme/api-keys"),
-        MASTER,
-        json!({"role": "admin"}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    common::post(
-        format!("{base}/api/v1/projects"),
-        &admin,
-        json!({"slug": "shop"}),
-    )
-    .await;
-    let ingest = common::post(
-        format!("{base}/api/v1/workspaces/acme/api-keys"),
-        &admin,
-        json!({"role": "ingest", "project": "shop"}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (admin, ingest) = common::tenant(&base, json!({"slug": "shop"}), Some("shop")).await;
     (base, admin, ingest)
 }
 

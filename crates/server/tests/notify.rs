@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use shiplog_server::{Config, HookOptions, start};
 use shiplog_store::testdb::TestDb;
 
-const MASTER: &str = "notify-master-key-0123456789";
 
 /// A server on SQLite with workspace `acme`, project `shop` and an ingest key; returns its
 /// address, an admin key and the ingest key.
@@ -19,7 +18,7 @@ async fn server(db: &TestDb) -> (String, String, String) {
     let running = start(Config {
         database_url: db.url().to_owned(),
         bind: "127.0.0.1:0".to_owned(),
-        admin_key: Some(MASTER.to_owned()),
+        admin_key: Some(common::MASTER.to_owned()),
         migrate_on_start: true,
         workers: 1,
         hooks: HookOptions::default(),
@@ -31,36 +30,8 @@ async fn server(db: &TestDb) -> (String, String, String) {
     .unwrap();
     let base = format!("http://{}", running.address);
     actix_web::rt::spawn(running.server);
-    common::post(
-        format!("{base}/api/v1/workspaces"),
-        MASTER,
-        json!({"code": "acme"}),
-    )
-    .await;
-    let admin = common::post(
-        format!("{base}/api/v1/workspaces/acme/api-keys"),
-        MASTER,
-        json!({"role": "admin"}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    common::post(
-        format!("{base}/api/v1/projects"),
-        &admin,
-        json!({"slug": "shop", "name": "Shop"}),
-    )
-    .await;
-    let ingest = common::post(
-        format!("{base}/api/v1/workspaces/acme/api-keys"),
-        &admin,
-        json!({"role": "ingest"}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (admin, ingest) =
+        common::tenant(&base, json!({"slug": "shop", "name": "Shop"}), None).await;
     (base, admin, ingest)
 }
 

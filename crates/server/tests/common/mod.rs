@@ -30,6 +30,41 @@ pub(crate) async fn post(url: String, key: &str, body: serde_json::Value) -> ser
     value
 }
 
+/// Sets up workspace `acme` on the server at `base` (started with [`MASTER`]): an admin key,
+/// the project `project` (as `POST /api/v1/projects` takes it) and an ingest key, limited to
+/// `ingest_project` when given; returns the admin key and the ingest key.
+pub(crate) async fn tenant(
+    base: &str,
+    project: serde_json::Value,
+    ingest_project: Option<&str>,
+) -> (String, String) {
+    let key = |answer: serde_json::Value| answer["key"].as_str().unwrap().to_owned();
+    post(
+        format!("{base}/api/v1/workspaces"),
+        MASTER,
+        serde_json::json!({"code": "acme"}),
+    )
+    .await;
+    let admin = key(post(
+        format!("{base}/api/v1/workspaces/acme/api-keys"),
+        MASTER,
+        serde_json::json!({"role": "admin"}),
+    )
+    .await);
+    post(format!("{base}/api/v1/projects"), &admin, project).await;
+    let mut ingest = serde_json::json!({"role": "ingest"});
+    if let Some(slug) = ingest_project {
+        ingest["project"] = serde_json::json!(slug);
+    }
+    let ingest = key(post(
+        format!("{base}/api/v1/workspaces/acme/api-keys"),
+        &admin,
+        ingest,
+    )
+    .await);
+    (admin, ingest)
+}
+
 /// The master key of the servers [`server`] starts.
 pub(crate) const MASTER: &str = "suites-master-key-0123456789";
 
