@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use shiplog_server::{Config, HookOptions, start};
 use shiplog_store::testdb::TestDb;
 
-
 /// A server on SQLite with workspace `acme`, project `shop` and an ingest key; returns its
 /// address, an admin key and the ingest key.
 async fn server(db: &TestDb) -> (String, String, String) {

@@ -103,6 +103,39 @@ pub fn duration(seconds: Option<f64>) -> String {
     }
 }
 
+/// The page that shows a new secret once (a 201: the thing was created), then links to
+/// `next`.
+pub fn shown_once(
+    viewer: &Viewer,
+    title: &str,
+    (next, label): (&str, &str),
+    rows: Markup,
+) -> crate::session::Page {
+    let body = html! {
+        h1 { (title) }
+        p.problem role="status" { "Copy the secret now: it is not shown again, and shiplog cannot show it later." }
+        dl.fields.secret { (rows) }
+        p { a href=(next) { (label) } }
+    };
+    Ok(crate::session::html_response(
+        actix_web::http::StatusCode::CREATED,
+        page(&Shell::signed_in(title, viewer), body),
+    ))
+}
+
+/// A secret with its copy button (the script copies the element named by `data-copy`).
+pub fn secret(id: &str, value: &str) -> Markup {
+    html! {
+        code #(id) { (value) } " "
+        button.copy type="button" data-copy=(id) { "Copy" }
+    }
+}
+
+/// A fraction in percent, one decimal; `—` without a value.
+pub fn percent(value: Option<f64>) -> String {
+    value.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+}
+
 /// A badge: an icon and the word, so that meaning never rests on colour alone; `class` colours
 /// it (`status-success`, `status-failed`, …).
 pub fn badge(icon: &str, class: &str, word: &str) -> Markup {

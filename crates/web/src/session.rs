@@ -47,6 +47,25 @@ impl Viewer {
         self.principal.role == Role::Admin
     }
 
+    /// Refuses a session whose key is not an admin key, with a clear 403 page.
+    pub fn require_admin(&self) -> Result<(), PageError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(PageError::Refused {
+                status: StatusCode::FORBIDDEN,
+                message: "Only an admin key's session may do this. Sign in with an admin key."
+                    .into(),
+            })
+        }
+    }
+
+    /// Checks a form only admin sessions send: its CSRF token first, then the role.
+    pub fn check_admin_form(&self, presented: &str) -> Result<(), PageError> {
+        self.check_csrf(presented)?;
+        self.require_admin()
+    }
+
     /// Refuses a form whose token is not this session's.
     pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
         if self.secret.csrf_matches(presented) {

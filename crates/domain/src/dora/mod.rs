@@ -54,9 +54,9 @@ pub use records::{
     IncidentRecord, Outcome, ReworkReason, Window, rework_signal,
 };
 pub use report::{
-    Band, FailureRate, Frequency, Interval, LONG_OPEN_INCIDENT_DAYS, LeadTime, LeadTimeExclusions,
-    LongOpenIncident, MIN_BAND_SAMPLES, Recovery, RecoveryExclusions, Report, Rework,
-    ReworkReasons, open_too_long,
+    Band, Change, Comparison, FailureRate, Frequency, Interval, LONG_OPEN_INCIDENT_DAYS, LeadTime,
+    LeadTimeExclusions, LongOpenIncident, MIN_BAND_SAMPLES, Recovery, RecoveryExclusions, Report,
+    Rework, ReworkReasons, open_too_long,
 };
 
 pub use explain::{
@@ -1344,6 +1344,15 @@ mod tests {
         assert_eq!(rate(1, 9), Some(Band::High), "10 %");
         assert_eq!(rate(3, 17), Some(Band::Medium), "15 %");
         assert_eq!(rate(4, 16), Some(Band::Low), "20 %");
+    }
+
+    #[test]
+    fn figures_compare_with_the_previous_period_by_which_way_is_better() {
+        use super::report::Change;
+        assert_eq!(Change::of(Some(2.0), Some(1.0), true), Change::Better);
+        assert_eq!(Change::of(Some(2.0), Some(1.0), false), Change::Worse);
+        assert_eq!(Change::of(Some(1.0), Some(1.0), false), Change::Unchanged);
+        assert_eq!(Change::of(None, Some(1.0), false), Change::NothingToCompare);
     }
 
     #[test]

@@ -243,6 +243,97 @@ pub struct Report {
     pub rework_rate: Rework,
 }
 
+/// How a figure moved from one period to the next, judged by which way is better for its
+/// metric: more deployments a day, and shorter or fewer of everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It moved the better way.
+    Better,
+    /// It moved the worse way.
+    Worse,
+    /// It did not move.
+    Unchanged,
+    /// One of the two periods has no figure.
+    NothingToCompare,
+}
+
+impl Change {
+    /// The change in words (`better`, `worse`, `unchanged`, `nothing to compare`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Better => "better",
+            Self::Worse => "worse",
+            Self::Unchanged => "unchanged",
+            Self::NothingToCompare => "nothing to compare",
+        }
+    }
+
+    pub(super) fn of(now: Option<f64>, before: Option<f64>, higher_is_better: bool) -> Self {
+        match (now, before) {
+            (Some(now), Some(before)) if (now - before).abs() < 1e-9 => Self::Unchanged,
+            (Some(now), Some(before)) if (now > before) == higher_is_better => Self::Better,
+            (Some(_), Some(_)) => Self::Worse,
+            _ => Self::NothingToCompare,
+        }
+    }
+}
+
+/// Each metric of a report against the same metric of an earlier one ([`Report::against`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comparison {
+    /// Deployments a day: more is better.
+    pub deployment_frequency: Change,
+    /// The median lead time: shorter is better.
+    pub lead_time: Change,
+    /// The change failure rate: lower is better.
+    pub change_failure_rate: Change,
+    /// The median recovery time: shorter is better.
+    pub recovery_time: Change,
+    /// The rework rate: lower is better.
+    pub rework_rate: Change,
+}
+
+impl Report {
+    /// How each figure moved since `before` (an earlier period's report).
+    ///
+    /// ```
+    /// use shiplog_domain::dora::{Change, History, Window};
+    /// use shiplog_domain::timestamp::Timestamp;
+    /// let t = |s: &str| Timestamp::parse(s).unwrap();
+    /// let empty = History::new([]);
+    /// let now = empty.report(Window::new(t("2025-03-08T00:00:00Z"), t("2025-03-15T00:00:00Z")).unwrap());
+    /// let before = empty.report(Window::new(t("2025-03-01T00:00:00Z"), t("2025-03-08T00:00:00Z")).unwrap());
+    /// let moved = now.against(&before);
+    /// assert_eq!(moved.deployment_frequency, Change::Unchanged);
+    /// assert_eq!(moved.lead_time, Change::NothingToCompare);
+    /// ```
+    pub fn against(&self, before: &Self) -> Comparison {
+        Comparison {
+            deployment_frequency: Change::of(
+                Some(self.deployment_frequency.per_day),
+                Some(before.deployment_frequency.per_day),
+                true,
+            ),
+            lead_time: Change::of(
+                self.lead_time.median_seconds,
+                before.lead_time.median_seconds,
+                false,
+            ),
+            change_failure_rate: Change::of(
+                self.change_failure_rate.value,
+                before.change_failure_rate.value,
+                false,
+            ),
+            recovery_time: Change::of(
+                self.recovery_time.median_seconds,
+                before.recovery_time.median_seconds,
+                false,
+            ),
+            rework_rate: Change::of(self.rework_rate.value, before.rework_rate.value, false),
+        }
+    }
+}
+
 /// Buckets of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {

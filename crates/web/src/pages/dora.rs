@@ -16,7 +16,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::metrics::{DoraRequest, DoraShare, DoraView};
 use shiplog_domain::dora::{
-    Band, Explained, Explanation, IncidentLink, Interval, MIN_BAND_SAMPLES, Outcome, Report,
+    Band, Change, Explained, Explanation, IncidentLink, Interval, MIN_BAND_SAMPLES, Outcome, Report,
 };
 use shiplog_domain::timestamp::Timestamp;
 
@@ -237,29 +237,19 @@ fn band(band: Option<Band>, samples: u64) -> Markup {
     }
 }
 
-/// Whether a figure went up or down since the previous period, and whether that is better.
-pub(crate) fn compared(
-    now: Option<f64>,
-    before: Option<f64>,
-    higher_is_better: bool,
-) -> &'static str {
-    match (now, before) {
-        (Some(now), Some(before)) if (now - before).abs() < 1e-9 => "unchanged",
-        (Some(now), Some(before)) if (now > before) == higher_is_better => "better",
-        (Some(_), Some(_)) => "worse",
-        _ => "nothing to compare",
-    }
-}
-
 /// The previous period's value of a figure, and how this one compares.
-fn previously(days: u32, value: String, comparison: &'static str) -> Markup {
+fn previously(days: u32, value: String, change: Change) -> Markup {
     html! {
-        p.previous { "Previous " (days) " days: " (value) " · " span class=(format!("trend-{}", comparison.replace(' ', "-"))) { (comparison) } }
+        p.previous { "Previous " (days) " days: " (value) " · " (moved(change)) }
     }
 }
 
-pub(crate) fn percent(value: Option<f64>) -> String {
-    value.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+/// A [`Change`] in words, coloured by a class (`trend-better`, …) beside the word.
+pub(crate) fn moved(change: Change) -> Markup {
+    let word = change.as_str();
+    html! {
+        span class=(format!("trend-{}", word.replace(' ', "-"))) { (word) }
+    }
 }
 
 /// "3 of them: 1 this, 2 that", leaving out the parts that are zero.
@@ -279,6 +269,7 @@ fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup
     let failures = &report.change_failure_rate;
     let recovery = &report.recovery_time;
     let rework = &report.rework_rate;
+    let moved_since = report.against(before);
     let not_measured = parts(&[
         (
             lead.exclusions.no_commit,
@@ -356,7 +347,7 @@ fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup
                 p { (plural(frequency.samples, "successful deployment", "successful deployments")) "; median "
                     (format!("{:.1}", frequency.median_deploy_days_per_week)) " deploy days a week" }
                 (previously(days, format!("{:.2} per day", before.deployment_frequency.per_day),
-                    compared(Some(frequency.per_day), Some(before.deployment_frequency.per_day), true)))
+                    moved_since.deployment_frequency))
                 p { (behind(explain, "successes", "The successful deployments")) }
             }
             section.figure #lead-time {
@@ -369,19 +360,19 @@ fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup
                     p { (lead.excluded) " not measured: " (not_measured) }
                 }
                 (previously(days, layout::duration(before.lead_time.median_seconds),
-                    compared(lead.median_seconds, before.lead_time.median_seconds, false)))
+                    moved_since.lead_time))
                 p { (behind(explain, "successes", "Each lead time, and why any was excluded")) }
             }
             section.figure #change-failure-rate {
                 h2 { "Change failure rate" }
-                p.value { (percent(failures.value)) }
+                p.value { (layout::percent(failures.value)) }
                 p { (band(failures.band, failures.samples)) }
                 p { (failures.failed) " of " (plural(failures.samples, "finished deployment", "finished deployments"))
                     " counted as failed"
                     @if failures.failed > 0 { ": " (failed_how) }
                     @if failures.incidents > 0 { " (" (plural(failures.incidents, "incident", "incidents")) " linked)" } }
-                (previously(days, percent(before.change_failure_rate.value),
-                    compared(failures.value, before.change_failure_rate.value, false)))
+                (previously(days, layout::percent(before.change_failure_rate.value),
+                    moved_since.change_failure_rate))
                 p { (behind(explain, "failures", "The failed deployments and their incidents")) }
             }
             section.figure #recovery-time {
@@ -394,18 +385,18 @@ fn figures(view: &DoraView, before: &Report, days: u32, explain: &str) -> Markup
                     p { "Not recovered yet, so not measured: " (unrecovered) }
                 }
                 (previously(days, layout::duration(before.recovery_time.median_seconds),
-                    compared(recovery.median_seconds, before.recovery_time.median_seconds, false)))
+                    moved_since.recovery_time))
                 p { (behind(explain, "recoveries", "Each failure and incident, and what ended it")) }
             }
             section.figure #rework-rate {
                 h2 { "Deployment rework rate" }
-                p.value { (percent(rework.value)) }
+                p.value { (layout::percent(rework.value)) }
                 p { span.band.muted title="DORA publishes no performance bands for rework rate" { "no band (DORA gives none)" } }
                 p { (rework.rework) " of " (plural(rework.samples, "finished deployment", "finished deployments"))
                     " were rework"
                     @if rework.rework > 0 { ": " (reasons) } }
-                (previously(days, percent(before.rework_rate.value),
-                    compared(rework.value, before.rework_rate.value, false)))
+                (previously(days, layout::percent(before.rework_rate.value),
+                    moved_since.rework_rate))
                 p { (behind(explain, "rework", "The rework deployments, each with its reason")) }
             }
         }
@@ -540,9 +531,9 @@ fn share_table(what: &str, shares: &[DoraShare], nameless: &str) -> Markup {
                         th scope="row" { @match &share.code { Some(code) => code { (code) }, None => span.muted { (nameless) } } }
                         td { (format!("{:.2}", r.deployment_frequency.per_day)) " (" (r.deployment_frequency.samples) ")" }
                         td { (layout::duration(r.lead_time.median_seconds)) " (" (r.lead_time.samples) ")" }
-                        td { (percent(r.change_failure_rate.value)) " (" (r.change_failure_rate.samples) ")" }
+                        td { (layout::percent(r.change_failure_rate.value)) " (" (r.change_failure_rate.samples) ")" }
                         td { (layout::duration(r.recovery_time.median_seconds)) " (" (r.recovery_time.samples) ")" }
-                        td { (percent(r.rework_rate.value)) " (" (r.rework_rate.samples) ")" }
+                        td { (layout::percent(r.rework_rate.value)) " (" (r.rework_rate.samples) ")" }
                     }
                 }
             }
@@ -769,14 +760,6 @@ fn more(total: usize) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn figures_compare_with_the_previous_period_by_which_way_is_better() {
-        assert_eq!(compared(Some(2.0), Some(1.0), true), "better");
-        assert_eq!(compared(Some(2.0), Some(1.0), false), "worse");
-        assert_eq!(compared(Some(1.0), Some(1.0), false), "unchanged");
-        assert_eq!(compared(None, Some(1.0), false), "nothing to compare");
-    }
 
     #[test]
     fn wording_counts_in_plain_words() {

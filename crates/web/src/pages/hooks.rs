@@ -251,7 +251,7 @@ pub(crate) async fn create(
     slug: web::Path<String>,
     form: web::Form<PresetForm>,
 ) -> Page {
-    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    viewer.check_admin_form(&form.csrf)?;
     let project = ProjectSlug::parse(&slug).map_err(|_| PageError::Refused {
         status: StatusCode::NOT_FOUND,
         message: "There is no such project.".into(),
@@ -286,7 +286,7 @@ pub(crate) async fn create(
         )
         .await?;
     let hook = &created.hook;
-    crate::pages::keys::created(
+    layout::shown_once(
         &viewer,
         "Hook created",
         (
@@ -296,7 +296,7 @@ pub(crate) async fn create(
         html! {
             dt { "Hook" } dd { (hook.name) }
             dt { "Events" } dd { (hook.events.join(", ")) }
-            dt { "Signing secret" } dd { (crate::pages::keys::secret("secret", &created.signing_secret)) }
+            dt { "Signing secret" } dd { (layout::secret("secret", &created.signing_secret)) }
             dt { "Verify" } dd { "Each delivery is signed with it (Standard Webhooks; docs/hooks.md)." }
         },
     )
@@ -307,20 +307,14 @@ pub(crate) async fn test(
     state: web::Data<WebState>,
     viewer: Viewer,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<crate::session::CsrfForm>,
 ) -> Page {
-    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    viewer.check_admin_form(&form.csrf)?;
     let delivery = state.app.test_hook(&viewer.principal, &id).await?;
     Ok(redirect(&format!(
         "/hooks/{}#delivery-{}",
         delivery.hook, delivery.id
     )))
-}
-
-/// A form that only carries the CSRF token.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
 }
 
 /// The enable/disable button's form.
@@ -338,7 +332,7 @@ pub(crate) async fn set_enabled(
     id: web::Path<String>,
     form: web::Form<EnabledForm>,
 ) -> Page {
-    crate::pages::keys::admin_form(&viewer, &form.csrf)?;
+    viewer.check_admin_form(&form.csrf)?;
     let enabled = match form.enabled.as_str() {
         "true" => true,
         "false" => false,

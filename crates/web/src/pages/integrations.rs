@@ -15,7 +15,6 @@ use shiplog_domain::integration::{IntegrationProvider, Verdict};
 
 use crate::WebState;
 use crate::layout::{self, Shell};
-use crate::pages::keys::{admin_form, created, secret};
 use crate::pages::{filter, given};
 use crate::session::{Page, Viewer, html_response};
 
@@ -180,7 +179,7 @@ pub(crate) async fn show(
 /// The page of a secret just made: the webhook URL and the secret, each with a copy button.
 fn shown_once(state: &WebState, viewer: &Viewer, title: &str, made: &IntegrationSecret) -> Page {
     let integration = &made.integration;
-    created(
+    layout::shown_once(
         viewer,
         title,
         (
@@ -189,8 +188,8 @@ fn shown_once(state: &WebState, viewer: &Viewer, title: &str, made: &Integration
         ),
         html! {
             dt { "Integration" } dd { (integration.name) " (" (integration.provider.as_str()) ")" }
-            dt { "Webhook URL" } dd { (secret("webhook-url", &integration.webhook_url)) (unreachable_warning(state)) }
-            dt { "Secret" } dd { (secret("secret", &made.secret)) }
+            dt { "Webhook URL" } dd { (layout::secret("webhook-url", &integration.webhook_url)) (unreachable_warning(state)) }
+            dt { "Secret" } dd { (layout::secret("secret", &made.secret)) }
             dt { "Set up" } dd { "Give the provider both, as docs/ci/ shows for " (integration.provider.as_str()) "." }
         },
     )
@@ -202,7 +201,7 @@ pub(crate) async fn create(
     viewer: Viewer,
     form: web::Form<CreateForm>,
 ) -> Page {
-    admin_form(&viewer, &form.csrf)?;
+    viewer.check_admin_form(&form.csrf)?;
     let made = state
         .app
         .create_integration(
@@ -225,7 +224,7 @@ pub(crate) async fn rotate(
     id: web::Path<String>,
     form: web::Form<RotateForm>,
 ) -> Page {
-    admin_form(&viewer, &form.csrf)?;
+    viewer.check_admin_form(&form.csrf)?;
     let made = state
         .app
         .rotate_integration_secret(

@@ -36,18 +36,6 @@ pub(crate) struct RevokeForm {
     kind: String,
 }
 
-/// Only admin sessions see these pages: a reader gets a clear 403 page.
-pub(crate) fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
-    if viewer.is_admin() {
-        Ok(())
-    } else {
-        Err(PageError::Refused {
-            status: StatusCode::FORBIDDEN,
-            message: "Only an admin key's session may do this. Sign in with an admin key.".into(),
-        })
-    }
-}
-
 /// The workspace an admin session manages, after the form's CSRF token (when it is a form)
 /// and the role are checked, in that order.
 async fn administered(
@@ -56,16 +44,10 @@ async fn administered(
     csrf: Option<&str>,
 ) -> Result<shiplog_app::model::Workspace, PageError> {
     match csrf {
-        Some(csrf) => admin_form(viewer, csrf)?,
-        None => admin_only(viewer)?,
+        Some(csrf) => viewer.check_admin_form(csrf)?,
+        None => viewer.require_admin()?,
     }
     Ok(state.app.caller_workspace(&viewer.principal).await?)
-}
-
-/// A form only admin sessions send: its CSRF token first, then the role.
-pub(crate) fn admin_form(viewer: &Viewer, csrf: &str) -> Result<(), PageError> {
-    viewer.check_csrf(csrf)?;
-    admin_only(viewer)
 }
 
 /// `GET /keys`.
@@ -210,34 +192,6 @@ impl CreateForm {
     }
 }
 
-/// The page that shows a new secret once (a 201: the thing was created), then links to
-/// `next`.
-pub(crate) fn created(
-    viewer: &Viewer,
-    title: &str,
-    (next, label): (&str, &str),
-    rows: Markup,
-) -> Page {
-    let body = html! {
-        h1 { (title) }
-        p.problem role="status" { "Copy the secret now: it is not shown again, and shiplog cannot show it later." }
-        dl.fields.secret { (rows) }
-        p { a href=(next) { (label) } }
-    };
-    Ok(html_response(
-        StatusCode::CREATED,
-        layout::page(&Shell::signed_in(title, viewer), body),
-    ))
-}
-
-/// A secret with its copy button (the script copies the element named by `data-copy`).
-pub(crate) fn secret(id: &str, value: &str) -> Markup {
-    html! {
-        code #(id) { (value) } " "
-        button.copy type="button" data-copy=(id) { "Copy" }
-    }
-}
-
 /// `POST /keys`.
 pub(crate) async fn create_api_key(
     state: web::Data<WebState>,
@@ -253,14 +207,14 @@ pub(crate) async fn create_api_key(
             form.request()?,
         )
         .await?;
-    created(
+    layout::shown_once(
         &viewer,
         "API key created",
         ("/keys", "Back to the keys"),
         html! {
             dt { "Name" } dd { (issued.record.name) }
             dt { "Role" } dd { (issued.record.role.as_str()) }
-            dt { "Key" } dd { (secret("secret", issued.secret.reveal())) }
+            dt { "Key" } dd { (layout::secret("secret", issued.secret.reveal())) }
             dt { "Use it" } dd { code { "Authorization: Bearer <key>" } }
         },
     )
@@ -281,7 +235,7 @@ pub(crate) async fn create_signing_key(
             form.request()?,
         )
         .await?;
-    created(
+    layout::shown_once(
         &viewer,
         "Signing key created",
         ("/keys", "Back to the keys"),
@@ -289,7 +243,7 @@ pub(crate) async fn create_signing_key(
             dt { "Name" } dd { (record.name) }
             dt { "Role" } dd { (record.role.as_str()) }
             dt { "Key id" } dd { code #key-id { (record.key_id.as_str()) } }
-            dt { "Secret" } dd { (secret("secret", record.secret.reveal())) }
+            dt { "Secret" } dd { (layout::secret("secret", record.secret.reveal())) }
             dt { "Use it" } dd { "Send the key id in " code { "X-Webhook-Key" } " and sign each request with the secret (docs/api.md)." }
         },
     )

@@ -14,9 +14,10 @@ use shiplog_domain::ids::ProjectSlug;
 use crate::WebState;
 use crate::layout::{self, Shell};
 use crate::pages::deployments;
-use crate::pages::dora::{compared, percent};
+use crate::pages::dora::moved;
 use crate::pages::{filter, given};
 use crate::session::{Page, Viewer, encode, html_response};
+use shiplog_domain::dora::Change;
 
 /// The overview's filters.
 #[derive(Debug, Default, Deserialize)]
@@ -198,11 +199,10 @@ fn matrix(overview: &Overview) -> Markup {
 }
 
 fn figures(overview: &Overview) -> Markup {
-    let compare = |now: Option<f64>, before: Option<f64>, higher: bool, shown: String| {
-        let word = compared(now, before, higher);
+    let compare = |shown: String, change: Change| {
         html! {
             (shown) br;
-            span class=(format!("previous trend-{}", word.replace(' ', "-"))) { (word) }
+            span.previous { (moved(change)) }
         }
     };
     html! {
@@ -224,14 +224,15 @@ fn figures(overview: &Overview) -> Markup {
                         } }
                         tbody {
                             @for p in &overview.projects {
-                                @let (now, before) = (&p.now, &p.before);
+                                @let now = &p.now;
+                                @let moved_since = now.against(&p.before);
                                 tr {
                                     th scope="row" { a href=(format!("/dora?project={}", encode(p.project.slug.as_str()))) { (p.project.name) } }
-                                    td { (compare(Some(now.deployment_frequency.per_day), Some(before.deployment_frequency.per_day), true, format!("{:.2}", now.deployment_frequency.per_day))) }
-                                    td { (compare(now.lead_time.median_seconds, before.lead_time.median_seconds, false, layout::duration(now.lead_time.median_seconds))) }
-                                    td { (compare(now.change_failure_rate.value, before.change_failure_rate.value, false, percent(now.change_failure_rate.value))) }
-                                    td { (compare(now.recovery_time.median_seconds, before.recovery_time.median_seconds, false, layout::duration(now.recovery_time.median_seconds))) }
-                                    td { (compare(now.rework_rate.value, before.rework_rate.value, false, percent(now.rework_rate.value))) }
+                                    td { (compare(format!("{:.2}", now.deployment_frequency.per_day), moved_since.deployment_frequency)) }
+                                    td { (compare(layout::duration(now.lead_time.median_seconds), moved_since.lead_time)) }
+                                    td { (compare(layout::percent(now.change_failure_rate.value), moved_since.change_failure_rate)) }
+                                    td { (compare(layout::duration(now.recovery_time.median_seconds), moved_since.recovery_time)) }
+                                    td { (compare(layout::percent(now.rework_rate.value), moved_since.rework_rate)) }
                                 }
                             }
                         }

@@ -204,7 +204,6 @@ pub(crate) fn chart(trend: &Trend) -> Markup {
 
 /// The weekly figures as one table: the charts' values, readable by anyone and anything.
 pub(crate) fn table(series: &[Report]) -> Markup {
-    let percent = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0));
     html! {
         details.trend-table open[series.len() <= 6] {
             summary { "The weekly figures as a table" }
@@ -224,9 +223,9 @@ pub(crate) fn table(series: &[Report]) -> Markup {
                                 th scope="row" { (layout::time(report.window.from)) }
                                 td { (report.deployment_frequency.samples) }
                                 td { (layout::duration(report.lead_time.median_seconds)) }
-                                td { (percent(report.change_failure_rate.value)) }
+                                td { (layout::percent(report.change_failure_rate.value)) }
                                 td { (layout::duration(report.recovery_time.median_seconds)) }
-                                td { (percent(report.rework_rate.value)) }
+                                td { (layout::percent(report.rework_rate.value)) }
                             }
                         }
                     }
