@@ -47,14 +47,20 @@ pub fn failed(error: csv::Error) -> AppError {
 
 /// A whole export as a download named `filename`, which no cache keeps.
 pub fn download(body: Vec<u8>, filename: &str) -> HttpResponse {
-    HttpResponse::Ok()
+    attachment(filename).body(body)
+}
+
+/// The headers of every download: CSV, an attachment named `filename`, kept by no cache.
+fn attachment(filename: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
         .content_type(MEDIA_TYPE)
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(body)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    response
 }
 
 /// Every deployment `list` matches, newest first, as a streamed CSV download: read 200 at a
@@ -102,14 +108,7 @@ pub async fn deployments_download(
     let body =
         futures_util::stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(head)) })
             .chain(rest);
-    Ok(HttpResponse::Ok()
-        .content_type(MEDIA_TYPE)
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            "attachment; filename=\"deployments.csv\"",
-        ))
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .streaming(body))
+    Ok(attachment("deployments.csv").streaming(body))
 }
 
 /// A page's deployments, at most `remaining` of them (counted off), and the cursor of the next
