@@ -1159,6 +1159,36 @@ async fn the_breakdown_agrees_with_asking_for_each_application_and_team(app: &Te
     );
     // Not asked for: not answered.
     assert_eq!(metrics(app, window).await.get("breakdown"), None);
+    // web deploys to production-us only, so in web's figures the team ops holds every
+    // deployment; an incident of web in production (no team's) still keeps ops's row from
+    // being the whole.
+    let (status, answer) = app
+        .post(
+            "/api/v1/incidents",
+            &app.admin_key,
+            json!({"project": "my-project", "external_id": "i6", "title": "web down in production",
+                   "application": "web", "environment": "production",
+                   "opened_at": "2025-03-05T00:00:00Z", "resolved_at": "2025-03-05T05:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let web = metrics(app, &format!("{window}&application=web&breakdown=true")).await;
+    let teams = web["breakdown"]["by_team"].as_array().unwrap();
+    assert_eq!(teams.len(), 1, "{web}");
+    assert_eq!(teams[0]["code"], "ops");
+    let alone = metrics(
+        app,
+        &format!("{window}&application=web&environment=production-us"),
+    )
+    .await;
+    assert_eq!(figures(&teams[0]), figures(&alone), "{web}");
+    assert_ne!(figures(&teams[0]), figures(&web), "{web}");
+    // web's one application row holds all of web's figures.
+    assert_eq!(
+        figures(&web["breakdown"]["by_application"][0]),
+        figures(&web),
+        "{web}"
+    );
 }
 
 on_both_backends!(

@@ -13,7 +13,8 @@
 //! The DORA days are packed first, as a running server's packer does in the background.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs as a smoke test on 20,000
-//! deployments. `SHIPLOG_BENCH_BACKENDS` and `SHIPLOG_BENCH_DEPLOYMENTS` as for `bench dora`.
+//! deployments. `SHIPLOG_BENCH_BACKENDS` and `SHIPLOG_BENCH_DEPLOYMENTS` as for `bench dora`;
+//! `SHIPLOG_BENCH_PAGES` times only the pages whose name contains it (e.g. `DORA`).
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -61,6 +62,7 @@ fn main() {
     let backends =
         std::env::var("SHIPLOG_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     let (n, runs) = seed::sizes();
+    let only = std::env::var("SHIPLOG_BENCH_PAGES").unwrap_or_default();
     println!(
         "machine: {} cores; {n} deployments over 730 days; {runs} timed runs per page",
         std::thread::available_parallelism().map_or(0, usize::from)
@@ -130,7 +132,7 @@ fn main() {
                 },
             )))
             .await;
-            for (name, path) in PAGES {
+            for (name, path) in PAGES.into_iter().filter(|(name, _)| name.contains(&*only)) {
                 let path = path.replace("{newest}", &newest);
                 let path = path.as_str();
                 let mut size = 0;

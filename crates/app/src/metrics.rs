@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 pub use shiplog_domain::dora::DEFAULT_LINK_HOURS;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use shiplog_domain::dora::{
-    Explanation, History, IncidentRecord, Interval, LONG_OPEN_INCIDENT_DAYS, LongOpenIncident,
-    Report, Window, open_too_long,
+    DeploymentRecord, Explanation, History, IncidentRecord, Interval, LONG_OPEN_INCIDENT_DAYS,
+    LongOpenIncident, Report, Window, open_too_long,
 };
 use shiplog_domain::ids::{ApplicationCode, EnvironmentCode, ProjectSlug};
 use shiplog_domain::timestamp::Timestamp;
@@ -177,33 +177,63 @@ pub struct DoraShare {
     pub report: Report,
 }
 
-/// The report of the records `keep` accepts (by application and environment id), with the
-/// incidents about them (an incident of no application or environment is about all).
+/// One application's or team's figures, before the scope's own are computed.
+type Part = (Option<String>, Option<Report>);
+
+/// The report of `records`, with the incidents `about` them (an incident of no application
+/// or environment is about all); `None` when those are all of `data`'s, whose report is the
+/// scope's own (so a breakdown into one team costs nothing more).
 fn share(
+    records: Vec<DeploymentRecord>,
     data: &DoraData,
     window: Window,
     link_hours: u32,
-    keep: impl Fn(&str, &str) -> bool,
     about: impl Fn(&IncidentRecord) -> bool,
-) -> Report {
-    let records = data
-        .records
-        .iter()
-        .filter(|r| keep(&r.application, &r.environment))
-        .cloned();
+) -> Option<Report> {
     let incidents: Vec<IncidentRecord> = data
         .incidents
         .iter()
         .filter(|i| about(i))
         .cloned()
         .collect();
-    History::new(records)
-        .with_incidents(incidents, link_hours)
-        .report(window)
+    if records.len() == data.records.len() && incidents.len() == data.incidents.len() {
+        return None;
+    }
+    Some(
+        History::new(records)
+            .with_incidents(incidents, link_hours)
+            .report(window),
+    )
+}
+
+/// The breakdown's parts, each with its own figures or the scope's `whole`.
+fn completed(parts: Vec<Part>, whole: &Report) -> Vec<DoraShare> {
+    parts
+        .into_iter()
+        .map(|(code, report)| DoraShare {
+            code,
+            report: report.unwrap_or_else(|| whole.clone()),
+        })
+        .collect()
+}
+
+/// `records` grouped by `key` (one pass, so a breakdown costs one walk of the records rather
+/// than one per application or team).
+fn grouped<'a, K: Eq + std::hash::Hash>(
+    records: &'a [DeploymentRecord],
+    key: impl Fn(&'a DeploymentRecord) -> Option<K>,
+) -> HashMap<K, Vec<DeploymentRecord>> {
+    let mut groups: HashMap<K, Vec<DeploymentRecord>> = HashMap::new();
+    for record in records {
+        if let Some(k) = key(record) {
+            groups.entry(k).or_default().push(record.clone());
+        }
+    }
+    groups
 }
 
 impl App {
-    /// The per-application and per-team figures of `data`.
+    /// The per-application and per-team figures of `data` (see [`share`] for `None`).
     async fn breakdown(
         &self,
         caller: &Principal,
@@ -211,7 +241,7 @@ impl App {
         data: &DoraData,
         window: Window,
         link_hours: u32,
-    ) -> Result<DoraBreakdown, AppError> {
+    ) -> Result<(Vec<Part>, Vec<Part>), AppError> {
         let mut by_application = Vec::new();
         if let Some(project) = project {
             let mut applications = self
@@ -220,29 +250,22 @@ impl App {
                 .list(caller.workspace, project.id)
                 .await?;
             applications.sort_by(|a, b| a.code.cmp(&b.code));
+            let mut records = grouped(&data.records, |r| Some(&*r.application));
             for application in applications {
                 let id = application.id.to_string();
-                if !data.records.iter().any(|r| *r.application == *id) {
+                let Some(records) = records.remove(id.as_str()) else {
                     continue;
-                }
-                by_application.push(DoraShare {
-                    code: Some(application.code.to_string()),
-                    report: share(
-                        data,
-                        window,
-                        link_hours,
-                        |a, _| a == id,
-                        |i| {
-                            i.applications
-                                .as_ref()
-                                .is_none_or(|apps| apps.contains(&id))
-                        },
-                    ),
-                });
+                };
+                by_application.push((
+                    Some(application.code.to_string()),
+                    share(records, data, window, link_hours, |i| {
+                        i.applications
+                            .as_ref()
+                            .is_none_or(|apps| apps.contains(&id))
+                    }),
+                ));
             }
         }
-        let environments = self.ports.environments.list(caller.workspace).await?;
-        let mut teams: Vec<(Option<String>, Vec<String>)> = Vec::new();
         let codes: BTreeMap<_, _> = self
             .ports
             .teams
@@ -251,36 +274,42 @@ impl App {
             .into_iter()
             .map(|t| (t.id, t.code.to_string()))
             .collect();
-        for environment in environments {
+        // Each counted environment's team; the teams in order of first appearance.
+        let mut teams: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        let mut team_of: HashMap<String, usize> = HashMap::new();
+        for environment in self.ports.environments.list(caller.workspace).await? {
             let id = environment.id.to_string();
             if !data.records.iter().any(|r| *r.environment == *id) {
                 continue;
             }
             let team = environment.team.and_then(|t| codes.get(&t).cloned());
-            match teams.iter_mut().find(|(code, _)| *code == team) {
-                Some((_, ids)) => ids.push(id),
-                None => teams.push((team, vec![id])),
+            let index = match teams.iter().position(|(code, _)| *code == team) {
+                Some(index) => index,
+                None => {
+                    teams.push((team, Vec::new()));
+                    teams.len() - 1
+                }
+            };
+            if let Some((_, ids)) = teams.get_mut(index) {
+                ids.push(id.clone());
             }
+            team_of.insert(id, index);
         }
-        // Teams by code, environments of no team last.
-        teams.sort_by(|a, b| (a.0.is_none(), &a.0).cmp(&(b.0.is_none(), &b.0)));
-        let by_team = teams
+        let mut records = grouped(&data.records, |r| team_of.get(&*r.environment).copied());
+        let mut by_team: Vec<Part> = teams
             .into_iter()
-            .map(|(code, ids)| DoraShare {
-                report: share(
-                    data,
-                    window,
-                    link_hours,
-                    |_, e| ids.iter().any(|id| id == e),
-                    |i| i.environment.as_ref().is_none_or(|e| ids.contains(e)),
-                ),
-                code,
+            .enumerate()
+            .map(|(index, (code, ids))| {
+                let records = records.remove(&index).unwrap_or_default();
+                let report = share(records, data, window, link_hours, |i| {
+                    i.environment.as_ref().is_none_or(|e| ids.contains(e))
+                });
+                (code, report)
             })
             .collect();
-        Ok(DoraBreakdown {
-            by_application,
-            by_team,
-        })
+        // Teams by code, environments of no team last.
+        by_team.sort_by(|a, b| (a.0.is_none(), &a.0).cmp(&(b.0.is_none(), &b.0)));
+        Ok((by_application, by_team))
     }
 
     /// The DORA metrics of a scope and window, computed now from committed data.
@@ -350,6 +379,11 @@ impl App {
             None
         };
         let history = History::new(data.records).with_incidents(data.incidents, request.link_hours);
+        let report = history.report(window);
+        let breakdown = breakdown.map(|(by_application, by_team)| DoraBreakdown {
+            by_application: completed(by_application, &report),
+            by_team: completed(by_team, &report),
+        });
         Ok(DoraView {
             scope: DoraScope {
                 project: project.map(|p| p.slug),
@@ -357,7 +391,7 @@ impl App {
                 environments: data.environments,
                 incident_link_hours: request.link_hours,
             },
-            report: history.report(window),
+            report,
             series: request.interval.map(|i| history.series(window, i)),
             explanation: request.explain.then(|| history.explain(window)),
             breakdown,
