@@ -255,6 +255,7 @@ async fn metrics_can_require_a_bearer_token() {
         metrics_token: Some("metrics-token-0123456789".to_owned()),
         tls: None,
         retention: None,
+        sign_in: shiplog_server::SignInOptions::default(),
     })
     .await
     .unwrap();

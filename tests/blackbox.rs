@@ -25,3 +25,4 @@ mod jenkins;
 mod keys;
 mod lifecycle;
 mod native;
+mod sso;

@@ -24,10 +24,10 @@ use shiplog_blackbox::{Backend, TestApp, receiver, spawn_app};
 use wiremock::ResponseTemplate;
 
 /// How long a page may take to show what it should.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -49,7 +49,7 @@ fn program(name: &str) -> Option<PathBuf> {
 
 /// Starts chromedriver; `None` (the test skips) when Chromium or its driver is not installed,
 /// except under `CI=true`, where that is a failure.
-async fn driver() -> Option<Driver> {
+pub(crate) async fn driver() -> Option<Driver> {
     let (Some(chromedriver), Some(_)) = (program("chromedriver"), program("chromium")) else {
         let reason = "Chromium or chromedriver is not installed \
                       (Debian: apt-get install chromium chromium-driver; cargo xtask ci does it)";
@@ -92,7 +92,7 @@ async fn driver() -> Option<Driver> {
     }
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -141,22 +141,22 @@ fn screenshots() -> PathBuf {
 }
 
 /// One walk: the browser and what it is pointed at.
-struct Walk<'a> {
-    app: &'a TestApp,
-    driver: &'a Driver,
-    client: Client,
-    backend: &'static str,
+pub(crate) struct Walk<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) driver: &'a Driver,
+    pub(crate) client: Client,
+    pub(crate) backend: &'static str,
 }
 
 impl Walk<'_> {
-    async fn open(&self, path: &str) {
+    pub(crate) async fn open(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.app.base))
             .await
             .unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -170,7 +170,7 @@ impl Walk<'_> {
 
     /// Waits until the page has `css` with text containing `wanted` (after a click, the old
     /// page may still be showing), and returns that text.
-    async fn shows(&self, css: &str, wanted: &str) -> String {
+    pub(crate) async fn shows(&self, css: &str, wanted: &str) -> String {
         let started = Instant::now();
         loop {
             if let Ok(element) = self.client.find(Locator::Css(css)).await
@@ -179,21 +179,26 @@ impl Walk<'_> {
             {
                 return text;
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{css} never showed {wanted:?} (at {:?})",
-                self.client.current_url().await.map(|u| u.to_string())
-            );
+            if started.elapsed() >= PATIENCE {
+                let main = match self.client.find(Locator::Css("main")).await {
+                    Ok(main) => main.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!(
+                    "{css} never showed {wanted:?} (at {:?}, the page says {main:?})",
+                    self.client.current_url().await.map(|u| u.to_string())
+                );
+            }
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    async fn count(&self, css: &str) -> usize {
+    pub(crate) async fn count(&self, css: &str) -> usize {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
     /// Clicks the element `css` names.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -204,7 +209,7 @@ impl Walk<'_> {
     }
 
     /// Types `text` into the field `css` names.
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -215,7 +220,7 @@ impl Walk<'_> {
     }
 
     /// Scrolls the element of id `id` to the top of the window.
-    async fn scroll_to(&self, id: &str) {
+    pub(crate) async fn scroll_to(&self, id: &str) {
         self.client
             .execute(
                 "document.getElementById(arguments[0]).scrollIntoView();",
@@ -227,13 +232,20 @@ impl Walk<'_> {
 
     /// Saves a screenshot, and fails on anything the page logged as an error (a script error, a
     /// refused resource, a Content-Security-Policy violation).
-    async fn check(&self, name: &str) {
+    pub(crate) async fn check(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(
             screenshots().join(format!("{}-{name}.png", self.backend)),
             png,
         )
         .unwrap();
+        let severe = self.severe().await;
+        assert!(severe.is_empty(), "{name} logged errors: {severe:?}");
+        self.accessible(name).await;
+    }
+
+    /// What the pages logged as errors since the last look (the browser's log is read once).
+    pub(crate) async fn severe(&self) -> Vec<Value> {
         let session = self.client.session_id().await.unwrap().unwrap();
         let mut response = awc::Client::default()
             .post(format!("{}/session/{session}/se/log", self.driver.url))
@@ -241,19 +253,18 @@ impl Walk<'_> {
             .await
             .unwrap();
         let log: Value = response.json().limit(1 << 20).await.unwrap();
-        let severe: Vec<&Value> = log["value"]
+        log["value"]
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
             .filter(|entry| entry["level"] == "SEVERE")
-            .collect();
-        assert!(severe.is_empty(), "{name} logged errors: {severe:?}");
-        self.accessible(name).await;
+            .cloned()
+            .collect()
     }
 
     /// Runs axe-core on the page and fails on any serious or critical violation.
-    async fn accessible(&self, name: &str) {
+    pub(crate) async fn accessible(&self, name: &str) {
         let Some(axe) = axe() else { return };
         self.client.execute(axe, vec![]).await.unwrap();
         let found = self
@@ -275,7 +286,7 @@ impl Walk<'_> {
 
     /// Fails when the page is wider than the window (sideways page scroll); a wide table may
     /// scroll inside its own box.
-    async fn fits(&self, name: &str) {
+    pub(crate) async fn fits(&self, name: &str) {
         let widths = self
             .client
             .execute(
@@ -290,7 +301,7 @@ impl Walk<'_> {
         );
     }
 
-    async fn sign_in(&self, key: &str) {
+    pub(crate) async fn sign_in(&self, key: &str) {
         self.open("/sign-in").await;
         let field = self
             .client
@@ -311,7 +322,7 @@ impl Walk<'_> {
         self.shows("main h1", "Overview").await;
     }
 
-    async fn sign_out(&self) {
+    pub(crate) async fn sign_out(&self) {
         self.client
             .find(Locator::Css("form.sign-out button"))
             .await

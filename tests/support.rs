@@ -29,11 +29,20 @@ pub enum Backend {
 
 /// Starts a server; `None` when the backend is not available here (never under `CI=true`).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`], with the server's configuration changed by `configure` first (its sign-in
+/// options, a fixed address).
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     let db = match backend {
         Backend::Sqlite => TestDb::sqlite(),
         Backend::Postgres => TestDb::postgres()?,
     };
-    let running = start(Config {
+    let mut config = Config {
         database_url: db.url().to_owned(),
         bind: "127.0.0.1:0".to_owned(),
         admin_key: Some(MASTER_KEY.to_owned()),
@@ -48,9 +57,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         metrics_token: None,
         tls: None,
         retention: None,
-    })
-    .await
-    .unwrap();
+        sign_in: shiplog_server::SignInOptions::default(),
+    };
+    configure(&mut config);
+    let running = start(config).await.unwrap();
     let base = format!("http://{}", running.address);
     actix_web::rt::spawn(running.server);
     // Redirects are answers the tests check, not followed.

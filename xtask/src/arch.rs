@@ -68,6 +68,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shiplog-store", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-http", &["shiplog-app", "shiplog-domain"]),
     ("shiplog-sender", &["shiplog-app", "shiplog-domain"]),
+    ("shiplog-oidc", &["shiplog-app", "shiplog-domain"]),
     // The dashboard shares the API adapter's error-status table and panic guard.
     (
         "shiplog-web",
@@ -79,6 +80,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "shiplog-app",
             "shiplog-domain",
             "shiplog-http",
+            "shiplog-oidc",
             "shiplog-sender",
             "shiplog-signature",
             "shiplog-store",

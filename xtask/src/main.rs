@@ -267,14 +267,19 @@ fn browser() -> Result<()> {
 }
 
 /// The npm packages the browser tests use, pinned: axe-core, the accessibility rules every
-/// page is checked against (`tests/browser.rs`).
-const NODE_TOOLS: [&str; 1] = ["axe-core@4.14.1"];
+/// page is checked against (`tests/browser.rs`), and oidc-provider, the OpenID provider the
+/// sign-in tests run (`tests/sso.rs`, `tests/oidc/provider.mjs`).
+const NODE_TOOLS: [&str; 2] = ["axe-core@4.14.1", "oidc-provider@9.6.0"];
 
 /// Installs [`NODE_TOOLS`] into `target/node-tools` with npm, the first time. Without npm or
 /// the registry the accessibility checks skip, except under `CI=true`, where this fails.
 fn node_tools() -> Result<()> {
     let prefix = workspace_root().join("target").join("node-tools");
-    if prefix.join("node_modules/axe-core/axe.min.js").is_file() {
+    if prefix.join("node_modules/axe-core/axe.min.js").is_file()
+        && prefix
+            .join("node_modules/oidc-provider/package.json")
+            .is_file()
+    {
         return Ok(());
     }
     println!(
@@ -297,7 +302,9 @@ fn node_tools() -> Result<()> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         return Err(why);
     }
-    println!("xtask: {why}; the accessibility checks will skip, and under CI=true this fails");
+    println!(
+        "xtask: {why}; the accessibility and sign-in checks will skip, and under CI=true this fails"
+    );
     Ok(())
 }
 

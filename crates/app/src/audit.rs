@@ -24,6 +24,13 @@ pub enum Actor {
         /// Its name when it acted.
         name: String,
     },
+    /// A person signed in to the dashboard through the OpenID provider.
+    Person {
+        /// The person's id.
+        id: String,
+        /// Their name when they acted.
+        name: String,
+    },
     /// A signing key (the Envtracker-style signed endpoints).
     SigningKey {
         /// The key's record id.
@@ -53,11 +60,12 @@ impl Actor {
             .map(|name| Self::System { name })
     }
 
-    /// `master`, `api_key`, `signing_key`, `integration` or `system`.
+    /// `master`, `api_key`, `person`, `signing_key`, `integration` or `system`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Master => "master",
             Self::ApiKey { .. } => "api_key",
+            Self::Person { .. } => "person",
             Self::SigningKey { .. } => "signing_key",
             Self::Integration { .. } => "integration",
             Self::System { .. } => "system",
@@ -67,9 +75,10 @@ impl Actor {
     /// The actor's id, if it has one.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Self::ApiKey { id, .. } | Self::SigningKey { id } | Self::Integration { id } => {
-                Some(id)
-            }
+            Self::ApiKey { id, .. }
+            | Self::Person { id, .. }
+            | Self::SigningKey { id }
+            | Self::Integration { id } => Some(id),
             Self::Master | Self::System { .. } => None,
         }
     }
@@ -77,7 +86,7 @@ impl Actor {
     /// The actor's name, if it has one.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::ApiKey { name, .. } => Some(name),
+            Self::ApiKey { name, .. } | Self::Person { name, .. } => Some(name),
             Self::System { name } => Some(name),
             _ => None,
         }

@@ -78,6 +78,9 @@ error_codes! {
     ExpiredTimestamp => "expired_timestamp", Unauthenticated;
     ExpiredKey => "expired_key", Unauthenticated;
     InvalidSession => "invalid_session", Unauthenticated;
+    SessionRefresh => "session_refresh", Unauthenticated;
+    SignInRefused => "sign_in_refused", Unauthenticated;
+    SignInUnavailable => "sign_in_unavailable", Unavailable;
     RoleForbidden => "role_forbidden", Forbidden;
     WorkspaceNotFound => "workspace_not_found", NotFound;
     ProjectNotFound => "project_not_found", NotFound;
@@ -118,11 +121,55 @@ pub enum AuthFailure {
     ExpiredKey,
     /// The dashboard session is unknown, signed out, expired, or its key is gone.
     InvalidSession,
+    /// A person's session is due for a look at their groups: through the provider again.
+    SessionRefresh,
     /// A provider's delivery carries neither its signature nor the integration's token.
     MissingIntegrationSecret,
     /// A provider's delivery is signed, or carries a token, but not with the integration's
     /// secret.
     IntegrationSecretMismatch,
+}
+
+/// Why a sign-in did not open a session: each says what the person can do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInRefusal {
+    /// This server has no single sign-on.
+    #[error("single sign-on is not set up on this server: sign in with an API key")]
+    NotConfigured,
+    /// The form's API keys are turned off here.
+    #[error("signing in with an API key is turned off here: sign in with your company account")]
+    KeySignInOff,
+    /// The callback's `state` is not the one this browser left with (or the browser kept
+    /// none: the attempt is older than its cookie, or began in another browser).
+    #[error(
+        "this sign-in did not start in this browser, or started too long ago: start again from the sign-in page"
+    )]
+    State,
+    /// The provider said no, or refused to redeem the code.
+    #[error("the sign-in provider refused: {0}. Start again from the sign-in page")]
+    Provider(String),
+    /// The ID token failed verification.
+    #[error(
+        "the sign-in provider's answer could not be verified ({0}): start again from the sign-in page, and tell your administrator if it happens again"
+    )]
+    InvalidToken(String),
+    /// The provider cannot be reached.
+    #[error("the sign-in provider cannot be reached ({0}): try again in a minute")]
+    Unreachable(String),
+    /// The person is in no group that opens a workspace (or not the one asked for).
+    #[error(
+        "{who} signed in, but {}{} gives access here: ask an administrator to add you to a group shiplog maps to a workspace (SHIPLOG_OIDC_ROLES)",
+        if groups.is_empty() { "no group was sent and no default rule".to_owned() } else { format!("none of your groups ({})", groups.join(", ")) },
+        workspace.as_ref().map(|w| format!(" to workspace {w}")).unwrap_or_default()
+    )]
+    NoAccess {
+        /// Their name or email.
+        who: String,
+        /// The groups the provider sent.
+        groups: Vec<String>,
+        /// The workspace asked for, if one was.
+        workspace: Option<String>,
+    },
 }
 
 /// Every failure a use case reports.
@@ -166,6 +213,9 @@ pub enum AppError {
     /// Authentication failed.
     #[error("{}", auth_message(*.0))]
     Unauthenticated(AuthFailure),
+    /// A sign-in through the OpenID provider did not open a session.
+    #[error("{0}")]
+    SignInRefused(SignInRefusal),
     /// The key's role may not do this.
     #[error(
         "this key has the {role} role, which cannot {action}; use a key with the {needed} role"
@@ -283,7 +333,10 @@ fn auth_message(failure: AuthFailure) -> &'static str {
             "expired timestamp (X-Webhook-Timestamp must be within 300 seconds of the server clock)"
         }
         AuthFailure::ExpiredKey => "this key has expired: ask a workspace admin for a new one",
-        AuthFailure::InvalidSession => "the session has ended: sign in again with an API key",
+        AuthFailure::InvalidSession => "the session has ended: sign in again",
+        AuthFailure::SessionRefresh => {
+            "the session's role is due to be checked with the OpenID provider: sign in again"
+        }
         AuthFailure::MissingIntegrationSecret => {
             "the delivery carries neither a signature nor a token (X-Hub-Signature-256, X-Gitlab-Token, X-Shiplog-Token or ?token=): set the provider's webhook secret to the integration's secret"
         }
@@ -311,9 +364,12 @@ impl AppError {
                 AuthFailure::ExpiredTimestamp => ErrorCode::ExpiredTimestamp,
                 AuthFailure::ExpiredKey => ErrorCode::ExpiredKey,
                 AuthFailure::InvalidSession => ErrorCode::InvalidSession,
+                AuthFailure::SessionRefresh => ErrorCode::SessionRefresh,
                 AuthFailure::MissingIntegrationSecret => ErrorCode::MissingCredentials,
                 AuthFailure::IntegrationSecretMismatch => ErrorCode::InvalidSignature,
             },
+            Self::SignInRefused(SignInRefusal::Unreachable(_)) => ErrorCode::SignInUnavailable,
+            Self::SignInRefused(_) => ErrorCode::SignInRefused,
             Self::Forbidden { .. } => ErrorCode::RoleForbidden,
             Self::NotFoundWorkspace(_) => ErrorCode::WorkspaceNotFound,
             Self::ProjectNotFound(_) => ErrorCode::ProjectNotFound,

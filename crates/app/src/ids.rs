@@ -52,6 +52,10 @@ id_type!(
     ProjectId
 );
 id_type!(
+    /// A person who signs in through the OpenID provider.
+    PersonId
+);
+id_type!(
     /// A team.
     TeamId
 );

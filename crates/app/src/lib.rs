@@ -52,6 +52,7 @@ pub mod overview;
 pub mod pagination;
 pub mod ports;
 pub mod sessions;
+pub mod sso;
 
 #[cfg(test)]
 mod testing;
@@ -104,6 +105,10 @@ pub struct App {
     public_url: Arc<str>,
     offload: Arc<dyn ports::Offload>,
     notifier: Arc<dyn ports::ChangeNotifier>,
+    /// Single sign-on, when the server has it.
+    sso: Option<Arc<sso::Sso>>,
+    /// Whether the dashboard's sign-in form takes API keys.
+    key_sign_in: bool,
     /// Per integration, how many refused deliveries were logged this minute.
     refusals: Arc<
         std::sync::Mutex<
@@ -124,6 +129,8 @@ impl App {
             public_url: Arc::from("http://127.0.0.1:8080"),
             offload: Arc::new(ports::Inline),
             notifier: Arc::new(ports::Silent),
+            sso: None,
+            key_sign_in: true,
             refusals: Arc::default(),
         }
     }

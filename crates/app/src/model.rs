@@ -366,27 +366,47 @@ pub struct ApiKeyRecord {
 }
 
 /// A dashboard session, as stored: opened with an API key, which it acts as until it expires,
-/// is signed out, or the key is revoked.
+/// is signed out, or the key is revoked; or by a person through the OpenID provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// SHA-256 of its secret.
     pub hash: KeyHash,
-    /// The key's workspace.
+    /// Its workspace.
     pub workspace: WorkspaceId,
-    /// The key it was opened with.
-    pub api_key: ApiKeyId,
+    /// Whom it acts for.
+    pub holder: SessionHolder,
+    /// The address it was opened from, when known.
+    pub address: Option<String>,
     /// When it was opened.
     pub created_at: Timestamp,
     /// When it ends.
     pub expires_at: Timestamp,
 }
 
-/// What a session grants now: its key's workspace, role, project and expiry, and its own end.
+/// Whom a session acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionHolder {
+    /// The API key it was opened with: its role and project, checked on every request.
+    Key(ApiKeyId),
+    /// A person, with the role their groups gave at the last look and when to look again.
+    Person {
+        /// The person.
+        id: crate::ids::PersonId,
+        /// Their role in the session's workspace.
+        role: Role,
+        /// When their groups are looked at again (the session is not used after this until
+        /// they are).
+        refresh_at: Timestamp,
+    },
+}
+
+/// What a session grants now: its key's workspace, role, project and expiry (or its
+/// person's role), and its own end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionGrant {
     /// The workspace.
     pub workspace: WorkspaceId,
-    /// The key's role.
+    /// The key's role, or the person's.
     pub role: Role,
     /// The key's project, if it is limited to one.
     pub project: Option<ProjectId>,
@@ -394,10 +414,29 @@ pub struct SessionGrant {
     pub key_expires_at: Option<Timestamp>,
     /// When the session ends.
     pub expires_at: Timestamp,
-    /// The key the session was signed in with.
-    pub api_key: crate::ids::ApiKeyId,
-    /// That key's name.
-    pub key_name: String,
+    /// Who acts: the key (`Actor::ApiKey`) or the person (`Actor::Person`).
+    pub actor: crate::audit::Actor,
+    /// For a person's session, when their groups are looked at again.
+    pub refresh_at: Option<Timestamp>,
+}
+
+/// A person, as recorded at their first sign-in and updated at each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    /// Their id in shiplog.
+    pub id: crate::ids::PersonId,
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// Their subject at that issuer (stable, unlike their name or email).
+    pub subject: String,
+    /// Their name, as the provider last gave it (else their email or subject).
+    pub name: String,
+    /// Their email, as the provider last gave it.
+    pub email: Option<String>,
+    /// When they first signed in.
+    pub created_at: Timestamp,
+    /// When they last signed in.
+    pub signed_in_at: Timestamp,
 }
 
 /// A signing key for the Envtracker-style endpoints.

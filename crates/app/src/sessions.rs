@@ -1,5 +1,6 @@
-//! Dashboard sessions: a person signs in with a `read` or `admin` API key once, and the browser
-//! then holds a session secret instead of the key.
+//! Dashboard sessions: a person signs in with a `read` or `admin` API key once (or through the
+//! company's OpenID provider, [`crate::sso`]), and the browser then holds a session secret
+//! instead of the key.
 //!
 //! A session acts as its key: the same workspace, role and project, checked again on every
 //! request (a revoked key's sessions end with it; an expired key's sessions stop working). It
@@ -15,7 +16,7 @@ use time::Duration;
 use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::{AppError, AuthFailure};
-use crate::model::SessionRecord;
+use crate::model::{SessionHolder, SessionRecord};
 
 /// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 12;
@@ -38,6 +39,11 @@ impl App {
     /// belongs in a pipeline, not a browser. Expired sessions of every workspace are deleted on
     /// the way, so the table holds only live ones.
     pub async fn sign_in(&self, presented_key: Option<&str>) -> Result<SignedIn, AppError> {
+        if !self.key_sign_in {
+            return Err(AppError::SignInRefused(
+                crate::error::SignInRefusal::KeySignInOff,
+            ));
+        }
         let key = self.authenticated_key(presented_key).await?;
         let principal = Principal::of_key(&key);
         principal.require(Capability::Read, "sign in to the dashboard")?;
@@ -54,7 +60,8 @@ impl App {
                 SessionRecord {
                     hash: secret.hash(),
                     workspace: key.workspace,
-                    api_key: key.id,
+                    holder: SessionHolder::Key(key.id),
+                    address: None,
                     created_at: now,
                     expires_at,
                 },
@@ -85,14 +92,16 @@ impl App {
         if grant.expires_at <= now || grant.key_expires_at.is_some_and(|at| at <= now) {
             return Err(invalid);
         }
+        // A person's role is used until its refresh time, then looked at again through the
+        // provider (`crate::sso`).
+        if grant.refresh_at.is_some_and(|at| at <= now) {
+            return Err(AppError::Unauthenticated(AuthFailure::SessionRefresh));
+        }
         Ok(Principal {
             workspace: grant.workspace,
             role: grant.role,
             project: grant.project,
-            actor: crate::audit::Actor::ApiKey {
-                id: grant.api_key.to_string(),
-                name: grant.key_name,
-            },
+            actor: grant.actor,
             address: None,
         })
     }
@@ -154,7 +163,7 @@ mod tests {
             .times(1)
             .withf(|s, keep| {
                 s.expires_at == hours(2)
-                    && s.api_key == ApiKeyId::from_uuid(uuid::Uuid::from_u128(7))
+                    && s.holder == SessionHolder::Key(ApiKeyId::from_uuid(uuid::Uuid::from_u128(7)))
                     && *keep == MAX_SESSIONS_PER_KEY
             })
             .returning(|_, _| Ok(()));
@@ -201,8 +210,11 @@ mod tests {
                     project: None,
                     key_expires_at,
                     expires_at,
-                    api_key: crate::ids::ApiKeyId::from_uuid(uuid::Uuid::from_u128(5)),
-                    key_name: "ci".to_owned(),
+                    actor: crate::audit::Actor::ApiKey {
+                        id: crate::ids::ApiKeyId::from_uuid(uuid::Uuid::from_u128(5)).to_string(),
+                        name: "ci".to_owned(),
+                    },
+                    refresh_at: None,
                 }))
             });
             let got = ports.app().session_principal(Some("abc")).await;

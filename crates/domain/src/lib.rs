@@ -18,6 +18,8 @@
 //! - [`incident`]: incident sources and how their updates settle into one record.
 //! - [`sighting`]: when a commit was first seen, folded event by event: lead time's start.
 //! - [`hook`]: outgoing hook events, provider status words, the retry schedule, delivery ids.
+//! - [`sso`]: which workspaces and role a person signing in through an OpenID provider gets,
+//!   from their groups.
 //! - [`text`]: what a one-line field may hold (no control or bidirectional formatting characters).
 //!
 //! ## What this crate must never do
@@ -57,6 +59,7 @@ pub mod lifecycle;
 pub mod reference;
 pub mod repo;
 pub mod sighting;
+pub mod sso;
 pub mod status;
 pub mod text;
 pub mod timestamp;

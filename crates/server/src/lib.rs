@@ -49,6 +49,39 @@ pub struct Config {
     pub tls: Option<tls::TlsFiles>,
     /// Retention (`SHIPLOG_RETENTION_DAYS`); `None`: everything is kept.
     pub retention: Option<shiplog_app::lifecycle::Retention>,
+    /// How people sign in to the dashboard.
+    pub sign_in: SignInOptions,
+}
+
+/// How people sign in to the dashboard: with an API key, through the company's OpenID
+/// provider (docs/sso.md), or both.
+#[derive(Debug, Clone)]
+pub struct SignInOptions {
+    /// Single sign-on (`SHIPLOG_OIDC_ISSUER` and the rest); `None`: API keys only.
+    pub sso: Option<SsoOptions>,
+    /// Whether the sign-in form takes API keys (`SHIPLOG_NO_KEY_SIGN_IN` turns it off).
+    pub key_sign_in: bool,
+}
+
+impl Default for SignInOptions {
+    fn default() -> Self {
+        Self {
+            sso: None,
+            key_sign_in: true,
+        }
+    }
+}
+
+/// The company's OpenID provider and what its groups give.
+#[derive(Debug, Clone)]
+pub struct SsoOptions {
+    /// Where the provider reaches shiplog's callback from, its settings, and the claim and
+    /// scopes asked for.
+    pub provider: shiplog_oidc::OidcSettings,
+    /// Groups to workspaces and roles (`SHIPLOG_OIDC_ROLES`).
+    pub roles: shiplog_domain::sso::RoleRules,
+    /// Minutes between two looks at a person's groups (1 to 15).
+    pub refresh_minutes: i64,
 }
 
 /// How outgoing hooks are sent.
@@ -438,13 +471,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ),
         ..config.hooks.clone()
     };
-    let (app, store) = open_app_with(
+    let (mut app, store) = open_app_with(
         &config.database_url,
         config.migrate_on_start,
         Arc::new(SystemClock),
         &hooks,
     )
     .await?;
+    if let Some(sso) = &config.sign_in.sso {
+        let provider = shiplog_oidc::OidcProvider::new(sso.provider.clone()).map_err(StartError)?;
+        app = app.with_sso(shiplog_app::sso::Sso {
+            provider: Arc::new(provider),
+            rules: sso.roles.clone(),
+            refresh: time::Duration::minutes(
+                sso.refresh_minutes
+                    .clamp(1, shiplog_app::sso::MAX_REFRESH_MINUTES),
+            ),
+        });
+    }
+    if !config.sign_in.key_sign_in {
+        app = app.without_key_sign_in();
+    }
     let generated_master_key = app
         .ensure_master_key(config.admin_key.as_deref())
         .await

@@ -65,6 +65,100 @@ struct Tls {
     tls_key: Option<std::path::PathBuf>,
 }
 
+/// How people sign in to the dashboard (docs/sso.md).
+#[derive(Debug, clap::Args)]
+struct SignIn {
+    /// The OpenID provider's issuer URL: people sign in through it (with the settings below).
+    #[arg(long, env = "SHIPLOG_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_roles"])]
+    oidc_issuer: Option<String>,
+    /// The client id shiplog is registered under at the provider.
+    #[arg(long, env = "SHIPLOG_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// The client's secret (prefer the file).
+    #[arg(
+        long,
+        env = "SHIPLOG_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "oidc_client_secret_file"
+    )]
+    oidc_client_secret: Option<String>,
+    /// A file holding the client's secret.
+    #[arg(long, env = "SHIPLOG_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<std::path::PathBuf>,
+    /// Groups to workspaces and roles: `group=workspace:role`, comma-separated; group `*`
+    /// matches everyone (e.g. `platform=acme:admin,engineers=acme:read`).
+    #[arg(long, env = "SHIPLOG_OIDC_ROLES")]
+    oidc_roles: Option<String>,
+    /// The ID token claim that lists a person's groups.
+    #[arg(long, env = "SHIPLOG_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    oidc_groups_claim: String,
+    /// Scopes asked for besides `openid`, space-separated.
+    #[arg(
+        long,
+        env = "SHIPLOG_OIDC_SCOPES",
+        default_value = "profile email groups"
+    )]
+    oidc_scopes: String,
+    /// Minutes a person's role is used before their groups are read again (1 to 15).
+    #[arg(long, env = "SHIPLOG_OIDC_REFRESH_MINUTES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=15))]
+    oidc_refresh_minutes: i64,
+    /// Do not take API keys on the sign-in form (people sign in through the provider only).
+    #[arg(long, env = "SHIPLOG_NO_KEY_SIGN_IN", requires = "oidc_issuer")]
+    no_key_sign_in: bool,
+}
+
+impl SignIn {
+    /// The server's sign-in options; the provider's callback is under `public_url`.
+    fn options(self, public_url: Option<&str>) -> Result<shiplog_server::SignInOptions, String> {
+        let key_sign_in = !self.no_key_sign_in;
+        let Some(issuer) = self.oidc_issuer else {
+            return Ok(shiplog_server::SignInOptions {
+                sso: None,
+                key_sign_in,
+            });
+        };
+        let public_url = public_url.ok_or(
+            "SHIPLOG_OIDC_ISSUER needs SHIPLOG_PUBLIC_URL: the provider sends people back to \
+             <SHIPLOG_PUBLIC_URL>/sign-in/callback",
+        )?;
+        let client_secret = match (self.oidc_client_secret, self.oidc_client_secret_file) {
+            (Some(secret), _) => Some(secret),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        format!("SHIPLOG_OIDC_CLIENT_SECRET_FILE {}: {e}", path.display())
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let roles = shiplog_domain::sso::RoleRules::parse(self.oidc_roles.as_deref().unwrap_or(""))
+            .map_err(|e| format!("SHIPLOG_OIDC_ROLES: {e}"))?;
+        let mut scopes: Vec<String> = vec![];
+        for scope in self.oidc_scopes.split_whitespace() {
+            if scope != "openid" && !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+        Ok(shiplog_server::SignInOptions {
+            sso: Some(shiplog_server::SsoOptions {
+                provider: shiplog_oidc::OidcSettings {
+                    issuer,
+                    client_id: self.oidc_client_id.unwrap_or_default(),
+                    client_secret,
+                    redirect_url: format!("{}/sign-in/callback", public_url.trim_end_matches('/')),
+                    scopes,
+                    groups_claim: self.oidc_groups_claim,
+                },
+                roles,
+                refresh_minutes: self.oidc_refresh_minutes,
+            }),
+            key_sign_in,
+        })
+    }
+}
+
 impl Tls {
     fn files(self) -> Option<shiplog_server::tls::TlsFiles> {
         match (self.tls_cert, self.tls_key) {
@@ -110,6 +204,8 @@ enum Command {
         metrics_token: Option<String>,
         #[command(flatten)]
         tls: Tls,
+        #[command(flatten)]
+        sign_in: SignIn,
         /// Remove pipeline events, finished hook deliveries, integrations' logs, expired
         /// sessions and audit entries older than this many days, in the background; unset:
         /// keep everything. Deployments stay unless --deployment-retention-days says otherwise.
@@ -215,6 +311,7 @@ fn main() -> ExitCode {
             public_url,
             metrics_token,
             tls,
+            sign_in,
             retention_days,
             deployment_retention_days,
         } => {
@@ -222,6 +319,7 @@ fn main() -> ExitCode {
                 eprintln!("shiplog serve: {message}");
                 return ExitCode::from(2);
             }
+            let public_url_for_sign_in = public_url.clone();
             serve(Config {
                 database_url: database.url,
                 bind,
@@ -241,6 +339,13 @@ fn main() -> ExitCode {
                     deployment_days: deployment_retention_days,
                     batch: shiplog_server::RETENTION_BATCH,
                 }),
+                sign_in: match sign_in.options(public_url_for_sign_in.as_deref()) {
+                    Ok(options) => options,
+                    Err(message) => {
+                        eprintln!("shiplog serve: {message}");
+                        return ExitCode::from(2);
+                    }
+                },
             })
         }
     }

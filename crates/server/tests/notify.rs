@@ -24,6 +24,7 @@ async fn server(db: &TestDb) -> (String, String, String) {
         metrics_token: None,
         tls: None,
         retention: None,
+        sign_in: shiplog_server::SignInOptions::default(),
     })
     .await
     .unwrap();

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use shiplog_app::ids::{ApiKeyId, ProjectId, SigningKeyRecordId, WorkspaceId};
-use shiplog_app::model::{ApiKeyRecord, SessionGrant, SessionRecord, SigningKeyRecord};
+use shiplog_app::model::{
+    ApiKeyRecord, PersonRecord, SessionGrant, SessionHolder, SessionRecord, SigningKeyRecord,
+};
 use shiplog_app::ports::{KeyRef, KeyStore, KeyStoreError};
 use shiplog_domain::key::{KeyHash, Role, SigningKeyId, SigningSecret};
 use shiplog_domain::timestamp::Timestamp;
@@ -339,6 +341,24 @@ impl KeyStore for Store {
         let hash = hash.clone();
         Ok(self
             .read(move |conn| crate::sessions::get(conn, &hash))
+            .await?)
+    }
+
+    async fn refresh_session(
+        &self,
+        hash: &KeyHash,
+        holder: SessionHolder,
+        workspace: WorkspaceId,
+    ) -> Result<bool, KeyStoreError> {
+        let hash = hash.clone();
+        Ok(self
+            .write(move |conn| crate::sessions::refresh(conn, &hash, &holder, workspace))
+            .await?)
+    }
+
+    async fn record_person(&self, person: PersonRecord) -> Result<PersonRecord, KeyStoreError> {
+        Ok(self
+            .write(move |conn| crate::sessions::record_person(conn, &person))
             .await?)
     }
 

@@ -206,6 +206,10 @@ fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
             id: actor_id.ok_or_else(|| missing("audit actor id"))?,
             name: actor_name.unwrap_or_default(),
         },
+        "person" => Actor::Person {
+            id: actor_id.ok_or_else(|| missing("audit actor id"))?,
+            name: actor_name.unwrap_or_default(),
+        },
         "signing_key" => Actor::SigningKey {
             id: actor_id.ok_or_else(|| missing("audit actor id"))?,
         },

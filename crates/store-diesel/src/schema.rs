@@ -258,9 +258,25 @@ diesel::table! {
     sessions (hash) {
         hash -> Text,
         workspace_id -> Text,
-        api_key_id -> Text,
+        api_key_id -> Nullable<Text>,
+        person_id -> Nullable<Text>,
+        role -> Nullable<Text>,
+        refresh_at -> Nullable<BigInt>,
+        address -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    people (id) {
+        id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        signed_in_at -> BigInt,
     }
 }
 
@@ -362,6 +378,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     api_keys,
     sessions,
+    people,
     signing_keys,
     applications,
     environments,

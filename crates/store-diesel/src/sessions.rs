@@ -1,87 +1,230 @@
-//! Dashboard sessions (`sessions`): each row acts as its API key, read together with it.
+//! Dashboard sessions (`sessions`): each row acts as its API key, read together with it, or
+//! for a person (`people`) with the role their groups gave at the last look.
 
 use diesel::prelude::*;
-use shiplog_app::model::{SessionGrant, SessionRecord};
+use shiplog_app::audit::Actor;
+use shiplog_app::ids::{PersonId, WorkspaceId};
+use shiplog_app::model::{PersonRecord, SessionGrant, SessionHolder, SessionRecord};
 use shiplog_domain::key::{KeyHash, Role};
 
 use crate::columns::{opt_time, time, uuid};
 use crate::conn::{DbConn, Native};
 use crate::error::{StoreError, corrupt};
-use crate::schema::{api_keys, sessions};
+use crate::schema::{api_keys, people, sessions};
 
-/// Inserts the session, then deletes its key's sessions beyond the newest `keep` (the write
-/// job is one transaction).
+/// Inserts the session, then deletes its key's (or person's) sessions beyond the newest
+/// `keep` (the write job is one transaction).
 pub(crate) fn create(
     conn: &mut DbConn,
     session: &SessionRecord,
     keep: u32,
 ) -> Result<(), StoreError> {
-    let key = session.api_key.to_string();
+    let (key, person, role, refresh_at) = match &session.holder {
+        SessionHolder::Key(key) => (Some(key.to_string()), None, None, None),
+        SessionHolder::Person {
+            id,
+            role,
+            refresh_at,
+        } => (
+            None,
+            Some(id.to_string()),
+            Some(role.as_str()),
+            Some(refresh_at.unix_micros()),
+        ),
+    };
     diesel::insert_into(sessions::table)
         .values((
             sessions::hash.eq(session.hash.as_str()),
             sessions::workspace_id.eq(session.workspace.to_string()),
-            sessions::api_key_id.eq(session.api_key.to_string()),
+            sessions::api_key_id.eq(&key),
+            sessions::person_id.eq(&person),
+            sessions::role.eq(role),
+            sessions::refresh_at.eq(refresh_at),
+            sessions::address.eq(session.address.as_deref()),
             sessions::created_at.eq(session.created_at.unix_micros()),
             sessions::expires_at.eq(session.expires_at.unix_micros()),
         ))
         .execute_on(conn)?;
-    let beyond: Vec<String> = sessions::table
-        .filter(sessions::api_key_id.eq(&key))
-        .order((sessions::created_at.desc(), sessions::hash.desc()))
-        .offset(i64::from(keep))
-        .select(sessions::hash)
-        .load_on(conn)?;
+    let newest_first = (sessions::created_at.desc(), sessions::hash.desc());
+    let beyond: Vec<String> = match (&key, &person) {
+        (Some(key), _) => sessions::table
+            .filter(sessions::api_key_id.eq(key))
+            .order(newest_first)
+            .offset(i64::from(keep))
+            .select(sessions::hash)
+            .load_on(conn)?,
+        (None, Some(person)) => sessions::table
+            .filter(sessions::person_id.eq(person))
+            .order(newest_first)
+            .offset(i64::from(keep))
+            .select(sessions::hash)
+            .load_on(conn)?,
+        (None, None) => Vec::new(),
+    };
     if !beyond.is_empty() {
         diesel::delete(sessions::table.filter(sessions::hash.eq_any(&beyond))).execute_on(conn)?;
     }
     Ok(())
 }
 
-/// The session and what its key grants, in one read (a revoked key's sessions are gone: the
-/// foreign key cascades).
+/// A session with its key's or person's columns (`None` on the side it is not).
+type GrantRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The session and what its key grants (or its person's role), in one read (a revoked key's
+/// sessions are gone: the foreign key cascades).
 pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGrant>, StoreError> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-        i64,
-        String,
-        String,
-    );
-    let row: Option<Row> = sessions::table
-        .inner_join(api_keys::table.on(api_keys::id.eq(sessions::api_key_id)))
+    let row: Option<GrantRow> = sessions::table
+        .left_join(api_keys::table.on(sessions::api_key_id.eq(api_keys::id.nullable())))
+        .left_join(people::table.on(sessions::person_id.eq(people::id.nullable())))
         .filter(sessions::hash.eq(hash.as_str()))
         .select((
             sessions::workspace_id,
-            api_keys::role,
-            api_keys::project_id,
-            api_keys::expires_at,
             sessions::expires_at,
-            api_keys::id,
-            api_keys::name,
+            sessions::role,
+            sessions::refresh_at,
+            api_keys::id.nullable(),
+            api_keys::name.nullable(),
+            api_keys::role.nullable(),
+            api_keys::project_id.nullable(),
+            api_keys::expires_at.nullable(),
+            people::id.nullable(),
+            people::name.nullable(),
         ))
         .first_on(conn)
         .optional()?;
-    row.map(
-        |(workspace, role, project, key_expires_at, expires_at, key, key_name)| {
-            Ok(SessionGrant {
-                workspace: shiplog_app::ids::WorkspaceId::from_uuid(uuid(&workspace)?),
-                role: Role::parse(&role).map_err(|_| corrupt("key role", &role))?,
-                project: project
-                    .as_deref()
-                    .map(uuid)
-                    .transpose()?
-                    .map(shiplog_app::ids::ProjectId::from_uuid),
-                key_expires_at: opt_time(key_expires_at)?,
-                expires_at: time(expires_at)?,
-                api_key: shiplog_app::ids::ApiKeyId::from_uuid(uuid(&key)?),
-                key_name,
-            })
-        },
+    let Some((
+        workspace,
+        expires_at,
+        person_role,
+        refresh_at,
+        key,
+        key_name,
+        key_role,
+        project,
+        key_expires_at,
+        person,
+        person_name,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let (role, actor) = match (key, person) {
+        (Some(key), None) => (
+            key_role.unwrap_or_default(),
+            Actor::ApiKey {
+                id: key,
+                name: key_name.unwrap_or_default(),
+            },
+        ),
+        (None, Some(person)) => (
+            person_role.unwrap_or_default(),
+            Actor::Person {
+                id: person,
+                name: person_name.unwrap_or_default(),
+            },
+        ),
+        _ => return Err(corrupt("session holder", hash.as_str())),
+    };
+    Ok(Some(SessionGrant {
+        workspace: WorkspaceId::from_uuid(uuid(&workspace)?),
+        role: Role::parse(&role).map_err(|_| corrupt("session role", &role))?,
+        project: project
+            .as_deref()
+            .map(uuid)
+            .transpose()?
+            .map(shiplog_app::ids::ProjectId::from_uuid),
+        key_expires_at: opt_time(key_expires_at)?,
+        expires_at: time(expires_at)?,
+        actor,
+        refresh_at: opt_time(refresh_at)?,
+    }))
+}
+
+/// Sets a person's session's role and next refresh; `false` when the session is not that
+/// person's in that workspace.
+pub(crate) fn refresh(
+    conn: &mut DbConn,
+    hash: &KeyHash,
+    holder: &SessionHolder,
+    workspace: WorkspaceId,
+) -> Result<bool, StoreError> {
+    let SessionHolder::Person {
+        id,
+        role,
+        refresh_at,
+    } = holder
+    else {
+        return Ok(false);
+    };
+    let updated = diesel::update(
+        sessions::table
+            .filter(sessions::hash.eq(hash.as_str()))
+            .filter(sessions::person_id.eq(id.to_string()))
+            .filter(sessions::workspace_id.eq(workspace.to_string())),
     )
-    .transpose()
+    .set((
+        sessions::role.eq(role.as_str()),
+        sessions::refresh_at.eq(refresh_at.unix_micros()),
+    ))
+    .execute_on(conn)?;
+    Ok(updated > 0)
+}
+
+/// Records a person's sign-in: the row of their issuer and subject, created or updated.
+pub(crate) fn record_person(
+    conn: &mut DbConn,
+    person: &PersonRecord,
+) -> Result<PersonRecord, StoreError> {
+    type Row = (String, String, String, String, Option<String>, i64, i64);
+    let row: Row = diesel::insert_into(people::table)
+        .values((
+            people::id.eq(person.id.to_string()),
+            people::issuer.eq(&person.issuer),
+            people::subject.eq(&person.subject),
+            people::name.eq(&person.name),
+            people::email.eq(&person.email),
+            people::created_at.eq(person.created_at.unix_micros()),
+            people::signed_in_at.eq(person.signed_in_at.unix_micros()),
+        ))
+        .on_conflict((people::issuer, people::subject))
+        .do_update()
+        .set((
+            people::name.eq(&person.name),
+            people::email.eq(&person.email),
+            people::signed_in_at.eq(person.signed_in_at.unix_micros()),
+        ))
+        .returning((
+            people::id,
+            people::issuer,
+            people::subject,
+            people::name,
+            people::email,
+            people::created_at,
+            people::signed_in_at,
+        ))
+        .get_result_on(conn)?;
+    let (id, issuer, subject, name, email, created_at, signed_in_at) = row;
+    Ok(PersonRecord {
+        id: PersonId::from_uuid(uuid(&id)?),
+        issuer,
+        subject,
+        name,
+        email,
+        created_at: time(created_at)?,
+        signed_in_at: time(signed_in_at)?,
+    })
 }
 
 pub(crate) fn delete(conn: &mut DbConn, hash: &KeyHash) -> Result<bool, StoreError> {

@@ -1291,7 +1291,8 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
         let record = SessionRecord {
             hash: secret.hash(),
             workspace: t.workspace,
-            api_key: key,
+            holder: shiplog_app::model::SessionHolder::Key(key),
+            address: None,
             created_at: at("2025-01-01T00:00:00Z"),
             expires_at: at(expires),
         };
@@ -1345,7 +1346,8 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
         let record = SessionRecord {
             hash: secret.hash(),
             workspace: t.workspace,
-            api_key: key,
+            holder: shiplog_app::model::SessionHolder::Key(key),
+            address: None,
             created_at: at(&format!("2025-01-01T00:00:{n}Z")),
             expires_at: at("2025-01-02T00:00:00Z"),
         };
@@ -1368,6 +1370,129 @@ async fn sessions_act_as_their_key_until_it_is_revoked(url: &str) {
             .unwrap()
     );
     assert!(store.session(&live.hash()).await.unwrap().is_none());
+}
+
+async fn a_person_is_one_row_per_issuer_and_subject_and_their_sessions_hold_a_role(url: &str) {
+    use shiplog_app::audit::Actor;
+    use shiplog_app::ids::{PersonId, WorkspaceId};
+    use shiplog_app::model::{PersonRecord, SessionHolder, SessionRecord};
+    use shiplog_app::ports::KeyStore;
+    use shiplog_domain::key::{Role, SessionSecret};
+
+    let store = open(url);
+    let t = tenant(&store, "acme", 1).await;
+    let person = |id: u128, name: &str, at_: &str| PersonRecord {
+        id: PersonId::from_uuid(Uuid::from_u128(id)),
+        issuer: "https://id.example.test".into(),
+        subject: "248289761001".into(),
+        name: name.into(),
+        email: Some("jane@example.test".into()),
+        created_at: at(at_),
+        signed_in_at: at(at_),
+    };
+    let first = store
+        .record_person(person(1, "Jane", "2025-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    // A second sign-in of the same issuer and subject keeps the row (and its id), with the
+    // new name and time.
+    let again = store
+        .record_person(person(2, "Jane Doe", "2025-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.name, "Jane Doe");
+    assert_eq!(again.created_at, at("2025-01-01T00:00:00Z"));
+    assert_eq!(again.signed_in_at, at("2025-01-02T00:00:00Z"));
+    let mut other = person(3, "John", "2025-01-02T00:00:00Z");
+    other.issuer = "https://other.example.test".into();
+    let other = store.record_person(other).await.unwrap();
+    assert_ne!(other.id, first.id, "another issuer, another person");
+
+    let open_session = |n: u8, role: Role| {
+        let secret = SessionSecret::from_random([n; 32]);
+        let record = SessionRecord {
+            hash: secret.hash(),
+            workspace: t.workspace,
+            holder: SessionHolder::Person {
+                id: first.id,
+                role,
+                refresh_at: at("2025-01-02T00:10:00Z"),
+            },
+            address: Some("127.0.0.1".into()),
+            created_at: at(&format!("2025-01-02T00:00:{n:02}Z")),
+            expires_at: at("2025-01-02T12:00:00Z"),
+        };
+        (secret, record)
+    };
+    let (admin, record) = open_session(1, Role::Admin);
+    store.create_session(record, 20).await.unwrap();
+    let grant = store.session(&admin.hash()).await.unwrap().unwrap();
+    assert_eq!(grant.role, Role::Admin);
+    assert_eq!(grant.project, None);
+    assert_eq!(grant.key_expires_at, None);
+    assert_eq!(grant.refresh_at, Some(at("2025-01-02T00:10:00Z")));
+    assert_eq!(
+        grant.actor,
+        Actor::Person {
+            id: first.id.to_string(),
+            name: "Jane Doe".into()
+        }
+    );
+
+    // A refresh sets the role and the next look, for this person's session in its
+    // workspace only.
+    let read = SessionHolder::Person {
+        id: first.id,
+        role: Role::Read,
+        refresh_at: at("2025-01-02T00:20:00Z"),
+    };
+    let elsewhere = WorkspaceId::from_uuid(Uuid::from_u128(0xee));
+    assert!(
+        !store
+            .refresh_session(&admin.hash(), read.clone(), elsewhere)
+            .await
+            .unwrap()
+    );
+    let stranger = SessionHolder::Person {
+        id: other.id,
+        role: Role::Read,
+        refresh_at: at("2025-01-02T00:20:00Z"),
+    };
+    assert!(
+        !store
+            .refresh_session(&admin.hash(), stranger, t.workspace)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.session(&admin.hash()).await.unwrap().unwrap().role,
+        Role::Admin
+    );
+    assert!(
+        store
+            .refresh_session(&admin.hash(), read, t.workspace)
+            .await
+            .unwrap()
+    );
+    let grant = store.session(&admin.hash()).await.unwrap().unwrap();
+    assert_eq!(grant.role, Role::Read);
+    assert_eq!(grant.refresh_at, Some(at("2025-01-02T00:20:00Z")));
+
+    // A person keeps their newest sessions only.
+    let mut opened = Vec::new();
+    for n in 2..5u8 {
+        let (secret, record) = open_session(n, Role::Read);
+        store.create_session(record, 3).await.unwrap();
+        opened.push(secret);
+    }
+    assert!(
+        store.session(&admin.hash()).await.unwrap().is_none(),
+        "the oldest ended"
+    );
+    for secret in &opened {
+        assert!(store.session(&secret.hash()).await.unwrap().is_some());
+    }
 }
 
 async fn integrations_keep_their_secrets_and_their_newest_deliveries(url: &str) {
@@ -2075,6 +2200,7 @@ on_both_backends!(
     nul_text_is_refused_alike_on_every_backend,
     a_value_the_database_refuses_is_not_unavailability,
     sessions_act_as_their_key_until_it_is_revoked,
+    a_person_is_one_row_per_issuer_and_subject_and_their_sessions_hold_a_role,
     integrations_keep_their_secrets_and_their_newest_deliveries,
     deleting_a_workspace_removes_what_it_holds,
     a_dora_query_reads_packed_days,

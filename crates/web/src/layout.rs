@@ -60,7 +60,12 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                         }
                         form.sign-out method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(viewer.csrf);
-                            span.role { (viewer.principal.role.as_str()) " key" }
+                            @match &viewer.principal.actor {
+                                shiplog_app::audit::Actor::Person { name, .. } => {
+                                    span.role { span.who { (name) } " · " (viewer.principal.role.as_str()) }
+                                }
+                                _ => { span.role { (viewer.principal.role.as_str()) " key" } }
+                            }
                             button type="submit" { "Sign out" }
                         }
                     }

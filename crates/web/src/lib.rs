@@ -5,6 +5,7 @@
 //!
 //! - [`session`]: sign-in with a `read` or `admin` API key, the session cookie, CSRF tokens, and
 //!   the [`session::Viewer`] every page is rendered for.
+//! - [`sso`]: sign-in through the company's OpenID provider.
 //! - [`assets`]: the stylesheet and script, embedded in the binary and served under names that
 //!   carry their content hash, cached for a year.
 //! - [`layout`]: the page shell and the pieces every page shares (status badges, times).
@@ -41,6 +42,7 @@ pub mod layout;
 pub mod live;
 pub mod pages;
 pub mod session;
+pub mod sso;
 
 /// What every page shares.
 #[derive(Clone)]
@@ -104,6 +106,8 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
             ],
         ),
         ("/sign-out", vec![web::post().to(session::sign_out)]),
+        ("/sign-in/sso", vec![web::get().to(sso::start)]),
+        ("/sign-in/callback", vec![web::get().to(sso::callback)]),
         (assets::PATH, vec![web::get().to(assets::serve)]),
         ("/projects/{slug}", vec![web::get().to(pages::board::show)]),
         (

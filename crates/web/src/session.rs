@@ -17,7 +17,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use shiplog_app::auth::Principal;
-use shiplog_app::error::{AppError, ErrorKind};
+use shiplog_app::error::{AppError, AuthFailure, ErrorKind};
+use shiplog_app::sessions::SignedIn;
 use shiplog_domain::key::{Role, SessionSecret};
 
 use crate::WebState;
@@ -54,7 +55,8 @@ impl Viewer {
         } else {
             Err(PageError::Refused {
                 status: StatusCode::FORBIDDEN,
-                message: "Only an admin key's session may do this. Sign in with an admin key."
+                message: "Only an admin may do this: sign in with an admin key, or as someone \
+                          whose groups make them an admin here."
                     .into(),
             })
         }
@@ -96,7 +98,9 @@ impl FromRequest for Viewer {
         let address = request.peer_addr().map(|peer| peer.ip().to_string());
         Box::pin(async move {
             let state = state.ok_or_else(|| PageError::Internal("no dashboard state".into()))?;
-            let sign_in = PageError::SignIn { next: wanted };
+            let sign_in = PageError::SignIn {
+                next: wanted.clone(),
+            };
             let Some(presented) = presented else {
                 return Err(sign_in);
             };
@@ -110,6 +114,9 @@ impl FromRequest for Viewer {
                         secret,
                     })
                 }
+                Err(AppError::Unauthenticated(AuthFailure::SessionRefresh)) => {
+                    Err(PageError::Refresh { next: wanted })
+                }
                 Err(error) if error.code().kind() == ErrorKind::Unauthenticated => Err(sign_in),
                 Err(error) => Err(PageError::from(error)),
             }
@@ -122,6 +129,12 @@ impl FromRequest for Viewer {
 pub enum PageError {
     /// No session, or it ended: off to the sign-in form, then back to `next`.
     SignIn {
+        /// The path and query to return to.
+        next: String,
+    },
+    /// A person's session is due for a look at their groups: through the provider again,
+    /// then back to `next`.
+    Refresh {
         /// The path and query to return to.
         next: String,
     },
@@ -154,7 +167,7 @@ impl From<AppError> for PageError {
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::SignIn { .. } => f.write_str("sign in first"),
+            Self::SignIn { .. } | Self::Refresh { .. } => f.write_str("sign in first"),
             Self::Refused { message, .. } => f.write_str(message),
             Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
@@ -164,7 +177,7 @@ impl std::fmt::Display for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::SignIn { .. } | Self::Refresh { .. } => StatusCode::SEE_OTHER,
             Self::Refused { status, .. } => *status,
             Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -173,6 +186,7 @@ impl ResponseError for PageError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::SignIn { next } => redirect(&format!("/sign-in?next={}", encode(next))),
+            Self::Refresh { next } => redirect(&crate::sso::refresh_path(next)),
             Self::Refused { status, message } => {
                 let title = status.canonical_reason().unwrap_or("Refused");
                 html_response(
@@ -247,33 +261,62 @@ pub(crate) struct SignInQuery {
 }
 
 /// `GET /sign-in`.
-pub(crate) async fn sign_in_form(query: web::Query<SignInQuery>) -> HttpResponse {
+pub(crate) async fn sign_in_form(
+    state: web::Data<WebState>,
+    query: web::Query<SignInQuery>,
+) -> HttpResponse {
     html_response(
         StatusCode::OK,
-        sign_in_page(query.next.as_deref().map_or("/", local_path), None),
+        sign_in_page(&state, query.next.as_deref().map_or("/", local_path), None),
     )
 }
 
-fn sign_in_page(next: &str, problem: Option<&str>) -> Markup {
+fn sign_in_page(state: &WebState, next: &str, problem: Option<&str>) -> Markup {
+    let sso = state.app.sso_enabled();
+    let keys = state.app.key_sign_in_enabled();
     layout::page(
         &Shell::anonymous("Sign in"),
         html! {
             section.sign-in {
                 h1 { "Sign in to shiplog" }
-                p { "Paste a " strong { "read" } " or " strong { "admin" } " API key of your workspace. \
-                     The browser keeps a session for up to 12 hours; the key itself is not stored in it." }
                 @if let Some(problem) = problem {
                     p.problem role="alert" { (problem) }
                 }
-                form method="post" action="/sign-in" {
-                    input type="hidden" name="next" value=(next);
-                    label for="key" { "API key" }
-                    input #key type="password" name="key" autocomplete="off" required autofocus spellcheck="false";
-                    button type="submit" { "Sign in" }
+                @if sso {
+                    p { "Sign in with your company account. What you may see and do comes from your groups there." }
+                    p { a.button #sso href=(format!("/sign-in/sso?next={}", encode(next))) { "Sign in with your company account" } }
+                }
+                @if keys {
+                    @if sso { h2 { "Or with an API key" } }
+                    p { "Paste a " strong { "read" } " or " strong { "admin" } " API key of your workspace. \
+                         The browser keeps a session for up to 12 hours; the key itself is not stored in it." }
+                    form method="post" action="/sign-in" {
+                        input type="hidden" name="next" value=(next);
+                        label for="key" { "API key" }
+                        input #key type="password" name="key" autocomplete="off" required autofocus[!sso] spellcheck="false";
+                        button type="submit" { "Sign in" }
+                    }
                 }
             }
         },
     )
+}
+
+/// The session cookie of a session just opened: `HttpOnly`, `SameSite=Lax`, `Secure` behind
+/// https, for as long as the session lasts.
+pub(crate) fn session_cookie(state: &WebState, signed_in: &SignedIn) -> Cookie<'static> {
+    let max_age = signed_in
+        .expires_at
+        .since(state.app.now())
+        .whole_seconds()
+        .max(0);
+    Cookie::build(COOKIE, signed_in.secret.reveal().to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies())
+        .max_age(time::Duration::seconds(max_age))
+        .finish()
 }
 
 /// The sign-in form.
@@ -332,6 +375,7 @@ pub(crate) async fn sign_in(
         return html_response(
             StatusCode::FORBIDDEN,
             sign_in_page(
+                &state,
                 &next,
                 Some(
                     "This sign-in was sent from another site's page, so it was refused. \
@@ -342,18 +386,7 @@ pub(crate) async fn sign_in(
     }
     match state.app.sign_in(Some(form.key.trim())).await {
         Ok(signed_in) => {
-            let max_age = signed_in
-                .expires_at
-                .since(state.app.now())
-                .whole_seconds()
-                .max(0);
-            let cookie = Cookie::build(COOKIE, signed_in.secret.reveal().to_owned())
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.secure_cookies())
-                .max_age(time::Duration::seconds(max_age))
-                .finish();
+            let cookie = session_cookie(&state, &signed_in);
             let mut response = redirect(&next);
             if let Err(error) = response.add_cookie(&cookie) {
                 return PageError::Internal(error.to_string()).error_response();
@@ -362,6 +395,16 @@ pub(crate) async fn sign_in(
         }
         Err(error) => {
             let (status, problem) = match error.code().kind() {
+                _ if matches!(
+                    error,
+                    AppError::SignInRefused(shiplog_app::error::SignInRefusal::KeySignInOff)
+                ) =>
+                {
+                    (
+                        StatusCode::FORBIDDEN,
+                        "Signing in with an API key is turned off here. Sign in with your company account.",
+                    )
+                }
                 ErrorKind::Unauthenticated => (
                     StatusCode::UNAUTHORIZED,
                     "That key is not valid: it may be mistyped, revoked or expired.",
@@ -372,7 +415,7 @@ pub(crate) async fn sign_in(
                 ),
                 _ => return PageError::from(error).error_response(),
             };
-            html_response(status, sign_in_page(&next, Some(problem)))
+            html_response(status, sign_in_page(&state, &next, Some(problem)))
         }
     }
 }

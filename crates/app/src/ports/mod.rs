@@ -31,8 +31,9 @@ use crate::ids::{
 use crate::ingest::{IngestPlan, IngestReceipt};
 use crate::integrations::{IntegrationRecord, ReceivedDelivery};
 use crate::model::{
-    ApiKeyRecord, Application, Deployment, Environment, PipelineEventRecord, Project,
-    ProjectLookup, ReferenceView, SessionGrant, SessionRecord, SigningKeyRecord, Team, Workspace,
+    ApiKeyRecord, Application, Deployment, Environment, PersonRecord, PipelineEventRecord, Project,
+    ProjectLookup, ReferenceView, SessionGrant, SessionHolder, SessionRecord, SigningKeyRecord,
+    Team, Workspace,
 };
 use crate::pagination::Cursor;
 
@@ -42,12 +43,14 @@ use mockall::automock;
 mod runtime;
 
 pub use runtime::{
-    ChangeNotifier, Clock, HookSender, IdGenerator, Inline, Offload, SignatureError,
-    SignatureVerifier, Silent, WebhookSigner,
+    ChangeNotifier, Clock, HookSender, IdGenerator, Identity, IdentityError, IdentityProvider,
+    Inline, Offload, SignInAttempt, SignInStart, SignatureError, SignatureVerifier, Silent,
+    WebhookSigner,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use runtime::{
-    MockClock, MockHookSender, MockIdGenerator, MockSignatureVerifier, MockWebhookSigner,
+    MockClock, MockHookSender, MockIdGenerator, MockIdentityProvider, MockSignatureVerifier,
+    MockWebhookSigner,
 };
 
 /// A backend that could not do what was asked: the database is down or failed, or refused a
@@ -179,15 +182,27 @@ pub trait KeyStore: Send + Sync {
     /// Sets (or replaces) the hash of the instance's master key, as of `at`.
     async fn set_master_key_hash(&self, hash: KeyHash, at: Timestamp) -> Result<(), KeyStoreError>;
     /// Stores a new dashboard session (its secret's hash only), then ends the oldest sessions
-    /// of its API key beyond the newest `keep_per_key`, in the same transaction.
+    /// of its API key or person beyond the newest `keep_per_holder`, in the same transaction.
     async fn create_session(
         &self,
         session: SessionRecord,
-        keep_per_key: u32,
+        keep_per_holder: u32,
     ) -> Result<(), KeyStoreError>;
-    /// The session whose secret hashes to `hash`, with what its API key grants now; `None`
-    /// when there is none (signed out, or its key was revoked: a key's sessions end with it).
+    /// The session whose secret hashes to `hash`, with what its API key grants now (or its
+    /// person's role); `None` when there is none (signed out, or its key was revoked: a key's
+    /// sessions end with it).
     async fn session(&self, hash: &KeyHash) -> Result<Option<SessionGrant>, KeyStoreError>;
+    /// Gives a person's session the role their groups give now and the next time to look;
+    /// `false` when the session is not that person's in that workspace (or is gone).
+    async fn refresh_session(
+        &self,
+        hash: &KeyHash,
+        holder: SessionHolder,
+        workspace: WorkspaceId,
+    ) -> Result<bool, KeyStoreError>;
+    /// Records a sign-in of the person `issuer` and `subject` name: created the first time,
+    /// name, email and time of sign-in updated after.
+    async fn record_person(&self, person: PersonRecord) -> Result<PersonRecord, KeyStoreError>;
     /// Ends a session; `false` when there was none.
     async fn delete_session(&self, hash: &KeyHash) -> Result<bool, KeyStoreError>;
     /// Deletes every session that expired before `now`; returns how many.

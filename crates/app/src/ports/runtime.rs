@@ -150,3 +150,68 @@ impl Offload for Inline {
         Box::pin(std::future::ready(()))
     }
 }
+
+/// The company's OpenID provider (single sign-on, `docs/sso.md`): the protocol is the
+/// adapter's, what a sign-in grants is the use cases'.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait IdentityProvider: Send + Sync {
+    /// Where to send a browser to sign in, with a fresh `state`, `nonce` and PKCE pair the
+    /// caller keeps until the browser comes back.
+    async fn begin(&self) -> Result<SignInStart, IdentityError>;
+    /// Redeems the authorization `code` the browser brought back (with the attempt's PKCE
+    /// verifier) and verifies the ID token: signature by the issuer's keys (fetched again once
+    /// when it names a key not seen yet), issuer, audience, expiry and `nonce`.
+    async fn redeem(&self, code: &str, attempt: &SignInAttempt) -> Result<Identity, IdentityError>;
+}
+
+/// A sign-in just started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInStart {
+    /// The provider's authorization address, with every parameter.
+    pub url: String,
+    /// What to check when the browser comes back.
+    pub attempt: SignInAttempt,
+}
+
+/// What a sign-in's callback is checked against: kept by the browser's adapter (the web
+/// dashboard keeps it in a short-lived cookie) between leaving for the provider and coming back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignInAttempt {
+    /// The `state` sent; the callback must bring the same.
+    pub state: String,
+    /// The `nonce` sent; the ID token must carry the same.
+    pub nonce: String,
+    /// The PKCE verifier whose challenge was sent.
+    pub pkce_verifier: String,
+}
+
+/// Who the provider says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The issuer.
+    pub issuer: String,
+    /// The subject: stable for one person at one issuer.
+    pub subject: String,
+    /// Their name, when given.
+    pub name: Option<String>,
+    /// Their email, when given.
+    pub email: Option<String>,
+    /// Their groups, from the configured claim (empty when the token has none).
+    pub groups: Vec<String>,
+}
+
+/// Why the provider's answer did not sign anyone in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The provider could not be reached, or answered something that is not OpenID Connect.
+    #[error("the OpenID provider cannot be reached: {0}")]
+    Unreachable(String),
+    /// The provider refused to redeem the code (used already, expired, or not for this
+    /// client).
+    #[error("the OpenID provider refused the sign-in: {0}")]
+    Refused(String),
+    /// The ID token failed verification.
+    #[error("the ID token is not valid: {0}")]
+    InvalidToken(String),
+}

@@ -132,11 +132,12 @@ pub struct AuditFilters {
 /// Who made a change.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditActorView {
-    /// `master`, `api_key`, `signing_key`, `integration` or `system`.
+    /// `master`, `api_key`, `person` (signed in to the dashboard through the OpenID
+    /// provider), `signing_key`, `integration` or `system`.
     kind: &'static str,
-    /// The key's or integration's id.
+    /// The key's, person's or integration's id.
     id: Option<String>,
-    /// The key's name when it acted; `retention` for the system.
+    /// The key's or person's name when they acted; `retention` for the system.
     name: Option<String>,
 }
 

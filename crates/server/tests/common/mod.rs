@@ -86,6 +86,7 @@ pub(crate) async fn server_at(url: &str) -> String {
         metrics_token: None,
         tls: None,
         retention: None,
+        sign_in: shiplog_server::SignInOptions::default(),
     })
     .await
     .unwrap();

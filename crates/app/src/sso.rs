@@ -1,0 +1,306 @@
+//! Single sign-on: people sign in to the dashboard through the company's OpenID provider
+//! (`docs/sso.md`).
+//!
+//! [`App::begin_sso`] sends the browser to the provider with a fresh `state`, `nonce` and PKCE
+//! pair; [`App::finish_sso`] checks the `state` the browser brings back, has the
+//! [`IdentityProvider`] redeem the code and verify the ID token, records the person, and opens
+//! a session in one workspace with the role their groups give there
+//! ([`shiplog_domain::sso::RoleRules`]).
+//!
+//! A person's session holds that role until its refresh time ([`Sso::refresh`], at most
+//! [`MAX_REFRESH_MINUTES`]); after it, the session is not used until the person has been
+//! through the provider again (which, with the provider's own session alive, is a redirect the
+//! person does not see), and their groups are read again. Someone removed from a group loses
+//! what it gave at their first request after that; someone in no mapped group is refused.
+
+use std::sync::Arc;
+
+use shiplog_domain::ids::WorkspaceCode;
+use shiplog_domain::key::{Role, SessionSecret};
+use shiplog_domain::sso::RoleRules;
+use time::Duration;
+
+use crate::App;
+use crate::audit::Actor;
+use crate::auth::Principal;
+use crate::error::{AppError, SignInRefusal};
+use crate::ids::PersonId;
+use crate::model::{PersonRecord, SessionHolder, SessionRecord, Workspace};
+use crate::ports::{IdentityError, IdentityProvider, SignInAttempt, SignInStart};
+use crate::sessions::{MAX_SESSIONS_PER_KEY, SESSION_HOURS, SignedIn};
+
+/// The longest a person's role is used without looking at their groups again.
+pub const MAX_REFRESH_MINUTES: i64 = 15;
+/// The default time between two looks at a person's groups.
+pub const DEFAULT_REFRESH_MINUTES: i64 = 10;
+
+/// A server's single sign-on: its provider and the rules that turn groups into roles.
+#[derive(Clone)]
+pub struct Sso {
+    /// The provider.
+    pub provider: Arc<dyn IdentityProvider>,
+    /// Groups to workspaces and roles.
+    pub rules: RoleRules,
+    /// How long a person's role is used before their groups are looked at again.
+    pub refresh: Duration,
+}
+
+/// What the browser brought back to the callback.
+#[derive(Debug, Clone, Default)]
+pub struct Callback {
+    /// `state`.
+    pub state: Option<String>,
+    /// `code`.
+    pub code: Option<String>,
+    /// `error`, when the provider did not sign the person in.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+}
+
+/// Where a sign-in leads: the workspace wanted (if any), the session the browser already holds
+/// (refreshed rather than replaced when it is the same person's in the same workspace), and the
+/// browser's address.
+#[derive(Debug, Clone, Default)]
+pub struct SsoTarget {
+    /// The workspace asked for; the first one the person's groups open otherwise.
+    pub workspace: Option<WorkspaceCode>,
+    /// The session cookie the browser presented, if any.
+    pub current_session: Option<String>,
+    /// The browser's address, for the session list and the audit log.
+    pub address: Option<String>,
+}
+
+impl App {
+    /// Sets the server's single sign-on.
+    pub fn with_sso(mut self, sso: Sso) -> Self {
+        self.sso = Some(Arc::new(sso));
+        self
+    }
+
+    /// Turns signing in with an API key off (people then sign in through the provider only).
+    pub fn without_key_sign_in(mut self) -> Self {
+        self.key_sign_in = false;
+        self
+    }
+
+    /// Whether people can sign in through an OpenID provider here.
+    pub fn sso_enabled(&self) -> bool {
+        self.sso.is_some()
+    }
+
+    /// Whether the sign-in form takes API keys.
+    pub fn key_sign_in_enabled(&self) -> bool {
+        self.key_sign_in
+    }
+
+    fn sso(&self) -> Result<&Sso, AppError> {
+        self.sso
+            .as_deref()
+            .ok_or(AppError::SignInRefused(SignInRefusal::NotConfigured))
+    }
+
+    /// Starts a sign-in through the provider: where to send the browser, and what to keep
+    /// until it comes back.
+    pub async fn begin_sso(&self) -> Result<SignInStart, AppError> {
+        self.sso()?.provider.begin().await.map_err(provider_error)
+    }
+
+    /// Finishes a sign-in: checks `callback` against `attempt`, has the provider redeem the
+    /// code, and opens (or refreshes) a session.
+    pub async fn finish_sso(
+        &self,
+        attempt: Option<&SignInAttempt>,
+        callback: Callback,
+        target: SsoTarget,
+    ) -> Result<SignedIn, AppError> {
+        let sso = self.sso()?;
+        if let Some(error) = callback.error {
+            let detail = callback
+                .error_description
+                .map_or_else(|| error.clone(), |d| format!("{error}: {d}"));
+            return Err(AppError::SignInRefused(SignInRefusal::Provider(text_of(
+                &detail,
+            ))));
+        }
+        // The state first: a callback this browser did not start is refused before the code
+        // goes anywhere.
+        let attempt = attempt.ok_or(AppError::SignInRefused(SignInRefusal::State))?;
+        let state_matches = callback.state.as_deref().is_some_and(|state| {
+            shiplog_domain::key::KeyHash::of(state)
+                == shiplog_domain::key::KeyHash::of(&attempt.state)
+        });
+        if !state_matches {
+            return Err(AppError::SignInRefused(SignInRefusal::State));
+        }
+        let code = callback
+            .code
+            .filter(|c| !c.is_empty())
+            .ok_or(AppError::SignInRefused(SignInRefusal::Provider(
+                "the provider sent no code".into(),
+            )))?;
+        let identity = sso
+            .provider
+            .redeem(&code, attempt)
+            .await
+            .map_err(provider_error)?;
+        let grants = sso.rules.grants(&identity.groups);
+        // The browser's session, read once: on a refresh (no workspace asked), its workspace
+        // is kept when the groups still open it.
+        let current = match target.current_session.as_deref() {
+            Some(presented) => {
+                let secret = SessionSecret::presented(presented);
+                let grant = self.ports.keys.session(&secret.hash()).await?;
+                grant.map(|grant| (secret, grant))
+            }
+            None => None,
+        };
+        let mut open: Vec<(Workspace, Role)> = Vec::new();
+        for (code, role) in &grants {
+            if target.workspace.as_ref().is_some_and(|w| w != code) {
+                continue;
+            }
+            if let Some(workspace) = self.ports.workspaces.by_code(code).await? {
+                open.push((workspace, *role));
+            }
+        }
+        let kept = current.as_ref().and_then(|(_, grant)| {
+            matches!(grant.actor, Actor::Person { .. })
+                .then(|| open.iter().position(|(w, _)| w.id == grant.workspace))
+                .flatten()
+        });
+        let chosen = match kept {
+            Some(index) => open.into_iter().nth(index),
+            None => open.into_iter().next(),
+        };
+        let who = identity
+            .name
+            .clone()
+            .or_else(|| identity.email.clone())
+            .unwrap_or_else(|| identity.subject.clone());
+        let Some((workspace, role)) = chosen else {
+            // Refused: a person's session this browser holds ends too.
+            if let Some((secret, grant)) = &current
+                && matches!(grant.actor, Actor::Person { .. })
+            {
+                self.ports.keys.delete_session(&secret.hash()).await?;
+            }
+            return Err(AppError::SignInRefused(SignInRefusal::NoAccess {
+                who: text_of(&who),
+                groups: identity.groups.iter().map(|g| text_of(g)).collect(),
+                workspace: target.workspace.map(|w| w.to_string()),
+            }));
+        };
+        let now = self.ports.clock.now();
+        let person = self
+            .ports
+            .keys
+            .record_person(PersonRecord {
+                id: PersonId::from_uuid(self.ports.ids.uuid()),
+                issuer: identity.issuer.clone(),
+                subject: identity.subject.clone(),
+                name: text_of(&who),
+                email: identity.email.as_deref().map(text_of),
+                created_at: now,
+                signed_in_at: now,
+            })
+            .await?;
+        let refresh_at = now.checked_add(sso.refresh).unwrap_or(now);
+        let holder = SessionHolder::Person {
+            id: person.id,
+            role,
+            refresh_at,
+        };
+        let principal = Principal {
+            workspace: workspace.id,
+            role,
+            project: None,
+            actor: Actor::Person {
+                id: person.id.to_string(),
+                name: person.name.clone(),
+            },
+            address: target.address.clone(),
+        };
+        // The browser's session, when it is this person's in this workspace, is refreshed
+        // in place: the same secret, the new role.
+        if let Some((secret, grant)) = current {
+            let same_person =
+                matches!(&grant.actor, Actor::Person { id, .. } if *id == person.id.to_string());
+            if same_person
+                && grant.workspace == workspace.id
+                && grant.expires_at > now
+                && self
+                    .ports
+                    .keys
+                    .refresh_session(&secret.hash(), holder.clone(), workspace.id)
+                    .await?
+            {
+                return Ok(SignedIn {
+                    secret,
+                    principal,
+                    expires_at: grant.expires_at,
+                });
+            }
+            // Someone else's session, or another workspace's: this sign-in replaces it.
+            self.ports.keys.delete_session(&secret.hash()).await?;
+        }
+        self.ports.keys.delete_expired_sessions(now).await?;
+        let expires_at = now
+            .checked_add(Duration::hours(SESSION_HOURS))
+            .unwrap_or(now);
+        let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
+        self.ports
+            .keys
+            .create_session(
+                SessionRecord {
+                    hash: secret.hash(),
+                    workspace: workspace.id,
+                    holder,
+                    address: target.address,
+                    created_at: now,
+                    expires_at,
+                },
+                MAX_SESSIONS_PER_KEY,
+            )
+            .await?;
+        Ok(SignedIn {
+            secret,
+            principal,
+            expires_at,
+        })
+    }
+
+    /// The workspaces a person's session may switch to: those their groups opened at the last
+    /// sign-in are not kept, so this is every workspace the rules name (the switch signs in
+    /// again, and the provider's answer decides).
+    pub fn sso_workspaces(&self) -> Vec<WorkspaceCode> {
+        let mut out: Vec<WorkspaceCode> = Vec::new();
+        if let Some(sso) = &self.sso {
+            for rule in sso.rules.rules() {
+                if !out.contains(&rule.workspace) {
+                    out.push(rule.workspace.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Text from the provider, made safe to store and show: one line, at most 200 characters.
+fn text_of(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+fn provider_error(error: IdentityError) -> AppError {
+    match error {
+        IdentityError::Unreachable(detail) => {
+            AppError::SignInRefused(SignInRefusal::Unreachable(text_of(&detail)))
+        }
+        IdentityError::Refused(detail) => {
+            AppError::SignInRefused(SignInRefusal::Provider(text_of(&detail)))
+        }
+        IdentityError::InvalidToken(detail) => {
+            AppError::SignInRefused(SignInRefusal::InvalidToken(text_of(&detail)))
+        }
+    }
+}

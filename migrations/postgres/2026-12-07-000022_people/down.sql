@@ -1,0 +1,11 @@
+DELETE FROM sessions WHERE api_key_id IS NULL;
+DROP INDEX sessions_by_workspace;
+DROP INDEX sessions_by_person;
+ALTER TABLE sessions DROP CONSTRAINT sessions_person_role;
+ALTER TABLE sessions DROP CONSTRAINT sessions_one_holder;
+ALTER TABLE sessions DROP COLUMN address;
+ALTER TABLE sessions DROP COLUMN refresh_at;
+ALTER TABLE sessions DROP COLUMN role;
+ALTER TABLE sessions DROP COLUMN person_id;
+ALTER TABLE sessions ALTER COLUMN api_key_id SET NOT NULL;
+DROP TABLE people;

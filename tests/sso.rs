@@ -1,0 +1,400 @@
+//! Signing in through a real OpenID provider, in headless Chromium, on both backends.
+//!
+//! The provider is npm's `oidc-provider` (an OpenID-certified implementation), run under the
+//! machine's Node.js by `tests/oidc/provider.mjs`; `cargo xtask ci` (and `cargo xtask tools`)
+//! install it into `target/node-tools`. Without Node.js or the package the tests skip, except
+//! under `CI=true`, where they fail.
+//!
+//! One walk per backend: a person signs in and sees their name and role; their admin action
+//! is audited as them; removed from the admin group, their next sign-in leaves them a reader
+//! in the same session; a callback with a wrong `state`, a replayed code, an expired ID token
+//! and one signed by a key the provider never published are each refused with a page that
+//! says so; after the provider rotates its signing key, signing in works again; someone in no
+//! mapped group is refused with a page that names their groups.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use fantoccini::Locator;
+use serde_json::{Value, json};
+use shiplog_blackbox::{Backend, spawn_app_with};
+
+use crate::browser::{PATIENCE, Walk, browser, driver};
+
+const CLIENT_ID: &str = "shiplog";
+const CLIENT_SECRET: &str = "a-client-secret-for-the-sign-in-tests";
+
+/// The provider's process, stopped when dropped (closing its standard input ends it too).
+struct Provider {
+    child: Child,
+    _stdin: ChildStdin,
+    base: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Provider {
+    /// Starts the provider for a client whose callback is `redirect`; `None` (the test skips)
+    /// without Node.js or `oidc-provider`, except under `CI=true`.
+    fn start(redirect: &str) -> Option<Self> {
+        let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/node-tools");
+        let installed = tools
+            .join("node_modules/oidc-provider/package.json")
+            .is_file();
+        let node = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("node"))
+                .find(|p| p.is_file())
+        });
+        let (true, Some(node)) = (installed, node) else {
+            let reason =
+                "Node.js or npm's oidc-provider is not installed (cargo xtask tools installs it)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true and the sign-in tests cannot run: {reason}");
+            }
+            shiplog_store::testdb::skip(reason);
+            return None;
+        };
+        // Node resolves the script's imports from its own directory: it runs beside the
+        // installed packages.
+        let script = tools.join("shiplog-test-provider.mjs");
+        std::fs::copy(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc/provider.mjs"),
+            &script,
+        )
+        .unwrap();
+        let port = free_port();
+        let mut child = Command::new(node)
+            .arg(&script)
+            .args([&port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            // Its warnings and errors, for when a test fails.
+            .stderr(std::fs::File::create(tools.join(format!("provider-{port}.log"))).unwrap())
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // Ready when it says so (its first line), or failed when it says nothing in time.
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            let _ = said.send(first);
+            // Whatever it prints later is read too: a closed pipe would end it.
+            for _ in lines {}
+        });
+        let line = heard
+            .recv_timeout(PATIENCE)
+            .expect("the OpenID provider starts");
+        let base = format!("http://127.0.0.1:{port}");
+        assert_eq!(line.trim(), format!("listening {base}"));
+        Some(Self {
+            child,
+            _stdin: stdin,
+            base,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let client = awc::Client::default();
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "PUT" => client.put(url),
+            "POST" => client.post(url),
+            _ => client.get(url),
+        };
+        let mut response = match body {
+            Some(body) => request.send_json(&body).await.unwrap(),
+            None => request.send().await.unwrap(),
+        };
+        assert!(response.status().is_success(), "{method} {path}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn account(&self, id: &str, name: &str, groups: &[&str]) {
+        self.call(
+            "PUT",
+            &format!("/test/accounts/{id}"),
+            Some(json!({"name": name, "email": format!("{id}@example.test"), "groups": groups})),
+        )
+        .await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Walk<'_> {
+    /// At the provider's login page: signs in as `login` (any password).
+    async fn provider_login(&self, login: &str) {
+        if let Err(error) = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("input[name='login']"))
+            .await
+        {
+            let url = self.client.current_url().await.map(|u| u.to_string());
+            let text = match self.client.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("no login form at the provider ({error}): at {url:?}, the page says {text:?}");
+        }
+        self.type_into("input[name='login']", login).await;
+        self.type_into("input[name='password']", "any password")
+            .await;
+        self.click("button[type='submit']").await;
+    }
+
+    /// Reads the browser's log past the provider's pages: their errors (a web font they ask
+    /// for, their favicon) are theirs, a refusal page's own 403 is meant, and shiplog's pages
+    /// must have logged nothing else.
+    async fn past_the_provider(&self, provider: &Provider) {
+        let refused = |message: &str| {
+            ["/keys", "/sign-in/callback"].iter().any(|page| {
+                message.starts_with(&format!("{}{page}", self.app.base))
+                    && message.ends_with("status of 403 (Forbidden)")
+            })
+        };
+        let ours: Vec<Value> = self
+            .severe()
+            .await
+            .into_iter()
+            .filter(|entry| {
+                let message = entry["message"].as_str().unwrap_or_default();
+                !message.contains(&provider.base)
+                    && !message.contains("fonts.googleapis.com")
+                    && !refused(message)
+            })
+            .collect();
+        assert!(ours.is_empty(), "shiplog's pages logged errors: {ours:?}");
+    }
+
+    /// Forgets every cookie of 127.0.0.1 (shiplog's and the provider's: cookies ignore ports),
+    /// so that the provider asks for a login again.
+    async fn forget_cookies(&self) {
+        self.client.delete_all_cookies().await.unwrap();
+    }
+
+    /// The sign-in attempt the browser keeps while at the provider (read from a page under
+    /// `/sign-in`, the cookie's path).
+    async fn attempt(&self) -> Value {
+        self.open("/sign-in").await;
+        let cookie = self
+            .client
+            .get_named_cookie("shiplog_sign_in")
+            .await
+            .expect("an attempt cookie");
+        let bytes: Vec<u8> = (0..cookie.value().len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&cookie.value()[i..i + 2], 16).unwrap())
+            .collect();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let Some(provider) = Provider::start(&format!("{public}/sign-in/callback")) else {
+        return;
+    };
+    let issuer = provider.base.clone();
+    let Some(app) = spawn_app_with(backend, |config| {
+        config.bind = format!("127.0.0.1:{port}");
+        config.hooks.public_url = Some(public.clone());
+        config.sign_in.sso = Some(shiplog_server::SsoOptions {
+            provider: shiplog_oidc::OidcSettings {
+                issuer,
+                client_id: CLIENT_ID.into(),
+                client_secret: Some(CLIENT_SECRET.into()),
+                redirect_url: format!("{public}/sign-in/callback"),
+                scopes: vec!["profile".into(), "email".into(), "groups".into()],
+                groups_claim: "groups".into(),
+            },
+            roles: shiplog_domain::sso::RoleRules::parse(
+                "shiplog-admins=acme:admin, engineers=acme:read",
+            )
+            .unwrap(),
+            refresh_minutes: 10,
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    provider
+        .account("jane", "Jane Doe", &["engineers", "shiplog-admins"])
+        .await;
+    provider.account("mallory", "Mallory", &["marketing"]).await;
+    let walk = Walk {
+        app: &app,
+        driver: &driver,
+        client: browser(&driver).await,
+        backend: name,
+    };
+
+    // Signing in: the sign-in page offers the company account, the provider asks who, and the
+    // dashboard shows the person with the role their groups give.
+    walk.open("/sign-in").await;
+    walk.check("sso-sign-in").await;
+    walk.click("#sso").await;
+    walk.provider_login("jane").await;
+    walk.shows("main h1", "Overview").await;
+    assert_eq!(walk.text("header .who").await, "Jane Doe");
+    walk.shows("header .role", "admin").await;
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-signed-in").await;
+    let session = walk
+        .client
+        .get_named_cookie("shiplog_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+
+    // What they change is audited as them.
+    walk.open("/keys").await;
+    let form = "form[action='/keys']";
+    walk.type_into(&format!("{form} input[name='name']"), "from-jane")
+        .await;
+    walk.click(&format!("{form} button[type='submit']")).await;
+    walk.shows("main h1", "API key created").await;
+    let audit = app.get("/api/v1/audit?limit=1", &app.admin_key).await.1;
+    let entry = &audit["items"][0];
+    assert_eq!(entry["action"], "api_key.created", "{audit}");
+    assert_eq!(entry["actor"]["kind"], "person", "{audit}");
+    assert_eq!(entry["actor"]["name"], "Jane Doe", "{audit}");
+
+    // Removed from the admin group: the next sign-in (the provider's session is alive, so
+    // the person sees no form) leaves them a reader, in the same session.
+    provider.account("jane", "Jane Doe", &["engineers"]).await;
+    walk.open("/sign-in/sso?next=/keys").await;
+    walk.shows("main p", "Only an admin").await;
+    walk.open("/").await;
+    walk.shows("header .role", "read").await;
+    let refreshed = walk
+        .client
+        .get_named_cookie("shiplog_session")
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.value(),
+        session,
+        "the session was refreshed in place"
+    );
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-no-longer-admin").await;
+
+    // A callback with another state than the one this browser left with.
+    walk.forget_cookies().await;
+    walk.open("/sign-in/sso").await;
+    let attempt = walk.attempt().await;
+    assert!(attempt["attempt"]["state"].as_str().unwrap().len() >= 16);
+    walk.open("/sign-in/callback?state=forged-state&code=whatever")
+        .await;
+    walk.shows("p.problem", "did not start in this browser")
+        .await;
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-wrong-state").await;
+    assert!(
+        walk.client
+            .get_named_cookie("shiplog_session")
+            .await
+            .is_err(),
+        "no session was opened"
+    );
+
+    // A replayed code: the state is this browser's, the code was redeemed already.
+    let used = provider.call("GET", "/test/last-code", None).await;
+    let used = used["code"].as_str().expect("a code was issued").to_owned();
+    walk.forget_cookies().await;
+    walk.open("/sign-in/sso").await;
+    let state = walk.attempt().await["attempt"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    walk.open(&format!("/sign-in/callback?state={state}&code={used}"))
+        .await;
+    walk.shows("p.problem", "The sign-in provider refused")
+        .await;
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-replayed-code").await;
+
+    // An expired ID token, then one signed by a key the provider never published.
+    provider
+        .call("POST", "/test/tamper", Some(json!({"id_token": "expired"})))
+        .await;
+    walk.open("/sign-in/sso").await;
+    walk.provider_login("jane").await;
+    walk.shows("p.problem", "the ID token has expired").await;
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-expired-token").await;
+    provider
+        .call(
+            "POST",
+            "/test/tamper",
+            Some(json!({"id_token": "foreign-key"})),
+        )
+        .await;
+    walk.open("/sign-in/sso").await;
+    walk.shows("p.problem", "signature does not verify").await;
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-foreign-key").await;
+    assert!(
+        walk.client
+            .get_named_cookie("shiplog_session")
+            .await
+            .is_err(),
+        "no session was opened"
+    );
+
+    // The provider rotates its signing key: shiplog fetches the new key and signs the person
+    // in.
+    provider.call("POST", "/test/rotate", None).await;
+    walk.forget_cookies().await;
+    walk.open("/sign-in/sso").await;
+    walk.provider_login("jane").await;
+    walk.shows("main h1", "Overview").await;
+    walk.shows("header .role", "read").await;
+
+    // Someone in no mapped group.
+    walk.forget_cookies().await;
+    walk.open("/sign-in/sso").await;
+    walk.provider_login("mallory").await;
+    let problem = walk.shows("p.problem", "none of your groups").await;
+    assert!(problem.contains("marketing"), "{problem}");
+    walk.past_the_provider(&provider).await;
+    walk.check("sso-no-group").await;
+    walk.open("/").await;
+    walk.shows("main h1", "Sign in to shiplog").await;
+    walk.client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn people_sign_in_through_an_openid_provider_on_sqlite() {
+    sign_in_through_a_provider(Backend::Sqlite, "sqlite").await;
+}
+
+#[actix_web::test]
+async fn people_sign_in_through_an_openid_provider_on_postgres() {
+    sign_in_through_a_provider(Backend::Postgres, "postgres").await;
+}
