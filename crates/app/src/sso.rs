@@ -304,3 +304,281 @@ fn provider_error(error: IdentityError) -> AppError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::ids::WorkspaceId;
+    use crate::model::SessionGrant;
+    use crate::ports::{Identity, MockIdentityProvider};
+    use crate::testing::{TestPorts, now, workspace};
+
+    fn attempt() -> SignInAttempt {
+        SignInAttempt {
+            state: "the-state".into(),
+            nonce: "the-nonce".into(),
+            pkce_verifier: "the-verifier".into(),
+        }
+    }
+
+    fn callback(state: &str) -> Callback {
+        Callback {
+            state: Some(state.into()),
+            code: Some("the-code".into()),
+            ..Callback::default()
+        }
+    }
+
+    fn identity(groups: &[&str]) -> Identity {
+        Identity {
+            issuer: "https://id.example.test".into(),
+            subject: "248289761001".into(),
+            name: Some("Jane Doe".into()),
+            email: Some("jane@example.test".into()),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    fn acme() -> Workspace {
+        Workspace {
+            id: workspace(),
+            code: WorkspaceCode::parse("acme").unwrap(),
+            name: "Acme".into(),
+            environment_limit: None,
+            created_at: now(),
+        }
+    }
+
+    fn person_id() -> PersonId {
+        PersonId::from_uuid(uuid::Uuid::from_u128(42))
+    }
+
+    /// An app whose provider answers `identity` (or is never asked, with `None`).
+    fn app(mut ports: TestPorts, answer: Option<Identity>) -> App {
+        let mut provider = MockIdentityProvider::new();
+        match answer {
+            Some(identity) => {
+                provider
+                    .expect_redeem()
+                    .withf(|code, attempt| code == "the-code" && attempt.nonce == "the-nonce")
+                    .returning(move |_, _| Ok(identity.clone()));
+            }
+            None => {
+                provider.expect_redeem().never();
+            }
+        }
+        ports.with_clock_and_ids();
+        ports.app().with_sso(Sso {
+            provider: Arc::new(provider),
+            rules: RoleRules::parse("platform=acme:admin, engineers=acme:read").unwrap(),
+            refresh: Duration::minutes(10),
+        })
+    }
+
+    fn with_workspace_and_person(ports: &mut TestPorts) {
+        ports
+            .workspaces
+            .expect_by_code()
+            .returning(|_| Ok(Some(acme())));
+        ports.keys.expect_record_person().returning(|mut person| {
+            person.id = person_id();
+            Ok(person)
+        });
+    }
+
+    #[tokio::test]
+    async fn a_callback_with_another_state_never_reaches_the_provider() {
+        for (attempt, state) in [(Some(attempt()), "forged"), (None, "the-state")] {
+            let ports = TestPorts::new();
+            let app = app(ports, None);
+            let error = app
+                .finish_sso(attempt.as_ref(), callback(state), SsoTarget::default())
+                .await
+                .unwrap_err();
+            assert_eq!(error.code(), ErrorCode::SignInRefused, "{error}");
+            assert!(error.to_string().contains("did not start in this browser"));
+        }
+    }
+
+    #[tokio::test]
+    async fn groups_give_the_highest_role_and_a_session_until_the_refresh() {
+        let mut ports = TestPorts::new();
+        with_workspace_and_person(&mut ports);
+        ports.ids.expect_secret_bytes().returning(|| [3; 32]);
+        ports
+            .keys
+            .expect_delete_expired_sessions()
+            .returning(|_| Ok(0));
+        ports
+            .keys
+            .expect_create_session()
+            .times(1)
+            .withf(|session, _| {
+                session.holder
+                    == SessionHolder::Person {
+                        id: person_id(),
+                        role: Role::Admin,
+                        refresh_at: now().checked_add(Duration::minutes(10)).unwrap(),
+                    }
+                    && session.workspace == workspace()
+            })
+            .returning(|_, _| Ok(()));
+        let app = app(ports, Some(identity(&["engineers", "platform"])));
+        let signed = app
+            .finish_sso(
+                Some(&attempt()),
+                callback("the-state"),
+                SsoTarget::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(signed.principal.role, Role::Admin);
+        assert_eq!(
+            signed.principal.actor,
+            Actor::Person {
+                id: person_id().to_string(),
+                name: "Jane Doe".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_persons_session_is_refreshed_in_place_with_the_new_role() {
+        let mut ports = TestPorts::new();
+        with_workspace_and_person(&mut ports);
+        let presented = SessionSecret::from_random([7; 32]);
+        let hash = presented.hash();
+        ports.keys.expect_session().returning(|_| {
+            Ok(Some(SessionGrant {
+                workspace: workspace(),
+                role: Role::Admin,
+                project: None,
+                key_expires_at: None,
+                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
+                actor: Actor::Person {
+                    id: person_id().to_string(),
+                    name: "Jane Doe".into(),
+                },
+                refresh_at: Some(now()),
+            }))
+        });
+        ports
+            .keys
+            .expect_refresh_session()
+            .times(1)
+            .withf(move |h, holder, w| {
+                *h == hash
+                    && *w == workspace()
+                    && matches!(
+                        holder,
+                        SessionHolder::Person {
+                            role: Role::Read,
+                            ..
+                        }
+                    )
+            })
+            .returning(|_, _, _| Ok(true));
+        ports.keys.expect_create_session().never();
+        ports.keys.expect_delete_session().never();
+        let app = app(ports, Some(identity(&["engineers"])));
+        let signed = app
+            .finish_sso(
+                Some(&attempt()),
+                callback("the-state"),
+                SsoTarget {
+                    current_session: Some(presented.reveal().to_owned()),
+                    ..SsoTarget::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(signed.principal.role, Role::Read);
+        assert_eq!(signed.secret.reveal(), presented.reveal());
+    }
+
+    #[tokio::test]
+    async fn no_mapped_group_is_refused_and_ends_the_persons_session() {
+        let mut ports = TestPorts::new();
+        ports.workspaces.expect_by_code().never();
+        ports.keys.expect_record_person().never();
+        ports.keys.expect_session().returning(|_| {
+            Ok(Some(SessionGrant {
+                workspace: WorkspaceId::from_uuid(uuid::Uuid::from_u128(1)),
+                role: Role::Admin,
+                project: None,
+                key_expires_at: None,
+                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
+                actor: Actor::Person {
+                    id: person_id().to_string(),
+                    name: "Jane Doe".into(),
+                },
+                refresh_at: Some(now()),
+            }))
+        });
+        ports
+            .keys
+            .expect_delete_session()
+            .times(1)
+            .returning(|_| Ok(true));
+        let app = app(ports, Some(identity(&["marketing"])));
+        let error = app
+            .finish_sso(
+                Some(&attempt()),
+                callback("the-state"),
+                SsoTarget {
+                    current_session: Some("shiplog_session_secret".into()),
+                    ..SsoTarget::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::SignInRefused);
+        let message = error.to_string();
+        assert!(
+            message.contains("none of your groups (marketing)"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_persons_session_past_its_refresh_goes_back_to_the_provider() {
+        for (refresh_at, refreshed) in [
+            (now(), true),
+            (now().checked_add(Duration::seconds(1)).unwrap(), false),
+        ] {
+            let mut ports = TestPorts::new();
+            ports.keys.expect_session().returning(move |_| {
+                Ok(Some(SessionGrant {
+                    workspace: workspace(),
+                    role: Role::Admin,
+                    project: None,
+                    key_expires_at: None,
+                    expires_at: now().checked_add(Duration::hours(1)).unwrap(),
+                    actor: Actor::Person {
+                        id: person_id().to_string(),
+                        name: "Jane Doe".into(),
+                    },
+                    refresh_at: Some(refresh_at),
+                }))
+            });
+            let app = app(ports, None);
+            let result = app.session_principal(Some("a-session")).await;
+            if refreshed {
+                assert_eq!(result.unwrap_err().code(), ErrorCode::SessionRefresh);
+            } else {
+                assert_eq!(result.unwrap().role, Role::Admin);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn api_keys_cannot_sign_in_when_turned_off() {
+        let mut ports = TestPorts::new();
+        ports.keys.expect_api_key_by_hash().never();
+        let app = app(ports, None).without_key_sign_in();
+        let error = app.sign_in(Some("shiplog_secret")).await.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::SignInRefused);
+        assert!(error.to_string().contains("turned off"));
+    }
+}
