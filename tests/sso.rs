@@ -130,6 +130,41 @@ impl Provider {
     }
 }
 
+/// Signs in to the dashboard with an API key, as a browser elsewhere would; returns the
+/// session cookie.
+async fn key_session(base: &str, key: &str) -> String {
+    let response = awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .post(format!("{base}/sign-in"))
+        .send_form(&[("key", key), ("next", "/")])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set = response
+        .headers()
+        .get_all("set-cookie")
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("shiplog_session="))
+        .expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The status of the overview for a browser holding `cookie`: 200 signed in, 303 sent to
+/// sign in.
+async fn dashboard_status(base: &str, cookie: &str) -> u16 {
+    awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .get(format!("{base}/"))
+        .insert_header(("cookie", cookie))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -271,6 +306,21 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         .value()
         .to_owned();
 
+    // Sessions: an admin key's session opened elsewhere shows among everyone's, and Jane
+    // ends it; her own is marked as this browser's.
+    let other = key_session(&app.base, &app.admin_key).await;
+    assert_eq!(dashboard_status(&app.base, &other).await, 200);
+    walk.open("/sessions").await;
+    walk.shows("main", "this browser").await;
+    walk.check("sso-sessions").await;
+    walk.click("#everyone-heading + div form button").await;
+    walk.shows("main h1", "Sessions").await;
+    assert_eq!(
+        dashboard_status(&app.base, &other).await,
+        303,
+        "the ended session is signed out"
+    );
+
     // What they change is audited as them.
     walk.open("/keys").await;
     let form = "form[action='/keys']";
@@ -278,11 +328,18 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         .await;
     walk.click(&format!("{form} button[type='submit']")).await;
     walk.shows("main h1", "API key created").await;
-    let audit = app.get("/api/v1/audit?limit=1", &app.admin_key).await.1;
-    let entry = &audit["items"][0];
-    assert_eq!(entry["action"], "api_key.created", "{audit}");
-    assert_eq!(entry["actor"]["kind"], "person", "{audit}");
-    assert_eq!(entry["actor"]["name"], "Jane Doe", "{audit}");
+    let audit = app.get("/api/v1/audit?limit=2", &app.admin_key).await.1;
+    for (entry, action) in [
+        (&audit["items"][0], "api_key.created"),
+        (&audit["items"][1], "session.ended"),
+    ] {
+        assert_eq!(entry["action"], action, "{audit}");
+        assert_eq!(entry["actor"]["kind"], "person", "{audit}");
+        assert_eq!(entry["actor"]["name"], "Jane Doe", "{audit}");
+    }
+    walk.open("/audit").await;
+    walk.shows("table.audit", "session.ended").await;
+    walk.check("sso-audit").await;
 
     // Removed from the admin group: the next sign-in (the provider's session is alive, so
     // the person sees no form) leaves them a reader, in the same session.

@@ -111,6 +111,7 @@ pub enum AuditAction {
     IntegrationCreated,
     IntegrationSecretRotated,
     IntegrationDeleted,
+    SessionEnded,
     DeploymentDeleted,
     ApplicationDeleted,
     EnvironmentDeleted,
@@ -120,7 +121,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for documentation and round-trip tests.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::WorkspaceCreated,
         Self::WorkspaceDeleted,
         Self::ApiKeyCreated,
@@ -135,6 +136,7 @@ impl AuditAction {
         Self::IntegrationCreated,
         Self::IntegrationSecretRotated,
         Self::IntegrationDeleted,
+        Self::SessionEnded,
         Self::DeploymentDeleted,
         Self::ApplicationDeleted,
         Self::EnvironmentDeleted,
@@ -159,6 +161,7 @@ impl AuditAction {
             Self::IntegrationCreated => "integration.created",
             Self::IntegrationSecretRotated => "integration.secret_rotated",
             Self::IntegrationDeleted => "integration.deleted",
+            Self::SessionEnded => "session.ended",
             Self::DeploymentDeleted => "deployment.deleted",
             Self::ApplicationDeleted => "application.deleted",
             Self::EnvironmentDeleted => "environment.deleted",
@@ -176,8 +179,8 @@ impl AuditAction {
 /// What a change was made to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditTarget {
-    /// `workspace`, `api_key`, `signing_key`, `hook`, `integration`, `deployment`,
-    /// `application`, `environment`, `project` or `retention`.
+    /// `workspace`, `api_key`, `signing_key`, `hook`, `integration`, `session`,
+    /// `deployment`, `application`, `environment`, `project` or `retention`.
     pub kind: &'static str,
     /// Its id (or, for retention, the cut-off time).
     pub id: String,
@@ -187,12 +190,13 @@ pub struct AuditTarget {
 
 impl AuditTarget {
     /// Every kind of target, as stored and shown.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "workspace",
         "api_key",
         "signing_key",
         "hook",
         "integration",
+        "session",
         "deployment",
         "application",
         "environment",

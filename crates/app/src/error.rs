@@ -94,6 +94,7 @@ error_codes! {
     IntegrationNotFound => "integration_not_found", NotFound;
     IncidentNotFound => "incident_not_found", NotFound;
     KeyNotFound => "key_not_found", NotFound;
+    SessionNotFound => "session_not_found", NotFound;
     PipelineNotFound => "pipeline_not_found", NotFound;
     EnvironmentExists => "environment_exists", Conflict;
     AlreadyExists => "already_exists", Conflict;
@@ -275,6 +276,9 @@ pub enum AppError {
     /// No such key in this workspace.
     #[error("key {0:?} does not exist in this workspace (it may have been revoked already)")]
     KeyNotFound(String),
+    /// No such live session in this workspace (or not the caller's to end).
+    #[error("session {0:?} is not a live session you may end (it may have ended already)")]
+    SessionNotFound(String),
     /// No application has this id (Devopness pipeline id).
     #[error(
         "pipeline {0:?} does not exist: a pipeline id is an application id (see the hooks of GET /api/v1/projects/{{slug}}/hooks)"
@@ -385,6 +389,7 @@ impl AppError {
             Self::IntegrationNotFound(_) => ErrorCode::IntegrationNotFound,
             Self::IncidentNotFound(_) => ErrorCode::IncidentNotFound,
             Self::KeyNotFound(_) => ErrorCode::KeyNotFound,
+            Self::SessionNotFound(_) => ErrorCode::SessionNotFound,
             Self::PipelineNotFound(_) => ErrorCode::PipelineNotFound,
             Self::EnvironmentExists(_) => ErrorCode::EnvironmentExists,
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,

@@ -420,6 +420,34 @@ pub struct SessionGrant {
     pub refresh_at: Option<Timestamp>,
 }
 
+/// Whose sessions: one API key's or one person's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOwner {
+    /// The sessions opened with this key.
+    Key(ApiKeyId),
+    /// This person's sessions.
+    Person(crate::ids::PersonId),
+}
+
+/// A live session, as the sessions page lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Its secret's hash: names it without opening it.
+    pub hash: KeyHash,
+    /// Whom it acts for: its key or person.
+    pub actor: crate::audit::Actor,
+    /// The person's email, when it is a person's.
+    pub email: Option<String>,
+    /// Its role now (a person's as of the last look at their groups).
+    pub role: Role,
+    /// The address it was opened from, when known.
+    pub address: Option<String>,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
 /// A person, as recorded at their first sign-in and updated at each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRecord {

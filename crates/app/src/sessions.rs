@@ -9,19 +9,41 @@
 //! Only the secret's hash is stored. Forms that change something carry the session's CSRF
 //! token ([`SessionSecret::csrf_token`]).
 
-use shiplog_domain::key::SessionSecret;
+use shiplog_domain::key::{KeyHash, SessionSecret};
 use shiplog_domain::timestamp::Timestamp;
 use time::Duration;
 
 use crate::App;
 use crate::auth::{Capability, Principal};
 use crate::error::{AppError, AuthFailure};
-use crate::model::{SessionHolder, SessionRecord};
+use crate::model::{SessionHolder, SessionOwner, SessionRecord, SessionSummary};
 
 /// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 12;
 /// The most sessions one API key keeps open: signing in once more ends its oldest.
 pub const MAX_SESSIONS_PER_KEY: u32 = 20;
+
+/// The sessions a viewer sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionList {
+    /// Their own: of their key, or of their person.
+    pub own: Vec<SessionSummary>,
+    /// Everyone's in the workspace, for an admin.
+    pub everyone: Option<Vec<SessionSummary>>,
+}
+
+/// Whose sessions are the caller's own.
+fn owner(caller: &Principal) -> Option<SessionOwner> {
+    match &caller.actor {
+        crate::audit::Actor::ApiKey { id, .. } => {
+            crate::ids::ApiKeyId::parse(id).map(SessionOwner::Key)
+        }
+        crate::audit::Actor::Person { id, .. } => {
+            crate::ids::PersonId::parse(id).map(SessionOwner::Person)
+        }
+        _ => None,
+    }
+}
 
 /// A session just opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +126,76 @@ impl App {
             actor: grant.actor,
             address: None,
         })
+    }
+
+    /// The live sessions the caller may see: their own (the sessions of their key, or their
+    /// person's), and for an admin everyone's in the workspace.
+    pub async fn list_sessions(&self, caller: &Principal) -> Result<SessionList, AppError> {
+        caller.require(Capability::Read, "list sessions")?;
+        let now = self.ports.clock.now();
+        let own = match owner(caller) {
+            Some(owner) => {
+                self.ports
+                    .keys
+                    .sessions(caller.workspace, Some(owner), now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let everyone = if caller.role == shiplog_domain::key::Role::Admin {
+            Some(
+                self.ports
+                    .keys
+                    .sessions(caller.workspace, None, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(SessionList { own, everyone })
+    }
+
+    /// Ends a session by its hash (as [`App::list_sessions`] names it): the caller's own, or
+    /// for an admin anyone's in the workspace. Recorded in the audit log.
+    pub async fn end_session(&self, caller: &Principal, hash: &str) -> Result<(), AppError> {
+        caller.require(Capability::Read, "end a session")?;
+        let not_found = || AppError::SessionNotFound(hash.chars().take(64).collect());
+        let hash = KeyHash::from_hex(hash).ok_or_else(not_found)?;
+        let now = self.ports.clock.now();
+        let sessions = match (caller.role, owner(caller)) {
+            (shiplog_domain::key::Role::Admin, _) => {
+                self.ports
+                    .keys
+                    .sessions(caller.workspace, None, now)
+                    .await?
+            }
+            (_, Some(owner)) => {
+                self.ports
+                    .keys
+                    .sessions(caller.workspace, Some(owner), now)
+                    .await?
+            }
+            (_, None) => Vec::new(),
+        };
+        let session = sessions
+            .into_iter()
+            .find(|s| s.hash == hash)
+            .ok_or_else(not_found)?;
+        if !self.ports.keys.end_session(caller.workspace, &hash).await? {
+            return Err(not_found());
+        }
+        self.audit(
+            caller.origin(),
+            Some(caller.workspace),
+            crate::audit::AuditAction::SessionEnded,
+            crate::audit::AuditTarget {
+                kind: "session",
+                id: hash.as_str().chars().take(12).collect(),
+                name: session.actor.name().map(str::to_owned),
+            },
+        )
+        .await;
+        Ok(())
     }
 
     /// Ends the session presented (nothing happens for an unknown one).

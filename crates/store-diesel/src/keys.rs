@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use shiplog_app::ids::{ApiKeyId, ProjectId, SigningKeyRecordId, WorkspaceId};
 use shiplog_app::model::{
-    ApiKeyRecord, PersonRecord, SessionGrant, SessionHolder, SessionRecord, SigningKeyRecord,
+    ApiKeyRecord, PersonRecord, SessionGrant, SessionHolder, SessionOwner, SessionRecord,
+    SessionSummary, SigningKeyRecord,
 };
 use shiplog_app::ports::{KeyRef, KeyStore, KeyStoreError};
 use shiplog_domain::key::{KeyHash, Role, SigningKeyId, SigningSecret};
@@ -353,6 +354,29 @@ impl KeyStore for Store {
         let hash = hash.clone();
         Ok(self
             .write(move |conn| crate::sessions::refresh(conn, &hash, &holder, workspace))
+            .await?)
+    }
+
+    async fn sessions(
+        &self,
+        workspace: WorkspaceId,
+        owner: Option<SessionOwner>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, KeyStoreError> {
+        let now = now.unix_micros();
+        Ok(self
+            .read(move |conn| crate::sessions::list(conn, workspace, owner.as_ref(), now))
+            .await?)
+    }
+
+    async fn end_session(
+        &self,
+        workspace: WorkspaceId,
+        hash: &KeyHash,
+    ) -> Result<bool, KeyStoreError> {
+        let hash = hash.clone();
+        Ok(self
+            .write(move |conn| crate::sessions::delete_in(conn, workspace, &hash))
             .await?)
     }
 

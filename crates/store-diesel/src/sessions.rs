@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 use shiplog_app::audit::Actor;
 use shiplog_app::ids::{PersonId, WorkspaceId};
-use shiplog_app::model::{PersonRecord, SessionGrant, SessionHolder, SessionRecord};
+use shiplog_app::model::{
+    PersonRecord, SessionGrant, SessionHolder, SessionOwner, SessionRecord, SessionSummary,
+};
 use shiplog_domain::key::{KeyHash, Role};
 
 use crate::columns::{opt_time, time, uuid};
@@ -239,4 +241,115 @@ pub(crate) fn delete_expired(conn: &mut DbConn, now: i64) -> Result<u64, StoreEr
     let deleted =
         diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute_on(conn)?;
     Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+}
+
+/// A workspace's live sessions (of one key or person when `holder` says so), newest first.
+pub(crate) fn list(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    holder: Option<&SessionOwner>,
+    now: i64,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    type Row = (
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let query = sessions::table
+        .left_join(api_keys::table.on(sessions::api_key_id.eq(api_keys::id.nullable())))
+        .left_join(people::table.on(sessions::person_id.eq(people::id.nullable())))
+        .filter(sessions::workspace_id.eq(workspace.to_string()))
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::hash.desc()))
+        .select((
+            sessions::hash,
+            sessions::created_at,
+            sessions::expires_at,
+            sessions::address,
+            sessions::role,
+            api_keys::id.nullable(),
+            api_keys::name.nullable(),
+            api_keys::role.nullable(),
+            people::id.nullable(),
+            people::name.nullable(),
+            people::email.nullable(),
+        ));
+    let rows: Vec<Row> = match holder {
+        None => query.load_on(conn)?,
+        Some(SessionOwner::Key(key)) => query
+            .filter(sessions::api_key_id.eq(key.to_string()))
+            .load_on(conn)?,
+        Some(SessionOwner::Person(person)) => query
+            .filter(sessions::person_id.eq(person.to_string()))
+            .load_on(conn)?,
+    };
+    rows.into_iter()
+        .map(
+            |(
+                hash,
+                created,
+                expires,
+                address,
+                person_role,
+                key,
+                key_name,
+                key_role,
+                person,
+                name,
+                email,
+            )| {
+                let (role, actor, email) = match (key, person) {
+                    (Some(id), None) => (
+                        key_role.unwrap_or_default(),
+                        Actor::ApiKey {
+                            id,
+                            name: key_name.unwrap_or_default(),
+                        },
+                        None,
+                    ),
+                    (None, Some(id)) => (
+                        person_role.unwrap_or_default(),
+                        Actor::Person {
+                            id,
+                            name: name.unwrap_or_default(),
+                        },
+                        email,
+                    ),
+                    _ => return Err(corrupt("session holder", &hash)),
+                };
+                Ok(SessionSummary {
+                    hash: KeyHash::from_hex(&hash).ok_or_else(|| corrupt("session hash", &hash))?,
+                    actor,
+                    email,
+                    role: Role::parse(&role).map_err(|_| corrupt("session role", &role))?,
+                    address,
+                    created_at: time(created)?,
+                    expires_at: time(expires)?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Ends a session of `workspace`; `false` when it has no such session.
+pub(crate) fn delete_in(
+    conn: &mut DbConn,
+    workspace: WorkspaceId,
+    hash: &KeyHash,
+) -> Result<bool, StoreError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::hash.eq(hash.as_str()))
+            .filter(sessions::workspace_id.eq(workspace.to_string())),
+    )
+    .execute_on(conn)?
+        > 0)
 }

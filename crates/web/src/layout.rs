@@ -56,7 +56,8 @@ pub fn page(shell: &Shell<'_>, body: Markup) -> Markup {
                             a href="/deployments" { "Deployments" }
                             a href="/dora" { "DORA" }
                             a href="/integrations" { "Integrations" }
-                            @if viewer.is_admin() { a href="/keys" { "Keys" } }
+                            @if viewer.is_admin() { a href="/keys" { "Keys" } a href="/audit" { "Audit" } }
+                            a href="/sessions" { "Sessions" }
                         }
                         form.sign-out method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(viewer.csrf);

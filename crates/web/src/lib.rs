@@ -11,7 +11,8 @@
 //! - [`layout`]: the page shell and the pieces every page shares (status badges, times).
 //! - [`live`]: the signal ingest gives the live deployments feed.
 //! - [`pages`]: one module per page: projects, the environments board, deployments (with the
-//!   live feed), a deployment, DORA, a reference, hooks, integrations and what they received.
+//!   live feed), a deployment, DORA, a reference, hooks, integrations and what they received,
+//!   keys, sessions and the audit log.
 //!
 //! Every answer carries [`SECURITY_HEADERS`]: a Content-Security-Policy that allows only this
 //! server's own script and stylesheet (no inline script or style), no framing, no referrer to
@@ -107,6 +108,9 @@ fn routes() -> Vec<(&'static str, Vec<Route>)> {
         ),
         ("/sign-out", vec![web::post().to(session::sign_out)]),
         ("/sign-in/sso", vec![web::get().to(sso::start)]),
+        ("/sessions", vec![web::get().to(pages::sessions::list)]),
+        ("/sessions/end", vec![web::post().to(pages::sessions::end)]),
+        ("/audit", vec![web::get().to(pages::sessions::audit)]),
         ("/sign-in/callback", vec![web::get().to(sso::callback)]),
         (assets::PATH, vec![web::get().to(assets::serve)]),
         ("/projects/{slug}", vec![web::get().to(pages::board::show)]),

@@ -32,8 +32,8 @@ use crate::ingest::{IngestPlan, IngestReceipt};
 use crate::integrations::{IntegrationRecord, ReceivedDelivery};
 use crate::model::{
     ApiKeyRecord, Application, Deployment, Environment, PersonRecord, PipelineEventRecord, Project,
-    ProjectLookup, ReferenceView, SessionGrant, SessionHolder, SessionRecord, SigningKeyRecord,
-    Team, Workspace,
+    ProjectLookup, ReferenceView, SessionGrant, SessionHolder, SessionOwner, SessionRecord,
+    SessionSummary, SigningKeyRecord, Team, Workspace,
 };
 use crate::pagination::Cursor;
 
@@ -199,6 +199,20 @@ pub trait KeyStore: Send + Sync {
         hash: &KeyHash,
         holder: SessionHolder,
         workspace: WorkspaceId,
+    ) -> Result<bool, KeyStoreError>;
+    /// The live sessions of a workspace (of one key or person when `owner` says so), newest
+    /// first.
+    async fn sessions(
+        &self,
+        workspace: WorkspaceId,
+        owner: Option<SessionOwner>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, KeyStoreError>;
+    /// Ends a session of `workspace`; `false` when it has no such session.
+    async fn end_session(
+        &self,
+        workspace: WorkspaceId,
+        hash: &KeyHash,
     ) -> Result<bool, KeyStoreError>;
     /// Records a sign-in of the person `issuer` and `subject` name: created the first time,
     /// name, email and time of sign-in updated after.

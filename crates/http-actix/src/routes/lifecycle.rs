@@ -144,8 +144,8 @@ pub struct AuditActorView {
 /// What a change was made to.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditTargetView {
-    /// `workspace`, `api_key`, `signing_key`, `hook`, `integration`, `deployment`,
-    /// `application`, `environment`, `project` or `retention`.
+    /// `workspace`, `api_key`, `signing_key`, `hook`, `integration`, `session`,
+    /// `deployment`, `application`, `environment`, `project` or `retention`.
     kind: &'static str,
     /// Its id (retention: the cut-off time).
     id: String,
@@ -167,8 +167,9 @@ pub struct AuditEntryView {
     /// `workspace.created`, `workspace.deleted`, `api_key.created`, `api_key.revoked`,
     /// `signing_key.created`, `signing_key.revoked`, `hook.created`, `hook.replaced`,
     /// `hook.enabled`, `hook.disabled`, `hook.deleted`, `integration.created`,
-    /// `integration.secret_rotated`, `integration.deleted`, `deployment.deleted`,
-    /// `application.deleted`, `environment.deleted`, `project.deleted`, `retention.pruned`.
+    /// `integration.secret_rotated`, `integration.deleted`, `session.ended`,
+    /// `deployment.deleted`, `application.deleted`, `environment.deleted`, `project.deleted`,
+    /// `retention.pruned`.
     action: &'static str,
     target: AuditTargetView,
     /// The client's address as the server saw it (the TCP peer: behind a proxy, the proxy's).

@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod keys;
 pub mod projects;
 pub mod references;
+pub mod sessions;
 pub mod snippets;
 pub(crate) mod trends;
 
