@@ -266,7 +266,7 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
                 groups_claim: "groups".into(),
             },
             roles: shiplog_domain::sso::RoleRules::parse(
-                "shiplog-admins=acme:admin, engineers=acme:read",
+                "shiplog-admins=acme:admin, engineers=acme:read, beta-team=beta:read",
             )
             .unwrap(),
             refresh_minutes: 10,
@@ -306,6 +306,23 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         .value()
         .to_owned();
 
+    // Only their workspaces: another workspace exists, and Jane's groups do not open it;
+    // asking for it is refused and leaves her where she was.
+    let (status, _) = app
+        .post(
+            "/api/v1/workspaces",
+            shiplog_blackbox::MASTER_KEY,
+            json!({"code": "beta", "name": "Beta"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    walk.open("/sign-in/sso?workspace=beta").await;
+    walk.shows("p.problem", "to workspace beta").await;
+    walk.past_the_provider(&provider).await;
+    walk.open("/").await;
+    walk.shows("header .role", "admin").await;
+    walk.shows("main", "My Project").await;
+
     // Sessions: an admin key's session opened elsewhere shows among everyone's, and Jane
     // ends it; her own is marked as this browser's.
     let other = key_session(&app.base, &app.admin_key).await;
@@ -314,7 +331,12 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     walk.shows("main", "this browser").await;
     walk.check("sso-sessions").await;
     walk.click("#everyone-heading + div form button").await;
-    walk.shows("main h1", "Sessions").await;
+    // Back on the list, which no longer has a session to end.
+    let asked = std::time::Instant::now();
+    while walk.count("#everyone-heading + div form button").await > 0 {
+        assert!(asked.elapsed() < PATIENCE, "the session was never ended");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         dashboard_status(&app.base, &other).await,
         303,
@@ -432,6 +454,18 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     walk.provider_login("jane").await;
     walk.shows("main h1", "Overview").await;
     walk.shows("header .role", "read").await;
+
+    // Added to beta's group, she opens beta (a workspace with no project yet) as a reader;
+    // the sign-in replaces her acme session in this browser.
+    provider
+        .account("jane", "Jane Doe", &["engineers", "beta-team"])
+        .await;
+    walk.open("/sign-in/sso?workspace=beta").await;
+    walk.shows("main h1", "Overview").await;
+    walk.shows("header .role", "read").await;
+    let beta = walk.text("main").await;
+    assert!(!beta.contains("My Project"), "{beta}");
+    walk.past_the_provider(&provider).await;
 
     // Someone in no mapped group.
     walk.forget_cookies().await;

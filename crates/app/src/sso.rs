@@ -179,9 +179,12 @@ impl App {
             .or_else(|| identity.email.clone())
             .unwrap_or_else(|| identity.subject.clone());
         let Some((workspace, role)) = chosen else {
-            // Refused: a person's session this browser holds ends too.
+            // Refused with no workspace asked for (a refresh, or a plain sign-in): a person's
+            // session this browser holds ends too. Asking for a workspace they cannot open
+            // leaves the one they are in.
             if let Some((secret, grant)) = &current
                 && matches!(grant.actor, Actor::Person { .. })
+                && target.workspace.is_none()
             {
                 self.ports.keys.delete_session(&secret.hash()).await?;
             }
@@ -539,6 +542,41 @@ mod tests {
             message.contains("none of your groups (marketing)"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_workspace_the_groups_do_not_open_keeps_the_session() {
+        let mut ports = TestPorts::new();
+        ports.keys.expect_session().returning(|_| {
+            Ok(Some(SessionGrant {
+                workspace: workspace(),
+                role: Role::Read,
+                project: None,
+                key_expires_at: None,
+                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
+                actor: Actor::Person {
+                    id: person_id().to_string(),
+                    name: "Jane Doe".into(),
+                },
+                refresh_at: Some(now()),
+            }))
+        });
+        ports.keys.expect_delete_session().never();
+        ports.keys.expect_record_person().never();
+        let app = app(ports, Some(identity(&["engineers"])));
+        let error = app
+            .finish_sso(
+                Some(&attempt()),
+                callback("the-state"),
+                SsoTarget {
+                    workspace: Some(WorkspaceCode::parse("beta").unwrap()),
+                    current_session: Some("shiplog_session_secret".into()),
+                    ..SsoTarget::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("to workspace beta"), "{error}");
     }
 
     #[tokio::test]
