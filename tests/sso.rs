@@ -489,3 +489,70 @@ async fn people_sign_in_through_an_openid_provider_on_sqlite() {
 async fn people_sign_in_through_an_openid_provider_on_postgres() {
     sign_in_through_a_provider(Backend::Postgres, "postgres").await;
 }
+
+/// With key sign-in turned off, the sign-in page has no key field and a key posted anyway is
+/// refused with a page that says why; the API still takes the key.
+async fn key_sign_in_can_be_turned_off(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |config| {
+        config.sign_in.key_sign_in = false;
+        // A provider is required then; it is not reached before someone uses it.
+        config.sign_in.sso = Some(shiplog_server::SsoOptions {
+            provider: shiplog_oidc::OidcSettings {
+                issuer: "http://127.0.0.1:9".into(),
+                client_id: CLIENT_ID.into(),
+                client_secret: Some(CLIENT_SECRET.into()),
+                redirect_url: "http://127.0.0.1:8080/sign-in/callback".into(),
+                scopes: vec!["profile".into()],
+                groups_claim: "groups".into(),
+            },
+            roles: shiplog_domain::sso::RoleRules::parse("*=acme:read").unwrap(),
+            refresh_minutes: 10,
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    let client = awc::Client::builder().disable_redirects().finish();
+    let mut page = client
+        .get(format!("{}/sign-in", app.base))
+        .send()
+        .await
+        .unwrap();
+    let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(!html.contains("name=\"key\""), "{html}");
+    let mut refused = client
+        .post(format!("{}/sign-in", app.base))
+        .send_form(&[("key", app.admin_key.as_str()), ("next", "/")])
+        .await
+        .unwrap();
+    let html = String::from_utf8(refused.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(refused.status(), 403, "{html}");
+    assert!(html.contains("turned off"), "{html}");
+    assert!(
+        refused.headers().get("set-cookie").is_none(),
+        "no session was opened"
+    );
+    assert_eq!(app.get("/api/v1/projects", &app.admin_key).await.0, 200);
+    // The provider cannot be reached: starting a sign-in says so (503), with nothing kept.
+    let mut unreachable = client
+        .get(format!("{}/sign-in/sso", app.base))
+        .send()
+        .await
+        .unwrap();
+    let html = String::from_utf8(unreachable.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(unreachable.status(), 503, "{html}");
+    assert!(html.contains("cannot be reached"), "{html}");
+    assert!(unreachable.headers().get("set-cookie").is_none());
+}
+
+#[actix_web::test]
+async fn key_sign_in_can_be_turned_off_on_sqlite() {
+    key_sign_in_can_be_turned_off(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn key_sign_in_can_be_turned_off_on_postgres() {
+    key_sign_in_can_be_turned_off(Backend::Postgres).await;
+}

@@ -480,6 +480,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .await?;
     if let Some(sso) = &config.sign_in.sso {
         let provider = shiplog_oidc::OidcProvider::new(sso.provider.clone()).map_err(StartError)?;
+        tracing::info!(
+            issuer = %sso.provider.issuer,
+            key_sign_in = config.sign_in.key_sign_in,
+            "people sign in to the dashboard through the OpenID provider"
+        );
         app = app.with_sso(shiplog_app::sso::Sso {
             provider: Arc::new(provider),
             rules: sso.roles.clone(),
@@ -490,6 +495,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         });
     }
     if !config.sign_in.key_sign_in {
+        if config.sign_in.sso.is_none() {
+            return Err(StartError(
+                "API-key sign-in is turned off and no OpenID provider is set: nobody could \
+                 sign in to the dashboard (set SHIPLOG_OIDC_ISSUER, or drop SHIPLOG_NO_KEY_SIGN_IN)"
+                    .into(),
+            ));
+        }
         app = app.without_key_sign_in();
     }
     let generated_master_key = app
