@@ -905,6 +905,7 @@ async fn walk(backend: Backend, name: &'static str) {
         ),
         (format!("/hooks/{hook}"), "hook"),
         ("/integrations".to_owned(), "integrations"),
+        ("/sessions".to_owned(), "sessions"),
     ] {
         walk.open(&path).await;
         walk.text("main h1").await;

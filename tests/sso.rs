@@ -362,6 +362,12 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     walk.open("/audit").await;
     walk.shows("table.audit", "session.ended").await;
     walk.check("sso-audit").await;
+    walk.client.set_window_size(390, 844).await.unwrap();
+    walk.open("/audit").await;
+    walk.text("table.audit").await;
+    walk.fits("sso-audit-phone").await;
+    walk.check("sso-audit-phone").await;
+    walk.client.set_window_size(1280, 900).await.unwrap();
 
     // Removed from the admin group: the next sign-in (the provider's session is alive, so
     // the person sees no form) leaves them a reader, in the same session.
