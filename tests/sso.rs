@@ -165,6 +165,22 @@ async fn dashboard_status(base: &str, cookie: &str) -> u16 {
         .as_u16()
 }
 
+/// The sign-in settings of a test server: the test client at `issuer`, and `roles`.
+fn sso_options(issuer: &str, redirect: &str, roles: &str) -> shiplog_server::SsoOptions {
+    shiplog_server::SsoOptions {
+        provider: shiplog_oidc::OidcSettings {
+            issuer: issuer.to_owned(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(CLIENT_SECRET.into()),
+            redirect_url: redirect.to_owned(),
+            scopes: vec!["profile".into(), "email".into(), "groups".into()],
+            groups_claim: "groups".into(),
+        },
+        roles: shiplog_domain::sso::RoleRules::parse(roles).unwrap(),
+        refresh_minutes: 10,
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -256,21 +272,11 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     let Some(app) = spawn_app_with(backend, |config| {
         config.bind = format!("127.0.0.1:{port}");
         config.hooks.public_url = Some(public.clone());
-        config.sign_in.sso = Some(shiplog_server::SsoOptions {
-            provider: shiplog_oidc::OidcSettings {
-                issuer,
-                client_id: CLIENT_ID.into(),
-                client_secret: Some(CLIENT_SECRET.into()),
-                redirect_url: format!("{public}/sign-in/callback"),
-                scopes: vec!["profile".into(), "email".into(), "groups".into()],
-                groups_claim: "groups".into(),
-            },
-            roles: shiplog_domain::sso::RoleRules::parse(
-                "shiplog-admins=acme:admin, engineers=acme:read, beta-team=beta:read",
-            )
-            .unwrap(),
-            refresh_minutes: 10,
-        });
+        config.sign_in.sso = Some(sso_options(
+            &issuer,
+            &format!("{public}/sign-in/callback"),
+            "shiplog-admins=acme:admin, engineers=acme:read, beta-team=beta:read",
+        ));
     })
     .await
     else {
@@ -502,18 +508,11 @@ async fn key_sign_in_can_be_turned_off(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |config| {
         config.sign_in.key_sign_in = false;
         // A provider is required then; it is not reached before someone uses it.
-        config.sign_in.sso = Some(shiplog_server::SsoOptions {
-            provider: shiplog_oidc::OidcSettings {
-                issuer: "http://127.0.0.1:9".into(),
-                client_id: CLIENT_ID.into(),
-                client_secret: Some(CLIENT_SECRET.into()),
-                redirect_url: "http://127.0.0.1:8080/sign-in/callback".into(),
-                scopes: vec!["profile".into()],
-                groups_claim: "groups".into(),
-            },
-            roles: shiplog_domain::sso::RoleRules::parse("*=acme:read").unwrap(),
-            refresh_minutes: 10,
-        });
+        config.sign_in.sso = Some(sso_options(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:8080/sign-in/callback",
+            "*=acme:read",
+        ));
     })
     .await
     else {

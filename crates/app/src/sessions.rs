@@ -58,8 +58,7 @@ pub struct SignedIn {
 
 impl App {
     /// Opens a session with an API key. Only keys that may read can sign in: an `ingest` key
-    /// belongs in a pipeline, not a browser. Expired sessions of every workspace are deleted on
-    /// the way, so the table holds only live ones.
+    /// belongs in a pipeline, not a browser.
     pub async fn sign_in(&self, presented_key: Option<&str>) -> Result<SignedIn, AppError> {
         if !self.key_sign_in {
             return Err(AppError::SignInRefused(
@@ -69,21 +68,34 @@ impl App {
         let key = self.authenticated_key(presented_key).await?;
         let principal = Principal::of_key(&key);
         principal.require(Capability::Read, "sign in to the dashboard")?;
+        self.open_session(principal, SessionHolder::Key(key.id), key.expires_at)
+            .await
+    }
+
+    /// Opens a session for `principal` (held by `holder`), ending after [`SESSION_HOURS`] or
+    /// at `until` if that is sooner. Expired sessions of every workspace are deleted on the
+    /// way, so the table holds only live ones.
+    pub(crate) async fn open_session(
+        &self,
+        principal: Principal,
+        holder: SessionHolder,
+        until: Option<Timestamp>,
+    ) -> Result<SignedIn, AppError> {
         let now = self.ports.clock.now();
         self.ports.keys.delete_expired_sessions(now).await?;
         let end = now
             .checked_add(Duration::hours(SESSION_HOURS))
             .unwrap_or(now);
-        let expires_at = key.expires_at.map_or(end, |key_end| key_end.min(end));
+        let expires_at = until.map_or(end, |until| until.min(end));
         let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
         self.ports
             .keys
             .create_session(
                 SessionRecord {
                     hash: secret.hash(),
-                    workspace: key.workspace,
-                    holder: SessionHolder::Key(key.id),
-                    address: None,
+                    workspace: principal.workspace,
+                    holder,
+                    address: principal.address.clone(),
                     created_at: now,
                     expires_at,
                 },

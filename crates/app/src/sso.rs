@@ -25,9 +25,9 @@ use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::error::{AppError, SignInRefusal};
 use crate::ids::PersonId;
-use crate::model::{PersonRecord, SessionHolder, SessionRecord, Workspace};
+use crate::model::{PersonRecord, SessionHolder, Workspace};
 use crate::ports::{IdentityError, IdentityProvider, SignInAttempt, SignInStart};
-use crate::sessions::{MAX_SESSIONS_PER_KEY, SESSION_HOURS, SignedIn};
+use crate::sessions::SignedIn;
 
 /// The longest a person's role is used without looking at their groups again.
 pub const MAX_REFRESH_MINUTES: i64 = 15;
@@ -247,45 +247,7 @@ impl App {
             // Someone else's session, or another workspace's: this sign-in replaces it.
             self.ports.keys.delete_session(&secret.hash()).await?;
         }
-        self.ports.keys.delete_expired_sessions(now).await?;
-        let expires_at = now
-            .checked_add(Duration::hours(SESSION_HOURS))
-            .unwrap_or(now);
-        let secret = SessionSecret::from_random(self.ports.ids.secret_bytes());
-        self.ports
-            .keys
-            .create_session(
-                SessionRecord {
-                    hash: secret.hash(),
-                    workspace: workspace.id,
-                    holder,
-                    address: target.address,
-                    created_at: now,
-                    expires_at,
-                },
-                MAX_SESSIONS_PER_KEY,
-            )
-            .await?;
-        Ok(SignedIn {
-            secret,
-            principal,
-            expires_at,
-        })
-    }
-
-    /// The workspaces a person's session may switch to: those their groups opened at the last
-    /// sign-in are not kept, so this is every workspace the rules name (the switch signs in
-    /// again, and the provider's answer decides).
-    pub fn sso_workspaces(&self) -> Vec<WorkspaceCode> {
-        let mut out: Vec<WorkspaceCode> = Vec::new();
-        if let Some(sso) = &self.sso {
-            for rule in sso.rules.rules() {
-                if !out.contains(&rule.workspace) {
-                    out.push(rule.workspace.clone());
-                }
-            }
-        }
-        out
+        self.open_session(principal, holder, None).await
     }
 }
 
@@ -310,6 +272,8 @@ fn provider_error(error: IdentityError) -> AppError {
 
 #[cfg(test)]
 mod tests {
+    use shiplog_domain::timestamp::Timestamp;
+
     use super::*;
     use crate::error::ErrorCode;
     use crate::ids::WorkspaceId;
@@ -355,6 +319,22 @@ mod tests {
 
     fn person_id() -> PersonId {
         PersonId::from_uuid(uuid::Uuid::from_u128(42))
+    }
+
+    /// Jane's session in `workspace`, due for a refresh at `refresh_at`.
+    fn jane_session(workspace: WorkspaceId, refresh_at: Timestamp) -> SessionGrant {
+        SessionGrant {
+            workspace,
+            role: Role::Admin,
+            project: None,
+            key_expires_at: None,
+            expires_at: now().checked_add(Duration::hours(1)).unwrap(),
+            actor: Actor::Person {
+                id: person_id().to_string(),
+                name: "Jane Doe".into(),
+            },
+            refresh_at: Some(refresh_at),
+        }
     }
 
     /// An app whose provider answers `identity` (or is never asked, with `None`).
@@ -452,20 +432,10 @@ mod tests {
         with_workspace_and_person(&mut ports);
         let presented = SessionSecret::from_random([7; 32]);
         let hash = presented.hash();
-        ports.keys.expect_session().returning(|_| {
-            Ok(Some(SessionGrant {
-                workspace: workspace(),
-                role: Role::Admin,
-                project: None,
-                key_expires_at: None,
-                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
-                actor: Actor::Person {
-                    id: person_id().to_string(),
-                    name: "Jane Doe".into(),
-                },
-                refresh_at: Some(now()),
-            }))
-        });
+        ports
+            .keys
+            .expect_session()
+            .returning(|_| Ok(Some(jane_session(workspace(), now()))));
         ports
             .keys
             .expect_refresh_session()
@@ -506,18 +476,10 @@ mod tests {
         ports.workspaces.expect_by_code().never();
         ports.keys.expect_record_person().never();
         ports.keys.expect_session().returning(|_| {
-            Ok(Some(SessionGrant {
-                workspace: WorkspaceId::from_uuid(uuid::Uuid::from_u128(1)),
-                role: Role::Admin,
-                project: None,
-                key_expires_at: None,
-                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
-                actor: Actor::Person {
-                    id: person_id().to_string(),
-                    name: "Jane Doe".into(),
-                },
-                refresh_at: Some(now()),
-            }))
+            Ok(Some(jane_session(
+                WorkspaceId::from_uuid(uuid::Uuid::from_u128(1)),
+                now(),
+            )))
         });
         ports
             .keys
@@ -547,20 +509,10 @@ mod tests {
     #[tokio::test]
     async fn asking_for_a_workspace_the_groups_do_not_open_keeps_the_session() {
         let mut ports = TestPorts::new();
-        ports.keys.expect_session().returning(|_| {
-            Ok(Some(SessionGrant {
-                workspace: workspace(),
-                role: Role::Read,
-                project: None,
-                key_expires_at: None,
-                expires_at: now().checked_add(Duration::hours(1)).unwrap(),
-                actor: Actor::Person {
-                    id: person_id().to_string(),
-                    name: "Jane Doe".into(),
-                },
-                refresh_at: Some(now()),
-            }))
-        });
+        ports
+            .keys
+            .expect_session()
+            .returning(|_| Ok(Some(jane_session(workspace(), now()))));
         ports.keys.expect_delete_session().never();
         ports.keys.expect_record_person().never();
         let app = app(ports, Some(identity(&["engineers"])));
@@ -586,20 +538,10 @@ mod tests {
             (now().checked_add(Duration::seconds(1)).unwrap(), false),
         ] {
             let mut ports = TestPorts::new();
-            ports.keys.expect_session().returning(move |_| {
-                Ok(Some(SessionGrant {
-                    workspace: workspace(),
-                    role: Role::Admin,
-                    project: None,
-                    key_expires_at: None,
-                    expires_at: now().checked_add(Duration::hours(1)).unwrap(),
-                    actor: Actor::Person {
-                        id: person_id().to_string(),
-                        name: "Jane Doe".into(),
-                    },
-                    refresh_at: Some(refresh_at),
-                }))
-            });
+            ports
+                .keys
+                .expect_session()
+                .returning(move |_| Ok(Some(jane_session(workspace(), refresh_at))));
             let app = app(ports, None);
             let result = app.session_principal(Some("a-session")).await;
             if refreshed {
