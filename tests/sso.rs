@@ -236,6 +236,22 @@ impl Walk<'_> {
         assert!(ours.is_empty(), "shiplog's pages logged errors: {ours:?}");
     }
 
+    /// The page of a refused sign-in: it says `wanted`, logged nothing of shiplog's own, and
+    /// left no session; returns what it says.
+    async fn refused(&self, provider: &Provider, wanted: &str, name: &str) -> String {
+        let problem = self.shows("p.problem", wanted).await;
+        self.past_the_provider(provider).await;
+        self.check(name).await;
+        assert!(
+            self.client
+                .get_named_cookie("shiplog_session")
+                .await
+                .is_err(),
+            "{name}: no session was opened"
+        );
+        problem
+    }
+
     /// Forgets every cookie of 127.0.0.1 (shiplog's and the provider's: cookies ignore ports),
     /// so that the provider asks for a login again.
     async fn forget_cookies(&self) {
@@ -402,17 +418,12 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     assert!(attempt["attempt"]["state"].as_str().unwrap().len() >= 16);
     walk.open("/sign-in/callback?state=forged-state&code=whatever")
         .await;
-    walk.shows("p.problem", "did not start in this browser")
-        .await;
-    walk.past_the_provider(&provider).await;
-    walk.check("sso-wrong-state").await;
-    assert!(
-        walk.client
-            .get_named_cookie("shiplog_session")
-            .await
-            .is_err(),
-        "no session was opened"
-    );
+    walk.refused(
+        &provider,
+        "did not start in this browser",
+        "sso-wrong-state",
+    )
+    .await;
 
     // A replayed code: the state is this browser's, the code was redeemed already.
     let used = provider.call("GET", "/test/last-code", None).await;
@@ -425,10 +436,12 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         .to_owned();
     walk.open(&format!("/sign-in/callback?state={state}&code={used}"))
         .await;
-    walk.shows("p.problem", "The sign-in provider refused")
-        .await;
-    walk.past_the_provider(&provider).await;
-    walk.check("sso-replayed-code").await;
+    walk.refused(
+        &provider,
+        "The sign-in provider refused",
+        "sso-replayed-code",
+    )
+    .await;
 
     // An expired ID token, then one signed by a key the provider never published.
     provider
@@ -436,9 +449,8 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         .await;
     walk.open("/sign-in/sso").await;
     walk.provider_login("jane").await;
-    walk.shows("p.problem", "the ID token has expired").await;
-    walk.past_the_provider(&provider).await;
-    walk.check("sso-expired-token").await;
+    walk.refused(&provider, "the ID token has expired", "sso-expired-token")
+        .await;
     provider
         .call(
             "POST",
@@ -447,16 +459,8 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
         )
         .await;
     walk.open("/sign-in/sso").await;
-    walk.shows("p.problem", "signature does not verify").await;
-    walk.past_the_provider(&provider).await;
-    walk.check("sso-foreign-key").await;
-    assert!(
-        walk.client
-            .get_named_cookie("shiplog_session")
-            .await
-            .is_err(),
-        "no session was opened"
-    );
+    walk.refused(&provider, "signature does not verify", "sso-foreign-key")
+        .await;
 
     // The provider rotates its signing key: shiplog fetches the new key and signs the person
     // in.
@@ -483,10 +487,10 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     walk.forget_cookies().await;
     walk.open("/sign-in/sso").await;
     walk.provider_login("mallory").await;
-    let problem = walk.shows("p.problem", "none of your groups").await;
+    let problem = walk
+        .refused(&provider, "none of your groups", "sso-no-group")
+        .await;
     assert!(problem.contains("marketing"), "{problem}");
-    walk.past_the_provider(&provider).await;
-    walk.check("sso-no-group").await;
     walk.open("/").await;
     walk.shows("main h1", "Sign in to shiplog").await;
     walk.client.close().await.unwrap();
