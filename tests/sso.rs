@@ -165,6 +165,52 @@ async fn dashboard_status(base: &str, cookie: &str) -> u16 {
         .as_u16()
 }
 
+/// What the servers of this test binary log at WARN and above, from the first call on (one
+/// process-wide subscriber: the sign-in tests read their refusals' log lines from it).
+fn server_log() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        // Another subscriber set first (none is today) would leave the log empty, and the
+        // checks below would say so.
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+        log
+    })
+}
+
+/// Appends to the captured log.
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether the captured log has a refused sign-in's line saying `why` (in any case: the page
+/// capitalizes the reason).
+fn logged_refusal(why: &str) -> bool {
+    let log = server_log().lock().unwrap();
+    let why = why.to_lowercase();
+    String::from_utf8_lossy(&log).lines().any(|line| {
+        line.contains("WARN")
+            && line.contains("a sign-in through the OpenID provider was refused")
+            && line.to_lowercase().contains(&why)
+    })
+}
+
 /// The sign-in settings of a test server: the test client at `issuer`, and `roles`.
 fn sso_options(issuer: &str, redirect: &str, roles: &str) -> shiplog_server::SsoOptions {
     shiplog_server::SsoOptions {
@@ -240,6 +286,10 @@ impl Walk<'_> {
     /// left no session; returns what it says.
     async fn refused(&self, provider: &Provider, wanted: &str, name: &str) -> String {
         let problem = self.shows("p.problem", wanted).await;
+        assert!(
+            logged_refusal(wanted),
+            "{name}: no log line says {wanted:?}"
+        );
         self.past_the_provider(provider).await;
         self.check(name).await;
         assert!(
@@ -279,6 +329,7 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     let Some(driver) = driver().await else {
         return;
     };
+    server_log();
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
     let Some(provider) = Provider::start(&format!("{public}/sign-in/callback")) else {
