@@ -403,6 +403,13 @@ async fn sign_in_through_a_provider(backend: Backend, name: &'static str) {
     walk.open("/sessions").await;
     walk.shows("main", "this browser").await;
     walk.check("sso-sessions").await;
+    let key_row = walk
+        .text("#everyone-heading + div tbody tr:first-child")
+        .await;
+    assert!(
+        key_row.contains("key admin") && key_row.contains("127.0.0.1"),
+        "the key's session, with where it signed in from: {key_row}"
+    );
     walk.click("#everyone-heading + div form button").await;
     // Back on the list, which no longer has a session to end.
     let asked = std::time::Instant::now();

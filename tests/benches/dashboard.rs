@@ -122,7 +122,7 @@ fn main() {
                 .items[0]
                 .id
                 .to_string();
-            let session = app.sign_in(Some(key.secret.reveal())).await.unwrap();
+            let session = app.sign_in(Some(key.secret.reveal()), None).await.unwrap();
             let cookie = format!("shiplog_session={}", session.secret.reveal());
             let service = init_service(actix_web::App::new().configure(shiplog_web::configure(
                 WebState {

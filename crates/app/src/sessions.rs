@@ -59,15 +59,21 @@ pub struct SignedIn {
 impl App {
     /// Opens a session with an API key. Only keys that may read can sign in: an `ingest` key
     /// belongs in a pipeline, not a browser.
-    pub async fn sign_in(&self, presented_key: Option<&str>) -> Result<SignedIn, AppError> {
+    /// `address` is the browser's, for the sessions page and the audit log.
+    pub async fn sign_in(
+        &self,
+        presented_key: Option<&str>,
+        address: Option<String>,
+    ) -> Result<SignedIn, AppError> {
         if !self.key_sign_in {
             return Err(AppError::SignInRefused(
                 crate::error::SignInRefusal::KeySignInOff,
             ));
         }
         let key = self.authenticated_key(presented_key).await?;
-        let principal = Principal::of_key(&key);
+        let mut principal = Principal::of_key(&key);
         principal.require(Capability::Read, "sign in to the dashboard")?;
+        principal.address = address;
         self.open_session(principal, SessionHolder::Key(key.id), key.expires_at)
             .await
     }
@@ -271,7 +277,11 @@ mod tests {
                     && *keep == MAX_SESSIONS_PER_KEY
             })
             .returning(|_, _| Ok(()));
-        let signed = ports.app().sign_in(Some("shiplog_secret")).await.unwrap();
+        let signed = ports
+            .app()
+            .sign_in(Some("shiplog_secret"), None)
+            .await
+            .unwrap();
         assert_eq!(
             signed.expires_at,
             hours(2),
@@ -292,7 +302,7 @@ mod tests {
         ports.keys.expect_create_session().never();
         let err = ports
             .app()
-            .sign_in(Some("shiplog_secret"))
+            .sign_in(Some("shiplog_secret"), None)
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::RoleForbidden);

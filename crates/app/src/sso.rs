@@ -557,7 +557,7 @@ mod tests {
         let mut ports = TestPorts::new();
         ports.keys.expect_api_key_by_hash().never();
         let app = app(ports, None).without_key_sign_in();
-        let error = app.sign_in(Some("shiplog_secret")).await.unwrap_err();
+        let error = app.sign_in(Some("shiplog_secret"), None).await.unwrap_err();
         assert_eq!(error.code(), ErrorCode::SignInRefused);
         assert!(error.to_string().contains("turned off"));
     }

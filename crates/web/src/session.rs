@@ -384,7 +384,8 @@ pub(crate) async fn sign_in(
             ),
         );
     }
-    match state.app.sign_in(Some(form.key.trim())).await {
+    let address = request.peer_addr().map(|peer| peer.ip().to_string());
+    match state.app.sign_in(Some(form.key.trim()), address).await {
         Ok(signed_in) => {
             let cookie = session_cookie(&state, &signed_in);
             let mut response = redirect(&next);
