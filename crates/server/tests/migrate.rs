@@ -43,14 +43,14 @@ fn the_plan_lists_pending_migrations_and_writes_nothing(url: &str) {
     let applied = shiplog(&["migrate"], Some(url));
     assert!(applied.status.success(), "{}", text(&applied.stderr));
     let mut conn = DatabaseUrl::parse(url).unwrap().connect().unwrap();
-    for _ in 0..5 {
+    for _ in 0..6 {
         migrations::revert_last(&mut conn).unwrap();
     }
     let plan = shiplog(&["migrate", "--plan"], Some(url));
     assert!(plan.status.success(), "{}", text(&plan.stderr));
     let said = text(&plan.stdout);
     assert!(
-        said.contains("5 pending migration(s); nothing was written"),
+        said.contains("6 pending migration(s); nothing was written"),
         "{said}"
     );
     assert!(said.contains("000017_dora_days: adds dora_days"), "{said}");
@@ -71,9 +71,13 @@ fn the_plan_lists_pending_migrations_and_writes_nothing(url: &str) {
         said.contains("000021_changes: builds the commit sightings' time index"),
         "{said}"
     );
+    assert!(
+        said.contains("000022_people: adds people and lets a session belong to one"),
+        "{said}"
+    );
     assert_eq!(
         migrations::pending(&mut conn).unwrap(),
-        5,
+        6,
         "nothing applied"
     );
     let up_to_date = shiplog(&["migrate"], Some(url));

@@ -198,7 +198,7 @@ fn merges(conn: &mut DbConn) -> Vec<String> {
 /// What the migrations that rewrite or convert data do, by number, and the table they rewrite;
 /// every other one only adds tables, columns, indexes or triggers (docs/upgrading.md has the
 /// timings). Those marked PostgreSQL change nothing on SQLite ([`POSTGRES_ONLY`]).
-const CONVERTING: [(&str, &str, Option<&str>); 9] = [
+const CONVERTING: [(&str, &str, Option<&str>); 10] = [
     (
         "000006",
         "makes environments the workspace's: the environments of one code in several projects \
@@ -243,6 +243,12 @@ const CONVERTING: [(&str, &str, Option<&str>); 9] = [
         "builds the commit sightings' time index for what a deployment changed (one scan of \
          commit_sightings; ingest waits)",
         Some("commit_sightings"),
+    ),
+    (
+        "000022",
+        "adds people and lets a session belong to one (SQLite copies the live sessions into a \
+         rebuilt table; PostgreSQL alters it)",
+        Some("sessions"),
     ),
 ];
 
