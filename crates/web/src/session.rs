@@ -90,10 +90,7 @@ impl FromRequest for Viewer {
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = request.app_data::<web::Data<WebState>>().cloned();
         let presented = request.cookie(COOKIE).map(|c| c.value().to_owned());
-        let wanted = request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let wanted = return_to(request);
         // The TCP peer, for the audit log (as the API records it).
         let address = request.peer_addr().map(|peer| peer.ip().to_string());
         Box::pin(async move {
@@ -242,6 +239,29 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// Where to come back to after signing in: the page asked for; for a form (a POST, whose
+/// address may answer nothing else), the page it was sent from when that is one of ours,
+/// else the overview.
+fn return_to(request: &HttpRequest) -> String {
+    if request.method() == actix_web::http::Method::GET {
+        return request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    }
+    let host = request.connection_info().host().to_ascii_lowercase();
+    request
+        .headers()
+        .get(actix_web::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|referer| {
+            let rest = referer.split_once("://")?.1;
+            let (authority, path) = rest.split_at(rest.find('/')?);
+            (authority.to_ascii_lowercase() == host).then(|| local_path(path).to_owned())
+        })
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// Where to return to (after signing in, after a form): a path of this server only (`/…` but
@@ -460,6 +480,31 @@ mod tests {
         assert_eq!(local_path("/\\evil.example"), "/");
         assert_eq!(local_path("https://evil.example"), "/");
         assert_eq!(local_path("/a\nb"), "/");
+    }
+
+    #[test]
+    fn a_form_returns_to_the_page_it_was_sent_from() {
+        use actix_web::test::TestRequest;
+        let get = TestRequest::get()
+            .uri("/deployments?status=failed")
+            .to_http_request();
+        assert_eq!(return_to(&get), "/deployments?status=failed");
+        let form = |referer: Option<&str>| {
+            let mut request = TestRequest::post()
+                .uri("/sessions/end")
+                .insert_header(("host", "shiplog.example:8080"));
+            if let Some(referer) = referer {
+                request = request.insert_header(("referer", referer));
+            }
+            return_to(&request.to_http_request())
+        };
+        assert_eq!(
+            form(Some("http://shiplog.example:8080/sessions")),
+            "/sessions"
+        );
+        assert_eq!(form(Some("https://elsewhere.example/sessions")), "/");
+        assert_eq!(form(Some("http://shiplog.example:8080//evil")), "/");
+        assert_eq!(form(None), "/");
     }
 
     #[test]
