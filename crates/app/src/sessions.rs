@@ -179,22 +179,9 @@ impl App {
         caller.require(Capability::Read, "end a session")?;
         let not_found = || AppError::SessionNotFound(hash.chars().take(64).collect());
         let hash = KeyHash::from_hex(hash).ok_or_else(not_found)?;
-        let now = self.ports.clock.now();
-        let sessions = match (caller.role, owner(caller)) {
-            (shiplog_domain::key::Role::Admin, _) => {
-                self.ports
-                    .keys
-                    .sessions(caller.workspace, None, now)
-                    .await?
-            }
-            (_, Some(owner)) => {
-                self.ports
-                    .keys
-                    .sessions(caller.workspace, Some(owner), now)
-                    .await?
-            }
-            (_, None) => Vec::new(),
-        };
+        // An admin may end any of the workspace's sessions, anyone else their own.
+        let listed = self.list_sessions(caller).await?;
+        let sessions = listed.everyone.unwrap_or(listed.own);
         let session = sessions
             .into_iter()
             .find(|s| s.hash == hash)

@@ -45,8 +45,8 @@ pub struct Sso {
     pub refresh: Duration,
 }
 
-/// What the browser brought back to the callback.
-#[derive(Debug, Clone, Default)]
+/// What the browser brought back to the callback (its query parameters).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct Callback {
     /// `state`.
     pub state: Option<String>,
@@ -251,9 +251,13 @@ impl App {
     }
 }
 
-/// Text from the provider, made safe to store and show: one line, at most 200 characters.
+/// Text from the provider, made safe to store and show: one line
+/// ([`shiplog_domain::text::one_line`]), at most 200 characters.
 fn text_of(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
+    shiplog_domain::text::one_line(text)
+        .chars()
+        .take(200)
+        .collect()
 }
 
 fn provider_error(error: IdentityError) -> AppError {

@@ -136,14 +136,6 @@ impl RoleRules {
         }
         out
     }
-
-    /// The role a member of `groups` has in `workspace`, if any.
-    pub fn role_in(&self, groups: &[String], workspace: &WorkspaceCode) -> Option<Role> {
-        self.grants(groups)
-            .into_iter()
-            .find(|(w, _)| w == workspace)
-            .map(|(_, role)| role)
-    }
 }
 
 #[cfg(test)]
@@ -158,22 +150,31 @@ mod tests {
         WorkspaceCode::parse("acme").unwrap()
     }
 
+    /// The role `rules` give a member of `groups` in `workspace`, if any.
+    fn role_in(rules: &RoleRules, groups: &[String], workspace: &WorkspaceCode) -> Option<Role> {
+        rules
+            .grants(groups)
+            .into_iter()
+            .find(|(w, _)| w == workspace)
+            .map(|(_, role)| role)
+    }
+
     #[test]
     fn the_highest_role_of_any_matching_group_wins() {
         let rules = RoleRules::parse("engineers=acme:read platform=acme:admin;engineers=beta:read")
             .unwrap();
         assert_eq!(
-            rules.role_in(&groups(&["engineers"]), &acme()),
+            role_in(&rules, &groups(&["engineers"]), &acme()),
             Some(Role::Read)
         );
         assert_eq!(
-            rules.role_in(&groups(&["platform", "engineers"]), &acme()),
+            role_in(&rules, &groups(&["platform", "engineers"]), &acme()),
             Some(Role::Admin)
         );
         // Order of the rules does not matter for the role.
         let reversed = RoleRules::parse("platform=acme:admin,engineers=acme:read").unwrap();
         assert_eq!(
-            reversed.role_in(&groups(&["engineers", "platform"]), &acme()),
+            role_in(&reversed, &groups(&["engineers", "platform"]), &acme()),
             Some(Role::Admin)
         );
         let grants = rules.grants(&groups(&["engineers"]));
@@ -195,9 +196,9 @@ mod tests {
         );
         assert!(rules.grants(&[]).is_empty());
         let rules = RoleRules::parse("*=acme:read, platform=acme:admin").unwrap();
-        assert_eq!(rules.role_in(&[], &acme()), Some(Role::Read));
+        assert_eq!(role_in(&rules, &[], &acme()), Some(Role::Read));
         assert_eq!(
-            rules.role_in(&groups(&["platform"]), &acme()),
+            role_in(&rules, &groups(&["platform"]), &acme()),
             Some(Role::Admin)
         );
     }

@@ -84,6 +84,40 @@ type GrantRow = (
     Option<String>,
 );
 
+/// A session row's holder columns: its key's, or its person's with the session's role.
+struct Holder {
+    key: Option<String>,
+    key_name: Option<String>,
+    key_role: Option<String>,
+    person: Option<String>,
+    person_name: Option<String>,
+    person_role: Option<String>,
+}
+
+/// The role and actor of the session `hash`: its key's role, or the role its person's groups
+/// gave.
+fn holder(hash: &str, columns: Holder) -> Result<(Role, Actor), StoreError> {
+    let (role, actor) = match (columns.key, columns.person) {
+        (Some(id), None) => (
+            columns.key_role.unwrap_or_default(),
+            Actor::ApiKey {
+                id,
+                name: columns.key_name.unwrap_or_default(),
+            },
+        ),
+        (None, Some(id)) => (
+            columns.person_role.unwrap_or_default(),
+            Actor::Person {
+                id,
+                name: columns.person_name.unwrap_or_default(),
+            },
+        ),
+        _ => return Err(corrupt("session holder", hash)),
+    };
+    let role = Role::parse(&role).map_err(|_| corrupt("session role", &role))?;
+    Ok((role, actor))
+}
+
 /// The session and what its key grants (or its person's role), in one read (a revoked key's
 /// sessions are gone: the foreign key cascades).
 pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGrant>, StoreError> {
@@ -122,26 +156,20 @@ pub(crate) fn get(conn: &mut DbConn, hash: &KeyHash) -> Result<Option<SessionGra
     else {
         return Ok(None);
     };
-    let (role, actor) = match (key, person) {
-        (Some(key), None) => (
-            key_role.unwrap_or_default(),
-            Actor::ApiKey {
-                id: key,
-                name: key_name.unwrap_or_default(),
-            },
-        ),
-        (None, Some(person)) => (
-            person_role.unwrap_or_default(),
-            Actor::Person {
-                id: person,
-                name: person_name.unwrap_or_default(),
-            },
-        ),
-        _ => return Err(corrupt("session holder", hash.as_str())),
-    };
+    let (role, actor) = holder(
+        hash.as_str(),
+        Holder {
+            key,
+            key_name,
+            key_role,
+            person,
+            person_name,
+            person_role,
+        },
+    )?;
     Ok(Some(SessionGrant {
         workspace: WorkspaceId::from_uuid(uuid(&workspace)?),
-        role: Role::parse(&role).map_err(|_| corrupt("session role", &role))?,
+        role,
         project: project
             .as_deref()
             .map(uuid)
@@ -243,11 +271,11 @@ pub(crate) fn delete_expired(conn: &mut DbConn, now: i64) -> Result<u64, StoreEr
     Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
 }
 
-/// A workspace's live sessions (of one key or person when `holder` says so), newest first.
+/// A workspace's live sessions (of one key or person when `owner` says so), newest first.
 pub(crate) fn list(
     conn: &mut DbConn,
     workspace: WorkspaceId,
-    holder: Option<&SessionOwner>,
+    owner: Option<&SessionOwner>,
     now: i64,
 ) -> Result<Vec<SessionSummary>, StoreError> {
     type Row = (
@@ -282,7 +310,7 @@ pub(crate) fn list(
             people::name.nullable(),
             people::email.nullable(),
         ));
-    let rows: Vec<Row> = match holder {
+    let rows: Vec<Row> = match owner {
         None => query.load_on(conn)?,
         Some(SessionOwner::Key(key)) => query
             .filter(sessions::api_key_id.eq(key.to_string()))
@@ -306,30 +334,24 @@ pub(crate) fn list(
                 name,
                 email,
             )| {
-                let (role, actor, email) = match (key, person) {
-                    (Some(id), None) => (
-                        key_role.unwrap_or_default(),
-                        Actor::ApiKey {
-                            id,
-                            name: key_name.unwrap_or_default(),
-                        },
-                        None,
-                    ),
-                    (None, Some(id)) => (
-                        person_role.unwrap_or_default(),
-                        Actor::Person {
-                            id,
-                            name: name.unwrap_or_default(),
-                        },
-                        email,
-                    ),
-                    _ => return Err(corrupt("session holder", &hash)),
-                };
+                let is_person = person.is_some();
+                let (role, actor) = holder(
+                    &hash,
+                    Holder {
+                        key,
+                        key_name,
+                        key_role,
+                        person,
+                        person_name: name,
+                        person_role,
+                    },
+                )?;
+                let email = email.filter(|_| is_person);
                 Ok(SessionSummary {
                     hash: KeyHash::from_hex(&hash).ok_or_else(|| corrupt("session hash", &hash))?,
                     actor,
                     email,
-                    role: Role::parse(&role).map_err(|_| corrupt("session role", &role))?,
+                    role,
                     address,
                     created_at: time(created)?,
                     expires_at: time(expires)?,

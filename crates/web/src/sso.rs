@@ -86,26 +86,16 @@ pub(crate) async fn start(
     }
 }
 
-/// `GET /sign-in/callback`'s query: what the provider sent back.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CallbackQuery {
-    state: Option<String>,
-    code: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
 /// `GET /sign-in/callback`: back from the provider.
 pub(crate) async fn callback(
     state: web::Data<WebState>,
     request: HttpRequest,
-    query: web::Query<CallbackQuery>,
+    query: web::Query<Callback>,
 ) -> HttpResponse {
     let pending: Option<Pending> = request
         .cookie(ATTEMPT_COOKIE)
         .and_then(|c| unhex(c.value()))
         .and_then(|json| serde_json::from_slice(&json).ok());
-    let query = query.into_inner();
     let target = SsoTarget {
         workspace: pending
             .as_ref()
@@ -118,12 +108,7 @@ pub(crate) async fn callback(
         .app
         .finish_sso(
             pending.as_ref().map(|p| &p.attempt),
-            Callback {
-                state: query.state,
-                code: query.code,
-                error: query.error,
-                error_description: query.error_description,
-            },
+            query.into_inner(),
             target,
         )
         .await;
