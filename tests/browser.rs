@@ -193,6 +193,20 @@ impl Walk<'_> {
         }
     }
 
+    /// Waits until the text of `css` is no longer `was` (the script changes it after a
+    /// promise settles), and returns the new text.
+    pub(crate) async fn leaves(&self, css: &str, was: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if text != was {
+                return text;
+            }
+            assert!(started.elapsed() < PATIENCE, "{css} still says {was:?}");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub(crate) async fn count(&self, css: &str) -> usize {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
@@ -704,7 +718,7 @@ async fn walk(backend: Backend, name: &'static str) {
     let secret = walk.text("code#secret").await;
     assert!(secret.starts_with("shiplog_"), "{secret}");
     walk.click("button[data-copy='secret']").await;
-    let copied = walk.shows("button[data-copy='secret']", "").await;
+    let copied = walk.leaves("button[data-copy='secret']", "Copy").await;
     assert!(
         copied == "Copied" || copied == "Selected: copy it now",
         "{copied}"
